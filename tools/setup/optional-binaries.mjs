@@ -1,0 +1,1 @@
+console.log("optional binaries: (setup script pending)")
