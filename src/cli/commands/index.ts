@@ -1,0 +1,4 @@
+import type { CliCommand } from '../command.js';
+
+/** Every CLI command, in the order `--help` lists them. Add one line per new command file. */
+export const commands: CliCommand[] = [];
