@@ -1,0 +1,266 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  AnswerStats,
+  AnswerStatus,
+  AnswerVersion,
+  AssistantMessage,
+  Conversation,
+  CONVERSATION_SCHEMA_VERSION,
+  ConversationSummary,
+  Id,
+  UserMessage,
+} from '../../shared/conversation.js';
+import { isTempFile, writeFileAtomic } from './atomicFile.js';
+import { StorageError } from './errors.js';
+import { migrate } from './migrations.js';
+
+export const DEFAULT_TITLE = 'New chat';
+const TITLE_LENGTH = 60;
+
+export interface AnswerTarget {
+  conversationId: string;
+  messageId: string;
+  versionId: string;
+}
+
+export interface AnswerOutcome {
+  status: Exclude<AnswerStatus, 'streaming'>;
+  text: string;
+  stats?: AnswerStats;
+  traceId?: string;
+  error?: string;
+}
+
+/**
+ * Conversations persisted as one JSON file each under `dir`. Every change is a read-modify-write of one
+ * file, serialised per conversation and written atomically, so a crash at any point leaves the last
+ * complete state on disk.
+ */
+export class ConversationStore {
+  private readonly queues = new Map<string, Promise<unknown>>();
+  private ready: Promise<unknown> | undefined;
+
+  constructor(
+    readonly dir: string,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async list(): Promise<ConversationSummary[]> {
+    await this.ensureDir();
+    const names = (await readdir(this.dir)).filter((n) => n.endsWith('.json') && !isTempFile(n));
+    const summaries: ConversationSummary[] = [];
+    for (const name of names) {
+      // An unreadable file is left where it is (nothing is lost) and simply not listed.
+      const conversation = await this.read(name.slice(0, -'.json'.length)).catch(() => undefined);
+      if (conversation) summaries.push(summarize(conversation));
+    }
+    return summaries.sort((a, b) => b.updatedAt - a.updatedAt);
+  }
+
+  /** Conversations whose title contains every word of `query`, case-insensitively. */
+  async search(query: string): Promise<ConversationSummary[]> {
+    const words = query.toLowerCase().split(/\s+/).filter(Boolean);
+    const all = await this.list();
+    return all.filter((c) => words.every((w) => c.title.toLowerCase().includes(w)));
+  }
+
+  async create(title = DEFAULT_TITLE): Promise<Conversation> {
+    await this.ensureDir();
+    const at = this.now();
+    const conversation: Conversation = {
+      schemaVersion: CONVERSATION_SCHEMA_VERSION,
+      id: randomUUID(),
+      title: cleanTitle(title),
+      createdAt: at,
+      updatedAt: at,
+      messages: [],
+    };
+    await this.write(conversation);
+    return conversation;
+  }
+
+  get(id: string): Promise<Conversation> {
+    return this.serialized(id, () => this.read(id));
+  }
+
+  rename(id: string, title: string): Promise<Conversation> {
+    const clean = cleanTitle(title);
+    if (!clean) return Promise.reject(new StorageError('invalid', 'a title cannot be empty'));
+    return this.update(id, (c) => {
+      c.title = clean;
+    });
+  }
+
+  delete(id: string): Promise<void> {
+    return this.serialized(id, async () => {
+      await this.read(id);
+      await rm(this.file(id));
+    });
+  }
+
+  /** Appends the user's turn; the first one also names a still-untitled conversation. */
+  async addUserMessage(id: string, text: string, images: string[] = []): Promise<UserMessage> {
+    const message = UserMessage.parse({ id: randomUUID(), role: 'user', text, images, createdAt: this.now() });
+    await this.update(id, (c) => {
+      if (c.title === DEFAULT_TITLE && !c.messages.some((m) => m.role === 'user')) c.title = cleanTitle(text) || DEFAULT_TITLE;
+      c.messages.push(message);
+    });
+    return message;
+  }
+
+  /**
+   * Opens a streaming answer: a new assistant message after the last turn, or, with `regenerate`, a new
+   * version of that assistant message (the old versions are kept and the new one becomes current).
+   */
+  async startAnswer(
+    id: string,
+    options: { regenerate?: string; method?: string; modelId?: string } = {},
+  ): Promise<AnswerTarget> {
+    const version: AnswerVersion = {
+      id: randomUUID(),
+      text: '',
+      status: 'streaming',
+      createdAt: this.now(),
+      ...(options.method && { method: options.method }),
+      ...(options.modelId && { modelId: options.modelId }),
+    };
+    let messageId = '';
+    await this.update(id, (c) => {
+      if (options.regenerate) {
+        const message = findAssistant(c, options.regenerate);
+        message.versions.push(version);
+        message.current = message.versions.length - 1;
+        messageId = message.id;
+      } else {
+        if (c.messages.at(-1)?.role !== 'user') throw new StorageError('invalid', 'an answer must follow a user message');
+        messageId = randomUUID();
+        c.messages.push({ id: messageId, role: 'assistant', versions: [version], current: 0 });
+      }
+    });
+    return { conversationId: id, messageId, versionId: version.id };
+  }
+
+  /** Saves the text streamed so far, so that a crash keeps it. */
+  saveAnswerText(target: AnswerTarget, text: string): Promise<Conversation> {
+    return this.update(target.conversationId, (c) => {
+      const version = findVersion(c, target);
+      if (version.status === 'streaming') version.text = text;
+    });
+  }
+
+  finishAnswer(target: AnswerTarget, outcome: AnswerOutcome): Promise<Conversation> {
+    return this.update(target.conversationId, (c) => {
+      const version = findVersion(c, target);
+      version.status = outcome.status;
+      version.text = outcome.text;
+      if (outcome.stats) version.stats = AnswerStats.parse(outcome.stats);
+      if (outcome.traceId) version.traceId = outcome.traceId;
+      if (outcome.error) version.error = outcome.error;
+    });
+  }
+
+  selectVersion(id: string, messageId: string, index: number): Promise<Conversation> {
+    return this.update(id, (c) => {
+      const message = findAssistant(c, messageId);
+      if (!Number.isInteger(index) || index < 0 || index >= message.versions.length) {
+        throw new StorageError('invalid', `version ${index} does not exist`);
+      }
+      message.current = index;
+    });
+  }
+
+  /**
+   * Start-up recovery: an answer still marked streaming was cut off by a crash or a quit. It keeps the
+   * text saved so far and becomes `interrupted`. Returns how many answers were recovered.
+   */
+  async recoverInterrupted(): Promise<number> {
+    let recovered = 0;
+    for (const { id } of await this.list()) {
+      const conversation = await this.get(id);
+      const streaming = conversation.messages.flatMap((m) => (m.role === 'assistant' ? m.versions : [])).filter((v) => v.status === 'streaming');
+      if (streaming.length === 0) continue;
+      await this.update(id, (c) => {
+        for (const m of c.messages) {
+          if (m.role !== 'assistant') continue;
+          for (const v of m.versions) if (v.status === 'streaming') v.status = 'interrupted';
+        }
+      });
+      recovered += streaming.length;
+    }
+    return recovered;
+  }
+
+  private update(id: string, mutate: (c: Conversation) => void): Promise<Conversation> {
+    return this.serialized(id, async () => {
+      const conversation = await this.read(id);
+      mutate(conversation);
+      conversation.updatedAt = Math.max(this.now(), conversation.updatedAt);
+      await this.write(conversation);
+      return conversation;
+    });
+  }
+
+  /** Runs `work` after every earlier operation on the same conversation has settled. */
+  private serialized<T>(id: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.queues.get(id) ?? Promise.resolve();
+    const next = previous.then(work, work);
+    const settled = next.catch(() => undefined);
+    this.queues.set(id, settled);
+    void settled.then(() => {
+      if (this.queues.get(id) === settled) this.queues.delete(id);
+    });
+    return next;
+  }
+
+  private async read(id: string): Promise<Conversation> {
+    let text: string;
+    try {
+      text = await readFile(this.file(id), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new StorageError('not-found', `no conversation ${id}`);
+      throw err;
+    }
+    try {
+      return Conversation.parse(migrate(JSON.parse(text)));
+    } catch (err) {
+      throw new StorageError('corrupt', `conversation ${id} cannot be read: ${(err as Error).message}`);
+    }
+  }
+
+  private async write(conversation: Conversation): Promise<void> {
+    await writeFileAtomic(this.file(conversation.id), JSON.stringify(Conversation.parse(conversation), null, 1));
+  }
+
+  private file(id: string): string {
+    if (!Id.safeParse(id).success) throw new StorageError('invalid', `invalid conversation id: ${JSON.stringify(id)}`);
+    return join(this.dir, `${id}.json`);
+  }
+
+  private ensureDir(): Promise<unknown> {
+    this.ready ??= mkdir(this.dir, { recursive: true });
+    return this.ready;
+  }
+}
+
+function summarize(c: Conversation): ConversationSummary {
+  return { id: c.id, title: c.title, createdAt: c.createdAt, updatedAt: c.updatedAt, messageCount: c.messages.length };
+}
+
+function cleanTitle(text: string): string {
+  const line = text.replace(/\s+/g, ' ').trim();
+  return line.length > TITLE_LENGTH ? `${line.slice(0, TITLE_LENGTH - 1)}…` : line;
+}
+
+function findAssistant(c: Conversation, messageId: string): AssistantMessage {
+  const message = c.messages.find((m) => m.id === messageId);
+  if (!message || message.role !== 'assistant') throw new StorageError('not-found', `no assistant message ${messageId}`);
+  return message;
+}
+
+function findVersion(c: Conversation, target: AnswerTarget): AnswerVersion {
+  const version = findAssistant(c, target.messageId).versions.find((v) => v.id === target.versionId);
+  if (!version) throw new StorageError('not-found', `no answer version ${target.versionId}`);
+  return version;
+}

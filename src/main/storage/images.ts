@@ -1,0 +1,98 @@
+import { createHash } from 'node:crypto';
+import { access, lstat, mkdir, readFile, realpath, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { ImageId, type StoredImage } from '../../shared/conversation.js';
+import { writeFileAtomic } from './atomicFile.js';
+import { StorageError } from './errors.js';
+import { checkImageSize, IMAGE_LIMITS, validateImageBytes, type ImageFormat } from './imageValidation.js';
+
+/** The one intake check for every way an image arrives. Swap here for src/engine/image's validator. */
+const validateImage = validateImageBytes;
+
+const THUMBNAIL_EDGE = 256;
+const FORMATS: ImageFormat[] = ['png', 'jpeg', 'webp'];
+
+/**
+ * Content-addressed image store: `<dir>/<sha256>.<ext>` plus `<dir>/thumbs/<sha256>.webp`. The same
+ * image dropped twice is stored once. The renderer only ever sees the sha256 id.
+ */
+export class ImageStore {
+  constructor(readonly dir: string) {}
+
+  /** Pasted bytes, and the end of every other path in: validate, then store under the content hash. */
+  async addBytes(bytes: Uint8Array): Promise<StoredImage> {
+    const image = await validateImage(bytes);
+    const id = createHash('sha256').update(bytes).digest('hex');
+    const file = this.file(id, image.format);
+    // The thumbnail decodes every pixel, so it also catches files whose header is fine but whose data is not.
+    const thumb = await makeThumbnail(bytes);
+    await mkdir(join(this.dir, 'thumbs'), { recursive: true });
+    if (!(await exists(file))) await writeFileAtomic(file, bytes);
+    if (!(await exists(this.thumbFile(id)))) await writeFileAtomic(this.thumbFile(id), thumb);
+    return { id, format: image.format, width: image.width, height: image.height, bytes: bytes.byteLength };
+  }
+
+  /** A dropped or picked file: must be a regular file (symlinks resolved) no larger than the limit. */
+  async addFile(path: string): Promise<StoredImage> {
+    let real: string;
+    try {
+      real = (await lstat(path)).isSymbolicLink() ? await realpath(path) : path;
+    } catch {
+      throw new StorageError('rejected', 'The file cannot be opened.');
+    }
+    const info = await stat(real);
+    if (!info.isFile()) throw new StorageError('rejected', 'Not a file.');
+    checkImageSize(info.size);
+    return this.addBytes(await readFile(real));
+  }
+
+  /** Path of the stored original, for the engine. */
+  async path(id: string): Promise<string> {
+    for (const format of FORMATS) {
+      const file = this.file(id, format);
+      if (await exists(file)) return file;
+    }
+    throw new StorageError('not-found', `no image ${id}`);
+  }
+
+  async info(id: string): Promise<StoredImage> {
+    const file = await this.path(id);
+    const bytes = await readFile(file);
+    const image = await validateImage(bytes);
+    return { id, format: image.format, width: image.width, height: image.height, bytes: bytes.byteLength };
+  }
+
+  async thumbnail(id: string): Promise<Uint8Array> {
+    await this.path(id);
+    return readFile(this.thumbFile(id));
+  }
+
+  private file(id: string, format: ImageFormat): string {
+    if (!ImageId.safeParse(id).success) throw new StorageError('invalid', `invalid image id: ${JSON.stringify(id)}`);
+    return join(this.dir, `${id}.${format === 'jpeg' ? 'jpg' : format}`);
+  }
+
+  private thumbFile(id: string): string {
+    return join(this.dir, 'thumbs', `${id}.webp`);
+  }
+}
+
+async function makeThumbnail(bytes: Uint8Array): Promise<Buffer> {
+  try {
+    return await sharp(bytes, { limitInputPixels: IMAGE_LIMITS.maxPixels })
+      .rotate()
+      .resize(THUMBNAIL_EDGE, THUMBNAIL_EDGE, { fit: 'inside', withoutEnlargement: true })
+      .webp({ quality: 80 })
+      .toBuffer();
+  } catch {
+    throw new StorageError('rejected', 'The image data is damaged and cannot be decoded.');
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}

@@ -1,0 +1,24 @@
+import { join } from 'node:path';
+import { ConversationStore } from './conversations.js';
+import { ImageStore } from './images.js';
+
+export { ConversationStore, DEFAULT_TITLE, type AnswerOutcome, type AnswerTarget } from './conversations.js';
+export { ImageStore } from './images.js';
+export { StorageError, type StorageErrorCode } from './errors.js';
+export { IMAGE_LIMITS } from './imageValidation.js';
+
+export interface Storage {
+  conversations: ConversationStore;
+  images: ImageStore;
+}
+
+/**
+ * Everything the app keeps under the user-data folder. Plain Node (no electron), so the Electron main
+ * process and the web host open the same storage the same way.
+ */
+export function openStorage(userDataDir: string): Storage {
+  return {
+    conversations: new ConversationStore(join(userDataDir, 'conversations')),
+    images: new ImageStore(join(userDataDir, 'images')),
+  };
+}

@@ -1,0 +1,89 @@
+import { mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
+import sharp from 'sharp';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { IMAGE_LIMITS, ImageStore } from '../../src/main/storage/index.js';
+
+let dir: string;
+let store: ImageStore;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'tp-img-'));
+  store = new ImageStore(join(dir, 'images'));
+});
+afterEach(() => rm(dir, { recursive: true, force: true }));
+
+const solid = (width: number, height: number, format: 'png' | 'jpeg' | 'webp') =>
+  sharp({ create: { width, height, channels: 3, background: { r: 200, g: 30, b: 90 } } }).toFormat(format).toBuffer();
+
+/** A PNG whose header claims `width`×`height` (built by hand from the PNG spec, so no decoder is involved). */
+function pngHeaderOnly(width: number, height: number): Buffer {
+  const chunk = (type: string, data: Buffer) => {
+    const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+    const out = Buffer.alloc(8 + data.length + 4);
+    out.writeUInt32BE(data.length, 0);
+    body.copy(out, 4);
+    out.writeUInt32BE(crc32(body), 8 + data.length);
+    return out;
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8); // 8-bit RGB, deflate, no filter, no interlace
+  const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  return Buffer.concat([signature, chunk('IHDR', ihdr), chunk('IEND', Buffer.alloc(0))]);
+}
+
+describe('image store', () => {
+  it('stores by sha256 with a thumbnail, and dedupes the same bytes', async () => {
+    const png = await solid(640, 480, 'png');
+    const a = await store.addBytes(png);
+    const b = await store.addBytes(png);
+    expect(a).toEqual(b);
+    expect(a).toMatchObject({ format: 'png', width: 640, height: 480, bytes: png.length });
+    expect(a.id).toBe((await import('node:crypto')).createHash('sha256').update(png).digest('hex'));
+    expect((await readdir(store.dir)).filter((n) => n.endsWith('.png'))).toEqual([`${a.id}.png`]);
+    const thumb = await sharp(await store.thumbnail(a.id)).metadata();
+    expect([thumb.format, thumb.width, thumb.height]).toEqual(['webp', 256, 192]);
+    expect(await store.path(a.id)).toBe(join(store.dir, `${a.id}.png`));
+  });
+
+  it('accepts JPEG and WebP through the file path, judged by content not name', async () => {
+    const jpegPath = join(dir, 'photo.png'); // wrong extension on purpose
+    await writeFile(jpegPath, await solid(100, 50, 'jpeg'));
+    expect(await store.addFile(jpegPath)).toMatchObject({ format: 'jpeg', width: 100, height: 50 });
+    const webpPath = join(dir, 'shot.webp');
+    await writeFile(webpPath, await solid(30, 40, 'webp'));
+    const link = join(dir, 'link.webp');
+    await symlink(webpPath, link);
+    expect(await store.addFile(link)).toMatchObject({ format: 'webp', width: 30, height: 40 });
+  });
+
+  it('rejects non-images, damaged images, empty files and folders', async () => {
+    await expect(store.addBytes(Buffer.from('GIF89a not supported'))).rejects.toMatchObject({ code: 'rejected', message: /PNG, JPEG or WebP/ });
+    await expect(store.addBytes(Buffer.from('%PDF-1.7'))).rejects.toMatchObject({ code: 'rejected' });
+    await expect(store.addBytes(Buffer.alloc(0))).rejects.toMatchObject({ message: /empty/ });
+    const png = await solid(300, 300, 'png');
+    await expect(store.addBytes(png.subarray(0, 60))).rejects.toMatchObject({ code: 'rejected', message: /damaged/ });
+    // Header intact, pixel data cut short: only decoding finds it.
+    await expect(store.addBytes(png.subarray(0, png.length - 30))).rejects.toMatchObject({ code: 'rejected', message: /damaged/ });
+    await expect(store.addFile(dir)).rejects.toMatchObject({ code: 'rejected' });
+    await expect(store.addFile(join(dir, 'missing.png'))).rejects.toMatchObject({ code: 'rejected' });
+    // Nothing rejected reached the store.
+    expect(await readdir(store.dir).catch(() => [])).toEqual([]);
+  });
+
+  it('rejects images over the pixel limit before decoding them, and files over the size limit before reading', async () => {
+    await expect(store.addBytes(pngHeaderOnly(10_000, 10_000))).rejects.toMatchObject({ message: /10000×10000.*megapixels/ });
+    await expect(store.addBytes(pngHeaderOnly(1, 4000))).rejects.toMatchObject({ message: /only 1×4000/ });
+    const big = join(dir, 'big.png');
+    await writeFile(big, Buffer.concat([pngHeaderOnly(10, 10), Buffer.alloc(IMAGE_LIMITS.maxBytes)]));
+    await expect(store.addFile(big)).rejects.toMatchObject({ message: /limit is 25 MiB/ });
+  });
+
+  it('refuses ids that are not sha256 hex', async () => {
+    await expect(store.path('../../etc/passwd')).rejects.toMatchObject({ code: 'invalid' });
+    await expect(store.thumbnail('0'.repeat(64))).rejects.toMatchObject({ code: 'not-found' });
+  });
+});
