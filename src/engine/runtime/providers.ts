@@ -1,0 +1,127 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { InferenceSession } from 'onnxruntime-node';
+
+/**
+ * Execution provider selection. onnxruntime-node does not fall back by itself: a session created with
+ * ['cuda', 'cpu'] throws when CUDA cannot start. So we try one provider at a time, remember why each
+ * failed, and keep the first that works for every later session of the same model.
+ */
+
+export const EXECUTION_PROVIDERS = ['cpu', 'cuda', 'webgpu', 'dml', 'coreml'] as const;
+export type ExecutionProvider = (typeof EXECUTION_PROVIDERS)[number];
+export type ProviderRequest = ExecutionProvider | 'auto';
+export const PROVIDER_REQUESTS: readonly ProviderRequest[] = ['auto', ...EXECUTION_PROVIDERS];
+
+export interface ProviderFailure {
+  provider: ExecutionProvider;
+  reason: string;
+}
+
+/** What the engine reports: the provider asked for, the one running, and why any earlier one was skipped. */
+export interface ProviderReport {
+  requested: ProviderRequest;
+  active: ExecutionProvider;
+  failures: ProviderFailure[];
+}
+
+export interface HostInfo {
+  platform: NodeJS.Platform;
+  arch: string;
+  /** The folder holding onnxruntime-node's native binding for this platform. */
+  bindingDir: string;
+}
+
+export function currentHost(): HostInfo {
+  const pkg = createRequire(import.meta.url).resolve('onnxruntime-node');
+  const bindingDir = join(dirname(pkg), '..', 'bin', 'napi-v6', process.platform, process.arch);
+  return { platform: process.platform, arch: process.arch, bindingDir };
+}
+
+/** CUDA's provider libraries are not in the npm package; they count only when someone put them beside the binding. */
+function cudaLibrariesPresent(host: HostInfo): boolean {
+  const lib = host.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so';
+  return existsSync(join(host.bindingDir, lib));
+}
+
+/** The providers to try, in order, ending with CPU (which always works). */
+export function providerCandidates(request: ProviderRequest, host: HostInfo = currentHost()): ExecutionProvider[] {
+  if (request !== 'auto') return request === 'cpu' ? ['cpu'] : [request, 'cpu'];
+  const { platform, arch } = host;
+  const candidates: ExecutionProvider[] = [];
+  if ((platform === 'linux' || platform === 'win32') && arch === 'x64' && cudaLibrariesPresent(host)) candidates.push('cuda');
+  if (platform === 'win32') candidates.push('dml');
+  if (platform === 'darwin') candidates.push('coreml');
+  // The prebuilt binaries bundle WebGPU everywhere except linux/arm64 (and there is no darwin/x64 build at all).
+  const webgpuBundled = platform === 'win32' || (platform === 'darwin' && arch === 'arm64') || (platform === 'linux' && arch === 'x64');
+  if (webgpuBundled) candidates.push('webgpu');
+  candidates.push('cpu');
+  return candidates;
+}
+
+export interface SessionFactoryOptions {
+  /** Intra-op threads; ORT picks the physical core count when omitted. */
+  threads?: number;
+}
+
+export interface CreateSessionOptions {
+  /** Outputs to leave in device memory on GPU providers (fed back as inputs, never read on the host). */
+  deviceOutputs?: readonly string[];
+}
+
+/** The first line of an ORT error, without the source location noise. */
+function shortReason(err: unknown): string {
+  const line = String((err as Error)?.message ?? err).split('\n')[0].trim();
+  return line.replace(/^\/onnxruntime_src\/\S+ /, '').slice(0, 300);
+}
+
+/** Creates the sessions of one model on one provider, choosing the provider on the first session. */
+export class SessionFactory {
+  readonly #candidates: ExecutionProvider[];
+  readonly #failures: ProviderFailure[] = [];
+  #active: ExecutionProvider | undefined;
+
+  constructor(
+    readonly requested: ProviderRequest = 'auto',
+    readonly options: SessionFactoryOptions = {},
+    host?: HostInfo,
+  ) {
+    this.#candidates = providerCandidates(requested, host);
+  }
+
+  /** Known after the first successful `create`. */
+  get report(): ProviderReport | undefined {
+    return this.#active && { requested: this.requested, active: this.#active, failures: [...this.#failures] };
+  }
+
+  async create(model: string | Uint8Array, options: CreateSessionOptions = {}): Promise<InferenceSession> {
+    if (this.#active) return this.#createOn(this.#active, model, options);
+    for (const provider of this.#candidates) {
+      try {
+        const session = await this.#createOn(provider, model, options);
+        this.#active = provider;
+        return session;
+      } catch (err) {
+        if (provider === 'cpu') throw err;
+        this.#failures.push({ provider, reason: shortReason(err) });
+      }
+    }
+    throw new Error('unreachable: the candidate list always ends with cpu');
+  }
+
+  #createOn(provider: ExecutionProvider, model: string | Uint8Array, options: CreateSessionOptions): Promise<InferenceSession> {
+    const sessionOptions: InferenceSession.SessionOptions = {
+      executionProviders: [provider],
+      graphOptimizationLevel: 'all',
+      executionMode: 'sequential',
+      // GPU providers that fail to start log at error level before throwing; we report the reason ourselves.
+      logSeverityLevel: provider === 'cpu' ? 3 : 4,
+      ...(this.options.threads ? { intraOpNumThreads: this.options.threads, interOpNumThreads: 1 } : {}),
+    };
+    if (provider === 'webgpu' && options.deviceOutputs?.length) {
+      sessionOptions.preferredOutputLocation = Object.fromEntries(options.deviceOutputs.map((name) => [name, 'gpu-buffer' as const]));
+    }
+    return typeof model === 'string' ? InferenceSession.create(model, sessionOptions) : InferenceSession.create(model, sessionOptions);
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * Next-token choice: greedy (temperature 0) or temperature + top-p (nucleus) sampling with a seeded PRNG,
+ * so a seed reproduces an answer exactly.
+ */
+
+export interface SamplingParams {
+  /** 0 (default) means greedy. */
+  temperature?: number;
+  /** Keep the smallest set of tokens whose probability reaches topP (default 1: all). */
+  topP?: number;
+  seed?: number;
+}
+
+/** A uniform [0, 1) generator (mulberry32): tiny, fast, and plenty for sampling. */
+export type Rng = () => number;
+
+export function createRng(seed: number): Rng {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function argmax(values: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < values.length; i++) if (values[i] > values[best]) best = i;
+  return best;
+}
+
+/** Picks the next token from one row of logits. */
+export function sampleToken(logits: Float32Array, params: SamplingParams, rng: Rng): number {
+  const temperature = params.temperature ?? 0;
+  if (temperature <= 0) return argmax(logits);
+  const probs = softmax(logits, temperature);
+  const order = nucleus(probs, params.topP ?? 1);
+  let total = 0;
+  for (const i of order) total += probs[i];
+  let r = rng() * total;
+  for (const i of order) {
+    r -= probs[i];
+    if (r < 0) return i;
+  }
+  return order[order.length - 1];
+}
+
+function softmax(logits: Float32Array, temperature: number): Float64Array {
+  const max = logits[argmax(logits)];
+  const probs = new Float64Array(logits.length);
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) sum += probs[i] = Math.exp((logits[i] - max) / temperature);
+  for (let i = 0; i < probs.length; i++) probs[i] /= sum;
+  return probs;
+}
+
+/** Token ids by descending probability, cut after the cumulative probability first reaches topP. */
+function nucleus(probs: Float64Array, topP: number): number[] {
+  const order = Array.from(probs.keys()).sort((a, b) => probs[b] - probs[a] || a - b);
+  if (topP >= 1) return order;
+  let cumulative = 0;
+  for (let k = 0; k < order.length; k++) {
+    cumulative += probs[order[k]];
+    if (cumulative >= topP) return order.slice(0, k + 1);
+  }
+  return order;
+}

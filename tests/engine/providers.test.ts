@@ -1,0 +1,85 @@
+import { Tensor } from 'onnxruntime-node';
+import { describe, expect, it } from 'vitest';
+import { gemmModel } from '../../src/engine/bench/gemm.js';
+import { SessionFactory, providerCandidates, type HostInfo } from '../../src/engine/runtime/providers.js';
+
+const host = (platform: NodeJS.Platform, arch: string): HostInfo => ({ platform, arch, bindingDir: '/nonexistent' });
+
+describe('provider candidates', () => {
+  it('tries an explicit provider, then cpu', () => {
+    expect(providerCandidates('cuda', host('linux', 'x64'))).toEqual(['cuda', 'cpu']);
+    expect(providerCandidates('cpu', host('linux', 'x64'))).toEqual(['cpu']);
+  });
+
+  it('auto lists what each platform can have, cpu last', () => {
+    expect(providerCandidates('auto', host('win32', 'x64'))).toEqual(['dml', 'webgpu', 'cpu']);
+    expect(providerCandidates('auto', host('darwin', 'arm64'))).toEqual(['coreml', 'webgpu', 'cpu']);
+    expect(providerCandidates('auto', host('linux', 'x64'))).toEqual(['webgpu', 'cpu']);
+    expect(providerCandidates('auto', host('linux', 'arm64'))).toEqual(['cpu']);
+  });
+
+  it('auto includes cuda only where its provider libraries sit beside the binding', () => {
+    // The npm package does not carry them, and this machine never fetched them.
+    expect(providerCandidates('auto').includes('cuda')).toBe(false);
+  });
+});
+
+describe('session creation with fallback (real onnxruntime-node on this machine)', () => {
+  const model = gemmModel(2, 3, 4);
+  const x = new Tensor('float32', Float32Array.from([1, 2, 3, 4, 5, 6]), [2, 3]);
+
+  async function runOn(requested: 'cuda' | 'webgpu' | 'dml' | 'coreml' | 'cpu' | 'auto') {
+    const factory = new SessionFactory(requested);
+    const session = await factory.create(model);
+    const { y } = await session.run({ x });
+    await session.release();
+    return { report: factory.report!, y: y.data as Float32Array };
+  }
+
+  it('cpu runs on cpu with no failures', async () => {
+    const { report, y } = await runOn('cpu');
+    expect(report).toEqual({ requested: 'cpu', active: 'cpu', failures: [] });
+    expect(y.length).toBe(8);
+  });
+
+  it('cuda without its libraries falls back to cpu and says why', async () => {
+    const { report } = await runOn('cuda');
+    expect(report.active).toBe('cpu');
+    expect(report.failures).toHaveLength(1);
+    expect(report.failures[0].provider).toBe('cuda');
+    expect(report.failures[0].reason).toMatch(/shared library/i);
+  });
+
+  it('webgpu without an adapter falls back to cpu and says why', async () => {
+    const { report } = await runOn('webgpu');
+    // This machine has no Vulkan loader or GPU, so Dawn finds no adapter.
+    expect(report.active).toBe('cpu');
+    expect(report.failures[0]).toMatchObject({ provider: 'webgpu' });
+    expect(report.failures[0].reason).toMatch(/adapter/i);
+  });
+
+  it('a provider this platform lacks falls back to cpu', async () => {
+    const { report } = await runOn(process.platform === 'win32' ? 'coreml' : 'dml');
+    expect(report.active).toBe('cpu');
+    expect(report.failures[0].reason).toMatch(/backend not found/);
+  });
+
+  it('outputs are the same whichever request ended on cpu', async () => {
+    const a = await runOn('cpu');
+    const b = await runOn('auto');
+    expect(Array.from(b.y)).toEqual(Array.from(a.y));
+  });
+
+  it('once chosen, the provider is reused without retrying the failed ones', async () => {
+    const factory = new SessionFactory('webgpu');
+    await (await factory.create(model)).release();
+    await (await factory.create(model)).release();
+    expect(factory.report!.failures).toHaveLength(1);
+  });
+
+  it('a corrupt model fails with the cpu error, not a provider story', async () => {
+    const factory = new SessionFactory('cpu');
+    await expect(factory.create(new Uint8Array([1, 2, 3, 4]))).rejects.toThrow();
+    expect(factory.report).toBeUndefined();
+  });
+});
