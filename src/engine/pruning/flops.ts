@@ -1,0 +1,135 @@
+import {
+  type MethodSpec, type PruningOverrides, planStages, projectorKeep, resolveSchedule, visualCountsPerLayer, pdropLayers,
+} from '../../shared/pruning.js';
+
+/**
+ * FLOPs of one prefill, in two conventions, both computed from per-layer token counts.
+ *
+ * PAPER (TransPrune Eq. 7 as the paper evaluates it, method spec §6.1): multiply-accumulates of the
+ * decoder layers with n = VISUAL tokens only, per layer 4nd² + 2n²d + 3ndm; text tokens, vision
+ * tower, projector, LM head and the TTV/IGA overheads are dropped. Reproduces 3.82 / 1.56 / ... .
+ *
+ * FULL: real floating-point operations (2 per multiply-accumulate) of everything the prefill computes
+ * with matrix products: the vision tower up to the selected layer, the projector, every decoder layer
+ * over ALL tokens (GQA-aware k/v projections, dense S×S attention as the graphs compute it, SwiGLU),
+ * the LM head for the last token, and the pruning overheads: TTV side outputs (3 dot products per token
+ * and module), probes (q and k projections over all S tokens plus the query rows' logits) and DivPrune's
+ * Gram matrix. Element-wise work (norms, softmax, RoPE, activations) is left out: well under 1%.
+ */
+
+export interface DecoderDims { numLayers: number; hidden: number; intermediate: number; numHeads: number; numKvHeads: number; vocab: number }
+export interface VisionDims {
+  layers: number; // layers run (up to the selected feature layer)
+  hidden: number;
+  intermediate: number;
+  patchSize: number;
+  tokensPerImage: number; // patches + CLS
+  images: number; // crops run through the tower (1 for LLaVA-1.5, 5 for LLaVA-NeXT anyres 2x2)
+}
+export interface FlopsModel { decoder: DecoderDims; vision: VisionDims; visualTokens: number }
+
+/** Everything the FLOPs counts need about one prefill. Layers are 1-based. */
+export interface PrefillShape {
+  visualPerLayer: number[]; // visual tokens entering decoder layer l (index l-1)
+  textTokens: number; // non-visual prompt tokens
+  visionTokens: number; // N out of the vision tower, before any projector-side selection
+  ttvLayers: number[]; // layers whose side outputs fed TTV
+  probes: { afterLayer: number; queries: number }[]; // attention probes run on layer afterLayer's output
+  diversity: boolean; // DivPrune's pairwise cosine matrix over the N projector features
+}
+
+export interface FullFlops { vision: number; projector: number; decoder: number; head: number; overhead: number; total: number }
+
+export function paperFlops(visualPerLayer: number[], d: number, m: number): number {
+  return visualPerLayer.reduce((sum, n) => sum + 4 * n * d * d + 2 * n * n * d + 3 * n * d * m, 0);
+}
+
+export function fullFlops(shape: PrefillShape, model: FlopsModel): FullFlops {
+  const { decoder: dec, vision: vis } = model;
+  const d = dec.hidden;
+  const kvDim = (d / dec.numHeads) * dec.numKvHeads;
+  const seq = (layer: number) => shape.textTokens + shape.visualPerLayer[layer - 1];
+
+  const visionLayer = vis.tokensPerImage * (4 * vis.hidden ** 2 + 2 * vis.intermediate * vis.hidden) + 2 * vis.tokensPerImage ** 2 * vis.hidden;
+  const patchEmbed = (vis.tokensPerImage - 1) * 3 * vis.patchSize ** 2 * vis.hidden;
+  const vision = vis.images * (vis.layers * visionLayer + patchEmbed);
+  const projector = shape.visionTokens * (vis.hidden * d + d * d);
+
+  let decoder = 0;
+  for (let l = 1; l <= dec.numLayers; l++) {
+    const s = seq(l);
+    decoder += s * (2 * d * d + 2 * d * kvDim + 3 * d * dec.intermediate) + 2 * s * s * d;
+  }
+  const head = d * dec.vocab;
+
+  let overhead = 0;
+  for (const l of shape.ttvLayers) overhead += 2 * 3 * seq(l) * d;
+  for (const p of shape.probes) overhead += seq(p.afterLayer) * (d * d + d * kvDim) + p.queries * seq(p.afterLayer) * d;
+  if (shape.diversity) overhead += shape.visionTokens ** 2 * d;
+
+  const macs = { vision, projector, decoder, head, overhead };
+  const flops = Object.fromEntries(Object.entries(macs).map(([k, v]) => [k, 2 * v])) as Omit<FullFlops, 'total'>;
+  return { ...flops, total: Object.values(flops).reduce((a, b) => a + b, 0) };
+}
+
+/**
+ * The prefill shape a method will produce, predicted from its spec (no model run): used by
+ * `cli flops`, the benchmark and compare. `instructionTokens` are the tokens after the visual block.
+ */
+export function planPrefill(spec: MethodSpec, model: FlopsModel, prompt: { textTokens: number; instructionTokens: number }, overrides?: PruningOverrides): PrefillShape {
+  const L = model.decoder.numLayers;
+  const nLlm = projectorKeep(spec, model.visualTokens);
+  const stages = planStages(spec.llm, L, nLlm, overrides);
+  const { ttvLayers, probes } = scoringWork(spec, L, prompt.instructionTokens, overrides);
+  return {
+    visualPerLayer: visualCountsPerLayer(stages, L, nLlm),
+    textTokens: prompt.textTokens,
+    visionTokens: model.visualTokens,
+    ttvLayers,
+    probes,
+    diversity: spec.projector !== undefined,
+  };
+}
+
+/** Which layers a method reads side outputs from and where it runs attention probes. */
+export function scoringWork(spec: MethodSpec, numLayers: number, instructionTokens: number, overrides?: PruningOverrides): Pick<PrefillShape, 'ttvLayers' | 'probes'> {
+  const llm = spec.llm;
+  switch (llm.kind) {
+    case 'none':
+    case 'random':
+      return { ttvLayers: [], probes: [] };
+    case 'fastv':
+      return { ttvLayers: [], probes: [{ afterLayer: llm.k - 1, queries: 1 }] };
+    case 'pdrop':
+      return { ttvLayers: [], probes: pdropLayers(llm.stages, numLayers).map((afterLayer) => ({ afterLayer, queries: 1 })) };
+    case 'transprune': {
+      const s = resolveSchedule(llm, numLayers, overrides);
+      const lastPrune = s.prune[s.prune.length - 1];
+      return {
+        ttvLayers: llm.alpha > 0 ? s.accumulate.filter((l) => l <= lastPrune) : [],
+        probes: llm.alpha < 1 ? s.prune.map((afterLayer) => ({ afterLayer, queries: instructionTokens })) : [],
+      };
+    }
+  }
+}
+
+/** Reference models for `cli flops --preset`. */
+export const FLOPS_PRESETS: Record<string, FlopsModel> = {
+  'llava-1.5-7b': {
+    decoder: { numLayers: 32, hidden: 4096, intermediate: 11008, numHeads: 32, numKvHeads: 32, vocab: 32000 },
+    // CLIP ViT-L/14-336 run to the penultimate layer (feature layer -2): 23 of 24 layers.
+    vision: { layers: 23, hidden: 1024, intermediate: 4096, patchSize: 14, tokensPerImage: 577, images: 1 },
+    visualTokens: 576,
+  },
+  'llava-next-7b': {
+    decoder: { numLayers: 32, hidden: 4096, intermediate: 11008, numHeads: 32, numKvHeads: 32, vocab: 32000 },
+    // anyres 2x2 grid + base image; N = 2880 is the paper's nominal count (spec §4.3).
+    vision: { layers: 23, hidden: 1024, intermediate: 4096, patchSize: 14, tokensPerImage: 577, images: 5 },
+    visualTokens: 2880,
+  },
+};
+
+/** Tera-units with two decimals, as the paper's tables. */
+export function tera(x: number): string {
+  return (x / 1e12).toFixed(2);
+}

@@ -1,0 +1,44 @@
+import type { MethodSpec, PruningOverrides } from '../../shared/pruning.js';
+
+/**
+ * The runtime <-> pruning seam (docs/architecture.md). The runtime runs prefill layer by layer and,
+ * after each layer, hands the active method a LayerBoundary; the method may answer with the visual
+ * tokens to keep. Layer indices here are 0-BASED (the runtime's); specs and traces are 1-based.
+ */
+
+/** Per-token side outputs of one decoder layer (method spec §1), each [seqLen]. */
+export interface SideOutputs {
+  attnRatio: Float32Array; // ||a_out|| / ||a_in||
+  attnCos: Float32Array; //   cos(a_in, a_out)
+  mlpRatio: Float32Array;
+  mlpCos: Float32Array;
+}
+
+export interface LayerBoundary {
+  layer: number; // 0-based index of the layer just run
+  numLayers: number;
+  originalVisualCount: number; // N from the vision tower
+  visualStart: number; // index of the first visual token in the current sequence
+  visualCount: number; // visual tokens currently in the sequence (one contiguous block)
+  seqLen: number;
+  keptOriginal: Int32Array; // original grid index of each current visual token
+  side?: SideOutputs; // present when method.wantsSideOutputs(layer) was true
+  /** probe_{layerIndex} on the hidden states the layer just produced: attention [seqLen]. */
+  probe(layerIndex: number, queryStart: number): Promise<Float32Array>;
+}
+
+export interface PruningMethod {
+  readonly spec: MethodSpec;
+  /** Projector-side selection (DivPrune): sorted indices of the N vision features to keep. */
+  selectBeforeLLM?(features: Float32Array, n: number, dim: number): Int32Array | null;
+  wantsSideOutputs(layer: number): boolean;
+  /** Kept indices into the current visual block, ascending; null = no prune after this layer. */
+  afterLayer(b: LayerBoundary): Promise<Int32Array | null>;
+}
+
+/** What createMethod needs to know about the model. */
+export interface ModelDims {
+  numLayers: number;
+  /** The pack manifest's optional `pruning` overrides. */
+  pruning?: PruningOverrides;
+}
