@@ -1,0 +1,59 @@
+import { EngineRequestMessage, engineCalls, parseRequest, type EngineOutMessage } from '../../shared/ipc.js';
+import { CodedError, errorFrom, ok } from '../../shared/result.js';
+import type { CallContext, EngineHandlers, HandledCall } from './handlers.js';
+import type { ParentPort } from './port.js';
+
+/**
+ * The engine's message loop: validates each request against the contract, runs its handler
+ * with an AbortController kept under its id, and answers with the same id. `cancel {id}`
+ * aborts one request; `shutdown` aborts all, waits until they have answered, answers, then exits.
+ */
+export function serveEngine(port: ParentPort, handlers: EngineHandlers, exit: () => Promise<void>): void {
+  const inFlight = new Map<number, { controller: AbortController; answered: Promise<void> }>();
+  // A parent that vanished cannot be answered; the process ends on disconnect anyway.
+  const send = (message: EngineOutMessage) => port.post(message).catch(() => {});
+
+  async function answer(id: number, produce: () => Promise<unknown>): Promise<void> {
+    const result = await produce().then(ok, errorFrom);
+    await send({ id, ...result });
+  }
+
+  port.onMessage((raw) => {
+    const envelope = EngineRequestMessage.safeParse(raw);
+    if (!envelope.success) {
+      console.error(`engine: dropped a malformed message: ${String(JSON.stringify(raw)).slice(0, 200)}`);
+      return;
+    }
+    const { id, type, payload } = envelope.data;
+    if (type === 'cancel' || type === 'shutdown') {
+      void answer(id, () => control(type, payload));
+    } else if (inFlight.has(id)) {
+      void answer(id, async () => {
+        throw new CodedError('invalid-request', `request id ${id} is already in flight`);
+      });
+    } else {
+      const controller = new AbortController();
+      const answered = answer(id, () => runHandler(id, type, payload, controller.signal)).finally(() => inFlight.delete(id));
+      inFlight.set(id, { controller, answered });
+    }
+  });
+
+  async function runHandler(id: number, type: string, payload: unknown, signal: AbortSignal): Promise<unknown> {
+    const { name, request } = parseRequest(engineCalls, type, payload);
+    const handler = handlers[name as HandledCall] as (request: unknown, ctx: CallContext) => Promise<unknown>;
+    return handler(request, { signal, emit: (event, eventPayload) => void send({ id, event, payload: eventPayload }) });
+  }
+
+  async function control(type: 'cancel' | 'shutdown', payload: unknown): Promise<unknown> {
+    const call = parseRequest(engineCalls, type, payload);
+    if (call.name === 'cancel') {
+      const target = inFlight.get(call.request.id);
+      target?.controller.abort();
+      return { found: target !== undefined };
+    }
+    for (const { controller } of inFlight.values()) controller.abort();
+    await Promise.allSettled([...inFlight.values()].map((r) => r.answered));
+    setImmediate(() => void exit());
+    return {};
+  }
+}

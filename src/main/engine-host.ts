@@ -1,0 +1,256 @@
+import {
+  ENGINE_PROTOCOL_VERSION,
+  EngineInfo,
+  EngineOutMessage,
+  engineCalls,
+  engineEvents,
+  type EngineCallName,
+  type EngineEventMessage,
+  type EngineRequest,
+  type EngineResponse,
+  type EngineStatus,
+} from '../shared/ipc.js';
+import { CodedError } from '../shared/result.js';
+import type { EngineProcess, SpawnEngine } from './engine-process.js';
+
+/**
+ * Owns the engine process: starts it, waits for its ready handshake, sends typed calls with
+ * request ids, routes streamed events to their caller, restarts it with backoff when it dies,
+ * and shuts it down cleanly. Electron and Node share this; only `spawn` differs. Electron-free.
+ */
+
+export interface EngineHostOptions {
+  spawn: SpawnEngine;
+  readyTimeoutMs?: number;
+  shutdownTimeoutMs?: number;
+  /** Delay before restart attempt n (the last entry repeats). */
+  restartBackoffMs?: number[];
+  /** Consecutive crashes before the host stops trying (until `restart()` is called). */
+  maxConsecutiveCrashes?: number;
+  /** Up this long after ready, a crash no longer counts as consecutive. */
+  stableAfterMs?: number;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+  /** Events the engine streams for this call (progress, tokens...). */
+  onEvent?: (event: EngineEventMessage) => void;
+}
+
+interface Pending {
+  name: EngineCallName;
+  resolve(value: unknown): void;
+  reject(error: CodedError): void;
+  onEvent?: (event: EngineEventMessage) => void;
+}
+
+const DEFAULTS = {
+  readyTimeoutMs: 60_000,
+  shutdownTimeoutMs: 5_000,
+  restartBackoffMs: [250, 1_000, 3_000, 10_000],
+  maxConsecutiveCrashes: 5,
+  stableAfterMs: 30_000,
+};
+
+export class EngineHost {
+  private readonly options: typeof DEFAULTS & { spawn: SpawnEngine };
+  private process: EngineProcess | undefined;
+  private current: EngineStatus = { state: 'stopped', restarts: 0 };
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private consecutiveCrashes = 0;
+  private readyAt = 0;
+  private readyTimer: NodeJS.Timeout | undefined;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private stopping = false;
+  /** Why the host itself killed a launch (handshake timeout or mismatch); reported instead of the kill signal. */
+  private lastFailure: string | undefined;
+  private readonly statusListeners = new Set<(status: EngineStatus) => void>();
+  private readyWaiters: { resolve(): void; reject(e: Error): void }[] = [];
+
+  constructor(options: EngineHostOptions) {
+    this.options = { ...DEFAULTS, ...options };
+  }
+
+  get status(): EngineStatus {
+    return this.current;
+  }
+
+  /** The engine's process id while one runs (tests and the e2e kill it to prove restart). */
+  get pid(): number | undefined {
+    return this.process?.pid;
+  }
+
+  onStatus(listener: (status: EngineStatus) => void): () => void {
+    this.statusListeners.add(listener);
+    return () => this.statusListeners.delete(listener);
+  }
+
+  /** Starts the engine; resolves at its ready handshake, rejects if it cannot get there. */
+  start(): Promise<void> {
+    this.stopping = false;
+    clearTimeout(this.restartTimer);
+    const ready = this.whenReady();
+    if (!this.process) this.launch('starting');
+    return ready;
+  }
+
+  /** Resolves when the engine is (or next becomes) ready; rejects if the host gives up or shuts down. */
+  whenReady(): Promise<void> {
+    if (this.current.state === 'ready' || this.current.state === 'busy') return Promise.resolve();
+    return new Promise((resolve, reject) => this.readyWaiters.push({ resolve, reject }));
+  }
+
+  /** Stops the running engine (if any) and starts a fresh one; also re-arms a host that gave up. */
+  async restart(): Promise<void> {
+    this.consecutiveCrashes = 0;
+    await this.shutdown();
+    await this.start();
+  }
+
+  async call<K extends EngineCallName>(name: K, request: EngineRequest<K>, options: CallOptions = {}): Promise<EngineResponse<K>> {
+    const engine = this.process;
+    if (!engine || (this.current.state !== 'ready' && this.current.state !== 'busy')) {
+      throw new CodedError('engine-unavailable', `the engine is ${this.current.state}${this.current.reason ? ` (${this.current.reason})` : ''}`);
+    }
+    options.signal?.throwIfAborted();
+    const id = this.nextId++;
+    const response = new Promise<unknown>((resolve, reject) => this.pending.set(id, { name, resolve, reject, onEvent: options.onEvent }));
+    const onAbort = () => this.send(engine, 'cancel', { id });
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    this.send(engine, name, request, id);
+    this.updateBusy();
+    try {
+      return (await response) as EngineResponse<K>;
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort);
+      this.pending.delete(id);
+      this.updateBusy();
+    }
+  }
+
+  /** Asks the engine to exit, kills it after the timeout, and stays stopped. */
+  async shutdown(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.restartTimer);
+    const engine = this.process;
+    if (!engine) {
+      this.setStatus({ state: 'stopped', reason: 'shut down' });
+      return;
+    }
+    const exited = new Promise<void>((resolve) => engine.onExit(() => resolve()));
+    this.send(engine, 'shutdown', {});
+    const timer = setTimeout(() => engine.kill(), this.options.shutdownTimeoutMs);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  private launch(state: 'starting' | 'restarting'): void {
+    const engine = this.options.spawn();
+    this.process = engine;
+    this.setStatus({ state, reason: state === 'restarting' ? this.current.reason : undefined });
+    engine.onMessage((message) => this.receive(engine, message));
+    engine.onExit((reason) => this.exited(engine, reason));
+    this.readyTimer = setTimeout(() => {
+      this.failLaunch(engine, `no ready handshake within ${this.options.readyTimeoutMs} ms`);
+    }, this.options.readyTimeoutMs);
+  }
+
+  private receive(engine: EngineProcess, raw: unknown): void {
+    if (engine !== this.process) return;
+    const parsed = EngineOutMessage.safeParse(raw);
+    if (!parsed.success) return console.error(`engine host: dropped a malformed message: ${String(JSON.stringify(raw)).slice(0, 200)}`);
+    const message = parsed.data;
+    if ('ok' in message) return this.settle(message.id, message);
+    if (message.event === 'ready') return this.handshake(engine, message.payload);
+    if (message.id !== undefined) {
+      const result = engineEvents[message.event as keyof typeof engineEvents]?.safeParse(message.payload);
+      if (result?.success) this.pending.get(message.id)?.onEvent?.({ ...message, payload: result.data });
+      else console.error(`engine host: dropped event "${message.event}" that fails the contract`);
+    }
+  }
+
+  private handshake(engine: EngineProcess, payload: unknown): void {
+    clearTimeout(this.readyTimer);
+    const info = EngineInfo.safeParse(payload);
+    if (!info.success) return this.failLaunch(engine, `malformed ready handshake: ${info.error.message}`);
+    if (info.data.versions.protocol !== ENGINE_PROTOCOL_VERSION) {
+      return this.failLaunch(engine, `engine speaks protocol ${info.data.versions.protocol}, host expects ${ENGINE_PROTOCOL_VERSION}`);
+    }
+    this.readyAt = Date.now();
+    this.setStatus({ state: 'ready', info: info.data });
+    for (const waiter of this.readyWaiters.splice(0)) waiter.resolve();
+  }
+
+  private settle(id: number, message: { ok: true; value: unknown } | { ok: false; error: { code: CodedError['code']; message: string } }): void {
+    const pending = this.pending.get(id);
+    if (!pending) return;
+    if (!message.ok) return pending.reject(new CodedError(message.error.code, message.error.message));
+    const value = engineCalls[pending.name].response.safeParse(message.value);
+    if (value.success) pending.resolve(value.data);
+    else pending.reject(new CodedError('internal', `engine answered ${pending.name} outside the contract: ${value.error.message}`));
+  }
+
+  private failLaunch(engine: EngineProcess, reason: string): void {
+    this.lastFailure = reason;
+    engine.kill();
+  }
+
+  private exited(engine: EngineProcess, exitReason: string): void {
+    if (engine !== this.process) return;
+    clearTimeout(this.readyTimer);
+    this.process = undefined;
+    const reason = this.lastFailure ?? exitReason;
+    this.lastFailure = undefined;
+    for (const pending of this.pending.values()) {
+      pending.reject(new CodedError('engine-crashed', `the engine stopped during ${pending.name}: ${reason}`));
+    }
+    this.pending.clear();
+    if (this.stopping) {
+      this.setStatus({ state: 'stopped', reason: 'shut down' });
+      this.rejectWaiters('the engine was shut down');
+      return;
+    }
+    this.crashed(reason);
+  }
+
+  private crashed(reason: string): void {
+    if (this.readyAt && Date.now() - this.readyAt > this.options.stableAfterMs) this.consecutiveCrashes = 0;
+    this.readyAt = 0;
+    this.consecutiveCrashes++;
+    this.setStatus({ state: 'crashed', reason });
+    if (this.consecutiveCrashes >= this.options.maxConsecutiveCrashes) {
+      const gaveUp = `crashed ${this.consecutiveCrashes} times in a row; last: ${reason}`;
+      this.setStatus({ state: 'stopped', reason: gaveUp });
+      this.rejectWaiters(gaveUp);
+      return;
+    }
+    const backoff = this.options.restartBackoffMs;
+    const delay = backoff[Math.min(this.consecutiveCrashes - 1, backoff.length - 1)];
+    this.restartTimer = setTimeout(() => {
+      this.current = { ...this.current, restarts: this.current.restarts + 1 };
+      this.launch('restarting');
+    }, delay);
+  }
+
+  private rejectWaiters(reason: string): void {
+    for (const waiter of this.readyWaiters.splice(0)) waiter.reject(new CodedError('engine-unavailable', reason));
+  }
+
+  private updateBusy(): void {
+    const state = this.current.state;
+    if (state !== 'ready' && state !== 'busy') return;
+    const busy = [...this.pending.values()].some((p) => p.name !== 'cancel');
+    if (busy !== (state === 'busy')) this.setStatus({ state: busy ? 'busy' : 'ready' });
+  }
+
+  private setStatus(change: Pick<EngineStatus, 'state'> & Partial<EngineStatus>): void {
+    // `info` describes the last engine that said ready; it is kept across a crash so the UI can still name its provider.
+    this.current = { ...this.current, reason: undefined, ...change };
+    for (const listener of this.statusListeners) listener(this.current);
+  }
+
+  private send<K extends EngineCallName>(engine: EngineProcess, name: K, request: EngineRequest<K>, id = this.nextId++): void {
+    engine.post({ id, type: name, payload: request });
+  }
+}
