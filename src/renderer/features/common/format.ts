@@ -1,0 +1,40 @@
+/** Number formatting shared by the stats rows, compare header and inspector. */
+
+export function formatMs(ms: number): string {
+  if (ms >= 10_000) return `${(ms / 1000).toFixed(1)} s`;
+  if (ms >= 1000) return `${(ms / 1000).toFixed(2)} s`;
+  return `${Math.round(ms)} ms`;
+}
+
+export function formatRate(perSec: number): string {
+  return `${perSec >= 100 ? Math.round(perSec) : perSec.toFixed(1)} tok/s`;
+}
+
+/** TFLOPs with three significant digits, so 1.557 and 0.0123 both read well. */
+export function formatTflops(tflops: number): string {
+  return `${Number(tflops.toPrecision(3))} TFLOPs`;
+}
+
+export function formatPercent(fraction: number): string {
+  return `${Math.round(fraction * 1000) / 10}%`;
+}
+
+export function formatRatio(ratio: number): string {
+  return `${ratio.toFixed(2)}×`;
+}
+
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit += 1;
+  }
+  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
+}
+
+/** A score in the hover card: fixed digits for mid-range values, exponent for tiny ones. */
+export function formatScore(value: number): string {
+  return value !== 0 && Math.abs(value) < 1e-3 ? value.toExponential(2) : value.toFixed(4);
+}

@@ -1,0 +1,54 @@
+import type { KeyboardEvent } from 'react';
+import type { TraceView } from './traceView.js';
+
+interface PatchOverlayProps {
+  view: TraceView;
+  imageUrl?: string;
+  present: boolean[];
+  highlighted: number | null;
+  onHighlight(patch: number | null): void;
+}
+
+const OBJECT_FIT = { pad: 'object-contain', crop: 'object-cover', stretch: 'object-fill' } as const;
+
+/**
+ * The image as the model framed it (square, per the resize policy) with the patch grid on top:
+ * kept patches clear, pruned ones dimmed. Hover or arrow keys pick a patch for the score card.
+ */
+export function PatchOverlay({ view, imageUrl, present, highlighted, onHighlight }: PatchOverlayProps) {
+  const { rows, cols } = view.grid;
+
+  function onKeyDown(event: KeyboardEvent) {
+    const moves: Record<string, number> = { ArrowLeft: -1, ArrowRight: 1, ArrowUp: -cols, ArrowDown: cols };
+    const move = moves[event.key];
+    if (move === undefined) return;
+    event.preventDefault();
+    const next = (highlighted ?? 0) + (highlighted === null ? 0 : move);
+    if (next >= 0 && next < rows * cols) onHighlight(next);
+  }
+
+  return (
+    <div
+      tabIndex={0}
+      role="group"
+      aria-label={`Patch grid, ${rows} by ${cols}. Arrow keys move between patches.`}
+      onKeyDown={onKeyDown}
+      onFocus={() => highlighted === null && onHighlight(0)}
+      onMouseLeave={() => onHighlight(null)}
+      className="relative aspect-square w-full max-w-[28rem] overflow-hidden rounded-lg bg-neutral-200 outline-none ring-sky-500 focus-visible:ring-2 dark:bg-neutral-800"
+    >
+      {imageUrl && <img src={imageUrl} alt="The image as the model sees it" className={`absolute inset-0 h-full w-full ${OBJECT_FIT[view.resizePolicy]}`} />}
+      <div className="absolute inset-0 grid" style={{ gridTemplateColumns: `repeat(${cols}, 1fr)`, gridTemplateRows: `repeat(${rows}, 1fr)` }}>
+        {present.map((isPresent, patch) => (
+          <div
+            key={patch}
+            data-patch={patch}
+            data-kept={isPresent}
+            onMouseEnter={() => onHighlight(patch)}
+            className={`border-[0.5px] border-white/20 ${isPresent ? '' : 'bg-neutral-950/70'} ${patch === highlighted ? 'outline outline-2 outline-amber-400' : ''}`}
+          />
+        ))}
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,64 @@
+import { heatColor, normalise } from '../common/heatColor.js';
+import { SCORE_KINDS, type ScoreKind, type TraceView } from './traceView.js';
+
+const TITLES: Record<ScoreKind, string> = { ttv: 'Accumulated TTV', iga: 'IGA', combined: 'Combined score' };
+
+interface ScoreHeatmapsProps {
+  view: TraceView;
+  highlighted: number | null;
+  onHighlight(patch: number | null): void;
+}
+
+/** One row per pruning layer: heatmaps of TTV, IGA and the combined score over the patch grid. */
+export function ScoreHeatmaps({ view, highlighted, onHighlight }: ScoreHeatmapsProps) {
+  if (view.steps.length === 0) return <p className="text-sm text-neutral-500">This method pruned nothing, so there are no scores to show.</p>;
+  return (
+    <div className="space-y-4">
+      {view.steps.map((step) => (
+        <section key={step.layer} aria-label={`Scores at pruning layer ${step.layer + 1}`}>
+          <h4 className="mb-1 text-sm font-medium">
+            After layer {step.layer + 1}: {step.before} → {step.kept.length} tokens
+          </h4>
+          <div className="flex flex-wrap gap-3">
+            {SCORE_KINDS.filter((kind) => step.scores[kind]).map((kind) => (
+              <HeatGrid key={kind} title={TITLES[kind]} view={view} values={step.scores[kind]!} highlighted={highlighted} onHighlight={onHighlight} />
+            ))}
+          </div>
+        </section>
+      ))}
+    </div>
+  );
+}
+
+interface HeatGridProps {
+  title: string;
+  view: TraceView;
+  values: (number | null)[];
+  highlighted: number | null;
+  onHighlight(patch: number | null): void;
+}
+
+function HeatGrid({ title, view, values, highlighted, onHighlight }: HeatGridProps) {
+  const scaled = normalise(values);
+  return (
+    <figure className="w-36">
+      <div
+        role="img"
+        aria-label={`${title} heatmap`}
+        className="grid aspect-square w-full overflow-hidden rounded"
+        style={{ gridTemplateColumns: `repeat(${view.grid.cols}, 1fr)` }}
+        onMouseLeave={() => onHighlight(null)}
+      >
+        {scaled.map((t, patch) => (
+          <div
+            key={patch}
+            onMouseEnter={() => onHighlight(patch)}
+            style={{ background: t === null ? 'transparent' : heatColor(t) }}
+            className={patch === highlighted ? 'outline outline-1 outline-white' : ''}
+          />
+        ))}
+      </div>
+      <figcaption className="mt-1 text-xs text-neutral-500">{title}</figcaption>
+    </figure>
+  );
+}

@@ -1,0 +1,44 @@
+import type { EChartsCoreOption } from 'echarts';
+import type { TraceView } from './traceView.js';
+
+/** Visual tokens (bars) and TFLOPs (lines, pruned and unpruned) per decoder layer, with the selected layer marked. */
+export function layerChartOption(view: TraceView, layer: number): EChartsCoreOption {
+  const layers = view.visualCounts.map((_, i) => String(i + 1));
+  return {
+    animation: false,
+    grid: { left: 48, right: 56, top: 32, bottom: 32 },
+    legend: { top: 0, textStyle: { color: '#888' } },
+    tooltip: { trigger: 'axis' },
+    xAxis: { type: 'category', data: layers, name: 'layer', nameLocation: 'middle', nameGap: 22 },
+    yAxis: [
+      { type: 'value', name: 'visual tokens', splitLine: { show: false } },
+      { type: 'value', name: 'TFLOPs', splitLine: { show: false } },
+    ],
+    series: [
+      {
+        name: 'visual tokens',
+        type: 'bar',
+        data: view.visualCounts.map((count, i) => ({ value: count, itemStyle: { color: i === layer ? '#f59e0b' : '#0ea5e9' } })),
+      },
+      { name: 'TFLOPs', type: 'line', yAxisIndex: 1, data: view.layerTflops, symbol: 'none', lineStyle: { color: '#10b981' } },
+      { name: 'TFLOPs unpruned', type: 'line', yAxisIndex: 1, data: view.layerTflopsUnpruned, symbol: 'none', lineStyle: { type: 'dashed', color: '#a3a3a3' } },
+    ],
+  };
+}
+
+/** Kept patches per grid row and per column at one layer: a flat histogram means no positional bias. */
+export function histogramOption(histogram: { rows: number[]; cols: number[] }): EChartsCoreOption {
+  const labels = histogram.rows.map((_, i) => String(i + 1));
+  return {
+    animation: false,
+    grid: { left: 36, right: 12, top: 32, bottom: 28 },
+    legend: { top: 0, textStyle: { color: '#888' } },
+    tooltip: { trigger: 'axis' },
+    xAxis: { type: 'category', data: labels },
+    yAxis: { type: 'value', minInterval: 1 },
+    series: [
+      { name: 'by row', type: 'bar', data: histogram.rows, itemStyle: { color: '#6366f1' } },
+      { name: 'by column', type: 'bar', data: histogram.cols, itemStyle: { color: '#f43f5e' } },
+    ],
+  };
+}

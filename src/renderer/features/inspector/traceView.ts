@@ -1,0 +1,85 @@
+/**
+ * What the inspector draws, derived from a pruning trace. The inspector only ever reads this shape;
+ * `traceToView` (traceAdapter.ts) is the one place that knows the trace schema.
+ * Layers are 0-based here and shown 1-based in the UI, as in the paper.
+ */
+
+export type ScoreKind = 'ttv' | 'iga' | 'combined';
+export const SCORE_KINDS: readonly ScoreKind[] = ['ttv', 'iga', 'combined'];
+
+/** One pruning event: after `layer` ran, `kept.length` of the `before` visual tokens stayed. */
+export interface PruneStepView {
+  layer: number;
+  before: number;
+  /** Original patch indices that stayed, ascending. */
+  kept: number[];
+  /** Scores by original patch index; null for patches no longer in the sequence at this step. */
+  scores: Partial<Record<ScoreKind, (number | null)[]>>;
+}
+
+export interface TraceView {
+  id?: string;
+  method: string;
+  numLayers: number;
+  /** The patch grid the vision tower produced: rows * cols = original visual token count. */
+  grid: { rows: number; cols: number };
+  /** How the image was fitted to the model's square input: shown and used to place the overlay. */
+  resizePolicy: 'pad' | 'crop' | 'stretch';
+  modelResolution: number;
+  /** Visual tokens entering each decoder layer (length numLayers). */
+  visualCounts: number[];
+  /** Prefill TFLOPs spent in each decoder layer (length numLayers). */
+  layerTflops: number[];
+  /** Same, had nothing been pruned. */
+  layerTflopsUnpruned: number[];
+  steps: PruneStepView[];
+}
+
+/** Layer after which each original patch was dropped; null when it stayed to the end. */
+export function droppedAfter(view: TraceView): (number | null)[] {
+  const result: (number | null)[] = new Array(view.grid.rows * view.grid.cols).fill(null);
+  const present = new Set(result.keys());
+  for (const step of view.steps) {
+    const kept = new Set(step.kept);
+    for (const patch of present) {
+      if (kept.has(patch)) continue;
+      result[patch] = step.layer;
+      present.delete(patch);
+    }
+  }
+  return result;
+}
+
+/** Whether each patch is still in the sequence as input to `layer`. */
+export function presentAt(dropped: (number | null)[], layer: number): boolean[] {
+  return dropped.map((d) => d === null || d >= layer);
+}
+
+/** How many kept patches fall in each row and each column of the grid (the positional-bias view). */
+export function positionHistogram(view: TraceView, present: boolean[]): { rows: number[]; cols: number[] } {
+  const rows = new Array<number>(view.grid.rows).fill(0);
+  const cols = new Array<number>(view.grid.cols).fill(0);
+  present.forEach((isPresent, patch) => {
+    if (!isPresent) return;
+    rows[Math.floor(patch / view.grid.cols)] += 1;
+    cols[patch % view.grid.cols] += 1;
+  });
+  return { rows, cols };
+}
+
+/** The scores a patch had at each pruning step it took part in, for the hover card. */
+export function patchScores(view: TraceView, patch: number): { layer: number; scores: Partial<Record<ScoreKind, number>> }[] {
+  return view.steps.flatMap((step) => {
+    const scores: Partial<Record<ScoreKind, number>> = {};
+    for (const kind of SCORE_KINDS) {
+      const value = step.scores[kind]?.[patch];
+      if (value !== null && value !== undefined) scores[kind] = value;
+    }
+    return Object.keys(scores).length ? [{ layer: step.layer, scores }] : [];
+  });
+}
+
+export function totalTflops(view: TraceView): { pruned: number; unpruned: number } {
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  return { pruned: sum(view.layerTflops), unpruned: sum(view.layerTflopsUnpruned) };
+}
