@@ -1,5 +1,6 @@
 import onnxProto from 'onnx-proto';
 import { Tensor, type InferenceSession } from 'onnxruntime-node';
+import { encodeHalf } from '../io/float16.js';
 import type { SessionFactory } from '../runtime/providers.js';
 
 const { onnx } = onnxProto;
@@ -46,22 +47,9 @@ function randomWeights(count: number, fp16: boolean): Uint8Array {
     state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
     values[i] = (state / 4294967296 - 0.5) * 0.1;
   }
-  if (!fp16) return new Uint8Array(values.buffer);
-  const halves = new Uint16Array(count);
-  for (let i = 0; i < count; i++) halves[i] = toHalf(values[i]);
-  return new Uint8Array(halves.buffer);
+  return new Uint8Array(fp16 ? encodeHalf(values).buffer : values.buffer);
 }
 
-/** fp32 -> fp16 bits (round toward zero; plenty for random timing weights of small magnitude). */
-function toHalf(value: number): number {
-  const f = new Float32Array([value]);
-  const bits = new Uint32Array(f.buffer)[0];
-  const sign = (bits >>> 16) & 0x8000;
-  const exponent = ((bits >>> 23) & 0xff) - 127 + 15;
-  if (exponent <= 0) return sign;
-  if (exponent >= 31) return sign | 0x7c00;
-  return sign | (exponent << 10) | ((bits >>> 13) & 0x3ff);
-}
 
 export interface GemmPeak {
   m: number;
