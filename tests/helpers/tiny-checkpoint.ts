@@ -190,7 +190,7 @@ const TORCH_DTYPE: Record<WeightDtype, string> = { fp32: 'float32', fp16: 'float
  * Writes a tiny LLaVA-1.5 checkpoint into `dir` (created if missing) and describes it.
  * Same options -> byte-identical files; `layout` and `shards` change names and files, not values.
  */
-export function makeTinyCheckpoint(dir: string, opts: TinyCheckpointOptions = {}): TinyCheckpoint {
+export async function makeTinyCheckpoint(dir: string, opts: TinyCheckpointOptions = {}): Promise<TinyCheckpoint> {
   const shape: TinyShape = { ...TINY_PRESETS[opts.preset ?? 'tiny'] };
   for (const key of Object.keys(shape) as (keyof TinyShape)[]) {
     if (opts[key] !== undefined) shape[key] = opts[key]!;
