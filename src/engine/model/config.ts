@@ -1,0 +1,205 @@
+// config.json of a Hugging Face LLaVA-1.5 checkpoint -> a typed, fully defaulted LlavaConfig.
+// Defaults are those of transformers' LlavaConfig / LlamaConfig / CLIPVisionConfig, because llava-hf
+// configs omit any key equal to its default. Anything this engine cannot run is rejected by name.
+
+import { z } from 'zod';
+
+export interface TextConfig {
+  hiddenSize: number;
+  numLayers: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  intermediateSize: number;
+  rmsNormEps: number;
+  ropeTheta: number;
+  vocabSize: number;
+  maxPositionEmbeddings: number;
+  tieWordEmbeddings: boolean;
+}
+
+export interface VisionConfig {
+  hiddenSize: number;
+  imageSize: number;
+  patchSize: number;
+  numChannels: number;
+  numLayers: number;
+  numHeads: number;
+  intermediateSize: number;
+  layerNormEps: number;
+}
+
+export interface LlavaConfig {
+  text: TextConfig;
+  vision: VisionConfig;
+  /** Index into CLIP's hidden-states tuple [embeddings, layer 1, ..., layer L], already resolved from negative. */
+  visionFeatureLayer: number;
+  visionFeatureSelectStrategy: 'default' | 'full';
+  imageTokenIndex: number;
+  projectorBias: boolean;
+  bosTokenId: number | null;
+  eosTokenId: number | null;
+  padTokenId: number | null;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const SUPPORTED = "model_type 'llava' with a 'llama' text model (silu, no attention/MLP bias, no rope_scaling), " +
+  "a 'clip_vision_model' vision tower (quick_gelu) and a gelu projector";
+
+const count = z.number().int().positive();
+const tokenId = z.number().int().nonnegative().nullable().optional();
+/** eos_token_id may be a list in newer configs; the first entry is the primary one. */
+const tokenIdOrList = z.union([tokenId, z.array(z.number().int().nonnegative()).min(1).transform((a) => a[0])]);
+
+const textSchema = z.looseObject({
+  model_type: z.string().default('llama'),
+  hidden_size: count.default(4096),
+  num_hidden_layers: count.default(32),
+  num_attention_heads: count.default(32),
+  num_key_value_heads: count.nullable().optional(),
+  head_dim: count.nullable().optional(),
+  intermediate_size: count.default(11008),
+  rms_norm_eps: z.number().positive().default(1e-6),
+  rope_theta: z.number().positive().default(10000),
+  vocab_size: count.default(32000),
+  max_position_embeddings: count.default(2048),
+  hidden_act: z.string().default('silu'),
+  attention_bias: z.boolean().default(false),
+  mlp_bias: z.boolean().default(false),
+  rope_scaling: z.unknown().optional(),
+  tie_word_embeddings: z.boolean().default(false),
+  bos_token_id: tokenId,
+  eos_token_id: tokenIdOrList,
+  pad_token_id: tokenId,
+});
+
+/** CLIPVisionConfig's own defaults (used when vision_config is given). */
+const visionSchema = z.looseObject({
+  model_type: z.string().default('clip_vision_model'),
+  hidden_size: count.default(768),
+  image_size: count.default(224),
+  patch_size: count.default(32),
+  num_channels: count.default(3),
+  num_hidden_layers: count.default(12),
+  num_attention_heads: count.default(12),
+  intermediate_size: count.default(3072),
+  layer_norm_eps: z.number().positive().default(1e-5),
+  hidden_act: z.string().default('quick_gelu'),
+});
+
+/** What LlavaConfig builds when vision_config is absent altogether (CLIP ViT-L/14-336). */
+const LLAVA_DEFAULT_VISION = {
+  model_type: 'clip_vision_model', hidden_size: 1024, intermediate_size: 4096, patch_size: 14, image_size: 336,
+  num_hidden_layers: 24, num_attention_heads: 16,
+};
+
+const llavaSchema = z.looseObject({
+  model_type: z.string(),
+  text_config: z.record(z.string(), z.unknown()).optional(),
+  vision_config: z.record(z.string(), z.unknown()).optional(),
+  image_token_index: z.number().int().nonnegative().default(32000),
+  projector_hidden_act: z.string().default('gelu'),
+  multimodal_projector_bias: z.boolean().default(true),
+  vision_feature_layer: z.union([z.number().int(), z.array(z.number().int())]).default(-2),
+  vision_feature_select_strategy: z.string().default('default'),
+  tie_word_embeddings: z.boolean().optional(),
+  bos_token_id: tokenId,
+  eos_token_id: tokenIdOrList,
+  pad_token_id: tokenId,
+});
+
+/** Parses config.json text. `source` names the file in errors. */
+export function parseLlavaConfig(jsonText: string, source = 'config.json'): LlavaConfig {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(jsonText);
+  } catch (err) {
+    throw new ConfigError(`${source}: not valid JSON (${(err as Error).message})`);
+  }
+  const top = check(llavaSchema, raw, source);
+  const text = check(textSchema, top.text_config ?? {}, `${source} text_config`);
+  const vision = check(visionSchema, top.vision_config ?? LLAVA_DEFAULT_VISION, `${source} vision_config`);
+  const reject = (what: string): never => { throw new ConfigError(`${source}: unsupported ${what}; supported: ${SUPPORTED}`); };
+
+  if (top.model_type !== 'llava') reject(`model_type '${top.model_type}'`);
+  if (text.model_type !== 'llama') reject(`text_config.model_type '${text.model_type}'`);
+  if (text.hidden_act !== 'silu') reject(`text_config.hidden_act '${text.hidden_act}'`);
+  if (text.attention_bias) reject('text_config.attention_bias true');
+  if (text.mlp_bias) reject('text_config.mlp_bias true');
+  if (!isDefaultRope(text.rope_scaling)) reject(`text_config.rope_scaling ${JSON.stringify(text.rope_scaling)}`);
+  if (vision.model_type !== 'clip_vision_model') reject(`vision_config.model_type '${vision.model_type}'`);
+  if (vision.hidden_act !== 'quick_gelu') reject(`vision_config.hidden_act '${vision.hidden_act}'`);
+  if (top.projector_hidden_act !== 'gelu') reject(`projector_hidden_act '${top.projector_hidden_act}'`);
+  if (Array.isArray(top.vision_feature_layer)) reject('a list vision_feature_layer (multi-layer features)');
+  const strategy = top.vision_feature_select_strategy;
+  if (strategy !== 'default' && strategy !== 'full') reject(`vision_feature_select_strategy '${strategy}' (use 'default' or 'full')`);
+
+  const numKvHeads = text.num_key_value_heads ?? text.num_attention_heads;
+  const headDim = text.head_dim ?? text.hidden_size / text.num_attention_heads;
+  const dims = (ok: boolean, what: string) => { if (!ok) throw new ConfigError(`${source}: ${what}`); };
+  dims(Number.isInteger(headDim), `text hidden_size ${text.hidden_size} is not divisible by num_attention_heads ${text.num_attention_heads}`);
+  dims(headDim % 2 === 0, `text head_dim ${headDim} must be even for RoPE`);
+  dims(text.num_attention_heads % numKvHeads === 0, `num_attention_heads ${text.num_attention_heads} is not a multiple of num_key_value_heads ${numKvHeads}`);
+  dims(vision.hidden_size % vision.num_attention_heads === 0, `vision hidden_size ${vision.hidden_size} is not divisible by num_attention_heads ${vision.num_attention_heads}`);
+  dims(vision.image_size % vision.patch_size === 0, `vision image_size ${vision.image_size} is not a multiple of patch_size ${vision.patch_size}`);
+
+  const L = vision.num_hidden_layers;
+  const layer = top.vision_feature_layer as number;
+  const featureLayer = layer < 0 ? L + 1 + layer : layer;
+  dims(featureLayer >= 0 && featureLayer <= L, `vision_feature_layer ${layer} is out of range for ${L} CLIP layers`);
+
+  return {
+    text: {
+      hiddenSize: text.hidden_size,
+      numLayers: text.num_hidden_layers,
+      numHeads: text.num_attention_heads,
+      numKvHeads,
+      headDim,
+      intermediateSize: text.intermediate_size,
+      rmsNormEps: text.rms_norm_eps,
+      ropeTheta: text.rope_theta,
+      vocabSize: text.vocab_size,
+      maxPositionEmbeddings: text.max_position_embeddings,
+      tieWordEmbeddings: top.tie_word_embeddings ?? text.tie_word_embeddings,
+    },
+    vision: {
+      hiddenSize: vision.hidden_size,
+      imageSize: vision.image_size,
+      patchSize: vision.patch_size,
+      numChannels: vision.num_channels,
+      numLayers: L,
+      numHeads: vision.num_attention_heads,
+      intermediateSize: vision.intermediate_size,
+      layerNormEps: vision.layer_norm_eps,
+    },
+    visionFeatureLayer: featureLayer,
+    visionFeatureSelectStrategy: strategy as 'default' | 'full',
+    imageTokenIndex: top.image_token_index,
+    projectorBias: top.multimodal_projector_bias,
+    bosTokenId: top.bos_token_id ?? text.bos_token_id ?? null,
+    eosTokenId: top.eos_token_id ?? text.eos_token_id ?? null,
+    padTokenId: top.pad_token_id ?? text.pad_token_id ?? null,
+  };
+}
+
+/** Visual tokens per image: the patch grid, plus CLS under the 'full' strategy. */
+export function numVisualTokens(config: LlavaConfig): number {
+  const grid = config.vision.imageSize / config.vision.patchSize;
+  return grid * grid + (config.visionFeatureSelectStrategy === 'full' ? 1 : 0);
+}
+
+function isDefaultRope(scaling: unknown): boolean {
+  if (scaling === undefined || scaling === null) return true;
+  const type = (scaling as { rope_type?: unknown; type?: unknown }).rope_type ?? (scaling as { type?: unknown }).type;
+  return type === 'default';
+}
+
+function check<T extends z.ZodType>(schema: T, value: unknown, where: string): z.infer<T> {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+  throw new ConfigError(`${where}: ${issues}`);
+}

@@ -1,0 +1,113 @@
+// Hugging Face LLaVA weight names, for both layouts transformers has written, and the check that a
+// checkpoint holds every tensor the graphs will read, with the right shape and a float dtype.
+
+import { FLOAT_DTYPES, isFloatDtype, type TensorSet } from '../io/safetensors.js';
+import type { LlavaConfig } from './config.js';
+
+export type WeightLayout = 'legacy' | 'unified';
+
+const PREFIXES: Record<WeightLayout, { vision: string; projector: string; text: string; lmHead: string }> = {
+  // llava-hf checkpoints saved before transformers 4.52
+  legacy: { vision: 'vision_tower.vision_model.', projector: 'multi_modal_projector.', text: 'language_model.model.', lmHead: 'language_model.lm_head.weight' },
+  // transformers >= 4.52 (LlavaModel + lm_head)
+  unified: { vision: 'model.vision_tower.vision_model.', projector: 'model.multi_modal_projector.', text: 'model.language_model.', lmHead: 'lm_head.weight' },
+};
+
+/** Maps names relative to each sub-model (e.g. `layers.3.mlp.up_proj.weight`) to the checkpoint's full names. */
+export class WeightNames {
+  constructor(readonly layout: WeightLayout, private readonly tied: boolean) {}
+
+  vision(name: string): string { return PREFIXES[this.layout].vision + name; }
+  projector(name: string): string { return PREFIXES[this.layout].projector + name; }
+  text(name: string): string { return PREFIXES[this.layout].text + name; }
+  /** With tied embeddings the output projection is the token embedding matrix. */
+  lmHead(): string { return this.tied ? this.text('embed_tokens.weight') : PREFIXES[this.layout].lmHead; }
+}
+
+export class WeightError extends Error {
+  override name = 'WeightError';
+}
+
+export function detectLayout(tensorNames: Iterable<string>): WeightLayout {
+  const names = new Set(tensorNames);
+  for (const layout of ['legacy', 'unified'] as const) {
+    if (names.has(PREFIXES[layout].text + 'embed_tokens.weight')) return layout;
+  }
+  throw new WeightError(
+    `no token embedding found: expected "${PREFIXES.legacy.text}embed_tokens.weight" (llava-hf) or ` +
+    `"${PREFIXES.unified.text}embed_tokens.weight" (transformers >= 4.52)`,
+  );
+}
+
+/** Every tensor the graphs read, with its shape as stored (PyTorch Linear weights are [out, in]). */
+export function expectedTensors(config: LlavaConfig, names: WeightNames): { name: string; shape: number[] }[] {
+  const { text: t, vision: v } = config;
+  const grid = v.imageSize / v.patchSize;
+  const out: { name: string; shape: number[] }[] = [];
+  const add = (name: string, shape: number[]) => out.push({ name, shape });
+
+  add(names.vision('embeddings.patch_embedding.weight'), [v.hiddenSize, v.numChannels, v.patchSize, v.patchSize]);
+  add(names.vision('embeddings.class_embedding'), [v.hiddenSize]);
+  add(names.vision('embeddings.position_embedding.weight'), [grid * grid + 1, v.hiddenSize]);
+  add(names.vision('pre_layrnorm.weight'), [v.hiddenSize]);
+  add(names.vision('pre_layrnorm.bias'), [v.hiddenSize]);
+  for (let i = 0; i < config.visionFeatureLayer; i++) {
+    const p = `encoder.layers.${i}.`;
+    for (const proj of ['q_proj', 'k_proj', 'v_proj', 'out_proj']) {
+      add(names.vision(`${p}self_attn.${proj}.weight`), [v.hiddenSize, v.hiddenSize]);
+      add(names.vision(`${p}self_attn.${proj}.bias`), [v.hiddenSize]);
+    }
+    for (const norm of ['layer_norm1', 'layer_norm2']) {
+      add(names.vision(`${p}${norm}.weight`), [v.hiddenSize]);
+      add(names.vision(`${p}${norm}.bias`), [v.hiddenSize]);
+    }
+    add(names.vision(`${p}mlp.fc1.weight`), [v.intermediateSize, v.hiddenSize]);
+    add(names.vision(`${p}mlp.fc1.bias`), [v.intermediateSize]);
+    add(names.vision(`${p}mlp.fc2.weight`), [v.hiddenSize, v.intermediateSize]);
+    add(names.vision(`${p}mlp.fc2.bias`), [v.hiddenSize]);
+  }
+
+  add(names.projector('linear_1.weight'), [t.hiddenSize, v.hiddenSize]);
+  add(names.projector('linear_2.weight'), [t.hiddenSize, t.hiddenSize]);
+  if (config.projectorBias) {
+    add(names.projector('linear_1.bias'), [t.hiddenSize]);
+    add(names.projector('linear_2.bias'), [t.hiddenSize]);
+  }
+
+  const q = t.numHeads * t.headDim;
+  const kv = t.numKvHeads * t.headDim;
+  add(names.text('embed_tokens.weight'), [t.vocabSize, t.hiddenSize]);
+  for (let i = 0; i < t.numLayers; i++) {
+    const p = `layers.${i}.`;
+    add(names.text(`${p}input_layernorm.weight`), [t.hiddenSize]);
+    add(names.text(`${p}self_attn.q_proj.weight`), [q, t.hiddenSize]);
+    add(names.text(`${p}self_attn.k_proj.weight`), [kv, t.hiddenSize]);
+    add(names.text(`${p}self_attn.v_proj.weight`), [kv, t.hiddenSize]);
+    add(names.text(`${p}self_attn.o_proj.weight`), [t.hiddenSize, q]);
+    add(names.text(`${p}post_attention_layernorm.weight`), [t.hiddenSize]);
+    add(names.text(`${p}mlp.gate_proj.weight`), [t.intermediateSize, t.hiddenSize]);
+    add(names.text(`${p}mlp.up_proj.weight`), [t.intermediateSize, t.hiddenSize]);
+    add(names.text(`${p}mlp.down_proj.weight`), [t.hiddenSize, t.intermediateSize]);
+  }
+  add(names.text('norm.weight'), [t.hiddenSize]);
+  if (!t.tieWordEmbeddings) add(names.lmHead(), [t.vocabSize, t.hiddenSize]);
+  return out;
+}
+
+/** Checks the whole checkpoint up front and reports every problem at once; returns the names to read with. */
+export function checkCheckpointTensors(config: LlavaConfig, tensors: TensorSet): WeightNames {
+  const names = new WeightNames(detectLayout(tensors.names()), config.text.tieWordEmbeddings);
+  const problems: string[] = [];
+  for (const { name, shape } of expectedTensors(config, names)) {
+    const entry = tensors.get(name);
+    if (!entry) problems.push(`missing tensor "${name}"`);
+    else if (!isFloatDtype(entry.dtype)) problems.push(`tensor "${name}" in ${entry.file} has dtype ${entry.dtype}, expected one of ${FLOAT_DTYPES.join(', ')}`);
+    else if (entry.shape.join() !== shape.join()) problems.push(`tensor "${name}" in ${entry.file} has shape [${entry.shape.join(', ')}], config.json implies [${shape.join(', ')}]`);
+  }
+  if (problems.length) {
+    const shown = problems.slice(0, 12).join('\n  ');
+    const more = problems.length > 12 ? `\n  ... and ${problems.length - 12} more` : '';
+    throw new WeightError(`checkpoint does not match config.json (${names.layout} weight names):\n  ${shown}${more}`);
+  }
+  return names;
+}

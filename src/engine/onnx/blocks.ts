@@ -1,0 +1,129 @@
+// The building blocks the graphs share (norms, linears, RoPE, attention), each the ONNX
+// transcription of the matching transformers module.
+
+import { float, type Graph } from './builder.js';
+
+/** Reads a checkpoint tensor by its full name, as float32 with its stored dims. */
+export interface WeightReader {
+  read(name: string): Promise<{ data: Float32Array; dims: number[] }>;
+}
+
+const LOWEST_FLOAT = -3.4028234663852886e38; // masked scores: finite, so a fully-masked row can never make NaN
+
+/** A checkpoint tensor as a float32 graph value, optionally stored under different dims (same element order). */
+export function tensor(g: Graph, r: WeightReader, name: string, dims?: number[]): Promise<string> {
+  return g.weight(name, async () => {
+    const t = await r.read(name);
+    return { data: t.data, dims: dims ?? t.dims };
+  });
+}
+
+/** x @ W^T + b for a PyTorch Linear; W is stored pre-transposed to [in, out] so the graph is a plain MatMul. */
+export async function linear(g: Graph, r: WeightReader, x: string, weightName: string, biasName?: string): Promise<string> {
+  const w = await g.weight(`${weightName}^T`, async () => {
+    const { data, dims } = await r.read(weightName);
+    return { data: transpose2d(data, dims[0], dims[1]), dims: [dims[1], dims[0]] };
+  });
+  const y = g.matmul(x, w);
+  return biasName ? g.add(y, await tensor(g, r, biasName)) : y;
+}
+
+export function transpose2d(data: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(data.length);
+  for (let i = 0; i < rows; i++) {
+    for (let j = 0; j < cols; j++) out[j * rows + i] = data[i * cols + j];
+  }
+  return out;
+}
+
+/** LlamaRMSNorm: x / sqrt(mean(x^2) + eps) * weight, over the last axis. */
+export async function rmsNorm(g: Graph, r: WeightReader, x: string, weightName: string, eps: number): Promise<string> {
+  const meanSquare = g.reduce('ReduceMean', g.mul(x, x), [-1], true);
+  const normed = g.div(x, g.op('Sqrt', [g.add(meanSquare, g.scalar(eps))]));
+  return g.mul(normed, await tensor(g, r, weightName));
+}
+
+export async function layerNorm(g: Graph, r: WeightReader, x: string, prefix: string, eps: number): Promise<string> {
+  const [scale, bias] = [await tensor(g, r, `${prefix}.weight`), await tensor(g, r, `${prefix}.bias`)];
+  return g.op('LayerNormalization', [x, scale, bias], { axis: -1, epsilon: float(eps) });
+}
+
+/** [1, S, heads*headDim] -> [1, heads, S, headDim] */
+export function splitHeads(g: Graph, x: string, heads: number, headDim: number): string {
+  return g.transpose(g.reshape(x, [0, 0, heads, headDim]), [0, 2, 1, 3]);
+}
+
+/** [1, heads, S, headDim] -> [1, S, heads*headDim] */
+export function mergeHeads(g: Graph, x: string, heads: number, headDim: number): string {
+  return g.reshape(g.transpose(x, [0, 2, 1, 3]), [0, 0, heads * headDim]);
+}
+
+export interface Rope { cos: string; sin: string }
+
+/** Llama rotary tables at explicit positions: cos/sin of [1, 1, S, headDim], angle = position * theta^(-2i/headDim). */
+export function ropeTables(g: Graph, positionIds: string, headDim: number, theta: number): Rope {
+  const half = headDim / 2;
+  const invFreq = Array.from({ length: half }, (_, i) => 1 / theta ** ((2 * i) / headDim));
+  const positions = g.unsqueeze(g.cast(positionIds, 'float'), [-1]); // [1, S, 1]
+  const freqs = g.mul(positions, g.constant('float', invFreq)); // [1, S, half]
+  const angles = g.unsqueeze(g.concat([freqs, freqs], -1), [1]); // [1, 1, S, headDim]
+  return { cos: g.op('Cos', [angles]), sin: g.op('Sin', [angles]) };
+}
+
+/** x * cos + rotate_half(x) * sin, with rotate_half(x) = [-x2, x1] (the transformers convention). */
+export function applyRope(g: Graph, x: string, rope: Rope): string {
+  const [x1, x2] = g.opN('Split', [x], 2, { axis: -1, num_outputs: 2 });
+  const rotated = g.concat([g.op('Neg', [x2]), x1], -1);
+  return g.add(g.mul(x, rope.cos), g.mul(rotated, rope.sin));
+}
+
+/** bool [Sq, T]: query row i may see key j iff j <= offset + i (offset = keys before the first query). */
+export function causalMask(g: Graph, queryCount: string, keyCount: string, offset: string): string {
+  const zero = g.constant('int64', [0], []);
+  const one = g.constant('int64', [1], []);
+  const rows = g.unsqueeze(g.op('Range', [zero, queryCount, one]), [1]); // [Sq, 1]
+  const cols = g.op('Range', [zero, keyCount, one]); // [T]
+  return g.op('LessOrEqual', [cols, g.add(rows, offset)]);
+}
+
+export interface AttentionShape { heads: number; kvHeads: number; headDim: number }
+
+/**
+ * softmax(q k^T / sqrt(headDim) [masked]) in float32, as [1, kvHeads, groups, Sq, T].
+ * Grouped-query attention without copying KV: queries are grouped per KV head ([1, KvH, groups, Sq, Dh])
+ * and MatMul broadcasts each KV head over its group, which is transformers' repeat_kv (head h uses KV head h / groups).
+ */
+export function attentionProbs(g: Graph, q: string, k: string, s: AttentionShape, mask?: string): string {
+  const groups = s.heads / s.kvHeads;
+  const qGrouped = g.reshape(q, [1, s.kvHeads, groups, -1, s.headDim]);
+  const kT = g.unsqueeze(g.transpose(k, [0, 1, 3, 2]), [2]); // [1, KvH, 1, Dh, T]
+  let scores = g.matmul(g.mul(qGrouped, g.scalar(1 / Math.sqrt(s.headDim))), kT);
+  if (mask) scores = g.op('Where', [mask, scores, g.scalar(LOWEST_FLOAT)]);
+  return g.op('Softmax', [scores], { axis: -1 });
+}
+
+/** probs [1, KvH, groups, Sq, T] @ v [1, KvH, T, Dh] -> [1, heads, Sq, Dh] */
+export function attentionContext(g: Graph, probs: string, v: string, s: AttentionShape): string {
+  const context = g.matmul(probs, g.unsqueeze(v, [2]));
+  return g.reshape(context, [1, s.heads, -1, s.headDim]);
+}
+
+/** Per-token L2 norm over the last axis: [1, S, D] -> [1, S]. */
+export function rowNorm(g: Graph, x: string): string {
+  return g.op('Sqrt', [g.reduce('ReduceSumSquare', x, [-1], false)]);
+}
+
+/** Exact GELU: 0.5 x (1 + erf(x / sqrt 2)). */
+export function gelu(g: Graph, x: string): string {
+  const erf = g.op('Erf', [g.mul(x, g.scalar(Math.SQRT1_2))]);
+  return g.mul(g.mul(x, g.scalar(0.5)), g.add(erf, g.scalar(1)));
+}
+
+/** CLIP's quick_gelu: x * sigmoid(1.702 x). */
+export function quickGelu(g: Graph, x: string): string {
+  return g.mul(x, g.op('Sigmoid', [g.mul(x, g.scalar(1.702))]));
+}
+
+export function silu(g: Graph, x: string): string {
+  return g.mul(x, g.op('Sigmoid', [x]));
+}

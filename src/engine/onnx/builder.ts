@@ -1,0 +1,156 @@
+// A small graph-builder over onnx-proto: every method adds nodes and returns the name of the value
+// it produces, so graph code reads like the forward pass it encodes (see graphs/*.ts).
+
+import onnxProto, { type onnx as Onnx } from 'onnx-proto';
+import type { ExternalRef, WeightFile } from './weight-file.js';
+
+const { onnx } = onnxProto;
+
+export const OPSET = 18; // Reduce* take axes as an input from 18 on, the same for every reduction
+const IR_VERSION = 8;
+
+export type Dim = number | string;
+export type ElemType = 'float' | 'float16' | 'int64' | 'bool';
+const ELEM: Record<ElemType, number> = { float: 1, float16: 10, int64: 7, bool: 9 };
+
+/** Attribute values: integers become INT, other numbers FLOAT; wrap with `float()` to force FLOAT. */
+export type Attr = number | number[] | string | { float: number };
+export const float = (value: number): { float: number } => ({ float: value });
+
+export class Graph {
+  private readonly nodes: Onnx.INodeProto[] = [];
+  private readonly initializers: Onnx.ITensorProto[] = [];
+  private readonly inputs: Onnx.IValueInfoProto[] = [];
+  private readonly outputs: Onnx.IValueInfoProto[] = [];
+  private readonly constants = new Map<string, string>();
+  private counter = 0;
+
+  /** `weights` receives this graph's initializers; fp16 weights are cast to float32 in the graph. */
+  constructor(readonly name: string, private readonly weights?: WeightFile) {}
+
+  input(name: string, type: ElemType, dims: Dim[]): string {
+    this.inputs.push(valueInfo(name, type, dims));
+    return name;
+  }
+
+  output(name: string, value: string, type: ElemType, dims: Dim[]): void {
+    this.op('Identity', [value], {}, name);
+    this.outputs.push(valueInfo(name, type, dims));
+  }
+
+  /** Adds one node with a single output and returns that output's name. */
+  op(opType: string, inputs: string[], attrs: Record<string, Attr> = {}, output = this.fresh(opType)): string {
+    this.nodes.push({ opType, input: inputs, output: [output], name: output, attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)) });
+    return output;
+  }
+
+  /** Adds one node with several outputs. */
+  opN(opType: string, inputs: string[], count: number, attrs: Record<string, Attr> = {}): string[] {
+    const outputs = Array.from({ length: count }, () => this.fresh(opType));
+    this.nodes.push({ opType, input: inputs, output: outputs, name: outputs[0], attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)) });
+    return outputs;
+  }
+
+  /** A small inline constant (shape values, scalars), deduplicated. */
+  constant(type: 'float' | 'int64', values: readonly number[], dims: number[] = [values.length]): string {
+    const key = `${type}:${dims.join('x')}:${values.join(',')}`;
+    const known = this.constants.get(key);
+    if (known) return known;
+    const name = this.fresh(`const_${type}`);
+    const typed = type === 'float' ? Float32Array.from(values) : BigInt64Array.from(values, (v) => BigInt(v));
+    this.initializers.push({ name, dataType: ELEM[type], dims, rawData: new Uint8Array(typed.buffer) });
+    this.constants.set(key, name);
+    return name;
+  }
+
+  scalar(value: number): string {
+    return this.constant('float', [value], []);
+  }
+
+  ints(...values: number[]): string {
+    return this.constant('int64', values);
+  }
+
+  /** A weight stored in the external file, as float32 (Cast after the load when stored fp16). */
+  async weight(key: string, load: () => Promise<{ data: Float32Array; dims: number[] }>): Promise<string> {
+    return this.toFloat(await this.rawWeight(key, load));
+  }
+
+  /** A weight in its stored dtype: for ops that should run before the cast (Gather on an fp16 table). */
+  async rawWeight(key: string, load: () => Promise<{ data: Float32Array; dims: number[] }>): Promise<string> {
+    if (!this.weights) throw new Error(`graph ${this.name} has no weight file for "${key}"`);
+    const ref = await this.weights.tensor(key, load);
+    const name = `w:${key}`;
+    if (!this.initializers.some((t) => t.name === name)) this.initializers.push(externalTensor(name, ref));
+    return name;
+  }
+
+  cast(x: string, to: ElemType): string {
+    return this.op('Cast', [x], { to: ELEM[to] });
+  }
+
+  /** Casts a stored-dtype value to float32; identity for fp32 packs. */
+  toFloat(value: string): string {
+    return this.weights?.dtype === 'fp16' ? this.cast(value, 'float') : value;
+  }
+
+  // Shorthands for the ops every graph uses.
+  add(a: string, b: string): string { return this.op('Add', [a, b]); }
+  sub(a: string, b: string): string { return this.op('Sub', [a, b]); }
+  mul(a: string, b: string): string { return this.op('Mul', [a, b]); }
+  div(a: string, b: string): string { return this.op('Div', [a, b]); }
+  matmul(a: string, b: string): string { return this.op('MatMul', [a, b]); }
+  reshape(x: string, shape: number[]): string { return this.op('Reshape', [x, this.ints(...shape)]); }
+  transpose(x: string, perm: number[]): string { return this.op('Transpose', [x], { perm }); }
+  unsqueeze(x: string, axes: number[]): string { return this.op('Unsqueeze', [x, this.ints(...axes)]); }
+  concat(values: string[], axis: number): string { return this.op('Concat', values, { axis }); }
+  reduce(op: 'ReduceMean' | 'ReduceSum' | 'ReduceSumSquare', x: string, axes: number[], keepdims: boolean): string {
+    return this.op(op, [x, this.ints(...axes)], { keepdims: keepdims ? 1 : 0 });
+  }
+  /** Dimension `axis` of `x` as an int64 scalar. */
+  dim(x: string, axis: number): string {
+    return this.op('Squeeze', [this.op('Shape', [x], { start: axis, end: axis + 1 }), this.ints(0)]);
+  }
+
+  /** Serialises the model; initializers point into the weight file by offset. */
+  toBytes(): Uint8Array {
+    const model = onnx.ModelProto.create({
+      irVersion: IR_VERSION,
+      producerName: 'transprune-studio',
+      opsetImport: [{ domain: '', version: OPSET }],
+      graph: { name: this.name, node: this.nodes, initializer: this.initializers, input: this.inputs, output: this.outputs },
+    });
+    return onnx.ModelProto.encode(model).finish();
+  }
+
+  private fresh(hint: string): string {
+    return `${hint}_${this.counter++}`;
+  }
+}
+
+function valueInfo(name: string, type: ElemType, dims: Dim[]): Onnx.IValueInfoProto {
+  const dim = dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d }));
+  return { name, type: { tensorType: { elemType: ELEM[type], shape: { dim } } } };
+}
+
+function externalTensor(name: string, ref: ExternalRef): Onnx.ITensorProto {
+  return {
+    name,
+    dataType: ref.dtype === 'fp16' ? ELEM.float16 : ELEM.float,
+    dims: ref.dims,
+    dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+    externalData: [
+      { key: 'location', value: ref.location },
+      { key: 'offset', value: String(ref.offset) },
+      { key: 'length', value: String(ref.length) },
+    ],
+  };
+}
+
+function attribute(name: string, value: Attr): Onnx.IAttributeProto {
+  const T = onnx.AttributeProto.AttributeType;
+  if (typeof value === 'string') return { name, type: T.STRING, s: new TextEncoder().encode(value) };
+  if (Array.isArray(value)) return { name, type: T.INTS, ints: value };
+  if (typeof value === 'object') return { name, type: T.FLOAT, f: value.float };
+  return Number.isInteger(value) ? { name, type: T.INT, i: value } : { name, type: T.FLOAT, f: value };
+}

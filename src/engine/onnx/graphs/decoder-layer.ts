@@ -1,0 +1,75 @@
+// layer_NN.onnx: one Llama decoder layer with its KV cache and TransPrune's per-token side outputs.
+// Mirrors transformers' LlamaDecoderLayer: x -> x + attn(norm(x)) -> h + mlp(norm(h)).
+
+import { Graph } from '../builder.js';
+import {
+  applyRope, attentionContext, attentionProbs, causalMask, linear, mergeHeads, rmsNorm, ropeTables, rowNorm, silu, splitHeads,
+  type AttentionShape,
+} from '../blocks.js';
+import type { WeightFile } from '../weight-file.js';
+import type { GraphSource } from './source.js';
+
+export const layerGraphName = (layer: number) => `layer_${String(layer).padStart(2, '0')}`;
+
+export async function buildDecoderLayer(src: GraphSource, layer: number, file: WeightFile): Promise<Uint8Array> {
+  const t = src.config.text;
+  const shape: AttentionShape = { heads: t.numHeads, kvHeads: t.numKvHeads, headDim: t.headDim };
+  const g = new Graph(layerGraphName(layer), file);
+  const hidden = g.input('hidden', 'float', [1, 'S', t.hiddenSize]);
+  const positionIds = g.input('position_ids', 'int64', [1, 'S']);
+  const pastKey = g.input('past_key', 'float', [1, t.numKvHeads, 'P', t.headDim]);
+  const pastValue = g.input('past_value', 'float', [1, t.numKvHeads, 'P', t.headDim]);
+
+  const { attnIn, q, k } = await attentionInput(g, src, layer, hidden, positionIds);
+  const v = splitHeads(g, await linear(g, src.reader, attnIn, name(src, layer, 'self_attn.v_proj.weight')), t.numKvHeads, t.headDim);
+  const presentKey = g.concat([pastKey, k], 2);
+  const presentValue = g.concat([pastValue, v], 2);
+  const mask = causalMask(g, g.dim(hidden, 1), g.dim(presentKey, 2), g.dim(pastKey, 2));
+  const probs = attentionProbs(g, q, presentKey, shape, mask);
+  const context = mergeHeads(g, attentionContext(g, probs, presentValue, shape), t.numHeads, t.headDim);
+  const attnOut = await linear(g, src.reader, context, name(src, layer, 'self_attn.o_proj.weight'));
+  const afterAttn = g.add(hidden, attnOut);
+
+  const mlpIn = await rmsNorm(g, src.reader, afterAttn, name(src, layer, 'post_attention_layernorm.weight'), t.rmsNormEps);
+  const gate = await linear(g, src.reader, mlpIn, name(src, layer, 'mlp.gate_proj.weight'));
+  const up = await linear(g, src.reader, mlpIn, name(src, layer, 'mlp.up_proj.weight'));
+  const mlpOut = await linear(g, src.reader, g.mul(silu(g, gate), up), name(src, layer, 'mlp.down_proj.weight'));
+
+  const S: (string | number)[] = [1, 'S'];
+  const tokens = [1, 'S', t.hiddenSize];
+  g.output('hidden_out', g.add(afterAttn, mlpOut), 'float', tokens);
+  g.output('present_key', presentKey, 'float', [1, t.numKvHeads, 'T', t.headDim]);
+  g.output('present_value', presentValue, 'float', [1, t.numKvHeads, 'T', t.headDim]);
+  const attn = transition(g, attnIn, attnOut);
+  const mlp = transition(g, mlpIn, mlpOut);
+  g.output('attn_ratio', attn.ratio, 'float', S);
+  g.output('attn_cos', attn.cos, 'float', S);
+  g.output('mlp_ratio', mlp.ratio, 'float', S);
+  g.output('mlp_cos', mlp.cos, 'float', S);
+  return g.toBytes();
+}
+
+/** input_layernorm, then q and k with RoPE at the given positions: the part the probe shares with the layer. */
+export async function attentionInput(g: Graph, src: GraphSource, layer: number, hidden: string, positionIds: string, queryRows?: (x: string) => string) {
+  const t = src.config.text;
+  const attnIn = await rmsNorm(g, src.reader, hidden, name(src, layer, 'input_layernorm.weight'), t.rmsNormEps);
+  const keyRope = ropeTables(g, positionIds, t.headDim, t.ropeTheta);
+  // The probe asks for queries on a suffix of the tokens only; the layer uses them all.
+  const queryRope = queryRows ? ropeTables(g, queryRows(positionIds), t.headDim, t.ropeTheta) : keyRope;
+  const qIn = queryRows ? queryRows(attnIn) : attnIn;
+  const q = splitHeads(g, await linear(g, src.reader, qIn, name(src, layer, 'self_attn.q_proj.weight')), t.numHeads, t.headDim);
+  const k = splitHeads(g, await linear(g, src.reader, attnIn, name(src, layer, 'self_attn.k_proj.weight')), t.numKvHeads, t.headDim);
+  return { attnIn, q: applyRope(g, q, queryRope), k: applyRope(g, k, keyRope) };
+}
+
+/** Method spec section 1: ||out|| / ||in|| and cos(in, out) per token, no epsilon (as the released code). */
+function transition(g: Graph, moduleIn: string, moduleOut: string): { ratio: string; cos: string } {
+  const inNorm = rowNorm(g, moduleIn);
+  const outNorm = rowNorm(g, moduleOut);
+  const dot = g.reduce('ReduceSum', g.mul(moduleIn, moduleOut), [-1], false);
+  return { ratio: g.div(outNorm, inNorm), cos: g.div(dot, g.mul(inNorm, outNorm)) };
+}
+
+function name(src: GraphSource, layer: number, suffix: string): string {
+  return src.names.text(`layers.${layer}.${suffix}`);
+}
