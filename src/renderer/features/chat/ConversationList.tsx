@@ -1,0 +1,110 @@
+import { useState, type FormEvent } from 'react';
+import type { ConversationSummary } from '../../../shared/conversation.js';
+
+interface ConversationListProps {
+  conversations: ConversationSummary[];
+  activeId?: string;
+  query: string;
+  onQueryChange(query: string): void;
+  onSelect(id: string): void;
+  onNew(): void;
+  onRename(id: string, title: string): void;
+  onDelete(id: string): void;
+}
+
+/** The sidebar: new chat, search by title, and the conversations with rename and delete. */
+export function ConversationList({ conversations, activeId, query, onQueryChange, onSelect, onNew, onRename, onDelete }: ConversationListProps) {
+  return (
+    <nav aria-label="Conversations" className="flex h-full flex-col gap-2 p-2">
+      <button type="button" onClick={onNew} className="rounded-md bg-sky-600 px-3 py-2 text-sm font-medium text-white hover:bg-sky-700 focus-visible:outline-2 focus-visible:outline-sky-400">
+        New chat
+      </button>
+      <input
+        type="search"
+        aria-label="Search conversations by title"
+        placeholder="Search titles"
+        value={query}
+        onChange={(e) => onQueryChange(e.target.value)}
+        className="rounded-md border border-neutral-300 bg-transparent px-2 py-1.5 text-sm dark:border-neutral-600"
+      />
+      {conversations.length === 0 ? (
+        <p className="px-1 text-sm text-neutral-500">{query ? `No conversation titled “${query}”.` : 'No conversations yet. Drop an image to start one.'}</p>
+      ) : (
+        <ul className="flex-1 space-y-0.5 overflow-y-auto">
+          {conversations.map((c) => (
+            <ConversationItem key={c.id} conversation={c} active={c.id === activeId} onSelect={onSelect} onRename={onRename} onDelete={onDelete} />
+          ))}
+        </ul>
+      )}
+    </nav>
+  );
+}
+
+interface ConversationItemProps {
+  conversation: ConversationSummary;
+  active: boolean;
+  onSelect(id: string): void;
+  onRename(id: string, title: string): void;
+  onDelete(id: string): void;
+}
+
+function ConversationItem({ conversation, active, onSelect, onRename, onDelete }: ConversationItemProps) {
+  const [editing, setEditing] = useState(false);
+  const [confirming, setConfirming] = useState(false);
+  const [title, setTitle] = useState(conversation.title);
+  const iconButton = 'rounded px-1.5 text-xs text-neutral-500 hover:bg-neutral-200 hover:text-neutral-900 dark:hover:bg-neutral-700 dark:hover:text-neutral-100';
+
+  function submit(event: FormEvent) {
+    event.preventDefault();
+    if (title.trim()) onRename(conversation.id, title.trim());
+    setEditing(false);
+  }
+
+  if (editing) {
+    return (
+      <li>
+        <form onSubmit={submit} className="flex gap-1">
+          <input
+            autoFocus
+            aria-label="New title"
+            value={title}
+            onChange={(e) => setTitle(e.target.value)}
+            onKeyDown={(e) => e.key === 'Escape' && (setTitle(conversation.title), setEditing(false))}
+            className="min-w-0 flex-1 rounded border border-sky-500 bg-transparent px-1.5 py-1 text-sm"
+          />
+          <button type="submit" className={iconButton}>Save</button>
+        </form>
+      </li>
+    );
+  }
+
+  return (
+    <li className={`group flex items-center gap-1 rounded-md ${active ? 'bg-neutral-200 dark:bg-neutral-800' : 'hover:bg-neutral-100 dark:hover:bg-neutral-900'}`}>
+      <button
+        type="button"
+        aria-current={active ? 'page' : undefined}
+        onClick={() => onSelect(conversation.id)}
+        className="min-w-0 flex-1 truncate px-2 py-1.5 text-left text-sm"
+      >
+        {conversation.title}
+      </button>
+      {confirming ? (
+        <>
+          <button type="button" className={`${iconButton} text-red-600`} onClick={() => onDelete(conversation.id)} aria-label={`Confirm delete ${conversation.title}`}>
+            Delete
+          </button>
+          <button type="button" className={iconButton} onClick={() => setConfirming(false)}>Keep</button>
+        </>
+      ) : (
+        <>
+          <button type="button" className={iconButton} onClick={() => (setTitle(conversation.title), setEditing(true))} aria-label={`Rename ${conversation.title}`}>
+            Rename
+          </button>
+          <button type="button" className={iconButton} onClick={() => setConfirming(true)} aria-label={`Delete ${conversation.title}`}>
+            ✕
+          </button>
+        </>
+      )}
+    </li>
+  );
+}

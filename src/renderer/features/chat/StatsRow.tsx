@@ -1,0 +1,53 @@
+import type { AnswerStats } from '../../../shared/conversation.js';
+import { formatMs, formatPercent, formatRate, formatTflops } from '../common/format.js';
+
+export interface StatItem {
+  label: string;
+  value: string;
+  /** Longer explanation, shown as a tooltip and read by screen readers. */
+  hint: string;
+}
+
+/** The numbers under an answer, in reading order. */
+export function statItems(stats: AnswerStats): StatItem[] {
+  const items: StatItem[] = [
+    {
+      label: 'first token',
+      value: formatMs(stats.timeToFirstTokenMs),
+      hint:
+        stats.imageEncodeMs === undefined
+          ? 'Time to first token'
+          : `Time to first token, including ${formatMs(stats.imageEncodeMs)} of image encoding`,
+    },
+    { label: 'prefill', value: formatMs(stats.prefillMs), hint: 'Prompt prefill through the decoder' },
+    { label: 'decode', value: formatRate(stats.decodeTokensPerSec), hint: `${stats.generatedTokens} tokens generated` },
+    {
+      label: 'visual tokens',
+      value: `${stats.visualTokensKept} of ${stats.visualTokensTotal}`,
+      hint: 'Visual tokens left after the last pruning layer, of those the vision tower produced',
+    },
+    {
+      label: 'compute',
+      value: `${formatTflops(stats.tflops)} (${formatPercent(stats.tflopsUnpruned > 0 ? stats.tflops / stats.tflopsUnpruned : 1)})`,
+      hint: `Prefill TFLOPs, and their share of the ${formatTflops(stats.tflopsUnpruned)} an unpruned run needs`,
+    },
+    { label: 'on', value: stats.executionProvider, hint: 'Execution provider' },
+  ];
+  if (stats.sharedLayers) {
+    items.push({ label: 'shared', value: `layers 1–${stats.sharedLayers}`, hint: 'Early layers computed once and reused from the other pane' });
+  }
+  return items;
+}
+
+export function StatsRow({ stats }: { stats: AnswerStats }) {
+  return (
+    <dl className="flex flex-wrap gap-x-4 gap-y-1 text-xs text-neutral-500 dark:text-neutral-400" aria-label="Answer statistics">
+      {statItems(stats).map((item) => (
+        <div key={item.label} title={item.hint} className="flex gap-1">
+          <dt>{item.label}</dt>
+          <dd className="font-mono text-neutral-700 dark:text-neutral-200">{item.value}</dd>
+        </div>
+      ))}
+    </dl>
+  );
+}

@@ -1,0 +1,197 @@
+import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { AnswerStats, AssistantMessage, Message, StoredImage } from '../../../src/shared/conversation.js';
+import { Composer } from '../../../src/renderer/features/chat/Composer.js';
+import { ConversationList } from '../../../src/renderer/features/chat/ConversationList.js';
+import { MessageList } from '../../../src/renderer/features/chat/MessageList.js';
+import { statItems } from '../../../src/renderer/features/chat/StatsRow.js';
+import { WhatModelSees } from '../../../src/renderer/features/chat/WhatModelSees.js';
+
+afterEach(cleanup);
+
+const stats: AnswerStats = {
+  timeToFirstTokenMs: 1234.4,
+  imageEncodeMs: 310,
+  prefillMs: 640.6,
+  decodeTokensPerSec: 23.46,
+  generatedTokens: 40,
+  visualTokensKept: 72,
+  visualTokensTotal: 576,
+  tflops: 1.557,
+  tflopsUnpruned: 3.817,
+  executionProvider: 'cpu',
+};
+const image: StoredImage = { id: 'a'.repeat(64), format: 'png', width: 1280, height: 720, bytes: 1000 };
+
+function conversation(status: AssistantMessage['versions'][number]['status'] = 'done'): Message[] {
+  return [
+    { id: 'u1', role: 'user', text: 'What is in the picture?', images: [image.id], createdAt: 1 },
+    {
+      id: 'a1',
+      role: 'assistant',
+      current: 1,
+      versions: [
+        { id: 'v1', text: 'A cat.', status: 'done', createdAt: 2, method: 'none' },
+        { id: 'v2', text: 'A cat on a mat.', status, createdAt: 3, method: 'transprune-high', stats, traceId: 't2' },
+      ],
+    },
+  ];
+}
+
+describe('stats row', () => {
+  it('formats every number the way the row shows it', () => {
+    expect(statItems(stats).map((s) => `${s.label}: ${s.value}`)).toEqual([
+      'first token: 1.23 s',
+      'prefill: 641 ms',
+      'decode: 23.5 tok/s',
+      'visual tokens: 72 of 576',
+      'compute: 1.56 TFLOPs (40.8%)',
+      'on: cpu',
+    ]);
+    expect(statItems(stats)[0].hint).toContain('310 ms of image encoding');
+    expect(statItems({ ...stats, sharedLayers: 6 }).at(-1)).toMatchObject({ label: 'shared', value: 'layers 1–6' });
+  });
+});
+
+describe('conversation list', () => {
+  const items = [
+    { id: 'c1', title: 'Cats', createdAt: 1, updatedAt: 3, messageCount: 2 },
+    { id: 'c2', title: 'Receipts', createdAt: 1, updatedAt: 2, messageCount: 0 },
+  ];
+  const handlers = () => ({ onQueryChange: vi.fn(), onSelect: vi.fn(), onNew: vi.fn(), onRename: vi.fn(), onDelete: vi.fn() });
+
+  it('selects, creates, renames with the keyboard and deletes after confirmation', () => {
+    const h = handlers();
+    render(<ConversationList conversations={items} activeId="c1" query="" {...h} />);
+    expect(screen.getByRole('button', { name: 'Cats' }).getAttribute('aria-current')).toBe('page');
+    fireEvent.click(screen.getByRole('button', { name: 'Receipts' }));
+    expect(h.onSelect).toHaveBeenCalledWith('c2');
+    fireEvent.click(screen.getByRole('button', { name: 'New chat' }));
+    expect(h.onNew).toHaveBeenCalled();
+
+    fireEvent.click(screen.getByRole('button', { name: 'Rename Cats' }));
+    const input = screen.getByLabelText('New title');
+    fireEvent.change(input, { target: { value: '  Cats on mats ' } });
+    fireEvent.submit(input);
+    expect(h.onRename).toHaveBeenCalledWith('c1', 'Cats on mats');
+
+    fireEvent.click(screen.getByRole('button', { name: 'Delete Receipts' }));
+    expect(h.onDelete).not.toHaveBeenCalled();
+    fireEvent.click(screen.getByRole('button', { name: 'Confirm delete Receipts' }));
+    expect(h.onDelete).toHaveBeenCalledWith('c2');
+  });
+
+  it('escape cancels a rename; search reports the query; empty states explain themselves', () => {
+    const h = handlers();
+    const { rerender } = render(<ConversationList conversations={items} query="" {...h} />);
+    fireEvent.click(screen.getByRole('button', { name: 'Rename Cats' }));
+    fireEvent.keyDown(screen.getByLabelText('New title'), { key: 'Escape' });
+    expect(h.onRename).not.toHaveBeenCalled();
+    expect(screen.getByRole('button', { name: 'Cats' })).toBeTruthy();
+    fireEvent.change(screen.getByRole('searchbox'), { target: { value: 'zebra' } });
+    expect(h.onQueryChange).toHaveBeenCalledWith('zebra');
+    rerender(<ConversationList conversations={[]} query="zebra" {...h} />);
+    expect(screen.getByText('No conversation titled “zebra”.')).toBeTruthy();
+  });
+});
+
+describe('message list', () => {
+  const base = { thumbnailUrl: (id: string) => `thumb://${id}`, onRegenerate: vi.fn(), onSelectVersion: vi.fn() };
+
+  it('shows the current version with its stats, and switches, copies, regenerates and inspects', async () => {
+    const copy = vi.fn(async () => {});
+    const onInspect = vi.fn();
+    const onSelectVersion = vi.fn();
+    const onRegenerate = vi.fn();
+    render(<MessageList {...base} messages={conversation()} copy={copy} onInspect={onInspect} onSelectVersion={onSelectVersion} onRegenerate={onRegenerate} />);
+    expect(screen.getByTestId('answer-text').textContent).toBe('A cat on a mat.');
+    expect(screen.getByRole('group', { name: 'Answer versions' }).textContent).toContain('2 / 2 · transprune-high');
+    expect(within(screen.getByLabelText('Answer statistics')).getByText('72 of 576')).toBeTruthy();
+    expect((screen.getByRole('button', { name: 'Next version' }) as HTMLButtonElement).disabled).toBe(true);
+    fireEvent.click(screen.getByRole('button', { name: 'Previous version' }));
+    expect(onSelectVersion).toHaveBeenCalledWith('a1', 0);
+    fireEvent.click(screen.getByRole('button', { name: 'Copy' }));
+    expect(copy).toHaveBeenCalledWith('A cat on a mat.');
+    expect(await screen.findByRole('button', { name: 'Copied' })).toBeTruthy();
+    fireEvent.click(screen.getByRole('button', { name: 'Regenerate' }));
+    expect(onRegenerate).toHaveBeenCalledWith('a1');
+    fireEvent.click(screen.getByRole('button', { name: 'Inspect pruning' }));
+    expect(onInspect).toHaveBeenCalledWith('a1', 't2');
+    expect(screen.getByRole('img', { name: 'Attached image' }).getAttribute('src')).toBe(`thumb://${image.id}`);
+  });
+
+  it('marks a streaming answer busy and locks its actions; an interrupted one says so', () => {
+    const { rerender } = render(<MessageList {...base} messages={conversation('streaming')} />);
+    const item = screen.getByTestId('answer-text').closest('li')!;
+    expect(item.getAttribute('aria-busy')).toBe('true');
+    expect((screen.getByRole('button', { name: 'Regenerate' }) as HTMLButtonElement).disabled).toBe(true);
+    rerender(<MessageList {...base} messages={conversation('interrupted')} />);
+    expect(screen.getByText(/Stopped before the end/)).toBeTruthy();
+  });
+
+  it('has an empty state', () => {
+    render(<MessageList {...base} messages={[]} />);
+    expect(screen.getByText(/Drop, paste or pick an image/)).toBeTruthy();
+  });
+});
+
+describe('composer', () => {
+  const props = () => ({ attachments: [], busy: false, onAttach: vi.fn(async () => {}), onRemoveAttachment: vi.fn(), onSend: vi.fn(), onStop: vi.fn() });
+  const png = () => new File([new Uint8Array([0x89, 0x50, 0x4e, 0x47])], 'a.png', { type: 'image/png' });
+
+  it('sends on Enter, keeps Shift+Enter for new lines, and clears', () => {
+    const p = props();
+    render(<Composer {...p} />);
+    const box = screen.getByLabelText('Question') as HTMLTextAreaElement;
+    fireEvent.change(box, { target: { value: ' What colour? ' } });
+    fireEvent.keyDown(box, { key: 'Enter', shiftKey: true });
+    expect(p.onSend).not.toHaveBeenCalled();
+    fireEvent.keyDown(box, { key: 'Enter' });
+    expect(p.onSend).toHaveBeenCalledWith('What colour?');
+    expect(box.value).toBe('');
+  });
+
+  it('drop, paste and the picker all go through onAttach', async () => {
+    const p = props();
+    render(<Composer {...p} />);
+    const file = png();
+    fireEvent.drop(screen.getByTestId('composer'), { dataTransfer: { files: [file] } });
+    fireEvent.paste(screen.getByLabelText('Question'), { clipboardData: { files: [file] } });
+    fireEvent.change(screen.getByLabelText('Choose images'), { target: { files: [file] } });
+    await waitFor(() => expect(p.onAttach).toHaveBeenCalledTimes(3));
+    for (const call of p.onAttach.mock.calls as unknown as File[][][]) expect(call[0]).toEqual([file]);
+  });
+
+  it('shows a rejected image inline and stays usable', async () => {
+    const p = { ...props(), onAttach: vi.fn(async () => Promise.reject(new Error('Not a PNG, JPEG or WebP image.'))) };
+    render(<Composer {...p} />);
+    fireEvent.drop(screen.getByTestId('composer'), { dataTransfer: { files: [png()] } });
+    expect((await screen.findByRole('alert')).textContent).toBe('Not a PNG, JPEG or WebP image.');
+    fireEvent.change(screen.getByLabelText('Question'), { target: { value: 'still works' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Send' }));
+    expect(p.onSend).toHaveBeenCalledWith('still works');
+  });
+
+  it('shows thumbnails with remove, and Stop while busy', () => {
+    const p = props();
+    const { rerender } = render(<Composer {...p} attachments={[{ image, thumbnailUrl: 'thumb://x' }]} />);
+    expect(screen.getByRole('img', { name: 'Attached 1280×720 PNG' })).toBeTruthy();
+    fireEvent.click(screen.getByRole('button', { name: 'Remove image' }));
+    expect(p.onRemoveAttachment).toHaveBeenCalledWith(image.id);
+    rerender(<Composer {...p} busy />);
+    fireEvent.click(screen.getByRole('button', { name: 'Stop' }));
+    expect(p.onStop).toHaveBeenCalled();
+    expect(screen.queryByRole('button', { name: 'Send' })).toBeNull();
+  });
+});
+
+describe('what the model sees', () => {
+  it('explains resolution, scale, tokens and policy', () => {
+    render(<WhatModelSees image={image} model={{ resolution: 336, patchSize: 14, visualTokens: 576, resizePolicy: 'pad' }} />);
+    const note = screen.getByRole('note', { hidden: true });
+    expect(note.textContent).toContain('1280×720');
+    expect(note.textContent).toContain('336×336 (padded to a square');
+    expect(note.textContent).toContain('reduced to 26%');
+    expect(note.textContent).toContain('576 (24×24 patches of 14 px)');
+  });
+});
