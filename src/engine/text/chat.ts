@@ -1,0 +1,129 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Template } from '@huggingface/jinja';
+import type { TextTokenizer } from './tokenizer.js';
+
+/**
+ * Chat prompts. A conversation is rendered with the checkpoint's Jinja chat template (HF LLaVA
+ * templates take content lists: [{type:'image'}, {type:'text', text}]) or, when it has none, with
+ * LLaVA-1.5's own format:
+ *
+ *   single turn:  USER: <image>\n{question} ASSISTANT:
+ *   multi-turn:   USER: <image>\nQ1 ASSISTANT: A1</s>USER: Q2 ASSISTANT:
+ *   system text:  "{system} " before the first USER (none by default)
+ *
+ * Then it is tokenized (BOS from the tokenizer's post-processor unless the template wrote it) and the
+ * single <image> placeholder located; the runtime splices the N visual tokens in at that index.
+ */
+
+export type ChatRole = 'system' | 'user' | 'assistant';
+
+export interface ChatTurn {
+  role: ChatRole;
+  text: string;
+  /** This turn carries the image (rendered before its text). One turn per conversation. */
+  image?: boolean;
+}
+
+export class ChatPromptError extends Error {}
+
+export const IMAGE_TOKEN = '<image>';
+
+/** LLaVA-1.5's conversation format as a Jinja template, so one renderer serves every checkpoint. */
+export const LLAVA_15_CHAT_TEMPLATE =
+  "{% for message in messages %}" +
+  "{% if message['role'] == 'system' %}" +
+  "{% for item in message['content'] %}{% if item['type'] == 'text' %}{{ item['text'] + ' ' }}{% endif %}{% endfor %}" +
+  "{% elif message['role'] == 'user' %}{{ 'USER: ' }}" +
+  "{% for item in message['content'] %}{% if item['type'] == 'image' %}{{ '<image>\\n' }}{% endif %}{% endfor %}" +
+  "{% for item in message['content'] %}{% if item['type'] == 'text' %}{{ item['text'] + ' ' }}{% endif %}{% endfor %}" +
+  "{% else %}{{ 'ASSISTANT: ' }}" +
+  "{% for item in message['content'] %}{% if item['type'] == 'text' %}{{ item['text'] }}{% endif %}{% endfor %}{{ eos_token }}" +
+  "{% endif %}{% endfor %}" +
+  "{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}";
+
+type Json = Record<string, unknown>;
+
+/**
+ * The checkpoint's chat template, looked up as transformers does: chat_template.jinja,
+ * chat_template.json ({chat_template}), then tokenizer_config.json's chat_template (a string, or a
+ * list of {name, template} from which 'default' is taken). Undefined when there is none.
+ */
+export async function loadChatTemplate(dir: string, tokenizerConfig: Json = {}): Promise<string | undefined> {
+  const jinja = await readFile(join(dir, 'chat_template.jinja'), 'utf8').catch(() => undefined);
+  if (jinja) return jinja;
+  const json = await readFile(join(dir, 'chat_template.json'), 'utf8').catch(() => undefined);
+  if (json) {
+    let parsed: Json;
+    try {
+      parsed = JSON.parse(json) as Json;
+    } catch (e) {
+      throw new ChatPromptError(`chat_template.json is not valid JSON: ${(e as Error).message}`);
+    }
+    if (typeof parsed.chat_template === 'string') return parsed.chat_template;
+  }
+  const fromConfig = tokenizerConfig.chat_template;
+  if (typeof fromConfig === 'string') return fromConfig;
+  if (Array.isArray(fromConfig)) {
+    const named = fromConfig as { name?: string; template?: string }[];
+    return (named.find((t) => t.name === 'default') ?? named[0])?.template;
+  }
+  return undefined;
+}
+
+export interface RenderOptions {
+  /** Jinja source; LLaVA-1.5's format when undefined. */
+  template?: string;
+  bosToken?: string;
+  eosToken?: string;
+  /** Append the assistant prefix so the model answers next (default true). */
+  addGenerationPrompt?: boolean;
+}
+
+/** Renders the conversation to prompt text. */
+export function renderChat(turns: readonly ChatTurn[], opts: RenderOptions = {}): string {
+  const messages = turns.map((t) => ({
+    role: t.role,
+    content: [...(t.image ? [{ type: 'image' }] : []), { type: 'text', text: t.text }],
+  }));
+  let template: Template;
+  try {
+    template = new Template(opts.template ?? LLAVA_15_CHAT_TEMPLATE);
+  } catch (e) {
+    throw new ChatPromptError(`the chat template does not parse: ${(e as Error).message}`);
+  }
+  try {
+    return template.render({
+      messages,
+      add_generation_prompt: opts.addGenerationPrompt ?? true,
+      bos_token: opts.bosToken ?? '',
+      eos_token: opts.eosToken ?? '',
+    });
+  } catch (e) {
+    throw new ChatPromptError(`the chat template failed to render: ${(e as Error).message}`);
+  }
+}
+
+/** Index of the one image placeholder in `ids`; throws when it is missing or repeated. */
+export function findImageToken(ids: readonly number[], imageTokenId: number): number {
+  const first = ids.indexOf(imageTokenId);
+  if (first < 0) throw new ChatPromptError(`the prompt has no ${IMAGE_TOKEN} placeholder (token id ${imageTokenId})`);
+  if (ids.indexOf(imageTokenId, first + 1) >= 0) throw new ChatPromptError(`the prompt has more than one ${IMAGE_TOKEN} placeholder; one image per conversation is supported`);
+  return first;
+}
+
+export interface EncodedPrompt {
+  text: string;
+  ids: number[];
+  /** Index in `ids` of the <image> placeholder token. */
+  imageIndex: number;
+}
+
+/** Renders the conversation, tokenizes it and locates the image placeholder. */
+export function encodeChat(tokenizer: TextTokenizer, turns: readonly ChatTurn[], opts: RenderOptions & { imageTokenId: number }): EncodedPrompt {
+  const text = renderChat(turns, { bosToken: tokenizer.bosToken, eosToken: tokenizer.eosToken, ...opts });
+  // Templates that write the BOS themselves must not get a second one from the post-processor.
+  const templateWroteBos = tokenizer.bosToken !== undefined && tokenizer.bosToken !== '' && text.startsWith(tokenizer.bosToken);
+  const ids = tokenizer.encode(text, { addSpecialTokens: !templateWroteBos });
+  return { text, ids, imageIndex: findImageToken(ids, opts.imageTokenId) };
+}

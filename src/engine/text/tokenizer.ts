@@ -1,0 +1,95 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Tokenizer } from '@huggingface/tokenizers';
+
+/**
+ * The model's tokenizer: a thin wrapper over @huggingface/tokenizers loaded from a checkpoint's (or
+ * model pack's) tokenizer.json + tokenizer_config.json. Streaming decode lives in
+ * runtime/text-stream.ts, which re-decodes the whole answer through `decode` each step so byte-fallback
+ * pieces and merges never surface half-done.
+ */
+
+export class TokenizerError extends Error {}
+
+type Json = Record<string, unknown>;
+
+/** tokenizer_config.json writes special tokens as a string or as an AddedToken dict {content, ...}. */
+function tokenContent(value: unknown): string | undefined {
+  if (typeof value === 'string') return value;
+  if (value && typeof value === 'object' && typeof (value as Json).content === 'string') return (value as Json).content as string;
+  return undefined;
+}
+
+async function readJson(path: string, what: string): Promise<Json> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new TokenizerError(`cannot read ${what} (${path}): ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  try {
+    const value = JSON.parse(text) as unknown;
+    if (!value || typeof value !== 'object' || Array.isArray(value)) throw new Error('not a JSON object');
+    return value as Json;
+  } catch (e) {
+    throw new TokenizerError(`${what} is not valid JSON (${path}): ${(e as Error).message}`);
+  }
+}
+
+export class TextTokenizer {
+  readonly bosToken?: string;
+  readonly eosToken?: string;
+  readonly bosId?: number;
+  readonly eosId?: number;
+
+  private constructor(
+    private readonly tokenizer: Tokenizer,
+    /** The parsed tokenizer_config.json (chat_template and special tokens live here). */
+    readonly config: Json,
+  ) {
+    this.bosToken = tokenContent(config.bos_token);
+    this.eosToken = tokenContent(config.eos_token);
+    this.bosId = this.bosToken === undefined ? undefined : tokenizer.token_to_id(this.bosToken);
+    this.eosId = this.eosToken === undefined ? undefined : tokenizer.token_to_id(this.eosToken);
+  }
+
+  /** Builds from the parsed tokenizer.json and tokenizer_config.json objects. */
+  static fromJson(tokenizerJson: Json, tokenizerConfig: Json = {}): TextTokenizer {
+    if (!tokenizerJson.model || typeof tokenizerJson.model !== 'object') {
+      throw new TokenizerError('tokenizer.json has no "model" section; is it a Hugging Face tokenizers file?');
+    }
+    try {
+      return new TextTokenizer(new Tokenizer(tokenizerJson, tokenizerConfig), tokenizerConfig);
+    } catch (e) {
+      throw new TokenizerError(`tokenizer.json could not be loaded: ${(e as Error).message}`);
+    }
+  }
+
+  /** Loads `tokenizer.json` and (if present) `tokenizer_config.json` from a folder. */
+  static async load(dir: string): Promise<TextTokenizer> {
+    const tokenizerJson = await readJson(join(dir, 'tokenizer.json'), 'tokenizer.json');
+    const config = await readJson(join(dir, 'tokenizer_config.json'), 'tokenizer_config.json').catch((e: TokenizerError) => {
+      if (/ENOENT/.test(e.message)) return {};
+      throw e;
+    });
+    return TextTokenizer.fromJson(tokenizerJson, config);
+  }
+
+  /** Token ids of `text`; with special tokens (default) the post-processor adds e.g. BOS. */
+  encode(text: string, { addSpecialTokens = true } = {}): number[] {
+    return this.tokenizer.encode(text, { add_special_tokens: addSpecialTokens }).ids;
+  }
+
+  /** Text of `ids`; special tokens (BOS, EOS, <image>) are skipped unless asked for. */
+  decode(ids: readonly number[], { skipSpecialTokens = true } = {}): string {
+    return this.tokenizer.decode([...ids], { skip_special_tokens: skipSpecialTokens });
+  }
+
+  tokenToId(token: string): number | undefined {
+    return this.tokenizer.token_to_id(token);
+  }
+
+  idToToken(id: number): string | undefined {
+    return this.tokenizer.id_to_token(id);
+  }
+}
