@@ -1,42 +1,42 @@
 import { cleanup, fireEvent, render, screen, within } from '@testing-library/react';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Inspector } from '../../../src/renderer/features/inspector/Inspector.js';
-import { droppedAfter, positionHistogram, presentAt, type TraceView } from '../../../src/renderer/features/inspector/traceView.js';
+import { traceToView } from '../../../src/renderer/features/inspector/traceAdapter.js';
+import { droppedAfter, positionHistogram, presentAt } from '../../../src/renderer/features/inspector/traceView.js';
+import { Trace, visualTokensAt } from '../../../src/shared/trace.js';
+import { makeTrace, paperLayerMacs } from './traceFixture.js';
+
+const buildTrace = () => traceToView(makeTrace());
 
 afterEach(cleanup);
 
-/**
- * A small trace built the way TransPrune runs: at each pruning layer the surviving patches are scored and
- * the top `keep` stay. Scores are a fixed pseudo-random field, so the expected survivors are computed
- * here independently of the inspector code.
- */
-function buildTrace(rows = 4, cols = 4, numLayers = 8, schedule = [{ layer: 2, keep: 12 }, { layer: 4, keep: 6 }]): TraceView {
-  const n = rows * cols;
-  let alive = Array.from({ length: n }, (_, i) => i);
-  const score = (patch: number, layer: number) => ((patch * 7919 + layer * 104729) % 97) / 97;
-  const steps = schedule.map(({ layer, keep }) => {
-    const before = alive.length;
-    const combined = Array.from({ length: n }, (_, p) => (alive.includes(p) ? score(p, layer) : null));
-    const kept = [...alive].sort((a, b) => combined[b]! - combined[a]! || a - b).slice(0, keep).sort((a, b) => a - b);
-    alive = kept;
-    return { layer, before, kept, scores: { ttv: combined.map((v) => (v === null ? null : v / 2)), iga: combined, combined } };
+describe('traceToView', () => {
+  it('the fixture follows the trace schema', () => {
+    expect(() => Trace.parse(makeTrace())).not.toThrow();
   });
-  const visualCounts = Array.from({ length: numLayers }, (_, l) => {
-    const last = [...schedule].reverse().find((s) => s.layer < l);
-    return last ? last.keep : n;
+
+  it('maps block-ordered scores onto grid patches and layers to 0-based', () => {
+    const trace = makeTrace();
+    const view = traceToView(trace);
+    const pruning = trace.layers.filter((l) => l.kept);
+    expect(view.steps.map((s) => s.layer)).toEqual(pruning.map((l) => l.layer - 1));
+    pruning.forEach((l, k) => {
+      l.tokens!.forEach((patch, i) => {
+        expect(view.steps[k].scores.combined![patch]).toBe(l.scores!.score![i]);
+        expect(view.steps[k].scores.iga![patch]).toBe(l.scores!.attention![i]);
+      });
+      expect(view.steps[k].scores.ttv!.filter((v) => v !== null)).toHaveLength(l.visualIn);
+    });
   });
-  return {
-    method: 'transprune-high',
-    numLayers,
-    grid: { rows, cols },
-    resizePolicy: 'pad',
-    modelResolution: 336,
-    visualCounts,
-    layerTflops: visualCounts.map((c) => c * 0.01),
-    layerTflopsUnpruned: visualCounts.map(() => n * 0.01),
-    steps,
-  };
-}
+
+  it('splits the paper FLOPs over the layers by Eq. 7', () => {
+    const trace = makeTrace({ hidden: 96, intermediate: 250 });
+    const view = traceToView(trace);
+    trace.layers.forEach((l, i) => expect(view.layerTflops[i] * 1e12).toBeCloseTo(paperLayerMacs(l.visualIn, 96, 250), 3));
+    const total = view.layerTflops.reduce((a, b) => a + b) * 1e12;
+    expect(total / trace.totals.flops.paper).toBeCloseTo(1, 10);
+  });
+});
 
 describe('trace view helpers', () => {
   it('knows where each patch was dropped and what is present at every layer', () => {
@@ -47,7 +47,7 @@ describe('trace view helpers', () => {
     }
     const [first, second] = view.steps;
     for (let p = 0; p < 16; p++) {
-      const expected = !first.kept.includes(p) ? 2 : !second.kept.includes(p) ? 4 : null;
+      const expected = !first.kept.includes(p) ? first.layer : !second.kept.includes(p) ? second.layer : null;
       expect(dropped[p]).toBe(expected);
     }
   });
@@ -65,14 +65,15 @@ describe('trace view helpers', () => {
 
 describe('Inspector', () => {
   it('shows, at every slider position, the kept count the trace records', () => {
-    const view = buildTrace();
-    const { container } = render(<Inspector view={view} />);
+    const trace = makeTrace({ rows: 6, cols: 6, numLayers: 12, stages: [{ afterLayer: 2, keep: 30 }, { afterLayer: 4, keep: 20 }, { afterLayer: 9, keep: 4 }] });
+    const { container } = render(<Inspector view={traceToView(trace)} />);
     const slider = screen.getByRole('slider');
-    for (let layer = 0; layer < view.numLayers; layer++) {
-      fireEvent.change(slider, { target: { value: String(layer) } });
-      expect(screen.getByTestId('inspector-layer').textContent).toBe(String(layer + 1));
-      expect(screen.getByTestId('inspector-kept').textContent).toBe(String(view.visualCounts[layer]));
-      expect(container.querySelectorAll('[data-kept="true"]')).toHaveLength(view.visualCounts[layer]);
+    for (const record of trace.layers) {
+      fireEvent.change(slider, { target: { value: String(record.layer - 1) } });
+      expect(screen.getByTestId('inspector-layer').textContent).toBe(String(record.layer));
+      expect(screen.getByTestId('inspector-kept').textContent).toBe(String(record.visualIn));
+      const shown = [...container.querySelectorAll('[data-kept="true"]')].map((el) => Number(el.getAttribute('data-patch')));
+      expect(shown).toEqual(visualTokensAt(trace, record.layer));
     }
   });
 
