@@ -95,7 +95,7 @@ export const MethodSpec = z.object({ projector: DivPruneSpec.optional(), llm: Ll
 export type MethodSpec = z.infer<typeof MethodSpec>;
 
 /** Per-model overrides from a model pack's manifest (`manifest.pruning`): preset name -> schedule. */
-export const PruningOverrides = z.object({ presets: z.record(PresetName, Schedule).optional() });
+export const PruningOverrides = z.object({ presets: z.partialRecord(PresetName, Schedule).optional() });
 export type PruningOverrides = z.infer<typeof PruningOverrides>;
 
 // ---------------------------------------------------------------------------------------------
@@ -216,11 +216,11 @@ export function visualCountsPerLayer(stages: Stage[], numLayers: number, n: numb
   return counts;
 }
 
-/** Count of visual tokens the projector-side method passes to the LLM (N itself when there is none). */
+/** Count of visual tokens the projector-side method passes to the LLM (N itself when there is none); round(r·N) as DivPrune. */
 export function projectorKeep(spec: MethodSpec, n: number): number {
   const p = spec.projector;
   if (!p) return n;
-  return p.count !== undefined ? Math.min(n, p.count) : keepCount(n, p.ratio!);
+  return Math.min(n, p.count ?? Math.max(1, Math.round(n * p.ratio!)));
 }
 
 /** Position policy the runtime applies after a prune. */

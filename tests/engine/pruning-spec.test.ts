@@ -4,6 +4,11 @@ import {
   scaleSchedule, visualCountsPerLayer, withOverrides,
 } from '../../src/shared/pruning.js';
 
+function transpruneOf(spec: MethodSpec) {
+  if (spec.llm.kind !== 'transprune') throw new Error('expected a transprune spec');
+  return spec.llm;
+}
+
 describe('parseMethod', () => {
   it('parses presets, baselines and combinations', () => {
     const high = parseMethod('transprune-high').llm;
@@ -82,9 +87,9 @@ describe('schedules', () => {
   it('manifest overrides replace a preset; a request schedule beats both', () => {
     const own = parseSchedule('2-4/2,3,4/0.75,0.5,0.25');
     const overrides = { presets: { 'transprune-high': own } };
-    const llm = parseMethod('transprune-high').llm as { schedule: never; preset: 'transprune-high' };
+    const llm = transpruneOf(parseMethod('transprune-high'));
     expect(resolveSchedule(llm, 12, overrides)).toEqual(own);
-    const request = withOverrides(parseMethod('transprune-high'), { schedule: parseSchedule('5-6/5,6/0.5,0.25') }).llm as { schedule: never };
+    const request = transpruneOf(withOverrides(parseMethod('transprune-high'), { schedule: parseSchedule('5-6/5,6/0.5,0.25') }));
     expect(resolveSchedule(request, 12, overrides).prune).toEqual([5, 6]);
     expect(() => resolveSchedule(request, 6, overrides)).toThrow(/needs layer 7/);
   });

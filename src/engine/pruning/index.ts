@@ -1,0 +1,59 @@
+import { planStages, projectorKeep, resolveSchedule, type MethodSpec } from '../../shared/pruning.js';
+import { LastTokenAttention } from './methods/attention.js';
+import type { MethodRecorder } from './methods/common.js';
+import { divPrune } from './methods/divprune.js';
+import type { InLlmMethod } from './methods/in-llm.js';
+import { RandomSelection } from './methods/random.js';
+import { TransPruneScorer } from './methods/transprune.js';
+import type { LayerBoundary, ModelDims, PruningMethod } from './types.js';
+
+export type { LayerBoundary, ModelDims, PruningMethod, SideOutputs } from './types.js';
+
+/**
+ * Build the PruningMethod for one request. In-LLM keep ratios are fractions of the visual count
+ * entering the LLM (N, or what a projector-side method passed on), captured at layer 0 of each
+ * prefill, so one instance can serve several prefills (e.g. turns) in sequence, never concurrently.
+ */
+export function createMethod(spec: MethodSpec, dims: ModelDims, recorder?: MethodRecorder): PruningMethod {
+  const llm = inLlmMethod(spec, dims, recorder);
+  const projector = spec.projector;
+  return {
+    spec,
+    selectBeforeLLM: projector
+      ? (features, n, dim) => {
+          const t = performance.now();
+          const kept = divPrune(features, n, dim, projectorKeep(spec, n));
+          recorder?.projectorKept(kept);
+          recorder?.addScoringTime(performance.now() - t);
+          return kept;
+        }
+      : undefined,
+    wantsSideOutputs: (layer) => llm.wantsSideOutputs(layer),
+    afterLayer: (b: LayerBoundary) => llm.afterLayer(b),
+  };
+}
+
+function inLlmMethod(spec: MethodSpec, dims: ModelDims, recorder?: MethodRecorder): InLlmMethod {
+  const llm = spec.llm;
+  const L = dims.numLayers;
+  const stagesOf = (n: number) => planStages(llm, L, n, dims.pruning);
+  switch (llm.kind) {
+    case 'none':
+      return { wantsSideOutputs: () => false, afterLayer: async () => null };
+    case 'transprune': {
+      const schedule = resolveSchedule(llm, L, dims.pruning);
+      recorder?.schedule(schedule);
+      return new TransPruneScorer(llm, schedule, recorder);
+    }
+    case 'random': {
+      recorder?.schedule(resolveSchedule(llm, L, dims.pruning));
+      return new RandomSelection(stagesOf, llm.seed, recorder);
+    }
+    case 'fastv':
+      stagesOf(1); // validates K against the depth now rather than mid-prefill
+      return new LastTokenAttention(stagesOf, 1, recorder);
+    case 'pdrop':
+      stagesOf(1);
+      return new LastTokenAttention(stagesOf, 0, recorder);
+  }
+}

@@ -1,0 +1,28 @@
+import type { TraceRecorder } from '../../trace/recorder.js';
+import type { LayerBoundary } from '../types.js';
+
+/** What the in-LLM methods share: the per-prefill bookkeeping of the count entering the LLM and timing. */
+
+/** The subset of the trace recorder the methods write to. */
+export type MethodRecorder = Pick<TraceRecorder, 'ttv' | 'prune' | 'probe' | 'addScoringTime' | 'schedule' | 'projectorKept'>;
+
+/** Runs the probe and records it (the full FLOPs count charges every probe). */
+export function probeAttention(b: LayerBoundary, probeLayer: number, queryStart: number, recorder?: MethodRecorder): Promise<Float32Array> {
+  recorder?.probe(b.layer, b.seqLen - queryStart);
+  return b.probe(probeLayer, queryStart);
+}
+
+/** Times an async scoring step into the recorder. */
+export async function timed<T>(recorder: MethodRecorder | undefined, work: () => Promise<T>): Promise<T> {
+  const t = performance.now();
+  try {
+    return await work();
+  } finally {
+    recorder?.addScoringTime(performance.now() - t);
+  }
+}
+
+/** Original grid indices of the kept tokens. */
+export function keptOriginal(b: LayerBoundary, kept: Int32Array): Int32Array {
+  return Int32Array.from(kept, (k) => b.keptOriginal[k]);
+}

@@ -1,0 +1,125 @@
+import { formatMethod, type MethodSpec, type Schedule } from '../../shared/pruning.js';
+import { TRACE_VERSION, Trace, type LayerRecord, type ScoreRecord, type TtvRecord } from '../../shared/trace.js';
+import { fullFlops, paperFlops, type FlopsModel, type PrefillShape } from '../pruning/flops.js';
+
+/** What the runtime knows before prefill starts. */
+export interface TraceMeta {
+  model: Trace['model'];
+  provider: string;
+  image: Trace['image'];
+  prompt: Trace['prompt'];
+  method: MethodSpec;
+  /** The schedule the method resolved to (createMethod reports it through `schedule`). */
+  flopsModel: FlopsModel;
+}
+
+/**
+ * Collects one answer's trace. The runtime writes layer counts, times and the answer; the pruning
+ * methods write their per-token components, scores, probes and kept sets. Layers are passed 0-based
+ * (the runtime's numbering) and stored 1-based. `finish` computes both FLOPs conventions from the
+ * recorded per-layer token counts and validates the result against the schema.
+ */
+export class TraceRecorder {
+  private readonly layers = new Map<number, LayerRecord>();
+  private readonly probes: PrefillShape['probes'] = [];
+  private projector?: number[];
+  private resolvedSchedule?: Schedule;
+  private scoringMs = 0;
+  private times = { preprocess: 0, vision: 0, prefill: 0, decode: 0 };
+
+  constructor(private readonly meta: TraceMeta) {}
+
+  // --- runtime ---------------------------------------------------------------------------------
+
+  /** One decoder layer of prefill: visual tokens in the sequence while it ran, sequence length, time. */
+  layer(layer: number, visualIn: number, seqLen: number, timeMs: number): void {
+    Object.assign(this.at(layer), { visualIn, seqLen, timeMs });
+  }
+
+  setTimes(times: Partial<typeof this.times>): void {
+    Object.assign(this.times, times);
+  }
+
+  finish(result: { answer: string; generatedTokens: number }): Trace {
+    const { model, provider, image, prompt, method, flopsModel } = this.meta;
+    const layers = Array.from({ length: model.numLayers }, (_, i) => this.layers.get(i + 1) ?? emptyLayer(i + 1));
+    const shape: PrefillShape = {
+      visualPerLayer: layers.map((l) => l.visualIn),
+      textTokens: prompt.textTokens,
+      visionTokens: prompt.visualTokens,
+      ttvLayers: layers.filter((l) => l.ttv).map((l) => l.layer),
+      probes: this.probes,
+      diversity: this.projector !== undefined,
+    };
+    const unpruned: PrefillShape = { ...shape, visualPerLayer: layers.map(() => prompt.visualTokens), ttvLayers: [], probes: [], diversity: false };
+    const { hidden: d, intermediate: m } = flopsModel.decoder;
+    return Trace.parse({
+      version: TRACE_VERSION,
+      createdAt: new Date().toISOString(),
+      model,
+      provider,
+      image,
+      prompt,
+      method: { label: formatMethod(method), spec: method, schedule: this.resolvedSchedule },
+      projectorKept: this.projector,
+      layers,
+      totals: {
+        flops: {
+          paper: paperFlops(shape.visualPerLayer, d, m),
+          full: fullFlops(shape, flopsModel).total,
+          paperUnpruned: paperFlops(unpruned.visualPerLayer, d, m),
+          fullUnpruned: fullFlops(unpruned, flopsModel).total,
+        },
+        timesMs: { ...this.times, scoring: this.scoringMs },
+        generatedTokens: result.generatedTokens,
+        answer: result.answer,
+      },
+    });
+  }
+
+  // --- pruning methods ---------------------------------------------------------------------------
+
+  schedule(schedule: Schedule): void {
+    this.resolvedSchedule = schedule;
+  }
+
+  projectorKept(indices: Int32Array): void {
+    this.projector = Array.from(indices);
+  }
+
+  /** Per-token TTV components of the visual tokens (`tokens`: their original grid indices). */
+  ttv(layer: number, tokens: Int32Array, ttv: { [K in keyof TtvRecord]: ArrayLike<number> }): void {
+    const rec = this.at(layer);
+    rec.tokens = Array.from(tokens);
+    rec.ttv = Object.fromEntries(Object.entries(ttv).map(([k, v]) => [k, Array.from(v)])) as TtvRecord;
+  }
+
+  /** Scores of a pruning layer and the original grid indices it kept. */
+  prune(layer: number, tokens: Int32Array, scores: { [K in keyof ScoreRecord]?: ArrayLike<number> }, keptOriginal: Int32Array): void {
+    const rec = this.at(layer);
+    rec.tokens = Array.from(tokens);
+    rec.scores = Object.fromEntries(Object.entries(scores).filter(([, v]) => v).map(([k, v]) => [k, Array.from(v!)])) as ScoreRecord;
+    rec.kept = Array.from(keptOriginal);
+  }
+
+  /** An attention probe run on 0-based layer `layer`'s output with `queries` query rows (for the full FLOPs). */
+  probe(layer: number, queries: number): void {
+    this.probes.push({ afterLayer: layer + 1, queries });
+  }
+
+  /** Wall time the method spent scoring (probes included), summed over the prefill. */
+  addScoringTime(ms: number): void {
+    this.scoringMs += ms;
+  }
+
+  private at(layer: number): LayerRecord {
+    const key = layer + 1;
+    let rec = this.layers.get(key);
+    if (!rec) this.layers.set(key, (rec = emptyLayer(key)));
+    return rec;
+  }
+}
+
+function emptyLayer(layer: number): LayerRecord {
+  return { layer, visualIn: 0, seqLen: 0, timeMs: 0 };
+}

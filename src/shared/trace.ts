@@ -1,0 +1,148 @@
+import { z } from 'zod';
+import { MethodSpec, Schedule } from './pruning.js';
+
+/**
+ * The pruning trace: everything the inspector shows and the exports carry, for one answer.
+ * Versioned; `readTrace` (src/engine/trace) validates on load. Documented in docs/trace-format.md.
+ *
+ * Conventions: decoder layers are 1-BASED (as the paper and the method specs). Per-token arrays at a
+ * layer are in the order of that layer's visual block, whose original grid indices are `tokens`.
+ * Times are milliseconds; FLOPs are raw counts (see the `flops` block for the two conventions).
+ */
+
+export const TRACE_VERSION = 1;
+
+const count = z.number().int().min(0);
+const ms = z.number().min(0);
+const numbers = z.array(z.number());
+const indices = z.array(count);
+
+/** Per-token TTV components of one accumulation layer, for the visual tokens. */
+export const TtvRecord = z.object({
+  attnRatio: numbers,
+  attnCos: numbers,
+  mlpRatio: numbers,
+  mlpCos: numbers,
+  /** TTV_l = TTV(attn) + TTV(mlp), each with the softmax over the whole sequence. */
+  layer: numbers,
+});
+export type TtvRecord = z.infer<typeof TtvRecord>;
+
+/** Scores at a pruning layer, for the visual tokens entering the prune. */
+export const ScoreRecord = z.object({
+  /** Accumulated TTV, L1-normalized over the visual block (TransPrune). */
+  ttv: numbers.optional(),
+  /** Attention the probe's queries pay to each visual token; L1-normalized for TransPrune, raw for FastV/PDrop. */
+  attention: numbers.optional(),
+  /** The score the top-k ran on (absent for random). */
+  score: numbers.optional(),
+});
+export type ScoreRecord = z.infer<typeof ScoreRecord>;
+
+export const LayerRecord = z.object({
+  layer: z.number().int().min(1),
+  /** Visual tokens in the sequence while this layer ran. */
+  visualIn: count,
+  seqLen: count,
+  timeMs: ms,
+  /** Original grid indices of the visual tokens entering the layer; present where per-token arrays are. */
+  tokens: indices.optional(),
+  ttv: TtvRecord.optional(),
+  scores: ScoreRecord.optional(),
+  /** Original grid indices kept after this layer (a pruning stage), ascending. */
+  kept: indices.optional(),
+});
+export type LayerRecord = z.infer<typeof LayerRecord>;
+
+export const FlopsRecord = z.object({
+  /** TransPrune Eq. 7 as the paper evaluates it: MACs, visual tokens only, no overheads. */
+  paper: z.number().min(0),
+  /** FLOPs (2 per MAC) of the whole prefill: vision, projector, all tokens, head, scoring overheads. */
+  full: z.number().min(0),
+  /** The same two counts for an unpruned prefill of the same prompt, for ratios. */
+  paperUnpruned: z.number().min(0),
+  fullUnpruned: z.number().min(0),
+});
+
+export const Trace = z
+  .object({
+    version: z.literal(TRACE_VERSION),
+    createdAt: z.string(),
+    model: z.object({ id: z.string(), weightsHash: z.string(), numLayers: z.number().int().min(1), hidden: z.number().int().min(1) }),
+    provider: z.string(),
+    image: z
+      .object({
+        hash: z.string(),
+        width: count,
+        height: count,
+        modelWidth: count,
+        modelHeight: count,
+        grid: z.object({ rows: count, cols: count }),
+      })
+      .nullable(),
+    prompt: z.object({
+      /** Non-visual prompt tokens (system, question, role markers). */
+      textTokens: count,
+      /** Visual tokens out of the vision tower (N). */
+      visualTokens: count,
+      /** Tokens after the visual block: TransPrune's IGA queries. */
+      instructionTokens: count,
+      visualStart: count,
+    }),
+    method: z.object({
+      label: z.string(),
+      spec: MethodSpec,
+      /** The schedule actually applied after depth scaling and overrides, where the method has one. */
+      schedule: Schedule.optional(),
+    }),
+    /** Projector-side selection (DivPrune): original grid indices passed to the LLM. */
+    projectorKept: indices.optional(),
+    layers: z.array(LayerRecord),
+    totals: z.object({
+      flops: FlopsRecord,
+      timesMs: z.object({ preprocess: ms, vision: ms, prefill: ms, decode: ms, scoring: ms }),
+      generatedTokens: count,
+      answer: z.string(),
+    }),
+  })
+  .superRefine((t, ctx) => {
+    const issue = (message: string) => ctx.addIssue({ code: 'custom', message });
+    t.layers.forEach((l, i) => {
+      if (l.layer !== i + 1) issue(`layers[${i}].layer is ${l.layer}, expected ${i + 1}`);
+      const n = l.visualIn;
+      for (const [name, arr] of perTokenArrays(l)) if (arr.length !== n) issue(`layer ${l.layer}: ${name} has ${arr.length} entries for ${n} visual tokens`);
+      if (l.kept && !isAscending(l.kept)) issue(`layer ${l.layer}: kept indices must be strictly increasing`);
+    });
+    if (t.layers.length !== t.model.numLayers) issue(`${t.layers.length} layer records for a ${t.model.numLayers}-layer model`);
+    // Nesting (method spec §8.4): every stage keeps a subset of the previous one.
+    let previous: Set<number> | null = t.projectorKept ? new Set(t.projectorKept) : null;
+    for (const l of t.layers) {
+      if (!l.kept) continue;
+      if (previous && l.kept.some((k) => !previous!.has(k))) issue(`layer ${l.layer}: kept indices are not a subset of the previous stage`);
+      if (l.kept.some((k) => k >= t.prompt.visualTokens)) issue(`layer ${l.layer}: kept index out of range`);
+      previous = new Set(l.kept);
+    }
+  });
+export type Trace = z.infer<typeof Trace>;
+
+function perTokenArrays(l: LayerRecord): [string, number[]][] {
+  const out: [string, number[]][] = [];
+  if (l.tokens) out.push(['tokens', l.tokens]);
+  if (l.ttv) for (const [k, v] of Object.entries(l.ttv)) out.push([`ttv.${k}`, v]);
+  if (l.scores) for (const [k, v] of Object.entries(l.scores)) if (v) out.push([`scores.${k}`, v]);
+  return out;
+}
+
+function isAscending(xs: number[]): boolean {
+  return xs.every((x, i) => i === 0 || x > xs[i - 1]);
+}
+
+/** The original grid indices of the visual tokens entering `layer` (1-based), derived from the stages. */
+export function visualTokensAt(trace: Trace, layer: number): number[] {
+  let current = trace.projectorKept ?? Array.from({ length: trace.prompt.visualTokens }, (_, i) => i);
+  for (const l of trace.layers) {
+    if (l.layer >= layer) break;
+    if (l.kept) current = l.kept;
+  }
+  return current;
+}
