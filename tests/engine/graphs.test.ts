@@ -1,7 +1,7 @@
 // Each graph run through onnxruntime-node (CPU) on small random inputs and compared with a
 // straightforward float64 computation written here, independent of src/engine/onnx.
 
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -10,6 +10,8 @@ import { parseLlavaConfig, type LlavaConfig } from '../../src/engine/model/confi
 import { expectedTensors, WeightNames } from '../../src/engine/model/weights.js';
 import { buildDecoderLayer } from '../../src/engine/onnx/graphs/decoder-layer.js';
 import { buildProbe } from '../../src/engine/onnx/graphs/probe.js';
+import { buildEmbed, buildHead } from '../../src/engine/onnx/graphs/embed-head.js';
+import { buildVision } from '../../src/engine/onnx/graphs/vision.js';
 import type { GraphSource } from '../../src/engine/onnx/graphs/source.js';
 import { WeightFile, type WeightDtype } from '../../src/engine/onnx/weight-file.js';
 
@@ -191,14 +193,18 @@ describe.each<WeightDtype>(['fp32', 'fp16'])('decoder layer and probe (%s weight
   const tol = 1e-4;
   let layerSession: ort.InferenceSession;
   let probeSession: ort.InferenceSession;
+  let layerBinBytes = 0;
+  let probeAddedBytes = -1;
   const round = (w: Weight): Weight => (dtype === 'fp16' ? { dims: w.dims, data: roundToHalf(w.data) } : w);
   const w = (n: string) => round(layerWeight(1)(n));
 
   beforeAll(async () => {
     const file = new WeightFile(join(dir, `layer_01_${dtype}.bin`), dtype);
     const layerBytes = await buildDecoderLayer(source, 1, file);
+    layerBinBytes = statSync(file.path).size;
     const probeBytes = await buildProbe(source, 1, file);
     file.close();
+    probeAddedBytes = statSync(file.path).size - layerBinBytes;
     // The graphs reference their weights by the file's name, so give them that name here.
     layerSession = await session(layerBytes, `layer_01_${dtype}.onnx`);
     probeSession = await session(probeBytes, `probe_01_${dtype}.onnx`);
@@ -248,6 +254,8 @@ describe.each<WeightDtype>(['fp32', 'fp16'])('decoder layer and probe (%s weight
   });
 
   it('probe: instruction-to-image attention from a query start, sharing the layer weight file', async () => {
+    expect(layerBinBytes).toBeGreaterThan(0);
+    expect(probeAddedBytes).toBe(0); // every probe weight is a reference into the layer's file
     const t = config.text;
     const rand = seeded(13);
     const S = 7;
@@ -273,3 +281,117 @@ function roundToHalf(values: Float32Array): Float32Array {
     return even * ulp;
   });
 }
+
+// ---- embed, head, vision ----
+
+function layerNormRows(x: Rows, gain: Weight, bias: Weight, eps: number): Rows {
+  return x.map((row) => {
+    const mean = row.reduce((a, b) => a + b, 0) / row.length;
+    const variance = row.reduce((a, b) => a + (b - mean) ** 2, 0) / row.length;
+    return row.map((val, i) => ((val - mean) / Math.sqrt(variance + eps)) * gain.data[i] + bias.data[i]);
+  });
+}
+const erf = (x: number): number => {
+  // Abramowitz-Stegun 7.1.26 is too coarse for 1e-4; integrate the series instead (|x| is small here).
+  let sum = 0;
+  let term = x;
+  for (let n = 0; n < 60; n++) {
+    sum += term / (2 * n + 1);
+    term *= (-x * x) / (n + 1);
+  }
+  return (2 / Math.sqrt(Math.PI)) * sum;
+};
+
+/** CLIP tower -> selected hidden state -> projector, in float64. */
+function referenceVision(cfg: LlavaConfig, w: (n: string) => Weight, pixels: number[]): { features: Rows; selected: Rows } {
+  const v = cfg.vision;
+  const grid = v.imageSize / v.patchSize;
+  const patchW = w(names.vision('embeddings.patch_embedding.weight'));
+  const tokens: Rows = [Array.from(w(names.vision('embeddings.class_embedding')).data)];
+  for (let py = 0; py < grid; py++) {
+    for (let px = 0; px < grid; px++) {
+      tokens.push(Array.from({ length: v.hiddenSize }, (_, c) => {
+        let sum = 0;
+        for (let ch = 0; ch < v.numChannels; ch++) {
+          for (let ky = 0; ky < v.patchSize; ky++) {
+            for (let kx = 0; kx < v.patchSize; kx++) {
+              const pixel = pixels[(ch * v.imageSize + py * v.patchSize + ky) * v.imageSize + px * v.patchSize + kx];
+              sum += patchW.data[((c * v.numChannels + ch) * v.patchSize + ky) * v.patchSize + kx] * pixel;
+            }
+          }
+        }
+        return sum;
+      }));
+    }
+  }
+  const pos = w(names.vision('embeddings.position_embedding.weight'));
+  let h = layerNormRows(tokens.map((row, i) => row.map((val, d) => val + pos.data[i * v.hiddenSize + d])),
+    w(names.vision('pre_layrnorm.weight')), w(names.vision('pre_layrnorm.bias')), v.layerNormEps);
+  const dh = v.hiddenSize / v.numHeads;
+  for (let l = 0; l < cfg.visionFeatureLayer; l++) {
+    const p = (s: string) => w(names.vision(`encoder.layers.${l}.${s}`));
+    const n1 = layerNormRows(h, p('layer_norm1.weight'), p('layer_norm1.bias'), v.layerNormEps);
+    const [q, k, val] = ['q_proj', 'k_proj', 'v_proj'].map((m) => linear(n1, p(`self_attn.${m}.weight`), p(`self_attn.${m}.bias`)));
+    const context = n1.map((_, i) => {
+      const out: number[] = [];
+      for (let head = 0; head < v.numHeads; head++) {
+        const probs = softmax(k.map((key) => dot(headOf(q[i], head, dh), headOf(key, head, dh)) / Math.sqrt(dh)));
+        for (let d = 0; d < dh; d++) out.push(probs.reduce((s, pj, j) => s + pj * val[j][head * dh + d], 0));
+      }
+      return out;
+    });
+    const attn = linear(context, p('self_attn.out_proj.weight'), p('self_attn.out_proj.bias'));
+    const mid = h.map((row, i) => row.map((x, d) => x + attn[i][d]));
+    const n2 = layerNormRows(mid, p('layer_norm2.weight'), p('layer_norm2.bias'), v.layerNormEps);
+    const act = linear(n2, p('mlp.fc1.weight'), p('mlp.fc1.bias')).map((row) => row.map((x) => x / (1 + Math.exp(-1.702 * x))));
+    const mlp = linear(act, p('mlp.fc2.weight'), p('mlp.fc2.bias'));
+    h = mid.map((row, i) => row.map((x, d) => x + mlp[i][d]));
+  }
+  const selected = cfg.visionFeatureSelectStrategy === 'default' ? h.slice(1) : h;
+  const l1 = linear(selected, w(names.projector('linear_1.weight')), w(names.projector('linear_1.bias')));
+  const act = l1.map((row) => row.map((x) => 0.5 * x * (1 + erf(x / Math.SQRT2))));
+  return { selected, features: linear(act, w(names.projector('linear_2.weight')), w(names.projector('linear_2.bias'))) };
+}
+
+describe('embed, head and vision graphs (fp32)', () => {
+  const w = (n: string) => weights.get(n)!;
+  const build = async (file: string, make: (f: WeightFile) => Promise<Uint8Array>) => {
+    const weightFile = new WeightFile(join(dir, `${file}.bin`), 'fp32');
+    const bytes = await make(weightFile);
+    weightFile.close();
+    return session(bytes, `${file}.onnx`);
+  };
+
+  it('embed gathers the token rows', async () => {
+    const s = await build('embed', (f) => buildEmbed(source, f));
+    const ids = [0, 5, 40, 5];
+    const out = await s.run({ input_ids: int64(ids, [1, 4]) });
+    const D = config.text.hiddenSize;
+    const table = w(names.text('embed_tokens.weight'));
+    expect(out.embeds.dims).toEqual([1, 4, D]);
+    expect(Array.from(out.embeds.data as Float32Array)).toEqual(ids.flatMap((id) => Array.from(table.data.subarray(id * D, (id + 1) * D))));
+  });
+
+  it('head applies the final RMSNorm and lm_head', async () => {
+    const s = await build('head', (f) => buildHead(source, f));
+    const x = randomRows(seeded(21), 3, config.text.hiddenSize);
+    const ref = linear(rmsNorm(x, w(names.text('norm.weight')), config.text.rmsNormEps), w(names.lmHead()));
+    const out = await s.run({ hidden: f32(flat(x), [1, 3, config.text.hiddenSize]) });
+    expect(out.logits.dims).toEqual([1, 3, config.text.vocabSize]);
+    expect(relativeError(out.logits.data as Float32Array, flat(ref))).toBeLessThan(1e-4);
+  });
+
+  it.each(['default', 'full'] as const)('vision: CLIP to the selected layer, strategy %s, then the projector', async (strategy) => {
+    const cfg: LlavaConfig = { ...config, visionFeatureSelectStrategy: strategy };
+    const s = await build(`vision_${strategy}`, (f) => buildVision({ ...source, config: cfg }, f));
+    const v = cfg.vision;
+    const pixels = Array.from({ length: v.numChannels * v.imageSize * v.imageSize }, seeded(31)).map((p) => p * 4);
+    const ref = referenceVision(cfg, w, pixels);
+    const out = await s.run({ pixel_values: f32(pixels, [1, v.numChannels, v.imageSize, v.imageSize]) });
+    const n = (v.imageSize / v.patchSize) ** 2 + (strategy === 'full' ? 1 : 0);
+    expect(out.image_features.dims).toEqual([1, n, cfg.text.hiddenSize]);
+    expect(out.vision_features.dims).toEqual([1, n, v.hiddenSize]);
+    expect(relativeError(out.vision_features.data as Float32Array, flat(ref.selected))).toBeLessThan(1e-4);
+    expect(relativeError(out.image_features.data as Float32Array, flat(ref.features))).toBeLessThan(1e-4);
+  });
+});
