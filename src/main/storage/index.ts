@@ -1,15 +1,18 @@
 import { join } from 'node:path';
 import { ConversationStore } from './conversations.js';
 import { ImageStore } from './images.js';
+import { SettingsStore } from './settings.js';
 
 export { ConversationStore, DEFAULT_TITLE, type AnswerOutcome, type AnswerTarget } from './conversations.js';
 export { ImageStore } from './images.js';
+export { SettingsStore } from './settings.js';
 export { StorageError, type StorageErrorCode } from './errors.js';
 export { IMAGE_LIMITS } from './imageValidation.js';
 
 export interface Storage {
   conversations: ConversationStore;
   images: ImageStore;
+  settings: SettingsStore;
 }
 
 /**
@@ -20,5 +23,6 @@ export function openStorage(userDataDir: string): Storage {
   return {
     conversations: new ConversationStore(join(userDataDir, 'conversations')),
     images: new ImageStore(join(userDataDir, 'images')),
+    settings: new SettingsStore(join(userDataDir, 'settings.json')),
   };
 }

@@ -1,0 +1,83 @@
+import { WsServerMessage, type AppCallName, type AppEventName, type AppEventPayload, type AppRequest, type AppResponse } from '../../shared/ipc.js';
+import { err, type Result } from '../../shared/result.js';
+import type { Client } from './client.js';
+
+type Listener = (payload: unknown) => void;
+
+/**
+ * The Client over the web host's WebSocket (src/web/server.ts). Calls made before the socket
+ * opens wait for it; if the socket drops, pending calls fail and the next call reconnects.
+ */
+export class WebClient implements Client {
+  private socket: WebSocket | undefined;
+  private opened: Promise<WebSocket> | undefined;
+  private nextId = 1;
+  private readonly pending = new Map<number, (result: Result<unknown>) => void>();
+  private readonly listeners = new Map<string, Set<Listener>>();
+
+  constructor(private readonly url: string) {}
+
+  /** ws://<page host>/api for a page the web host served. */
+  static forPage(location: Location): WebClient {
+    return new WebClient(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api`);
+  }
+
+  async call<K extends AppCallName>(name: K, request: AppRequest<K>): Promise<Result<AppResponse<K>>> {
+    let socket: WebSocket;
+    try {
+      socket = await this.connect();
+    } catch {
+      return err('engine-unavailable', `cannot reach the web host at ${this.url}`);
+    }
+    const id = this.nextId++;
+    const result = new Promise<Result<unknown>>((resolve) => this.pending.set(id, resolve));
+    socket.send(JSON.stringify({ id, call: name, payload: request }));
+    return result as Promise<Result<AppResponse<K>>>;
+  }
+
+  on<E extends AppEventName>(event: E, listener: (payload: AppEventPayload<E>) => void): () => void {
+    const set = this.listeners.get(event) ?? new Set<Listener>();
+    this.listeners.set(event, set);
+    set.add(listener as Listener);
+    void this.connect().catch(() => {}); // events flow as soon as the socket is open
+    return () => void set.delete(listener as Listener);
+  }
+
+  close(): void {
+    this.socket?.close();
+  }
+
+  private connect(): Promise<WebSocket> {
+    if (this.opened) return this.opened;
+    this.opened = new Promise((resolve, reject) => {
+      const socket = new WebSocket(this.url);
+      this.socket = socket;
+      socket.addEventListener('open', () => resolve(socket));
+      socket.addEventListener('message', (event) => this.receive(String(event.data)));
+      socket.addEventListener('close', () => {
+        this.opened = undefined;
+        reject(new Error('closed'));
+        for (const resolvePending of this.pending.values()) resolvePending(err('engine-unavailable', 'lost the connection to the web host'));
+        this.pending.clear();
+      });
+    });
+    return this.opened;
+  }
+
+  private receive(data: string): void {
+    let parsed: ReturnType<typeof WsServerMessage.safeParse>;
+    try {
+      parsed = WsServerMessage.safeParse(JSON.parse(data));
+    } catch {
+      return;
+    }
+    if (!parsed.success) return;
+    const message = parsed.data;
+    if ('id' in message) {
+      this.pending.get(message.id)?.(message.result as Result<unknown>);
+      this.pending.delete(message.id);
+    } else {
+      this.listeners.get(message.event)?.forEach((listener) => listener(message.payload));
+    }
+  }
+}

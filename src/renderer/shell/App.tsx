@@ -1,0 +1,51 @@
+import { useState, type ComponentType } from 'react';
+import type { EngineStatus, ModelSummary } from '../../shared/ipc.js';
+import { ChatPane } from './ChatPane.js';
+import { useEngineStatus, useModels } from './client-context.js';
+import { EngineStatusBadge } from './EngineStatusBadge.js';
+import { ModelsView } from './ModelsView.js';
+import { SettingsView } from './SettingsView.js';
+import { Sidebar, type ViewId } from './Sidebar.js';
+
+/** What every view receives from the shell. */
+export interface ViewProps {
+  status: EngineStatus | undefined;
+  models: ModelSummary[] | undefined;
+  modelsError?: string;
+}
+
+/** The mount points: features (src/renderer/features) replace a view by passing their own component. */
+export interface ShellSlots {
+  chat?: ComponentType<ViewProps>;
+  models?: ComponentType<ViewProps>;
+  settings?: ComponentType<ViewProps>;
+}
+
+const DEFAULT_VIEWS: Required<ShellSlots> = {
+  chat: ({ status, models }) => <ChatPane status={status} models={models} />,
+  models: ({ models, modelsError }) => <ModelsView models={models} error={modelsError} />,
+  settings: ({ status }) => <SettingsView status={status} />,
+};
+
+/** The window frame: title bar with the engine status, sidebar, and the current view. Needs a ClientProvider. */
+export function App({ slots = {} }: { slots?: ShellSlots }) {
+  const status = useEngineStatus();
+  const { models, error } = useModels(status);
+  const [view, setView] = useState<ViewId>('chat');
+  const View = slots[view] ?? DEFAULT_VIEWS[view];
+
+  return (
+    <div className="flex h-screen flex-col bg-white text-zinc-900 dark:bg-zinc-950 dark:text-zinc-100">
+      <header className="flex h-11 shrink-0 items-center justify-between border-b border-zinc-200 px-4 dark:border-zinc-800">
+        <span className="text-sm font-semibold">TransPrune Studio</span>
+        <EngineStatusBadge status={status} />
+      </header>
+      <div className="flex min-h-0 flex-1">
+        <Sidebar view={view} onView={setView} />
+        <main className="flex min-h-0 flex-1 flex-col">
+          <View status={status} models={models} modelsError={error} />
+        </main>
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,112 @@
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { WsRequest, type WsServerMessage } from '../shared/ipc.js';
+import { EngineHost } from '../main/engine-host.js';
+import { nodeEngineSpawner } from '../main/engine-process-node.js';
+import { createAppHandlers, dispatchAppCall, forwardAppEvents } from '../main/handlers.js';
+import { modelStoreDir } from '../main/paths.js';
+import { staticResponse } from '../main/protocol.js';
+import { RENDERER_CSP } from '../main/security.js';
+
+/**
+ * The web bridge: the built renderer over HTTP and the app API over one WebSocket (/api),
+ * served by the same handlers and the same engine host as Electron main, with the engine as a
+ * Node child process. Binds to loopback only and refuses sockets from other origins, so other
+ * web pages cannot drive it.
+ */
+
+export const WS_PATH = '/api';
+
+export interface WebHostOptions {
+  /** The built renderer (out/renderer). */
+  rendererDir: string;
+  userData: string;
+  /** 0 picks a free port. */
+  port?: number;
+  /** Engine entry; defaults to the TypeScript source run through tsx. */
+  engineEntry?: string;
+  engineStdio?: 'inherit' | 'ignore';
+  restartBackoffMs?: number[];
+}
+
+export interface WebHost {
+  url: string;
+  engine: EngineHost;
+  close(): Promise<void>;
+}
+
+export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
+  const engine = new EngineHost({
+    spawn: nodeEngineSpawner({ modelStore: modelStoreDir(options.userData), entry: options.engineEntry, stdio: options.engineStdio }),
+    restartBackoffMs: options.restartBackoffMs,
+  });
+  const context = { engine };
+  const handlers = createAppHandlers(context);
+
+  let origin = '';
+  const server = createServer(async (request, response) => {
+    const path = new URL(request.url ?? '/', origin).pathname;
+    if (request.method !== 'GET' || !isOurHost(request)) {
+      response.writeHead(request.method !== 'GET' ? 405 : 421).end();
+      return;
+    }
+    const csp = RENDERER_CSP.replace("connect-src 'self'", `connect-src 'self' ${origin.replace(/^http/, 'ws')}`);
+    const { status, headers, body } = await staticResponse(options.rendererDir, path, csp);
+    response.writeHead(status, { ...headers, 'cache-control': 'no-store' }).end(body);
+  });
+
+  const sockets = new WebSocketServer({ noServer: true, maxPayload: 1 << 20 });
+  server.on('upgrade', (request, socket, head) => {
+    const path = new URL(request.url ?? '/', origin).pathname;
+    if (path !== WS_PATH || !isOurHost(request) || request.headers.origin !== origin) {
+      socket.end('HTTP/1.1 403 Forbidden\r\n\r\n');
+      return;
+    }
+    sockets.handleUpgrade(request, socket, head, (ws) => serveSocket(ws));
+  });
+
+  function serveSocket(ws: WebSocket): void {
+    ws.on('message', async (data) => {
+      const request = WsRequest.safeParse(safeJson(data.toString()));
+      if (!request.success) return ws.close(1003, 'malformed request');
+      const result = await dispatchAppCall(handlers, request.data.call, request.data.payload);
+      send(ws, { id: request.data.id, result });
+    });
+  }
+  const stopEvents = forwardAppEvents(context, (event, payload) => {
+    for (const ws of sockets.clients) send(ws, { event, payload });
+  });
+
+  function isOurHost(request: IncomingMessage): boolean {
+    // Refuses DNS-rebinding requests that reach the loopback port under a foreign host name.
+    return `http://${request.headers.host}` === origin;
+  }
+
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
+  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  void engine.start().catch((e: Error) => console.error(`engine did not start: ${e.message}`));
+
+  return {
+    url: `${origin}/`,
+    engine,
+    async close() {
+      stopEvents();
+      for (const ws of sockets.clients) ws.terminate();
+      await engine.shutdown();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+function send(ws: WebSocket, message: WsServerMessage): void {
+  if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(message));
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
