@@ -48,6 +48,7 @@ export function fullFlops(shape: PrefillShape, model: FlopsModel): FullFlops {
   const { decoder: dec, vision: vis } = model;
   const d = dec.hidden;
   const kvDim = (d / dec.numHeads) * dec.numKvHeads;
+  if (shape.visualPerLayer.length !== dec.numLayers) throw new Error(`${shape.visualPerLayer.length} per-layer counts for a ${dec.numLayers}-layer model`);
   const seq = (layer: number) => shape.textTokens + shape.visualPerLayer[layer - 1];
 
   const visionLayer = vis.tokensPerImage * (4 * vis.hidden ** 2 + 2 * vis.intermediate * vis.hidden) + 2 * vis.tokensPerImage ** 2 * vis.hidden;
