@@ -1,0 +1,141 @@
+import { createHash } from 'node:crypto';
+import sharp, { type OutputInfo } from 'sharp';
+import { DEFAULT_IMAGE_LIMITS, ImageError, validateImage, type ImageFormat, type ImageLimits } from './validate.js';
+
+/**
+ * CLIPImageProcessor semantics (transformers' slow, PIL-based processor) with sharp:
+ *   1. decode, apply EXIF orientation, drop alpha (PIL's convert('RGB') discards it), to sRGB 8-bit;
+ *   2. resize so the shortest edge is `shortest_edge` (long edge = int(size * long / short)), bicubic;
+ *   3. center crop to crop_size (offsets floor((in - out) / 2), zero padding if the crop is larger);
+ *   4. rescale (1/255) and normalize per channel ((x - mean) / std); CHW float32.
+ * Steps 3-4 are plain arithmetic here. Step 2 differs slightly from PIL: both use a Catmull-Rom cubic
+ * (a = -0.5) widened for downscaling, but sharp/libvips computes it in a different fixed-point
+ * pipeline, so pixels can differ by about 1/255 from Hugging Face's PIL output after resizing.
+ * When the image already has the target size the resize is skipped and the result is exact.
+ */
+
+export interface ClipParams {
+  /** Resize target: shortest edge, or an exact size; null = no resize. */
+  resize: { shortestEdge: number } | { height: number; width: number } | null;
+  /** Center crop; null = no crop. */
+  crop: { height: number; width: number } | null;
+  /** Multiplier applied to 0..255 values (1 = no rescale). */
+  rescaleFactor: number;
+  /** Per-channel normalization; null = none. */
+  mean: [number, number, number] | null;
+  std: [number, number, number] | null;
+}
+
+export const OPENAI_CLIP_MEAN: [number, number, number] = [0.48145466, 0.4578275, 0.40821073];
+export const OPENAI_CLIP_STD: [number, number, number] = [0.26862954, 0.26130258, 0.27577711];
+
+type Json = Record<string, any>;
+
+function sizeOf(value: unknown, what: string): { height: number; width: number } | { shortestEdge: number } {
+  if (typeof value === 'number') return { height: value, width: value };
+  const v = (value ?? {}) as Json;
+  if (typeof v.shortest_edge === 'number') return { shortestEdge: v.shortest_edge };
+  if (typeof v.height === 'number' && typeof v.width === 'number') return { height: v.height, width: v.width };
+  throw new Error(`preprocessor_config.json: ${what} must be a number, {shortest_edge} or {height, width}`);
+}
+
+function triple(value: unknown, fallback: [number, number, number]): [number, number, number] {
+  if (value === undefined) return fallback;
+  if (typeof value === 'number') return [value, value, value];
+  if (Array.isArray(value) && value.length === 3 && value.every((x) => typeof x === 'number')) return value as [number, number, number];
+  throw new Error('preprocessor_config.json: image_mean / image_std must be three numbers');
+}
+
+/** Reads a CLIPImageProcessor preprocessor_config.json (defaults as in transformers). */
+export function parseClipParams(json: Json): ClipParams {
+  const crop = json.do_center_crop === false ? null : sizeOf(json.crop_size ?? 224, 'crop_size');
+  if (crop && 'shortestEdge' in crop) throw new Error('preprocessor_config.json: crop_size needs height and width');
+  return {
+    resize: json.do_resize === false ? null : sizeOf(json.size ?? { shortest_edge: 224 }, 'size'),
+    crop,
+    rescaleFactor: json.do_rescale === false ? 1 : (json.rescale_factor ?? 1 / 255),
+    mean: json.do_normalize === false ? null : triple(json.image_mean, OPENAI_CLIP_MEAN),
+    std: json.do_normalize === false ? null : triple(json.image_std, OPENAI_CLIP_STD),
+  };
+}
+
+/** Output size of the resize step: transformers' get_resize_output_image_size(default_to_square=False). */
+export function resizedSize(width: number, height: number, resize: ClipParams['resize']): { width: number; height: number } {
+  if (!resize) return { width, height };
+  if (!('shortestEdge' in resize)) return resize;
+  const short = Math.min(width, height);
+  const long = Math.max(width, height);
+  const newLong = Math.floor((resize.shortestEdge * long) / short);
+  return width <= height ? { width: resize.shortestEdge, height: newLong } : { width: newLong, height: resize.shortestEdge };
+}
+
+/**
+ * Center crop + rescale + normalize of an interleaved RGB image (HWC uint8) into CHW float32.
+ * Pixels outside the source (crop larger than the image) are 0 before rescaling, as HF pads.
+ */
+export function cropAndNormalize(rgb: Uint8Array, width: number, height: number, params: ClipParams): { pixels: Float32Array; width: number; height: number } {
+  const outH = params.crop?.height ?? height;
+  const outW = params.crop?.width ?? width;
+  const top = Math.floor((height - outH) / 2);
+  const left = Math.floor((width - outW) / 2);
+  const pixels = new Float32Array(3 * outH * outW);
+  for (let c = 0; c < 3; c++) {
+    const mean = params.mean?.[c] ?? 0;
+    const std = params.std?.[c] ?? 1;
+    for (let y = 0; y < outH; y++) {
+      for (let x = 0; x < outW; x++) {
+        const sy = top + y;
+        const sx = left + x;
+        const inside = sy >= 0 && sy < height && sx >= 0 && sx < width;
+        const value = inside ? rgb[(sy * width + sx) * 3 + c] : 0;
+        pixels[(c * outH + y) * outW + x] = (value * params.rescaleFactor - mean) / std;
+      }
+    }
+  }
+  return { pixels, width: outW, height: outH };
+}
+
+export interface PreprocessedImage {
+  /** [3, height, width] normalized, channel-major: the vision graph's pixel_values for B = 1. */
+  pixelValues: Float32Array;
+  /** Model input size (after crop). */
+  width: number;
+  height: number;
+  /** Size as the user sees it (EXIF orientation applied), before resizing. */
+  originalWidth: number;
+  originalHeight: number;
+  format: ImageFormat;
+  /** sha256 of the file bytes, hex: the key for caching vision outputs and for traces. */
+  hash: string;
+}
+
+export function imageHash(buffer: Uint8Array): string {
+  return createHash('sha256').update(buffer).digest('hex');
+}
+
+/** Validates, decodes and preprocesses one image for the CLIP vision tower. Throws ImageError on bad input. */
+export async function preprocessClip(buffer: Uint8Array, params: ClipParams, limits: ImageLimits = DEFAULT_IMAGE_LIMITS): Promise<PreprocessedImage> {
+  const info = await validateImage(buffer, limits);
+  const target = resizedSize(info.width, info.height, params.resize);
+  let rgb: { data: Buffer; info: OutputInfo };
+  try {
+    let image = sharp(buffer, { limitInputPixels: limits.maxPixels }).autoOrient().removeAlpha().toColourspace('srgb');
+    if (target.width !== info.width || target.height !== info.height) {
+      image = image.resize({ width: target.width, height: target.height, fit: 'fill', kernel: 'cubic', fastShrinkOnLoad: false });
+    }
+    rgb = await image.raw().toBuffer({ resolveWithObject: true });
+  } catch (e) {
+    throw new ImageError('corrupt', `The ${info.format.toUpperCase()} image could not be decoded; it may be damaged or truncated (${(e as Error).message}).`);
+  }
+  if (rgb.info.channels !== 3) throw new ImageError('corrupt', `Decoding gave ${rgb.info.channels} channels instead of RGB.`);
+  const cropped = cropAndNormalize(new Uint8Array(rgb.data.buffer, rgb.data.byteOffset, rgb.data.length), rgb.info.width, rgb.info.height, params);
+  return {
+    pixelValues: cropped.pixels,
+    width: cropped.width,
+    height: cropped.height,
+    originalWidth: info.width,
+    originalHeight: info.height,
+    format: info.format,
+    hash: imageHash(buffer),
+  };
+}
