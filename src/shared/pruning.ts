@@ -237,7 +237,8 @@ export function positionPolicy(spec: LlmMethodSpec): PositionPolicy {
  * `random[:seed=0,preset=transprune-high]`, `divprune:count=144` or `divprune:ratio=0.5`, and a projector
  * method combined with an in-LLM one: `divprune:ratio=0.5+transprune-high`. Options after `:` apply to
  * the method they follow; transprune variants also take `alpha`, `direction` (code|paper) and
- * `positions` (compact|original).
+ * `positions` (compact|original). A schedule can be attached with `@`: `transprune@7-12/7,9,12/0.875,0.625,0.125`
+ * (absolute layers, as `--schedule`); that is also how formatMethod writes a spec without a preset.
  */
 export function parseMethod(text: string): MethodSpec {
   const parts = text.trim().split('+').map((p) => p.trim());
@@ -278,7 +279,8 @@ export function withOverrides(spec: MethodSpec, o: { schedule?: Schedule; alpha?
 }
 
 function parseLlmMethod(part: string): LlmMethodSpec {
-  const { name, options } = parseName(part);
+  const { name, schedule, options } = parseName(part);
+  if (schedule && !['transprune', 'ttv', 'iga', 'random'].includes(name)) throw new Error(`"${name}" takes no @schedule`);
   const take = (key: string) => { const v = options.get(key); options.delete(key); return v; };
   const num = (key: string, fallback: number) => { const v = take(key); return v === undefined ? fallback : parseNumber(v); };
   const positions = (fallback: PositionPolicy) => PositionPolicy.parse(take('positions') ?? fallback);
@@ -313,6 +315,7 @@ function parseLlmMethod(part: string): LlmMethodSpec {
       throw new Error(`unknown method "${name}"; known: none, transprune-high, transprune-low, ttv, iga, fastv, pdrop, random, divprune`);
   }
   if (options.size > 0) throw new Error(`unknown option(s) for ${name}: ${[...options.keys()].join(', ')}`);
+  if (schedule && (spec.kind === 'transprune' || spec.kind === 'random')) spec = { ...spec, schedule: parseSchedule(schedule), preset: undefined };
   return LlmMethodSpec.parse(spec);
 }
 
@@ -324,15 +327,16 @@ function parseDivPrune(part: string): DivPruneSpec {
   return DivPruneSpec.parse({ kind: 'divprune', count: count === undefined ? undefined : parseNumber(count), ratio: ratio === undefined ? undefined : parseNumber(ratio) });
 }
 
-function parseName(part: string): { name: string; options: Map<string, string> } {
-  const [name, rest] = part.split(':', 2) as [string, string | undefined];
+function parseName(part: string): { name: string; schedule?: string; options: Map<string, string> } {
+  const [head, rest] = part.split(':', 2) as [string, string | undefined];
+  const [name, schedule] = head.split('@', 2) as [string, string | undefined];
   const options = new Map<string, string>();
   for (const kv of rest ? rest.split(',') : []) {
     const [key, value] = kv.split('=');
     if (!key || value === undefined) throw new Error(`bad option "${kv}" in "${part}": expected key=value`);
     options.set(key.trim(), value.trim());
   }
-  return { name: name.trim().toLowerCase(), options };
+  return { name: name.trim().toLowerCase(), schedule: schedule?.trim(), options };
 }
 
 function formatLlm(llm: LlmMethodSpec): string {
@@ -343,10 +347,12 @@ function formatLlm(llm: LlmMethodSpec): string {
       return `fastv:k=${llm.k},r=${llm.r}${llm.positions === 'original' ? '' : `,positions=${llm.positions}`}`;
     case 'pdrop':
       return `pdrop:stages=${llm.stages},lambda=${llm.lambda}${positionsSuffix(llm.positions)}`;
-    case 'random':
-      return `random:seed=${llm.seed}${llm.preset && llm.preset !== 'transprune-high' ? `,preset=${llm.preset}` : ''}${positionsSuffix(llm.positions)}`;
+    case 'random': {
+      const base = llm.preset ? 'random' : `random@${formatSchedule(llm.schedule)}`;
+      return `${base}:seed=${llm.seed}${llm.preset && llm.preset !== 'transprune-high' ? `,preset=${llm.preset}` : ''}${positionsSuffix(llm.positions)}`;
+    }
     case 'transprune': {
-      const base = llm.preset ?? 'transprune-high';
+      const base = llm.preset ?? `transprune@${formatSchedule(llm.schedule)}`;
       const opts = [
         llm.alpha !== DEFAULTS.alpha ? `alpha=${llm.alpha}` : '',
         llm.direction !== DEFAULTS.direction ? `direction=${llm.direction}` : '',

@@ -67,3 +67,23 @@ describe('full FLOPs', () => {
     expect(full('ttv').overhead).toBeLessThan(1e9); // TTV alone is dot products only
   });
 });
+
+describe('cli flops', () => {
+  it('prints the paper-convention TFLOPs per method', async () => {
+    const { flopsCommand } = await import('../../src/cli/commands/flops.js');
+    const { parseCommandArgs } = await import('../../src/cli/command.js');
+    const lines: string[] = [];
+    const log = console.log;
+    console.log = (...xs: unknown[]) => { lines.push(xs.join(' ')); };
+    try {
+      const code = await flopsCommand.run(parseCommandArgs(flopsCommand, ['--preset', 'llava-1.5-7b', '--method', 'none', '--method', 'transprune-high', '--method', 'fastv:k=2,r=0.75']));
+      expect(code).toBe(0);
+    } finally {
+      console.log = log;
+    }
+    const row = (name: string) => lines.find((l) => l.startsWith(name))!.split(/\s+/);
+    expect(row('none')[2]).toBe('3.82');
+    expect(row('transprune-high')[2]).toBe('1.56');
+    expect(row('fastv:k=2,r=0.75')[2]).toBe('1.12');
+  });
+});
