@@ -6,6 +6,7 @@ import { createAppHandlers, forwardAppEvents } from './handlers.js';
 import { registerAppIpc, sendAppEvent } from './ipc.js';
 import { modelStoreDir } from './paths.js';
 import { APP_ENTRY_URL, APP_SCHEME, rendererRoot, staticResponse } from './protocol.js';
+import { originOf } from './security.js';
 import { createMainWindow, hardenSession } from './window.js';
 
 /**
@@ -31,11 +32,11 @@ async function startApp(): Promise<void> {
     const { status, headers, body } = await staticResponse(rendererDir, new URL(request.url).pathname);
     return new Response(body, { status, headers });
   });
-  hardenSession(session.defaultSession, devUrl ? new URL(devUrl).origin : undefined);
+  hardenSession(session.defaultSession, devUrl ? originOf(devUrl)! : undefined);
 
   const engine = new EngineHost({ spawn: electronEngineSpawner(join(__dirname, 'engine.cjs'), modelStoreDir(app.getPath('userData'))) });
   const context = { engine };
-  registerAppIpc(ipcMain, createAppHandlers(context), new URL(url).origin);
+  registerAppIpc(ipcMain, createAppHandlers(context), originOf(url)!);
   forwardAppEvents(context, (event, payload) => {
     for (const window of BrowserWindow.getAllWindows()) sendAppEvent(window.webContents, event, payload);
   });

@@ -29,12 +29,20 @@ export interface SenderFrame {
   parent: unknown;
 }
 
+/**
+ * `scheme://host[:port]`. Not URL.origin: for a non-special scheme like app:// that is the opaque
+ * "null", the same as file:// — which would make any local file look like our page.
+ */
+export function originOf(url: string): string | null {
+  try {
+    const { protocol, host } = new URL(url);
+    return host ? `${protocol}//${host}` : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Only our own top-level page may call the app API: not iframes, not pages it was navigated to. */
 export function isTrustedSender(frame: SenderFrame | null | undefined, trustedOrigin: string): boolean {
-  if (!frame || frame.parent !== null) return false;
-  try {
-    return new URL(frame.url).origin === trustedOrigin;
-  } catch {
-    return false;
-  }
+  return !!frame && frame.parent === null && originOf(frame.url) === trustedOrigin;
 }

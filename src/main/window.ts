@@ -1,5 +1,5 @@
 import { BrowserWindow, shell, type Session } from 'electron';
-import { devServerCsp } from './security.js';
+import { devServerCsp, originOf } from './security.js';
 
 /**
  * The main window and the session rules around it: sandboxed, isolated renderer; no navigation
@@ -34,14 +34,14 @@ export function createMainWindow({ preload, url }: WindowOptions): BrowserWindow
     title: 'TransPrune Studio',
     webPreferences: { ...WEB_PREFERENCES, preload },
   });
-  const origin = new URL(url).origin;
+  const origin = originOf(url);
   const contents = window.webContents;
   // Navigating elsewhere (a dropped file the page did not take, a link) would leave our origin.
   contents.on('will-navigate', (event, target) => {
-    if (new URL(target).origin !== origin) event.preventDefault();
+    if (originOf(target) !== origin) event.preventDefault();
   });
   contents.on('will-redirect', (event, target) => {
-    if (new URL(target).origin !== origin) event.preventDefault();
+    if (originOf(target) !== origin) event.preventDefault();
   });
   contents.on('will-attach-webview', (event) => event.preventDefault());
   contents.setWindowOpenHandler(({ url: target }) => {

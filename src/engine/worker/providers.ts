@@ -71,7 +71,9 @@ export function onnxruntimeVersion(): string {
   return ort.env.versions.node ?? ort.env.versions.common;
 }
 
+/** onnxruntime's messages start with a source location and a failed assertion; keep what a user can act on. */
 function firstLine(e: unknown): string {
-  const message = e instanceof Error ? e.message : String(e);
-  return message.split('\n')[0].slice(0, 300);
+  const line = (e instanceof Error ? e.message : String(e)).split('\n')[0];
+  const afterAssertion = line.split(' was false. ').at(-1)!;
+  return afterAssertion.slice(0, 200);
 }
