@@ -1,15 +1,14 @@
-// A deliberately small safetensors reader/writer for the test helpers. The reference forward pass
-// reads checkpoints through this file, never through src/engine, so a bug in the engine's reader
-// cannot hide itself in the parity tests.
+// A deliberately small safetensors reader for the test helpers. The reference forward pass reads
+// checkpoints through this file, never through src/engine, so a bug in the engine's reader cannot
+// hide itself in the parity tests. (Writing uses the engine's writeSafetensors: one writer; the
+// fp16/bf16 encoders here stay as the independent check of what it wrote.)
 //
 // Format: 8-byte little-endian header length, a JSON header {name: {dtype, shape, data_offsets}}
 // (offsets relative to the end of the header), then the raw little-endian tensor bytes.
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 export type WeightDtype = 'fp32' | 'fp16' | 'bf16';
-
-const SAFETENSORS_DTYPE: Record<WeightDtype, string> = { fp32: 'F32', fp16: 'F16', bf16: 'BF16' };
 
 /** A tensor held in float64 (the reference's working precision), row-major. */
 export interface Tensor64 {
@@ -67,40 +66,6 @@ export function fp16BitsToFloat(bits: number): number {
   if (exponent === 0) return sign * mantissa * 2 ** -24;
   if (exponent === 0x1f) return mantissa ? NaN : sign * Infinity;
   return sign * (1 + mantissa / 1024) * 2 ** (exponent - 15);
-}
-
-// ---- writing ----
-
-function encodeTensor(values: Float32Array, dtype: WeightDtype): Uint8Array {
-  if (dtype === 'fp32') return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
-  const toBits = dtype === 'fp16' ? float32ToFp16Bits : float32ToBf16Bits;
-  const out = new Uint16Array(values.length);
-  for (let i = 0; i < values.length; i++) out[i] = toBits(values[i]);
-  return new Uint8Array(out.buffer);
-}
-
-/** Writes one .safetensors file; tensors are float32 in memory and stored in `dtype`. */
-export function writeSafetensorsFile(
-  path: string,
-  tensors: Map<string, { shape: number[]; data: Float32Array }>,
-  dtype: WeightDtype,
-  metadata: Record<string, string> = { format: 'pt' },
-): void {
-  const header: Record<string, unknown> = { __metadata__: metadata };
-  const chunks: Uint8Array[] = [];
-  let offset = 0;
-  for (const [name, tensor] of tensors) {
-    const bytes = encodeTensor(tensor.data, dtype);
-    header[name] = { dtype: SAFETENSORS_DTYPE[dtype], shape: tensor.shape, data_offsets: [offset, offset + bytes.length] };
-    chunks.push(bytes);
-    offset += bytes.length;
-  }
-  let headerText = JSON.stringify(header);
-  headerText += ' '.repeat((8 - (headerText.length % 8)) % 8); // keep the data 8-byte aligned, as the spec recommends
-  const headerBytes = Buffer.from(headerText, 'utf8');
-  const prefix = Buffer.alloc(8);
-  prefix.writeBigUInt64LE(BigInt(headerBytes.length));
-  writeFileSync(path, Buffer.concat([prefix, headerBytes, ...chunks]));
 }
 
 // ---- reading ----

@@ -3,7 +3,8 @@
 // preprocessor_config.json, generation_config.json. Everything the importer reads, nothing faked.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeSafetensorsFile, type WeightDtype } from './safetensors.js';
+import { writeSafetensors, type FloatDtype } from '../../src/engine/io/safetensors.js';
+import type { WeightDtype } from './safetensors.js';
 import { buildTinyTokenizer, SPECIAL_TOKENS, TINY_CHAT_TEMPLATE } from './tiny-tokenizer.js';
 
 export const CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073];
@@ -165,21 +166,25 @@ function writeJson(path: string, value: unknown): void {
   writeFileSync(path, `${JSON.stringify(value, null, 2)}\n`);
 }
 
-function writeWeights(dir: string, tensors: Map<string, { shape: number[]; data: Float32Array }>, dtype: WeightDtype, shards: number): void {
-  if (shards <= 1) return writeSafetensorsFile(join(dir, 'model.safetensors'), tensors, dtype);
+const SAFETENSORS_DTYPE: Record<WeightDtype, FloatDtype> = { fp32: 'F32', fp16: 'F16', bf16: 'BF16' };
+
+/** Writes model.safetensors, or `shards` files named as transformers names them plus the index. */
+async function writeWeights(dir: string, tensors: Map<string, { shape: number[]; data: Float32Array }>, dtype: WeightDtype, shards: number): Promise<void> {
+  const encoded = (names: string[]) => Object.fromEntries(names.map((n) => [n, { ...tensors.get(n)!, dtype: SAFETENSORS_DTYPE[dtype] }]));
   const names = [...tensors.keys()];
+  if (shards <= 1) return writeSafetensors(join(dir, 'model.safetensors'), encoded(names), { format: 'pt' });
   const perShard = Math.ceil(names.length / shards);
   const weightMap: Record<string, string> = {};
   const bytesPerValue = dtype === 'fp32' ? 4 : 2;
   let totalSize = 0;
   for (let i = 0; i < shards; i++) {
     const file = `model-${String(i + 1).padStart(5, '0')}-of-${String(shards).padStart(5, '0')}.safetensors`;
-    const part = new Map(names.slice(i * perShard, (i + 1) * perShard).map((n) => [n, tensors.get(n)!]));
-    for (const [name, tensor] of part) {
+    const part = names.slice(i * perShard, (i + 1) * perShard);
+    for (const name of part) {
       weightMap[name] = file;
-      totalSize += tensor.data.length * bytesPerValue;
+      totalSize += tensors.get(name)!.data.length * bytesPerValue;
     }
-    writeSafetensorsFile(join(dir, file), part, dtype);
+    await writeSafetensors(join(dir, file), encoded(part), { format: 'pt' });
   }
   writeJson(join(dir, 'model.safetensors.index.json'), { metadata: { total_size: totalSize }, weight_map: weightMap });
 }
@@ -258,7 +263,7 @@ export async function makeTinyCheckpoint(dir: string, opts: TinyCheckpointOption
 
   mkdirSync(dir, { recursive: true });
   writeJson(join(dir, 'config.json'), config);
-  writeWeights(dir, tensors, dtype, opts.shards ?? 1);
+  await writeWeights(dir, tensors, dtype, opts.shards ?? 1);
   writeJson(join(dir, 'tokenizer.json'), tokenizer.json);
   const chatTemplate = opts.chatTemplate === true ? TINY_CHAT_TEMPLATE : opts.chatTemplate || undefined;
   writeJson(join(dir, 'tokenizer_config.json'), {
