@@ -1,0 +1,94 @@
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { get } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { WebSocket } from 'ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebClient } from '../../src/renderer/client/web-client.js';
+import type { EngineStatus } from '../../src/shared/ipc.js';
+import { startWebHost, type WebHost } from '../../src/web/server.js';
+
+/**
+ * The web bridge end to end in Node: the real host, the real engine child process, and the
+ * renderer's real WebClient (Node 20 has no global WebSocket, so the test lends it ws's).
+ */
+
+const userData = mkdtempSync(join(tmpdir(), 'tp-web-'));
+mkdirSync(join(userData, 'models', 'tiny'), { recursive: true });
+writeFileSync(join(userData, 'models', 'tiny', 'manifest.json'), JSON.stringify({ name: 'Tiny' }));
+const rendererDir = join(userData, 'renderer');
+mkdirSync(rendererDir);
+writeFileSync(join(rendererDir, 'index.html'), '<!doctype html><div id="root"></div>');
+
+let host: WebHost;
+let client: WebClient;
+const origin = () => host.url.replace(/\/$/, '');
+
+beforeAll(async () => {
+  (globalThis as { WebSocket?: unknown }).WebSocket ??= class extends WebSocket {
+    constructor(url: string) {
+      // A browser sends its page's origin; the host refuses sockets without ours.
+      super(url, { headers: { origin: new URL(url).origin.replace('ws', 'http') } });
+    }
+  };
+  host = await startWebHost({ rendererDir, userData, port: 0, engineStdio: 'ignore', restartBackoffMs: [50] });
+  client = new WebClient(`${origin().replace('http', 'ws')}/api`);
+  await host.engine.whenReady();
+}, 60_000);
+afterAll(async () => {
+  client?.close();
+  await host?.close();
+});
+
+describe('web host', () => {
+  it('serves the renderer with a CSP that allows only its own socket', async () => {
+    const response = await fetch(host.url);
+    expect(response.status).toBe(200);
+    expect(await response.text()).toContain('<div id="root">');
+    expect(response.headers.get('content-security-policy')).toContain(`connect-src 'self' ${origin().replace('http', 'ws')}`);
+    expect((await fetch(`${origin()}/../../etc/passwd`)).status).toBe(404);
+    expect((await fetch(host.url, { method: 'POST' })).status).toBe(405);
+  });
+
+  it('answers app calls through the WebClient with Results', async () => {
+    const status = await client.call('engine.status', {});
+    expect(status).toMatchObject({ ok: true, value: { state: 'ready', info: { activeProvider: 'cpu' } } });
+    expect(await client.call('models.list', {})).toEqual({ ok: true, value: [{ id: 'tiny', name: 'Tiny', path: join(userData, 'models', 'tiny') }] });
+    expect(await client.call('engine.selfTest', { runs: 0 } as never)).toMatchObject({ ok: false, error: { code: 'invalid-request' } });
+    expect(await client.call('fs.read' as never, {} as never)).toMatchObject({ ok: false, error: { code: 'unknown-call' } });
+  });
+
+  it('pushes status changes: a killed engine shows crashed, then ready again', async () => {
+    const seen: EngineStatus[] = [];
+    const unsubscribe = client.on('engine.status', (s) => seen.push(s));
+    const pid = host.engine.pid!;
+    process.kill(pid, 'SIGKILL');
+    await waitFor(() => seen.some((s) => s.state === 'ready'));
+    unsubscribe();
+    expect(seen.map((s) => s.state)).toEqual(['crashed', 'restarting', 'ready']);
+    expect(seen[0].reason).toBe('killed by SIGKILL');
+    expect(seen[2].info!.pid).not.toBe(pid);
+  });
+
+  it('refuses sockets from other origins and requests under other host names', async () => {
+    const foreign = new WebSocket(`${origin().replace('http', 'ws')}/api`, { headers: { origin: 'https://evil.example' } });
+    const refused = await new Promise<string>((resolve) => {
+      foreign.on('unexpected-response', (_req, res) => resolve(String(res.statusCode)));
+      foreign.on('error', (e) => resolve(e.message));
+    });
+    expect(refused).toMatch(/403/);
+    // fetch() may not set Host, so a raw request plays the DNS-rebinding page.
+    const rebinding = await new Promise<number>((resolve, reject) => {
+      get(host.url, { headers: { host: 'attacker.example' } }, (res) => resolve(res.statusCode!)).on('error', reject);
+    });
+    expect(rebinding).toBe(421);
+  });
+});
+
+async function waitFor(condition: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const start = Date.now();
+  while (!condition()) {
+    if (Date.now() - start > timeoutMs) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
