@@ -1,0 +1,111 @@
+import { basename, dirname, extname, join } from 'node:path';
+import { formatMethod, type MethodSpec } from '../../shared/pruning.js';
+import type { Trace } from '../../shared/trace.js';
+import type { AskResult } from '../../engine/runtime/engine.js';
+import { CliError, type CliCommand } from '../command.js';
+import { PRUNING_USAGE, methodsFromArgs, pruningOptions, writeTraceFiles } from '../pruning-options.js';
+import { RUNTIME_USAGE, engineFromArgs, runtimeOptions } from './ask.js';
+import { printTable } from './flops.js';
+
+/**
+ * `compare`: one question, one image, several methods; answers side by side with visual tokens per
+ * stage, FLOPs in both conventions and prefill time relative to the first method. Greedy decoding,
+ * so differences come from pruning only. The image is encoded once (the engine caches vision output
+ * by image hash); every run's trace is recorded so both FLOPs conventions come from the real counts.
+ */
+export const compareCommand: CliCommand = {
+  name: 'compare',
+  summary: 'answer one question with several pruning methods and compare answers, tokens, FLOPs and prefill time',
+  usage: `compare --model <name|folder> --image <file> --method none --method transprune-high [--max-tokens n] ${RUNTIME_USAGE} ${PRUNING_USAGE} "question"`,
+  options: {
+    model: { type: 'string' },
+    image: { type: 'string' },
+    'max-tokens': { type: 'string', default: '64' },
+    ...runtimeOptions,
+    ...pruningOptions,
+  },
+  async run(args) {
+    const { values, positionals } = args;
+    if (!values.model) throw new CliError('--model <name|folder> is required');
+    if (!values.image) throw new CliError('--image <file> is required');
+    const question = positionals.join(' ').trim();
+    if (!question) throw new CliError('the question is missing: compare ... "What is in the image?"');
+    // Without --method: none against transprune-high (with any --schedule/--alpha applied to it).
+    const methods = values.method === undefined ? [...methodsFromArgs(args, 'none'), ...methodsFromArgs(args, 'transprune-high')] : methodsFromArgs(args);
+    if (methods.length < 2) throw new CliError('compare needs at least two methods: --method none --method transprune-high');
+    const maxTokens = Number(values['max-tokens']);
+    if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new CliError('--max-tokens must be an integer >= 1');
+
+    const engine = engineFromArgs(values);
+    try {
+      const runs: { method: MethodSpec; result: AskResult; trace: Trace }[] = [];
+      for (const method of methods) {
+        process.stderr.write(`running ${formatMethod(method)}...\n`);
+        const result = await engine.ask({ model: String(values.model), image: String(values.image), question, method, maxTokens, trace: true });
+        runs.push({ method, result, trace: result.trace! });
+      }
+      printComparison(question, runs);
+      if (values.trace !== undefined) {
+        for (const run of runs) for (const path of await writeTraceFiles(run.trace, tracePath(String(values.trace), run.method))) console.error(`trace written to ${path}`);
+      }
+      return 0;
+    } finally {
+      await engine.unload();
+    }
+  },
+};
+
+function printComparison(question: string, runs: { method: MethodSpec; result: AskResult; trace: Trace }[]): void {
+  const labels = runs.map((r) => formatMethod(r.method));
+  console.log(`\nQ: ${question}\n`);
+  console.log(sideBySide(labels, runs.map((r) => r.result.answer), 38));
+  const base = runs[0];
+  const rows = [['', ...labels]];
+  rows.push(['visual tokens', ...runs.map((r) => stageCounts(r.trace).join('→'))]);
+  rows.push(['paper TFLOPs', ...runs.map((r) => `${tera(r.trace.totals.flops.paper)} (${pct(r.trace.totals.flops.paper / r.trace.totals.flops.paperUnpruned)})`)]);
+  rows.push(['full TFLOPs', ...runs.map((r) => `${tera(r.trace.totals.flops.full)} (${pct(r.trace.totals.flops.full / r.trace.totals.flops.fullUnpruned)})`)]);
+  rows.push(['prefill ms', ...runs.map((r) => r.result.stats.prefillMs.toFixed(1))]);
+  rows.push([`prefill vs ${labels[0]}`, ...runs.map((r) => `${(r.result.stats.prefillMs / base.result.stats.prefillMs).toFixed(2)}x`)]);
+  rows.push(['scoring ms', ...runs.map((r) => r.trace.totals.timesMs.scoring.toFixed(1))]);
+  rows.push(['decode tok/s', ...runs.map((r) => r.result.stats.decodeTokensPerSec.toFixed(1))]);
+  console.log('');
+  printTable(rows);
+}
+
+/** Visual tokens entering the LLM, then after each pruning stage. */
+export function stageCounts(trace: Trace): number[] {
+  const counts = [trace.prompt.visualTokens];
+  if (trace.projectorKept) counts.push(trace.projectorKept.length);
+  for (const l of trace.layers) if (l.kept) counts.push(l.kept.length);
+  return counts;
+}
+
+/** Columns of word-wrapped text under their headers. */
+export function sideBySide(headers: string[], texts: string[], width: number): string {
+  const columns = texts.map((t, i) => [headers[i], '-'.repeat(Math.min(width, Math.max(headers[i].length, 3))), ...wrap(t || '(empty answer)', width)]);
+  const height = Math.max(...columns.map((c) => c.length));
+  return Array.from({ length: height }, (_, row) => columns.map((c) => (c[row] ?? '').padEnd(width)).join('  ').trimEnd()).join('\n');
+}
+
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    for (let w = word; w; w = w.slice(width)) {
+      const piece = w.slice(0, width);
+      if (line && line.length + 1 + piece.length > width) { lines.push(line); line = ''; }
+      line = line ? `${line} ${piece}` : piece;
+    }
+  }
+  if (line) lines.push(line);
+  return lines;
+}
+
+/** out.json -> out.<method>.json (one trace per method). */
+function tracePath(path: string, method: MethodSpec): string {
+  const safe = formatMethod(method).replace(/[^a-z0-9.=-]+/gi, '_');
+  return join(dirname(path), `${basename(path, extname(path))}.${safe}${extname(path) || '.json'}`);
+}
+
+const tera = (x: number) => (x / 1e12).toFixed(3);
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
