@@ -192,6 +192,19 @@ describe('FastV reference', () => {
   });
 });
 
+describe('PDrop reference', () => {
+  it("ranks by the next layer's last-token attention at each boundary and keeps floor(N lambda^s)", () => {
+    const unpruned = referencePrefill(model, input);
+    const run = referencePrunedForward(model, input, { kind: 'pdrop', layers: [2, 4], lambda: 0.5 });
+    const S = unpruned.embeds.rows;
+    const scores = referenceProbe(model, 2, unpruned.hiddenStates[2], range(0, S), S - 1).slice(PREFIX, PREFIX + 16);
+    expect(maxAbsDiff(run.stages[0].score, scores)).toBeLessThan(1e-15);
+    expect(run.stages[0].keptOriginal).toEqual(topkAscending(scores, 8));
+    expect(run.visualCountPerLayer).toEqual([16, 16, 8, 8, 4, 4]);
+    expect(isSubset(run.stages[1].keptOriginal, run.stages[0].keptOriginal)).toBe(true);
+  });
+});
+
 describe('TransPrune-High schedule on a 13-layer, 64-token model', () => {
   it('runs 64 -> 56 -> 40 -> 8 with the paper layer numbers', async () => {
     const big = await makeTinyCheckpoint(join(tmp, 'deep'), { layers: 13, imageSize: 56, patchSize: 7 });

@@ -1,5 +1,5 @@
 // Float64 reference of the PRUNED LLaVA forward: TransPrune exactly as method spec §9 (with the
-// released code's details from §2-§5), and FastV (peer-pruning §2.1). Independent of src/engine:
+// released code's details from §2-§5), FastV (peer-pruning §2.1) and PDrop (§2.3). Independent of src/engine:
 // it reuses only the unpruned reference layers in ./reference.ts and is written in the same plain style.
 //
 // Layer numbers in method options are 1-BASED (as in the paper and src/shared/pruning.ts): "prune 7"
@@ -34,7 +34,15 @@ export interface ReferenceFastV {
   positions?: 'compact' | 'original';
 }
 
-export type ReferenceMethod = ReferenceTransPrune | ReferenceFastV | { kind: 'none' };
+export interface ReferencePDrop {
+  kind: 'pdrop';
+  /** 1-based stage boundaries (LLaVA-1.5: 8, 16, 24); after boundary s keep max(1, floor(N * lambda^s)). */
+  layers: number[];
+  lambda: number;
+  positions?: 'compact' | 'original';
+}
+
+export type ReferenceMethod = ReferenceTransPrune | ReferenceFastV | ReferencePDrop | { kind: 'none' };
 
 export interface ReferenceStage {
   /** 1-based layer after which this stage pruned. */
@@ -150,9 +158,21 @@ function fastVChooser(model: ReferenceModel, m: ReferenceFastV): Chooser {
   };
 }
 
+function pDropChooser(model: ReferenceModel, m: ReferencePDrop): Chooser {
+  return (b) => {
+    const stage = m.layers.indexOf(b.layer + 1);
+    if (stage < 0) return null;
+    // The next layer's norm + q/k + RoPE over this layer's output, the last token as the only query.
+    const attention = referenceProbe(model, b.layer + 1, b.output, b.positions, b.output.rows - 1);
+    const score = attention.slice(b.visualStart, b.visualStart + b.visualCount);
+    return { keep: topkAscending(score, keepCountOf(b.originalVisualCount, m.lambda ** (stage + 1))), score };
+  };
+}
+
 function chooserFor(model: ReferenceModel, method: ReferenceMethod): Chooser {
   if (method.kind === 'transprune') return transPruneChooser(model, method);
   if (method.kind === 'fastv') return fastVChooser(model, method);
+  if (method.kind === 'pdrop') return pDropChooser(model, method);
   return () => null;
 }
 
