@@ -146,3 +146,11 @@ export function visualTokensAt(trace: Trace, layer: number): number[] {
   }
   return current;
 }
+
+/** Visual tokens from the vision tower, after the projector-side selection (if any), then after each pruning stage. */
+export function stageCounts(trace: Trace): number[] {
+  const counts = [trace.prompt.visualTokens];
+  if (trace.projectorKept) counts.push(trace.projectorKept.length);
+  for (const l of trace.layers) if (l.kept) counts.push(l.kept.length);
+  return counts;
+}

@@ -1,11 +1,11 @@
 import { basename, dirname, extname, join } from 'node:path';
 import { formatMethod, type MethodSpec } from '../../shared/pruning.js';
-import type { Trace } from '../../shared/trace.js';
+import { stageCounts, type Trace } from '../../shared/trace.js';
 import type { AskResult } from '../../engine/runtime/engine.js';
 import { CliError, type CliCommand } from '../command.js';
 import { PRUNING_USAGE, methodsFromArgs, pruningOptions, writeTraceFiles } from '../pruning-options.js';
 import { RUNTIME_USAGE, engineFromArgs, runtimeOptions } from './ask.js';
-import { printTable } from './flops.js';
+import { printTable } from '../../engine/bench/report.js';
 
 /**
  * `compare`: one question, one image, several methods; answers side by side with visual tokens per
@@ -60,7 +60,7 @@ function printComparison(question: string, runs: { method: MethodSpec; result: A
   console.log(`\nQ: ${question}\n`);
   console.log(sideBySide(labels, runs.map((r) => r.result.answer), 38));
   const base = runs[0];
-  const rows = [['', ...labels]];
+  const rows: string[][] = [];
   rows.push(['visual tokens', ...runs.map((r) => stageCounts(r.trace).join('→'))]);
   rows.push(['paper TFLOPs', ...runs.map((r) => `${tera(r.trace.totals.flops.paper)} (${pct(r.trace.totals.flops.paper / r.trace.totals.flops.paperUnpruned)})`)]);
   rows.push(['full TFLOPs', ...runs.map((r) => `${tera(r.trace.totals.flops.full)} (${pct(r.trace.totals.flops.full / r.trace.totals.flops.fullUnpruned)})`)]);
@@ -69,15 +69,7 @@ function printComparison(question: string, runs: { method: MethodSpec; result: A
   rows.push(['scoring ms', ...runs.map((r) => r.trace.totals.timesMs.scoring.toFixed(1))]);
   rows.push(['decode tok/s', ...runs.map((r) => r.result.stats.decodeTokensPerSec.toFixed(1))]);
   console.log('');
-  printTable(rows);
-}
-
-/** Visual tokens entering the LLM, then after each pruning stage. */
-export function stageCounts(trace: Trace): number[] {
-  const counts = [trace.prompt.visualTokens];
-  if (trace.projectorKept) counts.push(trace.projectorKept.length);
-  for (const l of trace.layers) if (l.kept) counts.push(l.kept.length);
-  return counts;
+  printTable(['', ...labels], rows);
 }
 
 /** Columns of word-wrapped text under their headers. */

@@ -1,3 +1,4 @@
+import { printTable } from '../../engine/bench/report.js';
 import { writeFileAtomic } from '../../engine/io/files.js';
 import { FLOPS_PRESETS, fullFlops, paperFlops, planPrefill, tera } from '../../engine/pruning/flops.js';
 import { formatMethod, planStages, projectorKeep } from '../../shared/pruning.js';
@@ -40,21 +41,11 @@ export const flopsCommand: CliCommand = {
 
     console.log(`${args.values.preset}: ${numLayers} layers, d=${d}, m=${m}, N=${model.visualTokens}; full count with ${prompt.textTokens} text tokens`);
     console.log('paper = Eq. 7 multiply-accumulates over visual tokens only (the paper\'s "TFLOPs"); full = FLOPs of the whole prefill incl. vision and overheads\n');
-    const table = [['method', 'visual tokens', 'paper TFLOPs', '%', 'full TFLOPs', '%']];
-    for (const r of rows) table.push([r.method, r.tokens.join('→'), tera(r.paper), pct(r.paperRatio), tera(r.full), pct(r.fullRatio)]);
-    printTable(table);
+    printTable(['method', 'visual tokens', 'paper TFLOPs', '%', 'full TFLOPs', '%'], rows.map((r) => [r.method, r.tokens.join('→'), tera(r.paper), pct(r.paperRatio), tera(r.full), pct(r.fullRatio)]));
     if (args.values.json) await writeFileAtomic(String(args.values.json), JSON.stringify({ preset: args.values.preset, prompt, rows }, null, 2));
     return 0;
   },
 };
-
-export function printTable(rows: string[][]): void {
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  for (const [i, r] of rows.entries()) {
-    console.log(r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  '));
-    if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  }
-}
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 

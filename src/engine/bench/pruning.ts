@@ -1,0 +1,90 @@
+import { formatMethod, parseMethod, positionPolicy, type MethodSpec } from '../../shared/pruning.js';
+import { stageCounts, type Trace } from '../../shared/trace.js';
+import { createMethod } from '../pruning/index.js';
+import { LoadedModel } from '../runtime/model.js';
+import { prefill, type PrefillInput } from '../runtime/prefill.js';
+import type { ProviderRequest } from '../runtime/providers.js';
+import { TraceRecorder } from '../trace/recorder.js';
+import { benchPack, benchPrompt } from './engine.js';
+import { median } from './gemm.js';
+import { printTable, writeBenchResult } from './report.js';
+import type { BenchSuite } from './suite.js';
+
+/**
+ * `bench pruning` (issue 4): every method's prefill on one 576-visual-token model made for the run,
+ * timed in the same process and interleaved round by round so drift hits all methods alike. Reports
+ * prefill time relative to `none`, the paper-convention and full FLOPs ratios from the real per-layer
+ * counts (via the trace recorder, as the app records them), and the scoring overhead (TTV, probes,
+ * top-k, DivPrune) as a share of the pruned prefill.
+ */
+
+const DEFAULT_METHODS = ['none', 'transprune-high', 'transprune-low', 'ttv', 'iga', 'fastv:k=2,r=0.5', 'fastv:k=2,r=0.75', 'pdrop', 'random', 'divprune:ratio=0.5+transprune-high'];
+
+interface Sample { prefillMs: number; trace: Trace }
+
+async function timedPrefill(model: LoadedModel, input: PrefillInput, spec: MethodSpec): Promise<Sample> {
+  const recorder = new TraceRecorder({
+    model: { id: model.info.id, weightsHash: model.info.weightsHash, numLayers: model.dims.numLayers, hidden: model.dims.hidden },
+    provider: model.provider.active,
+    image: null,
+    prompt: { textTokens: input.ids.length - 1, visualTokens: input.visual!.count, instructionTokens: input.ids.length - 1 - input.ids.indexOf(input.imageTokenId!), visualStart: input.ids.indexOf(input.imageTokenId!) },
+    method: spec,
+    flopsModel: model.flopsModel,
+  });
+  const method = createMethod(spec, { numLayers: model.dims.numLayers, pruning: model.pruningOverrides }, recorder);
+  const start = performance.now();
+  const result = await prefill(model, input, { method, positions: positionPolicy(spec.llm) });
+  const prefillMs = performance.now() - start;
+  result.layerMs.forEach((ms, l) => recorder.layer(l, result.visualCounts[l], result.cacheLength[l], ms));
+  recorder.setTimes({ prefill: prefillMs });
+  return { prefillMs, trace: recorder.finish({ answer: '', generatedTokens: 0 }) };
+}
+
+const int = (value: unknown, fallback: number) => (value === undefined ? fallback : Number.parseInt(String(value), 10));
+
+export const pruningBench: BenchSuite = {
+  summary: 'prefill time, FLOPs ratios and scoring overhead of every pruning method against none, in one run',
+  usage: 'bench pruning [--hidden 512] [--layers 12] [--runs 3] [--method M]... [--threads n] [--ep cpu]',
+  options: {
+    hidden: { type: 'string' },
+    layers: { type: 'string' },
+    runs: { type: 'string' },
+    method: { type: 'string', multiple: true },
+    threads: { type: 'string' },
+    ep: { type: 'string' },
+  },
+  async run(values) {
+    const shape = { hidden: int(values.hidden, 512), layers: int(values.layers, 12), dtype: 'fp32' as const };
+    const runs = int(values.runs, 3);
+    const threads = values.threads === undefined ? undefined : int(values.threads, 1);
+    const names = (values.method as string[] | undefined) ?? DEFAULT_METHODS;
+    const specs = [parseMethod('none'), ...names.filter((n) => n !== 'none').map(parseMethod)];
+    const model = await LoadedModel.load(await benchPack(shape), { ep: (values.ep as ProviderRequest | undefined) ?? 'cpu', threads });
+    try {
+      const input = await benchPrompt(model);
+      for (const spec of specs) await timedPrefill(model, input, spec); // warm-up: sessions, probe graphs, shapes
+      const samples = specs.map((): Sample[] => []);
+      for (let round = 0; round < runs; round++) for (const [i, spec] of specs.entries()) samples[i].push(await timedPrefill(model, input, spec));
+
+      const rows = specs.map((spec, i) => {
+        const prefillMs = median(samples[i].map((s) => s.prefillMs));
+        const scoringMs = median(samples[i].map((s) => s.trace.totals.timesMs.scoring));
+        const { flops } = samples[i][0].trace.totals;
+        return { method: formatMethod(spec), visualTokens: stageCounts(samples[i][0].trace), prefillMs, scoringMs, paperRatio: flops.paper / flops.paperUnpruned, fullRatio: flops.full / flops.fullUnpruned, flops };
+      });
+      const base = rows[0].prefillMs;
+      console.log(`\nbench pruning: ${shape.layers} layers, hidden ${shape.hidden}, ${input.visual!.count} visual + ${input.ids.length - 1} text tokens, provider ${model.provider.active}, median of ${runs}\n`);
+      printTable(
+        ['method', 'visual tokens', 'prefill ms', 'vs none', 'paper FLOPs', 'full FLOPs', 'scoring ms', 'scoring share'],
+        rows.map((r) => [r.method, r.visualTokens.join('→'), r.prefillMs, `${(r.prefillMs / base).toFixed(2)}x`, pct(r.paperRatio), pct(r.fullRatio), r.scoringMs, pct(r.scoringMs / r.prefillMs)]),
+      );
+      console.log('\npaper FLOPs: Eq. 7 MACs over visual tokens only; full: all FLOPs of the prefill incl. vision and scoring. Aim: scoring share <= 3%.');
+      const path = await writeBenchResult('pruning', { shape, runs, provider: model.provider, threads: threads ?? null, textTokens: input.ids.length - 1, rows, samplesMs: samples.map((s) => s.map((x) => x.prefillMs)) });
+      console.log(`written ${path}`);
+    } finally {
+      await model.dispose();
+    }
+  },
+};
+
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
