@@ -10,7 +10,7 @@ import {
   bf16BitsToFloat, float32ToBf16Bits, float32ToFp16Bits, fp16BitsToFloat, readSafetensorsFile, type Tensor64,
 } from '../helpers/safetensors.js';
 import {
-  applyRope, attentionProbs, erf, geluErf, norm, ropeRows, type Mat,
+  applyRope, attentionProbs, erf, geluErf, norm, quickGelu, ropeRows, type Mat,
 } from '../helpers/reference-math.js';
 import {
   loadReferenceModel, range, referenceDecoderLayer, referenceGenerate, referencePrefill, referenceProbe, referenceVision,
@@ -174,6 +174,63 @@ describe('reference Llama layer, by hand', () => {
     expect(maxAbsDiff(out.data, expected)).toBeLessThan(1e-13);
     expect(side.mlpCos[0]).toBeCloseTo(Math.SQRT1_2, 14); // [2√2,0] vs [a,-a]
     expect(side.mlpRatio[1]).toBeCloseTo((f(r2) * r2) / r2, 13);
+  });
+});
+
+describe('reference CLIP vision tower and projector, by hand', () => {
+  // One 1x1-pixel patch + CLS, Dv = 2, one encoder layer, LayerNorm eps 0: a 2-vector [a, b] then
+  // normalizes to [sign(a - b), sign(b - a)], which keeps every step checkable by hand.
+  const v = 'vision_tower.vision_model';
+  const weights: Record<string, number[]> = {
+    [`${v}.embeddings.patch_embedding.weight`]: [1, 0, 0, 0, 1, 0], // [2, 3, 1, 1]: (r, g)
+    [`${v}.embeddings.class_embedding`]: [1, 0],
+    [`${v}.embeddings.position_embedding.weight`]: [0, 0, 0, 0],
+    [`${v}.pre_layrnorm.weight`]: [2, 1], [`${v}.pre_layrnorm.bias`]: [0.5, 0],
+    [`${v}.encoder.layers.0.layer_norm1.weight`]: [1, 1], [`${v}.encoder.layers.0.layer_norm1.bias`]: [0, 0],
+    [`${v}.encoder.layers.0.self_attn.q_proj.weight`]: [1, 0, 0, 1], [`${v}.encoder.layers.0.self_attn.q_proj.bias`]: [0, 0],
+    [`${v}.encoder.layers.0.self_attn.k_proj.weight`]: [1, 0, 0, 1], [`${v}.encoder.layers.0.self_attn.k_proj.bias`]: [0, 0],
+    [`${v}.encoder.layers.0.self_attn.v_proj.weight`]: [1, 0, 0, 1], [`${v}.encoder.layers.0.self_attn.v_proj.bias`]: [0.5, 0.5],
+    [`${v}.encoder.layers.0.self_attn.out_proj.weight`]: [1, 0, 0, 1], [`${v}.encoder.layers.0.self_attn.out_proj.bias`]: [0, 0],
+    [`${v}.encoder.layers.0.layer_norm2.weight`]: [1, 1], [`${v}.encoder.layers.0.layer_norm2.bias`]: [0, 0],
+    [`${v}.encoder.layers.0.mlp.fc1.weight`]: [1, 0], [`${v}.encoder.layers.0.mlp.fc1.bias`]: [0],
+    [`${v}.encoder.layers.0.mlp.fc2.weight`]: [1, 1], [`${v}.encoder.layers.0.mlp.fc2.bias`]: [0, 0.1],
+    'multi_modal_projector.linear_1.weight': [1, 0, 0, 1], 'multi_modal_projector.linear_1.bias': [0, 0],
+    'multi_modal_projector.linear_2.weight': [1, 0, 0, 1], 'multi_modal_projector.linear_2.bias': [0.1, -0.1],
+  };
+  const shapes: Record<string, number[]> = { 'patch_embedding.weight': [2, 3, 1, 1], 'position_embedding.weight': [2, 2], 'fc1.weight': [1, 2], 'fc1.bias': [1], 'fc2.weight': [2, 1] };
+  const model = (selectStrategy: 'default' | 'full'): ReferenceModel => ({
+    text: { hidden: 2, intermediate: 1, layers: 0, heads: 1, kvHeads: 1, headDim: 2, rmsNormEps: 0, ropeTheta: 1, vocabSize: 1 },
+    vision: { hidden: 2, layers: 1, heads: 1, imageSize: 1, patchSize: 1, layerNormEps: 0, activation: quickGelu },
+    imageTokenIndex: -1,
+    featureLayers: [-1],
+    selectStrategy,
+    projectorActivation: geluErf,
+    weight(name: string): Tensor64 {
+      const data = weights[name];
+      const key = Object.keys(shapes).find((k) => name.endsWith(k));
+      return { shape: key ? shapes[key] : data.length === 4 ? [2, 2] : [data.length], data: Float64Array.from(data) };
+    },
+  });
+
+  it('embeds, pre-normalizes, runs a pre-norm encoder layer with quick_gelu, selects and projects', () => {
+    const pixels = [0.25, 0.75, 0.5]; // (r, g, b) of the single pixel
+    const full = referenceVision(model('full'), pixels);
+    // CLS [1, 0] -> LN -> [1, -1] * [2, 1] + [0.5, 0] = [2.5, -1]; patch (r, g) = [0.25, 0.75] -> [-1.5, 1].
+    expect(Array.from(full.hiddenStates[0].data)).toEqual([2.5, -1, -1.5, 1]);
+    // layer_norm1 -> q = k = [1, -1], [-1, 1]; v adds 0.5. Scores +-2/sqrt(2): softmax keeps s = logistic(2 sqrt 2) on the diagonal.
+    const s = 1 / (1 + Math.exp(-2 * Math.SQRT2));
+    const mid0 = [2 + 2 * s, 0.5 - 2 * s]; // x0 + s v0 + (1 - s) v1
+    const mid1 = [-2 * s, 0.5 + 2 * s];
+    // layer_norm2 gives [1, -1] / [-1, 1]; fc1 picks the first: +1 / -1; quick_gelu; fc2 copies it to both, + [0, 0.1].
+    const q1 = 1 / (1 + Math.exp(-1.702));
+    const qm1 = -1 / (1 + Math.exp(1.702));
+    const out = [mid0[0] + q1, mid0[1] + q1 + 0.1, mid1[0] + qm1, mid1[1] + qm1 + 0.1];
+    expect(maxAbsDiff(full.hiddenStates[1].data, out)).toBeLessThan(1e-15);
+    expect(maxAbsDiff(full.visionFeatures.data, full.hiddenStates[1].data)).toBe(0); // 'full' keeps CLS
+    const gelu = (x: number) => 0.5 * x * (1 + erf(x / Math.SQRT2));
+    expect(maxAbsDiff(full.imageFeatures.data, out.map((x, i) => gelu(x) + (i % 2 === 0 ? 0.1 : -0.1)))).toBeLessThan(1e-15);
+    const drop = referenceVision(model('default'), pixels);
+    expect(maxAbsDiff(drop.visionFeatures.data, full.hiddenStates[1].data.subarray(2))).toBe(0); // 'default' drops CLS
   });
 });
 
