@@ -69,7 +69,8 @@ export class EngineHost {
   private readyWaiters: { resolve(): void; reject(e: Error): void }[] = [];
 
   constructor(options: EngineHostOptions) {
-    this.options = { ...DEFAULTS, ...options };
+    const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+    this.options = { ...DEFAULTS, ...given } as typeof this.options;
   }
 
   get status(): EngineStatus {

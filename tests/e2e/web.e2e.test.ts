@@ -1,0 +1,76 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startWebHost, type WebHost } from '../../src/web/server.js';
+import { BUILT, launchChromium, requireBuild } from './harness.js';
+
+/**
+ * The built UI in Chromium through the web bridge, against the real (built) engine process:
+ * the page loads, shows the engine ready with its provider, and survives the engine being killed.
+ */
+
+let host: WebHost;
+let browser: BrowserContext;
+let page: Page;
+const problems: string[] = [];
+
+beforeAll(async () => {
+  requireBuild();
+  host = await startWebHost({
+    rendererDir: BUILT.renderer,
+    engineEntry: BUILT.engine,
+    userData: mkdtempSync(join(tmpdir(), 'tp-e2e-')),
+    port: 0,
+    engineStdio: 'ignore',
+  });
+  browser = await launchChromium();
+  page = await browser.newPage();
+  // CSP violations and script errors show up here; the UI must load without any.
+  page.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
+  page.on('pageerror', (e) => problems.push(e.message));
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await host?.close();
+});
+
+const status = () => page.getByRole('status');
+
+describe('web UI against the real engine', () => {
+  it('loads and shows the engine ready on the CPU provider', async () => {
+    await page.goto(host.url);
+    await expect.poll(() => status().textContent(), { timeout: 60_000 }).toBe('Engine ready · cpu');
+    expect(await page.title()).toBe('TransPrune Studio');
+    expect(await page.getByRole('textbox', { name: 'Question' }).isDisabled()).toBe(true);
+    expect(await page.getByText('No model installed').isVisible()).toBe(true);
+  });
+
+  it('shows crashed, then ready again, when the engine process is killed', async () => {
+    await page.evaluate(() => {
+      const seen: string[] = [];
+      (window as unknown as { seenStates: string[] }).seenStates = seen;
+      const badge = document.querySelector('[role=status]')!;
+      new MutationObserver(() => seen.push(badge.textContent ?? '')).observe(badge, { subtree: true, characterData: true, childList: true, attributes: true });
+    });
+    const pid = host.engine.pid!;
+    process.kill(pid, 'SIGKILL');
+    await expect.poll(() => page.evaluate(() => (window as unknown as { seenStates: string[] }).seenStates.at(-1)), { timeout: 60_000 }).toBe('Engine ready · cpu');
+    const seen = await page.evaluate(() => (window as unknown as { seenStates: string[] }).seenStates);
+    expect(seen).toContain('Engine crashed: killed by SIGKILL');
+    expect(seen.indexOf('Engine crashed: killed by SIGKILL')).toBeLessThan(seen.lastIndexOf('Engine ready · cpu'));
+    expect(host.engine.pid).not.toBe(pid);
+  });
+
+  it('lists the providers in settings, including why the others do not load', async () => {
+    await page.getByRole('button', { name: 'Settings' }).click();
+    await expect.poll(() => page.getByText('cpu (active)').count()).toBe(1);
+    expect(await page.getByText('restarts 1').count()).toBe(1);
+  });
+
+  it('ran without script errors or CSP violations', () => {
+    expect(problems).toEqual([]);
+  });
+});
