@@ -14,14 +14,17 @@ export interface DecoderDims {
   vocabSize: number;
 }
 
+/** All the runtime asks of a session (benchmarks wrap it to time every run). */
+export type RunnableSession = Pick<InferenceSession, 'run'>;
+
 /** The sessions of one model pack; probes are created on first use. */
 export interface ModelSessions {
   readonly dims: DecoderDims;
-  readonly embed: InferenceSession;
-  readonly vision: InferenceSession;
-  readonly layers: readonly InferenceSession[];
-  readonly head: InferenceSession;
-  probe(layer: number): Promise<InferenceSession>;
+  readonly embed: RunnableSession;
+  readonly vision: RunnableSession;
+  readonly layers: readonly RunnableSession[];
+  readonly head: RunnableSession;
+  probe(layer: number): Promise<RunnableSession>;
 }
 
 /** One layer's cache: [1, KvH, P, Dh] keys and values (on the device when the provider keeps them there). */
