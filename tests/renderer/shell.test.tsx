@@ -33,9 +33,11 @@ class MemoryClient implements Client {
     }
   }
 
-  on<E extends AppEventName>(_event: E, listener: (payload: AppEventPayload<E>) => void): () => void {
-    this.listeners.add(listener);
-    return () => void this.listeners.delete(listener);
+  on<E extends AppEventName>(event: E, listener: (payload: AppEventPayload<E>) => void): () => void {
+    if (event !== 'engine.status') return () => {};
+    const statusListener = listener as (s: EngineStatus) => void;
+    this.listeners.add(statusListener);
+    return () => void this.listeners.delete(statusListener);
   }
 
   push(status: EngineStatus): void {
