@@ -13,7 +13,7 @@ import {
  * with matrix products: the vision tower up to the selected layer, the projector, every decoder layer
  * over ALL tokens (GQA-aware k/v projections, dense S×S attention as the graphs compute it, SwiGLU),
  * the LM head for the last token, and the pruning overheads: TTV side outputs (3 dot products per token
- * and module), probes (q and k projections over all S tokens plus the query rows' logits) and DivPrune's
+ * and module), probes (k projections over all S tokens, q and logits for the query rows) and DivPrune's
  * Gram matrix. Element-wise work (norms, softmax, RoPE, activations) is left out: well under 1%.
  */
 
@@ -65,7 +65,8 @@ export function fullFlops(shape: PrefillShape, model: FlopsModel): FullFlops {
 
   let overhead = 0;
   for (const l of shape.ttvLayers) overhead += 2 * 3 * seq(l) * d;
-  for (const p of shape.probes) overhead += seq(p.afterLayer) * (d * d + d * kvDim) + p.queries * seq(p.afterLayer) * d;
+  // A probe projects k for every token but q only for its query rows (the probe graph slices first).
+  for (const p of shape.probes) overhead += seq(p.afterLayer) * d * kvDim + p.queries * (d * d + seq(p.afterLayer) * d);
   if (shape.diversity) overhead += shape.visionTokens ** 2 * d;
 
   const macs = { vision, projector, decoder, head, overhead };
