@@ -76,6 +76,7 @@ export const RandomSpec = z.object({
   positions: PositionPolicy,
 });
 export const NoneSpec = z.object({ kind: z.literal('none') });
+export type TransPruneSpec = z.infer<typeof TransPruneSpec>;
 
 export const LlmMethodSpec = z.discriminatedUnion('kind', [NoneSpec, TransPruneSpec, FastVSpec, PDropSpec, RandomSpec]);
 export type LlmMethodSpec = z.infer<typeof LlmMethodSpec>;
@@ -110,7 +111,7 @@ export const PRESET_SCHEDULES: Record<PresetName, Schedule> = {
 
 export const DEFAULTS = { alpha: 0.5, direction: 'code', positions: 'compact', fastv: { k: 2, r: 0.5 }, pdrop: { stages: 4, lambda: 0.5 }, seed: 0 } as const;
 
-export function transprune(preset: PresetName, alpha: number = DEFAULTS.alpha): LlmMethodSpec {
+export function transprune(preset: PresetName, alpha: number = DEFAULTS.alpha): TransPruneSpec {
   return { kind: 'transprune', preset, schedule: PRESET_SCHEDULES[preset], alpha, direction: DEFAULTS.direction, positions: DEFAULTS.positions };
 }
 
@@ -296,7 +297,7 @@ function parseLlmMethod(part: string): LlmMethodSpec {
     case 'iga': {
       const preset: PresetName = name === 'transprune-low' ? 'transprune-low' : 'transprune-high';
       const alpha = name === 'ttv' ? 1 : name === 'iga' ? 0 : num('alpha', DEFAULTS.alpha);
-      spec = { ...(transprune(preset, alpha) as z.infer<typeof TransPruneSpec>), direction: Direction.parse(take('direction') ?? DEFAULTS.direction), positions: positions(DEFAULTS.positions) };
+      spec = { ...transprune(preset, alpha), direction: Direction.parse(take('direction') ?? DEFAULTS.direction), positions: positions(DEFAULTS.positions) };
       break;
     }
     case 'fastv':

@@ -1,6 +1,4 @@
-import { keepCount, type Schedule } from '../../../shared/pruning.js';
-import type { z } from 'zod';
-import type { TransPruneSpec } from '../../../shared/pruning.js';
+import { keepCount, type Schedule, type TransPruneSpec } from '../../../shared/pruning.js';
 import { igaFromProbe } from '../iga.js';
 import { combineScores, l1Normalize, topkSorted } from '../select.js';
 import { layerTtv, TtvAccumulator } from '../ttv.js';
@@ -20,7 +18,7 @@ export class TransPruneScorer implements InLlmMethod {
   private entering = 0;
 
   constructor(
-    private readonly spec: z.infer<typeof TransPruneSpec>,
+    private readonly spec: TransPruneSpec,
     private readonly schedule: Schedule,
     private readonly recorder?: MethodRecorder,
   ) {
