@@ -63,6 +63,12 @@ export function providerCandidates(request: ProviderRequest, host: HostInfo = cu
 export interface SessionFactoryOptions {
   /** Intra-op threads; ORT picks the physical core count when omitted. */
   threads?: number;
+  /**
+   * Let idle worker threads spin after a run (ORT's default). Off by default: a model is dozens of
+   * sessions run one after another, each with its own thread pool, and spinning pools of the
+   * sessions just run steal the cores from the one running now.
+   */
+  spinning?: boolean;
 }
 
 export interface CreateSessionOptions {
@@ -118,6 +124,7 @@ export class SessionFactory {
       // GPU providers that fail to start log at error level before throwing; we report the reason ourselves.
       logSeverityLevel: provider === 'cpu' ? 3 : 4,
       ...(this.options.threads ? { intraOpNumThreads: this.options.threads, interOpNumThreads: 1 } : {}),
+      extra: { session: { intra_op: { allow_spinning: this.options.spinning ? '1' : '0' } } },
     };
     if (provider === 'webgpu' && options.deviceOutputs?.length) {
       sessionOptions.preferredOutputLocation = Object.fromEntries(options.deviceOutputs.map((name) => [name, 'gpu-buffer' as const]));
