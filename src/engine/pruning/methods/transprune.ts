@@ -61,7 +61,9 @@ export class TransPruneScorer implements InLlmMethod {
     let iga: Float64Array | undefined;
     if (alpha < 1) {
       // IGA_{p+1}: probe_{p} (0-based naming) is layer p+1's norm + q/k + RoPE; queries = every token after the image.
-      const attention = await probeAttention(b, b.layer + 1, b.visualStart + b.visualCount, this.recorder);
+      const queryStart = b.visualStart + b.visualCount;
+      if (queryStart >= b.seqLen) throw new Error('TransPrune needs instruction tokens after the image for IGA (use alpha=1 for TTV only)');
+      const attention = await probeAttention(b, b.layer + 1, queryStart, this.recorder);
       iga = igaFromProbe(attention, b.visualStart, b.visualCount).normalized;
     }
     const zeros = new Float64Array(b.visualCount);
