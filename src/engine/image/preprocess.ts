@@ -1,17 +1,18 @@
 import { createHash } from 'node:crypto';
 import sharp, { type OutputInfo } from 'sharp';
+import { resizeBicubic } from './resample.js';
 import { DEFAULT_IMAGE_LIMITS, ImageError, validateImage, type ImageFormat, type ImageLimits } from './validate.js';
 
 /**
- * CLIPImageProcessor semantics (transformers' slow, PIL-based processor) with sharp:
- *   1. decode, apply EXIF orientation, drop alpha (PIL's convert('RGB') discards it), to sRGB 8-bit;
- *   2. resize so the shortest edge is `shortest_edge` (long edge = int(size * long / short)), bicubic;
+ * CLIPImageProcessor semantics (transformers' slow, PIL-based processor):
+ *   1. decode with sharp, apply EXIF orientation, drop alpha (PIL's convert('RGB') discards it,
+ *      no compositing), to 8-bit sRGB;
+ *   2. resize so the shortest edge is `shortest_edge` (long edge = int(size * long / short)) with
+ *      Pillow's bicubic, reimplemented in resample.ts (sharp's cubic sits half a pixel off PIL's grid
+ *      when enlarging);
  *   3. center crop to crop_size (offsets floor((in - out) / 2), zero padding if the crop is larger);
  *   4. rescale (1/255) and normalize per channel ((x - mean) / std); CHW float32.
- * Steps 3-4 are plain arithmetic here. Step 2 differs slightly from PIL: both use a Catmull-Rom cubic
- * (a = -0.5) widened for downscaling, but sharp/libvips computes it in a different fixed-point
- * pipeline, so pixels can differ by about 1/255 from Hugging Face's PIL output after resizing.
- * When the image already has the target size the resize is skipped and the result is exact.
+ * Decoders can still differ from PIL's in the last bit for JPEG (IDCT, chroma upsampling).
  */
 
 export interface ClipParams {
@@ -116,19 +117,17 @@ export function imageHash(buffer: Uint8Array): string {
 /** Validates, decodes and preprocesses one image for the CLIP vision tower. Throws ImageError on bad input. */
 export async function preprocessClip(buffer: Uint8Array, params: ClipParams, limits: ImageLimits = DEFAULT_IMAGE_LIMITS): Promise<PreprocessedImage> {
   const info = await validateImage(buffer, limits);
-  const target = resizedSize(info.width, info.height, params.resize);
-  let rgb: { data: Buffer; info: OutputInfo };
+  let decoded: { data: Buffer; info: OutputInfo };
   try {
-    let image = sharp(buffer, { limitInputPixels: limits.maxPixels }).autoOrient().removeAlpha().toColourspace('srgb');
-    if (target.width !== info.width || target.height !== info.height) {
-      image = image.resize({ width: target.width, height: target.height, fit: 'fill', kernel: 'cubic', fastShrinkOnLoad: false });
-    }
-    rgb = await image.raw().toBuffer({ resolveWithObject: true });
+    decoded = await sharp(buffer, { limitInputPixels: limits.maxPixels }).autoOrient().removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
   } catch (e) {
     throw new ImageError('corrupt', `The ${info.format.toUpperCase()} image could not be decoded; it may be damaged or truncated (${(e as Error).message}).`);
   }
-  if (rgb.info.channels !== 3) throw new ImageError('corrupt', `Decoding gave ${rgb.info.channels} channels instead of RGB.`);
-  const cropped = cropAndNormalize(new Uint8Array(rgb.data.buffer, rgb.data.byteOffset, rgb.data.length), rgb.info.width, rgb.info.height, params);
+  const { width, height, channels } = decoded.info;
+  if (channels !== 3) throw new ImageError('corrupt', `Decoding gave ${channels} channels instead of RGB.`);
+  const target = resizedSize(width, height, params.resize);
+  const rgb = resizeBicubic(new Uint8Array(decoded.data.buffer, decoded.data.byteOffset, decoded.data.length), width, height, 3, target.width, target.height);
+  const cropped = cropAndNormalize(rgb, target.width, target.height, params);
   return {
     pixelValues: cropped.pixels,
     width: cropped.width,
