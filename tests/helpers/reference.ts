@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readCheckpointWeights, type Tensor64 } from './safetensors.js';
+import { isNewLayout, toNewLayoutName } from './weight-names.js';
 import {
   ACTIVATIONS, add, attendValues, attentionProbs, concatRows, dot, gatherRows, layerNorm, linear, map,
   multiply, norm, rmsNorm, row, ropeRows, silu, zeros, type Mat,
@@ -56,14 +57,9 @@ export function loadReferenceModel(dir: string): ReferenceModel {
   const hidden = tc.hidden_size ?? 4096;
   const heads = tc.num_attention_heads ?? 32;
   const weights = readCheckpointWeights(dir);
-  const newLayout = weights.has('lm_head.weight');
+  const newLayout = isNewLayout(weights);
   const weight = (legacy: string): Tensor64 => {
-    let name = legacy;
-    if (newLayout) {
-      if (legacy === 'language_model.lm_head.weight') name = 'lm_head.weight';
-      else if (legacy.startsWith('language_model.model.')) name = `model.language_model.${legacy.slice(21)}`;
-      else name = `model.${legacy}`;
-    }
+    const name = newLayout ? toNewLayoutName(legacy) : legacy;
     const t = weights.get(name);
     if (!t) throw new Error(`reference: missing weight ${name}`);
     return t;

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { writeSafetensors, type FloatDtype } from '../../src/engine/io/safetensors.js';
 import type { WeightDtype } from './safetensors.js';
 import { buildTinyTokenizer, SPECIAL_TOKENS, TINY_CHAT_TEMPLATE } from './tiny-tokenizer.js';
+import { toNewLayoutName } from './weight-names.js';
 
 export const CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073];
 export const CLIP_STD = [0.26862954, 0.26130258, 0.27577711];
@@ -151,13 +152,6 @@ function weightSpecs(s: TinyShape, vocabSize: number): Map<string, Init> {
   // A wider lm_head spreads the logits so greedy decoding is not a flat tie-break.
   normal('language_model.lm_head.weight', [vocabSize, s.hidden], 3 / Math.sqrt(s.hidden));
   return specs;
-}
-
-/** Maps a legacy llava-hf weight name to the transformers >= 4.52 name. */
-export function toNewLayoutName(legacy: string): string {
-  if (legacy === 'language_model.lm_head.weight') return 'lm_head.weight';
-  if (legacy.startsWith('language_model.model.')) return `model.language_model.${legacy.slice('language_model.model.'.length)}`;
-  return `model.${legacy}`; // vision_tower.* and multi_modal_projector.*
 }
 
 // ---- files ----
