@@ -1,0 +1,171 @@
+import { useState, type FormEvent } from 'react';
+import { formatBytes } from '../common/format.js';
+import { ProgressBar, type TaskProgress } from '../common/ProgressBar.js';
+
+export interface ModelCard {
+  id: string;
+  name: string;
+  /** e.g. "LLaVA-1.5 · 32 layers · 576 visual tokens". */
+  detail?: string;
+  /** Badges: "vision", "transprune", ... */
+  capabilities: string[];
+  builtIn?: boolean;
+  sizeBytes?: number;
+}
+
+export interface Task {
+  progress?: TaskProgress;
+  error?: string;
+}
+
+interface ModelsViewProps {
+  models: ModelCard[];
+  activeId?: string;
+  onUse(id: string): void;
+  onRemove(id: string): void;
+  onImport(): void;
+  onCancelImport(): void;
+  importTask: Task;
+  onDownload(repoId: string): void;
+  onCancelDownload(): void;
+  downloadTask: Task;
+  online: boolean;
+}
+
+const REPO_ID = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
+
+/** Installed models with their capabilities, plus import from a folder and download by repo id. */
+export function ModelsView(props: ModelsViewProps) {
+  const { models, activeId, onUse, onRemove } = props;
+  return (
+    <div className="flex flex-col gap-6 p-4">
+      <section aria-labelledby="installed-models">
+        <h2 id="installed-models" className="mb-2 text-lg font-semibold">
+          Installed models
+        </h2>
+        {models.length === 0 ? (
+          <p className="text-sm text-neutral-500">No models yet. Import a Hugging Face checkpoint folder or download one below.</p>
+        ) : (
+          <ul className="divide-y divide-neutral-200 rounded-lg border border-neutral-200 dark:divide-neutral-800 dark:border-neutral-800">
+            {models.map((m) => (
+              <ModelRow key={m.id} model={m} active={m.id === activeId} onUse={onUse} onRemove={onRemove} />
+            ))}
+          </ul>
+        )}
+      </section>
+      <ImportSection {...props} />
+      <DownloadSection {...props} />
+    </div>
+  );
+}
+
+function ModelRow({ model, active, onUse, onRemove }: { model: ModelCard; active: boolean; onUse(id: string): void; onRemove(id: string): void }) {
+  const [confirming, setConfirming] = useState(false);
+  const button = 'rounded-md border border-neutral-300 px-2 py-1 text-xs hover:bg-neutral-100 disabled:opacity-50 dark:border-neutral-600 dark:hover:bg-neutral-800';
+  return (
+    <li className="flex flex-wrap items-center gap-3 p-3" aria-label={model.name}>
+      <div className="min-w-0 flex-1">
+        <p className="font-medium">
+          {model.name} {active && <span className="text-xs text-emerald-600">(in use)</span>}
+        </p>
+        <p className="text-xs text-neutral-500">
+          {[model.detail, model.sizeBytes !== undefined && formatBytes(model.sizeBytes)].filter(Boolean).join(' · ')}
+        </p>
+        <ul aria-label="Capabilities" className="mt-1 flex flex-wrap gap-1">
+          {[...(model.builtIn ? ['built-in demo'] : []), ...model.capabilities].map((c) => (
+            <li key={c} className="rounded-full bg-sky-100 px-2 py-0.5 text-xs text-sky-800 dark:bg-sky-900/60 dark:text-sky-100">
+              {c}
+            </li>
+          ))}
+        </ul>
+      </div>
+      <button type="button" className={button} disabled={active} onClick={() => onUse(model.id)}>
+        Use
+      </button>
+      {model.builtIn ? null : confirming ? (
+        <>
+          <button type="button" className={`${button} text-red-600`} onClick={() => onRemove(model.id)}>
+            Remove {model.name}
+          </button>
+          <button type="button" className={button} onClick={() => setConfirming(false)}>
+            Keep
+          </button>
+        </>
+      ) : (
+        <button type="button" className={button} onClick={() => setConfirming(true)} aria-label={`Remove ${model.name}…`}>
+          Remove…
+        </button>
+      )}
+    </li>
+  );
+}
+
+function ImportSection({ onImport, onCancelImport, importTask }: ModelsViewProps) {
+  return (
+    <section aria-labelledby="import-model" className="flex flex-col gap-2">
+      <h3 id="import-model" className="font-medium">
+        Import a checkpoint folder
+      </h3>
+      <p className="text-sm text-neutral-500">
+        A Hugging Face LLaVA-1.5 folder: config.json, *.safetensors, tokenizer.json and preprocessor_config.json. It is converted to ONNX on this computer.
+      </p>
+      {importTask.progress ? (
+        <ProgressBar label="Import progress" progress={importTask.progress} onCancel={onCancelImport} />
+      ) : (
+        <button type="button" onClick={onImport} className="self-start rounded-md bg-sky-600 px-3 py-1.5 text-sm font-medium text-white hover:bg-sky-700">
+          Choose folder…
+        </button>
+      )}
+      {importTask.error && (
+        <p role="alert" className="text-sm text-red-600">
+          {importTask.error}
+        </p>
+      )}
+    </section>
+  );
+}
+
+function DownloadSection({ onDownload, onCancelDownload, downloadTask, online }: ModelsViewProps) {
+  const [repoId, setRepoId] = useState('');
+  const valid = REPO_ID.test(repoId.trim());
+  function submit(event: FormEvent) {
+    event.preventDefault();
+    if (valid && online) onDownload(repoId.trim());
+  }
+  return (
+    <section aria-labelledby="download-model" className="flex flex-col gap-2">
+      <h3 id="download-model" className="font-medium">
+        Download from Hugging Face
+      </h3>
+      {!online && (
+        <p role="note" className="rounded-md bg-amber-50 p-2 text-sm text-amber-800 dark:bg-amber-950 dark:text-amber-200">
+          You are offline, so nothing can be downloaded. The built-in demo model works without a connection, and you can import a folder you already have.
+        </p>
+      )}
+      <form onSubmit={submit} className="flex gap-2">
+        <label htmlFor="repo-id" className="sr-only">
+          Repository id
+        </label>
+        <input
+          id="repo-id"
+          value={repoId}
+          onChange={(e) => setRepoId(e.target.value)}
+          placeholder="llava-hf/llava-1.5-7b-hf"
+          disabled={!online || Boolean(downloadTask.progress)}
+          aria-invalid={repoId !== '' && !valid}
+          className="min-w-0 flex-1 rounded-md border border-neutral-300 bg-transparent px-2 py-1.5 text-sm disabled:opacity-50 dark:border-neutral-600"
+        />
+        <button type="submit" disabled={!online || !valid || Boolean(downloadTask.progress)} className="rounded-md bg-sky-600 px-3 py-1.5 text-sm font-medium text-white disabled:opacity-40">
+          Download
+        </button>
+      </form>
+      {repoId !== '' && !valid && <p className="text-xs text-red-600">A repository id looks like owner/name.</p>}
+      {downloadTask.progress && <ProgressBar label="Download progress" progress={downloadTask.progress} onCancel={onCancelDownload} />}
+      {downloadTask.error && (
+        <p role="alert" className="text-sm text-red-600">
+          {downloadTask.error}
+        </p>
+      )}
+    </section>
+  );
+}

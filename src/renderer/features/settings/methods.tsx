@@ -1,0 +1,41 @@
+/** The pruning methods offered in pickers, as CLI method strings (src/shared/pruning.ts parses them). */
+export interface MethodChoice {
+  value: string;
+  label: string;
+}
+
+export const METHOD_CHOICES: MethodChoice[] = [
+  { value: 'none', label: 'No pruning' },
+  { value: 'transprune-high', label: 'TransPrune High (576→504→360→72)' },
+  { value: 'transprune-low', label: 'TransPrune Low (576→360→108→36)' },
+  { value: 'ttv', label: 'TransPrune, TTV only (α = 1)' },
+  { value: 'iga', label: 'TransPrune, IGA only (α = 0)' },
+  { value: 'fastv', label: 'FastV (K = 2, R = 50%)' },
+  { value: 'pdrop', label: 'PDrop (4 stages, λ = 0.5)' },
+  { value: 'random', label: 'Random, TransPrune High budget' },
+  { value: 'divprune:ratio=0.5', label: 'DivPrune, half the tokens' },
+  { value: 'divprune:ratio=0.5+transprune-high', label: 'DivPrune half + TransPrune High' },
+];
+
+/** The choices, plus `current` when it is a custom method string not in the list. */
+export function choicesWith(current: string): MethodChoice[] {
+  return METHOD_CHOICES.some((c) => c.value === current) ? METHOD_CHOICES : [...METHOD_CHOICES, { value: current, label: current }];
+}
+
+export function MethodSelect({ id, value, onChange, label }: { id: string; value: string; onChange(value: string): void; label: string }) {
+  return (
+    <select
+      id={id}
+      aria-label={label}
+      value={value}
+      onChange={(e) => onChange(e.target.value)}
+      className="rounded-md border border-neutral-300 bg-white px-2 py-1 text-sm dark:border-neutral-600 dark:bg-neutral-900"
+    >
+      {choicesWith(value).map((c) => (
+        <option key={c.value} value={c.value}>
+          {c.label}
+        </option>
+      ))}
+    </select>
+  );
+}

@@ -1,0 +1,91 @@
+import { cleanup, fireEvent, render, screen } from '@testing-library/react';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { AnswerStats } from '../../../src/shared/conversation.js';
+import { parseMethod } from '../../../src/shared/pruning.js';
+import { CompareView, compareSummary, type ComparePane } from '../../../src/renderer/features/compare/CompareView.js';
+import { diffWords } from '../../../src/renderer/features/compare/diffWords.js';
+import { METHOD_CHOICES } from '../../../src/renderer/features/settings/methods.js';
+
+afterEach(cleanup);
+
+const stats = (prefillMs: number, tflops: number, extra: Partial<AnswerStats> = {}): AnswerStats => ({
+  timeToFirstTokenMs: prefillMs + 100,
+  prefillMs,
+  decodeTokensPerSec: 20,
+  generatedTokens: 10,
+  visualTokensKept: 72,
+  visualTokensTotal: 576,
+  tflops,
+  tflopsUnpruned: 3.817,
+  executionProvider: 'cpu',
+  ...extra,
+});
+
+describe('word diff', () => {
+  it('marks words outside the longest common subsequence and joins back to the text', () => {
+    const left = 'A red car parked by the lake.';
+    const right = 'A blue car parked near the lake.';
+    const d = diffWords(left, right);
+    expect(d.left.map((s) => s.text).join('')).toBe(left);
+    expect(d.right.map((s) => s.text).join('')).toBe(right);
+    expect(d.left.filter((s) => s.changed).map((s) => s.text.trim())).toEqual(['red', 'by']);
+    expect(d.right.filter((s) => s.changed).map((s) => s.text.trim())).toEqual(['blue', 'near']);
+  });
+
+  it('handles identical, empty and fully different answers', () => {
+    expect(diffWords('same words', 'same words').left).toEqual([{ text: 'same words', changed: false }]);
+    expect(diffWords('', 'new').right).toEqual([{ text: 'new', changed: true }]);
+    expect(diffWords('one two', 'three').left).toEqual([{ text: 'one two', changed: true }]);
+  });
+});
+
+describe('compare view', () => {
+  const pane = (method: string, text: string, s?: AnswerStats, status: ComparePane['status'] = 'done'): ComparePane => ({ method, text, status, stats: s });
+
+  it('shows speedup and FLOPs ratio, highlights differences, and notes shared layers', () => {
+    render(
+      <CompareView
+        left={pane('none', 'A red car by the lake.', stats(800, 3.817))}
+        right={pane('transprune-high', 'A blue car by the lake.', stats(320, 1.557, { sharedLayers: 7 }))}
+        onMethodChange={() => {}}
+        composer={null}
+      />,
+    );
+    expect(screen.getByTestId('prefill-speedup').textContent).toBe('prefill 2.50× faster');
+    expect(screen.getByTestId('flops-ratio').textContent).toBe('0.41× the FLOPs');
+    expect(screen.getByRole('status', { name: 'Comparison' }).textContent).toContain('Layers 1–7 ran once for both');
+    const marked = (side: string) => [...screen.getByTestId(`compare-text-${side}`).querySelectorAll('mark')].map((m) => m.textContent!.trim());
+    expect(marked('left')).toEqual(['red']);
+    expect(marked('right')).toEqual(['blue']);
+  });
+
+  it('streams plain text until both are done, and lets each pane pick its method', () => {
+    const onMethodChange = vi.fn();
+    render(<CompareView left={pane('none', 'A red', undefined, 'streaming')} right={pane('transprune-high', 'A blue car.')} onMethodChange={onMethodChange} composer={<p>input</p>} />);
+    expect(screen.getByTestId('compare-text-left').querySelector('mark')).toBeNull();
+    expect(screen.getByRole('region', { name: 'Left answer' }).getAttribute('aria-busy')).toBe('true');
+    fireEvent.change(screen.getByLabelText('Right pane method'), { target: { value: 'fastv' } });
+    expect(onMethodChange).toHaveBeenCalledWith('right', 'fastv');
+    expect(screen.getByText('input')).toBeTruthy();
+  });
+
+  it('resizes the panes from the keyboard within limits', () => {
+    render(<CompareView left={pane('none', '')} right={pane('none', '')} onMethodChange={() => {}} composer={null} />);
+    const divider = screen.getByRole('separator');
+    fireEvent.keyDown(divider, { key: 'ArrowRight' });
+    expect(divider.getAttribute('aria-valuenow')).toBe('55');
+    fireEvent.keyDown(divider, { key: 'End' });
+    expect(divider.getAttribute('aria-valuenow')).toBe('80');
+    fireEvent.keyDown(divider, { key: 'ArrowRight' });
+    expect(divider.getAttribute('aria-valuenow')).toBe('80');
+  });
+
+  it('summary ratios follow their definitions', () => {
+    const s = compareSummary(stats(900, 4), stats(300, 1));
+    expect(s).toEqual({ prefillSpeedup: 3, firstTokenSpeedup: 1000 / 400, flopsRatio: 0.25 });
+  });
+
+  it('every offered method is one the pruning module parses', () => {
+    for (const choice of METHOD_CHOICES) expect(() => parseMethod(choice.value)).not.toThrow();
+  });
+});

@@ -1,0 +1,121 @@
+import { cleanup, fireEvent, render, screen, within } from '@testing-library/react';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { chatMethod, DEFAULT_SETTINGS, type AppSettings } from '../../../src/shared/settings.js';
+import { ModelsView, type ModelCard } from '../../../src/renderer/features/models/ModelsView.js';
+import { SettingsView } from '../../../src/renderer/features/settings/SettingsView.js';
+
+afterEach(cleanup);
+
+const models: ModelCard[] = [
+  { id: 'demo', name: 'TransPrune demo', capabilities: ['vision', 'transprune'], builtIn: true, detail: 'LLaVA-1.5 · 8 layers' },
+  { id: 'llava-7b', name: 'LLaVA-1.5 7B', capabilities: ['vision'], sizeBytes: 14_100_000_000 },
+];
+
+function modelsProps(overrides = {}) {
+  return {
+    models,
+    activeId: 'demo',
+    onUse: vi.fn(),
+    onRemove: vi.fn(),
+    onImport: vi.fn(),
+    onCancelImport: vi.fn(),
+    importTask: {},
+    onDownload: vi.fn(),
+    onCancelDownload: vi.fn(),
+    downloadTask: {},
+    online: true,
+    ...overrides,
+  };
+}
+
+describe('models view', () => {
+  it('lists models with capability badges; the demo cannot be removed, others after confirming', () => {
+    const p = modelsProps();
+    render(<ModelsView {...p} />);
+    const demo = screen.getByRole('listitem', { name: 'TransPrune demo' });
+    expect(within(demo).getByRole('list', { name: 'Capabilities' }).textContent).toBe('built-in demovisiontransprune');
+    expect(within(demo).queryByRole('button', { name: /Remove/ })).toBeNull();
+    const big = screen.getByRole('listitem', { name: 'LLaVA-1.5 7B' });
+    expect(big.textContent).toContain('14.1 GB');
+    fireEvent.click(within(big).getByRole('button', { name: 'Remove LLaVA-1.5 7B…' }));
+    fireEvent.click(within(big).getByRole('button', { name: 'Remove LLaVA-1.5 7B' }));
+    expect(p.onRemove).toHaveBeenCalledWith('llava-7b');
+    fireEvent.click(within(big).getByRole('button', { name: 'Use' }));
+    expect(p.onUse).toHaveBeenCalledWith('llava-7b');
+  });
+
+  it('imports with progress and cancel, and shows import errors', () => {
+    const p = modelsProps({ importTask: { progress: { done: 3, total: 12, message: 'Converting layer 3 of 12' } } });
+    const { rerender } = render(<ModelsView {...p} />);
+    const bar = screen.getByRole('progressbar', { name: 'Import progress' });
+    expect(bar.getAttribute('aria-valuenow')).toBe('25');
+    expect(screen.getByText('Converting layer 3 of 12')).toBeTruthy();
+    fireEvent.click(screen.getByRole('button', { name: 'Cancel' }));
+    expect(p.onCancelImport).toHaveBeenCalled();
+    rerender(<ModelsView {...modelsProps({ importTask: { error: 'config.json: unknown model_type "mamba"' } })} />);
+    expect(screen.getByRole('alert').textContent).toContain('mamba');
+    fireEvent.click(screen.getByRole('button', { name: 'Choose folder…' }));
+  });
+
+  it('downloads only a well-formed repo id, and explains being offline', () => {
+    const p = modelsProps();
+    const { rerender } = render(<ModelsView {...p} />);
+    const input = screen.getByLabelText('Repository id');
+    fireEvent.change(input, { target: { value: 'not a repo' } });
+    expect((screen.getByRole('button', { name: 'Download' }) as HTMLButtonElement).disabled).toBe(true);
+    expect(screen.getByText('A repository id looks like owner/name.')).toBeTruthy();
+    fireEvent.change(input, { target: { value: ' llava-hf/llava-1.5-7b-hf ' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Download' }));
+    expect(p.onDownload).toHaveBeenCalledWith('llava-hf/llava-1.5-7b-hf');
+    rerender(<ModelsView {...modelsProps({ online: false })} />);
+    expect(screen.getByRole('note').textContent).toContain('You are offline');
+    expect((screen.getByLabelText('Repository id') as HTMLInputElement).disabled).toBe(true);
+  });
+});
+
+describe('settings view', () => {
+  function setup(settings: AppSettings = DEFAULT_SETTINGS) {
+    const onChange = vi.fn();
+    const result = render(
+      <SettingsView settings={settings} models={[{ id: 'demo', name: 'Demo' }]} providers={[{ name: 'cpu' }, { name: 'webgpu', unavailable: 'no adapter' }]} onChange={onChange} />,
+    );
+    return { onChange, ...result };
+  }
+
+  it('changes method, alpha and sampling, and hides TransPrune options for other methods', () => {
+    const { onChange, rerender } = setup();
+    fireEvent.change(screen.getByLabelText('α (TTV weight)'), { target: { value: '0.75' } });
+    expect(onChange).toHaveBeenLastCalledWith({ ...DEFAULT_SETTINGS, alpha: 0.75 });
+    fireEvent.change(screen.getByLabelText('Temperature (0 = greedy)'), { target: { value: '0.7' } });
+    expect(onChange.mock.lastCall![0].sampling).toEqual({ ...DEFAULT_SETTINGS.sampling, temperature: 0.7 });
+    fireEvent.change(screen.getByLabelText('Temperature (0 = greedy)'), { target: { value: '9' } });
+    expect(onChange).toHaveBeenCalledTimes(2);
+    fireEvent.change(screen.getByLabelText('Pruning method'), { target: { value: 'fastv' } });
+    expect(onChange.mock.lastCall![0].method).toBe('fastv');
+    rerender(<SettingsView settings={{ ...DEFAULT_SETTINGS, method: 'fastv' }} models={[]} providers={[]} onChange={onChange} />);
+    expect(screen.queryByLabelText('α (TTV weight)')).toBeNull();
+    expect(screen.queryByLabelText('Schedule')).toBeNull();
+  });
+
+  it('validates the schedule inline and commits only valid ones', () => {
+    const { onChange } = setup();
+    const field = screen.getByLabelText('Schedule');
+    fireEvent.change(field, { target: { value: '7-12/7,9' } });
+    expect(field.getAttribute('aria-invalid')).toBe('true');
+    expect(onChange).not.toHaveBeenCalled();
+    fireEvent.change(field, { target: { value: '3-5/3,5/0.5,0.25' } });
+    expect(onChange).toHaveBeenLastCalledWith({ ...DEFAULT_SETTINGS, schedule: '3-5/3,5/0.5,0.25' });
+    expect(chatMethod({ ...DEFAULT_SETTINGS, schedule: '3-5/3,5/0.5,0.25', alpha: 0.25 }).llm).toMatchObject({
+      kind: 'transprune',
+      alpha: 0.25,
+      schedule: { accumulate: [3, 4, 5], prune: [3, 5], ratios: [0.5, 0.25] },
+    });
+  });
+
+  it('offers only providers that load', () => {
+    setup();
+    const webgpu = screen.getByRole('option', { name: /webgpu/ }) as HTMLOptionElement;
+    expect(webgpu.disabled).toBe(true);
+    expect(webgpu.textContent).toContain('no adapter');
+  });
+});
