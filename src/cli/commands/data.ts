@@ -42,7 +42,8 @@ export const dataCommand: CliCommand = {
   },
 };
 
-function positiveInt(value: unknown, flag: string, min = 1): number {
+/** A CLI integer option, with the flag named in the error. */
+export function positiveInt(value: unknown, flag: string, min = 1): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < min) throw new CliError(`${flag} must be an integer >= ${min}`);
   return n;

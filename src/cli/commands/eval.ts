@@ -1,0 +1,109 @@
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SPLIT_SEEDS, generateSplit, type Split } from '../../engine/data/dataset.js';
+import { DEMO_MODEL_NAME, DemoModelMissingError, demoModelDir } from '../../engine/data/demo-model.js';
+import { readVqaJsonl } from '../../engine/data/vqa.js';
+import { runEval, type EvalItem } from '../../engine/eval/harness.js';
+import { splitMethodList } from '../../engine/eval/method-list.js';
+import { ProgressBar } from '../../engine/eval/progress.js';
+import { markdownTable, writeReport } from '../../engine/eval/report.js';
+import { CliError, type CliCommand } from '../command.js';
+import { positiveInt } from './data.js';
+import { methodsFromArgs } from '../pruning-options.js';
+import { RUNTIME_USAGE, engineFromArgs, runtimeOptions } from './ask.js';
+
+export const DEFAULT_METHODS = 'none,fastv,pdrop,ttv,iga,random,transprune-high,transprune-low,divprune:ratio=0.5+transprune';
+const TEST_FIXTURE = fileURLToPath(new URL('../../../tests/fixtures/vqa/test.jsonl', import.meta.url));
+
+export const evalCommand: CliCommand = {
+  name: 'eval',
+  summary: 'exact-match accuracy, TFLOPs and prefill time of pruning methods on a VQA split or JSONL file',
+  usage: `eval [--model demo|<name|folder>] [--methods ${DEFAULT_METHODS}] [--split test|val|train | --data file.jsonl] [--limit n] [--out dir] [--max-tokens n] [--schedule A/P/R] [--alpha a] ${RUNTIME_USAGE}`,
+  options: {
+    model: { type: 'string', default: DEMO_MODEL_NAME },
+    methods: { type: 'string', default: DEFAULT_METHODS },
+    split: { type: 'string', default: 'test' },
+    data: { type: 'string' },
+    limit: { type: 'string' },
+    out: { type: 'string', default: 'eval-results' },
+    'max-tokens': { type: 'string', default: '16' },
+    schedule: { type: 'string' },
+    alpha: { type: 'string' },
+    ...runtimeOptions,
+  },
+  async run(args) {
+    const { values } = args;
+    const out = resolve(String(values.out));
+    const limit = values.limit === undefined ? undefined : positiveInt(values.limit, '--limit');
+    const names = splitMethodList(String(values.methods));
+    if (names.length === 0) throw new CliError('--methods is empty');
+    const methods = methodsFromArgs({ ...args, values: { ...values, method: names } }).map((spec, i) => ({ name: names[i], spec }));
+    const model = modelArg(String(values.model));
+    const { items, source } = await loadItems(values.data as string | undefined, String(values.split), limit, out);
+
+    const engine = engineFromArgs(values);
+    const progress = new ProgressBar('eval', items.length * methods.length);
+    const controller = new AbortController();
+    const onSigint = () => controller.abort();
+    process.once('SIGINT', onSigint);
+    try {
+      const report = await runEval(engine, {
+        model,
+        items,
+        methods,
+        maxTokens: positiveInt(values['max-tokens'], '--max-tokens'),
+        signal: controller.signal,
+        onProgress: (done, total) => progress.update(done, total > 0 ? methods[(done - 1) % methods.length].name : ''),
+      });
+      const command = `npm run eval -- ${process.argv.slice(3).join(' ')}`.trim();
+      const files = await writeReport(out, report, { command, data: source, createdAt: new Date().toISOString() });
+      console.log(markdownTable(report));
+      console.error(`\nwritten: ${files.join(', ')}`);
+      return 0;
+    } finally {
+      process.off('SIGINT', onSigint);
+      await engine.unload();
+    }
+  },
+};
+
+/** `demo` is the embedded model's checkpoint folder; anything else goes to the engine as given. */
+function modelArg(model: string): string {
+  if (model !== DEMO_MODEL_NAME) return model;
+  try {
+    return demoModelDir();
+  } catch (err) {
+    if (err instanceof DemoModelMissingError) throw new CliError(err.message);
+    throw err;
+  }
+}
+
+/** The items to evaluate: a JSONL file, the committed test split, or a val/train split generated into the output folder. */
+async function loadItems(data: string | undefined, split: string, limit: number | undefined, out: string): Promise<{ items: EvalItem[]; source: string }> {
+  let file: string;
+  if (data !== undefined) {
+    file = resolve(data);
+  } else if (split === 'test') {
+    file = TEST_FIXTURE;
+  } else if (split in SPLIT_SEEDS) {
+    const folder = join(out, 'data');
+    await mkdir(folder, { recursive: true });
+    await generateSplit(folder, { split: split as Split, count: limit ?? 300 });
+    file = join(folder, `${split}.jsonl`);
+  } else {
+    throw new CliError(`--split must be one of ${Object.keys(SPLIT_SEEDS).join(', ')}, or give --data file.jsonl`);
+  }
+  if (!existsSync(file)) throw new CliError(`no such file: ${file}`);
+  let items: EvalItem[];
+  try {
+    items = (await readVqaJsonl(file)).slice(0, limit);
+  } catch (err) {
+    throw new CliError((err as Error).message);
+  }
+  if (items.length === 0) throw new CliError(`${file} has no items`);
+  const missing = items.filter((item) => !existsSync(item.imagePath));
+  if (missing.length > 0) throw new CliError(`${missing.length} image(s) missing, e.g. ${missing.slice(0, 3).map((m) => m.imagePath).join(', ')}`);
+  return { items, source: file };
+}

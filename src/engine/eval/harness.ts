@@ -1,0 +1,108 @@
+import type { MethodSpec } from '../../shared/pruning.js';
+import type { VqaItem } from '../data/vqa.js';
+import { paperFlops } from '../pruning/flops.js';
+import type { Engine } from '../runtime/engine.js';
+import { isExactMatch, mean, tallyByFamily, type Tally } from './metrics.js';
+
+/**
+ * The evaluation loop: every item is asked under every method, greedily, through the same Engine the
+ * app uses. Items run in the outer loop so each image is encoded once (the engine caches vision
+ * output) and the methods' prefill timings are interleaved rather than taken minutes apart.
+ */
+
+export type EvalItem = VqaItem & { imagePath: string };
+
+export interface EvalOptions {
+  model: string;
+  items: readonly EvalItem[];
+  /** `name` is how tables and charts show the method (the user's spelling, e.g. "ttv"). */
+  methods: ReadonlyArray<{ name: string; spec: MethodSpec }>;
+  /** Answers are one word or a short phrase. */
+  maxTokens?: number;
+  onProgress?(done: number, total: number): void;
+  signal?: AbortSignal;
+}
+
+export interface Prediction {
+  id: string;
+  family: string;
+  method: string;
+  answer: string;
+  prediction: string;
+  correct: boolean;
+  prefillMs: number;
+  visualKept: number;
+  /** Paper convention: multiply-accumulates of the decoder over visual tokens only (method spec §6.1). */
+  tflopsPaper: number;
+  /** Real floating-point operations of the whole prefill (2 per multiply-accumulate, all tokens). */
+  tflopsFull: number;
+}
+
+export interface MethodSummary {
+  method: string;
+  spec: MethodSpec;
+  overall: Tally;
+  perFamily: Record<string, Tally>;
+  meanPrefillMs: number;
+  meanVisualKept: number;
+  tflopsPaper: number;
+  tflopsFull: number;
+}
+
+export interface EvalReport {
+  model: { id: string; numLayers: number; hidden: number };
+  provider: string;
+  items: number;
+  methods: MethodSummary[];
+  predictions: Prediction[];
+}
+
+export async function runEval(engine: Engine, opts: EvalOptions): Promise<EvalReport> {
+  const loaded = await engine.ensureModel(opts.model);
+  const { hidden, intermediate } = loaded.flopsModel.decoder;
+  const predictions: Prediction[] = [];
+  const total = opts.items.length * opts.methods.length;
+  for (const item of opts.items) {
+    for (const method of opts.methods) {
+      if (opts.signal?.aborted) throw new Error('evaluation cancelled');
+      const result = await engine.ask(
+        { model: opts.model, image: item.imagePath, question: item.question, method: method.spec, maxTokens: opts.maxTokens ?? 16, sampling: { temperature: 0 } },
+        { signal: opts.signal },
+      );
+      predictions.push({
+        id: item.id,
+        family: item.family,
+        method: method.name,
+        answer: item.answer,
+        prediction: result.answer.trim(),
+        correct: isExactMatch(result.answer, item.answer),
+        prefillMs: result.stats.prefillMs,
+        visualKept: result.stats.visualTokensKept,
+        tflopsPaper: paperFlops(result.visualCounts, hidden, intermediate) / 1e12,
+        tflopsFull: result.stats.tflops,
+      });
+      opts.onProgress?.(predictions.length, total);
+    }
+  }
+  return {
+    model: { id: loaded.info.id, numLayers: loaded.dims.numLayers, hidden },
+    provider: loaded.provider.active,
+    items: opts.items.length,
+    methods: opts.methods.map(({ name, spec }) => summarize(name, spec, predictions.filter((p) => p.method === name))),
+    predictions,
+  };
+}
+
+function summarize(method: string, spec: MethodSpec, predictions: Prediction[]): MethodSummary {
+  const { overall, perFamily } = tallyByFamily(predictions);
+  return {
+    method,
+    spec,
+    overall,
+    perFamily,
+    meanPrefillMs: mean(predictions.map((p) => p.prefillMs)),
+    meanVisualKept: mean(predictions.map((p) => p.visualKept)),
+    tflopsPaper: mean(predictions.map((p) => p.tflopsPaper)),
+    tflopsFull: mean(predictions.map((p) => p.tflopsFull)),
+  };
+}

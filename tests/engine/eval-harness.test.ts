@@ -1,0 +1,80 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseMethod } from '../../src/shared/pruning.js';
+import { readVqaJsonl } from '../../src/engine/data/vqa.js';
+import { runEval, type EvalReport } from '../../src/engine/eval/harness.js';
+import { normalizeAnswer } from '../../src/engine/eval/metrics.js';
+import { writeReport } from '../../src/engine/eval/report.js';
+import { Engine } from '../../src/engine/runtime/engine.js';
+import { makeTinyCheckpoint } from '../helpers/tiny-checkpoint.js';
+
+// Accuracy is meaningless on random weights: this checks structure, counts, aggregation and files.
+describe('the harness end to end on a tiny random checkpoint', () => {
+  let dir: string;
+  let engine: Engine;
+  let report: EvalReport;
+  const methods = ['none', 'transprune-high', 'fastv'].map((name) => ({ name, spec: parseMethod(name) }));
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'eval-'));
+    const checkpoint = await makeTinyCheckpoint(join(dir, 'ckpt'), { preset: 'tiny', layers: 8, chatTemplate: true });
+    const items = (await readVqaJsonl('tests/fixtures/vqa/test.jsonl')).slice(0, 3);
+    engine = new Engine({ modelStore: join(dir, 'store'), ep: 'cpu', threads: 1 });
+    const progress: number[] = [];
+    report = await runEval(engine, { model: checkpoint.dir, items, methods, maxTokens: 3, onProgress: (done) => progress.push(done) });
+    expect(progress).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+
+  afterAll(async () => {
+    await engine?.unload();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('asks every item under every method and aggregates per family', () => {
+    expect(report.items).toBe(3);
+    expect(report.predictions).toHaveLength(9);
+    for (const summary of report.methods) {
+      const mine = report.predictions.filter((p) => p.method === summary.method);
+      expect(mine.map((p) => p.id)).toEqual(['test-0-0', 'test-1-0', 'test-2-0']);
+      const byFamily: Record<string, { correct: number; total: number }> = {};
+      for (const p of mine) {
+        expect(p.correct).toBe(normalizeAnswer(p.prediction) === normalizeAnswer(p.answer));
+        byFamily[p.family] ??= { correct: 0, total: 0 };
+        byFamily[p.family].total += 1;
+        byFamily[p.family].correct += Number(p.correct);
+      }
+      expect(Object.keys(summary.perFamily).sort()).toEqual(['colour', 'count', 'shape']);
+      for (const [family, t] of Object.entries(byFamily)) expect(summary.perFamily[family]).toMatchObject(t);
+      expect(summary.overall.total).toBe(3);
+      expect(summary.meanPrefillMs).toBeGreaterThan(0);
+    }
+  });
+
+  it('counts paper TFLOPs from the visual tokens per layer, and pruning lowers both conventions', () => {
+    const [none, transprune, fastv] = report.methods;
+    // Tiny preset: hidden 64, intermediate 128, 28 px / patch 7 = 16 visual tokens, 8 layers.
+    const perLayer = (n: number) => 4 * n * 64 * 64 + 2 * n * n * 64 + 3 * n * 64 * 128;
+    expect(none.tflopsPaper).toBeCloseTo((8 * perLayer(16)) / 1e12, 15);
+    expect(none.meanVisualKept).toBe(16);
+    for (const pruned of [transprune, fastv]) {
+      expect(pruned.meanVisualKept).toBeLessThan(16);
+      expect(pruned.tflopsPaper).toBeLessThan(none.tflopsPaper);
+      expect(pruned.tflopsFull).toBeLessThan(none.tflopsFull);
+    }
+    expect(fastv.meanVisualKept).toBe(8); // K=2, R=0.5
+  });
+
+  it('writes JSON, markdown and a PNG chart', async () => {
+    const files = await writeReport(join(dir, 'out'), report, { command: 'test', data: 'fixture', createdAt: '2026-01-01T00:00:00Z' });
+    expect(files.every(existsSync)).toBe(true);
+    const json = JSON.parse(await readFile(join(dir, 'out', 'eval.json'), 'utf8'));
+    expect(json.predictions).toHaveLength(9);
+    expect(json.methods.map((m: { method: string }) => m.method)).toEqual(['none', 'transprune-high', 'fastv']);
+    expect((await readFile(join(dir, 'out', 'eval.md'), 'utf8')).split('\n').filter((l) => l.startsWith('| '))).toHaveLength(5);
+    expect((await sharp(join(dir, 'out', 'eval.png')).metadata()).format).toBe('png');
+  });
+});
