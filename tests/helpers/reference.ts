@@ -3,10 +3,16 @@
 // the ONNX engine against this file. Written to be read next to HF's modeling_clip.py,
 // modeling_llava.py and modeling_llama.py (or llama2.c's run.c), not to be fast.
 //
-// Usage:
-//   const model = loadReferenceModel(dir);
-//   const run = referencePrefill(model, { inputIds, pixelValues });   // hidden states, side outputs, logits
-//   const { tokens } = referenceGenerate(model, { inputIds, pixelValues, maxNewTokens: 8 });
+// API (all layer indices 0-based here; the pruned reference in reference-pruned.ts takes 1-based
+// layer numbers like src/shared/pruning.ts):
+//   loadReferenceModel(dir)                          config + all weights in float64 (any layout, sharded or not, fp32/fp16/bf16)
+//   referenceVision(model, pixelValues)              CLIP hidden states, selected features [N, Dv], projected visual tokens [N, D]
+//   referencePrefill(model, { inputIds, pixelValues }) embeds, hiddenStates[0..L], side outputs per layer, KV caches, logits [S, V]
+//   referenceGenerate(model, { ..., maxNewTokens })  greedy tokens by full recomputation (no KV cache), with each step's logits
+//   referenceDecoderLayer(model, l, x, positions, past) one layer on new tokens after a cache: out, present, side outputs
+//   referenceProbe(model, l, hidden, positions, queryStart) layer l's norm + q/k + RoPE attention, mean over heads then queries
+//   referenceHead / referenceEmbed / referenceEmbedPrompt   the pieces, for tests that run layers by hand
+// inputIds contain at most one image_token_index placeholder; it is replaced by the N visual tokens.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readCheckpointWeights, type Tensor64 } from './safetensors.js';
