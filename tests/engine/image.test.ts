@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { crc32 } from 'node:zlib';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { ImageError, sniffFormat, validateImage } from '../../src/engine/image/validate.js';
@@ -51,6 +52,7 @@ describe('validateImage', () => {
     expect(await problem(Buffer.from('{"json": true}'))).toMatch(/^not-an-image/);
     expect(await problem(Buffer.concat([Buffer.from('BM'), Buffer.alloc(60)]))).toMatch(/^unsupported-format: BMP/);
     expect(await problem(Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"></svg>'))).toMatch(/^unsupported-format: SVG/);
+    expect(await problem(Buffer.concat([Buffer.from([0, 0, 0, 24]), Buffer.from('ftypheic'), Buffer.alloc(40)]))).toMatch(/^unsupported-format: HEIC/);
   });
 
   it('rejects a header-damaged file as corrupt and oversized files before decoding', async () => {
@@ -60,6 +62,25 @@ describe('validateImage', () => {
     await expect(validateImage(png, { maxBytes: 100, maxPixels: 1e9 })).rejects.toMatchObject({ problem: 'too-large', message: expect.stringMatching(/limit is/) });
     await expect(validateImage(png, { maxBytes: 1e9, maxPixels: 1599 })).rejects.toMatchObject({ problem: 'too-large', message: expect.stringMatching(/40×40/) });
     expect((await validateImage(png, { maxBytes: 1e9, maxPixels: 1600 })).width).toBe(40);
+  });
+
+  it('refuses a decompression bomb from its header alone', async () => {
+    // A valid PNG signature + IHDR claiming 40000 x 40000 RGB, and one empty zlib stream for pixel data.
+    const ihdr = Buffer.alloc(13);
+    ihdr.writeUInt32BE(40000, 0);
+    ihdr.writeUInt32BE(40000, 4);
+    ihdr.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
+    const chunk = (type: string, data: Buffer) => {
+      const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+      const length = Buffer.alloc(4);
+      length.writeUInt32BE(data.length);
+      const crc = Buffer.alloc(4);
+      crc.writeUInt32BE(crc32(body));
+      return Buffer.concat([length, body, crc]);
+    };
+    const bomb = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', Buffer.from([0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01])), chunk('IEND', Buffer.alloc(0))]);
+    expect(bomb.length).toBeLessThan(100);
+    await expect(validateImage(bomb)).rejects.toMatchObject({ problem: 'too-large', message: expect.stringMatching(/40000×40000 \(1600\.0 MP\)/) });
   });
 
   it('reports the displayed size of an EXIF-rotated JPEG', async () => {

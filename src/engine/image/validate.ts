@@ -40,8 +40,8 @@ export interface ImageInfo {
 const startsWith = (buf: Uint8Array, bytes: number[], at = 0) => bytes.every((b, i) => buf[at + i] === b);
 const ascii = (text: string) => [...text].map((c) => c.charCodeAt(0));
 
-/** The format named by the file's first bytes; 'bmp'/'svg' etc. are recognised only to be refused by name. */
-export function sniffFormat(buf: Uint8Array): ImageFormat | 'bmp' | 'svg' | 'ico' | undefined {
+/** The format named by the file's first bytes; HEIC/BMP/SVG/ICO are recognised only to be refused by name (sharp's prebuilt libvips has no HEVC or BMP decoder, and SVG is a document, not a photo). */
+export function sniffFormat(buf: Uint8Array): ImageFormat | 'heic' | 'bmp' | 'svg' | 'ico' | undefined {
   if (startsWith(buf, [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) return 'png';
   if (startsWith(buf, [0xff, 0xd8, 0xff])) return 'jpeg';
   if (startsWith(buf, ascii('RIFF')) && startsWith(buf, ascii('WEBP'), 8)) return 'webp';
@@ -50,7 +50,9 @@ export function sniffFormat(buf: Uint8Array): ImageFormat | 'bmp' | 'svg' | 'ico
   if (startsWith(buf, ascii('ftyp'), 4)) {
     const brand = String.fromCharCode(...buf.subarray(8, 12));
     if (brand === 'avif' || brand === 'avis') return 'avif';
-    if (['heic', 'heix', 'hevc', 'mif1', 'msf1'].includes(brand)) return 'heif';
+    if (['heic', 'heix', 'hevc', 'hevx'].includes(brand)) return 'heic';
+    if (brand === 'mif1' || brand === 'msf1') return 'heif'; // generic HEIF: AVIF inside decodes, HEVC does not
+
   }
   if (startsWith(buf, ascii('BM'))) return 'bmp';
   if (startsWith(buf, [0x00, 0x00, 0x01, 0x00])) return 'ico';
@@ -74,7 +76,7 @@ export async function validateImage(buffer: Uint8Array, limits: ImageLimits = DE
   }
   const sniffed = sniffFormat(buffer);
   if (sniffed === undefined) throw new ImageError('not-an-image', 'This file is not an image (supported: PNG, JPEG, WebP, GIF, TIFF, AVIF, HEIF).');
-  if (sniffed === 'bmp' || sniffed === 'svg' || sniffed === 'ico') {
+  if (sniffed === 'heic' || sniffed === 'bmp' || sniffed === 'svg' || sniffed === 'ico') {
     throw new ImageError('unsupported-format', `${sniffed.toUpperCase()} images are not supported; convert it to PNG or JPEG.`);
   }
   let meta: Metadata;
