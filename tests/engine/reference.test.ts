@@ -280,6 +280,15 @@ describe('tiny checkpoints and the reference model', () => {
     expect(maxAbsDiff(referencePrefill(loadReferenceModel(otherSeed.dir), input).logits.data, legacy.data)).toBeGreaterThan(0.1);
   });
 
+  it('tied word embeddings: no lm_head tensor, logits from the embedding matrix', async () => {
+    const tied = await makeTinyCheckpoint(join(tmp, 'tied'), { tieWordEmbeddings: true, layout: 'new' });
+    expect(readSafetensorsFile(join(tied.dir, 'model.safetensors')).has('lm_head.weight')).toBe(false);
+    const tiedModel = loadReferenceModel(tied.dir);
+    expect(tiedModel.weight('language_model.lm_head.weight')).toBe(tiedModel.weight('language_model.model.embed_tokens.weight'));
+    const { logits } = referencePrefill(tiedModel, { inputIds: [tied.tokens.bos, 400, 410] });
+    expect(logits.cols).toBe(tied.vocabSize);
+  });
+
   it('fp16 and bf16 checkpoints hold the rounded fp32 weights', async () => {
     const half = await makeTinyCheckpoint(join(tmp, 'fp16'), { dtype: 'fp16' });
     const bf16 = await makeTinyCheckpoint(join(tmp, 'bf16'), { dtype: 'bf16' });

@@ -63,9 +63,12 @@ export function loadReferenceModel(dir: string): ReferenceModel {
   const hidden = tc.hidden_size ?? 4096;
   const heads = tc.num_attention_heads ?? 32;
   const weights = readCheckpointWeights(dir);
-  const newLayout = isNewLayout(weights);
+  const newLayout = isNewLayout(weights.keys());
+  const tied = config.tie_word_embeddings ?? tc.tie_word_embeddings ?? false;
   const weight = (legacy: string): Tensor64 => {
-    const name = newLayout ? toNewLayoutName(legacy) : legacy;
+    // Tied embeddings: the output projection is the token embedding matrix.
+    const resolved = tied && legacy === 'language_model.lm_head.weight' ? 'language_model.model.embed_tokens.weight' : legacy;
+    const name = newLayout ? toNewLayoutName(resolved) : resolved;
     const t = weights.get(name);
     if (!t) throw new Error(`reference: missing weight ${name}`);
     return t;

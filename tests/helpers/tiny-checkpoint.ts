@@ -50,6 +50,7 @@ export interface TinyCheckpointOptions extends Partial<TinyShape> {
   chatTemplate?: boolean | string; // true: a LLaVA-style template in tokenizer_config.json; default none
   visionFeatureLayer?: number; // default -2
   selectStrategy?: 'default' | 'full'; // default 'default' (drops CLS)
+  tieWordEmbeddings?: boolean; // lm_head = embed_tokens (no lm_head tensor written); default false
   rmsNormEps?: number; // default 1e-5
   ropeTheta?: number; // default 10000
 }
@@ -211,7 +212,7 @@ export async function makeTinyCheckpoint(dir: string, opts: TinyCheckpointOption
     projector_hidden_act: 'gelu',
     vision_feature_layer: opts.visionFeatureLayer ?? -2,
     vision_feature_select_strategy: strategy,
-    tie_word_embeddings: false,
+    tie_word_embeddings: opts.tieWordEmbeddings ?? false,
     torch_dtype: TORCH_DTYPE[dtype],
     vocab_size: vocabSize,
     text_config: {
@@ -251,6 +252,7 @@ export async function makeTinyCheckpoint(dir: string, opts: TinyCheckpointOption
   const rename = opts.layout === 'new' ? toNewLayoutName : (name: string) => name;
   const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
   for (const [name, init] of weightSpecs(shape, vocabSize)) {
+    if (opts.tieWordEmbeddings && name === 'language_model.lm_head.weight') continue;
     const count = init.shape.reduce((a, b) => a * b, 1);
     tensors.set(rename(name), { shape: init.shape, data: gaussian(seed, name, count, init.mean, init.std) });
   }

@@ -9,6 +9,7 @@ export function toNewLayoutName(legacy: string): string {
 }
 
 /** True when a checkpoint's tensor names are in the new layout. */
-export function isNewLayout(names: { has(name: string): boolean }): boolean {
-  return names.has('lm_head.weight');
+export function isNewLayout(names: Iterable<string>): boolean {
+  for (const name of names) if (name.startsWith('model.language_model.') || name.startsWith('model.vision_tower.')) return true;
+  return false;
 }
