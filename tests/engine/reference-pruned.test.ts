@@ -170,6 +170,12 @@ describe('TransPrune reference: scores (spec §2-§4, §8.7, §8.11)', () => {
     expect(referencePrunedForward(model, input, { ...schedule, alpha: 0 }).stages[0].keptOriginal).toEqual(topkAscending(hand.iga, 12));
   });
 
+  it('refuses schedules it cannot run: pruning after the last layer, or no instruction tokens for IGA', () => {
+    expect(() => referencePrunedForward(model, input, { ...schedule, accumulate: [6], prune: [6], ratios: [0.5] })).toThrow(/after the last layer/);
+    const imageLast = { ...input, inputIds: [ck.tokens.bos, 400, 401, ck.tokens.image] };
+    expect(() => referencePrunedForward(model, imageLast, schedule)).toThrow(/instruction tokens after the image/);
+  });
+
   it('top-k returns ascending indices and breaks ties toward the lower index', () => {
     expect(topkAscending([0.1, 0.5, 0.5, 0.2, 0.5], 2)).toEqual(Int32Array.from([1, 2]));
     expect(topkAscending([3, 1, 2], 3)).toEqual(Int32Array.from([0, 1, 2]));
