@@ -3,13 +3,11 @@
 // preprocessor_config.json, generation_config.json. Everything the importer reads, nothing faked.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { OPENAI_CLIP_MEAN, OPENAI_CLIP_STD } from '../../src/engine/image/preprocess.js';
 import { writeSafetensors, type FloatDtype } from '../../src/engine/io/safetensors.js';
 import type { WeightDtype } from './safetensors.js';
 import { buildTinyTokenizer, SPECIAL_TOKENS, TINY_CHAT_TEMPLATE } from './tiny-tokenizer.js';
 import { toNewLayoutName } from './weight-names.js';
-
-export const CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073];
-export const CLIP_STD = [0.26862954, 0.26130258, 0.27577711];
 
 /** Model shape. Text = Llama decoder, vision = CLIP ViT. */
 export interface TinyShape {
@@ -287,8 +285,8 @@ export async function makeTinyCheckpoint(dir: string, opts: TinyCheckpointOption
     do_rescale: true,
     rescale_factor: 1 / 255,
     do_normalize: true,
-    image_mean: CLIP_MEAN,
-    image_std: CLIP_STD,
+    image_mean: OPENAI_CLIP_MEAN,
+    image_std: OPENAI_CLIP_STD,
     do_convert_rgb: true,
   });
   writeJson(join(dir, 'generation_config.json'), { bos_token_id: tokenizer.bosId, eos_token_id: tokenizer.eosId, pad_token_id: tokenizer.padId });
