@@ -94,7 +94,9 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
       stopEvents();
       for (const ws of sockets.clients) ws.terminate();
       await engine.shutdown();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections(); // idle keep-alive connections would hold close() open
+      await closed;
     },
   };
 }

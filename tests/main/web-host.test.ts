@@ -35,9 +35,10 @@ beforeAll(async () => {
   client = new WebClient(`${origin().replace('http', 'ws')}/api`);
   await host.engine.whenReady();
 }, 60_000);
+let hostClosed = false;
 afterAll(async () => {
   client?.close();
-  await host?.close();
+  if (!hostClosed) await host?.close();
 });
 
 describe('web host', () => {
@@ -82,6 +83,17 @@ describe('web host', () => {
       get(host.url, { headers: { host: 'attacker.example' } }, (res) => resolve(res.statusCode!)).on('error', reject);
     });
     expect(rebinding).toBe(421);
+  });
+});
+
+describe('web client', () => {
+  it('reports the engine stopped when the host goes away, and fails calls instead of hanging', async () => {
+    const seen: EngineStatus[] = [];
+    client.on('engine.status', (s) => seen.push(s));
+    hostClosed = true;
+    await host.close();
+    await waitFor(() => seen.some((s) => s.state === 'stopped' && s.reason === 'lost the connection to the web host'));
+    expect(await client.call('engine.status', {})).toMatchObject({ ok: false, error: { code: 'engine-unavailable' } });
   });
 });
 

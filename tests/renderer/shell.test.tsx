@@ -129,6 +129,27 @@ describe('shell', () => {
   });
 });
 
+describe('shell slots', () => {
+  it('mounts feature components for the conversation list and views, with the engine status and models', async () => {
+    const client = new MemoryClient(ready, [{ id: 'tiny', name: 'Tiny', path: '/m/tiny' }]);
+    render(
+      <ClientProvider client={client}>
+        <App
+          slots={{
+            conversations: ({ status }) => <p>conversations see {status?.state}</p>,
+            chat: ({ models }) => <p>chat sees {models?.map((m) => m.name).join(',')}</p>,
+          }}
+        />
+      </ClientProvider>,
+    );
+    expect(await screen.findByText('conversations see ready')).toBeTruthy();
+    expect(await screen.findByText('chat sees Tiny')).toBeTruthy();
+    expect(screen.queryByText('No conversations yet.')).toBeNull();
+    fireEvent.click(screen.getByRole('button', { name: 'Models' }));
+    expect(await screen.findByText('/m/tiny')).toBeTruthy();
+  });
+});
+
 describe('ElectronClient', () => {
   it('maps call names onto the preload functions and passes on()', async () => {
     const seen: unknown[] = [];

@@ -25,8 +25,11 @@ export function serveEngine(port: ParentPort, handlers: EngineHandlers, exit: ()
       return;
     }
     const { id, type, payload } = envelope.data;
-    if (type === 'cancel' || type === 'shutdown') {
-      void answer(id, () => control(type, payload));
+    if (type === 'cancel') {
+      void answer(id, () => cancel(payload));
+    } else if (type === 'shutdown') {
+      // Exit only once the answer has been handed to the transport.
+      void answer(id, () => drain(payload)).then(exit);
     } else if (inFlight.has(id)) {
       void answer(id, async () => {
         throw new CodedError('invalid-request', `request id ${id} is already in flight`);
@@ -44,16 +47,17 @@ export function serveEngine(port: ParentPort, handlers: EngineHandlers, exit: ()
     return handler(request, { signal, emit: (event, eventPayload) => void send({ id, event, payload: eventPayload }) });
   }
 
-  async function control(type: 'cancel' | 'shutdown', payload: unknown): Promise<unknown> {
-    const call = parseRequest(engineCalls, type, payload);
-    if (call.name === 'cancel') {
-      const target = inFlight.get(call.request.id);
-      target?.controller.abort();
-      return { found: target !== undefined };
-    }
+  async function cancel(payload: unknown): Promise<unknown> {
+    const target = inFlight.get(engineCalls.cancel.request.parse(payload).id);
+    target?.controller.abort();
+    return { found: target !== undefined };
+  }
+
+  /** Aborts every in-flight request and waits until each has sent its (cancelled) answer. */
+  async function drain(payload: unknown): Promise<unknown> {
+    engineCalls.shutdown.request.parse(payload);
     for (const { controller } of inFlight.values()) controller.abort();
     await Promise.allSettled([...inFlight.values()].map((r) => r.answered));
-    setImmediate(() => void exit());
     return {};
   }
 }

@@ -6,7 +6,8 @@ type Listener = (payload: unknown) => void;
 
 /**
  * The Client over the web host's WebSocket (src/web/server.ts). Calls made before the socket
- * opens wait for it; if the socket drops, pending calls fail and the next call reconnects.
+ * opens wait for it; if the socket drops, pending calls fail, the engine status reads "stopped",
+ * and the next call reconnects.
  */
 export class WebClient implements Client {
   private socket: WebSocket | undefined;
@@ -53,12 +54,15 @@ export class WebClient implements Client {
       const socket = new WebSocket(this.url);
       this.socket = socket;
       socket.addEventListener('open', () => resolve(socket));
+      socket.addEventListener('error', () => {}); // always followed by 'close', handled there
       socket.addEventListener('message', (event) => this.receive(String(event.data)));
       socket.addEventListener('close', () => {
         this.opened = undefined;
         reject(new Error('closed'));
         for (const resolvePending of this.pending.values()) resolvePending(err('engine-unavailable', 'lost the connection to the web host'));
         this.pending.clear();
+        // Without the host there is no engine either; say so rather than keep showing the last status.
+        this.listeners.get('engine.status')?.forEach((listener) => listener({ state: 'stopped', reason: 'lost the connection to the web host', restarts: 0 }));
       });
     });
     return this.opened;

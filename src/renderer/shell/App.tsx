@@ -16,12 +16,14 @@ export interface ViewProps {
 
 /** The mount points: features (src/renderer/features) replace a view by passing their own component. */
 export interface ShellSlots {
+  /** The sidebar's conversation list. */
+  conversations?: ComponentType<ViewProps>;
   chat?: ComponentType<ViewProps>;
   models?: ComponentType<ViewProps>;
   settings?: ComponentType<ViewProps>;
 }
 
-const DEFAULT_VIEWS: Required<ShellSlots> = {
+const DEFAULT_VIEWS: Required<Omit<ShellSlots, 'conversations'>> = {
   chat: ({ status, models }) => <ChatPane status={status} models={models} />,
   models: ({ models, modelsError }) => <ModelsView models={models} error={modelsError} />,
   settings: ({ status }) => <SettingsView status={status} />,
@@ -33,6 +35,8 @@ export function App({ slots = {} }: { slots?: ShellSlots }) {
   const { models, error } = useModels(status);
   const [view, setView] = useState<ViewId>('chat');
   const View = slots[view] ?? DEFAULT_VIEWS[view];
+  const Conversations = slots.conversations;
+  const viewProps: ViewProps = { status, models, modelsError: error };
 
   return (
     <div className="flex h-screen flex-col bg-white text-zinc-900 dark:bg-zinc-950 dark:text-zinc-100">
@@ -41,9 +45,9 @@ export function App({ slots = {} }: { slots?: ShellSlots }) {
         <EngineStatusBadge status={status} />
       </header>
       <div className="flex min-h-0 flex-1">
-        <Sidebar view={view} onView={setView} />
+        <Sidebar view={view} onView={setView} conversations={Conversations && <Conversations {...viewProps} />} />
         <main className="flex min-h-0 flex-1 flex-col">
-          <View status={status} models={models} modelsError={error} />
+          <View {...viewProps} />
         </main>
       </div>
     </div>
