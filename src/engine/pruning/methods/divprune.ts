@@ -33,10 +33,19 @@ function cosineDistances(features: Float32Array, n: number, dim: number): Float6
   }
   const distance = new Float64Array(n * n);
   for (let i = 0; i < n; i++) {
+    const a = unit.subarray(i * dim, (i + 1) * dim);
     for (let j = i; j < n; j++) {
-      let dot = 0;
-      for (let k = 0; k < dim; k++) dot += unit[i * dim + k] * unit[j * dim + k];
-      distance[i * n + j] = distance[j * n + i] = 1 - dot;
+      const b = unit.subarray(j * dim, (j + 1) * dim);
+      // Four independent partial sums: several times faster in V8 than one serial chain.
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0, k = 0;
+      for (; k + 3 < dim; k += 4) {
+        s0 += a[k] * b[k];
+        s1 += a[k + 1] * b[k + 1];
+        s2 += a[k + 2] * b[k + 2];
+        s3 += a[k + 3] * b[k + 3];
+      }
+      for (; k < dim; k++) s0 += a[k] * b[k];
+      distance[i * n + j] = distance[j * n + i] = 1 - (s0 + s1 + s2 + s3);
     }
   }
   return distance;
