@@ -87,7 +87,7 @@ export type ConversationSummary = z.infer<typeof ConversationSummary>;
 /** What the image store tells the renderer about an accepted image. */
 export const StoredImage = z.object({
   id: ImageId,
-  format: z.enum(['png', 'jpeg', 'webp']),
+  format: z.enum(['png', 'jpeg', 'webp', 'gif', 'tiff', 'avif', 'heif']),
   width: z.number().int().positive(),
   height: z.number().int().positive(),
   bytes: z.number().int().positive(),

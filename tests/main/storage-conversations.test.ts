@@ -34,8 +34,8 @@ describe('conversation store', () => {
     expect((await store.list()).map((c) => c.title)).toEqual(['Alpha renamed', 'Beta']);
     await store.delete(b.id);
     expect((await store.list()).map((c) => c.id)).toEqual([a.id]);
-    await expect(store.get(b.id)).rejects.toMatchObject({ code: 'not-found' });
-    await expect(store.rename(a.id, '   ')).rejects.toMatchObject({ code: 'invalid' });
+    await expect(store.get(b.id)).rejects.toMatchObject({ problem: 'not-found' });
+    await expect(store.rename(a.id, '   ')).rejects.toMatchObject({ problem: 'invalid' });
   });
 
   it('searches titles case-insensitively by every word', async () => {
@@ -76,12 +76,12 @@ describe('conversation store', () => {
     await store.selectVersion(c.id, first.messageId, 0);
     message = await assistantAt(c.id, 1);
     expect(message.current).toBe(0);
-    await expect(store.selectVersion(c.id, first.messageId, 2)).rejects.toMatchObject({ code: 'invalid' });
+    await expect(store.selectVersion(c.id, first.messageId, 2)).rejects.toMatchObject({ problem: 'invalid' });
   });
 
   it('stores per-answer stats and refuses an answer without a question', async () => {
     const c = await store.create();
-    await expect(store.startAnswer(c.id)).rejects.toMatchObject({ code: 'invalid' });
+    await expect(store.startAnswer(c.id)).rejects.toMatchObject({ problem: 'invalid' });
     await store.addUserMessage(c.id, 'Q');
     const t = await store.startAnswer(c.id);
     const stats = {
@@ -126,14 +126,14 @@ describe('conversation store', () => {
     await writeFile(join(dir, 'broken.json'), '{"schemaVersion": 1, "id": "broken", "tit');
     await writeFile(join(dir, '.x.json.abc.tmp'), 'half a write');
     expect((await store.list()).map((c) => c.id)).toEqual([good.id]);
-    await expect(store.get('broken')).rejects.toMatchObject({ code: 'corrupt' });
+    await expect(store.get('broken')).rejects.toMatchObject({ problem: 'corrupt' });
     expect(await readdir(dir)).toContain('broken.json');
     await expect(store.get('../etc/passwd')).rejects.toBeInstanceOf(StorageError);
   });
 
   it('refuses a file written by a newer app instead of damaging it', async () => {
     await writeFile(join(dir, 'future.json'), JSON.stringify({ schemaVersion: 99, id: 'future', title: 'x' }));
-    await expect(store.get('future')).rejects.toMatchObject({ code: 'corrupt' });
+    await expect(store.get('future')).rejects.toMatchObject({ problem: 'corrupt' });
     expect(JSON.parse(await readFile(join(dir, 'future.json'), 'utf8')).schemaVersion).toBe(99);
   });
 });

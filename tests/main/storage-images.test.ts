@@ -1,7 +1,7 @@
-import { mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { crc32 } from 'node:zlib';
+import { crc32, deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { IMAGE_LIMITS, ImageStore } from '../../src/main/storage/index.js';
@@ -32,7 +32,8 @@ function pngHeaderOnly(width: number, height: number): Buffer {
   ihdr.writeUInt32BE(height, 4);
   ihdr.set([8, 2, 0, 0, 0], 8); // 8-bit RGB, deflate, no filter, no interlace
   const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-  return Buffer.concat([signature, chunk('IHDR', ihdr), chunk('IEND', Buffer.alloc(0))]);
+  // A token IDAT: readers want one to exist, but nothing here decodes it.
+  return Buffer.concat([signature, chunk('IHDR', ihdr), chunk('IDAT', deflateSync(Buffer.alloc(1))), chunk('IEND', Buffer.alloc(0))]);
 }
 
 describe('image store', () => {
@@ -60,30 +61,31 @@ describe('image store', () => {
     expect(await store.addFile(link)).toMatchObject({ format: 'webp', width: 30, height: 40 });
   });
 
-  it('rejects non-images, damaged images, empty files and folders', async () => {
-    await expect(store.addBytes(Buffer.from('GIF89a not supported'))).rejects.toMatchObject({ code: 'rejected', message: /PNG, JPEG or WebP/ });
-    await expect(store.addBytes(Buffer.from('%PDF-1.7'))).rejects.toMatchObject({ code: 'rejected' });
-    await expect(store.addBytes(Buffer.alloc(0))).rejects.toMatchObject({ message: /empty/ });
+  it('rejects non-images, damaged images, empty files and folders with a code that survives IPC', async () => {
+    const rejected = (problem: string, message?: RegExp) => ({ code: 'invalid-request', problem, ...(message && { message }) });
+    await expect(store.addBytes(Buffer.from('%PDF-1.7'))).rejects.toMatchObject(rejected('not-an-image', /not an image/));
+    await expect(store.addBytes(Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"/>'))).rejects.toMatchObject(rejected('unsupported-format'));
+    await expect(store.addBytes(Buffer.alloc(0))).rejects.toMatchObject(rejected('empty'));
     const png = await solid(300, 300, 'png');
-    await expect(store.addBytes(png.subarray(0, 60))).rejects.toMatchObject({ code: 'rejected', message: /damaged/ });
+    await expect(store.addBytes(png.subarray(0, 60))).rejects.toMatchObject(rejected('corrupt', /damaged/));
     // Header intact, pixel data cut short: only decoding finds it.
-    await expect(store.addBytes(png.subarray(0, png.length - 30))).rejects.toMatchObject({ code: 'rejected', message: /damaged/ });
-    await expect(store.addFile(dir)).rejects.toMatchObject({ code: 'rejected' });
-    await expect(store.addFile(join(dir, 'missing.png'))).rejects.toMatchObject({ code: 'rejected' });
+    await expect(store.addBytes(png.subarray(0, png.length - 30))).rejects.toMatchObject(rejected('corrupt', /damaged/));
+    await expect(store.addFile(dir)).rejects.toMatchObject(rejected('not-an-image'));
+    await expect(store.addFile(join(dir, 'missing.png'))).rejects.toMatchObject(rejected('not-an-image'));
     // Nothing rejected reached the store.
     expect(await readdir(store.dir).catch(() => [])).toEqual([]);
   });
 
   it('rejects images over the pixel limit before decoding them, and files over the size limit before reading', async () => {
-    await expect(store.addBytes(pngHeaderOnly(10_000, 10_000))).rejects.toMatchObject({ message: /10000×10000.*megapixels/ });
-    await expect(store.addBytes(pngHeaderOnly(1, 4000))).rejects.toMatchObject({ message: /only 1×4000/ });
+    await expect(store.addBytes(pngHeaderOnly(10_000, 10_000))).rejects.toMatchObject({ problem: 'too-large', message: /10000×10000.*limit is 50.0 MP/ });
     const big = join(dir, 'big.png');
     await writeFile(big, Buffer.concat([pngHeaderOnly(10, 10), Buffer.alloc(IMAGE_LIMITS.maxBytes)]));
-    await expect(store.addFile(big)).rejects.toMatchObject({ message: /limit is 25 MiB/ });
+    await expect(store.addFile(big)).rejects.toMatchObject({ problem: 'too-large', message: /limit is 25 MB/ });
+    await expect(store.addBytes(await readFile(big))).rejects.toMatchObject({ problem: 'too-large' });
   });
 
   it('refuses ids that are not sha256 hex', async () => {
-    await expect(store.path('../../etc/passwd')).rejects.toMatchObject({ code: 'invalid' });
-    await expect(store.thumbnail('0'.repeat(64))).rejects.toMatchObject({ code: 'not-found' });
+    await expect(store.path('../../etc/passwd')).rejects.toMatchObject({ problem: 'invalid' });
+    await expect(store.thumbnail('0'.repeat(64))).rejects.toMatchObject({ problem: 'not-found' });
   });
 });

@@ -1,12 +1,22 @@
-/** Why a storage call failed; handlers turn the code into the IPC error envelope. */
-export type StorageErrorCode = 'not-found' | 'corrupt' | 'invalid' | 'rejected';
+import { CodedError, type ErrorCode } from '../../shared/result.js';
 
-export class StorageError extends Error {
+/** Why a storage call failed. */
+export type StorageProblem = 'not-found' | 'corrupt' | 'invalid' | 'rejected';
+
+const IPC_CODE: Record<StorageProblem, ErrorCode> = {
+  'not-found': 'not-found',
+  corrupt: 'internal',
+  invalid: 'invalid-request',
+  rejected: 'invalid-request',
+};
+
+/** A CodedError, so the IPC boundary keeps its code and message for the renderer. */
+export class StorageError extends CodedError {
   constructor(
-    readonly code: StorageErrorCode,
+    readonly problem: StorageProblem,
     message: string,
   ) {
-    super(message);
+    super(IPC_CODE[problem], message);
     this.name = 'StorageError';
   }
 }

@@ -5,13 +5,16 @@ import sharp from 'sharp';
 import { ImageId, type StoredImage } from '../../shared/conversation.js';
 import { writeFileAtomic } from './atomicFile.js';
 import { StorageError } from './errors.js';
-import { checkImageSize, IMAGE_LIMITS, validateImageBytes, type ImageFormat } from './imageValidation.js';
+import { ImageError, validateImage as validateImageBytes, type ImageFormat, type ImageLimits } from '../../engine/image/validate.js';
 
-/** The one intake check for every way an image arrives. Swap here for src/engine/image's validator. */
-const validateImage = validateImageBytes;
+/** Limits for images people drop, paste or pick: generous for photos and screenshots, small enough to decode safely. */
+export const IMAGE_LIMITS: ImageLimits = { maxBytes: 25 * 1024 * 1024, maxPixels: 50_000_000 };
+
+/** The one intake check for every way an image arrives (src/engine/image's validator, with the app's limits). */
+const validateImage = (bytes: Uint8Array) => validateImageBytes(bytes, IMAGE_LIMITS);
 
 const THUMBNAIL_EDGE = 256;
-const FORMATS: ImageFormat[] = ['png', 'jpeg', 'webp'];
+const FORMATS: ImageFormat[] = ['png', 'jpeg', 'webp', 'gif', 'tiff', 'avif', 'heif'];
 
 /**
  * Content-addressed image store: `<dir>/<sha256>.<ext>` plus `<dir>/thumbs/<sha256>.webp`. The same
@@ -33,17 +36,19 @@ export class ImageStore {
     return { id, format: image.format, width: image.width, height: image.height, bytes: bytes.byteLength };
   }
 
-  /** A dropped or picked file: must be a regular file (symlinks resolved) no larger than the limit. */
+  /** A file by path (CLI, tests): must be a regular file (symlinks resolved) no larger than the limit. */
   async addFile(path: string): Promise<StoredImage> {
     let real: string;
     try {
       real = (await lstat(path)).isSymbolicLink() ? await realpath(path) : path;
     } catch {
-      throw new StorageError('rejected', 'The file cannot be opened.');
+      throw new ImageError('not-an-image', 'The file cannot be opened.');
     }
     const info = await stat(real);
-    if (!info.isFile()) throw new StorageError('rejected', 'Not a file.');
-    checkImageSize(info.size);
+    if (!info.isFile()) throw new ImageError('not-an-image', 'Not a file.');
+    if (info.size > IMAGE_LIMITS.maxBytes) {
+      throw new ImageError('too-large', `The image is ${(info.size / 2 ** 20).toFixed(1)} MB; the limit is ${IMAGE_LIMITS.maxBytes / 2 ** 20} MB.`);
+    }
     return this.addBytes(await readFile(real));
   }
 
@@ -86,7 +91,7 @@ async function makeThumbnail(bytes: Uint8Array): Promise<Buffer> {
       .webp({ quality: 80 })
       .toBuffer();
   } catch {
-    throw new StorageError('rejected', 'The image data is damaged and cannot be decoded.');
+    throw new ImageError('corrupt', 'The image data is damaged and cannot be decoded.');
   }
 }
 

@@ -2,17 +2,19 @@ import { join } from 'node:path';
 import { ConversationStore } from './conversations.js';
 import { ImageStore } from './images.js';
 import { SettingsStore } from './settings.js';
+import { TraceStore } from './traces.js';
 
 export { ConversationStore, DEFAULT_TITLE, type AnswerOutcome, type AnswerTarget } from './conversations.js';
-export { ImageStore } from './images.js';
+export { IMAGE_LIMITS, ImageStore } from './images.js';
 export { SettingsStore } from './settings.js';
-export { StorageError, type StorageErrorCode } from './errors.js';
-export { IMAGE_LIMITS } from './imageValidation.js';
+export { TraceStore } from './traces.js';
+export { StorageError, type StorageProblem } from './errors.js';
 
 export interface Storage {
   conversations: ConversationStore;
   images: ImageStore;
   settings: SettingsStore;
+  traces: TraceStore;
 }
 
 /**
@@ -24,5 +26,6 @@ export function openStorage(userDataDir: string): Storage {
     conversations: new ConversationStore(join(userDataDir, 'conversations')),
     images: new ImageStore(join(userDataDir, 'images')),
     settings: new SettingsStore(join(userDataDir, 'settings.json')),
+    traces: new TraceStore(join(userDataDir, 'traces')),
   };
 }

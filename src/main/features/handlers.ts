@@ -1,0 +1,116 @@
+import type { z } from 'zod';
+import type { featureCalls, featureEvents } from '../../shared/ipc-features.js';
+import { readTrace, traceToJson, traceToTokenCsv } from '../../engine/trace/io.js';
+import { writeFileAtomic } from '../storage/atomicFile.js';
+import type { Storage } from '../storage/index.js';
+import type { Answerer } from './answerer.js';
+import { ChatService } from './chat.js';
+import { CompareService } from './compare.js';
+import { conversationToMarkdown, fileNameFor } from './exports.js';
+
+type FeatureCalls = typeof featureCalls;
+export type FeatureHandlers = {
+  [K in keyof FeatureCalls]: (request: z.output<FeatureCalls[K]['request']>) => Promise<z.input<FeatureCalls[K]['response']>>;
+};
+
+/** Asks the user where to save (Electron: a save dialog); null when they cancel. */
+export type ChooseSavePath = (suggestedName: string) => Promise<string | null>;
+
+export interface FeatureDeps {
+  storage: Storage;
+  answerer: Answerer;
+  chooseSavePath: ChooseSavePath;
+}
+
+type FeatureEvents = typeof featureEvents;
+type FeatureEventName = keyof FeatureEvents;
+type FeaturePayload<E extends FeatureEventName> = z.output<FeatureEvents[E]>;
+type Listener = <E extends FeatureEventName>(event: E, payload: FeaturePayload<E>) => void;
+
+export interface Features {
+  handlers: FeatureHandlers;
+  /** Subscribes to the events the features push (streaming answers); returns the unsubscribe. */
+  onEvent(listener: Listener): () => void;
+  /** Start-up: answers cut off by a crash or quit become `interrupted`, keeping their text. */
+  recover(): Promise<number>;
+  /** Quit: stop every answer in flight (each is saved as interrupted). */
+  stopAll(): void;
+}
+
+/** The chat, compare, image, trace, export and settings calls, over main's storage and the engine. */
+export function createFeatures({ storage, answerer, chooseSavePath }: FeatureDeps): Features {
+  const listeners = new Set<Listener>();
+  const emit = <E extends FeatureEventName>(event: E, payload: FeaturePayload<E>) => {
+    for (const listener of listeners) listener(event, payload);
+  };
+  const chat = new ChatService(storage, answerer, (payload) => emit('chat.answer', payload));
+  const compare = new CompareService(storage, answerer, (payload) => emit('compare.answer', payload));
+  const { conversations, images, settings, traces } = storage;
+
+  async function save(suggestedName: string, data: string | Uint8Array): Promise<{ path: string | null }> {
+    const path = await chooseSavePath(suggestedName);
+    if (path) await writeFileAtomic(path, data);
+    return { path };
+  }
+  const imageWithThumbnail = async (id: string) => ({
+    image: await images.info(id),
+    thumbnail: `data:image/webp;base64,${Buffer.from(await images.thumbnail(id)).toString('base64')}`,
+  });
+
+  const handlers: FeatureHandlers = {
+    'conversations.list': ({ query }) => (query?.trim() ? conversations.search(query) : conversations.list()),
+    'conversations.create': ({ title }) => conversations.create(title),
+    'conversations.get': ({ id }) => conversations.get(id),
+    'conversations.rename': ({ id, title }) => conversations.rename(id, title),
+    'conversations.delete': async ({ id }) => {
+      chat.stop(id);
+      await conversations.delete(id);
+      return {};
+    },
+    'conversations.selectVersion': ({ id, messageId, index }) => conversations.selectVersion(id, messageId, index),
+
+    'images.add': async ({ data }) => imageWithThumbnail((await images.addBytes(Buffer.from(data, 'base64'))).id),
+    'images.get': ({ id }) => imageWithThumbnail(id),
+
+    'settings.get': () => settings.load(),
+    'settings.set': (next) => settings.save(next),
+
+    'chat.send': ({ conversationId, text, images: ids }) => chat.send(conversationId, text, ids),
+    'chat.regenerate': ({ conversationId, messageId }) => chat.regenerate(conversationId, messageId),
+    'chat.stop': async ({ conversationId }) => ({ stopped: chat.stop(conversationId) }),
+
+    'compare.run': async ({ text, image, left, right }) => ({ runId: await compare.run(text, image, { left, right }) }),
+    'compare.stop': async ({ runId }) => ({ stopped: compare.stop(runId) }),
+
+    'traces.get': ({ traceId }) => traces.get(traceId),
+    'traces.read': async ({ text }) => readTrace(text),
+
+    'export.trace': async ({ traceId, format }) => {
+      const trace = await traces.get(traceId);
+      return save(`trace-${trace.method.label}-${traceId.slice(0, 8)}.${format}`, format === 'json' ? traceToJson(trace) : traceToTokenCsv(trace));
+    },
+    'export.overlay': async ({ traceId, png }) => {
+      const trace = await traces.get(traceId);
+      return save(`overlay-${trace.method.label}-${traceId.slice(0, 8)}.png`, Buffer.from(png, 'base64'));
+    },
+    'export.conversation': async ({ id, format }) => {
+      const conversation = await conversations.get(id);
+      return format === 'json'
+        ? save(fileNameFor(conversation.title, 'json'), JSON.stringify(conversation, null, 2))
+        : save(fileNameFor(conversation.title, 'md'), conversationToMarkdown(conversation));
+    },
+  };
+
+  return {
+    handlers,
+    onEvent(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    recover: () => conversations.recoverInterrupted(),
+    stopAll() {
+      chat.stopAll();
+      compare.stopAll();
+    },
+  };
+}

@@ -1,0 +1,104 @@
+import { z } from 'zod';
+import { AnswerStats, AnswerStatus, Conversation, ConversationSummary, Id, ImageId, StoredImage } from './conversation.js';
+import { MethodSpec } from './pruning.js';
+import { AppSettings } from './settings.js';
+import { Trace } from './trace.js';
+
+/**
+ * The app API's feature calls (chat, images, compare, traces, exports, settings): the App UI section
+ * of the contract, spread into `appCalls` / `appEvents` in ipc.ts. Same shape as every other entry:
+ * a request schema and a response schema. Binary data travels as base64 so the Electron IPC and the
+ * web bridge's JSON carry it alike.
+ */
+
+const spec = <Req extends z.ZodType, Res extends z.ZodType>(request: Req, response: Res) => ({ request, response });
+const None = z.object({}).strict();
+const Base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/);
+/** A PNG/JPEG/WebP data: URL, ready for <img src>. */
+const DataUrl = z.string().startsWith('data:image/');
+
+export const AnswerTargetSchema = z.object({ conversationId: Id, messageId: Id, versionId: Id });
+export type AnswerTargetSchema = z.infer<typeof AnswerTargetSchema>;
+
+/** Where an export went; null when the user cancelled the save dialog. */
+export const Saved = z.object({ path: z.string().nullable() });
+
+export const CompareSide = z.enum(['left', 'right']);
+export type CompareSide = z.infer<typeof CompareSide>;
+
+export const featureCalls = {
+  'conversations.list': spec(z.object({ query: z.string().max(200).optional() }), z.array(ConversationSummary)),
+  'conversations.create': spec(z.object({ title: z.string().max(200).optional() }), Conversation),
+  'conversations.get': spec(z.object({ id: Id }), Conversation),
+  'conversations.rename': spec(z.object({ id: Id, title: z.string().min(1).max(200) }), Conversation),
+  'conversations.delete': spec(z.object({ id: Id }), None),
+  'conversations.selectVersion': spec(z.object({ id: Id, messageId: Id, index: z.number().int().min(0) }), Conversation),
+
+  /** Dropped, pasted and picked images all arrive here; main validates and stores them. */
+  'images.add': spec(z.object({ data: Base64 }), z.object({ image: StoredImage, thumbnail: DataUrl })),
+  'images.get': spec(z.object({ id: ImageId }), z.object({ image: StoredImage, thumbnail: DataUrl })),
+
+  'settings.get': spec(None, AppSettings),
+  'settings.set': spec(AppSettings, AppSettings),
+
+  /** Adds the user's turn and starts the answer; it streams as `chat.answer` events. */
+  'chat.send': spec(z.object({ conversationId: Id, text: z.string().max(20_000), images: z.array(ImageId).max(8) }), AnswerTargetSchema),
+  /** A new version of an assistant message; the old ones are kept. */
+  'chat.regenerate': spec(z.object({ conversationId: Id, messageId: Id }), AnswerTargetSchema),
+  'chat.stop': spec(z.object({ conversationId: Id }), z.object({ stopped: z.boolean() })),
+
+  /** One question, two methods; the answers stream as `compare.answer` events. */
+  'compare.run': spec(z.object({ text: z.string().min(1).max(20_000), image: ImageId, left: z.string(), right: z.string() }), z.object({ runId: Id })),
+  'compare.stop': spec(z.object({ runId: Id }), z.object({ stopped: z.boolean() })),
+
+  'traces.get': spec(z.object({ traceId: Id }), Trace),
+  /** A trace file the user opened in the renderer, validated by main. */
+  'traces.read': spec(z.object({ text: z.string().max(64 * 1024 * 1024) }), Trace),
+
+  'export.trace': spec(z.object({ traceId: Id, format: z.enum(['json', 'csv']) }), Saved),
+  'export.overlay': spec(z.object({ traceId: Id, png: Base64 }), Saved),
+  'export.conversation': spec(z.object({ id: Id, format: z.enum(['markdown', 'json']) }), Saved),
+};
+
+const AnswerUpdate = z.object({
+  text: z.string(),
+  status: AnswerStatus,
+  stats: AnswerStats.optional(),
+  traceId: Id.optional(),
+  error: z.string().optional(),
+});
+
+export const featureEvents = {
+  /** The streaming answer of a chat message: the whole text so far (batched), then the final state. */
+  'chat.answer': AnswerTargetSchema.extend(AnswerUpdate.shape),
+  'compare.answer': z.object({ runId: Id, side: CompareSide }).extend(AnswerUpdate.shape),
+};
+export type ChatAnswerEvent = z.infer<(typeof featureEvents)['chat.answer']>;
+export type CompareAnswerEvent = z.infer<(typeof featureEvents)['compare.answer']>;
+
+// ---------------------------------------------------------------- engine protocol: answers (main <-> engine)
+
+export const PromptTurnSchema = z.object({ role: z.enum(['user', 'assistant']), text: z.string(), image: z.boolean().optional() });
+
+/** One answer about one image: the engine loads the model if needed, streams `text` events, and returns stats and the trace. */
+export const AskRequest = z.object({
+  /** A model id from models.list; absent: the first installed model. */
+  model: z.string().optional(),
+  imagePath: z.string(),
+  turns: z.array(PromptTurnSchema).min(1),
+  method: MethodSpec,
+  sampling: z.object({ temperature: z.number().min(0), topP: z.number().gt(0).max(1), seed: z.number().int().min(0) }),
+  maxTokens: z.number().int().min(1),
+  /** An execution provider, or `auto`. */
+  ep: z.string(),
+});
+export type AskRequest = z.infer<typeof AskRequest>;
+
+export const featureEngineCalls = {
+  'chat.ask': spec(AskRequest, z.object({ text: z.string(), stats: AnswerStats, trace: Trace.optional() })),
+};
+
+export const featureEngineEvents = {
+  /** Newly settled answer text of a `chat.ask`, tagged with its request id. */
+  text: z.object({ delta: z.string() }),
+};
