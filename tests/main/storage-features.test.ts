@@ -1,0 +1,179 @@
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { AnswerStats, AssistantMessage } from '../../src/shared/conversation.js';
+import type { ChatAnswerEvent, CompareAnswerEvent } from '../../src/shared/ipc-features.js';
+import { Trace } from '../../src/shared/trace.js';
+import type { Answerer, AnswerRequest } from '../../src/main/features/answerer.js';
+import { promptFor } from '../../src/main/features/chat.js';
+import { createFeatures, type Features } from '../../src/main/features/handlers.js';
+import { openStorage, type Storage } from '../../src/main/storage/index.js';
+import { makeTrace } from '../renderer/features/traceFixture.js';
+
+const readFileSyncText = (path: string) => readFileSync(path, 'utf8');
+
+const stats: AnswerStats = {
+  timeToFirstTokenMs: 50, prefillMs: 30, decodeTokensPerSec: 100, generatedTokens: 4, visualTokensKept: 6, visualTokensTotal: 16,
+  tflops: 0.001, tflopsUnpruned: 0.003, executionProvider: 'cpu',
+};
+
+/**
+ * A scripted stand-in for the engine behind the Answerer port: it streams the given words one per
+ * tick, honours abort between "decode steps" as the engine does, and records what it was asked.
+ */
+class ScriptedAnswerer implements Answerer {
+  requests: AnswerRequest[] = [];
+  constructor(private readonly words: string[], private readonly failAt?: number) {}
+  async answer(request: AnswerRequest, onText: (delta: string) => void, signal: AbortSignal) {
+    this.requests.push(request);
+    let text = '';
+    for (const [i, word] of this.words.entries()) {
+      await new Promise((r) => setTimeout(r, 15));
+      if (signal.aborted) throw new Error('cancelled');
+      if (i === this.failAt) throw new Error('engine crashed (oom)');
+      const delta = (i ? ' ' : '') + word;
+      text += delta;
+      onText(delta);
+    }
+    return { text, stats, trace: makeTrace() };
+  }
+}
+
+let dir: string;
+let storage: Storage;
+let image: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'tp-features-'));
+  storage = openStorage(dir);
+  const png = await sharp({ create: { width: 32, height: 24, channels: 3, background: '#3a6' } }).png().toBuffer();
+  image = (await storage.images.addBytes(png)).id;
+});
+afterEach(() => rm(dir, { recursive: true, force: true }));
+
+function setup(answerer: Answerer) {
+  const events: (ChatAnswerEvent | CompareAnswerEvent)[] = [];
+  const saved: string[] = [];
+  const features: Features = createFeatures({ storage, answerer, chooseSavePath: async (name) => (saved.push(name), join(dir, name)) });
+  features.onEvent((_event, payload) => events.push(payload));
+  const until = async (done: () => boolean) => {
+    for (let i = 0; i < 400 && !done(); i++) await new Promise((r) => setTimeout(r, 10));
+  };
+  return { features, events, saved, until, h: features.handlers };
+}
+
+describe('chat service', () => {
+  it('streams an answer, saves it with stats and a trace, and exports the trace', async () => {
+    const answerer = new ScriptedAnswerer(['A', 'green', 'square.']);
+    const { h, events, until } = setup(answerer);
+    const c = await h['conversations.create']({});
+    const target = await h['chat.send']({ conversationId: c.id, text: 'What is it?', images: [image] });
+    await until(() => events.at(-1)?.status === 'done');
+    const last = events.at(-1) as ChatAnswerEvent;
+    expect(last).toMatchObject({ ...target, text: 'A green square.', status: 'done', stats });
+    expect(events.slice(0, -1).every((e) => e.status === 'streaming')).toBe(true);
+
+    const stored = (await h['conversations.get']({ id: c.id })).messages[1] as AssistantMessage;
+    expect(stored.versions[0]).toMatchObject({ text: 'A green square.', status: 'done', stats, traceId: last.traceId, method: 'transprune-high' });
+    expect(answerer.requests[0].turns).toEqual([{ role: 'user', text: 'What is it?', image: true }]);
+    expect(answerer.requests[0].method.llm.kind).toBe('transprune');
+    expect(answerer.requests[0].imagePath).toBe(await storage.images.path(image));
+
+    const exported = await h['export.trace']({ traceId: last.traceId!, format: 'json' });
+    expect(() => Trace.parse(JSON.parse(readFileSyncText(exported.path!)))).not.toThrow();
+  });
+
+  it('stop keeps the partial answer as interrupted; regenerate adds a version', async () => {
+    const { h, events, until } = setup(new ScriptedAnswerer(['one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight']));
+    const c = await h['conversations.create']({});
+    const target = await h['chat.send']({ conversationId: c.id, text: 'Count', images: [image] });
+    await until(() => events.some((e) => e.text.includes('two')));
+    await expect(h['chat.send']({ conversationId: c.id, text: 'again', images: [] })).rejects.toThrow(/still answering/);
+    expect(await h['chat.stop']({ conversationId: c.id })).toEqual({ stopped: true });
+    await until(() => events.at(-1)?.status === 'interrupted');
+    const partial = events.at(-1)!.text;
+    expect(partial.startsWith('one two')).toBe(true);
+    expect(partial).not.toContain('eight');
+    let message = (await h['conversations.get']({ id: c.id })).messages[1] as AssistantMessage;
+    expect(message.versions[0]).toMatchObject({ status: 'interrupted', text: partial });
+
+    await h['chat.regenerate']({ conversationId: c.id, messageId: target.messageId });
+    await until(() => events.at(-1)?.status === 'done');
+    message = (await h['conversations.get']({ id: c.id })).messages[1] as AssistantMessage;
+    expect(message.versions.map((v) => v.status)).toEqual(['interrupted', 'done']);
+    expect(message.current).toBe(1);
+  });
+
+  it('an engine failure is saved as an error with the text so far', async () => {
+    const { h, events, until } = setup(new ScriptedAnswerer(['Half', 'an', 'answer'], 2));
+    const c = await h['conversations.create']({});
+    await h['chat.send']({ conversationId: c.id, text: 'Q', images: [image] });
+    await until(() => events.at(-1)?.status === 'error');
+    expect(events.at(-1)).toMatchObject({ status: 'error', text: 'Half an', error: 'engine crashed (oom)' });
+  });
+
+  it('refuses a question without any image, and images the store never accepted', async () => {
+    const { h } = setup(new ScriptedAnswerer(['x']));
+    const c = await h['conversations.create']({});
+    await expect(h['chat.send']({ conversationId: c.id, text: 'Q', images: ['0'.repeat(64)] })).rejects.toMatchObject({ code: 'not-found' });
+    await expect(h['chat.send']({ conversationId: c.id, text: 'Q', images: [] })).rejects.toThrow(/Attach an image/);
+  });
+});
+
+describe('prompt turns', () => {
+  it('puts the image on the latest user turn with one and uses the shown version of earlier answers', async () => {
+    const c = await storage.conversations.create();
+    await storage.conversations.addUserMessage(c.id, 'first', [image]);
+    const t1 = await storage.conversations.startAnswer(c.id);
+    await storage.conversations.finishAnswer(t1, { status: 'done', text: 'old answer' });
+    const t2 = await storage.conversations.startAnswer(c.id, { regenerate: t1.messageId });
+    await storage.conversations.finishAnswer(t2, { status: 'done', text: 'new answer' });
+    await storage.conversations.addUserMessage(c.id, 'second');
+    const conversation = await storage.conversations.get(c.id);
+    expect(promptFor(conversation)).toEqual({
+      imageId: image,
+      turns: [
+        { role: 'user', text: 'first', image: true },
+        { role: 'assistant', text: 'new answer' },
+        { role: 'user', text: 'second' },
+      ],
+    });
+    expect(promptFor(conversation, t1.messageId).turns).toEqual([{ role: 'user', text: 'first', image: true }]);
+  });
+});
+
+describe('compare service', () => {
+  it('answers one question with both methods, streaming each side', async () => {
+    const answerer = new ScriptedAnswerer(['Same', 'words']);
+    const { h, events, until } = setup(answerer);
+    const { runId } = await h['compare.run']({ text: 'Q', image, left: 'none', right: 'transprune-high' });
+    await until(() => events.filter((e) => e.status === 'done').length === 2);
+    const done = events.filter((e) => e.status === 'done') as CompareAnswerEvent[];
+    expect(done.map((e) => [e.runId, e.side, e.text])).toEqual([
+      [runId, 'left', 'Same words'],
+      [runId, 'right', 'Same words'],
+    ]);
+    expect(answerer.requests.map((r) => r.method.llm.kind)).toEqual(['none', 'transprune']);
+    expect(await storage.traces.get(done[1].traceId!)).toMatchObject({ method: { label: 'transprune-high' } });
+  });
+});
+
+describe('exports', () => {
+  it('writes the conversation as Markdown and JSON where the user chose', async () => {
+    const { h, saved, events, until } = setup(new ScriptedAnswerer(['Green.']));
+    const c = await h['conversations.create']({});
+    await h['chat.send']({ conversationId: c.id, text: 'Colour?', images: [image] });
+    await until(() => events.at(-1)?.status === 'done');
+    const md = await h['export.conversation']({ id: c.id, format: 'markdown' });
+    const text = readFileSyncText(md.path!);
+    expect(text).toContain('# Colour?');
+    expect(text).toContain('**Assistant** (transprune-high):');
+    expect(text).toContain('visual tokens 6/16');
+    const json = await h['export.conversation']({ id: c.id, format: 'json' });
+    expect(JSON.parse(readFileSyncText(json.path!)).id).toBe(c.id);
+    expect(saved).toEqual(['colour.md', 'colour.json']);
+  });
+});
+
