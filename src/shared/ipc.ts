@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { featureCalls, featureEngineCalls, featureEngineEvents, featureEvents } from './ipc-features.js';
 import { AppError, CodedError, resultOf, type Result } from './result.js';
 
 /**
@@ -82,10 +83,13 @@ export const appCalls = {
   'engine.restart': call(Empty, EngineStatus),
   'engine.selfTest': call(SelfTestRequest, SelfTestResult),
   'models.list': call(Empty, z.array(ModelSummary)),
+  // App UI section (chat, images, compare, traces, exports, settings): src/shared/ipc-features.ts
+  ...featureCalls,
 } satisfies CallTable;
 
 export const appEvents = {
   'engine.status': EngineStatus,
+  ...featureEvents,
 } satisfies EventTable;
 
 export type AppCalls = typeof appCalls;
@@ -136,6 +140,8 @@ export const engineCalls = {
   cancel: call(z.object({ id: RequestId }), z.object({ found: z.boolean() })),
   /** Finishes in-flight work as cancelled, answers, then the process exits 0. */
   shutdown: call(Empty, Empty),
+  // App UI section (answers for chat and compare): src/shared/ipc-features.ts
+  ...featureEngineCalls,
 } satisfies CallTable;
 
 export const engineEvents = {
@@ -143,6 +149,7 @@ export const engineEvents = {
   ready: EngineInfo,
   /** Streamed by long calls, tagged with their request id. */
   progress: Progress,
+  ...featureEngineEvents,
 } satisfies EventTable;
 
 export type EngineCalls = typeof engineCalls;

@@ -75,7 +75,7 @@ export function Composer({ attachments, busy, disabledReason, onAttach, onRemove
       {...drag}
       data-testid="composer"
       aria-label="Ask about an image"
-      className={`m-3 flex flex-col gap-2 rounded-xl border p-2 ${dragDepth > 0 ? 'border-sky-500 bg-sky-50 dark:bg-sky-950' : 'border-neutral-300 dark:border-neutral-700'}`}
+      className={`m-3 flex flex-col gap-2 rounded-xl border p-2 ${dragDepth > 0 ? 'border-sky-500 bg-sky-50 dark:bg-sky-950' : 'border-zinc-300 dark:border-zinc-700'}`}
     >
       {attachments.length > 0 && (
         <ul aria-label="Attached images" className="flex flex-wrap gap-2">
@@ -86,7 +86,7 @@ export function Composer({ attachments, busy, disabledReason, onAttach, onRemove
                 type="button"
                 aria-label="Remove image"
                 onClick={() => onRemoveAttachment(image.id)}
-                className="absolute -right-1.5 -top-1.5 h-5 w-5 rounded-full bg-neutral-800 text-xs leading-5 text-white"
+                className="absolute -right-1.5 -top-1.5 h-5 w-5 rounded-full bg-zinc-800 text-xs leading-5 text-white"
               >
                 ×
               </button>
@@ -114,7 +114,7 @@ export function Composer({ attachments, busy, disabledReason, onAttach, onRemove
       )}
       {disabledReason && <p className="px-2 text-sm text-amber-600">{disabledReason}</p>}
       <div className="flex items-center justify-between">
-        <button type="button" onClick={() => picker.current?.click()} className="rounded-md px-2 py-1 text-sm text-neutral-600 hover:bg-neutral-100 dark:text-neutral-300 dark:hover:bg-neutral-800">
+        <button type="button" onClick={() => picker.current?.click()} className="rounded-md px-2 py-1 text-sm text-zinc-600 hover:bg-zinc-100 dark:text-zinc-300 dark:hover:bg-zinc-800">
           Attach image…
         </button>
         <input
@@ -130,7 +130,7 @@ export function Composer({ attachments, busy, disabledReason, onAttach, onRemove
           }}
         />
         {busy ? (
-          <button type="button" onClick={onStop} className="rounded-md bg-neutral-800 px-4 py-1.5 text-sm font-medium text-white dark:bg-neutral-200 dark:text-neutral-900">
+          <button type="button" onClick={onStop} className="rounded-md bg-zinc-800 px-4 py-1.5 text-sm font-medium text-white dark:bg-zinc-200 dark:text-zinc-900">
             Stop
           </button>
         ) : (

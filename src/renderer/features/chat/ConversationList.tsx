@@ -15,7 +15,7 @@ interface ConversationListProps {
 /** The sidebar: new chat, search by title, and the conversations with rename and delete. */
 export function ConversationList({ conversations, activeId, query, onQueryChange, onSelect, onNew, onRename, onDelete }: ConversationListProps) {
   return (
-    <nav aria-label="Conversations" className="flex h-full flex-col gap-2 p-2">
+    <div className="flex h-full flex-col gap-2">
       <button type="button" onClick={onNew} className="rounded-md bg-sky-600 px-3 py-2 text-sm font-medium text-white hover:bg-sky-700 focus-visible:outline-2 focus-visible:outline-sky-400">
         New chat
       </button>
@@ -25,10 +25,10 @@ export function ConversationList({ conversations, activeId, query, onQueryChange
         placeholder="Search titles"
         value={query}
         onChange={(e) => onQueryChange(e.target.value)}
-        className="rounded-md border border-neutral-300 bg-transparent px-2 py-1.5 text-sm dark:border-neutral-600"
+        className="rounded-md border border-zinc-300 bg-transparent px-2 py-1.5 text-sm dark:border-zinc-600"
       />
       {conversations.length === 0 ? (
-        <p className="px-1 text-sm text-neutral-500">{query ? `No conversation titled “${query}”.` : 'No conversations yet. Drop an image to start one.'}</p>
+        <p className="px-1 text-sm text-zinc-500">{query ? `No conversation titled “${query}”.` : 'No conversations yet. Drop an image to start one.'}</p>
       ) : (
         <ul className="flex-1 space-y-0.5 overflow-y-auto">
           {conversations.map((c) => (
@@ -36,7 +36,7 @@ export function ConversationList({ conversations, activeId, query, onQueryChange
           ))}
         </ul>
       )}
-    </nav>
+    </div>
   );
 }
 
@@ -52,7 +52,7 @@ function ConversationItem({ conversation, active, onSelect, onRename, onDelete }
   const [editing, setEditing] = useState(false);
   const [confirming, setConfirming] = useState(false);
   const [title, setTitle] = useState(conversation.title);
-  const iconButton = 'rounded px-1.5 text-xs text-neutral-500 hover:bg-neutral-200 hover:text-neutral-900 dark:hover:bg-neutral-700 dark:hover:text-neutral-100';
+  const iconButton = 'rounded px-1.5 text-xs text-zinc-500 hover:bg-zinc-200 hover:text-zinc-900 dark:hover:bg-zinc-700 dark:hover:text-zinc-100';
 
   function submit(event: FormEvent) {
     event.preventDefault();
@@ -79,7 +79,7 @@ function ConversationItem({ conversation, active, onSelect, onRename, onDelete }
   }
 
   return (
-    <li className={`group flex items-center gap-1 rounded-md ${active ? 'bg-neutral-200 dark:bg-neutral-800' : 'hover:bg-neutral-100 dark:hover:bg-neutral-900'}`}>
+    <li className={`group flex items-center gap-1 rounded-md ${active ? 'bg-zinc-200 dark:bg-zinc-800' : 'hover:bg-zinc-100 dark:hover:bg-zinc-900'}`}>
       <button
         type="button"
         aria-current={active ? 'page' : undefined}

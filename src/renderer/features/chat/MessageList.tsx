@@ -24,7 +24,7 @@ export function MessageList(props: MessageListProps) {
 
   if (props.messages.length === 0) {
     return (
-      <div className="flex flex-1 items-center justify-center p-8 text-center text-neutral-500">
+      <div className="flex flex-1 items-center justify-center p-8 text-center text-zinc-500">
         <p>Drop, paste or pick an image, then ask a question about it.</p>
       </div>
     );
@@ -44,7 +44,7 @@ function UserTurn({ message, thumbnailUrl, images, modelInput }: { message: User
         <div className="flex flex-wrap justify-end gap-2">
           {message.images.map((id) => (
             <figure key={id} className="flex flex-col items-end gap-1">
-              <img src={thumbnailUrl(id)} alt="Attached image" className="max-h-48 rounded-lg border border-neutral-200 dark:border-neutral-700" />
+              <img src={thumbnailUrl(id)} alt="Attached image" className="max-h-48 rounded-lg border border-zinc-200 dark:border-zinc-700" />
               {modelInput && images?.[id] && <WhatModelSees image={images[id]} model={modelInput} />}
             </figure>
           ))}
@@ -61,13 +61,13 @@ function AssistantTurn({ message, onRegenerate, onSelectVersion, onInspect, copy
   const version = currentVersion(message);
   const streaming = version.status === 'streaming';
   const [copied, setCopied] = useState(false);
-  const action = 'rounded px-2 py-0.5 text-xs text-neutral-500 hover:bg-neutral-100 hover:text-neutral-900 disabled:opacity-40 dark:hover:bg-neutral-800 dark:hover:text-neutral-100';
+  const action = 'rounded px-2 py-0.5 text-xs text-zinc-500 hover:bg-zinc-100 hover:text-zinc-900 disabled:opacity-40 dark:hover:bg-zinc-800 dark:hover:text-zinc-100';
 
   return (
     <li className="flex max-w-[85%] flex-col gap-1" aria-busy={streaming} data-status={version.status}>
       <p className="whitespace-pre-wrap leading-relaxed" data-testid="answer-text">
         {version.text}
-        {streaming && <span aria-hidden className="ml-0.5 inline-block h-4 w-2 animate-pulse bg-neutral-400 align-middle" />}
+        {streaming && <span aria-hidden className="ml-0.5 inline-block h-4 w-2 animate-pulse bg-zinc-400 align-middle" />}
       </p>
       {version.status !== 'done' && version.status !== 'streaming' && (
         <p role={version.status === 'error' ? 'alert' : undefined} className={`text-xs ${version.status === 'error' ? 'text-red-600' : 'text-amber-600'}`}>
@@ -77,7 +77,7 @@ function AssistantTurn({ message, onRegenerate, onSelectVersion, onInspect, copy
       {version.stats && <StatsRow stats={version.stats} />}
       <div className="flex flex-wrap items-center gap-1">
         {message.versions.length > 1 && (
-          <div role="group" aria-label="Answer versions" className="flex items-center text-xs text-neutral-500">
+          <div role="group" aria-label="Answer versions" className="flex items-center text-xs text-zinc-500">
             <button type="button" className={action} aria-label="Previous version" disabled={message.current === 0 || streaming} onClick={() => onSelectVersion(message.id, message.current - 1)}>
               ‹
             </button>

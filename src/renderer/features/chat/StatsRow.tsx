@@ -41,11 +41,11 @@ export function statItems(stats: AnswerStats): StatItem[] {
 
 export function StatsRow({ stats }: { stats: AnswerStats }) {
   return (
-    <dl className="flex flex-wrap gap-x-4 gap-y-1 text-xs text-neutral-500 dark:text-neutral-400" aria-label="Answer statistics">
+    <dl className="flex flex-wrap gap-x-4 gap-y-1 text-xs text-zinc-500 dark:text-zinc-400" aria-label="Answer statistics">
       {statItems(stats).map((item) => (
         <div key={item.label} title={item.hint} className="flex gap-1">
           <dt>{item.label}</dt>
-          <dd className="font-mono text-neutral-700 dark:text-neutral-200">{item.value}</dd>
+          <dd className="font-mono text-zinc-700 dark:text-zinc-200">{item.value}</dd>
         </div>
       ))}
     </dl>

@@ -23,19 +23,19 @@ export function WhatModelSees({ image, model }: { image: StoredImage; model: Mod
   return (
     <details className="relative text-xs">
       <summary className="cursor-pointer select-none text-sky-700 hover:underline dark:text-sky-400">What the model sees</summary>
-      <div role="note" className="absolute z-10 mt-1 w-72 rounded-md border border-neutral-200 bg-white p-3 shadow-lg dark:border-neutral-700 dark:bg-neutral-900">
+      <div role="note" className="absolute z-10 mt-1 w-72 rounded-md border border-zinc-200 bg-white p-3 shadow-lg dark:border-zinc-700 dark:bg-zinc-900">
         <dl className="grid grid-cols-[auto_1fr] gap-x-3 gap-y-1">
-          <dt className="text-neutral-500">Your image</dt>
+          <dt className="text-zinc-500">Your image</dt>
           <dd>
             {image.width}×{image.height}
           </dd>
-          <dt className="text-neutral-500">Model input</dt>
+          <dt className="text-zinc-500">Model input</dt>
           <dd>
             {model.resolution}×{model.resolution} ({POLICY_TEXT[model.resizePolicy]})
           </dd>
-          <dt className="text-neutral-500">Scale</dt>
+          <dt className="text-zinc-500">Scale</dt>
           <dd>{scale >= 1 ? `enlarged ${scale.toFixed(2)}×` : `reduced to ${Math.round(scale * 100)}%`}</dd>
-          <dt className="text-neutral-500">Visual tokens</dt>
+          <dt className="text-zinc-500">Visual tokens</dt>
           <dd>
             {model.visualTokens} ({grid}×{grid} patches of {model.patchSize} px)
           </dd>

@@ -10,7 +10,7 @@ export function ProgressBar({ label, progress, onCancel }: { label: string; prog
   return (
     <div className="flex items-center gap-3 text-sm">
       <div className="flex-1">
-        <div className="flex justify-between text-xs text-neutral-500">
+        <div className="flex justify-between text-xs text-zinc-500">
           <span>{progress.message ?? label}</span>
           {percent !== undefined && <span>{percent}%</span>}
         </div>
@@ -20,13 +20,13 @@ export function ProgressBar({ label, progress, onCancel }: { label: string; prog
           aria-valuemin={0}
           aria-valuemax={100}
           aria-valuenow={percent}
-          className="mt-1 h-1.5 overflow-hidden rounded bg-neutral-200 dark:bg-neutral-800"
+          className="mt-1 h-1.5 overflow-hidden rounded bg-zinc-200 dark:bg-zinc-800"
         >
           <div className={`h-full bg-sky-500 ${percent === undefined ? 'w-1/3 animate-pulse' : ''}`} style={percent === undefined ? undefined : { width: `${percent}%` }} />
         </div>
       </div>
       {onCancel && (
-        <button type="button" onClick={onCancel} className="rounded-md border border-neutral-300 px-2 py-1 text-xs dark:border-neutral-600">
+        <button type="button" onClick={onCancel} className="rounded-md border border-zinc-300 px-2 py-1 text-xs dark:border-zinc-600">
           Cancel
         </button>
       )}

@@ -45,7 +45,7 @@ export function SplitPanes({ left, right, label, initial = 50 }: SplitPanesProps
         aria-valuemax={MAX}
         onKeyDown={onKeyDown}
         onPointerDown={(e) => e.currentTarget.setPointerCapture?.(e.pointerId)}
-        className="w-1.5 shrink-0 cursor-col-resize bg-neutral-200 hover:bg-sky-400 focus-visible:bg-sky-500 focus-visible:outline-none dark:bg-neutral-800"
+        className="w-1.5 shrink-0 cursor-col-resize bg-zinc-200 hover:bg-sky-400 focus-visible:bg-sky-500 focus-visible:outline-none dark:bg-zinc-800"
       />
       <div className="min-w-0 flex-1 overflow-auto">{right}</div>
     </div>

@@ -52,19 +52,19 @@ export function CompareView({ left, right, onMethodChange, composer }: CompareVi
 
 function Summary({ left, right }: { left: ComparePane; right: ComparePane }) {
   if (!left.stats || !right.stats) {
-    return <p className="border-b border-neutral-200 px-4 py-2 text-sm text-neutral-500 dark:border-neutral-800">Ask one question; both configurations answer it.</p>;
+    return <p className="border-b border-zinc-200 px-4 py-2 text-sm text-zinc-500 dark:border-zinc-800">Ask one question; both configurations answer it.</p>;
   }
   const s = compareSummary(left.stats, right.stats);
   const shared = right.stats.sharedLayers ?? left.stats.sharedLayers;
   return (
-    <div role="status" aria-label="Comparison" className="flex flex-wrap gap-x-6 gap-y-1 border-b border-neutral-200 px-4 py-2 text-sm dark:border-neutral-800">
+    <div role="status" aria-label="Comparison" className="flex flex-wrap gap-x-6 gap-y-1 border-b border-zinc-200 px-4 py-2 text-sm dark:border-zinc-800">
       <span>
         <strong>{right.method}</strong> vs <strong>{left.method}</strong>
       </span>
       <span data-testid="prefill-speedup">prefill {formatRatio(s.prefillSpeedup)} faster</span>
       <span>first token {formatRatio(s.firstTokenSpeedup)} faster</span>
       <span data-testid="flops-ratio">{formatRatio(s.flopsRatio)} the FLOPs</span>
-      {shared ? <span className="text-neutral-500">Layers 1–{shared} ran once for both (identical before the first pruning layer).</span> : null}
+      {shared ? <span className="text-zinc-500">Layers 1–{shared} ran once for both (identical before the first pruning layer).</span> : null}
     </div>
   );
 }

@@ -32,7 +32,7 @@ export function Inspector({ view, imageUrl, onExportTrace, onExportOverlay }: In
     <div className="flex flex-col gap-6 p-4">
       <header className="flex flex-wrap items-baseline gap-x-6 gap-y-1">
         <h2 className="text-lg font-semibold">Pruning inspector</h2>
-        <span className="text-sm text-neutral-500">
+        <span className="text-sm text-zinc-500">
           {view.method} · {view.numLayers} layers · {total} visual tokens · {formatTflops(flops.pruned)} ({formatPercent(flops.pruned / flops.unpruned)} of unpruned)
         </span>
       </header>
@@ -79,17 +79,17 @@ export function Inspector({ view, imageUrl, onExportTrace, onExportOverlay }: In
 }
 
 function PatchCard({ view, patch, dropped }: { view: TraceView; patch: number | null; dropped: (number | null)[] }) {
-  if (patch === null) return <p className="text-sm text-neutral-500">Hover a patch (or focus the grid and use the arrow keys) to see its scores.</p>;
+  if (patch === null) return <p className="text-sm text-zinc-500">Hover a patch (or focus the grid and use the arrow keys) to see its scores.</p>;
   const row = Math.floor(patch / view.grid.cols) + 1;
   const col = (patch % view.grid.cols) + 1;
   const droppedLayer = dropped[patch];
   return (
-    <div role="status" data-testid="patch-card" className="rounded-lg border border-neutral-200 p-3 text-sm dark:border-neutral-700">
+    <div role="status" data-testid="patch-card" className="rounded-lg border border-zinc-200 p-3 text-sm dark:border-zinc-700">
       <p className="font-medium">
         Patch {patch} (row {row}, column {col}):{' '}
         {droppedLayer === null ? 'kept to the last layer' : `dropped after layer ${droppedLayer + 1}`}
       </p>
-      <ul className="mt-1 space-y-0.5 text-neutral-600 dark:text-neutral-300">
+      <ul className="mt-1 space-y-0.5 text-zinc-600 dark:text-zinc-300">
         {patchScores(view, patch).map(({ layer, scores }) => (
           <li key={layer}>
             layer {layer + 1}: {Object.entries(scores).map(([kind, value]) => `${kind.toUpperCase()} ${formatScore(value)}`).join(' · ')}
@@ -116,7 +116,7 @@ function ExportBar({ onExportTrace, onExportOverlay }: ExportBarProps) {
       setMessage({ text: `${label} export failed: ${(err as Error).message}`, error: true });
     }
   };
-  const button = 'rounded-md border border-neutral-300 px-3 py-1.5 text-sm hover:bg-neutral-100 disabled:opacity-50 dark:border-neutral-600 dark:hover:bg-neutral-800';
+  const button = 'rounded-md border border-zinc-300 px-3 py-1.5 text-sm hover:bg-zinc-100 disabled:opacity-50 dark:border-zinc-600 dark:hover:bg-zinc-800';
   return (
     <div className="flex flex-wrap items-center gap-2">
       <button type="button" className={button} disabled={!onExportTrace} onClick={onExportTrace && run('Trace JSON', () => onExportTrace('json'))}>

@@ -35,7 +35,7 @@ export function PatchOverlay({ view, imageUrl, present, highlighted, onHighlight
       onKeyDown={onKeyDown}
       onFocus={() => highlighted === null && onHighlight(0)}
       onMouseLeave={() => onHighlight(null)}
-      className="relative aspect-square w-full max-w-[28rem] overflow-hidden rounded-lg bg-neutral-200 outline-none ring-sky-500 focus-visible:ring-2 dark:bg-neutral-800"
+      className="relative aspect-square w-full max-w-[28rem] overflow-hidden rounded-lg bg-zinc-200 outline-none ring-sky-500 focus-visible:ring-2 dark:bg-zinc-800"
     >
       {imageUrl && <img src={imageUrl} alt="The image as the model sees it" className={`absolute inset-0 h-full w-full ${OBJECT_FIT[view.resizePolicy]}`} />}
       <div className="absolute inset-0 grid" style={{ gridTemplateColumns: `repeat(${cols}, 1fr)`, gridTemplateRows: `repeat(${rows}, 1fr)` }}>
@@ -45,7 +45,7 @@ export function PatchOverlay({ view, imageUrl, present, highlighted, onHighlight
             data-patch={patch}
             data-kept={isPresent}
             onMouseEnter={() => onHighlight(patch)}
-            className={`border-[0.5px] border-white/20 ${isPresent ? '' : 'bg-neutral-950/70'} ${patch === highlighted ? 'outline outline-2 outline-amber-400' : ''}`}
+            className={`border-[0.5px] border-white/20 ${isPresent ? '' : 'bg-zinc-950/70'} ${patch === highlighted ? 'outline outline-2 outline-amber-400' : ''}`}
           />
         ))}
       </div>

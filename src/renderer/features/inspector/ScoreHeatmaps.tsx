@@ -11,7 +11,7 @@ interface ScoreHeatmapsProps {
 
 /** One row per pruning layer: heatmaps of TTV, IGA and the combined score over the patch grid. */
 export function ScoreHeatmaps({ view, highlighted, onHighlight }: ScoreHeatmapsProps) {
-  if (view.steps.length === 0) return <p className="text-sm text-neutral-500">This method pruned nothing, so there are no scores to show.</p>;
+  if (view.steps.length === 0) return <p className="text-sm text-zinc-500">This method pruned nothing, so there are no scores to show.</p>;
   return (
     <div className="space-y-4">
       {view.steps.map((step) => (
@@ -58,7 +58,7 @@ function HeatGrid({ title, view, values, highlighted, onHighlight }: HeatGridPro
           />
         ))}
       </div>
-      <figcaption className="mt-1 text-xs text-neutral-500">{title}</figcaption>
+      <figcaption className="mt-1 text-xs text-zinc-500">{title}</figcaption>
     </figure>
   );
 }

@@ -22,14 +22,15 @@ interface ModelsViewProps {
   models: ModelCard[];
   activeId?: string;
   onUse(id: string): void;
-  onRemove(id: string): void;
-  onImport(): void;
-  onCancelImport(): void;
-  importTask: Task;
-  onDownload(repoId: string): void;
-  onCancelDownload(): void;
-  downloadTask: Task;
-  online: boolean;
+  /** The optional parts are absent where the host cannot do them yet; the view then says what to do instead. */
+  onRemove?(id: string): void;
+  onImport?(): void;
+  onCancelImport?(): void;
+  importTask?: Task;
+  onDownload?(repoId: string): void;
+  onCancelDownload?(): void;
+  downloadTask?: Task;
+  online?: boolean;
 }
 
 const REPO_ID = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
@@ -44,31 +45,31 @@ export function ModelsView(props: ModelsViewProps) {
           Installed models
         </h2>
         {models.length === 0 ? (
-          <p className="text-sm text-neutral-500">No models yet. Import a Hugging Face checkpoint folder or download one below.</p>
+          <p className="text-sm text-zinc-500">No models yet. Import a Hugging Face checkpoint folder or download one below.</p>
         ) : (
-          <ul className="divide-y divide-neutral-200 rounded-lg border border-neutral-200 dark:divide-neutral-800 dark:border-neutral-800">
+          <ul className="divide-y divide-zinc-200 rounded-lg border border-zinc-200 dark:divide-zinc-800 dark:border-zinc-800">
             {models.map((m) => (
               <ModelRow key={m.id} model={m} active={m.id === activeId} onUse={onUse} onRemove={onRemove} />
             ))}
           </ul>
         )}
       </section>
-      <ImportSection {...props} />
-      <DownloadSection {...props} />
+      {props.onImport ? <ImportSection {...props} /> : <CliImportNote />}
+      {props.onDownload && <DownloadSection {...props} />}
     </div>
   );
 }
 
-function ModelRow({ model, active, onUse, onRemove }: { model: ModelCard; active: boolean; onUse(id: string): void; onRemove(id: string): void }) {
+function ModelRow({ model, active, onUse, onRemove }: { model: ModelCard; active: boolean; onUse(id: string): void; onRemove?(id: string): void }) {
   const [confirming, setConfirming] = useState(false);
-  const button = 'rounded-md border border-neutral-300 px-2 py-1 text-xs hover:bg-neutral-100 disabled:opacity-50 dark:border-neutral-600 dark:hover:bg-neutral-800';
+  const button = 'rounded-md border border-zinc-300 px-2 py-1 text-xs hover:bg-zinc-100 disabled:opacity-50 dark:border-zinc-600 dark:hover:bg-zinc-800';
   return (
     <li className="flex flex-wrap items-center gap-3 p-3" aria-label={model.name}>
       <div className="min-w-0 flex-1">
         <p className="font-medium">
           {model.name} {active && <span className="text-xs text-emerald-600">(in use)</span>}
         </p>
-        <p className="text-xs text-neutral-500">
+        <p className="text-xs text-zinc-500">
           {[model.detail, model.sizeBytes !== undefined && formatBytes(model.sizeBytes)].filter(Boolean).join(' · ')}
         </p>
         <ul aria-label="Capabilities" className="mt-1 flex flex-wrap gap-1">
@@ -82,7 +83,7 @@ function ModelRow({ model, active, onUse, onRemove }: { model: ModelCard; active
       <button type="button" className={button} disabled={active} onClick={() => onUse(model.id)}>
         Use
       </button>
-      {model.builtIn ? null : confirming ? (
+      {model.builtIn || !onRemove ? null : confirming ? (
         <>
           <button type="button" className={`${button} text-red-600`} onClick={() => onRemove(model.id)}>
             Remove {model.name}
@@ -100,13 +101,27 @@ function ModelRow({ model, active, onUse, onRemove }: { model: ModelCard; active
   );
 }
 
-function ImportSection({ onImport, onCancelImport, importTask }: ModelsViewProps) {
+function CliImportNote() {
+  return (
+    <section aria-labelledby="import-model" className="flex flex-col gap-2">
+      <h3 id="import-model" className="font-medium">
+        Add a model
+      </h3>
+      <p className="text-sm text-zinc-500">
+        Import a Hugging Face LLaVA-1.5 checkpoint folder from the command line: <code className="font-mono">npm run cli -- import &lt;folder&gt;</code>. It appears here once the
+        engine restarts.
+      </p>
+    </section>
+  );
+}
+
+function ImportSection({ onImport, onCancelImport, importTask = {} }: ModelsViewProps) {
   return (
     <section aria-labelledby="import-model" className="flex flex-col gap-2">
       <h3 id="import-model" className="font-medium">
         Import a checkpoint folder
       </h3>
-      <p className="text-sm text-neutral-500">
+      <p className="text-sm text-zinc-500">
         A Hugging Face LLaVA-1.5 folder: config.json, *.safetensors, tokenizer.json and preprocessor_config.json. It is converted to ONNX on this computer.
       </p>
       {importTask.progress ? (
@@ -125,12 +140,12 @@ function ImportSection({ onImport, onCancelImport, importTask }: ModelsViewProps
   );
 }
 
-function DownloadSection({ onDownload, onCancelDownload, downloadTask, online }: ModelsViewProps) {
+function DownloadSection({ onDownload, onCancelDownload, downloadTask = {}, online = true }: ModelsViewProps) {
   const [repoId, setRepoId] = useState('');
   const valid = REPO_ID.test(repoId.trim());
   function submit(event: FormEvent) {
     event.preventDefault();
-    if (valid && online) onDownload(repoId.trim());
+    if (valid && online) onDownload?.(repoId.trim());
   }
   return (
     <section aria-labelledby="download-model" className="flex flex-col gap-2">
@@ -153,7 +168,7 @@ function DownloadSection({ onDownload, onCancelDownload, downloadTask, online }:
           placeholder="llava-hf/llava-1.5-7b-hf"
           disabled={!online || Boolean(downloadTask.progress)}
           aria-invalid={repoId !== '' && !valid}
-          className="min-w-0 flex-1 rounded-md border border-neutral-300 bg-transparent px-2 py-1.5 text-sm disabled:opacity-50 dark:border-neutral-600"
+          className="min-w-0 flex-1 rounded-md border border-zinc-300 bg-transparent px-2 py-1.5 text-sm disabled:opacity-50 dark:border-zinc-600"
         />
         <button type="submit" disabled={!online || !valid || Boolean(downloadTask.progress)} className="rounded-md bg-sky-600 px-3 py-1.5 text-sm font-medium text-white disabled:opacity-40">
           Download

@@ -17,7 +17,7 @@ interface SettingsViewProps {
   onChange(settings: AppSettings): void;
 }
 
-const field = 'rounded-md border border-neutral-300 bg-white px-2 py-1 text-sm dark:border-neutral-600 dark:bg-neutral-900';
+const field = 'rounded-md border border-zinc-300 bg-white px-2 py-1 text-sm dark:border-zinc-600 dark:bg-zinc-900';
 
 /** Model, execution provider, pruning method (schedule, alpha) and sampling. Remembered by the container. */
 export function SettingsView({ settings, models, providers, onChange }: SettingsViewProps) {
@@ -107,7 +107,7 @@ function ScheduleField({ settings, onChange }: { settings: AppSettings; onChange
           aria-describedby="settings-schedule-help"
           onChange={(e) => edit(e.target.value)}
         />
-        <p id="settings-schedule-help" className={`text-xs ${error ? 'text-red-600' : 'text-neutral-500'}`}>
+        <p id="settings-schedule-help" className={`text-xs ${error ? 'text-red-600' : 'text-zinc-500'}`}>
           {error ?? 'Accumulate layers / prune layers / keep ratios of the original tokens (1-based). Empty uses the preset.'}
         </p>
       </div>

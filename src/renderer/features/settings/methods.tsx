@@ -29,7 +29,7 @@ export function MethodSelect({ id, value, onChange, label }: { id: string; value
       aria-label={label}
       value={value}
       onChange={(e) => onChange(e.target.value)}
-      className="rounded-md border border-neutral-300 bg-white px-2 py-1 text-sm dark:border-neutral-600 dark:bg-neutral-900"
+      className="rounded-md border border-zinc-300 bg-white px-2 py-1 text-sm dark:border-zinc-600 dark:bg-zinc-900"
     >
       {choicesWith(value).map((c) => (
         <option key={c.value} value={c.value}>

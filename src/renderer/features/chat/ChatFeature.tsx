@@ -1,0 +1,159 @@
+import { useEffect, useState, type ChangeEvent } from 'react';
+import { currentVersion, type Message } from '../../../shared/conversation.js';
+import type { Trace } from '../../../shared/trace.js';
+import { isEngineUp, useClient } from '../../shell/client-context.js';
+import type { ViewProps } from '../../shell/App.js';
+import { callOrThrow } from '../common/client.js';
+import { CompareFeature } from '../compare/CompareFeature.js';
+import { InspectorDialog, type InspectSource } from '../inspector/InspectorDialog.js';
+import { useChat } from './chatStore.js';
+import { Composer } from './Composer.js';
+import { ConversationList } from './ConversationList.js';
+import { MessageList } from './MessageList.js';
+import type { ModelInputView } from './WhatModelSees.js';
+
+type Mode = 'chat' | 'compare';
+
+/** Why nothing can be asked right now, or undefined. */
+export function askBlocker({ status, models }: ViewProps): string | undefined {
+  if (!isEngineUp(status)) return status?.reason ? `The engine is ${status.state}: ${status.reason}` : 'The engine is starting…';
+  if (models?.length === 0) return 'No model installed yet: add one under Models.';
+  return undefined;
+}
+
+/** The chat slot: a conversation (or the compare mode), with the inspector on top when opened. */
+export function ChatFeature(props: ViewProps) {
+  const [mode, setMode] = useState<Mode>('chat');
+  const [inspecting, setInspecting] = useState<InspectSource | null>(null);
+  const tab = (id: Mode, label: string) => (
+    <button
+      type="button"
+      role="tab"
+      aria-selected={mode === id}
+      onClick={() => setMode(id)}
+      className="rounded-md px-3 py-1 text-sm aria-selected:bg-zinc-200 aria-selected:font-medium dark:aria-selected:bg-zinc-800"
+    >
+      {label}
+    </button>
+  );
+  return (
+    <div className="flex min-h-0 flex-1 flex-col">
+      <div className="flex items-center justify-between border-b border-zinc-200 px-3 py-1.5 dark:border-zinc-800">
+        <div role="tablist" aria-label="Mode" className="flex gap-1">
+          {tab('chat', 'Chat')}
+          {tab('compare', 'Compare')}
+        </div>
+        <OpenTraceButton onOpen={(trace) => setInspecting({ trace })} />
+      </div>
+      {mode === 'chat' ? <ChatMode {...props} onInspect={setInspecting} /> : <CompareFeature {...props} onInspect={setInspecting} />}
+      {inspecting && <InspectorDialog source={inspecting} onClose={() => setInspecting(null)} />}
+    </div>
+  );
+}
+
+function ChatMode({ onInspect, ...props }: ViewProps & { onInspect(source: InspectSource): void }) {
+  const { store, state } = useChat();
+  const modelInput = useModelInput(state.active?.messages);
+  const messages = state.active?.messages ?? [];
+  const imageFor = (messageId: string) => {
+    const index = messages.findIndex((m) => m.id === messageId);
+    const user = messages.slice(0, index).findLast((m) => m.role === 'user' && m.images.length > 0);
+    const id = user?.role === 'user' ? user.images.at(-1) : undefined;
+    return id ? state.images[id]?.thumbnailUrl : undefined;
+  };
+  return (
+    <section aria-label="Chat" className="flex min-h-0 flex-1 flex-col">
+      {state.error && (
+        <p role="alert" className="mx-3 mt-2 rounded-md bg-red-50 p-2 text-sm text-red-700 dark:bg-red-950 dark:text-red-200">
+          {state.error}
+        </p>
+      )}
+      <MessageList
+        messages={messages}
+        thumbnailUrl={(id) => state.images[id]?.thumbnailUrl ?? ''}
+        images={store.imageInfo()}
+        modelInput={modelInput}
+        onRegenerate={(id) => void store.regenerate(id)}
+        onSelectVersion={(id, index) => void store.selectVersion(id, index)}
+        onInspect={(messageId, traceId) => onInspect({ traceId, imageUrl: imageFor(messageId) })}
+      />
+      <Composer
+        attachments={state.attachments}
+        busy={store.busy}
+        disabledReason={askBlocker(props)}
+        onAttach={(files) => store.attach(files)}
+        onRemoveAttachment={(id) => store.detach(id)}
+        onSend={(text) => void store.send(text)}
+        onStop={() => void store.stop()}
+      />
+    </section>
+  );
+}
+
+/** The sidebar slot: the conversations of the shared chat store. */
+export function ConversationsFeature() {
+  const { store, state } = useChat();
+  return (
+    <ConversationList
+      conversations={state.conversations}
+      activeId={state.active?.id}
+      query={state.query}
+      onQueryChange={(q) => store.search(q)}
+      onSelect={(id) => void store.select(id)}
+      onNew={() => store.newChat()}
+      onRename={(id, title) => void store.rename(id, title)}
+      onDelete={(id) => void store.remove(id)}
+    />
+  );
+}
+
+/**
+ * The model's input geometry, read from the latest trace in the conversation (the engine records the
+ * resolution and patch grid it used). LLaVA-1.5 pads images to a square.
+ */
+function useModelInput(messages: Message[] | undefined): ModelInputView | undefined {
+  const client = useClient();
+  const [input, setInput] = useState<ModelInputView>();
+  const traceId = messages?.flatMap((m) => (m.role === 'assistant' ? [currentVersion(m).traceId] : [])).findLast(Boolean);
+  useEffect(() => {
+    if (!traceId) return;
+    callOrThrow(client, 'traces.get', { traceId }).then(
+      (trace) => {
+        if (!trace.image) return;
+        const { modelWidth, grid } = trace.image;
+        setInput({ resolution: modelWidth, patchSize: modelWidth / grid.cols, visualTokens: trace.prompt.visualTokens, resizePolicy: 'pad' });
+      },
+      () => undefined,
+    );
+  }, [client, traceId]);
+  return input;
+}
+
+function OpenTraceButton({ onOpen }: { onOpen(trace: Trace): void }) {
+  const client = useClient();
+  const [error, setError] = useState<string | null>(null);
+  async function open(event: ChangeEvent<HTMLInputElement>) {
+    const file = event.target.files?.[0];
+    event.target.value = '';
+    if (!file) return;
+    try {
+      onOpen(await callOrThrow(client, 'traces.read', { text: await file.text() }));
+      setError(null);
+    } catch (err) {
+      setError((err as Error).message);
+    }
+  }
+  return (
+    <div className="flex items-center gap-2">
+      {error && (
+        <span role="alert" className="text-xs text-red-600">
+          {error}
+        </span>
+      )}
+      <label className="cursor-pointer rounded-md px-2 py-1 text-sm text-zinc-600 hover:bg-zinc-100 dark:text-zinc-300 dark:hover:bg-zinc-800">
+        Open trace file…
+        <input type="file" accept="application/json,.json" className="sr-only" onChange={(e) => void open(e)} />
+      </label>
+    </div>
+  );
+}

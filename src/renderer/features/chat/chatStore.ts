@@ -1,0 +1,171 @@
+import { useSyncExternalStore } from 'react';
+import type { AnswerVersion, Conversation, ConversationSummary, Message, StoredImage } from '../../../shared/conversation.js';
+import type { ChatAnswerEvent } from '../../../shared/ipc-features.js';
+import type { Client } from '../../client/client.js';
+import { useClient } from '../../shell/client-context.js';
+import { addImage, callOrThrow, perClient } from '../common/client.js';
+import type { Attachment } from './Composer.js';
+
+export interface ChatState {
+  conversations: ConversationSummary[];
+  query: string;
+  active?: Conversation;
+  /** Images pending for the next question. */
+  attachments: Attachment[];
+  /** Every image seen so far, for thumbnails and "what the model sees". */
+  images: Record<string, Attachment>;
+  /** The last failed action, shown inline. */
+  error?: string;
+}
+
+/**
+ * The chat's state and actions, shared by the sidebar list and the chat view. Answers stream in as
+ * `chat.answer` events and patch the open conversation in place; everything else is a call to main.
+ */
+export class ChatStore {
+  private state: ChatState = { conversations: [], query: '', attachments: [], images: {} };
+  private readonly listeners = new Set<() => void>();
+
+  constructor(private readonly client: Client) {
+    client.on('chat.answer', (event) => this.onAnswer(event));
+    void this.refresh();
+  }
+
+  subscribe = (listener: () => void) => {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  };
+  snapshot = () => this.state;
+
+  get busy(): boolean {
+    return this.state.active?.messages.some((m) => m.role === 'assistant' && m.versions.some((v) => v.status === 'streaming')) ?? false;
+  }
+
+  async refresh(): Promise<void> {
+    await this.attempt(async () => this.set({ conversations: await callOrThrow(this.client, 'conversations.list', { query: this.state.query }) }));
+  }
+
+  search(query: string): void {
+    this.set({ query });
+    void this.refresh();
+  }
+
+  async select(id: string): Promise<void> {
+    await this.attempt(async () => this.open(await callOrThrow(this.client, 'conversations.get', { id })));
+  }
+
+  newChat(): void {
+    this.set({ active: undefined, attachments: [], error: undefined });
+  }
+
+  async rename(id: string, title: string): Promise<void> {
+    await this.attempt(async () => {
+      const renamed = await callOrThrow(this.client, 'conversations.rename', { id, title });
+      if (this.state.active?.id === id) this.set({ active: renamed });
+      await this.refresh();
+    });
+  }
+
+  async remove(id: string): Promise<void> {
+    await this.attempt(async () => {
+      await callOrThrow(this.client, 'conversations.delete', { id });
+      if (this.state.active?.id === id) this.newChat();
+      await this.refresh();
+    });
+  }
+
+  /** Drop, paste and picker all land here; a rejection throws so the composer shows it. */
+  async attach(files: File[]): Promise<void> {
+    for (const file of files) {
+      const attachment = await addImage(this.client, file);
+      const { image } = attachment;
+      this.set({
+        images: { ...this.state.images, [image.id]: attachment },
+        attachments: [...this.state.attachments.filter((a) => a.image.id !== image.id), attachment],
+      });
+    }
+  }
+
+  detach(imageId: string): void {
+    this.set({ attachments: this.state.attachments.filter((a) => a.image.id !== imageId) });
+  }
+
+  async send(text: string): Promise<void> {
+    await this.attempt(async () => {
+      const conversation = this.state.active ?? (await callOrThrow(this.client, 'conversations.create', {}));
+      const images = this.state.attachments.map((a) => a.image.id);
+      await callOrThrow(this.client, 'chat.send', { conversationId: conversation.id, text, images });
+      this.set({ attachments: [] });
+      this.open(await callOrThrow(this.client, 'conversations.get', { id: conversation.id }));
+      await this.refresh();
+    });
+  }
+
+  async regenerate(messageId: string): Promise<void> {
+    const id = this.state.active?.id;
+    if (!id) return;
+    await this.attempt(async () => {
+      await callOrThrow(this.client, 'chat.regenerate', { conversationId: id, messageId });
+      this.open(await callOrThrow(this.client, 'conversations.get', { id }));
+    });
+  }
+
+  async stop(): Promise<void> {
+    const id = this.state.active?.id;
+    if (id) await this.attempt(() => callOrThrow(this.client, 'chat.stop', { conversationId: id }));
+  }
+
+  async selectVersion(messageId: string, index: number): Promise<void> {
+    const id = this.state.active?.id;
+    if (id) await this.attempt(async () => this.open(await callOrThrow(this.client, 'conversations.selectVersion', { id, messageId, index })));
+  }
+
+  imageInfo(): Record<string, StoredImage> {
+    return Object.fromEntries(Object.entries(this.state.images).map(([id, a]) => [id, a.image]));
+  }
+
+  private open(conversation: Conversation): void {
+    this.set({ active: conversation, error: undefined });
+    void this.loadImages(conversation.messages);
+  }
+
+  private async loadImages(messages: Message[]): Promise<void> {
+    const missing = messages.flatMap((m) => (m.role === 'user' ? m.images : [])).filter((id) => !this.state.images[id]);
+    for (const id of new Set(missing)) {
+      const result = await this.client.call('images.get', { id });
+      if (result.ok) this.set({ images: { ...this.state.images, [id]: { image: result.value.image, thumbnailUrl: result.value.thumbnail } } });
+    }
+  }
+
+  private onAnswer(event: ChatAnswerEvent): void {
+    const active = this.state.active;
+    if (active?.id !== event.conversationId) return;
+    const patch = (v: AnswerVersion): AnswerVersion =>
+      v.id === event.versionId ? { ...v, text: event.text, status: event.status, stats: event.stats ?? v.stats, traceId: event.traceId ?? v.traceId, error: event.error } : v;
+    const messages = active.messages.map((m) => (m.role === 'assistant' && m.id === event.messageId ? { ...m, versions: m.versions.map(patch) } : m));
+    this.set({ active: { ...active, messages } });
+    if (event.status !== 'streaming') void this.refresh();
+  }
+
+  private async attempt<T>(work: () => Promise<T>): Promise<void> {
+    try {
+      await work();
+    } catch (err) {
+      this.set({ error: (err as Error).message });
+    }
+  }
+
+  private set(patch: Partial<ChatState>): void {
+    this.state = { ...this.state, ...patch };
+    for (const listener of this.listeners) listener();
+  }
+}
+
+const chatStoreFor = perClient((client) => new ChatStore(client));
+
+/** The chat store of the current client, and its state (re-rendering on every change). */
+export function useChat(): { store: ChatStore; state: ChatState } {
+  const store = chatStoreFor(useClient());
+  const state = useSyncExternalStore(store.subscribe, store.snapshot);
+  return { store, state };
+}

@@ -1,0 +1,38 @@
+import { useEffect, useState } from 'react';
+import type { AppSettings } from '../../../shared/settings.js';
+import type { ViewProps } from '../../shell/App.js';
+import { useClient } from '../../shell/client-context.js';
+import { callOrThrow } from '../common/client.js';
+import { SettingsView } from './SettingsView.js';
+
+/** The settings slot: loads the remembered settings and saves every valid change. */
+export function SettingsFeature({ status, models }: ViewProps) {
+  const client = useClient();
+  const [settings, setSettings] = useState<AppSettings>();
+  const [error, setError] = useState<string>();
+  useEffect(() => {
+    callOrThrow(client, 'settings.get', {}).then(setSettings, (err: Error) => setError(err.message));
+  }, [client]);
+
+  async function change(next: AppSettings) {
+    setSettings(next);
+    try {
+      setSettings(await callOrThrow(client, 'settings.set', next));
+      setError(undefined);
+    } catch (err) {
+      setError(`Not saved: ${(err as Error).message}`);
+    }
+  }
+
+  const providers = (status?.info?.providers ?? []).map((p) => ({ name: p.name, unavailable: p.loads ? undefined : (p.error ?? 'does not load here') }));
+  return (
+    <div className="overflow-y-auto">
+      {error && (
+        <p role="alert" className="m-4 text-sm text-red-600">
+          {error}
+        </p>
+      )}
+      {settings ? <SettingsView settings={settings} models={models ?? []} providers={providers} onChange={(s) => void change(s)} /> : !error && <p className="p-4 text-zinc-500">Loading settings…</p>}
+    </div>
+  );
+}
