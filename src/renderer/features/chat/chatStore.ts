@@ -25,6 +25,8 @@ export interface ChatState {
 export class ChatStore {
   private state: ChatState = { conversations: [], query: '', attachments: [], images: {} };
   private readonly listeners = new Set<() => void>();
+  /** The newest streamed state of each answer: a conversation loaded while it streams may be older. */
+  private readonly streamed = new Map<string, ChatAnswerEvent>();
 
   constructor(private readonly client: Client) {
     client.on('chat.answer', (event) => this.onAnswer(event));
@@ -125,7 +127,7 @@ export class ChatStore {
   }
 
   private open(conversation: Conversation): void {
-    this.set({ active: conversation, error: undefined });
+    this.set({ active: withStreamed(conversation, this.streamed), error: undefined });
     void this.loadImages(conversation.messages);
   }
 
@@ -138,12 +140,9 @@ export class ChatStore {
   }
 
   private onAnswer(event: ChatAnswerEvent): void {
+    this.streamed.set(event.versionId, event);
     const active = this.state.active;
-    if (active?.id !== event.conversationId) return;
-    const patch = (v: AnswerVersion): AnswerVersion =>
-      v.id === event.versionId ? { ...v, text: event.text, status: event.status, stats: event.stats ?? v.stats, traceId: event.traceId ?? v.traceId, error: event.error } : v;
-    const messages = active.messages.map((m) => (m.role === 'assistant' && m.id === event.messageId ? { ...m, versions: m.versions.map(patch) } : m));
-    this.set({ active: { ...active, messages } });
+    if (active?.id === event.conversationId) this.set({ active: withStreamed(active, this.streamed) });
     if (event.status !== 'streaming') void this.refresh();
   }
 
@@ -159,6 +158,17 @@ export class ChatStore {
     this.state = { ...this.state, ...patch };
     for (const listener of this.listeners) listener();
   }
+}
+
+/** The conversation with every still-streaming answer brought up to its newest streamed state. */
+function withStreamed(conversation: Conversation, streamed: Map<string, ChatAnswerEvent>): Conversation {
+  const patch = (v: AnswerVersion): AnswerVersion => {
+    const event = streamed.get(v.id);
+    if (!event || (v.status !== 'streaming' && event.status === 'streaming')) return v;
+    return { ...v, text: event.text, status: event.status, stats: event.stats ?? v.stats, traceId: event.traceId ?? v.traceId, error: event.error ?? v.error };
+  };
+  const messages = conversation.messages.map((m) => (m.role === 'assistant' ? { ...m, versions: m.versions.map(patch) } : m));
+  return { ...conversation, messages };
 }
 
 const chatStoreFor = perClient((client) => new ChatStore(client));

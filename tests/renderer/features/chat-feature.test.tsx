@@ -1,0 +1,144 @@
+import { act, cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Client } from '../../../src/renderer/client/client.js';
+import { ChatFeature, ConversationsFeature } from '../../../src/renderer/features/chat/ChatFeature.js';
+import { ClientProvider } from '../../../src/renderer/shell/client-context.js';
+import type { ViewProps } from '../../../src/renderer/shell/App.js';
+import { appCalls, appEvents, parseRequest, type AppCallName, type AppEventName, type AppEventPayload, type AppRequest, type AppResponse } from '../../../src/shared/ipc.js';
+import { errorFrom, ok, type Result } from '../../../src/shared/result.js';
+import type { Answerer, AnswerRequest } from '../../../src/main/features/answerer.js';
+import { createFeatures, type Features } from '../../../src/main/features/handlers.js';
+import { openStorage } from '../../../src/main/storage/index.js';
+import { makeTrace } from './traceFixture.js';
+
+/**
+ * The chat feature against main's real feature handlers and storage, in process: requests and events
+ * pass the contract's schemas as they would at the IPC boundary. Only the engine is replaced, by a
+ * scripted answerer that streams words and honours stop, so the UI's streaming, stop, versions,
+ * persistence and inspector can be driven here in seconds.
+ */
+class InProcessClient implements Client {
+  constructor(private readonly features: Features) {}
+  async call<K extends AppCallName>(name: K, request: AppRequest<K>): Promise<Result<AppResponse<K>>> {
+    try {
+      const call = parseRequest(appCalls, name, request);
+      const handler = this.features.handlers[call.name as keyof Features['handlers']] as (r: unknown) => Promise<unknown>;
+      if (!handler) throw new Error(`not a feature call: ${name}`);
+      return ok(appCalls[name].response.parse(await handler(call.request))) as Result<AppResponse<K>>;
+    } catch (e) {
+      return errorFrom(e) as Result<AppResponse<K>>;
+    }
+  }
+  on<E extends AppEventName>(event: E, listener: (payload: AppEventPayload<E>) => void): () => void {
+    return this.features.onEvent((name, payload) => {
+      if (name === event) act(() => listener(appEvents[event].parse(payload) as AppEventPayload<E>));
+    });
+  }
+}
+
+class ScriptedAnswerer implements Answerer {
+  requests: AnswerRequest[] = [];
+  constructor(public words: string[], public delayMs = 10) {}
+  async answer(request: AnswerRequest, onText: (delta: string) => void, signal: AbortSignal) {
+    this.requests.push(request);
+    let text = '';
+    for (const [i, word] of this.words.entries()) {
+      await new Promise((r) => setTimeout(r, this.delayMs));
+      if (signal.aborted) throw new Error('cancelled');
+      text += (i ? ' ' : '') + word;
+      onText((i ? ' ' : '') + word);
+    }
+    return {
+      text,
+      stats: { timeToFirstTokenMs: 40, prefillMs: 25, decodeTokensPerSec: 80, generatedTokens: this.words.length, visualTokensKept: 6, visualTokensTotal: 16, tflops: 0.5, tflopsUnpruned: 1, executionProvider: 'cpu' },
+      trace: makeTrace(),
+    };
+  }
+}
+
+const ready: ViewProps = {
+  status: { state: 'ready', restarts: 0, info: { pid: 1, versions: { node: '20', onnxruntime: '1.30', protocol: 1 }, providers: [], activeProvider: 'cpu' } },
+  models: [{ id: 'tiny', name: 'Tiny', path: '/models/tiny' }],
+};
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'tp-chat-ui-'));
+});
+afterEach(async () => {
+  cleanup();
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function mount(answerer: Answerer) {
+  const features = createFeatures({ storage: openStorage(dir), answerer, chooseSavePath: async (name) => join(dir, name) });
+  const client = new InProcessClient(features);
+  render(
+    <ClientProvider client={client}>
+      <ConversationsFeature />
+      <ChatFeature {...ready} />
+    </ClientProvider>,
+  );
+  const png = await sharp({ create: { width: 40, height: 30, channels: 3, background: '#c33' } }).png().toBuffer();
+  return { client, features, file: new File([png], 'red.png', { type: 'image/png' }) };
+}
+
+async function ask(file: File, question: string) {
+  fireEvent.drop(screen.getByTestId('composer'), { dataTransfer: { files: [file] } });
+  await screen.findByRole('img', { name: 'Attached 40×30 PNG' });
+  fireEvent.change(screen.getByLabelText('Question'), { target: { value: question } });
+  fireEvent.click(screen.getByRole('button', { name: 'Send' }));
+}
+
+describe('chat feature over the real feature handlers', () => {
+  it('drops an image, asks, streams the answer with stats, and lists the conversation', async () => {
+    const { file } = await mount(new ScriptedAnswerer(['A', 'red', 'rectangle.']));
+    await ask(file, 'What is this?');
+    await waitFor(() => expect(screen.getByTestId('answer-text').textContent).toBe('A red rectangle.'), { timeout: 3000 });
+    expect(within(screen.getByLabelText('Answer statistics')).getByText('6 of 16')).toBeTruthy();
+    expect(await screen.findByRole('button', { name: 'What is this?' })).toBeTruthy();
+    expect(screen.getByRole('img', { name: 'Attached image' }).getAttribute('src')).toMatch(/^data:image\/webp;base64,/);
+  });
+
+  it('stops mid-answer, keeps the partial text, then regenerates a second version', async () => {
+    const answerer = new ScriptedAnswerer(Array.from({ length: 40 }, (_, i) => `w${i}`), 15);
+    const { file } = await mount(answerer);
+    await ask(file, 'Count');
+    await waitFor(() => expect(screen.getByTestId('answer-text').textContent).toContain('w2'), { timeout: 3000 });
+    fireEvent.click(screen.getByRole('button', { name: 'Stop' }));
+    await screen.findByText(/Stopped before the end/, undefined, { timeout: 3000 });
+    const partial = screen.getByTestId('answer-text').textContent!;
+    expect(partial).not.toContain('w39');
+
+    answerer.words = ['Done.'];
+    fireEvent.click(screen.getByRole('button', { name: 'Regenerate' }));
+    await waitFor(() => expect(screen.getByTestId('answer-text').closest('li')!.dataset.status).toBe('done'), { timeout: 3000 });
+    expect(screen.getByTestId('answer-text').textContent).toBe('Done.');
+    expect(screen.getByRole('group', { name: 'Answer versions' }).textContent).toContain('2 / 2');
+    fireEvent.click(screen.getByRole('button', { name: 'Previous version' }));
+    await waitFor(() => expect(screen.getByTestId('answer-text').textContent).toBe(partial));
+  });
+
+  it('opens the inspector on the answer and shows the trace', async () => {
+    const { file } = await mount(new ScriptedAnswerer(['Red.']));
+    await ask(file, 'Colour?');
+    fireEvent.click(await screen.findByRole('button', { name: 'Inspect pruning' }, { timeout: 3000 }));
+    const dialog = await screen.findByRole('dialog', { name: 'Pruning inspector' });
+    await within(dialog).findByRole('slider');
+    expect(within(dialog).getByTestId('inspector-kept').textContent).toBe('6');
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Export trace JSON' }));
+    expect(await within(dialog).findByText('Trace JSON exported.')).toBeTruthy();
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Close inspector' }));
+    expect(screen.queryByRole('dialog')).toBeNull();
+  });
+
+  it('shows a rejected image inline', async () => {
+    await mount(new ScriptedAnswerer(['x']));
+    fireEvent.drop(screen.getByTestId('composer'), { dataTransfer: { files: [new File(['%PDF-1.4'], 'doc.pdf', { type: 'application/pdf' })] } });
+    expect((await screen.findByRole('alert')).textContent).toMatch(/not an image/);
+  });
+});
