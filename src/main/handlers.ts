@@ -1,21 +1,20 @@
 import type { z } from 'zod';
-import { appCalls, parseRequest, type AppCalls, type AppCallName, type AppEventName, type AppEventPayload, type AppResponse } from '../shared/ipc.js';
+import { appCalls, parseRequest, type AppCalls, type AppCallName } from '../shared/ipc.js';
 import { errorFrom, ok, type Result } from '../shared/result.js';
 import type { EngineHost } from './engine-host.js';
 
 /**
- * The app API's handlers, shared by Electron main (src/main/ipc.ts) and the web host
- * (src/web/server.ts). Electron-free. Adding a call: an entry in `appCalls` and one here.
+ * The app API's handler table and its one dispatcher, used by Electron main (src/main/ipc.ts)
+ * and the web host (src/web/server.ts). Electron-free. The engine calls are here; the feature
+ * calls (chat, images, compare, traces, exports, settings) come from src/main/features.
  */
 export type AppHandlers = {
-  [K in AppCallName]: (request: z.output<AppCalls[K]['request']>) => Promise<AppResponse<K>>;
+  [K in AppCallName]: (request: z.output<AppCalls[K]['request']>) => Promise<z.input<AppCalls[K]['response']>>;
 };
 
-export interface AppContext {
-  engine: EngineHost;
-}
+export type EngineCallHandlers = Pick<AppHandlers, 'engine.status' | 'engine.restart' | 'engine.selfTest' | 'models.list'>;
 
-export function createAppHandlers({ engine }: AppContext): AppHandlers {
+export function engineCallHandlers(engine: EngineHost): EngineCallHandlers {
   return {
     'engine.status': async () => engine.status,
     'engine.restart': async () => {
@@ -36,11 +35,4 @@ export async function dispatchAppCall(handlers: AppHandlers, name: string, paylo
   } catch (e) {
     return errorFrom(e);
   }
-}
-
-export type AppEventSink = <E extends AppEventName>(event: E, payload: AppEventPayload<E>) => void;
-
-/** Forwards what the app pushes to the renderer (engine status changes) to a sink; returns the unsubscribe. */
-export function forwardAppEvents({ engine }: AppContext, emit: AppEventSink): () => void {
-  return engine.onStatus((status) => emit('engine.status', status));
 }

@@ -1,8 +1,7 @@
-import { app, BrowserWindow, ipcMain, protocol, session } from 'electron';
+import { app, BrowserWindow, dialog, ipcMain, protocol, session } from 'electron';
 import { join } from 'node:path';
-import { EngineHost } from './engine-host.js';
+import { createAppCore, type AppCore } from './app-core.js';
 import { electronEngineSpawner } from './engine-process-electron.js';
-import { createAppHandlers, forwardAppEvents } from './handlers.js';
 import { registerAppIpc, sendAppEvent } from './ipc.js';
 import { modelStoreDir } from './paths.js';
 import { APP_ENTRY_URL, APP_SCHEME, rendererRoot, staticResponse } from './protocol.js';
@@ -10,7 +9,7 @@ import { originOf } from './security.js';
 import { createMainWindow, hardenSession } from './window.js';
 
 /**
- * Electron main: lifecycle glue only. The app API lives in handlers.ts (shared with the web
+ * Electron main: lifecycle glue only. The app API lives in app-core.ts (shared with the web
  * host), the engine in its own process behind engine-host.ts.
  * Built to out/main/index.cjs; the engine entry beside it as out/main/engine.cjs.
  */
@@ -34,36 +33,46 @@ async function startApp(): Promise<void> {
   });
   hardenSession(session.defaultSession, devUrl ? originOf(devUrl)! : undefined);
 
-  const engine = new EngineHost({ spawn: electronEngineSpawner(join(__dirname, 'engine.cjs'), modelStoreDir(app.getPath('userData'))) });
-  const context = { engine };
-  registerAppIpc(ipcMain, createAppHandlers(context), originOf(url)!);
-  forwardAppEvents(context, (event, payload) => {
+  const userData = app.getPath('userData');
+  const core = createAppCore({
+    spawn: electronEngineSpawner(join(__dirname, 'engine.cjs'), modelStoreDir(userData)),
+    userData,
+    chooseSavePath: async (suggestedName) => {
+      const owner = BrowserWindow.getFocusedWindow() ?? BrowserWindow.getAllWindows()[0];
+      const options = { defaultPath: join(app.getPath('downloads'), suggestedName) };
+      const choice = owner ? await dialog.showSaveDialog(owner, options) : await dialog.showSaveDialog(options);
+      return choice.canceled || !choice.filePath ? null : choice.filePath;
+    },
+  });
+  registerAppIpc(ipcMain, core.handlers, originOf(url)!);
+  core.onEvent((event, payload) => {
     for (const window of BrowserWindow.getAllWindows()) sendAppEvent(window.webContents, event, payload);
   });
 
-  let window = createMainWindow({ preload: join(__dirname, '../preload/index.cjs'), url });
+  const preload = join(__dirname, '../preload/index.cjs');
+  let window = createMainWindow({ preload, url });
   app.on('second-instance', () => {
     if (window.isMinimized()) window.restore();
     window.focus();
   });
   app.on('activate', () => {
-    if (BrowserWindow.getAllWindows().length === 0) window = createMainWindow({ preload: join(__dirname, '../preload/index.cjs'), url });
+    if (BrowserWindow.getAllWindows().length === 0) window = createMainWindow({ preload, url });
   });
   app.on('window-all-closed', () => {
     if (process.platform !== 'darwin') app.quit();
   });
-  quitAfterEngineShutdown(engine);
-  engine.start().catch((e: Error) => console.error(`engine did not start: ${e.message}`));
+  quitAfterShutdown(core);
+  core.start().catch((e: Error) => console.error(`engine did not start: ${e.message}`));
 }
 
-/** Holds the first quit until the engine has shut down (or been killed after its timeout). */
-function quitAfterEngineShutdown(engine: EngineHost): void {
-  let engineStopped = false;
+/** Holds the first quit until answers are saved and the engine has shut down (or was killed after its timeout). */
+function quitAfterShutdown(core: AppCore): void {
+  let stopped = false;
   app.on('before-quit', (event) => {
-    if (engineStopped) return;
+    if (stopped) return;
     event.preventDefault();
-    void engine.shutdown().finally(() => {
-      engineStopped = true;
+    void core.stop().finally(() => {
+      stopped = true;
       app.quit();
     });
   });

@@ -2,17 +2,17 @@ import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { WsRequest, type WsServerMessage } from '../shared/ipc.js';
-import { EngineHost } from '../main/engine-host.js';
+import { createAppCore, exportsFolderSaver } from '../main/app-core.js';
+import type { EngineHost } from '../main/engine-host.js';
 import { nodeEngineSpawner } from '../main/engine-process-node.js';
-import { createAppHandlers, dispatchAppCall, forwardAppEvents } from '../main/handlers.js';
 import { modelStoreDir } from '../main/paths.js';
 import { staticResponse } from '../main/protocol.js';
 import { RENDERER_CSP } from '../main/security.js';
 
 /**
  * The web bridge: the built renderer over HTTP and the app API over one WebSocket (/api),
- * served by the same handlers and the same engine host as Electron main, with the engine as a
- * Node child process. Binds to loopback only and refuses sockets from other origins, so other
+ * served by the same app core (handlers, storage, engine host) as Electron main, with the engine
+ * as a Node child process. Binds to loopback only and refuses sockets from other origins, so other
  * web pages cannot drive it.
  */
 
@@ -37,12 +37,12 @@ export interface WebHost {
 }
 
 export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
-  const engine = new EngineHost({
+  const core = createAppCore({
     spawn: nodeEngineSpawner({ modelStore: modelStoreDir(options.userData), entry: options.engineEntry, stdio: options.engineStdio }),
     restartBackoffMs: options.restartBackoffMs,
+    userData: options.userData,
+    chooseSavePath: exportsFolderSaver(options.userData),
   });
-  const context = { engine };
-  const handlers = createAppHandlers(context);
 
   let origin = '';
   const server = createServer(async (request, response) => {
@@ -70,11 +70,11 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
     ws.on('message', async (data) => {
       const request = WsRequest.safeParse(safeJson(data.toString()));
       if (!request.success) return ws.close(1003, 'malformed request');
-      const result = await dispatchAppCall(handlers, request.data.call, request.data.payload);
+      const result = await core.call(request.data.call, request.data.payload);
       send(ws, { id: request.data.id, result });
     });
   }
-  const stopEvents = forwardAppEvents(context, (event, payload) => {
+  const stopEvents = core.onEvent((event, payload) => {
     for (const ws of sockets.clients) send(ws, { event, payload });
   });
 
@@ -85,15 +85,15 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
 
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
   origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  void engine.start().catch((e: Error) => console.error(`engine did not start: ${e.message}`));
+  core.start().catch((e: Error) => console.error(`engine did not start: ${e.message}`));
 
   return {
     url: `${origin}/`,
-    engine,
+    engine: core.engine,
     async close() {
       stopEvents();
       for (const ws of sockets.clients) ws.terminate();
-      await engine.shutdown();
+      await core.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections(); // idle keep-alive connections would hold close() open
       await closed;

@@ -1,7 +1,9 @@
 import { describe, expect, it, vi } from 'vitest';
 import { APP_EVENT_CHANNEL, appCallChannel, appCallNames } from '../../src/shared/ipc.js';
-import { EngineHost } from '../../src/main/engine-host.js';
-import { createAppHandlers } from '../../src/main/handlers.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createAppCore } from '../../src/main/app-core.js';
 import { isTrustedSender, RENDERER_CSP } from '../../src/main/security.js';
 
 /** Every app call through main's IPC wrapper: sender checks, payload checks, Results. */
@@ -17,9 +19,15 @@ function setup() {
     handle: (channel: string, handler: Invoke) => handlers.set(channel, handler),
     removeHandler: (channel: string) => handlers.delete(channel),
   };
-  // A host that was never started: real code, in its "stopped" state.
-  const engine = new EngineHost({ spawn: () => { throw new Error('not started in this test'); } });
-  const dispose = registerAppIpc(ipcMain as never, createAppHandlers({ engine }), 'app://renderer');
+  // The real app core with an engine that was never started: real code, in its "stopped" state.
+  const core = createAppCore({
+    spawn: () => {
+      throw new Error('not started in this test');
+    },
+    userData: mkdtempSync(join(tmpdir(), 'tp-ipc-')),
+    chooseSavePath: async () => null,
+  });
+  const dispose = registerAppIpc(ipcMain as never, core.handlers, 'app://renderer');
   const invoke = (name: string, payload: unknown, frame: unknown = { url: 'app://renderer/index.html', parent: null }) =>
     handlers.get(appCallChannel(name as never))!({ senderFrame: frame }, payload);
   return { handlers, dispose, invoke };

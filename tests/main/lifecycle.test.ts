@@ -41,7 +41,7 @@ const fake = vi.hoisted(() => {
   const state = {
     lock: true,
     userData: '',
-    app: new EventEmitter() as EventEmitter & Record<string, unknown>,
+    app: new EventEmitter() as InstanceType<typeof EventEmitter> & Record<string, unknown>,
     children: [] as FakeChild[],
     forks: [] as unknown[][],
     ipc: new Map<string, (...a: unknown[]) => unknown>(),
@@ -65,6 +65,7 @@ const fake = vi.hoisted(() => {
     },
     session: { defaultSession: { setPermissionRequestHandler() {}, setPermissionCheckHandler() {}, webRequest: { onHeadersReceived() {} } } },
     shell: { openExternal: async () => {} },
+    dialog: { showSaveDialog: async () => ({ canceled: true }) },
     utilityProcess: {
       fork: (...args: unknown[]) => {
         state.forks.push(args);
@@ -80,6 +81,8 @@ vi.mock('electron', () => fake.electron);
 
 const info: EngineInfo = { pid: 4242, versions: { node: '22.20.0', onnxruntime: '1.30.0', protocol: 1 }, providers: [{ name: 'cpu', bundled: true, loads: true }], activeProvider: 'cpu' };
 const flush = () => new Promise((r) => setTimeout(r, 10));
+/** The engine starts after start-up work (recovering interrupted answers from storage). */
+const engineForked = () => vi.waitFor(() => expect(fake.state.children.length).toBeGreaterThan(0));
 
 beforeEach(() => {
   vi.resetModules();
@@ -107,7 +110,7 @@ describe('Electron main lifecycle', () => {
 
   it('starts: app:// scheme, IPC for every call, a sandboxed window, the engine as a utility process', async () => {
     await import('../../src/main/index.js');
-    await flush();
+    await engineForked();
     const { state } = fake;
     expect(state.schemes).toEqual([{ scheme: 'app', privileges: { standard: true, secure: true, supportFetchAPI: true } }]);
     expect([...state.ipc.keys()].sort()).toEqual(appCallNames.map(appCallChannel).sort());
@@ -125,7 +128,7 @@ describe('Electron main lifecycle', () => {
   it('forwards the handshake and crash reasons to the window, and restarts the engine', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     await import('../../src/main/index.js');
-    await vi.advanceTimersByTimeAsync(1);
+    await engineForked();
     const { state } = fake;
     const window = state.FakeWindow.all[0];
     state.children[0].emit('message', { event: 'ready', payload: info });
@@ -141,7 +144,7 @@ describe('Electron main lifecycle', () => {
 
   it('holds the quit until the engine has shut down', async () => {
     await import('../../src/main/index.js');
-    await flush();
+    await engineForked();
     const { state } = fake;
     const child = state.children[0];
     child.emit('message', { event: 'ready', payload: info });

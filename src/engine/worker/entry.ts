@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { ENGINE_PROTOCOL_VERSION, type EngineInfo, type EngineOutMessage } from '../../shared/ipc.js';
+import type { Engine } from '../runtime/engine.js';
 import { createHandlers } from './handlers.js';
 import { serveEngine } from './loop.js';
 import { connectToParent } from './port.js';
@@ -21,11 +22,18 @@ async function main(): Promise<void> {
   const providers = await probeProviders();
   const activeProvider = preferredProvider(providers);
   const probeSession = await createProbeSession(activeProvider);
-  const handlers = createHandlers({ modelStore, activeProvider, probeSession });
+  let runtime: Promise<Engine> | undefined;
+  const handlers = createHandlers({
+    modelStore,
+    activeProvider,
+    probeSession,
+    runtime: () => (runtime ??= import('../runtime/engine.js').then(({ Engine }) => new Engine({ modelStore }))),
+  });
 
   serveEngine(port, handlers, async () => {
     // Release native sessions before exit: onnxruntime can crash when torn down mid-exit.
     await probeSession.release();
+    await runtime?.then((engine) => engine.unload()).catch(() => {});
     process.exit(0);
   });
 

@@ -2,8 +2,11 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type ort from 'onnxruntime-node';
 import { z } from 'zod';
+import type { AnswerStats } from '../../shared/conversation.js';
 import type { EngineCalls, EngineEventName, EngineEventPayload, EngineResponse, ModelSummary } from '../../shared/ipc.js';
 import { CodedError } from '../../shared/result.js';
+import type { AskStats, Engine } from '../runtime/engine.js';
+import { PROVIDER_REQUESTS, type ProviderRequest } from '../runtime/providers.js';
 import { runProbe } from './providers.js';
 
 /** What a handler gets besides its request: the abort signal of its request id and a way to stream events tagged with it. */
@@ -25,9 +28,11 @@ export interface EngineResources {
   activeProvider: string;
   /** The probe model's session on the active provider, kept open for engine.selfTest. */
   probeSession: ort.InferenceSession;
+  /** The runtime (src/engine/runtime), loaded on first use so the handshake does not wait for it. */
+  runtime(): Promise<Engine>;
 }
 
-/** Later engine APIs (runtime's Engine facade: generate; pack: import) get one entry each here. */
+/** One entry per engine call; the runtime's Engine facade answers `chat.ask`. */
 export function createHandlers(resources: EngineResources): EngineHandlers {
   return {
     'models.list': () => listModels(resources.modelStore),
@@ -42,6 +47,53 @@ export function createHandlers(resources: EngineResources): EngineHandlers {
       }
       return { provider: resources.activeProvider, runs, meanMs: (performance.now() - start) / runs };
     },
+    'chat.ask': async (request, ctx) => {
+      const engine = await resources.runtime();
+      const model = request.model ?? (await listModels(resources.modelStore))[0]?.id;
+      if (!model) throw new CodedError('not-found', 'no model installed: import one with `npm run cli -- import <folder>`');
+      const result = await engine.ask(
+        {
+          model,
+          image: request.imagePath,
+          messages: request.turns,
+          method: request.method,
+          sampling: request.sampling,
+          maxTokens: request.maxTokens,
+          ep: providerRequest(request.ep),
+          trace: true,
+        },
+        {
+          signal: ctx.signal,
+          onToken: (delta) => ctx.emit('text', { delta }),
+          onEvent: (event) => event.type === 'progress' && ctx.emit('progress', { done: event.done, total: event.total, message: event.message }),
+        },
+      );
+      throwIfCancelled(ctx.signal);
+      return { text: result.answer, stats: answerStats(result.stats), trace: result.trace };
+    },
+  };
+}
+
+function providerRequest(name: string): ProviderRequest {
+  if (!(PROVIDER_REQUESTS as readonly string[]).includes(name)) {
+    throw new CodedError('invalid-request', `unknown execution provider "${name}"; known: ${PROVIDER_REQUESTS.join(', ')}`);
+  }
+  return name as ProviderRequest;
+}
+
+/** The runtime's numbers as a chat answer shows and stores them. */
+function answerStats(stats: AskStats): AnswerStats {
+  return {
+    timeToFirstTokenMs: stats.timeToFirstTokenMs,
+    imageEncodeMs: stats.visionMs,
+    prefillMs: stats.prefillMs,
+    decodeTokensPerSec: stats.decodeTokensPerSec,
+    generatedTokens: stats.generatedTokens,
+    visualTokensKept: stats.visualTokensKept,
+    visualTokensTotal: stats.visualTokensTotal,
+    tflops: stats.tflops,
+    tflopsUnpruned: stats.tflopsUnpruned,
+    executionProvider: stats.executionProvider,
   };
 }
 

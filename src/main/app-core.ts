@@ -1,0 +1,74 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { AppEventName, AppEventPayload } from '../shared/ipc.js';
+import { EngineHost, type EngineHostOptions } from './engine-host.js';
+import { engineAnswerer } from './features/engineAnswerer.js';
+import { createFeatures, type ChooseSavePath } from './features/handlers.js';
+import { dispatchAppCall, engineCallHandlers, type AppHandlers } from './handlers.js';
+import { openStorage } from './storage/index.js';
+
+/**
+ * Everything behind the app API except the transport: the engine host, the storage and the
+ * feature services, wired once for both Electron main and the web host. Electron-free.
+ */
+
+export type AppEventSink = <E extends AppEventName>(event: E, payload: AppEventPayload<E>) => void;
+
+export interface AppCoreOptions extends Pick<EngineHostOptions, 'spawn' | 'restartBackoffMs'> {
+  userData: string;
+  /** Where an export goes: Electron asks with a save dialog; the web host writes into userData/exports. */
+  chooseSavePath: ChooseSavePath;
+}
+
+export interface AppCore {
+  engine: EngineHost;
+  handlers: AppHandlers;
+  call(name: string, payload: unknown): ReturnType<typeof dispatchAppCall>;
+  /** Every pushed event (engine status, streamed answers); returns the unsubscribe. */
+  onEvent(sink: AppEventSink): () => void;
+  /** Marks answers cut off by a previous crash as interrupted, then starts the engine (resolves at ready). */
+  start(): Promise<void>;
+  /** Stops answers in flight (saved as interrupted) and shuts the engine down. */
+  stop(): Promise<void>;
+}
+
+export function createAppCore({ spawn, restartBackoffMs, userData, chooseSavePath }: AppCoreOptions): AppCore {
+  const engine = new EngineHost({ spawn, restartBackoffMs });
+  const answerer = engineAnswerer({
+    ask: (request, { signal, onText }) =>
+      engine.call('chat.ask', request, { signal, onEvent: (e) => e.event === 'text' && onText((e.payload as { delta: string }).delta) }),
+  });
+  const features = createFeatures({ storage: openStorage(userData), answerer, chooseSavePath });
+  const handlers: AppHandlers = { ...engineCallHandlers(engine), ...features.handlers };
+
+  return {
+    engine,
+    handlers,
+    call: (name, payload) => dispatchAppCall(handlers, name, payload),
+    onEvent(sink) {
+      const offStatus = engine.onStatus((status) => sink('engine.status', status));
+      const offFeatures = features.onEvent(sink);
+      return () => {
+        offStatus();
+        offFeatures();
+      };
+    },
+    async start() {
+      await features.recover();
+      await engine.start();
+    },
+    async stop() {
+      features.stopAll();
+      await engine.shutdown();
+    },
+  };
+}
+
+/** The web host's exports: no native dialog in a browser, so files land in userData/exports. */
+export function exportsFolderSaver(userData: string): ChooseSavePath {
+  return async (suggestedName) => {
+    const dir = join(userData, 'exports');
+    await mkdir(dir, { recursive: true });
+    return join(dir, suggestedName.replace(/[/\\]/g, '_'));
+  };
+}
