@@ -34,8 +34,8 @@ class InProcessClient implements Client {
     }
   }
   on<E extends AppEventName>(event: E, listener: (payload: AppEventPayload<E>) => void): () => void {
-    return this.features.onEvent((name, payload) => {
-      if (name === event) act(() => listener(appEvents[event].parse(payload) as AppEventPayload<E>));
+    return this.features.onEvent((name: string, payload: unknown) => {
+      if (name === event) act(() => listener((appEvents[event] as { parse(p: unknown): unknown }).parse(payload) as AppEventPayload<E>));
     });
   }
 }
