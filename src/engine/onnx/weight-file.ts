@@ -3,6 +3,7 @@
 // Several graphs may share one file (a probe reuses its layer's weights): each tensor is written
 // once, keyed by name, and later requests get the same offsets.
 
+import { createHash } from 'node:crypto';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { basename } from 'node:path';
 import { encodeHalf } from '../io/float16.js';
@@ -24,6 +25,7 @@ export class WeightFile {
   private readonly fd: number;
   private size = 0;
   private readonly refs = new Map<string, ExternalRef>();
+  private readonly hash = createHash('sha256');
 
   constructor(readonly path: string, readonly dtype: WeightDtype) {
     this.location = basename(path);
@@ -38,15 +40,22 @@ export class WeightFile {
     const typed = this.dtype === 'fp16' ? encodeHalf(data) : data;
     const bytes = new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength);
     const padding = (ALIGN - (this.size % ALIGN)) % ALIGN;
-    if (padding) writeSync(this.fd, new Uint8Array(padding));
+    if (padding) this.write(new Uint8Array(padding));
     const ref = { location: this.location, offset: this.size + padding, length: bytes.byteLength, dtype: this.dtype, dims };
-    writeSync(this.fd, bytes);
+    this.write(bytes);
     this.size = ref.offset + ref.length;
     this.refs.set(key, ref);
     return ref;
   }
 
-  close(): void {
+  /** Closes the file and returns the sha256 of its bytes (hashed as written, no second read). */
+  close(): string {
     closeSync(this.fd);
+    return this.hash.digest('hex');
+  }
+
+  private write(bytes: Uint8Array): void {
+    for (let done = 0; done < bytes.byteLength;) done += writeSync(this.fd, bytes, done);
+    this.hash.update(bytes);
   }
 }

@@ -1,0 +1,140 @@
+// A Hugging Face LLaVA-1.5 checkpoint folder, read and validated in full before anything is built:
+// config.json, the safetensors (every tensor's name, shape and dtype), tokenizer.json,
+// preprocessor_config.json, the chat template and the special token ids.
+
+import { readFile, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { parseLlavaConfig, type LlavaConfig } from '../model/config.js';
+import { checkCheckpointTensors, type WeightNames } from '../model/weights.js';
+import { TensorSet } from '../io/safetensors.js';
+import { ImageParams } from './manifest.js';
+
+export class CheckpointError extends Error {
+  override name = 'CheckpointError';
+}
+
+export interface Checkpoint {
+  dir: string;
+  config: LlavaConfig & { eosTokenId: number };
+  extraEosTokenIds: number[];
+  tensors: TensorSet;
+  names: WeightNames;
+  image: ImageParams;
+  chatTemplate: string | null;
+  /** Files (relative to dir) that define the checkpoint, in a fixed order: the import id hashes them. */
+  definingFiles: string[];
+  /** Tokenizer-side files copied into the pack as they are. */
+  tokenizerFiles: string[];
+}
+
+const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'chat_template.json', 'chat_template.jinja', 'generation_config.json'];
+
+export async function readCheckpoint(dir: string): Promise<Checkpoint> {
+  if (!(await isFile(join(dir, 'config.json')))) {
+    throw new CheckpointError(`${dir}: no config.json (expected a Hugging Face LLaVA-1.5 checkpoint folder)`);
+  }
+  const parsed = parseLlavaConfig(await readFile(join(dir, 'config.json'), 'utf8'), join(dir, 'config.json'));
+  const generation = await readJsonIfPresent(dir, 'generation_config.json');
+  const eos = tokenIds(generation?.eos_token_id);
+  const eosTokenId = parsed.eosTokenId ?? eos[0];
+  if (eosTokenId === undefined) throw new CheckpointError(`${dir}: no eos_token_id in config.json or generation_config.json`);
+  const config = { ...parsed, eosTokenId, bosTokenId: parsed.bosTokenId ?? tokenIds(generation?.bos_token_id)[0] ?? null };
+
+  const tensors = await TensorSet.openFolder(dir);
+  const names = checkCheckpointTensors(config, tensors);
+  await checkTokenizer(dir);
+  const tokenizerConfig = await readJsonIfPresent(dir, 'tokenizer_config.json');
+  const image = parseImageParams(await readJsonIfPresent(dir, 'preprocessor_config.json'), config, dir);
+  const chatTemplate = await readChatTemplate(dir, tokenizerConfig);
+
+  const present = async (files: string[]) => (await Promise.all(files.map(async (f) => ((await isFile(join(dir, f))) ? f : null)))).filter((f): f is string => f !== null);
+  const tokenizerFiles = await present(TOKENIZER_FILES);
+  const weightFiles = tensors.files.map((f) => basename(f)); // shards always sit in the folder itself
+  const definingFiles = await present(['config.json', 'preprocessor_config.json', ...TOKENIZER_FILES, 'model.safetensors.index.json', ...weightFiles]);
+  return {
+    dir, config, tensors, names, image, chatTemplate, tokenizerFiles, definingFiles,
+    extraEosTokenIds: eos.filter((id) => id !== eosTokenId),
+  };
+}
+
+async function checkTokenizer(dir: string): Promise<void> {
+  const tokenizer = await readJsonIfPresent(dir, 'tokenizer.json');
+  if (!tokenizer) throw new CheckpointError(`${dir}: no tokenizer.json (a fast tokenizer file is required; slow tokenizer.model only is not supported)`);
+  if (typeof tokenizer.model !== 'object' || tokenizer.model === null) throw new CheckpointError(`${join(dir, 'tokenizer.json')}: no "model" section`);
+}
+
+/**
+ * CLIPImageProcessor parameters with transformers' defaults. The output must be the vision tower's
+ * square input, since the vision graph has a fixed pixel_values shape.
+ */
+function parseImageParams(raw: Record<string, unknown> | null, config: LlavaConfig, dir: string): ImageParams {
+  const where = join(dir, 'preprocessor_config.json');
+  if (!raw) throw new CheckpointError(`${dir}: no preprocessor_config.json`);
+  const side = config.vision.imageSize;
+  const square = (v: unknown) => (typeof v === 'number' ? { height: v, width: v } : v);
+  const params = ImageParams.safeParse({
+    do_resize: raw.do_resize ?? true,
+    size: typeof raw.size === 'number' ? { shortest_edge: raw.size } : raw.size ?? { shortest_edge: 224 },
+    resample: raw.resample ?? 3,
+    do_center_crop: raw.do_center_crop ?? true,
+    crop_size: square(raw.crop_size ?? 224),
+    do_rescale: raw.do_rescale ?? true,
+    rescale_factor: raw.rescale_factor ?? 1 / 255,
+    do_normalize: raw.do_normalize ?? true,
+    image_mean: raw.image_mean ?? [0.48145466, 0.4578275, 0.40821073],
+    image_std: raw.image_std ?? [0.26862954, 0.26130258, 0.27577711],
+  });
+  if (!params.success) {
+    throw new CheckpointError(`${where}: ${params.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  }
+  const p = params.data;
+  const out = p.do_center_crop ? p.crop_size : p.do_resize && 'height' in p.size ? p.size : null;
+  if (!out || out.height !== side || out.width !== side) {
+    throw new CheckpointError(`${where}: images must come out ${side}x${side} (the vision tower's image_size), but crop/size give ${out ? `${out.width}x${out.height}` : 'a variable size'}`);
+  }
+  return p;
+}
+
+/** chat_template.jinja, then chat_template.json, then tokenizer_config.json's chat_template; null if none. */
+async function readChatTemplate(dir: string, tokenizerConfig: Record<string, unknown> | null): Promise<string | null> {
+  const jinja = await readFile(join(dir, 'chat_template.jinja'), 'utf8').catch(() => null);
+  if (jinja !== null) return jinja;
+  const json = await readJsonIfPresent(dir, 'chat_template.json');
+  const template = json?.chat_template ?? tokenizerConfig?.chat_template ?? null;
+  if (template === null || typeof template === 'string') return template;
+  if (Array.isArray(template)) {
+    const named = template as { name?: unknown; template?: unknown }[];
+    const chosen = (named.find((t) => t.name === 'default') ?? named[0])?.template;
+    if (typeof chosen === 'string') return chosen;
+  }
+  throw new CheckpointError(`${dir}: chat_template must be a string or a list of {name, template}`);
+}
+
+function tokenIds(value: unknown): number[] {
+  const list = Array.isArray(value) ? value : value === undefined || value === null ? [] : [value];
+  return list.filter((v): v is number => Number.isInteger(v) && v >= 0);
+}
+
+async function readJsonIfPresent(dir: string, file: string): Promise<Record<string, unknown> | null> {
+  const path = join(dir, file);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new CheckpointError(`${path}: cannot read (${(err as Error).message})`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new CheckpointError(`${path}: not valid JSON (${(err as Error).message})`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new CheckpointError(`${path}: expected a JSON object`);
+  return value as Record<string, unknown>;
+}
+
+async function isFile(path: string): Promise<boolean> {
+  return stat(path).then((s) => s.isFile(), () => false);
+}
+

@@ -1,0 +1,176 @@
+// importCheckpoint: Hugging Face LLaVA-1.5 folder -> model pack in the store.
+// Everything is validated first; the graphs are then written into a temp folder inside the store
+// and renamed into place in one step, so a failed or cancelled import leaves nothing behind.
+
+import { copyFile, mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { basename, join, resolve } from 'node:path';
+import { numVisualTokens } from '../model/config.js';
+import { sha256Files, sha256Text, writeFileAtomic } from '../io/files.js';
+import type { WeightReader } from '../onnx/blocks.js';
+import { buildDecoderLayer, layerGraphName } from '../onnx/graphs/decoder-layer.js';
+import { buildEmbed, buildHead } from '../onnx/graphs/embed-head.js';
+import { buildProbe, probeGraphName } from '../onnx/graphs/probe.js';
+import type { GraphSource } from '../onnx/graphs/source.js';
+import { buildVision } from '../onnx/graphs/vision.js';
+import { WeightFile, type WeightDtype } from '../onnx/weight-file.js';
+import { readCheckpoint, type Checkpoint } from './checkpoint.js';
+import { MANIFEST_FILE, type PackManifest } from './manifest.js';
+import { listPacks } from './store.js';
+
+export type ImportStage = 'validate' | 'hash' | 'vision' | 'embed' | 'layers' | 'head' | 'finalize';
+
+export interface ImportProgress {
+  stage: ImportStage;
+  /** Overall progress, 0..1. */
+  fraction: number;
+  message: string;
+}
+
+export interface ImportOptions {
+  /** Display name; defaults to the checkpoint folder's name. */
+  name?: string;
+  dtype?: WeightDtype;
+  /** Per-model pruning schedule overrides to store in the manifest. */
+  pruning?: Record<string, unknown>;
+  onProgress?: (progress: ImportProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface ImportedPack {
+  dir: string;
+  manifest: PackManifest;
+  /** True when the store already held this checkpoint with these options: nothing was written. */
+  alreadyImported: boolean;
+}
+
+const FORMAT_VERSION = 1;
+const BUILD_START = 0.1; // validation and hashing take the first tenth of the bar
+
+export async function importCheckpoint(hfDir: string, storeDir: string, options: ImportOptions = {}): Promise<ImportedPack> {
+  const { signal, dtype = 'fp32' } = options;
+  const report = (stage: ImportStage, fraction: number, message: string) => options.onProgress?.({ stage, fraction, message });
+  const source = resolve(hfDir);
+
+  report('validate', 0, `checking ${source}`);
+  const checkpoint = await readCheckpoint(source);
+  signal?.throwIfAborted();
+
+  report('hash', 0.02, 'hashing the checkpoint files');
+  const sourceSha = await sha256Files(checkpoint.definingFiles.map((f) => ({ label: f, path: join(source, f) })), signal);
+  const id = sha256Text(`transprune-pack/${FORMAT_VERSION}\n${sourceSha}\n${dtype}`).slice(0, 16);
+  const name = options.name ?? basename(source);
+  const packs = await listPacks(storeDir);
+  const existing = packs.find((p) => p.id === id);
+  if (existing) {
+    report('finalize', 1, `already imported as "${existing.name}"`);
+    return { dir: existing.path, manifest: existing.manifest, alreadyImported: true };
+  }
+  const clash = packs.find((p) => p.name === name);
+  if (clash) throw new Error(`a different model named "${name}" is already in the store (id ${clash.id}); choose another name`);
+
+  await mkdir(storeDir, { recursive: true });
+  const temp = join(storeDir, `.importing-${id}-${randomBytes(4).toString('hex')}`);
+  const dir = join(storeDir, id);
+  try {
+    await mkdir(temp);
+    const built = await writeGraphs(checkpoint, temp, dtype, (stage, done, total, message) => report(stage, BUILD_START + (1 - BUILD_START) * 0.98 * (done / total), message), signal);
+    for (const file of checkpoint.tokenizerFiles) await copyFile(join(source, file), join(temp, file));
+    const manifest = makeManifest(checkpoint, { id, name, dtype, sourceSha, source, pruning: options.pruning, ...built });
+    await writeFileAtomic(join(temp, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
+    signal?.throwIfAborted();
+    report('finalize', 0.99, 'moving the pack into the store');
+    if (!(await renameIfAbsent(temp, dir))) {
+      report('finalize', 1, 'already imported (by a concurrent import)');
+      return { dir, manifest, alreadyImported: true };
+    }
+    report('finalize', 1, `imported "${name}"`);
+    return { dir, manifest, alreadyImported: false };
+  } finally {
+    await rm(temp, { recursive: true, force: true });
+  }
+}
+
+interface BuiltGraphs {
+  graphs: PackManifest['graphs'];
+  weightsSha256: Record<string, string>;
+}
+
+/** Writes every graph and its weight file into `dir`; probe_NN shares layer_NN's weight file. */
+async function writeGraphs(
+  checkpoint: Checkpoint, dir: string, dtype: WeightDtype,
+  progress: (stage: ImportStage, done: number, total: number, message: string) => void, signal?: AbortSignal,
+): Promise<BuiltGraphs> {
+  const reader: WeightReader = {
+    read: async (name) => {
+      signal?.throwIfAborted(); // checked per tensor: cancellation never waits for a whole graph
+      return { data: await checkpoint.tensors.readF32(name), dims: checkpoint.tensors.get(name)!.shape };
+    },
+  };
+  const src: GraphSource = { config: checkpoint.config, names: checkpoint.names, reader };
+  const numLayers = checkpoint.config.text.numLayers;
+  const total = numLayers + 3;
+  const weightsSha256: Record<string, string> = {};
+  let done = 0;
+
+  /** Builds the graphs that share one weight file, then records the file's hash. */
+  const write = async (stage: ImportStage, base: string, graphs: [string, (file: WeightFile) => Promise<Uint8Array>][]) => {
+    progress(stage, done, total, `building ${graphs.map(([g]) => g).join(' + ')}`);
+    const file = new WeightFile(join(dir, `${base}.bin`), dtype);
+    try {
+      for (const [graphName, build] of graphs) await writeFile(join(dir, `${graphName}.onnx`), await build(file));
+    } finally {
+      weightsSha256[file.location] = file.close();
+    }
+    done++;
+  };
+
+  await write('vision', 'vision', [['vision', (f) => buildVision(src, f)]]);
+  await write('embed', 'embed', [['embed', (f) => buildEmbed(src, f)]]);
+  for (let layer = 0; layer < numLayers; layer++) {
+    const base = layerGraphName(layer);
+    await write('layers', base, [[base, (f) => buildDecoderLayer(src, layer, f)], [probeGraphName(layer), (f) => buildProbe(src, layer, f)]]);
+  }
+  await write('head', 'head', [['head', (f) => buildHead(src, f)]]);
+  progress('head', done, total, 'graphs written');
+
+  const layers = Array.from({ length: numLayers }, (_, l) => `${layerGraphName(l)}.onnx`);
+  const probes = Array.from({ length: numLayers }, (_, l) => `${probeGraphName(l)}.onnx`);
+  return { graphs: { embed: 'embed.onnx', vision: 'vision.onnx', head: 'head.onnx', layers, probes }, weightsSha256 };
+}
+
+function makeManifest(
+  checkpoint: Checkpoint,
+  p: BuiltGraphs & { id: string; name: string; dtype: WeightDtype; sourceSha: string; source: string; pruning?: Record<string, unknown> },
+): PackManifest {
+  const grid = checkpoint.config.vision.imageSize / checkpoint.config.vision.patchSize;
+  return {
+    formatVersion: FORMAT_VERSION,
+    id: p.id,
+    name: p.name,
+    created: new Date().toISOString(),
+    source: { path: p.source, sha256: p.sourceSha, layout: checkpoint.names.layout },
+    dtype: p.dtype,
+    weightsSha256: p.weightsSha256,
+    config: checkpoint.config,
+    extraEosTokenIds: checkpoint.extraEosTokenIds,
+    numVisualTokens: numVisualTokens(checkpoint.config),
+    patchGrid: { rows: grid, cols: grid },
+    image: checkpoint.image,
+    chatTemplate: checkpoint.chatTemplate,
+    graphs: p.graphs,
+    ...(p.pruning ? { pruning: p.pruning } : {}),
+  };
+}
+
+/** rename(2) onto a missing folder; false when another import got there first. */
+async function renameIfAbsent(from: string, to: string): Promise<boolean> {
+  try {
+    await rename(from, to);
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOTEMPTY' || code === 'EEXIST') return false;
+    throw err;
+  }
+}

@@ -1,0 +1,33 @@
+// Opening a model pack for inference: the validated manifest plus what the runtime derives from it.
+
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PruningOverrides } from '../../shared/pruning.js';
+import { parseClipParams, type ClipParams } from '../image/preprocess.js';
+import type { LlavaConfig } from '../model/config.js';
+import { loadManifest, ManifestError, TOKENIZER_FILE, type PackManifest } from './manifest.js';
+
+export interface PackInfo {
+  dir: string;
+  manifest: PackManifest;
+  config: LlavaConfig;
+  clip: ClipParams;
+  pruning?: PruningOverrides;
+  extraEosTokenIds: number[];
+}
+
+/** Loads and validates a pack: manifest schema, pruning overrides, and every file it names is present. */
+export async function readPack(dir: string): Promise<PackInfo> {
+  const manifest = await loadManifest(dir);
+  const { graphs } = manifest;
+  const files = [TOKENIZER_FILE, graphs.embed, graphs.vision, graphs.head, ...graphs.layers, ...graphs.probes, ...Object.keys(manifest.weightsSha256)];
+  const missing = (await Promise.all(files.map(async (f) => ((await stat(join(dir, f)).catch(() => null))?.isFile() ? null : f)))).filter(Boolean);
+  if (missing.length) throw new ManifestError(`${dir}: model pack is incomplete, missing ${missing.join(', ')}`);
+  let pruning: PruningOverrides | undefined;
+  if (manifest.pruning) {
+    const parsed = PruningOverrides.safeParse(manifest.pruning);
+    if (!parsed.success) throw new ManifestError(`${dir}: manifest pruning overrides are invalid (${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')})`);
+    pruning = parsed.data;
+  }
+  return { dir, manifest, config: manifest.config, clip: parseClipParams(manifest.image), pruning, extraEosTokenIds: manifest.extraEosTokenIds };
+}

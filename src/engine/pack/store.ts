@@ -1,0 +1,50 @@
+// The model store: one folder per pack, named by the pack id. Folders starting with "." are
+// imports in progress and never listed.
+
+import { readdir, rm } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { loadManifest, type PackManifest } from './manifest.js';
+
+export interface PackSummary {
+  id: string;
+  name: string;
+  path: string;
+  manifest: PackManifest;
+}
+
+/** The CLI's store: $TRANSPRUNE_HOME/models, else ~/.cache/transprune-studio/models. (The app uses userData/models.) */
+export function cliStoreDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.TRANSPRUNE_HOME ? join(env.TRANSPRUNE_HOME, 'models') : join(homedir(), '.cache', 'transprune-studio', 'models');
+}
+
+/** Every valid pack, sorted by name; folders without a valid manifest are skipped. */
+export async function listPacks(storeDir: string): Promise<PackSummary[]> {
+  const entries = await readdir(storeDir, { withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return [];
+    throw err;
+  });
+  const packs: PackSummary[] = [];
+  for (const entry of entries) {
+    if (!entry.isDirectory() || entry.name.startsWith('.')) continue;
+    const path = join(storeDir, entry.name);
+    const manifest = await loadManifest(path).catch(() => null);
+    if (manifest) packs.push({ id: manifest.id, name: manifest.name, path, manifest });
+  }
+  return packs.sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
+}
+
+/** The pack with this name or id; the error lists what the store holds. */
+export async function findPack(storeDir: string, nameOrId: string): Promise<PackSummary> {
+  const packs = await listPacks(storeDir);
+  const found = packs.find((p) => p.id === nameOrId) ?? packs.find((p) => p.name === nameOrId);
+  if (found) return found;
+  const known = packs.map((p) => `${p.name} (${p.id})`).join(', ') || 'none';
+  throw new Error(`no model "${nameOrId}" in ${storeDir}; installed: ${known}`);
+}
+
+export async function removePack(storeDir: string, nameOrId: string): Promise<PackSummary> {
+  const pack = await findPack(storeDir, nameOrId);
+  await rm(pack.path, { recursive: true, force: true });
+  return pack;
+}
