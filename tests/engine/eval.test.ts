@@ -1,6 +1,10 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { parseMethod } from '../../src/shared/pruning.js';
+import { DemoModelMissingError, demoModelDir } from '../../src/engine/data/demo-model.js';
 import type { EvalReport } from '../../src/engine/eval/harness.js';
 import { splitMethodList } from '../../src/engine/eval/method-list.js';
 import { isExactMatch, normalizeAnswer, tallyByFamily } from '../../src/engine/eval/metrics.js';
@@ -64,5 +68,15 @@ describe('method lists', () => {
   it('splits on commas between methods, not between one method\'s options', () => {
     expect(splitMethodList('none,fastv:k=2,r=0.5,ttv, divprune:ratio=0.5+transprune-low')).toEqual(['none', 'fastv:k=2,r=0.5', 'ttv', 'divprune:ratio=0.5+transprune-low']);
     expect(splitMethodList(' , ')).toEqual([]);
+  });
+});
+
+describe('the demo model', () => {
+  it('says how to train it when its checkpoint is missing', async () => {
+    const empty = await mkdtemp(join(tmpdir(), 'demo-'));
+    expect(() => demoModelDir(empty)).toThrow(DemoModelMissingError);
+    expect(() => demoModelDir(empty)).toThrow(/not trained yet[\s\S]*tools\/demo-model\/RUN\.md/);
+    await writeFile(join(empty, 'config.json'), '{}');
+    expect(demoModelDir(empty)).toBe(empty);
   });
 });
