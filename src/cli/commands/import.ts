@@ -1,0 +1,67 @@
+import { importCheckpoint, type ImportProgress } from '../../engine/pack/import.js';
+import { cliStoreDir } from '../../engine/pack/store.js';
+import { CliError, type CliCommand } from '../command.js';
+
+/** `import`: Hugging Face LLaVA-1.5 folder -> model pack in the store. */
+export const importCommand: CliCommand = {
+  name: 'import',
+  summary: 'turn a Hugging Face LLaVA-1.5 checkpoint folder into a model pack (ONNX graphs) in the model store',
+  usage: 'import <hf-folder> [--name N] [--dtype fp32|fp16] [--store dir]',
+  options: {
+    name: { type: 'string' },
+    dtype: { type: 'string', default: 'fp32' },
+    store: { type: 'string' },
+  },
+  async run(args) {
+    const [folder, ...extra] = args.positionals;
+    if (!folder || extra.length) throw new CliError(`expected one checkpoint folder\nusage: npm run cli -- ${this.usage}`);
+    const dtype = args.values.dtype;
+    if (dtype !== 'fp32' && dtype !== 'fp16') throw new CliError('--dtype must be fp32 or fp16');
+    const store = typeof args.values.store === 'string' ? args.values.store : cliStoreDir();
+
+    const abort = new AbortController();
+    const onSigint = () => abort.abort(new Error('cancelled'));
+    process.once('SIGINT', onSigint);
+    const line = progressLine();
+    try {
+      const pack = await importCheckpoint(folder, store, {
+        name: typeof args.values.name === 'string' ? args.values.name : undefined, dtype, signal: abort.signal, onProgress: line.update,
+      });
+      line.done();
+      const { config: c, numVisualTokens } = pack.manifest;
+      const what = pack.alreadyImported ? 'already imported' : 'imported';
+      console.log(`${what}: "${pack.manifest.name}" (id ${pack.manifest.id}, ${pack.manifest.dtype}) at ${pack.dir}`);
+      console.log(`  text ${c.text.numLayers} layers, d=${c.text.hiddenSize}, ${c.text.numHeads} heads / ${c.text.numKvHeads} KV; vision ${c.vision.imageSize}px, ${numVisualTokens} visual tokens`);
+      return 0;
+    } catch (err) {
+      line.done();
+      if (abort.signal.aborted) throw new CliError('import cancelled; nothing was written to the store');
+      throw new CliError((err as Error).message);
+    } finally {
+      process.off('SIGINT', onSigint);
+    }
+  },
+};
+
+/** One self-overwriting progress line on a terminal, one line per stage otherwise (logs, CI). */
+function progressLine() {
+  const tty = process.stderr.isTTY;
+  let lastStage = '';
+  let open = false;
+  return {
+    update: (p: ImportProgress) => {
+      const text = `${String(Math.round(p.fraction * 100)).padStart(3)}%  ${p.stage.padEnd(8)} ${p.message}`;
+      if (tty) {
+        process.stderr.write(`\r\x1b[2K${text}`);
+        open = true;
+      } else if (p.stage !== lastStage) {
+        process.stderr.write(`${text}\n`);
+      }
+      lastStage = p.stage;
+    },
+    done: () => {
+      if (open) process.stderr.write('\n');
+      open = false;
+    },
+  };
+}
