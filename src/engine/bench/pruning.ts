@@ -24,7 +24,7 @@ interface Sample { prefillMs: number; trace: Trace }
 
 async function timedPrefill(model: LoadedModel, input: PrefillInput, spec: MethodSpec): Promise<Sample> {
   const recorder = new TraceRecorder({
-    model: { id: model.info.id, weightsHash: model.info.weightsHash, numLayers: model.dims.numLayers, hidden: model.dims.hidden },
+    model: model.traceModel,
     provider: model.provider.active,
     image: null,
     prompt: { textTokens: input.ids.length - 1, visualTokens: input.visual!.count, instructionTokens: input.ids.length - 1 - input.ids.indexOf(input.imageTokenId!), visualStart: input.ids.indexOf(input.imageTokenId!) },

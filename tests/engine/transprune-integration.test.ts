@@ -1,0 +1,180 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseMethod, pdropLayers, positionPolicy, resolveSchedule, type MethodSpec } from '../../src/shared/pruning.js';
+import { readTrace, traceToJson } from '../../src/engine/trace/io.js';
+import { importCheckpoint } from '../../src/engine/pack/import.js';
+import { createMethod, type PruningMethod } from '../../src/engine/pruning/index.js';
+import { generate } from '../../src/engine/runtime/generate.js';
+import { encodeImage } from '../../src/engine/runtime/graphs.js';
+import { LoadedModel } from '../../src/engine/runtime/model.js';
+import { prefill, type PrefillInput } from '../../src/engine/runtime/prefill.js';
+import { encodeChat } from '../../src/engine/text/chat.js';
+import { TraceRecorder } from '../../src/engine/trace/recorder.js';
+import { loadReferenceModel, type ReferenceModel } from '../helpers/reference.js';
+import { referencePrunedForward, type ReferenceMethod, type PrunedRun } from '../helpers/reference-pruned.js';
+import { makeTinyCheckpoint } from '../helpers/tiny-checkpoint.js';
+
+/**
+ * Pruning on a real imported pack (14 layers, grouped-query attention, 8x8 = 64 visual tokens) against
+ * the independent float64 pruned reference (tests/helpers/reference-pruned.ts): identical kept indices
+ * at every stage, identical per-layer visual counts and KV lengths, close scores and logits, the same
+ * greedy answer; plus the invariants of method spec §8 that need a model.
+ */
+
+const LAYERS = 14;
+const NEW_TOKENS = 5;
+const TOLERANCE = 1e-4;
+
+const root = mkdtempSync(join(tmpdir(), 'tps-transprune-'));
+let model: LoadedModel;
+let reference: ReferenceModel;
+let pixels: Float32Array;
+let input: PrefillInput;
+
+beforeAll(async () => {
+  const checkpoint = join(root, 'ckpt');
+  await makeTinyCheckpoint(checkpoint, { preset: 'tiny-gqa', layers: LAYERS, imageSize: 56, patchSize: 7, seed: 3 });
+  const pack = await importCheckpoint(checkpoint, join(root, 'store'), { name: 'tiny14', dtype: 'fp32' });
+  model = await LoadedModel.load(pack.dir, { ep: 'cpu' });
+  reference = loadReferenceModel(checkpoint);
+  const size = model.config.vision.imageSize;
+  pixels = Float32Array.from({ length: 3 * size * size }, (_, i) => Math.sin(i * 0.31) * 1.2 + Math.cos(i * 0.07) * 0.6);
+  const { ids } = encodeChat(model.tokenizer, [{ role: 'user', text: 'What is the colour of the sky in this image?', image: true }], {
+    template: model.chatTemplate,
+    imageTokenId: model.config.imageTokenIndex,
+  });
+  input = { ids, imageTokenId: model.config.imageTokenIndex, visual: await encodeImage(model, pixels, size) };
+});
+
+afterAll(async () => {
+  await model?.dispose();
+  rmSync(root, { recursive: true, force: true });
+});
+
+/** The reference's description of a spec, from the schedule the engine resolves for this depth. */
+function referenceMethod(spec: MethodSpec): ReferenceMethod {
+  const llm = spec.llm;
+  switch (llm.kind) {
+    case 'none':
+      return { kind: 'none' };
+    case 'transprune': {
+      const { accumulate, prune, ratios } = resolveSchedule(llm, LAYERS);
+      return { kind: 'transprune', accumulate, prune, ratios, alpha: llm.alpha, direction: llm.direction, positions: llm.positions };
+    }
+    case 'fastv':
+      return { kind: 'fastv', k: llm.k, r: llm.r, positions: llm.positions };
+    case 'pdrop':
+      return { kind: 'pdrop', layers: pdropLayers(llm.stages, LAYERS), lambda: llm.lambda, positions: llm.positions };
+    case 'random':
+      throw new Error('random has no reference');
+  }
+}
+
+function recorderFor(spec: MethodSpec): TraceRecorder {
+  const prompt = input.ids.length - 1;
+  const at = input.ids.indexOf(input.imageTokenId!);
+  return new TraceRecorder({
+    model: model.traceModel,
+    provider: model.provider.active,
+    image: { hash: 'test', width: 56, height: 56, modelWidth: 56, modelHeight: 56, grid: { rows: 8, cols: 8 } },
+    prompt: { textTokens: prompt, visualTokens: 64, instructionTokens: prompt - at, visualStart: at },
+    method: spec,
+    flopsModel: model.flopsModel,
+  });
+}
+
+/** Counts the boundaries the runtime hands the method (pruning must only ever see prefill). */
+function counting(method: PruningMethod): PruningMethod & { calls: number } {
+  const wrapped = { ...method, calls: 0, afterLayer: (b: Parameters<PruningMethod['afterLayer']>[0]) => { wrapped.calls++; return method.afterLayer(b); } };
+  return wrapped;
+}
+
+function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  expect(actual.length).toBe(expected.length);
+  let diff = 0, scale = 0;
+  for (let i = 0; i < expected.length; i++) {
+    diff = Math.max(diff, Math.abs(actual[i] - expected[i]));
+    scale = Math.max(scale, Math.abs(expected[i]));
+  }
+  return diff / scale;
+}
+
+async function runBoth(text: string) {
+  const spec = parseMethod(text);
+  const dims = { numLayers: LAYERS, pruning: model.pruningOverrides };
+  const positions = positionPolicy(spec.llm);
+  const recorder = recorderFor(spec);
+  const pre = await prefill(model, input, { method: createMethod(spec, dims, recorder), positions });
+  const method = counting(createMethod(spec, dims));
+  const answer = await generate(model, model.tokenizer, input, { maxTokens: NEW_TOKENS, method, positions });
+  pre.layerMs.forEach((ms, l) => recorder.layer(l, pre.visualCounts[l], pre.cacheLength[l], ms));
+  const trace = recorder.finish({ answer: answer.text, generatedTokens: answer.tokenIds.length });
+  const expected: PrunedRun = referencePrunedForward(reference, { inputIds: input.ids, pixelValues: pixels, maxNewTokens: NEW_TOKENS }, referenceMethod(spec));
+  return { spec, pre, answer, trace, expected, calls: method.calls };
+}
+
+describe('pruned engine vs the float64 pruned reference (14-layer GQA pack, N = 64)', () => {
+  it.each([
+    'transprune@7-12/7,9,12/0.875,0.625,0.125', // the paper's schedule, unscaled
+    'transprune-high', // depth-scaled: 3-5 / 3,4,5
+    'transprune-high:direction=paper',
+    'transprune-low:positions=original',
+    'transprune@2-9/3,6,9/0.75,0.5,0.25:alpha=0.3',
+    'ttv',
+    'iga',
+    'fastv:k=3,r=0.75',
+    'pdrop',
+  ])('%s: same kept indices per stage, counts, KV lengths, logits and answer', async (text) => {
+    const { pre, answer, trace, expected, calls } = await runBoth(text);
+    const stages = trace.layers.filter((l) => l.kept);
+    expect(stages.length).toBeGreaterThan(0);
+    expect(stages.map((l) => l.layer)).toEqual(expected.stages.map((s) => s.layer));
+    stages.forEach((l, i) => expect(l.kept, `stage after layer ${l.layer}`).toEqual(Array.from(expected.stages[i].keptOriginal)));
+    expect(pre.visualCounts).toEqual(expected.visualCountPerLayer);
+    expect(pre.cacheLength).toEqual(expected.prefillLenPerLayer);
+    expect(relativeError(pre.logits, expected.logits.data.subarray(expected.logits.data.length - pre.logits.length))).toBeLessThan(TOLERANCE);
+    expect(answer.tokenIds).toEqual(expected.tokens.slice(0, answer.tokenIds.length));
+    // Scores the selection ran on match the reference's within float32 accuracy.
+    stages.forEach((l, i) => expect(relativeError(l.scores!.score!, expected.stages[i].score)).toBeLessThan(1e-3));
+    // Prefill only: one boundary per layer during generate, none from its decode steps.
+    expect(answer.tokenIds.length).toBeGreaterThan(1);
+    expect(calls).toBe(LAYERS);
+    expect(readTrace(traceToJson(trace))).toEqual(trace);
+  });
+
+  it('TransPrune with every ratio 1.0 (or no pruning layer) equals the unpruned model exactly', async () => {
+    const none = await prefill(model, input);
+    const noneAnswer = await generate(model, model.tokenizer, input, { maxTokens: NEW_TOKENS });
+    for (const text of ['transprune@2-6/2,4,6/1,1,1', 'transprune@2-6/2,4,6/1,1,1:positions=original']) {
+      const spec = parseMethod(text);
+      const method = createMethod(spec, { numLayers: LAYERS });
+      const pre = await prefill(model, input, { method, positions: positionPolicy(spec.llm) });
+      expect(Array.from(pre.logits)).toEqual(Array.from(none.logits));
+      expect(pre.cacheLength).toEqual(none.cacheLength);
+      const answer = await generate(model, model.tokenizer, input, { maxTokens: NEW_TOKENS, method, positions: positionPolicy(spec.llm) });
+      expect(answer.tokenIds).toEqual(noneAnswer.tokenIds);
+    }
+  });
+
+  it('prunes nothing before the first pruning layer: the prefix layers see the unpruned sequence (§8.2)', async () => {
+    const hidden = new Map<number, Float32Array>();
+    await prefill(model, input, { onLayerOutput: (l, h) => { if (l < 6) hidden.set(l, h.slice()); } });
+    const spec = parseMethod('transprune@7-12/7,9,12/0.875,0.625,0.125');
+    await prefill(model, input, {
+      method: createMethod(spec, { numLayers: LAYERS }),
+      onLayerOutput: (l, h) => { if (l < 6) expect(Array.from(h)).toEqual(Array.from(hidden.get(l)!)); },
+    });
+  });
+
+  it('trace FLOPs follow the recorded per-layer counts', async () => {
+    const { trace, pre } = await runBoth('transprune-high');
+    expect(trace.layers.map((l) => l.visualIn)).toEqual(pre.visualCounts);
+    const d = model.dims.hidden, m = model.config.text.intermediateSize;
+    const eq7 = pre.visualCounts.reduce((s, n) => s + 4 * n * d * d + 2 * n * n * d + 3 * n * d * m, 0);
+    expect(trace.totals.flops.paper).toBe(eq7);
+    expect(trace.totals.flops.paperUnpruned).toBe(LAYERS * (4 * 64 * d * d + 2 * 64 * 64 * d + 3 * 64 * d * m));
+    expect(trace.totals.flops.full).toBeLessThan(trace.totals.flops.fullUnpruned);
+  });
+});
