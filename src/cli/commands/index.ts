@@ -3,6 +3,8 @@ import { doctor } from './doctor.js';
 import { dataCommand } from './data.js';
 import { flopsCommand } from './flops.js';
 import { importCommand } from './import.js';
+import { askCommand } from './ask.js';
+import { benchCommand } from './bench.js';
 
 /** Every CLI command, in the order `--help` lists them. Add one line per new command file. */
 export const commands: CliCommand[] = [
@@ -10,4 +12,6 @@ export const commands: CliCommand[] = [
   dataCommand,
   flopsCommand,
   importCommand,
+  askCommand,
+  benchCommand,
 ];

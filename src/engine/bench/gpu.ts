@@ -1,0 +1,124 @@
+import { parseMethod, positionPolicy } from '../../shared/pruning.js';
+import { createMethod } from '../pruning/index.js';
+import { fullFlops } from '../pruning/flops.js';
+import { Decoder } from '../runtime/decode.js';
+import { LoadedModel } from '../runtime/model.js';
+import { prefill, type PrefillInput, type PrefillResult } from '../runtime/prefill.js';
+import { SessionFactory, type ProviderRequest } from '../runtime/providers.js';
+import { benchPack, benchPrompt, int, type BenchModelShape } from './engine.js';
+import { measureGemmPeak, median } from './gemm.js';
+import { printTable, writeBenchResult } from './report.js';
+import type { BenchSuite } from './suite.js';
+
+/**
+ * `bench gpu` (issue 7): prefill and decode of none, fastv, transprune-high and transprune-low in one
+ * process on one model, their ratios against none, and achieved TFLOP/s against the provider's measured
+ * MatMul peak. Full size is LLaVA-1.5-7B's decoder (4096 hidden, 32 layers, 11008 MLP, fp16 weights, 576
+ * visual tokens); `--small` is a model this CPU-only machine runs in seconds.
+ */
+
+const DEFAULT_METHODS = ['none', 'fastv', 'transprune-high', 'transprune-low'];
+const FULL: BenchModelShape = { hidden: 4096, layers: 32, intermediate: 11008, dtype: 'fp16' };
+const SMALL: BenchModelShape = { hidden: 256, layers: 8, dtype: 'fp32' };
+
+interface MethodTiming {
+  method: string;
+  prefillMs: number;
+  decodeStepMs: number;
+  visualPerLayer: number[];
+  prefillFlops: number;
+}
+
+async function timeMethod(model: LoadedModel, input: PrefillInput, methodText: string, runs: number, decodeSteps: number): Promise<MethodTiming> {
+  const spec = parseMethod(methodText);
+  const run = () => prefill(model, input, {
+    method: spec.llm.kind === 'none' ? undefined : createMethod(spec, { numLayers: model.dims.numLayers, pruning: model.pruningOverrides }),
+    positions: positionPolicy(spec.llm),
+  });
+  release(await run()); // warm-up: first use of this method's shapes
+  const times: number[] = [];
+  let last!: PrefillResult;
+  for (let i = 0; i < runs; i++) {
+    const start = performance.now();
+    last = await run();
+    times.push(performance.now() - start);
+    if (i < runs - 1) release(last);
+  }
+  const decoder = new Decoder(model, last);
+  const steps: number[] = [];
+  try {
+    for (let i = 0; i < decodeSteps; i++) {
+      const start = performance.now();
+      await decoder.step(2 + i);
+      steps.push(performance.now() - start);
+    }
+  } finally {
+    decoder.dispose();
+  }
+  const flops = fullFlops(
+    { visualPerLayer: last.visualCounts, textTokens: input.ids.length - 1, visionTokens: last.originalVisualCount, ttvLayers: [], probes: [], diversity: false },
+    model.flopsModel,
+  );
+  return { method: methodText, prefillMs: median(times), decodeStepMs: median(steps), visualPerLayer: last.visualCounts, prefillFlops: flops.decoder + flops.head };
+}
+
+/** Frees a prefill's caches (device memory on GPU providers) when no decoder takes them over. */
+function release(result: PrefillResult): void {
+  for (const cache of result.caches) {
+    cache.key.dispose();
+    cache.value.dispose();
+  }
+}
+
+export const gpuBench: BenchSuite = {
+  summary: 'LLaVA-1.5-7B-shaped decoder: prefill/decode of none, fastv, transprune-high/low, ratios and TFLOP/s vs peak',
+  usage: 'bench gpu [--small] [--ep auto|cuda|webgpu|cpu] [--methods none,fastv,...] [--runs 3] [--decode-steps 16] [--layers n --hidden n]',
+  options: {
+    small: { type: 'boolean' },
+    methods: { type: 'string' },
+    runs: { type: 'string' },
+    'decode-steps': { type: 'string' },
+    layers: { type: 'string' },
+    hidden: { type: 'string' },
+    threads: { type: 'string' },
+    ep: { type: 'string' },
+  },
+  async run(values) {
+    const base = values.small ? SMALL : FULL;
+    const shape: BenchModelShape = { ...base, hidden: int(values.hidden, base.hidden), layers: int(values.layers, base.layers), intermediate: values.hidden ? undefined : base.intermediate };
+    const methods = values.methods ? String(values.methods).split(',') : DEFAULT_METHODS;
+    const runs = int(values.runs, 3);
+    const decodeSteps = int(values['decode-steps'], 16);
+    const threads = values.threads === undefined ? undefined : int(values.threads, 1);
+    const ep = (values.ep as ProviderRequest | undefined) ?? 'auto';
+
+    const model = await LoadedModel.load(await benchPack(shape), { ep, threads });
+    try {
+      const input = await benchPrompt(model);
+      const results: MethodTiming[] = [];
+      for (const method of methods) results.push(await timeMethod(model, input, method, runs, decodeSteps));
+      const t = model.config.text;
+      const seqLen = input.ids.length - 1 + (input.visual?.count ?? 0);
+      const factory = new SessionFactory(model.provider.active, { threads });
+      const peak = await measureGemmPeak(factory, Math.max(seqLen, 1024), t.hiddenSize, t.intermediateSize, 5, shape.dtype === 'fp16' ? 'float16' : 'float32');
+      const none = results.find((r) => r.method === 'none') ?? results[0];
+
+      console.log(`\nbench gpu: ${t.numLayers} layers, hidden ${t.hiddenSize}, MLP ${t.intermediateSize}, ${shape.dtype} weights, ${seqLen} prefill tokens; provider ${model.provider.active}` +
+        `${model.provider.failures.length ? ` (fell back: ${model.provider.failures.map((f) => `${f.provider}: ${f.reason}`).join('; ')})` : ''}\n`);
+      printTable(
+        ['method', 'visual/layer (first..last)', 'prefill ms', 'vs none', 'decode ms/token', 'vs none', 'TFLOP', 'TFLOP/s', '% of peak'],
+        results.map((r) => {
+          const tflops = r.prefillFlops / 1e12;
+          const rate = tflops / (r.prefillMs / 1000);
+          return [r.method, `${r.visualPerLayer[0]}..${r.visualPerLayer[r.visualPerLayer.length - 1]}`, r.prefillMs, r.prefillMs / none.prefillMs, r.decodeStepMs, r.decodeStepMs / none.decodeStepMs, tflops, rate, `${((100 * rate * 1000) / peak.gflops).toFixed(1)}%`];
+        }),
+        3,
+      );
+      console.log(`\nMatMul peak on ${model.provider.active}: ${(peak.gflops / 1000).toFixed(3)} TFLOP/s (${peak.m}x${peak.k}x${peak.n}, ${shape.dtype} weights)`);
+      const path = await writeBenchResult('gpu', { shape: { ...shape, intermediate: t.intermediateSize }, seqLen, provider: model.provider, runs, decodeSteps, peak, results });
+      console.log(`written ${path}`);
+    } finally {
+      await model.dispose();
+    }
+  },
+};

@@ -1,0 +1,129 @@
+import { join } from 'node:path';
+import type { InferenceSession } from 'onnxruntime-node';
+import type { PruningOverrides } from '../../shared/pruning.js';
+import type { Trace } from '../../shared/trace.js';
+import type { ClipParams } from '../image/preprocess.js';
+import type { LlavaConfig } from '../model/config.js';
+import type { PackManifest } from '../pack/manifest.js';
+import { readPack, type PackInfo } from '../pack/read.js';
+import type { FlopsModel } from '../pruning/flops.js';
+import { TextTokenizer } from '../text/tokenizer.js';
+import { DEVICE_RESIDENT_OUTPUTS, type DecoderDims, type ModelSessions } from './graphs.js';
+import { SessionFactory, type ProviderReport, type ProviderRequest } from './providers.js';
+
+/**
+ * A model pack loaded for inference: its sessions on one execution provider, the tokenizer, the chat
+ * template and the image preprocessing parameters. Probe sessions are created on first use (only
+ * pruning methods that read attention need them).
+ */
+
+export interface LoadOptions {
+  ep?: ProviderRequest;
+  threads?: number;
+}
+
+export class LoadedModel implements ModelSessions {
+  readonly #probes = new Map<number, Promise<InferenceSession>>();
+
+  private constructor(
+    readonly info: PackInfo,
+    readonly tokenizer: TextTokenizer,
+    readonly provider: ProviderReport,
+    readonly embed: InferenceSession,
+    readonly vision: InferenceSession,
+    readonly layers: readonly InferenceSession[],
+    readonly head: InferenceSession,
+    private readonly factory: SessionFactory,
+  ) {}
+
+  static async load(dir: string, options: LoadOptions = {}): Promise<LoadedModel> {
+    const info = await readPack(dir);
+    const tokenizer = await TextTokenizer.load(dir);
+    const { graphs } = info.manifest;
+    const factory = new SessionFactory(options.ep ?? 'auto', { threads: options.threads });
+    // The first session settles the provider; the rest follow it.
+    const embed = await factory.create(join(dir, graphs.embed));
+    const sessions: InferenceSession[] = [];
+    try {
+      const [vision, head, ...layers] = await Promise.all([
+        factory.create(join(dir, graphs.vision)),
+        factory.create(join(dir, graphs.head)),
+        ...graphs.layers.map((file) => factory.create(join(dir, file), { deviceOutputs: DEVICE_RESIDENT_OUTPUTS })),
+      ]);
+      sessions.push(vision, head, ...layers);
+      return new LoadedModel(info, tokenizer, factory.report!, embed, vision, layers, head, factory);
+    } catch (err) {
+      await Promise.allSettled([embed, ...sessions].map((s) => s.release()));
+      throw err;
+    }
+  }
+
+  get dir(): string {
+    return this.info.dir;
+  }
+
+  get manifest(): PackManifest {
+    return this.info.manifest;
+  }
+
+  get config(): LlavaConfig {
+    return this.info.config;
+  }
+
+  get clip(): ClipParams {
+    return this.info.clip;
+  }
+
+  get pruningOverrides(): PruningOverrides | undefined {
+    return this.info.pruning;
+  }
+
+  /** The checkpoint's Jinja chat template; undefined means LLaVA-1.5's default. */
+  get chatTemplate(): string | undefined {
+    return this.manifest.chatTemplate ?? undefined;
+  }
+
+  get dims(): DecoderDims {
+    const t = this.manifest.config.text;
+    return { numLayers: t.numLayers, hidden: t.hiddenSize, numKvHeads: t.numKvHeads, headDim: t.headDim, vocabSize: t.vocabSize };
+  }
+
+  /** How traces name this model: the pack id and the hash of the checkpoint it was imported from. */
+  get traceModel(): Trace['model'] {
+    return { id: this.manifest.id, weightsHash: this.manifest.source.sha256, numLayers: this.dims.numLayers, hidden: this.dims.hidden };
+  }
+
+  /** The shapes the FLOPs counts need (vision tower run up to the selected feature layer). */
+  get flopsModel(): FlopsModel {
+    const { text, vision, visionFeatureLayer } = this.manifest.config;
+    const grid = vision.imageSize / vision.patchSize;
+    return {
+      decoder: { numLayers: text.numLayers, hidden: text.hiddenSize, intermediate: text.intermediateSize, numHeads: text.numHeads, numKvHeads: text.numKvHeads, vocab: text.vocabSize },
+      vision: { layers: visionFeatureLayer, hidden: vision.hiddenSize, intermediate: vision.intermediateSize, patchSize: vision.patchSize, tokensPerImage: grid * grid + 1, images: 1 },
+      visualTokens: this.manifest.numVisualTokens,
+    };
+  }
+
+  /** EOS ids: the config's, the tokenizer's, and the pack's generation config, deduplicated. */
+  get eosTokenIds(): number[] {
+    const ids = [this.manifest.config.eosTokenId, this.tokenizer.eosId, ...this.manifest.extraEosTokenIds];
+    return [...new Set(ids.filter((id): id is number => typeof id === 'number'))];
+  }
+
+  probe(layer: number): Promise<InferenceSession> {
+    let session = this.#probes.get(layer);
+    if (!session) {
+      session = this.factory.create(join(this.dir, this.manifest.graphs.probes[layer]));
+      this.#probes.set(layer, session);
+      session.catch(() => this.#probes.delete(layer));
+    }
+    return session;
+  }
+
+  async dispose(): Promise<void> {
+    const probes = await Promise.allSettled(this.#probes.values());
+    const all = [this.embed, this.vision, this.head, ...this.layers, ...probes.flatMap((p) => (p.status === 'fulfilled' ? [p.value] : []))];
+    this.#probes.clear();
+    await Promise.allSettled(all.map((s) => s.release()));
+  }
+}

@@ -1,0 +1,165 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseMethod, positionPolicy, resolveSchedule } from '../../src/shared/pruning.js';
+import { importCheckpoint } from '../../src/engine/pack/import.js';
+import { createMethod } from '../../src/engine/pruning/index.js';
+import { Decoder } from '../../src/engine/runtime/decode.js';
+import { generate } from '../../src/engine/runtime/generate.js';
+import { emptyCache, encodeImage, runLayer } from '../../src/engine/runtime/graphs.js';
+import { LoadedModel } from '../../src/engine/runtime/model.js';
+import { prefill, type PrefillInput } from '../../src/engine/runtime/prefill.js';
+import { encodeChat } from '../../src/engine/text/chat.js';
+import { loadReferenceModel, referenceGenerate, referencePrefill, referenceVision, type ReferenceModel } from '../helpers/reference.js';
+import { row } from '../helpers/reference-math.js';
+import { referencePrunedForward } from '../helpers/reference-pruned.js';
+import { makeTinyCheckpoint, type TinyPreset } from '../helpers/tiny-checkpoint.js';
+
+/**
+ * The ONNX runtime against the independent float64 reference (tests/helpers/reference.ts) on real
+ * imported packs of both tiny shapes (one with grouped-query attention), fp32 weights.
+ */
+
+const TOLERANCE = 1e-4;
+
+/** max |a - b| / max |b|: relative to the reference's scale, so near-zero entries do not dominate. */
+function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  expect(actual.length).toBe(expected.length);
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < expected.length; i++) {
+    diff = Math.max(diff, Math.abs(actual[i] - expected[i]));
+    scale = Math.max(scale, Math.abs(expected[i]));
+  }
+  return diff / scale;
+}
+
+/** A smooth deterministic image in CLIP-normalised range, [3, size, size]. */
+function testPixels(size: number): Float32Array {
+  return Float32Array.from({ length: 3 * size * size }, (_, i) => Math.sin(i * 0.7) * 1.5 + Math.cos(i * 0.13) * 0.5);
+}
+
+interface Fixture {
+  model: LoadedModel;
+  reference: ReferenceModel;
+  pixels: Float32Array;
+  input: PrefillInput;
+}
+
+const root = mkdtempSync(join(tmpdir(), 'tps-parity-'));
+const fixtures = new Map<TinyPreset, Fixture>();
+
+async function fixture(preset: TinyPreset): Promise<Fixture> {
+  const checkpoint = join(root, preset);
+  await makeTinyCheckpoint(checkpoint, { preset });
+  const { dir } = await importCheckpoint(checkpoint, join(root, 'store'), { name: preset, dtype: 'fp32' });
+  const model = await LoadedModel.load(dir, { ep: 'cpu' });
+  const size = model.config.vision.imageSize;
+  const pixels = testPixels(size);
+  const { ids } = encodeChat(model.tokenizer, [{ role: 'user', text: 'What is the colour of the sky in this image?', image: true }], {
+    template: model.chatTemplate,
+    imageTokenId: model.config.imageTokenIndex,
+  });
+  const input = { ids, imageTokenId: model.config.imageTokenIndex, visual: await encodeImage(model, pixels, size) };
+  return { model, reference: loadReferenceModel(checkpoint), pixels, input };
+}
+
+beforeAll(async () => {
+  for (const preset of ['tiny', 'tiny-gqa'] as const) fixtures.set(preset, await fixture(preset));
+});
+
+afterAll(async () => {
+  for (const f of fixtures.values()) await f.model.dispose();
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe.each(['tiny', 'tiny-gqa'] as const)('%s pack vs the float64 reference', (preset) => {
+  const get = () => fixtures.get(preset)!;
+
+  it('vision features (after the projector)', () => {
+    const { reference, pixels, input } = get();
+    const expected = referenceVision(reference, pixels).imageFeatures;
+    expect(input.visual!.count).toBe(expected.rows);
+    expect(relativeError(input.visual!.features, expected.data)).toBeLessThan(TOLERANCE);
+  });
+
+  it('every decoder layer\'s hidden states and the logits of the prefill', async () => {
+    const { model, reference, pixels, input } = get();
+    const expected = referencePrefill(reference, { inputIds: input.ids, pixelValues: pixels });
+    const hidden: Float32Array[] = [];
+    const result = await prefill(model, input, { onLayerOutput: (_, h) => hidden.push(h.slice()) });
+    expect(hidden).toHaveLength(reference.text.layers);
+    hidden.forEach((h, l) => expect(relativeError(h, expected.hiddenStates[l + 1].data), `layer ${l}`).toBeLessThan(TOLERANCE));
+    expect(relativeError(result.logits, row(expected.logits, expected.logits.rows - 1))).toBeLessThan(TOLERANCE);
+  });
+
+  it('side outputs equal the reference\'s norm ratios and cosines', async () => {
+    const { model, reference, pixels, input } = get();
+    const expected = referencePrefill(reference, { inputIds: input.ids, pixelValues: pixels });
+    const positions = Array.from({ length: expected.embeds.rows }, (_, i) => i);
+    for (let l = 0; l < reference.text.layers; l++) {
+      const out = await runLayer(model, l, Float32Array.from(expected.hiddenStates[l].data), positions, emptyCache(model.dims), true);
+      for (const key of ['attnRatio', 'attnCos', 'mlpRatio', 'mlpCos'] as const) {
+        expect(relativeError(out.side![key], expected.side[l][key]), `layer ${l} ${key}`).toBeLessThan(TOLERANCE);
+      }
+    }
+  });
+
+  it('greedy answer equals the reference token for token, and cached decoding equals full recomputation', async () => {
+    const { model, reference, pixels, input } = get();
+    const steps = 6;
+    const expected = referenceGenerate(reference, { inputIds: input.ids, pixelValues: pixels, maxNewTokens: steps });
+    const answer = await generate(model, model.tokenizer, input, { maxTokens: steps });
+    expect(answer.tokenIds).toEqual(expected.tokens);
+
+    // Step by step through the per-layer KV caches: each step's logits match the reference's full rerun.
+    const prefilled = await prefill(model, input);
+    const decoder = new Decoder(model, prefilled);
+    let logits = prefilled.logits;
+    for (let t = 0; t < steps; t++) {
+      expect(relativeError(logits, expected.stepLogits[t]), `step ${t}`).toBeLessThan(TOLERANCE);
+      logits = await decoder.step(expected.tokens[t]);
+    }
+    decoder.dispose();
+
+    // And against our own full recomputation of the prompt plus the answer.
+    const rerun = await prefill(model, { ...input, ids: [...input.ids, ...expected.tokens.slice(0, -1)] });
+    const cached = await stepLogitsAfter(model, input, expected.tokens.slice(0, -1));
+    expect(relativeError(cached, rerun.logits)).toBeLessThan(TOLERANCE);
+  });
+
+  it.each(['transprune-high', 'fastv:k=2,r=0.5'])('pruned prefill and decode with %s follow the pruned reference', async (methodText) => {
+    const { model, reference, pixels, input } = get();
+    const spec = parseMethod(methodText);
+    const method = createMethod(spec, { numLayers: model.dims.numLayers });
+    const answer = await generate(model, model.tokenizer, input, { maxTokens: 5, method, positions: positionPolicy(spec.llm) });
+    const refMethod = spec.llm.kind === 'fastv'
+      ? { kind: 'fastv' as const, k: spec.llm.k, r: spec.llm.r, positions: spec.llm.positions }
+      : spec.llm.kind === 'transprune'
+        ? { kind: 'transprune' as const, ...scaledSchedule(methodText, model.dims.numLayers), alpha: spec.llm.alpha, direction: spec.llm.direction, positions: spec.llm.positions }
+        : ({ kind: 'none' } as const);
+    const expected = referencePrunedForward(reference, { inputIds: input.ids, pixelValues: pixels, maxNewTokens: 5 }, refMethod);
+    expect(answer.prefill.visualCounts).toEqual(expected.visualCountPerLayer);
+    expect(answer.prefill.cacheLength).toEqual(expected.prefillLenPerLayer);
+    expect(Array.from(answer.prefill.keptOriginal)).toEqual(Array.from(expected.stages[expected.stages.length - 1].keptOriginal));
+    expect(answer.tokenIds).toEqual(expected.tokens);
+  });
+});
+
+/** The depth-scaled schedule a transprune spec runs with, as the reference's plain layer lists. */
+function scaledSchedule(methodText: string, numLayers: number) {
+  const spec = parseMethod(methodText);
+  if (spec.llm.kind !== 'transprune') throw new Error(`${methodText} is not transprune`);
+  const { accumulate, prune, ratios } = resolveSchedule(spec.llm, numLayers);
+  return { accumulate, prune, ratios };
+}
+
+async function stepLogitsAfter(model: LoadedModel, input: PrefillInput, tokens: number[]): Promise<Float32Array> {
+  const prefilled = await prefill(model, input);
+  const decoder = new Decoder(model, prefilled);
+  let logits = prefilled.logits;
+  for (const token of tokens) logits = await decoder.step(token);
+  decoder.dispose();
+  return logits;
+}
