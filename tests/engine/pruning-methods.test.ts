@@ -244,11 +244,4 @@ describe('trace recording', () => {
     // token rows: layers 3, 4, 5 carry per-token data for 64, 56, 40 tokens
     expect(traceToTokenCsv(trace).trim().split('\n')).toHaveLength(1 + 64 + 56 + 40);
   });
-
-  it('rejects a corrupted trace with the offending field', () => {
-    const bad = { version: 1, layers: 'nope' };
-    expect(() => readTrace(JSON.stringify(bad))).toThrow(/invalid trace/);
-    expect(() => readTrace('{"version": 99}')).toThrow(/version 99/);
-    expect(() => readTrace('not json')).toThrow(/not a trace file/);
-  });
 });
