@@ -5,6 +5,7 @@ import { flopsCommand } from './flops.js';
 import { importCommand } from './import.js';
 import { askCommand } from './ask.js';
 import { benchCommand } from './bench.js';
+import { compareCommand } from './compare.js';
 
 /** Every CLI command, in the order `--help` lists them. Add one line per new command file. */
 export const commands: CliCommand[] = [
@@ -14,4 +15,5 @@ export const commands: CliCommand[] = [
   importCommand,
   askCommand,
   benchCommand,
+  compareCommand,
 ];
