@@ -1,0 +1,189 @@
+// importCheckpoint on real (tiny) Hugging Face folders: the pack's graphs against the independent
+// float64 reference, idempotence, atomicity under cancellation, and bad input failing before any
+// graph is built.
+
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { importCheckpoint, type ImportProgress } from '../../src/engine/pack/import.js';
+import { loadManifest } from '../../src/engine/pack/manifest.js';
+import { readPack } from '../../src/engine/pack/read.js';
+import { findPack, listPacks, removePack } from '../../src/engine/pack/store.js';
+import { loadReferenceModel, referenceDecoderLayer, referenceHead, referenceVision } from '../helpers/reference.js';
+import { makeTinyCheckpoint } from '../helpers/tiny-checkpoint.js';
+import { TINY_CHAT_TEMPLATE } from '../helpers/tiny-tokenizer.js';
+
+const root = mkdtempSync(join(tmpdir(), 'import-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  expect(actual.length).toBe(expected.length);
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < expected.length; i++) {
+    diff = Math.max(diff, Math.abs(actual[i] - expected[i]));
+    scale = Math.max(scale, Math.abs(expected[i]));
+  }
+  return diff / scale;
+}
+
+const run = async (dir: string, graph: string, feeds: Record<string, ort.Tensor>) => {
+  const session = await ort.InferenceSession.create(join(dir, graph), { executionProviders: ['cpu'], intraOpNumThreads: 1 });
+  try {
+    return await session.run(feeds);
+  } finally {
+    await session.release();
+  }
+};
+
+describe('a sharded bf16 checkpoint in the transformers >= 4.52 layout, GQA', () => {
+  const checkpoint = join(root, 'gqa-bf16');
+  const store = join(root, 'store-a');
+  let packDir: string;
+
+  beforeAll(async () => {
+    await makeTinyCheckpoint(checkpoint, { preset: 'tiny-gqa', dtype: 'bf16', shards: 3, layout: 'new', chatTemplate: true });
+    packDir = (await importCheckpoint(checkpoint, store, { name: 'gqa' })).dir;
+  });
+
+  it('writes a pack whose manifest validates and describes the model', async () => {
+    const info = await readPack(packDir);
+    const m = info.manifest;
+    expect(m).toMatchObject({ formatVersion: 1, name: 'gqa', dtype: 'fp32', numVisualTokens: 36, patchGrid: { rows: 6, cols: 6 } });
+    expect(m.source.layout).toBe('unified');
+    expect(m.config.text).toMatchObject({ hiddenSize: 96, numLayers: 6, numHeads: 6, numKvHeads: 2, headDim: 16 });
+    expect(m.graphs.layers).toEqual(['layer_00.onnx', 'layer_01.onnx', 'layer_02.onnx', 'layer_03.onnx', 'layer_04.onnx', 'layer_05.onnx']);
+    expect(m.chatTemplate).toBe(TINY_CHAT_TEMPLATE);
+    expect(info.clip).toMatchObject({ resize: { shortestEdge: 42 }, crop: { height: 42, width: 42 } });
+    expect(readdirSync(packDir).filter((f) => f.startsWith('probe_') && f.endsWith('.bin'))).toEqual([]); // probes share layer files
+    expect(readFileSync(join(packDir, 'tokenizer.json'), 'utf8')).toBe(readFileSync(join(checkpoint, 'tokenizer.json'), 'utf8'));
+  });
+
+  it('vision, a decoder layer and the head match the float64 reference within 1e-4', async () => {
+    const ref = loadReferenceModel(checkpoint);
+    const size = ref.vision.imageSize;
+    const pixels = Float32Array.from({ length: 3 * size * size }, (_, i) => Math.sin(i * 0.37) * 1.5);
+    const vision = await run(packDir, 'vision.onnx', { pixel_values: new ort.Tensor('float32', pixels, [1, 3, size, size]) });
+    const expected = referenceVision(ref, pixels);
+    expect(relativeError(vision.image_features.data as Float32Array, expected.imageFeatures.data)).toBeLessThan(1e-4);
+    expect(relativeError(vision.vision_features.data as Float32Array, expected.visionFeatures.data)).toBeLessThan(1e-4);
+
+    const x = expected.imageFeatures; // 36 realistic hidden rows
+    const S = x.rows;
+    const positions = Array.from({ length: S }, (_, i) => i + 2);
+    const empty = new ort.Tensor('float32', new Float32Array(0), [1, 2, 0, 16]);
+    const layer = await run(packDir, 'layer_03.onnx', {
+      hidden: new ort.Tensor('float32', Float32Array.from(x.data), [1, S, 96]),
+      position_ids: new ort.Tensor('int64', BigInt64Array.from(positions, BigInt), [1, S]),
+      past_key: empty, past_value: empty,
+    });
+    const refLayer = referenceDecoderLayer(ref, 3, x, positions, null);
+    expect(relativeError(layer.hidden_out.data as Float32Array, refLayer.out.data)).toBeLessThan(1e-4);
+    expect(relativeError(layer.attn_cos.data as Float32Array, refLayer.side.attnCos)).toBeLessThan(1e-4);
+
+    const head = await run(packDir, 'head.onnx', { hidden: layer.hidden_out });
+    expect(relativeError(head.logits.data as Float32Array, referenceHead(ref, refLayer.out).data)).toBeLessThan(1e-4);
+  });
+
+  it('a second import of the same folder and options is a no-op reporting "already imported"', async () => {
+    const before = statSync(join(packDir, 'manifest.json')).mtimeMs;
+    const stages: string[] = [];
+    const again = await importCheckpoint(checkpoint, store, { name: 'other name', onProgress: (p) => stages.push(p.stage) });
+    expect(again).toMatchObject({ dir: packDir, alreadyImported: true });
+    expect(stages).not.toContain('layers');
+    expect(statSync(join(packDir, 'manifest.json')).mtimeMs).toBe(before);
+    expect(readdirSync(store)).toHaveLength(1);
+  });
+
+  it('another dtype is another pack; a name already taken by a different pack is refused', async () => {
+    const half = await importCheckpoint(checkpoint, store, { name: 'gqa-fp16', dtype: 'fp16' });
+    expect(half.alreadyImported).toBe(false);
+    expect(half.manifest.id).not.toBe((await loadManifest(packDir)).id);
+    expect(statSync(join(half.dir, 'layer_00.bin')).size).toBeLessThan(statSync(join(packDir, 'layer_00.bin')).size * 0.6);
+    expect((await listPacks(store)).map((p) => p.name)).toEqual(['gqa', 'gqa-fp16']);
+    expect((await findPack(store, half.manifest.id)).name).toBe('gqa-fp16');
+
+    const other = join(root, 'other');
+    await makeTinyCheckpoint(other, { seed: 9 });
+    await expect(importCheckpoint(other, store, { name: 'gqa' })).rejects.toThrow(/a different model named "gqa" is already in the store/);
+    await removePack(store, 'gqa-fp16');
+    await expect(findPack(store, 'gqa-fp16')).rejects.toThrow(/no model "gqa-fp16".*installed: gqa \(/);
+  });
+});
+
+describe('cancellation and bad input', () => {
+  let checkpoint: string;
+  beforeAll(async () => {
+    checkpoint = join(root, 'tiny');
+    await makeTinyCheckpoint(checkpoint, { preset: 'tiny' });
+  });
+
+  it('cancelling mid-build leaves the store without a pack or a temp folder', async () => {
+    const store = join(root, 'store-cancel');
+    const abort = new AbortController();
+    const onProgress = (p: ImportProgress) => { if (p.stage === 'layers') abort.abort(new Error('user cancelled')); };
+    await expect(importCheckpoint(checkpoint, store, { signal: abort.signal, onProgress })).rejects.toThrow('user cancelled');
+    expect(readdirSync(store)).toEqual([]);
+    const done = await importCheckpoint(checkpoint, store, {}); // and a later import succeeds
+    expect(done.alreadyImported).toBe(false);
+  });
+
+  /** Copies the tiny checkpoint, breaks one thing, and expects the import to fail before any graph exists. */
+  async function expectRejectedBeforeBuild(label: string, breakIt: (dir: string) => void, message: RegExp) {
+    const dir = join(root, `bad-${label}`);
+    await makeTinyCheckpoint(dir, { preset: 'tiny' });
+    breakIt(dir);
+    const store = join(root, `store-bad-${label}`);
+    const stages: string[] = [];
+    await expect(importCheckpoint(dir, store, { onProgress: (p) => stages.push(p.stage) })).rejects.toThrow(message);
+    expect(stages).toEqual(['validate']);
+    expect(existsSync(store)).toBe(false);
+  }
+  const editJson = (path: string, edit: (v: any) => void) => {
+    const value = JSON.parse(readFileSync(path, 'utf8'));
+    edit(value);
+    writeFileSync(path, JSON.stringify(value));
+  };
+
+  it('truncated safetensors', async () => {
+    await expectRejectedBeforeBuild('truncated', (d) => truncateSync(join(d, 'model.safetensors'), statSync(join(d, 'model.safetensors')).size - 10), /model.safetensors: file is truncated/);
+  });
+
+  it('a tensor shape that disagrees with config.json', async () => {
+    await expectRejectedBeforeBuild('shape', (d) => editJson(join(d, 'config.json'), (c) => { c.text_config.intermediate_size = 100; }),
+      /checkpoint does not match config.json[\s\S]*"language_model.model.layers.0.mlp.gate_proj.weight" in .* has shape \[128, 64\], config.json implies \[100, 64\]/);
+  });
+
+  it('a missing tensor', async () => {
+    await expectRejectedBeforeBuild('layers', (d) => editJson(join(d, 'config.json'), (c) => { c.text_config.num_hidden_layers = 5; }),
+      /missing tensor "language_model.model.layers.4.input_layernorm.weight"/);
+  });
+
+  it('an unknown architecture, malformed config.json, tokenizer and preprocessor problems', async () => {
+    await expectRejectedBeforeBuild('arch', (d) => editJson(join(d, 'config.json'), (c) => { c.model_type = 'idefics2'; }), /unsupported model_type 'idefics2'; supported/);
+    await expectRejectedBeforeBuild('json', (d) => writeFileSync(join(d, 'config.json'), '{"model_type": '), /config.json: not valid JSON/);
+    await expectRejectedBeforeBuild('tokenizer', (d) => rmSync(join(d, 'tokenizer.json')), /no tokenizer.json/);
+    await expectRejectedBeforeBuild('tokenizer-model', (d) => writeFileSync(join(d, 'tokenizer.json'), '{"version": "1.0"}'), /tokenizer.json: no "model" section/);
+    await expectRejectedBeforeBuild('crop', (d) => editJson(join(d, 'preprocessor_config.json'), (p) => { p.crop_size = { height: 30, width: 30 }; }),
+      /images must come out 28x28 .* but crop\/size give 30x30/);
+  });
+});
+
+describe('tied embeddings, the full select strategy and an explicit feature layer', () => {
+  it('head reads embed_tokens, vision keeps CLS and stops at the requested layer', async () => {
+    const checkpoint = join(root, 'tied');
+    await makeTinyCheckpoint(checkpoint, { preset: 'tiny', tieWordEmbeddings: true, selectStrategy: 'full', visionFeatureLayer: 1 });
+    const pack = await importCheckpoint(checkpoint, join(root, 'store-tied'));
+    expect(pack.manifest).toMatchObject({ numVisualTokens: 17, chatTemplate: null, config: { visionFeatureLayer: 1, text: { tieWordEmbeddings: true } } });
+    const ref = loadReferenceModel(checkpoint);
+    const pixels = Float32Array.from({ length: 3 * 28 * 28 }, (_, i) => Math.cos(i * 0.11));
+    const vision = await run(pack.dir, 'vision.onnx', { pixel_values: new ort.Tensor('float32', pixels, [1, 3, 28, 28]) });
+    const expected = referenceVision(ref, pixels);
+    expect(vision.vision_features.dims).toEqual([1, 17, 32]);
+    expect(relativeError(vision.image_features.data as Float32Array, expected.imageFeatures.data)).toBeLessThan(1e-4);
+    const head = await run(pack.dir, 'head.onnx', { hidden: vision.image_features });
+    expect(relativeError(head.logits.data as Float32Array, referenceHead(ref, expected.imageFeatures).data)).toBeLessThan(1e-4);
+  });
+});
