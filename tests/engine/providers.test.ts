@@ -1,9 +1,9 @@
 import { Tensor } from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { gemmModel } from '../../src/engine/bench/gemm.js';
-import { SessionFactory, providerCandidates, type HostInfo } from '../../src/engine/runtime/providers.js';
+import { SessionFactory, providerCandidates, shortReason, type HostInfo } from '../../src/engine/runtime/providers.js';
 
-const host = (platform: NodeJS.Platform, arch: string): HostInfo => ({ platform, arch, bindingDir: '/nonexistent' });
+const host = (platform: NodeJS.Platform, arch: string, vulkan = true): HostInfo => ({ platform, arch, bindingDir: '/nonexistent', vulkan });
 
 describe('provider candidates', () => {
   it('tries an explicit provider, then cpu', () => {
@@ -15,7 +15,13 @@ describe('provider candidates', () => {
     expect(providerCandidates('auto', host('win32', 'x64'))).toEqual(['dml', 'webgpu', 'cpu']);
     expect(providerCandidates('auto', host('darwin', 'arm64'))).toEqual(['coreml', 'webgpu', 'cpu']);
     expect(providerCandidates('auto', host('linux', 'x64'))).toEqual(['webgpu', 'cpu']);
+    expect(providerCandidates('auto', host('linux', 'x64', false))).toEqual(['cpu']); // no Vulkan loader, no WebGPU
     expect(providerCandidates('auto', host('linux', 'arm64'))).toEqual(['cpu']);
+  });
+
+  it('shortens ORT errors to their message', () => {
+    const raw = '/onnxruntime_src/onnxruntime/core/providers/webgpu/webgpu_context.cc:136 onnxruntime::webgpu::WebGpuContext::Initialize(const onnxruntime::webgpu::WebGpuContextConfig&)::<lambda()> adapter_result.status == wgpu::RequestAdapterStatus::Success was false. Failed to get a WebGPU adapter: No supported adapters\nstack';
+    expect(shortReason(new Error(raw))).toBe('Failed to get a WebGPU adapter: No supported adapters');
   });
 
   it('auto includes cuda only where its provider libraries sit beside the binding', () => {

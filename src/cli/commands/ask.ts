@@ -52,7 +52,7 @@ export const askCommand: CliCommand = {
     const onSigint = () => controller.abort();
     process.once('SIGINT', onSigint);
     try {
-      const result = await engine.ask(
+      const result = await asCliError(() => engine.ask(
         {
           model: String(values.model),
           image: String(values.image),
@@ -65,10 +65,10 @@ export const askCommand: CliCommand = {
         },
         {
           onToken: (text) => process.stdout.write(text),
-          onEvent: (e) => { if (e.type === 'progress') process.stderr.write(`\rimporting ${(100 * e.fraction).toFixed(0)}% ${e.message}\x1b[K`); },
+          onEvent: (e) => { if (e.type === 'progress') process.stderr.write(`\rimporting ${(100 * e.fraction).toFixed(0)}% ${e.message}\x1b[K${e.fraction >= 1 ? '\n' : ''}`); },
           signal: controller.signal,
         },
-      );
+      ));
       process.stdout.write('\n');
       printStats(result);
       if (result.trace && values.trace !== undefined) {
@@ -82,13 +82,26 @@ export const askCommand: CliCommand = {
   },
 };
 
+/**
+ * Bad models, images and prompts surface as plain messages, like the CLI's own errors; set
+ * TPS_DEBUG=1 to see the stack instead.
+ */
+export async function asCliError<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (process.env.TPS_DEBUG || !(err instanceof Error)) throw err;
+    throw new CliError(err.message);
+  }
+}
+
 export function printStats({ stats, provider, finishReason }: AskResult): void {
   const fallbacks = provider.failures.map((f) => `${f.provider} failed: ${f.reason}`).join('; ');
   const lines = [
     `provider       ${provider.active}${fallbacks ? ` (${fallbacks})` : ''}`,
     `preprocess     ${ms(stats.preprocessMs)}`,
     `vision         ${ms(stats.visionMs)}${stats.visionCached ? ' (cached)' : ''}`,
-    `prefill        ${ms(stats.prefillMs)}  (${stats.prefillTokens} tokens, ${stats.visualTokensKept}/${stats.visualTokensTotal} visual kept, ${stats.tflops.toFixed(3)} of ${stats.tflopsUnpruned.toFixed(3)} TFLOPs)`,
+    `prefill        ${ms(stats.prefillMs)}  (${stats.prefillTokens} tokens, ${stats.visualTokensKept}/${stats.visualTokensTotal} visual kept, ${gflop(stats.tflops)} of ${gflop(stats.tflopsUnpruned)} GFLOP)`,
     `first token    ${ms(stats.timeToFirstTokenMs)}`,
     `decode         ${stats.decodeTokensPerSec.toFixed(1)} tokens/s`,
     `tokens         ${stats.promptTokens} prompt, ${stats.generatedTokens} generated (${finishReason})`,
@@ -97,6 +110,7 @@ export function printStats({ stats, provider, finishReason }: AskResult): void {
 }
 
 const ms = (value: number) => `${value.toFixed(1)} ms`;
+const gflop = (tflops: number) => (tflops * 1000).toPrecision(3);
 
 function number(value: unknown, flag: string): number {
   const n = Number(value);

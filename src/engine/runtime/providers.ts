@@ -31,18 +31,26 @@ export interface HostInfo {
   arch: string;
   /** The folder holding onnxruntime-node's native binding for this platform. */
   bindingDir: string;
+  /** A Vulkan loader is installed (what WebGPU needs on Linux). */
+  vulkan: boolean;
 }
 
 export function currentHost(): HostInfo {
   const pkg = createRequire(import.meta.url).resolve('onnxruntime-node');
   const bindingDir = join(dirname(pkg), '..', 'bin', 'napi-v6', process.platform, process.arch);
-  return { platform: process.platform, arch: process.arch, bindingDir };
+  return { platform: process.platform, arch: process.arch, bindingDir, vulkan: process.platform === 'linux' && vulkanLoaderPresent() };
 }
 
 /** CUDA's provider libraries are not in the npm package; they count only when someone put them beside the binding. */
 function cudaLibrariesPresent(host: HostInfo): boolean {
   const lib = host.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so';
   return existsSync(join(host.bindingDir, lib));
+}
+
+/** Dawn reaches the GPU through Vulkan on Linux; without a loader WebGPU cannot start (and says so on stderr). */
+function vulkanLoaderPresent(): boolean {
+  const dirs = [...(process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean), '/usr/lib/x86_64-linux-gnu', '/lib/x86_64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/local/lib'];
+  return dirs.some((dir) => existsSync(join(dir, 'libvulkan.so.1')));
 }
 
 /** The providers to try, in order, ending with CPU (which always works). */
@@ -54,8 +62,8 @@ export function providerCandidates(request: ProviderRequest, host: HostInfo = cu
   if (platform === 'win32') candidates.push('dml');
   if (platform === 'darwin') candidates.push('coreml');
   // The prebuilt binaries bundle WebGPU everywhere except linux/arm64 (and there is no darwin/x64 build at all).
-  const webgpuBundled = platform === 'win32' || (platform === 'darwin' && arch === 'arm64') || (platform === 'linux' && arch === 'x64');
-  if (webgpuBundled) candidates.push('webgpu');
+  const webgpuUsable = platform === 'win32' || (platform === 'darwin' && arch === 'arm64') || (platform === 'linux' && arch === 'x64' && host.vulkan);
+  if (webgpuUsable) candidates.push('webgpu');
   candidates.push('cpu');
   return candidates;
 }
@@ -76,10 +84,13 @@ export interface CreateSessionOptions {
   deviceOutputs?: readonly string[];
 }
 
-/** The first line of an ORT error, without the source location noise. */
-function shortReason(err: unknown): string {
+/** The first line of an ORT error without the C++ noise (source location, function, failed assertion). */
+export function shortReason(err: unknown): string {
   const line = String((err as Error)?.message ?? err).split('\n')[0].trim();
-  return line.replace(/^\/onnxruntime_src\/\S+ /, '').slice(0, 300);
+  return line
+    .replace(/^\S+\.(cc|cpp|h):\d+ /, '')
+    .replace(/^.* was false\. /, '')
+    .slice(0, 300);
 }
 
 /** Creates the sessions of one model on one provider, choosing the provider on the first session. */
