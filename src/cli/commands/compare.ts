@@ -6,6 +6,7 @@ import { CliError, type CliCommand } from '../command.js';
 import { PRUNING_USAGE, methodsFromArgs, pruningOptions, writeTraceFiles } from '../pruning-options.js';
 import { RUNTIME_USAGE, engineFromArgs, runtimeOptions } from './ask.js';
 import { printTable } from '../../engine/bench/report.js';
+import { siUnits } from '../../engine/pruning/flops.js';
 
 /**
  * `compare`: one question, one image, several methods; answers side by side with visual tokens per
@@ -62,14 +63,15 @@ function printComparison(question: string, runs: { method: MethodSpec; result: A
   const base = runs[0];
   const rows: string[][] = [];
   rows.push(['visual tokens', ...runs.map((r) => stageCounts(r.trace).join('→'))]);
-  rows.push(['paper TFLOPs', ...runs.map((r) => `${tera(r.trace.totals.flops.paper)} (${pct(r.trace.totals.flops.paper / r.trace.totals.flops.paperUnpruned)})`)]);
-  rows.push(['full TFLOPs', ...runs.map((r) => `${tera(r.trace.totals.flops.full)} (${pct(r.trace.totals.flops.full / r.trace.totals.flops.fullUnpruned)})`)]);
+  rows.push(['paper FLOPs (MACs)', ...runs.map((r) => `${siUnits(r.trace.totals.flops.paper)} (${pct(r.trace.totals.flops.paper / r.trace.totals.flops.paperUnpruned)})`)]);
+  rows.push(['full FLOPs', ...runs.map((r) => `${siUnits(r.trace.totals.flops.full)} (${pct(r.trace.totals.flops.full / r.trace.totals.flops.fullUnpruned)})`)]);
   rows.push(['prefill ms', ...runs.map((r) => r.result.stats.prefillMs.toFixed(1))]);
   rows.push([`prefill vs ${labels[0]}`, ...runs.map((r) => `${(r.result.stats.prefillMs / base.result.stats.prefillMs).toFixed(2)}x`)]);
   rows.push(['scoring ms', ...runs.map((r) => r.trace.totals.timesMs.scoring.toFixed(1))]);
   rows.push(['decode tok/s', ...runs.map((r) => r.result.stats.decodeTokensPerSec.toFixed(1))]);
   console.log('');
   printTable(['', ...labels], rows);
+  console.log('\nOne run each: times include first use (e.g. creating probe sessions); `npm run bench -- pruning` gives steady-state ratios.');
 }
 
 /** Columns of word-wrapped text under their headers. */
@@ -99,5 +101,4 @@ function tracePath(path: string, method: MethodSpec): string {
   return join(dirname(path), `${basename(path, extname(path))}.${safe}${extname(path) || '.json'}`);
 }
 
-const tera = (x: number) => (x / 1e12).toFixed(3);
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
