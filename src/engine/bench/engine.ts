@@ -99,7 +99,7 @@ export const int = (value: unknown, fallback: number) => (value === undefined ? 
 
 export const engineBench: BenchSuite = {
   summary: 'prefill GFLOP/s against the measured ONNX Runtime GEMM peak, and decode time outside session.run',
-  usage: 'bench engine [--hidden 512] [--layers 12] [--runs 3] [--decode-steps 16] [--threads n] [--ep cpu]',
+  usage: 'bench engine [--hidden 512] [--layers 12] [--runs 5] [--decode-steps 16] [--threads n] [--ep cpu]',
   options: {
     hidden: { type: 'string' },
     layers: { type: 'string' },
@@ -110,7 +110,7 @@ export const engineBench: BenchSuite = {
   },
   async run(values) {
     const shape: BenchModelShape = { hidden: int(values.hidden, 512), layers: int(values.layers, 12), dtype: 'fp32' };
-    const runs = int(values.runs, 3);
+    const runs = int(values.runs, 5);
     const threads = values.threads === undefined ? undefined : int(values.threads, 1);
     const ep = (values.ep as ProviderRequest | undefined) ?? 'cpu';
     const packDir = await benchPack(shape);
@@ -126,7 +126,8 @@ export const engineBench: BenchSuite = {
         times.push(performance.now() - start);
         layerTimes.push(result.layerMs);
       }
-      const prefillMs = median(times);
+      // Best of the runs against the best GEMM run: both are what the machine can do, on a CPU shared with other work.
+      const prefillMs = Math.min(...times);
       const flops = prefillFlops(model, input);
       const achieved = flops / (prefillMs / 1000) / 1e9;
       const seqLen = input.ids.length - 1 + (input.visual?.count ?? 0);
@@ -138,7 +139,7 @@ export const engineBench: BenchSuite = {
 
       console.log(`\nbench engine: ${shape.layers} layers, hidden ${shape.hidden}, ${seqLen} prefill tokens (${input.visual?.count} visual), provider ${model.provider.active}, threads ${threads ?? 'ORT default'}\n`);
       printTable(['measure', 'value', 'aim'], [
-        ['prefill ms (median of ' + runs + ')', prefillMs, ''],
+        [`prefill ms (best of ${runs}; median ${median(times).toFixed(0)})`, prefillMs, ''],
         ['prefill GFLOP (decoder + head)', flops / 1e9, ''],
         ['achieved GFLOP/s', achieved, ''],
         [`GEMM peak GFLOP/s (${peak.m}x${peak.k}x${peak.n})`, peak.gflops, ''],
@@ -148,7 +149,7 @@ export const engineBench: BenchSuite = {
       ]);
       const path = await writeBenchResult('engine', {
         shape, seqLen, visualTokens: input.visual?.count, provider: model.provider, threads: threads ?? null, runs,
-        prefillMs, prefillRunsMs: times, layerMs: layerTimes[layerTimes.length - 1], prefillFlops: flops, achievedGflops: achieved,
+        prefillMs, prefillMedianMs: median(times), prefillRunsMs: times, layerMs: layerTimes[layerTimes.length - 1], prefillFlops: flops, achievedGflops: achieved,
         gemmPeaks: peaks, peakGflops: peak.gflops, ratio: achieved / peak.gflops,
         decodeStepMs: decode.stepMs, decodeOutsideRunShare: decode.outsideShare, decodeRunCallsPerStep: decode.runCalls,
       });
