@@ -9,6 +9,8 @@ import { loadManifest, ManifestError, TOKENIZER_FILE, type PackManifest } from '
 
 export interface PackInfo {
   dir: string;
+  id: string;
+  name: string;
   manifest: PackManifest;
   config: LlavaConfig;
   clip: ClipParams;
@@ -29,5 +31,5 @@ export async function readPack(dir: string): Promise<PackInfo> {
     if (!parsed.success) throw new ManifestError(`${dir}: manifest pruning overrides are invalid (${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')})`);
     pruning = parsed.data;
   }
-  return { dir, manifest, config: manifest.config, clip: parseClipParams(manifest.image), pruning, extraEosTokenIds: manifest.extraEosTokenIds };
+  return { dir, id: manifest.id, name: manifest.name, manifest, config: manifest.config, clip: parseClipParams(manifest.image), pruning, extraEosTokenIds: manifest.extraEosTokenIds };
 }
