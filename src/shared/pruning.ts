@@ -353,9 +353,10 @@ function formatLlm(llm: LlmMethodSpec): string {
       return `${base}:seed=${llm.seed}${llm.preset && llm.preset !== 'transprune-high' ? `,preset=${llm.preset}` : ''}${positionsSuffix(llm.positions)}`;
     }
     case 'transprune': {
-      const base = llm.preset ?? `transprune@${formatSchedule(llm.schedule)}`;
+      const alias = llm.preset === 'transprune-high' && (llm.alpha === 1 || llm.alpha === 0) ? (llm.alpha === 1 ? 'ttv' : 'iga') : undefined;
+      const base = alias ?? llm.preset ?? `transprune@${formatSchedule(llm.schedule)}`;
       const opts = [
-        llm.alpha !== DEFAULTS.alpha ? `alpha=${llm.alpha}` : '',
+        llm.alpha !== DEFAULTS.alpha && !alias ? `alpha=${llm.alpha}` : '',
         llm.direction !== DEFAULTS.direction ? `direction=${llm.direction}` : '',
         llm.positions !== DEFAULTS.positions ? `positions=${llm.positions}` : '',
       ].filter(Boolean);

@@ -35,11 +35,17 @@ describe('parseMethod', () => {
   });
 
   it('round-trips through formatMethod', () => {
-    for (const m of ['none', 'transprune-high', 'transprune-low:alpha=0.4', 'fastv:k=2,r=0.5', 'pdrop:stages=3,lambda=0.6', 'random:seed=3', 'divprune:count=144+ttv', 'divprune:ratio=0.25', 'transprune@5-10/5,7,10/0.875,0.625,0.125:alpha=0.4', 'random@2-3/2,3/0.5,0.25:seed=4']) {
+    for (const m of ['none', 'transprune-high', 'transprune-low:alpha=0.4', 'fastv:k=2,r=0.5', 'pdrop:stages=3,lambda=0.6', 'random:seed=3', 'divprune:count=144+ttv', 'iga:positions=original', 'divprune:ratio=0.25', 'transprune@5-10/5,7,10/0.875,0.625,0.125:alpha=0.4', 'random@2-3/2,3/0.5,0.25:seed=4']) {
       const spec = parseMethod(m);
       expect(parseMethod(formatMethod(spec))).toEqual(spec);
       expect(MethodSpec.parse(JSON.parse(JSON.stringify(spec)))).toEqual(spec);
     }
+  });
+
+  it('writes TTV-only and IGA-only as ttv and iga', () => {
+    expect(formatMethod(parseMethod('ttv'))).toBe('ttv');
+    expect(formatMethod(parseMethod('transprune-high:alpha=0'))).toBe('iga');
+    expect(formatMethod(parseMethod('transprune-low:alpha=1'))).toBe('transprune-low:alpha=1');
   });
 
   it('--schedule and --alpha replace the preset', () => {
