@@ -1,10 +1,12 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { doctor } from '../../src/cli/commands/doctor.js';
 import { commands } from '../../src/cli/commands/index.js';
+import { importCheckpoint } from '../../src/engine/pack/import.js';
+import { makeTinyCheckpoint } from '../helpers/tiny-checkpoint.js';
 
 /** `doctor --json` against facts read independently: package versions, files on disk. */
 describe('doctor', () => {
@@ -14,9 +16,9 @@ describe('doctor', () => {
 
   it('reports versions, the providers that load, and the model store', async () => {
     const userData = mkdtempSync(join(tmpdir(), 'tp-doctor-'));
-    mkdirSync(join(userData, 'models', 'one'), { recursive: true });
-    writeFileSync(join(userData, 'models', 'one', 'manifest.json'), '{}');
-    mkdirSync(join(userData, 'models', 'half-imported'));
+    const checkpoint = await makeTinyCheckpoint(join(userData, 'hf-tiny'));
+    await importCheckpoint(checkpoint.dir, join(userData, 'models'));
+    mkdirSync(join(userData, 'models', 'half-imported')); // no manifest: not a model
 
     const log = vi.spyOn(console, 'log').mockImplementation(() => {});
     const code = await doctor.run({ values: { json: true, 'user-data': userData }, positionals: [] });

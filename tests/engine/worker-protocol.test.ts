@@ -1,21 +1,25 @@
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { importCheckpoint, type ImportedPack } from '../../src/engine/pack/import.js';
 import { EngineHost } from '../../src/main/engine-host.js';
 import { nodeEngineSpawner } from '../../src/main/engine-process-node.js';
 import type { EngineProcess } from '../../src/main/engine-process.js';
 import { ENGINE_PROTOCOL_VERSION, type EngineOutMessage, type EngineStatus } from '../../src/shared/ipc.js';
 import type { CodedError } from '../../src/shared/result.js';
+import { makeTinyCheckpoint } from '../helpers/tiny-checkpoint.js';
 
 /** The real engine entry as a Node child process: handshake, ids, events, cancel, crash and restart. */
 
-const modelStore = mkdtempSync(join(tmpdir(), 'tp-store-'));
-mkdirSync(join(modelStore, 'b-model'));
-writeFileSync(join(modelStore, 'b-model', 'manifest.json'), JSON.stringify({ name: 'Tiny LLaVA' }));
-mkdirSync(join(modelStore, 'a-model'));
-writeFileSync(join(modelStore, 'a-model', 'manifest.json'), '{}');
-mkdirSync(join(modelStore, 'not-a-pack'));
+const modelStore = join(mkdtempSync(join(tmpdir(), 'tp-worker-')), 'models');
+let pack: ImportedPack;
+
+beforeAll(async () => {
+  const checkpoint = await makeTinyCheckpoint(join(modelStore, '..', 'hf-tiny'));
+  pack = await importCheckpoint(checkpoint.dir, modelStore, { name: 'Tiny LLaVA' });
+  mkdirSync(join(modelStore, 'not-a-pack')); // no manifest: not listed
+});
 
 const spawn = nodeEngineSpawner({ modelStore });
 
@@ -55,14 +59,7 @@ describe('engine process protocol', () => {
     engine.post({ id: 8, type: 'models.list', payload: { extra: 1 } });
     engine.post({ id: 9, type: 'no.such.call', payload: {} });
     const [seven, eight, nine] = await Promise.all([7, 8, 9].map((id) => next((m) => 'ok' in m && m.id === id)));
-    expect(seven).toEqual({
-      id: 7,
-      ok: true,
-      value: [
-        { id: 'a-model', name: 'a-model', path: join(modelStore, 'a-model') },
-        { id: 'b-model', name: 'Tiny LLaVA', path: join(modelStore, 'b-model') },
-      ],
-    });
+    expect(seven).toEqual({ id: 7, ok: true, value: [{ id: pack.manifest.id, name: 'Tiny LLaVA', path: pack.dir }] });
     expect(eight).toMatchObject({ id: 8, ok: false, error: { code: 'invalid-request' } });
     expect(nine).toMatchObject({ id: 9, ok: false, error: { code: 'unknown-call' } });
   });
@@ -137,7 +134,7 @@ describe('engine host', () => {
     expect(states[1].reason).toBe('killed by SIGKILL');
     expect(states[2].reason).toBe('killed by SIGKILL');
     expect(host.status).toMatchObject({ state: 'ready', restarts: 1 });
-    await expect(host.call('models.list', {})).resolves.toHaveLength(2);
+    await expect(host.call('models.list', {})).resolves.toHaveLength(1);
   });
 
   it('refuses calls while stopped and shuts down cleanly', async () => {

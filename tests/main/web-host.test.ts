@@ -4,9 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { importCheckpoint, type ImportedPack } from '../../src/engine/pack/import.js';
 import { WebClient } from '../../src/renderer/client/web-client.js';
 import type { EngineStatus } from '../../src/shared/ipc.js';
 import { startWebHost, type WebHost } from '../../src/web/server.js';
+import { makeTinyCheckpoint } from '../helpers/tiny-checkpoint.js';
 
 /**
  * The web bridge end to end in Node: the real host, the real engine child process, and the
@@ -14,13 +16,12 @@ import { startWebHost, type WebHost } from '../../src/web/server.js';
  */
 
 const userData = mkdtempSync(join(tmpdir(), 'tp-web-'));
-mkdirSync(join(userData, 'models', 'tiny'), { recursive: true });
-writeFileSync(join(userData, 'models', 'tiny', 'manifest.json'), JSON.stringify({ name: 'Tiny' }));
 const rendererDir = join(userData, 'renderer');
 mkdirSync(rendererDir);
 writeFileSync(join(rendererDir, 'index.html'), '<!doctype html><div id="root"></div>');
 
 let host: WebHost;
+let pack: ImportedPack;
 let client: WebClient;
 const origin = () => host.url.replace(/\/$/, '');
 
@@ -31,6 +32,7 @@ beforeAll(async () => {
       super(url, { headers: { origin: new URL(url).origin.replace('ws', 'http') } });
     }
   };
+  pack = await importCheckpoint((await makeTinyCheckpoint(join(userData, 'hf-tiny'))).dir, join(userData, 'models'), { name: 'Tiny' });
   host = await startWebHost({ rendererDir, userData, port: 0, engineStdio: 'ignore', restartBackoffMs: [50] });
   client = new WebClient(`${origin().replace('http', 'ws')}/api`);
   await host.engine.whenReady();
@@ -54,7 +56,7 @@ describe('web host', () => {
   it('answers app calls through the WebClient with Results', async () => {
     const status = await client.call('engine.status', {});
     expect(status).toMatchObject({ ok: true, value: { state: 'ready', info: { activeProvider: 'cpu' } } });
-    expect(await client.call('models.list', {})).toEqual({ ok: true, value: [{ id: 'tiny', name: 'Tiny', path: join(userData, 'models', 'tiny') }] });
+    expect(await client.call('models.list', {})).toEqual({ ok: true, value: [{ id: pack.manifest.id, name: 'Tiny', path: pack.dir }] });
     expect(await client.call('engine.selfTest', { runs: 0 } as never)).toMatchObject({ ok: false, error: { code: 'invalid-request' } });
     expect(await client.call('fs.read' as never, {} as never)).toMatchObject({ ok: false, error: { code: 'unknown-call' } });
   });

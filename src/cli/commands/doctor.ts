@@ -1,6 +1,6 @@
-import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { findChromium, findElectronBinary } from '../../../tools/setup/binaries.mjs';
+import { cliStoreDir, listPacks } from '../../engine/pack/store.js';
 import { onnxruntimeVersion, preferredProvider, probeProviders } from '../../engine/worker/providers.js';
 import { defaultUserDataDir, modelStoreDir } from '../../main/paths.js';
 import type { CliCommand } from '../command.js';
@@ -8,12 +8,13 @@ import type { CliCommand } from '../command.js';
 /** `doctor`: what this machine can run, with the same provider probe the engine uses at start-up. */
 export const doctor: CliCommand = {
   name: 'doctor',
-  summary: 'print the environment: Node, onnxruntime, execution providers that load, Electron, Chromium, model store',
+  summary: 'print the environment: Node, onnxruntime, execution providers that load, Electron, Chromium, model stores',
   usage: 'doctor [--user-data <dir>] [--json]',
   options: { 'user-data': { type: 'string' }, json: { type: 'boolean' } },
   async run({ values }) {
     const providers = await probeProviders();
     const store = modelStoreDir((values['user-data'] as string | undefined) ?? defaultUserDataDir());
+    const cliStore = cliStoreDir();
     const electron = findElectronBinary();
     const report = {
       node: process.versions.node,
@@ -25,7 +26,9 @@ export const doctor: CliCommand = {
       electronMissingReason: electron.reason,
       chromium: findChromium(),
       modelStore: store,
-      models: existsSync(store) ? readdirSync(store).filter((d) => existsSync(join(store, d, 'manifest.json'))).length : 0,
+      models: (await listPacks(store)).length,
+      cliModelStore: cliStore,
+      cliModels: (await listPacks(cliStore)).length,
     };
     if (values.json) {
       console.log(JSON.stringify(report, null, 2));
@@ -38,10 +41,15 @@ export const doctor: CliCommand = {
       ['active provider', report.activeProvider ?? 'none loads'],
       ['electron binary', report.electron ?? `absent: ${report.electronMissingReason}`],
       ['chromium (tests)', report.chromium ?? 'absent (apt-get install chromium, or set CHROMIUM_PATH)'],
-      ['model store', `${store} (${existsSync(store) ? `${report.models} model(s)` : 'not created yet'})`],
+      ['app model store', storeLine(store, report.models)],
+      ['cli model store', storeLine(cliStore, report.cliModels)],
     ];
     const width = Math.max(...rows.map(([k]) => k.length));
     for (const [key, value] of rows) console.log(`${key.padEnd(width)}  ${value}`);
     return report.activeProvider ? 0 : 1;
   },
 };
+
+function storeLine(dir: string, models: number): string {
+  return `${dir} (${existsSync(dir) ? `${models} model(s)` : 'not created yet'})`;
+}

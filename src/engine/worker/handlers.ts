@@ -1,10 +1,9 @@
-import { readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type ort from 'onnxruntime-node';
-import { z } from 'zod';
+import type { z } from 'zod';
 import type { AnswerStats } from '../../shared/conversation.js';
 import type { EngineCalls, EngineEventName, EngineEventPayload, EngineResponse, ModelSummary } from '../../shared/ipc.js';
 import { CodedError } from '../../shared/result.js';
+import { listPacks } from '../pack/store.js';
 import type { AskStats, Engine } from '../runtime/engine.js';
 import { PROVIDER_REQUESTS, type ProviderRequest } from '../runtime/providers.js';
 import { runProbe } from './providers.js';
@@ -65,10 +64,9 @@ export function createHandlers(resources: EngineResources): EngineHandlers {
         {
           signal: ctx.signal,
           onToken: (delta) => ctx.emit('text', { delta }),
-          onEvent: (event) => event.type === 'progress' && ctx.emit('progress', { done: event.done, total: event.total, message: event.message }),
+          onEvent: (event) => event.type === 'progress' && ctx.emit('progress', { done: event.fraction, total: 1, message: event.message }),
         },
       );
-      throwIfCancelled(ctx.signal);
       return { text: result.answer, stats: answerStats(result.stats), trace: result.trace };
     },
   };
@@ -105,21 +103,7 @@ export function throwIfCancelled(signal: AbortSignal): void {
   if (signal.aborted) throw new CodedError('cancelled', 'cancelled');
 }
 
-const ManifestName = z.object({ name: z.string() }).partial();
-
-/** Every folder in the store with a manifest.json is a model pack. */
+/** The store's valid packs (src/engine/pack/store.ts), as the app lists them. */
 async function listModels(store: string): Promise<ModelSummary[]> {
-  const entries = await readdir(store, { withFileTypes: true }).catch((e: NodeJS.ErrnoException) => {
-    if (e.code === 'ENOENT') return [];
-    throw e;
-  });
-  const models: ModelSummary[] = [];
-  for (const entry of entries.filter((e) => e.isDirectory()).sort((a, b) => a.name.localeCompare(b.name))) {
-    const path = join(store, entry.name);
-    const manifest = await readFile(join(path, 'manifest.json'), 'utf8').catch(() => null);
-    if (manifest === null) continue;
-    const parsed = ManifestName.safeParse(JSON.parse(manifest));
-    models.push({ id: entry.name, name: (parsed.success && parsed.data.name) || entry.name, path });
-  }
-  return models;
+  return (await listPacks(store)).map(({ id, name, path }) => ({ id, name, path }));
 }

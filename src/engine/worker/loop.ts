@@ -41,10 +41,16 @@ export function serveEngine(port: ParentPort, handlers: EngineHandlers, exit: ()
     }
   });
 
+  /** A request that was cancelled answers `cancelled`, whatever its handler made of the abort. */
   async function runHandler(id: number, type: string, payload: unknown, signal: AbortSignal): Promise<unknown> {
     const { name, request } = parseRequest(engineCalls, type, payload);
     const handler = handlers[name as HandledCall] as (request: unknown, ctx: CallContext) => Promise<unknown>;
-    return handler(request, { signal, emit: (event, eventPayload) => void send({ id, event, payload: eventPayload }) });
+    const cancelled = () => new CodedError('cancelled', 'cancelled');
+    const value = await handler(request, { signal, emit: (event, eventPayload) => void send({ id, event, payload: eventPayload }) }).catch((e: unknown) => {
+      throw signal.aborted ? cancelled() : e;
+    });
+    if (signal.aborted) throw cancelled();
+    return value;
   }
 
   async function cancel(payload: unknown): Promise<unknown> {
