@@ -187,3 +187,18 @@ describe('tied embeddings, the full select strategy and an explicit feature laye
     expect(relativeError(head.logits.data as Float32Array, referenceHead(ref, expected.imageFeatures).data)).toBeLessThan(1e-4);
   });
 });
+
+describe('a broken pack folder', () => {
+  it('is rebuilt by the next import instead of being reported as imported', async () => {
+    const checkpoint = join(root, 'rebuild');
+    await makeTinyCheckpoint(checkpoint, { preset: 'tiny', seed: 3 });
+    const store = join(root, 'store-rebuild');
+    const first = await importCheckpoint(checkpoint, store);
+    writeFileSync(join(first.dir, 'manifest.json'), '{"formatVersion": 1');
+    expect(await listPacks(store)).toEqual([]);
+    await expect(readPack(first.dir)).rejects.toThrow(/manifest.json: /);
+    const second = await importCheckpoint(checkpoint, store);
+    expect(second).toMatchObject({ dir: first.dir, alreadyImported: false });
+    expect((await readPack(second.dir)).id).toBe(first.manifest.id);
+  });
+});

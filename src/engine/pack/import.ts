@@ -72,6 +72,8 @@ export async function importCheckpoint(hfDir: string, storeDir: string, options:
   await mkdir(storeDir, { recursive: true });
   const temp = join(storeDir, `.importing-${id}-${randomBytes(4).toString('hex')}`);
   const dir = join(storeDir, id);
+  // A folder with this id that did not list as a pack is a broken leftover (e.g. a hand-deleted file): replace it.
+  await rm(dir, { recursive: true, force: true });
   try {
     await mkdir(temp);
     const built = await writeGraphs(checkpoint, temp, dtype, (stage, done, total, message) => report(stage, BUILD_START + (1 - BUILD_START) * 0.98 * (done / total), message), signal);
