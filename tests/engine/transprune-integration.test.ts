@@ -168,6 +168,23 @@ describe('pruned engine vs the float64 pruned reference (14-layer GQA pack, N = 
     });
   });
 
+  it('a schedule override in the pack manifest replaces the preset for that model', async () => {
+    const overrides = { presets: { 'transprune-high': { accumulate: [2, 3], prune: [2, 3], ratios: [0.5, 0.25] } } };
+    // A store of its own: the pack id covers the checkpoint and dtype, not the overrides.
+    const pack = await importCheckpoint(join(root, 'ckpt'), join(root, 'store-override'), { name: 'tiny14', dtype: 'fp32', pruning: overrides });
+    const overridden = await LoadedModel.load(pack.dir, { ep: 'cpu' });
+    try {
+      expect(overridden.pruningOverrides).toEqual(overrides);
+      const method = createMethod(parseMethod('transprune-high'), { numLayers: LAYERS, pruning: overridden.pruningOverrides });
+      const pre = await prefill(overridden, input, { method });
+      expect(pre.visualCounts).toEqual([64, 64, 32, ...Array(LAYERS - 3).fill(16)]);
+      const expected = referencePrunedForward(reference, { inputIds: input.ids, pixelValues: pixels }, { kind: 'transprune', ...overrides.presets['transprune-high'] });
+      expect(Array.from(pre.keptOriginal)).toEqual(Array.from(expected.stages[1].keptOriginal));
+    } finally {
+      await overridden.dispose();
+    }
+  });
+
   it('trace FLOPs follow the recorded per-layer counts', async () => {
     const { trace, pre } = await runBoth('transprune-high');
     expect(trace.layers.map((l) => l.visualIn)).toEqual(pre.visualCounts);
