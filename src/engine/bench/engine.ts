@@ -1,6 +1,8 @@
 import { join, resolve } from 'node:path';
 import { makeTinyCheckpoint, type TinyShape } from '../../../tests/helpers/tiny-checkpoint.js';
+import { writeFileAtomic } from '../io/files.js';
 import { importCheckpoint } from '../pack/import.js';
+import { MANIFEST_FILE, loadManifest, type PackManifest } from '../pack/manifest.js';
 import { listPacks } from '../pack/store.js';
 import { fullFlops } from '../pruning/flops.js';
 import { encodeChat } from '../text/chat.js';
@@ -28,6 +30,12 @@ export interface BenchModelShape {
   /** Default: LLaVA's ratio, 8/3 of hidden rounded to 64 (11008 for 4096). */
   intermediate?: number;
   dtype: 'fp32' | 'fp16';
+  /**
+   * Import only this many layers and let the pack repeat their graphs up to `layers` (each layer still
+   * gets its own session and its own copy of the weights). Timing depends on shapes, not on values, and
+   * making 6.7 B random weights in JavaScript would take longer than a GPU machine's command may run.
+   */
+  distinctLayers?: number;
 }
 
 /** 336 px / patch 14 = 24 x 24 = 576 visual tokens, as LLaVA-1.5. */
@@ -36,20 +44,37 @@ const IMAGE = { imageSize: 336, patchSize: 14 };
 /** Makes (once, cached under .cache/bench) and imports a random-weight checkpoint of the given decoder shape. */
 export async function benchPack(shape: BenchModelShape): Promise<string> {
   const intermediate = shape.intermediate ?? Math.round((shape.hidden * 8) / 3 / 64) * 64;
-  const name = `bench-h${shape.hidden}-l${shape.layers}-m${intermediate}-${shape.dtype}`;
+  const distinct = Math.min(shape.layers, shape.distinctLayers ?? shape.layers);
+  const name = `bench-h${shape.hidden}-l${shape.layers}${distinct < shape.layers ? `of${distinct}` : ''}-m${intermediate}-${shape.dtype}`;
   const root = resolve('.cache/bench');
   const cached = (await listPacks(join(root, 'store'))).find((p) => p.name === name);
   if (cached) return cached.path;
   const checkpoint = join(root, 'checkpoints', name);
   const heads = shape.hidden / 128 >= 1 && shape.hidden % 128 === 0 ? shape.hidden / 128 : shape.hidden / 64;
   const tiny: Partial<TinyShape> = {
-    hidden: shape.hidden, intermediate, layers: shape.layers, heads, kvHeads: heads,
+    hidden: shape.hidden, intermediate, layers: distinct, heads, kvHeads: heads,
     visionHidden: 32, visionIntermediate: 64, visionLayers: 2, visionHeads: 2, ...IMAGE,
   };
   console.error(`making a ${shape.layers}-layer, ${shape.hidden}-wide ${shape.dtype} checkpoint in ${checkpoint}`);
-  await makeTinyCheckpoint(checkpoint, { ...tiny, dtype: shape.dtype });
+  // Safetensors files are written whole from one buffer: keep each shard near 1 GB (Node buffers stop at 4 GB).
+  const bytes = distinct * (4 * shape.hidden ** 2 + 3 * shape.hidden * intermediate) * (shape.dtype === 'fp16' ? 2 : 4);
+  await makeTinyCheckpoint(checkpoint, { ...tiny, dtype: shape.dtype, shards: Math.max(1, Math.ceil(bytes / 2 ** 30)) });
   console.error('importing it');
-  return (await importCheckpoint(checkpoint, join(root, 'store'), { name, dtype: shape.dtype })).dir;
+  const { dir } = await importCheckpoint(checkpoint, join(root, 'store'), { name, dtype: shape.dtype });
+  if (distinct < shape.layers) await repeatLayers(dir, shape.layers);
+  return dir;
+}
+
+/** Rewrites a benchmark pack's manifest so its layer (and probe) graphs repeat, in order, up to `layers`. */
+async function repeatLayers(dir: string, layers: number): Promise<void> {
+  const manifest = await loadManifest(dir);
+  const cycle = <T>(items: T[]) => Array.from({ length: layers }, (_, l) => items[l % items.length]);
+  const repeated: PackManifest = {
+    ...manifest,
+    config: { ...manifest.config, text: { ...manifest.config.text, numLayers: layers } },
+    graphs: { ...manifest.graphs, layers: cycle(manifest.graphs.layers), probes: cycle(manifest.graphs.probes) },
+  };
+  await writeFileAtomic(join(dir, MANIFEST_FILE), `${JSON.stringify(repeated, null, 2)}\n`);
 }
 
 /** A LLaVA prompt with the image placeholder, and the visual tokens of a random image. */

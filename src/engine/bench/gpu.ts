@@ -18,7 +18,7 @@ import type { BenchSuite } from './suite.js';
  */
 
 const DEFAULT_METHODS = ['none', 'fastv', 'transprune-high', 'transprune-low'];
-const FULL: BenchModelShape = { hidden: 4096, layers: 32, intermediate: 11008, dtype: 'fp16' };
+const FULL: BenchModelShape = { hidden: 4096, layers: 32, intermediate: 11008, dtype: 'fp16', distinctLayers: 2 };
 const SMALL: BenchModelShape = { hidden: 256, layers: 8, dtype: 'fp32' };
 
 interface MethodTiming {
@@ -72,7 +72,7 @@ function release(result: PrefillResult): void {
 
 export const gpuBench: BenchSuite = {
   summary: 'LLaVA-1.5-7B-shaped decoder: prefill/decode of none, fastv, transprune-high/low, ratios and TFLOP/s vs peak',
-  usage: 'bench gpu [--small] [--ep auto|cuda|webgpu|cpu] [--methods none,fastv,...] [--runs 3] [--decode-steps 16] [--layers n --hidden n]',
+  usage: 'bench gpu [--small] [--ep auto|cuda|webgpu|cpu] [--methods none,fastv,...] [--runs 3] [--decode-steps 16] [--layers n --hidden n --distinct-layers n]',
   options: {
     small: { type: 'boolean' },
     methods: { type: 'string' },
@@ -80,12 +80,19 @@ export const gpuBench: BenchSuite = {
     'decode-steps': { type: 'string' },
     layers: { type: 'string' },
     hidden: { type: 'string' },
+    'distinct-layers': { type: 'string' },
     threads: { type: 'string' },
     ep: { type: 'string' },
   },
   async run(values) {
     const base = values.small ? SMALL : FULL;
-    const shape: BenchModelShape = { ...base, hidden: int(values.hidden, base.hidden), layers: int(values.layers, base.layers), intermediate: values.hidden ? undefined : base.intermediate };
+    const shape: BenchModelShape = {
+      ...base,
+      hidden: int(values.hidden, base.hidden),
+      layers: int(values.layers, base.layers),
+      intermediate: values.hidden ? undefined : base.intermediate,
+      distinctLayers: values['distinct-layers'] === undefined ? base.distinctLayers : int(values['distinct-layers'], 1),
+    };
     const methods = values.methods ? String(values.methods).split(',') : DEFAULT_METHODS;
     const runs = int(values.runs, 3);
     const decodeSteps = int(values['decode-steps'], 16);
