@@ -22,7 +22,7 @@ const CONFIG_JSON = {
   image_token_index: 40,
   vision_feature_layer: -2,
   text_config: {
-    model_type: 'llama', hidden_size: 16, intermediate_size: 24, num_hidden_layers: 2, num_attention_heads: 4,
+    model_type: 'llama', hidden_size: 40, intermediate_size: 72, num_hidden_layers: 2, num_attention_heads: 4,
     num_key_value_heads: 2, vocab_size: 41, rms_norm_eps: 1e-5, rope_theta: 500,
   },
   vision_config: {
@@ -175,7 +175,10 @@ const weights = randomWeights(config, names, 7);
 const source: GraphSource = {
   config,
   names,
-  reader: { read: async (n) => { const found = weights.get(n); if (!found) throw new Error(`no ${n}`); return found; } },
+  reader: {
+    read: async (n) => { const found = weights.get(n); if (!found) throw new Error(`no ${n}`); return found; },
+    dims: (n) => weights.get(n)!.dims,
+  },
 };
 const layerWeight = (layer: number) => (n: string) => weights.get(names.text(`layers.${layer}.${n}`))!;
 
@@ -188,14 +191,18 @@ async function session(bytes: Uint8Array, file: string): Promise<ort.InferenceSe
 beforeAll(() => { dir = mkdtempSync(join(tmpdir(), 'graphs-')); });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-describe.each<WeightDtype>(['fp32', 'fp16'])('decoder layer and probe (%s weights)', (dtype) => {
-  // fp16 packs round the weights to half precision, so the reference must use the rounded values.
+describe.each<WeightDtype>(['fp32', 'fp16', 'int8', 'int4'])('decoder layer and probe (%s weights)', (dtype) => {
+  // The reference uses the weights as the pack stores them: halves, or dequantized blocks for the linears.
   const tol = 1e-4;
   let layerSession: ort.InferenceSession;
   let probeSession: ort.InferenceSession;
   let layerBinBytes = 0;
   let probeAddedBytes = -1;
-  const round = (w: Weight): Weight => (dtype === 'fp16' ? { dims: w.dims, data: roundToHalf(w.data) } : w);
+  const round = (w: Weight): Weight => {
+    if (dtype === 'fp32') return w;
+    if (dtype === 'fp16' || w.dims.length === 1) return { dims: w.dims, data: roundToHalf(w.data) };
+    return { dims: w.dims, data: dequantized(w, dtype === 'int4' ? 4 : 8) };
+  };
   const w = (n: string) => round(layerWeight(1)(n));
 
   beforeAll(async () => {
@@ -395,3 +402,27 @@ describe('embed, head and vision graphs (fp32)', () => {
     expect(relativeError(out.image_features.data as Float32Array, flat(ref.features))).toBeLessThan(1e-4);
   });
 });
+
+/**
+ * What MatMulNBits computes with: each row of a [out, in] weight cut into blocks of 32 inputs, each
+ * block mapped onto 0..2^bits-1 over its range extended to include 0, rounded, and mapped back.
+ */
+function dequantized(w: Weight, bits: number): Float32Array {
+  const [rows, cols] = w.dims;
+  const out = new Float32Array(w.data.length);
+  const levels = 2 ** bits - 1;
+  for (let r = 0; r < rows; r++) {
+    for (let start = 0; start < cols; start += 32) {
+      const block = Array.from(w.data.subarray(r * cols + start, r * cols + Math.min(cols, start + 32)));
+      const lo = Math.min(0, ...block);
+      const hi = Math.max(0, ...block);
+      const scale = Math.fround((hi - lo) / levels);
+      const zero = Math.min(levels, Math.max(0, Math.round(-lo / scale)));
+      block.forEach((v, i) => {
+        const q = Math.min(levels, Math.max(0, Math.round(v / scale) + zero));
+        out[r * cols + start + i] = (q - zero) * scale;
+      });
+    }
+  }
+  return out;
+}

@@ -113,6 +113,31 @@ describe('a sharded bf16 checkpoint in the transformers >= 4.52 layout, GQA', ()
   });
 });
 
+describe('quantized packs', () => {
+  it('int4 and int8 packs quantize the decoder linears and stay close to the fp32 pack', async () => {
+    const checkpoint = join(root, 'quant');
+    await makeTinyCheckpoint(checkpoint, { preset: 'tiny', seed: 5 });
+    const store = join(root, 'store-quant');
+    const full = await importCheckpoint(checkpoint, store, { name: 'fp32' });
+    const x = Float32Array.from({ length: 5 * 64 }, (_, i) => Math.sin(i));
+    const feeds = () => ({
+      hidden: new ort.Tensor('float32', x, [1, 5, 64]),
+      position_ids: new ort.Tensor('int64', BigInt64Array.from([0n, 1n, 2n, 3n, 4n]), [1, 5]),
+      past_key: new ort.Tensor('float32', new Float32Array(0), [1, 4, 0, 16]),
+      past_value: new ort.Tensor('float32', new Float32Array(0), [1, 4, 0, 16]),
+    });
+    const expected = (await run(full.dir, 'layer_01.onnx', feeds())).hidden_out.data as Float32Array;
+    for (const [dtype, bound, sizeRatio] of [['int8', 0.02, 0.3], ['int4', 0.2, 0.2]] as const) {
+      const pack = await importCheckpoint(checkpoint, store, { name: dtype, dtype });
+      expect(pack.manifest.dtype).toBe(dtype);
+      expect(statSync(join(pack.dir, 'layer_01.bin')).size).toBeLessThan(statSync(join(full.dir, 'layer_01.bin')).size * sizeRatio);
+      const out = (await run(pack.dir, 'layer_01.onnx', feeds())).hidden_out.data as Float32Array;
+      expect(relativeError(out, expected)).toBeLessThan(bound); // exactness against dequantized weights: graphs.test.ts
+      expect((await run(pack.dir, 'probe_01.onnx', { ...feeds(), query_start: new ort.Tensor('int64', BigInt64Array.from([3n]), [1]) })).attention.dims).toEqual([5]);
+    }
+  });
+});
+
 describe('cancellation and bad input', () => {
   let checkpoint: string;
   beforeAll(async () => {

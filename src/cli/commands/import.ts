@@ -1,12 +1,13 @@
 import { importCheckpoint, type ImportProgress } from '../../engine/pack/import.js';
 import { cliStoreDir } from '../../engine/pack/store.js';
+import type { WeightDtype } from '../../engine/onnx/weight-file.js';
 import { CliError, type CliCommand } from '../command.js';
 
 /** `import`: Hugging Face LLaVA-1.5 folder -> model pack in the store. */
 export const importCommand: CliCommand = {
   name: 'import',
   summary: 'turn a Hugging Face LLaVA-1.5 checkpoint folder into a model pack (ONNX graphs) in the model store',
-  usage: 'import <hf-folder> [--name N] [--dtype fp32|fp16] [--store dir]',
+  usage: 'import <hf-folder> [--name N] [--dtype fp32|fp16|int8|int4] [--store dir]',
   options: {
     name: { type: 'string' },
     dtype: { type: 'string', default: 'fp32' },
@@ -16,7 +17,7 @@ export const importCommand: CliCommand = {
     const [folder, ...extra] = args.positionals;
     if (!folder || extra.length) throw new CliError(`expected one checkpoint folder\nusage: npm run cli -- ${this.usage}`);
     const dtype = args.values.dtype;
-    if (dtype !== 'fp32' && dtype !== 'fp16') throw new CliError('--dtype must be fp32 or fp16');
+    if (!isDtype(dtype)) throw new CliError('--dtype must be fp32, fp16, int8 or int4 (int: decoder linears block-quantized, the rest fp16)');
     const store = typeof args.values.store === 'string' ? args.values.store : cliStoreDir();
 
     const abort = new AbortController();
@@ -64,4 +65,8 @@ function progressLine() {
       open = false;
     },
   };
+}
+
+function isDtype(value: unknown): value is WeightDtype {
+  return value === 'fp32' || value === 'fp16' || value === 'int8' || value === 'int4';
 }

@@ -2,11 +2,17 @@
 // transcription of the matching transformers module.
 
 import { float, type Graph } from './builder.js';
+import { quantizeBlockwise, type QuantizedMatrix } from './quantize.js';
 
 /** Reads a checkpoint tensor by its full name, as float32 with its stored dims. */
 export interface WeightReader {
   read(name: string): Promise<{ data: Float32Array; dims: number[] }>;
+  /** The stored dims alone, without reading the data. */
+  dims(name: string): number[];
 }
+
+/** Inputs per MatMulNBits block: ORT's default for its own 4-bit quantizer. */
+const QUANT_BLOCK = 32;
 
 const LOWEST_FLOAT = -3.4028234663852886e38; // masked scores: finite, so a fully-masked row can never make NaN
 
@@ -18,13 +24,15 @@ export function tensor(g: Graph, r: WeightReader, name: string, dims?: number[])
   });
 }
 
-/** x @ W^T + b for a PyTorch Linear; W is stored pre-transposed to [in, out] so the graph is a plain MatMul. */
+/**
+ * x @ W^T + b for a PyTorch Linear. Float packs store W pre-transposed to [in, out] so the graph is a
+ * plain MatMul; int4/int8 packs use MatMulNBits (com.microsoft), which takes W block-quantized as [out, in].
+ */
 export async function linear(g: Graph, r: WeightReader, x: string, weightName: string, biasName?: string): Promise<string> {
-  const w = await g.weight(`${weightName}^T`, async () => {
+  const y = g.quantBits ? await quantizedMatMul(g, r, x, weightName, g.quantBits) : g.matmul(x, await g.weight(`${weightName}^T`, async () => {
     const { data, dims } = await r.read(weightName);
     return { data: transpose2d(data, dims[0], dims[1]), dims: [dims[1], dims[0]] };
-  });
-  const y = g.matmul(x, w);
+  }));
   return biasName ? g.add(y, await tensor(g, r, biasName)) : y;
 }
 
@@ -126,4 +134,23 @@ export function quickGelu(g: Graph, x: string): string {
 
 export function silu(g: Graph, x: string): string {
   return g.mul(x, g.op('Sigmoid', [x]));
+}
+
+async function quantizedMatMul(g: Graph, r: WeightReader, x: string, weightName: string, bits: 4 | 8): Promise<string> {
+  const [n, k] = r.dims(weightName);
+  // One quantization feeds three initializers; each is written once per weight file (the probe reuses the layer's).
+  let quantized: Promise<QuantizedMatrix> | undefined;
+  const quantize = () => (quantized ??= r.read(weightName).then(({ data }) => quantizeBlockwise(data, n, k, bits, QUANT_BLOCK)));
+  const blocks = Math.ceil(k / QUANT_BLOCK);
+  const key = `${weightName}#q${bits}`;
+  const codes = await g.encodedWeight(`${key}.codes`, async () => ({ bytes: (await quantize()).codes, type: 'uint8', dims: [n, blocks, (QUANT_BLOCK * bits) / 8] }));
+  const scales = await g.encodedWeight(`${key}.scales`, async () => {
+    const s = (await quantize()).scales;
+    return { bytes: new Uint8Array(s.buffer, s.byteOffset, s.byteLength), type: 'float', dims: [n * blocks] };
+  });
+  const zeros = await g.encodedWeight(`${key}.zeros`, async () => {
+    const z = (await quantize()).zeroPoints;
+    return { bytes: z, type: 'uint8', dims: [z.length] };
+  });
+  return g.contribOp('MatMulNBits', [x, codes, scales, zeros], { K: k, N: n, bits, block_size: QUANT_BLOCK });
 }

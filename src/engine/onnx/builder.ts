@@ -2,7 +2,7 @@
 // it produces, so graph code reads like the forward pass it encodes (see graphs/*.ts).
 
 import onnxProto, { type onnx as Onnx } from 'onnx-proto';
-import type { ExternalRef, WeightFile } from './weight-file.js';
+import type { ExternalRef, StoredType, WeightFile } from './weight-file.js';
 
 const { onnx } = onnxProto;
 
@@ -10,8 +10,9 @@ export const OPSET = 18; // Reduce* take axes as an input from 18 on, the same f
 const IR_VERSION = 8;
 
 export type Dim = number | string;
-export type ElemType = 'float' | 'float16' | 'int64' | 'bool';
-const ELEM: Record<ElemType, number> = { float: 1, float16: 10, int64: 7, bool: 9 };
+export type ElemType = 'float' | 'float16' | 'uint8' | 'int64' | 'bool';
+const ELEM: Record<ElemType, number> = { float: 1, uint8: 2, float16: 10, int64: 7, bool: 9 };
+const CONTRIB_DOMAIN = 'com.microsoft';
 
 /** Attribute values: integers become INT, other numbers FLOAT; wrap with `float()` to force FLOAT. */
 export type Attr = number | number[] | string | { float: number };
@@ -24,9 +25,15 @@ export class Graph {
   private readonly outputs: Onnx.IValueInfoProto[] = [];
   private readonly constants = new Map<string, string>();
   private counter = 0;
+  private usesContribOps = false;
 
-  /** `weights` receives this graph's initializers; fp16 weights are cast to float32 in the graph. */
+  /** `weights` receives this graph's initializers and decides their types (see WeightFile). */
   constructor(readonly name: string, private readonly weights?: WeightFile) {}
+
+  /** Bits of MatMulNBits weights for linear layers; 0 = plain float MatMul. */
+  get quantBits(): 0 | 4 | 8 {
+    return this.weights?.quantBits ?? 0;
+  }
 
   input(name: string, type: ElemType, dims: Dim[]): string {
     this.inputs.push(valueInfo(name, type, dims));
@@ -41,6 +48,14 @@ export class Graph {
   /** Adds one node with a single output and returns that output's name. */
   op(opType: string, inputs: string[], attrs: Record<string, Attr> = {}, output = this.fresh(opType)): string {
     this.nodes.push({ opType, input: inputs, output: [output], name: output, attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)) });
+    return output;
+  }
+
+  /** A com.microsoft contrib op (documented where used), e.g. MatMulNBits. */
+  contribOp(opType: string, inputs: string[], attrs: Record<string, Attr>): string {
+    this.usesContribOps = true;
+    const output = this.fresh(opType);
+    this.nodes.push({ opType, domain: CONTRIB_DOMAIN, input: inputs, output: [output], name: output, attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)) });
     return output;
   }
 
@@ -78,8 +93,17 @@ export class Graph {
 
   /** A weight in its stored dtype: for ops that should run before the cast (Gather on an fp16 table). */
   async rawWeight(key: string, load: () => Promise<{ data: Float32Array; dims: number[] }>): Promise<string> {
+    return this.external(key, (file) => file.tensor(key, load));
+  }
+
+  /** An already-encoded tensor (quantized codes, scales), as stored. */
+  encodedWeight(key: string, encode: () => Promise<{ bytes: Uint8Array; type: StoredType; dims: number[] }>): Promise<string> {
+    return this.external(key, (file) => file.stored(key, encode));
+  }
+
+  private async external(key: string, write: (file: WeightFile) => Promise<ExternalRef>): Promise<string> {
     if (!this.weights) throw new Error(`graph ${this.name} has no weight file for "${key}"`);
-    const ref = await this.weights.tensor(key, load);
+    const ref = await write(this.weights);
     const name = `w:${key}`;
     if (!this.initializers.some((t) => t.name === name)) this.initializers.push(externalTensor(name, ref));
     return name;
@@ -91,7 +115,7 @@ export class Graph {
 
   /** Casts a stored-dtype value to float32; identity for fp32 packs. */
   toFloat(value: string): string {
-    return this.weights?.dtype === 'fp16' ? this.cast(value, 'float') : value;
+    return this.weights?.floatType === 'float16' ? this.cast(value, 'float') : value;
   }
 
   // Shorthands for the ops every graph uses.
@@ -117,7 +141,7 @@ export class Graph {
     const model = onnx.ModelProto.create({
       irVersion: IR_VERSION,
       producerName: 'transprune-studio',
-      opsetImport: [{ domain: '', version: OPSET }],
+      opsetImport: [{ domain: '', version: OPSET }, ...(this.usesContribOps ? [{ domain: CONTRIB_DOMAIN, version: 1 }] : [])],
       graph: { name: this.name, node: this.nodes, initializer: this.initializers, input: this.inputs, output: this.outputs },
     });
     return onnx.ModelProto.encode(model).finish();
@@ -136,7 +160,7 @@ function valueInfo(name: string, type: ElemType, dims: Dim[]): Onnx.IValueInfoPr
 function externalTensor(name: string, ref: ExternalRef): Onnx.ITensorProto {
   return {
     name,
-    dataType: ref.dtype === 'fp16' ? ELEM.float16 : ELEM.float,
+    dataType: ELEM[ref.type],
     dims: ref.dims,
     dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
     externalData: [

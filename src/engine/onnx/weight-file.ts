@@ -8,13 +8,18 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 import { basename } from 'node:path';
 import { encodeHalf } from '../io/float16.js';
 
-export type WeightDtype = 'fp32' | 'fp16';
+/**
+ * How a pack stores weights. fp32/fp16: every float weight in that type. int8/int4: the decoder's and
+ * head's linear layers block-quantized for MatMulNBits, every other weight fp16.
+ */
+export type WeightDtype = 'fp32' | 'fp16' | 'int8' | 'int4';
+export type StoredType = 'float' | 'float16' | 'uint8';
 
 export interface ExternalRef {
   location: string;
   offset: number;
   length: number;
-  dtype: WeightDtype;
+  type: StoredType;
   dims: number[];
 }
 
@@ -32,16 +37,33 @@ export class WeightFile {
     this.fd = openSync(path, 'w');
   }
 
-  /** The stored tensor for `key`, writing it via `load` the first time it is asked for. */
-  async tensor(key: string, load: () => Promise<{ data: Float32Array; dims: number[] }>): Promise<ExternalRef> {
+  /** Bits per quantized linear weight, or 0 when linears stay float. */
+  get quantBits(): 0 | 4 | 8 {
+    return this.dtype === 'int4' ? 4 : this.dtype === 'int8' ? 8 : 0;
+  }
+
+  /** The stored type of float weights: fp32 only in fp32 packs. */
+  get floatType(): StoredType {
+    return this.dtype === 'fp32' ? 'float' : 'float16';
+  }
+
+  /** A float tensor for `key` in this file's float type, written via `load` the first time it is asked for. */
+  tensor(key: string, load: () => Promise<{ data: Float32Array; dims: number[] }>): Promise<ExternalRef> {
+    return this.stored(key, async () => {
+      const { data, dims } = await load();
+      const typed = this.floatType === 'float16' ? encodeHalf(data) : data;
+      return { bytes: new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength), type: this.floatType, dims };
+    });
+  }
+
+  /** Any tensor already encoded (quantized blocks, their scales), written once per key. */
+  async stored(key: string, encode: () => Promise<{ bytes: Uint8Array; type: StoredType; dims: number[] }>): Promise<ExternalRef> {
     const known = this.refs.get(key);
     if (known) return known;
-    const { data, dims } = await load();
-    const typed = this.dtype === 'fp16' ? encodeHalf(data) : data;
-    const bytes = new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength);
+    const { bytes, type, dims } = await encode();
     const padding = (ALIGN - (this.size % ALIGN)) % ALIGN;
     if (padding) this.write(new Uint8Array(padding));
-    const ref = { location: this.location, offset: this.size + padding, length: bytes.byteLength, dtype: this.dtype, dims };
+    const ref = { location: this.location, offset: this.size + padding, length: bytes.byteLength, type, dims };
     this.write(bytes);
     this.size = ref.offset + ref.length;
     this.refs.set(key, ref);

@@ -108,6 +108,7 @@ async function writeGraphs(
       signal?.throwIfAborted(); // checked per tensor: cancellation never waits for a whole graph
       return { data: await checkpoint.tensors.readF32(name), dims: checkpoint.tensors.get(name)!.shape };
     },
+    dims: (name) => checkpoint.tensors.get(name)!.shape,
   };
   const src: GraphSource = { config: checkpoint.config, names: checkpoint.names, reader };
   const numLayers = checkpoint.config.text.numLayers;
@@ -116,9 +117,9 @@ async function writeGraphs(
   let done = 0;
 
   /** Builds the graphs that share one weight file, then records the file's hash. */
-  const write = async (stage: ImportStage, base: string, graphs: [string, (file: WeightFile) => Promise<Uint8Array>][]) => {
+  const write = async (stage: ImportStage, base: string, fileDtype: WeightDtype, graphs: [string, (file: WeightFile) => Promise<Uint8Array>][]) => {
     progress(stage, done, total, `building ${graphs.map(([g]) => g).join(' + ')}`);
-    const file = new WeightFile(join(dir, `${base}.bin`), dtype);
+    const file = new WeightFile(join(dir, `${base}.bin`), fileDtype);
     try {
       for (const [graphName, build] of graphs) await writeFile(join(dir, `${graphName}.onnx`), await build(file));
     } finally {
@@ -127,13 +128,15 @@ async function writeGraphs(
     done++;
   };
 
-  await write('vision', 'vision', [['vision', (f) => buildVision(src, f)]]);
-  await write('embed', 'embed', [['embed', (f) => buildEmbed(src, f)]]);
+  // Quantized packs quantize the decoder and head linears only; the vision tower and embeddings stay fp16.
+  const floatDtype: WeightDtype = dtype === 'fp32' ? 'fp32' : 'fp16';
+  await write('vision', 'vision', floatDtype, [['vision', (f) => buildVision(src, f)]]);
+  await write('embed', 'embed', floatDtype, [['embed', (f) => buildEmbed(src, f)]]);
   for (let layer = 0; layer < numLayers; layer++) {
     const base = layerGraphName(layer);
-    await write('layers', base, [[base, (f) => buildDecoderLayer(src, layer, f)], [probeGraphName(layer), (f) => buildProbe(src, layer, f)]]);
+    await write('layers', base, dtype, [[base, (f) => buildDecoderLayer(src, layer, f)], [probeGraphName(layer), (f) => buildProbe(src, layer, f)]]);
   }
-  await write('head', 'head', [['head', (f) => buildHead(src, f)]]);
+  await write('head', 'head', dtype, [['head', (f) => buildHead(src, f)]]);
   progress('head', done, total, 'graphs written');
 
   const layers = Array.from({ length: numLayers }, (_, l) => `${layerGraphName(l)}.onnx`);

@@ -60,7 +60,8 @@ export const PackManifest = z.object({
     sha256: z.string().regex(/^[0-9a-f]{64}$/),
     layout: z.enum(['legacy', 'unified']),
   }),
-  dtype: z.enum(['fp32', 'fp16']),
+  /** fp32 | fp16: all weights; int8 | int4: decoder and head linears block-quantized (MatMulNBits), the rest fp16. */
+  dtype: z.enum(['fp32', 'fp16', 'int8', 'int4']),
   /** sha256 of each weight file in the pack, by file name. */
   weightsSha256: z.record(z.string(), z.string().regex(/^[0-9a-f]{64}$/)),
   /** Architecture dims and special token ids (imageTokenIndex, bos/eos/pad). */
