@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -138,6 +138,19 @@ describe('Engine', () => {
     await expect(ask({ image: join(root, 'missing.png') })).rejects.toThrow(/cannot read the image/);
     await expect(ask({ question: '  ' })).rejects.toThrow(/question is required/);
     await expect(engine.ask({ model: 'no-such-model', image, question: 'hi' })).rejects.toThrow(/no model "no-such-model"/);
+    expect((await ask({ maxTokens: 1 })).stats.generatedTokens).toBeLessThanOrEqual(1);
+  });
+
+  it('a damaged model pack fails to load with the file named, and the engine keeps working', async () => {
+    const pack = (await engine.ensureModel(checkpoint.dir, 'cpu')).dir;
+    const damaged = join(root, 'damaged-pack');
+    cpSync(pack, damaged, { recursive: true });
+    const manifest = JSON.parse(readFileSync(join(damaged, 'manifest.json'), 'utf8')) as { graphs: { layers: string[] } };
+    const layerFile = join(damaged, manifest.graphs.layers[1]);
+    writeFileSync(layerFile, readFileSync(layerFile).subarray(0, 100));
+    await expect(ask({ model: damaged })).rejects.toThrow(/protobuf|parse|load|model/i);
+    rmSync(join(damaged, manifest.graphs.layers[1]));
+    await expect(ask({ model: damaged })).rejects.toThrow(new RegExp(`missing.*${manifest.graphs.layers[1]}`));
     expect((await ask({ maxTokens: 1 })).stats.generatedTokens).toBeLessThanOrEqual(1);
   });
 });

@@ -43,19 +43,20 @@ export class LoadedModel implements ModelSessions {
     const factory = new SessionFactory(options.ep ?? 'auto', { threads: options.threads });
     // The first session settles the provider; the rest follow it.
     const embed = await factory.create(join(dir, graphs.embed));
-    const sessions: InferenceSession[] = [];
-    try {
-      const [vision, head, ...layers] = await Promise.all([
-        factory.create(join(dir, graphs.vision)),
-        factory.create(join(dir, graphs.head)),
-        ...graphs.layers.map((file) => factory.create(join(dir, file), { deviceOutputs: DEVICE_RESIDENT_OUTPUTS })),
-      ]);
-      sessions.push(vision, head, ...layers);
-      return new LoadedModel(info, tokenizer, factory.report!, embed, vision, layers, head, factory);
-    } catch (err) {
-      await Promise.allSettled([embed, ...sessions].map((s) => s.release()));
-      throw err;
+    const settled = await Promise.allSettled([
+      factory.create(join(dir, graphs.vision)),
+      factory.create(join(dir, graphs.head)),
+      ...graphs.layers.map((file) => factory.create(join(dir, file), { deviceOutputs: DEVICE_RESIDENT_OUTPUTS })),
+    ]);
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    const created = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    if (failed) {
+      // Free what did load: a half-loaded model would hold its memory until the process ends.
+      await Promise.allSettled([embed, ...created].map((s) => s.release()));
+      throw failed.reason;
     }
+    const [vision, head, ...layers] = created;
+    return new LoadedModel(info, tokenizer, factory.report!, embed, vision, layers, head, factory);
   }
 
   get dir(): string {
