@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseMethod, positionPolicy, resolveSchedule } from '../../src/shared/pruning.js';
+import { parseMethod, pdropLayers, positionPolicy, resolveSchedule, type LlmMethodSpec } from '../../src/shared/pruning.js';
 import { importCheckpoint } from '../../src/engine/pack/import.js';
 import { createMethod } from '../../src/engine/pruning/index.js';
 import { Decoder } from '../../src/engine/runtime/decode.js';
@@ -13,7 +13,7 @@ import { prefill, type PrefillInput } from '../../src/engine/runtime/prefill.js'
 import { encodeChat } from '../../src/engine/text/chat.js';
 import { loadReferenceModel, referenceGenerate, referencePrefill, referenceVision, type ReferenceModel } from '../helpers/reference.js';
 import { row } from '../helpers/reference-math.js';
-import { referencePrunedForward } from '../helpers/reference-pruned.js';
+import { referencePrunedForward, type ReferenceMethod } from '../helpers/reference-pruned.js';
 import { makeTinyCheckpoint, type TinyPreset } from '../helpers/tiny-checkpoint.js';
 
 /**
@@ -48,12 +48,15 @@ interface Fixture {
 }
 
 const root = mkdtempSync(join(tmpdir(), 'tps-parity-'));
-const fixtures = new Map<TinyPreset, Fixture>();
+type Variant = TinyPreset | 'tiny-fp16';
+const fixtures = new Map<Variant, Fixture>();
 
-async function fixture(preset: TinyPreset): Promise<Fixture> {
-  const checkpoint = join(root, preset);
-  await makeTinyCheckpoint(checkpoint, { preset });
-  const { dir } = await importCheckpoint(checkpoint, join(root, 'store'), { name: preset, dtype: 'fp32' });
+/** 'tiny-fp16': an fp16 checkpoint imported as an fp16 pack, so the reference reads the very weights the pack stores. */
+async function fixture(variant: Variant): Promise<Fixture> {
+  const checkpoint = join(root, variant);
+  const dtype = variant === 'tiny-fp16' ? 'fp16' : 'fp32';
+  await makeTinyCheckpoint(checkpoint, { preset: variant === 'tiny-fp16' ? 'tiny' : variant, dtype });
+  const { dir } = await importCheckpoint(checkpoint, join(root, 'store'), { name: variant, dtype });
   const model = await LoadedModel.load(dir, { ep: 'cpu' });
   const size = model.config.vision.imageSize;
   const pixels = testPixels(size);
@@ -66,7 +69,7 @@ async function fixture(preset: TinyPreset): Promise<Fixture> {
 }
 
 beforeAll(async () => {
-  for (const preset of ['tiny', 'tiny-gqa'] as const) fixtures.set(preset, await fixture(preset));
+  for (const variant of ['tiny', 'tiny-gqa', 'tiny-fp16'] as const) fixtures.set(variant, await fixture(variant));
 });
 
 afterAll(async () => {
@@ -129,17 +132,12 @@ describe.each(['tiny', 'tiny-gqa'] as const)('%s pack vs the float64 reference',
     expect(relativeError(cached, rerun.logits)).toBeLessThan(TOLERANCE);
   });
 
-  it.each(['transprune-high', 'fastv:k=2,r=0.5'])('pruned prefill and decode with %s follow the pruned reference', async (methodText) => {
+  it.each(['transprune-high', 'fastv:k=2,r=0.5', 'pdrop:stages=2,lambda=0.5,positions=original'])('pruned prefill and decode with %s follow the pruned reference', async (methodText) => {
     const { model, reference, pixels, input } = get();
     const spec = parseMethod(methodText);
     const method = createMethod(spec, { numLayers: model.dims.numLayers });
     const answer = await generate(model, model.tokenizer, input, { maxTokens: 5, method, positions: positionPolicy(spec.llm) });
-    const refMethod = spec.llm.kind === 'fastv'
-      ? { kind: 'fastv' as const, k: spec.llm.k, r: spec.llm.r, positions: spec.llm.positions }
-      : spec.llm.kind === 'transprune'
-        ? { kind: 'transprune' as const, ...scaledSchedule(methodText, model.dims.numLayers), alpha: spec.llm.alpha, direction: spec.llm.direction, positions: spec.llm.positions }
-        : ({ kind: 'none' } as const);
-    const expected = referencePrunedForward(reference, { inputIds: input.ids, pixelValues: pixels, maxNewTokens: 5 }, refMethod);
+    const expected = referencePrunedForward(reference, { inputIds: input.ids, pixelValues: pixels, maxNewTokens: 5 }, referenceMethod(spec.llm, model.dims.numLayers));
     expect(answer.prefill.visualCounts).toEqual(expected.visualCountPerLayer);
     expect(answer.prefill.cacheLength).toEqual(expected.prefillLenPerLayer);
     expect(Array.from(answer.prefill.keptOriginal)).toEqual(Array.from(expected.stages[expected.stages.length - 1].keptOriginal));
@@ -147,12 +145,30 @@ describe.each(['tiny', 'tiny-gqa'] as const)('%s pack vs the float64 reference',
   });
 });
 
-/** The depth-scaled schedule a transprune spec runs with, as the reference's plain layer lists. */
-function scaledSchedule(methodText: string, numLayers: number) {
-  const spec = parseMethod(methodText);
-  if (spec.llm.kind !== 'transprune') throw new Error(`${methodText} is not transprune`);
-  const { accumulate, prune, ratios } = resolveSchedule(spec.llm, numLayers);
-  return { accumulate, prune, ratios };
+describe('fp16 pack of an fp16 checkpoint vs the float64 reference', () => {
+  it('logits within 1e-4 and the same greedy answer', async () => {
+    const { model, reference, pixels, input } = fixtures.get('tiny-fp16')!;
+    const expected = referenceGenerate(reference, { inputIds: input.ids, pixelValues: pixels, maxNewTokens: 4 });
+    const result = await prefill(model, input);
+    expect(relativeError(result.logits, expected.stepLogits[0])).toBeLessThan(TOLERANCE);
+    expect((await generate(model, model.tokenizer, input, { maxTokens: 4 })).tokenIds).toEqual(expected.tokens);
+  });
+});
+
+/** The same method in the reference's terms: plain 1-based layer lists, schedules scaled to the model's depth. */
+function referenceMethod(llm: LlmMethodSpec, numLayers: number): ReferenceMethod {
+  switch (llm.kind) {
+    case 'transprune': {
+      const { accumulate, prune, ratios } = resolveSchedule(llm, numLayers);
+      return { kind: 'transprune', accumulate, prune, ratios, alpha: llm.alpha, direction: llm.direction, positions: llm.positions };
+    }
+    case 'fastv':
+      return { kind: 'fastv', k: llm.k, r: llm.r, positions: llm.positions };
+    case 'pdrop':
+      return { kind: 'pdrop', layers: pdropLayers(llm.stages, numLayers), lambda: llm.lambda, positions: llm.positions };
+    default:
+      throw new Error(`no reference for ${llm.kind}`);
+  }
 }
 
 async function stepLogitsAfter(model: LoadedModel, input: PrefillInput, tokens: number[]): Promise<Float32Array> {
