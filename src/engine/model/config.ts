@@ -119,9 +119,9 @@ export function parseLlavaConfig(jsonText: string, source = 'config.json'): Llav
   } catch (err) {
     throw new ConfigError(`${source}: not valid JSON (${(err as Error).message})`);
   }
-  const top = check(llavaSchema, raw, source);
-  const text = check(textSchema, top.text_config ?? {}, `${source} text_config`);
-  const vision = check(visionSchema, top.vision_config ?? LLAVA_DEFAULT_VISION, `${source} vision_config`);
+  const top = parseWith(llavaSchema, raw, source);
+  const text = parseWith(textSchema, top.text_config ?? {}, `${source} text_config`);
+  const vision = parseWith(visionSchema, top.vision_config ?? LLAVA_DEFAULT_VISION, `${source} vision_config`);
   const reject = (what: string): never => { throw new ConfigError(`${source}: unsupported ${what}; supported: ${SUPPORTED}`); };
 
   if (top.model_type !== 'llava') reject(`model_type '${top.model_type}'`);
@@ -139,17 +139,17 @@ export function parseLlavaConfig(jsonText: string, source = 'config.json'): Llav
 
   const numKvHeads = text.num_key_value_heads ?? text.num_attention_heads;
   const headDim = text.head_dim ?? text.hidden_size / text.num_attention_heads;
-  const dims = (ok: boolean, what: string) => { if (!ok) throw new ConfigError(`${source}: ${what}`); };
-  dims(Number.isInteger(headDim), `text hidden_size ${text.hidden_size} is not divisible by num_attention_heads ${text.num_attention_heads}`);
-  dims(headDim % 2 === 0, `text head_dim ${headDim} must be even for RoPE`);
-  dims(text.num_attention_heads % numKvHeads === 0, `num_attention_heads ${text.num_attention_heads} is not a multiple of num_key_value_heads ${numKvHeads}`);
-  dims(vision.hidden_size % vision.num_attention_heads === 0, `vision hidden_size ${vision.hidden_size} is not divisible by num_attention_heads ${vision.num_attention_heads}`);
-  dims(vision.image_size % vision.patch_size === 0, `vision image_size ${vision.image_size} is not a multiple of patch_size ${vision.patch_size}`);
+  const ensure = (ok: boolean, what: string) => { if (!ok) throw new ConfigError(`${source}: ${what}`); };
+  ensure(Number.isInteger(headDim), `text hidden_size ${text.hidden_size} is not divisible by num_attention_heads ${text.num_attention_heads}`);
+  ensure(headDim % 2 === 0, `text head_dim ${headDim} must be even for RoPE`);
+  ensure(text.num_attention_heads % numKvHeads === 0, `num_attention_heads ${text.num_attention_heads} is not a multiple of num_key_value_heads ${numKvHeads}`);
+  ensure(vision.hidden_size % vision.num_attention_heads === 0, `vision hidden_size ${vision.hidden_size} is not divisible by num_attention_heads ${vision.num_attention_heads}`);
+  ensure(vision.image_size % vision.patch_size === 0, `vision image_size ${vision.image_size} is not a multiple of patch_size ${vision.patch_size}`);
 
   const L = vision.num_hidden_layers;
   const layer = top.vision_feature_layer as number;
   const featureLayer = layer < 0 ? L + 1 + layer : layer;
-  dims(featureLayer >= 0 && featureLayer <= L, `vision_feature_layer ${layer} is out of range for ${L} CLIP layers`);
+  ensure(featureLayer >= 0 && featureLayer <= L, `vision_feature_layer ${layer} is out of range for ${L} CLIP layers`);
 
   return {
     text: {
@@ -197,7 +197,7 @@ function isDefaultRope(scaling: unknown): boolean {
   return type === 'default';
 }
 
-function check<T extends z.ZodType>(schema: T, value: unknown, where: string): z.infer<T> {
+function parseWith<T extends z.ZodType>(schema: T, value: unknown, where: string): z.infer<T> {
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
   const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
