@@ -44,9 +44,9 @@ describe('web UI against the real engine', () => {
     await page.goto(host.url);
     await expect.poll(() => status().textContent(), { timeout: 60_000 }).toBe('Engine ready · cpu');
     expect(await page.title()).toBe('TransPrune Studio');
-    expect(await page.getByRole('textbox', { name: 'Question' }).isDisabled()).toBe(true);
-    // The empty model store is the reason the question box stays disabled once the engine is up.
-    await expect.poll(() => page.getByText('No model installed').count(), { timeout: 10_000 }).toBe(1);
+    // The empty model store is the reason nothing can be sent once the engine is up.
+    await expect.poll(() => page.getByText(/No model installed/).count(), { timeout: 10_000 }).toBe(1);
+    expect(await page.getByRole('button', { name: 'Send' }).isDisabled()).toBe(true);
   });
 
   it('shows crashed, then ready again, when the engine process is killed', async () => {
