@@ -22,11 +22,15 @@ export async function sha256File(path: string, hash = createHash('sha256')): Pro
   return hash.digest('hex');
 }
 
-/** Hex sha256 over several files in the given order (each file's name and bytes), streamed. */
-export async function sha256Files(paths: { label: string; path: string }[], signal?: AbortSignal): Promise<string> {
+/** Hex sha256 over several files in the given order (each file's name and bytes), streamed; `onFile` before each. */
+export async function sha256Files(
+  paths: { label: string; path: string }[],
+  options: { signal?: AbortSignal; onFile?: (index: number, label: string) => void } = {},
+): Promise<string> {
   const hash = createHash('sha256');
-  for (const { label, path } of paths) {
-    signal?.throwIfAborted();
+  for (const [index, { label, path }] of paths.entries()) {
+    options.signal?.throwIfAborted();
+    options.onFile?.(index, label);
     hash.update(`${label}\0`);
     await feedFile(path, hash);
   }

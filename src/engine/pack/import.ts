@@ -15,7 +15,7 @@ import type { GraphSource } from '../onnx/graphs/source.js';
 import { buildVision } from '../onnx/graphs/vision.js';
 import { WeightFile, type WeightDtype } from '../onnx/weight-file.js';
 import { readCheckpoint, type Checkpoint } from './checkpoint.js';
-import { MANIFEST_FILE, type PackManifest } from './manifest.js';
+import { loadManifest, MANIFEST_FILE, type PackManifest } from './manifest.js';
 import { listPacks } from './store.js';
 
 export type ImportStage = 'validate' | 'hash' | 'vision' | 'embed' | 'layers' | 'head' | 'finalize';
@@ -56,8 +56,11 @@ export async function importCheckpoint(hfDir: string, storeDir: string, options:
   const checkpoint = await readCheckpoint(source);
   signal?.throwIfAborted();
 
-  report('hash', 0.02, 'hashing the checkpoint files');
-  const sourceSha = await sha256Files(checkpoint.definingFiles.map((f) => ({ label: f, path: join(source, f) })), signal);
+  const files = checkpoint.definingFiles;
+  const sourceSha = await sha256Files(files.map((f) => ({ label: f, path: join(source, f) })), {
+    signal,
+    onFile: (i, file) => report('hash', 0.02 + (BUILD_START - 0.02) * (i / files.length), `hashing ${file}`),
+  });
   const id = sha256Text(`transprune-pack/${FORMAT_VERSION}\n${sourceSha}\n${dtype}`).slice(0, 16);
   const name = options.name ?? basename(source);
   const packs = await listPacks(storeDir);
@@ -84,7 +87,7 @@ export async function importCheckpoint(hfDir: string, storeDir: string, options:
     report('finalize', 0.99, 'moving the pack into the store');
     if (!(await renameIfAbsent(temp, dir))) {
       report('finalize', 1, 'already imported (by a concurrent import)');
-      return { dir, manifest, alreadyImported: true };
+      return { dir, manifest: await loadManifest(dir), alreadyImported: true };
     }
     report('finalize', 1, `imported "${name}"`);
     return { dir, manifest, alreadyImported: false };
