@@ -185,6 +185,17 @@ describe('pruned engine vs the float64 pruned reference (14-layer GQA pack, N = 
     }
   });
 
+  it('DivPrune before the LLM: the in-LLM ratios apply to the tokens it passed on, kept sets nest inside it', async () => {
+    const spec = parseMethod('divprune:count=32+transprune-high');
+    const recorder = recorderFor(spec);
+    const pre = await prefill(model, input, { method: createMethod(spec, { numLayers: LAYERS }, recorder) });
+    pre.layerMs.forEach((ms, l) => recorder.layer(l, pre.visualCounts[l], pre.cacheLength[l], ms));
+    const trace = recorder.finish({ answer: '', generatedTokens: 0 });
+    expect(pre.visualCounts).toEqual([32, 32, 32, 28, 20, ...Array(LAYERS - 5).fill(4)]);
+    expect(trace.projectorKept).toHaveLength(32);
+    expect(pre.keptOriginal.every((k) => trace.projectorKept!.includes(k))).toBe(true);
+  });
+
   it('trace FLOPs follow the recorded per-layer counts', async () => {
     const { trace, pre } = await runBoth('transprune-high');
     expect(trace.layers.map((l) => l.visualIn)).toEqual(pre.visualCounts);
