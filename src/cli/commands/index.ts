@@ -6,6 +6,7 @@ import { importCommand } from './import.js';
 import { askCommand } from './ask.js';
 import { benchCommand } from './bench.js';
 import { compareCommand } from './compare.js';
+import { evalCommand } from './eval.js';
 
 /** Every CLI command, in the order `--help` lists them. Add one line per new command file. */
 export const commands: CliCommand[] = [
@@ -16,4 +17,5 @@ export const commands: CliCommand[] = [
   askCommand,
   benchCommand,
   compareCommand,
+  evalCommand,
 ];
