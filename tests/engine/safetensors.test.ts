@@ -1,7 +1,8 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { sha256File, sha256Files, sha256Text, writeFileAtomic } from '../../src/engine/io/files.js';
 import { bf16ToFloat, floatToBf16, floatToHalf, halfToFloat } from '../../src/engine/io/float16.js';
 import { readSafetensorsHeader, readTensorF32, TensorSet, writeSafetensors } from '../../src/engine/io/safetensors.js';
 
@@ -153,5 +154,23 @@ describe('corrupt files fail with the file and tensor named', () => {
     const path = rawFile('ints.safetensors', { ids: { dtype: 'I64', shape: [1], data_offsets: [0, 8] } }, new Uint8Array(8));
     const [entry] = (await readSafetensorsHeader(path)).tensors;
     await expect(readTensorF32(entry)).rejects.toThrow(`${path}: tensor "ids" has dtype I64; weights must be F32, F16, BF16`);
+  });
+});
+
+describe('file helpers under the reader and writer', () => {
+  it('sha256 of files and text match the FIPS 180-2 "abc" vector; atomic writes leave no temp files', async () => {
+    const sub = mkdtempSync(join(dir, 'files-'));
+    const path = join(sub, 'abc.txt');
+    await writeFileAtomic(path, 'abc');
+    const abc = 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad';
+    expect(await sha256File(path)).toBe(abc);
+    expect(sha256Text('abc')).toBe(abc);
+    const labels: string[] = [];
+    const combined = await sha256Files([{ label: 'a', path }, { label: 'b', path }], { onFile: (_, label) => labels.push(label) });
+    expect(combined).toBe(sha256Text('a\0abcb\0abc'));
+    expect(labels).toEqual(['a', 'b']);
+    await writeFileAtomic(path, 'replaced');
+    expect(readdirSync(sub)).toEqual(['abc.txt']);
+    expect(readFileSync(path, 'utf8')).toBe('replaced');
   });
 });
