@@ -20,7 +20,10 @@ export function MessageList(props: MessageListProps) {
   const end = useRef<HTMLDivElement>(null);
   const last = props.messages.at(-1);
   const lastText = last?.role === 'assistant' ? currentVersion(last).text : '';
-  useEffect(() => end.current?.scrollIntoView?.({ block: 'end' }), [props.messages.length, lastText]);
+  useEffect(() => {
+    // A statement, not an expression: newer Chromium returns a promise from scrollIntoView, which React would take for a cleanup.
+    end.current?.scrollIntoView?.({ block: 'end' });
+  }, [props.messages.length, lastText]);
 
   if (props.messages.length === 0) {
     return (

@@ -2,10 +2,11 @@ import { useEffect, useState } from 'react';
 import type { AppSettings } from '../../../shared/settings.js';
 import type { ViewProps } from '../../shell/App.js';
 import { useClient } from '../../shell/client-context.js';
+import { SettingsView as EngineSettings } from '../../shell/SettingsView.js';
 import { callOrThrow } from '../common/client.js';
 import { SettingsView } from './SettingsView.js';
 
-/** The settings slot: loads the remembered settings and saves every valid change. */
+/** The settings slot: the remembered settings (every valid change saved), then the shell's engine facts and controls. */
 export function SettingsFeature({ status, models }: ViewProps) {
   const client = useClient();
   const [settings, setSettings] = useState<AppSettings>();
@@ -33,6 +34,7 @@ export function SettingsFeature({ status, models }: ViewProps) {
         </p>
       )}
       {settings ? <SettingsView settings={settings} models={models ?? []} providers={providers} onChange={(s) => void change(s)} /> : !error && <p className="p-4 text-zinc-500">Loading settings…</p>}
+      <EngineSettings status={status} />
     </div>
   );
 }

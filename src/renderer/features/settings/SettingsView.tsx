@@ -26,7 +26,7 @@ export function SettingsView({ settings, models, providers, onChange }: Settings
   const setSampling = (patch: Partial<Sampling>) => set({ sampling: { ...settings.sampling, ...patch } });
 
   return (
-    <form className="grid max-w-xl grid-cols-[auto_1fr] items-center gap-x-4 gap-y-3 p-4" onSubmit={(e) => e.preventDefault()} aria-label="Settings">
+    <form className="grid max-w-xl grid-cols-[auto_1fr] items-center gap-x-4 gap-y-3 p-4" onSubmit={(e) => e.preventDefault()} aria-label="Preferences">
       <h2 className="col-span-2 text-lg font-semibold">Settings</h2>
 
       <label htmlFor="settings-model">Model</label>

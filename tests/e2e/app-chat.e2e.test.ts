@@ -1,0 +1,177 @@
+import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import type { BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readTrace } from '../../src/engine/trace/io.js';
+import { importCheckpoint } from '../../src/engine/pack/import.js';
+import { modelStoreDir } from '../../src/main/paths.js';
+import { visualTokensAt, type Trace } from '../../src/shared/trace.js';
+import { startWebHost, type WebHost } from '../../src/web/server.js';
+import { makeTinyCheckpoint } from '../helpers/tiny-checkpoint.js';
+import { BUILT, launchChromium, requireBuild, ROOT } from './harness.js';
+
+/**
+ * The app's features end to end: the built UI in Chromium through the web bridge, the real engine
+ * process, and a tiny LLaVA checkpoint made here and imported into the model store. Screenshots of
+ * chat, compare and the inspector go to docs/screenshots.
+ */
+
+const SHOTS = join(ROOT, 'docs', 'screenshots');
+let userData: string;
+let host: WebHost;
+let browser: BrowserContext;
+let page: Page;
+let imagePng: Buffer;
+const problems: string[] = [];
+
+async function startHost(): Promise<void> {
+  host = await startWebHost({ rendererDir: BUILT.renderer, engineEntry: BUILT.engine, userData, port: 0, engineStdio: 'ignore' });
+  await page.goto(host.url);
+  await page.getByText('Engine ready · cpu').waitFor({ timeout: 60_000 });
+}
+
+beforeAll(async () => {
+  requireBuild();
+  userData = mkdtempSync(join(tmpdir(), 'tp-e2e-app-'));
+  // 8 decoder layers, a 56 px image in 7 px patches: an 8×8 grid of 64 visual tokens.
+  const checkpoint = await makeTinyCheckpoint(join(userData, 'hf-tiny'), { preset: 'tiny', layers: 8, imageSize: 56 });
+  await importCheckpoint(checkpoint.dir, modelStoreDir(userData));
+  imagePng = await sharp({ create: { width: 160, height: 120, channels: 3, background: '#2a7' } })
+    .composite([{ input: await sharp({ create: { width: 60, height: 50, channels: 3, background: '#e33' } }).png().toBuffer(), left: 20, top: 30 }])
+    .png()
+    .toBuffer();
+  browser = await launchChromium();
+  page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
+  page.on('pageerror', (e) => problems.push(e.message));
+  await mkdir(SHOTS, { recursive: true });
+  await startHost();
+}, 240_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await host?.close();
+});
+
+/** Drops the test image on the composer the way a user's drag-and-drop does. */
+async function dropImage(): Promise<void> {
+  await page.getByTestId('composer').evaluate((zone, base64) => {
+    const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+    const data = new DataTransfer();
+    data.items.add(new File([bytes], 'shapes.png', { type: 'image/png' }));
+    for (const type of ['dragenter', 'dragover', 'drop']) zone.dispatchEvent(new DragEvent(type, { bubbles: true, cancelable: true, dataTransfer: data }));
+  }, imagePng.toString('base64'));
+  await page.getByRole('img', { name: 'Attached 160×120 PNG' }).waitFor();
+}
+
+async function ask(question: string): Promise<void> {
+  await page.getByLabel('Question').fill(question);
+  await page.getByLabel('Question').press('Enter');
+}
+
+async function setMaxTokens(count: number): Promise<void> {
+  await page.getByRole('button', { name: 'Settings' }).click();
+  await page.getByLabel('Max new tokens').fill(String(count));
+  await expect.poll(() => JSON.parse(readFileSync(join(userData, 'settings.json'), 'utf8')).sampling.maxTokens).toBe(count);
+  await page.getByRole('button', { name: 'Chat', exact: true }).click();
+}
+
+const lastAnswer = () => page.getByTestId('answer-text').last();
+const lastStatus = () => lastAnswer().evaluate((el) => el.closest('li')!.dataset.status);
+
+function storedTrace(): Trace {
+  const dir = join(userData, 'traces');
+  const newest = readdirSync(dir).map((name) => join(dir, name)).sort((a, b) => statTime(b) - statTime(a))[0];
+  return readTrace(readFileSync(newest, 'utf8'));
+}
+const statTime = (path: string) => statSync(path).mtimeMs;
+
+describe('the app through the web bridge', () => {
+  it('drops an image, asks, and the answer streams in with its stats', async () => {
+    await dropImage();
+    await page.evaluate(() => {
+      const seen = new Set<string>();
+      (window as unknown as { seenTexts: Set<string> }).seenTexts = seen;
+      new MutationObserver(() => document.querySelectorAll('[data-testid=answer-text]').forEach((el) => seen.add(el.textContent ?? ''))).observe(document.body, {
+        subtree: true,
+        childList: true,
+        characterData: true,
+      });
+    });
+    await ask('What shape is in the picture?');
+    await expect.poll(lastStatus, { timeout: 60_000 }).toBe('done');
+    const seen = await page.evaluate(() => [...(window as unknown as { seenTexts: Set<string> }).seenTexts]);
+    expect(seen.length).toBeGreaterThan(2); // several partial texts: it streamed
+    expect(await page.getByLabel('Answer statistics').last().textContent()).toMatch(/visual tokens\d+ of 64/);
+    await page.screenshot({ path: join(SHOTS, 'chat.png') });
+  });
+
+  it('stops mid-answer and keeps the partial text', async () => {
+    await setMaxTokens(4096); // long enough to stop it halfway
+    await page.getByRole('button', { name: 'Regenerate' }).last().click();
+    await expect.poll(async () => (await lastAnswer().textContent())!.length, { timeout: 30_000 }).toBeGreaterThan(20);
+    await page.getByRole('button', { name: 'Stop' }).click();
+    await expect.poll(lastStatus, { timeout: 30_000 }).toBe('interrupted');
+    expect(await page.getByText('Stopped before the end.').count()).toBe(1);
+    expect(await page.getByRole('group', { name: 'Answer versions' }).last().textContent()).toContain('2 / 2');
+    const shown = await lastAnswer().textContent();
+    await setMaxTokens(48);
+    // What was streamed before the stop is what was saved.
+    const conversations = readdirSync(join(userData, 'conversations'));
+    const saved = JSON.parse(readFileSync(join(userData, 'conversations', conversations[0]), 'utf8'));
+    expect(saved.messages[1].versions[1]).toMatchObject({ status: 'interrupted', text: shown });
+  });
+
+  it('the inspector slider shows the trace\'s kept count at every layer; the trace exports and validates', async () => {
+    await page.getByRole('button', { name: 'Previous version' }).last().click();
+    await page.getByRole('button', { name: 'Inspect pruning' }).last().click();
+    const dialog = page.getByRole('dialog', { name: 'Pruning inspector' });
+    const slider = dialog.getByRole('slider');
+    await slider.waitFor();
+    const trace = storedTrace();
+    for (const layer of trace.layers) {
+      await slider.fill(String(layer.layer - 1));
+      expect(await dialog.getByTestId('inspector-kept').textContent()).toBe(String(layer.visualIn));
+      expect(await dialog.locator('[data-kept="true"]').count()).toBe(visualTokensAt(trace, layer.layer).length);
+    }
+    await slider.fill(String(trace.layers.findLast((l) => l.kept)!.layer));
+    await dialog.locator('[data-patch="9"]').hover();
+    await page.screenshot({ path: join(SHOTS, 'inspector.png'), fullPage: false });
+
+    await dialog.getByRole('button', { name: 'Export trace JSON' }).click();
+    await dialog.getByText('Trace JSON exported.').waitFor();
+    const exported = readdirSync(join(userData, 'exports')).filter((n) => n.endsWith('.json'));
+    expect(exported).toHaveLength(1);
+    const parsed = readTrace(readFileSync(join(userData, 'exports', exported[0]), 'utf8'));
+    expect(parsed.layers.map((l) => l.visualIn)).toEqual(trace.layers.map((l) => l.visualIn));
+    await dialog.getByRole('button', { name: 'Close inspector' }).click();
+  });
+
+  it('compare answers one question with both methods side by side', async () => {
+    await page.getByRole('tab', { name: 'Compare' }).click();
+    await dropImage();
+    await ask('What colour is the square?');
+    await expect.poll(() => page.getByRole('status', { name: 'Comparison' }).count(), { timeout: 90_000 }).toBe(1);
+    const summary = await page.getByRole('status', { name: 'Comparison' }).textContent();
+    expect(summary).toMatch(/transprune-high vs none/);
+    expect(summary).toMatch(/prefill \d+\.\d\d× faster/);
+    expect(await page.getByLabel('Answer statistics').count()).toBe(2);
+    await page.screenshot({ path: join(SHOTS, 'compare.png') });
+    await page.getByRole('tab', { name: 'Chat' }).click();
+  });
+
+  it('after a host restart the conversation is intact', async () => {
+    const before = await page.getByTestId('answer-text').allTextContents();
+    await host.close();
+    await startHost();
+    await page.getByRole('button', { name: 'What shape is in the picture?', exact: true }).click();
+    await expect.poll(() => page.getByTestId('answer-text').allTextContents(), { timeout: 10_000 }).toEqual(before);
+    expect(await page.getByRole('img', { name: 'Attached image' }).count()).toBe(1);
+  });
+
+  it('ran without script errors', () => {
+    expect(problems).toEqual([]);
+  });
+});
