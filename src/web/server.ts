@@ -56,7 +56,8 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
     response.writeHead(status, { ...headers, 'cache-control': 'no-store' }).end(body);
   });
 
-  const sockets = new WebSocketServer({ noServer: true, maxPayload: 1 << 20 });
+  // The largest requests: traces.read (up to 64 MiB of JSON) and images.add (25 MiB as base64).
+  const sockets = new WebSocketServer({ noServer: true, maxPayload: 96 * 1024 * 1024 });
   server.on('upgrade', (request, socket, head) => {
     const path = new URL(request.url ?? '/', origin).pathname;
     if (path !== WS_PATH || !isOurHost(request) || request.headers.origin !== origin) {

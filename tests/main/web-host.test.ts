@@ -61,6 +61,13 @@ describe('web host', () => {
     expect(await client.call('fs.read' as never, {} as never)).toMatchObject({ ok: false, error: { code: 'unknown-call' } });
   });
 
+  it('carries large requests (image bytes) and answers bad ones with a Result', async () => {
+    const notAnImage = Buffer.alloc(3 * 1024 * 1024, 7).toString('base64');
+    const result = await client.call('images.add', { data: notAnImage });
+    // Refused by the image store, not by the transport (which would read as a lost connection).
+    expect(result).toMatchObject({ ok: false, error: { code: 'invalid-request' } });
+  });
+
   it('pushes status changes: a killed engine shows crashed, then ready again', async () => {
     const seen: EngineStatus[] = [];
     const unsubscribe = client.on('engine.status', (s) => seen.push(s));
