@@ -37,6 +37,7 @@ function inLlmMethod(spec: MethodSpec, dims: ModelDims, recorder?: MethodRecorde
   const llm = spec.llm;
   const L = dims.numLayers;
   const stagesOf = (n: number) => planStages(llm, L, n, dims.pruning);
+  stagesOf(1); // a schedule that does not fit the model fails here, before any layer runs
   switch (llm.kind) {
     case 'none':
       return { wantsSideOutputs: () => false, afterLayer: async () => null };
@@ -50,10 +51,8 @@ function inLlmMethod(spec: MethodSpec, dims: ModelDims, recorder?: MethodRecorde
       return new RandomSelection(stagesOf, llm.seed, recorder);
     }
     case 'fastv':
-      stagesOf(1); // validates K against the depth now rather than mid-prefill
       return new LastTokenAttention(stagesOf, 1, recorder);
     case 'pdrop':
-      stagesOf(1);
       return new LastTokenAttention(stagesOf, 0, recorder);
   }
 }
