@@ -165,6 +165,12 @@ describe('baselines (synthetic prefill)', () => {
     expect(a.probes).toEqual([]);
   });
 
+  it('createMethod rejects a schedule the model cannot run before any layer runs', () => {
+    expect(() => createMethod(parseMethod('fastv:k=8'), dims(8))).toThrow(/K=8/);
+    expect(() => createMethod(parseMethod('transprune@2-9/3,6,9/0.5,0.25,0.125'), dims(8))).toThrow(/needs layer 10/);
+    expect(() => createMethod(parseMethod('pdrop:stages=9'), dims(8))).toThrow(/stages/);
+  });
+
   it('none never prunes and never asks for side outputs', async () => {
     const run = await simulate(createMethod(parseMethod('none'), dims(8)), 30, 8);
     expect(run.kept).toEqual([]);
