@@ -60,7 +60,7 @@ describe('reports', () => {
 
   it('draws the chart as a PNG', async () => {
     const meta = await sharp(await chartPng(report)).metadata();
-    expect([meta.format, meta.width, meta.height]).toEqual(['png', 900, 560]);
+    expect([meta.format, meta.width, meta.height]).toEqual(['png', 1000, 560]);
   });
 });
 

@@ -37,26 +37,36 @@ export function markdownTable(report: EvalReport): string {
   return [line(header), line(header.map((_, i) => (i === 0 ? '---' : '---:'))), ...rows.map(line)].join('\n');
 }
 
-/** One point per method: accuracy against the prefill's real TFLOPs. Rendered server-side to SVG, then PNG. */
-export async function chartPng(report: EvalReport, width = 900, height = 560): Promise<Buffer> {
+/** One point per method (a legend names them): accuracy against the prefill's real TFLOPs. Rendered server-side to SVG, then PNG. */
+export async function chartPng(report: EvalReport, width = 1000, height = 560): Promise<Buffer> {
   const chart = echarts.init(null, null, { renderer: 'svg', ssr: true, width, height });
   chart.setOption({
     animation: false,
     backgroundColor: '#ffffff',
     title: { text: `Accuracy against prefill compute (${report.model.id}, ${report.items} questions)`, left: 'center', textStyle: { fontSize: 15 } },
-    grid: { left: 70, right: 150, top: 60, bottom: 60 },
+    grid: { left: 70, right: 300, top: 60, bottom: 60 },
     xAxis: { type: 'value', name: 'prefill TFLOPs (full count, 2 per MAC)', nameLocation: 'middle', nameGap: 32, scale: true },
-    yAxis: { type: 'value', name: 'exact match %', nameLocation: 'middle', nameGap: 45, scale: true },
-    series: [{
-      type: 'scatter',
-      symbolSize: 11,
-      data: report.methods.map((m) => ({ name: m.method, value: [m.tflopsFull, 100 * m.overall.accuracy] })),
-      label: { show: true, position: 'right', formatter: '{b}', fontSize: 12 },
-    }],
+    yAxis: { type: 'value', name: 'exact match %', nameLocation: 'middle', nameGap: 45, scale: true, max: 100 },
+    legend: { orient: 'vertical', left: width - 270, top: 'middle', textStyle: { fontSize: 12, width: 250, overflow: 'break' } },
+    // One series per point, so the legend names each method in its colour and no labels collide.
+    series: chartPoints(report).map((p) => ({ type: 'scatter', name: p.name, symbolSize: 12, data: [p.value] })),
   });
   const svg = chart.renderToSVGString();
   chart.dispose();
   return sharp(Buffer.from(svg)).png().toBuffer();
+}
+
+/** Methods that land on the same point (same kept counts, same accuracy) share one label. */
+function chartPoints(report: EvalReport): Array<{ name: string; value: [number, number] }> {
+  const points = new Map<string, { name: string; value: [number, number] }>();
+  for (const m of report.methods) {
+    const value: [number, number] = [m.tflopsFull, 100 * m.overall.accuracy];
+    const key = value.map((v) => v.toPrecision(6)).join();
+    const point = points.get(key);
+    if (point) point.name += ` / ${m.method}`;
+    else points.set(key, { name: m.method, value });
+  }
+  return [...points.values()];
 }
 
 function percent(x: number): string {
