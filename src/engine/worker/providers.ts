@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import onnxProto from 'onnx-proto';
 import ort from 'onnxruntime-node';
 import type { ProviderProbe } from '../../shared/ipc.js';
@@ -45,6 +48,12 @@ export async function createProbeSession(provider: string): Promise<ort.Inferenc
 export async function probeProviders(): Promise<ProviderProbe[]> {
   const probes: ProviderProbe[] = [];
   for (const { name, bundled } of ort.listSupportedBackends()) {
+    const missing = bundled ? null : missingProviderLibrary(name);
+    if (missing) {
+      // Creating a session would only fail loading this file (and log native errors about it).
+      probes.push({ name, bundled, loads: false, error: `not installed: ${missing} is missing` });
+      continue;
+    }
     try {
       const session = await createProbeSession(name);
       try {
@@ -58,6 +67,13 @@ export async function probeProviders(): Promise<ProviderProbe[]> {
     }
   }
   return probes;
+}
+
+/** The provider library that onnxruntime-node's install script fetches separately (CUDA, TensorRT), if it is absent. */
+function missingProviderLibrary(name: string): string | null {
+  const binding = join(dirname(createRequire(import.meta.url).resolve('onnxruntime-node')), '..', 'bin', 'napi-v6', process.platform, process.arch);
+  const file = process.platform === 'win32' ? `onnxruntime_providers_${name}.dll` : `libonnxruntime_providers_${name}.so`;
+  return existsSync(join(binding, file)) ? null : file;
 }
 
 export function preferredProvider(probes: ProviderProbe[]): string {
