@@ -55,7 +55,7 @@ function progressLine() {
       if (tty) {
         process.stderr.write(`\r\x1b[2K${text}`);
         open = true;
-      } else if (p.stage !== lastStage) {
+      } else if (p.stage !== lastStage || p.fraction === 1) {
         process.stderr.write(`${text}\n`);
       }
       lastStage = p.stage;
