@@ -36,15 +36,21 @@ export function sampleToken(logits: Float32Array, params: SamplingParams, rng: R
   const temperature = params.temperature ?? 0;
   if (temperature <= 0) return argmax(logits);
   const probs = softmax(logits, temperature);
-  const order = nucleus(probs, params.topP ?? 1);
+  const topP = params.topP ?? 1;
+  // Without a nucleus cut every token is a candidate: no need to sort the vocabulary.
+  return draw(probs, topP >= 1 ? Array.from(probs.keys()) : nucleus(probs, topP), rng);
+}
+
+/** Draws one of `candidates` with probability proportional to probs[candidate]. */
+function draw(probs: Float64Array, candidates: number[], rng: Rng): number {
   let total = 0;
-  for (const i of order) total += probs[i];
+  for (const i of candidates) total += probs[i];
   let r = rng() * total;
-  for (const i of order) {
+  for (const i of candidates) {
     r -= probs[i];
     if (r < 0) return i;
   }
-  return order[order.length - 1];
+  return candidates[candidates.length - 1];
 }
 
 function softmax(logits: Float32Array, temperature: number): Float64Array {
@@ -59,7 +65,6 @@ function softmax(logits: Float32Array, temperature: number): Float64Array {
 /** Token ids by descending probability, cut after the cumulative probability first reaches topP. */
 function nucleus(probs: Float64Array, topP: number): number[] {
   const order = Array.from(probs.keys()).sort((a, b) => probs[b] - probs[a] || a - b);
-  if (topP >= 1) return order;
   let cumulative = 0;
   for (let k = 0; k < order.length; k++) {
     cumulative += probs[order[k]];
