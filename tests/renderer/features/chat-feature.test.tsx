@@ -1,4 +1,5 @@
 import { act, cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -102,6 +103,9 @@ describe('chat feature over the real feature handlers', () => {
     expect(within(screen.getByLabelText('Answer statistics')).getByText('6 of 16')).toBeTruthy();
     expect(await screen.findByRole('button', { name: 'What is this?' })).toBeTruthy();
     expect(screen.getByRole('img', { name: 'Attached image' }).getAttribute('src')).toMatch(/^data:image\/webp;base64,/);
+    fireEvent.click(screen.getByRole('button', { name: 'Export Markdown' }));
+    const saved = await screen.findByText(/Saved to .*what-is-this\.md/);
+    expect(readFileSync(saved.textContent!.replace('Saved to ', ''), 'utf8')).toContain('A red rectangle.');
   });
 
   it('stops mid-answer, keeps the partial text, then regenerates a second version', async () => {

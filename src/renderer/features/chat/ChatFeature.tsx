@@ -68,6 +68,7 @@ function ChatMode({ onInspect, ...props }: ViewProps & { onInspect(source: Inspe
           {state.error}
         </p>
       )}
+      {state.active && <ExportConversation id={state.active.id} />}
       <MessageList
         messages={messages}
         thumbnailUrl={(id) => state.images[id]?.thumbnailUrl ?? ''}
@@ -87,6 +88,36 @@ function ChatMode({ onInspect, ...props }: ViewProps & { onInspect(source: Inspe
         onStop={() => void store.stop()}
       />
     </section>
+  );
+}
+
+/** Saves the open conversation as Markdown or JSON through main (a save dialog in the app). */
+function ExportConversation({ id }: { id: string }) {
+  const client = useClient();
+  const [note, setNote] = useState<{ text: string; error?: boolean }>();
+  async function save(format: 'markdown' | 'json') {
+    try {
+      const { path } = await callOrThrow(client, 'export.conversation', { id, format });
+      setNote(path ? { text: `Saved to ${path}` } : undefined);
+    } catch (err) {
+      setNote({ text: `Export failed: ${(err as Error).message}`, error: true });
+    }
+  }
+  const button = 'rounded px-2 py-0.5 text-xs text-zinc-500 hover:bg-zinc-100 hover:text-zinc-900 dark:hover:bg-zinc-800 dark:hover:text-zinc-100';
+  return (
+    <div className="flex items-center justify-end gap-1 px-3 pt-2">
+      {note && (
+        <span role={note.error ? 'alert' : 'status'} className={`mr-2 truncate text-xs ${note.error ? 'text-red-600' : 'text-zinc-500'}`}>
+          {note.text}
+        </span>
+      )}
+      <button type="button" className={button} onClick={() => void save('markdown')}>
+        Export Markdown
+      </button>
+      <button type="button" className={button} onClick={() => void save('json')}>
+        Export JSON
+      </button>
+    </div>
   );
 }
 

@@ -1,5 +1,11 @@
-import { init, type EChartsCoreOption, type EChartsType } from 'echarts';
+import { BarChart, LineChart } from 'echarts/charts';
+import { GridComponent, LegendComponent, TooltipComponent } from 'echarts/components';
+import { init, use, type EChartsCoreOption, type EChartsType } from 'echarts/core';
+import { SVGRenderer } from 'echarts/renderers';
 import { useEffect, useRef } from 'react';
+
+// Only the parts the inspector draws, so the bundle does not carry all of echarts.
+use([BarChart, LineChart, GridComponent, LegendComponent, TooltipComponent, SVGRenderer]);
 
 interface EChartProps {
   option: EChartsCoreOption;

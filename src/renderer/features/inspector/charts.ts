@@ -1,4 +1,4 @@
-import type { EChartsCoreOption } from 'echarts';
+import type { EChartsCoreOption } from 'echarts/core';
 import type { TraceView } from './traceView.js';
 
 /** Visual tokens (bars) and TFLOPs (lines, pruned and unpruned) per decoder layer, with the selected layer marked. */

@@ -6,8 +6,8 @@ export interface MethodChoice {
 
 export const METHOD_CHOICES: MethodChoice[] = [
   { value: 'none', label: 'No pruning' },
-  { value: 'transprune-high', label: 'TransPrune High (576→504→360→72)' },
-  { value: 'transprune-low', label: 'TransPrune Low (576→360→108→36)' },
+  { value: 'transprune-high', label: 'TransPrune High (keep 87.5 → 62.5 → 12.5%)' },
+  { value: 'transprune-low', label: 'TransPrune Low (keep 62.5 → 18.75 → 6.25%)' },
   { value: 'ttv', label: 'TransPrune, TTV only (α = 1)' },
   { value: 'iga', label: 'TransPrune, IGA only (α = 0)' },
   { value: 'fastv', label: 'FastV (K = 2, R = 50%)' },
