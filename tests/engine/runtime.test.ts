@@ -124,6 +124,18 @@ describe('Engine', () => {
     await expect(ask({ maxTokens: 50 }, { signal: before.signal })).rejects.toThrow(/abort/i);
   });
 
+  it('runs concurrent requests one at a time, each as if alone', async () => {
+    const alone = await ask({ maxTokens: 5 });
+    const order: string[] = [];
+    const [a, b] = await Promise.all([
+      ask({ maxTokens: 5 }, { onToken: () => order.push('a') }),
+      ask({ maxTokens: 5, sampling: { temperature: 1, seed: 3 } }, { onToken: () => order.push('b') }),
+    ]);
+    expect(a.answer).toBe(alone.answer);
+    expect(b.answer).toBe((await ask({ maxTokens: 5, sampling: { temperature: 1, seed: 3 } })).answer);
+    expect(order.join('')).toMatch(/^a+b+$/);
+  });
+
   it('falls back to cpu when the asked provider cannot start, and says why', async () => {
     const result = await ask({ ep: 'cuda', maxTokens: 2 });
     expect(result.provider.active).toBe('cpu');

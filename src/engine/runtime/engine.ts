@@ -94,6 +94,7 @@ export class Engine {
   #loaded: { key: string; model: LoadedModel } | undefined;
   /** Hugging Face folders already imported in this process: the importer would re-hash every weight to find out. */
   readonly #imported = new Map<string, string>();
+  #queue: Promise<unknown> = Promise.resolve();
   readonly #vision: LruCache<string, { features: Float32Array; count: number }>;
 
   constructor(readonly options: EngineOptions) {
@@ -116,7 +117,17 @@ export class Engine {
     return model;
   }
 
-  async ask(request: AskRequest, callbacks: AskCallbacks = {}): Promise<AskResult> {
+  /**
+   * Answers one request. Requests run one at a time, in order: they share the loaded model (a request
+   * for another model or provider swaps it) and inference blocks the thread anyway.
+   */
+  ask(request: AskRequest, callbacks: AskCallbacks = {}): Promise<AskResult> {
+    const turn = this.#queue.then(() => this.#ask(request, callbacks));
+    this.#queue = turn.catch(() => undefined);
+    return turn;
+  }
+
+  async #ask(request: AskRequest, callbacks: AskCallbacks): Promise<AskResult> {
     const model = await this.ensureModel(request.model, request.ep, callbacks);
     const start = performance.now();
     const turns = request.messages ?? [{ role: 'user' as const, text: requireQuestion(request.question), image: request.image !== undefined }];
