@@ -17,13 +17,17 @@ export function requireBuild(): void {
   }
 }
 
-/** Debian's Chromium, headless, offline, with a fresh profile. */
-export async function launchChromium(): Promise<BrowserContext> {
+/**
+ * Debian's Chromium, headless, offline, with a fresh profile (--user-data-dir). A persistent
+ * context is how Playwright takes a profile folder; open pages with `context.newPage()`.
+ */
+export async function launchChromium(options: { viewport?: { width: number; height: number } } = {}): Promise<BrowserContext> {
   const executablePath = findChromium();
   if (!executablePath) throw new Error('no Chromium found: `apt-get install -y chromium` (or set CHROMIUM_PATH)');
   return chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'tp-chromium-')), {
     executablePath,
     headless: true,
+    viewport: options.viewport,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
 }
