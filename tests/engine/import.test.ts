@@ -190,7 +190,8 @@ describe('cancellation and bad input', () => {
     await expectRejectedBeforeBuild('arch', (d) => editJson(join(d, 'config.json'), (c) => { c.model_type = 'idefics2'; }), /unsupported model_type 'idefics2'; supported/);
     await expectRejectedBeforeBuild('json', (d) => writeFileSync(join(d, 'config.json'), '{"model_type": '), /config.json: not valid JSON/);
     await expectRejectedBeforeBuild('tokenizer', (d) => rmSync(join(d, 'tokenizer.json')), /no tokenizer.json/);
-    await expectRejectedBeforeBuild('tokenizer-model', (d) => writeFileSync(join(d, 'tokenizer.json'), '{"version": "1.0"}'), /tokenizer.json: no "model" section/);
+    await expectRejectedBeforeBuild('tokenizer-model', (d) => writeFileSync(join(d, 'tokenizer.json'), '{"version": "1.0"}'), /tokenizer.json: .*no "model" section/);
+    await expectRejectedBeforeBuild('image-token', (d) => editJson(join(d, 'config.json'), (c) => { c.image_token_index = 99999; }), /tokenizer.json: has no token with id 99999, config.json's image_token_index/);
     await expectRejectedBeforeBuild('crop', (d) => editJson(join(d, 'preprocessor_config.json'), (p) => { p.crop_size = { height: 30, width: 30 }; }),
       /images must come out 28x28 .* but crop\/size give 30x30/);
   });

@@ -7,6 +7,7 @@ import { basename, join } from 'node:path';
 import { parseLlavaConfig, type LlavaConfig } from '../model/config.js';
 import { checkCheckpointTensors, type WeightNames } from '../model/weights.js';
 import { TensorSet } from '../io/safetensors.js';
+import { TextTokenizer } from '../text/tokenizer.js';
 import { ImageParams } from './manifest.js';
 
 export class CheckpointError extends Error {
@@ -42,8 +43,8 @@ export async function readCheckpoint(dir: string): Promise<Checkpoint> {
 
   const tensors = await TensorSet.openFolder(dir);
   const names = checkCheckpointTensors(config, tensors);
-  await checkTokenizer(dir);
   const tokenizerConfig = await readJsonIfPresent(dir, 'tokenizer_config.json');
+  await checkTokenizer(dir, tokenizerConfig, config);
   const image = parseImageParams(await readJsonIfPresent(dir, 'preprocessor_config.json'), config, dir);
   const chatTemplate = await readChatTemplate(dir, tokenizerConfig);
 
@@ -57,10 +58,20 @@ export async function readCheckpoint(dir: string): Promise<Checkpoint> {
   };
 }
 
-async function checkTokenizer(dir: string): Promise<void> {
-  const tokenizer = await readJsonIfPresent(dir, 'tokenizer.json');
-  if (!tokenizer) throw new CheckpointError(`${dir}: no tokenizer.json (a fast tokenizer file is required; slow tokenizer.model only is not supported)`);
-  if (typeof tokenizer.model !== 'object' || tokenizer.model === null) throw new CheckpointError(`${join(dir, 'tokenizer.json')}: no "model" section`);
+/** tokenizer.json must load in the tokenizer the engine uses, and know the image and end-of-sequence tokens. */
+async function checkTokenizer(dir: string, tokenizerConfig: Record<string, unknown> | null, config: LlavaConfig & { eosTokenId: number }): Promise<void> {
+  const path = join(dir, 'tokenizer.json');
+  const json = await readJsonIfPresent(dir, 'tokenizer.json');
+  if (!json) throw new CheckpointError(`${dir}: no tokenizer.json (a fast tokenizer file is required; slow tokenizer.model only is not supported)`);
+  let tokenizer: TextTokenizer;
+  try {
+    tokenizer = TextTokenizer.fromJson(json, tokenizerConfig ?? {});
+  } catch (err) {
+    throw new CheckpointError(`${path}: ${(err as Error).message}`);
+  }
+  for (const [what, id] of [['image_token_index', config.imageTokenIndex], ['eos_token_id', config.eosTokenId]] as const) {
+    if (tokenizer.idToToken(id) === undefined) throw new CheckpointError(`${path}: has no token with id ${id}, config.json's ${what}`);
+  }
 }
 
 /**
