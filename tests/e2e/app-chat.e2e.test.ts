@@ -106,6 +106,9 @@ describe('the app through the web bridge', () => {
     expect(seen.length).toBeGreaterThan(2); // several partial texts: it streamed
     expect(await page.getByLabel('Answer statistics').last().textContent()).toMatch(/visual tokens\d+ of 64/);
     await page.screenshot({ path: join(SHOTS, 'chat.png') });
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await page.screenshot({ path: join(SHOTS, 'chat-dark.png') });
+    await page.emulateMedia({ colorScheme: 'light' });
   });
 
   it('stops mid-answer and keeps the partial text', async () => {
@@ -138,7 +141,9 @@ describe('the app through the web bridge', () => {
     }
     await slider.fill(String(trace.layers.findLast((l) => l.kept)!.layer));
     await dialog.locator('[data-patch="9"]').hover();
-    await page.screenshot({ path: join(SHOTS, 'inspector.png'), fullPage: false });
+    await page.setViewportSize({ width: 1280, height: 1240 }); // tall enough for the heatmaps
+    await page.screenshot({ path: join(SHOTS, 'inspector.png') });
+    await page.setViewportSize({ width: 1280, height: 860 });
 
     await dialog.getByRole('button', { name: 'Export trace JSON' }).click();
     await dialog.getByText('Trace JSON exported.').waitFor();
