@@ -114,7 +114,7 @@ export class EngineHost {
     if (!engine || (this.current.state !== 'ready' && this.current.state !== 'busy')) {
       throw new CodedError('engine-unavailable', `the engine is ${this.current.state}${this.current.reason ? ` (${this.current.reason})` : ''}`);
     }
-    options.signal?.throwIfAborted();
+    if (options.signal?.aborted) throw new CodedError('cancelled', 'cancelled');
     const id = this.nextId++;
     const response = new Promise<unknown>((resolve, reject) => this.pending.set(id, { name, resolve, reject, onEvent: options.onEvent }));
     const onAbort = () => this.send(engine, 'cancel', { id });
