@@ -211,11 +211,23 @@ def run_case(model, processor, item):
     }
     depth = len(lm.layers)
     for preset, schedule in SCHEDULES[str(depth)].items():
+        no_op, _, _, _ = decoder.prefill(embeds, start, n, {**schedule, "ratios": [1.0] * len(schedule["ratios"])})
+        assert torch.equal(no_op, own_logits), "keeping every token must change nothing (spec §8.1)"
         logits, _, stages, first_scores = decoder.prefill(embeds, start, n, schedule)
+        check_nesting(stages, n)
         case["transprune"][preset] = {"schedule": schedule, "alpha": 0.5, "direction": "code", "positions": "compact",
                                       "stages": stages, "prefill_logits_last": floats(logits)}
         case["transprune"].setdefault("stage1_normalized_scores", first_scores)
     return case
+
+
+def check_nesting(stages, n):
+    """Spec §8.3-4: each stage keeps its count, ascending, and a subset of the stage before."""
+    previous = set(range(n))
+    for stage in stages:
+        kept = stage["kept"]
+        assert len(kept) == stage["keep"] and kept == sorted(set(kept)) and set(kept) <= previous, f"bad stage {stage['after_layer']}"
+        previous = set(kept)
 
 
 def check(what, ours, theirs, tolerance=1e-4):

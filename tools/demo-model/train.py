@@ -2,10 +2,11 @@
 """Trains the embedded demo model: a small LLaVA-1.5-architecture model for the synthetic VQA task.
 
 Runs on the GPU machine (PyTorch + transformers, no internet); see RUN.md for the exact commands.
-Each run trains for --minutes and exports a loadable fp16 checkpoint; pass it back with --init to
-continue (the learning-rate schedule runs over --total-minutes of training, summed across runs).
+Each run trains for --minutes (or until --stop-at) and exports a loadable fp16 checkpoint; pass it
+back with --init to continue. The cosine schedule ends with each run; a continued run restarts warm
+at the point the earlier runs reached (their share of all training time so far).
 
-  python3 tools/demo-model/train.py --data /tmp/vqa --out /tmp/demo-model [--minutes 6.5] [--init DIR --total-minutes 13]
+  python3 tools/demo-model/train.py --data /tmp/vqa --out /tmp/demo-model [--minutes 6] [--stop-at EPOCH_S] [--init DIR]
 """
 import argparse
 import copy
@@ -41,9 +42,8 @@ def parse_args():
     p.add_argument("--data", required=True, help="folder with train*.jsonl, val.jsonl and images/ (make_data.sh)")
     p.add_argument("--out", required=True, help="where the fp16 checkpoint is written")
     p.add_argument("--init", help="checkpoint of an earlier run to continue from")
-    p.add_argument("--minutes", type=float, default=6.5, help="training time of this run")
-    p.add_argument("--total-minutes", type=float, default=6.5,
-                   help="training time the LR schedule spans, summed over runs (a continued run restarts warm at that point)")
+    p.add_argument("--minutes", type=float, default=6.0, help="training time of this run")
+    p.add_argument("--stop-at", type=float, default=math.inf, help="stop training by this Unix time, whatever --minutes says")
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--warmup-steps", type=int, default=300)
@@ -177,16 +177,17 @@ def train(model, tok, args, state):
     print(f"train: {len(train_split)} images, {sum(map(len, train_split.values()))} questions; val: {len(val)}", flush=True)
     model.cuda().train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.98), weight_decay=0.05, fused=True)
-    budget, total = args.minutes * 60, args.total_minutes * 60
     batches = loader(train_split, tok, args.batch, args.workers, shuffle=True)
     start, step, done = time.time(), 0, False
+    budget = max(0.0, min(args.minutes * 60, args.stop_at - start))
+    total = state["trained_seconds"] + budget
     while not done:
         for images, ids, labels, mask, _ in batches:
             elapsed = time.time() - start
-            progress = (state["trained_seconds"] + elapsed) / total
-            if elapsed > budget or progress >= 1:
+            if elapsed >= budget:
                 done = True
                 break
+            progress = (state["trained_seconds"] + elapsed) / total
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step, progress, args)
             images, ids, labels, mask = (t.cuda(non_blocking=True) for t in (images, ids, labels, mask))
@@ -270,7 +271,7 @@ checker backgrounds; one-word answers in six question families (colour, shape, c
 ## Training
 
 `tools/demo-model/train.py` (commands in `tools/demo-model/RUN.md`): AdamW (lr {args.lr}, betas 0.9/0.98,
-weight decay 0.05), batch {args.batch}, bf16 autocast, cosine schedule over {args.total_minutes:g} minutes;
+weight decay 0.05), batch {args.batch}, bf16 autocast, warm-up then cosine decay;
 {state['steps']} steps in {state['trained_seconds'] / 60:.1f} minutes on one GPU.
 
 ## Accuracy
