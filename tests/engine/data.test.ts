@@ -9,6 +9,7 @@ import { renderScene } from '../../src/engine/data/render.js';
 import { Rng } from '../../src/engine/data/rng.js';
 import { COLOURS, SIZES, sampleScene, type Scene, type SceneObject } from '../../src/engine/data/scene.js';
 import { readVqaJsonl } from '../../src/engine/data/vqa.js';
+import { PRESET_NAMES, PRESET_SCHEDULES, scaleSchedule } from '../../src/shared/pruning.js';
 
 const FIXTURE = 'tests/fixtures/vqa';
 
@@ -142,6 +143,16 @@ describe('the committed test-split fixture', () => {
     const file = join(await mkdtemp(join(tmpdir(), 'vqa-')), 'bad.jsonl');
     await writeFile(file, '{"id":"a","image":"x.jpg","question":"q?","answer":"yes"}\n{"id":"b"}\n');
     await expect(readVqaJsonl(file)).rejects.toThrow(/bad\.jsonl:2: .*image/);
+  });
+});
+
+describe('tools/demo-model/schedules.json', () => {
+  it('holds the presets as the engine resolves them for each depth (rerun tools/demo-model/schedules.ts if not)', async () => {
+    const table = JSON.parse(await readFile('tools/demo-model/schedules.json', 'utf8'));
+    for (const [depth, presets] of Object.entries(table)) {
+      for (const preset of PRESET_NAMES) expect((presets as Record<string, unknown>)[preset]).toEqual(scaleSchedule(PRESET_SCHEDULES[preset], Number(depth)));
+    }
+    expect(Object.keys(table)).toEqual(expect.arrayContaining(['8', '16'])); // the tiny and demo fixture models
   });
 });
 
