@@ -12,7 +12,8 @@ import type { BenchSuite } from './suite.js';
 
 /**
  * `bench pruning` (issue 4): every method's prefill on one 576-visual-token model made for the run,
- * timed in the same process and interleaved round by round so drift hits all methods alike. Reports
+ * timed in the same process and interleaved round by round so drift hits all methods alike; the
+ * table reports each method's fastest round. Reports
  * prefill time relative to `none`, the paper-convention and full FLOPs ratios from the real per-layer
  * counts (via the trace recorder, as the app records them), and the scoring overhead (TTV, probes,
  * top-k, DivPrune) as a share of the pruned prefill.
@@ -67,13 +68,17 @@ export const pruningBench: BenchSuite = {
       for (let round = 0; round < runs; round++) for (const [i, spec] of specs.entries()) samples[i].push(await timedPrefill(model, input, spec));
 
       const rows = specs.map((spec, i) => {
-        const prefillMs = median(samples[i].map((s) => s.prefillMs));
-        const scoringMs = median(samples[i].map((s) => s.trace.totals.timesMs.scoring));
-        const { flops } = samples[i][0].trace.totals;
-        return { method: formatMethod(spec), visualTokens: stageCounts(samples[i][0].trace), prefillMs, scoringMs, paperRatio: flops.paper / flops.paperUnpruned, fullRatio: flops.full / flops.fullUnpruned, flops };
+        // The fastest round is the one least disturbed by other work on the machine; its scoring time
+        // comes from the same prefill, so the share is consistent. Medians go to the JSON too.
+        const fastest = samples[i].reduce((a, b) => (b.prefillMs < a.prefillMs ? b : a));
+        const { flops } = fastest.trace.totals;
+        return {
+          method: formatMethod(spec), visualTokens: stageCounts(fastest.trace), prefillMs: fastest.prefillMs, scoringMs: fastest.trace.totals.timesMs.scoring,
+          medianPrefillMs: median(samples[i].map((s) => s.prefillMs)), paperRatio: flops.paper / flops.paperUnpruned, fullRatio: flops.full / flops.fullUnpruned, flops,
+        };
       });
       const base = rows[0].prefillMs;
-      console.log(`\nbench pruning: ${shape.layers} layers, hidden ${shape.hidden}, ${input.visual!.count} visual + ${input.ids.length - 1} text tokens, provider ${model.provider.active}, median of ${runs}\n`);
+      console.log(`\nbench pruning: ${shape.layers} layers, hidden ${shape.hidden}, ${input.visual!.count} visual + ${input.ids.length - 1} text tokens, provider ${model.provider.active}, fastest of ${runs} rounds\n`);
       printTable(
         ['method', 'visual tokens', 'prefill ms', 'vs none', 'paper FLOPs', 'full FLOPs', 'scoring ms', 'scoring share'],
         rows.map((r) => [r.method, r.visualTokens.join('→'), r.prefillMs, `${(r.prefillMs / base).toFixed(2)}x`, pct(r.paperRatio), pct(r.fullRatio), r.scoringMs, pct(r.scoringMs / r.prefillMs)]),
