@@ -128,24 +128,11 @@ export class Engine {
   }
 
   async #ask(request: AskRequest, callbacks: AskCallbacks): Promise<AskResult> {
+    if (request.image === undefined) throw new Error('an image is required: LLaVA answers questions about one image');
+    const turns = request.messages ?? [{ role: 'user' as const, text: requireQuestion(request.question), image: true }];
     const model = await this.ensureModel(request.model, request.ep, callbacks);
     const start = performance.now();
-    const turns = request.messages ?? [{ role: 'user' as const, text: requireQuestion(request.question), image: request.image !== undefined }];
-    if (request.image === undefined) throw new Error('an image is required: LLaVA answers questions about one image');
-
-    callbacks.onEvent?.({ type: 'stage', stage: 'preprocessing' });
-    const bytes = typeof request.image === 'string' ? await readImageFile(request.image) : request.image;
-    const image = await preprocessClip(bytes, model.clip);
-    const preprocessMs = performance.now() - start;
-
-    callbacks.onEvent?.({ type: 'stage', stage: 'encoding-image' });
-    const visionStart = performance.now();
-    const cacheKey = `${model.dir}|${image.hash}`;
-    const cached = this.#vision.get(cacheKey);
-    const visual = cached ?? (await encodeImage(model, image.pixelValues, image.height));
-    if (!cached) this.#vision.set(cacheKey, visual);
-    const visionMs = performance.now() - visionStart;
-
+    const { image, visual, preprocessMs, visionMs, cached } = await this.#encodeImage(model, request.image, callbacks);
     callbacks.signal?.throwIfAborted();
     const prompt = encodeChat(model.tokenizer, turns, { template: model.chatTemplate, imageTokenId: model.config.imageTokenIndex });
     const method = request.method ?? { llm: { kind: 'none' as const } };
@@ -172,7 +159,7 @@ export class Engine {
       },
     });
 
-    const stats = answerStats(model, generation, flopsModel, prompt.ids.length - 1, { preprocessMs, visionMs, visionCached: !!cached, requestStart: start });
+    const stats = answerStats(model, generation, flopsModel, prompt.ids.length - 1, { preprocessMs, visionMs, visionCached: cached, requestStart: start });
     if (recorder) recordRuntime(recorder, generation, preprocessMs, visionMs);
     return {
       answer: generation.text,
@@ -183,6 +170,22 @@ export class Engine {
       visualCounts: generation.prefill.visualCounts,
       trace: recorder?.finish({ answer: generation.text, generatedTokens: generation.tokenIds.length }),
     };
+  }
+
+  /** Preprocesses the image and runs the vision tower, unless this model has seen the same bytes recently. */
+  async #encodeImage(model: LoadedModel, file: Uint8Array | string, callbacks: AskCallbacks) {
+    const start = performance.now();
+    callbacks.onEvent?.({ type: 'stage', stage: 'preprocessing' });
+    const bytes = typeof file === 'string' ? await readImageFile(file) : file;
+    const image = await preprocessClip(bytes, model.clip);
+    const preprocessMs = performance.now() - start;
+
+    callbacks.onEvent?.({ type: 'stage', stage: 'encoding-image' });
+    const key = `${model.dir}|${image.hash}`;
+    const cached = this.#vision.get(key);
+    const visual = cached ?? (await encodeImage(model, image.pixelValues, image.height));
+    if (!cached) this.#vision.set(key, visual);
+    return { image, visual, preprocessMs, visionMs: performance.now() - start - preprocessMs, cached: cached !== undefined };
   }
 
   async unload(): Promise<void> {
