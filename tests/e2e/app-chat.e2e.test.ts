@@ -43,8 +43,8 @@ beforeAll(async () => {
     .composite([{ input: await sharp({ create: { width: 60, height: 50, channels: 3, background: '#e33' } }).png().toBuffer(), left: 20, top: 30 }])
     .png()
     .toBuffer();
-  browser = await launchChromium();
-  page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
+  browser = await launchChromium({ viewport: { width: 1280, height: 860 } });
+  page = await browser.newPage();
   page.on('pageerror', (e) => problems.push(e.message));
   await mkdir(SHOTS, { recursive: true });
   await startHost();
