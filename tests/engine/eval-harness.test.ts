@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -23,10 +23,13 @@ describe('the harness end to end on a tiny random checkpoint', () => {
     dir = await mkdtemp(join(tmpdir(), 'eval-'));
     const checkpoint = await makeTinyCheckpoint(join(dir, 'ckpt'), { preset: 'tiny', layers: 8, chatTemplate: true });
     const items = (await readVqaJsonl('tests/fixtures/vqa/test.jsonl')).slice(0, 3);
+    const notAnImage = join(dir, 'not-an-image.jpg');
+    await writeFile(notAnImage, 'plain text, not a JPEG');
+    items.push({ id: 'bad', image: 'not-an-image.jpg', imagePath: notAnImage, question: 'What color is the circle?', answer: 'red', family: 'colour' });
     engine = new Engine({ modelStore: join(dir, 'store'), ep: 'cpu', threads: 1 });
     const progress: number[] = [];
     report = await runEval(engine, { model: checkpoint.dir, items, methods, maxTokens: 3, onProgress: (done) => progress.push(done) });
-    expect(progress).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(progress).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
   });
 
   afterAll(async () => {
@@ -35,11 +38,11 @@ describe('the harness end to end on a tiny random checkpoint', () => {
   });
 
   it('asks every item under every method and aggregates per family', () => {
-    expect(report.items).toBe(3);
-    expect(report.predictions).toHaveLength(9);
+    expect(report.items).toBe(4);
+    expect(report.predictions).toHaveLength(12);
     for (const summary of report.methods) {
       const mine = report.predictions.filter((p) => p.method === summary.method);
-      expect(mine.map((p) => p.id)).toEqual(['test-0-0', 'test-1-0', 'test-2-0']);
+      expect(mine.map((p) => p.id)).toEqual(['test-0-0', 'test-1-0', 'test-2-0', 'bad']);
       const byFamily: Record<string, { correct: number; total: number }> = {};
       for (const p of mine) {
         expect(p.correct).toBe(normalizeAnswer(p.prediction) === normalizeAnswer(p.answer));
@@ -49,9 +52,20 @@ describe('the harness end to end on a tiny random checkpoint', () => {
       }
       expect(Object.keys(summary.perFamily).sort()).toEqual(['colour', 'count', 'shape']);
       for (const [family, t] of Object.entries(byFamily)) expect(summary.perFamily[family]).toMatchObject(t);
-      expect(summary.overall.total).toBe(3);
+      expect(summary.overall.total).toBe(4);
       expect(summary.meanPrefillMs).toBeGreaterThan(0);
+      expect(summary.errors).toBe(1);
     }
+  });
+
+  it('records an image the engine refuses as a wrong answer with its error, and goes on', () => {
+    const bad = report.predictions.filter((p) => p.id === 'bad');
+    expect(bad).toHaveLength(3);
+    for (const p of bad) {
+      expect(p.correct).toBe(false);
+      expect(p.error).toMatch(/image/i);
+    }
+    expect(report.predictions.filter((p) => p.error !== undefined)).toHaveLength(3);
   });
 
   it('counts paper TFLOPs from the visual tokens per layer, and pruning lowers both conventions', () => {
@@ -72,7 +86,7 @@ describe('the harness end to end on a tiny random checkpoint', () => {
     const files = await writeReport(join(dir, 'out'), report, { command: 'test', data: 'fixture', createdAt: '2026-01-01T00:00:00Z' });
     expect(files.every(existsSync)).toBe(true);
     const json = JSON.parse(await readFile(join(dir, 'out', 'eval.json'), 'utf8'));
-    expect(json.predictions).toHaveLength(9);
+    expect(json.predictions).toHaveLength(12);
     expect(json.methods.map((m: { method: string }) => m.method)).toEqual(['none', 'transprune-high', 'fastv']);
     expect((await readFile(join(dir, 'out', 'eval.md'), 'utf8')).split('\n').filter((l) => l.startsWith('| '))).toHaveLength(5);
     expect((await sharp(join(dir, 'out', 'eval.png')).metadata()).format).toBe('png');

@@ -46,8 +46,8 @@ describe('reports', () => {
     items: 2,
     predictions: [],
     methods: [
-      { method: 'none', spec: parseMethod('none'), overall: { correct: 2, total: 2, accuracy: 1 }, perFamily: { count: { correct: 1, total: 1, accuracy: 1 }, exist: { correct: 1, total: 1, accuracy: 1 } }, meanPrefillMs: 12.34, meanVisualKept: 576, tflopsPaper: 0.0123, tflopsFull: 0.0456 },
-      { method: 'transprune-high', spec: parseMethod('transprune-high'), overall: { correct: 1, total: 2, accuracy: 0.5 }, perFamily: { count: { correct: 0, total: 1, accuracy: 0 }, exist: { correct: 1, total: 1, accuracy: 1 } }, meanPrefillMs: 8, meanVisualKept: 72, tflopsPaper: 0.005, tflopsFull: 0.02 },
+      { method: 'none', spec: parseMethod('none'), overall: { correct: 2, total: 2, accuracy: 1 }, perFamily: { count: { correct: 1, total: 1, accuracy: 1 }, exist: { correct: 1, total: 1, accuracy: 1 } }, errors: 0, meanPrefillMs: 12.34, meanVisualKept: 576, tflopsPaper: 0.0123, tflopsFull: 0.0456 },
+      { method: 'transprune-high', spec: parseMethod('transprune-high'), overall: { correct: 1, total: 2, accuracy: 0.5 }, perFamily: { count: { correct: 0, total: 1, accuracy: 0 }, exist: { correct: 1, total: 1, accuracy: 1 } }, errors: 0, meanPrefillMs: 8, meanVisualKept: 72, tflopsPaper: 0.005, tflopsFull: 0.02 },
     ],
   };
 
@@ -56,6 +56,13 @@ describe('reports', () => {
     expect(lines[0]).toBe('| method | accuracy % | count % | exist % | visual kept | TFLOPs (paper) | TFLOPs (full) | prefill ms |');
     expect(lines[2]).toBe('| none | 100.0 | 100.0 | 100.0 | 576 | 0.0123 | 0.0456 | 12.3 |');
     expect(lines[3]).toBe('| transprune-high | 50.0 | 0.0 | 100.0 | 72 | 0.00500 | 0.0200 | 8.0 |');
+  });
+
+  it('adds an errors column only when some item failed', () => {
+    const failing = { ...report, methods: report.methods.map((m, i) => ({ ...m, errors: i })) };
+    const lines = markdownTable(failing).split('\n');
+    expect(lines[0].endsWith('| prefill ms | errors |')).toBe(true);
+    expect(lines[3].endsWith('| 8.0 | 1 |')).toBe(true);
   });
 
   it('draws the chart as a PNG', async () => {

@@ -60,6 +60,8 @@ export const evalCommand: CliCommand = {
       const command = `npm run eval -- ${process.argv.slice(3).join(' ')}`.trim();
       const files = await writeReport(out, report, { command, data: source, createdAt: new Date().toISOString() });
       console.log(markdownTable(report));
+      const failed = report.predictions.filter((p) => p.error !== undefined);
+      if (failed.length > 0) console.error(`\n${failed.length} question(s) got no answer (counted wrong), e.g. ${failed[0].id}: ${failed[0].error}`);
       console.error(`\nwritten: ${files.join(', ')}`);
       return 0;
     } finally {

@@ -7,7 +7,9 @@ import { isExactMatch, mean, tallyByFamily, type Tally } from './metrics.js';
 /**
  * The evaluation loop: every item is asked under every method, greedily, through the same Engine the
  * app uses. Items run in the outer loop so each image is encoded once (the engine caches vision
- * output) and the methods' prefill timings are interleaved rather than taken minutes apart.
+ * output) and the methods' prefill timings are interleaved rather than taken minutes apart. An item
+ * the engine refuses (a corrupt image, say) is recorded as a wrong answer with its error, and the run
+ * goes on: a long benchmark is not lost to one bad file.
  */
 
 export type EvalItem = VqaItem & { imagePath: string };
@@ -36,6 +38,8 @@ export interface Prediction {
   tflopsPaper: number;
   /** Real floating-point operations of the whole prefill (2 per multiply-accumulate, all tokens). */
   tflopsFull: number;
+  /** Why the engine gave no answer; timing and FLOPs are NaN then and left out of the means. */
+  error?: string;
 }
 
 export interface MethodSummary {
@@ -43,6 +47,7 @@ export interface MethodSummary {
   spec: MethodSpec;
   overall: Tally;
   perFamily: Record<string, Tally>;
+  errors: number;
   meanPrefillMs: number;
   meanVisualKept: number;
   tflopsPaper: number;
@@ -65,22 +70,25 @@ export async function runEval(engine: Engine, opts: EvalOptions): Promise<EvalRe
   for (const item of opts.items) {
     for (const method of opts.methods) {
       if (opts.signal?.aborted) throw new Error('evaluation cancelled');
-      const result = await engine.ask(
-        { model: opts.model, image: item.imagePath, question: item.question, method: method.spec, maxTokens: opts.maxTokens ?? 16, sampling: { temperature: 0 } },
-        { signal: opts.signal },
-      );
-      predictions.push({
-        id: item.id,
-        family: item.family,
-        method: method.name,
-        answer: item.answer,
-        prediction: result.answer.trim(),
-        correct: isExactMatch(result.answer, item.answer),
-        prefillMs: result.stats.prefillMs,
-        visualKept: result.stats.visualTokensKept,
-        tflopsPaper: paperFlops(result.visualCounts, hidden, intermediate) / 1e12,
-        tflopsFull: result.stats.tflops,
-      });
+      const base = { id: item.id, family: item.family, method: method.name, answer: item.answer };
+      try {
+        const result = await engine.ask(
+          { model: opts.model, image: item.imagePath, question: item.question, method: method.spec, maxTokens: opts.maxTokens ?? 16, sampling: { temperature: 0 } },
+          { signal: opts.signal },
+        );
+        predictions.push({
+          ...base,
+          prediction: result.answer.trim(),
+          correct: isExactMatch(result.answer, item.answer),
+          prefillMs: result.stats.prefillMs,
+          visualKept: result.stats.visualTokensKept,
+          tflopsPaper: paperFlops(result.visualCounts, hidden, intermediate) / 1e12,
+          tflopsFull: result.stats.tflops,
+        });
+      } catch (err) {
+        if (opts.signal?.aborted) throw err;
+        predictions.push({ ...base, prediction: '', correct: false, prefillMs: NaN, visualKept: NaN, tflopsPaper: NaN, tflopsFull: NaN, error: (err as Error).message });
+      }
       opts.onProgress?.(predictions.length, total);
     }
   }
@@ -95,14 +103,16 @@ export async function runEval(engine: Engine, opts: EvalOptions): Promise<EvalRe
 
 function summarize(method: string, spec: MethodSpec, predictions: Prediction[]): MethodSummary {
   const { overall, perFamily } = tallyByFamily(predictions);
+  const answered = predictions.filter((p) => p.error === undefined);
   return {
     method,
     spec,
     overall,
     perFamily,
-    meanPrefillMs: mean(predictions.map((p) => p.prefillMs)),
-    meanVisualKept: mean(predictions.map((p) => p.visualKept)),
-    tflopsPaper: mean(predictions.map((p) => p.tflopsPaper)),
-    tflopsFull: mean(predictions.map((p) => p.tflopsFull)),
+    errors: predictions.length - answered.length,
+    meanPrefillMs: mean(answered.map((p) => p.prefillMs)),
+    meanVisualKept: mean(answered.map((p) => p.visualKept)),
+    tflopsPaper: mean(answered.map((p) => p.tflopsPaper)),
+    tflopsFull: mean(answered.map((p) => p.tflopsFull)),
   };
 }

@@ -23,7 +23,8 @@ export async function writeReport(dir: string, report: EvalReport, context: Repo
 /** Methods as rows: accuracy overall and per family, visual tokens kept, TFLOPs in both conventions, prefill time. */
 export function markdownTable(report: EvalReport): string {
   const families = [...new Set(report.methods.flatMap((m) => Object.keys(m.perFamily)))].sort();
-  const header = ['method', 'accuracy %', ...families.map((f) => `${f} %`), 'visual kept', 'TFLOPs (paper)', 'TFLOPs (full)', 'prefill ms'];
+  const withErrors = report.methods.some((m) => m.errors > 0);
+  const header = ['method', 'accuracy %', ...families.map((f) => `${f} %`), 'visual kept', 'TFLOPs (paper)', 'TFLOPs (full)', 'prefill ms', ...(withErrors ? ['errors'] : [])];
   const rows = report.methods.map((m) => [
     m.method,
     percent(m.overall.accuracy),
@@ -32,6 +33,7 @@ export function markdownTable(report: EvalReport): string {
     m.tflopsPaper.toPrecision(3),
     m.tflopsFull.toPrecision(3),
     m.meanPrefillMs.toFixed(1),
+    ...(withErrors ? [String(m.errors)] : []),
   ]);
   const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
   return [line(header), line(header.map((_, i) => (i === 0 ? '---' : '---:'))), ...rows.map(line)].join('\n');
