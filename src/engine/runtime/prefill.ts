@@ -1,6 +1,6 @@
 import type { PositionPolicy } from '../../shared/pruning.js';
 import type { LayerBoundary, PruningMethod } from '../pruning/types.js';
-import { embedTokens, emptyCache, lastTokenLogits, runLayer, runProbe, type LayerCache, type ModelSessions } from './graphs.js';
+import { disposeCache, embedTokens, emptyCache, lastTokenLogits, runLayer, runProbe, type LayerCache, type ModelSessions } from './graphs.js';
 
 /**
  * Prefill, one decoder layer at a time, so that a pruning method can shorten the visual block between
@@ -77,20 +77,25 @@ export async function prefill(model: ModelSessions, input: PrefillInput, options
   const cacheLength: number[] = [];
   const visualCounts: number[] = [];
   const layerMs: number[] = [];
-  for (let layer = 0; layer < dims.numLayers; layer++) {
-    if (signal?.aborted) throw new PrefillCancelled();
-    t = performance.now();
-    const seqLen = seq.positions.length;
-    const withSide = method?.wantsSideOutputs(layer) ?? false;
-    const out = await runLayer(model, layer, seq.hidden, seq.positions, emptyCache(dims), withSide);
-    caches.push(out.cache);
-    cacheLength.push(seqLen);
-    visualCounts.push(seq.keptOriginal.length);
-    options.onLayerOutput?.(layer, out.hidden, seqLen);
-    const current: Sequence = { ...seq, hidden: out.hidden };
-    const kept = method ? await method.afterLayer(boundary(model, layer, current, originalVisualCount, out.side)) : null;
-    seq = kept ? keepVisual(current, kept, dims.hidden, policy) : current;
-    layerMs.push(performance.now() - t);
+  try {
+    for (let layer = 0; layer < dims.numLayers; layer++) {
+      if (signal?.aborted) throw new PrefillCancelled();
+      t = performance.now();
+      const seqLen = seq.positions.length;
+      const withSide = method?.wantsSideOutputs(layer) ?? false;
+      const out = await runLayer(model, layer, seq.hidden, seq.positions, emptyCache(dims), withSide);
+      caches.push(out.cache);
+      cacheLength.push(seqLen);
+      visualCounts.push(seq.keptOriginal.length);
+      options.onLayerOutput?.(layer, out.hidden, seqLen);
+      const current: Sequence = { ...seq, hidden: out.hidden };
+      const kept = method ? await method.afterLayer(boundary(model, layer, current, originalVisualCount, out.side)) : null;
+      seq = kept ? keepVisual(current, kept, dims.hidden, policy) : current;
+      layerMs.push(performance.now() - t);
+    }
+  } catch (err) {
+    caches.forEach(disposeCache); // device memory on GPU providers
+    throw err;
   }
 
   t = performance.now();
