@@ -174,3 +174,26 @@ describe('file helpers under the reader and writer', () => {
     expect(readFileSync(path, 'utf8')).toBe('replaced');
   });
 });
+
+describe('float -> half over the whole range', () => {
+  /** Nearest half by arithmetic (ties to even), independent of the bit manipulation under test. */
+  function nearestHalf(v: number): number {
+    const a = Math.abs(v);
+    if (a >= 65520) return Math.sign(v) * Infinity;
+    const ulp = 2 ** (Math.max(Math.floor(Math.log2(a)), -14) - 10);
+    const q = a / ulp;
+    let r = Math.round(q);
+    if (q - Math.floor(q) === 0.5 && r % 2 === 1) r -= 1;
+    return Math.sign(v) * r * ulp; // keeps the sign of zero, as IEEE halves do
+  }
+
+  it('agrees with arithmetic rounding on 20000 floats from 2^-27 to 2^17', () => {
+    let s = 12345;
+    const f = new Float32Array(1);
+    for (let i = 0; i < 20000; i++) {
+      s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+      f[0] = (s & 1 ? -1 : 1) * 2 ** (-27 + (44 * (s >>> 8)) / 2 ** 24);
+      expect(halfToFloat(floatToHalf(f[0]))).toBe(nearestHalf(f[0]));
+    }
+  });
+});

@@ -16,19 +16,17 @@ export function floatToHalf(value: number): number {
   f32[0] = value;
   const x = u32[0];
   const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  const mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0); // inf / NaN
-  const e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00; // overflow -> inf
-  if (e <= 0) {
-    if (e < -10) return sign; // underflows to zero
-    const m = mant | 0x800000; // implicit leading bit
-    const shift = 14 - e;
-    return sign | roundShift(m, shift);
+  const abs = x & 0x7fffffff;
+  if (abs >= 0x7f800000) return sign | 0x7c00 | (abs > 0x7f800000 ? 0x200 : 0); // inf / NaN
+  if (abs >= 0x477ff000) return sign | 0x7c00; // 65520 and up round past the largest half
+  if (abs >= 0x38800000) {
+    // Normal half: rebias the exponent (127 -> 15) and round the 13 dropped bits to nearest even;
+    // a carry out of the mantissa correctly bumps the exponent. Integer-only: this runs per weight.
+    return sign | ((abs - 0x38000000 + 0xfff + ((abs >>> 13) & 1)) >>> 13);
   }
-  // Rounding may carry into the exponent; adding works because the bits are contiguous.
-  return (sign | (e << 10)) + roundShift(mant, 13);
+  if (abs < 0x33000000) return sign; // at most half the smallest subnormal: zero
+  const mantissa = (abs & 0x7fffff) | 0x800000; // subnormal half: units of 2^-24
+  return sign | roundShift(mantissa, 126 - (abs >>> 23));
 }
 
 export function bf16ToFloat(b: number): number {

@@ -38,8 +38,15 @@ export async function linear(g: Graph, r: WeightReader, x: string, weightName: s
 
 export function transpose2d(data: Float32Array, rows: number, cols: number): Float32Array {
   const out = new Float32Array(data.length);
-  for (let i = 0; i < rows; i++) {
-    for (let j = 0; j < cols; j++) out[j * rows + i] = data[i * cols + j];
+  const tile = 64; // tiles keep both the reads and the writes in cache on 100M-element matrices
+  for (let i0 = 0; i0 < rows; i0 += tile) {
+    for (let j0 = 0; j0 < cols; j0 += tile) {
+      const iEnd = Math.min(rows, i0 + tile);
+      const jEnd = Math.min(cols, j0 + tile);
+      for (let i = i0; i < iEnd; i++) {
+        for (let j = j0; j < jEnd; j++) out[j * rows + i] = data[i * cols + j];
+      }
+    }
   }
   return out;
 }
