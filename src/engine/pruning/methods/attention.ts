@@ -16,7 +16,8 @@ import type { InLlmMethod } from './in-llm.js';
  */
 export class LastTokenAttention implements InLlmMethod {
   private entering = 0;
-  private pending: { layer: number; attention: Float64Array } | null = null;
+  /** Scores taken at this stage's scoring boundary, waiting for its pruning boundary. */
+  private pending: Float64Array | null = null;
 
   constructor(
     private readonly stages: (entering: number) => Stage[],
@@ -29,11 +30,11 @@ export class LastTokenAttention implements InLlmMethod {
   }
 
   async afterLayer(b: LayerBoundary): Promise<Int32Array | null> {
-    if (b.layer === 0) this.entering = b.visualCount;
+    if (b.layer === 0) [this.entering, this.pending] = [b.visualCount, null];
     if (b.visualCount === 0) return null;
     const stages = this.stages(this.entering);
     const layer = b.layer + 1;
-    if (stages.some((s) => s.afterLayer === layer + this.scoreLag)) this.pending = { layer, attention: await timed(this.recorder, () => this.score(b)) };
+    if (stages.some((s) => s.afterLayer === layer + this.scoreLag)) this.pending = await timed(this.recorder, () => this.score(b));
     const stage = stages.find((s) => s.afterLayer === layer);
     if (!stage) return null;
     return timed(this.recorder, async () => this.select(b, stage.keep));
@@ -45,7 +46,7 @@ export class LastTokenAttention implements InLlmMethod {
   }
 
   private select(b: LayerBoundary, keep: number): Int32Array {
-    const scores = this.pending?.attention;
+    const scores = this.pending;
     if (!scores || scores.length !== b.visualCount) throw new Error(`layer ${b.layer}: no attention scores for this stage`);
     const kept = topkSorted(scores, Math.min(keep, b.visualCount));
     this.recorder?.prune(b.layer, b.keptOriginal, { attention: scores, score: scores }, keptOriginal(b, kept));
