@@ -9,7 +9,7 @@ export interface TraceMeta {
   image: Trace['image'];
   prompt: Trace['prompt'];
   method: MethodSpec;
-  /** The schedule the method resolved to (createMethod reports it through `schedule`). */
+  /** Model shapes for the FLOPs counts (LoadedModel.flopsModel). */
   flopsModel: FlopsModel;
 }
 
@@ -79,6 +79,7 @@ export class TraceRecorder {
 
   // --- pruning methods ---------------------------------------------------------------------------
 
+  /** The schedule the method resolved to after depth scaling and overrides. */
   schedule(schedule: Schedule): void {
     this.resolvedSchedule = schedule;
   }
