@@ -14,7 +14,11 @@ export function halfToFloat(h: number): number {
 
 export function floatToHalf(value: number): number {
   f32[0] = value;
-  const x = u32[0];
+  return halfBits(u32[0]);
+}
+
+/** Half bits of the float32 with bit pattern `x`. */
+function halfBits(x: number): number {
   const sign = (x >>> 16) & 0x8000;
   const abs = x & 0x7fffffff;
   if (abs >= 0x7f800000) return sign | 0x7c00 | (abs > 0x7f800000 ? 0x200 : 0); // inf / NaN
@@ -67,8 +71,9 @@ export function decodeBf16(src: Uint16Array, out = new Float32Array(src.length))
 }
 
 export function encodeHalf(src: Float32Array): Uint16Array {
+  const bits = new Uint32Array(src.buffer, src.byteOffset, src.length); // read the bits in place: no per-element store
   const out = new Uint16Array(src.length);
-  for (let i = 0; i < src.length; i++) out[i] = floatToHalf(src[i]);
+  for (let i = 0; i < src.length; i++) out[i] = halfBits(bits[i]);
   return out;
 }
 
