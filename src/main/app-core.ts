@@ -4,6 +4,7 @@ import type { AppEventName, AppEventPayload } from '../shared/ipc.js';
 import { EngineHost, type EngineHostOptions } from './engine-host.js';
 import { engineAnswerer } from './features/engineAnswerer.js';
 import { createFeatures, type ChooseSavePath } from './features/handlers.js';
+import type { ImportProgressUpdate, ModelInstaller } from './features/models.js';
 import { dispatchAppCall, engineCallHandlers, type AppHandlers } from './handlers.js';
 import { openStorage } from './storage/index.js';
 
@@ -38,7 +39,12 @@ export function createAppCore({ spawn, restartBackoffMs, userData, chooseSavePat
     ask: (request, { signal, onText }) =>
       engine.call('chat.ask', request, { signal, onEvent: (e) => e.event === 'text' && onText((e.payload as { delta: string }).delta) }),
   });
-  const features = createFeatures({ storage: openStorage(userData), answerer, chooseSavePath });
+  const models: ModelInstaller = {
+    import: (path, onProgress, signal) =>
+      engine.call('models.import', { path }, { signal, onEvent: (e) => e.event === 'progress' && onProgress(e.payload as ImportProgressUpdate) }),
+    remove: async (id) => void (await engine.call('models.remove', { id })),
+  };
+  const features = createFeatures({ storage: openStorage(userData), answerer, models, chooseSavePath });
   const handlers: AppHandlers = { ...engineCallHandlers(engine), ...features.handlers };
 
   return {

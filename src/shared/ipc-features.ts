@@ -17,6 +17,9 @@ const Base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/);
 /** A PNG/JPEG/WebP data: URL, ready for <img src>. */
 const DataUrl = z.string().startsWith('data:image/');
 
+/** A model pack in the store (the same shape as ipc.ts ModelSummary). */
+const InstalledModel = z.object({ id: z.string(), name: z.string(), path: z.string() });
+
 export const AnswerTargetSchema = z.object({ conversationId: Id, messageId: Id, versionId: Id });
 export type AnswerTargetSchema = z.infer<typeof AnswerTargetSchema>;
 
@@ -58,6 +61,11 @@ export const featureCalls = {
   'export.trace': spec(z.object({ traceId: Id, format: z.enum(['json', 'csv']) }), Saved),
   'export.overlay': spec(z.object({ traceId: Id, png: Base64 }), Saved),
   'export.conversation': spec(z.object({ id: Id, format: z.enum(['markdown', 'json']) }), Saved),
+
+  /** Converts a Hugging Face checkpoint folder (on the host machine) into a model pack; progress as `models.progress`. */
+  'models.import': spec(z.object({ path: z.string().min(1).max(4096) }), InstalledModel),
+  'models.cancelImport': spec(None, z.object({ cancelled: z.boolean() })),
+  'models.remove': spec(z.object({ id: z.string().min(1) }), None),
 };
 
 const AnswerUpdate = z.object({
@@ -69,6 +77,7 @@ const AnswerUpdate = z.object({
 });
 
 export const featureEvents = {
+  'models.progress': z.object({ done: z.number().min(0), total: z.number().min(0), message: z.string().optional() }),
   /** The streaming answer of a chat message: the whole text so far (batched), then the final state. */
   'chat.answer': AnswerTargetSchema.extend(AnswerUpdate.shape),
   'compare.answer': z.object({ runId: Id, side: CompareSide }).extend(AnswerUpdate.shape),
@@ -96,6 +105,10 @@ export type AskRequest = z.infer<typeof AskRequest>;
 
 export const featureEngineCalls = {
   'chat.ask': spec(AskRequest, z.object({ text: z.string(), stats: AnswerStats, trace: Trace.optional() })),
+  /** Streams `progress` events; cancellable. */
+  'models.import': spec(z.object({ path: z.string() }), InstalledModel),
+  /** Unloads the model if it is the loaded one, then deletes its pack. */
+  'models.remove': spec(z.object({ id: z.string() }), None),
 };
 
 export const featureEngineEvents = {

@@ -10,7 +10,11 @@ import { Trace } from '../../src/shared/trace.js';
 import type { Answerer, AnswerRequest } from '../../src/main/features/answerer.js';
 import { promptFor } from '../../src/main/features/chat.js';
 import { createFeatures, type Features } from '../../src/main/features/handlers.js';
+import type { ModelInstaller } from '../../src/main/features/models.js';
 import { openStorage, type Storage } from '../../src/main/storage/index.js';
+import { importCheckpoint } from '../../src/engine/pack/import.js';
+import { listPacks, removePack } from '../../src/engine/pack/store.js';
+import { makeTinyCheckpoint } from '../helpers/tiny-checkpoint.js';
 import { makeTrace } from '../renderer/features/traceFixture.js';
 
 const readFileSyncText = (path: string) => readFileSync(path, 'utf8');
@@ -42,6 +46,18 @@ class ScriptedAnswerer implements Answerer {
   }
 }
 
+/** Model management done in process with the engine's own pack functions (the worker runs the same ones). */
+function storeInstaller(store: string): ModelInstaller {
+  return {
+    async import(path, onProgress, signal) {
+      const pack = await importCheckpoint(path, store, { signal, onProgress: (p) => onProgress({ done: p.fraction, total: 1, message: p.message }) });
+      const { id, name } = (await listPacks(store)).find((p) => p.path === pack.dir)!;
+      return { id, name, path: pack.dir };
+    },
+    remove: async (id) => void (await removePack(store, id)),
+  };
+}
+
 let dir: string;
 let storage: Storage;
 let image: string;
@@ -56,8 +72,8 @@ afterEach(() => rm(dir, { recursive: true, force: true }));
 function setup(answerer: Answerer) {
   const events: (ChatAnswerEvent | CompareAnswerEvent)[] = [];
   const saved: string[] = [];
-  const features: Features = createFeatures({ storage, answerer, chooseSavePath: async (name) => (saved.push(name), join(dir, name)) });
-  features.onEvent((_event, payload) => events.push(payload));
+  const features: Features = createFeatures({ storage, answerer, models: storeInstaller(join(dir, 'models')), chooseSavePath: async (name) => (saved.push(name), join(dir, name)) });
+  features.onEvent((event, payload) => event !== 'models.progress' && events.push(payload as ChatAnswerEvent | CompareAnswerEvent));
   const until = async (done: () => boolean) => {
     for (let i = 0; i < 400 && !done(); i++) await new Promise((r) => setTimeout(r, 10));
   };
@@ -177,3 +193,33 @@ describe('exports', () => {
   });
 });
 
+
+describe('model management', () => {
+  it('imports a checkpoint folder with progress, refuses a second import meanwhile, and removes it', async () => {
+    const checkpoint = await makeTinyCheckpoint(join(dir, 'hf'), { preset: 'tiny' });
+    const { h, features } = setup(new ScriptedAnswerer(['x']));
+    const progress: number[] = [];
+    features.onEvent((event, payload) => event === 'models.progress' && progress.push((payload as { done: number }).done));
+    const importing = h['models.import']({ path: checkpoint.dir });
+    await expect(h['models.import']({ path: checkpoint.dir })).rejects.toThrow(/already running/);
+    const model = await importing;
+    expect(progress.length).toBeGreaterThan(2);
+    expect(progress.at(-1)).toBe(1);
+    expect((await listPacks(join(dir, 'models'))).map((p) => p.id)).toEqual([model.id]);
+
+    await storage.settings.save({ ...(await storage.settings.load()), modelId: model.id });
+    await h['models.remove']({ id: model.id });
+    expect(await listPacks(join(dir, 'models'))).toEqual([]);
+    expect((await h['settings.get']({})).modelId).toBeUndefined();
+  });
+
+  it('cancel stops an import and reports a missing folder clearly', async () => {
+    const checkpoint = await makeTinyCheckpoint(join(dir, 'hf'), { preset: 'tiny' });
+    const { h, features } = setup(new ScriptedAnswerer(['x']));
+    features.onEvent((event) => event === 'models.progress' && void h['models.cancelImport']({}));
+    await expect(h['models.import']({ path: checkpoint.dir })).rejects.toThrow();
+    expect(await listPacks(join(dir, 'models'))).toEqual([]);
+    expect(await h['models.cancelImport']({})).toEqual({ cancelled: false });
+    await expect(h['models.import']({ path: join(dir, 'nowhere') })).rejects.toThrow(/nowhere/);
+  });
+});

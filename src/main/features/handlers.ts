@@ -7,6 +7,7 @@ import type { Answerer } from './answerer.js';
 import { ChatService } from './chat.js';
 import { CompareService } from './compare.js';
 import { conversationToMarkdown, fileNameFor } from './exports.js';
+import { ModelImports, type ModelInstaller } from './models.js';
 
 type FeatureCalls = typeof featureCalls;
 export type FeatureHandlers = {
@@ -19,6 +20,7 @@ export type ChooseSavePath = (suggestedName: string) => Promise<string | null>;
 export interface FeatureDeps {
   storage: Storage;
   answerer: Answerer;
+  models: ModelInstaller;
   chooseSavePath: ChooseSavePath;
 }
 
@@ -37,14 +39,15 @@ export interface Features {
   stopAll(): void;
 }
 
-/** The chat, compare, image, trace, export and settings calls, over main's storage and the engine. */
-export function createFeatures({ storage, answerer, chooseSavePath }: FeatureDeps): Features {
+/** The chat, compare, image, trace, export, settings and model-management calls, over main's storage and the engine. */
+export function createFeatures({ storage, answerer, models, chooseSavePath }: FeatureDeps): Features {
   const listeners = new Set<Listener>();
   const emit = <E extends FeatureEventName>(event: E, payload: FeaturePayload<E>) => {
     for (const listener of listeners) listener(event, payload);
   };
   const chat = new ChatService(storage, answerer, (payload) => emit('chat.answer', payload));
   const compare = new CompareService(storage, answerer, (payload) => emit('compare.answer', payload));
+  const imports = new ModelImports(models, (progress) => emit('models.progress', progress));
   const { conversations, images, settings, traces } = storage;
 
   async function save(suggestedName: string, data: string | Uint8Array): Promise<{ path: string | null }> {
@@ -93,6 +96,15 @@ export function createFeatures({ storage, answerer, chooseSavePath }: FeatureDep
       const trace = await traces.get(traceId);
       return save(`overlay-${trace.method.label}-${traceId.slice(0, 8)}.png`, Buffer.from(png, 'base64'));
     },
+    'models.import': ({ path }) => imports.import(path),
+    'models.cancelImport': async () => ({ cancelled: imports.cancel() }),
+    'models.remove': async ({ id }) => {
+      await models.remove(id);
+      const current = await settings.load();
+      if (current.modelId === id) await settings.save({ ...current, modelId: undefined });
+      return {};
+    },
+
     'export.conversation': async ({ id, format }) => {
       const conversation = await conversations.get(id);
       return format === 'json'
@@ -111,6 +123,7 @@ export function createFeatures({ storage, answerer, chooseSavePath }: FeatureDep
     stopAll() {
       chat.stopAll();
       compare.stopAll();
+      imports.cancel();
     },
   };
 }
