@@ -3,7 +3,8 @@ import type { z } from 'zod';
 import type { AnswerStats } from '../../shared/conversation.js';
 import type { EngineCalls, EngineEventName, EngineEventPayload, EngineResponse, ModelSummary } from '../../shared/ipc.js';
 import { CodedError } from '../../shared/result.js';
-import { listPacks } from '../pack/store.js';
+import { importCheckpoint } from '../pack/import.js';
+import { listPacks, removePack } from '../pack/store.js';
 import type { AskStats, Engine } from '../runtime/engine.js';
 import { PROVIDER_REQUESTS, type ProviderRequest } from '../runtime/providers.js';
 import { runProbe } from './providers.js';
@@ -45,6 +46,19 @@ export function createHandlers(resources: EngineResources): EngineHandlers {
         if (done % progressEvery === 0 || done === runs) ctx.emit('progress', { done, total: runs });
       }
       return { provider: resources.activeProvider, runs, meanMs: (performance.now() - start) / runs };
+    },
+    'models.import': async ({ path }, ctx) => {
+      const { dir, manifest } = await importCheckpoint(path, resources.modelStore, {
+        signal: ctx.signal,
+        onProgress: ({ fraction, message }) => ctx.emit('progress', { done: fraction, total: 1, message }),
+      });
+      return { id: manifest.id, name: manifest.name, path: dir };
+    },
+    'models.remove': async ({ id }) => {
+      // The loaded model may be the one going; sessions must not outlive their files.
+      await (await resources.runtime()).unload();
+      await removePack(resources.modelStore, id);
+      return {};
     },
     'chat.ask': async (request, ctx) => {
       const engine = await resources.runtime();

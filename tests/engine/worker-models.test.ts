@@ -1,0 +1,45 @@
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadManifest } from '../../src/engine/pack/manifest.js';
+import { EngineHost } from '../../src/main/engine-host.js';
+import { nodeEngineSpawner } from '../../src/main/engine-process-node.js';
+import { makeTinyCheckpoint, type TinyCheckpoint } from '../helpers/tiny-checkpoint.js';
+
+/** Model management through the engine process: import with streamed progress, list, cancel, remove. */
+
+const root = mkdtempSync(join(tmpdir(), 'tp-models-'));
+const modelStore = join(root, 'models');
+const host = new EngineHost({ spawn: nodeEngineSpawner({ modelStore, stdio: 'ignore' }) });
+let checkpoint: TinyCheckpoint;
+
+beforeAll(async () => {
+  checkpoint = await makeTinyCheckpoint(join(root, 'hf-tiny'));
+  await host.start();
+});
+afterAll(() => host.shutdown());
+
+describe('models in the engine process', () => {
+  it('imports a Hugging Face folder, streaming progress up to done', async () => {
+    const progress: number[] = [];
+    const model = await host.call('models.import', { path: checkpoint.dir }, { onEvent: (e) => e.event === 'progress' && progress.push((e.payload as { done: number }).done) });
+    const manifest = await loadManifest(model.path);
+    expect(model).toEqual({ id: manifest.id, name: manifest.name, path: join(modelStore, manifest.id) });
+    expect(progress.length).toBeGreaterThan(2);
+    expect(progress.every((p, i) => i === 0 || p >= progress[i - 1])).toBe(true);
+    expect(progress.at(-1)).toBe(1);
+    expect(await host.call('models.list', {})).toEqual([model]);
+  });
+
+  it('refuses a folder that is not a checkpoint, with the reason', async () => {
+    await expect(host.call('models.import', { path: root })).rejects.toThrow(/config\.json/);
+  });
+
+  it('removes a pack from the store', async () => {
+    const [model] = await host.call('models.list', {});
+    await host.call('models.remove', { id: model.id });
+    expect(existsSync(model.path)).toBe(false);
+    expect(await host.call('models.list', {})).toEqual([]);
+  });
+});
