@@ -90,6 +90,13 @@ describe('parseLlavaConfig', () => {
     expect(() => parse(config)).toThrow(message);
   });
 
+  it("reads transformers 5's image_token_id and rope_parameters", () => {
+    const c = parse({ ...withText({ rope_parameters: { rope_type: 'default', rope_theta: 500000 } }), image_token_index: undefined, image_token_id: 32001 });
+    expect(c.imageTokenIndex).toBe(32001);
+    expect(c.text.ropeTheta).toBe(500000);
+    expect(() => parse(withText({ rope_parameters: { rope_type: 'yarn', rope_theta: 1e4 } }))).toThrow(/unsupported text_config.rope_parameters/);
+  });
+
   it('accepts rope_scaling null or of the default type', () => {
     expect(() => parse(withText({ rope_scaling: null }))).not.toThrow();
     expect(() => parse(withText({ rope_scaling: { rope_type: 'default' } }))).not.toThrow();

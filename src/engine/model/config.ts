@@ -63,7 +63,9 @@ const textSchema = z.looseObject({
   head_dim: count.nullable().optional(),
   intermediate_size: count.default(11008),
   rms_norm_eps: z.number().positive().default(1e-6),
-  rope_theta: z.number().positive().default(10000),
+  rope_theta: z.number().positive().optional(),
+  // transformers 5 moves rope_theta and the rope type into rope_parameters.
+  rope_parameters: z.looseObject({ rope_theta: z.number().positive().optional(), rope_type: z.string().optional() }).optional(),
   vocab_size: count.default(32000),
   max_position_embeddings: count.default(2048),
   hidden_act: z.string().default('silu'),
@@ -100,7 +102,8 @@ const llavaSchema = z.looseObject({
   model_type: z.string(),
   text_config: z.record(z.string(), z.unknown()).optional(),
   vision_config: z.record(z.string(), z.unknown()).optional(),
-  image_token_index: z.number().int().nonnegative().default(32000),
+  image_token_index: z.number().int().nonnegative().optional(),
+  image_token_id: z.number().int().nonnegative().optional(), // transformers 5's name for it
   projector_hidden_act: z.string().default('gelu'),
   multimodal_projector_bias: z.boolean().default(true),
   vision_feature_layer: z.union([z.number().int(), z.array(z.number().int())]).default(-2),
@@ -130,6 +133,7 @@ export function parseLlavaConfig(jsonText: string, source = 'config.json'): Llav
   if (text.attention_bias) reject('text_config.attention_bias true');
   if (text.mlp_bias) reject('text_config.mlp_bias true');
   if (!isDefaultRope(text.rope_scaling)) reject(`text_config.rope_scaling ${JSON.stringify(text.rope_scaling)}`);
+  if ((text.rope_parameters?.rope_type ?? 'default') !== 'default') reject(`text_config.rope_parameters ${JSON.stringify(text.rope_parameters)}`);
   if (vision.model_type !== 'clip_vision_model') reject(`vision_config.model_type '${vision.model_type}'`);
   if (vision.hidden_act !== 'quick_gelu') reject(`vision_config.hidden_act '${vision.hidden_act}'`);
   if (top.projector_hidden_act !== 'gelu') reject(`projector_hidden_act '${top.projector_hidden_act}'`);
@@ -160,7 +164,7 @@ export function parseLlavaConfig(jsonText: string, source = 'config.json'): Llav
       headDim,
       intermediateSize: text.intermediate_size,
       rmsNormEps: text.rms_norm_eps,
-      ropeTheta: text.rope_theta,
+      ropeTheta: text.rope_parameters?.rope_theta ?? text.rope_theta ?? 10000,
       vocabSize: text.vocab_size,
       maxPositionEmbeddings: text.max_position_embeddings,
       tieWordEmbeddings: top.tie_word_embeddings ?? text.tie_word_embeddings,
@@ -177,7 +181,7 @@ export function parseLlavaConfig(jsonText: string, source = 'config.json'): Llav
     },
     visionFeatureLayer: featureLayer,
     visionFeatureSelectStrategy: strategy as 'default' | 'full',
-    imageTokenIndex: top.image_token_index,
+    imageTokenIndex: top.image_token_index ?? top.image_token_id ?? 32000,
     projectorBias: top.multimodal_projector_bias,
     bosTokenId: top.bos_token_id ?? text.bos_token_id ?? null,
     eosTokenId: top.eos_token_id ?? text.eos_token_id ?? null,
