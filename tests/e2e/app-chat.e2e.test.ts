@@ -176,6 +176,20 @@ describe('the app through the web bridge', () => {
     expect(await page.getByRole('img', { name: 'Attached image' }).count()).toBe(1);
   });
 
+  it('imports a checkpoint folder from the Models view with progress, then removes it', async () => {
+    const second = await makeTinyCheckpoint(join(userData, 'hf-gqa'), { preset: 'tiny-gqa' });
+    await page.getByRole('button', { name: 'Models', exact: true }).click();
+    await page.getByLabel('Checkpoint folder', { exact: true }).fill(second.dir);
+    await page.getByRole('button', { name: 'Import', exact: true }).click();
+    await page.getByRole('progressbar', { name: 'Import progress' }).waitFor({ timeout: 30_000 });
+    await expect.poll(() => page.getByRole('button', { name: 'Use' }).count(), { timeout: 60_000 }).toBe(2);
+    const row = page.getByRole('listitem', { name: 'hf-gqa' });
+    await row.getByRole('button', { name: /Remove .*…/ }).click();
+    await row.getByRole('button', { name: /^Remove hf-gqa$/ }).click();
+    await expect.poll(() => page.getByRole('button', { name: 'Use' }).count(), { timeout: 30_000 }).toBe(1);
+    await page.getByRole('button', { name: 'Chat', exact: true }).click();
+  });
+
   it('ran without script errors', () => {
     expect(problems).toEqual([]);
   });

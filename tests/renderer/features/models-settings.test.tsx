@@ -52,9 +52,20 @@ describe('models view', () => {
     expect(screen.getByText('Converting layer 3 of 12')).toBeTruthy();
     fireEvent.click(screen.getByRole('button', { name: 'Cancel' }));
     expect(p.onCancelImport).toHaveBeenCalled();
-    rerender(<ModelsView {...modelsProps({ importTask: { error: 'config.json: unknown model_type "mamba"' } })} />);
+    const next = modelsProps({ importTask: { error: 'config.json: unknown model_type "mamba"' } });
+    rerender(<ModelsView {...next} />);
     expect(screen.getByRole('alert').textContent).toContain('mamba');
-    fireEvent.click(screen.getByRole('button', { name: 'Choose folder…' }));
+    expect((screen.getByRole('button', { name: 'Import' }) as HTMLButtonElement).disabled).toBe(true);
+    fireEvent.change(screen.getByLabelText('Checkpoint folder'), { target: { value: ' /models/llava-1.5-7b-hf ' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Import' }));
+    expect(next.onImport).toHaveBeenCalledWith('/models/llava-1.5-7b-hf');
+  });
+
+  it('says how to add models where the host cannot import or download', () => {
+    render(<ModelsView models={[]} onUse={() => {}} />);
+    expect(screen.getByText(/npm run cli -- import/)).toBeTruthy();
+    expect(screen.getByText(/not available in this build/)).toBeTruthy();
+    expect(screen.getByText(/No models yet/)).toBeTruthy();
   });
 
   it('downloads only a well-formed repo id, and explains being offline', () => {

@@ -24,7 +24,8 @@ interface ModelsViewProps {
   onUse(id: string): void;
   /** The optional parts are absent where the host cannot do them yet; the view then says what to do instead. */
   onRemove?(id: string): void;
-  onImport?(): void;
+  /** Imports the checkpoint folder at `path` (on the machine the app runs on). */
+  onImport?(path: string): void;
   onCancelImport?(): void;
   importTask?: Task;
   onDownload?(repoId: string): void;
@@ -55,7 +56,11 @@ export function ModelsView(props: ModelsViewProps) {
         )}
       </section>
       {props.onImport ? <ImportSection {...props} /> : <CliImportNote />}
-      {props.onDownload && <DownloadSection {...props} />}
+      {props.onDownload ? (
+        <DownloadSection {...props} />
+      ) : (
+        <p className="text-sm text-zinc-500">Downloading by Hugging Face repository id is not available in this build: download the folder, then import it.</p>
+      )}
     </div>
   );
 }
@@ -116,6 +121,11 @@ function CliImportNote() {
 }
 
 function ImportSection({ onImport, onCancelImport, importTask = {} }: ModelsViewProps) {
+  const [path, setPath] = useState('');
+  function submit(event: FormEvent) {
+    event.preventDefault();
+    if (path.trim()) onImport?.(path.trim());
+  }
   return (
     <section aria-labelledby="import-model" className="flex flex-col gap-2">
       <h3 id="import-model" className="font-medium">
@@ -127,9 +137,21 @@ function ImportSection({ onImport, onCancelImport, importTask = {} }: ModelsView
       {importTask.progress ? (
         <ProgressBar label="Import progress" progress={importTask.progress} onCancel={onCancelImport} />
       ) : (
-        <button type="button" onClick={onImport} className="self-start rounded-md bg-sky-600 px-3 py-1.5 text-sm font-medium text-white hover:bg-sky-700">
-          Choose folder…
-        </button>
+        <form onSubmit={submit} className="flex gap-2">
+          <label htmlFor="import-path" className="sr-only">
+            Checkpoint folder
+          </label>
+          <input
+            id="import-path"
+            value={path}
+            onChange={(e) => setPath(e.target.value)}
+            placeholder="/path/to/llava-1.5-7b-hf"
+            className="min-w-0 flex-1 rounded-md border border-zinc-300 bg-transparent px-2 py-1.5 font-mono text-sm dark:border-zinc-600"
+          />
+          <button type="submit" disabled={!path.trim()} className="rounded-md bg-sky-600 px-3 py-1.5 text-sm font-medium text-white hover:bg-sky-700 disabled:opacity-40">
+            Import
+          </button>
+        </form>
       )}
       {importTask.error && (
         <p role="alert" className="text-sm text-red-600">
