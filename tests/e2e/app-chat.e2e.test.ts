@@ -114,6 +114,7 @@ describe('the app through the web bridge', () => {
   it('stops mid-answer and keeps the partial text', async () => {
     await setMaxTokens(4096); // long enough to stop it halfway
     await page.getByRole('button', { name: 'Regenerate' }).last().click();
+    await expect.poll(lastStatus, { timeout: 30_000 }).toBe('streaming'); // the new version, not the old text
     await expect.poll(async () => (await lastAnswer().textContent())!.length, { timeout: 30_000 }).toBeGreaterThan(20);
     await page.getByRole('button', { name: 'Stop' }).click();
     await expect.poll(lastStatus, { timeout: 30_000 }).toBe('interrupted');
@@ -151,6 +152,10 @@ describe('the app through the web bridge', () => {
     expect(exported).toHaveLength(1);
     const parsed = readTrace(readFileSync(join(userData, 'exports', exported[0]), 'utf8'));
     expect(parsed.layers.map((l) => l.visualIn)).toEqual(trace.layers.map((l) => l.visualIn));
+    await dialog.getByRole('button', { name: 'Export overlay PNG' }).click();
+    await dialog.getByText('Overlay PNG exported.').waitFor();
+    const png = readdirSync(join(userData, 'exports')).find((n) => n.endsWith('.png'))!;
+    expect(await sharp(join(userData, 'exports', png)).metadata()).toMatchObject({ format: 'png', width: 672, height: 672 });
     await dialog.getByRole('button', { name: 'Close inspector' }).click();
   });
 
@@ -165,6 +170,22 @@ describe('the app through the web bridge', () => {
     expect(await page.getByLabel('Answer statistics').count()).toBe(2);
     await page.screenshot({ path: join(SHOTS, 'compare.png') });
     await page.getByRole('tab', { name: 'Chat' }).click();
+  });
+
+  it('an engine crash mid-answer keeps the text so far, marked interrupted', async () => {
+    await setMaxTokens(4096);
+    const answers = await page.getByTestId('answer-text').count();
+    await ask('Describe it at length.');
+    await expect.poll(() => page.getByTestId('answer-text').count(), { timeout: 30_000 }).toBe(answers + 1);
+    await expect.poll(async () => (await lastAnswer().textContent())!.length, { timeout: 30_000 }).toBeGreaterThan(20);
+    expect(await lastStatus()).toBe('streaming');
+    process.kill(host.engine.pid!, 'SIGKILL');
+    await expect.poll(lastStatus, { timeout: 30_000 }).toBe('interrupted');
+    expect(await page.getByText(/Stopped before the end\. .*crashed/).count()).toBe(1);
+    const shown = await lastAnswer().textContent();
+    expect(shown!.length).toBeGreaterThan(20);
+    await page.getByText('Engine ready · cpu').waitFor({ timeout: 60_000 }); // the host restarted it
+    await setMaxTokens(48);
   });
 
   it('after a host restart the conversation is intact', async () => {

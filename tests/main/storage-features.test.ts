@@ -6,6 +6,7 @@ import sharp from 'sharp';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AnswerStats, AssistantMessage } from '../../src/shared/conversation.js';
 import type { ChatAnswerEvent, CompareAnswerEvent } from '../../src/shared/ipc-features.js';
+import { CodedError } from '../../src/shared/result.js';
 import { Trace } from '../../src/shared/trace.js';
 import type { Answerer, AnswerRequest } from '../../src/main/features/answerer.js';
 import { promptFor } from '../../src/main/features/chat.js';
@@ -30,14 +31,14 @@ const stats: AnswerStats = {
  */
 class ScriptedAnswerer implements Answerer {
   requests: AnswerRequest[] = [];
-  constructor(private readonly words: string[], private readonly failAt?: number) {}
+  constructor(private readonly words: string[], private readonly failAt?: number, private readonly failure: Error = new Error('engine crashed (oom)')) {}
   async answer(request: AnswerRequest, onText: (delta: string) => void, signal: AbortSignal) {
     this.requests.push(request);
     let text = '';
     for (const [i, word] of this.words.entries()) {
       await new Promise((r) => setTimeout(r, 15));
       if (signal.aborted) throw new Error('cancelled');
-      if (i === this.failAt) throw new Error('engine crashed (oom)');
+      if (i === this.failAt) throw this.failure;
       const delta = (i ? ' ' : '') + word;
       text += delta;
       onText(delta);
@@ -128,6 +129,16 @@ describe('chat service', () => {
     await h['chat.send']({ conversationId: c.id, text: 'Q', images: [image] });
     await until(() => events.at(-1)?.status === 'error');
     expect(events.at(-1)).toMatchObject({ status: 'error', text: 'Half an', error: 'engine crashed (oom)' });
+  });
+
+  it('an engine crash mid-answer keeps the text so far and marks the answer interrupted', async () => {
+    const crash = new CodedError('engine-crashed', 'the engine crashed: killed by SIGKILL');
+    const { h, events, until } = setup(new ScriptedAnswerer(['Kept', 'so', 'far', 'lost'], 3, crash));
+    const c = await h['conversations.create']({});
+    await h['chat.send']({ conversationId: c.id, text: 'Q', images: [image] });
+    await until(() => events.at(-1)?.status === 'interrupted');
+    const stored = ((await h['conversations.get']({ id: c.id })).messages[1] as AssistantMessage).versions[0];
+    expect(stored).toMatchObject({ status: 'interrupted', text: 'Kept so far', error: 'the engine crashed: killed by SIGKILL' });
   });
 
   it('refuses a question without any image, and images the store never accepted', async () => {

@@ -1,4 +1,5 @@
 import type { AnswerStats, AnswerStatus } from '../../shared/conversation.js';
+import { CodedError } from '../../shared/result.js';
 import type { AnswerResult } from './answerer.js';
 
 /** How often the renderer gets the growing text, and how often it is saved to disk. */
@@ -51,7 +52,11 @@ export async function streamAnswer(job: StreamJob): Promise<void> {
     result = await job.work(onText);
     update = { text: result.text, status: 'done', stats: result.stats };
   } catch (err) {
-    update = job.signal.aborted ? { text, status: 'interrupted' } : { text, status: 'error', error: (err as Error).message };
+    update = job.signal.aborted
+      ? { text, status: 'interrupted' }
+      : isCrash(err)
+        ? { text, status: 'interrupted', error: (err as Error).message } // the engine died mid-answer: keep what it said
+        : { text, status: 'error', error: (err as Error).message };
   }
   await saving;
   const { status, text: finalText, stats, error } = update;
@@ -61,4 +66,8 @@ export async function streamAnswer(job: StreamJob): Promise<void> {
   } catch (err) {
     job.emit({ text: finalText, status: 'error', error: `The answer could not be saved: ${(err as Error).message}` });
   }
+}
+
+function isCrash(err: unknown): boolean {
+  return err instanceof CodedError && err.code === 'engine-crashed';
 }
