@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32, deflateSync } from 'node:zlib';
@@ -50,18 +50,14 @@ describe('image store', () => {
     expect(await store.path(a.id)).toBe(join(store.dir, `${a.id}.png`));
   });
 
-  it('accepts JPEG and WebP through the file path, judged by content not name', async () => {
-    const jpegPath = join(dir, 'photo.png'); // wrong extension on purpose
-    await writeFile(jpegPath, await solid(100, 50, 'jpeg'));
-    expect(await store.addFile(jpegPath)).toMatchObject({ format: 'jpeg', width: 100, height: 50 });
-    const webpPath = join(dir, 'shot.webp');
-    await writeFile(webpPath, await solid(30, 40, 'webp'));
-    const link = join(dir, 'link.webp');
-    await symlink(webpPath, link);
-    expect(await store.addFile(link)).toMatchObject({ format: 'webp', width: 30, height: 40 });
+  it('accepts JPEG and WebP, judged by content, and stores them with their own extension', async () => {
+    const jpeg = await store.addBytes(await solid(100, 50, 'jpeg'));
+    expect(jpeg).toMatchObject({ format: 'jpeg', width: 100, height: 50 });
+    expect(await store.path(jpeg.id)).toBe(join(store.dir, `${jpeg.id}.jpg`));
+    expect(await store.addBytes(await solid(30, 40, 'webp'))).toMatchObject({ format: 'webp', width: 30, height: 40 });
   });
 
-  it('rejects non-images, damaged images, empty files and folders with a code that survives IPC', async () => {
+  it('rejects non-images, damaged and empty images with a code that survives IPC', async () => {
     const rejected = (problem: string, message?: RegExp) => ({ code: 'invalid-request', problem, ...(message && { message }) });
     await expect(store.addBytes(Buffer.from('%PDF-1.7'))).rejects.toMatchObject(rejected('not-an-image', /not an image/));
     await expect(store.addBytes(Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"/>'))).rejects.toMatchObject(rejected('unsupported-format'));
@@ -70,18 +66,14 @@ describe('image store', () => {
     await expect(store.addBytes(png.subarray(0, 60))).rejects.toMatchObject(rejected('corrupt', /damaged/));
     // Header intact, pixel data cut short: only decoding finds it.
     await expect(store.addBytes(png.subarray(0, png.length - 30))).rejects.toMatchObject(rejected('corrupt', /damaged/));
-    await expect(store.addFile(dir)).rejects.toMatchObject(rejected('not-an-image'));
-    await expect(store.addFile(join(dir, 'missing.png'))).rejects.toMatchObject(rejected('not-an-image'));
     // Nothing rejected reached the store.
     expect(await readdir(store.dir).catch(() => [])).toEqual([]);
   });
 
-  it('rejects images over the pixel limit before decoding them, and files over the size limit before reading', async () => {
+  it('rejects images over the pixel limit before decoding them, and over the size limit', async () => {
     await expect(store.addBytes(pngHeaderOnly(10_000, 10_000))).rejects.toMatchObject({ problem: 'too-large', message: /10000×10000.*limit is 50.0 MP/ });
-    const big = join(dir, 'big.png');
-    await writeFile(big, Buffer.concat([pngHeaderOnly(10, 10), Buffer.alloc(IMAGE_LIMITS.maxBytes)]));
-    await expect(store.addFile(big)).rejects.toMatchObject({ problem: 'too-large', message: /limit is 25 MB/ });
-    await expect(store.addBytes(await readFile(big))).rejects.toMatchObject({ problem: 'too-large' });
+    const big = Buffer.concat([pngHeaderOnly(10, 10), Buffer.alloc(IMAGE_LIMITS.maxBytes)]);
+    await expect(store.addBytes(big)).rejects.toMatchObject({ problem: 'too-large', message: /limit is 25.0 MB/ });
   });
 
   it('refuses ids that are not sha256 hex', async () => {

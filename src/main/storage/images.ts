@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { access, lstat, mkdir, readFile, realpath, stat } from 'node:fs/promises';
+import { access, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { ImageId, type StoredImage } from '../../shared/conversation.js';
@@ -23,7 +23,7 @@ const FORMATS: ImageFormat[] = ['png', 'jpeg', 'webp', 'gif', 'tiff', 'avif', 'h
 export class ImageStore {
   constructor(readonly dir: string) {}
 
-  /** Pasted bytes, and the end of every other path in: validate, then store under the content hash. */
+  /** Every image that comes in (dropped, pasted or picked in the renderer): validate, then store under the content hash. */
   async addBytes(bytes: Uint8Array): Promise<StoredImage> {
     const image = await validateImage(bytes);
     const id = createHash('sha256').update(bytes).digest('hex');
@@ -34,22 +34,6 @@ export class ImageStore {
     if (!(await exists(file))) await writeFileAtomic(file, bytes);
     if (!(await exists(this.thumbFile(id)))) await writeFileAtomic(this.thumbFile(id), thumb);
     return { id, format: image.format, width: image.width, height: image.height, bytes: bytes.byteLength };
-  }
-
-  /** A file by path (CLI, tests): must be a regular file (symlinks resolved) no larger than the limit. */
-  async addFile(path: string): Promise<StoredImage> {
-    let real: string;
-    try {
-      real = (await lstat(path)).isSymbolicLink() ? await realpath(path) : path;
-    } catch {
-      throw new ImageError('not-an-image', 'The file cannot be opened.');
-    }
-    const info = await stat(real);
-    if (!info.isFile()) throw new ImageError('not-an-image', 'Not a file.');
-    if (info.size > IMAGE_LIMITS.maxBytes) {
-      throw new ImageError('too-large', `The image is ${(info.size / 2 ** 20).toFixed(1)} MB; the limit is ${IMAGE_LIMITS.maxBytes / 2 ** 20} MB.`);
-    }
-    return this.addBytes(await readFile(real));
   }
 
   /** Path of the stored original, for the engine. */
