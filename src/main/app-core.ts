@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AppEventName, AppEventPayload } from '../shared/ipc.js';
@@ -19,6 +20,8 @@ export interface AppCoreOptions extends Pick<EngineHostOptions, 'spawn' | 'resta
   userData: string;
   /** Where an export goes: Electron asks with a save dialog; the web host writes into userData/exports. */
   chooseSavePath: ChooseSavePath;
+  /** The demo checkpoint shipped with the app (resources/demo-model): imported on a first launch with no models. */
+  bundledModel?: string;
 }
 
 export interface AppCore {
@@ -27,13 +30,16 @@ export interface AppCore {
   call(name: string, payload: unknown): ReturnType<typeof dispatchAppCall>;
   /** Every pushed event (engine status, streamed answers); returns the unsubscribe. */
   onEvent(sink: AppEventSink): () => void;
-  /** Marks answers cut off by a previous crash as interrupted, then starts the engine (resolves at ready). */
+  /**
+   * Marks answers cut off by a previous crash as interrupted, starts the engine, and on a first
+   * launch installs the bundled model (progress as `models.progress`, like any import).
+   */
   start(): Promise<void>;
   /** Stops answers in flight (saved as interrupted) and shuts the engine down. */
   stop(): Promise<void>;
 }
 
-export function createAppCore({ spawn, restartBackoffMs, userData, chooseSavePath }: AppCoreOptions): AppCore {
+export function createAppCore({ spawn, restartBackoffMs, userData, chooseSavePath, bundledModel }: AppCoreOptions): AppCore {
   const engine = new EngineHost({ spawn, restartBackoffMs });
   const answerer = engineAnswerer({
     ask: (request, { signal, onText }) =>
@@ -62,6 +68,8 @@ export function createAppCore({ spawn, restartBackoffMs, userData, chooseSavePat
     async start() {
       await features.recover();
       await engine.start();
+      const firstLaunch = bundledModel && existsSync(join(bundledModel, 'config.json')) && (await engine.call('models.list', {})).length === 0;
+      if (firstLaunch) await handlers['models.import']({ path: bundledModel });
     },
     async stop() {
       features.stopAll();

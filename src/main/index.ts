@@ -37,6 +37,8 @@ async function startApp(): Promise<void> {
   const core = createAppCore({
     spawn: electronEngineSpawner(join(__dirname, 'engine.cjs'), modelStoreDir(userData)),
     userData,
+    // extraResources in a packaged app; the repository's resources/ in development.
+    bundledModel: join(app.isPackaged ? join(process.resourcesPath, 'resources') : join(app.getAppPath(), 'resources'), 'demo-model'),
     chooseSavePath: async (suggestedName) => {
       const owner = BrowserWindow.getFocusedWindow() ?? BrowserWindow.getAllWindows()[0];
       const options = { defaultPath: join(app.getPath('downloads'), suggestedName) };
@@ -62,7 +64,7 @@ async function startApp(): Promise<void> {
     if (process.platform !== 'darwin') app.quit();
   });
   quitAfterShutdown(core);
-  core.start().catch((e: Error) => console.error(`engine did not start: ${e.message}`));
+  core.start().catch((e: Error) => console.error(`start-up: ${e.message}`));
 }
 
 /** Holds the first quit until answers are saved and the engine has shut down (or was killed after its timeout). */

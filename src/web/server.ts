@@ -28,6 +28,8 @@ export interface WebHostOptions {
   engineEntry?: string;
   engineStdio?: 'inherit' | 'ignore';
   restartBackoffMs?: number[];
+  /** A checkpoint folder to install when the store is empty (the demo model). */
+  bundledModel?: string;
 }
 
 export interface WebHost {
@@ -42,6 +44,7 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
     restartBackoffMs: options.restartBackoffMs,
     userData: options.userData,
     chooseSavePath: exportsFolderSaver(options.userData),
+    bundledModel: options.bundledModel,
   });
 
   let origin = '';
@@ -86,7 +89,7 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
 
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
   origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  core.start().catch((e: Error) => console.error(`engine did not start: ${e.message}`));
+  core.start().catch((e: Error) => console.error(`start-up: ${e.message}`));
 
   return {
     url: `${origin}/`,

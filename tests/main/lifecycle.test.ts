@@ -54,6 +54,8 @@ const fake = vi.hoisted(() => {
     quit: vi.fn(),
     whenReady: vi.fn(async () => {}),
     getPath: () => state.userData,
+    getAppPath: () => state.userData,
+    isPackaged: false,
   });
   const electron = {
     app: state.app,

@@ -1,0 +1,54 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createAppCore } from '../../src/main/app-core.js';
+import { nodeEngineSpawner } from '../../src/main/engine-process-node.js';
+import { modelStoreDir } from '../../src/main/paths.js';
+import { makeTinyCheckpoint } from '../helpers/tiny-checkpoint.js';
+
+/** The app core with the real engine: the first launch installs the bundled model, later launches leave the store alone. */
+describe('app core start-up', () => {
+  it('imports the bundled model once, on the first launch with an empty store', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'tp-core-'));
+    const bundled = (await makeTinyCheckpoint(join(root, 'demo-model'))).dir;
+    const userData = join(root, 'user');
+    const launch = () =>
+      createAppCore({
+        spawn: nodeEngineSpawner({ modelStore: modelStoreDir(userData), stdio: 'ignore' }),
+        userData,
+        chooseSavePath: async () => null,
+        bundledModel: bundled,
+      });
+
+    const first = launch();
+    const progress: unknown[] = [];
+    first.onEvent((event, payload) => event === 'models.progress' && progress.push(payload));
+    await first.start();
+    const installed = await first.call('models.list', {});
+    expect(installed).toMatchObject({ ok: true, value: [{ name: 'demo-model' }] });
+    expect(progress.length).toBeGreaterThan(0);
+    await first.stop();
+
+    const second = launch();
+    const again: unknown[] = [];
+    second.onEvent((event, payload) => event === 'models.progress' && again.push(payload));
+    await second.start();
+    expect(await second.call('models.list', {})).toEqual(installed);
+    expect(again).toEqual([]);
+    await second.stop();
+  });
+
+  it('starts without a bundled model when none ships', async () => {
+    const userData = mkdtempSync(join(tmpdir(), 'tp-core-'));
+    const core = createAppCore({
+      spawn: nodeEngineSpawner({ modelStore: modelStoreDir(userData), stdio: 'ignore' }),
+      userData,
+      chooseSavePath: async () => null,
+      bundledModel: join(userData, 'no-such-demo'),
+    });
+    await core.start();
+    expect(await core.call('models.list', {})).toEqual({ ok: true, value: [] });
+    await core.stop();
+  });
+});
