@@ -50,6 +50,9 @@ describe('stats row', () => {
     ]);
     expect(statItems(stats)[0].hint).toContain('310 ms of image encoding');
     expect(statItems({ ...stats, sharedLayers: 6 }).at(-1)).toMatchObject({ label: 'shared', value: 'layers 1–6' });
+    // Tiny test models compute millions, not trillions.
+    expect(statItems({ ...stats, tflops: 0.0000431, tflopsUnpruned: 0.0000714 })[4].value).toBe('43.1 MFLOPs (60.4%)');
+    expect(statItems({ ...stats, tflops: 0.0123, tflopsUnpruned: 0.0246 })[4].value).toBe('12.3 GFLOPs (50%)');
   });
 });
 

@@ -10,9 +10,10 @@ export function formatRate(perSec: number): string {
   return `${perSec >= 100 ? Math.round(perSec) : perSec.toFixed(1)} tok/s`;
 }
 
-/** TFLOPs with three significant digits, so 1.557 and 0.0123 both read well. */
+/** Compute in TFLOPs with three significant digits, in GFLOPs or MFLOPs for small (test-sized) models. */
 export function formatTflops(tflops: number): string {
-  return `${Number(tflops.toPrecision(3))} TFLOPs`;
+  const [value, unit] = tflops >= 0.1 || tflops === 0 ? [tflops, 'TFLOPs'] : tflops >= 1e-4 ? [tflops * 1e3, 'GFLOPs'] : [tflops * 1e6, 'MFLOPs'];
+  return `${Number(value.toPrecision(3))} ${unit}`;
 }
 
 export function formatPercent(fraction: number): string {
