@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Client } from '../../../src/renderer/client/client.js';
 import { ChatFeature, ConversationsFeature } from '../../../src/renderer/features/chat/ChatFeature.js';
 import { ClientProvider } from '../../../src/renderer/shell/client-context.js';
@@ -139,6 +139,35 @@ describe('chat feature over the real feature handlers', () => {
     expect(await within(dialog).findByText('Trace JSON exported.')).toBeTruthy();
     fireEvent.click(within(dialog).getByRole('button', { name: 'Close inspector' }));
     expect(screen.queryByRole('dialog')).toBeNull();
+  });
+
+  it('opens a trace file in the inspector, and refuses one that breaks the schema', async () => {
+    await mount(new ScriptedAnswerer(['x']));
+    const input = screen.getByLabelText('Open trace file…');
+    fireEvent.change(input, { target: { files: [new File([JSON.stringify(makeTrace())], 'trace.json', { type: 'application/json' })] } });
+    const dialog = await screen.findByRole('dialog', { name: 'Pruning inspector' });
+    expect(within(dialog).getByTestId('inspector-kept').textContent).toBe('6');
+    expect((within(dialog).getByRole('button', { name: 'Export trace JSON' }) as HTMLButtonElement).disabled).toBe(true);
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Close inspector' }));
+    const broken = { ...makeTrace(), layers: makeTrace().layers.slice(1) };
+    fireEvent.change(input, { target: { files: [new File([JSON.stringify(broken)], 'bad.json')] } });
+    expect((await screen.findByRole('alert')).textContent).toMatch(/invalid trace/);
+  });
+
+  it('a view that throws shows the problem inline with a retry, not a blank window', async () => {
+    const { ErrorBoundary } = await import('../../../src/renderer/features/common/ErrorBoundary.js');
+    const Broken = () => {
+      throw new Error('bad data');
+    };
+    const spy = vi.spyOn(console, 'error').mockImplementation(() => {});
+    render(
+      <ErrorBoundary label="chat">
+        <Broken />
+      </ErrorBoundary>,
+    );
+    spy.mockRestore();
+    expect(screen.getByRole('alert').textContent).toContain('The chat view hit a problem: bad data');
+    expect(screen.getByRole('button', { name: 'Try again' })).toBeTruthy();
   });
 
   it('shows a rejected image inline', async () => {
