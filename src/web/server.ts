@@ -49,9 +49,9 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
 
   let origin = '';
   const server = createServer(async (request, response) => {
-    const path = new URL(request.url ?? '/', origin).pathname;
-    if (request.method !== 'GET' || !isOurHost(request)) {
-      response.writeHead(request.method !== 'GET' ? 405 : 421).end();
+    const path = pathOf(request);
+    if (request.method !== 'GET' || !isOurHost(request) || path === null) {
+      response.writeHead(request.method !== 'GET' ? 405 : path === null ? 400 : 421).end();
       return;
     }
     const csp = RENDERER_CSP.replace("connect-src 'self'", `connect-src 'self' ${origin.replace(/^http/, 'ws')}`);
@@ -62,8 +62,7 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
   // The largest requests: traces.read (up to 64 MiB of JSON) and images.add (25 MiB as base64).
   const sockets = new WebSocketServer({ noServer: true, maxPayload: 96 * 1024 * 1024 });
   server.on('upgrade', (request, socket, head) => {
-    const path = new URL(request.url ?? '/', origin).pathname;
-    if (path !== WS_PATH || !isOurHost(request) || request.headers.origin !== origin) {
+    if (pathOf(request) !== WS_PATH || !isOurHost(request) || request.headers.origin !== origin) {
       socket.end('HTTP/1.1 403 Forbidden\r\n\r\n');
       return;
     }
@@ -81,6 +80,14 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
   const stopEvents = core.onEvent((event, payload) => {
     for (const ws of sockets.clients) send(ws, { event, payload });
   });
+
+  function pathOf(request: IncomingMessage): string | null {
+    try {
+      return new URL(request.url ?? '/', origin).pathname;
+    } catch {
+      return null;
+    }
+  }
 
   function isOurHost(request: IncomingMessage): boolean {
     // Refuses DNS-rebinding requests that reach the loopback port under a foreign host name.

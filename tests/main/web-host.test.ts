@@ -92,6 +92,11 @@ describe('web host', () => {
       get(host.url, { headers: { host: 'attacker.example' } }, (res) => resolve(res.statusCode!)).on('error', reject);
     });
     expect(rebinding).toBe(421);
+    const garbled = await new Promise<number>((resolve, reject) => {
+      get({ host: '127.0.0.1', port: new URL(host.url).port, path: 'http://[' }, (res) => resolve(res.statusCode!)).on('error', reject);
+    });
+    expect(garbled).toBe(400);
+    expect((await fetch(host.url)).status).toBe(200);
   });
 });
 
