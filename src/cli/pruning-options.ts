@@ -29,10 +29,15 @@ export function methodsFromArgs(args: ParsedArgs, fallback = 'none'): MethodSpec
   const schedule = args.values.schedule === undefined ? undefined : cliParse(() => parseSchedule(String(args.values.schedule)));
   const alpha = args.values.alpha === undefined ? undefined : Number(args.values.alpha);
   if (alpha !== undefined && !(alpha >= 0 && alpha <= 1)) throw new CliError('--alpha must be a number in [0, 1]');
+  // --schedule applies to every transprune and random method, --alpha to every transprune one; the
+  // other methods (e.g. the `none` of a comparison) are left as they are.
   return names.map((name) => cliParse(() => {
     const spec = parseMethod(name);
-    const applies = spec.llm.kind === 'transprune' || (spec.llm.kind === 'random' && alpha === undefined);
-    return applies ? withOverrides(spec, { schedule, alpha }) : spec;
+    const kind = spec.llm.kind;
+    return withOverrides(spec, {
+      schedule: kind === 'transprune' || kind === 'random' ? schedule : undefined,
+      alpha: kind === 'transprune' ? alpha : undefined,
+    });
   }));
 }
 

@@ -5,6 +5,8 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCommandArgs } from '../../src/cli/command.js';
 import { compareCommand, sideBySide } from '../../src/cli/commands/compare.js';
+import { methodsFromArgs } from '../../src/cli/pruning-options.js';
+import { formatMethod } from '../../src/shared/pruning.js';
 import { readTrace } from '../../src/engine/trace/io.js';
 import { makeTinyCheckpoint } from '../helpers/tiny-checkpoint.js';
 
@@ -47,6 +49,13 @@ describe('cli compare', () => {
     expect(high.layers.filter((l) => l.kept).map((l) => l.kept!.length)).toEqual([14, 10, 2]);
     expect(high.totals.flops.paper / high.totals.flops.paperUnpruned).toBeLessThan(1);
     expect(high.image?.grid).toEqual({ rows: 4, cols: 4 });
+  });
+
+  it('--schedule goes to transprune and random methods, --alpha to transprune ones, others stay as given', () => {
+    const specs = methodsFromArgs(parseCommandArgs(compareCommand, ['--method', 'none', '--method', 'ttv', '--method', 'random:seed=2', '--method', 'fastv', '--schedule', '2-4/2,4/0.5,0.25', '--alpha', '0.7', 'q']));
+    expect(specs.map(formatMethod)).toEqual(['none', 'transprune@2-4/2,4/0.5,0.25:alpha=0.7', 'random@2-4/2,4/0.5,0.25:seed=2', 'fastv:k=2,r=0.5']);
+    expect(() => methodsFromArgs(parseCommandArgs(compareCommand, ['--method', 'ttv', '--alpha', '2', 'q']))).toThrow(/alpha/);
+    expect(() => methodsFromArgs(parseCommandArgs(compareCommand, ['--method', 'ttv', '--schedule', '7-12/7', 'q']))).toThrow(/schedule/);
   });
 
   it('lays answers out in wrapped columns', () => {
