@@ -64,6 +64,8 @@ export const featureCalls = {
 
   /** Converts a Hugging Face checkpoint folder (on the host machine) into a model pack; progress as `models.progress`. */
   'models.import': spec(z.object({ path: z.string().min(1).max(4096) }), InstalledModel),
+  /** Downloads a Hugging Face repository's checkpoint files, then imports them; same progress and cancel. */
+  'models.download': spec(z.object({ repoId: z.string().regex(/^[A-Za-z0-9][\w.-]*\/[\w.-]+$/) }), InstalledModel),
   'models.cancelImport': spec(None, z.object({ cancelled: z.boolean() })),
   'models.remove': spec(z.object({ id: z.string().min(1) }), None),
 };

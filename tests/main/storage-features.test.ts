@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -70,10 +72,16 @@ beforeEach(async () => {
 });
 afterEach(() => rm(dir, { recursive: true, force: true }));
 
-function setup(answerer: Answerer) {
+function setup(answerer: Answerer, hfEndpoint?: string) {
   const events: (ChatAnswerEvent | CompareAnswerEvent)[] = [];
   const saved: string[] = [];
-  const features: Features = createFeatures({ storage, answerer, models: storeInstaller(join(dir, 'models')), chooseSavePath: async (name) => (saved.push(name), join(dir, name)) });
+  const features: Features = createFeatures({
+    storage,
+    answerer,
+    models: storeInstaller(join(dir, 'models')),
+    chooseSavePath: async (name) => (saved.push(name), join(dir, name)),
+    hfEndpoint,
+  });
   features.onEvent((event, payload) => event !== 'models.progress' && events.push(payload as ChatAnswerEvent | CompareAnswerEvent));
   const until = async (done: () => boolean) => {
     for (let i = 0; i < 400 && !done(); i++) await new Promise((r) => setTimeout(r, 10));
@@ -212,7 +220,7 @@ describe('model management', () => {
     const progress: number[] = [];
     features.onEvent((event, payload) => event === 'models.progress' && progress.push((payload as { done: number }).done));
     const importing = h['models.import']({ path: checkpoint.dir });
-    await expect(h['models.import']({ path: checkpoint.dir })).rejects.toThrow(/already running/);
+    await expect(h['models.import']({ path: checkpoint.dir })).rejects.toThrow(/already being added/);
     const model = await importing;
     expect(progress.length).toBeGreaterThan(2);
     expect(progress.at(-1)).toBe(1);
@@ -232,5 +240,47 @@ describe('model management', () => {
     expect(await listPacks(join(dir, 'models'))).toEqual([]);
     expect(await h['models.cancelImport']({})).toEqual({ cancelled: false });
     await expect(h['models.import']({ path: join(dir, 'nowhere') })).rejects.toThrow(/nowhere/);
+  });
+});
+
+/** A local stand-in for huggingface.co's two endpoints: the repo listing and file downloads. */
+async function fakeHub(repoId: string, folder: string): Promise<{ url: string; close(): Promise<void> }> {
+  const files = [...readdirSync(folder), 'README.md'];
+  const server = createServer((req, res) => {
+    const url = req.url ?? '';
+    if (url === `/api/models/${repoId}`) return void res.end(JSON.stringify({ id: repoId, siblings: files.map((rfilename) => ({ rfilename })) }));
+    const prefix = `/${repoId}/resolve/main/`;
+    const name = url.startsWith(prefix) ? url.slice(prefix.length) : '';
+    if (!name || !files.includes(name) || name === 'README.md') return void res.writeHead(404).end();
+    const body = readFileSync(join(folder, name));
+    res.writeHead(200, { 'content-length': body.length }).end(body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+describe('download by repo id', () => {
+  it('downloads the checkpoint files with progress, then imports them', async () => {
+    const checkpoint = await makeTinyCheckpoint(join(dir, 'hf'), { preset: 'tiny' });
+    const hub = await fakeHub('org/tiny', checkpoint.dir);
+    try {
+      const { h, features } = setup(new ScriptedAnswerer(['x']), hub.url);
+      const messages: string[] = [];
+      features.onEvent((event, payload) => event === 'models.progress' && messages.push((payload as { message: string }).message));
+      const model = await h['models.download']({ repoId: 'org/tiny' });
+      expect((await listPacks(join(dir, 'models'))).map((p) => p.id)).toEqual([model.id]);
+      expect(messages.some((m) => m.startsWith('Downloading config.json'))).toBe(true);
+      expect(readdirSync(join(storage.downloadsDir, 'org--tiny')).sort()).toEqual(readdirSync(checkpoint.dir).filter((f) => f !== 'README.md').sort());
+      await expect(h['models.download']({ repoId: 'org/missing' })).rejects.toThrow('No model "org/missing" on Hugging Face.');
+    } finally {
+      await hub.close();
+    }
+  });
+
+  it('says offline when the hub cannot be reached', async () => {
+    const closed = await fakeHub('org/tiny', dir);
+    await closed.close(); // nothing listens there any more
+    const { h } = setup(new ScriptedAnswerer(['x']), closed.url);
+    await expect(h['models.download']({ repoId: 'org/tiny' })).rejects.toThrow(/Cannot reach 127\.0\.0\.1:\d+: you seem to be offline/);
   });
 });

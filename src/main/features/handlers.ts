@@ -22,6 +22,8 @@ export interface FeatureDeps {
   answerer: Answerer;
   models: ModelInstaller;
   chooseSavePath: ChooseSavePath;
+  /** Hugging Face's address; tests point it at a local server. */
+  hfEndpoint?: string;
 }
 
 type FeatureEvents = typeof featureEvents;
@@ -40,14 +42,14 @@ export interface Features {
 }
 
 /** The chat, compare, image, trace, export, settings and model-management calls, over main's storage and the engine. */
-export function createFeatures({ storage, answerer, models, chooseSavePath }: FeatureDeps): Features {
+export function createFeatures({ storage, answerer, models, chooseSavePath, hfEndpoint }: FeatureDeps): Features {
   const listeners = new Set<Listener>();
   const emit = <E extends FeatureEventName>(event: E, payload: FeaturePayload<E>) => {
     for (const listener of listeners) listener(event, payload);
   };
   const chat = new ChatService(storage, answerer, (payload) => emit('chat.answer', payload));
   const compare = new CompareService(storage, answerer, (payload) => emit('compare.answer', payload));
-  const imports = new ModelImports(models, (progress) => emit('models.progress', progress));
+  const imports = new ModelImports(models, (progress) => emit('models.progress', progress), storage.downloadsDir, hfEndpoint);
   const { conversations, images, settings, traces } = storage;
 
   async function save(suggestedName: string, data: string | Uint8Array): Promise<{ path: string | null }> {
@@ -97,6 +99,7 @@ export function createFeatures({ storage, answerer, models, chooseSavePath }: Fe
       return save(`overlay-${trace.method.label}-${traceId.slice(0, 8)}.png`, Buffer.from(png, 'base64'));
     },
     'models.import': ({ path }) => imports.import(path),
+    'models.download': ({ repoId }) => imports.download(repoId),
     'models.cancelImport': async () => ({ cancelled: imports.cancel() }),
     'models.remove': async ({ id }) => {
       await models.remove(id);

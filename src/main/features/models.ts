@@ -1,5 +1,7 @@
+import { join } from 'node:path';
 import type { ModelSummary } from '../../shared/ipc.js';
 import { CodedError } from '../../shared/result.js';
+import { downloadCheckpoint, HF_ENDPOINT } from './download.js';
 
 export interface ImportProgressUpdate {
   done: number;
@@ -13,21 +15,37 @@ export interface ModelInstaller {
   remove(id: string): Promise<void>;
 }
 
-/** One import at a time (it converts every layer and fills the disk); cancel aborts it between steps. */
+/**
+ * Adding models: import a checkpoint folder, or download one from Hugging Face into `downloadsDir` and
+ * import it. One at a time (an import converts every layer and fills the disk); cancel aborts either.
+ */
 export class ModelImports {
   private running: AbortController | undefined;
 
   constructor(
     private readonly installer: ModelInstaller,
     private readonly emit: (progress: ImportProgressUpdate) => void,
+    private readonly downloadsDir: string,
+    private readonly endpoint = HF_ENDPOINT,
   ) {}
 
-  async import(path: string): Promise<ModelSummary> {
-    if (this.running) throw new CodedError('invalid-request', 'An import is already running; cancel it or wait for it to finish.');
+  import(path: string): Promise<ModelSummary> {
+    return this.exclusive((signal) => this.installer.import(path, this.emit, signal));
+  }
+
+  download(repoId: string): Promise<ModelSummary> {
+    return this.exclusive(async (signal) => {
+      const dir = await downloadCheckpoint(repoId, join(this.downloadsDir, repoId.replace('/', '--')), this.emit, signal, this.endpoint);
+      return this.installer.import(dir, this.emit, signal);
+    });
+  }
+
+  private async exclusive(work: (signal: AbortSignal) => Promise<ModelSummary>): Promise<ModelSummary> {
+    if (this.running) throw new CodedError('invalid-request', 'A model is already being added; cancel it or wait for it to finish.');
     const controller = new AbortController();
     this.running = controller;
     try {
-      return await this.installer.import(path, this.emit, controller.signal);
+      return await work(controller.signal);
     } finally {
       this.running = undefined;
     }

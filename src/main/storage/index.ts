@@ -15,6 +15,8 @@ export interface Storage {
   images: ImageStore;
   settings: SettingsStore;
   traces: TraceStore;
+  /** Where models downloaded from Hugging Face wait to be imported. */
+  downloadsDir: string;
 }
 
 /**
@@ -27,5 +29,6 @@ export function openStorage(userDataDir: string): Storage {
     images: new ImageStore(join(userDataDir, 'images')),
     settings: new SettingsStore(join(userDataDir, 'settings.json')),
     traces: new TraceStore(join(userDataDir, 'traces')),
+    downloadsDir: join(userDataDir, 'downloads'),
   };
 }
