@@ -208,6 +208,17 @@ describe('the app through the web bridge', () => {
     await row.getByRole('button', { name: /Remove .*…/ }).click();
     await row.getByRole('button', { name: /^Remove hf-gqa$/ }).click();
     await expect.poll(() => page.getByRole('button', { name: 'Use' }).count(), { timeout: 30_000 }).toBe(1);
+  });
+
+  it('downloading by repo id says clearly that this machine is offline', async () => {
+    // This machine cannot reach huggingface.co: either the browser knows it is offline, or the download says so.
+    if (await page.evaluate(() => navigator.onLine)) {
+      await page.getByLabel('Repository id').fill('llava-hf/llava-1.5-7b-hf');
+      await page.getByRole('button', { name: 'Download', exact: true }).click();
+      await expect.poll(() => page.getByRole('alert').textContent(), { timeout: 30_000 }).toMatch(/Cannot reach huggingface\.co: you seem to be offline/);
+    } else {
+      expect(await page.getByRole('note').textContent()).toContain('You are offline');
+    }
     await page.getByRole('button', { name: 'Chat', exact: true }).click();
   });
 

@@ -5,23 +5,48 @@ import { useClient } from '../../shell/client-context.js';
 import { callOrThrow } from '../common/client.js';
 import { ModelsView, type Task } from './ModelsView.js';
 
+type Adding = 'import' | 'download';
+
+/** Whether the browser thinks it is online, kept current by the online/offline events. */
+function useOnline(): boolean {
+  const [online, setOnline] = useState(() => navigator.onLine);
+  useEffect(() => {
+    const update = () => setOnline(navigator.onLine);
+    window.addEventListener('online', update);
+    window.addEventListener('offline', update);
+    return () => {
+      window.removeEventListener('online', update);
+      window.removeEventListener('offline', update);
+    };
+  }, []);
+  return online;
+}
+
 /**
- * The models slot: installed models (the engine's store), which one chats use, import of a checkpoint
- * folder with progress and cancel, and removal. Download by repo id needs a downloader that does not exist yet.
+ * The models slot: installed models (the engine's store), which one chats use, adding one (import a
+ * checkpoint folder, or download by Hugging Face repo id) with progress and cancel, and removal.
  */
 export function ModelsFeature({ models: shellModels, modelsError }: ViewProps) {
   const client = useClient();
   // The shell lists models when the engine comes up; after an import or removal this view lists them itself.
   const [models, setModels] = useState<ModelSummary[] | undefined>(shellModels);
   const [activeId, setActiveId] = useState<string>();
-  const [importTask, setImportTask] = useState<Task>({});
+  const [tasks, setTasks] = useState<Record<Adding, Task>>({ import: {}, download: {} });
+  const [adding, setAdding] = useState<Adding>();
+  const online = useOnline();
   const [error, setError] = useState<string>();
 
   useEffect(() => setModels(shellModels), [shellModels]);
   useEffect(() => {
     void callOrThrow(client, 'settings.get', {}).then((s) => setActiveId(s.modelId ?? models?.[0]?.id), () => undefined);
   }, [client, models]);
-  useEffect(() => client.on('models.progress', (progress) => setImportTask({ progress })), [client]);
+  useEffect(
+    () =>
+      client.on('models.progress', (progress) => {
+        if (adding) setTasks((t) => ({ ...t, [adding]: { progress } }));
+      }),
+    [client, adding],
+  );
 
   const refresh = async () => setModels(await callOrThrow(client, 'models.list', {}));
   const attempt = (work: () => Promise<unknown>) => async () => {
@@ -33,14 +58,18 @@ export function ModelsFeature({ models: shellModels, modelsError }: ViewProps) {
     }
   };
 
-  async function importFolder(path: string) {
-    setImportTask({ progress: { done: 0, total: 0, message: `Checking ${path}` } });
+  /** Import and download share the engine's one import slot, its progress events and its cancel. */
+  async function add(kind: Adding, work: () => Promise<unknown>, first: string) {
+    setAdding(kind);
+    setTasks((t) => ({ ...t, [kind]: { progress: { done: 0, total: 0, message: first } } }));
     try {
-      await callOrThrow(client, 'models.import', { path });
-      setImportTask({});
+      await work();
+      setTasks((t) => ({ ...t, [kind]: {} }));
       await refresh();
     } catch (err) {
-      setImportTask({ error: (err as Error).message });
+      setTasks((t) => ({ ...t, [kind]: { error: (err as Error).message } }));
+    } finally {
+      setAdding(undefined);
     }
   }
 
@@ -63,9 +92,13 @@ export function ModelsFeature({ models: shellModels, modelsError }: ViewProps) {
           })()
         }
         onRemove={(id) => void attempt(async () => (await callOrThrow(client, 'models.remove', { id }), await refresh()))()}
-        onImport={(path) => void importFolder(path)}
+        onImport={(path) => void add('import', () => callOrThrow(client, 'models.import', { path }), `Checking ${path}`)}
         onCancelImport={() => void callOrThrow(client, 'models.cancelImport', {})}
-        importTask={importTask}
+        importTask={tasks.import}
+        onDownload={(repoId) => void add('download', () => callOrThrow(client, 'models.download', { repoId }), `Asking Hugging Face for ${repoId}`)}
+        onCancelDownload={() => void callOrThrow(client, 'models.cancelImport', {})}
+        downloadTask={tasks.download}
+        online={online}
       />
     </div>
   );
