@@ -101,13 +101,19 @@ describe('web host', () => {
 });
 
 describe('web client', () => {
-  it('reports the engine stopped when the host goes away, and fails calls instead of hanging', async () => {
+  it('reports the engine stopped when the host goes away, then reconnects when it is back', async () => {
     const seen: EngineStatus[] = [];
     client.on('engine.status', (s) => seen.push(s));
+    const port = Number(new URL(host.url).port);
     hostClosed = true;
     await host.close();
     await waitFor(() => seen.some((s) => s.state === 'stopped' && s.reason === 'lost the connection to the web host'));
     expect(await client.call('engine.status', {})).toMatchObject({ ok: false, error: { code: 'engine-unavailable' } });
+
+    host = await startWebHost({ rendererDir, userData, port, engineStdio: 'ignore' });
+    hostClosed = false;
+    await waitFor(() => seen.at(-1)?.state === 'ready');
+    expect(seen.at(-1)).toMatchObject({ state: 'ready', restarts: 0, info: { pid: host.engine.pid } });
   });
 });
 

@@ -6,8 +6,8 @@ type Listener = (payload: unknown) => void;
 
 /**
  * The Client over the web host's WebSocket (src/web/server.ts). Calls made before the socket
- * opens wait for it; if the socket drops, pending calls fail, the engine status reads "stopped",
- * and the next call reconnects.
+ * opens wait for it. If the socket drops, pending calls fail, the engine status reads "stopped",
+ * and the client reconnects with backoff, then pushes the fresh engine status to its listeners.
  */
 export class WebClient implements Client {
   private socket: WebSocket | undefined;
@@ -15,6 +15,8 @@ export class WebClient implements Client {
   private nextId = 1;
   private readonly pending = new Map<number, (result: Result<unknown>) => void>();
   private readonly listeners = new Map<string, Set<Listener>>();
+  private closedByUser = false;
+  private failedReconnects = 0;
 
   constructor(private readonly url: string) {}
 
@@ -45,6 +47,7 @@ export class WebClient implements Client {
   }
 
   close(): void {
+    this.closedByUser = true;
     this.socket?.close();
   }
 
@@ -53,7 +56,11 @@ export class WebClient implements Client {
     this.opened = new Promise((resolve, reject) => {
       const socket = new WebSocket(this.url);
       this.socket = socket;
-      socket.addEventListener('open', () => resolve(socket));
+      let wasOpen = false;
+      socket.addEventListener('open', () => {
+        wasOpen = true;
+        resolve(socket);
+      });
       socket.addEventListener('error', () => {}); // always followed by 'close', handled there
       socket.addEventListener('message', (event) => this.receive(String(event.data)));
       socket.addEventListener('close', () => {
@@ -62,10 +69,26 @@ export class WebClient implements Client {
         for (const resolvePending of this.pending.values()) resolvePending(err('engine-unavailable', 'lost the connection to the web host'));
         this.pending.clear();
         // Without the host there is no engine either; say so rather than keep showing the last status.
-        this.listeners.get('engine.status')?.forEach((listener) => listener({ state: 'stopped', reason: 'lost the connection to the web host', restarts: 0 }));
+        if (wasOpen) this.emit('engine.status', { state: 'stopped', reason: 'lost the connection to the web host', restarts: 0 });
+        if (!this.closedByUser) this.reconnectLater(wasOpen);
       });
     });
     return this.opened;
+  }
+
+  /** Each failed attempt closes its socket, which schedules the next one: 0.5 s doubling to 5 s. */
+  private reconnectLater(afterOpen: boolean): void {
+    this.failedReconnects = afterOpen ? 0 : this.failedReconnects + 1;
+    const delay = Math.min(500 * 2 ** this.failedReconnects, 5_000);
+    setTimeout(async () => {
+      if (this.closedByUser) return;
+      const status = await this.call('engine.status', {});
+      if (status.ok) this.emit('engine.status', status.value);
+    }, delay);
+  }
+
+  private emit(event: string, payload: unknown): void {
+    this.listeners.get(event)?.forEach((listener) => listener(payload));
   }
 
   private receive(data: string): void {
@@ -81,7 +104,7 @@ export class WebClient implements Client {
       this.pending.get(message.id)?.(message.result as Result<unknown>);
       this.pending.delete(message.id);
     } else {
-      this.listeners.get(message.event)?.forEach((listener) => listener(message.payload));
+      this.emit(message.event, message.payload);
     }
   }
 }
