@@ -49,6 +49,7 @@ export function createAppCore({ spawn, restartBackoffMs, userData, chooseSavePat
     import: (path, onProgress, signal) =>
       engine.call('models.import', { path }, { signal, onEvent: (e) => e.event === 'progress' && onProgress(e.payload as ImportProgressUpdate) }),
     remove: async (id) => void (await engine.call('models.remove', { id })),
+    list: () => engine.call('models.list', {}),
   };
   const features = createFeatures({ storage: openStorage(userData), answerer, models, chooseSavePath });
   const handlers: AppHandlers = { ...engineCallHandlers(engine), ...features.handlers };

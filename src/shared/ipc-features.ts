@@ -80,6 +80,8 @@ const AnswerUpdate = z.object({
 
 export const featureEvents = {
   'models.progress': z.object({ done: z.number().min(0), total: z.number().min(0), message: z.string().optional() }),
+  /** The installed models after an import, download or removal. */
+  'models.changed': z.array(InstalledModel),
   /** The streaming answer of a chat message: the whole text so far (batched), then the final state. */
   'chat.answer': AnswerTargetSchema.extend(AnswerUpdate.shape),
   'compare.answer': z.object({ runId: Id, side: CompareSide }).extend(AnswerUpdate.shape),

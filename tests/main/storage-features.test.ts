@@ -58,6 +58,7 @@ function storeInstaller(store: string): ModelInstaller {
       return { id, name, path: pack.dir };
     },
     remove: async (id) => void (await removePack(store, id)),
+    list: async () => (await listPacks(store)).map(({ id, name, path }) => ({ id, name, path })),
   };
 }
 
@@ -82,7 +83,7 @@ function setup(answerer: Answerer, hfEndpoint?: string) {
     chooseSavePath: async (name) => (saved.push(name), join(dir, name)),
     hfEndpoint,
   });
-  features.onEvent((event, payload) => event !== 'models.progress' && events.push(payload as ChatAnswerEvent | CompareAnswerEvent));
+  features.onEvent((event, payload) => (event === 'chat.answer' || event === 'compare.answer') && events.push(payload as ChatAnswerEvent | CompareAnswerEvent));
   const until = async (done: () => boolean) => {
     for (let i = 0; i < 400 && !done(); i++) await new Promise((r) => setTimeout(r, 10));
   };
@@ -218,11 +219,16 @@ describe('model management', () => {
     const checkpoint = await makeTinyCheckpoint(join(dir, 'hf'), { preset: 'tiny' });
     const { h, features } = setup(new ScriptedAnswerer(['x']));
     const progress: number[] = [];
-    features.onEvent((event, payload) => event === 'models.progress' && progress.push((payload as { done: number }).done));
+    const changes: unknown[] = [];
+    features.onEvent((event, payload) => {
+      if (event === 'models.progress') progress.push((payload as { done: number }).done);
+      if (event === 'models.changed') changes.push(payload);
+    });
     const importing = h['models.import']({ path: checkpoint.dir });
     await expect(h['models.import']({ path: checkpoint.dir })).rejects.toThrow(/already being added/);
     const model = await importing;
     expect(progress.length).toBeGreaterThan(2);
+    expect(changes.at(-1)).toEqual([model]);
     expect(progress.at(-1)).toBe(1);
     expect((await listPacks(join(dir, 'models'))).map((p) => p.id)).toEqual([model.id]);
 
@@ -230,6 +236,7 @@ describe('model management', () => {
     await h['models.remove']({ id: model.id });
     expect(await listPacks(join(dir, 'models'))).toEqual([]);
     expect((await h['settings.get']({})).modelId).toBeUndefined();
+    expect(changes.at(-1)).toEqual([]);
   });
 
   it('cancel stops an import and reports a missing folder clearly', async () => {

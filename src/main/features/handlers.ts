@@ -57,6 +57,12 @@ export function createFeatures({ storage, answerer, models, chooseSavePath, hfEn
     if (path) await writeFileAtomic(path, data);
     return { path };
   }
+  /** Tells every window the new model list once a change to the store is done. */
+  async function announced<T>(change: Promise<T>): Promise<T> {
+    const result = await change;
+    emit('models.changed', await models.list());
+    return result;
+  }
   const imageWithThumbnail = async (id: string) => ({
     image: await images.info(id),
     thumbnail: `data:image/webp;base64,${Buffer.from(await images.thumbnail(id)).toString('base64')}`,
@@ -98,11 +104,11 @@ export function createFeatures({ storage, answerer, models, chooseSavePath, hfEn
       const trace = await traces.get(traceId);
       return save(`overlay-${trace.method.label}-${traceId.slice(0, 8)}.png`, Buffer.from(png, 'base64'));
     },
-    'models.import': ({ path }) => imports.import(path),
-    'models.download': ({ repoId }) => imports.download(repoId),
+    'models.import': ({ path }) => announced(imports.import(path)),
+    'models.download': ({ repoId }) => announced(imports.download(repoId)),
     'models.cancelImport': async () => ({ cancelled: imports.cancel() }),
     'models.remove': async ({ id }) => {
-      await models.remove(id);
+      await announced(models.remove(id));
       const current = await settings.load();
       if (current.modelId === id) await settings.save({ ...current, modelId: undefined });
       return {};

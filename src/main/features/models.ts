@@ -13,6 +13,7 @@ export interface ImportProgressUpdate {
 export interface ModelInstaller {
   import(path: string, onProgress: (progress: ImportProgressUpdate) => void, signal: AbortSignal): Promise<ModelSummary>;
   remove(id: string): Promise<void>;
+  list(): Promise<ModelSummary[]>;
 }
 
 /**

@@ -52,5 +52,7 @@ export function useModels(status: EngineStatus | undefined): { models: ModelSumm
       live = false;
     };
   }, [client, up, status?.restarts]);
+  // Imports, downloads and removals push the new list.
+  useEffect(() => client.on('models.changed', (models) => setState({ models })), [client]);
   return state;
 }

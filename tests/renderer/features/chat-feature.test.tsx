@@ -76,7 +76,8 @@ afterEach(async () => {
 });
 
 async function mount(answerer: Answerer) {
-  const models = { import: () => Promise.reject(new Error('no model management in this test')), remove: () => Promise.reject(new Error('no model management in this test')) };
+  const unused = () => Promise.reject(new Error('no model management in this test'));
+  const models = { import: unused, remove: unused, list: unused };
   const features = createFeatures({ storage: openStorage(dir), answerer, models, chooseSavePath: async (name) => join(dir, name) });
   const client = new InProcessClient(features);
   render(
