@@ -24,6 +24,12 @@ describe('settings store', () => {
     expect(await store.load()).toEqual({ ...DEFAULT_SETTINGS, method: 'none' });
   });
 
+  it('keeps the last of several quick saves', async () => {
+    const store = new SettingsStore(join(dir, 'settings.json'));
+    await Promise.all([1, 2, 3, 4, 5].map((seed) => store.save({ ...DEFAULT_SETTINGS, sampling: { ...DEFAULT_SETTINGS.sampling, seed } })));
+    expect((await store.load()).sampling.seed).toBe(5);
+  });
+
   it('refuses invalid settings and leaves a damaged file alone', async () => {
     const store = new SettingsStore(join(dir, 'settings.json'));
     await expect(store.save({ ...DEFAULT_SETTINGS, method: 'magic' })).rejects.toThrow(/pruning method/);

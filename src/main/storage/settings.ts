@@ -8,6 +8,9 @@ import { writeFileAtomic } from './atomicFile.js';
  * gives defaults but is left untouched until the user saves, so a bad edit by hand loses nothing.
  */
 export class SettingsStore {
+  /** Saves run one after another, so the last one asked for is the one left on disk. */
+  private saving: Promise<unknown> = Promise.resolve();
+
   constructor(readonly file: string) {}
 
   async load(): Promise<AppSettings> {
@@ -26,8 +29,13 @@ export class SettingsStore {
 
   async save(settings: AppSettings): Promise<AppSettings> {
     const valid = AppSettings.parse(settings);
-    await mkdir(dirname(this.file), { recursive: true });
-    await writeFileAtomic(this.file, JSON.stringify(valid, null, 2));
-    return valid;
+    const write = async () => {
+      await mkdir(dirname(this.file), { recursive: true });
+      await writeFileAtomic(this.file, JSON.stringify(valid, null, 2));
+      return valid;
+    };
+    const saved = this.saving.then(write, write);
+    this.saving = saved.catch(() => undefined);
+    return saved;
   }
 }

@@ -75,10 +75,13 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function mount(answerer: Answerer) {
+function featuresOver(answerer: Answerer) {
   const unused = () => Promise.reject(new Error('no model management in this test'));
-  const models = { import: unused, remove: unused, list: unused };
-  const features = createFeatures({ storage: openStorage(dir), answerer, models, chooseSavePath: async (name) => join(dir, name) });
+  return createFeatures({ storage: openStorage(dir), answerer, models: { import: unused, remove: unused, list: unused }, chooseSavePath: async (name) => join(dir, name) });
+}
+
+async function mount(answerer: Answerer) {
+  const features = featuresOver(answerer);
   const client = new InProcessClient(features);
   render(
     <ClientProvider client={client}>
@@ -175,5 +178,27 @@ describe('chat feature over the real feature handlers', () => {
     await mount(new ScriptedAnswerer(['x']));
     fireEvent.drop(screen.getByTestId('composer'), { dataTransfer: { files: [new File(['%PDF-1.4'], 'doc.pdf', { type: 'application/pdf' })] } });
     expect((await screen.findByRole('alert')).textContent).toMatch(/not an image/);
+  });
+});
+
+describe('settings feature over the real handlers', () => {
+  it('remembers changes across a restart of the UI and the store', async () => {
+    const { SettingsFeature } = await import('../../../src/renderer/features/settings/SettingsFeature.js');
+    const show = () =>
+      render(
+        <ClientProvider client={new InProcessClient(featuresOver(new ScriptedAnswerer([])))}>
+          <SettingsFeature {...ready} />
+        </ClientProvider>,
+      );
+    show();
+    fireEvent.change(await screen.findByLabelText('Pruning method'), { target: { value: 'transprune-low' } });
+    fireEvent.change(screen.getByLabelText('Schedule'), { target: { value: '2-4/2,4/0.5,0.25' } });
+    fireEvent.change(screen.getByLabelText('Max new tokens'), { target: { value: '64' } });
+    await waitFor(() => expect(JSON.parse(readFileSync(join(dir, 'settings.json'), 'utf8')).sampling.maxTokens).toBe(64));
+    cleanup();
+    show(); // a new client and a new store over the same folder: a relaunch
+    expect(((await screen.findByLabelText('Pruning method')) as HTMLSelectElement).value).toBe('transprune-low');
+    expect((screen.getByLabelText('Schedule') as HTMLInputElement).value).toBe('2-4/2,4/0.5,0.25');
+    expect((screen.getByLabelText('Max new tokens') as HTMLInputElement).value).toBe('64');
   });
 });

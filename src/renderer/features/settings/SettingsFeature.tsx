@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import type { AppSettings } from '../../../shared/settings.js';
 import type { ViewProps } from '../../shell/App.js';
 import { useClient } from '../../shell/client-context.js';
@@ -11,17 +11,20 @@ export function SettingsFeature({ status, models }: ViewProps) {
   const client = useClient();
   const [settings, setSettings] = useState<AppSettings>();
   const [error, setError] = useState<string>();
+  // Only the newest change's answer may replace what is shown: earlier saves can answer later.
+  const latest = useRef(0);
   useEffect(() => {
     callOrThrow(client, 'settings.get', {}).then(setSettings, (err: Error) => setError(err.message));
   }, [client]);
 
   async function change(next: AppSettings) {
+    const request = ++latest.current;
     setSettings(next);
     try {
-      setSettings(await callOrThrow(client, 'settings.set', next));
-      setError(undefined);
+      const saved = await callOrThrow(client, 'settings.set', next);
+      if (request === latest.current) (setSettings(saved), setError(undefined));
     } catch (err) {
-      setError(`Not saved: ${(err as Error).message}`);
+      if (request === latest.current) setError(`Not saved: ${(err as Error).message}`);
     }
   }
 
