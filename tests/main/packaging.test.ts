@@ -18,9 +18,9 @@ const config = yaml.load(readFileSync(join(ROOT, 'electron-builder.yml'), 'utf8'
   asarUnpack: string[];
   files: string[];
   extraResources: { from: string }[];
-  linux: { target: string[] };
-  win: { target: string };
-  mac: { target: { target: string }[] };
+  linux: { target: string[]; files: string[] };
+  win: { target: string; files: string[] };
+  mac: { target: { target: string }[]; files: string[] };
   npmRebuild: boolean;
 };
 
@@ -42,6 +42,15 @@ describe('electron-builder config', () => {
     expect(config.mac.target.map((t) => t.target)).toEqual(['dmg']);
     expect(config.npmRebuild).toBe(false);
     expect(config.extraResources.map((r) => r.from)).toEqual(['resources']);
+  });
+
+  it("keeps only the target platform's onnxruntime binaries in each installer", () => {
+    const ortDirs = { linux: 'linux', win: 'win32', mac: 'darwin' } as const;
+    for (const [target, own] of Object.entries(ortDirs) as [keyof typeof ortDirs, string][]) {
+      const excluded = (dir: string) =>
+        config[target].files.some((p) => p.startsWith('!') && matchesGlob(`node_modules/onnxruntime-node/bin/napi-v6/${dir}/x64/onnxruntime_binding.node`, p.slice(1)));
+      for (const dir of Object.values(ortDirs)) expect(excluded(dir), `${target} installer, ${dir} binaries`).toBe(dir !== own);
+    }
   });
 
   it('unpacks every native library and binding installed for this platform', () => {
