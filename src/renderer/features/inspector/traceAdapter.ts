@@ -8,7 +8,6 @@ export function traceToView(trace: Trace, resizePolicy: TraceView['resizePolicy'
   const visualCounts = trace.layers.map((l) => l.visualIn);
   const layerCost = paperLayerCost(trace);
   return {
-    id: trace.createdAt,
     method: trace.method.label,
     numLayers: trace.model.numLayers,
     grid,

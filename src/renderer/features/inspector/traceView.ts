@@ -18,7 +18,6 @@ export interface PruneStepView {
 }
 
 export interface TraceView {
-  id?: string;
   method: string;
   numLayers: number;
   /** The patch grid the vision tower produced: rows * cols = original visual token count. */
