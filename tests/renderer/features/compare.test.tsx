@@ -85,6 +85,18 @@ describe('compare view', () => {
     expect(s).toEqual({ prefillSpeedup: 3, firstTokenSpeedup: 1000 / 400, flopsRatio: 0.25 });
   });
 
+  it('takes any method string the CLI accepts, passing on only valid ones', () => {
+    const onMethodChange = vi.fn();
+    render(<CompareView left={pane('none', '')} right={pane('transprune-high', '')} onMethodChange={onMethodChange} composer={null} />);
+    fireEvent.change(screen.getByLabelText('Right pane method'), { target: { value: '__custom__' } });
+    const text = screen.getByLabelText('Right pane method, as a method string');
+    fireEvent.change(text, { target: { value: 'fastv:k=3,r=' } });
+    expect(text.getAttribute('aria-invalid')).toBe('true');
+    expect(onMethodChange).not.toHaveBeenCalled();
+    fireEvent.change(text, { target: { value: 'fastv:k=3,r=0.75' } });
+    expect(onMethodChange).toHaveBeenCalledWith('right', 'fastv:k=3,r=0.75');
+  });
+
   it('every offered method is one the pruning module parses', () => {
     for (const choice of METHOD_CHOICES) expect(() => parseMethod(choice.value)).not.toThrow();
   });
