@@ -320,12 +320,16 @@ function parseLlmMethod(part: string): LlmMethodSpec {
   return LlmMethodSpec.parse(spec);
 }
 
+const DEFAULT_DIVPRUNE_RATIO = 0.5;
+
 function parseDivPrune(part: string): DivPruneSpec {
   const { options } = parseName(part);
   const count = options.get('count');
   const ratio = options.get('ratio');
   for (const key of options.keys()) if (key !== 'count' && key !== 'ratio') throw new Error(`unknown option for divprune: ${key}`);
-  return DivPruneSpec.parse({ kind: 'divprune', count: count === undefined ? undefined : parseNumber(count), ratio: ratio === undefined ? undefined : parseNumber(ratio) });
+  // Bare `divprune` keeps half, the 288-of-576 setting of the paper's Tables 4-5.
+  const defaultRatio = count === undefined && ratio === undefined ? DEFAULT_DIVPRUNE_RATIO : undefined;
+  return DivPruneSpec.parse({ kind: 'divprune', count: count === undefined ? undefined : parseNumber(count), ratio: ratio === undefined ? defaultRatio : parseNumber(ratio) });
 }
 
 function parseName(part: string): { name: string; schedule?: string; options: Map<string, string> } {

@@ -20,6 +20,8 @@ describe('parseMethod', () => {
     expect(parseMethod('random:seed=7').llm).toMatchObject({ kind: 'random', seed: 7, schedule: PRESET_SCHEDULES['transprune-high'] });
     const combo = parseMethod('divprune:ratio=0.5+transprune-high');
     expect(combo.projector).toEqual({ kind: 'divprune', ratio: 0.5 });
+    // The brief's spelling: bare divprune keeps half (Tables 4-5's 288 of 576), bare transprune is High.
+    expect(parseMethod('divprune+transprune')).toEqual(combo);
     expect(combo.llm.kind).toBe('transprune');
     expect(parseMethod('transprune-low:alpha=0.4,direction=paper').llm).toMatchObject({ preset: 'transprune-low', alpha: 0.4, direction: 'paper' });
   });
@@ -29,7 +31,7 @@ describe('parseMethod', () => {
     expect(() => parseMethod('bogus')).toThrow(/unknown method/);
     expect(() => parseMethod('fastv:q=2')).toThrow(/unknown option/);
     expect(() => parseMethod('transprune+fastv')).toThrow(/projector-side/);
-    expect(() => parseMethod('divprune')).toThrow();
+    expect(() => parseMethod('divprune:count=10,ratio=0.5')).toThrow();
     expect(() => parseSchedule('7-12/7,9/0.5')).toThrow(/same length/);
     expect(() => parseSchedule('7-12/9,7/0.5,0.25')).toThrow(/increasing/);
   });

@@ -14,7 +14,7 @@ import { positiveInt } from './data.js';
 import { methodsFromArgs } from '../pruning-options.js';
 import { RUNTIME_USAGE, engineFromArgs, runtimeOptions } from './ask.js';
 
-export const DEFAULT_METHODS = 'none,fastv,pdrop,ttv,iga,random,transprune-high,transprune-low,divprune:ratio=0.5+transprune';
+export const DEFAULT_METHODS = 'none,fastv,pdrop,ttv,iga,random,transprune-high,transprune-low,divprune+transprune';
 const TEST_FIXTURE = fileURLToPath(new URL('../../../tests/fixtures/vqa/test.jsonl', import.meta.url));
 
 export const evalCommand: CliCommand = {
