@@ -10,7 +10,7 @@ import { createMethod } from '../pruning/index.js';
 import { fullFlops, type FlopsModel, type PrefillShape } from '../pruning/flops.js';
 import { encodeChat, type ChatTurn } from '../text/chat.js';
 import { TraceRecorder } from '../trace/recorder.js';
-import { generate, type FinishReason, type Generation } from './generate.js';
+import { generateBranches, type FinishReason, type Generation } from './generate.js';
 import { encodeImage } from './graphs.js';
 import { LruCache } from './lru.js';
 import { LoadedModel } from './model.js';
@@ -48,6 +48,30 @@ export interface AskRequest {
   trace?: boolean;
 }
 
+/** What loading, importing and encoding report to and are cancelled by. */
+type StageCallbacks = Pick<AskCallbacks, 'onEvent' | 'signal'>;
+
+export interface CompareRequest extends Omit<AskRequest, 'method'> {
+  /** The methods to answer with, in the order the results come back. */
+  methods: MethodSpec[];
+}
+
+export interface CompareCallbacks extends Omit<AskCallbacks, 'onToken'> {
+  /** Answer text of the method at `branch` (answers stream one after the other). */
+  onToken?(branch: number, text: string): void;
+}
+
+export interface CompareResult {
+  /** One result per method; with several methods each one's stats carry `sharedLayers`. */
+  results: AskResult[];
+  /** Leading decoder layers computed once for all methods. */
+  sharedLayers: number;
+  /** Wall time of the joint prefill; each result's prefillMs is that method's own (shared layers counted in full). */
+  prefillMs: number;
+}
+
+const NO_PRUNING: MethodSpec = { llm: { kind: 'none' } };
+
 export type EngineStage = 'loading-model' | 'importing' | 'preprocessing' | 'encoding-image' | 'prefill' | 'decoding';
 export type EngineEvent = { type: 'stage'; stage: EngineStage } | { type: 'progress'; fraction: number; message: string };
 
@@ -78,6 +102,8 @@ export interface AskStats {
   tflops: number;
   tflopsUnpruned: number;
   executionProvider: string;
+  /** Compare only: leading decoder layers whose prefill was computed once for all the methods. */
+  sharedLayers?: number;
 }
 
 export interface AskResult {
@@ -106,7 +132,7 @@ export class Engine {
   }
 
   /** The loaded model for `nameOrDir` on `ep`, loading (and importing) it when it is not the one in memory. */
-  async ensureModel(nameOrDir: string, ep: ProviderRequest = this.options.ep ?? 'auto', callbacks: AskCallbacks = {}): Promise<LoadedModel> {
+  async ensureModel(nameOrDir: string, ep: ProviderRequest = this.options.ep ?? 'auto', callbacks: StageCallbacks = {}): Promise<LoadedModel> {
     const dir = await this.#packDir(nameOrDir, callbacks);
     const key = `${dir}|${ep}`;
     if (this.#loaded?.key === key) return this.#loaded.model;
@@ -121,13 +147,30 @@ export class Engine {
    * Answers one request. Requests run one at a time, in order: they share the loaded model (a request
    * for another model or provider swaps it) and inference blocks the thread anyway.
    */
-  ask(request: AskRequest, callbacks: AskCallbacks = {}): Promise<AskResult> {
-    const turn = this.#queue.then(() => this.#ask(request, callbacks));
+  async ask(request: AskRequest, callbacks: AskCallbacks = {}): Promise<AskResult> {
+    const { method, ...rest } = request;
+    const onToken = callbacks.onToken && ((_branch: number, text: string) => callbacks.onToken!(text));
+    const { results } = await this.#enqueue(() => this.#answer({ ...rest, methods: [method ?? NO_PRUNING] }, { ...callbacks, onToken }));
+    return results[0];
+  }
+
+  /**
+   * Answers one request with several methods (compare): the image is encoded once, the decoder layers
+   * before the first prune are computed once for all of them (prefillBranches), then each answer is
+   * decoded in turn. Queued with ask().
+   */
+  compare(request: CompareRequest, callbacks: CompareCallbacks = {}): Promise<CompareResult> {
+    if (request.methods.length < 1) return Promise.reject(new Error('compare needs at least one method'));
+    return this.#enqueue(() => this.#answer(request, callbacks));
+  }
+
+  #enqueue<T>(work: () => Promise<T>): Promise<T> {
+    const turn = this.#queue.then(work);
     this.#queue = turn.catch(() => undefined);
     return turn;
   }
 
-  async #ask(request: AskRequest, callbacks: AskCallbacks): Promise<AskResult> {
+  async #answer(request: CompareRequest, callbacks: CompareCallbacks): Promise<CompareResult> {
     if (request.image === undefined) throw new Error('an image is required: LLaVA answers questions about one image');
     const turns = request.messages ?? [{ role: 'user' as const, text: requireQuestion(request.question), image: true }];
     const model = await this.ensureModel(request.model, request.ep, callbacks);
@@ -135,45 +178,50 @@ export class Engine {
     const { image, visual, preprocessMs, visionMs, cached } = await this.#encodeImage(model, request.image, callbacks);
     callbacks.signal?.throwIfAborted();
     const prompt = encodeChat(model.tokenizer, turns, { template: model.chatTemplate, imageTokenId: model.config.imageTokenIndex });
-    const method = request.method ?? { llm: { kind: 'none' as const } };
     const flopsModel = model.flopsModel;
-    const recorder = request.trace ? new TraceRecorder(traceMeta(model, image, prompt, visual.count, method, flopsModel)) : undefined;
-    const pruning = method.llm.kind === 'none' && !method.projector ? undefined : createMethod(method, { numLayers: model.dims.numLayers, pruning: model.pruningOverrides }, recorder);
+    const runs = request.methods.map((method) => {
+      const recorder = request.trace ? new TraceRecorder(traceMeta(model, image, prompt, visual.count, method, flopsModel)) : undefined;
+      const pruning = method.llm.kind === 'none' && !method.projector ? undefined : createMethod(method, { numLayers: model.dims.numLayers, pruning: model.pruningOverrides }, recorder);
+      return { method, recorder, pruning };
+    });
 
     callbacks.onEvent?.({ type: 'stage', stage: 'prefill' });
     let decoding = false;
-    const generation = await generate(model, model.tokenizer, { ids: prompt.ids, imageTokenId: model.config.imageTokenIndex, visual }, {
-      ...request.sampling,
-      maxTokens: request.maxTokens,
-      stopStrings: request.stop,
-      eosTokenIds: model.eosTokenIds,
+    const branches = runs.map(({ method, pruning }, i) => ({
       method: pruning,
       positions: positionPolicy(method.llm),
-      signal: callbacks.signal,
-      onText: (text) => {
+      onText: (text: string) => {
         if (!decoding) {
           decoding = true;
           callbacks.onEvent?.({ type: 'stage', stage: 'decoding' });
         }
-        callbacks.onToken?.(text);
+        callbacks.onToken?.(i, text);
       },
-    });
+    }));
+    const input = { ids: prompt.ids, imageTokenId: model.config.imageTokenIndex, visual };
+    const decode = { ...request.sampling, maxTokens: request.maxTokens, stopStrings: request.stop, eosTokenIds: model.eosTokenIds, signal: callbacks.signal };
+    const { generations, sharedLayers, prefillMs } = await generateBranches(model, model.tokenizer, input, branches, decode);
 
-    const stats = answerStats(model, generation, flopsModel, prompt.ids.length - 1, { preprocessMs, visionMs, visionCached: cached, requestStart: start });
-    if (recorder) recordRuntime(recorder, generation, preprocessMs, visionMs);
-    return {
-      answer: generation.text,
-      finishReason: generation.finishReason,
-      stats,
-      provider: model.provider,
-      layerMs: generation.timings.layerMs,
-      visualCounts: generation.prefill.visualCounts,
-      trace: recorder?.finish({ answer: generation.text, generatedTokens: generation.tokenIds.length }),
-    };
+    const times = { preprocessMs, visionMs, visionCached: cached, requestStart: start };
+    const results = generations.map((generation, i): AskResult => {
+      const stats = answerStats(model, generation, flopsModel, prompt.ids.length - 1, times);
+      const { recorder } = runs[i];
+      if (recorder) recordRuntime(recorder, generation, preprocessMs, visionMs);
+      return {
+        answer: generation.text,
+        finishReason: generation.finishReason,
+        stats: runs.length > 1 ? { ...stats, sharedLayers } : stats,
+        provider: model.provider,
+        layerMs: generation.timings.layerMs,
+        visualCounts: generation.prefill.visualCounts,
+        trace: recorder?.finish({ answer: generation.text, generatedTokens: generation.tokenIds.length }),
+      };
+    });
+    return { results, sharedLayers, prefillMs };
   }
 
   /** Preprocesses the image and runs the vision tower, unless this model has seen the same bytes recently. */
-  async #encodeImage(model: LoadedModel, file: Uint8Array | string, callbacks: AskCallbacks) {
+  async #encodeImage(model: LoadedModel, file: Uint8Array | string, callbacks: StageCallbacks) {
     const start = performance.now();
     callbacks.onEvent?.({ type: 'stage', stage: 'preprocessing' });
     const bytes = typeof file === 'string' ? await readImageFile(file) : file;
@@ -196,7 +244,7 @@ export class Engine {
   }
 
   /** A pack folder for a name, a pack folder, or a Hugging Face folder (imported into the store first). */
-  async #packDir(nameOrDir: string, callbacks: AskCallbacks): Promise<string> {
+  async #packDir(nameOrDir: string, callbacks: StageCallbacks): Promise<string> {
     const asPath = resolve(nameOrDir);
     const looksLikePath = isAbsolute(nameOrDir) || nameOrDir.startsWith('.') || nameOrDir.includes('/') || nameOrDir.includes('\\');
     if (looksLikePath && existsSync(join(asPath, 'manifest.json'))) return asPath;

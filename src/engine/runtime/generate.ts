@@ -1,24 +1,30 @@
-import type { PositionPolicy } from '../../shared/pruning.js';
-import type { PruningMethod } from '../pruning/types.js';
 import { Decoder } from './decode.js';
 import type { ModelSessions } from './graphs.js';
-import { PrefillCancelled, prefill, type PrefillInput, type PrefillResult } from './prefill.js';
+import { PrefillCancelled, prefillBranches, type BranchedPrefill, type PrefillBranch, type PrefillInput, type PrefillResult } from './prefill.js';
 import { createRng, sampleToken, type SamplingParams } from './sampling.js';
 import { TextStream, type Detokenizer } from './text-stream.js';
 
-/** Answer generation: prefill (with pruning), then one decode step per token until EOS, a stop string, the limit or a cancel. */
+/**
+ * Answer generation: prefill (with pruning), then one decode step per token until EOS, a stop string,
+ * the limit or a cancel. Several methods can answer the same prompt together (compare): they prefill as
+ * branches sharing their common layers, then each decodes from its own prefill in turn.
+ */
 
-export interface GenerateOptions extends SamplingParams {
+/** What every branch of one request decodes with. */
+export interface DecodeOptions extends SamplingParams {
   maxTokens?: number;
   eosTokenIds?: readonly number[];
   stopStrings?: readonly string[];
-  method?: PruningMethod;
-  positions?: PositionPolicy;
   signal?: AbortSignal;
+}
+
+/** One method's prefill and where its answer streams. */
+export interface GenerateBranch extends PrefillBranch {
   /** Newly settled answer text, as it streams. */
   onText?(delta: string, tokenId: number): void;
-  onLayerOutput?(layer: number, hidden: Float32Array, seqLen: number): void;
 }
+
+export interface GenerateOptions extends DecodeOptions, GenerateBranch {}
 
 export type FinishReason = 'eos' | 'stop' | 'length' | 'cancelled';
 
@@ -45,36 +51,65 @@ export interface Generation {
 
 export const DEFAULT_MAX_TOKENS = 256;
 
+export interface BranchedGeneration {
+  /** One answer per branch, in the order given. */
+  generations: Generation[];
+  /** Leading decoder layers the branches' prefills computed once (prefillBranches). */
+  sharedLayers: number;
+  /** Wall time of the joint prefill (each generation's own prefillMs counts the shared layers as if it ran them alone). */
+  prefillMs: number;
+}
+
 export async function generate(model: ModelSessions, tokenizer: Detokenizer, input: PrefillInput, options: GenerateOptions = {}): Promise<Generation> {
+  return (await generateBranches(model, tokenizer, input, [options], options)).generations[0];
+}
+
+/** Prefills all branches together, then decodes each branch's answer in turn. */
+export async function generateBranches(model: ModelSessions, tokenizer: Detokenizer, input: PrefillInput, branches: readonly GenerateBranch[], options: DecodeOptions = {}): Promise<BranchedGeneration> {
   const start = performance.now();
+  let prefilled: BranchedPrefill;
+  try {
+    prefilled = await prefillBranches(model, input, branches, { signal: options.signal });
+  } catch (err) {
+    if (!(err instanceof PrefillCancelled)) throw err;
+    const elapsed = performance.now() - start;
+    return { generations: branches.map(() => cancelledBeforeAnswer(input, elapsed)), sharedLayers: 0, prefillMs: elapsed };
+  }
+  const prefillMs = performance.now() - start;
+  const generations: Generation[] = [];
+  for (const [i, result] of prefilled.branches.entries()) {
+    generations.push(await decodeFrom(model, tokenizer, result, { ...options, onText: branches[i].onText }, input.ids.length));
+  }
+  return { generations, sharedLayers: prefilled.sharedLayers, prefillMs };
+}
+
+/**
+ * Decodes an answer from a finished prefill, whose caches it takes over and disposes. Its prefill time
+ * is the prefill's own account (embedding, its layers, the head), so a branch of a shared prefill
+ * reports what it would have taken alone.
+ */
+export async function decodeFrom(model: ModelSessions, tokenizer: Detokenizer, prefilled: PrefillResult, options: DecodeOptions & Pick<GenerateBranch, 'onText'>, promptTokens: number): Promise<Generation> {
   const maxTokens = options.maxTokens ?? DEFAULT_MAX_TOKENS;
   const eos = new Set(options.eosTokenIds ?? []);
   const rng = createRng(options.seed ?? 0);
   const stream = new TextStream(tokenizer, options.stopStrings);
   const tokenIds: number[] = [];
-
-  let prefilled: PrefillResult;
-  try {
-    prefilled = await prefill(model, input, { method: options.method, positions: options.positions, signal: options.signal, onLayerOutput: options.onLayerOutput });
-  } catch (err) {
-    if (err instanceof PrefillCancelled) return cancelledBeforeAnswer(input, start);
-    throw err;
-  }
-  const prefillMs = performance.now() - start;
+  const prefillMs = prefilled.embedMs + prefilled.layerMs.reduce((a, b) => a + b, 0) + prefilled.headMs;
   const { caches: _caches, logits: firstLogits, ...prefillInfo } = prefilled;
 
   const decoder = new Decoder(model, prefilled);
-  let finishReason: FinishReason = 'length';
+  // A compare cancelled while an earlier branch decoded: this one gives no answer at all.
+  let finishReason: FinishReason = options.signal?.aborted ? 'cancelled' : 'length';
   let firstTokenMs = 0;
   let decodeStart = 0;
   let decodeSteps = 0;
   try {
     let logits = firstLogits;
-    while (tokenIds.length < maxTokens) {
+    while (finishReason !== 'cancelled' && tokenIds.length < maxTokens) {
       const token = sampleToken(logits, options, rng);
       if (tokenIds.length === 0) {
-        firstTokenMs = performance.now() - start;
         decodeStart = performance.now();
+        firstTokenMs = prefillMs;
       }
       if (eos.has(token)) {
         finishReason = 'eos';
@@ -106,7 +141,7 @@ export async function generate(model: ModelSessions, tokenizer: Detokenizer, inp
     text: stream.text,
     tokenIds,
     finishReason,
-    promptTokens: input.ids.length,
+    promptTokens,
     prefillTokens: prefilled.entryLength,
     prefill: prefillInfo,
     timings: {
@@ -119,8 +154,7 @@ export async function generate(model: ModelSessions, tokenizer: Detokenizer, inp
   };
 }
 
-function cancelledBeforeAnswer(input: PrefillInput, start: number): Generation {
-  const elapsed = performance.now() - start;
+function cancelledBeforeAnswer(input: PrefillInput, elapsed: number): Generation {
   return {
     text: '',
     tokenIds: [],

@@ -66,6 +66,16 @@ export function disposeCache(cache: LayerCache): void {
   cache.value.dispose();
 }
 
+/**
+ * A second holder's handle on a cache, disposable independently of the first (branched prefills hand
+ * one layer's cache to several branches, and each Decoder disposes its own): host data is shared by a
+ * new tensor, since dispose() only drops a tensor's own reference; device data is copied to the host.
+ */
+export async function shareCache(cache: LayerCache): Promise<LayerCache> {
+  const share = async (t: Tensor) => floatTensor(await hostFloats(t), t.dims);
+  return { key: await share(cache.key), value: await share(cache.value) };
+}
+
 /** Token embeddings [S, D] for `ids`. */
 export async function embedTokens(model: ModelSessions, ids: readonly number[]): Promise<Float32Array> {
   const { embeds } = await model.embed.run({ input_ids: int64Tensor(ids, [1, ids.length]) });
