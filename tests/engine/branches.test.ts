@@ -7,8 +7,8 @@ import { parseMethod, positionPolicy } from '../../src/shared/pruning.js';
 import { RunTimer } from '../../src/engine/bench/timed.js';
 import { importCheckpoint } from '../../src/engine/pack/import.js';
 import { createMethod } from '../../src/engine/pruning/index.js';
-import { Engine } from '../../src/engine/runtime/engine.js';
-import { generate, generateBranches } from '../../src/engine/runtime/generate.js';
+import { Engine, type AskResult } from '../../src/engine/runtime/engine.js';
+import { generate, generateBranches, type Generation } from '../../src/engine/runtime/generate.js';
 import { encodeImage, type ModelSessions } from '../../src/engine/runtime/graphs.js';
 import { LoadedModel } from '../../src/engine/runtime/model.js';
 import { prefill, prefillBranches, type PrefillInput, type PrefillResult } from '../../src/engine/runtime/prefill.js';
@@ -104,7 +104,7 @@ describe('prefillBranches', () => {
 
   it('three methods with different prune layers and position policies fork where each one prunes', async () => {
     const texts = ['fastv:k=2,r=0.5', 'transprune-high', 'transprune-high:positions=original'];
-    const alone = [];
+    const alone: PrefillResult[] = [];
     for (const text of texts) alone.push(await prefill(model, input, branch(text)));
     const counted = countingLayers(model);
     const { branches, sharedLayers } = await prefillBranches(counted.model, input, texts.map(branch));
@@ -119,7 +119,7 @@ describe('prefillBranches', () => {
 describe('generateBranches and Engine.compare', () => {
   it('greedy answers decoded from the shared prefill equal each method run alone', async () => {
     const texts = ['none', 'transprune-high'];
-    const alone = [];
+    const alone: Generation[] = [];
     for (const text of texts) alone.push(await generate(model, model.tokenizer, input, { maxTokens: NEW_TOKENS, ...branch(text) }));
     const streamed = ['', ''];
     const { generations, sharedLayers } = await generateBranches(
@@ -153,7 +153,7 @@ describe('generateBranches and Engine.compare', () => {
     try {
       const methods = [parseMethod('none'), parseMethod('transprune-high')];
       const request = { model: packDir, image, question: 'What colour is it?', maxTokens: NEW_TOKENS, trace: true };
-      const alone = [];
+      const alone: AskResult[] = [];
       for (const method of methods) alone.push(await engine.ask({ ...request, method }));
       const tokens: string[] = ['', ''];
       const compared = await engine.compare({ ...request, methods }, { onToken: (i, text) => (tokens[i] += text) });
