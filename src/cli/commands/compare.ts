@@ -1,7 +1,7 @@
 import { basename, dirname, extname, join } from 'node:path';
 import { formatMethod, type MethodSpec } from '../../shared/pruning.js';
 import { stageCounts, type Trace } from '../../shared/trace.js';
-import type { AskResult } from '../../engine/runtime/engine.js';
+import type { AskResult, CompareResult } from '../../engine/runtime/engine.js';
 import { CliError, type CliCommand } from '../command.js';
 import { PRUNING_USAGE, methodsFromArgs, pruningOptions, writeTraceFiles } from '../pruning-options.js';
 import { RUNTIME_USAGE, engineFromArgs, runtimeOptions } from './ask.js';
@@ -11,8 +11,9 @@ import { siUnits } from '../../engine/pruning/flops.js';
 /**
  * `compare`: one question, one image, several methods; answers side by side with visual tokens per
  * stage, FLOPs in both conventions and prefill time relative to the first method. Greedy decoding,
- * so differences come from pruning only. The image is encoded once (the engine caches vision output
- * by image hash); every run's trace is recorded so both FLOPs conventions come from the real counts.
+ * so differences come from pruning only. One engine request (Engine.compare): the image is encoded
+ * once and the decoder layers before the first prune are computed once for all methods; every
+ * method's trace is recorded so both FLOPs conventions come from the real counts.
  */
 export const compareCommand: CliCommand = {
   name: 'compare',
@@ -39,13 +40,10 @@ export const compareCommand: CliCommand = {
 
     const engine = engineFromArgs(values);
     try {
-      const runs: { method: MethodSpec; result: AskResult; trace: Trace }[] = [];
-      for (const method of methods) {
-        process.stderr.write(`running ${formatMethod(method)}...\n`);
-        const result = await engine.ask({ model: String(values.model), image: String(values.image), question, method, maxTokens, trace: true });
-        runs.push({ method, result, trace: result.trace! });
-      }
-      printComparison(question, runs);
+      process.stderr.write(`running ${methods.map((m) => formatMethod(m)).join(', ')} (one shared prefill)...\n`);
+      const compared = await engine.compare({ model: String(values.model), image: String(values.image), question, methods, maxTokens, trace: true });
+      const runs = compared.results.map((result, i) => ({ method: methods[i], result, trace: result.trace! }));
+      printComparison(question, runs, compared);
       if (values.trace !== undefined) {
         for (const run of runs) for (const path of await writeTraceFiles(run.trace, tracePath(String(values.trace), run.method))) console.error(`trace written to ${path}`);
       }
@@ -56,7 +54,9 @@ export const compareCommand: CliCommand = {
   },
 };
 
-function printComparison(question: string, runs: { method: MethodSpec; result: AskResult; trace: Trace }[]): void {
+type Run = { method: MethodSpec; result: AskResult; trace: Trace };
+
+function printComparison(question: string, runs: Run[], compared: Pick<CompareResult, 'sharedLayers' | 'prefillMs'>): void {
   const labels = runs.map((r) => formatMethod(r.method));
   console.log(`\nQ: ${question}\n`);
   console.log(sideBySide(labels, runs.map((r) => r.result.answer), 38));
@@ -71,7 +71,11 @@ function printComparison(question: string, runs: { method: MethodSpec; result: A
   rows.push(['decode tok/s', ...runs.map((r) => r.result.stats.decodeTokensPerSec.toFixed(1))]);
   console.log('');
   printTable(['', ...labels], rows);
-  console.log('\nOne run each: times include first use (e.g. creating probe sessions); `npm run bench -- pruning` gives steady-state ratios.');
+  const separately = runs.reduce((sum, r) => sum + r.result.stats.prefillMs, 0);
+  const shared = compared.sharedLayers ? `layers 1–${compared.sharedLayers}` : 'none';
+  console.log(`\nshared layers: ${compared.sharedLayers} (${shared} computed once for all methods)`);
+  console.log(`joint prefill: ${compared.prefillMs.toFixed(1)} ms, vs ${separately.toFixed(1)} ms for the methods' prefills run separately (${(compared.prefillMs / separately).toFixed(2)}x)`);
+  console.log('Each method\'s prefill ms counts the shared layers in full (what it takes alone). One run each: times include first use\n(e.g. creating probe sessions); `npm run bench -- pruning` gives steady-state ratios.');
 }
 
 /** Columns of word-wrapped text under their headers. */
