@@ -43,6 +43,9 @@ describe('cli compare', () => {
     // 4 layers: the high preset scales to prune after 1, 2, 3 keeping floor(16 r).
     expect(out).toMatch(/visual tokens\s+16\s+16→14→10→2/);
     expect(out).toMatch(/prefill vs none\s+1\.00x\s+\d+\.\d\dx/);
+    // One shared prefill: the layer before the first prune (after layer 1) ran once for both methods.
+    expect(out).toMatch(/shared layers: 1 \(layers 1–1 computed once/);
+    expect(out).toMatch(/joint prefill: \d+\.\d ms, vs \d+\.\d ms/);
     const none = readTrace(readFileSync(join(root, 'out.none.json'), 'utf8'));
     const high = readTrace(readFileSync(join(root, 'out.transprune-high.json'), 'utf8'));
     expect(none.layers.some((l) => l.kept)).toBe(false);
