@@ -44,6 +44,11 @@ export function createAppCore({ spawn, restartBackoffMs, userData, chooseSavePat
   const answerer = engineAnswerer({
     ask: (request, { signal, onText }) =>
       engine.call('chat.ask', request, { signal, onEvent: (e) => e.event === 'text' && onText((e.payload as { delta: string }).delta) }),
+    compare: (request, { signal, onText }) =>
+      engine.call('chat.compare', request, {
+        signal,
+        onEvent: (e) => e.event === 'text' && onText((e.payload as { branch?: number }).branch ?? 0, (e.payload as { delta: string }).delta),
+      }),
   });
   const models: ModelInstaller = {
     import: (path, onProgress, signal) =>

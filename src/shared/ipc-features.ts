@@ -107,8 +107,16 @@ export const AskRequest = z.object({
 });
 export type AskRequest = z.infer<typeof AskRequest>;
 
+/** Several methods answer one question in one request: the engine computes their common early layers once. */
+export const CompareRequest = AskRequest.omit({ method: true }).extend({ methods: z.array(MethodSpec).min(2).max(4) });
+export type CompareRequest = z.infer<typeof CompareRequest>;
+
+const Answer = z.object({ text: z.string(), stats: AnswerStats, trace: Trace.optional() });
+
 export const featureEngineCalls = {
-  'chat.ask': spec(AskRequest, z.object({ text: z.string(), stats: AnswerStats, trace: Trace.optional() })),
+  'chat.ask': spec(AskRequest, Answer),
+  /** Streams `text` events tagged with the method's index (`branch`); answers in the methods' order, stats with `sharedLayers`. */
+  'chat.compare': spec(CompareRequest, z.object({ answers: z.array(Answer) })),
   /** Streams `progress` events; cancellable. */
   'models.import': spec(z.object({ path: z.string() }), InstalledModel),
   /** Unloads the model if it is the loaded one, then deletes its pack. */
@@ -116,6 +124,6 @@ export const featureEngineCalls = {
 };
 
 export const featureEngineEvents = {
-  /** Newly settled answer text of a `chat.ask`, tagged with its request id. */
-  text: z.object({ delta: z.string() }),
+  /** Newly settled answer text of a `chat.ask` (or of method `branch` of a `chat.compare`), tagged with its request id. */
+  text: z.object({ delta: z.string(), branch: z.number().int().min(0).optional() }),
 };

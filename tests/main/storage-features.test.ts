@@ -10,7 +10,7 @@ import type { AnswerStats, AssistantMessage } from '../../src/shared/conversatio
 import type { ChatAnswerEvent, CompareAnswerEvent } from '../../src/shared/ipc-features.js';
 import { CodedError } from '../../src/shared/result.js';
 import { Trace } from '../../src/shared/trace.js';
-import type { Answerer, AnswerRequest } from '../../src/main/features/answerer.js';
+import type { Answerer, AnswerRequest, CompareAnswerRequest } from '../../src/main/features/answerer.js';
 import { promptFor } from '../../src/main/features/chat.js';
 import { createFeatures, type Features } from '../../src/main/features/handlers.js';
 import type { ModelInstaller } from '../../src/main/features/models.js';
@@ -46,6 +46,13 @@ class ScriptedAnswerer implements Answerer {
       onText(delta);
     }
     return { text, stats, trace: makeTrace() };
+  }
+
+  /** Scripted: the methods answer in turn, as the engine decodes them after their shared prefill. */
+  async compare({ methods, ...request }: CompareAnswerRequest, onText: (branch: number, delta: string) => void, signal: AbortSignal) {
+    const results = [];
+    for (const [branch, method] of methods.entries()) results.push(await this.answer({ ...request, method }, (delta) => onText(branch, delta), signal));
+    return results;
   }
 }
 

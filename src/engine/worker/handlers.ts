@@ -5,7 +5,8 @@ import type { EngineCalls, EngineEventName, EngineEventPayload, EngineResponse, 
 import { CodedError } from '../../shared/result.js';
 import { importCheckpoint } from '../pack/import.js';
 import { listPacks, removePack } from '../pack/store.js';
-import type { AskStats, Engine } from '../runtime/engine.js';
+import type { AskRequest } from '../../shared/ipc-features.js';
+import type { AskResult, AskStats, Engine, EngineEvent } from '../runtime/engine.js';
 import { PROVIDER_REQUESTS, type ProviderRequest } from '../runtime/providers.js';
 import { runProbe } from './providers.js';
 
@@ -32,7 +33,7 @@ export interface EngineResources {
   runtime(): Promise<Engine>;
 }
 
-/** One entry per engine call; the runtime's Engine facade answers `chat.ask`. */
+/** One entry per engine call; the runtime's Engine facade answers `chat.ask` and `chat.compare`. */
 export function createHandlers(resources: EngineResources): EngineHandlers {
   return {
     'models.list': () => listModels(resources.modelStore),
@@ -60,30 +61,49 @@ export function createHandlers(resources: EngineResources): EngineHandlers {
       await removePack(resources.modelStore, id);
       return {};
     },
-    'chat.ask': async (request, ctx) => {
+    'chat.ask': async ({ method, ...request }, ctx) => {
       const engine = await resources.runtime();
-      const model = request.model ?? (await listModels(resources.modelStore))[0]?.id;
-      if (!model) throw new CodedError('not-found', 'no model installed: import one with `npm run cli -- import <folder>`');
-      const result = await engine.ask(
-        {
-          model,
-          image: request.imagePath,
-          messages: request.turns,
-          method: request.method,
-          sampling: request.sampling,
-          maxTokens: request.maxTokens,
-          ep: providerRequest(request.ep),
-          trace: true,
-        },
-        {
-          signal: ctx.signal,
-          onToken: (delta) => ctx.emit('text', { delta }),
-          onEvent: (event) => event.type === 'progress' && ctx.emit('progress', { done: event.fraction, total: 1, message: event.message }),
-        },
+      const result = await engine.ask(await engineRequest(resources, request), {
+        ...progressTo(ctx),
+        onToken: (delta) => ctx.emit('text', { delta }),
+      });
+      return answer(result);
+    },
+    'chat.compare': async ({ methods, ...request }, ctx) => {
+      const engine = await resources.runtime();
+      const { results } = await engine.compare(
+        { ...(await engineRequest(resources, request)), methods },
+        { ...progressTo(ctx), onToken: (branch, delta) => ctx.emit('text', { delta, branch }) },
       );
-      return { text: result.answer, stats: answerStats(result.stats), trace: result.trace };
+      return { answers: results.map(answer) };
     },
   };
+}
+
+/** The runtime's request for an app answer (the method or methods added by the caller). */
+async function engineRequest(resources: EngineResources, request: Omit<AskRequest, 'method'>) {
+  const model = request.model ?? (await listModels(resources.modelStore))[0]?.id;
+  if (!model) throw new CodedError('not-found', 'no model installed: import one with `npm run cli -- import <folder>`');
+  return {
+    model,
+    image: request.imagePath,
+    messages: request.turns,
+    sampling: request.sampling,
+    maxTokens: request.maxTokens,
+    ep: providerRequest(request.ep),
+    trace: true,
+  };
+}
+
+function progressTo(ctx: CallContext) {
+  return {
+    signal: ctx.signal,
+    onEvent: (event: EngineEvent) => event.type === 'progress' && ctx.emit('progress', { done: event.fraction, total: 1, message: event.message }),
+  };
+}
+
+function answer(result: AskResult) {
+  return { text: result.answer, stats: answerStats(result.stats), trace: result.trace };
 }
 
 function providerRequest(name: string): ProviderRequest {
@@ -106,6 +126,7 @@ function answerStats(stats: AskStats): AnswerStats {
     tflops: stats.tflops,
     tflopsUnpruned: stats.tflopsUnpruned,
     executionProvider: stats.executionProvider,
+    ...(stats.sharedLayers !== undefined && { sharedLayers: stats.sharedLayers }),
   };
 }
 

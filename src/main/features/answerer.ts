@@ -26,11 +26,19 @@ export interface AnswerResult {
   trace?: Trace;
 }
 
+/** One question answered with several methods (compare). */
+export interface CompareAnswerRequest extends Omit<AnswerRequest, 'method'> {
+  methods: MethodSpec[];
+}
+
 /**
  * How the feature handlers get an answer: the engine process behind the EngineHost in the app, any
  * implementation of the same contract elsewhere. `onText` receives each newly settled piece of text;
- * aborting `signal` stops generation between decode steps and rejects.
+ * aborting `signal` stops generation between decode steps and rejects. `compare` is one request, so
+ * the engine can compute the methods' common early layers once.
  */
 export interface Answerer {
   answer(request: AnswerRequest, onText: (delta: string) => void, signal: AbortSignal): Promise<AnswerResult>;
+  /** One answer per method, in order; `onText` says whose text it is (index into `methods`). */
+  compare(request: CompareAnswerRequest, onText: (branch: number, delta: string) => void, signal: AbortSignal): Promise<AnswerResult[]>;
 }

@@ -5,10 +5,13 @@ import type { Storage } from '../storage/index.js';
 import type { Answerer } from './answerer.js';
 import { streamAnswer } from './stream.js';
 
+const SIDES = ['left', 'right'] as const satisfies readonly CompareSide[];
+
 /**
- * Compare runs: one question about one image, answered with two methods one after the other (the
- * engine runs one inference at a time), each streamed as `compare.answer` events for its side.
- * Their traces are stored, so either answer opens in the inspector.
+ * Compare runs: one question about one image, answered with two methods in one engine request (the
+ * engine shares their prefill up to the first prune, then decodes one answer after the other), each
+ * streamed as `compare.answer` events for its side. Their traces are stored, so either answer opens in
+ * the inspector.
  */
 export class CompareService {
   private readonly running = new Map<string, AbortController>();
@@ -26,18 +29,31 @@ export class CompareService {
     const runId = randomUUID();
     const controller = new AbortController();
     this.running.set(runId, controller);
-    void (async () => {
-      for (const side of ['left', 'right'] as const) {
-        await streamAnswer({
-          signal: controller.signal,
-          work: (onText) => this.answerer.answer({ imagePath, turns: [{ role: 'user', text, image: true }], method: specs[side], settings }, onText, controller.signal),
-          emit: (update) => this.emit({ runId, side, ...update }),
-          save: async () => undefined, // compare runs are not kept as conversations
-          finish: async (_outcome, result) => (result?.trace ? this.storage.traces.save(result.trace) : undefined),
-        });
-      }
-      this.running.delete(runId);
-    })();
+    // One engine request for both sides (their common early layers are computed once); each side still
+    // streams and finishes as its own answer, left before right, reading its part of the shared result.
+    const sinks: ((delta: string) => void)[] = []; // each side's streamAnswer registers its own
+    const answers = this.answerer.compare(
+      { imagePath, turns: [{ role: 'user', text, image: true }], methods: SIDES.map((side) => specs[side]), settings },
+      (branch, delta) => sinks[branch]?.(delta),
+      controller.signal,
+    );
+    let previous: Promise<void> = Promise.resolve();
+    for (const [branch, side] of SIDES.entries()) {
+      const finishedBefore = previous;
+      previous = streamAnswer({
+        signal: controller.signal,
+        work: async (onText) => {
+          sinks[branch] = onText;
+          const results = await answers;
+          await finishedBefore;
+          return results[branch];
+        },
+        emit: (update) => this.emit({ runId, side, ...update }),
+        save: async () => undefined, // compare runs are not kept as conversations
+        finish: async (_outcome, result) => (result?.trace ? this.storage.traces.save(result.trace) : undefined),
+      });
+    }
+    void previous.finally(() => this.running.delete(runId));
     return runId;
   }
 

@@ -1,22 +1,30 @@
 import type { AnswerStats } from '../../shared/conversation.js';
 import type { Trace } from '../../shared/trace.js';
-import type { AskRequest } from '../../shared/ipc-features.js';
-import type { Answerer } from './answerer.js';
+import type { AskRequest, CompareRequest } from '../../shared/ipc-features.js';
+import type { AppSettings } from '../../shared/settings.js';
+import type { Answerer, PromptTurn } from './answerer.js';
 
-/** What the answerer needs of the engine host: one call with streamed events and cancellation. */
+type EngineAnswer = { text: string; stats: AnswerStats; trace?: Trace };
+
+/** What the answerer needs of the engine host: two calls with streamed events and cancellation. */
 export interface AskingEngine {
-  ask(request: AskRequest, options: { signal: AbortSignal; onText(delta: string): void }): Promise<{ text: string; stats: AnswerStats; trace?: Trace }>;
+  ask(request: AskRequest, options: { signal: AbortSignal; onText(delta: string): void }): Promise<EngineAnswer>;
+  compare(request: CompareRequest, options: { signal: AbortSignal; onText(branch: number, delta: string): void }): Promise<{ answers: EngineAnswer[] }>;
 }
 
-/** Answers in the engine process: the remembered settings become the engine's `chat.ask` request. */
+/** Answers in the engine process: the remembered settings become the engine's `chat.ask` / `chat.compare` request. */
 export function engineAnswerer(engine: AskingEngine): Answerer {
   return {
-    answer({ imagePath, turns, method, settings }, onText, signal) {
-      const { temperature, topP, seed, maxTokens } = settings.sampling;
-      return engine.ask(
-        { model: settings.modelId, imagePath, turns, method, sampling: { temperature, topP, seed }, maxTokens, ep: settings.provider },
-        { signal, onText },
-      );
+    answer({ method, ...rest }, onText, signal) {
+      return engine.ask({ ...fromSettings(rest), method }, { signal, onText });
+    },
+    async compare({ methods, ...rest }, onText, signal) {
+      return (await engine.compare({ ...fromSettings(rest), methods }, { signal, onText })).answers;
     },
   };
+}
+
+function fromSettings({ imagePath, turns, settings }: { imagePath: string; turns: PromptTurn[]; settings: AppSettings }): Omit<AskRequest, 'method'> {
+  const { temperature, topP, seed, maxTokens } = settings.sampling;
+  return { model: settings.modelId, imagePath, turns, sampling: { temperature, topP, seed }, maxTokens, ep: settings.provider };
 }

@@ -11,7 +11,7 @@ import { ClientProvider } from '../../../src/renderer/shell/client-context.js';
 import type { ViewProps } from '../../../src/renderer/shell/App.js';
 import { appCalls, appEvents, parseRequest, type AppCallName, type AppEventName, type AppEventPayload, type AppRequest, type AppResponse } from '../../../src/shared/ipc.js';
 import { errorFrom, ok, type Result } from '../../../src/shared/result.js';
-import type { Answerer, AnswerRequest } from '../../../src/main/features/answerer.js';
+import type { Answerer, AnswerRequest, CompareAnswerRequest } from '../../../src/main/features/answerer.js';
 import { createFeatures, type Features } from '../../../src/main/features/handlers.js';
 import { openStorage } from '../../../src/main/storage/index.js';
 import { makeTrace } from './traceFixture.js';
@@ -58,6 +58,13 @@ class ScriptedAnswerer implements Answerer {
       stats: { timeToFirstTokenMs: 40, prefillMs: 25, decodeTokensPerSec: 80, generatedTokens: this.words.length, visualTokensKept: 6, visualTokensTotal: 16, tflops: 0.5, tflopsUnpruned: 1, executionProvider: 'cpu' },
       trace: makeTrace(),
     };
+  }
+
+  /** Scripted: the methods answer in turn, as the engine decodes them after their shared prefill. */
+  async compare({ methods, ...request }: CompareAnswerRequest, onText: (branch: number, delta: string) => void, signal: AbortSignal) {
+    const results = [];
+    for (const [branch, method] of methods.entries()) results.push(await this.answer({ ...request, method }, (delta) => onText(branch, delta), signal));
+    return results;
   }
 }
 
