@@ -63,7 +63,7 @@ export function createHandlers(resources: EngineResources): EngineHandlers {
     },
     'chat.ask': async ({ method, ...request }, ctx) => {
       const engine = await resources.runtime();
-      const result = await engine.ask(await engineRequest(resources, request), {
+      const result = await engine.ask({ ...(await engineRequest(resources, request)), method }, {
         ...progressTo(ctx),
         onToken: (delta) => ctx.emit('text', { delta }),
       });
