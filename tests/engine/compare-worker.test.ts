@@ -50,6 +50,7 @@ describe('chat.compare in the engine process', () => {
     });
     // High prunes first after layer 7 of 32; scaled to this depth as docs/pruning.md states: layers 1-2.
     const firstPrune = Math.max(1, Math.round((7 * LAYERS) / 32));
+    expect(alone[1].stats.visualTokensKept).toBeLessThan(alone[0].stats.visualTokensKept); // chat.ask applied the method
     expect(answers.map((a) => a.text)).toEqual(alone.map((a) => a.text));
     expect(streamed).toEqual(alone.map((a) => a.text));
     expect(answers.map((a) => a.stats.sharedLayers)).toEqual([firstPrune, firstPrune]);
