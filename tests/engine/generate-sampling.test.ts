@@ -1,26 +1,27 @@
 import { describe, expect, it } from 'vitest';
 import { LruCache } from '../../src/engine/runtime/lru.js';
-import { argmax, createRng, sampleToken } from '../../src/engine/runtime/sampling.js';
+import { argmax, sampleToken } from '../../src/engine/runtime/sampling.js';
+import { mulberry32 } from '../../src/engine/util/rng.js';
 import { TextStream, type Detokenizer } from '../../src/engine/runtime/text-stream.js';
 
 const logitsOf = (probs: number[]) => Float32Array.from(probs, Math.log);
 
 describe('sampling', () => {
   it('temperature 0 is argmax, lowest index on ties', () => {
-    expect(sampleToken(Float32Array.of(1, 5, 5, 2), {}, createRng(1))).toBe(1);
+    expect(sampleToken(Float32Array.of(1, 5, 5, 2), {}, mulberry32(1))).toBe(1);
     expect(argmax([3, 1, 3])).toBe(0);
   });
 
   it('the same seed gives the same tokens, another seed other tokens', () => {
     const logits = logitsOf([0.1, 0.2, 0.3, 0.4]);
-    const draw = (seed: number) => { const rng = createRng(seed); return Array.from({ length: 40 }, () => sampleToken(logits, { temperature: 1 }, rng)); };
+    const draw = (seed: number) => { const rng = mulberry32(seed); return Array.from({ length: 40 }, () => sampleToken(logits, { temperature: 1 }, rng)); };
     expect(draw(7)).toEqual(draw(7));
     expect(draw(7)).not.toEqual(draw(8));
   });
 
   it('temperature 1 draws tokens with their softmax probabilities', () => {
     const probs = [0.5, 0.3, 0.15, 0.05];
-    const rng = createRng(3);
+    const rng = mulberry32(3);
     const counts = [0, 0, 0, 0];
     const n = 20000;
     for (let i = 0; i < n; i++) counts[sampleToken(logitsOf(probs), { temperature: 1 }, rng)]++;
@@ -30,7 +31,7 @@ describe('sampling', () => {
 
   it('top-p keeps the smallest head reaching p and renormalises it', () => {
     const probs = [0.5, 0.3, 0.15, 0.05];
-    const rng = createRng(4);
+    const rng = mulberry32(4);
     const counts = [0, 0, 0, 0];
     const n = 10000;
     for (let i = 0; i < n; i++) counts[sampleToken(logitsOf(probs), { temperature: 1, topP: 0.75 }, rng)]++;
@@ -39,7 +40,7 @@ describe('sampling', () => {
   });
 
   it('low temperature sharpens towards the argmax', () => {
-    const rng = createRng(5);
+    const rng = mulberry32(5);
     const picks = Array.from({ length: 200 }, () => sampleToken(logitsOf([0.4, 0.6]), { temperature: 0.05 }, rng));
     expect(picks.filter((t) => t === 1).length).toBeGreaterThan(195);
   });

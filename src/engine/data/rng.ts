@@ -1,9 +1,11 @@
-/** Small seeded PRNG (mulberry32): the same seed gives the same dataset on every machine. */
+import { mulberry32, type Uniform } from '../util/rng.js';
+
+/** The dataset's seeded PRNG (mulberry32): the same seed gives the same dataset on every machine. */
 export class Rng {
-  private state: number;
+  private readonly uniform: Uniform;
 
   constructor(seed: number) {
-    this.state = seed >>> 0;
+    this.uniform = mulberry32(seed);
   }
 
   /** Seed for item `index` of a split: a hash, so neighbouring items are uncorrelated. */
@@ -16,11 +18,7 @@ export class Rng {
 
   /** Uniform in [0, 1). */
   next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return this.uniform();
   }
 
   /** Integer in [lo, hi] inclusive. */

@@ -1,7 +1,8 @@
 import { Decoder } from './decode.js';
 import type { ModelSessions } from './graphs.js';
 import { PrefillCancelled, prefillBranches, type BranchedPrefill, type PrefillBranch, type PrefillInput, type PrefillResult } from './prefill.js';
-import { createRng, sampleToken, type SamplingParams } from './sampling.js';
+import { mulberry32 } from '../util/rng.js';
+import { sampleToken, type SamplingParams } from './sampling.js';
 import { TextStream, type Detokenizer } from './text-stream.js';
 
 /**
@@ -91,7 +92,7 @@ export async function generateBranches(model: ModelSessions, tokenizer: Detokeni
 export async function decodeFrom(model: ModelSessions, tokenizer: Detokenizer, prefilled: PrefillResult, options: DecodeOptions & Pick<GenerateBranch, 'onText'>, promptTokens: number): Promise<Generation> {
   const maxTokens = options.maxTokens ?? DEFAULT_MAX_TOKENS;
   const eos = new Set(options.eosTokenIds ?? []);
-  const rng = createRng(options.seed ?? 0);
+  const rng = mulberry32(options.seed ?? 0);
   const stream = new TextStream(tokenizer, options.stopStrings);
   const tokenIds: number[] = [];
   const prefillMs = prefilled.embedMs + prefilled.layerMs.reduce((a, b) => a + b, 0) + prefilled.headMs;

@@ -3,26 +3,14 @@
  * so a seed reproduces an answer exactly.
  */
 
+import type { Uniform } from '../util/rng.js';
+
 export interface SamplingParams {
   /** 0 (default) means greedy. */
   temperature?: number;
   /** Keep the smallest set of tokens whose probability reaches topP (default 1: all). */
   topP?: number;
   seed?: number;
-}
-
-/** A uniform [0, 1) generator (mulberry32): tiny, fast, and plenty for sampling. */
-export type Rng = () => number;
-
-export function createRng(seed: number): Rng {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export function argmax(values: ArrayLike<number>): number {
@@ -32,7 +20,7 @@ export function argmax(values: ArrayLike<number>): number {
 }
 
 /** Picks the next token from one row of logits. */
-export function sampleToken(logits: Float32Array, params: SamplingParams, rng: Rng): number {
+export function sampleToken(logits: Float32Array, params: SamplingParams, rng: Uniform): number {
   const temperature = params.temperature ?? 0;
   if (temperature <= 0) return argmax(logits);
   const probs = softmax(logits, temperature);
@@ -42,7 +30,7 @@ export function sampleToken(logits: Float32Array, params: SamplingParams, rng: R
 }
 
 /** Draws one of `candidates` with probability proportional to probs[candidate]. */
-function draw(probs: Float64Array, candidates: number[], rng: Rng): number {
+function draw(probs: Float64Array, candidates: number[], rng: Uniform): number {
   let total = 0;
   for (const i of candidates) total += probs[i];
   let r = rng() * total;

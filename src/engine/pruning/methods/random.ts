@@ -1,4 +1,5 @@
 import type { Stage } from '../../../shared/pruning.js';
+import { mulberry32, type Uniform } from '../../util/rng.js';
 import type { LayerBoundary } from '../types.js';
 import { keptOriginal, type MethodRecorder } from './common.js';
 import type { InLlmMethod } from './in-llm.js';
@@ -6,7 +7,7 @@ import type { InLlmMethod } from './in-llm.js';
 /** Control: at the same stages and counts as a schedule, keep uniformly random visual tokens (seeded). */
 export class RandomSelection implements InLlmMethod {
   private entering = 0;
-  private next: () => number = mulberry32(0);
+  private next: Uniform = mulberry32(0);
 
   constructor(
     private readonly stages: (entering: number) => Stage[],
@@ -32,23 +33,11 @@ export class RandomSelection implements InLlmMethod {
 }
 
 /** k distinct indices of 0..n-1, uniformly, ascending (partial Fisher-Yates). */
-export function sampleSorted(n: number, k: number, random: () => number): Int32Array {
+export function sampleSorted(n: number, k: number, random: Uniform): Int32Array {
   const pool = Int32Array.from({ length: n }, (_, i) => i);
   for (let i = 0; i < k; i++) {
     const j = i + Math.floor(random() * (n - i));
     [pool[i], pool[j]] = [pool[j], pool[i]];
   }
   return pool.slice(0, k).sort();
-}
-
-/** A small seeded PRNG with a full 2^32 period; uniform in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
 }
