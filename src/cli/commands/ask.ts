@@ -1,35 +1,15 @@
-import { PROVIDER_REQUESTS, type ProviderRequest } from '../../engine/runtime/providers.js';
-import { Engine, type AskResult } from '../../engine/runtime/engine.js';
-import { cliStoreDir } from '../../engine/pack/store.js';
-import { CliError, type CliCommand, type ParsedArgs } from '../command.js';
+import type { AskResult } from '../../engine/runtime/engine.js';
+import { CliError, type CliCommand } from '../command.js';
 import { PRUNING_USAGE, methodsFromArgs, pruningOptions, writeTraceFiles } from '../pruning-options.js';
+import { RUNTIME_USAGE, engineFromArgs, integerArg, nonNegativeArg, questionFromArgs, questionOptions, runtimeOptions } from '../run-options.js';
 
 /** `ask`: one question about one image, the answer streamed, then timings and token counts. */
-
-/** Options every command that runs a model shares: where models live and how they run. */
-export const runtimeOptions = {
-  store: { type: 'string' },
-  ep: { type: 'string', default: 'auto' },
-  threads: { type: 'string' },
-} as const;
-
-export const RUNTIME_USAGE = '[--ep auto|cpu|cuda|webgpu|dml|coreml] [--threads n] [--store <model store dir>]';
-
-export function engineFromArgs(values: ParsedArgs['values']): Engine {
-  const ep = String(values.ep ?? 'auto') as ProviderRequest;
-  if (!PROVIDER_REQUESTS.includes(ep)) throw new CliError(`--ep must be one of ${PROVIDER_REQUESTS.join(', ')}`);
-  const threads = values.threads === undefined ? undefined : integer(values.threads, '--threads', 1);
-  const modelStore = (values.store as string | undefined) ?? cliStoreDir();
-  return new Engine({ modelStore, ep, threads });
-}
-
 export const askCommand: CliCommand = {
   name: 'ask',
   summary: 'answer a question about an image, streaming the answer, then print timings',
   usage: `ask --model <name|folder> --image <file> [--max-tokens n] [--temperature t --top-p p --seed s] [--stop s]... ${RUNTIME_USAGE} ${PRUNING_USAGE} "question"`,
   options: {
-    model: { type: 'string' },
-    image: { type: 'string' },
+    ...questionOptions,
     'max-tokens': { type: 'string', default: '256' },
     temperature: { type: 'string', default: '0' },
     'top-p': { type: 'string', default: '1' },
@@ -39,11 +19,8 @@ export const askCommand: CliCommand = {
     ...pruningOptions,
   },
   async run(args) {
-    const { values, positionals } = args;
-    if (!values.model) throw new CliError('--model <name|folder> is required');
-    if (!values.image) throw new CliError('--image <file> is required');
-    const question = positionals.join(' ').trim();
-    if (!question) throw new CliError('the question is missing: ask ... "What is in the image?"');
+    const { values } = args;
+    const { model, image, question } = questionFromArgs(args, 'ask');
     const methods = methodsFromArgs(args);
     if (methods.length > 1) throw new CliError('ask takes one --method; use compare for several');
 
@@ -54,13 +31,13 @@ export const askCommand: CliCommand = {
     try {
       const result = await asCliError(() => engine.ask(
         {
-          model: String(values.model),
-          image: String(values.image),
+          model,
+          image,
           question,
           method: methods[0],
-          maxTokens: integer(values['max-tokens'], '--max-tokens', 1),
+          maxTokens: integerArg(values['max-tokens'], '--max-tokens'),
           stop: values.stop as string[] | undefined,
-          sampling: { temperature: number(values.temperature, '--temperature'), topP: number(values['top-p'], '--top-p'), seed: integer(values.seed, '--seed', 0) },
+          sampling: { temperature: nonNegativeArg(values.temperature, '--temperature'), topP: nonNegativeArg(values['top-p'], '--top-p'), seed: integerArg(values.seed, '--seed', 0) },
           trace: values.trace !== undefined,
         },
         {
@@ -111,15 +88,3 @@ export function printStats({ stats, provider, finishReason }: AskResult): void {
 
 const ms = (value: number) => `${value.toFixed(1)} ms`;
 const gflop = (tflops: number) => (tflops * 1000).toPrecision(3);
-
-function number(value: unknown, flag: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < 0) throw new CliError(`${flag} must be a non-negative number`);
-  return n;
-}
-
-function integer(value: unknown, flag: string, min: number): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new CliError(`${flag} must be an integer >= ${min}`);
-  return n;
-}

@@ -4,7 +4,7 @@ import { stageCounts, type Trace } from '../../shared/trace.js';
 import type { AskResult, CompareResult } from '../../engine/runtime/engine.js';
 import { CliError, type CliCommand } from '../command.js';
 import { PRUNING_USAGE, methodsFromArgs, pruningOptions, writeTraceFiles } from '../pruning-options.js';
-import { RUNTIME_USAGE, engineFromArgs, runtimeOptions } from './ask.js';
+import { RUNTIME_USAGE, engineFromArgs, integerArg, questionFromArgs, questionOptions, runtimeOptions } from '../run-options.js';
 import { printTable } from '../../engine/bench/report.js';
 import { siUnits } from '../../engine/pruning/flops.js';
 
@@ -20,28 +20,23 @@ export const compareCommand: CliCommand = {
   summary: 'answer one question with several pruning methods and compare answers, tokens, FLOPs and prefill time',
   usage: `compare --model <name|folder> --image <file> --method none --method transprune-high [--max-tokens n] ${RUNTIME_USAGE} ${PRUNING_USAGE} "question"`,
   options: {
-    model: { type: 'string' },
-    image: { type: 'string' },
+    ...questionOptions,
     'max-tokens': { type: 'string', default: '64' },
     ...runtimeOptions,
     ...pruningOptions,
   },
   async run(args) {
-    const { values, positionals } = args;
-    if (!values.model) throw new CliError('--model <name|folder> is required');
-    if (!values.image) throw new CliError('--image <file> is required');
-    const question = positionals.join(' ').trim();
-    if (!question) throw new CliError('the question is missing: compare ... "What is in the image?"');
+    const { values } = args;
+    const { model, image, question } = questionFromArgs(args, 'compare');
     // Without --method: none against transprune-high (with any --schedule/--alpha applied to it).
     const methods = values.method === undefined ? [...methodsFromArgs(args, 'none'), ...methodsFromArgs(args, 'transprune-high')] : methodsFromArgs(args);
     if (methods.length < 2) throw new CliError('compare needs at least two methods: --method none --method transprune-high');
-    const maxTokens = Number(values['max-tokens']);
-    if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new CliError('--max-tokens must be an integer >= 1');
+    const maxTokens = integerArg(values['max-tokens'], '--max-tokens');
 
     const engine = engineFromArgs(values);
     try {
       process.stderr.write(`running ${methods.map((m) => formatMethod(m)).join(', ')} (one shared prefill)...\n`);
-      const compared = await engine.compare({ model: String(values.model), image: String(values.image), question, methods, maxTokens, trace: true });
+      const compared = await engine.compare({ model, image, question, methods, maxTokens, trace: true });
       const runs = compared.results.map((result, i) => ({ method: methods[i], result, trace: result.trace! }));
       printComparison(question, runs, compared);
       if (values.trace !== undefined) {

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { CliError, type CliCommand } from '../command.js';
+import { integerArg } from '../run-options.js';
 import { SPLIT_SEEDS, generateSplit, type Split } from '../../engine/data/dataset.js';
 import { ProgressBar } from '../../engine/eval/progress.js';
 
@@ -22,7 +23,7 @@ export const dataCommand: CliCommand = {
     if (!values.out) throw new CliError('--out DIR is required');
     const format = values.format as string;
     if (format !== 'jpeg' && format !== 'png') throw new CliError('--format must be jpeg or png');
-    const count = positiveInt(values.count, '--count');
+    const count = integerArg(values.count, '--count');
     const out = resolve(values.out as string);
     const progress = new ProgressBar(`data ${split}`, count);
     const items = await generateSplit(
@@ -30,10 +31,10 @@ export const dataCommand: CliCommand = {
       {
         split: split as Split,
         count,
-        start: positiveInt(values.start, '--start', 0),
-        questionsPerImage: positiveInt(values['per-image'], '--per-image'),
+        start: integerArg(values.start, '--start', 0),
+        questionsPerImage: integerArg(values['per-image'], '--per-image'),
         format,
-        quality: values.quality === undefined ? undefined : positiveInt(values.quality, '--quality'),
+        quality: values.quality === undefined ? undefined : integerArg(values.quality, '--quality'),
       },
       (done) => progress.update(done),
     );
@@ -41,10 +42,3 @@ export const dataCommand: CliCommand = {
     return 0;
   },
 };
-
-/** A CLI integer option, with the flag named in the error. */
-export function positiveInt(value: unknown, flag: string, min = 1): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new CliError(`${flag} must be an integer >= ${min}`);
-  return n;
-}

@@ -10,9 +10,8 @@ import { splitMethodList } from '../../engine/eval/method-list.js';
 import { ProgressBar } from '../../engine/eval/progress.js';
 import { markdownTable, writeReport } from '../../engine/eval/report.js';
 import { CliError, type CliCommand } from '../command.js';
-import { positiveInt } from './data.js';
 import { methodsFromArgs } from '../pruning-options.js';
-import { RUNTIME_USAGE, engineFromArgs, runtimeOptions } from './ask.js';
+import { RUNTIME_USAGE, engineFromArgs, integerArg, runtimeOptions } from '../run-options.js';
 
 export const DEFAULT_METHODS = 'none,fastv,pdrop,ttv,iga,random,transprune-high,transprune-low,divprune+transprune';
 const TEST_FIXTURE = fileURLToPath(new URL('../../../tests/fixtures/vqa/test.jsonl', import.meta.url));
@@ -36,7 +35,7 @@ export const evalCommand: CliCommand = {
   async run(args) {
     const { values } = args;
     const out = resolve(String(values.out));
-    const limit = values.limit === undefined ? undefined : positiveInt(values.limit, '--limit');
+    const limit = values.limit === undefined ? undefined : integerArg(values.limit, '--limit');
     const names = splitMethodList(String(values.methods));
     if (names.length === 0) throw new CliError('--methods is empty');
     const methods = methodsFromArgs({ ...args, values: { ...values, method: names } }).map((spec, i) => ({ name: names[i], spec }));
@@ -53,7 +52,7 @@ export const evalCommand: CliCommand = {
         model,
         items,
         methods,
-        maxTokens: positiveInt(values['max-tokens'], '--max-tokens'),
+        maxTokens: integerArg(values['max-tokens'], '--max-tokens'),
         signal: controller.signal,
         onProgress: (done, total) => progress.update(done, total > 0 ? methods[(done - 1) % methods.length].name : ''),
       });

@@ -1,0 +1,49 @@
+import { PROVIDER_REQUESTS, type ProviderRequest } from '../engine/runtime/providers.js';
+import { Engine } from '../engine/runtime/engine.js';
+import { cliStoreDir } from '../engine/pack/store.js';
+import { CliError, type ParsedArgs } from './command.js';
+
+/** Options every command that runs a model shares: where models live and how they run. */
+export const runtimeOptions = {
+  store: { type: 'string' },
+  ep: { type: 'string', default: 'auto' },
+  threads: { type: 'string' },
+} as const;
+
+export const RUNTIME_USAGE = '[--ep auto|cpu|cuda|webgpu|dml|coreml] [--threads n] [--store <model store dir>]';
+
+export function engineFromArgs(values: ParsedArgs['values']): Engine {
+  const ep = String(values.ep ?? 'auto') as ProviderRequest;
+  if (!PROVIDER_REQUESTS.includes(ep)) throw new CliError(`--ep must be one of ${PROVIDER_REQUESTS.join(', ')}`);
+  const threads = values.threads === undefined ? undefined : integerArg(values.threads, '--threads');
+  const modelStore = (values.store as string | undefined) ?? cliStoreDir();
+  return new Engine({ modelStore, ep, threads });
+}
+
+/** The options of a command that asks one question about one image (ask, compare). */
+export const questionOptions = {
+  model: { type: 'string' },
+  image: { type: 'string' },
+} as const;
+
+/** The model, image and question (the positionals) of `command`, each required. */
+export function questionFromArgs({ values, positionals }: ParsedArgs, command: string): { model: string; image: string; question: string } {
+  if (!values.model) throw new CliError('--model <name|folder> is required');
+  if (!values.image) throw new CliError('--image <file> is required');
+  const question = positionals.join(' ').trim();
+  if (!question) throw new CliError(`the question is missing: ${command} ... "What is in the image?"`);
+  return { model: String(values.model), image: String(values.image), question };
+}
+
+/** A CLI integer option, with the flag named in the error. */
+export function integerArg(value: unknown, flag: string, min = 1): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new CliError(`${flag} must be an integer >= ${min}`);
+  return n;
+}
+
+export function nonNegativeArg(value: unknown, flag: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new CliError(`${flag} must be a non-negative number`);
+  return n;
+}
