@@ -5,15 +5,13 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseMethod, positionPolicy } from '../../src/shared/pruning.js';
 import { RunTimer } from '../../src/engine/bench/timed.js';
-import { importCheckpoint } from '../../src/engine/pack/import.js';
 import { createMethod } from '../../src/engine/pruning/index.js';
 import { Engine, type AskResult } from '../../src/engine/runtime/engine.js';
 import { generate, generateBranches, type Generation } from '../../src/engine/runtime/generate.js';
-import { encodeImage, type ModelSessions } from '../../src/engine/runtime/graphs.js';
-import { LoadedModel } from '../../src/engine/runtime/model.js';
+import type { ModelSessions } from '../../src/engine/runtime/graphs.js';
+import type { LoadedModel } from '../../src/engine/runtime/model.js';
 import { prefill, prefillBranches, type PrefillInput, type PrefillResult } from '../../src/engine/runtime/prefill.js';
-import { encodeChat } from '../../src/engine/text/chat.js';
-import { makeTinyCheckpoint } from '../helpers/tiny-checkpoint.js';
+import { makeTinyPack } from '../helpers/tiny-pack.js';
 
 /**
  * Shared-prefix prefill for compare (issue 4): several methods prefilled as branches must give each
@@ -30,17 +28,11 @@ let model: LoadedModel;
 let input: PrefillInput;
 
 beforeAll(async () => {
-  const checkpoint = join(root, 'ckpt');
-  await makeTinyCheckpoint(checkpoint, { preset: 'tiny-gqa', layers: LAYERS, imageSize: 56, patchSize: 7, seed: 5 });
-  packDir = (await importCheckpoint(checkpoint, join(root, 'store'), { name: 'tiny14', dtype: 'fp32' })).dir;
-  model = await LoadedModel.load(packDir, { ep: 'cpu' });
-  const size = model.config.vision.imageSize;
-  const pixels = Float32Array.from({ length: 3 * size * size }, (_, i) => Math.sin(i * 0.23) * 1.1 + Math.cos(i * 0.05) * 0.7);
-  const { ids } = encodeChat(model.tokenizer, [{ role: 'user', text: 'Which shape is left of the red circle?', image: true }], {
-    template: model.chatTemplate,
-    imageTokenId: model.config.imageTokenIndex,
-  });
-  input = { ids, imageTokenId: model.config.imageTokenIndex, visual: await encodeImage(model, pixels, size) };
+  ({ dir: packDir, model, input } = await makeTinyPack(root, {
+    name: 'tiny14', preset: 'tiny-gqa', layers: LAYERS, imageSize: 56, patchSize: 7, seed: 5,
+    question: 'Which shape is left of the red circle?',
+    pixels: (size) => Float32Array.from({ length: 3 * size * size }, (_, i) => Math.sin(i * 0.23) * 1.1 + Math.cos(i * 0.05) * 0.7),
+  }));
 });
 
 afterAll(async () => {

@@ -14,6 +14,7 @@ import { buildEmbed, buildHead } from '../../src/engine/onnx/graphs/embed-head.j
 import { buildVision } from '../../src/engine/onnx/graphs/vision.js';
 import type { GraphSource } from '../../src/engine/onnx/graphs/source.js';
 import { WeightFile, type WeightDtype } from '../../src/engine/onnx/weight-file.js';
+import { relativeError } from '../helpers/relative-error.js';
 
 // ---- a tiny model: GQA (4 query heads over 2 KV heads), odd sizes so no shape can hide ----
 
@@ -150,18 +151,6 @@ function referenceProbe(config: LlavaConfig, w: (n: string) => Weight, x: Rows, 
 }
 
 // ---- harness ----
-
-/** max |actual - expected| / max |expected|: relative to the tensor's scale, robust to entries near zero. */
-function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  expect(actual.length).toBe(expected.length);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    diff = Math.max(diff, Math.abs(actual[i] - expected[i]));
-    scale = Math.max(scale, Math.abs(expected[i]));
-  }
-  return diff / scale;
-}
 
 const flat = (rows: number[][]) => rows.flat();
 const randomRows = (rand: () => number, n: number, d: number, scale = 2): Rows => Array.from({ length: n }, () => Array.from({ length: d }, () => rand() * scale));

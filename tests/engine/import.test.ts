@@ -14,20 +14,10 @@ import { findPack, listPacks, removePack } from '../../src/engine/pack/store.js'
 import { loadReferenceModel, referenceDecoderLayer, referenceHead, referenceVision } from '../helpers/reference.js';
 import { makeTinyCheckpoint } from '../helpers/tiny-checkpoint.js';
 import { TINY_CHAT_TEMPLATE } from '../helpers/tiny-tokenizer.js';
+import { relativeError } from '../helpers/relative-error.js';
 
 const root = mkdtempSync(join(tmpdir(), 'import-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
-
-function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  expect(actual.length).toBe(expected.length);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    diff = Math.max(diff, Math.abs(actual[i] - expected[i]));
-    scale = Math.max(scale, Math.abs(expected[i]));
-  }
-  return diff / scale;
-}
 
 const run = async (dir: string, graph: string, feeds: Record<string, ort.Tensor>) => {
   const session = await ort.InferenceSession.create(join(dir, graph), { executionProviders: ['cpu'], intraOpNumThreads: 1 });

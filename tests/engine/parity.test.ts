@@ -3,18 +3,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseMethod, pdropLayers, positionPolicy, resolveSchedule, type LlmMethodSpec } from '../../src/shared/pruning.js';
-import { importCheckpoint } from '../../src/engine/pack/import.js';
 import { createMethod } from '../../src/engine/pruning/index.js';
 import { Decoder } from '../../src/engine/runtime/decode.js';
 import { generate } from '../../src/engine/runtime/generate.js';
-import { emptyCache, encodeImage, runLayer } from '../../src/engine/runtime/graphs.js';
-import { LoadedModel } from '../../src/engine/runtime/model.js';
+import { emptyCache, runLayer } from '../../src/engine/runtime/graphs.js';
+import type { LoadedModel } from '../../src/engine/runtime/model.js';
 import { prefill, type PrefillInput } from '../../src/engine/runtime/prefill.js';
-import { encodeChat } from '../../src/engine/text/chat.js';
 import { loadReferenceModel, referenceGenerate, referencePrefill, referenceVision, type ReferenceModel } from '../helpers/reference.js';
 import { row } from '../helpers/reference-math.js';
 import { referencePrunedForward, type ReferenceMethod } from '../helpers/reference-pruned.js';
-import { makeTinyCheckpoint, type TinyPreset } from '../helpers/tiny-checkpoint.js';
+import type { TinyPreset } from '../helpers/tiny-checkpoint.js';
+import { relativeError } from '../helpers/relative-error.js';
+import { makeTinyPack } from '../helpers/tiny-pack.js';
 
 /**
  * The ONNX runtime against the independent float64 reference (tests/helpers/reference.ts) on real
@@ -22,18 +22,6 @@ import { makeTinyCheckpoint, type TinyPreset } from '../helpers/tiny-checkpoint.
  */
 
 const TOLERANCE = 1e-4;
-
-/** max |a - b| / max |b|: relative to the reference's scale, so near-zero entries do not dominate. */
-function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  expect(actual.length).toBe(expected.length);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    diff = Math.max(diff, Math.abs(actual[i] - expected[i]));
-    scale = Math.max(scale, Math.abs(expected[i]));
-  }
-  return diff / scale;
-}
 
 /** A smooth deterministic image in CLIP-normalised range, [3, size, size]. */
 function testPixels(size: number): Float32Array {
@@ -53,18 +41,12 @@ const fixtures = new Map<Variant, Fixture>();
 
 /** 'tiny-fp16': an fp16 checkpoint imported as an fp16 pack, so the reference reads the very weights the pack stores. */
 async function fixture(variant: Variant): Promise<Fixture> {
-  const checkpoint = join(root, variant);
-  const dtype = variant === 'tiny-fp16' ? 'fp16' : 'fp32';
-  await makeTinyCheckpoint(checkpoint, { preset: variant === 'tiny-fp16' ? 'tiny' : variant, dtype });
-  const { dir } = await importCheckpoint(checkpoint, join(root, 'store'), { name: variant, dtype });
-  const model = await LoadedModel.load(dir, { ep: 'cpu' });
-  const size = model.config.vision.imageSize;
-  const pixels = testPixels(size);
-  const { ids } = encodeChat(model.tokenizer, [{ role: 'user', text: 'What is the colour of the sky in this image?', image: true }], {
-    template: model.chatTemplate,
-    imageTokenId: model.config.imageTokenIndex,
+  const fp16 = variant === 'tiny-fp16';
+  const { checkpoint, model, pixels, input } = await makeTinyPack(root, {
+    name: variant, preset: fp16 ? 'tiny' : variant, dtype: fp16 ? 'fp16' : 'fp32',
+    question: 'What is the colour of the sky in this image?',
+    pixels: testPixels,
   });
-  const input = { ids, imageTokenId: model.config.imageTokenIndex, visual: await encodeImage(model, pixels, size) };
   return { model, reference: loadReferenceModel(checkpoint), pixels, input };
 }
 

@@ -7,14 +7,13 @@ import { readTrace, traceToJson } from '../../src/engine/trace/io.js';
 import { importCheckpoint } from '../../src/engine/pack/import.js';
 import { createMethod, type PruningMethod } from '../../src/engine/pruning/index.js';
 import { generate } from '../../src/engine/runtime/generate.js';
-import { encodeImage } from '../../src/engine/runtime/graphs.js';
 import { LoadedModel } from '../../src/engine/runtime/model.js';
 import { prefill, type PrefillInput } from '../../src/engine/runtime/prefill.js';
-import { encodeChat } from '../../src/engine/text/chat.js';
 import { TraceRecorder } from '../../src/engine/trace/recorder.js';
 import { loadReferenceModel, type ReferenceModel } from '../helpers/reference.js';
 import { referencePrunedForward, type ReferenceMethod, type PrunedRun } from '../helpers/reference-pruned.js';
-import { makeTinyCheckpoint } from '../helpers/tiny-checkpoint.js';
+import { relativeError } from '../helpers/relative-error.js';
+import { makeTinyPack } from '../helpers/tiny-pack.js';
 
 /**
  * Pruning on a real imported pack (14 layers, grouped-query attention, 8x8 = 64 visual tokens) against
@@ -28,24 +27,19 @@ const NEW_TOKENS = 5;
 const TOLERANCE = 1e-4;
 
 const root = mkdtempSync(join(tmpdir(), 'tps-transprune-'));
+let checkpoint: string;
 let model: LoadedModel;
 let reference: ReferenceModel;
 let pixels: Float32Array;
 let input: PrefillInput;
 
 beforeAll(async () => {
-  const checkpoint = join(root, 'ckpt');
-  await makeTinyCheckpoint(checkpoint, { preset: 'tiny-gqa', layers: LAYERS, imageSize: 56, patchSize: 7, seed: 3 });
-  const pack = await importCheckpoint(checkpoint, join(root, 'store'), { name: 'tiny14', dtype: 'fp32' });
-  model = await LoadedModel.load(pack.dir, { ep: 'cpu' });
+  ({ checkpoint, model, pixels, input } = await makeTinyPack(root, {
+    name: 'tiny14', preset: 'tiny-gqa', layers: LAYERS, imageSize: 56, patchSize: 7, seed: 3,
+    question: 'What is the colour of the sky in this image?',
+    pixels: (size) => Float32Array.from({ length: 3 * size * size }, (_, i) => Math.sin(i * 0.31) * 1.2 + Math.cos(i * 0.07) * 0.6),
+  }));
   reference = loadReferenceModel(checkpoint);
-  const size = model.config.vision.imageSize;
-  pixels = Float32Array.from({ length: 3 * size * size }, (_, i) => Math.sin(i * 0.31) * 1.2 + Math.cos(i * 0.07) * 0.6);
-  const { ids } = encodeChat(model.tokenizer, [{ role: 'user', text: 'What is the colour of the sky in this image?', image: true }], {
-    template: model.chatTemplate,
-    imageTokenId: model.config.imageTokenIndex,
-  });
-  input = { ids, imageTokenId: model.config.imageTokenIndex, visual: await encodeImage(model, pixels, size) };
 });
 
 afterAll(async () => {
@@ -89,16 +83,6 @@ function recorderFor(spec: MethodSpec): TraceRecorder {
 function counting(method: PruningMethod): PruningMethod & { calls: number } {
   const wrapped = { ...method, calls: 0, afterLayer: (b: Parameters<PruningMethod['afterLayer']>[0]) => { wrapped.calls++; return method.afterLayer(b); } };
   return wrapped;
-}
-
-function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  expect(actual.length).toBe(expected.length);
-  let diff = 0, scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    diff = Math.max(diff, Math.abs(actual[i] - expected[i]));
-    scale = Math.max(scale, Math.abs(expected[i]));
-  }
-  return diff / scale;
 }
 
 async function runBoth(text: string) {
@@ -171,7 +155,7 @@ describe('pruned engine vs the float64 pruned reference (14-layer GQA pack, N = 
   it('a schedule override in the pack manifest replaces the preset for that model', async () => {
     const overrides = { presets: { 'transprune-high': { accumulate: [2, 3], prune: [2, 3], ratios: [0.5, 0.25] } } };
     // A store of its own: the pack id covers the checkpoint and dtype, not the overrides.
-    const pack = await importCheckpoint(join(root, 'ckpt'), join(root, 'store-override'), { name: 'tiny14', dtype: 'fp32', pruning: overrides });
+    const pack = await importCheckpoint(checkpoint, join(root, 'store-override'), { name: 'tiny14', dtype: 'fp32', pruning: overrides });
     const overridden = await LoadedModel.load(pack.dir, { ep: 'cpu' });
     try {
       expect(overridden.pruningOverrides).toEqual(overrides);
