@@ -1,5 +1,6 @@
 import { cleanup, fireEvent, render, screen, within } from '@testing-library/react';
 import { afterEach, describe, expect, it } from 'vitest';
+import { layerChartOption } from '../../../src/renderer/features/inspector/charts.js';
 import { Inspector } from '../../../src/renderer/features/inspector/Inspector.js';
 import { traceToView } from '../../../src/renderer/features/inspector/traceAdapter.js';
 import { droppedAfter, positionHistogram, presentAt } from '../../../src/renderer/features/inspector/traceView.js';
@@ -35,6 +36,17 @@ describe('traceToView', () => {
     trace.layers.forEach((l, i) => expect(view.layerTflops[i] * 1e12).toBeCloseTo(paperLayerMacs(l.visualIn, 96, 250), 3));
     const total = view.layerTflops.reduce((a, b) => a + b) * 1e12;
     expect(total / trace.totals.flops.paper).toBeCloseTo(1, 10);
+  });
+});
+
+describe('layer chart', () => {
+  it('draws compute in the unit the largest layer reads best in', () => {
+    const view = { ...buildTrace(), layerTflops: [0.04, 0.02], layerTflopsUnpruned: [0.04, 0.04], visualCounts: [576, 288] };
+    const option = layerChartOption(view, 0) as { yAxis: { name: string }[]; series: { name: string; data: unknown[] }[] };
+    expect(option.yAxis[1].name).toBe('GFLOPs');
+    expect(option.series.slice(1).map((s) => [s.name, s.data])).toEqual([['GFLOPs', [40, 20]], ['GFLOPs unpruned', [40, 40]]]);
+    const large = layerChartOption({ ...view, layerTflops: [0.2, 0.1], layerTflopsUnpruned: [0.2, 0.2] }, 0) as typeof option;
+    expect(large.yAxis[1].name).toBe('TFLOPs');
   });
 });
 
@@ -108,7 +120,7 @@ describe('Inspector', () => {
     render(<Inspector view={view} />);
     expect(screen.getAllByRole('img', { name: /heatmap/ })).toHaveLength(6);
     expect(screen.getByRole('region', { name: 'Scores at pruning layer 3' })).toBeTruthy();
-    expect(screen.getByRole('img', { name: /Visual tokens and TFLOPs per layer/ }).querySelector('svg')).not.toBeNull();
+    expect(screen.getByRole('img', { name: /Visual tokens and MFLOPs per layer/ }).querySelector('svg')).not.toBeNull();
   });
 
   it('exports through the callbacks and reports failures inline', async () => {

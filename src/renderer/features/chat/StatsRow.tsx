@@ -29,7 +29,7 @@ export function statItems(stats: AnswerStats): StatItem[] {
     {
       label: 'compute',
       value: `${formatTflops(stats.tflops)} (${formatPercent(stats.tflopsUnpruned > 0 ? stats.tflops / stats.tflopsUnpruned : 1)})`,
-      hint: `Prefill TFLOPs, and their share of the ${formatTflops(stats.tflopsUnpruned)} an unpruned run needs`,
+      hint: `Prefill compute, and its share of the ${formatTflops(stats.tflopsUnpruned)} an unpruned run needs`,
     },
     { label: 'on', value: stats.executionProvider, hint: 'Execution provider' },
   ];

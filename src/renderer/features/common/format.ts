@@ -10,10 +10,16 @@ export function formatRate(perSec: number): string {
   return `${perSec >= 100 ? Math.round(perSec) : perSec.toFixed(1)} tok/s`;
 }
 
-/** Compute in TFLOPs with three significant digits, in GFLOPs or MFLOPs for small (test-sized) models. */
+/** The unit compute of this size reads best in: TFLOPs, or GFLOPs / MFLOPs for small (test-sized) models. */
+export function flopsUnit(tflops: number): { unit: 'TFLOPs' | 'GFLOPs' | 'MFLOPs'; perTflop: number } {
+  if (tflops >= 0.1 || tflops === 0) return { unit: 'TFLOPs', perTflop: 1 };
+  return tflops >= 1e-4 ? { unit: 'GFLOPs', perTflop: 1e3 } : { unit: 'MFLOPs', perTflop: 1e6 };
+}
+
+/** Compute with three significant digits in its auto unit (flopsUnit). */
 export function formatTflops(tflops: number): string {
-  const [value, unit] = tflops >= 0.1 || tflops === 0 ? [tflops, 'TFLOPs'] : tflops >= 1e-4 ? [tflops * 1e3, 'GFLOPs'] : [tflops * 1e6, 'MFLOPs'];
-  return `${Number(value.toPrecision(3))} ${unit}`;
+  const { unit, perTflop } = flopsUnit(tflops);
+  return `${Number((tflops * perTflop).toPrecision(3))} ${unit}`;
 }
 
 export function formatPercent(fraction: number): string {

@@ -1,7 +1,7 @@
 import { useMemo, useState } from 'react';
 import { EChart } from '../common/EChart.js';
 import { formatPercent, formatScore, formatTflops } from '../common/format.js';
-import { histogramOption, layerChartOption } from './charts.js';
+import { histogramOption, layerChartOption, layerFlopsUnit } from './charts.js';
 import { renderOverlayPng } from './overlayPng.js';
 import { PatchOverlay } from './PatchOverlay.js';
 import { ScoreHeatmaps } from './ScoreHeatmaps.js';
@@ -60,7 +60,7 @@ export function Inspector({ view, imageUrl, onExportTrace, onExportOverlay }: In
           <PatchCard view={view} patch={highlighted} dropped={dropped} />
         </div>
         <div className="flex min-w-0 flex-col gap-4">
-          <EChart label={`Visual tokens and TFLOPs per layer; layer ${layer + 1} selected`} option={layerChart} />
+          <EChart label={`Visual tokens and ${layerFlopsUnit(view).unit} per layer; layer ${layer + 1} selected`} option={layerChart} />
           <EChart label={`Kept patches by grid row and column at layer ${layer + 1}`} option={histogram} height={180} />
         </div>
       </div>

@@ -1,9 +1,17 @@
 import type { EChartsCoreOption } from 'echarts/core';
+import { flopsUnit } from '../common/format.js';
 import type { TraceView } from './traceView.js';
 
-/** Visual tokens (bars) and TFLOPs (lines, pruned and unpruned) per decoder layer, with the selected layer marked. */
+/** The unit of the per-layer compute axis: the one the largest (unpruned) layer reads best in. */
+export function layerFlopsUnit(view: TraceView): ReturnType<typeof flopsUnit> {
+  return flopsUnit(Math.max(0, ...view.layerTflopsUnpruned));
+}
+
+/** Visual tokens (bars) and compute (lines, pruned and unpruned, in an auto unit) per decoder layer, with the selected layer marked. */
 export function layerChartOption(view: TraceView, layer: number): EChartsCoreOption {
   const layers = view.visualCounts.map((_, i) => String(i + 1));
+  const { unit, perTflop } = layerFlopsUnit(view);
+  const inUnit = (tflops: number[]) => tflops.map((t) => Number((t * perTflop).toPrecision(4)));
   return {
     animation: false,
     grid: { left: 48, right: 56, top: 32, bottom: 32 },
@@ -12,7 +20,7 @@ export function layerChartOption(view: TraceView, layer: number): EChartsCoreOpt
     xAxis: { type: 'category', data: layers, name: 'layer', nameLocation: 'middle', nameGap: 22 },
     yAxis: [
       { type: 'value', name: 'visual tokens', splitLine: { show: false } },
-      { type: 'value', name: 'TFLOPs', splitLine: { show: false } },
+      { type: 'value', name: unit, splitLine: { show: false } },
     ],
     series: [
       {
@@ -20,8 +28,8 @@ export function layerChartOption(view: TraceView, layer: number): EChartsCoreOpt
         type: 'bar',
         data: view.visualCounts.map((count, i) => ({ value: count, itemStyle: { color: i === layer ? '#f59e0b' : '#0ea5e9' } })),
       },
-      { name: 'TFLOPs', type: 'line', yAxisIndex: 1, data: view.layerTflops, symbol: 'none', lineStyle: { color: '#10b981' } },
-      { name: 'TFLOPs unpruned', type: 'line', yAxisIndex: 1, data: view.layerTflopsUnpruned, symbol: 'none', lineStyle: { type: 'dashed', color: '#a3a3a3' } },
+      { name: unit, type: 'line', yAxisIndex: 1, data: inUnit(view.layerTflops), symbol: 'none', lineStyle: { color: '#10b981' } },
+      { name: `${unit} unpruned`, type: 'line', yAxisIndex: 1, data: inUnit(view.layerTflopsUnpruned), symbol: 'none', lineStyle: { type: 'dashed', color: '#a3a3a3' } },
     ],
   };
 }

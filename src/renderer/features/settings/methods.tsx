@@ -1,7 +1,11 @@
 import { useState } from 'react';
 import { parseMethod } from '../../../shared/pruning.js';
 
-/** The pruning methods offered in pickers, as CLI method strings (src/shared/pruning.ts parses them). */
+/**
+ * The pruning methods offered in pickers, as CLI method strings (src/shared/pruning.ts parses them).
+ * Preset labels carry no token counts: the schedule scales with the model's depth and a pack may
+ * override it, so the counts belong to the inspector, which shows those of the run.
+ */
 export interface MethodChoice {
   value: string;
   label: string;
@@ -9,8 +13,8 @@ export interface MethodChoice {
 
 export const METHOD_CHOICES: MethodChoice[] = [
   { value: 'none', label: 'No pruning' },
-  { value: 'transprune-high', label: 'TransPrune High (keep 87.5 → 62.5 → 12.5%)' },
-  { value: 'transprune-low', label: 'TransPrune Low (keep 62.5 → 18.75 → 6.25%)' },
+  { value: 'transprune-high', label: 'TransPrune High' },
+  { value: 'transprune-low', label: 'TransPrune Low' },
   { value: 'ttv', label: 'TransPrune, TTV only (α = 1)' },
   { value: 'iga', label: 'TransPrune, IGA only (α = 0)' },
   { value: 'fastv', label: 'FastV (K = 2, R = 50%)' },
