@@ -1,5 +1,6 @@
 import { useRef, useState, type ClipboardEvent, type DragEvent, type FormEvent, type KeyboardEvent } from 'react';
 import type { StoredImage } from '../../../shared/conversation.js';
+import { ErrorText } from '../common/ErrorText.js';
 
 export interface Attachment {
   image: StoredImage;
@@ -107,11 +108,7 @@ export function Composer({ attachments, busy, disabledReason, onAttach, onRemove
         placeholder={dragDepth > 0 ? 'Drop the image to attach it' : 'Ask about the image… (drop or paste one here)'}
         className="resize-none bg-transparent px-2 py-1 outline-none"
       />
-      {error && (
-        <p role="alert" className="px-2 text-sm text-red-600">
-          {error}
-        </p>
-      )}
+      <ErrorText message={error} className="px-2" />
       {disabledReason && <p className="px-2 text-sm text-amber-600">{disabledReason}</p>}
       <div className="flex items-center justify-between">
         <button type="button" onClick={() => picker.current?.click()} className="rounded-md px-2 py-1 text-sm text-zinc-600 hover:bg-zinc-100 dark:text-zinc-300 dark:hover:bg-zinc-800">

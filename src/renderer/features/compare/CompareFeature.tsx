@@ -8,6 +8,7 @@ import { Composer, type Attachment } from '../chat/Composer.js';
 import { addImage, callOrThrow } from '../common/client.js';
 import type { InspectSource } from '../inspector/InspectorDialog.js';
 import { CompareView, type ComparePane, type Side } from './CompareView.js';
+import { ErrorText } from '../common/ErrorText.js';
 
 const idle = (method: string): ComparePane => ({ method, text: '', status: 'idle' });
 
@@ -66,11 +67,7 @@ export function CompareFeature({ onInspect, ...props }: ViewProps & { onInspect(
     );
   return (
     <section aria-label="Compare" className="flex min-h-0 flex-1 flex-col">
-      {error && (
-        <p role="alert" className="mx-3 mt-2 text-sm text-red-600">
-          {error}
-        </p>
-      )}
+      <ErrorText message={error} className="mx-3 mt-2" />
       <CompareView
         left={panes.left}
         right={panes.right}

@@ -5,6 +5,7 @@ import { SplitPanes } from '../common/SplitPanes.js';
 import { formatRatio } from '../common/format.js';
 import { MethodSelect } from '../settings/methods.js';
 import { diffWords, type DiffSegment } from './diffWords.js';
+import { ErrorText } from '../common/ErrorText.js';
 
 export type Side = 'left' | 'right';
 
@@ -99,11 +100,7 @@ function PaneView({ side, pane, segments, onMethodChange }: PaneViewProps) {
             )
           : pane.text}
       </p>
-      {pane.error && (
-        <p role="alert" className="text-sm text-red-600">
-          {pane.error}
-        </p>
-      )}
+      <ErrorText message={pane.error} />
       {pane.stats && <StatsRow stats={pane.stats} />}
     </section>
   );

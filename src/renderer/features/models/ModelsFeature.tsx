@@ -4,6 +4,7 @@ import type { ViewProps } from '../../shell/App.js';
 import { useClient } from '../../shell/client-context.js';
 import { callOrThrow } from '../common/client.js';
 import { ModelsView, type Task } from './ModelsView.js';
+import { ErrorText } from '../common/ErrorText.js';
 
 type Adding = 'import' | 'download';
 
@@ -76,11 +77,7 @@ export function ModelsFeature({ models: shellModels, modelsError }: ViewProps) {
   if (!models) return <p className="p-4 text-zinc-500">{modelsError ?? 'Loading models…'}</p>;
   return (
     <div className="overflow-y-auto">
-      {error && (
-        <p role="alert" className="m-4 text-sm text-red-600">
-          {error}
-        </p>
-      )}
+      <ErrorText message={error} className="m-4" />
       <ModelsView
         models={models.map((m) => ({ id: m.id, name: m.name, detail: m.path, capabilities: ['vision', 'TransPrune'] }))}
         activeId={activeId}

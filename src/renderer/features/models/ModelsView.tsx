@@ -1,6 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import { formatBytes } from '../common/format.js';
 import { ProgressBar, type TaskProgress } from '../common/ProgressBar.js';
+import { ErrorText } from '../common/ErrorText.js';
 
 export interface ModelCard {
   id: string;
@@ -153,11 +154,7 @@ function ImportSection({ onImport, onCancelImport, importTask = {} }: ModelsView
           </button>
         </form>
       )}
-      {importTask.error && (
-        <p role="alert" className="text-sm text-red-600">
-          {importTask.error}
-        </p>
-      )}
+      <ErrorText message={importTask.error} />
     </section>
   );
 }
@@ -198,11 +195,7 @@ function DownloadSection({ onDownload, onCancelDownload, downloadTask = {}, onli
       </form>
       {repoId !== '' && !valid && <p className="text-xs text-red-600">A repository id looks like owner/name.</p>}
       {downloadTask.progress && <ProgressBar label="Download progress" progress={downloadTask.progress} onCancel={onCancelDownload} />}
-      {downloadTask.error && (
-        <p role="alert" className="text-sm text-red-600">
-          {downloadTask.error}
-        </p>
-      )}
+      <ErrorText message={downloadTask.error} />
     </section>
   );
 }

@@ -5,6 +5,7 @@ import { useClient } from '../../shell/client-context.js';
 import { SettingsView as EngineSettings } from '../../shell/SettingsView.js';
 import { callOrThrow } from '../common/client.js';
 import { SettingsView } from './SettingsView.js';
+import { ErrorText } from '../common/ErrorText.js';
 
 /** The settings slot: the remembered settings (every valid change saved), then the shell's engine facts and controls. */
 export function SettingsFeature({ status, models }: ViewProps) {
@@ -31,11 +32,7 @@ export function SettingsFeature({ status, models }: ViewProps) {
   const providers = (status?.info?.providers ?? []).map((p) => ({ name: p.name, unavailable: p.loads ? undefined : (p.error ?? 'does not load here') }));
   return (
     <div className="overflow-y-auto">
-      {error && (
-        <p role="alert" className="m-4 text-sm text-red-600">
-          {error}
-        </p>
-      )}
+      <ErrorText message={error} className="m-4" />
       {settings ? <SettingsView settings={settings} models={models ?? []} providers={providers} onChange={(s) => void change(s)} /> : !error && <p className="p-4 text-zinc-500">Loading settings…</p>}
       <EngineSettings status={status} />
     </div>
