@@ -10,10 +10,10 @@ import { Decoder } from '../runtime/decode.js';
 import { encodeImage } from '../runtime/graphs.js';
 import { LoadedModel } from '../runtime/model.js';
 import { prefill, type PrefillInput } from '../runtime/prefill.js';
-import { SessionFactory, type ProviderRequest } from '../runtime/providers.js';
+import { SessionFactory } from '../runtime/providers.js';
 import { measureGemmPeak, median } from './gemm.js';
 import { printTable, writeBenchResult } from './report.js';
-import type { BenchSuite } from './suite.js';
+import { int, providerFromValues, providerOptions, type BenchSuite } from './suite.js';
 import { RunTimer } from './timed.js';
 
 /**
@@ -120,8 +120,6 @@ export async function measureDecode(model: LoadedModel, input: PrefillInput, ste
   }
 }
 
-export const int = (value: unknown, fallback: number) => (value === undefined ? fallback : Number.parseInt(String(value), 10));
-
 export const engineBench: BenchSuite = {
   summary: 'prefill GFLOP/s against the measured ONNX Runtime GEMM peak, and decode time outside session.run',
   usage: 'bench engine [--hidden 512] [--layers 12] [--runs 5] [--decode-steps 16] [--threads n] [--ep cpu]',
@@ -130,14 +128,12 @@ export const engineBench: BenchSuite = {
     layers: { type: 'string' },
     runs: { type: 'string' },
     'decode-steps': { type: 'string' },
-    threads: { type: 'string' },
-    ep: { type: 'string' },
+    ...providerOptions,
   },
   async run(values) {
     const shape: BenchModelShape = { hidden: int(values.hidden, 512), layers: int(values.layers, 12), dtype: 'fp32' };
     const runs = int(values.runs, 5);
-    const threads = values.threads === undefined ? undefined : int(values.threads, 1);
-    const ep = (values.ep as ProviderRequest | undefined) ?? 'cpu';
+    const { ep, threads } = providerFromValues(values, 'cpu');
     const packDir = await benchPack(shape);
     const model = await LoadedModel.load(packDir, { ep, threads });
     try {

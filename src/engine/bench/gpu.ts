@@ -4,11 +4,11 @@ import { fullFlops } from '../pruning/flops.js';
 import { Decoder } from '../runtime/decode.js';
 import { LoadedModel } from '../runtime/model.js';
 import { prefill, type PrefillInput, type PrefillResult } from '../runtime/prefill.js';
-import { SessionFactory, type ProviderRequest } from '../runtime/providers.js';
-import { benchPack, benchPrompt, int, type BenchModelShape } from './engine.js';
+import { SessionFactory } from '../runtime/providers.js';
+import { benchPack, benchPrompt, type BenchModelShape } from './engine.js';
 import { measureGemmPeak, median } from './gemm.js';
 import { printTable, writeBenchResult } from './report.js';
-import type { BenchSuite } from './suite.js';
+import { int, providerFromValues, providerOptions, type BenchSuite } from './suite.js';
 
 /**
  * `bench gpu` (issue 7): prefill and decode of none, fastv, transprune-high and transprune-low in one
@@ -96,8 +96,7 @@ export const gpuBench: BenchSuite = {
     layers: { type: 'string' },
     hidden: { type: 'string' },
     'distinct-layers': { type: 'string' },
-    threads: { type: 'string' },
-    ep: { type: 'string' },
+    ...providerOptions,
   },
   async run(values) {
     const base = values.small ? SMALL : FULL;
@@ -111,8 +110,7 @@ export const gpuBench: BenchSuite = {
     const methods = values.methods ? String(values.methods).split(',') : DEFAULT_METHODS;
     const runs = int(values.runs, 3);
     const decodeSteps = int(values['decode-steps'], 16);
-    const threads = values.threads === undefined ? undefined : int(values.threads, 1);
-    const ep = (values.ep as ProviderRequest | undefined) ?? 'auto';
+    const { ep, threads } = providerFromValues(values, 'auto');
 
     const model = await LoadedModel.load(await benchPack(shape), { ep, threads });
     try {

@@ -3,12 +3,11 @@ import { stageCounts, type Trace } from '../../shared/trace.js';
 import { createMethod } from '../pruning/index.js';
 import { LoadedModel } from '../runtime/model.js';
 import { prefill, type PrefillInput } from '../runtime/prefill.js';
-import type { ProviderRequest } from '../runtime/providers.js';
 import { TraceRecorder } from '../trace/recorder.js';
 import { benchPack, benchPrompt } from './engine.js';
 import { median } from './gemm.js';
 import { printTable, writeBenchResult } from './report.js';
-import type { BenchSuite } from './suite.js';
+import { int, providerFromValues, providerOptions, type BenchSuite } from './suite.js';
 
 /**
  * `bench pruning` (issue 4): every method's prefill on one 576-visual-token model made for the run,
@@ -41,8 +40,6 @@ async function timedPrefill(model: LoadedModel, input: PrefillInput, spec: Metho
   return { prefillMs, trace: recorder.finish({ answer: '', generatedTokens: 0 }) };
 }
 
-const int = (value: unknown, fallback: number) => (value === undefined ? fallback : Number.parseInt(String(value), 10));
-
 export const pruningBench: BenchSuite = {
   summary: 'prefill time, FLOPs ratios and scoring overhead of every pruning method against none, in one run',
   usage: 'bench pruning [--hidden 512] [--layers 12] [--runs 3] [--method M]... [--threads n] [--ep cpu]',
@@ -51,16 +48,15 @@ export const pruningBench: BenchSuite = {
     layers: { type: 'string' },
     runs: { type: 'string' },
     method: { type: 'string', multiple: true },
-    threads: { type: 'string' },
-    ep: { type: 'string' },
+    ...providerOptions,
   },
   async run(values) {
     const shape = { hidden: int(values.hidden, 512), layers: int(values.layers, 12), dtype: 'fp32' as const };
     const runs = int(values.runs, 3);
-    const threads = values.threads === undefined ? undefined : int(values.threads, 1);
+    const { ep, threads } = providerFromValues(values, 'cpu');
     const names = (values.method as string[] | undefined) ?? DEFAULT_METHODS;
     const specs = [parseMethod('none'), ...names.filter((n) => n !== 'none').map(parseMethod)];
-    const model = await LoadedModel.load(await benchPack(shape), { ep: (values.ep as ProviderRequest | undefined) ?? 'cpu', threads });
+    const model = await LoadedModel.load(await benchPack(shape), { ep, threads });
     try {
       const input = await benchPrompt(model);
       for (const spec of specs) await timedPrefill(model, input, spec); // warm-up: sessions, probe graphs, shapes
