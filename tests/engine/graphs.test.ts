@@ -14,7 +14,7 @@ import { buildEmbed, buildHead } from '../../src/engine/onnx/graphs/embed-head.j
 import { buildVision } from '../../src/engine/onnx/graphs/vision.js';
 import type { GraphSource } from '../../src/engine/onnx/graphs/source.js';
 import { WeightFile, type WeightDtype } from '../../src/engine/onnx/weight-file.js';
-import { relativeError } from '../helpers/relative-error.js';
+import { relativeError } from '../helpers/diff.js';
 
 // ---- a tiny model: GQA (4 query heads over 2 KV heads), odd sizes so no shape can hide ----
 

@@ -14,7 +14,7 @@ import { findPack, listPacks, removePack } from '../../src/engine/pack/store.js'
 import { loadReferenceModel, referenceDecoderLayer, referenceHead, referenceVision } from '../helpers/reference.js';
 import { makeTinyCheckpoint } from '../helpers/tiny-checkpoint.js';
 import { TINY_CHAT_TEMPLATE } from '../helpers/tiny-tokenizer.js';
-import { relativeError } from '../helpers/relative-error.js';
+import { relativeError } from '../helpers/diff.js';
 
 const root = mkdtempSync(join(tmpdir(), 'import-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseMethod, pdropLayers, positionPolicy, resolveSchedule, type LlmMethodSpec } from '../../src/shared/pruning.js';
+import { parseMethod, positionPolicy } from '../../src/shared/pruning.js';
 import { createMethod } from '../../src/engine/pruning/index.js';
 import { Decoder } from '../../src/engine/runtime/decode.js';
 import { generate } from '../../src/engine/runtime/generate.js';
@@ -11,9 +11,10 @@ import type { LoadedModel } from '../../src/engine/runtime/model.js';
 import { prefill, type PrefillInput } from '../../src/engine/runtime/prefill.js';
 import { loadReferenceModel, referenceGenerate, referencePrefill, referenceVision, type ReferenceModel } from '../helpers/reference.js';
 import { row } from '../helpers/reference-math.js';
-import { referencePrunedForward, type ReferenceMethod } from '../helpers/reference-pruned.js';
+import { referencePrunedForward } from '../helpers/reference-pruned.js';
 import type { TinyPreset } from '../helpers/tiny-checkpoint.js';
-import { relativeError } from '../helpers/relative-error.js';
+import { relativeError } from '../helpers/diff.js';
+import { referenceMethod } from '../helpers/reference-method.js';
 import { makeTinyPack } from '../helpers/tiny-pack.js';
 
 /**
@@ -136,22 +137,6 @@ describe('fp16 pack of an fp16 checkpoint vs the float64 reference', () => {
     expect((await generate(model, model.tokenizer, input, { maxTokens: 4 })).tokenIds).toEqual(expected.tokens);
   });
 });
-
-/** The same method in the reference's terms: plain 1-based layer lists, schedules scaled to the model's depth. */
-function referenceMethod(llm: LlmMethodSpec, numLayers: number): ReferenceMethod {
-  switch (llm.kind) {
-    case 'transprune': {
-      const { accumulate, prune, ratios } = resolveSchedule(llm, numLayers);
-      return { kind: 'transprune', accumulate, prune, ratios, alpha: llm.alpha, direction: llm.direction, positions: llm.positions };
-    }
-    case 'fastv':
-      return { kind: 'fastv', k: llm.k, r: llm.r, positions: llm.positions };
-    case 'pdrop':
-      return { kind: 'pdrop', layers: pdropLayers(llm.stages, numLayers), lambda: llm.lambda, positions: llm.positions };
-    default:
-      throw new Error(`no reference for ${llm.kind}`);
-  }
-}
 
 async function stepLogitsAfter(model: LoadedModel, input: PrefillInput, tokens: number[]): Promise<Float32Array> {
   const prefilled = await prefill(model, input);

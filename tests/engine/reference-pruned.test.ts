@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { maxAbsDiff } from '../helpers/diff.js';
 import { makeTinyCheckpoint, type TinyCheckpoint } from '../helpers/tiny-checkpoint.js';
 import { gatherRows, type Mat } from '../helpers/reference-math.js';
 import {
@@ -14,13 +15,6 @@ import { referencePrunedForward, topkAscending, type ReferenceTransPrune } from 
 
 const tmp = mkdtempSync(join(tmpdir(), 'reference-pruned-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
 
 const isSubset = (a: Int32Array, b: Int32Array) => [...a].every((v) => b.includes(v));
 const strictlyIncreasing = (a: Int32Array) => a.every((v, i) => i === 0 || v > a[i - 1]);

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Tokenizer } from '@huggingface/tokenizers';
+import { maxAbsDiff } from '../helpers/diff.js';
 import { makeTinyCheckpoint, type TinyCheckpoint } from '../helpers/tiny-checkpoint.js';
 import {
   bf16BitsToFloat, float32ToBf16Bits, float32ToFp16Bits, fp16BitsToFloat, readSafetensorsFile, type Tensor64,
@@ -19,13 +20,6 @@ import {
 
 const tmp = mkdtempSync(join(tmpdir(), 'reference-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
 
 function pixelsFor(ck: TinyCheckpoint): Float64Array {
   return new Float64Array(3 * ck.shape.imageSize ** 2).map((_, i) => Math.sin(i * 0.37) * 1.5);

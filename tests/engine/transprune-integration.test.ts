@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseMethod, pdropLayers, positionPolicy, resolveSchedule, type MethodSpec } from '../../src/shared/pruning.js';
+import { parseMethod, positionPolicy, type MethodSpec } from '../../src/shared/pruning.js';
 import { readTrace, traceToJson } from '../../src/engine/trace/io.js';
 import { importCheckpoint } from '../../src/engine/pack/import.js';
 import { createMethod, type PruningMethod } from '../../src/engine/pruning/index.js';
@@ -11,8 +11,9 @@ import { LoadedModel } from '../../src/engine/runtime/model.js';
 import { prefill, type PrefillInput } from '../../src/engine/runtime/prefill.js';
 import { TraceRecorder } from '../../src/engine/trace/recorder.js';
 import { loadReferenceModel, type ReferenceModel } from '../helpers/reference.js';
-import { referencePrunedForward, type ReferenceMethod, type PrunedRun } from '../helpers/reference-pruned.js';
-import { relativeError } from '../helpers/relative-error.js';
+import { referencePrunedForward, type PrunedRun } from '../helpers/reference-pruned.js';
+import { relativeError } from '../helpers/diff.js';
+import { referenceMethod } from '../helpers/reference-method.js';
 import { makeTinyPack } from '../helpers/tiny-pack.js';
 
 /**
@@ -47,25 +48,6 @@ afterAll(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-/** The reference's description of a spec, from the schedule the engine resolves for this depth. */
-function referenceMethod(spec: MethodSpec): ReferenceMethod {
-  const llm = spec.llm;
-  switch (llm.kind) {
-    case 'none':
-      return { kind: 'none' };
-    case 'transprune': {
-      const { accumulate, prune, ratios } = resolveSchedule(llm, LAYERS);
-      return { kind: 'transprune', accumulate, prune, ratios, alpha: llm.alpha, direction: llm.direction, positions: llm.positions };
-    }
-    case 'fastv':
-      return { kind: 'fastv', k: llm.k, r: llm.r, positions: llm.positions };
-    case 'pdrop':
-      return { kind: 'pdrop', layers: pdropLayers(llm.stages, LAYERS), lambda: llm.lambda, positions: llm.positions };
-    case 'random':
-      throw new Error('random has no reference');
-  }
-}
-
 function recorderFor(spec: MethodSpec): TraceRecorder {
   const prompt = input.ids.length - 1;
   const at = input.ids.indexOf(input.imageTokenId!);
@@ -95,7 +77,7 @@ async function runBoth(text: string) {
   const answer = await generate(model, model.tokenizer, input, { maxTokens: NEW_TOKENS, method, positions });
   pre.layerMs.forEach((ms, l) => recorder.layer(l, pre.visualCounts[l], pre.cacheLength[l], ms));
   const trace = recorder.finish({ answer: answer.text, generatedTokens: answer.tokenIds.length });
-  const expected: PrunedRun = referencePrunedForward(reference, { inputIds: input.ids, pixelValues: pixels, maxNewTokens: NEW_TOKENS }, referenceMethod(spec));
+  const expected: PrunedRun = referencePrunedForward(reference, { inputIds: input.ids, pixelValues: pixels, maxNewTokens: NEW_TOKENS }, referenceMethod(spec.llm, LAYERS));
   return { spec, pre, answer, trace, expected, calls: method.calls };
 }
 
