@@ -1,6 +1,7 @@
 import { PROVIDER_REQUESTS, type ProviderRequest } from '../engine/runtime/providers.js';
 import { Engine } from '../engine/runtime/engine.js';
 import { cliStoreDir } from '../engine/pack/store.js';
+import { DEMO_MODEL_NAME, DemoModelMissingError, demoModelDir } from '../engine/data/demo-model.js';
 import { CliError, type ParsedArgs } from './command.js';
 
 /** Options every command that runs a model shares: where models live and how they run. */
@@ -26,13 +27,26 @@ export const questionOptions = {
   image: { type: 'string' },
 } as const;
 
-/** The model, image and question (the positionals) of `command`, each required. */
+export const MODEL_USAGE = '[--model demo|<pack name>|<HF folder>]';
+
+/** `--model`, the embedded demo model when absent: `demo` is its checkpoint folder, anything else goes to the engine as given. */
+export function modelFromArgs(values: ParsedArgs['values']): string {
+  const model = values.model === undefined ? DEMO_MODEL_NAME : String(values.model);
+  if (model !== DEMO_MODEL_NAME) return model;
+  try {
+    return demoModelDir();
+  } catch (err) {
+    if (err instanceof DemoModelMissingError) throw new CliError(err.message);
+    throw err;
+  }
+}
+
+/** The model (demo by default), image and question (the positionals) of `command`; image and question required. */
 export function questionFromArgs({ values, positionals }: ParsedArgs, command: string): { model: string; image: string; question: string } {
-  if (!values.model) throw new CliError('--model <name|folder> is required');
   if (!values.image) throw new CliError('--image <file> is required');
   const question = positionals.join(' ').trim();
   if (!question) throw new CliError(`the question is missing: ${command} ... "What is in the image?"`);
-  return { model: String(values.model), image: String(values.image), question };
+  return { model: modelFromArgs(values), image: String(values.image), question };
 }
 
 /** A CLI integer option, with the flag named in the error. */

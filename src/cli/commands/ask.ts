@@ -1,13 +1,13 @@
 import type { AskResult } from '../../engine/runtime/engine.js';
 import { CliError, type CliCommand } from '../command.js';
 import { PRUNING_USAGE, methodsFromArgs, pruningOptions, writeTraceFiles } from '../pruning-options.js';
-import { RUNTIME_USAGE, engineFromArgs, integerArg, nonNegativeArg, questionFromArgs, questionOptions, runtimeOptions } from '../run-options.js';
+import { MODEL_USAGE, RUNTIME_USAGE, engineFromArgs, integerArg, nonNegativeArg, questionFromArgs, questionOptions, runtimeOptions } from '../run-options.js';
 
 /** `ask`: one question about one image, the answer streamed, then timings and token counts. */
 export const askCommand: CliCommand = {
   name: 'ask',
   summary: 'answer a question about an image, streaming the answer, then print timings',
-  usage: `ask --model <name|folder> --image <file> [--max-tokens n] [--temperature t --top-p p --seed s] [--stop s]... ${RUNTIME_USAGE} ${PRUNING_USAGE} "question"`,
+  usage: `ask ${MODEL_USAGE} --image <file> [--max-tokens n] [--temperature t --top-p p --seed s] [--stop s]... ${RUNTIME_USAGE} ${PRUNING_USAGE} "question"`,
   options: {
     ...questionOptions,
     'max-tokens': { type: 'string', default: '256' },

@@ -4,7 +4,7 @@ import { stageCounts, type Trace } from '../../shared/trace.js';
 import type { AskResult, CompareResult } from '../../engine/runtime/engine.js';
 import { CliError, type CliCommand } from '../command.js';
 import { PRUNING_USAGE, methodsFromArgs, pruningOptions, writeTraceFiles } from '../pruning-options.js';
-import { RUNTIME_USAGE, engineFromArgs, integerArg, questionFromArgs, questionOptions, runtimeOptions } from '../run-options.js';
+import { MODEL_USAGE, RUNTIME_USAGE, engineFromArgs, integerArg, questionFromArgs, questionOptions, runtimeOptions } from '../run-options.js';
 import { printTable } from '../../engine/bench/report.js';
 import { siUnits } from '../../engine/pruning/flops.js';
 
@@ -18,7 +18,7 @@ import { siUnits } from '../../engine/pruning/flops.js';
 export const compareCommand: CliCommand = {
   name: 'compare',
   summary: 'answer one question with several pruning methods and compare answers, tokens, FLOPs and prefill time',
-  usage: `compare --model <name|folder> --image <file> --method none --method transprune-high [--max-tokens n] ${RUNTIME_USAGE} ${PRUNING_USAGE} "question"`,
+  usage: `compare ${MODEL_USAGE} --image <file> --method none --method transprune-high [--max-tokens n] ${RUNTIME_USAGE} ${PRUNING_USAGE} "question"`,
   options: {
     ...questionOptions,
     'max-tokens': { type: 'string', default: '64' },

@@ -3,7 +3,6 @@ import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SPLIT_SEEDS, generateSplit, type Split } from '../../engine/data/dataset.js';
-import { DEMO_MODEL_NAME, DemoModelMissingError, demoModelDir } from '../../engine/data/demo-model.js';
 import { readVqaJsonl } from '../../engine/data/vqa.js';
 import { runEval, type EvalItem } from '../../engine/eval/harness.js';
 import { splitMethodList } from '../../engine/eval/method-list.js';
@@ -11,7 +10,7 @@ import { ProgressBar } from '../../engine/eval/progress.js';
 import { markdownTable, writeReport } from '../../engine/eval/report.js';
 import { CliError, type CliCommand } from '../command.js';
 import { methodsFromArgs } from '../pruning-options.js';
-import { RUNTIME_USAGE, engineFromArgs, integerArg, runtimeOptions } from '../run-options.js';
+import { MODEL_USAGE, RUNTIME_USAGE, engineFromArgs, integerArg, modelFromArgs, runtimeOptions } from '../run-options.js';
 
 export const DEFAULT_METHODS = 'none,fastv,pdrop,ttv,iga,random,transprune-high,transprune-low,divprune+transprune';
 const TEST_FIXTURE = fileURLToPath(new URL('../../../tests/fixtures/vqa/test.jsonl', import.meta.url));
@@ -19,9 +18,9 @@ const TEST_FIXTURE = fileURLToPath(new URL('../../../tests/fixtures/vqa/test.jso
 export const evalCommand: CliCommand = {
   name: 'eval',
   summary: 'exact-match accuracy, TFLOPs and prefill time of pruning methods on a VQA split or JSONL file',
-  usage: `eval [--model demo|<name|folder>] [--methods ${DEFAULT_METHODS}] [--split test|val|train | --data file.jsonl] [--limit n] [--out dir] [--max-tokens n] [--schedule A/P/R] [--alpha a] ${RUNTIME_USAGE}`,
+  usage: `eval ${MODEL_USAGE} [--methods ${DEFAULT_METHODS}] [--split test|val|train | --data file.jsonl] [--limit n] [--out dir] [--max-tokens n] [--schedule A/P/R] [--alpha a] ${RUNTIME_USAGE}`,
   options: {
-    model: { type: 'string', default: DEMO_MODEL_NAME },
+    model: { type: 'string' },
     methods: { type: 'string', default: DEFAULT_METHODS },
     split: { type: 'string', default: 'test' },
     data: { type: 'string' },
@@ -39,7 +38,7 @@ export const evalCommand: CliCommand = {
     const names = splitMethodList(String(values.methods));
     if (names.length === 0) throw new CliError('--methods is empty');
     const methods = methodsFromArgs({ ...args, values: { ...values, method: names } }).map((spec, i) => ({ name: names[i], spec }));
-    const model = modelArg(String(values.model));
+    const model = modelFromArgs(values);
     const { items, source } = await loadItems(values.data as string | undefined, String(values.split), limit, out);
 
     const engine = engineFromArgs(values);
@@ -70,16 +69,6 @@ export const evalCommand: CliCommand = {
   },
 };
 
-/** `demo` is the embedded model's checkpoint folder; anything else goes to the engine as given. */
-function modelArg(model: string): string {
-  if (model !== DEMO_MODEL_NAME) return model;
-  try {
-    return demoModelDir();
-  } catch (err) {
-    if (err instanceof DemoModelMissingError) throw new CliError(err.message);
-    throw err;
-  }
-}
 
 /** The items to evaluate: a JSONL file, the committed test split, or a val/train split generated into the output folder. */
 async function loadItems(data: string | undefined, split: string, limit: number | undefined, out: string): Promise<{ items: EvalItem[]; source: string }> {
