@@ -87,6 +87,15 @@ describe('a sharded bf16 checkpoint in the transformers >= 4.52 layout, GQA', ()
     expect(readdirSync(store)).toHaveLength(1);
   });
 
+  it('other pruning overrides make another pack, not a silent no-op', async () => {
+    const pruning = { presets: { 'transprune-high': { accumulate: [2, 3], prune: [2, 3], ratios: [0.5, 0.25] } } };
+    const overridden = await importCheckpoint(checkpoint, store, { name: 'gqa-overrides', pruning });
+    expect(overridden.alreadyImported).toBe(false);
+    expect(overridden.manifest.id).not.toBe((await loadManifest(packDir)).id);
+    expect(overridden.manifest.pruning).toEqual(pruning);
+    await removePack(store, overridden.manifest.id);
+  });
+
   it('another dtype is another pack; a name already taken by a different pack is refused', async () => {
     const half = await importCheckpoint(checkpoint, store, { name: 'gqa-fp16', dtype: 'fp16' });
     expect(half.alreadyImported).toBe(false);

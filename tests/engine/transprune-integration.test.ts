@@ -136,7 +136,6 @@ describe('pruned engine vs the float64 pruned reference (14-layer GQA pack, N = 
 
   it('a schedule override in the pack manifest replaces the preset for that model', async () => {
     const overrides = { presets: { 'transprune-high': { accumulate: [2, 3], prune: [2, 3], ratios: [0.5, 0.25] } } };
-    // A store of its own: the pack id covers the checkpoint and dtype, not the overrides.
     const pack = await importCheckpoint(checkpoint, join(root, 'store-override'), { name: 'tiny14', dtype: 'fp32', pruning: overrides });
     const overridden = await LoadedModel.load(pack.dir, { ep: 'cpu' });
     try {

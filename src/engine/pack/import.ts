@@ -61,7 +61,9 @@ export async function importCheckpoint(hfDir: string, storeDir: string, options:
     signal,
     onFile: (i, file) => report('hash', 0.02 + (BUILD_START - 0.02) * (i / files.length), `hashing ${file}`),
   });
-  const id = sha256Text(`transprune-pack/${FORMAT_VERSION}\n${sourceSha}\n${dtype}`).slice(0, 16);
+  // Everything that changes the pack's contents is in its id, so a re-import with other options is a new pack.
+  const overrides = options.pruning ? `\n${JSON.stringify(options.pruning)}` : '';
+  const id = sha256Text(`transprune-pack/${FORMAT_VERSION}\n${sourceSha}\n${dtype}${overrides}`).slice(0, 16);
   const name = options.name ?? basename(source);
   const packs = await listPacks(storeDir);
   const existing = packs.find((p) => p.id === id);
