@@ -5,7 +5,7 @@ function printHelp(): void {
   const width = Math.max(...commands.map((c) => c.name.length), 4);
   console.log('TransPrune Studio command line\n\nusage: npm run cli -- <command> [options]\n\ncommands:');
   for (const c of commands) console.log(`  ${c.name.padEnd(width)}  ${c.summary}`);
-  console.log('\nRun `npm run cli -- <command> --help` for a command\'s options.');
+  console.log("\nRun `npm run cli -- <command> --help` for a command's options.");
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -27,7 +27,9 @@ async function main(argv: string[]): Promise<number> {
 }
 
 main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; },
+  (code) => {
+    process.exitCode = code;
+  },
   (err) => {
     if (err instanceof CliError) console.error(`error: ${err.message}`);
     else console.error(err);

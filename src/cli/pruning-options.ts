@@ -31,14 +31,16 @@ export function methodsFromArgs(args: ParsedArgs, fallback = 'none'): MethodSpec
   if (alpha !== undefined && !(alpha >= 0 && alpha <= 1)) throw new CliError('--alpha must be a number in [0, 1]');
   // --schedule applies to every transprune and random method, --alpha to every transprune one; the
   // other methods (e.g. the `none` of a comparison) are left as they are.
-  return names.map((name) => cliParse(() => {
-    const spec = parseMethod(name);
-    const kind = spec.llm.kind;
-    return withOverrides(spec, {
-      schedule: kind === 'transprune' || kind === 'random' ? schedule : undefined,
-      alpha: kind === 'transprune' ? alpha : undefined,
-    });
-  }));
+  return names.map((name) =>
+    cliParse(() => {
+      const spec = parseMethod(name);
+      const kind = spec.llm.kind;
+      return withOverrides(spec, {
+        schedule: kind === 'transprune' || kind === 'random' ? schedule : undefined,
+        alpha: kind === 'transprune' ? alpha : undefined,
+      });
+    }),
+  );
 }
 
 /** Writes a trace where --trace points: JSON, or for a .csv path the per-token CSV and a per-layer CSV beside it. */

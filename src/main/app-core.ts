@@ -47,12 +47,17 @@ export function createAppCore({ spawn, restartBackoffMs, userData, chooseSavePat
     compare: (request, { signal, onText }) =>
       engine.call('chat.compare', request, {
         signal,
-        onEvent: (e) => e.event === 'text' && onText((e.payload as { branch?: number }).branch ?? 0, (e.payload as { delta: string }).delta),
+        onEvent: (e) =>
+          e.event === 'text' && onText((e.payload as { branch?: number }).branch ?? 0, (e.payload as { delta: string }).delta),
       }),
   });
   const models: ModelInstaller = {
     import: (path, onProgress, signal) =>
-      engine.call('models.import', { path }, { signal, onEvent: (e) => e.event === 'progress' && onProgress(e.payload as ImportProgressUpdate) }),
+      engine.call(
+        'models.import',
+        { path },
+        { signal, onEvent: (e) => e.event === 'progress' && onProgress(e.payload as ImportProgressUpdate) },
+      ),
     remove: async (id) => void (await engine.call('models.remove', { id })),
     list: () => engine.call('models.list', {}),
   };
@@ -74,7 +79,8 @@ export function createAppCore({ spawn, restartBackoffMs, userData, chooseSavePat
     async start() {
       await features.recover();
       await engine.start();
-      const firstLaunch = bundledModel && existsSync(join(bundledModel, 'config.json')) && (await engine.call('models.list', {})).length === 0;
+      const firstLaunch =
+        bundledModel && existsSync(join(bundledModel, 'config.json')) && (await engine.call('models.list', {})).length === 0;
       if (firstLaunch) await handlers['models.import']({ path: bundledModel });
     },
     async stop() {

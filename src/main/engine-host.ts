@@ -112,7 +112,10 @@ export class EngineHost {
   async call<K extends EngineCallName>(name: K, request: EngineRequest<K>, options: CallOptions = {}): Promise<EngineResponse<K>> {
     const engine = this.process;
     if (!engine || (this.current.state !== 'ready' && this.current.state !== 'busy')) {
-      throw new CodedError('engine-unavailable', `the engine is ${this.current.state}${this.current.reason ? ` (${this.current.reason})` : ''}`);
+      throw new CodedError(
+        'engine-unavailable',
+        `the engine is ${this.current.state}${this.current.reason ? ` (${this.current.reason})` : ''}`,
+      );
     }
     if (options.signal?.aborted) throw new CodedError('cancelled', 'cancelled');
     const id = this.nextId++;
@@ -183,7 +186,10 @@ export class EngineHost {
     for (const waiter of this.readyWaiters.splice(0)) waiter.resolve();
   }
 
-  private settle(id: number, message: { ok: true; value: unknown } | { ok: false; error: { code: CodedError['code']; message: string } }): void {
+  private settle(
+    id: number,
+    message: { ok: true; value: unknown } | { ok: false; error: { code: CodedError['code']; message: string } },
+  ): void {
     const pending = this.pending.get(id);
     if (!pending) return;
     if (!message.ok) return pending.reject(new CodedError(message.error.code, message.error.message));

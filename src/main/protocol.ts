@@ -40,12 +40,21 @@ export function resolveStaticPath(root: string, urlPath: string): string | null 
 }
 
 /** A static file response with the CSP and no-sniff headers; 404 for anything missing or outside root. */
-export async function staticResponse(root: string, urlPath: string, csp = RENDERER_CSP): Promise<{ status: number; headers: Record<string, string>; body: Uint8Array<ArrayBuffer> }> {
+export async function staticResponse(
+  root: string,
+  urlPath: string,
+  csp = RENDERER_CSP,
+): Promise<{ status: number; headers: Record<string, string>; body: Uint8Array<ArrayBuffer> }> {
   const headers = { 'content-security-policy': csp, 'x-content-type-options': 'nosniff' };
   const path = resolveStaticPath(root, urlPath);
   const body = path ? await readFile(path).catch(() => null) : null;
-  if (!path || !body) return { status: 404, headers: { ...headers, 'content-type': 'text/plain' }, body: new TextEncoder().encode('not found') };
-  return { status: 200, headers: { ...headers, 'content-type': MIME[extname(path)] ?? 'application/octet-stream' }, body: new Uint8Array(body) };
+  if (!path || !body)
+    return { status: 404, headers: { ...headers, 'content-type': 'text/plain' }, body: new TextEncoder().encode('not found') };
+  return {
+    status: 200,
+    headers: { ...headers, 'content-type': MIME[extname(path)] ?? 'application/octet-stream' },
+    body: new Uint8Array(body),
+  };
 }
 
 export function rendererRoot(mainDir: string): string {

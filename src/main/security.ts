@@ -20,7 +20,10 @@ export const RENDERER_CSP = [
 /** The Vite dev server needs its HMR websocket and React's inline refresh preamble; dev only. */
 export function devServerCsp(devOrigin: string): string {
   const ws = devOrigin.replace(/^http/, 'ws');
-  return RENDERER_CSP.replace("script-src 'self'", "script-src 'self' 'unsafe-inline'").replace("connect-src 'self'", `connect-src 'self' ${ws}`);
+  return RENDERER_CSP.replace("script-src 'self'", "script-src 'self' 'unsafe-inline'").replace(
+    "connect-src 'self'",
+    `connect-src 'self' ${ws}`,
+  );
 }
 
 /** The parts of an Electron WebFrameMain a sender check needs. */

@@ -31,7 +31,10 @@ function buildWindowApi(): WindowApi {
     return () => void set.delete(listener);
   };
 
-  return Object.freeze({ ...Object.fromEntries(Object.entries(groups).map(([k, v]) => [k, Object.freeze(v)])), on }) as unknown as WindowApi;
+  return Object.freeze({
+    ...Object.fromEntries(Object.entries(groups).map(([k, v]) => [k, Object.freeze(v)])),
+    on,
+  }) as unknown as WindowApi;
 }
 
 contextBridge.exposeInMainWorld('api', buildWindowApi());

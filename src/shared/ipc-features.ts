@@ -51,7 +51,10 @@ export const featureCalls = {
   'chat.stop': spec(z.object({ conversationId: Id }), z.object({ stopped: z.boolean() })),
 
   /** One question, two methods; the answers stream as `compare.answer` events. */
-  'compare.run': spec(z.object({ text: z.string().min(1).max(20_000), image: ImageId, left: z.string(), right: z.string() }), z.object({ runId: Id })),
+  'compare.run': spec(
+    z.object({ text: z.string().min(1).max(20_000), image: ImageId, left: z.string(), right: z.string() }),
+    z.object({ runId: Id }),
+  ),
   'compare.stop': spec(z.object({ runId: Id }), z.object({ stopped: z.boolean() })),
 
   'traces.get': spec(z.object({ traceId: Id }), Trace),

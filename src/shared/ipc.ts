@@ -176,7 +176,8 @@ export type EngineOutMessage = z.infer<typeof EngineOutMessage>;
 
 // ---------------------------------------------------------------- validation helpers
 
-export type ParsedCall<T extends CallTable> = { [K in keyof T & string]: { name: K; request: z.output<T[K]['request']> } }[keyof T & string];
+export type ParsedCall<T extends CallTable> = { [K in keyof T & string]: { name: K; request: z.output<T[K]['request']> } }[keyof T &
+  string];
 
 /** Validates a call name and its payload against a table; throws a ZodError or a CodedError('unknown-call'). */
 export function parseRequest<T extends CallTable>(table: T, name: string, payload: unknown): ParsedCall<T> {
@@ -188,4 +189,3 @@ export function parseEvent<T extends EventTable>(table: T, event: string, payloa
   if (!Object.hasOwn(table, event)) throw new Error(`unknown event "${event}"`);
   return { event, payload: table[event].parse(payload) };
 }
-

@@ -109,10 +109,24 @@ export const PRESET_SCHEDULES: Record<PresetName, Schedule> = {
   'transprune-low': { accumulate: range(7, 12), prune: [7, 9, 12], ratios: [0.625, 0.1875, 0.0625], depth: 32 },
 };
 
-export const DEFAULTS = { alpha: 0.5, direction: 'code', positions: 'compact', fastv: { k: 2, r: 0.5 }, pdrop: { stages: 4, lambda: 0.5 }, seed: 0 } as const;
+export const DEFAULTS = {
+  alpha: 0.5,
+  direction: 'code',
+  positions: 'compact',
+  fastv: { k: 2, r: 0.5 },
+  pdrop: { stages: 4, lambda: 0.5 },
+  seed: 0,
+} as const;
 
 export function transprune(preset: PresetName, alpha: number = DEFAULTS.alpha): TransPruneSpec {
-  return { kind: 'transprune', preset, schedule: PRESET_SCHEDULES[preset], alpha, direction: DEFAULTS.direction, positions: DEFAULTS.positions };
+  return {
+    kind: 'transprune',
+    preset,
+    schedule: PRESET_SCHEDULES[preset],
+    alpha,
+    direction: DEFAULTS.direction,
+    positions: DEFAULTS.positions,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -135,7 +149,8 @@ export function scaleSchedule(schedule: Schedule, numLayers: number): Schedule {
   const depth = schedule.depth ?? numLayers;
   const { depth: _written, ...rest } = schedule;
   if (depth === numLayers) return checkFits(rest, numLayers);
-  if (numLayers < schedule.prune.length + 1) throw new Error(`a ${numLayers}-layer model cannot hold ${schedule.prune.length} pruning layers`);
+  if (numLayers < schedule.prune.length + 1)
+    throw new Error(`a ${numLayers}-layer model cannot hold ${schedule.prune.length} pruning layers`);
   const scale = (l: number) => Math.max(1, Math.floor((l * numLayers) / depth + 0.5));
 
   const prune = schedule.prune.map(scale);
@@ -144,7 +159,9 @@ export function scaleSchedule(schedule: Schedule, numLayers: number): Schedule {
 
   const accumulate = new Set<number>();
   for (const [a, b] of contiguousRuns(schedule.accumulate)) for (let l = scale(a); l <= scale(b); l++) accumulate.add(l);
-  schedule.prune.forEach((p, i) => { if (schedule.accumulate.includes(p)) accumulate.add(prune[i]); });
+  schedule.prune.forEach((p, i) => {
+    if (schedule.accumulate.includes(p)) accumulate.add(prune[i]);
+  });
   return { ...rest, prune, accumulate: [...accumulate].filter((l) => l <= numLayers).sort((x, y) => x - y) };
 }
 
@@ -153,7 +170,8 @@ function checkFits(schedule: Schedule, numLayers: number): Schedule {
   const last = schedule.prune[schedule.prune.length - 1];
   if (last > numLayers - 1) throw new Error(`prune layer ${last} needs layer ${last + 1}, but the model has ${numLayers} layers`);
   const lastAcc = schedule.accumulate[schedule.accumulate.length - 1];
-  if (lastAcc !== undefined && lastAcc > numLayers) throw new Error(`accumulation layer ${lastAcc} exceeds the model's ${numLayers} layers`);
+  if (lastAcc !== undefined && lastAcc > numLayers)
+    throw new Error(`accumulation layer ${lastAcc} exceeds the model's ${numLayers} layers`);
   return schedule;
 }
 
@@ -161,7 +179,10 @@ function checkFits(schedule: Schedule, numLayers: number): Schedule {
 // Resolution against a model: every method becomes a list of pruning stages.
 
 /** One pruning event: after 1-based layer `afterLayer`, keep `keep` visual tokens. */
-export interface Stage { afterLayer: number; keep: number }
+export interface Stage {
+  afterLayer: number;
+  keep: number;
+}
 
 /**
  * k = floor(N * r), of the ORIGINAL count N entering the LLM (method spec §4.2). Clamped to >= 1 so
@@ -176,7 +197,11 @@ export function keepCount(n: number, ratio: number): number {
  * preset's schedule, which the model's manifest may override; a request's own schedule (`--schedule`,
  * which clears `preset`) is used as given. Either way it is then scaled to the model's depth.
  */
-export function resolveSchedule(spec: { schedule: Schedule; preset?: PresetName }, numLayers: number, overrides?: PruningOverrides): Schedule {
+export function resolveSchedule(
+  spec: { schedule: Schedule; preset?: PresetName },
+  numLayers: number,
+  overrides?: PruningOverrides,
+): Schedule {
   const override = spec.preset ? overrides?.presets?.[spec.preset] : undefined;
   return scaleSchedule(override ?? spec.schedule, numLayers);
 }
@@ -242,7 +267,10 @@ export function positionPolicy(spec: LlmMethodSpec): PositionPolicy {
  * (absolute layers, as `--schedule`); that is also how formatMethod writes a spec without a preset.
  */
 export function parseMethod(text: string): MethodSpec {
-  const parts = text.trim().split('+').map((p) => p.trim());
+  const parts = text
+    .trim()
+    .split('+')
+    .map((p) => p.trim());
   if (parts.length > 2 || parts.some((p) => p === '')) throw new Error(`bad method "${text}"`);
   const [first, second] = parts;
   if (parseName(first).name === 'divprune') {
@@ -273,17 +301,29 @@ export function formatMethod(spec: MethodSpec): string {
 export function withOverrides(spec: MethodSpec, o: { schedule?: Schedule; alpha?: number }): MethodSpec {
   const llm = spec.llm;
   if (o.alpha !== undefined && llm.kind !== 'transprune') throw new Error(`--alpha applies to transprune methods, not ${llm.kind}`);
-  if (o.schedule !== undefined && llm.kind !== 'transprune' && llm.kind !== 'random') throw new Error(`--schedule applies to transprune and random, not ${llm.kind}`);
+  if (o.schedule !== undefined && llm.kind !== 'transprune' && llm.kind !== 'random')
+    throw new Error(`--schedule applies to transprune and random, not ${llm.kind}`);
   if (llm.kind !== 'transprune' && llm.kind !== 'random') return spec;
-  const next = { ...llm, ...(o.schedule ? { schedule: o.schedule, preset: undefined } : {}), ...(o.alpha !== undefined ? { alpha: o.alpha } : {}) };
+  const next = {
+    ...llm,
+    ...(o.schedule ? { schedule: o.schedule, preset: undefined } : {}),
+    ...(o.alpha !== undefined ? { alpha: o.alpha } : {}),
+  };
   return MethodSpec.parse({ ...spec, llm: next });
 }
 
 function parseLlmMethod(part: string): LlmMethodSpec {
   const { name, schedule, options } = parseName(part);
   if (schedule && !['transprune', 'ttv', 'iga', 'random'].includes(name)) throw new Error(`"${name}" takes no @schedule`);
-  const take = (key: string) => { const v = options.get(key); options.delete(key); return v; };
-  const num = (key: string, fallback: number) => { const v = take(key); return v === undefined ? fallback : parseNumber(v); };
+  const take = (key: string) => {
+    const v = options.get(key);
+    options.delete(key);
+    return v;
+  };
+  const num = (key: string, fallback: number) => {
+    const v = take(key);
+    return v === undefined ? fallback : parseNumber(v);
+  };
   const positions = (fallback: PositionPolicy) => PositionPolicy.parse(take('positions') ?? fallback);
   let spec: LlmMethodSpec;
   switch (name) {
@@ -297,7 +337,11 @@ function parseLlmMethod(part: string): LlmMethodSpec {
     case 'iga': {
       const preset: PresetName = name === 'transprune-low' ? 'transprune-low' : 'transprune-high';
       const alpha = name === 'ttv' ? 1 : name === 'iga' ? 0 : num('alpha', DEFAULTS.alpha);
-      spec = { ...transprune(preset, alpha), direction: Direction.parse(take('direction') ?? DEFAULTS.direction), positions: positions(DEFAULTS.positions) };
+      spec = {
+        ...transprune(preset, alpha),
+        direction: Direction.parse(take('direction') ?? DEFAULTS.direction),
+        positions: positions(DEFAULTS.positions),
+      };
       break;
     }
     case 'fastv':
@@ -305,18 +349,30 @@ function parseLlmMethod(part: string): LlmMethodSpec {
       spec = { kind: 'fastv', k: num('k', DEFAULTS.fastv.k), r: num('r', DEFAULTS.fastv.r), positions: positions('original') };
       break;
     case 'pdrop':
-      spec = { kind: 'pdrop', stages: num('stages', DEFAULTS.pdrop.stages), lambda: num('lambda', DEFAULTS.pdrop.lambda), positions: positions(DEFAULTS.positions) };
+      spec = {
+        kind: 'pdrop',
+        stages: num('stages', DEFAULTS.pdrop.stages),
+        lambda: num('lambda', DEFAULTS.pdrop.lambda),
+        positions: positions(DEFAULTS.positions),
+      };
       break;
     case 'random': {
       const preset = PresetName.parse(take('preset') ?? 'transprune-high');
-      spec = { kind: 'random', seed: num('seed', DEFAULTS.seed), schedule: PRESET_SCHEDULES[preset], preset, positions: positions(DEFAULTS.positions) };
+      spec = {
+        kind: 'random',
+        seed: num('seed', DEFAULTS.seed),
+        schedule: PRESET_SCHEDULES[preset],
+        preset,
+        positions: positions(DEFAULTS.positions),
+      };
       break;
     }
     default:
       throw new Error(`unknown method "${name}"; known: none, transprune-high, transprune-low, ttv, iga, fastv, pdrop, random, divprune`);
   }
   if (options.size > 0) throw new Error(`unknown option(s) for ${name}: ${[...options.keys()].join(', ')}`);
-  if (schedule && (spec.kind === 'transprune' || spec.kind === 'random')) spec = { ...spec, schedule: parseSchedule(schedule), preset: undefined };
+  if (schedule && (spec.kind === 'transprune' || spec.kind === 'random'))
+    spec = { ...spec, schedule: parseSchedule(schedule), preset: undefined };
   return LlmMethodSpec.parse(spec);
 }
 
@@ -329,7 +385,11 @@ function parseDivPrune(part: string): DivPruneSpec {
   for (const key of options.keys()) if (key !== 'count' && key !== 'ratio') throw new Error(`unknown option for divprune: ${key}`);
   // Bare `divprune` keeps half, the 288-of-576 setting of the paper's Tables 4-5.
   const defaultRatio = count === undefined && ratio === undefined ? DEFAULT_DIVPRUNE_RATIO : undefined;
-  return DivPruneSpec.parse({ kind: 'divprune', count: count === undefined ? undefined : parseNumber(count), ratio: ratio === undefined ? defaultRatio : parseNumber(ratio) });
+  return DivPruneSpec.parse({
+    kind: 'divprune',
+    count: count === undefined ? undefined : parseNumber(count),
+    ratio: ratio === undefined ? defaultRatio : parseNumber(ratio),
+  });
 }
 
 function parseName(part: string): { name: string; schedule?: string; options: Map<string, string> } {
@@ -357,7 +417,8 @@ function formatLlm(llm: LlmMethodSpec): string {
       return `${base}:seed=${llm.seed}${llm.preset && llm.preset !== 'transprune-high' ? `,preset=${llm.preset}` : ''}${positionsSuffix(llm.positions)}`;
     }
     case 'transprune': {
-      const alias = llm.preset === 'transprune-high' && (llm.alpha === 1 || llm.alpha === 0) ? (llm.alpha === 1 ? 'ttv' : 'iga') : undefined;
+      const alias =
+        llm.preset === 'transprune-high' && (llm.alpha === 1 || llm.alpha === 0) ? (llm.alpha === 1 ? 'ttv' : 'iga') : undefined;
       const base = alias ?? llm.preset ?? `transprune@${formatSchedule(llm.schedule)}`;
       const opts = [
         llm.alpha !== DEFAULTS.alpha && !alias ? `alpha=${llm.alpha}` : '',

@@ -33,15 +33,15 @@ export function err<T = never>(code: ErrorCode, message: string): Result<T> {
 
 /** The schema of a Result carrying `value`. */
 export function resultOf<T extends z.ZodType>(value: T) {
-  return z.discriminatedUnion('ok', [
-    z.object({ ok: z.literal(true), value }),
-    z.object({ ok: z.literal(false), error: AppError }),
-  ]);
+  return z.discriminatedUnion('ok', [z.object({ ok: z.literal(true), value }), z.object({ ok: z.literal(false), error: AppError })]);
 }
 
 /** An error that carries its code through `throw`; handlers throw these, boundaries turn them into Results. */
 export class CodedError extends Error {
-  constructor(readonly code: ErrorCode, message: string) {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
     super(message);
   }
 }

@@ -29,7 +29,9 @@ export const AppSettings = z.object({
   /** TransPrune's weight of TTV against IGA. */
   alpha: z.number().min(0).max(1).default(0.5),
   sampling: Sampling.default(Sampling.parse({})),
-  compare: z.object({ left: methodText.default('none'), right: methodText.default('transprune-high') }).default({ left: 'none', right: 'transprune-high' }),
+  compare: z
+    .object({ left: methodText.default('none'), right: methodText.default('transprune-high') })
+    .default({ left: 'none', right: 'transprune-high' }),
 });
 export type AppSettings = z.infer<typeof AppSettings>;
 

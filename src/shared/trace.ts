@@ -110,7 +110,8 @@ export const Trace = z
     t.layers.forEach((l, i) => {
       if (l.layer !== i + 1) issue(`layers[${i}].layer is ${l.layer}, expected ${i + 1}`);
       const n = l.visualIn;
-      for (const [name, arr] of perTokenArrays(l)) if (arr.length !== n) issue(`layer ${l.layer}: ${name} has ${arr.length} entries for ${n} visual tokens`);
+      for (const [name, arr] of perTokenArrays(l))
+        if (arr.length !== n) issue(`layer ${l.layer}: ${name} has ${arr.length} entries for ${n} visual tokens`);
       if (l.kept && !isAscending(l.kept)) issue(`layer ${l.layer}: kept indices must be strictly increasing`);
     });
     if (t.layers.length !== t.model.numLayers) issue(`${t.layers.length} layer records for a ${t.model.numLayers}-layer model`);

@@ -14,7 +14,12 @@ async function main(): Promise<void> {
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0-65535, got ${values.port}`);
   if (!existsSync(`${RENDERER_DIR}/index.html`)) throw new Error('no built renderer in out/renderer: run `npm run build` first');
-  const host = await startWebHost({ rendererDir: RENDERER_DIR, userData: values['user-data'] ?? defaultUserDataDir(), port, bundledModel: DEMO_MODEL_DIR });
+  const host = await startWebHost({
+    rendererDir: RENDERER_DIR,
+    userData: values['user-data'] ?? defaultUserDataDir(),
+    port,
+    bundledModel: DEMO_MODEL_DIR,
+  });
   console.log(`TransPrune Studio (browser preview): ${host.url}`);
   const stop = () => void host.close().finally(() => process.exit(0));
   process.once('SIGINT', stop);

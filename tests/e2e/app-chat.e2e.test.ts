@@ -40,7 +40,15 @@ beforeAll(async () => {
   const checkpoint = await makeTinyCheckpoint(join(userData, 'hf-tiny'), { preset: 'tiny', layers: 8, imageSize: 56 });
   await importCheckpoint(checkpoint.dir, modelStoreDir(userData));
   imagePng = await sharp({ create: { width: 160, height: 120, channels: 3, background: '#2a7' } })
-    .composite([{ input: await sharp({ create: { width: 60, height: 50, channels: 3, background: '#e33' } }).png().toBuffer(), left: 20, top: 30 }])
+    .composite([
+      {
+        input: await sharp({ create: { width: 60, height: 50, channels: 3, background: '#e33' } })
+          .png()
+          .toBuffer(),
+        left: 20,
+        top: 30,
+      },
+    ])
     .png()
     .toBuffer();
   browser = await launchChromium({ viewport: { width: 1280, height: 860 } });
@@ -61,7 +69,8 @@ async function dropImage(): Promise<void> {
     const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
     const data = new DataTransfer();
     data.items.add(new File([bytes], 'shapes.png', { type: 'image/png' }));
-    for (const type of ['dragenter', 'dragover', 'drop']) zone.dispatchEvent(new DragEvent(type, { bubbles: true, cancelable: true, dataTransfer: data }));
+    for (const type of ['dragenter', 'dragover', 'drop'])
+      zone.dispatchEvent(new DragEvent(type, { bubbles: true, cancelable: true, dataTransfer: data }));
   }, imagePng.toString('base64'));
   await page.getByRole('img', { name: 'Attached 160×120 PNG' }).waitFor();
 }
@@ -83,7 +92,9 @@ const lastStatus = () => lastAnswer().evaluate((el) => el.closest('li')!.dataset
 
 function storedTrace(): Trace {
   const dir = join(userData, 'traces');
-  const newest = readdirSync(dir).map((name) => join(dir, name)).sort((a, b) => statTime(b) - statTime(a))[0];
+  const newest = readdirSync(dir)
+    .map((name) => join(dir, name))
+    .sort((a, b) => statTime(b) - statTime(a))[0];
   return readTrace(readFileSync(newest, 'utf8'));
 }
 const statTime = (path: string) => statSync(path).mtimeMs;
@@ -94,7 +105,9 @@ describe('the app through the web bridge', () => {
     await page.evaluate(() => {
       const seen = new Set<string>();
       (window as unknown as { seenTexts: Set<string> }).seenTexts = seen;
-      new MutationObserver(() => document.querySelectorAll('[data-testid=answer-text]').forEach((el) => seen.add(el.textContent ?? ''))).observe(document.body, {
+      new MutationObserver(() =>
+        document.querySelectorAll('[data-testid=answer-text]').forEach((el) => seen.add(el.textContent ?? '')),
+      ).observe(document.body, {
         subtree: true,
         childList: true,
         characterData: true,
@@ -128,7 +141,7 @@ describe('the app through the web bridge', () => {
     expect(saved.messages[1].versions[1]).toMatchObject({ status: 'interrupted', text: shown });
   });
 
-  it('the inspector slider shows the trace\'s kept count at every layer; the trace exports and validates', async () => {
+  it("the inspector slider shows the trace's kept count at every layer; the trace exports and validates", async () => {
     await page.getByRole('button', { name: 'Previous version' }).last().click();
     await page.getByRole('button', { name: 'Inspect pruning' }).last().click();
     const dialog = page.getByRole('dialog', { name: 'Pruning inspector' });
@@ -215,7 +228,9 @@ describe('the app through the web bridge', () => {
     if (await page.evaluate(() => navigator.onLine)) {
       await page.getByLabel('Repository id').fill('llava-hf/llava-1.5-7b-hf');
       await page.getByRole('button', { name: 'Download', exact: true }).click();
-      await expect.poll(() => page.getByRole('alert').textContent(), { timeout: 30_000 }).toMatch(/Cannot reach huggingface\.co: you seem to be offline/);
+      await expect
+        .poll(() => page.getByRole('alert').textContent(), { timeout: 30_000 })
+        .toMatch(/Cannot reach huggingface\.co: you seem to be offline/);
     } else {
       expect(await page.getByRole('note').textContent()).toContain('You are offline');
     }

@@ -54,11 +54,18 @@ describe('web UI against the real engine', () => {
       const seen: string[] = [];
       (window as unknown as { seenStates: string[] }).seenStates = seen;
       const badge = document.querySelector('[role=status]')!;
-      new MutationObserver(() => seen.push(badge.textContent ?? '')).observe(badge, { subtree: true, characterData: true, childList: true, attributes: true });
+      new MutationObserver(() => seen.push(badge.textContent ?? '')).observe(badge, {
+        subtree: true,
+        characterData: true,
+        childList: true,
+        attributes: true,
+      });
     });
     const pid = host.engine.pid!;
     process.kill(pid, 'SIGKILL');
-    await expect.poll(() => page.evaluate(() => (window as unknown as { seenStates: string[] }).seenStates.at(-1)), { timeout: 60_000 }).toBe('Engine ready · cpu');
+    await expect
+      .poll(() => page.evaluate(() => (window as unknown as { seenStates: string[] }).seenStates.at(-1)), { timeout: 60_000 })
+      .toBe('Engine ready · cpu');
     const seen = await page.evaluate(() => (window as unknown as { seenStates: string[] }).seenStates);
     expect(seen).toContain('Engine crashed: killed by SIGKILL');
     expect(seen.indexOf('Engine crashed: killed by SIGKILL')).toBeLessThan(seen.lastIndexOf('Engine ready · cpu'));

@@ -28,8 +28,17 @@ let model: LoadedModel;
 let input: PrefillInput;
 
 beforeAll(async () => {
-  ({ dir: packDir, model, input } = await makeTinyPack(root, {
-    name: 'tiny14', preset: 'tiny-gqa', layers: LAYERS, imageSize: 56, patchSize: 7, seed: 5,
+  ({
+    dir: packDir,
+    model,
+    input,
+  } = await makeTinyPack(root, {
+    name: 'tiny14',
+    preset: 'tiny-gqa',
+    layers: LAYERS,
+    imageSize: 56,
+    patchSize: 7,
+    seed: 5,
     question: 'Which shape is left of the red circle?',
     pixels: (size) => Float32Array.from({ length: 3 * size * size }, (_, i) => Math.sin(i * 0.23) * 1.1 + Math.cos(i * 0.05) * 0.7),
   }));
@@ -43,14 +52,18 @@ afterAll(async () => {
 /** A fresh method per run: methods keep per-prefill state (accumulated TTV). */
 function branch(text: string) {
   const spec = parseMethod(text);
-  const method = spec.llm.kind === 'none' && !spec.projector ? undefined : createMethod(spec, { numLayers: LAYERS, pruning: model.pruningOverrides });
+  const method =
+    spec.llm.kind === 'none' && !spec.projector ? undefined : createMethod(spec, { numLayers: LAYERS, pruning: model.pruningOverrides });
   return { method, positions: positionPolicy(spec.llm) };
 }
 
 /** The model with each layer session's runs counted. */
 function countingLayers(sessions: ModelSessions): { model: ModelSessions; runs: () => number[] } {
   const timers = sessions.layers.map(() => new RunTimer());
-  return { model: { ...new RunTimer().model(sessions), layers: sessions.layers.map((s, l) => timers[l].wrap(s)) }, runs: () => timers.map((t) => t.calls) };
+  return {
+    model: { ...new RunTimer().model(sessions), layers: sessions.layers.map((s, l) => timers[l].wrap(s)) },
+    runs: () => timers.map((t) => t.calls),
+  };
 }
 
 /** What the paper's High preset prunes first (after layer 7 of 32), scaled to this depth as docs/pruning.md states. */
@@ -134,13 +147,23 @@ describe('generateBranches and Engine.compare', () => {
   it('a cancel before prefill ends cancels every branch', async () => {
     const controller = new AbortController();
     controller.abort();
-    const { generations } = await generateBranches(model, model.tokenizer, input, [branch('none'), branch('transprune-high')], { signal: controller.signal });
-    expect(generations.map((g) => [g.finishReason, g.tokenIds.length])).toEqual([['cancelled', 0], ['cancelled', 0]]);
+    const { generations } = await generateBranches(model, model.tokenizer, input, [branch('none'), branch('transprune-high')], {
+      signal: controller.signal,
+    });
+    expect(generations.map((g) => [g.finishReason, g.tokenIds.length])).toEqual([
+      ['cancelled', 0],
+      ['cancelled', 0],
+    ]);
   });
 
   it('Engine.compare answers as Engine.ask does per method, with sharedLayers in the stats and a trace each', async () => {
     const image = join(root, 'image.png');
-    writeFileSync(image, await sharp({ create: { width: 40, height: 30, channels: 3, background: '#c33' } }).png().toBuffer());
+    writeFileSync(
+      image,
+      await sharp({ create: { width: 40, height: 30, channels: 3, background: '#c33' } })
+        .png()
+        .toBuffer(),
+    );
     const engine = new Engine({ modelStore: join(root, 'store'), ep: 'cpu' });
     try {
       const methods = [parseMethod('none'), parseMethod('transprune-high')];

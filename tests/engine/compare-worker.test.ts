@@ -26,8 +26,19 @@ beforeAll(async () => {
   const checkpoint = await makeTinyCheckpoint(join(root, 'hf-tiny'), { layers: LAYERS, seed: 4 });
   await importCheckpoint(checkpoint.dir, modelStore, { name: 'tiny' });
   const imagePath = join(root, 'image.png');
-  writeFileSync(imagePath, await sharp({ create: { width: 30, height: 20, channels: 3, background: '#2a7' } }).png().toBuffer());
-  request = { imagePath, turns: [{ role: 'user', text: 'What is in the picture?', image: true }], sampling: { temperature: 0, topP: 1, seed: 0 }, maxTokens: 5, ep: 'cpu' };
+  writeFileSync(
+    imagePath,
+    await sharp({ create: { width: 30, height: 20, channels: 3, background: '#2a7' } })
+      .png()
+      .toBuffer(),
+  );
+  request = {
+    imagePath,
+    turns: [{ role: 'user', text: 'What is in the picture?', image: true }],
+    sampling: { temperature: 0, topP: 1, seed: 0 },
+    maxTokens: 5,
+    ep: 'cpu',
+  };
   await host.start();
 });
 
@@ -42,12 +53,16 @@ describe('chat.compare in the engine process', () => {
     const alone: { text: string; stats: { sharedLayers?: number; visualTokensKept: number } }[] = [];
     for (const method of methods) alone.push(await host.call('chat.ask', { ...request, method }));
     const streamed = ['', ''];
-    const { answers } = await host.call('chat.compare', { ...request, methods }, {
-      onEvent: (e) => {
-        const { branch, delta } = e.payload as { branch?: number; delta: string };
-        if (e.event === 'text') streamed[branch!] += delta;
+    const { answers } = await host.call(
+      'chat.compare',
+      { ...request, methods },
+      {
+        onEvent: (e) => {
+          const { branch, delta } = e.payload as { branch?: number; delta: string };
+          if (e.event === 'text') streamed[branch!] += delta;
+        },
       },
-    });
+    );
     // High prunes first after layer 7 of 32; scaled to this depth as docs/pruning.md states: layers 1-2.
     const firstPrune = Math.max(1, Math.round((7 * LAYERS) / 32));
     expect(alone[1].stats.visualTokensKept).toBeLessThan(alone[0].stats.visualTokensKept); // chat.ask applied the method
@@ -60,6 +75,8 @@ describe('chat.compare in the engine process', () => {
   });
 
   it('refuses a compare with a single method', async () => {
-    await expect(host.call('chat.compare', { ...request, methods: [parseMethod('none')] })).rejects.toMatchObject({ code: 'invalid-request' });
+    await expect(host.call('chat.compare', { ...request, methods: [parseMethod('none')] })).rejects.toMatchObject({
+      code: 'invalid-request',
+    });
   });
 });

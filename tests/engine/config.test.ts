@@ -11,15 +11,27 @@ const LLAVA_15_7B = {
   pad_token_id: 32001,
   projector_hidden_act: 'gelu',
   text_config: {
-    _name_or_path: 'lmsys/vicuna-7b-v1.5', architectures: ['LlamaForCausalLM'], max_position_embeddings: 4096,
-    model_type: 'llama', rms_norm_eps: 1e-5, torch_dtype: 'float16', vocab_size: 32064,
+    _name_or_path: 'lmsys/vicuna-7b-v1.5',
+    architectures: ['LlamaForCausalLM'],
+    max_position_embeddings: 4096,
+    model_type: 'llama',
+    rms_norm_eps: 1e-5,
+    torch_dtype: 'float16',
+    vocab_size: 32064,
   },
   tie_word_embeddings: false,
   torch_dtype: 'float16',
   transformers_version: '4.36.0.dev0',
   vision_config: {
-    hidden_size: 1024, image_size: 336, intermediate_size: 4096, model_type: 'clip_vision_model', num_attention_heads: 16,
-    num_hidden_layers: 24, patch_size: 14, projection_dim: 768, vocab_size: 32000,
+    hidden_size: 1024,
+    image_size: 336,
+    intermediate_size: 4096,
+    model_type: 'clip_vision_model',
+    num_attention_heads: 16,
+    num_hidden_layers: 24,
+    patch_size: 14,
+    projection_dim: 768,
+    vocab_size: 32000,
   },
   vision_feature_layer: -2,
   vision_feature_select_strategy: 'default',
@@ -34,11 +46,27 @@ describe('parseLlavaConfig', () => {
   it('fills in the Llama and CLIP defaults llava-hf configs omit', () => {
     const c = parse(LLAVA_15_7B);
     expect(c.text).toEqual({
-      hiddenSize: 4096, numLayers: 32, numHeads: 32, numKvHeads: 32, headDim: 128, intermediateSize: 11008, rmsNormEps: 1e-5,
-      ropeTheta: 10000, vocabSize: 32064, maxPositionEmbeddings: 4096, tieWordEmbeddings: false,
+      hiddenSize: 4096,
+      numLayers: 32,
+      numHeads: 32,
+      numKvHeads: 32,
+      headDim: 128,
+      intermediateSize: 11008,
+      rmsNormEps: 1e-5,
+      ropeTheta: 10000,
+      vocabSize: 32064,
+      maxPositionEmbeddings: 4096,
+      tieWordEmbeddings: false,
     });
     expect(c.vision).toEqual({
-      hiddenSize: 1024, imageSize: 336, patchSize: 14, numChannels: 3, numLayers: 24, numHeads: 16, intermediateSize: 4096, layerNormEps: 1e-5,
+      hiddenSize: 1024,
+      imageSize: 336,
+      patchSize: 14,
+      numChannels: 3,
+      numLayers: 24,
+      numHeads: 16,
+      intermediateSize: 4096,
+      layerNormEps: 1e-5,
     });
     expect(c.visionFeatureLayer).toBe(23); // -2 indexes [embeddings, layer 1..24]: layer 23's output
     expect(c.visionFeatureSelectStrategy).toBe('default');
@@ -48,16 +76,24 @@ describe('parseLlavaConfig', () => {
     expect(numVisualTokens(c)).toBe(576);
   });
 
-  it('uses LlavaConfig\'s CLIP ViT-L/14-336 tower when vision_config is absent, and LlamaConfig defaults for text', () => {
+  it("uses LlavaConfig's CLIP ViT-L/14-336 tower when vision_config is absent, and LlamaConfig defaults for text", () => {
     const c = parse({ model_type: 'llava' });
-    expect(c.vision).toMatchObject({ hiddenSize: 1024, imageSize: 336, patchSize: 14, numLayers: 24, numHeads: 16, intermediateSize: 4096 });
+    expect(c.vision).toMatchObject({
+      hiddenSize: 1024,
+      imageSize: 336,
+      patchSize: 14,
+      numLayers: 24,
+      numHeads: 16,
+      intermediateSize: 4096,
+    });
     expect(c.text).toMatchObject({ hiddenSize: 4096, numLayers: 32, rmsNormEps: 1e-6, vocabSize: 32000, maxPositionEmbeddings: 2048 });
   });
 
   it('reads GQA, head_dim, explicit layer indices, the full strategy and eos lists', () => {
     const c = parse({
       ...withText({ num_key_value_heads: 8, head_dim: 64, rope_theta: 500000, eos_token_id: [2, 7], bos_token_id: 1 }),
-      vision_feature_layer: 5, vision_feature_select_strategy: 'full',
+      vision_feature_layer: 5,
+      vision_feature_select_strategy: 'full',
     });
     expect(c.text.numKvHeads).toBe(8);
     expect(c.text.headDim).toBe(64);
@@ -91,10 +127,16 @@ describe('parseLlavaConfig', () => {
   });
 
   it("reads transformers 5's image_token_id and rope_parameters", () => {
-    const c = parse({ ...withText({ rope_parameters: { rope_type: 'default', rope_theta: 500000 } }), image_token_index: undefined, image_token_id: 32001 });
+    const c = parse({
+      ...withText({ rope_parameters: { rope_type: 'default', rope_theta: 500000 } }),
+      image_token_index: undefined,
+      image_token_id: 32001,
+    });
     expect(c.imageTokenIndex).toBe(32001);
     expect(c.text.ropeTheta).toBe(500000);
-    expect(() => parse(withText({ rope_parameters: { rope_type: 'yarn', rope_theta: 1e4 } }))).toThrow(/unsupported text_config.rope_parameters/);
+    expect(() => parse(withText({ rope_parameters: { rope_type: 'yarn', rope_theta: 1e4 } }))).toThrow(
+      /unsupported text_config.rope_parameters/,
+    );
   });
 
   it('accepts rope_scaling null or of the default type', () => {
@@ -130,6 +172,8 @@ describe('weight names', () => {
   it('detects the layout from the embedding name, or says what it looked for', () => {
     expect(detectLayout(['language_model.model.embed_tokens.weight'])).toBe('legacy');
     expect(detectLayout(['model.language_model.embed_tokens.weight', 'lm_head.weight'])).toBe('unified');
-    expect(() => detectLayout(['model.embed_tokens.weight'])).toThrow(/no token embedding found: expected "language_model.model.embed_tokens.weight"/);
+    expect(() => detectLayout(['model.embed_tokens.weight'])).toThrow(
+      /no token embedding found: expected "language_model.model.embed_tokens.weight"/,
+    );
   });
 });

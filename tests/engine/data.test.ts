@@ -113,7 +113,9 @@ describe('splits', () => {
 
   it('renders each unlabelled object in its own colour, on a textured background', async () => {
     const { scene: s } = generateImage('test', 5, 1);
-    const { data, info } = await sharp(await renderScene(s, 'png')).raw().toBuffer({ resolveWithObject: true });
+    const { data, info } = await sharp(await renderScene(s, 'png'))
+      .raw()
+      .toBuffer({ resolveWithObject: true });
     const at = (x: number, y: number) => [0, 1, 2].map((c) => data[(y * info.width + x) * info.channels + c]);
     for (const o of s.objects.filter((o) => !o.label)) {
       const pixel = at(o.x, o.y);
@@ -150,7 +152,8 @@ describe('tools/demo-model/schedules.json', () => {
   it('holds the presets as the engine resolves them for each depth (rerun tools/demo-model/schedules.ts if not)', async () => {
     const table = JSON.parse(await readFile('tools/demo-model/schedules.json', 'utf8'));
     for (const [depth, presets] of Object.entries(table)) {
-      for (const preset of PRESET_NAMES) expect((presets as Record<string, unknown>)[preset]).toEqual(scaleSchedule(PRESET_SCHEDULES[preset], Number(depth)));
+      for (const preset of PRESET_NAMES)
+        expect((presets as Record<string, unknown>)[preset]).toEqual(scaleSchedule(PRESET_SCHEDULES[preset], Number(depth)));
     }
     expect(Object.keys(table)).toEqual(expect.arrayContaining(['8', '16'])); // the tiny and demo fixture models
   });

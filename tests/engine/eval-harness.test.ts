@@ -25,7 +25,14 @@ describe('the harness end to end on a tiny random checkpoint', () => {
     const items = (await readVqaJsonl('tests/fixtures/vqa/test.jsonl')).slice(0, 3);
     const notAnImage = join(dir, 'not-an-image.jpg');
     await writeFile(notAnImage, 'plain text, not a JPEG');
-    items.push({ id: 'bad', image: 'not-an-image.jpg', imagePath: notAnImage, question: 'What color is the circle?', answer: 'red', family: 'colour' });
+    items.push({
+      id: 'bad',
+      image: 'not-an-image.jpg',
+      imagePath: notAnImage,
+      question: 'What color is the circle?',
+      answer: 'red',
+      family: 'colour',
+    });
     engine = new Engine({ modelStore: join(dir, 'store'), ep: 'cpu', threads: 1 });
     const progress: number[] = [];
     report = await runEval(engine, { model: checkpoint.dir, items, methods, maxTokens: 3, onProgress: (done) => progress.push(done) });

@@ -32,7 +32,9 @@ describe('answer normalisation', () => {
 
   it('tallies per family', () => {
     const { overall, perFamily } = tallyByFamily([
-      { family: 'count', correct: true }, { family: 'count', correct: false }, { family: 'colour', correct: true },
+      { family: 'count', correct: true },
+      { family: 'count', correct: false },
+      { family: 'colour', correct: true },
     ]);
     expect(overall).toEqual({ correct: 2, total: 3, accuracy: 2 / 3 });
     expect(perFamily).toEqual({ colour: { correct: 1, total: 1, accuracy: 1 }, count: { correct: 1, total: 2, accuracy: 0.5 } });
@@ -46,8 +48,28 @@ describe('reports', () => {
     items: 2,
     predictions: [],
     methods: [
-      { method: 'none', spec: parseMethod('none'), overall: { correct: 2, total: 2, accuracy: 1 }, perFamily: { count: { correct: 1, total: 1, accuracy: 1 }, exist: { correct: 1, total: 1, accuracy: 1 } }, errors: 0, meanPrefillMs: 12.34, meanVisualKept: 576, tflopsPaper: 0.0123, tflopsFull: 0.0456 },
-      { method: 'transprune-high', spec: parseMethod('transprune-high'), overall: { correct: 1, total: 2, accuracy: 0.5 }, perFamily: { count: { correct: 0, total: 1, accuracy: 0 }, exist: { correct: 1, total: 1, accuracy: 1 } }, errors: 0, meanPrefillMs: 8, meanVisualKept: 72, tflopsPaper: 0.005, tflopsFull: 0.02 },
+      {
+        method: 'none',
+        spec: parseMethod('none'),
+        overall: { correct: 2, total: 2, accuracy: 1 },
+        perFamily: { count: { correct: 1, total: 1, accuracy: 1 }, exist: { correct: 1, total: 1, accuracy: 1 } },
+        errors: 0,
+        meanPrefillMs: 12.34,
+        meanVisualKept: 576,
+        tflopsPaper: 0.0123,
+        tflopsFull: 0.0456,
+      },
+      {
+        method: 'transprune-high',
+        spec: parseMethod('transprune-high'),
+        overall: { correct: 1, total: 2, accuracy: 0.5 },
+        perFamily: { count: { correct: 0, total: 1, accuracy: 0 }, exist: { correct: 1, total: 1, accuracy: 1 } },
+        errors: 0,
+        meanPrefillMs: 8,
+        meanVisualKept: 72,
+        tflopsPaper: 0.005,
+        tflopsFull: 0.02,
+      },
     ],
   };
 
@@ -72,8 +94,13 @@ describe('reports', () => {
 });
 
 describe('method lists', () => {
-  it('splits on commas between methods, not between one method\'s options', () => {
-    expect(splitMethodList('none,fastv:k=2,r=0.5,ttv, divprune:ratio=0.5+transprune-low')).toEqual(['none', 'fastv:k=2,r=0.5', 'ttv', 'divprune:ratio=0.5+transprune-low']);
+  it("splits on commas between methods, not between one method's options", () => {
+    expect(splitMethodList('none,fastv:k=2,r=0.5,ttv, divprune:ratio=0.5+transprune-low')).toEqual([
+      'none',
+      'fastv:k=2,r=0.5',
+      'ttv',
+      'divprune:ratio=0.5+transprune-low',
+    ]);
     expect(splitMethodList(' , ')).toEqual([]);
   });
 });

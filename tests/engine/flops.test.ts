@@ -8,7 +8,8 @@ const paper = (spec: MethodSpec, preset = 'llava-1.5-7b') => {
   return paperFlops(planPrefill(spec, model, prompt).visualPerLayer, model.decoder.hidden, model.decoder.intermediate);
 };
 const method = (m: string) => parseMethod(m);
-const table9 = (p: number[]) => withOverrides(method('transprune-high'), { schedule: parseSchedule(`${p[0]}-${p[2]}/${p.join(',')}/0.875,0.625,0.125`) });
+const table9 = (p: number[]) =>
+  withOverrides(method('transprune-high'), { schedule: parseSchedule(`${p[0]}-${p[2]}/${p.join(',')}/0.875,0.625,0.125`) });
 
 // The paper's reported TFLOPs (method spec §6.1-§6.3, Tables 1, 2, 9).
 describe('paper-convention FLOPs reproduce the paper', () => {
@@ -29,7 +30,11 @@ describe('paper-convention FLOPs reproduce the paper', () => {
   });
 
   it.each([
-    [[5, 7, 10], '1.35'], [[6, 8, 11], '1.45'], [[7, 9, 12], '1.56'], [[8, 10, 13], '1.66'], [[9, 11, 14], '1.77'],
+    [[5, 7, 10], '1.35'],
+    [[6, 8, 11], '1.45'],
+    [[7, 9, 12], '1.56'],
+    [[8, 10, 13], '1.66'],
+    [[9, 11, 14], '1.77'],
   ])('Table 9 layer group %j = %s', (layers, expected) => {
     expect(tera(paper(table9(layers)))).toBe(expected);
   });
@@ -45,7 +50,9 @@ describe('full FLOPs', () => {
   const full = (m: string) => fullFlops(planPrefill(method(m), model, prompt), model);
 
   it('counts one unpruned decoder layer as 2 x (4Sd² + 2S²d + 3Sdm) for MHA', () => {
-    const S = 64 + 576, d = 4096, m = 11008;
+    const S = 64 + 576,
+      d = 4096,
+      m = 11008;
     expect(full('none').decoder).toBe(32 * 2 * (4 * S * d * d + 2 * S * S * d + 3 * S * d * m));
   });
 
@@ -79,9 +86,22 @@ describe('cli flops', () => {
     const { parseCommandArgs } = await import('../../src/cli/command.js');
     const lines: string[] = [];
     const log = console.log;
-    console.log = (...xs: unknown[]) => { lines.push(xs.join(' ')); };
+    console.log = (...xs: unknown[]) => {
+      lines.push(xs.join(' '));
+    };
     try {
-      const code = await flopsCommand.run(parseCommandArgs(flopsCommand, ['--preset', 'llava-1.5-7b', '--method', 'none', '--method', 'transprune-high', '--method', 'fastv:k=2,r=0.75']));
+      const code = await flopsCommand.run(
+        parseCommandArgs(flopsCommand, [
+          '--preset',
+          'llava-1.5-7b',
+          '--method',
+          'none',
+          '--method',
+          'transprune-high',
+          '--method',
+          'fastv:k=2,r=0.75',
+        ]),
+      );
       expect(code).toBe(0);
     } finally {
       console.log = log;

@@ -14,7 +14,10 @@ describe('sampling', () => {
 
   it('the same seed gives the same tokens, another seed other tokens', () => {
     const logits = logitsOf([0.1, 0.2, 0.3, 0.4]);
-    const draw = (seed: number) => { const rng = mulberry32(seed); return Array.from({ length: 40 }, () => sampleToken(logits, { temperature: 1 }, rng)); };
+    const draw = (seed: number) => {
+      const rng = mulberry32(seed);
+      return Array.from({ length: 40 }, () => sampleToken(logits, { temperature: 1 }, rng));
+    };
     expect(draw(7)).toEqual(draw(7));
     expect(draw(7)).not.toEqual(draw(8));
   });

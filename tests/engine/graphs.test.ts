@@ -23,11 +23,23 @@ const CONFIG_JSON = {
   image_token_index: 40,
   vision_feature_layer: -2,
   text_config: {
-    model_type: 'llama', hidden_size: 40, intermediate_size: 72, num_hidden_layers: 2, num_attention_heads: 4,
-    num_key_value_heads: 2, vocab_size: 41, rms_norm_eps: 1e-5, rope_theta: 500,
+    model_type: 'llama',
+    hidden_size: 40,
+    intermediate_size: 72,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    vocab_size: 41,
+    rms_norm_eps: 1e-5,
+    rope_theta: 500,
   },
   vision_config: {
-    hidden_size: 12, intermediate_size: 20, num_hidden_layers: 3, num_attention_heads: 3, image_size: 8, patch_size: 4,
+    hidden_size: 12,
+    intermediate_size: 20,
+    num_hidden_layers: 3,
+    num_attention_heads: 3,
+    image_size: 8,
+    patch_size: 4,
   },
 };
 
@@ -39,7 +51,10 @@ function seeded(seed: number): () => number {
   };
 }
 
-interface Weight { data: Float32Array; dims: number[] }
+interface Weight {
+  data: Float32Array;
+  dims: number[];
+}
 
 function randomWeights(config: LlavaConfig, names: WeightNames, seed: number): Map<string, Weight> {
   const rand = seeded(seed);
@@ -59,11 +74,13 @@ type Rows = number[][];
 const w64 = (w: Weight) => Array.from(w.data);
 function linear(x: Rows, w: Weight, bias?: Weight): Rows {
   const [out, inDim] = w.dims;
-  return x.map((row) => Array.from({ length: out }, (_, o) => {
-    let sum = bias ? bias.data[o] : 0;
-    for (let i = 0; i < inDim; i++) sum += w.data[o * inDim + i] * row[i];
-    return sum;
-  }));
+  return x.map((row) =>
+    Array.from({ length: out }, (_, o) => {
+      let sum = bias ? bias.data[o] : 0;
+      for (let i = 0; i < inDim; i++) sum += w.data[o * inDim + i] * row[i];
+      return sum;
+    }),
+  );
 }
 function rmsNorm(x: Rows, gain: Weight, eps: number): Rows {
   return x.map((row) => {
@@ -92,10 +109,25 @@ function softmax(xs: number[]): number[] {
   return e.map((v) => v / sum);
 }
 
-interface LayerRef { out: Rows; keys: number[][][]; values: number[][][]; attnRatio: number[]; attnCos: number[]; mlpRatio: number[]; mlpCos: number[] }
+interface LayerRef {
+  out: Rows;
+  keys: number[][][];
+  values: number[][][];
+  attnRatio: number[];
+  attnCos: number[];
+  mlpRatio: number[];
+  mlpCos: number[];
+}
 
 /** One Llama layer on S new rows after P cached keys/values ([kvHead][position][dh]). */
-function referenceLayer(config: LlavaConfig, w: (n: string) => Weight, x: Rows, positions: number[], pastK: number[][][], pastV: number[][][]): LayerRef {
+function referenceLayer(
+  config: LlavaConfig,
+  w: (n: string) => Weight,
+  x: Rows,
+  positions: number[],
+  pastK: number[][][],
+  pastV: number[][][],
+): LayerRef {
   const t = config.text;
   const groups = t.numHeads / t.numKvHeads;
   const aIn = rmsNorm(x, w('input_layernorm.weight'), t.rmsNormEps);
@@ -121,12 +153,20 @@ function referenceLayer(config: LlavaConfig, w: (n: string) => Weight, x: Rows, 
   const fIn = rmsNorm(h, w('post_attention_layernorm.weight'), t.rmsNormEps);
   const gate = linear(fIn, w('mlp.gate_proj.weight'));
   const up = linear(fIn, w('mlp.up_proj.weight'));
-  const fOut = linear(gate.map((row, i) => row.map((gv, d) => (gv / (1 + Math.exp(-gv))) * up[i][d])), w('mlp.down_proj.weight'));
+  const fOut = linear(
+    gate.map((row, i) => row.map((gv, d) => (gv / (1 + Math.exp(-gv))) * up[i][d])),
+    w('mlp.down_proj.weight'),
+  );
   const ratio = (a: Rows, b: Rows) => a.map((row, i) => norm(b[i]) / norm(row));
   const cos = (a: Rows, b: Rows) => a.map((row, i) => dot(row, b[i]) / (norm(row) * norm(b[i])));
   return {
-    out: h.map((row, i) => row.map((val, d) => val + fOut[i][d])), keys, values,
-    attnRatio: ratio(aIn, aOut), attnCos: cos(aIn, aOut), mlpRatio: ratio(fIn, fOut), mlpCos: cos(fIn, fOut),
+    out: h.map((row, i) => row.map((val, d) => val + fOut[i][d])),
+    keys,
+    values,
+    attnRatio: ratio(aIn, aOut),
+    attnCos: cos(aIn, aOut),
+    mlpRatio: ratio(fIn, fOut),
+    mlpCos: cos(fIn, fOut),
   };
 }
 
@@ -143,8 +183,12 @@ function referenceProbe(config: LlavaConfig, w: (n: string) => Weight, x: Rows, 
     for (let h = 0; h < t.numHeads; h++) {
       const kh = Math.floor(h / (t.numHeads / t.numKvHeads));
       const qh = rope(headOf(q[i], h, t.headDim), positions[i], t.ropeTheta);
-      const logits = k.slice(0, i + 1).map((row, j) => dot(qh, rope(headOf(row, kh, t.headDim), positions[j], t.ropeTheta)) / Math.sqrt(t.headDim));
-      softmax(logits).forEach((p, j) => { result[j] += p / (t.numHeads * queries); });
+      const logits = k
+        .slice(0, i + 1)
+        .map((row, j) => dot(qh, rope(headOf(row, kh, t.headDim), positions[j], t.ropeTheta)) / Math.sqrt(t.headDim));
+      softmax(logits).forEach((p, j) => {
+        result[j] += p / (t.numHeads * queries);
+      });
     }
   }
   return result;
@@ -153,7 +197,8 @@ function referenceProbe(config: LlavaConfig, w: (n: string) => Weight, x: Rows, 
 // ---- harness ----
 
 const flat = (rows: number[][]) => rows.flat();
-const randomRows = (rand: () => number, n: number, d: number, scale = 2): Rows => Array.from({ length: n }, () => Array.from({ length: d }, () => rand() * scale));
+const randomRows = (rand: () => number, n: number, d: number, scale = 2): Rows =>
+  Array.from({ length: n }, () => Array.from({ length: d }, () => rand() * scale));
 const int64 = (values: number[], dims: number[]) => new ort.Tensor('int64', BigInt64Array.from(values, BigInt), dims);
 const f32 = (values: number[], dims: number[]) => new ort.Tensor('float32', Float32Array.from(values), dims);
 
@@ -165,7 +210,11 @@ const source: GraphSource = {
   config,
   names,
   reader: {
-    read: async (n) => { const found = weights.get(n); if (!found) throw new Error(`no ${n}`); return found; },
+    read: async (n) => {
+      const found = weights.get(n);
+      if (!found) throw new Error(`no ${n}`);
+      return found;
+    },
     dims: (n) => weights.get(n)!.dims,
   },
 };
@@ -177,7 +226,9 @@ async function session(bytes: Uint8Array, file: string): Promise<ort.InferenceSe
   return ort.InferenceSession.create(path, { executionProviders: ['cpu'], intraOpNumThreads: 1 });
 }
 
-beforeAll(() => { dir = mkdtempSync(join(tmpdir(), 'graphs-')); });
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'graphs-'));
+});
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe.each<WeightDtype>(['fp32', 'fp16', 'int8', 'int4'])('decoder layer and probe (%s weights)', (dtype) => {
@@ -238,13 +289,32 @@ describe.each<WeightDtype>(['fp32', 'fp16', 'int8', 'int4'])('decoder layer and 
     const x = randomRows(rand, 5, t.hiddenSize);
     const positions = [0, 1, 2, 3, 4];
     const empty = f32([], [1, t.numKvHeads, 0, t.headDim]);
-    const full = await layerSession.run({ hidden: f32(flat(x), [1, 5, t.hiddenSize]), position_ids: int64(positions, [1, 5]), past_key: empty, past_value: empty });
-    const prefix = await layerSession.run({ hidden: f32(flat(x.slice(0, 4)), [1, 4, t.hiddenSize]), position_ids: int64(positions.slice(0, 4), [1, 4]), past_key: empty, past_value: empty });
-    const step = await layerSession.run({
-      hidden: f32(x[4], [1, 1, t.hiddenSize]), position_ids: int64([4], [1, 1]),
-      past_key: prefix.present_key, past_value: prefix.present_value,
+    const full = await layerSession.run({
+      hidden: f32(flat(x), [1, 5, t.hiddenSize]),
+      position_ids: int64(positions, [1, 5]),
+      past_key: empty,
+      past_value: empty,
     });
-    const ref = referenceLayer(config, w, x, positions, Array.from({ length: t.numKvHeads }, () => []), Array.from({ length: t.numKvHeads }, () => []));
+    const prefix = await layerSession.run({
+      hidden: f32(flat(x.slice(0, 4)), [1, 4, t.hiddenSize]),
+      position_ids: int64(positions.slice(0, 4), [1, 4]),
+      past_key: empty,
+      past_value: empty,
+    });
+    const step = await layerSession.run({
+      hidden: f32(x[4], [1, 1, t.hiddenSize]),
+      position_ids: int64([4], [1, 1]),
+      past_key: prefix.present_key,
+      past_value: prefix.present_value,
+    });
+    const ref = referenceLayer(
+      config,
+      w,
+      x,
+      positions,
+      Array.from({ length: t.numKvHeads }, () => []),
+      Array.from({ length: t.numKvHeads }, () => []),
+    );
     expect(relativeError(full.hidden_out.data as Float32Array, flat(ref.out))).toBeLessThan(tol);
     expect(relativeError(step.hidden_out.data as Float32Array, ref.out[4])).toBeLessThan(tol);
   });
@@ -258,7 +328,11 @@ describe.each<WeightDtype>(['fp32', 'fp16', 'int8', 'int4'])('decoder layer and 
     const x = randomRows(rand, S, t.hiddenSize);
     const positions = [0, 1, 2, 5, 6, 7, 8];
     for (const queryStart of [4, S - 1]) {
-      const out = await probeSession.run({ hidden: f32(flat(x), [1, S, t.hiddenSize]), position_ids: int64(positions, [1, S]), query_start: int64([queryStart], [1]) });
+      const out = await probeSession.run({
+        hidden: f32(flat(x), [1, S, t.hiddenSize]),
+        position_ids: int64(positions, [1, S]),
+        query_start: int64([queryStart], [1]),
+      });
       expect(out.attention.dims).toEqual([S]);
       expect(relativeError(out.attention.data as Float32Array, referenceProbe(config, w, x, positions, queryStart))).toBeLessThan(tol);
     }
@@ -306,23 +380,29 @@ function referenceVision(cfg: LlavaConfig, w: (n: string) => Weight, pixels: num
   const tokens: Rows = [Array.from(w(names.vision('embeddings.class_embedding')).data)];
   for (let py = 0; py < grid; py++) {
     for (let px = 0; px < grid; px++) {
-      tokens.push(Array.from({ length: v.hiddenSize }, (_, c) => {
-        let sum = 0;
-        for (let ch = 0; ch < v.numChannels; ch++) {
-          for (let ky = 0; ky < v.patchSize; ky++) {
-            for (let kx = 0; kx < v.patchSize; kx++) {
-              const pixel = pixels[(ch * v.imageSize + py * v.patchSize + ky) * v.imageSize + px * v.patchSize + kx];
-              sum += patchW.data[((c * v.numChannels + ch) * v.patchSize + ky) * v.patchSize + kx] * pixel;
+      tokens.push(
+        Array.from({ length: v.hiddenSize }, (_, c) => {
+          let sum = 0;
+          for (let ch = 0; ch < v.numChannels; ch++) {
+            for (let ky = 0; ky < v.patchSize; ky++) {
+              for (let kx = 0; kx < v.patchSize; kx++) {
+                const pixel = pixels[(ch * v.imageSize + py * v.patchSize + ky) * v.imageSize + px * v.patchSize + kx];
+                sum += patchW.data[((c * v.numChannels + ch) * v.patchSize + ky) * v.patchSize + kx] * pixel;
+              }
             }
           }
-        }
-        return sum;
-      }));
+          return sum;
+        }),
+      );
     }
   }
   const pos = w(names.vision('embeddings.position_embedding.weight'));
-  let h = layerNormRows(tokens.map((row, i) => row.map((val, d) => val + pos.data[i * v.hiddenSize + d])),
-    w(names.vision('pre_layrnorm.weight')), w(names.vision('pre_layrnorm.bias')), v.layerNormEps);
+  let h = layerNormRows(
+    tokens.map((row, i) => row.map((val, d) => val + pos.data[i * v.hiddenSize + d])),
+    w(names.vision('pre_layrnorm.weight')),
+    w(names.vision('pre_layrnorm.bias')),
+    v.layerNormEps,
+  );
   const dh = v.hiddenSize / v.numHeads;
   for (let l = 0; l < cfg.visionFeatureLayer; l++) {
     const p = (s: string) => w(names.vision(`encoder.layers.${l}.${s}`));

@@ -38,7 +38,11 @@ describe("Pillow's bicubic resize", () => {
   });
 
   it('keeps constants constant, mirrors exactly, and leaves same-size axes untouched', () => {
-    for (const [w, h, W, H] of [[10, 7, 23, 5], [37, 29, 8, 8], [5, 5, 5, 12]]) {
+    for (const [w, h, W, H] of [
+      [10, 7, 23, 5],
+      [37, 29, 8, 8],
+      [5, 5, 5, 12],
+    ]) {
       const flat = new Uint8Array(w * h * 3).fill(173);
       expect(resizeBicubic(flat, w, h, 3, W, H).every((v) => v === 173)).toBe(true);
     }
@@ -64,7 +68,9 @@ describe("Pillow's bicubic resize", () => {
     }
     const ours = resizeBicubic(src, w, h, 3, W, H);
     const theirs = await sharp(Buffer.from(src), { raw: { width: w, height: h, channels: 3 } })
-      .resize({ width: W, height: H, fit: 'fill', kernel: 'cubic' }).raw().toBuffer();
+      .resize({ width: W, height: H, fit: 'fill', kernel: 'cubic' })
+      .raw()
+      .toBuffer();
     let max = 0;
     let sum = 0;
     for (let i = 0; i < ours.length; i++) {

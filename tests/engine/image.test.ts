@@ -3,7 +3,15 @@ import { crc32 } from 'node:zlib';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { ImageError, sniffFormat, validateImage } from '../../src/engine/image/validate.js';
-import { cropAndNormalize, parseClipParams, preprocessClip, resizedSize, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, type ClipParams } from '../../src/engine/image/preprocess.js';
+import {
+  cropAndNormalize,
+  parseClipParams,
+  preprocessClip,
+  resizedSize,
+  OPENAI_CLIP_MEAN,
+  OPENAI_CLIP_STD,
+  type ClipParams,
+} from '../../src/engine/image/preprocess.js';
 
 /** A deterministic RGB test pattern (HWC uint8) whose every value is known. */
 function pattern(width: number, height: number): Uint8Array {
@@ -19,12 +27,21 @@ function pattern(width: number, height: number): Uint8Array {
   return rgb;
 }
 
-const encode = (rgb: Uint8Array, width: number, height: number, channels: 1 | 3 | 4 = 3) => sharp(rgb, { raw: { width, height, channels } });
+const encode = (rgb: Uint8Array, width: number, height: number, channels: 1 | 3 | 4 = 3) =>
+  sharp(rgb, { raw: { width, height, channels } });
 
 /** LLaVA-1.5-style processor config for a 28 px model. */
 const params28 = parseClipParams({
-  do_resize: true, size: { shortest_edge: 28 }, resample: 3, do_center_crop: true, crop_size: { height: 28, width: 28 },
-  do_rescale: true, rescale_factor: 1 / 255, do_normalize: true, image_mean: OPENAI_CLIP_MEAN, image_std: OPENAI_CLIP_STD,
+  do_resize: true,
+  size: { shortest_edge: 28 },
+  resample: 3,
+  do_center_crop: true,
+  crop_size: { height: 28, width: 28 },
+  do_rescale: true,
+  rescale_factor: 1 / 255,
+  do_normalize: true,
+  image_mean: OPENAI_CLIP_MEAN,
+  image_std: OPENAI_CLIP_STD,
 });
 
 /** Hand formula for one output value. */
@@ -46,21 +63,33 @@ describe('validateImage', () => {
   });
 
   it('rejects empty files, non-images and unsupported formats with a reason', async () => {
-    const problem = (buf: Uint8Array) => validateImage(buf).then(() => 'accepted', (e: ImageError) => `${e.problem}: ${e.message}`);
+    const problem = (buf: Uint8Array) =>
+      validateImage(buf).then(
+        () => 'accepted',
+        (e: ImageError) => `${e.problem}: ${e.message}`,
+      );
     expect(await problem(new Uint8Array())).toMatch(/^empty/);
     expect(await problem(Buffer.from('%PDF-1.7 not a picture'))).toMatch(/^not-an-image: This file is not an image/);
     expect(await problem(Buffer.from('{"json": true}'))).toMatch(/^not-an-image/);
     expect(await problem(Buffer.concat([Buffer.from('BM'), Buffer.alloc(60)]))).toMatch(/^unsupported-format: BMP/);
     expect(await problem(Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"></svg>'))).toMatch(/^unsupported-format: SVG/);
-    expect(await problem(Buffer.concat([Buffer.from([0, 0, 0, 24]), Buffer.from('ftypheic'), Buffer.alloc(40)]))).toMatch(/^unsupported-format: HEIC/);
+    expect(await problem(Buffer.concat([Buffer.from([0, 0, 0, 24]), Buffer.from('ftypheic'), Buffer.alloc(40)]))).toMatch(
+      /^unsupported-format: HEIC/,
+    );
   });
 
   it('rejects a header-damaged file as corrupt and oversized files before decoding', async () => {
     const png = await encode(pattern(40, 40), 40, 40).png().toBuffer();
     const headerOnly = png.subarray(0, 12); // magic bytes survive, IHDR does not
     await expect(validateImage(headerOnly)).rejects.toMatchObject({ problem: 'corrupt', code: 'invalid-request' });
-    await expect(validateImage(png, { maxBytes: 100, maxPixels: 1e9 })).rejects.toMatchObject({ problem: 'too-large', message: expect.stringMatching(/limit is/) });
-    await expect(validateImage(png, { maxBytes: 1e9, maxPixels: 1599 })).rejects.toMatchObject({ problem: 'too-large', message: expect.stringMatching(/40×40/) });
+    await expect(validateImage(png, { maxBytes: 100, maxPixels: 1e9 })).rejects.toMatchObject({
+      problem: 'too-large',
+      message: expect.stringMatching(/limit is/),
+    });
+    await expect(validateImage(png, { maxBytes: 1e9, maxPixels: 1599 })).rejects.toMatchObject({
+      problem: 'too-large',
+      message: expect.stringMatching(/40×40/),
+    });
     expect((await validateImage(png, { maxBytes: 1e9, maxPixels: 1600 })).width).toBe(40);
   });
 
@@ -78,9 +107,17 @@ describe('validateImage', () => {
       crc.writeUInt32BE(crc32(body));
       return Buffer.concat([length, body, crc]);
     };
-    const bomb = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', Buffer.from([0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01])), chunk('IEND', Buffer.alloc(0))]);
+    const bomb = Buffer.concat([
+      Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+      chunk('IHDR', ihdr),
+      chunk('IDAT', Buffer.from([0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01])),
+      chunk('IEND', Buffer.alloc(0)),
+    ]);
     expect(bomb.length).toBeLessThan(100);
-    await expect(validateImage(bomb)).rejects.toMatchObject({ problem: 'too-large', message: expect.stringMatching(/40000×40000 \(1600\.0 MP\)/) });
+    await expect(validateImage(bomb)).rejects.toMatchObject({
+      problem: 'too-large',
+      message: expect.stringMatching(/40000×40000 \(1600\.0 MP\)/),
+    });
   });
 
   it('reports the displayed size of an EXIF-rotated JPEG', async () => {
@@ -91,9 +128,19 @@ describe('validateImage', () => {
 
 describe('CLIP preprocessing', () => {
   it('parses preprocessor_config.json with transformers defaults and switches', () => {
-    expect(params28).toEqual({ resize: { shortestEdge: 28 }, crop: { height: 28, width: 28 }, rescaleFactor: 1 / 255, mean: OPENAI_CLIP_MEAN, std: OPENAI_CLIP_STD });
+    expect(params28).toEqual({
+      resize: { shortestEdge: 28 },
+      crop: { height: 28, width: 28 },
+      rescaleFactor: 1 / 255,
+      mean: OPENAI_CLIP_MEAN,
+      std: OPENAI_CLIP_STD,
+    });
     expect(parseClipParams({ size: 336, crop_size: 336, do_normalize: false, do_rescale: false })).toEqual({
-      resize: { height: 336, width: 336 }, crop: { height: 336, width: 336 }, rescaleFactor: 1, mean: null, std: null,
+      resize: { height: 336, width: 336 },
+      crop: { height: 336, width: 336 },
+      rescaleFactor: 1,
+      mean: null,
+      std: null,
     });
     expect(() => parseClipParams({ size: 'big' })).toThrow(/size must be/);
   });
@@ -156,7 +203,7 @@ describe('CLIP preprocessing', () => {
   it('resizes landscape images by the short edge and keeps the center (bicubic, approximate)', async () => {
     // 100 x 50: left half red, right half blue. Resized to 56 x 28, crop columns 14..41: the seam sits at column 14.
     const rgb = new Uint8Array(100 * 50 * 3);
-    for (let i = 0; i < 100 * 50; i++) rgb.set((i % 100) < 50 ? [220, 20, 20] : [20, 20, 220], i * 3);
+    for (let i = 0; i < 100 * 50; i++) rgb.set(i % 100 < 50 ? [220, 20, 20] : [20, 20, 220], i * 3);
     const out = await preprocessClip(await encode(rgb, 100, 50).jpeg({ quality: 100 }).toBuffer(), params28);
     expect([out.width, out.height, out.originalWidth, out.originalHeight]).toEqual([28, 28, 100, 50]);
     const at = (c: number, y: number, x: number) => out.pixelValues[(c * 28 + y) * 28 + x];

@@ -67,7 +67,8 @@ describe('a sharded bf16 checkpoint in the transformers >= 4.52 layout, GQA', ()
     const layer = await run(packDir, 'layer_03.onnx', {
       hidden: new ort.Tensor('float32', Float32Array.from(x.data), [1, S, 96]),
       position_ids: new ort.Tensor('int64', BigInt64Array.from(positions, BigInt), [1, S]),
-      past_key: empty, past_value: empty,
+      past_key: empty,
+      past_value: empty,
     });
     const refLayer = referenceDecoderLayer(ref, 3, x, positions, null);
     expect(relativeError(layer.hidden_out.data as Float32Array, refLayer.out.data)).toBeLessThan(1e-4);
@@ -126,13 +127,19 @@ describe('quantized packs', () => {
       past_value: new ort.Tensor('float32', new Float32Array(0), [1, 4, 0, 16]),
     });
     const expected = (await run(full.dir, 'layer_01.onnx', feeds())).hidden_out.data as Float32Array;
-    for (const [dtype, bound, sizeRatio] of [['int8', 0.02, 0.3], ['int4', 0.2, 0.2]] as const) {
+    for (const [dtype, bound, sizeRatio] of [
+      ['int8', 0.02, 0.3],
+      ['int4', 0.2, 0.2],
+    ] as const) {
       const pack = await importCheckpoint(checkpoint, store, { name: dtype, dtype });
       expect(pack.manifest.dtype).toBe(dtype);
       expect(statSync(join(pack.dir, 'layer_01.bin')).size).toBeLessThan(statSync(join(full.dir, 'layer_01.bin')).size * sizeRatio);
       const out = (await run(pack.dir, 'layer_01.onnx', feeds())).hidden_out.data as Float32Array;
       expect(relativeError(out, expected)).toBeLessThan(bound); // exactness against dequantized weights: graphs.test.ts
-      expect((await run(pack.dir, 'probe_01.onnx', { ...feeds(), query_start: new ort.Tensor('int64', BigInt64Array.from([3n]), [1]) })).attention.dims).toEqual([5]);
+      expect(
+        (await run(pack.dir, 'probe_01.onnx', { ...feeds(), query_start: new ort.Tensor('int64', BigInt64Array.from([3n]), [1]) }))
+          .attention.dims,
+      ).toEqual([5]);
     }
   });
 });
@@ -147,7 +154,9 @@ describe('cancellation and bad input', () => {
   it('cancelling mid-build leaves the store without a pack or a temp folder', async () => {
     const store = join(root, 'store-cancel');
     const abort = new AbortController();
-    const onProgress = (p: ImportProgress) => { if (p.stage === 'layers') abort.abort(new Error('user cancelled')); };
+    const onProgress = (p: ImportProgress) => {
+      if (p.stage === 'layers') abort.abort(new Error('user cancelled'));
+    };
     await expect(importCheckpoint(checkpoint, store, { signal: abort.signal, onProgress })).rejects.toThrow('user cancelled');
     expect(readdirSync(store)).toEqual([]);
     const done = await importCheckpoint(checkpoint, store, {}); // and a later import succeeds
@@ -172,27 +181,67 @@ describe('cancellation and bad input', () => {
   };
 
   it('truncated safetensors', async () => {
-    await expectRejectedBeforeBuild('truncated', (d) => truncateSync(join(d, 'model.safetensors'), statSync(join(d, 'model.safetensors')).size - 10), /model.safetensors: file is truncated/);
+    await expectRejectedBeforeBuild(
+      'truncated',
+      (d) => truncateSync(join(d, 'model.safetensors'), statSync(join(d, 'model.safetensors')).size - 10),
+      /model.safetensors: file is truncated/,
+    );
   });
 
   it('a tensor shape that disagrees with config.json', async () => {
-    await expectRejectedBeforeBuild('shape', (d) => editJson(join(d, 'config.json'), (c) => { c.text_config.intermediate_size = 100; }),
-      /checkpoint does not match config.json[\s\S]*"language_model.model.layers.0.mlp.gate_proj.weight" in .* has shape \[128, 64\], config.json implies \[100, 64\]/);
+    await expectRejectedBeforeBuild(
+      'shape',
+      (d) =>
+        editJson(join(d, 'config.json'), (c) => {
+          c.text_config.intermediate_size = 100;
+        }),
+      /checkpoint does not match config.json[\s\S]*"language_model.model.layers.0.mlp.gate_proj.weight" in .* has shape \[128, 64\], config.json implies \[100, 64\]/,
+    );
   });
 
   it('a missing tensor', async () => {
-    await expectRejectedBeforeBuild('layers', (d) => editJson(join(d, 'config.json'), (c) => { c.text_config.num_hidden_layers = 5; }),
-      /missing tensor "language_model.model.layers.4.input_layernorm.weight"/);
+    await expectRejectedBeforeBuild(
+      'layers',
+      (d) =>
+        editJson(join(d, 'config.json'), (c) => {
+          c.text_config.num_hidden_layers = 5;
+        }),
+      /missing tensor "language_model.model.layers.4.input_layernorm.weight"/,
+    );
   });
 
   it('an unknown architecture, malformed config.json, tokenizer and preprocessor problems', async () => {
-    await expectRejectedBeforeBuild('arch', (d) => editJson(join(d, 'config.json'), (c) => { c.model_type = 'idefics2'; }), /unsupported model_type 'idefics2'; supported/);
+    await expectRejectedBeforeBuild(
+      'arch',
+      (d) =>
+        editJson(join(d, 'config.json'), (c) => {
+          c.model_type = 'idefics2';
+        }),
+      /unsupported model_type 'idefics2'; supported/,
+    );
     await expectRejectedBeforeBuild('json', (d) => writeFileSync(join(d, 'config.json'), '{"model_type": '), /config.json: not valid JSON/);
     await expectRejectedBeforeBuild('tokenizer', (d) => rmSync(join(d, 'tokenizer.json')), /no tokenizer.json/);
-    await expectRejectedBeforeBuild('tokenizer-model', (d) => writeFileSync(join(d, 'tokenizer.json'), '{"version": "1.0"}'), /tokenizer.json: .*no "model" section/);
-    await expectRejectedBeforeBuild('image-token', (d) => editJson(join(d, 'config.json'), (c) => { c.image_token_index = 99999; }), /tokenizer.json: has no token with id 99999, config.json's image_token_index/);
-    await expectRejectedBeforeBuild('crop', (d) => editJson(join(d, 'preprocessor_config.json'), (p) => { p.crop_size = { height: 30, width: 30 }; }),
-      /images must come out 28x28 .* but crop\/size give 30x30/);
+    await expectRejectedBeforeBuild(
+      'tokenizer-model',
+      (d) => writeFileSync(join(d, 'tokenizer.json'), '{"version": "1.0"}'),
+      /tokenizer.json: .*no "model" section/,
+    );
+    await expectRejectedBeforeBuild(
+      'image-token',
+      (d) =>
+        editJson(join(d, 'config.json'), (c) => {
+          c.image_token_index = 99999;
+        }),
+      /tokenizer.json: has no token with id 99999, config.json's image_token_index/,
+    );
+    await expectRejectedBeforeBuild(
+      'crop',
+      (d) =>
+        editJson(join(d, 'preprocessor_config.json'), (p) => {
+          p.crop_size = { height: 30, width: 30 };
+        }),
+      /images must come out 28x28 .* but crop\/size give 30x30/,
+    );
   });
 });
 
@@ -201,7 +250,11 @@ describe('tied embeddings, the full select strategy and an explicit feature laye
     const checkpoint = join(root, 'tied');
     await makeTinyCheckpoint(checkpoint, { preset: 'tiny', tieWordEmbeddings: true, selectStrategy: 'full', visionFeatureLayer: 1 });
     const pack = await importCheckpoint(checkpoint, join(root, 'store-tied'));
-    expect(pack.manifest).toMatchObject({ numVisualTokens: 17, chatTemplate: null, config: { visionFeatureLayer: 1, text: { tieWordEmbeddings: true } } });
+    expect(pack.manifest).toMatchObject({
+      numVisualTokens: 17,
+      chatTemplate: null,
+      config: { visionFeatureLayer: 1, text: { tieWordEmbeddings: true } },
+    });
     const ref = loadReferenceModel(checkpoint);
     const pixels = Float32Array.from({ length: 3 * 28 * 28 }, (_, i) => Math.cos(i * 0.11));
     const vision = await run(pack.dir, 'vision.onnx', { pixel_values: new ort.Tensor('float32', pixels, [1, 3, 28, 28]) });

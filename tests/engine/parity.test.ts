@@ -44,7 +44,9 @@ const fixtures = new Map<Variant, Fixture>();
 async function fixture(variant: Variant): Promise<Fixture> {
   const fp16 = variant === 'tiny-fp16';
   const { checkpoint, model, pixels, input } = await makeTinyPack(root, {
-    name: variant, preset: fp16 ? 'tiny' : variant, dtype: fp16 ? 'fp16' : 'fp32',
+    name: variant,
+    preset: fp16 ? 'tiny' : variant,
+    dtype: fp16 ? 'fp16' : 'fp32',
     question: 'What is the colour of the sky in this image?',
     pixels: testPixels,
   });
@@ -70,7 +72,7 @@ describe.each(['tiny', 'tiny-gqa'] as const)('%s pack vs the float64 reference',
     expect(relativeError(input.visual!.features, expected.data)).toBeLessThan(TOLERANCE);
   });
 
-  it('every decoder layer\'s hidden states and the logits of the prefill', async () => {
+  it("every decoder layer's hidden states and the logits of the prefill", async () => {
     const { model, reference, pixels, input } = get();
     const expected = referencePrefill(reference, { inputIds: input.ids, pixelValues: pixels });
     const hidden: Float32Array[] = [];
@@ -80,7 +82,7 @@ describe.each(['tiny', 'tiny-gqa'] as const)('%s pack vs the float64 reference',
     expect(relativeError(result.logits, row(expected.logits, expected.logits.rows - 1))).toBeLessThan(TOLERANCE);
   });
 
-  it('side outputs equal the reference\'s norm ratios and cosines', async () => {
+  it("side outputs equal the reference's norm ratios and cosines", async () => {
     const { model, reference, pixels, input } = get();
     const expected = referencePrefill(reference, { inputIds: input.ids, pixelValues: pixels });
     const positions = Array.from({ length: expected.embeds.rows }, (_, i) => i);
@@ -115,17 +117,24 @@ describe.each(['tiny', 'tiny-gqa'] as const)('%s pack vs the float64 reference',
     expect(relativeError(cached, rerun.logits)).toBeLessThan(TOLERANCE);
   });
 
-  it.each(['transprune-high', 'fastv:k=2,r=0.5', 'pdrop:stages=2,lambda=0.5,positions=original'])('pruned prefill and decode with %s follow the pruned reference', async (methodText) => {
-    const { model, reference, pixels, input } = get();
-    const spec = parseMethod(methodText);
-    const method = createMethod(spec, { numLayers: model.dims.numLayers });
-    const answer = await generate(model, model.tokenizer, input, { maxTokens: 5, method, positions: positionPolicy(spec.llm) });
-    const expected = referencePrunedForward(reference, { inputIds: input.ids, pixelValues: pixels, maxNewTokens: 5 }, referenceMethod(spec.llm, model.dims.numLayers));
-    expect(answer.prefill.visualCounts).toEqual(expected.visualCountPerLayer);
-    expect(answer.prefill.cacheLength).toEqual(expected.prefillLenPerLayer);
-    expect(Array.from(answer.prefill.keptOriginal)).toEqual(Array.from(expected.stages[expected.stages.length - 1].keptOriginal));
-    expect(answer.tokenIds).toEqual(expected.tokens);
-  });
+  it.each(['transprune-high', 'fastv:k=2,r=0.5', 'pdrop:stages=2,lambda=0.5,positions=original'])(
+    'pruned prefill and decode with %s follow the pruned reference',
+    async (methodText) => {
+      const { model, reference, pixels, input } = get();
+      const spec = parseMethod(methodText);
+      const method = createMethod(spec, { numLayers: model.dims.numLayers });
+      const answer = await generate(model, model.tokenizer, input, { maxTokens: 5, method, positions: positionPolicy(spec.llm) });
+      const expected = referencePrunedForward(
+        reference,
+        { inputIds: input.ids, pixelValues: pixels, maxNewTokens: 5 },
+        referenceMethod(spec.llm, model.dims.numLayers),
+      );
+      expect(answer.prefill.visualCounts).toEqual(expected.visualCountPerLayer);
+      expect(answer.prefill.cacheLength).toEqual(expected.prefillLenPerLayer);
+      expect(Array.from(answer.prefill.keptOriginal)).toEqual(Array.from(expected.stages[expected.stages.length - 1].keptOriginal));
+      expect(answer.tokenIds).toEqual(expected.tokens);
+    },
+  );
 });
 
 describe('fp16 pack of an fp16 checkpoint vs the float64 reference', () => {

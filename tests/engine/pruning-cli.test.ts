@@ -16,7 +16,9 @@ const root = mkdtempSync(join(tmpdir(), 'tps-compare-'));
 
 beforeAll(async () => {
   await makeTinyCheckpoint(join(root, 'ckpt'), { preset: 'tiny' });
-  await sharp({ create: { width: 40, height: 30, channels: 3, background: { r: 10, g: 120, b: 200 } } }).png().toFile(join(root, 'sky.png'));
+  await sharp({ create: { width: 40, height: 30, channels: 3, background: { r: 10, g: 120, b: 200 } } })
+    .png()
+    .toFile(join(root, 'sky.png'));
 });
 
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -24,7 +26,9 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 async function captured(run: () => Promise<number>): Promise<{ code: number; out: string }> {
   const lines: string[] = [];
   const [log, error, write] = [console.log, console.error, process.stderr.write];
-  console.log = (...xs: unknown[]) => { lines.push(xs.join(' ')); };
+  console.log = (...xs: unknown[]) => {
+    lines.push(xs.join(' '));
+  };
   console.error = () => {};
   process.stderr.write = (() => true) as typeof process.stderr.write;
   try {
@@ -36,8 +40,23 @@ async function captured(run: () => Promise<number>): Promise<{ code: number; out
 
 describe('cli compare', () => {
   it('answers with each method and prints tokens per stage, FLOPs and prefill ratio; writes one valid trace per method', async () => {
-    const args = ['--store', join(root, 'store'), '--model', join(root, 'ckpt'), '--image', join(root, 'sky.png'), '--max-tokens', '3',
-      '--method', 'none', '--method', 'transprune-high', '--trace', join(root, 'out.json'), 'What colour is the sky?'];
+    const args = [
+      '--store',
+      join(root, 'store'),
+      '--model',
+      join(root, 'ckpt'),
+      '--image',
+      join(root, 'sky.png'),
+      '--max-tokens',
+      '3',
+      '--method',
+      'none',
+      '--method',
+      'transprune-high',
+      '--trace',
+      join(root, 'out.json'),
+      'What colour is the sky?',
+    ];
     const { code, out } = await captured(() => compareCommand.run(parseCommandArgs(compareCommand, args)));
     expect(code).toBe(0);
     // 4 layers: the high preset scales to prune after 1, 2, 3 keeping floor(16 r).
@@ -55,8 +74,29 @@ describe('cli compare', () => {
   });
 
   it('--schedule goes to transprune and random methods, --alpha to transprune ones, others stay as given', () => {
-    const specs = methodsFromArgs(parseCommandArgs(compareCommand, ['--method', 'none', '--method', 'ttv', '--method', 'random:seed=2', '--method', 'fastv', '--schedule', '2-4/2,4/0.5,0.25', '--alpha', '0.7', 'q']));
-    expect(specs.map(formatMethod)).toEqual(['none', 'transprune@2-4/2,4/0.5,0.25:alpha=0.7', 'random@2-4/2,4/0.5,0.25:seed=2', 'fastv:k=2,r=0.5']);
+    const specs = methodsFromArgs(
+      parseCommandArgs(compareCommand, [
+        '--method',
+        'none',
+        '--method',
+        'ttv',
+        '--method',
+        'random:seed=2',
+        '--method',
+        'fastv',
+        '--schedule',
+        '2-4/2,4/0.5,0.25',
+        '--alpha',
+        '0.7',
+        'q',
+      ]),
+    );
+    expect(specs.map(formatMethod)).toEqual([
+      'none',
+      'transprune@2-4/2,4/0.5,0.25:alpha=0.7',
+      'random@2-4/2,4/0.5,0.25:seed=2',
+      'fastv:k=2,r=0.5',
+    ]);
     expect(() => methodsFromArgs(parseCommandArgs(compareCommand, ['--method', 'ttv', '--alpha', '2', 'q']))).toThrow(/alpha/);
     expect(() => methodsFromArgs(parseCommandArgs(compareCommand, ['--method', 'ttv', '--schedule', '7-12/7', 'q']))).toThrow(/schedule/);
   });

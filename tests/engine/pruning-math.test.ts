@@ -6,7 +6,14 @@ import { combineScores, l1Normalize, topkSorted } from '../../src/engine/pruning
 /** Deterministic pseudo-random numbers (xorshift) so the tests need no fixtures. */
 function rng(seed: number) {
   let s = seed >>> 0 || 1;
-  return () => { s ^= s << 13; s >>>= 0; s ^= s >> 17; s ^= s << 5; s >>>= 0; return s / 2 ** 32; };
+  return () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s / 2 ** 32;
+  };
 }
 const vec = (n: number, f: () => number) => Float64Array.from({ length: n }, f);
 
@@ -41,10 +48,16 @@ describe('moduleTtv (method spec §2, §8.8-9)', () => {
     const r = rng(2);
     const cos = vec(n, () => 2 * r() - 1);
     const ones = new Float64Array(n).fill(1);
-    for (const [direction, top] of [['code', Math.E ** 2], ['paper', Math.E]] as const) {
+    for (const [direction, top] of [
+      ['code', Math.E ** 2],
+      ['paper', Math.E],
+    ] as const) {
       const w = moduleTtv(ones, cos, direction);
       const z = cos.reduce((s, c) => s + Math.exp(direction === 'code' ? 1 - c : 1 - Math.abs(c)), 0);
-      for (const x of w) { expect(x).toBeGreaterThanOrEqual(1 / z - 1e-15); expect(x).toBeLessThanOrEqual(top / z + 1e-15); }
+      for (const x of w) {
+        expect(x).toBeGreaterThanOrEqual(1 / z - 1e-15);
+        expect(x).toBeLessThanOrEqual(top / z + 1e-15);
+      }
     }
   });
 
@@ -73,7 +86,11 @@ describe('moduleTtv (method spec §2, §8.8-9)', () => {
     const { ratio, cos } = sideOf(pairs(20, 5, 4));
     const perm = Array.from({ length: 20 }, (_, i) => (i * 7) % 20);
     const direct = moduleTtv(ratio, cos, 'code');
-    const permuted = moduleTtv(perm.map((p) => ratio[p]), perm.map((p) => cos[p]), 'code');
+    const permuted = moduleTtv(
+      perm.map((p) => ratio[p]),
+      perm.map((p) => cos[p]),
+      'code',
+    );
     perm.forEach((p, i) => expect(permuted[i]).toBeCloseTo(direct[p], 15));
   });
 });
@@ -103,7 +120,8 @@ describe('TTV accumulation (§2.3, §8.5)', () => {
   it('layer TTV is attention TTV + MLP TTV', () => {
     const s = side(6, 9);
     const sum = layerTtv(s, 'paper');
-    const a = moduleTtv(s.attnRatio, s.attnCos, 'paper'), m = moduleTtv(s.mlpRatio, s.mlpCos, 'paper');
+    const a = moduleTtv(s.attnRatio, s.attnCos, 'paper'),
+      m = moduleTtv(s.mlpRatio, s.mlpCos, 'paper');
     sum.forEach((x, i) => expect(x).toBe(a[i] + m[i]));
   });
 });
@@ -119,18 +137,25 @@ describe('IGA, normalization and combination (§3, §4.1, §8.7, §8.11)', () =>
 
   it('normalized TTV and IGA each sum to 1; the α-score sums to 1', () => {
     const r = rng(11);
-    const t = l1Normalize(vec(100, r)), g = l1Normalize(vec(100, r));
+    const t = l1Normalize(vec(100, r)),
+      g = l1Normalize(vec(100, r));
     expect(t.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 7);
     expect(combineScores(t, g, 0.3).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 7);
   });
 
-  it('α = 1 ranks by TTV only, α = 0 by IGA only, α = 0.5 as the code\'s TTV_hat + IGA_hat', () => {
+  it("α = 1 ranks by TTV only, α = 0 by IGA only, α = 0.5 as the code's TTV_hat + IGA_hat", () => {
     const r = rng(12);
-    const t = l1Normalize(vec(64, r)), g = l1Normalize(vec(64, r));
+    const t = l1Normalize(vec(64, r)),
+      g = l1Normalize(vec(64, r));
     const k = 16;
     expect(topkSorted(combineScores(t, g, 1), k)).toEqual(topkSorted(t, k));
     expect(topkSorted(combineScores(t, g, 0), k)).toEqual(topkSorted(g, k));
-    expect(topkSorted(combineScores(t, g, 0.5), k)).toEqual(topkSorted(t.map((x, i) => x + g[i]), k));
+    expect(topkSorted(combineScores(t, g, 0.5), k)).toEqual(
+      topkSorted(
+        t.map((x, i) => x + g[i]),
+        k,
+      ),
+    );
   });
 });
 
@@ -148,7 +173,10 @@ describe('topkSorted (§4.2, §8.4, §8.14)', () => {
     const s = vec(50, r);
     const perm = Array.from({ length: 50 }, (_, i) => (i * 13) % 50);
     const direct = new Set(topkSorted(s, 20));
-    const viaPerm = topkSorted(perm.map((p) => s[p]), 20);
+    const viaPerm = topkSorted(
+      perm.map((p) => s[p]),
+      20,
+    );
     expect(new Set(Array.from(viaPerm, (i) => perm[i]))).toEqual(direct);
   });
 

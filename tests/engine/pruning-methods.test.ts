@@ -37,7 +37,12 @@ function probeOf(probeLayer: number, queryStart: number, ids: number[]): Float32
   return Float32Array.from(raw, (x) => x / z);
 }
 
-interface Run { visualPerLayer: number[]; kept: Int32Array[]; probes: [number, number, number][]; side: number[] }
+interface Run {
+  visualPerLayer: number[];
+  kept: Int32Array[];
+  probes: [number, number, number][];
+  side: number[];
+}
 
 async function simulate(method: PruningMethod, n: number, numLayers: number): Promise<Run> {
   let visual = Int32Array.from({ length: n }, (_, i) => i);
@@ -48,9 +53,18 @@ async function simulate(method: PruningMethod, n: number, numLayers: number): Pr
     const wants = method.wantsSideOutputs(layer);
     if (wants) run.side.push(layer + 1);
     const b: LayerBoundary = {
-      layer, numLayers, originalVisualCount: n, visualStart: PREFIX, visualCount: visual.length, seqLen: ids.length, keptOriginal: visual,
+      layer,
+      numLayers,
+      originalVisualCount: n,
+      visualStart: PREFIX,
+      visualCount: visual.length,
+      seqLen: ids.length,
+      keptOriginal: visual,
       side: wants ? sideOf(layer, ids) : undefined,
-      probe: async (probeLayer, queryStart) => { run.probes.push([layer + 1, probeLayer, queryStart]); return probeOf(probeLayer, queryStart, ids); },
+      probe: async (probeLayer, queryStart) => {
+        run.probes.push([layer + 1, probeLayer, queryStart]);
+        return probeOf(probeLayer, queryStart, ids);
+      },
     };
     const kept = await method.afterLayer(b);
     if (kept) {
@@ -62,7 +76,14 @@ async function simulate(method: PruningMethod, n: number, numLayers: number): Pr
 }
 
 /** Spec §9 written out in original-index space: stores indexed by grid id, restricted at each stage. */
-function expectedTransPrune(n: number, acc: number[], prune: number[], ratios: number[], alpha: number, direction: 'code' | 'paper'): number[][] {
+function expectedTransPrune(
+  n: number,
+  acc: number[],
+  prune: number[],
+  ratios: number[],
+  alpha: number,
+  direction: 'code' | 'paper',
+): number[][] {
   let visual = Array.from({ length: n }, (_, i) => i);
   const store = new Map<number, Map<number, number>>(); // layer -> grid id -> TTV
   const stages: number[][] = [];
@@ -77,8 +98,11 @@ function expectedTransPrune(n: number, acc: number[], prune: number[], ratios: n
         const z = e.reduce((a, b) => a + b, 0);
         return e.map((x) => x / z);
       };
-      const wa = w(s.attnCos), wm = w(s.mlpCos);
-      ids.forEach((id, t) => { if (id >= 0) ttv.set(id, s.attnRatio[t] * wa[t] + s.mlpRatio[t] * wm[t]); });
+      const wa = w(s.attnCos),
+        wm = w(s.mlpCos);
+      ids.forEach((id, t) => {
+        if (id >= 0) ttv.set(id, s.attnRatio[t] * wa[t] + s.mlpRatio[t] * wm[t]);
+      });
       store.set(layer, ttv);
     }
     const stage = prune.indexOf(layer);
@@ -90,7 +114,10 @@ function expectedTransPrune(n: number, acc: number[], prune: number[], ratios: n
     const score = visual.map((_, i) => alpha * (ttvAcc[i] / (ttvSum + 1e-8)) + (1 - alpha) * (att[i] / (attSum + 1e-8)));
     const k = Math.floor(n * ratios[stage]);
     const order = visual.map((_, i) => i).sort((a, b) => score[b] - score[a] || a - b);
-    visual = order.slice(0, k).sort((a, b) => a - b).map((i) => visual[i]);
+    visual = order
+      .slice(0, k)
+      .sort((a, b) => a - b)
+      .map((i) => visual[i]);
     stages.push(visual);
   }
   return stages;
@@ -100,7 +127,11 @@ const dims = (numLayers: number) => ({ numLayers });
 
 describe('TransPrune method (synthetic prefill)', () => {
   it.each([
-    [0.5, 'code'], [0.5, 'paper'], [0.3, 'code'], [1, 'code'], [0, 'code'],
+    [0.5, 'code'],
+    [0.5, 'paper'],
+    [0.3, 'code'],
+    [1, 'code'],
+    [0, 'code'],
   ] as const)('selects as spec §9 with alpha %s, direction %s; counts, nesting, sorted order', async (alpha, direction) => {
     const spec = withOverrides(parseMethod(`transprune-high:direction=${direction}`), { alpha: alpha === 0.5 ? undefined : alpha });
     const run = await simulate(createMethod(spec, dims(32)), 576, 32);
@@ -113,7 +144,15 @@ describe('TransPrune method (synthetic prefill)', () => {
     }
     // Side outputs exactly at the accumulation layers (not at all for IGA-only); probes only at prune layers.
     expect(run.side).toEqual(alpha > 0 ? [7, 8, 9, 10, 11, 12] : []);
-    expect(run.probes).toEqual(alpha < 1 ? [[7, 7, PREFIX + 576], [9, 9, PREFIX + 504], [12, 12, PREFIX + 360]] : []);
+    expect(run.probes).toEqual(
+      alpha < 1
+        ? [
+            [7, 7, PREFIX + 576],
+            [9, 9, PREFIX + 504],
+            [12, 12, PREFIX + 360],
+          ]
+        : [],
+    );
   });
 
   it('is a no-op with every ratio 1.0 (identity selections)', async () => {
@@ -140,22 +179,29 @@ describe('TransPrune method (synthetic prefill)', () => {
 });
 
 describe('baselines (synthetic prefill)', () => {
-  it('FastV ranks by layer K\'s last-token attention (probe after layer K-1) and prunes after K', async () => {
+  it("FastV ranks by layer K's last-token attention (probe after layer K-1) and prunes after K", async () => {
     const run = await simulate(createMethod(parseMethod('fastv:k=3,r=0.75'), dims(8)), 40, 8);
     expect(run.probes).toEqual([[2, 2, PREFIX + 40 + SUFFIX - 1]]);
     expect(run.visualPerLayer).toEqual([40, 40, 40, 10, 10, 10, 10, 10]);
     const att = probeOf(2, PREFIX + 40 + SUFFIX - 1, identities(Int32Array.from({ length: 40 }, (_, i) => i))).slice(PREFIX, PREFIX + 40);
-    const top = Array.from({ length: 40 }, (_, i) => i).sort((a, b) => att[b] - att[a] || a - b).slice(0, 10).sort((a, b) => a - b);
+    const top = Array.from({ length: 40 }, (_, i) => i)
+      .sort((a, b) => att[b] - att[a] || a - b)
+      .slice(0, 10)
+      .sort((a, b) => a - b);
     expect(Array.from(run.kept[0])).toEqual(top);
   });
 
-  it('PDrop keeps 576 -> 288 -> 144 -> 72 at layers 8/16/24 from the next layer\'s last-token probe', async () => {
+  it("PDrop keeps 576 -> 288 -> 144 -> 72 at layers 8/16/24 from the next layer's last-token probe", async () => {
     const run = await simulate(createMethod(parseMethod('pdrop'), dims(32)), 576, 32);
     expect(run.kept.map((k) => k.length)).toEqual([288, 144, 72]);
-    expect(run.probes.map(([after, probe]) => [after, probe])).toEqual([[8, 8], [16, 16], [24, 24]]);
+    expect(run.probes.map(([after, probe]) => [after, probe])).toEqual([
+      [8, 8],
+      [16, 16],
+      [24, 24],
+    ]);
   });
 
-  it('random keeps the schedule\'s budget, is seeded, and nests', async () => {
+  it("random keeps the schedule's budget, is seeded, and nests", async () => {
     const a = await simulate(createMethod(parseMethod('random:seed=1'), dims(32)), 576, 32);
     const b = await simulate(createMethod(parseMethod('random:seed=1'), dims(32)), 576, 32);
     const c = await simulate(createMethod(parseMethod('random:seed=2'), dims(32)), 576, 32);
@@ -182,30 +228,51 @@ describe('DivPrune', () => {
   /** Four well-separated directions, each with noisy copies: a diverse pick takes one of each. */
   function clustered(perCluster: number, dim: number) {
     const rows: number[][] = [];
-    for (let c = 0; c < 4; c++) for (let i = 0; i < perCluster; i++) rows.push(Array.from({ length: dim }, (_, k) => (k === c ? 10 : 0) + 0.1 * hash(c, i, k)));
+    for (let c = 0; c < 4; c++)
+      for (let i = 0; i < perCluster; i++) rows.push(Array.from({ length: dim }, (_, k) => (k === c ? 10 : 0) + 0.1 * hash(c, i, k)));
     return Float32Array.from(rows.flat());
   }
 
   it('picks one token per cluster, ascending', () => {
     const picks = divPrune(clustered(5, 8), 20, 8, 4);
-    expect(Array.from(picks).map((i) => Math.floor(i / 5)).sort()).toEqual([0, 1, 2, 3]);
+    expect(
+      Array.from(picks)
+        .map((i) => Math.floor(i / 5))
+        .sort(),
+    ).toEqual([0, 1, 2, 3]);
     for (let i = 1; i < picks.length; i++) expect(picks[i]).toBeGreaterThan(picks[i - 1]);
   });
 
   it('first pick is argmax_i min_{j != i} (1 - cos), greedy max-min afterwards (brute force on a small set)', () => {
-    const n = 9, dim = 3;
+    const n = 9,
+      dim = 3;
     const f = Float32Array.from({ length: n * dim }, (_, i) => hash(7, i) - 0.5);
     const cos = (i: number, j: number) => {
-      const a = f.slice(i * dim, i * dim + dim), b = f.slice(j * dim, j * dim + dim);
+      const a = f.slice(i * dim, i * dim + dim),
+        b = f.slice(j * dim, j * dim + dim);
       const d = a.reduce((s, x, k) => s + x * b[k], 0);
       return d / (Math.hypot(...a) * Math.hypot(...b));
     };
     const dist = (i: number, j: number) => 1 - cos(i, j);
     const all = [...Array(n).keys()];
-    const picked = [all.reduce((best, i) => (Math.min(...all.filter((j) => j !== i).map((j) => dist(i, j))) > Math.min(...all.filter((j) => j !== best).map((j) => dist(best, j))) ? i : best), 0)];
+    const picked = [
+      all.reduce(
+        (best, i) =>
+          Math.min(...all.filter((j) => j !== i).map((j) => dist(i, j))) >
+          Math.min(...all.filter((j) => j !== best).map((j) => dist(best, j)))
+            ? i
+            : best,
+        0,
+      ),
+    ];
     while (picked.length < 5) {
       const rest = all.filter((i) => !picked.includes(i));
-      picked.push(rest.reduce((best, i) => (Math.min(...picked.map((j) => dist(i, j))) > Math.min(...picked.map((j) => dist(best, j))) ? i : best), rest[0]));
+      picked.push(
+        rest.reduce(
+          (best, i) => (Math.min(...picked.map((j) => dist(i, j))) > Math.min(...picked.map((j) => dist(best, j))) ? i : best),
+          rest[0],
+        ),
+      );
     }
     expect(Array.from(divPrune(f, n, dim, 5))).toEqual(picked.sort((a, b) => a - b));
   });
@@ -222,7 +289,8 @@ describe('DivPrune', () => {
 
 describe('trace recording', () => {
   it('records per-token TTV, scores and kept sets; validates; round-trips through JSON; exports CSV', async () => {
-    const numLayers = 12, n = 64;
+    const numLayers = 12,
+      n = 64;
     const recorder = new TraceRecorder({
       model: { id: 'synthetic', weightsHash: 'sha256:0', numLayers, hidden: 64 },
       provider: 'cpu',
@@ -236,7 +304,11 @@ describe('trace recording', () => {
     const trace = recorder.finish({ answer: 'a red square', generatedTokens: 4 });
 
     expect(trace.method.schedule).toEqual({ accumulate: [3, 4, 5], prune: [3, 4, 5], ratios: [0.875, 0.625, 0.125] });
-    expect(trace.layers.filter((l) => l.kept).map((l) => [l.layer, l.kept!.length])).toEqual([[3, 56], [4, 40], [5, 8]]);
+    expect(trace.layers.filter((l) => l.kept).map((l) => [l.layer, l.kept!.length])).toEqual([
+      [3, 56],
+      [4, 40],
+      [5, 8],
+    ]);
     expect(trace.layers[5 - 1].kept).toEqual(Array.from(run.kept[2]));
     const l4 = trace.layers[3];
     expect(l4.scores!.ttv!.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 6);

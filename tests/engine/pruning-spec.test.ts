@@ -1,7 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import {
-  formatMethod, keepCount, MethodSpec, parseMethod, parseSchedule, planStages, PRESET_SCHEDULES, resolveSchedule,
-  scaleSchedule, visualCountsPerLayer, withOverrides,
+  formatMethod,
+  keepCount,
+  MethodSpec,
+  parseMethod,
+  parseSchedule,
+  planStages,
+  PRESET_SCHEDULES,
+  resolveSchedule,
+  scaleSchedule,
+  visualCountsPerLayer,
+  withOverrides,
 } from '../../src/shared/pruning.js';
 
 function transpruneOf(spec: MethodSpec) {
@@ -23,7 +32,11 @@ describe('parseMethod', () => {
     // The brief's spelling: bare divprune keeps half (Tables 4-5's 288 of 576), bare transprune is High.
     expect(parseMethod('divprune+transprune')).toEqual(combo);
     expect(combo.llm.kind).toBe('transprune');
-    expect(parseMethod('transprune-low:alpha=0.4,direction=paper').llm).toMatchObject({ preset: 'transprune-low', alpha: 0.4, direction: 'paper' });
+    expect(parseMethod('transprune-low:alpha=0.4,direction=paper').llm).toMatchObject({
+      preset: 'transprune-low',
+      alpha: 0.4,
+      direction: 'paper',
+    });
   });
 
   it('rejects malformed strings with a clear message', () => {
@@ -37,7 +50,19 @@ describe('parseMethod', () => {
   });
 
   it('round-trips through formatMethod', () => {
-    for (const m of ['none', 'transprune-high', 'transprune-low:alpha=0.4', 'fastv:k=2,r=0.5', 'pdrop:stages=3,lambda=0.6', 'random:seed=3', 'divprune:count=144+ttv', 'iga:positions=original', 'divprune:ratio=0.25', 'transprune@5-10/5,7,10/0.875,0.625,0.125:alpha=0.4', 'random@2-3/2,3/0.5,0.25:seed=4']) {
+    for (const m of [
+      'none',
+      'transprune-high',
+      'transprune-low:alpha=0.4',
+      'fastv:k=2,r=0.5',
+      'pdrop:stages=3,lambda=0.6',
+      'random:seed=3',
+      'divprune:count=144+ttv',
+      'iga:positions=original',
+      'divprune:ratio=0.25',
+      'transprune@5-10/5,7,10/0.875,0.625,0.125:alpha=0.4',
+      'random@2-3/2,3/0.5,0.25:seed=4',
+    ]) {
       const spec = parseMethod(m);
       expect(parseMethod(formatMethod(spec))).toEqual(spec);
       expect(MethodSpec.parse(JSON.parse(JSON.stringify(spec)))).toEqual(spec);
@@ -59,7 +84,11 @@ describe('parseMethod', () => {
 
 describe('schedules', () => {
   it('keep counts are floor(N * r) of the original N (576 -> 504 -> 360 -> 72)', () => {
-    expect(planStages(parseMethod('transprune-high').llm, 32, 576)).toEqual([{ afterLayer: 7, keep: 504 }, { afterLayer: 9, keep: 360 }, { afterLayer: 12, keep: 72 }]);
+    expect(planStages(parseMethod('transprune-high').llm, 32, 576)).toEqual([
+      { afterLayer: 7, keep: 504 },
+      { afterLayer: 9, keep: 360 },
+      { afterLayer: 12, keep: 72 },
+    ]);
     expect(planStages(parseMethod('transprune-low').llm, 32, 576).map((s) => s.keep)).toEqual([360, 108, 36]);
     expect(keepCount(100, 0.29)).toBe(28); // 100 * 0.29 = 28.999999999999996 in float64, as Python int()
     expect(keepCount(10, 0.01)).toBe(1);
@@ -71,7 +100,11 @@ describe('schedules', () => {
   });
 
   it('PDrop splits into equal stages; FastV prunes once after K', () => {
-    expect(planStages(parseMethod('pdrop').llm, 32, 576)).toEqual([{ afterLayer: 8, keep: 288 }, { afterLayer: 16, keep: 144 }, { afterLayer: 24, keep: 72 }]);
+    expect(planStages(parseMethod('pdrop').llm, 32, 576)).toEqual([
+      { afterLayer: 8, keep: 288 },
+      { afterLayer: 16, keep: 144 },
+      { afterLayer: 24, keep: 72 },
+    ]);
     expect(planStages(parseMethod('fastv:k=2,r=0.75').llm, 32, 576)).toEqual([{ afterLayer: 2, keep: 144 }]);
   });
 
@@ -85,7 +118,10 @@ describe('schedules', () => {
     for (let L = 4; L <= 80; L++) {
       const s = scaleSchedule(high, L);
       expect(s.prune.length).toBe(3);
-      s.prune.forEach((p, i) => { if (i) expect(p).toBeGreaterThan(s.prune[i - 1]); expect(s.accumulate).toContain(p); });
+      s.prune.forEach((p, i) => {
+        if (i) expect(p).toBeGreaterThan(s.prune[i - 1]);
+        expect(s.accumulate).toContain(p);
+      });
       expect(s.prune[2]).toBeLessThanOrEqual(L - 1);
       expect(s.prune[0]).toBeGreaterThanOrEqual(1);
     }

@@ -8,7 +8,13 @@ import { maxAbsDiff } from '../helpers/diff.js';
 import { makeTinyCheckpoint, type TinyCheckpoint } from '../helpers/tiny-checkpoint.js';
 import { gatherRows, type Mat } from '../helpers/reference-math.js';
 import {
-  loadReferenceModel, range, referenceDecoderLayer, referenceGenerate, referenceHead, referencePrefill, referenceProbe,
+  loadReferenceModel,
+  range,
+  referenceDecoderLayer,
+  referenceGenerate,
+  referenceHead,
+  referencePrefill,
+  referenceProbe,
   type ReferenceModel,
 } from '../helpers/reference.js';
 import { referencePrunedForward, topkAscending, type ReferenceTransPrune } from '../helpers/reference-pruned.js';
@@ -39,11 +45,7 @@ describe('TransPrune reference: no-op equivalence (spec §8.1)', () => {
   it("'none', no prune layers and all-1.0 ratios equal the unpruned model, prefill and greedy decode", () => {
     const unpruned = referencePrefill(model, input);
     const greedy = referenceGenerate(model, { ...input, maxNewTokens: 5 });
-    for (const method of [
-      { kind: 'none' } as const,
-      { ...schedule, prune: [], ratios: [] },
-      { ...schedule, ratios: [1, 1, 1] },
-    ]) {
+    for (const method of [{ kind: 'none' } as const, { ...schedule, prune: [], ratios: [] }, { ...schedule, ratios: [1, 1, 1] }]) {
       const run = referencePrunedForward(model, { ...input, maxNewTokens: 5 }, method);
       expect(maxAbsDiff(run.logits.data, unpruned.logits.data)).toBe(0);
       expect(run.tokens).toEqual(greedy.tokens);
@@ -72,7 +74,9 @@ describe('TransPrune reference: structure (spec §8.2-8.6)', () => {
     const run = referencePrunedForward(model, input, schedule);
     for (let l = 0; l <= 2; l++) expect(maxAbsDiff(run.hiddenStates[l].data, unpruned.hiddenStates[l].data)).toBe(0);
     for (let l = 0; l <= model.text.layers; l++) {
-      expect(maxAbsDiff(run.hiddenStates[l].data.subarray(0, PREFIX * 64), unpruned.hiddenStates[l].data.subarray(0, PREFIX * 64))).toBeLessThan(1e-12);
+      expect(
+        maxAbsDiff(run.hiddenStates[l].data.subarray(0, PREFIX * 64), unpruned.hiddenStates[l].data.subarray(0, PREFIX * 64)),
+      ).toBeLessThan(1e-12);
     }
     expect(maxAbsDiff(run.hiddenStates[6].data.slice(-64), unpruned.hiddenStates[6].data.slice(-64))).toBeGreaterThan(1e-6);
   });
@@ -100,7 +104,11 @@ describe('TransPrune reference: structure (spec §8.2-8.6)', () => {
     expect(compact.decodePosition(0, 1)).toBe(23); // S0 = 23 prefill tokens
     expect(compact.decodePosition(3, 2)).toBe(8 + 7 + 1);
     const original = referencePrunedForward(model, input, { ...schedule, positions: 'original' });
-    const expectedPositions = [...range(0, PREFIX), ...Array.from(original.stages[0].keptOriginal, (i) => PREFIX + i), ...range(PREFIX + 16, 23)];
+    const expectedPositions = [
+      ...range(0, PREFIX),
+      ...Array.from(original.stages[0].keptOriginal, (i) => PREFIX + i),
+      ...range(PREFIX + 16, 23),
+    ];
     expect(original.positionsPerLayer[2]).toEqual(expectedPositions);
     expect(original.decodePosition(5, 3)).toBe(23 + 2);
     expect(original.stages[0].keptOriginal).toEqual(compact.stages[0].keptOriginal); // same inputs up to the first prune
@@ -165,7 +173,9 @@ describe('TransPrune reference: scores (spec §2-§4, §8.7, §8.11)', () => {
   });
 
   it('refuses schedules it cannot run: pruning after the last layer, or no instruction tokens for IGA', () => {
-    expect(() => referencePrunedForward(model, input, { ...schedule, accumulate: [6], prune: [6], ratios: [0.5] })).toThrow(/after the last layer/);
+    expect(() => referencePrunedForward(model, input, { ...schedule, accumulate: [6], prune: [6], ratios: [0.5] })).toThrow(
+      /after the last layer/,
+    );
     const imageLast = { ...input, inputIds: [ck.tokens.bos, 400, 401, ck.tokens.image] };
     expect(() => referencePrunedForward(model, imageLast, schedule)).toThrow(/instruction tokens after the image/);
   });
@@ -210,9 +220,16 @@ describe('TransPrune-High schedule on a 13-layer, 64-token model', () => {
     const big = await makeTinyCheckpoint(join(tmp, 'deep'), { layers: 13, imageSize: 56, patchSize: 7 });
     const deep = loadReferenceModel(big.dir);
     const pixels = new Float64Array(3 * 56 * 56).map((_, i) => Math.cos(i * 0.013) * 1.1);
-    const run = referencePrunedForward(deep, { inputIds: [big.tokens.bos, 400, big.tokens.image, 410, 420], pixelValues: pixels }, {
-      kind: 'transprune', accumulate: [7, 8, 9, 10, 11, 12], prune: [7, 9, 12], ratios: [0.875, 0.625, 0.125],
-    });
+    const run = referencePrunedForward(
+      deep,
+      { inputIds: [big.tokens.bos, 400, big.tokens.image, 410, 420], pixelValues: pixels },
+      {
+        kind: 'transprune',
+        accumulate: [7, 8, 9, 10, 11, 12],
+        prune: [7, 9, 12],
+        ratios: [0.875, 0.625, 0.125],
+      },
+    );
     expect(run.visualCountPerLayer).toEqual([...Array(7).fill(64), 56, 56, 40, 40, 40, 8]);
     expect(run.stages.map((s) => s.keptOriginal.length)).toEqual([56, 40, 8]);
   });

@@ -8,13 +8,22 @@ import { Tokenizer } from '@huggingface/tokenizers';
 import { maxAbsDiff } from '../helpers/diff.js';
 import { makeTinyCheckpoint, type TinyCheckpoint } from '../helpers/tiny-checkpoint.js';
 import {
-  bf16BitsToFloat, float32ToBf16Bits, float32ToFp16Bits, fp16BitsToFloat, readSafetensorsFile, type Tensor64,
+  bf16BitsToFloat,
+  float32ToBf16Bits,
+  float32ToFp16Bits,
+  fp16BitsToFloat,
+  readSafetensorsFile,
+  type Tensor64,
 } from '../helpers/safetensors.js';
+import { applyRope, attentionProbs, erf, geluErf, norm, quickGelu, ropeRows, type Mat } from '../helpers/reference-math.js';
 import {
-  applyRope, attentionProbs, erf, geluErf, norm, quickGelu, ropeRows, type Mat,
-} from '../helpers/reference-math.js';
-import {
-  loadReferenceModel, range, referenceDecoderLayer, referenceGenerate, referencePrefill, referenceProbe, referenceVision,
+  loadReferenceModel,
+  range,
+  referenceDecoderLayer,
+  referenceGenerate,
+  referencePrefill,
+  referenceProbe,
+  referenceVision,
   type ReferenceModel,
 } from '../helpers/reference.js';
 
@@ -55,8 +64,14 @@ describe('number formats', () => {
 describe('reference math', () => {
   it('erf matches tabulated values to 1e-15', () => {
     const table: [number, number][] = [
-      [0, 0], [0.1, 0.1124629160182849], [0.5, 0.5204998778130465], [1, 0.8427007929497149],
-      [2, 0.9953222650189527], [3, 0.9999779095030014], [3.5, 0.9999992569016276], [-1.5, -0.9661051464753108],
+      [0, 0],
+      [0.1, 0.1124629160182849],
+      [0.5, 0.5204998778130465],
+      [1, 0.8427007929497149],
+      [2, 0.9953222650189527],
+      [3, 0.9999779095030014],
+      [3.5, 0.9999992569016276],
+      [-1.5, -0.9661051464753108],
     ];
     for (const [x, y] of table) expect(Math.abs(erf(x) - y)).toBeLessThan(1e-15);
     expect(geluErf(1)).toBeCloseTo(0.8413447460685429, 14);
@@ -107,9 +122,15 @@ describe('reference math', () => {
 /** A one-layer, one-head Llama with D = 2 whose output is worked out by hand below. */
 function handModel(weights: Record<string, number[]>): ReferenceModel {
   const shapes: Record<string, number[]> = {
-    'self_attn.q_proj.weight': [2, 2], 'self_attn.k_proj.weight': [2, 2], 'self_attn.v_proj.weight': [2, 2],
-    'self_attn.o_proj.weight': [2, 2], 'mlp.gate_proj.weight': [1, 2], 'mlp.up_proj.weight': [1, 2],
-    'mlp.down_proj.weight': [2, 1], 'input_layernorm.weight': [2], 'post_attention_layernorm.weight': [2],
+    'self_attn.q_proj.weight': [2, 2],
+    'self_attn.k_proj.weight': [2, 2],
+    'self_attn.v_proj.weight': [2, 2],
+    'self_attn.o_proj.weight': [2, 2],
+    'mlp.gate_proj.weight': [1, 2],
+    'mlp.up_proj.weight': [1, 2],
+    'mlp.down_proj.weight': [2, 1],
+    'input_layernorm.weight': [2],
+    'post_attention_layernorm.weight': [2],
   };
   return {
     text: { hidden: 2, intermediate: 1, layers: 1, heads: 1, kvHeads: 1, headDim: 2, rmsNormEps: 0, ropeTheta: 10000, vocabSize: 1 },
@@ -132,9 +153,15 @@ describe('reference Llama layer, by hand', () => {
 
   it('attention: RMSNorm, RoPE at positions, causal softmax, residual', () => {
     const model = handModel({
-      'self_attn.q_proj.weight': I, 'self_attn.k_proj.weight': I, 'self_attn.v_proj.weight': I, 'self_attn.o_proj.weight': I,
-      'mlp.gate_proj.weight': [0, 0], 'mlp.up_proj.weight': [0, 0], 'mlp.down_proj.weight': [0, 0],
-      'input_layernorm.weight': [1, 1], 'post_attention_layernorm.weight': [1, 1],
+      'self_attn.q_proj.weight': I,
+      'self_attn.k_proj.weight': I,
+      'self_attn.v_proj.weight': I,
+      'self_attn.o_proj.weight': I,
+      'mlp.gate_proj.weight': [0, 0],
+      'mlp.up_proj.weight': [0, 0],
+      'mlp.down_proj.weight': [0, 0],
+      'input_layernorm.weight': [1, 1],
+      'post_attention_layernorm.weight': [1, 1],
     });
     // RMSNorm: t0 = [1,0] -> [√2, 0]; t1 = [0,2] -> [0, √2]. Head dim 2, so RoPE angle = position.
     // q1 = k1 = rotate([0, √2], 1) = [-√2 sin 1, √2 cos 1]; q0 = k0 = [√2, 0] (position 0).
@@ -155,9 +182,15 @@ describe('reference Llama layer, by hand', () => {
 
   it('MLP: SwiGLU on the post-attention RMSNorm, before the residual', () => {
     const model = handModel({
-      'self_attn.q_proj.weight': I, 'self_attn.k_proj.weight': I, 'self_attn.v_proj.weight': I, 'self_attn.o_proj.weight': [0, 0, 0, 0],
-      'mlp.gate_proj.weight': [1, 1], 'mlp.up_proj.weight': [1, 1], 'mlp.down_proj.weight': [1, -1],
-      'input_layernorm.weight': [1, 1], 'post_attention_layernorm.weight': [2, 1],
+      'self_attn.q_proj.weight': I,
+      'self_attn.k_proj.weight': I,
+      'self_attn.v_proj.weight': I,
+      'self_attn.o_proj.weight': [0, 0, 0, 0],
+      'mlp.gate_proj.weight': [1, 1],
+      'mlp.up_proj.weight': [1, 1],
+      'mlp.down_proj.weight': [1, -1],
+      'input_layernorm.weight': [1, 1],
+      'post_attention_layernorm.weight': [2, 1],
     });
     // attention contributes 0, so f_in = RMSNorm(x) * [2, 1]: t0 -> [2√2, 0], t1 -> [0, √2].
     // gate = silu(sum f_in), up = sum f_in, f_out = gate*up * [1, -1].
@@ -179,19 +212,36 @@ describe('reference CLIP vision tower and projector, by hand', () => {
     [`${v}.embeddings.patch_embedding.weight`]: [1, 0, 0, 0, 1, 0], // [2, 3, 1, 1]: (r, g)
     [`${v}.embeddings.class_embedding`]: [1, 0],
     [`${v}.embeddings.position_embedding.weight`]: [0, 0, 0, 0],
-    [`${v}.pre_layrnorm.weight`]: [2, 1], [`${v}.pre_layrnorm.bias`]: [0.5, 0],
-    [`${v}.encoder.layers.0.layer_norm1.weight`]: [1, 1], [`${v}.encoder.layers.0.layer_norm1.bias`]: [0, 0],
-    [`${v}.encoder.layers.0.self_attn.q_proj.weight`]: [1, 0, 0, 1], [`${v}.encoder.layers.0.self_attn.q_proj.bias`]: [0, 0],
-    [`${v}.encoder.layers.0.self_attn.k_proj.weight`]: [1, 0, 0, 1], [`${v}.encoder.layers.0.self_attn.k_proj.bias`]: [0, 0],
-    [`${v}.encoder.layers.0.self_attn.v_proj.weight`]: [1, 0, 0, 1], [`${v}.encoder.layers.0.self_attn.v_proj.bias`]: [0.5, 0.5],
-    [`${v}.encoder.layers.0.self_attn.out_proj.weight`]: [1, 0, 0, 1], [`${v}.encoder.layers.0.self_attn.out_proj.bias`]: [0, 0],
-    [`${v}.encoder.layers.0.layer_norm2.weight`]: [1, 1], [`${v}.encoder.layers.0.layer_norm2.bias`]: [0, 0],
-    [`${v}.encoder.layers.0.mlp.fc1.weight`]: [1, 0], [`${v}.encoder.layers.0.mlp.fc1.bias`]: [0],
-    [`${v}.encoder.layers.0.mlp.fc2.weight`]: [1, 1], [`${v}.encoder.layers.0.mlp.fc2.bias`]: [0, 0.1],
-    'multi_modal_projector.linear_1.weight': [1, 0, 0, 1], 'multi_modal_projector.linear_1.bias': [0, 0],
-    'multi_modal_projector.linear_2.weight': [1, 0, 0, 1], 'multi_modal_projector.linear_2.bias': [0.1, -0.1],
+    [`${v}.pre_layrnorm.weight`]: [2, 1],
+    [`${v}.pre_layrnorm.bias`]: [0.5, 0],
+    [`${v}.encoder.layers.0.layer_norm1.weight`]: [1, 1],
+    [`${v}.encoder.layers.0.layer_norm1.bias`]: [0, 0],
+    [`${v}.encoder.layers.0.self_attn.q_proj.weight`]: [1, 0, 0, 1],
+    [`${v}.encoder.layers.0.self_attn.q_proj.bias`]: [0, 0],
+    [`${v}.encoder.layers.0.self_attn.k_proj.weight`]: [1, 0, 0, 1],
+    [`${v}.encoder.layers.0.self_attn.k_proj.bias`]: [0, 0],
+    [`${v}.encoder.layers.0.self_attn.v_proj.weight`]: [1, 0, 0, 1],
+    [`${v}.encoder.layers.0.self_attn.v_proj.bias`]: [0.5, 0.5],
+    [`${v}.encoder.layers.0.self_attn.out_proj.weight`]: [1, 0, 0, 1],
+    [`${v}.encoder.layers.0.self_attn.out_proj.bias`]: [0, 0],
+    [`${v}.encoder.layers.0.layer_norm2.weight`]: [1, 1],
+    [`${v}.encoder.layers.0.layer_norm2.bias`]: [0, 0],
+    [`${v}.encoder.layers.0.mlp.fc1.weight`]: [1, 0],
+    [`${v}.encoder.layers.0.mlp.fc1.bias`]: [0],
+    [`${v}.encoder.layers.0.mlp.fc2.weight`]: [1, 1],
+    [`${v}.encoder.layers.0.mlp.fc2.bias`]: [0, 0.1],
+    'multi_modal_projector.linear_1.weight': [1, 0, 0, 1],
+    'multi_modal_projector.linear_1.bias': [0, 0],
+    'multi_modal_projector.linear_2.weight': [1, 0, 0, 1],
+    'multi_modal_projector.linear_2.bias': [0.1, -0.1],
   };
-  const shapes: Record<string, number[]> = { 'patch_embedding.weight': [2, 3, 1, 1], 'position_embedding.weight': [2, 2], 'fc1.weight': [1, 2], 'fc1.bias': [1], 'fc2.weight': [2, 1] };
+  const shapes: Record<string, number[]> = {
+    'patch_embedding.weight': [2, 3, 1, 1],
+    'position_embedding.weight': [2, 2],
+    'fc1.weight': [1, 2],
+    'fc1.bias': [1],
+    'fc2.weight': [2, 1],
+  };
   const model = (selectStrategy: 'default' | 'full'): ReferenceModel => ({
     text: { hidden: 2, intermediate: 1, layers: 0, heads: 1, kvHeads: 1, headDim: 2, rmsNormEps: 0, ropeTheta: 1, vocabSize: 1 },
     vision: { hidden: 2, layers: 1, heads: 1, imageSize: 1, patchSize: 1, layerNormEps: 0, activation: quickGelu },
@@ -222,7 +272,12 @@ describe('reference CLIP vision tower and projector, by hand', () => {
     expect(maxAbsDiff(full.hiddenStates[1].data, out)).toBeLessThan(1e-15);
     expect(maxAbsDiff(full.visionFeatures.data, full.hiddenStates[1].data)).toBe(0); // 'full' keeps CLS
     const gelu = (x: number) => 0.5 * x * (1 + erf(x / Math.SQRT2));
-    expect(maxAbsDiff(full.imageFeatures.data, out.map((x, i) => gelu(x) + (i % 2 === 0 ? 0.1 : -0.1)))).toBeLessThan(1e-15);
+    expect(
+      maxAbsDiff(
+        full.imageFeatures.data,
+        out.map((x, i) => gelu(x) + (i % 2 === 0 ? 0.1 : -0.1)),
+      ),
+    ).toBeLessThan(1e-15);
     const drop = referenceVision(model('default'), pixels);
     expect(maxAbsDiff(drop.visionFeatures.data, full.hiddenStates[1].data.subarray(2))).toBe(0); // 'default' drops CLS
   });
@@ -244,7 +299,10 @@ describe('tiny checkpoints and the reference model', () => {
     }
     const config = JSON.parse(readFileSync(join(gqa.dir, 'config.json'), 'utf8'));
     expect(config).toMatchObject({
-      model_type: 'llava', vision_feature_layer: -2, vision_feature_select_strategy: 'default', projector_hidden_act: 'gelu',
+      model_type: 'llava',
+      vision_feature_layer: -2,
+      vision_feature_select_strategy: 'default',
+      projector_hidden_act: 'gelu',
       text_config: { model_type: 'llama', num_attention_heads: 6, num_key_value_heads: 2 },
       vision_config: { model_type: 'clip_vision_model', hidden_act: 'quick_gelu' },
     });
@@ -254,7 +312,10 @@ describe('tiny checkpoints and the reference model', () => {
   });
 
   it('ships a tokenizer.json that @huggingface/tokenizers loads, with <image> as one added token', () => {
-    const tok = new Tokenizer(JSON.parse(readFileSync(join(tiny.dir, 'tokenizer.json'), 'utf8')), JSON.parse(readFileSync(join(tiny.dir, 'tokenizer_config.json'), 'utf8')));
+    const tok = new Tokenizer(
+      JSON.parse(readFileSync(join(tiny.dir, 'tokenizer.json'), 'utf8')),
+      JSON.parse(readFileSync(join(tiny.dir, 'tokenizer_config.json'), 'utf8')),
+    );
     const text = 'USER: <image>\nWhat is the color of the sky? ASSISTANT: blue, naïve 🙂';
     const ids = tok.encode(text).ids;
     expect(ids[0]).toBe(tiny.tokens.bos);
@@ -268,7 +329,11 @@ describe('tiny checkpoints and the reference model', () => {
     const legacy = referencePrefill(model, input).logits;
     const newLayout = await makeTinyCheckpoint(join(tmp, 'new'), { layout: 'new', shards: 3 });
     expect(existsSync(join(newLayout.dir, 'model.safetensors.index.json'))).toBe(true);
-    expect(readSafetensorsFile(join(newLayout.dir, 'model-00001-of-00003.safetensors')).has('model.vision_tower.vision_model.embeddings.class_embedding')).toBe(true);
+    expect(
+      readSafetensorsFile(join(newLayout.dir, 'model-00001-of-00003.safetensors')).has(
+        'model.vision_tower.vision_model.embeddings.class_embedding',
+      ),
+    ).toBe(true);
     expect(maxAbsDiff(referencePrefill(loadReferenceModel(newLayout.dir), input).logits.data, legacy.data)).toBe(0);
     const otherSeed = await makeTinyCheckpoint(join(tmp, 'seed2'), { seed: 2 });
     expect(maxAbsDiff(referencePrefill(loadReferenceModel(otherSeed.dir), input).logits.data, legacy.data)).toBeGreaterThan(0.1);
@@ -363,14 +428,18 @@ describe('tiny checkpoints and the reference model', () => {
     const mha: ReferenceModel = {
       ...gqaModel,
       text: { ...gqaModel.text, kvHeads: heads },
-      weight: (name) => (/self_attn\.[kv]_proj/.test(name) && name.startsWith('language_model') ? repeatKv(gqaModel.weight(name)) : gqaModel.weight(name)),
+      weight: (name) =>
+        /self_attn\.[kv]_proj/.test(name) && name.startsWith('language_model') ? repeatKv(gqaModel.weight(name)) : gqaModel.weight(name),
     };
     const input = { inputIds: [gqa.tokens.bos, 400, gqa.tokens.image, 410], pixelValues: pixelsFor(gqa) };
     expect(maxAbsDiff(referencePrefill(gqaModel, input).logits.data, referencePrefill(mha, input).logits.data)).toBeLessThan(1e-12);
   });
 
   it('the probe is layer attention averaged over heads and queries: a distribution per query row', () => {
-    const run = referencePrefill(model, { inputIds: [tiny.tokens.bos, 400, tiny.tokens.image, 410, 420, 430], pixelValues: pixelsFor(tiny) });
+    const run = referencePrefill(model, {
+      inputIds: [tiny.tokens.bos, 400, tiny.tokens.image, 410, 420, 430],
+      pixelValues: pixelsFor(tiny),
+    });
     const S = run.embeds.rows;
     const queryStart = run.visualStart + run.visualCount;
     const probe = referenceProbe(model, 2, run.hiddenStates[2], range(0, S), queryStart);
@@ -380,7 +449,9 @@ describe('tiny checkpoints and the reference model', () => {
     const last = referenceProbe(model, 2, run.hiddenStates[2], range(0, S), S - 1);
     expect(last.reduce((s, p) => s + p, 0)).toBeCloseTo(1, 13);
     // Averaging is linear: the mean over queries q..S-1 weights each single-query probe equally.
-    const perQuery = range(queryStart, S).map((q) => referenceProbe(model, 2, { rows: q + 1, cols: 64, data: run.hiddenStates[2].data.slice(0, (q + 1) * 64) }, range(0, q + 1), q));
+    const perQuery = range(queryStart, S).map((q) =>
+      referenceProbe(model, 2, { rows: q + 1, cols: 64, data: run.hiddenStates[2].data.slice(0, (q + 1) * 64) }, range(0, q + 1), q),
+    );
     const mean = new Float64Array(S);
     for (const p of perQuery) p.forEach((v, j) => (mean[j] += v / perQuery.length));
     expect(maxAbsDiff(mean, probe)).toBeLessThan(1e-14);

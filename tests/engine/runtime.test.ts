@@ -25,7 +25,11 @@ let image: Uint8Array;
 async function testImage(size: number): Promise<Uint8Array> {
   const rgb = Buffer.alloc(size * size * 3);
   for (let i = 0; i < rgb.length; i++) rgb[i] = (i * 37 + (i % 7) * 11) % 256;
-  return new Uint8Array(await sharp(rgb, { raw: { width: size, height: size, channels: 3 } }).png().toBuffer());
+  return new Uint8Array(
+    await sharp(rgb, { raw: { width: size, height: size, channels: 3 } })
+      .png()
+      .toBuffer(),
+  );
 }
 
 const ask = (extra: Partial<AskRequest> = {}, callbacks = {}) =>
@@ -52,7 +56,7 @@ afterAll(async () => {
 });
 
 describe('Engine', () => {
-  it('imports a Hugging Face folder on first use and answers with the reference\'s greedy tokens', async () => {
+  it("imports a Hugging Face folder on first use and answers with the reference's greedy tokens", async () => {
     const streamed: string[] = [];
     const result = await ask({}, { onToken: (t: string) => streamed.push(t) });
     const expected = await referenceTokens([{ role: 'user', text: 'What is the colour of the sky?', image: true }], 6);
@@ -90,7 +94,9 @@ describe('Engine', () => {
     const sampling = { temperature: 1.5, topP: 0.95 };
     const a = await ask({ sampling: { ...sampling, seed: 11 }, maxTokens: 12 });
     const b = await ask({ sampling: { ...sampling, seed: 11 }, maxTokens: 12 });
-    const others = await Promise.all([12, 13, 14].map(async (seed) => (await ask({ sampling: { ...sampling, seed }, maxTokens: 12 })).answer));
+    const others = await Promise.all(
+      [12, 13, 14].map(async (seed) => (await ask({ sampling: { ...sampling, seed }, maxTokens: 12 })).answer),
+    );
     expect(b.answer).toBe(a.answer);
     expect(others.some((answer) => answer !== a.answer)).toBe(true);
   });
@@ -108,7 +114,10 @@ describe('Engine', () => {
   it('stops between steps when cancelled, keeping what was generated', async () => {
     const controller = new AbortController();
     const streamed: string[] = [];
-    const onToken = (t: string) => { streamed.push(t); controller.abort(); };
+    const onToken = (t: string) => {
+      streamed.push(t);
+      controller.abort();
+    };
     const result = await ask({ maxTokens: 50 }, { signal: controller.signal, onToken });
     expect(result.finishReason).toBe('cancelled');
     expect(result.stats.generatedTokens).toBeLessThan(50);
@@ -116,7 +125,9 @@ describe('Engine', () => {
     expect(streamed.join('')).toBe(result.answer);
 
     const inPrefill = new AbortController();
-    const onEvent = (e: EngineEvent) => { if (e.type === 'stage' && e.stage === 'prefill') inPrefill.abort(); };
+    const onEvent = (e: EngineEvent) => {
+      if (e.type === 'stage' && e.stage === 'prefill') inPrefill.abort();
+    };
     expect(await ask({ maxTokens: 50 }, { signal: inPrefill.signal, onEvent })).toMatchObject({ finishReason: 'cancelled', answer: '' });
 
     const before = new AbortController();

@@ -21,13 +21,19 @@ const f32Bytes = (...values: number[]) => new Uint8Array(Float32Array.from(value
 
 describe('half and bfloat16 conversion (hand-computed bit patterns)', () => {
   it.each([
-    [1, 0x3c00], [-2, 0xc000], [0.5, 0x3800], [65504, 0x7bff], [2 ** -14, 0x0400], [2 ** -24, 0x0001],
+    [1, 0x3c00],
+    [-2, 0xc000],
+    [0.5, 0x3800],
+    [65504, 0x7bff],
+    [2 ** -14, 0x0400],
+    [2 ** -24, 0x0001],
     [0.1, 0x2e66], // 0.1 = 1.6 * 2^-4; mantissa 0.6 * 1024 = 614.4 -> 614 = 0x266
     [1 + 2 ** -11, 0x3c00], // exactly half an ulp above 1: ties to even (down)
     [1 + 3 * 2 ** -11, 0x3c02], // half an ulp above 1 + 2^-10: ties to even (up)
     [65520, 0x7c00], // rounds past the largest half: infinity
     [2 ** -26, 0x0000], // below half the smallest subnormal
-    [Infinity, 0x7c00], [-0, 0x8000],
+    [Infinity, 0x7c00],
+    [-0, 0x8000],
   ])('float %d -> half 0x%s', (value, bits) => {
     expect(floatToHalf(value)).toBe(bits);
   });
@@ -57,11 +63,15 @@ describe('writeSafetensors / TensorSet round trip', () => {
 
   it('writes the documented layout and reads F32, F16 and BF16 back as float32', async () => {
     const path = join(dir, 'model.safetensors');
-    await writeSafetensors(path, {
-      a: { dtype: 'F32', shape: [2, 3], data: values },
-      b: { dtype: 'F16', shape: [6], data: values },
-      c: { dtype: 'BF16', shape: [3, 2], data: values },
-    }, { format: 'pt' });
+    await writeSafetensors(
+      path,
+      {
+        a: { dtype: 'F32', shape: [2, 3], data: values },
+        b: { dtype: 'F16', shape: [6], data: values },
+        c: { dtype: 'BF16', shape: [3, 2], data: values },
+      },
+      { format: 'pt' },
+    );
     const bytes = readFileSync(path);
     const headerLen = Number(bytes.readBigUInt64LE(0));
     expect((8 + headerLen) % 8).toBe(0); // padded like the reference writer
@@ -78,15 +88,27 @@ describe('writeSafetensors / TensorSet round trip', () => {
 
   it('reads sharded checkpoints through model.safetensors.index.json', async () => {
     const shardDir = mkdtempSync(join(dir, 'sharded-'));
-    await writeSafetensors(join(shardDir, 'model-00001-of-00002.safetensors'), { x: { dtype: 'F32', shape: [2], data: Float32Array.from([1, 2]) } });
-    await writeSafetensors(join(shardDir, 'model-00002-of-00002.safetensors'), { y: { dtype: 'F16', shape: [1], data: Float32Array.from([3]) } });
-    writeFileSync(join(shardDir, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: { x: 'model-00001-of-00002.safetensors', y: 'model-00002-of-00002.safetensors' } }));
+    await writeSafetensors(join(shardDir, 'model-00001-of-00002.safetensors'), {
+      x: { dtype: 'F32', shape: [2], data: Float32Array.from([1, 2]) },
+    });
+    await writeSafetensors(join(shardDir, 'model-00002-of-00002.safetensors'), {
+      y: { dtype: 'F16', shape: [1], data: Float32Array.from([3]) },
+    });
+    writeFileSync(
+      join(shardDir, 'model.safetensors.index.json'),
+      JSON.stringify({ metadata: {}, weight_map: { x: 'model-00001-of-00002.safetensors', y: 'model-00002-of-00002.safetensors' } }),
+    );
     const set = await TensorSet.openFolder(shardDir);
     expect(set.names().sort()).toEqual(['x', 'y']);
     expect(Array.from(await set.readF32('y'))).toEqual([3]);
 
-    writeFileSync(join(shardDir, 'model.safetensors.index.json'), JSON.stringify({ weight_map: { x: 'model-00001-of-00002.safetensors', z: 'model-00001-of-00002.safetensors' } }));
-    await expect(TensorSet.openFolder(shardDir)).rejects.toThrow(/tensor "z" is listed in shard model-00001-of-00002.safetensors but that file does not contain it/);
+    writeFileSync(
+      join(shardDir, 'model.safetensors.index.json'),
+      JSON.stringify({ weight_map: { x: 'model-00001-of-00002.safetensors', z: 'model-00001-of-00002.safetensors' } }),
+    );
+    await expect(TensorSet.openFolder(shardDir)).rejects.toThrow(
+      /tensor "z" is listed in shard model-00001-of-00002.safetensors but that file does not contain it/,
+    );
     writeFileSync(join(shardDir, 'model.safetensors.index.json'), JSON.stringify({ weight_map: { x: '../elsewhere.safetensors' } }));
     await expect(TensorSet.openFolder(shardDir)).rejects.toThrow(/must be a file name in the same folder/);
     writeFileSync(join(shardDir, 'model.safetensors.index.json'), '{"weight_map": ');
@@ -121,33 +143,47 @@ describe('corrupt files fail with the file and tensor named', () => {
   });
 
   it('header that is not JSON or not an object', async () => {
-    await expect(readSafetensorsHeader(rawFile('bad-json.safetensors', null, new Uint8Array(), '{"w": {'))).rejects.toThrow(/header is not valid JSON/);
+    await expect(readSafetensorsHeader(rawFile('bad-json.safetensors', null, new Uint8Array(), '{"w": {'))).rejects.toThrow(
+      /header is not valid JSON/,
+    );
     await expect(readSafetensorsHeader(rawFile('array.safetensors', [], new Uint8Array()))).rejects.toThrow(/header is not a JSON object/);
   });
 
   it('overlapping offsets', async () => {
     const header = { a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } };
-    await expect(readSafetensorsHeader(rawFile('overlap.safetensors', header, f32Bytes(1, 2, 3)))).rejects.toThrow(/tensor "b" overlaps the previous tensor/);
+    await expect(readSafetensorsHeader(rawFile('overlap.safetensors', header, f32Bytes(1, 2, 3)))).rejects.toThrow(
+      /tensor "b" overlaps the previous tensor/,
+    );
   });
 
   it('a gap between tensors and trailing bytes', async () => {
     const gap = { a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] }, b: { dtype: 'F32', shape: [1], data_offsets: [8, 12] } };
     await expect(readSafetensorsHeader(rawFile('gap.safetensors', gap, f32Bytes(1, 2, 3)))).rejects.toThrow(/gap before tensor "b"/);
-    await expect(readSafetensorsHeader(rawFile('trailing.safetensors', good, f32Bytes(1, 2, 3)))).rejects.toThrow(/4 unexpected trailing bytes/);
+    await expect(readSafetensorsHeader(rawFile('trailing.safetensors', good, f32Bytes(1, 2, 3)))).rejects.toThrow(
+      /4 unexpected trailing bytes/,
+    );
   });
 
   it('shape and byte length that disagree', async () => {
     const header = { w: { dtype: 'F16', shape: [3], data_offsets: [0, 8] } };
-    await expect(readSafetensorsHeader(rawFile('size.safetensors', header, f32Bytes(1, 2)))).rejects.toThrow(/tensor "w": shape \[3\] of F16 needs 6 bytes, data_offsets span 8/);
+    await expect(readSafetensorsHeader(rawFile('size.safetensors', header, f32Bytes(1, 2)))).rejects.toThrow(
+      /tensor "w": shape \[3\] of F16 needs 6 bytes, data_offsets span 8/,
+    );
   });
 
   it('unknown dtype, and malformed shape or offsets', async () => {
     const dtype = { w: { dtype: 'F12', shape: [2], data_offsets: [0, 8] } };
-    await expect(readSafetensorsHeader(rawFile('dtype.safetensors', dtype, f32Bytes(1, 2)))).rejects.toThrow(/tensor "w": unknown dtype "F12" \(known: F64, F32/);
+    await expect(readSafetensorsHeader(rawFile('dtype.safetensors', dtype, f32Bytes(1, 2)))).rejects.toThrow(
+      /tensor "w": unknown dtype "F12" \(known: F64, F32/,
+    );
     const shape = { w: { dtype: 'F32', shape: [-2], data_offsets: [0, 8] } };
-    await expect(readSafetensorsHeader(rawFile('shape.safetensors', shape, f32Bytes(1, 2)))).rejects.toThrow(/shape must be an array of non-negative integers/);
+    await expect(readSafetensorsHeader(rawFile('shape.safetensors', shape, f32Bytes(1, 2)))).rejects.toThrow(
+      /shape must be an array of non-negative integers/,
+    );
     const offsets = { w: { dtype: 'F32', shape: [2], data_offsets: [8, 0] } };
-    await expect(readSafetensorsHeader(rawFile('offsets.safetensors', offsets, f32Bytes(1, 2)))).rejects.toThrow(/data_offsets must be \[begin, end\]/);
+    await expect(readSafetensorsHeader(rawFile('offsets.safetensors', offsets, f32Bytes(1, 2)))).rejects.toThrow(
+      /data_offsets must be \[begin, end\]/,
+    );
   });
 
   it('a known but non-float dtype is listed, and refused when read as weights', async () => {
@@ -166,7 +202,13 @@ describe('file helpers under the reader and writer', () => {
     expect(await sha256File(path)).toBe(abc);
     expect(sha256Text('abc')).toBe(abc);
     const labels: string[] = [];
-    const combined = await sha256Files([{ label: 'a', path }, { label: 'b', path }], { onFile: (_, label) => labels.push(label) });
+    const combined = await sha256Files(
+      [
+        { label: 'a', path },
+        { label: 'b', path },
+      ],
+      { onFile: (_, label) => labels.push(label) },
+    );
     expect(combined).toBe(sha256Text('a\0abcb\0abc'));
     expect(labels).toEqual(['a', 'b']);
     await writeFileAtomic(path, 'replaced');

@@ -3,7 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TextTokenizer, TokenizerError } from '../../src/engine/text/tokenizer.js';
-import { ChatPromptError, encodeChat, findImageToken, loadChatTemplate, renderChat, LLAVA_15_CHAT_TEMPLATE } from '../../src/engine/text/chat.js';
+import {
+  ChatPromptError,
+  encodeChat,
+  findImageToken,
+  loadChatTemplate,
+  renderChat,
+  LLAVA_15_CHAT_TEMPLATE,
+} from '../../src/engine/text/chat.js';
 import { TextStream } from '../../src/engine/runtime/text-stream.js';
 import { makeTinyCheckpoint, type TinyCheckpoint } from '../helpers/tiny-checkpoint.js';
 import { TINY_CHAT_TEMPLATE } from '../helpers/tiny-tokenizer.js';
@@ -21,11 +28,12 @@ beforeAll(async () => {
 });
 
 /** Ids looked up directly in tokenizer.json's vocabulary: an expectation independent of the library. */
-const idsOf = (pieces: string[]) => pieces.map((p) => {
-  if (p === '<image>') return ck.tokens.image;
-  if (!(p in vocab)) throw new Error(`test bug: ${p} not in vocab`);
-  return vocab[p];
-});
+const idsOf = (pieces: string[]) =>
+  pieces.map((p) => {
+    if (p === '<image>') return ck.tokens.image;
+    if (!(p in vocab)) throw new Error(`test bug: ${p} not in vocab`);
+    return vocab[p];
+  });
 
 describe('TextTokenizer', () => {
   it('encodes with the Llama conventions: ▁ word pieces, BOS, byte fallback', () => {
@@ -98,7 +106,14 @@ describe('chat prompts', () => {
     const dir = join(tmp, 'templates');
     mkdirSync(dir);
     expect(await loadChatTemplate(dir, {})).toBeUndefined();
-    expect(await loadChatTemplate(dir, { chat_template: [{ name: 'tool_use', template: 'T' }, { name: 'default', template: 'D' }] })).toBe('D');
+    expect(
+      await loadChatTemplate(dir, {
+        chat_template: [
+          { name: 'tool_use', template: 'T' },
+          { name: 'default', template: 'D' },
+        ],
+      }),
+    ).toBe('D');
     expect(await loadChatTemplate(dir, { chat_template: 'C' })).toBe('C');
     writeFileSync(join(dir, 'chat_template.json'), JSON.stringify({ chat_template: 'J' }));
     expect(await loadChatTemplate(dir, { chat_template: 'C' })).toBe('J');
@@ -110,16 +125,43 @@ describe('chat prompts', () => {
   });
 
   it('renders an HF-style template with content lists', () => {
-    const turns = [{ role: 'user' as const, text: 'What color?', image: true }, { role: 'assistant' as const, text: 'red' }, { role: 'user' as const, text: 'Why?' }];
-    expect(renderChat(turns, { template: TINY_CHAT_TEMPLATE, eosToken: '</s>' })).toBe('USER: <image>\nWhat color? ASSISTANT: red</s>USER: Why? ASSISTANT:');
+    const turns = [
+      { role: 'user' as const, text: 'What color?', image: true },
+      { role: 'assistant' as const, text: 'red' },
+      { role: 'user' as const, text: 'Why?' },
+    ];
+    expect(renderChat(turns, { template: TINY_CHAT_TEMPLATE, eosToken: '</s>' })).toBe(
+      'USER: <image>\nWhat color? ASSISTANT: red</s>USER: Why? ASSISTANT:',
+    );
   });
 
   it('tokenizes the prompt and locates the single <image> token', () => {
-    const prompt = encodeChat(tok, [{ role: 'user', text: 'What is the color of the sky?', image: true }], { imageTokenId: ck.tokens.image });
+    const prompt = encodeChat(tok, [{ role: 'user', text: 'What is the color of the sky?', image: true }], {
+      imageTokenId: ck.tokens.image,
+    });
     expect(prompt.text).toBe('USER: <image>\nWhat is the color of the sky? ASSISTANT:');
     expect(prompt.ids).toEqual([
       ck.tokens.bos,
-      ...idsOf(['▁USER', ':', '▁', '<image>', '<0x0A>', 'W', 'h', 'a', 't', '▁is', '▁the', '▁color', '▁of', '▁the', '▁sky', '?', '▁ASSISTANT', ':']),
+      ...idsOf([
+        '▁USER',
+        ':',
+        '▁',
+        '<image>',
+        '<0x0A>',
+        'W',
+        'h',
+        'a',
+        't',
+        '▁is',
+        '▁the',
+        '▁color',
+        '▁of',
+        '▁the',
+        '▁sky',
+        '?',
+        '▁ASSISTANT',
+        ':',
+      ]),
     ]);
     expect(prompt.imageIndex).toBe(4);
   });
@@ -132,9 +174,13 @@ describe('chat prompts', () => {
   });
 
   it('rejects prompts without an image or with two, and broken templates', () => {
-    expect(() => encodeChat(tok, [{ role: 'user', text: 'no picture' }], { imageTokenId: ck.tokens.image })).toThrow(/no <image> placeholder/);
+    expect(() => encodeChat(tok, [{ role: 'user', text: 'no picture' }], { imageTokenId: ck.tokens.image })).toThrow(
+      /no <image> placeholder/,
+    );
     expect(() => findImageToken([1, 5, 5], 5)).toThrow(/more than one <image>/);
-    expect(() => encodeChat(tok, [{ role: 'user', text: 'a <image> in text', image: true }], { imageTokenId: ck.tokens.image })).toThrow(ChatPromptError);
+    expect(() => encodeChat(tok, [{ role: 'user', text: 'a <image> in text', image: true }], { imageTokenId: ck.tokens.image })).toThrow(
+      ChatPromptError,
+    );
     expect(() => renderChat([{ role: 'user', text: 'x' }], { template: '{% for %}' })).toThrow(/does not parse/);
     expect(LLAVA_15_CHAT_TEMPLATE).toContain('ASSISTANT:');
   });

@@ -15,14 +15,29 @@ const trace: Trace = {
   layers: [
     { layer: 1, visualIn: 4, seqLen: 9, timeMs: 1.23456 },
     {
-      layer: 2, visualIn: 4, seqLen: 9, timeMs: 2, tokens: [0, 1, 2, 3],
-      ttv: { attnRatio: [1, 2, 3, 4], attnCos: [0.1, 0.2, 0.3, 0.4], mlpRatio: [5, 6, 7, 8], mlpCos: [-0.1, -0.2, -0.3, -0.4], layer: [0.5, 0.6, 0.7, 0.8] },
+      layer: 2,
+      visualIn: 4,
+      seqLen: 9,
+      timeMs: 2,
+      tokens: [0, 1, 2, 3],
+      ttv: {
+        attnRatio: [1, 2, 3, 4],
+        attnCos: [0.1, 0.2, 0.3, 0.4],
+        mlpRatio: [5, 6, 7, 8],
+        mlpCos: [-0.1, -0.2, -0.3, -0.4],
+        layer: [0.5, 0.6, 0.7, 0.8],
+      },
       scores: { ttv: [0.1, 0.2, 0.3, 0.4], attention: [0.4, 0.3, 0.2, 0.1], score: [0.25, 0.3, 0.25, 0.3] },
       kept: [1, 3],
     },
     { layer: 3, visualIn: 2, seqLen: 7, timeMs: 1 },
   ],
-  totals: { flops: { paper: 1, full: 2, paperUnpruned: 3, fullUnpruned: 4 }, timesMs: { preprocess: 0, vision: 0, prefill: 4, decode: 5, scoring: 0.1 }, generatedTokens: 2, answer: 'yes' },
+  totals: {
+    flops: { paper: 1, full: 2, paperUnpruned: 3, fullUnpruned: 4 },
+    timesMs: { preprocess: 0, vision: 0, prefill: 4, decode: 5, scoring: 0.1 },
+    generatedTokens: 2,
+    answer: 'yes',
+  },
 };
 
 describe('trace files', () => {
@@ -35,8 +50,26 @@ describe('trace files', () => {
   });
 
   it('per-token CSV: one row per (layer, visual token) where per-token data exists, with grid row/col and kept flags', () => {
-    const rows = traceToTokenCsv(trace).trim().split('\n').map((r) => r.split(','));
-    expect(rows[0]).toEqual(['layer', 'position', 'grid_index', 'grid_row', 'grid_col', 'attn_ratio', 'attn_cos', 'mlp_ratio', 'mlp_cos', 'ttv_layer', 'ttv_acc', 'attention', 'score', 'kept']);
+    const rows = traceToTokenCsv(trace)
+      .trim()
+      .split('\n')
+      .map((r) => r.split(','));
+    expect(rows[0]).toEqual([
+      'layer',
+      'position',
+      'grid_index',
+      'grid_row',
+      'grid_col',
+      'attn_ratio',
+      'attn_cos',
+      'mlp_ratio',
+      'mlp_cos',
+      'ttv_layer',
+      'ttv_acc',
+      'attention',
+      'score',
+      'kept',
+    ]);
     expect(rows).toHaveLength(5);
     expect(rows[2]).toEqual(['2', '1', '1', '0', '1', '2', '0.2', '6', '-0.2', '0.6', '0.2', '0.3', '0.3', '1']);
     expect(rows[3]).toEqual(['2', '2', '2', '1', '0', '3', '0.3', '7', '-0.3', '0.7', '0.3', '0.2', '0.25', '0']);

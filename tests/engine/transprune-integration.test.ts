@@ -36,7 +36,12 @@ let input: PrefillInput;
 
 beforeAll(async () => {
   ({ checkpoint, model, pixels, input } = await makeTinyPack(root, {
-    name: 'tiny14', preset: 'tiny-gqa', layers: LAYERS, imageSize: 56, patchSize: 7, seed: 3,
+    name: 'tiny14',
+    preset: 'tiny-gqa',
+    layers: LAYERS,
+    imageSize: 56,
+    patchSize: 7,
+    seed: 3,
     question: 'What is the colour of the sky in this image?',
     pixels: (size) => Float32Array.from({ length: 3 * size * size }, (_, i) => Math.sin(i * 0.31) * 1.2 + Math.cos(i * 0.07) * 0.6),
   }));
@@ -63,7 +68,14 @@ function recorderFor(spec: MethodSpec): TraceRecorder {
 
 /** Counts the boundaries the runtime hands the method (pruning must only ever see prefill). */
 function counting(method: PruningMethod): PruningMethod & { calls: number } {
-  const wrapped = { ...method, calls: 0, afterLayer: (b: Parameters<PruningMethod['afterLayer']>[0]) => { wrapped.calls++; return method.afterLayer(b); } };
+  const wrapped = {
+    ...method,
+    calls: 0,
+    afterLayer: (b: Parameters<PruningMethod['afterLayer']>[0]) => {
+      wrapped.calls++;
+      return method.afterLayer(b);
+    },
+  };
   return wrapped;
 }
 
@@ -77,7 +89,11 @@ async function runBoth(text: string) {
   const answer = await generate(model, model.tokenizer, input, { maxTokens: NEW_TOKENS, method, positions });
   pre.layerMs.forEach((ms, l) => recorder.layer(l, pre.visualCounts[l], pre.cacheLength[l], ms));
   const trace = recorder.finish({ answer: answer.text, generatedTokens: answer.tokenIds.length });
-  const expected: PrunedRun = referencePrunedForward(reference, { inputIds: input.ids, pixelValues: pixels, maxNewTokens: NEW_TOKENS }, referenceMethod(spec.llm, LAYERS));
+  const expected: PrunedRun = referencePrunedForward(
+    reference,
+    { inputIds: input.ids, pixelValues: pixels, maxNewTokens: NEW_TOKENS },
+    referenceMethod(spec.llm, LAYERS),
+  );
   return { spec, pre, answer, trace, expected, calls: method.calls };
 }
 
@@ -100,7 +116,9 @@ describe('pruned engine vs the float64 pruned reference (14-layer GQA pack, N = 
     stages.forEach((l, i) => expect(l.kept, `stage after layer ${l.layer}`).toEqual(Array.from(expected.stages[i].keptOriginal)));
     expect(pre.visualCounts).toEqual(expected.visualCountPerLayer);
     expect(pre.cacheLength).toEqual(expected.prefillLenPerLayer);
-    expect(relativeError(pre.logits, expected.logits.data.subarray(expected.logits.data.length - pre.logits.length))).toBeLessThan(TOLERANCE);
+    expect(relativeError(pre.logits, expected.logits.data.subarray(expected.logits.data.length - pre.logits.length))).toBeLessThan(
+      TOLERANCE,
+    );
     expect(answer.tokenIds).toEqual(expected.tokens.slice(0, answer.tokenIds.length));
     // Scores the selection ran on match the reference's within float32 accuracy.
     stages.forEach((l, i) => expect(relativeError(l.scores!.score!, expected.stages[i].score)).toBeLessThan(1e-3));
@@ -126,11 +144,17 @@ describe('pruned engine vs the float64 pruned reference (14-layer GQA pack, N = 
 
   it('prunes nothing before the first pruning layer: the prefix layers see the unpruned sequence (§8.2)', async () => {
     const hidden = new Map<number, Float32Array>();
-    await prefill(model, input, { onLayerOutput: (l, h) => { if (l < 6) hidden.set(l, h.slice()); } });
+    await prefill(model, input, {
+      onLayerOutput: (l, h) => {
+        if (l < 6) hidden.set(l, h.slice());
+      },
+    });
     const spec = parseMethod('transprune@7-12/7,9,12/0.875,0.625,0.125');
     await prefill(model, input, {
       method: createMethod(spec, { numLayers: LAYERS }),
-      onLayerOutput: (l, h) => { if (l < 6) expect(Array.from(h)).toEqual(Array.from(hidden.get(l)!)); },
+      onLayerOutput: (l, h) => {
+        if (l < 6) expect(Array.from(h)).toEqual(Array.from(hidden.get(l)!));
+      },
     });
   });
 
@@ -143,7 +167,11 @@ describe('pruned engine vs the float64 pruned reference (14-layer GQA pack, N = 
       const method = createMethod(parseMethod('transprune-high'), { numLayers: LAYERS, pruning: overridden.pruningOverrides });
       const pre = await prefill(overridden, input, { method });
       expect(pre.visualCounts).toEqual([64, 64, 32, ...Array(LAYERS - 3).fill(16)]);
-      const expected = referencePrunedForward(reference, { inputIds: input.ids, pixelValues: pixels }, { kind: 'transprune', ...overrides.presets['transprune-high'] });
+      const expected = referencePrunedForward(
+        reference,
+        { inputIds: input.ids, pixelValues: pixels },
+        { kind: 'transprune', ...overrides.presets['transprune-high'] },
+      );
       expect(Array.from(pre.keptOriginal)).toEqual(Array.from(expected.stages[1].keptOriginal));
     } finally {
       await overridden.dispose();
@@ -164,7 +192,8 @@ describe('pruned engine vs the float64 pruned reference (14-layer GQA pack, N = 
   it('trace FLOPs follow the recorded per-layer counts', async () => {
     const { trace, pre } = await runBoth('transprune-high');
     expect(trace.layers.map((l) => l.visualIn)).toEqual(pre.visualCounts);
-    const d = model.dims.hidden, m = model.config.text.intermediateSize;
+    const d = model.dims.hidden,
+      m = model.config.text.intermediateSize;
     const eq7 = pre.visualCounts.reduce((s, n) => s + 4 * n * d * d + 2 * n * n * d + 3 * n * d * m, 0);
     expect(trace.totals.flops.paper).toBe(eq7);
     expect(trace.totals.flops.paperUnpruned).toBe(LAYERS * (4 * 64 * d * d + 2 * 64 * 64 * d + 3 * 64 * d * m));

@@ -30,7 +30,12 @@ beforeAll(async () => {
   const size = checkpoint.shape.imageSize;
   const rgb = Buffer.alloc(size * size * 3, 0).map((_, i) => (i * 29 + 7) % 256);
   const imagePath = join(root, 'image.png');
-  writeFileSync(imagePath, await sharp(rgb, { raw: { width: size, height: size, channels: 3 } }).png().toBuffer());
+  writeFileSync(
+    imagePath,
+    await sharp(rgb, { raw: { width: size, height: size, channels: 3 } })
+      .png()
+      .toBuffer(),
+  );
   request = {
     imagePath,
     turns: [{ role: 'user', text: 'What is in the picture?', image: true }],
@@ -47,25 +52,43 @@ afterAll(() => host.shutdown());
 describe('chat.ask in the engine process', () => {
   it('streams the answer the reference computes for the first installed model', async () => {
     const deltas: string[] = [];
-    const result = await host.call('chat.ask', request, { onEvent: (e) => e.event === 'text' && deltas.push((e.payload as { delta: string }).delta) });
+    const result = await host.call('chat.ask', request, {
+      onEvent: (e) => e.event === 'text' && deltas.push((e.payload as { delta: string }).delta),
+    });
 
     const [pack] = await host.call('models.list', {});
     const model = await LoadedModel.load(pack.path, { ep: 'cpu' });
-    const { ids } = encodeChat(model.tokenizer, request.turns, { template: model.chatTemplate, imageTokenId: model.config.imageTokenIndex });
+    const { ids } = encodeChat(model.tokenizer, request.turns, {
+      template: model.chatTemplate,
+      imageTokenId: model.config.imageTokenIndex,
+    });
     const { pixelValues } = await preprocessClip(new Uint8Array(await sharp(request.imagePath).toBuffer()), model.clip);
-    const expected = referenceGenerate(loadReferenceModel(checkpoint.dir), { inputIds: ids, pixelValues, maxNewTokens: 5, eosTokenId: checkpoint.tokens.eos }).tokens;
+    const expected = referenceGenerate(loadReferenceModel(checkpoint.dir), {
+      inputIds: ids,
+      pixelValues,
+      maxNewTokens: 5,
+      eosTokenId: checkpoint.tokens.eos,
+    }).tokens;
     const expectedText = model.tokenizer.decode(expected.filter((t) => t !== checkpoint.tokens.eos));
     await model.dispose();
 
     expect(result.text).toBe(expectedText);
     expect(deltas.join('')).toBe(result.text);
-    expect(result.stats).toMatchObject({ executionProvider: 'cpu', visualTokensTotal: checkpoint.numVisualTokens, visualTokensKept: checkpoint.numVisualTokens });
+    expect(result.stats).toMatchObject({
+      executionProvider: 'cpu',
+      visualTokensTotal: checkpoint.numVisualTokens,
+      visualTokensKept: checkpoint.numVisualTokens,
+    });
     expect(result.trace).toBeDefined();
   });
 
   it('answers cancelled when aborted mid-answer', async () => {
     const controller = new AbortController();
-    const call = host.call('chat.ask', { ...request, maxTokens: 200 }, { signal: controller.signal, onEvent: (e) => e.event === 'text' && controller.abort() });
+    const call = host.call(
+      'chat.ask',
+      { ...request, maxTokens: 200 },
+      { signal: controller.signal, onEvent: (e) => e.event === 'text' && controller.abort() },
+    );
     await expect(call).rejects.toMatchObject({ code: 'cancelled' });
     expect(host.status.state).toBe('ready');
   });

@@ -23,7 +23,11 @@ afterAll(() => host.shutdown());
 describe('models in the engine process', () => {
   it('imports a Hugging Face folder, streaming progress up to done', async () => {
     const progress: number[] = [];
-    const model = await host.call('models.import', { path: checkpoint.dir }, { onEvent: (e) => e.event === 'progress' && progress.push((e.payload as { done: number }).done) });
+    const model = await host.call(
+      'models.import',
+      { path: checkpoint.dir },
+      { onEvent: (e) => e.event === 'progress' && progress.push((e.payload as { done: number }).done) },
+    );
     const manifest = await loadManifest(model.path);
     expect(model).toEqual({ id: manifest.id, name: manifest.name, path: join(modelStore, manifest.id) });
     expect(progress.length).toBeGreaterThan(2);

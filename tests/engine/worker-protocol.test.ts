@@ -45,7 +45,16 @@ describe('engine process protocol', () => {
 
   it('announces ready with versions and the providers that load', async () => {
     const ready = await next((m) => 'event' in m && m.event === 'ready');
-    const info = (ready as { payload: { pid: number; versions: Record<string, unknown>; providers: { name: string; loads: boolean; bundled: boolean }[]; activeProvider: string } }).payload;
+    const info = (
+      ready as {
+        payload: {
+          pid: number;
+          versions: Record<string, unknown>;
+          providers: { name: string; loads: boolean; bundled: boolean }[];
+          activeProvider: string;
+        };
+      }
+    ).payload;
     expect(info.pid).toBe(engine.pid);
     expect(info.versions).toEqual({ node: process.versions.node, onnxruntime: '1.30.0', protocol: ENGINE_PROTOCOL_VERSION });
     // This machine has no GPU: only the CPU provider may load, and it must.
@@ -109,13 +118,17 @@ describe('engine host', () => {
   it('cancels through an AbortSignal', async () => {
     const controller = new AbortController();
     const events: unknown[] = [];
-    const call = host.call('engine.selfTest', { runs: 100_000 }, {
-      signal: controller.signal,
-      onEvent: (e) => {
-        events.push(e);
-        controller.abort();
+    const call = host.call(
+      'engine.selfTest',
+      { runs: 100_000 },
+      {
+        signal: controller.signal,
+        onEvent: (e) => {
+          events.push(e);
+          controller.abort();
+        },
       },
-    });
+    );
     await expect(call).rejects.toMatchObject({ code: 'cancelled' });
     expect(events[0]).toMatchObject({ event: 'progress', payload: { total: 100_000 } });
   });

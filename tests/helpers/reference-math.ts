@@ -26,7 +26,10 @@ export function gatherRows(m: Mat, indices: ArrayLike<number>): Mat {
 
 export function concatRows(parts: Mat[]): Mat {
   const cols = parts[0].cols;
-  const out = zeros(parts.reduce((n, p) => n + p.rows, 0), cols);
+  const out = zeros(
+    parts.reduce((n, p) => n + p.rows, 0),
+    cols,
+  );
   let offset = 0;
   for (const p of parts) {
     out.data.set(p.data, offset);
@@ -198,7 +201,9 @@ export function attentionProbs(
       const base = (h * q.rows + i) * k.rows;
       const qi = q.data.subarray(i * q.cols + h * headDim, i * q.cols + (h + 1) * headDim);
       for (let j = 0; j < k.rows; j++) {
-        probs[base + j] = canSee(i, j) ? dot(qi, k.data.subarray(j * k.cols + kvh * headDim, j * k.cols + (kvh + 1) * headDim)) * scale : -Infinity;
+        probs[base + j] = canSee(i, j)
+          ? dot(qi, k.data.subarray(j * k.cols + kvh * headDim, j * k.cols + (kvh + 1) * headDim)) * scale
+          : -Infinity;
       }
       softmaxInPlace(probs, base, k.rows);
     }

@@ -6,8 +6,17 @@
 // removes tokens after decoder layer 7, i.e. 0-based layer 6. Arrays in results are 0-based.
 import { gatherRows, row, softmaxInPlace, type Mat } from './reference-math.js';
 import {
-  argmax, range, referenceDecoderLayer, referenceEmbed, referenceEmbedPrompt, referenceHead, referenceProbe,
-  type LayerCache, type PromptInput, type ReferenceModel, type SideOutputs64,
+  argmax,
+  range,
+  referenceDecoderLayer,
+  referenceEmbed,
+  referenceEmbedPrompt,
+  referenceHead,
+  referenceProbe,
+  type LayerCache,
+  type PromptInput,
+  type ReferenceModel,
+  type SideOutputs64,
 } from './reference.js';
 
 export interface ReferenceTransPrune {
@@ -116,7 +125,7 @@ interface Boundary {
   originalVisualCount: number;
 }
 
-type Chooser = (b: Boundary) => Omit<ReferenceStage, 'keptOriginal' | 'layer'> & { keep: Int32Array } | null;
+type Chooser = (b: Boundary) => (Omit<ReferenceStage, 'keptOriginal' | 'layer'> & { keep: Int32Array }) | null;
 
 function transPruneChooser(model: ReferenceModel, m: ReferenceTransPrune): Chooser {
   const alpha = m.alpha ?? 0.5;
@@ -132,7 +141,8 @@ function transPruneChooser(model: ReferenceModel, m: ReferenceTransPrune): Choos
     }
     const stage = m.prune.indexOf(layer);
     if (stage < 0) return null;
-    if (layer >= model.text.layers) throw new Error(`reference: cannot prune after the last layer (${layer}); IGA needs layer ${layer + 1}`);
+    if (layer >= model.text.layers)
+      throw new Error(`reference: cannot prune after the last layer (${layer}); IGA needs layer ${layer + 1}`);
     const queryStart = b.visualStart + b.visualCount;
     if (queryStart >= b.output.rows) throw new Error('reference: IGA needs instruction tokens after the image');
 
@@ -143,7 +153,11 @@ function transPruneChooser(model: ReferenceModel, m: ReferenceTransPrune): Choos
     const iga = l1Normalize(visual(referenceProbe(model, layer, b.output, b.positions, queryStart)));
     const score = ttv.map((v, t) => alpha * v + (1 - alpha) * iga[t]);
     const keep = topkAscending(score, keepCountOf(b.originalVisualCount, m.ratios[stage]));
-    for (const [l, v] of stored) stored.set(l, Float64Array.from(keep, (i) => v[i])); // re-index to the survivors
+    for (const [l, v] of stored)
+      stored.set(
+        l,
+        Float64Array.from(keep, (i) => v[i]),
+      ); // re-index to the survivors
     return { keep, ttv, iga, score };
   };
 }
@@ -199,8 +213,14 @@ export function referencePrunedForward(model: ReferenceModel, input: PrunedOptio
   let positions = range(0, S0);
   let kept = Int32Array.from(range(0, N));
   const run: Omit<PrunedRun, 'logits' | 'tokens' | 'stepLogits' | 'decodePosition'> = {
-    visualStart: prompt.visualStart, originalVisualCount: N, stages: [], visualCountPerLayer: [], prefillLenPerLayer: [],
-    positionsPerLayer: [], hiddenStates: [x], side: [],
+    visualStart: prompt.visualStart,
+    originalVisualCount: N,
+    stages: [],
+    visualCountPerLayer: [],
+    prefillLenPerLayer: [],
+    positionsPerLayer: [],
+    hiddenStates: [x],
+    side: [],
   };
   const caches: LayerCache[] = [];
   for (let l = 0; l < model.text.layers; l++) {
@@ -211,11 +231,27 @@ export function referencePrunedForward(model: ReferenceModel, input: PrunedOptio
     caches.push(r.present);
     run.hiddenStates.push(r.out);
     run.side.push(r.side);
-    const choice = kept.length > 0 ? choose({ layer: l, input: x, output: r.out, positions, side: r.side, visualStart: prompt.visualStart, visualCount: kept.length, originalVisualCount: N }) : null;
+    const choice =
+      kept.length > 0
+        ? choose({
+            layer: l,
+            input: x,
+            output: r.out,
+            positions,
+            side: r.side,
+            visualStart: prompt.visualStart,
+            visualCount: kept.length,
+            originalVisualCount: N,
+          })
+        : null;
     x = r.out;
     if (!choice) continue;
     const { keep, ...scores } = choice;
-    const rows = [...range(0, prompt.visualStart), ...Array.from(keep, (i) => prompt.visualStart + i), ...range(prompt.visualStart + kept.length, x.rows)];
+    const rows = [
+      ...range(0, prompt.visualStart),
+      ...Array.from(keep, (i) => prompt.visualStart + i),
+      ...range(prompt.visualStart + kept.length, x.rows),
+    ];
     x = gatherRows(x, rows);
     positions = policy === 'compact' ? range(0, rows.length) : rows.map((i) => positions[i]);
     kept = Int32Array.from(keep, (i) => kept[i]);

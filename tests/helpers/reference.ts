@@ -18,8 +18,24 @@ import { join } from 'node:path';
 import { readCheckpointWeights, type Tensor64 } from './safetensors.js';
 import { isNewLayout, toNewLayoutName } from './weight-names.js';
 import {
-  ACTIVATIONS, add, attendValues, attentionProbs, concatRows, dot, gatherRows, layerNorm, linear, map,
-  multiply, norm, rmsNorm, row, ropeRows, silu, zeros, type Mat,
+  ACTIVATIONS,
+  add,
+  attendValues,
+  attentionProbs,
+  concatRows,
+  dot,
+  gatherRows,
+  layerNorm,
+  linear,
+  map,
+  multiply,
+  norm,
+  rmsNorm,
+  row,
+  ropeRows,
+  silu,
+  zeros,
+  type Mat,
 } from './reference-math.js';
 
 export type { Mat } from './reference-math.js';
@@ -28,11 +44,23 @@ export type { Mat } from './reference-math.js';
 
 export interface ReferenceModel {
   text: {
-    hidden: number; intermediate: number; layers: number; heads: number; kvHeads: number; headDim: number;
-    rmsNormEps: number; ropeTheta: number; vocabSize: number;
+    hidden: number;
+    intermediate: number;
+    layers: number;
+    heads: number;
+    kvHeads: number;
+    headDim: number;
+    rmsNormEps: number;
+    ropeTheta: number;
+    vocabSize: number;
   };
   vision: {
-    hidden: number; layers: number; heads: number; imageSize: number; patchSize: number; layerNormEps: number;
+    hidden: number;
+    layers: number;
+    heads: number;
+    imageSize: number;
+    patchSize: number;
+    layerNormEps: number;
     activation: (x: number) => number;
   };
   imageTokenIndex: number;
@@ -76,7 +104,8 @@ export function loadReferenceModel(dir: string): ReferenceModel {
   const featureLayer = config.vision_feature_layer ?? -2;
   return {
     text: {
-      hidden, heads,
+      hidden,
+      heads,
       intermediate: tc.intermediate_size ?? 11008,
       layers: tc.num_hidden_layers ?? 32,
       kvHeads: tc.num_key_value_heads ?? heads,
@@ -155,7 +184,11 @@ function clipLayer(model: ReferenceModel, i: number, x: Mat): Mat {
   const attn = linear(attendValues(probs, v, x.rows, heads, heads), w('self_attn.out_proj.weight'), w('self_attn.out_proj.bias'));
   const mid = add(x, attn);
   const h2 = layerNorm(mid, w('layer_norm2.weight'), w('layer_norm2.bias'), layerNormEps);
-  const mlp = linear(map(linear(h2, w('mlp.fc1.weight'), w('mlp.fc1.bias')), model.vision.activation), w('mlp.fc2.weight'), w('mlp.fc2.bias'));
+  const mlp = linear(
+    map(linear(h2, w('mlp.fc1.weight'), w('mlp.fc1.bias')), model.vision.activation),
+    w('mlp.fc2.weight'),
+    w('mlp.fc2.bias'),
+  );
   return add(mid, mlp);
 }
 
@@ -175,7 +208,12 @@ function concatColumns(parts: Mat[]): Mat {
 /** CLIP vision tower, feature selection and the projector for one image ([3, H, W] normalized pixels, CHW). */
 export function referenceVision(model: ReferenceModel, pixelValues: ArrayLike<number>): VisionResult {
   const embed = clipEmbeddings(model, pixelValues);
-  let x = layerNorm(embed, model.weight('vision_tower.vision_model.pre_layrnorm.weight'), model.weight('vision_tower.vision_model.pre_layrnorm.bias'), model.vision.layerNormEps);
+  let x = layerNorm(
+    embed,
+    model.weight('vision_tower.vision_model.pre_layrnorm.weight'),
+    model.weight('vision_tower.vision_model.pre_layrnorm.bias'),
+    model.vision.layerNormEps,
+  );
   const hiddenStates = [x];
   for (let i = 0; i < model.vision.layers; i++) {
     x = clipLayer(model, i, x);
@@ -184,8 +222,15 @@ export function referenceVision(model: ReferenceModel, pixelValues: ArrayLike<nu
   const selected = model.featureLayers.map((l) => hiddenStates[l < 0 ? hiddenStates.length + l : l]);
   let visionFeatures = concatColumns(selected);
   if (model.selectStrategy === 'default') visionFeatures = gatherRows(visionFeatures, range(1, visionFeatures.rows));
-  const h = map(linear(visionFeatures, model.weight('multi_modal_projector.linear_1.weight'), model.weight('multi_modal_projector.linear_1.bias')), model.projectorActivation);
-  const imageFeatures = linear(h, model.weight('multi_modal_projector.linear_2.weight'), model.weight('multi_modal_projector.linear_2.bias'));
+  const h = map(
+    linear(visionFeatures, model.weight('multi_modal_projector.linear_1.weight'), model.weight('multi_modal_projector.linear_1.bias')),
+    model.projectorActivation,
+  );
+  const imageFeatures = linear(
+    h,
+    model.weight('multi_modal_projector.linear_2.weight'),
+    model.weight('multi_modal_projector.linear_2.bias'),
+  );
   return { hiddenStates, visionFeatures, imageFeatures };
 }
 
@@ -240,7 +285,13 @@ export interface LayerResult {
  * One Llama decoder layer on S new tokens at `positions`, after `past` cached tokens (null = none).
  * Query i sees keys j <= past + i (causal). Returns the output, the extended cache and side outputs.
  */
-export function referenceDecoderLayer(model: ReferenceModel, layer: number, x: Mat, positions: ArrayLike<number>, past: LayerCache | null): LayerResult {
+export function referenceDecoderLayer(
+  model: ReferenceModel,
+  layer: number,
+  x: Mat,
+  positions: ArrayLike<number>,
+  past: LayerCache | null,
+): LayerResult {
   const { heads, kvHeads, rmsNormEps } = model.text;
   const w = (name: string) => layerWeight(model, layer, name);
   const { normed: aIn, q, k } = queriesAndKeys(model, layer, x, positions);
@@ -268,7 +319,13 @@ export function referenceDecoderLayer(model: ReferenceModel, layer: number, x: M
  * `hidden` at `positions`, softmax over all keys with the causal mask, mean over heads, then mean over
  * the queries queryStart..S-1. Returns the attention each key receives, length S.
  */
-export function referenceProbe(model: ReferenceModel, layer: number, hidden: Mat, positions: ArrayLike<number>, queryStart: number): Float64Array {
+export function referenceProbe(
+  model: ReferenceModel,
+  layer: number,
+  hidden: Mat,
+  positions: ArrayLike<number>,
+  queryStart: number,
+): Float64Array {
   const { heads, kvHeads } = model.text;
   const { q, k } = queriesAndKeys(model, layer, hidden, positions);
   const queries = gatherRows(q, range(queryStart, hidden.rows));
@@ -399,4 +456,3 @@ export function referenceGenerate(model: ReferenceModel, opts: GenerateOptions):
 export function range(start: number, end: number): number[] {
   return Array.from({ length: Math.max(0, end - start) }, (_, i) => start + i);
 }
-

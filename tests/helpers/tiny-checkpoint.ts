@@ -27,13 +27,31 @@ export interface TinyShape {
 export const TINY_PRESETS = {
   /** MHA, 16 visual tokens (28 px / patch 7). */
   tiny: {
-    hidden: 64, intermediate: 128, layers: 4, heads: 4, kvHeads: 4,
-    visionHidden: 32, visionIntermediate: 64, visionLayers: 3, visionHeads: 2, imageSize: 28, patchSize: 7,
+    hidden: 64,
+    intermediate: 128,
+    layers: 4,
+    heads: 4,
+    kvHeads: 4,
+    visionHidden: 32,
+    visionIntermediate: 64,
+    visionLayers: 3,
+    visionHeads: 2,
+    imageSize: 28,
+    patchSize: 7,
   },
   /** Grouped-query attention (6 query heads share 2 KV heads), 36 visual tokens (42 px / patch 7). */
   'tiny-gqa': {
-    hidden: 96, intermediate: 192, layers: 6, heads: 6, kvHeads: 2,
-    visionHidden: 48, visionIntermediate: 96, visionLayers: 3, visionHeads: 4, imageSize: 42, patchSize: 7,
+    hidden: 96,
+    intermediate: 192,
+    layers: 6,
+    heads: 6,
+    kvHeads: 2,
+    visionHidden: 48,
+    visionIntermediate: 96,
+    visionLayers: 3,
+    visionHeads: 4,
+    imageSize: 42,
+    patchSize: 7,
   },
 } satisfies Record<string, TinyShape>;
 
@@ -162,7 +180,12 @@ function writeJson(path: string, value: unknown): void {
 const SAFETENSORS_DTYPE: Record<WeightDtype, FloatDtype> = { fp32: 'F32', fp16: 'F16', bf16: 'BF16' };
 
 /** Writes model.safetensors, or `shards` files named as transformers names them plus the index. */
-async function writeWeights(dir: string, tensors: Map<string, { shape: number[]; data: Float32Array }>, dtype: WeightDtype, shards: number): Promise<void> {
+async function writeWeights(
+  dir: string,
+  tensors: Map<string, { shape: number[]; data: Float32Array }>,
+  dtype: WeightDtype,
+  shards: number,
+): Promise<void> {
   const encoded = (names: string[]) => Object.fromEntries(names.map((n) => [n, { ...tensors.get(n)!, dtype: SAFETENSORS_DTYPE[dtype] }]));
   const names = [...tensors.keys()];
   if (shards <= 1) return writeSafetensors(join(dir, 'model.safetensors'), encoded(names), { format: 'pt' });
@@ -194,7 +217,8 @@ export async function makeTinyCheckpoint(dir: string, opts: TinyCheckpointOption
     if (opts[key] !== undefined) shape[key] = opts[key]!;
   }
   if (shape.imageSize % shape.patchSize !== 0) throw new Error('imageSize must be a multiple of patchSize');
-  if (shape.hidden % shape.heads !== 0 || shape.heads % shape.kvHeads !== 0) throw new Error('hidden % heads and heads % kvHeads must be 0');
+  if (shape.hidden % shape.heads !== 0 || shape.heads % shape.kvHeads !== 0)
+    throw new Error('hidden % heads and heads % kvHeads must be 0');
   const seed = opts.seed ?? 1;
   const dtype = opts.dtype ?? 'fp32';
   const strategy = opts.selectStrategy ?? 'default';
@@ -289,7 +313,11 @@ export async function makeTinyCheckpoint(dir: string, opts: TinyCheckpointOption
     image_std: OPENAI_CLIP_STD,
     do_convert_rgb: true,
   });
-  writeJson(join(dir, 'generation_config.json'), { bos_token_id: tokenizer.bosId, eos_token_id: tokenizer.eosId, pad_token_id: tokenizer.padId });
+  writeJson(join(dir, 'generation_config.json'), {
+    bos_token_id: tokenizer.bosId,
+    eos_token_id: tokenizer.eosId,
+    pad_token_id: tokenizer.padId,
+  });
 
   const grid = shape.imageSize / shape.patchSize;
   return {

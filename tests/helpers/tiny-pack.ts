@@ -32,7 +32,10 @@ export interface TinyPack {
 }
 
 /** Writes the checkpoint to `<root>/<name>`, imports it into `<root>/store` (the checkpoint's dtype) and loads it. */
-export async function makeTinyPack(root: string, { name, question, pixels: makePixels, ...checkpointOptions }: TinyPackOptions): Promise<TinyPack> {
+export async function makeTinyPack(
+  root: string,
+  { name, question, pixels: makePixels, ...checkpointOptions }: TinyPackOptions,
+): Promise<TinyPack> {
   const checkpoint = join(root, name);
   await makeTinyCheckpoint(checkpoint, checkpointOptions);
   const { dir } = await importCheckpoint(checkpoint, join(root, 'store'), { name, dtype: checkpointOptions.dtype ?? 'fp32' });

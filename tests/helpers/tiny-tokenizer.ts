@@ -6,12 +6,83 @@
 
 /** Words that become whole tokens (with the leading "▁"); covers the prompts the tests use. */
 const WORDS = [
-  'USER', 'ASSISTANT', 'SYSTEM', 'A', 'chat', 'between', 'a', 'curious', 'human', 'and', 'an', 'artificial',
-  'intelligence', 'assistant', 'What', 'what', 'is', 'in', 'the', 'image', 'picture', 'this', 'color', 'colour',
-  'of', 'sky', 'red', 'green', 'blue', 'yellow', 'white', 'black', 'Describe', 'describe', 'How', 'many', 'are',
-  'there', 'Is', 'it', 'yes', 'no', 'Yes', 'No', 'cat', 'dog', 'car', 'tree', 'square', 'circle', 'left', 'right',
-  'top', 'bottom', 'one', 'two', 'three', 'four', 'shape', 'Answer', 'question', 'using', 'single', 'word',
-  'phrase', 'Where', 'where', 'which', 'Which', 'small', 'large', 'big', 'on', 'at', 'to', 'I', 'see',
+  'USER',
+  'ASSISTANT',
+  'SYSTEM',
+  'A',
+  'chat',
+  'between',
+  'a',
+  'curious',
+  'human',
+  'and',
+  'an',
+  'artificial',
+  'intelligence',
+  'assistant',
+  'What',
+  'what',
+  'is',
+  'in',
+  'the',
+  'image',
+  'picture',
+  'this',
+  'color',
+  'colour',
+  'of',
+  'sky',
+  'red',
+  'green',
+  'blue',
+  'yellow',
+  'white',
+  'black',
+  'Describe',
+  'describe',
+  'How',
+  'many',
+  'are',
+  'there',
+  'Is',
+  'it',
+  'yes',
+  'no',
+  'Yes',
+  'No',
+  'cat',
+  'dog',
+  'car',
+  'tree',
+  'square',
+  'circle',
+  'left',
+  'right',
+  'top',
+  'bottom',
+  'one',
+  'two',
+  'three',
+  'four',
+  'shape',
+  'Answer',
+  'question',
+  'using',
+  'single',
+  'word',
+  'phrase',
+  'Where',
+  'where',
+  'which',
+  'Which',
+  'small',
+  'large',
+  'big',
+  'on',
+  'at',
+  'to',
+  'I',
+  'see',
 ];
 
 export const SPECIAL_TOKENS = { unk: '<unk>', bos: '<s>', eos: '</s>', image: '<image>', pad: '<pad>' } as const;
@@ -116,11 +187,11 @@ export function buildTinyTokenizer(): TinyTokenizer {
 
 /** A LLaVA-style chat template (content lists with {type:'image'} / {type:'text'} items). */
 export const TINY_CHAT_TEMPLATE =
-  "{% for message in messages %}" +
+  '{% for message in messages %}' +
   "{% if message['role'] == 'system' %}{{ message['content'][0]['text'] + ' ' }}" +
   "{% else %}{{ message['role'].upper() + ': ' }}" +
   "{% for item in message['content'] %}{% if item['type'] == 'image' %}{{ '<image>\\n' }}{% endif %}{% endfor %}" +
   "{% for item in message['content'] %}{% if item['type'] == 'text' %}{{ item['text'] }}{% endif %}{% endfor %}" +
   "{% if message['role'] == 'assistant' %}{{ eos_token }}{% else %}{{ ' ' }}{% endif %}" +
-  "{% endif %}{% endfor %}" +
+  '{% endif %}{% endfor %}' +
   "{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}";

@@ -48,7 +48,12 @@ class ScriptedProcess implements EngineProcess {
     setImmediate(() => this.exitListeners.forEach((l) => l(reason)));
   }
   ready(protocol = ENGINE_PROTOCOL_VERSION): void {
-    const info: EngineInfo = { pid: this.pid, versions: { node: '20', onnxruntime: '1.30.0', protocol }, providers: [{ name: 'cpu', bundled: true, loads: true }], activeProvider: 'cpu' };
+    const info: EngineInfo = {
+      pid: this.pid,
+      versions: { node: '20', onnxruntime: '1.30.0', protocol },
+      providers: [{ name: 'cpu', bundled: true, loads: true }],
+      activeProvider: 'cpu',
+    };
     this.emit({ event: 'ready', payload: info });
   }
 }
@@ -69,7 +74,10 @@ describe('engine host failure paths', () => {
       maxConsecutiveCrashes: 2,
     });
     const seen = record(host);
-    await expect(host.start()).rejects.toMatchObject({ code: 'engine-unavailable', message: 'crashed 2 times in a row; last: no ready handshake within 30 ms' });
+    await expect(host.start()).rejects.toMatchObject({
+      code: 'engine-unavailable',
+      message: 'crashed 2 times in a row; last: no ready handshake within 30 ms',
+    });
     expect(spawned).toHaveLength(2);
     expect(spawned.every((p) => p.killed)).toBe(true);
     expect(seen.map((s) => [s.state, s.reason])).toEqual([
@@ -87,7 +95,9 @@ describe('engine host failure paths', () => {
     const host = new EngineHost({ spawn: () => engine, maxConsecutiveCrashes: 1 });
     const starting = host.start();
     engine.ready(ENGINE_PROTOCOL_VERSION + 1);
-    await expect(starting).rejects.toThrow(`engine speaks protocol ${ENGINE_PROTOCOL_VERSION + 1}, host expects ${ENGINE_PROTOCOL_VERSION}`);
+    await expect(starting).rejects.toThrow(
+      `engine speaks protocol ${ENGINE_PROTOCOL_VERSION + 1}, host expects ${ENGINE_PROTOCOL_VERSION}`,
+    );
   });
 
   it('kills an engine that ignores shutdown once the timeout passes', async () => {
@@ -112,7 +122,10 @@ describe('engine host failure paths', () => {
     const started = host.start();
     engine.ready();
     await started;
-    await expect(host.call('models.list', {})).rejects.toMatchObject({ code: 'internal', message: expect.stringContaining('outside the contract') });
+    await expect(host.call('models.list', {})).rejects.toMatchObject({
+      code: 'internal',
+      message: expect.stringContaining('outside the contract'),
+    });
     expect(host.status.state).toBe('ready');
     await host.shutdown();
   });

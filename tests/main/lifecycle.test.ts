@@ -65,7 +65,9 @@ const fake = vi.hoisted(() => {
       registerSchemesAsPrivileged: (schemes: unknown[]) => state.schemes.push(...schemes),
       handle: (_scheme: string, handler: (request: Request) => Promise<Response>) => (state.protocolHandler = handler),
     },
-    session: { defaultSession: { setPermissionRequestHandler() {}, setPermissionCheckHandler() {}, webRequest: { onHeadersReceived() {} } } },
+    session: {
+      defaultSession: { setPermissionRequestHandler() {}, setPermissionCheckHandler() {}, webRequest: { onHeadersReceived() {} } },
+    },
     shell: { openExternal: async () => {} },
     dialog: { showSaveDialog: async () => ({ canceled: true }) },
     utilityProcess: {
@@ -81,7 +83,12 @@ const fake = vi.hoisted(() => {
 });
 vi.mock('electron', () => fake.electron);
 
-const info: EngineInfo = { pid: 4242, versions: { node: '22.20.0', onnxruntime: '1.30.0', protocol: 1 }, providers: [{ name: 'cpu', bundled: true, loads: true }], activeProvider: 'cpu' };
+const info: EngineInfo = {
+  pid: 4242,
+  versions: { node: '22.20.0', onnxruntime: '1.30.0', protocol: 1 },
+  providers: [{ name: 'cpu', bundled: true, loads: true }],
+  activeProvider: 'cpu',
+};
 const flush = () => new Promise((r) => setTimeout(r, 10));
 /** The engine starts after start-up work (recovering interrupted answers from storage). */
 const engineForked = () => vi.waitFor(() => expect(fake.state.children.length).toBeGreaterThan(0));
@@ -117,7 +124,9 @@ describe('Electron main lifecycle', () => {
     expect(state.schemes).toEqual([{ scheme: 'app', privileges: { standard: true, secure: true, supportFetchAPI: true } }]);
     expect([...state.ipc.keys()].sort()).toEqual(appCallNames.map(appCallChannel).sort());
     expect(state.FakeWindow.all).toHaveLength(1);
-    expect(state.FakeWindow.all[0].options).toMatchObject({ webPreferences: { sandbox: true, contextIsolation: true, nodeIntegration: false } });
+    expect(state.FakeWindow.all[0].options).toMatchObject({
+      webPreferences: { sandbox: true, contextIsolation: true, nodeIntegration: false },
+    });
     const [entry, args, options] = state.forks[0] as [string, string[], { serviceName: string }];
     expect(entry).toMatch(/engine\.cjs$/);
     expect(args).toEqual(['--model-store', join(state.userData, 'models')]);
@@ -138,10 +147,16 @@ describe('Electron main lifecycle', () => {
 
     state.app.emit('child-process-gone', {}, { type: 'Utility', serviceName: 'transprune-engine', reason: 'oom', exitCode: 9 });
     state.children[0].emit('exit', 9);
-    expect(window.sent.at(-1)).toMatchObject([APP_EVENT_CHANNEL, { event: 'engine.status', payload: { state: 'crashed', reason: 'oom (exit code 9)' } }]);
+    expect(window.sent.at(-1)).toMatchObject([
+      APP_EVENT_CHANNEL,
+      { event: 'engine.status', payload: { state: 'crashed', reason: 'oom (exit code 9)' } },
+    ]);
     await vi.advanceTimersByTimeAsync(300);
     expect(state.children).toHaveLength(2);
-    expect(window.sent.at(-1)).toMatchObject([APP_EVENT_CHANNEL, { event: 'engine.status', payload: { state: 'restarting', reason: 'oom (exit code 9)', restarts: 1 } }]);
+    expect(window.sent.at(-1)).toMatchObject([
+      APP_EVENT_CHANNEL,
+      { event: 'engine.status', payload: { state: 'restarting', reason: 'oom (exit code 9)', restarts: 1 } },
+    ]);
   });
 
   it('holds the quit until the engine has shut down', async () => {

@@ -48,13 +48,19 @@ describe('electron-builder config', () => {
     const ortDirs = { linux: 'linux', win: 'win32', mac: 'darwin' } as const;
     for (const [target, own] of Object.entries(ortDirs) as [keyof typeof ortDirs, string][]) {
       const excluded = (dir: string) =>
-        config[target].files.some((p) => p.startsWith('!') && matchesGlob(`node_modules/onnxruntime-node/bin/napi-v6/${dir}/x64/onnxruntime_binding.node`, p.slice(1)));
+        config[target].files.some(
+          (p) =>
+            p.startsWith('!') && matchesGlob(`node_modules/onnxruntime-node/bin/napi-v6/${dir}/x64/onnxruntime_binding.node`, p.slice(1)),
+        );
       for (const dir of Object.values(ortDirs)) expect(excluded(dir), `${target} installer, ${dir} binaries`).toBe(dir !== own);
     }
   });
 
   it('unpacks every native library and binding installed for this platform', () => {
-    const nativeDirs = [join(ROOT, 'node_modules', 'onnxruntime-node', 'bin', 'napi-v6', process.platform, process.arch), join(ROOT, 'node_modules', '@img')];
+    const nativeDirs = [
+      join(ROOT, 'node_modules', 'onnxruntime-node', 'bin', 'napi-v6', process.platform, process.arch),
+      join(ROOT, 'node_modules', '@img'),
+    ];
     const natives = nativeDirs
       .flatMap(walk)
       .map((p) => relative(ROOT, p).split('\\').join('/'))

@@ -21,7 +21,14 @@ describe('serving the renderer', () => {
   });
 
   it('refuses anything that escapes the root', () => {
-    for (const path of ['/../secret.txt', '/%2e%2e/secret.txt', '/assets/../../secret.txt', '/%2e%2e%2fsecret.txt', '/index.html%00.js', '/%E0%A4%A']) {
+    for (const path of [
+      '/../secret.txt',
+      '/%2e%2e/secret.txt',
+      '/assets/../../secret.txt',
+      '/%2e%2e%2fsecret.txt',
+      '/index.html%00.js',
+      '/%E0%A4%A',
+    ]) {
       expect(resolveStaticPath(root, path), path).toBeNull();
     }
   });
@@ -29,7 +36,11 @@ describe('serving the renderer', () => {
   it('answers with the CSP, the type and no-sniff; 404 otherwise', async () => {
     const page = await staticResponse(root, '/');
     expect(page.status).toBe(200);
-    expect(page.headers).toMatchObject({ 'content-security-policy': RENDERER_CSP, 'content-type': 'text/html; charset=utf-8', 'x-content-type-options': 'nosniff' });
+    expect(page.headers).toMatchObject({
+      'content-security-policy': RENDERER_CSP,
+      'content-type': 'text/html; charset=utf-8',
+      'x-content-type-options': 'nosniff',
+    });
     expect(new TextDecoder().decode(page.body)).toContain('<title>t</title>');
     expect((await staticResponse(root, '/assets/app.js')).headers['content-type']).toBe('text/javascript; charset=utf-8');
     const escaped = await staticResponse(root, '/../secret.txt');
@@ -42,7 +53,9 @@ describe('serving the renderer', () => {
 describe('data folders', () => {
   it("follows Electron's userData location per platform", () => {
     expect(defaultUserDataDir('linux', { XDG_CONFIG_HOME: '/x/config' })).toBe('/x/config/TransPrune Studio');
-    expect(defaultUserDataDir('win32', { APPDATA: 'C:/Users/me/AppData/Roaming' })).toBe(join('C:/Users/me/AppData/Roaming', 'TransPrune Studio'));
+    expect(defaultUserDataDir('win32', { APPDATA: 'C:/Users/me/AppData/Roaming' })).toBe(
+      join('C:/Users/me/AppData/Roaming', 'TransPrune Studio'),
+    );
     expect(defaultUserDataDir('darwin', {})).toMatch(/Library\/Application Support\/TransPrune Studio$/);
     expect(modelStoreDir('/data')).toBe(join('/data', 'models'));
   });

@@ -23,8 +23,15 @@ import { makeTrace } from '../renderer/features/traceFixture.js';
 const readFileSyncText = (path: string) => readFileSync(path, 'utf8');
 
 const stats: AnswerStats = {
-  timeToFirstTokenMs: 50, prefillMs: 30, decodeTokensPerSec: 100, generatedTokens: 4, visualTokensKept: 6, visualTokensTotal: 16,
-  tflops: 0.001, tflopsUnpruned: 0.003, executionProvider: 'cpu',
+  timeToFirstTokenMs: 50,
+  prefillMs: 30,
+  decodeTokensPerSec: 100,
+  generatedTokens: 4,
+  visualTokensKept: 6,
+  visualTokensTotal: 16,
+  tflops: 0.001,
+  tflopsUnpruned: 0.003,
+  executionProvider: 'cpu',
 };
 
 /**
@@ -33,7 +40,11 @@ const stats: AnswerStats = {
  */
 class ScriptedAnswerer implements Answerer {
   requests: AnswerRequest[] = [];
-  constructor(private readonly words: string[], private readonly failAt?: number, private readonly failure: Error = new Error('engine crashed (oom)')) {}
+  constructor(
+    private readonly words: string[],
+    private readonly failAt?: number,
+    private readonly failure: Error = new Error('engine crashed (oom)'),
+  ) {}
   async answer(request: AnswerRequest, onText: (delta: string) => void, signal: AbortSignal) {
     this.requests.push(request);
     let text = '';
@@ -51,7 +62,8 @@ class ScriptedAnswerer implements Answerer {
   /** Scripted: the methods answer in turn, as the engine decodes them after their shared prefill. */
   async compare({ methods, ...request }: CompareAnswerRequest, onText: (branch: number, delta: string) => void, signal: AbortSignal) {
     const results = [];
-    for (const [branch, method] of methods.entries()) results.push(await this.answer({ ...request, method }, (delta) => onText(branch, delta), signal));
+    for (const [branch, method] of methods.entries())
+      results.push(await this.answer({ ...request, method }, (delta) => onText(branch, delta), signal));
     return results;
   }
 }
@@ -60,7 +72,10 @@ class ScriptedAnswerer implements Answerer {
 function storeInstaller(store: string): ModelInstaller {
   return {
     async import(path, onProgress, signal) {
-      const pack = await importCheckpoint(path, store, { signal, onProgress: (p) => onProgress({ done: p.fraction, total: 1, message: p.message }) });
+      const pack = await importCheckpoint(path, store, {
+        signal,
+        onProgress: (p) => onProgress({ done: p.fraction, total: 1, message: p.message }),
+      });
       const { id, name } = (await listPacks(store)).find((p) => p.path === pack.dir)!;
       return { id, name, path: pack.dir };
     },
@@ -75,7 +90,9 @@ let image: string;
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'tp-features-'));
   storage = openStorage(dir);
-  const png = await sharp({ create: { width: 32, height: 24, channels: 3, background: '#3a6' } }).png().toBuffer();
+  const png = await sharp({ create: { width: 32, height: 24, channels: 3, background: '#3a6' } })
+    .png()
+    .toBuffer();
   image = (await storage.images.addBytes(png)).id;
 });
 afterEach(() => rm(dir, { recursive: true, force: true }));
@@ -90,7 +107,10 @@ function setup(answerer: Answerer, hfEndpoint?: string) {
     chooseSavePath: async (name) => (saved.push(name), join(dir, name)),
     hfEndpoint,
   });
-  features.onEvent((event, payload) => (event === 'chat.answer' || event === 'compare.answer') && events.push(payload as ChatAnswerEvent | CompareAnswerEvent));
+  features.onEvent(
+    (event, payload) =>
+      (event === 'chat.answer' || event === 'compare.answer') && events.push(payload as ChatAnswerEvent | CompareAnswerEvent),
+  );
   const until = async (done: () => boolean) => {
     for (let i = 0; i < 400 && !done(); i++) await new Promise((r) => setTimeout(r, 10));
   };
@@ -109,7 +129,13 @@ describe('chat service', () => {
     expect(events.slice(0, -1).every((e) => e.status === 'streaming')).toBe(true);
 
     const stored = (await h['conversations.get']({ id: c.id })).messages[1] as AssistantMessage;
-    expect(stored.versions[0]).toMatchObject({ text: 'A green square.', status: 'done', stats, traceId: last.traceId, method: 'transprune-high' });
+    expect(stored.versions[0]).toMatchObject({
+      text: 'A green square.',
+      status: 'done',
+      stats,
+      traceId: last.traceId,
+      method: 'transprune-high',
+    });
     expect(answerer.requests[0].turns).toEqual([{ role: 'user', text: 'What is it?', image: true }]);
     expect(answerer.requests[0].method.llm.kind).toBe('transprune');
     expect(answerer.requests[0].imagePath).toBe(await storage.images.path(image));
@@ -160,7 +186,9 @@ describe('chat service', () => {
   it('refuses a question without any image, and images the store never accepted', async () => {
     const { h } = setup(new ScriptedAnswerer(['x']));
     const c = await h['conversations.create']({});
-    await expect(h['chat.send']({ conversationId: c.id, text: 'Q', images: ['0'.repeat(64)] })).rejects.toMatchObject({ code: 'not-found' });
+    await expect(h['chat.send']({ conversationId: c.id, text: 'Q', images: ['0'.repeat(64)] })).rejects.toMatchObject({
+      code: 'not-found',
+    });
     await expect(h['chat.send']({ conversationId: c.id, text: 'Q', images: [] })).rejects.toThrow(/Attach an image/);
   });
 });
@@ -220,7 +248,6 @@ describe('exports', () => {
   });
 });
 
-
 describe('model management', () => {
   it('imports a checkpoint folder with progress, refuses a second import meanwhile, and removes it', async () => {
     const checkpoint = await makeTinyCheckpoint(join(dir, 'hf'), { preset: 'tiny' });
@@ -262,7 +289,8 @@ async function fakeHub(repoId: string, folder: string): Promise<{ url: string; c
   const files = [...readdirSync(folder), 'README.md'];
   const server = createServer((req, res) => {
     const url = req.url ?? '';
-    if (url === `/api/models/${repoId}`) return void res.end(JSON.stringify({ id: repoId, siblings: files.map((rfilename) => ({ rfilename })) }));
+    if (url === `/api/models/${repoId}`)
+      return void res.end(JSON.stringify({ id: repoId, siblings: files.map((rfilename) => ({ rfilename })) }));
     const prefix = `/${repoId}/resolve/main/`;
     const name = url.startsWith(prefix) ? url.slice(prefix.length) : '';
     if (!name || !files.includes(name) || name === 'README.md') return void res.writeHead(404).end();
@@ -270,7 +298,10 @@ async function fakeHub(repoId: string, folder: string): Promise<{ url: string; c
     res.writeHead(200, { 'content-length': body.length }).end(body);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
 }
 
 describe('download by repo id', () => {
@@ -284,7 +315,11 @@ describe('download by repo id', () => {
       const model = await h['models.download']({ repoId: 'org/tiny' });
       expect((await listPacks(join(dir, 'models'))).map((p) => p.id)).toEqual([model.id]);
       expect(messages.some((m) => m.startsWith('Downloading config.json'))).toBe(true);
-      expect(readdirSync(join(storage.downloadsDir, 'org--tiny')).sort()).toEqual(readdirSync(checkpoint.dir).filter((f) => f !== 'README.md').sort());
+      expect(readdirSync(join(storage.downloadsDir, 'org--tiny')).sort()).toEqual(
+        readdirSync(checkpoint.dir)
+          .filter((f) => f !== 'README.md')
+          .sort(),
+      );
       await expect(h['models.download']({ repoId: 'org/missing' })).rejects.toThrow('No model "org/missing" on Hugging Face.');
     } finally {
       await hub.close();

@@ -15,7 +15,9 @@ beforeEach(async () => {
 afterEach(() => rm(dir, { recursive: true, force: true }));
 
 const solid = (width: number, height: number, format: 'png' | 'jpeg' | 'webp') =>
-  sharp({ create: { width, height, channels: 3, background: { r: 200, g: 30, b: 90 } } }).toFormat(format).toBuffer();
+  sharp({ create: { width, height, channels: 3, background: { r: 200, g: 30, b: 90 } } })
+    .toFormat(format)
+    .toBuffer();
 
 /** A PNG whose header claims `width`×`height` (built by hand from the PNG spec, so no decoder is involved). */
 function pngHeaderOnly(width: number, height: number): Buffer {
@@ -60,7 +62,9 @@ describe('image store', () => {
   it('rejects non-images, damaged and empty images with a code that survives IPC', async () => {
     const rejected = (problem: string, message?: RegExp) => ({ code: 'invalid-request', problem, ...(message && { message }) });
     await expect(store.addBytes(Buffer.from('%PDF-1.7'))).rejects.toMatchObject(rejected('not-an-image', /not an image/));
-    await expect(store.addBytes(Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"/>'))).rejects.toMatchObject(rejected('unsupported-format'));
+    await expect(store.addBytes(Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"/>'))).rejects.toMatchObject(
+      rejected('unsupported-format'),
+    );
     await expect(store.addBytes(Buffer.alloc(0))).rejects.toMatchObject(rejected('empty'));
     const png = await solid(300, 300, 'png');
     await expect(store.addBytes(png.subarray(0, 60))).rejects.toMatchObject(rejected('corrupt', /damaged/));
@@ -71,7 +75,10 @@ describe('image store', () => {
   });
 
   it('rejects images over the pixel limit before decoding them, and over the size limit', async () => {
-    await expect(store.addBytes(pngHeaderOnly(10_000, 10_000))).rejects.toMatchObject({ problem: 'too-large', message: /10000×10000.*limit is 50.0 MP/ });
+    await expect(store.addBytes(pngHeaderOnly(10_000, 10_000))).rejects.toMatchObject({
+      problem: 'too-large',
+      message: /10000×10000.*limit is 50.0 MP/,
+    });
     const big = Buffer.concat([pngHeaderOnly(10, 10), Buffer.alloc(IMAGE_LIMITS.maxBytes)]);
     await expect(store.addBytes(big)).rejects.toMatchObject({ problem: 'too-large', message: /limit is 25.0 MB/ });
   });

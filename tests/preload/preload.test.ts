@@ -45,8 +45,10 @@ describe('preload bridge', () => {
 
   it('exposes no raw IPC, node or electron objects, and cannot be modified', () => {
     // Besides on(), every function is an app call (checked above); no generic channel access at the top.
-    for (const forbidden of ['ipcRenderer', 'send', 'invoke', 'sendSync', 'process', 'require', 'fs', 'electron']) expect(Object.keys(api)).not.toContain(forbidden);
-    for (const group of Object.values(api)) if (typeof group === 'object') for (const fn of Object.values(group)) expect(typeof fn).toBe('function');
+    for (const forbidden of ['ipcRenderer', 'send', 'invoke', 'sendSync', 'process', 'require', 'fs', 'electron'])
+      expect(Object.keys(api)).not.toContain(forbidden);
+    for (const group of Object.values(api))
+      if (typeof group === 'object') for (const fn of Object.values(group)) expect(typeof fn).toBe('function');
     expect(Object.isFrozen(api)).toBe(true);
     expect(Object.isFrozen(api.engine)).toBe(true);
   });

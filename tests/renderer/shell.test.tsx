@@ -4,7 +4,17 @@ import type { Client } from '../../src/renderer/client/client.js';
 import { ElectronClient } from '../../src/renderer/client/electron-client.js';
 import { App } from '../../src/renderer/shell/App.js';
 import { ClientProvider } from '../../src/renderer/shell/client-context.js';
-import type { AppCallName, AppEventName, AppEventPayload, AppRequest, AppResponse, EngineInfo, EngineStatus, ModelSummary, WindowApi } from '../../src/shared/ipc.js';
+import type {
+  AppCallName,
+  AppEventName,
+  AppEventPayload,
+  AppRequest,
+  AppResponse,
+  EngineInfo,
+  EngineStatus,
+  ModelSummary,
+  WindowApi,
+} from '../../src/shared/ipc.js';
 import { err, ok, type Result } from '../../src/shared/result.js';
 
 /**
@@ -15,7 +25,10 @@ import { err, ok, type Result } from '../../src/shared/result.js';
 class MemoryClient implements Client {
   calls: { name: string; request: unknown }[] = [];
   private listeners = new Set<(s: EngineStatus) => void>();
-  constructor(public status: EngineStatus, public models: ModelSummary[] = []) {}
+  constructor(
+    public status: EngineStatus,
+    public models: ModelSummary[] = [],
+  ) {}
 
   async call<K extends AppCallName>(name: K, request: AppRequest<K>): Promise<Result<AppResponse<K>>> {
     this.calls.push({ name, request });
@@ -93,7 +106,9 @@ describe('shell', () => {
     expect(screen.getByLabelText('Attach image')).toHaveProperty('disabled', true);
 
     client.push(ready);
-    await waitFor(() => expect(document.getElementById(question.getAttribute('aria-describedby')!)!.textContent).toMatch(/No model installed/));
+    await waitFor(() =>
+      expect(document.getElementById(question.getAttribute('aria-describedby')!)!.textContent).toMatch(/No model installed/),
+    );
     expect(client.calls.filter((c) => c.name === 'models.list')).toHaveLength(1);
   });
 

@@ -58,7 +58,9 @@ describe('app API table', () => {
 describe('engine status and handshake', () => {
   it('accepts each state with its details', () => {
     expect(EngineStatus.parse({ state: 'ready', restarts: 0, info })).toMatchObject({ state: 'ready' });
-    expect(EngineStatus.parse({ state: 'crashed', reason: 'killed by SIGKILL', restarts: 2 })).toMatchObject({ reason: 'killed by SIGKILL' });
+    expect(EngineStatus.parse({ state: 'crashed', reason: 'killed by SIGKILL', restarts: 2 })).toMatchObject({
+      reason: 'killed by SIGKILL',
+    });
     expect(EngineStatus.safeParse({ state: 'exploded', restarts: 0 }).success).toBe(false);
     expect(EngineStatus.safeParse({ state: 'ready', restarts: -1 }).success).toBe(false);
   });

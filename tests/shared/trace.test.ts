@@ -12,13 +12,22 @@ function sample(): Trace {
     provider: 'cpu',
     image: { hash: 'sha256:cd', width: 100, height: 80, modelWidth: 56, modelHeight: 56, grid: { rows: 2, cols: 4 } },
     prompt: { textTokens: 10, visualTokens: 8, instructionTokens: 6, visualStart: 3 },
-    method: { label: 'transprune-high', spec: parseMethod('transprune-high'), schedule: { accumulate: [2, 3], prune: [2, 3], ratios: [0.5, 0.25] } },
+    method: {
+      label: 'transprune-high',
+      spec: parseMethod('transprune-high'),
+      schedule: { accumulate: [2, 3], prune: [2, 3], ratios: [0.5, 0.25] },
+    },
     layers: [
       { layer: 1, visualIn: 8, seqLen: 18, timeMs: 1 },
       {
-        layer: 2, visualIn: 8, seqLen: 18, timeMs: 1, tokens: [0, 1, 2, 3, 4, 5, 6, 7],
+        layer: 2,
+        visualIn: 8,
+        seqLen: 18,
+        timeMs: 1,
+        tokens: [0, 1, 2, 3, 4, 5, 6, 7],
         ttv: { attnRatio: perToken(8), attnCos: perToken(8), mlpRatio: perToken(8), mlpCos: perToken(8), layer: perToken(8) },
-        scores: { ttv: perToken(8), attention: perToken(8), score: perToken(8) }, kept: [1, 3, 6, 7],
+        scores: { ttv: perToken(8), attention: perToken(8), score: perToken(8) },
+        kept: [1, 3, 6, 7],
       },
       { layer: 3, visualIn: 4, seqLen: 14, timeMs: 1, tokens: [1, 3, 6, 7], scores: { score: perToken(4) }, kept: [3, 7] },
       { layer: 4, visualIn: 2, seqLen: 12, timeMs: 1 },
@@ -41,14 +50,62 @@ describe('Trace schema', () => {
   });
 
   it.each([
-    ['a stage that is not nested in the previous one', (t: Trace) => { t.layers[2].kept = [0, 3]; }, /subset/],
-    ['kept indices out of order', (t: Trace) => { t.layers[1].kept = [3, 1, 6, 7]; }, /increasing/],
-    ['a per-token array of the wrong length', (t: Trace) => { t.layers[1].ttv!.attnCos = [1, 2]; }, /attnCos has 2 entries/],
-    ['a missing layer record', (t: Trace) => { t.layers.pop(); }, /layer records/],
-    ['layers out of order', (t: Trace) => { [t.layers[0], t.layers[1]] = [t.layers[1], t.layers[0]]; }, /expected 1/],
-    ['an index beyond N', (t: Trace) => { t.layers[2].kept = [3, 9]; }, /subset|out of range/],
-    ['another version', (t: Trace) => { (t as { version: number }).version = 2; }, /version|expected 1/i],
-    ['a negative time', (t: Trace) => { t.totals.timesMs.decode = -1; }, /decode|>=0|too small/i],
+    [
+      'a stage that is not nested in the previous one',
+      (t: Trace) => {
+        t.layers[2].kept = [0, 3];
+      },
+      /subset/,
+    ],
+    [
+      'kept indices out of order',
+      (t: Trace) => {
+        t.layers[1].kept = [3, 1, 6, 7];
+      },
+      /increasing/,
+    ],
+    [
+      'a per-token array of the wrong length',
+      (t: Trace) => {
+        t.layers[1].ttv!.attnCos = [1, 2];
+      },
+      /attnCos has 2 entries/,
+    ],
+    [
+      'a missing layer record',
+      (t: Trace) => {
+        t.layers.pop();
+      },
+      /layer records/,
+    ],
+    [
+      'layers out of order',
+      (t: Trace) => {
+        [t.layers[0], t.layers[1]] = [t.layers[1], t.layers[0]];
+      },
+      /expected 1/,
+    ],
+    [
+      'an index beyond N',
+      (t: Trace) => {
+        t.layers[2].kept = [3, 9];
+      },
+      /subset|out of range/,
+    ],
+    [
+      'another version',
+      (t: Trace) => {
+        (t as { version: number }).version = 2;
+      },
+      /version|expected 1/i,
+    ],
+    [
+      'a negative time',
+      (t: Trace) => {
+        t.totals.timesMs.decode = -1;
+      },
+      /decode|>=0|too small/i,
+    ],
   ])('rejects %s', (_, corrupt, message) => {
     const t = sample();
     corrupt(t);

@@ -8,7 +8,10 @@ import { PRESET_NAMES, PRESET_SCHEDULES, scaleSchedule } from '../../src/shared/
 const DEPTHS = [4, 6, 8, 12, 16, 24, 32, 40];
 
 const table = Object.fromEntries(
-  DEPTHS.map((depth) => [depth, Object.fromEntries(PRESET_NAMES.map((preset) => [preset, scaleSchedule(PRESET_SCHEDULES[preset], depth)]))]),
+  DEPTHS.map((depth) => [
+    depth,
+    Object.fromEntries(PRESET_NAMES.map((preset) => [preset, scaleSchedule(PRESET_SCHEDULES[preset], depth)])),
+  ]),
 );
 const file = new URL('./schedules.json', import.meta.url);
 writeFileSync(file, JSON.stringify(table, null, 1) + '\n');

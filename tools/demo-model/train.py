@@ -1,58 +1,69 @@
 #!/usr/bin/env python3
-"""Trains the embedded demo model: a small LLaVA-1.5-architecture model for the synthetic VQA task.
+"""Trains the embedded demo model on a 2-core CPU: a small LLaVA-1.5-architecture model for the
+app's synthetic VQA task, from nothing to the shipped fp16 checkpoint in one command.
 
-Runs on the GPU machine (PyTorch + transformers, no internet); see RUN.md for the exact commands.
-Each run trains for --minutes (or until --stop-at) and exports a loadable fp16 checkpoint; pass it
-back with --init to continue. The cosine schedule ends with each run; a continued run restarts warm
-at the point the earlier runs reached (their share of all training time so far).
+Stages (each resumable: state and checkpoints live in --work, outside git):
+  1. tokenizer  BPE with byte fallback, trained on the rendered chats.
+  2. vision     the CLIP tower alone, with dense per-patch targets the generator's scene graphs give
+                (shape, colour, size, label, object centre, counts); only the layers up to
+                `vision_feature_layer` -2 run, the last layer is never used by LLaVA.
+  3. cache      the frozen tower's features of every training and validation image, bf16 on disk.
+  4. language   projector + Llama decoder on the cached features, all of an image's questions as
+                one multi-turn chat (a random subset, in random order), loss on the answers only;
+                validation exact match per family at intervals, the best checkpoint kept.
+  5. export     fp16 safetensors in shards, tokenizer, processor config, chat template, model card.
 
-  python3 tools/demo-model/train.py --data /tmp/vqa --out /tmp/demo-model [--minutes 6] [--stop-at EPOCH_S] [--init DIR]
+  tools/demo-model/.venv/bin/python tools/demo-model/train.py --data DIR --work DIR --out resources/demo-model
 """
 import argparse
-import copy
-import functools
 import json
 import math
 import random
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-from torch.utils.data import DataLoader, Dataset
 from transformers import (CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig,
                           LlavaForConditionalGeneration, LlavaProcessor, PreTrainedTokenizerFast)
 
 from common import (CHAT_TEMPLATE, CLIP_MEAN, CLIP_STD, IMAGE_SIZE, NUM_VISUAL, PATCH, SPECIAL,
                     conversation, encode, load_image_uint8, normalize, read_split, render_chat)
+from dense import DENSE_HEADS, dense_loss, dense_metrics, dense_targets, read_scenes
 
-# About 18 M parameters: 36 MB in fp16 (the budget is 40 MB), in 15 MB shards.
-VISION = dict(hidden_size=256, intermediate_size=1024, num_hidden_layers=6, num_attention_heads=4,
+# About 13 M parameters, 26 MB in fp16 (the budget is 40 MB), in shards of at most 15 MB.
+VISION = dict(hidden_size=256, intermediate_size=1024, num_hidden_layers=5, num_attention_heads=4,
               image_size=IMAGE_SIZE, patch_size=PATCH, hidden_act="quick_gelu", projection_dim=256)
-TEXT = dict(hidden_size=256, intermediate_size=704, num_hidden_layers=16, num_attention_heads=4,
+TEXT = dict(hidden_size=192, intermediate_size=512, num_hidden_layers=12, num_attention_heads=4,
             num_key_value_heads=4, max_position_embeddings=2048, rms_norm_eps=1e-5, hidden_act="silu",
             tie_word_embeddings=False)
 VOCAB_SIZE = 768  # 261 special and byte tokens, printable ASCII, and merges for the task's words
 SHARD = "15MB"
+CHECKPOINT_EVERY_S = 300
 
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", required=True, help="folder with train*.jsonl, val.jsonl and images/ (make_data.sh)")
+    p.add_argument("--data", required=True, help="train*.jsonl, val*.jsonl, scenes-*.jsonl and images/ (make_data.sh)")
+    p.add_argument("--work", required=True, help="resumable state: checkpoints, optimizer, feature cache")
     p.add_argument("--out", required=True, help="where the fp16 checkpoint is written")
-    p.add_argument("--init", help="checkpoint of an earlier run to continue from")
-    p.add_argument("--minutes", type=float, default=6.0, help="training time of this run")
-    p.add_argument("--stop-at", type=float, default=math.inf, help="stop training by this Unix time, whatever --minutes says")
-    p.add_argument("--batch", type=int, default=128)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--warmup-steps", type=int, default=300)
-    p.add_argument("--workers", type=int, default=12)
+    p.add_argument("--vision-samples", type=int, default=16000, help="images seen by the dense vision stage")
+    p.add_argument("--language-samples", type=int, default=24000, help="chats seen by the language stage")
+    p.add_argument("--cache-images", type=int, default=None, help="training images whose features are cached (default: all)")
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--vision-lr", type=float, default=2e-3)
+    p.add_argument("--language-lr", type=float, default=1.5e-3)
+    p.add_argument("--val-every", type=int, default=200, help="language steps between validation runs")
+    p.add_argument("--val-items", type=int, default=300, help="validation questions per interval run (all at the end)")
+    p.add_argument("--threads", type=int, default=torch.get_num_threads())
+    p.add_argument("--seed", type=int, default=0)
     return p.parse_args()
 
 
 # ---------------------------------------------------------------------------------------------
-# Tokenizer and model
+# Tokenizer, model, processor
 
 
 def train_tokenizer(train):
@@ -75,7 +86,7 @@ def train_tokenizer(train):
     return Tokenizer.from_str(json.dumps(spec))
 
 
-def build_model(tok, vision=VISION, text=TEXT):
+def build_model(tok, vision=VISION, text=TEXT, seed=0):
     ids = {k: tok.token_to_id(v) for k, v in SPECIAL.items()}
     text_config = LlamaConfig(vocab_size=tok.get_vocab_size(), bos_token_id=ids["bos"], eos_token_id=ids["eos"], pad_token_id=ids["pad"], **text)
     config = LlavaConfig(vision_config=CLIPVisionConfig(**vision).to_dict(), text_config=text_config.to_dict(), projector_hidden_act="gelu",
@@ -83,7 +94,7 @@ def build_model(tok, vision=VISION, text=TEXT):
     config.image_token_id = ids["image"]  # an alias of image_token_index in older transformers
     for key in ("bos", "eos", "pad"):
         setattr(config, f"{key}_token_id", ids[key])
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     return LlavaForConditionalGeneration(config)
 
 
@@ -98,136 +109,284 @@ def build_processor(tok):
                           num_additional_image_tokens=1, image_token=SPECIAL["image"], chat_template=CHAT_TEMPLATE)
 
 
-# ---------------------------------------------------------------------------------------------
-# Data
+def vision_features(tower, pixels):
+    """The tower's hidden states at vision_feature_layer -2 without the CLS token, as LLaVA selects them.
+    Runs only the layers those states depend on (the last layer's output is never used)."""
+    vm = getattr(tower, "vision_model", tower)  # transformers 5 flattened CLIPVisionModel
+    h = vm.pre_layrnorm(vm.embeddings(pixels))
+    for layer in vm.encoder.layers[:-1]:
+        h = layer(h, None)
+    return h[:, 1:]
 
 
-class Conversations(Dataset):
-    """One sample per image: a random subset of its questions as a multi-turn chat (loss on answers only)."""
-
-    def __init__(self, by_image, tok, all_turns=False):
-        self.images = list(by_image.items())
-        self.tok = tok
-        self.all_turns = all_turns
-
-    def __len__(self):
-        return len(self.images)
-
-    def __getitem__(self, i):
-        path, questions = self.images[i]
-        qa = [(q, a) for q, a, _ in questions]
-        if not self.all_turns:
-            qa = random.sample(qa, random.randint(1, len(qa)))
-        ids, labels = encode(self.tok, qa)
-        return load_image_uint8(path), torch.tensor(ids), torch.tensor(labels), questions[0][2]
+def project_and_embed(model, features, ids):
+    """inputs_embeds with the projected visual features in place of the <image> tokens (LLaVA's merge)."""
+    core = model.model
+    embeds = core.get_input_embeddings()(ids)
+    visual = core.multi_modal_projector(features.float()).to(embeds.dtype)
+    mask = (ids == model.config.image_token_id).unsqueeze(-1).expand_as(embeds)
+    return embeds.masked_scatter(mask, visual)
 
 
-def collate(batch, pad_id):
-    images, ids, labels, families = zip(*batch)
-    length = max(len(x) for x in ids)
-    pad = lambda xs, value: torch.stack([F.pad(x, (0, length - len(x)), value=value) for x in xs])
-    mask = pad([torch.ones_like(x) for x in ids], 0)
-    return torch.stack(images), pad(ids, pad_id), pad(labels, -100), mask, list(families)
-
-
-def loader(by_image, tok, batch, workers, shuffle, all_turns=False):
-    pad_id = tok.token_to_id(SPECIAL["pad"])
-    return DataLoader(Conversations(by_image, tok, all_turns), batch_size=batch, shuffle=shuffle, num_workers=workers,
-                      collate_fn=functools.partial(collate, pad_id=pad_id), drop_last=shuffle, persistent_workers=shuffle, pin_memory=True)
+def language_logits(model, features, ids, mask):
+    out = model.model.language_model(inputs_embeds=project_and_embed(model, features, ids), attention_mask=mask)
+    return model.lm_head(out.last_hidden_state)
 
 
 # ---------------------------------------------------------------------------------------------
-# Training
+# Training loop helpers: resumable state, schedules, progress
 
 
-def forward_loss(model, images, ids, labels, mask):
-    with torch.autocast("cuda", dtype=torch.bfloat16):
-        logits = model(input_ids=ids, pixel_values=normalize(images), attention_mask=mask).logits
+class Run:
+    """Resumable state of one stage: model/optimizer checkpoint in work/<stage>.pt, written atomically."""
+
+    def __init__(self, work, stage):
+        self.path = Path(work) / f"{stage}.pt"
+        self.stage = stage
+
+    def load(self, model_parts, optimizer):
+        if not self.path.exists():
+            return {"step": 0, "seconds": 0.0, "best": None}
+        saved = torch.load(self.path, weights_only=False)
+        for name, module in model_parts.items():
+            module.load_state_dict(saved["modules"][name])
+        optimizer.load_state_dict(saved["optimizer"])
+        random.setstate(saved["py_rng"])
+        torch.set_rng_state(saved["torch_rng"])
+        print(f"{self.stage}: resumed at step {saved['meta']['step']}", flush=True)
+        return saved["meta"]
+
+    def save(self, model_parts, optimizer, meta):
+        tmp = self.path.with_suffix(".tmp")
+        torch.save({"modules": {n: m.state_dict() for n, m in model_parts.items()}, "optimizer": optimizer.state_dict(),
+                    "py_rng": random.getstate(), "torch_rng": torch.get_rng_state(), "meta": meta}, tmp)
+        tmp.replace(self.path)
+
+
+def cosine_lr(step, steps, peak, warmup):
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, steps - warmup)))))
+
+
+def progress_line(stage, step, steps, batch, seconds, started_seconds, loss):
+    rate = (step * batch - started_seconds[0]) / max(1e-9, seconds - started_seconds[1])
+    eta = (steps - step) * batch / max(rate, 1e-9)
+    return f"{stage} step {step}/{steps} {rate:.1f} samples/s loss {loss:.4f} eta {eta / 60:.1f} min"
+
+
+def timed_steps(stage, run, parts_, optimizer, meta, steps, batch, peak_lr, make_batch, step_loss, after_step=None):
+    """The shared loop: lr schedule, step, progress every 20 steps, a checkpoint every 5 minutes."""
+    start = time.time() - meta["seconds"]
+    resumed = (meta["step"] * batch, meta["seconds"])
+    last_save = time.time()
+    while meta["step"] < steps:
+        for group in optimizer.param_groups:
+            group["lr"] = cosine_lr(meta["step"], steps, peak_lr, warmup=min(100, steps // 10))
+        loss = step_loss(make_batch())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], 1.0)
+        optimizer.step()
+        meta["step"] += 1
+        meta["seconds"] = time.time() - start
+        if meta["step"] % 20 == 0 or meta["step"] == steps:
+            print(progress_line(stage, meta["step"], steps, batch, meta["seconds"], resumed, loss.item()), flush=True)
+        if after_step:
+            after_step(meta)
+        if time.time() - last_save > CHECKPOINT_EVERY_S or meta["step"] == steps:
+            run.save(parts_, optimizer, meta)
+            last_save = time.time()
+    return meta
+
+
+# ---------------------------------------------------------------------------------------------
+# Stage 2: the vision tower with dense per-patch targets
+
+
+def train_vision(model, args, scenes, val_scenes):
+    tower = model.model.vision_tower
+    head = torch.nn.Linear(VISION["hidden_size"], sum(DENSE_HEADS.values()))
+    params = list(tower.parameters()) + list(head.parameters())
+    optimizer = torch.optim.AdamW(params, lr=args.vision_lr, betas=(0.9, 0.98), weight_decay=0.05)
+    run = Run(args.work, "vision")
+    parts_ = {"tower": tower, "head": head}
+    meta = run.load(parts_, optimizer)
+    steps = args.vision_samples // args.batch
+    images = sorted(scenes)
+    rng = random.Random(args.seed + meta["step"])
+
+    def make_batch():
+        chosen = rng.sample(images, args.batch)
+        pixels = torch.stack([load_image_uint8(Path(args.data) / p) for p in chosen])
+        return normalize(pixels), dense_targets([scenes[p] for p in chosen])
+
+    def step_loss(batch):
+        pixels, targets = batch
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = head(vision_features(tower, pixels))
+        return dense_loss(out.float(), targets)
+
+    tower.train()
+    if meta["step"] < steps:
+        meta = timed_steps("vision", run, parts_, optimizer, meta, steps, args.batch, args.vision_lr, make_batch, step_loss)
+    tower.eval()
+    with torch.no_grad():
+        chosen = sorted(val_scenes)[:192]
+        outs, targets = [], []
+        for i in range(0, len(chosen), 32):
+            part = chosen[i:i + 32]
+            pixels = normalize(torch.stack([load_image_uint8(Path(args.data) / p) for p in part]))
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                outs.append(head(vision_features(tower, pixels)).float())
+            targets.append(dense_targets([val_scenes[p] for p in part]))
+        metrics = dense_metrics(torch.cat(outs), {k: torch.cat([t[k] for t in targets]) for k in targets[0]})
+    print("vision val (per-patch accuracy): " + " ".join(f"{k} {v:.3f}" for k, v in metrics.items()), flush=True)
+    return {"seconds": meta["seconds"], "steps": meta["step"], "val": metrics}
+
+
+# ---------------------------------------------------------------------------------------------
+# Stage 3: the frozen tower's features, cached
+
+
+def cache_features(model, args, paths, name):
+    """features[i] = the tower's [576, hidden] features of paths[i], bf16 as int16 in a memmap."""
+    file = Path(args.work) / f"features-{name}.bin"
+    done_file = file.with_suffix(".done")
+    shape = (len(paths), NUM_VISUAL, VISION["hidden_size"])
+    done = int(done_file.read_text()) if done_file.exists() else 0
+    store = np.memmap(file, dtype=np.int16, mode="r+" if file.exists() else "w+", shape=shape)
+    tower = model.model.vision_tower.eval()
+    start, chunk = time.time(), 32
+    with torch.no_grad():
+        for i in range(done, len(paths), chunk):
+            pixels = normalize(torch.stack([load_image_uint8(Path(args.data) / p) for p in paths[i:i + chunk]]))
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                feats = vision_features(tower, pixels).to(torch.bfloat16)
+            store[i:i + len(feats)] = feats.view(torch.int16).numpy()
+            if (i // chunk) % 20 == 19 or i + chunk >= len(paths):
+                store.flush()
+                done_file.write_text(str(i + len(feats)))
+                rate = (i + len(feats) - done) / (time.time() - start)
+                print(f"cache {name} {i + len(feats)}/{len(paths)} {rate:.1f} images/s eta {(len(paths) - i - len(feats)) / rate / 60:.1f} min", flush=True)
+    return store
+
+
+def cached(store, index):
+    return torch.from_numpy(np.asarray(store[index])).view(torch.bfloat16)
+
+
+# ---------------------------------------------------------------------------------------------
+# Stage 4: projector + decoder on cached features
+
+
+def chat_batch(tok, samples, pad_id):
+    """samples: [(features, [(q, a)])] -> features, ids, labels, mask (right-padded)."""
+    encoded = [encode(tok, qa) for _, qa in samples]
+    length = max(len(ids) for ids, _ in encoded)
+    ids = torch.full((len(samples), length), pad_id)
+    labels = torch.full((len(samples), length), -100)
+    mask = torch.zeros((len(samples), length), dtype=torch.long)
+    for row, (i, l) in enumerate(encoded):
+        ids[row, :len(i)], labels[row, :len(l)], mask[row, :len(i)] = torch.tensor(i), torch.tensor(l), 1
+    return torch.stack([f for f, _ in samples]), ids, labels, mask
+
+
+def answer_loss(model, features, ids, labels, mask):
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = language_logits(model, features, ids, mask)
     return F.cross_entropy(logits[:, :-1].float().flatten(0, 1), labels[:, 1:].flatten(), ignore_index=-100), logits
 
 
-def lr_at(step, progress, args):
-    """Linear warm-up over the first steps of this run, then cosine decay over the total training time."""
-    warm = min(1.0, (step + 1) / args.warmup_steps)
-    return args.lr * warm * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
-
-
 @torch.no_grad()
-def evaluate(model, val, tok, workers):
-    """Greedy exact match, computed teacher-forced: greedy decoding yields the answer and </s> exactly
-    when every answer token is the argmax given the tokens before it."""
+def evaluate(model, tok, store, items, pad_id):
+    """Greedy exact match per family, teacher-forced: greedy decoding yields the answer and </s>
+    exactly when every answer token is the argmax given the tokens before it. items: [(index, q, a, family)]."""
     model.eval()
     correct, total = {}, {}
-    for images, ids, labels, mask, families in loader(val, tok, 64, workers, shuffle=False, all_turns=True):
-        images, ids, labels, mask = (t.cuda(non_blocking=True) for t in (images, ids, labels, mask))
-        _, logits = forward_loss(model, images, ids, labels, mask)
+    for i in range(0, len(items), 32):
+        part = items[i:i + 32]
+        features, ids, labels, mask = chat_batch(tok, [(cached(store, idx), [(q, a)]) for idx, q, a, _ in part], pad_id)
+        _, logits = answer_loss(model, features, ids, labels, mask)
         target = labels[:, 1:]
         hit = ((logits[:, :-1].argmax(-1) == target) | (target == -100)).all(dim=1)
-        for family, ok in zip(families, hit.tolist()):
+        for (_, _, _, family), ok in zip(part, hit.tolist()):
             correct[family] = correct.get(family, 0) + ok
             total[family] = total.get(family, 0) + 1
     model.train()
-    per_family = {f: correct[f] / total[f] for f in sorted(total)}
-    return sum(correct.values()) / sum(total.values()), per_family
+    return sum(correct.values()) / sum(total.values()), {f: correct[f] / total[f] for f in sorted(total)}
 
 
-def train(model, tok, args, state):
-    train_split = read_split(args.data, "train")
-    val = read_split(args.data, "val")
-    print(f"train: {len(train_split)} images, {sum(map(len, train_split.values()))} questions; val: {len(val)}", flush=True)
-    model.cuda().train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.98), weight_decay=0.05, fused=True)
-    batches = loader(train_split, tok, args.batch, args.workers, shuffle=True)
-    start, step, done = time.time(), 0, False
-    budget = max(0.0, min(args.minutes * 60, args.stop_at - start))
-    total = state["trained_seconds"] + budget
-    while not done:
-        for images, ids, labels, mask, _ in batches:
-            elapsed = time.time() - start
-            if elapsed >= budget:
-                done = True
-                break
-            progress = (state["trained_seconds"] + elapsed) / total
-            for group in optimizer.param_groups:
-                group["lr"] = lr_at(step, progress, args)
-            images, ids, labels, mask = (t.cuda(non_blocking=True) for t in (images, ids, labels, mask))
-            loss, _ = forward_loss(model, images, ids, labels, mask)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            step += 1
-            if step % 100 == 0:
-                print(f"step {state['steps'] + step} loss {loss.item():.4f} lr {optimizer.param_groups[0]['lr']:.2e} "
-                      f"{step * args.batch / elapsed:.0f} samples/s progress {progress:.1%}", flush=True)
-    state["trained_seconds"] += time.time() - start
-    state["steps"] += step
-    state["val_accuracy"], state["val_per_family"] = evaluate(model, val, tok, args.workers)
-    print(f"val exact match {state['val_accuracy']:.3f} " + " ".join(f"{f} {a:.3f}" for f, a in state["val_per_family"].items()), flush=True)
+def balanced(items, count, seed):
+    """The first `count` items with families interleaved, so a partial validation covers every family."""
+    by_family = {}
+    for item in random.Random(seed).sample(items, len(items)):
+        by_family.setdefault(item[3], []).append(item)
+    rounds = zip(*by_family.values())
+    return [item for r in rounds for item in r][:count]
+
+
+def train_language(model, tok, args, train_paths, train_store, train_qa, val_items, val_store):
+    core = model.model
+    trainable = list(core.multi_modal_projector.parameters()) + list(core.language_model.parameters()) + list(model.lm_head.parameters())
+    optimizer = torch.optim.AdamW(trainable, lr=args.language_lr, betas=(0.9, 0.98), weight_decay=0.05)
+    run = Run(args.work, "language")
+    parts_ = {"projector": core.multi_modal_projector, "decoder": core.language_model, "lm_head": model.lm_head}
+    meta = run.load(parts_, optimizer)
+    steps = args.language_samples // args.batch
+    rng = random.Random(args.seed + 1 + meta["step"])
+    pad_id = tok.token_to_id(SPECIAL["pad"])
+    quick_val = balanced(val_items, args.val_items, args.seed)
+    best_file = Path(args.work) / "language-best.pt"
+
+    def make_batch():
+        samples = []
+        for index in rng.sample(range(len(train_paths)), args.batch):
+            qa = train_qa[train_paths[index]]
+            # Half the chats ask every question of the image, half a random subset (single turns included).
+            turns = len(qa) if rng.random() < 0.5 else rng.randint(1, len(qa))
+            samples.append((cached(train_store, index), rng.sample(qa, turns)))
+        return chat_batch(tok, samples, pad_id)
+
+    def after_step(meta):
+        if meta["step"] % args.val_every and meta["step"] != steps:
+            return
+        accuracy, per_family = evaluate(model, tok, val_store, quick_val, pad_id)
+        line = " ".join(f"{f} {a:.3f}" for f, a in per_family.items())
+        print(f"language step {meta['step']} val exact match {accuracy:.3f} ({len(quick_val)} items): {line}", flush=True)
+        if meta["best"] is None or accuracy >= meta["best"]["accuracy"]:
+            meta["best"] = {"step": meta["step"], "accuracy": accuracy, "per_family": per_family}
+            torch.save({n: m.state_dict() for n, m in parts_.items()}, best_file)
+
+    core.vision_tower.requires_grad_(False)
+    model.train()
+    if meta["step"] < steps:
+        meta = timed_steps("language", run, parts_, optimizer, meta, steps, args.batch, args.language_lr, make_batch,
+                           lambda b: answer_loss(model, *b)[0], after_step)
+    for name, state in torch.load(best_file).items():
+        parts_[name].load_state_dict(state)
+    accuracy, per_family = evaluate(model, tok, val_store, val_items, pad_id)
+    print(f"best checkpoint (step {meta['best']['step']}): val exact match {accuracy:.3f} over {len(val_items)} items: "
+          + " ".join(f"{f} {a:.3f}" for f, a in per_family.items()), flush=True)
+    return {"seconds": meta["seconds"], "steps": meta["step"], "best_step": meta["best"]["step"],
+            "val_accuracy": accuracy, "val_per_family": per_family, "val_items": len(val_items)}
 
 
 # ---------------------------------------------------------------------------------------------
-# Export
+# Stage 5: export
 
 
 def save_checkpoint(model, processor, out):
     """fp16 safetensors in shards of at most 15 MB, with tokenizer, preprocessor config and chat template."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    copy.deepcopy(model).cpu().half().save_pretrained(out, max_shard_size=SHARD)
+    for old in out.glob("model*.safetensors*"):
+        old.unlink()
+    model.half().save_pretrained(out, max_shard_size=SHARD)
+    model.float()
     processor.save_pretrained(out)
     (out / "chat_template.jinja").write_text(CHAT_TEMPLATE)
     engine_compatible_config(out / "config.json")
-
-
-def export(model, processor, out, state, args):
-    out = Path(out)
-    save_checkpoint(model, processor, out)
-    (out / "train_state.json").write_text(json.dumps(state, indent=2) + "\n")
-    write_model_card(out, model, state, args)
-    sizes = {p.name: p.stat().st_size for p in out.iterdir()}
-    print(f"exported {out}: {sum(sizes.values()) / 1e6:.1f} MB; largest file {max(sizes.values()) / 1e6:.1f} MB", flush=True)
-    assert sum(sizes.values()) <= 40e6 and max(sizes.values()) <= 16e6, "over the 40 MB / 16 MB budget"
 
 
 def engine_compatible_config(path):
@@ -240,65 +399,68 @@ def engine_compatible_config(path):
     path.write_text(json.dumps(config, indent=2) + "\n")
 
 
-def write_model_card(out, model, state, args):
-    params = sum(p.numel() for p in model.parameters())
-    per_family = ", ".join(f"{f} {a:.1%}" for f, a in state["val_per_family"].items())
-    card = f"""# TransPrune Studio demo model
+def export(model, processor, out, report):
+    save_checkpoint(model, processor, out)
+    (Path(out) / "train_report.json").write_text(json.dumps(report, indent=2) + "\n")
+    sizes = {p.name: p.stat().st_size for p in Path(out).iterdir() if p.is_file()}
+    print(f"exported {out}: {sum(sizes.values()) / 1e6:.1f} MB; largest file {max(sizes.values()) / 1e6:.1f} MB", flush=True)
+    assert sum(sizes.values()) <= 40e6 and max(sizes.values()) <= 16e6, "over the 40 MB / 16 MB budget"
 
-A small vision-language model with the LLaVA-1.5 architecture, trained from scratch for the app's
-built-in synthetic visual question answering task, so that the app answers questions offline on
-first launch. It is a demonstration model: it knows coloured shapes on textured backgrounds, not
-the world.
 
-## Architecture ({params / 1e6:.1f} M parameters, fp16 safetensors)
+# ---------------------------------------------------------------------------------------------
 
-- `LlavaForConditionalGeneration`: CLIP vision tower at {IMAGE_SIZE} px, patch {PATCH} ({NUM_VISUAL} visual tokens),
-  {VISION['num_hidden_layers']} layers, hidden {VISION['hidden_size']}, quick_gelu; `vision_feature_layer` -2, CLS dropped ("default").
-- MLP projector (Linear, GELU, Linear).
-- Llama decoder: {TEXT['num_hidden_layers']} layers, hidden {TEXT['hidden_size']}, {TEXT['num_attention_heads']} heads, SwiGLU {TEXT['intermediate_size']}, RoPE theta 10000.
-- Tokenizer: BPE with byte fallback ({VOCAB_SIZE} + special tokens), trained on the task's chats with `tokenizers`.
-- Chat template: LLaVA-1.5 (vicuna_v1) format with its system prompt:
-  `<system> USER: <image>\\n<question> ASSISTANT: <answer></s>`.
 
-## Data
-
-The synthetic VQA generator in `src/engine/data` (`npm run cli -- data`): scenes of 1-8 objects
-(6 shapes, 7 colours, 3 sizes, some with a digit or letter label) on noise, stripe, gradient and
-checker backgrounds; one-word answers in six question families (colour, shape, count, exist
-(balanced yes/no, POPE-style absent objects), relative position, label). Training used the
-`train` split, validation the `val` split; the `test` split is `tests/fixtures/vqa`.
-
-## Training
-
-`tools/demo-model/train.py` (commands in `tools/demo-model/RUN.md`): AdamW (lr {args.lr}, betas 0.9/0.98,
-weight decay 0.05), batch {args.batch}, bf16 autocast, warm-up then cosine decay;
-{state['steps']} steps in {state['trained_seconds'] / 60:.1f} minutes on one GPU.
-
-## Accuracy
-
-- Exact match on the test split, unpruned, measured by the app's engine: **not yet measured**
-  (`npm run eval -- --model demo --methods none --split test`).
-- Validation split, measured by train.py in PyTorch (greedy, teacher-forced): {state['val_accuracy']:.1%}
-  ({per_family}).
-"""
-    (Path(out) / "README.md").write_text(card)
+def timed(report, name, fn):
+    start = time.time()
+    result = fn()
+    report["wall_seconds"][name] = report["wall_seconds"].get(name, 0.0) + time.time() - start
+    return result
 
 
 def main():
     args = parse_args()
-    torch.backends.cuda.matmul.allow_tf32 = True
-    if args.init:
-        model = LlavaForConditionalGeneration.from_pretrained(args.init).float()
-        tok = Tokenizer.from_file(str(Path(args.init) / "tokenizer.json"))
-        state = json.loads((Path(args.init) / "train_state.json").read_text())
-    else:
-        tok = train_tokenizer(read_split(args.data, "train"))
-        model = build_model(tok)
-        state = {"trained_seconds": 0.0, "steps": 0}
+    torch.set_num_threads(args.threads)
+    random.seed(args.seed)
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    report_file = work / "report.json"
+    report = json.loads(report_file.read_text()) if report_file.exists() else {"wall_seconds": {}}
+    save_report = lambda: report_file.write_text(json.dumps(report, indent=2) + "\n")
+
+    train_qa_all = read_split(args.data, "train")
+    val_split = read_split(args.data, "val")
+    tok_file = work / "tokenizer.json"
+    if not tok_file.exists():
+        timed(report, "tokenizer", lambda: train_tokenizer(train_qa_all).save(str(tok_file)))
+    tok = Tokenizer.from_file(str(tok_file))
+    model = build_model(tok, seed=args.seed)
     processor = build_processor(tok)  # built before training, so an API mismatch fails fast
-    print(f"{sum(p.numel() for p in model.parameters()) / 1e6:.1f} M parameters, vocab {tok.get_vocab_size()}", flush=True)
-    train(model, tok, args, state)
-    export(model, processor, args.out, state, args)
+    print(f"{sum(p.numel() for p in model.parameters()) / 1e6:.1f} M parameters, vocab {tok.get_vocab_size()}, "
+          f"{args.threads} threads; train {len(train_qa_all)} images, val {len(val_split)}", flush=True)
+
+    rel = lambda p: str(Path(p).relative_to(Path(args.data)))
+    scenes, val_scenes = read_scenes(args.data, "train"), read_scenes(args.data, "val")
+    if "vision" not in report:
+        report["vision"] = timed(report, "vision", lambda: train_vision(model, args, scenes, val_scenes))
+        save_report()
+    else:
+        model.model.vision_tower.load_state_dict(torch.load(work / "vision.pt", weights_only=False)["modules"]["tower"])
+
+    train_paths = sorted(rel(p) for p in train_qa_all)[: args.cache_images]
+    val_paths = sorted(rel(p) for p in val_split)
+    train_store = timed(report, "cache", lambda: cache_features(model, args, train_paths, "train"))
+    val_store = timed(report, "cache", lambda: cache_features(model, args, val_paths, "val"))
+    save_report()
+
+    train_qa = {rel(p): [(q, a) for q, a, _ in qs] for p, qs in train_qa_all.items()}
+    val_index = {p: i for i, p in enumerate(val_paths)}
+    val_items = [(val_index[rel(p)], q, a, f) for p, qs in val_split.items() for q, a, f in qs]
+    report["language"] = timed(report, "language", lambda: train_language(model, tok, args, train_paths, train_store, train_qa, val_items, val_store))
+    report.update(vision_config=VISION, text_config=TEXT, batch=args.batch, vision_samples=args.vision_samples,
+                  language_samples=args.language_samples, cache_images=args.cache_images, threads=args.threads,
+                  torch=torch.__version__, parameters=sum(p.numel() for p in model.parameters()))
+    save_report()
+    export(model, processor, args.out, report)
 
 
 if __name__ == "__main__":

@@ -34,14 +34,18 @@ function runNode(script, env, timeoutMs) {
 }
 
 function reasonFrom(output) {
-  const lines = output.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = output
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   const network = lines.find((l) => /ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|fetch failed|certificate/i.test(l));
   return (network ?? lines.find((l) => /error/i.test(l)) ?? lines.at(-1))?.replace(/^\w*Error:\s*/, '').slice(0, 160);
 }
 
 async function electronBinary() {
   const what = 'Electron binary download from GitHub';
-  const stillWorks = 'the desktop app cannot start, but `npm run cli`, `npm run web` and `npm test` work; retry with `npx install-electron`';
+  const stillWorks =
+    'the desktop app cannot start, but `npm run cli`, `npm run web` and `npm test` work; retry with `npx install-electron`';
   if (findElectronBinary(ROOT).path) return;
   if (inCi) return warn(what, 'CI=true', stillWorks);
   const installer = join(ROOT, 'node_modules', 'electron', 'install.js');

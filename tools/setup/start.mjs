@@ -22,5 +22,9 @@ if (!electron.path) {
 }
 
 const mode = process.argv.includes('--dev') ? 'dev' : 'preview';
-const child = spawn(join(ROOT, 'node_modules', '.bin', 'electron-vite'), [mode], { cwd: ROOT, stdio: 'inherit', shell: process.platform === 'win32' });
+const child = spawn(join(ROOT, 'node_modules', '.bin', 'electron-vite'), [mode], {
+  cwd: ROOT,
+  stdio: 'inherit',
+  shell: process.platform === 'win32',
+});
 child.on('exit', (code, signal) => process.exit(signal ? 1 : (code ?? 1)));

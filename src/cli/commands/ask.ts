@@ -1,7 +1,16 @@
 import type { AskResult } from '../../engine/runtime/engine.js';
 import { CliError, type CliCommand } from '../command.js';
 import { PRUNING_USAGE, methodsFromArgs, pruningOptions, writeTraceFiles } from '../pruning-options.js';
-import { MODEL_USAGE, RUNTIME_USAGE, engineFromArgs, integerArg, nonNegativeArg, questionFromArgs, questionOptions, runtimeOptions } from '../run-options.js';
+import {
+  MODEL_USAGE,
+  RUNTIME_USAGE,
+  engineFromArgs,
+  integerArg,
+  nonNegativeArg,
+  questionFromArgs,
+  questionOptions,
+  runtimeOptions,
+} from '../run-options.js';
 
 /** `ask`: one question about one image, the answer streamed, then timings and token counts. */
 export const askCommand: CliCommand = {
@@ -29,23 +38,32 @@ export const askCommand: CliCommand = {
     const onSigint = () => controller.abort();
     process.once('SIGINT', onSigint);
     try {
-      const result = await asCliError(() => engine.ask(
-        {
-          model,
-          image,
-          question,
-          method: methods[0],
-          maxTokens: integerArg(values['max-tokens'], '--max-tokens'),
-          stop: values.stop as string[] | undefined,
-          sampling: { temperature: nonNegativeArg(values.temperature, '--temperature'), topP: nonNegativeArg(values['top-p'], '--top-p'), seed: integerArg(values.seed, '--seed', 0) },
-          trace: values.trace !== undefined,
-        },
-        {
-          onToken: (text) => process.stdout.write(text),
-          onEvent: (e) => { if (e.type === 'progress') process.stderr.write(`\rimporting ${(100 * e.fraction).toFixed(0)}% ${e.message}\x1b[K${e.fraction >= 1 ? '\n' : ''}`); },
-          signal: controller.signal,
-        },
-      ));
+      const result = await asCliError(() =>
+        engine.ask(
+          {
+            model,
+            image,
+            question,
+            method: methods[0],
+            maxTokens: integerArg(values['max-tokens'], '--max-tokens'),
+            stop: values.stop as string[] | undefined,
+            sampling: {
+              temperature: nonNegativeArg(values.temperature, '--temperature'),
+              topP: nonNegativeArg(values['top-p'], '--top-p'),
+              seed: integerArg(values.seed, '--seed', 0),
+            },
+            trace: values.trace !== undefined,
+          },
+          {
+            onToken: (text) => process.stdout.write(text),
+            onEvent: (e) => {
+              if (e.type === 'progress')
+                process.stderr.write(`\rimporting ${(100 * e.fraction).toFixed(0)}% ${e.message}\x1b[K${e.fraction >= 1 ? '\n' : ''}`);
+            },
+            signal: controller.signal,
+          },
+        ),
+      );
       process.stdout.write('\n');
       printStats(result);
       if (result.trace && values.trace !== undefined) {

@@ -14,13 +14,20 @@ const suites: Record<string, BenchSuite> = {
 export const benchCommand: CliCommand = {
   name: 'bench',
   summary: `run a benchmark (${Object.keys(suites).join(', ')}): prints a table, writes JSON to bench-results/`,
-  usage: Object.values(suites).map((s) => s.usage).join('\n       npm run cli -- '),
+  usage: Object.values(suites)
+    .map((s) => s.usage)
+    .join('\n       npm run cli -- '),
   // Suites share option names (threads, ep, ...); each reads its own.
   options: Object.assign({}, ...Object.values(suites).map((s) => s.options)),
   async run({ values, positionals }) {
     const [name, ...rest] = positionals;
     const suite = name === undefined ? undefined : suites[name];
-    if (!suite) throw new CliError(`which benchmark? ${Object.entries(suites).map(([n, s]) => `\n  ${n.padEnd(8)} ${s.summary}`).join('')}`);
+    if (!suite)
+      throw new CliError(
+        `which benchmark? ${Object.entries(suites)
+          .map(([n, s]) => `\n  ${n.padEnd(8)} ${s.summary}`)
+          .join('')}`,
+      );
     if (rest.length) throw new CliError(`unexpected arguments: ${rest.join(' ')}`);
     await suite.run(values);
     return 0;

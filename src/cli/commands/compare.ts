@@ -4,7 +4,15 @@ import { stageCounts, type Trace } from '../../shared/trace.js';
 import type { AskResult, CompareResult } from '../../engine/runtime/engine.js';
 import { CliError, type CliCommand } from '../command.js';
 import { PRUNING_USAGE, methodsFromArgs, pruningOptions, writeTraceFiles } from '../pruning-options.js';
-import { MODEL_USAGE, RUNTIME_USAGE, engineFromArgs, integerArg, questionFromArgs, questionOptions, runtimeOptions } from '../run-options.js';
+import {
+  MODEL_USAGE,
+  RUNTIME_USAGE,
+  engineFromArgs,
+  integerArg,
+  questionFromArgs,
+  questionOptions,
+  runtimeOptions,
+} from '../run-options.js';
 import { printTable } from '../../engine/bench/report.js';
 import { siUnits } from '../../engine/pruning/flops.js';
 
@@ -29,7 +37,8 @@ export const compareCommand: CliCommand = {
     const { values } = args;
     const { model, image, question } = questionFromArgs(args, 'compare');
     // Without --method: none against transprune-high (with any --schedule/--alpha applied to it).
-    const methods = values.method === undefined ? [...methodsFromArgs(args, 'none'), ...methodsFromArgs(args, 'transprune-high')] : methodsFromArgs(args);
+    const methods =
+      values.method === undefined ? [...methodsFromArgs(args, 'none'), ...methodsFromArgs(args, 'transprune-high')] : methodsFromArgs(args);
     if (methods.length < 2) throw new CliError('compare needs at least two methods: --method none --method transprune-high');
     const maxTokens = integerArg(values['max-tokens'], '--max-tokens');
 
@@ -40,7 +49,9 @@ export const compareCommand: CliCommand = {
       const runs = compared.results.map((result, i) => ({ method: methods[i], result, trace: result.trace! }));
       printComparison(question, runs, compared);
       if (values.trace !== undefined) {
-        for (const run of runs) for (const path of await writeTraceFiles(run.trace, tracePath(String(values.trace), run.method))) console.error(`trace written to ${path}`);
+        for (const run of runs)
+          for (const path of await writeTraceFiles(run.trace, tracePath(String(values.trace), run.method)))
+            console.error(`trace written to ${path}`);
       }
       return 0;
     } finally {
@@ -54,12 +65,24 @@ type Run = { method: MethodSpec; result: AskResult; trace: Trace };
 function printComparison(question: string, runs: Run[], compared: Pick<CompareResult, 'sharedLayers' | 'prefillMs'>): void {
   const labels = runs.map((r) => formatMethod(r.method));
   console.log(`\nQ: ${question}\n`);
-  console.log(sideBySide(labels, runs.map((r) => r.result.answer), 38));
+  console.log(
+    sideBySide(
+      labels,
+      runs.map((r) => r.result.answer),
+      38,
+    ),
+  );
   const base = runs[0];
   const rows: string[][] = [];
   rows.push(['visual tokens', ...runs.map((r) => stageCounts(r.trace).join('→'))]);
-  rows.push(['paper FLOPs (MACs)', ...runs.map((r) => `${siUnits(r.trace.totals.flops.paper)} (${pct(r.trace.totals.flops.paper / r.trace.totals.flops.paperUnpruned)})`)]);
-  rows.push(['full FLOPs', ...runs.map((r) => `${siUnits(r.trace.totals.flops.full)} (${pct(r.trace.totals.flops.full / r.trace.totals.flops.fullUnpruned)})`)]);
+  rows.push([
+    'paper FLOPs (MACs)',
+    ...runs.map((r) => `${siUnits(r.trace.totals.flops.paper)} (${pct(r.trace.totals.flops.paper / r.trace.totals.flops.paperUnpruned)})`),
+  ]);
+  rows.push([
+    'full FLOPs',
+    ...runs.map((r) => `${siUnits(r.trace.totals.flops.full)} (${pct(r.trace.totals.flops.full / r.trace.totals.flops.fullUnpruned)})`),
+  ]);
   rows.push(['prefill ms', ...runs.map((r) => r.result.stats.prefillMs.toFixed(1))]);
   rows.push([`prefill vs ${labels[0]}`, ...runs.map((r) => `${(r.result.stats.prefillMs / base.result.stats.prefillMs).toFixed(2)}x`)]);
   rows.push(['scoring ms', ...runs.map((r) => r.trace.totals.timesMs.scoring.toFixed(1))]);
@@ -69,15 +92,28 @@ function printComparison(question: string, runs: Run[], compared: Pick<CompareRe
   const separately = runs.reduce((sum, r) => sum + r.result.stats.prefillMs, 0);
   const shared = compared.sharedLayers ? `layers 1–${compared.sharedLayers}` : 'none';
   console.log(`\nshared layers: ${compared.sharedLayers} (${shared} computed once for all methods)`);
-  console.log(`joint prefill: ${compared.prefillMs.toFixed(1)} ms, vs ${separately.toFixed(1)} ms for the methods' prefills run separately (${(compared.prefillMs / separately).toFixed(2)}x)`);
-  console.log('Each method\'s prefill ms counts the shared layers in full (what it takes alone). One run each: times include first use\n(e.g. creating probe sessions); `npm run bench -- pruning` gives steady-state ratios.');
+  console.log(
+    `joint prefill: ${compared.prefillMs.toFixed(1)} ms, vs ${separately.toFixed(1)} ms for the methods' prefills run separately (${(compared.prefillMs / separately).toFixed(2)}x)`,
+  );
+  console.log(
+    "Each method's prefill ms counts the shared layers in full (what it takes alone). One run each: times include first use\n(e.g. creating probe sessions); `npm run bench -- pruning` gives steady-state ratios.",
+  );
 }
 
 /** Columns of word-wrapped text under their headers. */
 export function sideBySide(headers: string[], texts: string[], width: number): string {
-  const columns = texts.map((t, i) => [headers[i], '-'.repeat(Math.min(width, Math.max(headers[i].length, 3))), ...wrap(t || '(empty answer)', width)]);
+  const columns = texts.map((t, i) => [
+    headers[i],
+    '-'.repeat(Math.min(width, Math.max(headers[i].length, 3))),
+    ...wrap(t || '(empty answer)', width),
+  ]);
   const height = Math.max(...columns.map((c) => c.length));
-  return Array.from({ length: height }, (_, row) => columns.map((c) => (c[row] ?? '').padEnd(width)).join('  ').trimEnd()).join('\n');
+  return Array.from({ length: height }, (_, row) =>
+    columns
+      .map((c) => (c[row] ?? '').padEnd(width))
+      .join('  ')
+      .trimEnd(),
+  ).join('\n');
 }
 
 function wrap(text: string, width: number): string[] {
@@ -86,7 +122,10 @@ function wrap(text: string, width: number): string[] {
   for (const word of text.split(/\s+/).filter(Boolean)) {
     for (let w = word; w; w = w.slice(width)) {
       const piece = w.slice(0, width);
-      if (line && line.length + 1 + piece.length > width) { lines.push(line); line = ''; }
+      if (line && line.length + 1 + piece.length > width) {
+        lines.push(line);
+        line = '';
+      }
       line = line ? `${line} ${piece}` : piece;
     }
   }

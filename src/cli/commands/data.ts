@@ -7,7 +7,7 @@ import { ProgressBar } from '../../engine/eval/progress.js';
 export const dataCommand: CliCommand = {
   name: 'data',
   summary: 'generate the synthetic VQA dataset (images + JSONL in the LLaVA eval format)',
-  usage: 'data --split train|val|test --count N --out DIR [--start I] [--per-image K] [--format jpeg|png] [--quality Q]',
+  usage: 'data --split train|val|test --count N --out DIR [--start I] [--per-image K] [--format jpeg|png] [--quality Q] [--scenes]',
   options: {
     split: { type: 'string', default: 'test' },
     count: { type: 'string', default: '300' },
@@ -16,6 +16,7 @@ export const dataCommand: CliCommand = {
     'per-image': { type: 'string', default: '1' },
     format: { type: 'string', default: 'jpeg' },
     quality: { type: 'string' },
+    scenes: { type: 'boolean', default: false },
   },
   async run({ values }) {
     const split = values.split as string;
@@ -35,6 +36,7 @@ export const dataCommand: CliCommand = {
         questionsPerImage: integerArg(values['per-image'], '--per-image'),
         format,
         quality: values.quality === undefined ? undefined : integerArg(values.quality, '--quality'),
+        scenes: values.scenes === true,
       },
       (done) => progress.update(done),
     );

@@ -59,7 +59,8 @@ export const evalCommand: CliCommand = {
       const files = await writeReport(out, report, { command, data: source, createdAt: new Date().toISOString() });
       console.log(markdownTable(report));
       const failed = report.predictions.filter((p) => p.error !== undefined);
-      if (failed.length > 0) console.error(`\n${failed.length} question(s) got no answer (counted wrong), e.g. ${failed[0].id}: ${failed[0].error}`);
+      if (failed.length > 0)
+        console.error(`\n${failed.length} question(s) got no answer (counted wrong), e.g. ${failed[0].id}: ${failed[0].error}`);
       console.error(`\nwritten: ${files.join(', ')}`);
       return 0;
     } finally {
@@ -69,9 +70,13 @@ export const evalCommand: CliCommand = {
   },
 };
 
-
 /** The items to evaluate: a JSONL file, the committed test split, or a val/train split generated into the output folder. */
-async function loadItems(data: string | undefined, split: string, limit: number | undefined, out: string): Promise<{ items: EvalItem[]; source: string }> {
+async function loadItems(
+  data: string | undefined,
+  split: string,
+  limit: number | undefined,
+  out: string,
+): Promise<{ items: EvalItem[]; source: string }> {
   let file: string;
   if (data !== undefined) {
     file = resolve(data);
@@ -94,6 +99,12 @@ async function loadItems(data: string | undefined, split: string, limit: number 
   }
   if (items.length === 0) throw new CliError(`${file} has no items`);
   const missing = items.filter((item) => !existsSync(item.imagePath));
-  if (missing.length > 0) throw new CliError(`${missing.length} image(s) missing, e.g. ${missing.slice(0, 3).map((m) => m.imagePath).join(', ')}`);
+  if (missing.length > 0)
+    throw new CliError(
+      `${missing.length} image(s) missing, e.g. ${missing
+        .slice(0, 3)
+        .map((m) => m.imagePath)
+        .join(', ')}`,
+    );
   return { items, source: file };
 }

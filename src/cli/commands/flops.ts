@@ -22,7 +22,10 @@ export const flopsCommand: CliCommand = {
   async run(args) {
     const model = FLOPS_PRESETS[String(args.values.preset)];
     if (!model) throw new CliError(`unknown --preset; known: ${Object.keys(FLOPS_PRESETS).join(', ')}`);
-    const prompt = { textTokens: count(args.values['text-tokens'], '--text-tokens'), instructionTokens: count(args.values['instruction-tokens'], '--instruction-tokens') };
+    const prompt = {
+      textTokens: count(args.values['text-tokens'], '--text-tokens'),
+      instructionTokens: count(args.values['instruction-tokens'], '--instruction-tokens'),
+    };
     if (prompt.instructionTokens > prompt.textTokens) throw new CliError('--instruction-tokens cannot exceed --text-tokens');
     const specs = methodsFromArgs(args, 'none');
     const { hidden: d, intermediate: m, numLayers } = model.decoder;
@@ -33,16 +36,36 @@ export const flopsCommand: CliCommand = {
     const rows = specs.map((spec) => {
       const shape = planPrefill(spec, model, prompt);
       const entering = projectorKeep(spec, model.visualTokens);
-      const tokens = [model.visualTokens, ...(spec.projector ? [entering] : []), ...planStages(spec.llm, numLayers, entering).map((s) => s.keep)];
+      const tokens = [
+        model.visualTokens,
+        ...(spec.projector ? [entering] : []),
+        ...planStages(spec.llm, numLayers, entering).map((s) => s.keep),
+      ];
       const paper = paperFlops(shape.visualPerLayer, d, m);
       const full = fullFlops(shape, model);
-      return { method: formatMethod(spec), tokens, paper, paperRatio: paper / basePaper, full: full.total, fullRatio: full.total / baseFull, fullBreakdown: full };
+      return {
+        method: formatMethod(spec),
+        tokens,
+        paper,
+        paperRatio: paper / basePaper,
+        full: full.total,
+        fullRatio: full.total / baseFull,
+        fullBreakdown: full,
+      };
     });
 
-    console.log(`${args.values.preset}: ${numLayers} layers, d=${d}, m=${m}, N=${model.visualTokens}; full count with ${prompt.textTokens} text tokens`);
-    console.log('paper = Eq. 7 multiply-accumulates over visual tokens only (the paper\'s "TFLOPs"); full = FLOPs of the whole prefill incl. vision and overheads\n');
-    printTable(['method', 'visual tokens', 'paper TFLOPs', '%', 'full TFLOPs', '%'], rows.map((r) => [r.method, r.tokens.join('→'), tera(r.paper), pct(r.paperRatio), tera(r.full), pct(r.fullRatio)]));
-    if (args.values.json) await writeFileAtomic(String(args.values.json), JSON.stringify({ preset: args.values.preset, prompt, rows }, null, 2));
+    console.log(
+      `${args.values.preset}: ${numLayers} layers, d=${d}, m=${m}, N=${model.visualTokens}; full count with ${prompt.textTokens} text tokens`,
+    );
+    console.log(
+      'paper = Eq. 7 multiply-accumulates over visual tokens only (the paper\'s "TFLOPs"); full = FLOPs of the whole prefill incl. vision and overheads\n',
+    );
+    printTable(
+      ['method', 'visual tokens', 'paper TFLOPs', '%', 'full TFLOPs', '%'],
+      rows.map((r) => [r.method, r.tokens.join('→'), tera(r.paper), pct(r.paperRatio), tera(r.full), pct(r.fullRatio)]),
+    );
+    if (args.values.json)
+      await writeFileAtomic(String(args.values.json), JSON.stringify({ preset: args.values.preset, prompt, rows }, null, 2));
     return 0;
   },
 };

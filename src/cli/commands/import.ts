@@ -17,7 +17,8 @@ export const importCommand: CliCommand = {
     const [folder, ...extra] = args.positionals;
     if (!folder || extra.length) throw new CliError(`expected one checkpoint folder\nusage: npm run cli -- ${this.usage}`);
     const dtype = args.values.dtype;
-    if (!isDtype(dtype)) throw new CliError('--dtype must be fp32, fp16, int8 or int4 (int: decoder linears block-quantized, the rest fp16)');
+    if (!isDtype(dtype))
+      throw new CliError('--dtype must be fp32, fp16, int8 or int4 (int: decoder linears block-quantized, the rest fp16)');
     const store = typeof args.values.store === 'string' ? args.values.store : cliStoreDir();
 
     const abort = new AbortController();
@@ -26,13 +27,18 @@ export const importCommand: CliCommand = {
     const line = progressLine();
     try {
       const pack = await importCheckpoint(folder, store, {
-        name: typeof args.values.name === 'string' ? args.values.name : undefined, dtype, signal: abort.signal, onProgress: line.update,
+        name: typeof args.values.name === 'string' ? args.values.name : undefined,
+        dtype,
+        signal: abort.signal,
+        onProgress: line.update,
       });
       line.done();
       const { config: c, numVisualTokens } = pack.manifest;
       const what = pack.alreadyImported ? 'already imported' : 'imported';
       console.log(`${what}: "${pack.manifest.name}" (id ${pack.manifest.id}, ${pack.manifest.dtype}) at ${pack.dir}`);
-      console.log(`  text ${c.text.numLayers} layers, d=${c.text.hiddenSize}, ${c.text.numHeads} heads / ${c.text.numKvHeads} KV; vision ${c.vision.imageSize}px, ${numVisualTokens} visual tokens`);
+      console.log(
+        `  text ${c.text.numLayers} layers, d=${c.text.hiddenSize}, ${c.text.numHeads} heads / ${c.text.numKvHeads} KV; vision ${c.vision.imageSize}px, ${numVisualTokens} visual tokens`,
+      );
       return 0;
     } catch (err) {
       line.done();

@@ -52,8 +52,16 @@ export async function benchPack(shape: BenchModelShape): Promise<string> {
   const checkpoint = join(root, 'checkpoints', name);
   const heads = shape.hidden / 128 >= 1 && shape.hidden % 128 === 0 ? shape.hidden / 128 : shape.hidden / 64;
   const tiny: Partial<TinyShape> = {
-    hidden: shape.hidden, intermediate, layers: distinct, heads, kvHeads: heads,
-    visionHidden: 32, visionIntermediate: 64, visionLayers: 2, visionHeads: 2, ...IMAGE,
+    hidden: shape.hidden,
+    intermediate,
+    layers: distinct,
+    heads,
+    kvHeads: heads,
+    visionHidden: 32,
+    visionIntermediate: 64,
+    visionLayers: 2,
+    visionHeads: 2,
+    ...IMAGE,
   };
   console.error(`making a ${shape.layers}-layer, ${shape.hidden}-wide ${shape.dtype} checkpoint in ${checkpoint}`);
   // Safetensors files are written whole from one buffer: keep each shard near 1 GB (Node buffers stop at 4 GB).
@@ -80,25 +88,38 @@ async function repeatLayers(dir: string, layers: number): Promise<void> {
 /** A LLaVA prompt with the image placeholder, and the visual tokens of a random image. */
 export async function benchPrompt(model: LoadedModel): Promise<PrefillInput> {
   const question = 'What is in the image? Describe the colour of the sky and how many cars are on the left.';
-  const { ids } = encodeChat(model.tokenizer, [{ role: 'user', text: question, image: true }], { template: model.chatTemplate, imageTokenId: model.config.imageTokenIndex });
+  const { ids } = encodeChat(model.tokenizer, [{ role: 'user', text: question, image: true }], {
+    template: model.chatTemplate,
+    imageTokenId: model.config.imageTokenIndex,
+  });
   const size = model.config.vision.imageSize;
   const pixels = Float32Array.from({ length: 3 * size * size }, (_, i) => Math.sin(i * 0.37));
   return { ids, imageTokenId: model.config.imageTokenIndex, visual: await encodeImage(model, pixels, size) };
 }
 
-
 /** FLOPs of an unpruned prefill's decoder layers and LM head (what `prefill` runs after the vision tower). */
 export function prefillFlops(model: LoadedModel, input: PrefillInput): number {
   const visual = input.visual?.count ?? 0;
   const f = fullFlops(
-    { visualPerLayer: Array(model.dims.numLayers).fill(visual), textTokens: input.ids.length - 1, visionTokens: visual, ttvLayers: [], probes: [], diversity: false },
+    {
+      visualPerLayer: Array(model.dims.numLayers).fill(visual),
+      textTokens: input.ids.length - 1,
+      visionTokens: visual,
+      ttvLayers: [],
+      probes: [],
+      diversity: false,
+    },
     model.flopsModel,
   );
   return f.decoder + f.head;
 }
 
 /** Median decode-step time and the share of it spent outside session.run. */
-export async function measureDecode(model: LoadedModel, input: PrefillInput, steps: number): Promise<{ stepMs: number; outsideShare: number; runCalls: number }> {
+export async function measureDecode(
+  model: LoadedModel,
+  input: PrefillInput,
+  steps: number,
+): Promise<{ stepMs: number; outsideShare: number; runCalls: number }> {
   const prefilled = await prefill(model, input);
   const timer = new RunTimer();
   const decoder = new Decoder(timer.model(model), prefilled);
@@ -154,25 +175,47 @@ export const engineBench: BenchSuite = {
       const seqLen = input.ids.length - 1 + (input.visual?.count ?? 0);
       const t = model.config.text;
       const factory = new SessionFactory(model.provider.active, { threads });
-      const peaks = [await measureGemmPeak(factory, seqLen, t.hiddenSize, t.intermediateSize), await measureGemmPeak(factory, 2048, 2048, 2048)];
+      const peaks = [
+        await measureGemmPeak(factory, seqLen, t.hiddenSize, t.intermediateSize),
+        await measureGemmPeak(factory, 2048, 2048, 2048),
+      ];
       const peak = peaks.reduce((a, b) => (b.gflops > a.gflops ? b : a));
       const decode = await measureDecode(model, input, int(values['decode-steps'], 16));
 
-      console.log(`\nbench engine: ${shape.layers} layers, hidden ${shape.hidden}, ${seqLen} prefill tokens (${input.visual?.count} visual), provider ${model.provider.active}, threads ${threads ?? 'ORT default'}\n`);
-      printTable(['measure', 'value', 'aim'], [
-        [`prefill ms (best of ${runs}; median ${median(times).toFixed(0)})`, prefillMs, ''],
-        ['prefill GFLOP (decoder + head)', flops / 1e9, ''],
-        ['achieved GFLOP/s', achieved, ''],
-        [`GEMM peak GFLOP/s (${peak.m}x${peak.k}x${peak.n})`, peak.gflops, ''],
-        ['achieved / peak', `${((100 * achieved) / peak.gflops).toFixed(1)}%`, '>= 50%'],
-        ['decode step ms (median)', decode.stepMs, ''],
-        ['decode time outside session.run', `${(100 * decode.outsideShare).toFixed(1)}%`, '<= 10%'],
-      ]);
+      console.log(
+        `\nbench engine: ${shape.layers} layers, hidden ${shape.hidden}, ${seqLen} prefill tokens (${input.visual?.count} visual), provider ${model.provider.active}, threads ${threads ?? 'ORT default'}\n`,
+      );
+      printTable(
+        ['measure', 'value', 'aim'],
+        [
+          [`prefill ms (best of ${runs}; median ${median(times).toFixed(0)})`, prefillMs, ''],
+          ['prefill GFLOP (decoder + head)', flops / 1e9, ''],
+          ['achieved GFLOP/s', achieved, ''],
+          [`GEMM peak GFLOP/s (${peak.m}x${peak.k}x${peak.n})`, peak.gflops, ''],
+          ['achieved / peak', `${((100 * achieved) / peak.gflops).toFixed(1)}%`, '>= 50%'],
+          ['decode step ms (median)', decode.stepMs, ''],
+          ['decode time outside session.run', `${(100 * decode.outsideShare).toFixed(1)}%`, '<= 10%'],
+        ],
+      );
       const path = await writeBenchResult('engine', {
-        shape, seqLen, visualTokens: input.visual?.count, provider: model.provider, threads: threads ?? null, runs,
-        prefillMs, prefillMedianMs: median(times), prefillRunsMs: times, layerMs: layerTimes[layerTimes.length - 1], prefillFlops: flops, achievedGflops: achieved,
-        gemmPeaks: peaks, peakGflops: peak.gflops, ratio: achieved / peak.gflops,
-        decodeStepMs: decode.stepMs, decodeOutsideRunShare: decode.outsideShare, decodeRunCallsPerStep: decode.runCalls,
+        shape,
+        seqLen,
+        visualTokens: input.visual?.count,
+        provider: model.provider,
+        threads: threads ?? null,
+        runs,
+        prefillMs,
+        prefillMedianMs: median(times),
+        prefillRunsMs: times,
+        layerMs: layerTimes[layerTimes.length - 1],
+        prefillFlops: flops,
+        achievedGflops: achieved,
+        gemmPeaks: peaks,
+        peakGflops: peak.gflops,
+        ratio: achieved / peak.gflops,
+        decodeStepMs: decode.stepMs,
+        decodeOutsideRunShare: decode.outsideShare,
+        decodeRunCallsPerStep: decode.runCalls,
       });
       console.log(`\nwritten ${path}`);
     } finally {

@@ -22,8 +22,15 @@ export function gemmModel(m: number, k: number, n: number, weightType: 'float32'
     rawData: randomWeights(k * n, fp16),
   });
   const nodes = fp16
-    ? [onnx.NodeProto.create({ opType: 'Cast', input: ['w'], output: ['w32'], attribute: [{ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: FLOAT }] }),
-       onnx.NodeProto.create({ opType: 'MatMul', input: ['x', 'w32'], output: ['y'] })]
+    ? [
+        onnx.NodeProto.create({
+          opType: 'Cast',
+          input: ['w'],
+          output: ['w32'],
+          attribute: [{ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: FLOAT }],
+        }),
+        onnx.NodeProto.create({ opType: 'MatMul', input: ['x', 'w32'], output: ['y'] }),
+      ]
     : [onnx.NodeProto.create({ opType: 'MatMul', input: ['x', 'w'], output: ['y'] })];
   const model = onnx.ModelProto.create({
     irVersion: 8,
@@ -50,7 +57,6 @@ function randomWeights(count: number, fp16: boolean): Uint8Array {
   return new Uint8Array(fp16 ? encodeHalf(values).buffer : values.buffer);
 }
 
-
 export interface GemmPeak {
   m: number;
   k: number;
@@ -62,7 +68,14 @@ export interface GemmPeak {
 }
 
 /** Times `runs` MatMuls after a warm-up and reports the fastest. */
-export async function measureGemmPeak(factory: SessionFactory, m: number, k: number, n: number, runs = 5, weightType: 'float32' | 'float16' = 'float32'): Promise<GemmPeak> {
+export async function measureGemmPeak(
+  factory: SessionFactory,
+  m: number,
+  k: number,
+  n: number,
+  runs = 5,
+  weightType: 'float32' | 'float16' = 'float32',
+): Promise<GemmPeak> {
   const session: InferenceSession = await factory.create(gemmModel(m, k, n, weightType));
   try {
     const x = new Tensor('float32', new Float32Array(m * k).fill(0.01), [m, k]);

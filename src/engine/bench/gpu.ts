@@ -32,14 +32,22 @@ interface MethodTiming {
 /** One method's prefill as a closure, so rounds can interleave methods (drift then hits all alike). */
 function prefillRunner(model: LoadedModel, input: PrefillInput, methodText: string): () => Promise<PrefillResult> {
   const spec = parseMethod(methodText);
-  return () => prefill(model, input, {
-    method: spec.llm.kind === 'none' ? undefined : createMethod(spec, { numLayers: model.dims.numLayers, pruning: model.pruningOverrides }),
-    positions: positionPolicy(spec.llm),
-  });
+  return () =>
+    prefill(model, input, {
+      method:
+        spec.llm.kind === 'none' ? undefined : createMethod(spec, { numLayers: model.dims.numLayers, pruning: model.pruningOverrides }),
+      positions: positionPolicy(spec.llm),
+    });
 }
 
 /** Median prefill of each method over `runs` interleaved rounds, then each method's median decode step. */
-async function timeMethods(model: LoadedModel, input: PrefillInput, methods: string[], runs: number, decodeSteps: number): Promise<MethodTiming[]> {
+async function timeMethods(
+  model: LoadedModel,
+  input: PrefillInput,
+  methods: string[],
+  runs: number,
+  decodeSteps: number,
+): Promise<MethodTiming[]> {
   const runners = methods.map((m) => prefillRunner(model, input, m));
   for (const run of runners) release(await run()); // warm-up: first use of each method's shapes
   const times = methods.map((): number[] => []);
@@ -54,10 +62,23 @@ async function timeMethods(model: LoadedModel, input: PrefillInput, methods: str
   for (const [i, run] of runners.entries()) {
     const prefilled = await run();
     const flops = fullFlops(
-      { visualPerLayer: prefilled.visualCounts, textTokens: input.ids.length - 1, visionTokens: prefilled.originalVisualCount, ttvLayers: [], probes: [], diversity: false },
+      {
+        visualPerLayer: prefilled.visualCounts,
+        textTokens: input.ids.length - 1,
+        visionTokens: prefilled.originalVisualCount,
+        ttvLayers: [],
+        probes: [],
+        diversity: false,
+      },
       model.flopsModel,
     );
-    results.push({ method: methods[i], prefillMs: median(times[i]), decodeStepMs: await medianDecodeStep(model, prefilled, decodeSteps), visualPerLayer: prefilled.visualCounts, prefillFlops: flops.decoder + flops.head });
+    results.push({
+      method: methods[i],
+      prefillMs: median(times[i]),
+      decodeStepMs: await medianDecodeStep(model, prefilled, decodeSteps),
+      visualPerLayer: prefilled.visualCounts,
+      prefillFlops: flops.decoder + flops.head,
+    });
   }
   return results;
 }
@@ -87,7 +108,8 @@ function release(result: PrefillResult): void {
 
 export const gpuBench: BenchSuite = {
   summary: 'LLaVA-1.5-7B-shaped decoder: prefill/decode of none, fastv, transprune-high/low, ratios and TFLOP/s vs peak',
-  usage: 'bench gpu [--small] [--ep auto|cuda|webgpu|cpu] [--methods none,fastv,...] [--runs 3] [--decode-steps 16] [--layers n --hidden n --distinct-layers n]',
+  usage:
+    'bench gpu [--small] [--ep auto|cuda|webgpu|cpu] [--methods none,fastv,...] [--runs 3] [--decode-steps 16] [--layers n --hidden n --distinct-layers n]',
   options: {
     small: { type: 'boolean' },
     methods: { type: 'string' },
@@ -122,23 +144,48 @@ export const gpuBench: BenchSuite = {
       // The model's own MLP shape and a large square one; the faster is the peak (best of 10 runs each).
       const weightType = shape.dtype === 'fp16' ? 'float16' : 'float32';
       const square = Math.max(1024, t.hiddenSize);
-      const peaks = [await measureGemmPeak(factory, seqLen, t.hiddenSize, t.intermediateSize, 10, weightType), await measureGemmPeak(factory, square, square, square, 10, weightType)];
+      const peaks = [
+        await measureGemmPeak(factory, seqLen, t.hiddenSize, t.intermediateSize, 10, weightType),
+        await measureGemmPeak(factory, square, square, square, 10, weightType),
+      ];
       const peak = peaks.reduce((a, b) => (b.gflops > a.gflops ? b : a));
       const none = results.find((r) => r.method === 'none') ?? results[0];
 
-      console.log(`\nbench gpu: ${t.numLayers} layers, hidden ${t.hiddenSize}, MLP ${t.intermediateSize}, ${shape.dtype} weights, ${seqLen} prefill tokens; provider ${model.provider.active}` +
-        `${model.provider.failures.length ? ` (fell back: ${model.provider.failures.map((f) => `${f.provider}: ${f.reason}`).join('; ')})` : ''}\n`);
+      console.log(
+        `\nbench gpu: ${t.numLayers} layers, hidden ${t.hiddenSize}, MLP ${t.intermediateSize}, ${shape.dtype} weights, ${seqLen} prefill tokens; provider ${model.provider.active}` +
+          `${model.provider.failures.length ? ` (fell back: ${model.provider.failures.map((f) => `${f.provider}: ${f.reason}`).join('; ')})` : ''}\n`,
+      );
       printTable(
         ['method', 'visual/layer (first..last)', 'prefill ms', 'vs none', 'decode ms/token', 'vs none', 'TFLOP', 'TFLOP/s', '% of peak'],
         results.map((r) => {
           const tflops = r.prefillFlops / 1e12;
           const rate = tflops / (r.prefillMs / 1000);
-          return [r.method, `${r.visualPerLayer[0]}..${r.visualPerLayer[r.visualPerLayer.length - 1]}`, r.prefillMs, r.prefillMs / none.prefillMs, r.decodeStepMs, r.decodeStepMs / none.decodeStepMs, tflops, rate, `${((100 * rate * 1000) / peak.gflops).toFixed(1)}%`];
+          return [
+            r.method,
+            `${r.visualPerLayer[0]}..${r.visualPerLayer[r.visualPerLayer.length - 1]}`,
+            r.prefillMs,
+            r.prefillMs / none.prefillMs,
+            r.decodeStepMs,
+            r.decodeStepMs / none.decodeStepMs,
+            tflops,
+            rate,
+            `${((100 * rate * 1000) / peak.gflops).toFixed(1)}%`,
+          ];
         }),
         3,
       );
-      console.log(`\nMatMul peak on ${model.provider.active}: ${(peak.gflops / 1000).toFixed(3)} TFLOP/s (${peak.m}x${peak.k}x${peak.n}, ${shape.dtype} weights)`);
-      const path = await writeBenchResult('gpu', { shape: { ...shape, intermediate: t.intermediateSize }, seqLen, provider: model.provider, runs, decodeSteps, peak, results });
+      console.log(
+        `\nMatMul peak on ${model.provider.active}: ${(peak.gflops / 1000).toFixed(3)} TFLOP/s (${peak.m}x${peak.k}x${peak.n}, ${shape.dtype} weights)`,
+      );
+      const path = await writeBenchResult('gpu', {
+        shape: { ...shape, intermediate: t.intermediateSize },
+        seqLen,
+        provider: model.provider,
+        runs,
+        decodeSteps,
+        peak,
+        results,
+      });
       console.log(`written ${path}`);
     } finally {
       await model.dispose();

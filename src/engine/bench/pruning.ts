@@ -18,16 +18,35 @@ import { int, providerFromValues, providerOptions, type BenchSuite } from './sui
  * top-k, DivPrune) as a share of the pruned prefill.
  */
 
-const DEFAULT_METHODS = ['none', 'transprune-high', 'transprune-low', 'ttv', 'iga', 'fastv:k=2,r=0.5', 'fastv:k=2,r=0.75', 'pdrop', 'random', 'divprune:ratio=0.5+transprune-high'];
+const DEFAULT_METHODS = [
+  'none',
+  'transprune-high',
+  'transprune-low',
+  'ttv',
+  'iga',
+  'fastv:k=2,r=0.5',
+  'fastv:k=2,r=0.75',
+  'pdrop',
+  'random',
+  'divprune:ratio=0.5+transprune-high',
+];
 
-interface Sample { prefillMs: number; trace: Trace }
+interface Sample {
+  prefillMs: number;
+  trace: Trace;
+}
 
 async function timedPrefill(model: LoadedModel, input: PrefillInput, spec: MethodSpec): Promise<Sample> {
   const recorder = new TraceRecorder({
     model: model.traceModel,
     provider: model.provider.active,
     image: null,
-    prompt: { textTokens: input.ids.length - 1, visualTokens: input.visual!.count, instructionTokens: input.ids.length - 1 - input.ids.indexOf(input.imageTokenId!), visualStart: input.ids.indexOf(input.imageTokenId!) },
+    prompt: {
+      textTokens: input.ids.length - 1,
+      visualTokens: input.visual!.count,
+      instructionTokens: input.ids.length - 1 - input.ids.indexOf(input.imageTokenId!),
+      visualStart: input.ids.indexOf(input.imageTokenId!),
+    },
     method: spec,
     flopsModel: model.flopsModel,
   });
@@ -75,18 +94,45 @@ export const pruningBench: BenchSuite = {
         const fastest = samples[i].reduce((a, b) => (b.prefillMs < a.prefillMs ? b : a));
         const { flops } = fastest.trace.totals;
         return {
-          method: formatMethod(spec), visualTokens: stageCounts(fastest.trace), prefillMs: fastest.prefillMs, scoringMs: fastest.trace.totals.timesMs.scoring,
-          medianPrefillMs: median(samples[i].map((s) => s.prefillMs)), paperRatio: flops.paper / flops.paperUnpruned, fullRatio: flops.full / flops.fullUnpruned, flops,
+          method: formatMethod(spec),
+          visualTokens: stageCounts(fastest.trace),
+          prefillMs: fastest.prefillMs,
+          scoringMs: fastest.trace.totals.timesMs.scoring,
+          medianPrefillMs: median(samples[i].map((s) => s.prefillMs)),
+          paperRatio: flops.paper / flops.paperUnpruned,
+          fullRatio: flops.full / flops.fullUnpruned,
+          flops,
         };
       });
       const base = rows[0].prefillMs;
-      console.log(`\nbench pruning: ${shape.layers} layers, hidden ${shape.hidden}, ${input.visual!.count} visual + ${input.ids.length - 1} text tokens, provider ${model.provider.active}, fastest of ${runs} rounds\n`);
+      console.log(
+        `\nbench pruning: ${shape.layers} layers, hidden ${shape.hidden}, ${input.visual!.count} visual + ${input.ids.length - 1} text tokens, provider ${model.provider.active}, fastest of ${runs} rounds\n`,
+      );
       printTable(
         ['method', 'visual tokens', 'prefill ms', 'vs none', 'paper FLOPs', 'full FLOPs', 'scoring ms', 'scoring share'],
-        rows.map((r) => [r.method, r.visualTokens.join('→'), r.prefillMs, `${(r.prefillMs / base).toFixed(2)}x`, pct(r.paperRatio), pct(r.fullRatio), r.scoringMs, pct(r.scoringMs / r.prefillMs)]),
+        rows.map((r) => [
+          r.method,
+          r.visualTokens.join('→'),
+          r.prefillMs,
+          `${(r.prefillMs / base).toFixed(2)}x`,
+          pct(r.paperRatio),
+          pct(r.fullRatio),
+          r.scoringMs,
+          pct(r.scoringMs / r.prefillMs),
+        ]),
       );
-      console.log('\npaper FLOPs: Eq. 7 MACs over visual tokens only; full: all FLOPs of the prefill incl. vision and scoring. Aim: scoring share <= 3%.');
-      const path = await writeBenchResult('pruning', { shape, runs, provider: model.provider, threads: threads ?? null, textTokens: input.ids.length - 1, rows, samplesMs: samples.map((s) => s.map((x) => x.prefillMs)) });
+      console.log(
+        '\npaper FLOPs: Eq. 7 MACs over visual tokens only; full: all FLOPs of the prefill incl. vision and scoring. Aim: scoring share <= 3%.',
+      );
+      const path = await writeBenchResult('pruning', {
+        shape,
+        runs,
+        provider: model.provider,
+        threads: threads ?? null,
+        textTokens: input.ids.length - 1,
+        rows,
+        samplesMs: samples.map((s) => s.map((x) => x.prefillMs)),
+      });
       console.log(`written ${path}`);
     } finally {
       await model.dispose();

@@ -25,7 +25,14 @@ function formatNumber(n: number, digits: number): string {
 /** The machine a result was measured on. */
 export function machineInfo() {
   const cpu = cpus();
-  return { platform: platform(), arch: arch(), cpu: cpu[0]?.model ?? 'unknown', cores: cpu.length, node: process.version, onnxruntime: ortEnv.versions.node ?? ortEnv.versions.common };
+  return {
+    platform: platform(),
+    arch: arch(),
+    cpu: cpu[0]?.model ?? 'unknown',
+    cores: cpu.length,
+    node: process.version,
+    onnxruntime: ortEnv.versions.node ?? ortEnv.versions.common,
+  };
 }
 
 /** Writes bench-results/<name>-<timestamp>.json and returns its path. */
@@ -33,6 +40,9 @@ export async function writeBenchResult(name: string, result: object, dir = 'benc
   await mkdir(dir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const path = resolve(join(dir, `${name}-${stamp}.json`));
-  await writeFile(path, `${JSON.stringify({ benchmark: name, date: new Date().toISOString(), machine: machineInfo(), ...result }, null, 2)}\n`);
+  await writeFile(
+    path,
+    `${JSON.stringify({ benchmark: name, date: new Date().toISOString(), machine: machineInfo(), ...result }, null, 2)}\n`,
+  );
   return path;
 }

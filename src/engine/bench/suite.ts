@@ -23,5 +23,8 @@ export const providerOptions = {
 
 /** The execution provider (`defaultEp` when --ep is absent) and thread count (ONNX Runtime's default when absent). */
 export function providerFromValues(values: OptionValues, defaultEp: ProviderRequest): { ep: ProviderRequest; threads: number | undefined } {
-  return { ep: (values.ep as ProviderRequest | undefined) ?? defaultEp, threads: values.threads === undefined ? undefined : int(values.threads, 1) };
+  return {
+    ep: (values.ep as ProviderRequest | undefined) ?? defaultEp,
+    threads: values.threads === undefined ? undefined : int(values.threads, 1),
+  };
 }

@@ -18,6 +18,8 @@ export interface GenerateOptions {
   questionsPerImage?: number;
   format?: ImageFormat;
   quality?: number;
+  /** Also write every image's scene graph (objects with position, size, shape, colour, label) to `scenes-<split>[-<start>].jsonl`. */
+  scenes?: boolean;
 }
 
 export interface GeneratedImage {
@@ -53,17 +55,21 @@ export function generateImage(split: Split, index: number, questionsPerImage = 1
 
 /** Writes `images/<id>.<ext>` and `<split>.jsonl` (LLaVA eval format) into `outDir`; returns the items. */
 export async function generateSplit(outDir: string, opts: GenerateOptions, onImage?: (done: number) => void): Promise<VqaItem[]> {
-  const { split, count, start = 0, questionsPerImage = 1, format = 'jpeg', quality = DEFAULT_QUALITY } = opts;
+  const { split, count, start = 0, questionsPerImage = 1, format = 'jpeg', quality = DEFAULT_QUALITY, scenes = false } = opts;
   await mkdir(join(outDir, 'images'), { recursive: true });
   const ext = format === 'png' ? 'png' : 'jpg';
   const items: VqaItem[] = [];
+  const sceneLines: string[] = [];
   for (let i = start; i < start + count; i++) {
     const { scene, questions } = generateImage(split, i, questionsPerImage);
     const image = `images/${split}-${String(i).padStart(6, '0')}.${ext}`;
     await writeFile(join(outDir, image), await renderScene(scene, format, quality));
     questions.forEach((q, j) => items.push({ id: `${split}-${i}-${j}`, image, question: q.question, answer: q.answer, family: q.family }));
+    if (scenes) sceneLines.push(JSON.stringify({ image, objects: scene.objects }));
     onImage?.(i - start + 1);
   }
-  await writeFile(join(outDir, start === 0 ? `${split}.jsonl` : `${split}-${start}.jsonl`), toJsonl(items));
+  const suffix = start === 0 ? '' : `-${start}`;
+  await writeFile(join(outDir, `${split}${suffix}.jsonl`), toJsonl(items));
+  if (scenes) await writeFile(join(outDir, `scenes-${split}${suffix}.jsonl`), sceneLines.join('\n') + '\n');
   return items;
 }

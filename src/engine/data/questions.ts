@@ -83,9 +83,15 @@ export function sampleQuery(scene: Scene, family: Family, rng: Rng, wantYes = tr
   const refs = objs.filter((o) => find(scene, o) === o).map(refOf);
   switch (family) {
     case 'colour':
-      return maybePick(rng, SHAPES.filter((s) => objs.filter((o) => o.shape === s).length === 1).map((shape) => ({ family, shape })));
+      return maybePick(
+        rng,
+        SHAPES.filter((s) => objs.filter((o) => o.shape === s).length === 1).map((shape) => ({ family, shape })),
+      );
     case 'shape':
-      return maybePick(rng, COLOUR_NAMES.filter((c) => objs.filter((o) => o.colour === c).length === 1).map((colour) => ({ family, colour })));
+      return maybePick(
+        rng,
+        COLOUR_NAMES.filter((c) => objs.filter((o) => o.colour === c).length === 1).map((colour) => ({ family, colour })),
+      );
     case 'count': {
       // Mostly attributes that are present, so answers are not dominated by 0.
       const form = rng.int(0, 2);
@@ -95,18 +101,33 @@ export function sampleQuery(scene: Scene, family: Family, rng: Rng, wantYes = tr
       return { family, colour: present ? rng.pick(objs).colour : rng.pick(COLOUR_NAMES) };
     }
     case 'exist': {
-      if (wantYes) return maybePick(rng, objs.map((o) => ({ family, ref: refOf(o) })));
-      const absent = SHAPES.flatMap((shape) => COLOUR_NAMES.map((colour) => ({ colour, shape }))).filter((r) => !objs.some((o) => matches(o, r)));
+      if (wantYes)
+        return maybePick(
+          rng,
+          objs.map((o) => ({ family, ref: refOf(o) })),
+        );
+      const absent = SHAPES.flatMap((shape) => COLOUR_NAMES.map((colour) => ({ colour, shape }))).filter(
+        (r) => !objs.some((o) => matches(o, r)),
+      );
       const adversarial = absent.filter((r) => objs.some((o) => o.colour === r.colour) && objs.some((o) => o.shape === r.shape));
       const pool = adversarial.length > 0 && rng.chance(0.5) ? adversarial : absent;
-      return maybePick(rng, pool.map((ref) => ({ family, ref })));
+      return maybePick(
+        rng,
+        pool.map((ref) => ({ family, ref })),
+      );
     }
     case 'position': {
       const pairs = refs.flatMap((a) => refs.filter((b) => b !== a).map((b) => ({ family, a, b }) as const));
-      return maybePick(rng, pairs.filter((p) => answerQuery(scene, p) !== null));
+      return maybePick(
+        rng,
+        pairs.filter((p) => answerQuery(scene, p) !== null),
+      );
     }
     case 'label':
-      return maybePick(rng, refs.filter((r) => find(scene, r)?.label).map((ref) => ({ family, ref })));
+      return maybePick(
+        rng,
+        refs.filter((r) => find(scene, r)?.label).map((ref) => ({ family, ref })),
+      );
   }
 }
 

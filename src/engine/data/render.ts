@@ -14,8 +14,9 @@ const PIXEL_NOISE = 8;
 /** Renders a scene: background pixels painted here, objects drawn as SVG on top by sharp (librsvg). */
 export async function renderScene(scene: Scene, format: ImageFormat = 'jpeg', quality = DEFAULT_QUALITY): Promise<Buffer> {
   const { size } = scene;
-  const image = sharp(paintBackground(scene.background, size), { raw: { width: size, height: size, channels: 3 } })
-    .composite([{ input: Buffer.from(objectsSvg(scene)), top: 0, left: 0 }]);
+  const image = sharp(paintBackground(scene.background, size), { raw: { width: size, height: size, channels: 3 } }).composite([
+    { input: Buffer.from(objectsSvg(scene)), top: 0, left: 0 },
+  ]);
   return format === 'png' ? image.png().toBuffer() : image.jpeg({ quality }).toBuffer();
 }
 
@@ -61,9 +62,10 @@ export function objectsSvg(scene: Scene): string {
 function objectSvg(o: SceneObject): string {
   const fill = rgb(COLOURS[o.colour]);
   const outline = `stroke="${rgb(darker(COLOURS[o.colour]))}" stroke-width="2"`;
-  const body = o.shape === 'circle'
-    ? `<circle cx="${o.x}" cy="${o.y}" r="${radius(o)}" fill="${fill}" ${outline}/>`
-    : `<polygon points="${outlinePoints(o)}" fill="${fill}" ${outline}/>`;
+  const body =
+    o.shape === 'circle'
+      ? `<circle cx="${o.x}" cy="${o.y}" r="${radius(o)}" fill="${fill}" ${outline}/>`
+      : `<polygon points="${outlinePoints(o)}" fill="${fill}" ${outline}/>`;
   return body + (o.label ? labelSvg(o) : '');
 }
 

@@ -88,7 +88,14 @@ export function sampleScene(rng: Rng): Scene {
     const label = canHoldLabel({ shape, size }) && rng.chance(0.5) ? rng.pick([...LABEL_CHARS]) : undefined;
     const placed = place(rng, objects, SIZES[size]);
     if (!placed) continue;
-    objects.push({ shape, colour, size, ...placed, rotation: rng.int(-MAX_ROTATION[shape], MAX_ROTATION[shape]), ...(label ? { label } : {}) });
+    objects.push({
+      shape,
+      colour,
+      size,
+      ...placed,
+      rotation: rng.int(-MAX_ROTATION[shape], MAX_ROTATION[shape]),
+      ...(label ? { label } : {}),
+    });
   }
   return { size: CANVAS, background: sampleBackground(rng), objects };
 }

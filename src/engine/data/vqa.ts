@@ -30,7 +30,8 @@ export async function readVqaJsonl(file: string): Promise<Array<VqaItem & { imag
       throw new Error(`${file}:${i + 1}: not valid JSON`);
     }
     const parsed = VqaItem.safeParse(json);
-    if (!parsed.success) throw new Error(`${file}:${i + 1}: ${parsed.error.issues.map((e) => `${e.path.join('.')}: ${e.message}`).join('; ')}`);
+    if (!parsed.success)
+      throw new Error(`${file}:${i + 1}: ${parsed.error.issues.map((e) => `${e.path.join('.')}: ${e.message}`).join('; ')}`);
     items.push({ ...parsed.data, imagePath: resolve(folder, parsed.data.image) });
   });
   return items;

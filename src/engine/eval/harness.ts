@@ -73,7 +73,14 @@ export async function runEval(engine: Engine, opts: EvalOptions): Promise<EvalRe
       const base = { id: item.id, family: item.family, method: method.name, answer: item.answer };
       try {
         const result = await engine.ask(
-          { model: opts.model, image: item.imagePath, question: item.question, method: method.spec, maxTokens: opts.maxTokens ?? 16, sampling: { temperature: 0 } },
+          {
+            model: opts.model,
+            image: item.imagePath,
+            question: item.question,
+            method: method.spec,
+            maxTokens: opts.maxTokens ?? 16,
+            sampling: { temperature: 0 },
+          },
           { signal: opts.signal },
         );
         predictions.push({
@@ -87,7 +94,16 @@ export async function runEval(engine: Engine, opts: EvalOptions): Promise<EvalRe
         });
       } catch (err) {
         if (opts.signal?.aborted) throw err;
-        predictions.push({ ...base, prediction: '', correct: false, prefillMs: NaN, visualKept: NaN, tflopsPaper: NaN, tflopsFull: NaN, error: (err as Error).message });
+        predictions.push({
+          ...base,
+          prediction: '',
+          correct: false,
+          prefillMs: NaN,
+          visualKept: NaN,
+          tflopsPaper: NaN,
+          tflopsFull: NaN,
+          error: (err as Error).message,
+        });
       }
       opts.onProgress?.(predictions.length, total);
     }
@@ -96,7 +112,13 @@ export async function runEval(engine: Engine, opts: EvalOptions): Promise<EvalRe
     model: { id: loaded.info.id, numLayers: loaded.dims.numLayers, hidden },
     provider: loaded.provider.active,
     items: opts.items.length,
-    methods: opts.methods.map(({ name, spec }) => summarize(name, spec, predictions.filter((p) => p.method === name))),
+    methods: opts.methods.map(({ name, spec }) =>
+      summarize(
+        name,
+        spec,
+        predictions.filter((p) => p.method === name),
+      ),
+    ),
     predictions,
   };
 }

@@ -4,7 +4,10 @@
  */
 export function splitMethodList(text: string): string[] {
   const methods: string[] = [];
-  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const part of text
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     if (/^[\w-]+=/.test(part) && methods.length > 0) methods[methods.length - 1] += `,${part}`;
     else methods.push(part);
   }

@@ -29,7 +29,10 @@ export interface Tally {
 }
 
 /** Accuracy overall and per family of a list of scored items. */
-export function tallyByFamily(items: ReadonlyArray<{ family: string; correct: boolean }>): { overall: Tally; perFamily: Record<string, Tally> } {
+export function tallyByFamily(items: ReadonlyArray<{ family: string; correct: boolean }>): {
+  overall: Tally;
+  perFamily: Record<string, Tally>;
+} {
   const groups = new Map<string, boolean[]>();
   for (const item of items) groups.set(item.family, [...(groups.get(item.family) ?? []), item.correct]);
   const perFamily = Object.fromEntries([...groups.keys()].sort().map((family) => [family, tally(groups.get(family)!)]));

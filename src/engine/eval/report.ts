@@ -15,7 +15,10 @@ export interface ReportContext {
 export async function writeReport(dir: string, report: EvalReport, context: ReportContext): Promise<string[]> {
   const files = { json: join(dir, 'eval.json'), md: join(dir, 'eval.md'), png: join(dir, 'eval.png') };
   await writeFileAtomic(files.json, JSON.stringify({ ...context, ...report }, null, 1) + '\n');
-  await writeFileAtomic(files.md, `${markdownTable(report)}\n\nMade by \`${context.command}\` on ${context.createdAt}; data: ${context.data}; model ${report.model.id} (${report.model.numLayers} layers) on ${report.provider}.\n`);
+  await writeFileAtomic(
+    files.md,
+    `${markdownTable(report)}\n\nMade by \`${context.command}\` on ${context.createdAt}; data: ${context.data}; model ${report.model.id} (${report.model.numLayers} layers) on ${report.provider}.\n`,
+  );
   await writeFileAtomic(files.png, await chartPng(report));
   return Object.values(files);
 }
@@ -24,7 +27,16 @@ export async function writeReport(dir: string, report: EvalReport, context: Repo
 export function markdownTable(report: EvalReport): string {
   const families = [...new Set(report.methods.flatMap((m) => Object.keys(m.perFamily)))].sort();
   const withErrors = report.methods.some((m) => m.errors > 0);
-  const header = ['method', 'accuracy %', ...families.map((f) => `${f} %`), 'visual kept', 'TFLOPs (paper)', 'TFLOPs (full)', 'prefill ms', ...(withErrors ? ['errors'] : [])];
+  const header = [
+    'method',
+    'accuracy %',
+    ...families.map((f) => `${f} %`),
+    'visual kept',
+    'TFLOPs (paper)',
+    'TFLOPs (full)',
+    'prefill ms',
+    ...(withErrors ? ['errors'] : []),
+  ];
   const rows = report.methods.map((m) => [
     m.method,
     percent(m.overall.accuracy),
@@ -45,7 +57,11 @@ export async function chartPng(report: EvalReport, width = 1000, height = 560): 
   chart.setOption({
     animation: false,
     backgroundColor: '#ffffff',
-    title: { text: `Accuracy against prefill compute (${report.model.id}, ${report.items} questions)`, left: 'center', textStyle: { fontSize: 15 } },
+    title: {
+      text: `Accuracy against prefill compute (${report.model.id}, ${report.items} questions)`,
+      left: 'center',
+      textStyle: { fontSize: 15 },
+    },
     grid: { left: 70, right: 300, top: 60, bottom: 60 },
     xAxis: { type: 'value', name: 'prefill TFLOPs (full count, 2 per MAC)', nameLocation: 'middle', nameGap: 32, scale: true },
     yAxis: { type: 'value', name: 'exact match %', nameLocation: 'middle', nameGap: 45, scale: true, max: 100 },

@@ -74,7 +74,12 @@ export function resizedSize(width: number, height: number, resize: ClipParams['r
  * Center crop + rescale + normalize of an interleaved RGB image (HWC uint8) into CHW float32.
  * Pixels outside the source (crop larger than the image) are 0 before rescaling, as HF pads.
  */
-export function cropAndNormalize(rgb: Uint8Array, width: number, height: number, params: ClipParams): { pixels: Float32Array; width: number; height: number } {
+export function cropAndNormalize(
+  rgb: Uint8Array,
+  width: number,
+  height: number,
+  params: ClipParams,
+): { pixels: Float32Array; width: number; height: number } {
   const outH = params.crop?.height ?? height;
   const outW = params.crop?.width ?? width;
   const top = Math.floor((height - outH) / 2);
@@ -115,18 +120,37 @@ export function imageHash(buffer: Uint8Array): string {
 }
 
 /** Validates, decodes and preprocesses one image for the CLIP vision tower. Throws ImageError on bad input. */
-export async function preprocessClip(buffer: Uint8Array, params: ClipParams, limits: ImageLimits = DEFAULT_IMAGE_LIMITS): Promise<PreprocessedImage> {
+export async function preprocessClip(
+  buffer: Uint8Array,
+  params: ClipParams,
+  limits: ImageLimits = DEFAULT_IMAGE_LIMITS,
+): Promise<PreprocessedImage> {
   const info = await validateImage(buffer, limits);
   let decoded: { data: Buffer; info: OutputInfo };
   try {
-    decoded = await sharp(buffer, { limitInputPixels: limits.maxPixels }).autoOrient().removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+    decoded = await sharp(buffer, { limitInputPixels: limits.maxPixels })
+      .autoOrient()
+      .removeAlpha()
+      .toColourspace('srgb')
+      .raw()
+      .toBuffer({ resolveWithObject: true });
   } catch (e) {
-    throw new ImageError('corrupt', `The ${info.format.toUpperCase()} image could not be decoded; it may be damaged or truncated (${(e as Error).message}).`);
+    throw new ImageError(
+      'corrupt',
+      `The ${info.format.toUpperCase()} image could not be decoded; it may be damaged or truncated (${(e as Error).message}).`,
+    );
   }
   const { width, height, channels } = decoded.info;
   if (channels !== 3) throw new ImageError('corrupt', `Decoding gave ${channels} channels instead of RGB.`);
   const target = resizedSize(width, height, params.resize);
-  const rgb = resizeBicubic(new Uint8Array(decoded.data.buffer, decoded.data.byteOffset, decoded.data.length), width, height, 3, target.width, target.height);
+  const rgb = resizeBicubic(
+    new Uint8Array(decoded.data.buffer, decoded.data.byteOffset, decoded.data.length),
+    width,
+    height,
+    3,
+    target.width,
+    target.height,
+  );
   const cropped = cropAndNormalize(rgb, target.width, target.height, params);
   return {
     pixelValues: cropped.pixels,

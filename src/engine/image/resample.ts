@@ -95,7 +95,14 @@ function resampleAxis(src: Uint8Array, width: number, height: number, channels: 
 }
 
 /** Resizes an interleaved uint8 image (HWC) to outWidth x outHeight as PIL's Image.resize(..., BICUBIC); returns `src` itself when the size is unchanged. */
-export function resizeBicubic(src: Uint8Array, width: number, height: number, channels: number, outWidth: number, outHeight: number): Uint8Array {
+export function resizeBicubic(
+  src: Uint8Array,
+  width: number,
+  height: number,
+  channels: number,
+  outWidth: number,
+  outHeight: number,
+): Uint8Array {
   let image = src;
   if (outWidth !== width) image = resampleAxis(image, width, height, channels, outWidth, true);
   if (outHeight !== height) image = resampleAxis(image, outWidth, height, channels, outHeight, false);

@@ -52,7 +52,6 @@ export function sniffFormat(buf: Uint8Array): ImageFormat | 'heic' | 'bmp' | 'sv
     if (brand === 'avif' || brand === 'avis') return 'avif';
     if (['heic', 'heix', 'hevc', 'hevx'].includes(brand)) return 'heic';
     if (brand === 'mif1' || brand === 'msf1') return 'heif'; // generic HEIF: AVIF inside decodes, HEVC does not
-
   }
   if (startsWith(buf, ascii('BM'))) return 'bmp';
   if (startsWith(buf, [0x00, 0x00, 0x01, 0x00])) return 'ico';
@@ -75,7 +74,8 @@ export async function validateImage(buffer: Uint8Array, limits: ImageLimits = DE
     throw new ImageError('too-large', `The image is ${megabytes(buffer.length)}; the limit is ${megabytes(limits.maxBytes)}.`);
   }
   const sniffed = sniffFormat(buffer);
-  if (sniffed === undefined) throw new ImageError('not-an-image', 'This file is not an image (supported: PNG, JPEG, WebP, GIF, TIFF, AVIF, HEIF).');
+  if (sniffed === undefined)
+    throw new ImageError('not-an-image', 'This file is not an image (supported: PNG, JPEG, WebP, GIF, TIFF, AVIF, HEIF).');
   if (sniffed === 'heic' || sniffed === 'bmp' || sniffed === 'svg' || sniffed === 'ico') {
     throw new ImageError('unsupported-format', `${sniffed.toUpperCase()} images are not supported; convert it to PNG or JPEG.`);
   }
@@ -89,7 +89,10 @@ export async function validateImage(buffer: Uint8Array, limits: ImageLimits = DE
   const { width, height } = meta.autoOrient ?? meta;
   if (!width || !height) throw new ImageError('corrupt', `The ${sniffed.toUpperCase()} image has no readable size.`);
   if (width * height > limits.maxPixels) {
-    throw new ImageError('too-large', `The image is ${width}×${height} (${(width * height / 1e6).toFixed(1)} MP); the limit is ${(limits.maxPixels / 1e6).toFixed(1)} MP.`);
+    throw new ImageError(
+      'too-large',
+      `The image is ${width}×${height} (${((width * height) / 1e6).toFixed(1)} MP); the limit is ${(limits.maxPixels / 1e6).toFixed(1)} MP.`,
+    );
   }
   return { format: sniffed, width, height, bytes: buffer.length };
 }

@@ -9,7 +9,21 @@ import { writeFileAtomic } from './files.js';
 
 /** Bytes per element of every dtype the safetensors format defines. */
 const DTYPE_SIZE = {
-  F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U64: 8, U32: 4, U16: 2, U8: 1, BOOL: 1, F8_E4M3: 1, F8_E5M2: 1,
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U64: 8,
+  U32: 4,
+  U16: 2,
+  U8: 1,
+  BOOL: 1,
+  F8_E4M3: 1,
+  F8_E5M2: 1,
 } as const;
 export type SafetensorsDtype = keyof typeof DTYPE_SIZE;
 /** The dtypes weights may have; they are converted to float32 on read. */
@@ -48,8 +62,13 @@ export function elementCount(shape: readonly number[]): number {
 
 /** Parses and validates a safetensors header: sizes, dtypes, offsets in range, contiguous and covering the file exactly. */
 export async function readSafetensorsHeader(path: string): Promise<SafetensorsFile> {
-  const fail = (why: string): never => { throw new SafetensorsError(`${path}: ${why}`); };
-  const size = await stat(path).then((s) => s.size, (err: Error) => fail(`cannot read (${err.message})`));
+  const fail = (why: string): never => {
+    throw new SafetensorsError(`${path}: ${why}`);
+  };
+  const size = await stat(path).then(
+    (s) => s.size,
+    (err: Error) => fail(`cannot read (${err.message})`),
+  );
   if (size < 8) fail(`file is ${size} bytes, too short for a safetensors header`);
   const fh = await open(path, 'r');
   let json: string;
@@ -57,7 +76,8 @@ export async function readSafetensorsHeader(path: string): Promise<SafetensorsFi
     const lenBuf = Buffer.alloc(8);
     await fh.read(lenBuf, 0, 8, 0);
     const headerLen = Number(lenBuf.readBigUInt64LE(0));
-    if (headerLen > MAX_HEADER_BYTES) fail(`header length ${headerLen} exceeds the ${MAX_HEADER_BYTES}-byte limit (not a safetensors file?)`);
+    if (headerLen > MAX_HEADER_BYTES)
+      fail(`header length ${headerLen} exceeds the ${MAX_HEADER_BYTES}-byte limit (not a safetensors file?)`);
     if (8 + headerLen > size) fail(`header length ${headerLen} runs past the end of the ${size}-byte file (truncated?)`);
     const headerBuf = Buffer.alloc(headerLen);
     await fh.read(headerBuf, 0, headerLen, 8);
@@ -80,7 +100,8 @@ function parseHeader(path: string, json: string, dataStart: number, fileSize: nu
   const tensors: TensorEntry[] = [];
   for (const [name, value] of Object.entries(header)) {
     if (name === '__metadata__') {
-      if (!isPlainObject(value) || !Object.values(value).every((v) => typeof v === 'string')) fail('__metadata__ must map strings to strings');
+      if (!isPlainObject(value) || !Object.values(value).every((v) => typeof v === 'string'))
+        fail('__metadata__ must map strings to strings');
       metadata = value as Record<string, string>;
       continue;
     }
@@ -89,8 +110,10 @@ function parseHeader(path: string, json: string, dataStart: number, fileSize: nu
   const byOffset = [...tensors].sort((a, b) => a.offset - b.offset || a.byteLength - b.byteLength);
   let expected = dataStart;
   for (const t of byOffset) {
-    if (t.offset < expected) fail(`tensor "${t.name}" overlaps the previous tensor (starts at ${t.offset - dataStart}, previous ends at ${expected - dataStart})`);
-    if (t.offset > expected) fail(`gap before tensor "${t.name}" (starts at ${t.offset - dataStart}, previous ends at ${expected - dataStart})`);
+    if (t.offset < expected)
+      fail(`tensor "${t.name}" overlaps the previous tensor (starts at ${t.offset - dataStart}, previous ends at ${expected - dataStart})`);
+    if (t.offset > expected)
+      fail(`gap before tensor "${t.name}" (starts at ${t.offset - dataStart}, previous ends at ${expected - dataStart})`);
     expected = t.offset + t.byteLength;
   }
   if (expected > fileSize) fail(`file is truncated: tensor data needs ${expected} bytes, the file has ${fileSize}`);
@@ -111,15 +134,26 @@ function parseEntry(path: string, name: string, value: unknown, dataStart: numbe
   const [begin, end] = offsets as number[];
   const expectedBytes = elementCount(shape as number[]) * DTYPE_SIZE[dtype as SafetensorsDtype];
   if (end - begin !== expectedBytes) {
-    fail(`tensor "${name}": shape [${(shape as number[]).join(', ')}] of ${dtype} needs ${expectedBytes} bytes, data_offsets span ${end - begin}`);
+    fail(
+      `tensor "${name}": shape [${(shape as number[]).join(', ')}] of ${dtype} needs ${expectedBytes} bytes, data_offsets span ${end - begin}`,
+    );
   }
-  return { name, dtype: dtype as SafetensorsDtype, shape: shape as number[], file: path, offset: dataStart + begin, byteLength: end - begin };
+  return {
+    name,
+    dtype: dtype as SafetensorsDtype,
+    shape: shape as number[],
+    file: path,
+    offset: dataStart + begin,
+    byteLength: end - begin,
+  };
 }
 
 /** Reads one floating-point tensor and converts it to float32. */
 export async function readTensorF32(entry: TensorEntry): Promise<Float32Array> {
   if (!isFloatDtype(entry.dtype)) {
-    throw new SafetensorsError(`${entry.file}: tensor "${entry.name}" has dtype ${entry.dtype}; weights must be ${FLOAT_DTYPES.join(', ')}`);
+    throw new SafetensorsError(
+      `${entry.file}: tensor "${entry.name}" has dtype ${entry.dtype}; weights must be ${FLOAT_DTYPES.join(', ')}`,
+    );
   }
   const bytes = await readBytes(entry);
   const n = elementCount(entry.shape);
@@ -133,7 +167,8 @@ async function readBytes(entry: TensorEntry): Promise<Uint8Array> {
   const fh = await open(entry.file, 'r');
   try {
     const { bytesRead } = await fh.read(bytes, 0, entry.byteLength, entry.offset);
-    if (bytesRead !== entry.byteLength) throw new SafetensorsError(`${entry.file}: tensor "${entry.name}" is truncated (read ${bytesRead} of ${entry.byteLength} bytes)`);
+    if (bytesRead !== entry.byteLength)
+      throw new SafetensorsError(`${entry.file}: tensor "${entry.name}" is truncated (read ${bytesRead} of ${entry.byteLength} bytes)`);
   } finally {
     await fh.close();
   }
@@ -142,7 +177,10 @@ async function readBytes(entry: TensorEntry): Promise<Uint8Array> {
 
 /** All tensors of a checkpoint folder: `model.safetensors`, or the shards listed in `model.safetensors.index.json`. */
 export class TensorSet {
-  private constructor(readonly files: string[], private readonly entries: Map<string, TensorEntry>) {}
+  private constructor(
+    readonly files: string[],
+    private readonly entries: Map<string, TensorEntry>,
+  ) {}
 
   static async openFolder(dir: string): Promise<TensorSet> {
     const indexPath = join(dir, 'model.safetensors.index.json');
@@ -154,7 +192,9 @@ export class TensorSet {
   }
 
   private static async openSharded(dir: string, indexPath: string): Promise<TensorSet> {
-    const fail = (why: string): never => { throw new SafetensorsError(`${indexPath}: ${why}`); };
+    const fail = (why: string): never => {
+      throw new SafetensorsError(`${indexPath}: ${why}`);
+    };
     let index: unknown;
     try {
       index = JSON.parse(await readFile(indexPath, 'utf8'));
@@ -207,12 +247,17 @@ export interface TensorToWrite {
 }
 
 /** Writes a safetensors file atomically (tensors in the given order, header padded to 8 bytes like the reference writer). */
-export async function writeSafetensors(path: string, tensors: Record<string, TensorToWrite>, metadata?: Record<string, string>): Promise<void> {
+export async function writeSafetensors(
+  path: string,
+  tensors: Record<string, TensorToWrite>,
+  metadata?: Record<string, string>,
+): Promise<void> {
   const header: Record<string, unknown> = metadata ? { __metadata__: metadata } : {};
   const blobs: Uint8Array[] = [];
   let offset = 0;
   for (const [name, t] of Object.entries(tensors)) {
-    if (t.data.length !== elementCount(t.shape)) throw new SafetensorsError(`${path}: tensor "${name}" has ${t.data.length} values for shape [${t.shape.join(', ')}]`);
+    if (t.data.length !== elementCount(t.shape))
+      throw new SafetensorsError(`${path}: tensor "${name}" has ${t.data.length} values for shape [${t.shape.join(', ')}]`);
     const bytes = encodeTensor(t);
     header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes.byteLength] };
     blobs.push(bytes);
@@ -239,5 +284,8 @@ function isCount(v: unknown): v is number {
 }
 
 async function exists(path: string): Promise<boolean> {
-  return stat(path).then(() => true, () => false);
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
 }

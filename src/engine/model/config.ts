@@ -46,13 +46,20 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-const SUPPORTED = "model_type 'llava' with a 'llama' text model (silu, no attention/MLP bias, no rope_scaling), " +
+const SUPPORTED =
+  "model_type 'llava' with a 'llama' text model (silu, no attention/MLP bias, no rope_scaling), " +
   "a 'clip_vision_model' vision tower (quick_gelu) and a gelu projector";
 
 const count = z.number().int().positive();
 const tokenId = z.number().int().nonnegative().nullable().optional();
 /** eos_token_id may be a list in newer configs; the first entry is the primary one. */
-const tokenIdOrList = z.union([tokenId, z.array(z.number().int().nonnegative()).min(1).transform((a) => a[0])]);
+const tokenIdOrList = z.union([
+  tokenId,
+  z
+    .array(z.number().int().nonnegative())
+    .min(1)
+    .transform((a) => a[0]),
+]);
 
 const textSchema = z.looseObject({
   model_type: z.string().default('llama'),
@@ -94,8 +101,13 @@ const visionSchema = z.looseObject({
 
 /** What LlavaConfig builds when vision_config is absent altogether (CLIP ViT-L/14-336). */
 const LLAVA_DEFAULT_VISION = {
-  model_type: 'clip_vision_model', hidden_size: 1024, intermediate_size: 4096, patch_size: 14, image_size: 336,
-  num_hidden_layers: 24, num_attention_heads: 16,
+  model_type: 'clip_vision_model',
+  hidden_size: 1024,
+  intermediate_size: 4096,
+  patch_size: 14,
+  image_size: 336,
+  num_hidden_layers: 24,
+  num_attention_heads: 16,
 };
 
 const llavaSchema = z.looseObject({
@@ -125,7 +137,9 @@ export function parseLlavaConfig(jsonText: string, source = 'config.json'): Llav
   const top = parseWith(llavaSchema, raw, source);
   const text = parseWith(textSchema, top.text_config ?? {}, `${source} text_config`);
   const vision = parseWith(visionSchema, top.vision_config ?? LLAVA_DEFAULT_VISION, `${source} vision_config`);
-  const reject = (what: string): never => { throw new ConfigError(`${source}: unsupported ${what}; supported: ${SUPPORTED}`); };
+  const reject = (what: string): never => {
+    throw new ConfigError(`${source}: unsupported ${what}; supported: ${SUPPORTED}`);
+  };
 
   if (top.model_type !== 'llava') reject(`model_type '${top.model_type}'`);
   if (text.model_type !== 'llama') reject(`text_config.model_type '${text.model_type}'`);
@@ -133,7 +147,8 @@ export function parseLlavaConfig(jsonText: string, source = 'config.json'): Llav
   if (text.attention_bias) reject('text_config.attention_bias true');
   if (text.mlp_bias) reject('text_config.mlp_bias true');
   if (!isDefaultRope(text.rope_scaling)) reject(`text_config.rope_scaling ${JSON.stringify(text.rope_scaling)}`);
-  if ((text.rope_parameters?.rope_type ?? 'default') !== 'default') reject(`text_config.rope_parameters ${JSON.stringify(text.rope_parameters)}`);
+  if ((text.rope_parameters?.rope_type ?? 'default') !== 'default')
+    reject(`text_config.rope_parameters ${JSON.stringify(text.rope_parameters)}`);
   if (vision.model_type !== 'clip_vision_model') reject(`vision_config.model_type '${vision.model_type}'`);
   if (vision.hidden_act !== 'quick_gelu') reject(`vision_config.hidden_act '${vision.hidden_act}'`);
   if (top.projector_hidden_act !== 'gelu') reject(`projector_hidden_act '${top.projector_hidden_act}'`);
@@ -143,12 +158,26 @@ export function parseLlavaConfig(jsonText: string, source = 'config.json'): Llav
 
   const numKvHeads = text.num_key_value_heads ?? text.num_attention_heads;
   const headDim = text.head_dim ?? text.hidden_size / text.num_attention_heads;
-  const ensure = (ok: boolean, what: string) => { if (!ok) throw new ConfigError(`${source}: ${what}`); };
-  ensure(Number.isInteger(headDim), `text hidden_size ${text.hidden_size} is not divisible by num_attention_heads ${text.num_attention_heads}`);
+  const ensure = (ok: boolean, what: string) => {
+    if (!ok) throw new ConfigError(`${source}: ${what}`);
+  };
+  ensure(
+    Number.isInteger(headDim),
+    `text hidden_size ${text.hidden_size} is not divisible by num_attention_heads ${text.num_attention_heads}`,
+  );
   ensure(headDim % 2 === 0, `text head_dim ${headDim} must be even for RoPE`);
-  ensure(text.num_attention_heads % numKvHeads === 0, `num_attention_heads ${text.num_attention_heads} is not a multiple of num_key_value_heads ${numKvHeads}`);
-  ensure(vision.hidden_size % vision.num_attention_heads === 0, `vision hidden_size ${vision.hidden_size} is not divisible by num_attention_heads ${vision.num_attention_heads}`);
-  ensure(vision.image_size % vision.patch_size === 0, `vision image_size ${vision.image_size} is not a multiple of patch_size ${vision.patch_size}`);
+  ensure(
+    text.num_attention_heads % numKvHeads === 0,
+    `num_attention_heads ${text.num_attention_heads} is not a multiple of num_key_value_heads ${numKvHeads}`,
+  );
+  ensure(
+    vision.hidden_size % vision.num_attention_heads === 0,
+    `vision hidden_size ${vision.hidden_size} is not divisible by num_attention_heads ${vision.num_attention_heads}`,
+  );
+  ensure(
+    vision.image_size % vision.patch_size === 0,
+    `vision image_size ${vision.image_size} is not a multiple of patch_size ${vision.patch_size}`,
+  );
 
   const L = vision.num_hidden_layers;
   const layer = top.vision_feature_layer as number;

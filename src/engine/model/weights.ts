@@ -8,20 +8,41 @@ export type WeightLayout = 'legacy' | 'unified';
 
 const PREFIXES: Record<WeightLayout, { vision: string; projector: string; text: string; lmHead: string }> = {
   // llava-hf checkpoints saved before transformers 4.52
-  legacy: { vision: 'vision_tower.vision_model.', projector: 'multi_modal_projector.', text: 'language_model.model.', lmHead: 'language_model.lm_head.weight' },
+  legacy: {
+    vision: 'vision_tower.vision_model.',
+    projector: 'multi_modal_projector.',
+    text: 'language_model.model.',
+    lmHead: 'language_model.lm_head.weight',
+  },
   // transformers >= 4.52 (LlavaModel + lm_head)
-  unified: { vision: 'model.vision_tower.vision_model.', projector: 'model.multi_modal_projector.', text: 'model.language_model.', lmHead: 'lm_head.weight' },
+  unified: {
+    vision: 'model.vision_tower.vision_model.',
+    projector: 'model.multi_modal_projector.',
+    text: 'model.language_model.',
+    lmHead: 'lm_head.weight',
+  },
 };
 
 /** Maps names relative to each sub-model (e.g. `layers.3.mlp.up_proj.weight`) to the checkpoint's full names. */
 export class WeightNames {
-  constructor(readonly layout: WeightLayout, private readonly tied: boolean) {}
+  constructor(
+    readonly layout: WeightLayout,
+    private readonly tied: boolean,
+  ) {}
 
-  vision(name: string): string { return PREFIXES[this.layout].vision + name; }
-  projector(name: string): string { return PREFIXES[this.layout].projector + name; }
-  text(name: string): string { return PREFIXES[this.layout].text + name; }
+  vision(name: string): string {
+    return PREFIXES[this.layout].vision + name;
+  }
+  projector(name: string): string {
+    return PREFIXES[this.layout].projector + name;
+  }
+  text(name: string): string {
+    return PREFIXES[this.layout].text + name;
+  }
   /** With tied embeddings the output projection is the token embedding matrix. */
-  lmHead(): string { return this.tied ? this.text('embed_tokens.weight') : PREFIXES[this.layout].lmHead; }
+  lmHead(): string {
+    return this.tied ? this.text('embed_tokens.weight') : PREFIXES[this.layout].lmHead;
+  }
 }
 
 export class WeightError extends Error {
@@ -35,7 +56,7 @@ export function detectLayout(tensorNames: Iterable<string>): WeightLayout {
   }
   throw new WeightError(
     `no token embedding found: expected "${PREFIXES.legacy.text}embed_tokens.weight" (llava-hf) or ` +
-    `"${PREFIXES.unified.text}embed_tokens.weight" (transformers >= 4.52)`,
+      `"${PREFIXES.unified.text}embed_tokens.weight" (transformers >= 4.52)`,
   );
 }
 
@@ -101,8 +122,10 @@ export function checkCheckpointTensors(config: LlavaConfig, tensors: TensorSet):
   for (const { name, shape } of expectedTensors(config, names)) {
     const entry = tensors.get(name);
     if (!entry) problems.push(`missing tensor "${name}"`);
-    else if (!isFloatDtype(entry.dtype)) problems.push(`tensor "${name}" in ${entry.file} has dtype ${entry.dtype}, expected one of ${FLOAT_DTYPES.join(', ')}`);
-    else if (entry.shape.join() !== shape.join()) problems.push(`tensor "${name}" in ${entry.file} has shape [${entry.shape.join(', ')}], config.json implies [${shape.join(', ')}]`);
+    else if (!isFloatDtype(entry.dtype))
+      problems.push(`tensor "${name}" in ${entry.file} has dtype ${entry.dtype}, expected one of ${FLOAT_DTYPES.join(', ')}`);
+    else if (entry.shape.join() !== shape.join())
+      problems.push(`tensor "${name}" in ${entry.file} has shape [${entry.shape.join(', ')}], config.json implies [${shape.join(', ')}]`);
   }
   if (problems.length) {
     const shown = problems.slice(0, 12).join('\n  ');

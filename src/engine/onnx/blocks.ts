@@ -29,10 +29,15 @@ export function tensor(g: Graph, r: WeightReader, name: string, dims?: number[])
  * plain MatMul; int4/int8 packs use MatMulNBits (com.microsoft), which takes W block-quantized as [out, in].
  */
 export async function linear(g: Graph, r: WeightReader, x: string, weightName: string, biasName?: string): Promise<string> {
-  const y = g.quantBits ? await quantizedMatMul(g, r, x, weightName, g.quantBits) : g.matmul(x, await g.weight(`${weightName}^T`, async () => {
-    const { data, dims } = await r.read(weightName);
-    return { data: transpose2d(data, dims[0], dims[1]), dims: [dims[1], dims[0]] };
-  }));
+  const y = g.quantBits
+    ? await quantizedMatMul(g, r, x, weightName, g.quantBits)
+    : g.matmul(
+        x,
+        await g.weight(`${weightName}^T`, async () => {
+          const { data, dims } = await r.read(weightName);
+          return { data: transpose2d(data, dims[0], dims[1]), dims: [dims[1], dims[0]] };
+        }),
+      );
   return biasName ? g.add(y, await tensor(g, r, biasName)) : y;
 }
 
@@ -73,7 +78,10 @@ export function mergeHeads(g: Graph, x: string, heads: number, headDim: number):
   return g.reshape(g.transpose(x, [0, 2, 1, 3]), [0, 0, heads * headDim]);
 }
 
-export interface Rope { cos: string; sin: string }
+export interface Rope {
+  cos: string;
+  sin: string;
+}
 
 /** Llama rotary tables at explicit positions: cos/sin of [1, 1, S, headDim], angle = position * theta^(-2i/headDim). */
 export function ropeTables(g: Graph, positionIds: string, headDim: number, theta: number): Rope {
@@ -101,7 +109,11 @@ export function causalMask(g: Graph, queryCount: string, keyCount: string, offse
   return g.op('LessOrEqual', [cols, g.add(rows, offset)]);
 }
 
-export interface AttentionShape { heads: number; kvHeads: number; headDim: number }
+export interface AttentionShape {
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+}
 
 /**
  * softmax(q k^T / sqrt(headDim) [masked]) in float32, as [1, kvHeads, groups, Sq, T].
@@ -150,7 +162,11 @@ async function quantizedMatMul(g: Graph, r: WeightReader, x: string, weightName:
   const quantize = () => (quantized ??= r.read(weightName).then(({ data }) => quantizeBlockwise(data, n, k, bits, QUANT_BLOCK)));
   const blocks = Math.ceil(k / QUANT_BLOCK);
   const key = `${weightName}#q${bits}`;
-  const codes = await g.encodedWeight(`${key}.codes`, async () => ({ bytes: (await quantize()).codes, type: 'uint8', dims: [n, blocks, (QUANT_BLOCK * bits) / 8] }));
+  const codes = await g.encodedWeight(`${key}.codes`, async () => ({
+    bytes: (await quantize()).codes,
+    type: 'uint8',
+    dims: [n, blocks, (QUANT_BLOCK * bits) / 8],
+  }));
   const scales = await g.encodedWeight(`${key}.scales`, async () => {
     const s = (await quantize()).scales;
     return { bytes: new Uint8Array(s.buffer, s.byteOffset, s.byteLength), type: 'float', dims: [n * blocks] };

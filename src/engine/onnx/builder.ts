@@ -28,7 +28,10 @@ export class Graph {
   private usesContribOps = false;
 
   /** `weights` receives this graph's initializers and decides their types (see WeightFile). */
-  constructor(readonly name: string, private readonly weights?: WeightFile) {}
+  constructor(
+    readonly name: string,
+    private readonly weights?: WeightFile,
+  ) {}
 
   /** Bits of MatMulNBits weights for linear layers; 0 = plain float MatMul. */
   get quantBits(): 0 | 4 | 8 {
@@ -47,7 +50,13 @@ export class Graph {
 
   /** Adds one node with a single output and returns that output's name. */
   op(opType: string, inputs: string[], attrs: Record<string, Attr> = {}, output = this.fresh(opType)): string {
-    this.nodes.push({ opType, input: inputs, output: [output], name: output, attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)) });
+    this.nodes.push({
+      opType,
+      input: inputs,
+      output: [output],
+      name: output,
+      attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
+    });
     return output;
   }
 
@@ -55,14 +64,27 @@ export class Graph {
   contribOp(opType: string, inputs: string[], attrs: Record<string, Attr>): string {
     this.usesContribOps = true;
     const output = this.fresh(opType);
-    this.nodes.push({ opType, domain: CONTRIB_DOMAIN, input: inputs, output: [output], name: output, attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)) });
+    this.nodes.push({
+      opType,
+      domain: CONTRIB_DOMAIN,
+      input: inputs,
+      output: [output],
+      name: output,
+      attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
+    });
     return output;
   }
 
   /** Adds one node with several outputs. */
   opN(opType: string, inputs: string[], count: number, attrs: Record<string, Attr> = {}): string[] {
     const outputs = Array.from({ length: count }, () => this.fresh(opType));
-    this.nodes.push({ opType, input: inputs, output: outputs, name: outputs[0], attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)) });
+    this.nodes.push({
+      opType,
+      input: inputs,
+      output: outputs,
+      name: outputs[0],
+      attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
+    });
     return outputs;
   }
 
@@ -119,15 +141,33 @@ export class Graph {
   }
 
   // Shorthands for the ops every graph uses.
-  add(a: string, b: string): string { return this.op('Add', [a, b]); }
-  sub(a: string, b: string): string { return this.op('Sub', [a, b]); }
-  mul(a: string, b: string): string { return this.op('Mul', [a, b]); }
-  div(a: string, b: string): string { return this.op('Div', [a, b]); }
-  matmul(a: string, b: string): string { return this.op('MatMul', [a, b]); }
-  reshape(x: string, shape: number[]): string { return this.op('Reshape', [x, this.ints(...shape)]); }
-  transpose(x: string, perm: number[]): string { return this.op('Transpose', [x], { perm }); }
-  unsqueeze(x: string, axes: number[]): string { return this.op('Unsqueeze', [x, this.ints(...axes)]); }
-  concat(values: string[], axis: number): string { return this.op('Concat', values, { axis }); }
+  add(a: string, b: string): string {
+    return this.op('Add', [a, b]);
+  }
+  sub(a: string, b: string): string {
+    return this.op('Sub', [a, b]);
+  }
+  mul(a: string, b: string): string {
+    return this.op('Mul', [a, b]);
+  }
+  div(a: string, b: string): string {
+    return this.op('Div', [a, b]);
+  }
+  matmul(a: string, b: string): string {
+    return this.op('MatMul', [a, b]);
+  }
+  reshape(x: string, shape: number[]): string {
+    return this.op('Reshape', [x, this.ints(...shape)]);
+  }
+  transpose(x: string, perm: number[]): string {
+    return this.op('Transpose', [x], { perm });
+  }
+  unsqueeze(x: string, axes: number[]): string {
+    return this.op('Unsqueeze', [x, this.ints(...axes)]);
+  }
+  concat(values: string[], axis: number): string {
+    return this.op('Concat', values, { axis });
+  }
   reduce(op: 'ReduceMean' | 'ReduceSum' | 'ReduceSumSquare', x: string, axes: number[], keepdims: boolean): string {
     return this.op(op, [x, this.ints(...axes)], { keepdims: keepdims ? 1 : 0 });
   }

@@ -32,7 +32,10 @@ export class WeightFile {
   private readonly refs = new Map<string, ExternalRef>();
   private readonly hash = createHash('sha256');
 
-  constructor(readonly path: string, readonly dtype: WeightDtype) {
+  constructor(
+    readonly path: string,
+    readonly dtype: WeightDtype,
+  ) {
     this.location = basename(path);
     this.fd = openSync(path, 'w');
   }
@@ -77,7 +80,7 @@ export class WeightFile {
   }
 
   private write(bytes: Uint8Array): void {
-    for (let done = 0; done < bytes.byteLength;) done += writeSync(this.fd, bytes, done);
+    for (let done = 0; done < bytes.byteLength; ) done += writeSync(this.fd, bytes, done);
     this.hash.update(bytes);
   }
 }

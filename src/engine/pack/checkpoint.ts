@@ -28,7 +28,14 @@ export interface Checkpoint {
   tokenizerFiles: string[];
 }
 
-const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'chat_template.json', 'chat_template.jinja', 'generation_config.json'];
+const TOKENIZER_FILES = [
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+  'chat_template.json',
+  'chat_template.jinja',
+  'generation_config.json',
+];
 
 export async function readCheckpoint(dir: string): Promise<Checkpoint> {
   if (!(await isFile(join(dir, 'config.json')))) {
@@ -48,28 +55,50 @@ export async function readCheckpoint(dir: string): Promise<Checkpoint> {
   const image = parseImageParams(await readJsonIfPresent(dir, 'preprocessor_config.json'), config, dir);
   const chatTemplate = await readChatTemplate(dir, tokenizerConfig);
 
-  const present = async (files: string[]) => (await Promise.all(files.map(async (f) => ((await isFile(join(dir, f))) ? f : null)))).filter((f): f is string => f !== null);
+  const present = async (files: string[]) =>
+    (await Promise.all(files.map(async (f) => ((await isFile(join(dir, f))) ? f : null)))).filter((f): f is string => f !== null);
   const tokenizerFiles = await present(TOKENIZER_FILES);
   const weightFiles = tensors.files.map((f) => basename(f)); // shards always sit in the folder itself
-  const definingFiles = await present(['config.json', 'preprocessor_config.json', ...TOKENIZER_FILES, 'model.safetensors.index.json', ...weightFiles]);
+  const definingFiles = await present([
+    'config.json',
+    'preprocessor_config.json',
+    ...TOKENIZER_FILES,
+    'model.safetensors.index.json',
+    ...weightFiles,
+  ]);
   return {
-    dir, config, tensors, names, image, chatTemplate, tokenizerFiles, definingFiles,
+    dir,
+    config,
+    tensors,
+    names,
+    image,
+    chatTemplate,
+    tokenizerFiles,
+    definingFiles,
     extraEosTokenIds: eos.filter((id) => id !== eosTokenId),
   };
 }
 
 /** tokenizer.json must load in the tokenizer the engine uses, and know the image and end-of-sequence tokens. */
-async function checkTokenizer(dir: string, tokenizerConfig: Record<string, unknown> | null, config: LlavaConfig & { eosTokenId: number }): Promise<void> {
+async function checkTokenizer(
+  dir: string,
+  tokenizerConfig: Record<string, unknown> | null,
+  config: LlavaConfig & { eosTokenId: number },
+): Promise<void> {
   const path = join(dir, 'tokenizer.json');
   const json = await readJsonIfPresent(dir, 'tokenizer.json');
-  if (!json) throw new CheckpointError(`${dir}: no tokenizer.json (a fast tokenizer file is required; slow tokenizer.model only is not supported)`);
+  if (!json)
+    throw new CheckpointError(`${dir}: no tokenizer.json (a fast tokenizer file is required; slow tokenizer.model only is not supported)`);
   let tokenizer: TextTokenizer;
   try {
     tokenizer = TextTokenizer.fromJson(json, tokenizerConfig ?? {});
   } catch (err) {
     throw new CheckpointError(`${path}: ${(err as Error).message}`);
   }
-  for (const [what, id] of [['image_token_index', config.imageTokenIndex], ['eos_token_id', config.eosTokenId]] as const) {
+  for (const [what, id] of [
+    ['image_token_index', config.imageTokenIndex],
+    ['eos_token_id', config.eosTokenId],
+  ] as const) {
     if (tokenizer.idToToken(id) === undefined) throw new CheckpointError(`${path}: has no token with id ${id}, config.json's ${what}`);
   }
 }
@@ -85,7 +114,7 @@ function parseImageParams(raw: Record<string, unknown> | null, config: LlavaConf
   const square = (v: unknown) => (typeof v === 'number' ? { height: v, width: v } : v);
   const params = ImageParams.safeParse({
     do_resize: raw.do_resize ?? true,
-    size: typeof raw.size === 'number' ? { shortest_edge: raw.size } : raw.size ?? { shortest_edge: 224 },
+    size: typeof raw.size === 'number' ? { shortest_edge: raw.size } : (raw.size ?? { shortest_edge: 224 }),
     resample: raw.resample ?? 3,
     do_center_crop: raw.do_center_crop ?? true,
     crop_size: square(raw.crop_size ?? 224),
@@ -101,7 +130,9 @@ function parseImageParams(raw: Record<string, unknown> | null, config: LlavaConf
   const p = params.data;
   const out = p.do_center_crop ? p.crop_size : p.do_resize && 'height' in p.size ? p.size : null;
   if (!out || out.height !== side || out.width !== side) {
-    throw new CheckpointError(`${where}: images must come out ${side}x${side} (the vision tower's image_size), but crop/size give ${out ? `${out.width}x${out.height}` : 'a variable size'}`);
+    throw new CheckpointError(
+      `${where}: images must come out ${side}x${side} (the vision tower's image_size), but crop/size give ${out ? `${out.width}x${out.height}` : 'a variable size'}`,
+    );
   }
   return p;
 }
@@ -146,6 +177,8 @@ async function readJsonIfPresent(dir: string, file: string): Promise<Record<stri
 }
 
 async function isFile(path: string): Promise<boolean> {
-  return stat(path).then((s) => s.isFile(), () => false);
+  return stat(path).then(
+    (s) => s.isFile(),
+    () => false,
+  );
 }
-

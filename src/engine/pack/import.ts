@@ -57,10 +57,13 @@ export async function importCheckpoint(hfDir: string, storeDir: string, options:
   signal?.throwIfAborted();
 
   const files = checkpoint.definingFiles;
-  const sourceSha = await sha256Files(files.map((f) => ({ label: f, path: join(source, f) })), {
-    signal,
-    onFile: (i, file) => report('hash', 0.02 + (BUILD_START - 0.02) * (i / files.length), `hashing ${file}`),
-  });
+  const sourceSha = await sha256Files(
+    files.map((f) => ({ label: f, path: join(source, f) })),
+    {
+      signal,
+      onFile: (i, file) => report('hash', 0.02 + (BUILD_START - 0.02) * (i / files.length), `hashing ${file}`),
+    },
+  );
   // Everything that changes the pack's contents is in its id, so a re-import with other options is a new pack.
   const overrides = options.pruning ? `\n${JSON.stringify(options.pruning)}` : '';
   const id = sha256Text(`transprune-pack/${FORMAT_VERSION}\n${sourceSha}\n${dtype}${overrides}`).slice(0, 16);
@@ -81,7 +84,13 @@ export async function importCheckpoint(hfDir: string, storeDir: string, options:
   await rm(dir, { recursive: true, force: true });
   try {
     await mkdir(temp);
-    const built = await writeGraphs(checkpoint, temp, dtype, (stage, done, total, message) => report(stage, BUILD_START + (1 - BUILD_START) * 0.98 * (done / total), message), signal);
+    const built = await writeGraphs(
+      checkpoint,
+      temp,
+      dtype,
+      (stage, done, total, message) => report(stage, BUILD_START + (1 - BUILD_START) * 0.98 * (done / total), message),
+      signal,
+    );
     for (const file of checkpoint.tokenizerFiles) await copyFile(join(source, file), join(temp, file));
     const manifest = makeManifest(checkpoint, { id, name, dtype, sourceSha, source, pruning: options.pruning, ...built });
     await writeFileAtomic(join(temp, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
@@ -105,8 +114,11 @@ interface BuiltGraphs {
 
 /** Writes every graph and its weight file into `dir`; probe_NN shares layer_NN's weight file. */
 async function writeGraphs(
-  checkpoint: Checkpoint, dir: string, dtype: WeightDtype,
-  progress: (stage: ImportStage, done: number, total: number, message: string) => void, signal?: AbortSignal,
+  checkpoint: Checkpoint,
+  dir: string,
+  dtype: WeightDtype,
+  progress: (stage: ImportStage, done: number, total: number, message: string) => void,
+  signal?: AbortSignal,
 ): Promise<BuiltGraphs> {
   const reader: WeightReader = {
     read: async (name) => {
@@ -122,7 +134,12 @@ async function writeGraphs(
   let done = 0;
 
   /** Builds the graphs that share one weight file, then records the file's hash. */
-  const write = async (stage: ImportStage, base: string, fileDtype: WeightDtype, graphs: [string, (file: WeightFile) => Promise<Uint8Array>][]) => {
+  const write = async (
+    stage: ImportStage,
+    base: string,
+    fileDtype: WeightDtype,
+    graphs: [string, (file: WeightFile) => Promise<Uint8Array>][],
+  ) => {
     progress(stage, done, total, `building ${graphs.map(([g]) => g).join(' + ')}`);
     const file = new WeightFile(join(dir, `${base}.bin`), fileDtype);
     try {
@@ -139,7 +156,10 @@ async function writeGraphs(
   await write('embed', 'embed', floatDtype, [['embed', (f) => buildEmbed(src, f)]]);
   for (let layer = 0; layer < numLayers; layer++) {
     const base = layerGraphName(layer);
-    await write('layers', base, dtype, [[base, (f) => buildDecoderLayer(src, layer, f)], [probeGraphName(layer), (f) => buildProbe(src, layer, f)]]);
+    await write('layers', base, dtype, [
+      [base, (f) => buildDecoderLayer(src, layer, f)],
+      [probeGraphName(layer), (f) => buildProbe(src, layer, f)],
+    ]);
   }
   await write('head', 'head', dtype, [['head', (f) => buildHead(src, f)]]);
   progress('head', done, total, 'graphs written');

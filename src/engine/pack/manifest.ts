@@ -31,13 +31,27 @@ export type ImageParams = z.infer<typeof ImageParams>;
 /** LlavaConfig (src/engine/model/config.ts) as stored: the architecture the graphs were built for. */
 export const LlavaConfigSchema = z.object({
   text: z.object({
-    hiddenSize: count, numLayers: count, numHeads: count, numKvHeads: count, headDim: count, intermediateSize: count,
-    rmsNormEps: z.number().positive(), ropeTheta: z.number().positive(), vocabSize: count, maxPositionEmbeddings: count,
+    hiddenSize: count,
+    numLayers: count,
+    numHeads: count,
+    numKvHeads: count,
+    headDim: count,
+    intermediateSize: count,
+    rmsNormEps: z.number().positive(),
+    ropeTheta: z.number().positive(),
+    vocabSize: count,
+    maxPositionEmbeddings: count,
     tieWordEmbeddings: z.boolean(),
   }),
   vision: z.object({
-    hiddenSize: count, imageSize: count, patchSize: count, numChannels: count, numLayers: count, numHeads: count,
-    intermediateSize: count, layerNormEps: z.number().positive(),
+    hiddenSize: count,
+    imageSize: count,
+    patchSize: count,
+    numChannels: count,
+    numLayers: count,
+    numHeads: count,
+    intermediateSize: count,
+    layerNormEps: z.number().positive(),
   }),
   visionFeatureLayer: z.number().int().nonnegative(),
   visionFeatureSelectStrategy: z.enum(['default', 'full']),
@@ -49,43 +63,44 @@ export const LlavaConfigSchema = z.object({
   padTokenId: tokenId.nullable(),
 }) satisfies z.ZodType<LlavaConfig>;
 
-export const PackManifest = z.object({
-  formatVersion: z.literal(1),
-  id: z.string().regex(/^[0-9a-f]{16}$/),
-  name: z.string().min(1),
-  created: z.iso.datetime(),
-  source: z.object({
-    path: z.string(),
-    /** sha256 over the checkpoint's config, weights, tokenizer and preprocessor files. */
-    sha256: z.string().regex(/^[0-9a-f]{64}$/),
-    layout: z.enum(['legacy', 'unified']),
-  }),
-  /** fp32 | fp16: all weights; int8 | int4: decoder and head linears block-quantized (MatMulNBits), the rest fp16. */
-  dtype: z.enum(['fp32', 'fp16', 'int8', 'int4']),
-  /** sha256 of each weight file in the pack, by file name. */
-  weightsSha256: z.record(z.string(), z.string().regex(/^[0-9a-f]{64}$/)),
-  /** Architecture dims and special token ids (imageTokenIndex, bos/eos/pad). */
-  config: LlavaConfigSchema,
-  /** generation_config.json's further end-of-sequence ids, if it lists several. */
-  extraEosTokenIds: z.array(tokenId),
-  numVisualTokens: count,
-  patchGrid: z.object({ rows: count, cols: count }),
-  image: ImageParams,
-  /** Jinja chat template; null means the engine's LLaVA-1.5 default (`USER: <image>\n{question} ASSISTANT:`). */
-  chatTemplate: z.string().nullable(),
-  graphs: z.object({
-    embed: z.string(),
-    vision: z.string(),
-    head: z.string(),
-    layers: z.array(z.string()).min(1),
-    probes: z.array(z.string()).min(1),
-  }),
-  /** Per-model pruning schedule overrides; validated by the shared PruningOverrides schema on read. */
-  pruning: z.record(z.string(), z.unknown()).optional(),
-}).refine
-((m) => m.graphs.layers.length === m.config.text.numLayers && m.graphs.probes.length === m.config.text.numLayers, {
-  message: 'graphs.layers and graphs.probes must list one graph per text layer',
-});
+export const PackManifest = z
+  .object({
+    formatVersion: z.literal(1),
+    id: z.string().regex(/^[0-9a-f]{16}$/),
+    name: z.string().min(1),
+    created: z.iso.datetime(),
+    source: z.object({
+      path: z.string(),
+      /** sha256 over the checkpoint's config, weights, tokenizer and preprocessor files. */
+      sha256: z.string().regex(/^[0-9a-f]{64}$/),
+      layout: z.enum(['legacy', 'unified']),
+    }),
+    /** fp32 | fp16: all weights; int8 | int4: decoder and head linears block-quantized (MatMulNBits), the rest fp16. */
+    dtype: z.enum(['fp32', 'fp16', 'int8', 'int4']),
+    /** sha256 of each weight file in the pack, by file name. */
+    weightsSha256: z.record(z.string(), z.string().regex(/^[0-9a-f]{64}$/)),
+    /** Architecture dims and special token ids (imageTokenIndex, bos/eos/pad). */
+    config: LlavaConfigSchema,
+    /** generation_config.json's further end-of-sequence ids, if it lists several. */
+    extraEosTokenIds: z.array(tokenId),
+    numVisualTokens: count,
+    patchGrid: z.object({ rows: count, cols: count }),
+    image: ImageParams,
+    /** Jinja chat template; null means the engine's LLaVA-1.5 default (`USER: <image>\n{question} ASSISTANT:`). */
+    chatTemplate: z.string().nullable(),
+    graphs: z.object({
+      embed: z.string(),
+      vision: z.string(),
+      head: z.string(),
+      layers: z.array(z.string()).min(1),
+      probes: z.array(z.string()).min(1),
+    }),
+    /** Per-model pruning schedule overrides; validated by the shared PruningOverrides schema on read. */
+    pruning: z.record(z.string(), z.unknown()).optional(),
+  })
+  .refine((m) => m.graphs.layers.length === m.config.text.numLayers && m.graphs.probes.length === m.config.text.numLayers, {
+    message: 'graphs.layers and graphs.probes must list one graph per text layer',
+  });
 export type PackManifest = z.infer<typeof PackManifest>;
 
 export class ManifestError extends Error {
@@ -99,7 +114,9 @@ export async function loadManifest(packDir: string): Promise<PackManifest> {
   try {
     raw = JSON.parse(await readFile(path, 'utf8'));
   } catch (err) {
-    throw new ManifestError(`${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing (not a model pack)' : (err as Error).message}`);
+    throw new ManifestError(
+      `${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing (not a model pack)' : (err as Error).message}`,
+    );
   }
   const parsed = PackManifest.safeParse(raw);
   if (!parsed.success) {

@@ -22,14 +22,36 @@ export interface PackInfo {
 export async function readPack(dir: string): Promise<PackInfo> {
   const manifest = await loadManifest(dir);
   const { graphs } = manifest;
-  const files = [TOKENIZER_FILE, graphs.embed, graphs.vision, graphs.head, ...graphs.layers, ...graphs.probes, ...Object.keys(manifest.weightsSha256)];
-  const missing = (await Promise.all(files.map(async (f) => ((await stat(join(dir, f)).catch(() => null))?.isFile() ? null : f)))).filter(Boolean);
+  const files = [
+    TOKENIZER_FILE,
+    graphs.embed,
+    graphs.vision,
+    graphs.head,
+    ...graphs.layers,
+    ...graphs.probes,
+    ...Object.keys(manifest.weightsSha256),
+  ];
+  const missing = (await Promise.all(files.map(async (f) => ((await stat(join(dir, f)).catch(() => null))?.isFile() ? null : f)))).filter(
+    Boolean,
+  );
   if (missing.length) throw new ManifestError(`${dir}: model pack is incomplete, missing ${missing.join(', ')}`);
   let pruning: PruningOverrides | undefined;
   if (manifest.pruning) {
     const parsed = PruningOverrides.safeParse(manifest.pruning);
-    if (!parsed.success) throw new ManifestError(`${dir}: manifest pruning overrides are invalid (${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')})`);
+    if (!parsed.success)
+      throw new ManifestError(
+        `${dir}: manifest pruning overrides are invalid (${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')})`,
+      );
     pruning = parsed.data;
   }
-  return { dir, id: manifest.id, name: manifest.name, manifest, config: manifest.config, clip: parseClipParams(manifest.image), pruning, extraEosTokenIds: manifest.extraEosTokenIds };
+  return {
+    dir,
+    id: manifest.id,
+    name: manifest.name,
+    manifest,
+    config: manifest.config,
+    clip: parseClipParams(manifest.image),
+    pruning,
+    extraEosTokenIds: manifest.extraEosTokenIds,
+  };
 }

@@ -1,5 +1,11 @@
 import {
-  type MethodSpec, type PruningOverrides, planStages, projectorKeep, resolveSchedule, visualCountsPerLayer, pdropLayers,
+  type MethodSpec,
+  type PruningOverrides,
+  planStages,
+  projectorKeep,
+  resolveSchedule,
+  visualCountsPerLayer,
+  pdropLayers,
 } from '../../shared/pruning.js';
 
 /**
@@ -17,7 +23,14 @@ import {
  * Gram matrix. Element-wise work (norms, softmax, RoPE, activations) is left out: well under 1%.
  */
 
-export interface DecoderDims { numLayers: number; hidden: number; intermediate: number; numHeads: number; numKvHeads: number; vocab: number }
+export interface DecoderDims {
+  numLayers: number;
+  hidden: number;
+  intermediate: number;
+  numHeads: number;
+  numKvHeads: number;
+  vocab: number;
+}
 export interface VisionDims {
   layers: number; // layers run (up to the selected feature layer)
   hidden: number;
@@ -26,7 +39,11 @@ export interface VisionDims {
   tokensPerImage: number; // patches + CLS
   images: number; // crops run through the tower (1 for LLaVA-1.5, 5 for LLaVA-NeXT anyres 2x2)
 }
-export interface FlopsModel { decoder: DecoderDims; vision: VisionDims; visualTokens: number }
+export interface FlopsModel {
+  decoder: DecoderDims;
+  vision: VisionDims;
+  visualTokens: number;
+}
 
 /** Everything the FLOPs counts need about one prefill. Layers are 1-based. */
 export interface PrefillShape {
@@ -38,7 +55,14 @@ export interface PrefillShape {
   diversity: boolean; // DivPrune's pairwise cosine matrix over the N projector features
 }
 
-export interface FullFlops { vision: number; projector: number; decoder: number; head: number; overhead: number; total: number }
+export interface FullFlops {
+  vision: number;
+  projector: number;
+  decoder: number;
+  head: number;
+  overhead: number;
+  total: number;
+}
 
 export function paperFlops(visualPerLayer: number[], d: number, m: number): number {
   return visualPerLayer.reduce((sum, n) => sum + 4 * n * d * d + 2 * n * n * d + 3 * n * d * m, 0);
@@ -48,10 +72,12 @@ export function fullFlops(shape: PrefillShape, model: FlopsModel): FullFlops {
   const { decoder: dec, vision: vis } = model;
   const d = dec.hidden;
   const kvDim = (d / dec.numHeads) * dec.numKvHeads;
-  if (shape.visualPerLayer.length !== dec.numLayers) throw new Error(`${shape.visualPerLayer.length} per-layer counts for a ${dec.numLayers}-layer model`);
+  if (shape.visualPerLayer.length !== dec.numLayers)
+    throw new Error(`${shape.visualPerLayer.length} per-layer counts for a ${dec.numLayers}-layer model`);
   const seq = (layer: number) => shape.textTokens + shape.visualPerLayer[layer - 1];
 
-  const visionLayer = vis.tokensPerImage * (4 * vis.hidden ** 2 + 2 * vis.intermediate * vis.hidden) + 2 * vis.tokensPerImage ** 2 * vis.hidden;
+  const visionLayer =
+    vis.tokensPerImage * (4 * vis.hidden ** 2 + 2 * vis.intermediate * vis.hidden) + 2 * vis.tokensPerImage ** 2 * vis.hidden;
   const patchEmbed = (vis.tokensPerImage - 1) * 3 * vis.patchSize ** 2 * vis.hidden;
   const vision = vis.images * (vis.layers * visionLayer + patchEmbed);
   const projector = shape.visionTokens * (vis.hidden * d + d * d);
@@ -78,7 +104,12 @@ export function fullFlops(shape: PrefillShape, model: FlopsModel): FullFlops {
  * The prefill shape a method will produce, predicted from its spec (no model run): used by
  * `cli flops`, the benchmark and compare. `instructionTokens` are the tokens after the visual block.
  */
-export function planPrefill(spec: MethodSpec, model: FlopsModel, prompt: { textTokens: number; instructionTokens: number }, overrides?: PruningOverrides): PrefillShape {
+export function planPrefill(
+  spec: MethodSpec,
+  model: FlopsModel,
+  prompt: { textTokens: number; instructionTokens: number },
+  overrides?: PruningOverrides,
+): PrefillShape {
   const L = model.decoder.numLayers;
   const nLlm = projectorKeep(spec, model.visualTokens);
   const stages = planStages(spec.llm, L, nLlm, overrides);
@@ -94,7 +125,12 @@ export function planPrefill(spec: MethodSpec, model: FlopsModel, prompt: { textT
 }
 
 /** Which layers a method reads side outputs from and where it runs attention probes. */
-export function scoringWork(spec: MethodSpec, numLayers: number, instructionTokens: number, overrides?: PruningOverrides): Pick<PrefillShape, 'ttvLayers' | 'probes'> {
+export function scoringWork(
+  spec: MethodSpec,
+  numLayers: number,
+  instructionTokens: number,
+  overrides?: PruningOverrides,
+): Pick<PrefillShape, 'ttvLayers' | 'probes'> {
   const llm = spec.llm;
   switch (llm.kind) {
     case 'none':
@@ -138,6 +174,13 @@ export function tera(x: number): string {
 
 /** Three significant digits with an SI prefix (tiny models count in M or G, real ones in T). */
 export function siUnits(x: number): string {
-  const [scale, prefix] = ([[1e12, 'T'], [1e9, 'G'], [1e6, 'M'], [1e3, 'k']] as const).find(([s]) => x >= s) ?? [1, ''];
+  const [scale, prefix] = (
+    [
+      [1e12, 'T'],
+      [1e9, 'G'],
+      [1e6, 'M'],
+      [1e3, 'k'],
+    ] as const
+  ).find(([s]) => x >= s) ?? [1, ''];
   return `${(x / scale).toPrecision(3)} ${prefix}`;
 }

@@ -6,8 +6,13 @@ import { l1Normalize } from './select.js';
  * over all S keys with the causal mask). IGA is its visual slice, L1-normalized over the current
  * visual tokens. TransPrune's queries are every token after the visual block.
  */
-export function igaFromProbe(attention: ArrayLike<number>, visualStart: number, visualCount: number): { raw: Float64Array; normalized: Float64Array } {
-  if (attention.length < visualStart + visualCount) throw new Error(`probe returned ${attention.length} values for a visual block ending at ${visualStart + visualCount}`);
+export function igaFromProbe(
+  attention: ArrayLike<number>,
+  visualStart: number,
+  visualCount: number,
+): { raw: Float64Array; normalized: Float64Array } {
+  if (attention.length < visualStart + visualCount)
+    throw new Error(`probe returned ${attention.length} values for a visual block ending at ${visualStart + visualCount}`);
   const raw = Float64Array.from({ length: visualCount }, (_, t) => attention[visualStart + t]);
   return { raw, normalized: l1Normalize(raw) };
 }

@@ -31,7 +31,8 @@ export function topkSorted(scores: ArrayLike<number>, k: number): Int32Array {
   const key = (i: number) => (Number.isNaN(scores[i]) ? -Infinity : scores[i]);
   const order = Array.from({ length: scores.length }, (_, i) => i);
   order.sort((a, b) => {
-    const ka = key(a), kb = key(b);
+    const ka = key(a),
+      kb = key(b);
     return ka === kb ? a - b : kb > ka ? 1 : -1;
   });
   return Int32Array.from(order.slice(0, k)).sort();

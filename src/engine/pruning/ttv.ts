@@ -40,7 +40,8 @@ export class TtvAccumulator {
   /** Add one layer's TTV, given for the whole sequence; only the visual block is kept. */
   add(ttvAllTokens: Float64Array, visualStart: number, visualCount: number): Float64Array {
     const visual = ttvAllTokens.slice(visualStart, visualStart + visualCount);
-    if (this.sum && this.sum.length !== visualCount) throw new Error(`TTV store has ${this.sum.length} tokens, the layer has ${visualCount}`);
+    if (this.sum && this.sum.length !== visualCount)
+      throw new Error(`TTV store has ${this.sum.length} tokens, the layer has ${visualCount}`);
     if (!this.sum) this.sum = new Float64Array(visualCount);
     for (let t = 0; t < visualCount; t++) this.sum[t] += visual[t];
     return visual;

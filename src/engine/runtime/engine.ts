@@ -132,7 +132,11 @@ export class Engine {
   }
 
   /** The loaded model for `nameOrDir` on `ep`, loading (and importing) it when it is not the one in memory. */
-  async ensureModel(nameOrDir: string, ep: ProviderRequest = this.options.ep ?? 'auto', callbacks: StageCallbacks = {}): Promise<LoadedModel> {
+  async ensureModel(
+    nameOrDir: string,
+    ep: ProviderRequest = this.options.ep ?? 'auto',
+    callbacks: StageCallbacks = {},
+  ): Promise<LoadedModel> {
     const dir = await this.#packDir(nameOrDir, callbacks);
     const key = `${dir}|${ep}`;
     if (this.#loaded?.key === key) return this.#loaded.model;
@@ -181,7 +185,10 @@ export class Engine {
     const flopsModel = model.flopsModel;
     const runs = request.methods.map((method) => {
       const recorder = request.trace ? new TraceRecorder(traceMeta(model, image, prompt, visual.count, method, flopsModel)) : undefined;
-      const pruning = method.llm.kind === 'none' && !method.projector ? undefined : createMethod(method, { numLayers: model.dims.numLayers, pruning: model.pruningOverrides }, recorder);
+      const pruning =
+        method.llm.kind === 'none' && !method.projector
+          ? undefined
+          : createMethod(method, { numLayers: model.dims.numLayers, pruning: model.pruningOverrides }, recorder);
       return { method, recorder, pruning };
     });
 
@@ -199,7 +206,13 @@ export class Engine {
       },
     }));
     const input = { ids: prompt.ids, imageTokenId: model.config.imageTokenIndex, visual };
-    const decode = { ...request.sampling, maxTokens: request.maxTokens, stopStrings: request.stop, eosTokenIds: model.eosTokenIds, signal: callbacks.signal };
+    const decode = {
+      ...request.sampling,
+      maxTokens: request.maxTokens,
+      stopStrings: request.stop,
+      eosTokenIds: model.eosTokenIds,
+      signal: callbacks.signal,
+    };
     const { generations, sharedLayers, prefillMs } = await generateBranches(model, model.tokenizer, input, branches, decode);
 
     const times = { preprocessMs, visionMs, visionCached: cached, requestStart: start };
@@ -259,7 +272,8 @@ export class Engine {
       this.#imported.set(asPath, imported.dir);
       return imported.dir;
     }
-    if (looksLikePath) throw new Error(`${asPath} is neither a model pack (manifest.json) nor a Hugging Face checkpoint folder (config.json)`);
+    if (looksLikePath)
+      throw new Error(`${asPath} is neither a model pack (manifest.json) nor a Hugging Face checkpoint folder (config.json)`);
     return (await findPack(this.options.modelStore, nameOrDir)).path;
   }
 }
@@ -277,7 +291,6 @@ async function readImageFile(path: string): Promise<Uint8Array> {
   }
 }
 
-
 function traceMeta(
   model: LoadedModel,
   image: Awaited<ReturnType<typeof preprocessClip>>,
@@ -290,8 +303,20 @@ function traceMeta(
   return {
     model: model.traceModel,
     provider: model.provider.active,
-    image: { hash: image.hash, width: image.originalWidth, height: image.originalHeight, modelWidth: image.width, modelHeight: image.height, grid: { rows: grid, cols: grid } },
-    prompt: { textTokens: prompt.ids.length - 1, visualTokens: visualCount, instructionTokens: prompt.ids.length - 1 - prompt.imageIndex, visualStart: prompt.imageIndex },
+    image: {
+      hash: image.hash,
+      width: image.originalWidth,
+      height: image.originalHeight,
+      modelWidth: image.width,
+      modelHeight: image.height,
+      grid: { rows: grid, cols: grid },
+    },
+    prompt: {
+      textTokens: prompt.ids.length - 1,
+      visualTokens: visualCount,
+      instructionTokens: prompt.ids.length - 1 - prompt.imageIndex,
+      visualStart: prompt.imageIndex,
+    },
     method,
     flopsModel,
   };
@@ -311,7 +336,14 @@ function answerStats(
   times: { preprocessMs: number; visionMs: number; visionCached: boolean; requestStart: number },
 ): AskStats {
   const { prefill, timings } = generation;
-  const shape = (visualPerLayer: number[]): PrefillShape => ({ visualPerLayer, textTokens, visionTokens: prefill.originalVisualCount, ttvLayers: [], probes: [], diversity: false });
+  const shape = (visualPerLayer: number[]): PrefillShape => ({
+    visualPerLayer,
+    textTokens,
+    visionTokens: prefill.originalVisualCount,
+    ttvLayers: [],
+    probes: [],
+    diversity: false,
+  });
   const prefillStart = times.requestStart + times.preprocessMs + times.visionMs;
   return {
     preprocessMs: times.preprocessMs,

@@ -1,6 +1,13 @@
 import { Decoder } from './decode.js';
 import type { ModelSessions } from './graphs.js';
-import { PrefillCancelled, prefillBranches, type BranchedPrefill, type PrefillBranch, type PrefillInput, type PrefillResult } from './prefill.js';
+import {
+  PrefillCancelled,
+  prefillBranches,
+  type BranchedPrefill,
+  type PrefillBranch,
+  type PrefillInput,
+  type PrefillResult,
+} from './prefill.js';
 import { mulberry32 } from '../util/rng.js';
 import { sampleToken, type SamplingParams } from './sampling.js';
 import { TextStream, type Detokenizer } from './text-stream.js';
@@ -61,12 +68,23 @@ export interface BranchedGeneration {
   prefillMs: number;
 }
 
-export async function generate(model: ModelSessions, tokenizer: Detokenizer, input: PrefillInput, options: GenerateOptions = {}): Promise<Generation> {
+export async function generate(
+  model: ModelSessions,
+  tokenizer: Detokenizer,
+  input: PrefillInput,
+  options: GenerateOptions = {},
+): Promise<Generation> {
   return (await generateBranches(model, tokenizer, input, [options], options)).generations[0];
 }
 
 /** Prefills all branches together, then decodes each branch's answer in turn. */
-export async function generateBranches(model: ModelSessions, tokenizer: Detokenizer, input: PrefillInput, branches: readonly GenerateBranch[], options: DecodeOptions = {}): Promise<BranchedGeneration> {
+export async function generateBranches(
+  model: ModelSessions,
+  tokenizer: Detokenizer,
+  input: PrefillInput,
+  branches: readonly GenerateBranch[],
+  options: DecodeOptions = {},
+): Promise<BranchedGeneration> {
   const start = performance.now();
   let prefilled: BranchedPrefill;
   try {
@@ -89,7 +107,13 @@ export async function generateBranches(model: ModelSessions, tokenizer: Detokeni
  * is the prefill's own account (embedding, its layers, the head), so a branch of a shared prefill
  * reports what it would have taken alone.
  */
-export async function decodeFrom(model: ModelSessions, tokenizer: Detokenizer, prefilled: PrefillResult, options: DecodeOptions & Pick<GenerateBranch, 'onText'>, promptTokens: number): Promise<Generation> {
+export async function decodeFrom(
+  model: ModelSessions,
+  tokenizer: Detokenizer,
+  prefilled: PrefillResult,
+  options: DecodeOptions & Pick<GenerateBranch, 'onText'>,
+  promptTokens: number,
+): Promise<Generation> {
   const maxTokens = options.maxTokens ?? DEFAULT_MAX_TOKENS;
   const eos = new Set(options.eosTokenIds ?? []);
   const rng = mulberry32(options.seed ?? 0);
@@ -162,7 +186,17 @@ function cancelledBeforeAnswer(input: PrefillInput, elapsed: number): Generation
     finishReason: 'cancelled',
     promptTokens: input.ids.length,
     prefillTokens: 0,
-    prefill: { cacheLength: [], nextPosition: [], entryLength: 0, visualCounts: [], originalVisualCount: input.visual?.count ?? 0, keptOriginal: new Int32Array(0), layerMs: [], embedMs: 0, headMs: 0 },
+    prefill: {
+      cacheLength: [],
+      nextPosition: [],
+      entryLength: 0,
+      visualCounts: [],
+      originalVisualCount: input.visual?.count ?? 0,
+      keptOriginal: new Int32Array(0),
+      layerMs: [],
+      embedMs: 0,
+      headMs: 0,
+    },
     timings: { prefillMs: elapsed, firstTokenMs: 0, decodeMs: 0, decodeTokensPerSec: 0, layerMs: [] },
   };
 }

@@ -83,7 +83,11 @@ export async function embedTokens(model: ModelSessions, ids: readonly number[]):
 }
 
 /** The projected visual tokens [N, D] of one preprocessed image [1, 3, H, W]. */
-export async function encodeImage(model: ModelSessions, pixels: Float32Array, size: number): Promise<{ features: Float32Array; count: number }> {
+export async function encodeImage(
+  model: ModelSessions,
+  pixels: Float32Array,
+  size: number,
+): Promise<{ features: Float32Array; count: number }> {
   const fetches = ['image_features'];
   const { image_features } = await model.vision.run({ pixel_values: floatTensor(pixels, [1, 3, size, size]) }, fetches);
   return { features: await hostFloats(image_features), count: image_features.dims[1] };
@@ -117,7 +121,13 @@ export async function runLayer(
 }
 
 /** Instruction-to-image attention [S] from probe_NN (layer NN's q/k on `hidden`), queries `queryStart..S-1`. */
-export async function runProbe(model: ModelSessions, layer: number, hidden: Float32Array, positions: ArrayLike<number>, queryStart: number): Promise<Float32Array> {
+export async function runProbe(
+  model: ModelSessions,
+  layer: number,
+  hidden: Float32Array,
+  positions: ArrayLike<number>,
+  queryStart: number,
+): Promise<Float32Array> {
   const seqLen = positions.length;
   const session = await model.probe(layer);
   const { attention } = await session.run({

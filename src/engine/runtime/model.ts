@@ -99,8 +99,22 @@ export class LoadedModel implements ModelSessions {
     const { text, vision, visionFeatureLayer } = this.manifest.config;
     const grid = vision.imageSize / vision.patchSize;
     return {
-      decoder: { numLayers: text.numLayers, hidden: text.hiddenSize, intermediate: text.intermediateSize, numHeads: text.numHeads, numKvHeads: text.numKvHeads, vocab: text.vocabSize },
-      vision: { layers: visionFeatureLayer, hidden: vision.hiddenSize, intermediate: vision.intermediateSize, patchSize: vision.patchSize, tokensPerImage: grid * grid + 1, images: 1 },
+      decoder: {
+        numLayers: text.numLayers,
+        hidden: text.hiddenSize,
+        intermediate: text.intermediateSize,
+        numHeads: text.numHeads,
+        numKvHeads: text.numKvHeads,
+        vocab: text.vocabSize,
+      },
+      vision: {
+        layers: visionFeatureLayer,
+        hidden: vision.hiddenSize,
+        intermediate: vision.intermediateSize,
+        patchSize: vision.patchSize,
+        tokensPerImage: grid * grid + 1,
+        images: 1,
+      },
       visualTokens: this.manifest.numVisualTokens,
     };
   }

@@ -1,6 +1,16 @@
 import type { PositionPolicy } from '../../shared/pruning.js';
 import type { LayerBoundary, PruningMethod } from '../pruning/types.js';
-import { disposeCache, embedTokens, emptyCache, lastTokenLogits, runLayer, runProbe, shareCache, type LayerCache, type ModelSessions } from './graphs.js';
+import {
+  disposeCache,
+  embedTokens,
+  emptyCache,
+  lastTokenLogits,
+  runLayer,
+  runProbe,
+  shareCache,
+  type LayerCache,
+  type ModelSessions,
+} from './graphs.js';
 
 /**
  * Prefill, one decoder layer at a time, so that a pruning method can shorten the visual block between
@@ -103,9 +113,21 @@ export async function prefill(model: ModelSessions, input: PrefillInput, options
  * own group when its method prunes (branches that keep exactly the same tokens stay together). For
  * `none` vs a pruning method, the layers before the first prune are computed once (issue 4, compare).
  */
-export async function prefillBranches(model: ModelSessions, input: PrefillInput, branches: readonly PrefillBranch[], options: { signal?: AbortSignal } = {}): Promise<BranchedPrefill> {
+export async function prefillBranches(
+  model: ModelSessions,
+  input: PrefillInput,
+  branches: readonly PrefillBranch[],
+  options: { signal?: AbortSignal } = {},
+): Promise<BranchedPrefill> {
   const { dims } = model;
-  const states: BranchState[] = branches.map((branch) => ({ branch, policy: branch.positions ?? 'compact', caches: [], cacheLength: [], visualCounts: [], layerMs: [] }));
+  const states: BranchState[] = branches.map((branch) => ({
+    branch,
+    policy: branch.positions ?? 'compact',
+    caches: [],
+    cacheLength: [],
+    visualCounts: [],
+    layerMs: [],
+  }));
   const start = performance.now();
   let groups = await embedGroups(model, input, states);
   const embedMs = performance.now() - start;
@@ -138,7 +160,19 @@ export async function prefillBranches(model: ModelSessions, input: PrefillInput,
       const caches = await Promise.all(m.caches.map(own));
       const nextPosition = m.policy === 'compact' ? [...m.cacheLength] : m.cacheLength.map(() => entryLength);
       const { cacheLength, visualCounts, layerMs } = m;
-      results.set(m, { caches, cacheLength, nextPosition, entryLength, logits, visualCounts, originalVisualCount, keptOriginal: seq.keptOriginal, layerMs, embedMs, headMs });
+      results.set(m, {
+        caches,
+        cacheLength,
+        nextPosition,
+        entryLength,
+        logits,
+        visualCounts,
+        originalVisualCount,
+        keptOriginal: seq.keptOriginal,
+        layerMs,
+        embedMs,
+        headMs,
+      });
     }
   }
   return { branches: states.map((s) => results.get(s)!), sharedLayers };
@@ -149,7 +183,9 @@ async function embedGroups(model: ModelSessions, input: PrefillInput, states: Br
   const text = await embedPrompt(model, input);
   const groups = new Map<string, Group>();
   for (const state of states) {
-    const selected = input.visual ? (state.branch.method?.selectBeforeLLM?.(input.visual.features, input.visual.count, model.dims.hidden) ?? null) : null;
+    const selected = input.visual
+      ? (state.branch.method?.selectBeforeLLM?.(input.visual.features, input.visual.count, model.dims.hidden) ?? null)
+      : null;
     const key = selected ? selected.join(',') : 'all';
     let group = groups.get(key);
     if (!group) groups.set(key, (group = { seq: spliceVisual(text, input, selected, model.dims.hidden), members: [] }));
@@ -162,7 +198,13 @@ async function embedGroups(model: ModelSessions, input: PrefillInput, states: Br
  * Runs one layer for a group, gives each member's method the boundary (side outputs to those that asked,
  * probes computed once per group), and regroups the members by what they kept.
  */
-async function runGroupLayer(model: ModelSessions, layer: number, group: Group, originalVisualCount: number, created: LayerCache[]): Promise<Group[]> {
+async function runGroupLayer(
+  model: ModelSessions,
+  layer: number,
+  group: Group,
+  originalVisualCount: number,
+  created: LayerCache[],
+): Promise<Group[]> {
   const start = performance.now();
   const { seq, members } = group;
   const seqLen = seq.positions.length;
@@ -181,7 +223,9 @@ async function runGroupLayer(model: ModelSessions, layer: number, group: Group, 
     m.visualCounts.push(seq.keptOriginal.length);
     m.branch.onLayerOutput?.(layer, out.hidden, seqLen);
     const side = wantsSide[i] ? out.side : undefined;
-    const kept = m.branch.method ? await m.branch.method.afterLayer(boundary(model, layer, current, originalVisualCount, side, probe)) : null;
+    const kept = m.branch.method
+      ? await m.branch.method.afterLayer(boundary(model, layer, current, originalVisualCount, side, probe))
+      : null;
     const key = kept ? `${m.policy}:${kept.join(',')}` : 'unpruned';
     let fork = forks.get(key);
     if (!fork) forks.set(key, (fork = { seq: kept ? keepVisual(current, kept, model.dims.hidden, m.policy) : current, members: [] }));
@@ -214,7 +258,8 @@ function placeholderIndex(input: PrefillInput): number {
   const at = input.imageTokenId === undefined ? -1 : input.ids.indexOf(input.imageTokenId);
   if (input.visual && at < 0) throw new Error('the prompt has an image but no image placeholder token');
   if (!input.visual && at >= 0) throw new Error('the prompt has an image placeholder but no image');
-  if (at >= 0 && input.ids.indexOf(input.imageTokenId!, at + 1) >= 0) throw new Error('the prompt has more than one image placeholder; one image per prompt is supported');
+  if (at >= 0 && input.ids.indexOf(input.imageTokenId!, at + 1) >= 0)
+    throw new Error('the prompt has more than one image placeholder; one image per prompt is supported');
   return at;
 }
 
@@ -233,7 +278,14 @@ function spliceVisual(text: Float32Array, input: PrefillInput, selected: Int32Ar
   return { hidden, positions: range(textLength + keptOriginal.length), visualStart: at, keptOriginal };
 }
 
-function boundary(model: ModelSessions, layer: number, seq: Sequence, originalVisualCount: number, side: LayerBoundary['side'], probe: Probe): LayerBoundary {
+function boundary(
+  model: ModelSessions,
+  layer: number,
+  seq: Sequence,
+  originalVisualCount: number,
+  side: LayerBoundary['side'],
+  probe: Probe,
+): LayerBoundary {
   return {
     layer,
     numLayers: model.dims.numLayers,
@@ -251,9 +303,14 @@ function boundary(model: ModelSessions, layer: number, seq: Sequence, originalVi
 function keepVisual(seq: Sequence, kept: Int32Array, d: number, policy: PositionPolicy): Sequence {
   const count = seq.keptOriginal.length;
   for (let i = 0; i < kept.length; i++) {
-    if (kept[i] < 0 || kept[i] >= count || (i > 0 && kept[i] <= kept[i - 1])) throw new Error(`pruning returned invalid kept indices (must be ascending within 0..${count - 1})`);
+    if (kept[i] < 0 || kept[i] >= count || (i > 0 && kept[i] <= kept[i - 1]))
+      throw new Error(`pruning returned invalid kept indices (must be ascending within 0..${count - 1})`);
   }
-  const rows = [...range(seq.visualStart), ...Array.from(kept, (k) => seq.visualStart + k), ...range(seq.positions.length - seq.visualStart - count).map((i) => seq.visualStart + count + i)];
+  const rows = [
+    ...range(seq.visualStart),
+    ...Array.from(kept, (k) => seq.visualStart + k),
+    ...range(seq.positions.length - seq.visualStart - count).map((i) => seq.visualStart + count + i),
+  ];
   return {
     hidden: gatherRows(seq.hidden, d, rows),
     positions: policy === 'compact' ? range(rows.length) : rows.map((r) => seq.positions[r]),

@@ -49,7 +49,14 @@ function cudaLibrariesPresent(host: HostInfo): boolean {
 
 /** Dawn reaches the GPU through Vulkan on Linux; without a loader WebGPU cannot start (and says so on stderr). */
 function vulkanLoaderPresent(): boolean {
-  const dirs = [...(process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean), '/usr/lib/x86_64-linux-gnu', '/lib/x86_64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/local/lib'];
+  const dirs = [
+    ...(process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean),
+    '/usr/lib/x86_64-linux-gnu',
+    '/lib/x86_64-linux-gnu',
+    '/usr/lib64',
+    '/usr/lib',
+    '/usr/local/lib',
+  ];
   return dirs.some((dir) => existsSync(join(dir, 'libvulkan.so.1')));
 }
 
@@ -62,7 +69,8 @@ export function providerCandidates(request: ProviderRequest, host: HostInfo = cu
   if (platform === 'win32') candidates.push('dml');
   if (platform === 'darwin') candidates.push('coreml');
   // The prebuilt binaries bundle WebGPU everywhere except linux/arm64 (and there is no darwin/x64 build at all).
-  const webgpuUsable = platform === 'win32' || (platform === 'darwin' && arch === 'arm64') || (platform === 'linux' && arch === 'x64' && host.vulkan);
+  const webgpuUsable =
+    platform === 'win32' || (platform === 'darwin' && arch === 'arm64') || (platform === 'linux' && arch === 'x64' && host.vulkan);
   if (webgpuUsable) candidates.push('webgpu');
   candidates.push('cpu');
   return candidates;
@@ -86,7 +94,9 @@ export interface CreateSessionOptions {
 
 /** The first line of an ORT error without the C++ noise (source location, function, failed assertion). */
 export function shortReason(err: unknown): string {
-  const line = String((err as Error)?.message ?? err).split('\n')[0].trim();
+  const line = String((err as Error)?.message ?? err)
+    .split('\n')[0]
+    .trim();
   return line
     .replace(/^\S+\.(cc|cpp|h):\d+ /, '')
     .replace(/^.* was false\. /, '')

@@ -31,7 +31,7 @@ export const IMAGE_TOKEN = '<image>';
 
 /** LLaVA-1.5's conversation format as a Jinja template, so one renderer serves every checkpoint. */
 export const LLAVA_15_CHAT_TEMPLATE =
-  "{% for message in messages %}" +
+  '{% for message in messages %}' +
   "{% if message['role'] == 'system' %}" +
   "{% for item in message['content'] %}{% if item['type'] == 'text' %}{{ item['text'] + ' ' }}{% endif %}{% endfor %}" +
   "{% elif message['role'] == 'user' %}{{ 'USER: ' }}" +
@@ -39,7 +39,7 @@ export const LLAVA_15_CHAT_TEMPLATE =
   "{% for item in message['content'] %}{% if item['type'] == 'text' %}{{ item['text'] + ' ' }}{% endif %}{% endfor %}" +
   "{% else %}{{ 'ASSISTANT: ' }}" +
   "{% for item in message['content'] %}{% if item['type'] == 'text' %}{{ item['text'] }}{% endif %}{% endfor %}{{ eos_token }}" +
-  "{% endif %}{% endfor %}" +
+  '{% endif %}{% endfor %}' +
   "{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}";
 
 type Json = Record<string, unknown>;
@@ -108,7 +108,8 @@ export function renderChat(turns: readonly ChatTurn[], opts: RenderOptions = {})
 export function findImageToken(ids: readonly number[], imageTokenId: number): number {
   const first = ids.indexOf(imageTokenId);
   if (first < 0) throw new ChatPromptError(`the prompt has no ${IMAGE_TOKEN} placeholder (token id ${imageTokenId})`);
-  if (ids.indexOf(imageTokenId, first + 1) >= 0) throw new ChatPromptError(`the prompt has more than one ${IMAGE_TOKEN} placeholder; one image per conversation is supported`);
+  if (ids.indexOf(imageTokenId, first + 1) >= 0)
+    throw new ChatPromptError(`the prompt has more than one ${IMAGE_TOKEN} placeholder; one image per conversation is supported`);
   return first;
 }
 
@@ -120,7 +121,11 @@ export interface EncodedPrompt {
 }
 
 /** Renders the conversation, tokenizes it and locates the image placeholder. */
-export function encodeChat(tokenizer: TextTokenizer, turns: readonly ChatTurn[], opts: RenderOptions & { imageTokenId: number }): EncodedPrompt {
+export function encodeChat(
+  tokenizer: TextTokenizer,
+  turns: readonly ChatTurn[],
+  opts: RenderOptions & { imageTokenId: number },
+): EncodedPrompt {
   const text = renderChat(turns, { bosToken: tokenizer.bosToken, eosToken: tokenizer.eosToken, ...opts });
   // Templates that write the BOS themselves must not get a second one from the post-processor.
   const templateWroteBos = tokenizer.bosToken !== undefined && tokenizer.bosToken !== '' && text.startsWith(tokenizer.bosToken);

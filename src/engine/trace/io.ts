@@ -15,7 +15,8 @@ export function readTrace(text: string): Trace {
     throw new Error(`not a trace file: ${(err as Error).message}`);
   }
   const version = (data as { version?: unknown } | null)?.version;
-  if (version !== TRACE_VERSION) throw new Error(`unsupported trace version ${String(version)} (this build reads version ${TRACE_VERSION})`);
+  if (version !== TRACE_VERSION)
+    throw new Error(`unsupported trace version ${String(version)} (this build reads version ${TRACE_VERSION})`);
   const parsed = Trace.safeParse(data);
   if (!parsed.success) {
     const first = parsed.error.issues[0];
@@ -42,13 +43,44 @@ export function traceToTokenCsv(trace: Trace): string {
     const kept = l.kept ? new Set(l.kept) : null;
     l.tokens.forEach((g, i) => {
       rows.push([
-        l.layer, i, g, cols ? Math.floor(g / cols) : '', cols ? g % cols : '',
-        ...[l.ttv?.attnRatio, l.ttv?.attnCos, l.ttv?.mlpRatio, l.ttv?.mlpCos, l.ttv?.layer, l.scores?.ttv, l.scores?.attention, l.scores?.score].map((a) => a?.[i] ?? ''),
+        l.layer,
+        i,
+        g,
+        cols ? Math.floor(g / cols) : '',
+        cols ? g % cols : '',
+        ...[
+          l.ttv?.attnRatio,
+          l.ttv?.attnCos,
+          l.ttv?.mlpRatio,
+          l.ttv?.mlpCos,
+          l.ttv?.layer,
+          l.scores?.ttv,
+          l.scores?.attention,
+          l.scores?.score,
+        ].map((a) => a?.[i] ?? ''),
         kept ? (kept.has(g) ? 1 : 0) : '',
       ]);
     });
   }
-  return csv(['layer', 'position', 'grid_index', 'grid_row', 'grid_col', 'attn_ratio', 'attn_cos', 'mlp_ratio', 'mlp_cos', 'ttv_layer', 'ttv_acc', 'attention', 'score', 'kept'], rows);
+  return csv(
+    [
+      'layer',
+      'position',
+      'grid_index',
+      'grid_row',
+      'grid_col',
+      'attn_ratio',
+      'attn_cos',
+      'mlp_ratio',
+      'mlp_cos',
+      'ttv_layer',
+      'ttv_acc',
+      'attention',
+      'score',
+      'kept',
+    ],
+    rows,
+  );
 }
 
 function csv(header: string[], rows: (string | number)[][]): string {

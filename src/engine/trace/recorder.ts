@@ -51,7 +51,13 @@ export class TraceRecorder {
       probes: this.probes,
       diversity: this.projector !== undefined,
     };
-    const unpruned: PrefillShape = { ...shape, visualPerLayer: layers.map(() => prompt.visualTokens), ttvLayers: [], probes: [], diversity: false };
+    const unpruned: PrefillShape = {
+      ...shape,
+      visualPerLayer: layers.map(() => prompt.visualTokens),
+      ttvLayers: [],
+      probes: [],
+      diversity: false,
+    };
     const { hidden: d, intermediate: m } = flopsModel.decoder;
     return Trace.parse({
       version: TRACE_VERSION,
@@ -99,7 +105,11 @@ export class TraceRecorder {
   prune(layer: number, tokens: Int32Array, scores: { [K in keyof ScoreRecord]?: ArrayLike<number> }, keptOriginal: Int32Array): void {
     const rec = this.at(layer);
     rec.tokens = Array.from(tokens);
-    rec.scores = Object.fromEntries(Object.entries(scores).filter(([, v]) => v).map(([k, v]) => [k, Array.from(v!)])) as ScoreRecord;
+    rec.scores = Object.fromEntries(
+      Object.entries(scores)
+        .filter(([, v]) => v)
+        .map(([k, v]) => [k, Array.from(v!)]),
+    ) as ScoreRecord;
     rec.kept = Array.from(keptOriginal);
   }
 

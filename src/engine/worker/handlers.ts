@@ -63,10 +63,13 @@ export function createHandlers(resources: EngineResources): EngineHandlers {
     },
     'chat.ask': async ({ method, ...request }, ctx) => {
       const engine = await resources.runtime();
-      const result = await engine.ask({ ...(await engineRequest(resources, request)), method }, {
-        ...progressTo(ctx),
-        onToken: (delta) => ctx.emit('text', { delta }),
-      });
+      const result = await engine.ask(
+        { ...(await engineRequest(resources, request)), method },
+        {
+          ...progressTo(ctx),
+          onToken: (delta) => ctx.emit('text', { delta }),
+        },
+      );
       return answer(result);
     },
     'chat.compare': async ({ methods, ...request }, ctx) => {
@@ -98,7 +101,8 @@ async function engineRequest(resources: EngineResources, request: Omit<AskReques
 function progressTo(ctx: CallContext) {
   return {
     signal: ctx.signal,
-    onEvent: (event: EngineEvent) => event.type === 'progress' && ctx.emit('progress', { done: event.fraction, total: 1, message: event.message }),
+    onEvent: (event: EngineEvent) =>
+      event.type === 'progress' && ctx.emit('progress', { done: event.fraction, total: 1, message: event.message }),
   };
 }
 

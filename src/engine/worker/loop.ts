@@ -46,9 +46,11 @@ export function serveEngine(port: ParentPort, handlers: EngineHandlers, exit: ()
     const { name, request } = parseRequest(engineCalls, type, payload);
     const handler = handlers[name as HandledCall] as (request: unknown, ctx: CallContext) => Promise<unknown>;
     const cancelled = () => new CodedError('cancelled', 'cancelled');
-    const value = await handler(request, { signal, emit: (event, eventPayload) => void send({ id, event, payload: eventPayload }) }).catch((e: unknown) => {
-      throw signal.aborted ? cancelled() : e;
-    });
+    const value = await handler(request, { signal, emit: (event, eventPayload) => void send({ id, event, payload: eventPayload }) }).catch(
+      (e: unknown) => {
+        throw signal.aborted ? cancelled() : e;
+      },
+    );
     if (signal.aborted) throw cancelled();
     return value;
   }

@@ -71,7 +71,14 @@ export async function probeProviders(): Promise<ProviderProbe[]> {
 
 /** The provider library that onnxruntime-node's install script fetches separately (CUDA, TensorRT), if it is absent. */
 function missingProviderLibrary(name: string): string | null {
-  const binding = join(dirname(createRequire(import.meta.url).resolve('onnxruntime-node')), '..', 'bin', 'napi-v6', process.platform, process.arch);
+  const binding = join(
+    dirname(createRequire(import.meta.url).resolve('onnxruntime-node')),
+    '..',
+    'bin',
+    'napi-v6',
+    process.platform,
+    process.arch,
+  );
   const file = process.platform === 'win32' ? `onnxruntime_providers_${name}.dll` : `libonnxruntime_providers_${name}.so`;
   return existsSync(join(binding, file)) ? null : file;
 }

@@ -49,14 +49,24 @@ export class ChatService {
     const conversation = await this.storage.conversations.get(conversationId);
     const prompt = promptFor(conversation, regenerate);
     const imagePath = await this.storage.images.path(prompt.imageId);
-    const target = await this.storage.conversations.startAnswer(conversationId, { regenerate, method: settings.method, modelId: settings.modelId });
+    const target = await this.storage.conversations.startAnswer(conversationId, {
+      regenerate,
+      method: settings.method,
+      modelId: settings.modelId,
+    });
     const controller = new AbortController();
     this.running.set(conversationId, controller);
-    void this.run(target, controller, (onText) => this.answerer.answer({ imagePath, turns: prompt.turns, method, settings }, onText, controller.signal));
+    void this.run(target, controller, (onText) =>
+      this.answerer.answer({ imagePath, turns: prompt.turns, method, settings }, onText, controller.signal),
+    );
     return target;
   }
 
-  private async run(target: AnswerTarget, controller: AbortController, work: (onText: (delta: string) => void) => Promise<AnswerResult>): Promise<void> {
+  private async run(
+    target: AnswerTarget,
+    controller: AbortController,
+    work: (onText: (delta: string) => void) => Promise<AnswerResult>,
+  ): Promise<void> {
     const conversations = this.storage.conversations;
     try {
       await streamAnswer({

@@ -13,7 +13,17 @@ export function isCheckpointFile(name: string): boolean {
   if (name.includes('/')) return false;
   return (
     name.endsWith('.safetensors') ||
-    ['config.json', 'model.safetensors.index.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'preprocessor_config.json', 'chat_template.json', 'chat_template.jinja', 'generation_config.json'].includes(name)
+    [
+      'config.json',
+      'model.safetensors.index.json',
+      'tokenizer.json',
+      'tokenizer_config.json',
+      'special_tokens_map.json',
+      'preprocessor_config.json',
+      'chat_template.json',
+      'chat_template.jinja',
+      'generation_config.json',
+    ].includes(name)
   );
 }
 
@@ -40,7 +50,12 @@ export async function downloadCheckpoint(
     const response = await request(`${endpoint}/${repoId}/resolve/main/${file}`, repoId, signal);
     const size = Number(response.headers.get('content-length')) || 0;
     let received = 0;
-    const report = () => onProgress({ done: index + (size ? received / size : 0), total: files.length, message: `Downloading ${file} (${index + 1} of ${files.length})` });
+    const report = () =>
+      onProgress({
+        done: index + (size ? received / size : 0),
+        total: files.length,
+        message: `Downloading ${file} (${index + 1} of ${files.length})`,
+      });
     report();
     const body = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>);
     const counted = async function* (chunks: AsyncIterable<Buffer>) {
@@ -71,10 +86,15 @@ async function request(url: string, repoId: string, signal: AbortSignal): Promis
     response = await fetch(url, { signal, redirect: 'follow' });
   } catch (err) {
     if (signal.aborted) throw err;
-    throw new CodedError('engine-unavailable', `Cannot reach ${new URL(url).host}: you seem to be offline. Import a checkpoint folder you already have instead.`);
+    throw new CodedError(
+      'engine-unavailable',
+      `Cannot reach ${new URL(url).host}: you seem to be offline. Import a checkpoint folder you already have instead.`,
+    );
   }
-  if (response.status === 401 || response.status === 403) throw new CodedError('forbidden', `${repoId} is gated or private; download it with your account, then import the folder.`);
+  if (response.status === 401 || response.status === 403)
+    throw new CodedError('forbidden', `${repoId} is gated or private; download it with your account, then import the folder.`);
   if (response.status === 404) throw new CodedError('not-found', `No model "${repoId}" on Hugging Face.`);
-  if (!response.ok || !response.body) throw new CodedError('internal', `Hugging Face answered ${response.status} for ${new URL(url).pathname}.`);
+  if (!response.ok || !response.body)
+    throw new CodedError('internal', `Hugging Face answered ${response.status} for ${new URL(url).pathname}.`);
   return response;
 }

@@ -9,7 +9,10 @@ type EngineAnswer = { text: string; stats: AnswerStats; trace?: Trace };
 /** What the answerer needs of the engine host: two calls with streamed events and cancellation. */
 export interface AskingEngine {
   ask(request: AskRequest, options: { signal: AbortSignal; onText(delta: string): void }): Promise<EngineAnswer>;
-  compare(request: CompareRequest, options: { signal: AbortSignal; onText(branch: number, delta: string): void }): Promise<{ answers: EngineAnswer[] }>;
+  compare(
+    request: CompareRequest,
+    options: { signal: AbortSignal; onText(branch: number, delta: string): void },
+  ): Promise<{ answers: EngineAnswer[] }>;
 }
 
 /** Answers in the engine process: the remembered settings become the engine's `chat.ask` / `chat.compare` request. */
@@ -24,7 +27,15 @@ export function engineAnswerer(engine: AskingEngine): Answerer {
   };
 }
 
-function fromSettings({ imagePath, turns, settings }: { imagePath: string; turns: PromptTurn[]; settings: AppSettings }): Omit<AskRequest, 'method'> {
+function fromSettings({
+  imagePath,
+  turns,
+  settings,
+}: {
+  imagePath: string;
+  turns: PromptTurn[];
+  settings: AppSettings;
+}): Omit<AskRequest, 'method'> {
   const { temperature, topP, seed, maxTokens } = settings.sampling;
   return { model: settings.modelId, imagePath, turns, sampling: { temperature, topP, seed }, maxTokens, ep: settings.provider };
 }

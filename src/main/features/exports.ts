@@ -27,6 +27,11 @@ export function conversationToMarkdown(conversation: Conversation): string {
 
 /** A file name from a title: letters, digits, dashes; never empty. */
 export function fileNameFor(title: string, extension: string): string {
-  const base = title.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 60) || 'export';
+  const base =
+    title
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-|-$/g, '')
+      .slice(0, 60) || 'export';
   return `${base}.${extension}`;
 }

@@ -98,7 +98,10 @@ export function createFeatures({ storage, answerer, models, chooseSavePath, hfEn
 
     'export.trace': async ({ traceId, format }) => {
       const trace = await traces.get(traceId);
-      return save(`trace-${trace.method.label}-${traceId.slice(0, 8)}.${format}`, format === 'json' ? traceToJson(trace) : traceToTokenCsv(trace));
+      return save(
+        `trace-${trace.method.label}-${traceId.slice(0, 8)}.${format}`,
+        format === 'json' ? traceToJson(trace) : traceToTokenCsv(trace),
+      );
     },
     'export.overlay': async ({ traceId, png }) => {
       const trace = await traces.get(traceId);

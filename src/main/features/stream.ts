@@ -20,7 +20,10 @@ export interface StreamJob {
   emit(update: AnswerUpdate): void;
   save(text: string): Promise<unknown>;
   /** Persists the final state; returns the trace id if a trace was stored. */
-  finish(outcome: { status: 'done' | 'interrupted' | 'error'; text: string; stats?: AnswerStats; error?: string }, result?: AnswerResult): Promise<string | undefined>;
+  finish(
+    outcome: { status: 'done' | 'interrupted' | 'error'; text: string; stats?: AnswerStats; error?: string },
+    result?: AnswerResult,
+  ): Promise<string | undefined>;
 }
 
 /**

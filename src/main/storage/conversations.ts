@@ -114,10 +114,7 @@ export class ConversationStore {
    * Opens a streaming answer: a new assistant message after the last turn, or, with `regenerate`, a new
    * version of that assistant message (the old versions are kept and the new one becomes current).
    */
-  async startAnswer(
-    id: string,
-    options: { regenerate?: string; method?: string; modelId?: string } = {},
-  ): Promise<AnswerTarget> {
+  async startAnswer(id: string, options: { regenerate?: string; method?: string; modelId?: string } = {}): Promise<AnswerTarget> {
     const version: AnswerVersion = {
       id: randomUUID(),
       text: '',
@@ -179,7 +176,9 @@ export class ConversationStore {
     let recovered = 0;
     for (const { id } of await this.list()) {
       const conversation = await this.get(id);
-      const streaming = conversation.messages.flatMap((m) => (m.role === 'assistant' ? m.versions : [])).filter((v) => v.status === 'streaming');
+      const streaming = conversation.messages
+        .flatMap((m) => (m.role === 'assistant' ? m.versions : []))
+        .filter((v) => v.status === 'streaming');
       if (streaming.length === 0) continue;
       await this.update(id, (c) => {
         for (const m of c.messages) {

@@ -1,4 +1,11 @@
-import { WsServerMessage, type AppCallName, type AppEventName, type AppEventPayload, type AppRequest, type AppResponse } from '../../shared/ipc.js';
+import {
+  WsServerMessage,
+  type AppCallName,
+  type AppEventName,
+  type AppEventPayload,
+  type AppRequest,
+  type AppResponse,
+} from '../../shared/ipc.js';
 import { err, type Result } from '../../shared/result.js';
 import type { Client } from './client.js';
 
@@ -66,7 +73,8 @@ export class WebClient implements Client {
       socket.addEventListener('close', () => {
         this.opened = undefined;
         reject(new Error('closed'));
-        for (const resolvePending of this.pending.values()) resolvePending(err('engine-unavailable', 'lost the connection to the web host'));
+        for (const resolvePending of this.pending.values())
+          resolvePending(err('engine-unavailable', 'lost the connection to the web host'));
         this.pending.clear();
         // Without the host there is no engine either; say so rather than keep showing the last status.
         if (wasOpen) this.emit('engine.status', { state: 'stopped', reason: 'lost the connection to the web host', restarts: 0 });

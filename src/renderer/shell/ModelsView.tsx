@@ -4,7 +4,11 @@ export function ModelsView({ models, error }: { models: ModelSummary[] | undefin
   return (
     <section aria-label="Models" className="flex-1 overflow-y-auto p-6">
       <h1 className="mb-4 text-lg font-semibold">Models</h1>
-      {error && <p role="alert" className="text-sm text-red-600">Could not list models: {error}</p>}
+      {error && (
+        <p role="alert" className="text-sm text-red-600">
+          Could not list models: {error}
+        </p>
+      )}
       {!error && models === undefined && <p className="text-sm text-zinc-500">Waiting for the engine…</p>}
       {models?.length === 0 && (
         <p className="text-sm text-zinc-500">

@@ -16,7 +16,11 @@ export function SettingsView({ status }: { status: EngineStatus | undefined }) {
   const selfTest = async () => {
     setNote('Running the self test…');
     const result = await client.call('engine.selfTest', { runs: 200 });
-    setNote(result.ok ? `Self test: ${result.value.runs} runs on ${result.value.provider}, ${result.value.meanMs.toFixed(3)} ms each` : `Self test failed: ${result.error.message}`);
+    setNote(
+      result.ok
+        ? `Self test: ${result.value.runs} runs on ${result.value.provider}, ${result.value.meanMs.toFixed(3)} ms each`
+        : `Self test failed: ${result.error.message}`,
+    );
   };
 
   return (
@@ -59,11 +63,20 @@ export function SettingsView({ status }: { status: EngineStatus | undefined }) {
         <button type="button" onClick={restart} className="rounded-md border border-zinc-300 px-3 py-2 text-sm dark:border-zinc-700">
           Restart engine
         </button>
-        <button type="button" onClick={selfTest} disabled={!isEngineUp(status)} className="rounded-md border border-zinc-300 px-3 py-2 text-sm disabled:opacity-50 dark:border-zinc-700">
+        <button
+          type="button"
+          onClick={selfTest}
+          disabled={!isEngineUp(status)}
+          className="rounded-md border border-zinc-300 px-3 py-2 text-sm disabled:opacity-50 dark:border-zinc-700"
+        >
           Run self test
         </button>
       </div>
-      {note && <p className="mt-3 text-sm" role="note">{note}</p>}
+      {note && (
+        <p className="mt-3 text-sm" role="note">
+          {note}
+        </p>
+      )}
     </section>
   );
 }

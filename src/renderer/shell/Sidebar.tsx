@@ -11,7 +11,10 @@ const NAV: { id: ViewId; label: string }[] = [
 /** Navigation plus the conversations area (the chat feature fills `conversations`). */
 export function Sidebar({ view, onView, conversations }: { view: ViewId; onView: (view: ViewId) => void; conversations?: ReactNode }) {
   return (
-    <aside aria-label="Sidebar" className="flex w-60 shrink-0 flex-col border-r border-zinc-200 bg-zinc-50 dark:border-zinc-800 dark:bg-zinc-900">
+    <aside
+      aria-label="Sidebar"
+      className="flex w-60 shrink-0 flex-col border-r border-zinc-200 bg-zinc-50 dark:border-zinc-800 dark:bg-zinc-900"
+    >
       <nav aria-label="Main" className="flex flex-col gap-1 p-2">
         {NAV.map(({ id, label }) => (
           <button

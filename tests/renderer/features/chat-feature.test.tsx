@@ -9,7 +9,16 @@ import type { Client } from '../../../src/renderer/client/client.js';
 import { ChatFeature, ConversationsFeature } from '../../../src/renderer/features/chat/ChatFeature.js';
 import { ClientProvider } from '../../../src/renderer/shell/client-context.js';
 import type { ViewProps } from '../../../src/renderer/shell/App.js';
-import { appCalls, appEvents, parseRequest, type AppCallName, type AppEventName, type AppEventPayload, type AppRequest, type AppResponse } from '../../../src/shared/ipc.js';
+import {
+  appCalls,
+  appEvents,
+  parseRequest,
+  type AppCallName,
+  type AppEventName,
+  type AppEventPayload,
+  type AppRequest,
+  type AppResponse,
+} from '../../../src/shared/ipc.js';
 import { errorFrom, ok, type Result } from '../../../src/shared/result.js';
 import type { Answerer, AnswerRequest, CompareAnswerRequest } from '../../../src/main/features/answerer.js';
 import { createFeatures, type Features } from '../../../src/main/features/handlers.js';
@@ -43,7 +52,10 @@ class InProcessClient implements Client {
 
 class ScriptedAnswerer implements Answerer {
   requests: AnswerRequest[] = [];
-  constructor(public words: string[], public delayMs = 10) {}
+  constructor(
+    public words: string[],
+    public delayMs = 10,
+  ) {}
   async answer(request: AnswerRequest, onText: (delta: string) => void, signal: AbortSignal) {
     this.requests.push(request);
     let text = '';
@@ -55,7 +67,17 @@ class ScriptedAnswerer implements Answerer {
     }
     return {
       text,
-      stats: { timeToFirstTokenMs: 40, prefillMs: 25, decodeTokensPerSec: 80, generatedTokens: this.words.length, visualTokensKept: 6, visualTokensTotal: 16, tflops: 0.5, tflopsUnpruned: 1, executionProvider: 'cpu' },
+      stats: {
+        timeToFirstTokenMs: 40,
+        prefillMs: 25,
+        decodeTokensPerSec: 80,
+        generatedTokens: this.words.length,
+        visualTokensKept: 6,
+        visualTokensTotal: 16,
+        tflops: 0.5,
+        tflopsUnpruned: 1,
+        executionProvider: 'cpu',
+      },
       trace: makeTrace(),
     };
   }
@@ -63,13 +85,18 @@ class ScriptedAnswerer implements Answerer {
   /** Scripted: the methods answer in turn, as the engine decodes them after their shared prefill. */
   async compare({ methods, ...request }: CompareAnswerRequest, onText: (branch: number, delta: string) => void, signal: AbortSignal) {
     const results = [];
-    for (const [branch, method] of methods.entries()) results.push(await this.answer({ ...request, method }, (delta) => onText(branch, delta), signal));
+    for (const [branch, method] of methods.entries())
+      results.push(await this.answer({ ...request, method }, (delta) => onText(branch, delta), signal));
     return results;
   }
 }
 
 const ready: ViewProps = {
-  status: { state: 'ready', restarts: 0, info: { pid: 1, versions: { node: '20', onnxruntime: '1.30', protocol: 1 }, providers: [], activeProvider: 'cpu' } },
+  status: {
+    state: 'ready',
+    restarts: 0,
+    info: { pid: 1, versions: { node: '20', onnxruntime: '1.30', protocol: 1 }, providers: [], activeProvider: 'cpu' },
+  },
   models: [{ id: 'tiny', name: 'Tiny', path: '/models/tiny' }],
 };
 
@@ -84,7 +111,12 @@ afterEach(async () => {
 
 function featuresOver(answerer: Answerer) {
   const unused = () => Promise.reject(new Error('no model management in this test'));
-  return createFeatures({ storage: openStorage(dir), answerer, models: { import: unused, remove: unused, list: unused }, chooseSavePath: async (name) => join(dir, name) });
+  return createFeatures({
+    storage: openStorage(dir),
+    answerer,
+    models: { import: unused, remove: unused, list: unused },
+    chooseSavePath: async (name) => join(dir, name),
+  });
 }
 
 async function mount(answerer: Answerer) {
@@ -96,7 +128,9 @@ async function mount(answerer: Answerer) {
       <ChatFeature {...ready} />
     </ClientProvider>,
   );
-  const png = await sharp({ create: { width: 40, height: 30, channels: 3, background: '#c33' } }).png().toBuffer();
+  const png = await sharp({ create: { width: 40, height: 30, channels: 3, background: '#c33' } })
+    .png()
+    .toBuffer();
   return { client, features, file: new File([png], 'red.png', { type: 'image/png' }) };
 }
 
@@ -121,7 +155,10 @@ describe('chat feature over the real feature handlers', () => {
   });
 
   it('stops mid-answer, keeps the partial text, then regenerates a second version', async () => {
-    const answerer = new ScriptedAnswerer(Array.from({ length: 40 }, (_, i) => `w${i}`), 15);
+    const answerer = new ScriptedAnswerer(
+      Array.from({ length: 40 }, (_, i) => `w${i}`),
+      15,
+    );
     const { file } = await mount(answerer);
     await ask(file, 'Count');
     await waitFor(() => expect(screen.getByTestId('answer-text').textContent).toContain('w2'), { timeout: 3000 });
@@ -183,7 +220,9 @@ describe('chat feature over the real feature handlers', () => {
 
   it('shows a rejected image inline', async () => {
     await mount(new ScriptedAnswerer(['x']));
-    fireEvent.drop(screen.getByTestId('composer'), { dataTransfer: { files: [new File(['%PDF-1.4'], 'doc.pdf', { type: 'application/pdf' })] } });
+    fireEvent.drop(screen.getByTestId('composer'), {
+      dataTransfer: { files: [new File(['%PDF-1.4'], 'doc.pdf', { type: 'application/pdf' })] },
+    });
     expect((await screen.findByRole('alert')).textContent).toMatch(/not an image/);
   });
 });

@@ -106,7 +106,16 @@ describe('message list', () => {
     const onInspect = vi.fn();
     const onSelectVersion = vi.fn();
     const onRegenerate = vi.fn();
-    render(<MessageList {...base} messages={conversation()} copy={copy} onInspect={onInspect} onSelectVersion={onSelectVersion} onRegenerate={onRegenerate} />);
+    render(
+      <MessageList
+        {...base}
+        messages={conversation()}
+        copy={copy}
+        onInspect={onInspect}
+        onSelectVersion={onSelectVersion}
+        onRegenerate={onRegenerate}
+      />,
+    );
     expect(screen.getByTestId('answer-text').textContent).toBe('A cat on a mat.');
     expect(screen.getByRole('group', { name: 'Answer versions' }).textContent).toContain('2 / 2 · transprune-high');
     expect(within(screen.getByLabelText('Answer statistics')).getByText('72 of 576')).toBeTruthy();
@@ -139,7 +148,14 @@ describe('message list', () => {
 });
 
 describe('composer', () => {
-  const props = () => ({ attachments: [], busy: false, onAttach: vi.fn(async () => {}), onRemoveAttachment: vi.fn(), onSend: vi.fn(), onStop: vi.fn() });
+  const props = () => ({
+    attachments: [],
+    busy: false,
+    onAttach: vi.fn(async () => {}),
+    onRemoveAttachment: vi.fn(),
+    onSend: vi.fn(),
+    onStop: vi.fn(),
+  });
   const png = () => new File([new Uint8Array([0x89, 0x50, 0x4e, 0x47])], 'a.png', { type: 'image/png' });
 
   it('sends on Enter, keeps Shift+Enter for new lines, and clears', () => {

@@ -40,7 +40,12 @@ describe('word diff', () => {
 });
 
 describe('compare view', () => {
-  const pane = (method: string, text: string, s?: AnswerStats, status: ComparePane['status'] = 'done'): ComparePane => ({ method, text, status, stats: s });
+  const pane = (method: string, text: string, s?: AnswerStats, status: ComparePane['status'] = 'done'): ComparePane => ({
+    method,
+    text,
+    status,
+    stats: s,
+  });
 
   it('shows speedup and FLOPs ratio, highlights differences, and notes shared layers', () => {
     render(
@@ -54,14 +59,22 @@ describe('compare view', () => {
     expect(screen.getByTestId('prefill-speedup').textContent).toBe('prefill 2.50× faster');
     expect(screen.getByTestId('flops-ratio').textContent).toBe('0.41× the FLOPs');
     expect(screen.getByRole('status', { name: 'Comparison' }).textContent).toContain('Layers 1–7 ran once for both');
-    const marked = (side: string) => [...screen.getByTestId(`compare-text-${side}`).querySelectorAll('mark')].map((m) => m.textContent!.trim());
+    const marked = (side: string) =>
+      [...screen.getByTestId(`compare-text-${side}`).querySelectorAll('mark')].map((m) => m.textContent!.trim());
     expect(marked('left')).toEqual(['red']);
     expect(marked('right')).toEqual(['blue']);
   });
 
   it('streams plain text until both are done, and lets each pane pick its method', () => {
     const onMethodChange = vi.fn();
-    render(<CompareView left={pane('none', 'A red', undefined, 'streaming')} right={pane('transprune-high', 'A blue car.')} onMethodChange={onMethodChange} composer={<p>input</p>} />);
+    render(
+      <CompareView
+        left={pane('none', 'A red', undefined, 'streaming')}
+        right={pane('transprune-high', 'A blue car.')}
+        onMethodChange={onMethodChange}
+        composer={<p>input</p>}
+      />,
+    );
     expect(screen.getByTestId('compare-text-left').querySelector('mark')).toBeNull();
     expect(screen.getByRole('region', { name: 'Left answer' }).getAttribute('aria-busy')).toBe('true');
     fireEvent.change(screen.getByLabelText('Right pane method'), { target: { value: 'fastv' } });

@@ -44,7 +44,10 @@ describe('layer chart', () => {
     const view = { ...buildTrace(), layerTflops: [0.04, 0.02], layerTflopsUnpruned: [0.04, 0.04], visualCounts: [576, 288] };
     const option = layerChartOption(view, 0) as { yAxis: { name: string }[]; series: { name: string; data: unknown[] }[] };
     expect(option.yAxis[1].name).toBe('GFLOPs');
-    expect(option.series.slice(1).map((s) => [s.name, s.data])).toEqual([['GFLOPs', [40, 20]], ['GFLOPs unpruned', [40, 40]]]);
+    expect(option.series.slice(1).map((s) => [s.name, s.data])).toEqual([
+      ['GFLOPs', [40, 20]],
+      ['GFLOPs unpruned', [40, 40]],
+    ]);
     const large = layerChartOption({ ...view, layerTflops: [0.2, 0.1], layerTflopsUnpruned: [0.2, 0.2] }, 0) as typeof option;
     expect(large.yAxis[1].name).toBe('TFLOPs');
   });
@@ -77,7 +80,16 @@ describe('trace view helpers', () => {
 
 describe('Inspector', () => {
   it('shows, at every slider position, the kept count the trace records', () => {
-    const trace = makeTrace({ rows: 6, cols: 6, numLayers: 12, stages: [{ afterLayer: 2, keep: 30 }, { afterLayer: 4, keep: 20 }, { afterLayer: 9, keep: 4 }] });
+    const trace = makeTrace({
+      rows: 6,
+      cols: 6,
+      numLayers: 12,
+      stages: [
+        { afterLayer: 2, keep: 30 },
+        { afterLayer: 4, keep: 20 },
+        { afterLayer: 9, keep: 4 },
+      ],
+    });
     const { container } = render(<Inspector view={traceToView(trace)} />);
     const slider = screen.getByRole('slider');
     for (const record of trace.layers) {

@@ -88,7 +88,12 @@ describe('settings view', () => {
   function setup(settings: AppSettings = DEFAULT_SETTINGS) {
     const onChange = vi.fn();
     const result = render(
-      <SettingsView settings={settings} models={[{ id: 'demo', name: 'Demo' }]} providers={[{ name: 'cpu' }, { name: 'webgpu', unavailable: 'no adapter' }]} onChange={onChange} />,
+      <SettingsView
+        settings={settings}
+        models={[{ id: 'demo', name: 'Demo' }]}
+        providers={[{ name: 'cpu' }, { name: 'webgpu', unavailable: 'no adapter' }]}
+        onChange={onChange}
+      />,
     );
     return { onChange, ...result };
   }

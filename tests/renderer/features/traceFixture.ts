@@ -18,7 +18,17 @@ export const paperLayerMacs = (n: number, d: number, m: number) => 4 * n * d * d
  * pruning layer the tokens in the block get scores (a fixed pseudo-random field) and the top `keep`
  * survive, in ascending grid order.
  */
-export function makeTrace({ rows = 4, cols = 4, numLayers = 8, hidden = 64, intermediate = 172, stages = [{ afterLayer: 3, keep: 12 }, { afterLayer: 5, keep: 6 }] }: FixtureOptions = {}): Trace {
+export function makeTrace({
+  rows = 4,
+  cols = 4,
+  numLayers = 8,
+  hidden = 64,
+  intermediate = 172,
+  stages = [
+    { afterLayer: 3, keep: 12 },
+    { afterLayer: 5, keep: 6 },
+  ],
+}: FixtureOptions = {}): Trace {
   const n = rows * cols;
   let block = Array.from({ length: n }, (_, i) => i);
   const field = (patch: number, layer: number) => ((patch * 7919 + layer * 104729) % 97) / 97;
@@ -31,7 +41,10 @@ export function makeTrace({ rows = 4, cols = 4, numLayers = 8, hidden = 64, inte
       const ttv = score.map((s) => s / 2);
       const attention = score.map((s, i) => s - ttv[i]);
       const order = block.map((_, i) => i).sort((a, b) => score[b] - score[a] || a - b);
-      const kept = order.slice(0, stage.keep).map((i) => block[i]).sort((a, b) => a - b);
+      const kept = order
+        .slice(0, stage.keep)
+        .map((i) => block[i])
+        .sort((a, b) => a - b);
       Object.assign(record, { tokens: block, scores: { ttv, attention, score }, kept });
       block = kept;
     }
@@ -48,7 +61,16 @@ export function makeTrace({ rows = 4, cols = 4, numLayers = 8, hidden = 64, inte
     prompt: { textTokens: 10, visualTokens: n, instructionTokens: 6, visualStart: 4 },
     method: {
       label: 'transprune-high',
-      spec: { llm: { kind: 'transprune', preset: 'transprune-high', schedule: { accumulate: [3, 4, 5], prune: [3, 5], ratios: [0.75, 0.375] }, alpha: 0.5, direction: 'code', positions: 'compact' } },
+      spec: {
+        llm: {
+          kind: 'transprune',
+          preset: 'transprune-high',
+          schedule: { accumulate: [3, 4, 5], prune: [3, 5], ratios: [0.75, 0.375] },
+          alpha: 0.5,
+          direction: 'code',
+          positions: 'compact',
+        },
+      },
     },
     layers,
     totals: {

@@ -3,7 +3,17 @@
 
 import { Graph } from '../builder.js';
 import {
-  applyRope, attentionContext, attentionProbs, causalMask, linear, mergeHeads, rmsNorm, ropeTables, rowNorm, silu, splitHeads,
+  applyRope,
+  attentionContext,
+  attentionProbs,
+  causalMask,
+  linear,
+  mergeHeads,
+  rmsNorm,
+  ropeTables,
+  rowNorm,
+  silu,
+  splitHeads,
   type AttentionShape,
 } from '../blocks.js';
 import type { WeightFile } from '../weight-file.js';
@@ -50,7 +60,14 @@ export async function buildDecoderLayer(src: GraphSource, layer: number, file: W
 }
 
 /** input_layernorm, then q and k with RoPE at the given positions: the part the probe shares with the layer. */
-export async function attentionInput(g: Graph, src: GraphSource, layer: number, hidden: string, positionIds: string, queryRows?: (x: string) => string) {
+export async function attentionInput(
+  g: Graph,
+  src: GraphSource,
+  layer: number,
+  hidden: string,
+  positionIds: string,
+  queryRows?: (x: string) => string,
+) {
   const t = src.config.text;
   const attnIn = await rmsNorm(g, src.reader, hidden, name(src, layer, 'input_layernorm.weight'), t.rmsNormEps);
   const keyRope = ropeTables(g, positionIds, t.headDim, t.ropeTheta);

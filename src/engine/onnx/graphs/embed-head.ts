@@ -24,4 +24,3 @@ export async function buildHead(src: GraphSource, file: WeightFile): Promise<Uin
   g.output('logits', await linear(g, src.reader, normed, src.names.lmHead()), 'float', [1, 'S', t.vocabSize]);
   return g.toBytes();
 }
-

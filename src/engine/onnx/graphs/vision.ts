@@ -3,9 +3,7 @@
 // by LLaVA) and LlavaMultiModalProjector (linear_1, GELU, linear_2).
 
 import { Graph } from '../builder.js';
-import {
-  attentionContext, attentionProbs, gelu, layerNorm, linear, mergeHeads, quickGelu, splitHeads, tensor,
-} from '../blocks.js';
+import { attentionContext, attentionProbs, gelu, layerNorm, linear, mergeHeads, quickGelu, splitHeads, tensor } from '../blocks.js';
 import type { WeightFile } from '../weight-file.js';
 import type { GraphSource } from './source.js';
 
@@ -27,9 +25,10 @@ export async function buildVision(src: GraphSource, file: WeightFile): Promise<U
   let hidden = await layerNorm(g, src.reader, embeddings, src.names.vision('pre_layrnorm'), v.layerNormEps);
   for (let i = 0; i < src.config.visionFeatureLayer; i++) hidden = await clipLayer(g, src, i, hidden);
 
-  const selected = src.config.visionFeatureSelectStrategy === 'default'
-    ? g.op('Slice', [hidden, g.ints(1), g.ints(Number.MAX_SAFE_INTEGER), g.ints(1)]) // drop CLS
-    : hidden;
+  const selected =
+    src.config.visionFeatureSelectStrategy === 'default'
+      ? g.op('Slice', [hidden, g.ints(1), g.ints(Number.MAX_SAFE_INTEGER), g.ints(1)]) // drop CLS
+      : hidden;
   const bias = (name: string) => (src.config.projectorBias ? src.names.projector(name) : undefined);
   const projected = await linear(g, src.reader, selected, src.names.projector('linear_1.weight'), bias('linear_1.bias'));
   const features = await linear(g, src.reader, gelu(g, projected), src.names.projector('linear_2.weight'), bias('linear_2.bias'));

@@ -51,7 +51,13 @@ export class TransPruneScorer implements InLlmMethod {
     const perLayer = this.store.add(layerTtv(b.side, this.spec.direction), b.visualStart, b.visualCount);
     const visual = (a: Float32Array) => a.subarray(b.visualStart, b.visualStart + b.visualCount);
     const s = b.side;
-    this.recorder?.ttv(b.layer, b.keptOriginal, { attnRatio: visual(s.attnRatio), attnCos: visual(s.attnCos), mlpRatio: visual(s.mlpRatio), mlpCos: visual(s.mlpCos), layer: perLayer });
+    this.recorder?.ttv(b.layer, b.keptOriginal, {
+      attnRatio: visual(s.attnRatio),
+      attnCos: visual(s.attnCos),
+      mlpRatio: visual(s.mlpRatio),
+      mlpCos: visual(s.mlpCos),
+      layer: perLayer,
+    });
     this.recorder?.addScoringTime(performance.now() - t);
   }
 

@@ -103,7 +103,8 @@ function ExportConversation({ id }: { id: string }) {
       setNote({ text: `Export failed: ${(err as Error).message}`, error: true });
     }
   }
-  const button = 'rounded px-2 py-0.5 text-xs text-zinc-500 hover:bg-zinc-100 hover:text-zinc-900 dark:hover:bg-zinc-800 dark:hover:text-zinc-100';
+  const button =
+    'rounded px-2 py-0.5 text-xs text-zinc-500 hover:bg-zinc-100 hover:text-zinc-900 dark:hover:bg-zinc-800 dark:hover:text-zinc-100';
   return (
     <div className="flex items-center justify-end gap-1 px-3 pt-2">
       {note && (
@@ -152,7 +153,12 @@ function useModelInput(messages: Message[] | undefined): ModelInputView | undefi
       (trace) => {
         if (!trace.image) return;
         const { modelWidth, grid } = trace.image;
-        setInput({ resolution: modelWidth, patchSize: modelWidth / grid.cols, visualTokens: trace.prompt.visualTokens, resizePolicy: 'pad' });
+        setInput({
+          resolution: modelWidth,
+          patchSize: modelWidth / grid.cols,
+          visualTokens: trace.prompt.visualTokens,
+          resizePolicy: 'pad',
+        });
       },
       () => undefined,
     );

@@ -82,7 +82,11 @@ export function Composer({ attachments, busy, disabledReason, onAttach, onRemove
         <ul aria-label="Attached images" className="flex flex-wrap gap-2">
           {attachments.map(({ image, thumbnailUrl }) => (
             <li key={image.id} className="relative">
-              <img src={thumbnailUrl} alt={`Attached ${image.width}×${image.height} ${image.format.toUpperCase()}`} className="h-16 w-16 rounded-md object-cover" />
+              <img
+                src={thumbnailUrl}
+                alt={`Attached ${image.width}×${image.height} ${image.format.toUpperCase()}`}
+                className="h-16 w-16 rounded-md object-cover"
+              />
               <button
                 type="button"
                 aria-label="Remove image"
@@ -111,7 +115,11 @@ export function Composer({ attachments, busy, disabledReason, onAttach, onRemove
       <ErrorText message={error} className="px-2" />
       {disabledReason && <p className="px-2 text-sm text-amber-600">{disabledReason}</p>}
       <div className="flex items-center justify-between">
-        <button type="button" onClick={() => picker.current?.click()} className="rounded-md px-2 py-1 text-sm text-zinc-600 hover:bg-zinc-100 dark:text-zinc-300 dark:hover:bg-zinc-800">
+        <button
+          type="button"
+          onClick={() => picker.current?.click()}
+          className="rounded-md px-2 py-1 text-sm text-zinc-600 hover:bg-zinc-100 dark:text-zinc-300 dark:hover:bg-zinc-800"
+        >
           Attach image…
         </button>
         <input
@@ -127,11 +135,19 @@ export function Composer({ attachments, busy, disabledReason, onAttach, onRemove
           }}
         />
         {busy ? (
-          <button type="button" onClick={onStop} className="rounded-md bg-zinc-800 px-4 py-1.5 text-sm font-medium text-white dark:bg-zinc-200 dark:text-zinc-900">
+          <button
+            type="button"
+            onClick={onStop}
+            className="rounded-md bg-zinc-800 px-4 py-1.5 text-sm font-medium text-white dark:bg-zinc-200 dark:text-zinc-900"
+          >
             Stop
           </button>
         ) : (
-          <button type="submit" disabled={!canSend} className="rounded-md bg-sky-600 px-4 py-1.5 text-sm font-medium text-white disabled:opacity-40">
+          <button
+            type="submit"
+            disabled={!canSend}
+            className="rounded-md bg-sky-600 px-4 py-1.5 text-sm font-medium text-white disabled:opacity-40"
+          >
             Send
           </button>
         )}

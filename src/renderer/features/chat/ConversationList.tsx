@@ -13,10 +13,23 @@ interface ConversationListProps {
 }
 
 /** The sidebar: new chat, search by title, and the conversations with rename and delete. */
-export function ConversationList({ conversations, activeId, query, onQueryChange, onSelect, onNew, onRename, onDelete }: ConversationListProps) {
+export function ConversationList({
+  conversations,
+  activeId,
+  query,
+  onQueryChange,
+  onSelect,
+  onNew,
+  onRename,
+  onDelete,
+}: ConversationListProps) {
   return (
     <div className="flex h-full flex-col gap-2">
-      <button type="button" onClick={onNew} className="rounded-md bg-sky-600 px-3 py-2 text-sm font-medium text-white hover:bg-sky-700 focus-visible:outline-2 focus-visible:outline-sky-400">
+      <button
+        type="button"
+        onClick={onNew}
+        className="rounded-md bg-sky-600 px-3 py-2 text-sm font-medium text-white hover:bg-sky-700 focus-visible:outline-2 focus-visible:outline-sky-400"
+      >
         New chat
       </button>
       <input
@@ -28,11 +41,20 @@ export function ConversationList({ conversations, activeId, query, onQueryChange
         className="rounded-md border border-zinc-300 bg-transparent px-2 py-1.5 text-sm dark:border-zinc-600"
       />
       {conversations.length === 0 ? (
-        <p className="px-1 text-sm text-zinc-500">{query ? `No conversation titled “${query}”.` : 'No conversations yet. Drop an image to start one.'}</p>
+        <p className="px-1 text-sm text-zinc-500">
+          {query ? `No conversation titled “${query}”.` : 'No conversations yet. Drop an image to start one.'}
+        </p>
       ) : (
         <ul className="flex-1 space-y-0.5 overflow-y-auto">
           {conversations.map((c) => (
-            <ConversationItem key={c.id} conversation={c} active={c.id === activeId} onSelect={onSelect} onRename={onRename} onDelete={onDelete} />
+            <ConversationItem
+              key={c.id}
+              conversation={c}
+              active={c.id === activeId}
+              onSelect={onSelect}
+              onRename={onRename}
+              onDelete={onDelete}
+            />
           ))}
         </ul>
       )}
@@ -52,7 +74,8 @@ function ConversationItem({ conversation, active, onSelect, onRename, onDelete }
   const [editing, setEditing] = useState(false);
   const [confirming, setConfirming] = useState(false);
   const [title, setTitle] = useState(conversation.title);
-  const iconButton = 'rounded px-1.5 text-xs text-zinc-500 hover:bg-zinc-200 hover:text-zinc-900 dark:hover:bg-zinc-700 dark:hover:text-zinc-100';
+  const iconButton =
+    'rounded px-1.5 text-xs text-zinc-500 hover:bg-zinc-200 hover:text-zinc-900 dark:hover:bg-zinc-700 dark:hover:text-zinc-100';
 
   function submit(event: FormEvent) {
     event.preventDefault();
@@ -72,14 +95,18 @@ function ConversationItem({ conversation, active, onSelect, onRename, onDelete }
             onKeyDown={(e) => e.key === 'Escape' && (setTitle(conversation.title), setEditing(false))}
             className="min-w-0 flex-1 rounded border border-sky-500 bg-transparent px-1.5 py-1 text-sm"
           />
-          <button type="submit" className={iconButton}>Save</button>
+          <button type="submit" className={iconButton}>
+            Save
+          </button>
         </form>
       </li>
     );
   }
 
   return (
-    <li className={`group flex items-center gap-1 rounded-md ${active ? 'bg-zinc-200 dark:bg-zinc-800' : 'hover:bg-zinc-100 dark:hover:bg-zinc-900'}`}>
+    <li
+      className={`group flex items-center gap-1 rounded-md ${active ? 'bg-zinc-200 dark:bg-zinc-800' : 'hover:bg-zinc-100 dark:hover:bg-zinc-900'}`}
+    >
       <button
         type="button"
         aria-current={active ? 'page' : undefined}
@@ -90,14 +117,26 @@ function ConversationItem({ conversation, active, onSelect, onRename, onDelete }
       </button>
       {confirming ? (
         <>
-          <button type="button" className={`${iconButton} text-red-600`} onClick={() => onDelete(conversation.id)} aria-label={`Confirm delete ${conversation.title}`}>
+          <button
+            type="button"
+            className={`${iconButton} text-red-600`}
+            onClick={() => onDelete(conversation.id)}
+            aria-label={`Confirm delete ${conversation.title}`}
+          >
             Delete
           </button>
-          <button type="button" className={iconButton} onClick={() => setConfirming(false)}>Keep</button>
+          <button type="button" className={iconButton} onClick={() => setConfirming(false)}>
+            Keep
+          </button>
         </>
       ) : (
         <>
-          <button type="button" className={iconButton} onClick={() => (setTitle(conversation.title), setEditing(true))} aria-label={`Rename ${conversation.title}`}>
+          <button
+            type="button"
+            className={iconButton}
+            onClick={() => (setTitle(conversation.title), setEditing(true))}
+            aria-label={`Rename ${conversation.title}`}
+          >
             Rename
           </button>
           <button type="button" className={iconButton} onClick={() => setConfirming(true)} aria-label={`Delete ${conversation.title}`}>

@@ -34,7 +34,9 @@ export function MessageList(props: MessageListProps) {
   }
   return (
     <ol aria-label="Messages" className="flex flex-1 flex-col gap-4 overflow-y-auto p-4">
-      {props.messages.map((m) => (m.role === 'user' ? <UserTurn key={m.id} message={m} {...props} /> : <AssistantTurn key={m.id} message={m} {...props} />))}
+      {props.messages.map((m) =>
+        m.role === 'user' ? <UserTurn key={m.id} message={m} {...props} /> : <AssistantTurn key={m.id} message={m} {...props} />,
+      )}
       <div ref={end} />
     </ol>
   );
@@ -47,7 +49,11 @@ function UserTurn({ message, thumbnailUrl, images, modelInput }: { message: User
         <div className="flex flex-wrap justify-end gap-2">
           {message.images.map((id) => (
             <figure key={id} className="flex flex-col items-end gap-1">
-              <img src={thumbnailUrl(id)} alt="Attached image" className="max-h-48 rounded-lg border border-zinc-200 dark:border-zinc-700" />
+              <img
+                src={thumbnailUrl(id)}
+                alt="Attached image"
+                className="max-h-48 rounded-lg border border-zinc-200 dark:border-zinc-700"
+              />
               {modelInput && images?.[id] && <WhatModelSees image={images[id]} model={modelInput} />}
             </figure>
           ))}
@@ -60,11 +66,18 @@ function UserTurn({ message, thumbnailUrl, images, modelInput }: { message: User
 
 const STATUS_NOTE = { interrupted: 'Stopped before the end.', error: 'The answer failed.' } as const;
 
-function AssistantTurn({ message, onRegenerate, onSelectVersion, onInspect, copy = (t) => navigator.clipboard.writeText(t) }: { message: AssistantMessage } & MessageListProps) {
+function AssistantTurn({
+  message,
+  onRegenerate,
+  onSelectVersion,
+  onInspect,
+  copy = (t) => navigator.clipboard.writeText(t),
+}: { message: AssistantMessage } & MessageListProps) {
   const version = currentVersion(message);
   const streaming = version.status === 'streaming';
   const [copied, setCopied] = useState(false);
-  const action = 'rounded px-2 py-0.5 text-xs text-zinc-500 hover:bg-zinc-100 hover:text-zinc-900 disabled:opacity-40 dark:hover:bg-zinc-800 dark:hover:text-zinc-100';
+  const action =
+    'rounded px-2 py-0.5 text-xs text-zinc-500 hover:bg-zinc-100 hover:text-zinc-900 disabled:opacity-40 dark:hover:bg-zinc-800 dark:hover:text-zinc-100';
 
   return (
     <li className="flex max-w-[85%] flex-col gap-1" aria-busy={streaming} data-status={version.status}>
@@ -73,7 +86,10 @@ function AssistantTurn({ message, onRegenerate, onSelectVersion, onInspect, copy
         {streaming && <span aria-hidden className="ml-0.5 inline-block h-4 w-2 animate-pulse bg-zinc-400 align-middle" />}
       </p>
       {version.status !== 'done' && version.status !== 'streaming' && (
-        <p role={version.status === 'error' ? 'alert' : undefined} className={`text-xs ${version.status === 'error' ? 'text-red-600' : 'text-amber-600'}`}>
+        <p
+          role={version.status === 'error' ? 'alert' : undefined}
+          className={`text-xs ${version.status === 'error' ? 'text-red-600' : 'text-amber-600'}`}
+        >
           {STATUS_NOTE[version.status]} {version.error}
         </p>
       )}
@@ -81,7 +97,13 @@ function AssistantTurn({ message, onRegenerate, onSelectVersion, onInspect, copy
       <div className="flex flex-wrap items-center gap-1">
         {message.versions.length > 1 && (
           <div role="group" aria-label="Answer versions" className="flex items-center text-xs text-zinc-500">
-            <button type="button" className={action} aria-label="Previous version" disabled={message.current === 0 || streaming} onClick={() => onSelectVersion(message.id, message.current - 1)}>
+            <button
+              type="button"
+              className={action}
+              aria-label="Previous version"
+              disabled={message.current === 0 || streaming}
+              onClick={() => onSelectVersion(message.id, message.current - 1)}
+            >
               ‹
             </button>
             <span aria-live="polite">

@@ -34,7 +34,11 @@ export function statItems(stats: AnswerStats): StatItem[] {
     { label: 'on', value: stats.executionProvider, hint: 'Execution provider' },
   ];
   if (stats.sharedLayers) {
-    items.push({ label: 'shared', value: `layers 1–${stats.sharedLayers}`, hint: 'Early layers computed once and reused from the other pane' });
+    items.push({
+      label: 'shared',
+      value: `layers 1–${stats.sharedLayers}`,
+      hint: 'Early layers computed once and reused from the other pane',
+    });
   }
   return items;
 }

@@ -18,12 +18,18 @@ const POLICY_TEXT = {
 
 /** "What the model sees": a disclosure next to an image with the resolution, token count and resize policy. */
 export function WhatModelSees({ image, model }: { image: StoredImage; model: ModelInputView }) {
-  const scale = model.resizePolicy === 'crop' ? model.resolution / Math.min(image.width, image.height) : model.resolution / Math.max(image.width, image.height);
+  const scale =
+    model.resizePolicy === 'crop'
+      ? model.resolution / Math.min(image.width, image.height)
+      : model.resolution / Math.max(image.width, image.height);
   const grid = model.resolution / model.patchSize;
   return (
     <details className="relative text-xs">
       <summary className="cursor-pointer select-none text-sky-700 hover:underline dark:text-sky-400">What the model sees</summary>
-      <div role="note" className="absolute z-10 mt-1 w-72 rounded-md border border-zinc-200 bg-white p-3 shadow-lg dark:border-zinc-700 dark:bg-zinc-900">
+      <div
+        role="note"
+        className="absolute z-10 mt-1 w-72 rounded-md border border-zinc-200 bg-white p-3 shadow-lg dark:border-zinc-700 dark:bg-zinc-900"
+      >
         <dl className="grid grid-cols-[auto_1fr] gap-x-3 gap-y-1">
           <dt className="text-zinc-500">Your image</dt>
           <dd>

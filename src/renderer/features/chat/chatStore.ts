@@ -44,7 +44,9 @@ export class ChatStore {
   }
 
   async refresh(): Promise<void> {
-    await this.attempt(async () => this.set({ conversations: await callOrThrow(this.client, 'conversations.list', { query: this.state.query }) }));
+    await this.attempt(async () =>
+      this.set({ conversations: await callOrThrow(this.client, 'conversations.list', { query: this.state.query }) }),
+    );
   }
 
   search(query: string): void {
@@ -119,7 +121,8 @@ export class ChatStore {
 
   async selectVersion(messageId: string, index: number): Promise<void> {
     const id = this.state.active?.id;
-    if (id) await this.attempt(async () => this.open(await callOrThrow(this.client, 'conversations.selectVersion', { id, messageId, index })));
+    if (id)
+      await this.attempt(async () => this.open(await callOrThrow(this.client, 'conversations.selectVersion', { id, messageId, index })));
   }
 
   imageInfo(): Record<string, StoredImage> {
@@ -135,7 +138,8 @@ export class ChatStore {
     const missing = messages.flatMap((m) => (m.role === 'user' ? m.images : [])).filter((id) => !this.state.images[id]);
     for (const id of new Set(missing)) {
       const result = await this.client.call('images.get', { id });
-      if (result.ok) this.set({ images: { ...this.state.images, [id]: { image: result.value.image, thumbnailUrl: result.value.thumbnail } } });
+      if (result.ok)
+        this.set({ images: { ...this.state.images, [id]: { image: result.value.image, thumbnailUrl: result.value.thumbnail } } });
     }
   }
 
@@ -165,7 +169,14 @@ function withStreamed(conversation: Conversation, streamed: Map<string, ChatAnsw
   const patch = (v: AnswerVersion): AnswerVersion => {
     const event = streamed.get(v.id);
     if (!event || (v.status !== 'streaming' && event.status === 'streaming')) return v;
-    return { ...v, text: event.text, status: event.status, stats: event.stats ?? v.stats, traceId: event.traceId ?? v.traceId, error: event.error ?? v.error };
+    return {
+      ...v,
+      text: event.text,
+      status: event.status,
+      stats: event.stats ?? v.stats,
+      traceId: event.traceId ?? v.traceId,
+      error: event.error ?? v.error,
+    };
   };
   const messages = conversation.messages.map((m) => (m.role === 'assistant' ? { ...m, versions: m.versions.map(patch) } : m));
   return { ...conversation, messages };

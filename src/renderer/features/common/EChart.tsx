@@ -23,7 +23,10 @@ export function EChart({ option, label, height = 220, className = '' }: EChartPr
   useEffect(() => {
     const el = element.current!;
     chart.current = init(el, undefined, { renderer: 'svg', height, width: el.clientWidth || 480 });
-    const observer = typeof ResizeObserver === 'undefined' ? undefined : new ResizeObserver(() => chart.current?.resize({ width: el.clientWidth || 480, height }));
+    const observer =
+      typeof ResizeObserver === 'undefined'
+        ? undefined
+        : new ResizeObserver(() => chart.current?.resize({ width: el.clientWidth || 480, height }));
     observer?.observe(el);
     return () => {
       observer?.disconnect();

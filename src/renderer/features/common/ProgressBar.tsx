@@ -22,7 +22,10 @@ export function ProgressBar({ label, progress, onCancel }: { label: string; prog
           aria-valuenow={percent}
           className="mt-1 h-1.5 overflow-hidden rounded bg-zinc-200 dark:bg-zinc-800"
         >
-          <div className={`h-full bg-sky-500 ${percent === undefined ? 'w-1/3 animate-pulse' : ''}`} style={percent === undefined ? undefined : { width: `${percent}%` }} />
+          <div
+            className={`h-full bg-sky-500 ${percent === undefined ? 'w-1/3 animate-pulse' : ''}`}
+            style={percent === undefined ? undefined : { width: `${percent}%` }}
+          />
         </div>
       </div>
       {onCancel && (

@@ -16,7 +16,10 @@ const idle = (method: string): ComparePane => ({ method, text: '', status: 'idle
 export function CompareFeature({ onInspect, ...props }: ViewProps & { onInspect(source: InspectSource): void }) {
   const client = useClient();
   const [settings, setSettings] = useState<AppSettings>(DEFAULT_SETTINGS);
-  const [panes, setPanes] = useState<Record<Side, ComparePane & { traceId?: string }>>({ left: idle('none'), right: idle('transprune-high') });
+  const [panes, setPanes] = useState<Record<Side, ComparePane & { traceId?: string }>>({
+    left: idle('none'),
+    right: idle('transprune-high'),
+  });
   // A ref, not state: events can arrive before React re-renders with the new run's id.
   const runId = useRef<string>(undefined);
   const [attachment, setAttachment] = useState<Attachment>();
@@ -33,7 +36,17 @@ export function CompareFeature({ onInspect, ...props }: ViewProps & { onInspect(
     () =>
       client.on('compare.answer', (event: CompareAnswerEvent) => {
         if (event.runId !== runId.current) return;
-        setPanes((p) => ({ ...p, [event.side]: { ...p[event.side], text: event.text, status: event.status, stats: event.stats, error: event.error, traceId: event.traceId } }));
+        setPanes((p) => ({
+          ...p,
+          [event.side]: {
+            ...p[event.side],
+            text: event.text,
+            status: event.status,
+            stats: event.stats,
+            error: event.error,
+            traceId: event.traceId,
+          },
+        }));
       }),
     [client],
   );
@@ -50,7 +63,12 @@ export function CompareFeature({ onInspect, ...props }: ViewProps & { onInspect(
     setError(undefined);
     setPanes((p) => ({ left: { ...idle(p.left.method), status: 'streaming' }, right: { ...idle(p.right.method), status: 'streaming' } }));
     try {
-      const started = await callOrThrow(client, 'compare.run', { text, image: attachment.image.id, left: panes.left.method, right: panes.right.method });
+      const started = await callOrThrow(client, 'compare.run', {
+        text,
+        image: attachment.image.id,
+        left: panes.left.method,
+        right: panes.right.method,
+      });
       runId.current = started.runId;
     } catch (err) {
       setError((err as Error).message);
@@ -61,7 +79,11 @@ export function CompareFeature({ onInspect, ...props }: ViewProps & { onInspect(
   const busy = panes.left.status === 'streaming' || panes.right.status === 'streaming';
   const inspectButton = (side: Side) =>
     panes[side].traceId && (
-      <button type="button" className="ml-4 text-xs text-sky-700 underline dark:text-sky-400" onClick={() => onInspect({ traceId: panes[side].traceId!, imageUrl: attachment?.thumbnailUrl })}>
+      <button
+        type="button"
+        className="ml-4 text-xs text-sky-700 underline dark:text-sky-400"
+        onClick={() => onInspect({ traceId: panes[side].traceId!, imageUrl: attachment?.thumbnailUrl })}
+      >
         Inspect {side} pruning
       </button>
     );

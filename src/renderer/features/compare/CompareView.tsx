@@ -53,19 +53,29 @@ export function CompareView({ left, right, onMethodChange, composer }: CompareVi
 
 function Summary({ left, right }: { left: ComparePane; right: ComparePane }) {
   if (!left.stats || !right.stats) {
-    return <p className="border-b border-zinc-200 px-4 py-2 text-sm text-zinc-500 dark:border-zinc-800">Ask one question; both configurations answer it.</p>;
+    return (
+      <p className="border-b border-zinc-200 px-4 py-2 text-sm text-zinc-500 dark:border-zinc-800">
+        Ask one question; both configurations answer it.
+      </p>
+    );
   }
   const s = compareSummary(left.stats, right.stats);
   const shared = right.stats.sharedLayers ?? left.stats.sharedLayers;
   return (
-    <div role="status" aria-label="Comparison" className="flex flex-wrap gap-x-6 gap-y-1 border-b border-zinc-200 px-4 py-2 text-sm dark:border-zinc-800">
+    <div
+      role="status"
+      aria-label="Comparison"
+      className="flex flex-wrap gap-x-6 gap-y-1 border-b border-zinc-200 px-4 py-2 text-sm dark:border-zinc-800"
+    >
       <span>
         <strong>{right.method}</strong> vs <strong>{left.method}</strong>
       </span>
       <span data-testid="prefill-speedup">prefill {formatRatio(s.prefillSpeedup)} faster</span>
       <span>first token {formatRatio(s.firstTokenSpeedup)} faster</span>
       <span data-testid="flops-ratio">{formatRatio(s.flopsRatio)} the FLOPs</span>
-      {shared ? <span className="text-zinc-500">Layers 1–{shared} ran once for both (identical before the first pruning layer).</span> : null}
+      {shared ? (
+        <span className="text-zinc-500">Layers 1–{shared} ran once for both (identical before the first pruning layer).</span>
+      ) : null}
     </div>
   );
 }
@@ -80,18 +90,34 @@ interface PaneViewProps {
 function PaneView({ side, pane, segments, onMethodChange }: PaneViewProps) {
   const id = `compare-method-${side}`;
   return (
-    <section aria-label={`${side === 'left' ? 'Left' : 'Right'} answer`} aria-busy={pane.status === 'streaming'} className="flex flex-col gap-2 p-4">
+    <section
+      aria-label={`${side === 'left' ? 'Left' : 'Right'} answer`}
+      aria-busy={pane.status === 'streaming'}
+      className="flex flex-col gap-2 p-4"
+    >
       <div className="flex items-center gap-2">
         <label htmlFor={id} className="text-sm font-medium">
           {side === 'left' ? 'Left' : 'Right'}
         </label>
-        <MethodSelect id={id} label={`${side === 'left' ? 'Left' : 'Right'} pane method`} value={pane.method} onChange={(m) => onMethodChange(side, m)} />
+        <MethodSelect
+          id={id}
+          label={`${side === 'left' ? 'Left' : 'Right'} pane method`}
+          value={pane.method}
+          onChange={(m) => onMethodChange(side, m)}
+        />
       </div>
       <p className="whitespace-pre-wrap leading-relaxed" data-testid={`compare-text-${side}`}>
         {segments
           ? segments.map((s, i) =>
               s.changed ? (
-                <mark key={i} className={side === 'left' ? 'bg-rose-200 dark:bg-rose-900/60 dark:text-rose-50' : 'bg-emerald-200 dark:bg-emerald-900/60 dark:text-emerald-50'}>
+                <mark
+                  key={i}
+                  className={
+                    side === 'left'
+                      ? 'bg-rose-200 dark:bg-rose-900/60 dark:text-rose-50'
+                      : 'bg-emerald-200 dark:bg-emerald-900/60 dark:text-emerald-50'
+                  }
+                >
                   {s.text}
                 </mark>
               ) : (

@@ -12,7 +12,10 @@ export interface DiffSegment {
 export function diffWords(left: string, right: string): { left: DiffSegment[]; right: DiffSegment[] } {
   const a = words(left);
   const b = words(right);
-  const common = lcsTable(a.map((w) => w.trim()), b.map((w) => w.trim()));
+  const common = lcsTable(
+    a.map((w) => w.trim()),
+    b.map((w) => w.trim()),
+  );
   const inLeft = new Array<boolean>(a.length).fill(false);
   const inRight = new Array<boolean>(b.length).fill(false);
   let i = 0;

@@ -33,7 +33,8 @@ export function Inspector({ view, imageUrl, onExportTrace, onExportOverlay }: In
       <header className="flex flex-wrap items-baseline gap-x-6 gap-y-1">
         <h2 className="text-lg font-semibold">Pruning inspector</h2>
         <span className="text-sm text-zinc-500">
-          {view.method} · {view.numLayers} layers · {total} visual tokens · {formatTflops(flops.pruned)} ({formatPercent(flops.pruned / flops.unpruned)} of unpruned)
+          {view.method} · {view.numLayers} layers · {total} visual tokens · {formatTflops(flops.pruned)} (
+          {formatPercent(flops.pruned / flops.unpruned)} of unpruned)
         </span>
       </header>
 
@@ -79,7 +80,8 @@ export function Inspector({ view, imageUrl, onExportTrace, onExportOverlay }: In
 }
 
 function PatchCard({ view, patch, dropped }: { view: TraceView; patch: number | null; dropped: (number | null)[] }) {
-  if (patch === null) return <p className="text-sm text-zinc-500">Hover a patch (or focus the grid and use the arrow keys) to see its scores.</p>;
+  if (patch === null)
+    return <p className="text-sm text-zinc-500">Hover a patch (or focus the grid and use the arrow keys) to see its scores.</p>;
   const row = Math.floor(patch / view.grid.cols) + 1;
   const col = (patch % view.grid.cols) + 1;
   const droppedLayer = dropped[patch];
@@ -92,7 +94,10 @@ function PatchCard({ view, patch, dropped }: { view: TraceView; patch: number | 
       <ul className="mt-1 space-y-0.5 text-zinc-600 dark:text-zinc-300">
         {patchScores(view, patch).map(({ layer, scores }) => (
           <li key={layer}>
-            layer {layer + 1}: {Object.entries(scores).map(([kind, value]) => `${kind.toUpperCase()} ${formatScore(value)}`).join(' · ')}
+            layer {layer + 1}:{' '}
+            {Object.entries(scores)
+              .map(([kind, value]) => `${kind.toUpperCase()} ${formatScore(value)}`)
+              .join(' · ')}
           </li>
         ))}
       </ul>
@@ -116,13 +121,24 @@ function ExportBar({ onExportTrace, onExportOverlay }: ExportBarProps) {
       setMessage({ text: `${label} export failed: ${(err as Error).message}`, error: true });
     }
   };
-  const button = 'rounded-md border border-zinc-300 px-3 py-1.5 text-sm hover:bg-zinc-100 disabled:opacity-50 dark:border-zinc-600 dark:hover:bg-zinc-800';
+  const button =
+    'rounded-md border border-zinc-300 px-3 py-1.5 text-sm hover:bg-zinc-100 disabled:opacity-50 dark:border-zinc-600 dark:hover:bg-zinc-800';
   return (
     <div className="flex flex-wrap items-center gap-2">
-      <button type="button" className={button} disabled={!onExportTrace} onClick={onExportTrace && run('Trace JSON', () => onExportTrace('json'))}>
+      <button
+        type="button"
+        className={button}
+        disabled={!onExportTrace}
+        onClick={onExportTrace && run('Trace JSON', () => onExportTrace('json'))}
+      >
         Export trace JSON
       </button>
-      <button type="button" className={button} disabled={!onExportTrace} onClick={onExportTrace && run('Trace CSV', () => onExportTrace('csv'))}>
+      <button
+        type="button"
+        className={button}
+        disabled={!onExportTrace}
+        onClick={onExportTrace && run('Trace CSV', () => onExportTrace('csv'))}
+      >
         Export trace CSV
       </button>
       <button type="button" className={button} disabled={!onExportOverlay} onClick={onExportOverlay && run('Overlay PNG', onExportOverlay)}>

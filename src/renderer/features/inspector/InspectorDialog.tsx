@@ -33,7 +33,12 @@ export function InspectorDialog({ source, onClose }: { source: InspectSource; on
       className="fixed inset-0 z-20 flex flex-col overflow-y-auto bg-white dark:bg-zinc-950"
     >
       <div className="flex justify-end p-2">
-        <button ref={closeButton} type="button" onClick={onClose} className="rounded-md border border-zinc-300 px-3 py-1 text-sm dark:border-zinc-700">
+        <button
+          ref={closeButton}
+          type="button"
+          onClick={onClose}
+          className="rounded-md border border-zinc-300 px-3 py-1 text-sm dark:border-zinc-700"
+        >
           Close inspector
         </button>
       </div>
@@ -48,7 +53,9 @@ export function InspectorDialog({ source, onClose }: { source: InspectSource; on
           view={traceToView(trace)}
           imageUrl={source.imageUrl}
           onExportTrace={traceId ? async (format) => saved(await callOrThrow(client, 'export.trace', { traceId, format })) : undefined}
-          onExportOverlay={traceId ? async (png) => saved(await callOrThrow(client, 'export.overlay', { traceId, png: toBase64(png) })) : undefined}
+          onExportOverlay={
+            traceId ? async (png) => saved(await callOrThrow(client, 'export.overlay', { traceId, png: toBase64(png) })) : undefined
+          }
         />
       )}
     </div>

@@ -37,8 +37,17 @@ export function PatchOverlay({ view, imageUrl, present, highlighted, onHighlight
       onMouseLeave={() => onHighlight(null)}
       className="relative aspect-square w-full max-w-[28rem] overflow-hidden rounded-lg bg-zinc-200 outline-none ring-sky-500 focus-visible:ring-2 dark:bg-zinc-800"
     >
-      {imageUrl && <img src={imageUrl} alt="The image as the model sees it" className={`absolute inset-0 h-full w-full ${OBJECT_FIT[view.resizePolicy]}`} />}
-      <div className="absolute inset-0 grid" style={{ gridTemplateColumns: `repeat(${cols}, 1fr)`, gridTemplateRows: `repeat(${rows}, 1fr)` }}>
+      {imageUrl && (
+        <img
+          src={imageUrl}
+          alt="The image as the model sees it"
+          className={`absolute inset-0 h-full w-full ${OBJECT_FIT[view.resizePolicy]}`}
+        />
+      )}
+      <div
+        className="absolute inset-0 grid"
+        style={{ gridTemplateColumns: `repeat(${cols}, 1fr)`, gridTemplateRows: `repeat(${rows}, 1fr)` }}
+      >
         {present.map((isPresent, patch) => (
           <div
             key={patch}

@@ -21,7 +21,14 @@ export function ScoreHeatmaps({ view, highlighted, onHighlight }: ScoreHeatmapsP
           </h4>
           <div className="flex flex-wrap gap-3">
             {SCORE_KINDS.filter((kind) => step.scores[kind]).map((kind) => (
-              <HeatGrid key={kind} title={TITLES[kind]} view={view} values={step.scores[kind]!} highlighted={highlighted} onHighlight={onHighlight} />
+              <HeatGrid
+                key={kind}
+                title={TITLES[kind]}
+                view={view}
+                values={step.scores[kind]!}
+                highlighted={highlighted}
+                onHighlight={onHighlight}
+              />
             ))}
           </div>
         </section>

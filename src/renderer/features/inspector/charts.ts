@@ -29,7 +29,14 @@ export function layerChartOption(view: TraceView, layer: number): EChartsCoreOpt
         data: view.visualCounts.map((count, i) => ({ value: count, itemStyle: { color: i === layer ? '#f59e0b' : '#0ea5e9' } })),
       },
       { name: unit, type: 'line', yAxisIndex: 1, data: inUnit(view.layerTflops), symbol: 'none', lineStyle: { color: '#10b981' } },
-      { name: `${unit} unpruned`, type: 'line', yAxisIndex: 1, data: inUnit(view.layerTflopsUnpruned), symbol: 'none', lineStyle: { type: 'dashed', color: '#a3a3a3' } },
+      {
+        name: `${unit} unpruned`,
+        type: 'line',
+        yAxisIndex: 1,
+        data: inUnit(view.layerTflopsUnpruned),
+        symbol: 'none',
+        lineStyle: { type: 'dashed', color: '#a3a3a3' },
+      },
     ],
   };
 }

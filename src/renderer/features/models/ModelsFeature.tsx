@@ -39,7 +39,10 @@ export function ModelsFeature({ models: shellModels, modelsError }: ViewProps) {
 
   useEffect(() => setModels(shellModels), [shellModels]);
   useEffect(() => {
-    void callOrThrow(client, 'settings.get', {}).then((s) => setActiveId(s.modelId ?? models?.[0]?.id), () => undefined);
+    void callOrThrow(client, 'settings.get', {}).then(
+      (s) => setActiveId(s.modelId ?? models?.[0]?.id),
+      () => undefined,
+    );
   }, [client, models]);
   useEffect(
     () =>
@@ -92,7 +95,9 @@ export function ModelsFeature({ models: shellModels, modelsError }: ViewProps) {
         onImport={(path) => void add('import', () => callOrThrow(client, 'models.import', { path }), `Checking ${path}`)}
         onCancelImport={() => void callOrThrow(client, 'models.cancelImport', {})}
         importTask={tasks.import}
-        onDownload={(repoId) => void add('download', () => callOrThrow(client, 'models.download', { repoId }), `Asking Hugging Face for ${repoId}`)}
+        onDownload={(repoId) =>
+          void add('download', () => callOrThrow(client, 'models.download', { repoId }), `Asking Hugging Face for ${repoId}`)
+        }
         onCancelDownload={() => void callOrThrow(client, 'models.cancelImport', {})}
         downloadTask={tasks.download}
         online={online}

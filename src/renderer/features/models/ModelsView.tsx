@@ -60,15 +60,28 @@ export function ModelsView(props: ModelsViewProps) {
       {props.onDownload ? (
         <DownloadSection {...props} />
       ) : (
-        <p className="text-sm text-zinc-500">Downloading by Hugging Face repository id is not available in this build: download the folder, then import it.</p>
+        <p className="text-sm text-zinc-500">
+          Downloading by Hugging Face repository id is not available in this build: download the folder, then import it.
+        </p>
       )}
     </div>
   );
 }
 
-function ModelRow({ model, active, onUse, onRemove }: { model: ModelCard; active: boolean; onUse(id: string): void; onRemove?(id: string): void }) {
+function ModelRow({
+  model,
+  active,
+  onUse,
+  onRemove,
+}: {
+  model: ModelCard;
+  active: boolean;
+  onUse(id: string): void;
+  onRemove?(id: string): void;
+}) {
   const [confirming, setConfirming] = useState(false);
-  const button = 'rounded-md border border-zinc-300 px-2 py-1 text-xs hover:bg-zinc-100 disabled:opacity-50 dark:border-zinc-600 dark:hover:bg-zinc-800';
+  const button =
+    'rounded-md border border-zinc-300 px-2 py-1 text-xs hover:bg-zinc-100 disabled:opacity-50 dark:border-zinc-600 dark:hover:bg-zinc-800';
   return (
     <li className="flex flex-wrap items-center gap-3 p-3" aria-label={model.name}>
       <div className="min-w-0 flex-1">
@@ -114,8 +127,8 @@ function CliImportNote() {
         Add a model
       </h3>
       <p className="text-sm text-zinc-500">
-        Import a Hugging Face LLaVA-1.5 checkpoint folder from the command line: <code className="font-mono">npm run cli -- import &lt;folder&gt;</code>. It appears here once the
-        engine restarts.
+        Import a Hugging Face LLaVA-1.5 checkpoint folder from the command line:{' '}
+        <code className="font-mono">npm run cli -- import &lt;folder&gt;</code>. It appears here once the engine restarts.
       </p>
     </section>
   );
@@ -133,7 +146,8 @@ function ImportSection({ onImport, onCancelImport, importTask = {} }: ModelsView
         Import a checkpoint folder
       </h3>
       <p className="text-sm text-zinc-500">
-        A Hugging Face LLaVA-1.5 folder: config.json, *.safetensors, tokenizer.json and preprocessor_config.json. It is converted to ONNX on this computer.
+        A Hugging Face LLaVA-1.5 folder: config.json, *.safetensors, tokenizer.json and preprocessor_config.json. It is converted to ONNX on
+        this computer.
       </p>
       {importTask.progress ? (
         <ProgressBar label="Import progress" progress={importTask.progress} onCancel={onCancelImport} />
@@ -149,7 +163,11 @@ function ImportSection({ onImport, onCancelImport, importTask = {} }: ModelsView
             placeholder="/path/to/llava-1.5-7b-hf"
             className="min-w-0 flex-1 rounded-md border border-zinc-300 bg-transparent px-2 py-1.5 font-mono text-sm dark:border-zinc-600"
           />
-          <button type="submit" disabled={!path.trim()} className="rounded-md bg-sky-600 px-3 py-1.5 text-sm font-medium text-white hover:bg-sky-700 disabled:opacity-40">
+          <button
+            type="submit"
+            disabled={!path.trim()}
+            className="rounded-md bg-sky-600 px-3 py-1.5 text-sm font-medium text-white hover:bg-sky-700 disabled:opacity-40"
+          >
             Import
           </button>
         </form>
@@ -173,7 +191,8 @@ function DownloadSection({ onDownload, onCancelDownload, downloadTask = {}, onli
       </h3>
       {!online && (
         <p role="note" className="rounded-md bg-amber-50 p-2 text-sm text-amber-800 dark:bg-amber-950 dark:text-amber-200">
-          You are offline, so nothing can be downloaded. The built-in demo model works without a connection, and you can import a folder you already have.
+          You are offline, so nothing can be downloaded. The built-in demo model works without a connection, and you can import a folder you
+          already have.
         </p>
       )}
       <form onSubmit={submit} className="flex gap-2">
@@ -189,7 +208,11 @@ function DownloadSection({ onDownload, onCancelDownload, downloadTask = {}, onli
           aria-invalid={repoId !== '' && !valid}
           className="min-w-0 flex-1 rounded-md border border-zinc-300 bg-transparent px-2 py-1.5 text-sm disabled:opacity-50 dark:border-zinc-600"
         />
-        <button type="submit" disabled={!online || !valid || Boolean(downloadTask.progress)} className="rounded-md bg-sky-600 px-3 py-1.5 text-sm font-medium text-white disabled:opacity-40">
+        <button
+          type="submit"
+          disabled={!online || !valid || Boolean(downloadTask.progress)}
+          className="rounded-md bg-sky-600 px-3 py-1.5 text-sm font-medium text-white disabled:opacity-40"
+        >
           Download
         </button>
       </form>

@@ -23,17 +23,24 @@ export function SettingsFeature({ status, models }: ViewProps) {
     setSettings(next);
     try {
       const saved = await callOrThrow(client, 'settings.set', next);
-      if (request === latest.current) (setSettings(saved), setError(undefined));
+      if (request === latest.current) setSettings(saved), setError(undefined);
     } catch (err) {
       if (request === latest.current) setError(`Not saved: ${(err as Error).message}`);
     }
   }
 
-  const providers = (status?.info?.providers ?? []).map((p) => ({ name: p.name, unavailable: p.loads ? undefined : (p.error ?? 'does not load here') }));
+  const providers = (status?.info?.providers ?? []).map((p) => ({
+    name: p.name,
+    unavailable: p.loads ? undefined : (p.error ?? 'does not load here'),
+  }));
   return (
     <div className="overflow-y-auto">
       <ErrorText message={error} className="m-4" />
-      {settings ? <SettingsView settings={settings} models={models ?? []} providers={providers} onChange={(s) => void change(s)} /> : !error && <p className="p-4 text-zinc-500">Loading settings…</p>}
+      {settings ? (
+        <SettingsView settings={settings} models={models ?? []} providers={providers} onChange={(s) => void change(s)} />
+      ) : (
+        !error && <p className="p-4 text-zinc-500">Loading settings…</p>
+      )}
       <EngineSettings status={status} />
     </div>
   );

@@ -26,11 +26,20 @@ export function SettingsView({ settings, models, providers, onChange }: Settings
   const setSampling = (patch: Partial<Sampling>) => set({ sampling: { ...settings.sampling, ...patch } });
 
   return (
-    <form className="grid max-w-xl grid-cols-[auto_1fr] items-center gap-x-4 gap-y-3 p-4" onSubmit={(e) => e.preventDefault()} aria-label="Preferences">
+    <form
+      className="grid max-w-xl grid-cols-[auto_1fr] items-center gap-x-4 gap-y-3 p-4"
+      onSubmit={(e) => e.preventDefault()}
+      aria-label="Preferences"
+    >
       <h2 className="col-span-2 text-lg font-semibold">Settings</h2>
 
       <label htmlFor="settings-model">Model</label>
-      <select id="settings-model" className={field} value={settings.modelId ?? ''} onChange={(e) => set({ modelId: e.target.value || undefined })}>
+      <select
+        id="settings-model"
+        className={field}
+        value={settings.modelId ?? ''}
+        onChange={(e) => set({ modelId: e.target.value || undefined })}
+      >
         <option value="">Built-in demo model</option>
         {models.map((m) => (
           <option key={m.id} value={m.id}>
@@ -59,7 +68,16 @@ export function SettingsView({ settings, models, providers, onChange }: Settings
         <>
           <label htmlFor="settings-alpha">α (TTV weight)</label>
           <div className="flex items-center gap-2">
-            <input id="settings-alpha" type="range" min={0} max={1} step={0.05} value={settings.alpha} onChange={(e) => set({ alpha: Number(e.target.value) })} className="flex-1 accent-sky-600" />
+            <input
+              id="settings-alpha"
+              type="range"
+              min={0}
+              max={1}
+              step={0.05}
+              value={settings.alpha}
+              onChange={(e) => set({ alpha: Number(e.target.value) })}
+              className="flex-1 accent-sky-600"
+            />
             <output htmlFor="settings-alpha" className="w-10 font-mono text-sm">
               {settings.alpha.toFixed(2)}
             </output>
@@ -68,10 +86,42 @@ export function SettingsView({ settings, models, providers, onChange }: Settings
       )}
 
       <h3 className="col-span-2 mt-2 font-medium">Sampling</h3>
-      <NumberField id="settings-temperature" label="Temperature (0 = greedy)" value={settings.sampling.temperature} min={0} max={2} step={0.1} onChange={(temperature) => setSampling({ temperature })} />
-      <NumberField id="settings-top-p" label="Top-p" value={settings.sampling.topP} min={0.05} max={1} step={0.05} onChange={(topP) => setSampling({ topP })} />
-      <NumberField id="settings-max-tokens" label="Max new tokens" value={settings.sampling.maxTokens} min={1} max={4096} step={1} onChange={(maxTokens) => setSampling({ maxTokens })} />
-      <NumberField id="settings-seed" label="Seed" value={settings.sampling.seed} min={0} max={2 ** 31 - 1} step={1} onChange={(seed) => setSampling({ seed })} />
+      <NumberField
+        id="settings-temperature"
+        label="Temperature (0 = greedy)"
+        value={settings.sampling.temperature}
+        min={0}
+        max={2}
+        step={0.1}
+        onChange={(temperature) => setSampling({ temperature })}
+      />
+      <NumberField
+        id="settings-top-p"
+        label="Top-p"
+        value={settings.sampling.topP}
+        min={0.05}
+        max={1}
+        step={0.05}
+        onChange={(topP) => setSampling({ topP })}
+      />
+      <NumberField
+        id="settings-max-tokens"
+        label="Max new tokens"
+        value={settings.sampling.maxTokens}
+        min={1}
+        max={4096}
+        step={1}
+        onChange={(maxTokens) => setSampling({ maxTokens })}
+      />
+      <NumberField
+        id="settings-seed"
+        label="Seed"
+        value={settings.sampling.seed}
+        min={0}
+        max={2 ** 31 - 1}
+        step={1}
+        onChange={(seed) => setSampling({ seed })}
+      />
     </form>
   );
 }
