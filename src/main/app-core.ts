@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { AppEventName, AppEventPayload } from '../shared/ipc.js';
+import type { AppEventName, AppEventPayload, EngineEventPayload } from '../shared/ipc.js';
 import { EngineHost, type EngineHostOptions } from './engine-host.js';
 import { engineAnswerer } from './features/engineAnswerer.js';
 import { createFeatures, type ChooseSavePath } from './features/handlers.js';
@@ -18,10 +17,12 @@ export type AppEventSink = <E extends AppEventName>(event: E, payload: AppEventP
 
 export interface AppCoreOptions extends Pick<EngineHostOptions, 'spawn' | 'restartBackoffMs'> {
   userData: string;
-  /** Where an export goes: Electron asks with a save dialog; the web host writes into userData/exports. */
-  chooseSavePath: ChooseSavePath;
+  /** Where an export goes: Electron asks with a save dialog; absent in the web host, whose browser downloads it. */
+  chooseSavePath?: ChooseSavePath;
   /** The demo checkpoint shipped with the app (resources/demo-model): imported on a first launch with no models. */
   bundledModel?: string;
+  /** Sample images with questions for the empty chat (resources/samples). */
+  samplesDir?: string;
 }
 
 export interface AppCore {
@@ -39,16 +40,30 @@ export interface AppCore {
   stop(): Promise<void>;
 }
 
-export function createAppCore({ spawn, restartBackoffMs, userData, chooseSavePath, bundledModel }: AppCoreOptions): AppCore {
+export function createAppCore({ spawn, restartBackoffMs, userData, chooseSavePath, bundledModel, samplesDir }: AppCoreOptions): AppCore {
   const engine = new EngineHost({ spawn, restartBackoffMs });
   const answerer = engineAnswerer({
-    ask: (request, { signal, onText }) =>
-      engine.call('chat.ask', request, { signal, onEvent: (e) => e.event === 'text' && onText((e.payload as { delta: string }).delta) }),
-    compare: (request, { signal, onText }) =>
+    ask: (request, { signal, onText, onProgress }) =>
+      engine.call('chat.ask', request, {
+        signal,
+        onEvent: (e) => {
+          if (e.event === 'text') onText((e.payload as EngineEventPayload<'text'>).delta);
+          else if (e.event === 'progress') onProgress?.(e.payload as EngineEventPayload<'progress'>);
+        },
+      }),
+    compare: (request, { signal, onText, onProgress, onAnswer }) =>
       engine.call('chat.compare', request, {
         signal,
-        onEvent: (e) =>
-          e.event === 'text' && onText((e.payload as { branch?: number }).branch ?? 0, (e.payload as { delta: string }).delta),
+        onEvent: (e) => {
+          if (e.event === 'text') {
+            const { branch = 0, delta } = e.payload as EngineEventPayload<'text'>;
+            onText(branch, delta);
+          } else if (e.event === 'progress') onProgress?.(e.payload as EngineEventPayload<'progress'>);
+          else if (e.event === 'answer') {
+            const { branch, ...answer } = e.payload as EngineEventPayload<'answer'>;
+            onAnswer?.(branch, answer);
+          }
+        },
       }),
   });
   const models: ModelInstaller = {
@@ -61,7 +76,7 @@ export function createAppCore({ spawn, restartBackoffMs, userData, chooseSavePat
     remove: async (id) => void (await engine.call('models.remove', { id })),
     list: () => engine.call('models.list', {}),
   };
-  const features = createFeatures({ storage: openStorage(userData), answerer, models, chooseSavePath });
+  const features = createFeatures({ storage: openStorage(userData), answerer, models, chooseSavePath, samplesDir });
   const handlers: AppHandlers = { ...engineCallHandlers(engine), ...features.handlers };
 
   return {
@@ -87,14 +102,5 @@ export function createAppCore({ spawn, restartBackoffMs, userData, chooseSavePat
       features.stopAll();
       await engine.shutdown();
     },
-  };
-}
-
-/** The web host's exports: no native dialog in a browser, so files land in userData/exports. */
-export function exportsFolderSaver(userData: string): ChooseSavePath {
-  return async (suggestedName) => {
-    const dir = join(userData, 'exports');
-    await mkdir(dir, { recursive: true });
-    return join(dir, suggestedName.replace(/[/\\]/g, '_'));
   };
 }

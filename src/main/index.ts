@@ -34,11 +34,13 @@ async function startApp(): Promise<void> {
   hardenSession(session.defaultSession, devUrl ? originOf(devUrl)! : undefined);
 
   const userData = app.getPath('userData');
+  // extraResources in a packaged app; the repository's resources/ in development.
+  const resources = app.isPackaged ? join(process.resourcesPath, 'resources') : join(app.getAppPath(), 'resources');
   const core = createAppCore({
     spawn: electronEngineSpawner(join(__dirname, 'engine.cjs'), modelStoreDir(userData)),
     userData,
-    // extraResources in a packaged app; the repository's resources/ in development.
-    bundledModel: join(app.isPackaged ? join(process.resourcesPath, 'resources') : join(app.getAppPath(), 'resources'), 'demo-model'),
+    bundledModel: join(resources, 'demo-model'),
+    samplesDir: join(resources, 'samples'),
     chooseSavePath: async (suggestedName) => {
       const owner = BrowserWindow.getFocusedWindow() ?? BrowserWindow.getAllWindows()[0];
       const options = { defaultPath: join(app.getPath('downloads'), suggestedName) };

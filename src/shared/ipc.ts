@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { featureCalls, featureEngineCalls, featureEngineEvents, featureEvents } from './ipc-features.js';
+import { featureCalls, featureEngineCalls, featureEngineEvents, featureEvents, ModelSummary, Progress } from './ipc-features.js';
 import { AppError, CodedError, resultOf, type Result } from './result.js';
 
 /**
@@ -61,8 +61,8 @@ export const EngineStatus = z.object({
 });
 export type EngineStatus = z.infer<typeof EngineStatus>;
 
-export const ModelSummary = z.object({ id: z.string(), name: z.string(), path: z.string() });
-export type ModelSummary = z.infer<typeof ModelSummary>;
+export { ModelSummary, Progress };
+export type { ModelDetails } from './ipc-features.js';
 
 /** Runs the probe graph repeatedly on the active provider: proves the engine computes and answers. */
 export const SelfTestRequest = z.object({ runs: z.number().int().min(1).max(100_000) });
@@ -72,9 +72,6 @@ export const SelfTestResult = z.object({
   meanMs: z.number().nonnegative(),
 });
 export type SelfTestResult = z.infer<typeof SelfTestResult>;
-
-export const Progress = z.object({ done: z.number().nonnegative(), total: z.number().nonnegative(), message: z.string().optional() });
-export type Progress = z.infer<typeof Progress>;
 
 // ---------------------------------------------------------------- (a) app API: renderer <-> main
 

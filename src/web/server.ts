@@ -1,8 +1,9 @@
-import { createServer, type IncomingMessage } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { WsRequest, type WsServerMessage } from '../shared/ipc.js';
-import { createAppCore, exportsFolderSaver } from '../main/app-core.js';
+import { createAppCore } from '../main/app-core.js';
 import type { EngineHost } from '../main/engine-host.js';
 import { nodeEngineSpawner } from '../main/engine-process-node.js';
 import { modelStoreDir } from '../main/paths.js';
@@ -17,6 +18,7 @@ import { RENDERER_CSP } from '../main/security.js';
  */
 
 export const WS_PATH = '/api';
+const SAMPLES_DIR = fileURLToPath(new URL('../../resources/samples', import.meta.url));
 
 export interface WebHostOptions {
   /** The built renderer (out/renderer). */
@@ -30,6 +32,8 @@ export interface WebHostOptions {
   restartBackoffMs?: number[];
   /** A checkpoint folder to install when the store is empty (the demo model). */
   bundledModel?: string;
+  /** Sample images with questions for the empty chat; defaults to the repository's resources/samples. */
+  samplesDir?: string;
 }
 
 export interface WebHost {
@@ -43,8 +47,9 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
     spawn: nodeEngineSpawner({ modelStore: modelStoreDir(options.userData), entry: options.engineEntry, stdio: options.engineStdio }),
     restartBackoffMs: options.restartBackoffMs,
     userData: options.userData,
-    chooseSavePath: exportsFolderSaver(options.userData),
+    // No chooseSavePath: exports go back to the page, and the browser downloads them.
     bundledModel: options.bundledModel,
+    samplesDir: options.samplesDir ?? SAMPLES_DIR,
   });
 
   let origin = '';
@@ -94,7 +99,7 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
     return `http://${request.headers.host}` === origin;
   }
 
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
+  await listen(server, options.port ?? 0);
   origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   core.start().catch((e: Error) => console.error(`start-up: ${e.message}`));
 
@@ -110,6 +115,24 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
       await closed;
     },
   };
+}
+
+/** Why a web host could not start, in one line for the person who typed the command. */
+export class WebHostError extends Error {}
+
+function listen(server: Server, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        err.code === 'EADDRINUSE'
+          ? new WebHostError(`port ${port} is already in use (another preview running?): pass --port <n>, or --port 0 for any free port`)
+          : err.code === 'EACCES'
+            ? new WebHostError(`port ${port} needs more privileges: pass --port <n> with n above 1023`)
+            : new WebHostError(`cannot listen on 127.0.0.1:${port}: ${err.message}`),
+      ),
+    );
+    server.listen(port, '127.0.0.1', resolve);
+  });
 }
 
 function send(ws: WebSocket, message: WsServerMessage): void {

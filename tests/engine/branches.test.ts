@@ -144,6 +144,27 @@ describe('generateBranches and Engine.compare', () => {
     expect(generations[0].tokenIds.length).toBeGreaterThan(1);
   });
 
+  it('decodes the answers side by side, and reports each one as soon as it is complete', async () => {
+    const order: number[] = [];
+    const finished: { branch: number; generation: Generation; after: number }[] = [];
+    const { generations } = await generateBranches(
+      model,
+      model.tokenizer,
+      input,
+      ['none', 'transprune-high'].map((text, i) => ({
+        ...branch(text),
+        onText: () => order.push(i),
+        onFinished: (generation: Generation) => finished.push({ branch: i, generation, after: order.length }),
+      })),
+      { maxTokens: NEW_TOKENS },
+    );
+    // The second answer starts streaming before the first one ends: neither waits for the other.
+    expect(order.indexOf(1)).toBeLessThan(order.lastIndexOf(0));
+    expect(order.filter((b) => b === 0).length).toBeGreaterThan(1);
+    expect(finished.map((f) => f.branch).sort()).toEqual([0, 1]);
+    for (const f of finished) expect(f.generation).toBe(generations[f.branch]);
+  });
+
   it('a cancel before prefill ends cancels every branch', async () => {
     const controller = new AbortController();
     controller.abort();

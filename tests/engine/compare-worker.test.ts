@@ -53,6 +53,7 @@ describe('chat.compare in the engine process', () => {
     const alone: { text: string; stats: { sharedLayers?: number; visualTokensKept: number } }[] = [];
     for (const method of methods) alone.push(await host.call('chat.ask', { ...request, method }));
     const streamed = ['', ''];
+    const finished: { branch: number; text: string; sharedLayers?: number }[] = [];
     const { answers } = await host.call(
       'chat.compare',
       { ...request, methods },
@@ -60,6 +61,10 @@ describe('chat.compare in the engine process', () => {
         onEvent: (e) => {
           const { branch, delta } = e.payload as { branch?: number; delta: string };
           if (e.event === 'text') streamed[branch!] += delta;
+          if (e.event === 'answer') {
+            const answer = e.payload as { branch: number; text: string; stats: { sharedLayers?: number } };
+            finished.push({ branch: answer.branch, text: answer.text, sharedLayers: answer.stats.sharedLayers });
+          }
         },
       },
     );
@@ -71,6 +76,10 @@ describe('chat.compare in the engine process', () => {
     expect(answers.map((a) => a.stats.sharedLayers)).toEqual([firstPrune, firstPrune]);
     expect(answers.map((a) => a.stats.visualTokensKept)).toEqual(alone.map((a) => a.stats.visualTokensKept));
     expect(answers[1].trace?.method.label).toBe('transprune-high');
+    // Each answer is announced as soon as it is complete, with the same text and stats as the final response.
+    expect(finished.sort((a, b) => a.branch - b.branch)).toEqual(
+      answers.map((a, branch) => ({ branch, text: a.text, sharedLayers: a.stats.sharedLayers })),
+    );
     expect(alone[0].stats.sharedLayers).toBeUndefined();
   });
 

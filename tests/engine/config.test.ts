@@ -1,5 +1,10 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseLlavaConfig, numVisualTokens } from '../../src/engine/model/config.js';
+import { parseLlavaConfig, numVisualTokens, parameterCount } from '../../src/engine/model/config.js';
+import { readCheckpointWeights } from '../helpers/safetensors.js';
+import { makeTinyCheckpoint } from '../helpers/tiny-checkpoint.js';
 import { detectLayout, WeightNames } from '../../src/engine/model/weights.js';
 
 /** The real llava-hf/llava-1.5-7b-hf config.json (transformers 4.36 era): most vision keys are omitted. */
@@ -175,5 +180,24 @@ describe('weight names', () => {
     expect(() => detectLayout(['model.embed_tokens.weight'])).toThrow(
       /no token embedding found: expected "language_model.model.embed_tokens.weight"/,
     );
+  });
+});
+
+describe('parameterCount', () => {
+  it("gives Hugging Face's count for llava-1.5-7b (index total_size 14126854144 bytes of fp16)", () => {
+    expect(parameterCount(parse(LLAVA_15_7B))).toBe(14_126_854_144 / 2);
+  });
+
+  it('equals the elements of every tensor in a checkpoint (MHA and GQA)', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'tp-params-'));
+    try {
+      for (const preset of ['tiny', 'tiny-gqa'] as const) {
+        const { dir } = await makeTinyCheckpoint(join(root, preset), { preset });
+        const elements = [...readCheckpointWeights(dir).values()].reduce((sum, t) => sum + t.shape.reduce((a, b) => a * b, 1), 0);
+        expect(parameterCount(parseLlavaConfig(readFileSync(join(dir, 'config.json'), 'utf8')))).toBe(elements);
+      }
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });

@@ -173,10 +173,23 @@ describe('chat prompts', () => {
     expect(prompt.ids[0]).toBe(ck.tokens.bos);
   });
 
-  it('rejects prompts without an image or with two, and broken templates', () => {
-    expect(() => encodeChat(tok, [{ role: 'user', text: 'no picture' }], { imageTokenId: ck.tokens.image })).toThrow(
-      /no <image> placeholder/,
+  it('encodes a text-only conversation without a placeholder, and refuses one typed into its text', () => {
+    const prompt = encodeChat(tok, [{ role: 'user', text: 'no picture' }], { imageTokenId: ck.tokens.image });
+    expect(prompt.text).toBe('USER: no picture ASSISTANT:');
+    expect(prompt.imageIndex).toBe(-1);
+    expect(prompt.ids).not.toContain(ck.tokens.image);
+    expect(() => encodeChat(tok, [{ role: 'user', text: 'a <image> here' }], { imageTokenId: ck.tokens.image })).toThrow(
+      /no image was attached/,
     );
+  });
+
+  it('rejects prompts whose image turn has no placeholder or two, and broken templates', () => {
+    expect(() =>
+      encodeChat(tok, [{ role: 'user', text: 'no picture', image: true }], {
+        template: '{{ messages[0].content[1].text }}',
+        imageTokenId: ck.tokens.image,
+      }),
+    ).toThrow(/no <image> placeholder/);
     expect(() => findImageToken([1, 5, 5], 5)).toThrow(/more than one <image>/);
     expect(() => encodeChat(tok, [{ role: 'user', text: 'a <image> in text', image: true }], { imageTokenId: ck.tokens.image })).toThrow(
       ChatPromptError,

@@ -52,8 +52,12 @@ afterAll(() => host.shutdown());
 describe('chat.ask in the engine process', () => {
   it('streams the answer the reference computes for the first installed model', async () => {
     const deltas: string[] = [];
+    const progress: string[] = [];
     const result = await host.call('chat.ask', request, {
-      onEvent: (e) => e.event === 'text' && deltas.push((e.payload as { delta: string }).delta),
+      onEvent: (e) => {
+        if (e.event === 'text') deltas.push((e.payload as { delta: string }).delta);
+        if (e.event === 'progress') progress.push((e.payload as { message: string }).message);
+      },
     });
 
     const [pack] = await host.call('models.list', {});
@@ -80,6 +84,35 @@ describe('chat.ask in the engine process', () => {
       visualTokensKept: checkpoint.numVisualTokens,
     });
     expect(result.trace).toBeDefined();
+    // Before the first token the user sees why it takes time: loading, the image, then prefill layer by layer.
+    const layers = checkpoint.shape.layers;
+    expect(progress.slice(0, 3)).toEqual(['Loading the model', 'Reading the image', 'Encoding the image']);
+    expect(progress.filter((m) => m.includes(': layer '))).toEqual(
+      Array.from({ length: layers }, (_, l) => `Reading the prompt (prefill): layer ${l + 1} of ${layers}`),
+    );
+    expect(progress.at(-1)).toBe('Writing the answer');
+  });
+
+  it('answers a text-only question as the reference does, with no vision tower and no trace', async () => {
+    const turns = [{ role: 'user' as const, text: 'Say something.' }];
+    const result = await host.call('chat.ask', { ...request, imagePath: undefined, turns });
+
+    const [pack] = await host.call('models.list', {});
+    const model = await LoadedModel.load(pack.path, { ep: 'cpu' });
+    const { ids, text } = encodeChat(model.tokenizer, turns, { template: model.chatTemplate, imageTokenId: model.config.imageTokenIndex });
+    expect(ids).not.toContain(model.config.imageTokenIndex);
+    const expected = referenceGenerate(loadReferenceModel(checkpoint.dir), {
+      inputIds: ids,
+      maxNewTokens: 5,
+      eosTokenId: checkpoint.tokens.eos,
+    });
+    const expectedText = model.tokenizer.decode(expected.tokens.filter((t) => t !== checkpoint.tokens.eos));
+    await model.dispose();
+
+    expect(text).toBe('USER: Say something. ASSISTANT:');
+    expect(result.text).toBe(expectedText);
+    expect(result.stats).toMatchObject({ visualTokensTotal: 0, visualTokensKept: 0 });
+    expect(result.trace).toBeUndefined();
   });
 
   it('answers cancelled when aborted mid-answer', async () => {

@@ -10,7 +10,7 @@ import type { AnswerStats, AssistantMessage } from '../../src/shared/conversatio
 import type { ChatAnswerEvent, CompareAnswerEvent } from '../../src/shared/ipc-features.js';
 import { CodedError } from '../../src/shared/result.js';
 import { Trace } from '../../src/shared/trace.js';
-import type { Answerer, AnswerRequest, CompareAnswerRequest } from '../../src/main/features/answerer.js';
+import type { Answerer, AnswerListener, AnswerRequest, CompareAnswerRequest, CompareListener } from '../../src/main/features/answerer.js';
 import { promptFor } from '../../src/main/features/chat.js';
 import { createFeatures, type Features } from '../../src/main/features/handlers.js';
 import type { ModelInstaller } from '../../src/main/features/models.js';
@@ -45,10 +45,11 @@ class ScriptedAnswerer implements Answerer {
     private readonly failAt?: number,
     private readonly failure: Error = new Error('engine crashed (oom)'),
   ) {}
-  async answer(request: AnswerRequest, onText: (delta: string) => void, signal: AbortSignal) {
+  async answer(request: AnswerRequest, { onText, onProgress }: AnswerListener, signal: AbortSignal, words = this.words) {
     this.requests.push(request);
+    onProgress?.({ done: 0, total: 0, message: 'Loading the model' });
     let text = '';
-    for (const [i, word] of this.words.entries()) {
+    for (const [i, word] of words.entries()) {
       await new Promise((r) => setTimeout(r, 15));
       if (signal.aborted) throw new Error('cancelled');
       if (i === this.failAt) throw this.failure;
@@ -59,12 +60,17 @@ class ScriptedAnswerer implements Answerer {
     return { text, stats, trace: makeTrace() };
   }
 
-  /** Scripted: the methods answer in turn, as the engine decodes them after their shared prefill. */
-  async compare({ methods, ...request }: CompareAnswerRequest, onText: (branch: number, delta: string) => void, signal: AbortSignal) {
-    const results = [];
-    for (const [branch, method] of methods.entries())
-      results.push(await this.answer({ ...request, method }, (delta) => onText(branch, delta), signal));
-    return results;
+  /** Scripted: the methods answer side by side, as the engine decodes them after their shared prefill; branch i stops after `lengths[i]` words. */
+  lengths?: number[];
+  async compare({ methods, ...request }: CompareAnswerRequest, { onText, onProgress, onAnswer }: CompareListener, signal: AbortSignal) {
+    return Promise.all(
+      methods.map(async (method, branch) => {
+        const words = this.words.slice(0, this.lengths?.[branch]);
+        const result = await this.answer({ ...request, method }, { onText: (delta) => onText(branch, delta), onProgress }, signal, words);
+        onAnswer?.(branch, result);
+        return result;
+      }),
+    );
   }
 }
 
@@ -180,16 +186,40 @@ describe('chat service', () => {
     await h['chat.send']({ conversationId: c.id, text: 'Q', images: [image] });
     await until(() => events.at(-1)?.status === 'interrupted');
     const stored = ((await h['conversations.get']({ id: c.id })).messages[1] as AssistantMessage).versions[0];
-    expect(stored).toMatchObject({ status: 'interrupted', text: 'Kept so far', error: 'the engine crashed: killed by SIGKILL' });
+    // In the user's words, with what happened and that nothing is lost; the signal stays in the engine status.
+    expect(stored).toMatchObject({ status: 'interrupted', text: 'Kept so far' });
+    expect(stored.error).toBe('The engine stopped unexpectedly and was restarted. Your text is kept.');
   });
 
-  it('refuses a question without any image, and images the store never accepted', async () => {
+  it('refuses images the store never accepted and a second image in one question', async () => {
     const { h } = setup(new ScriptedAnswerer(['x']));
     const c = await h['conversations.create']({});
     await expect(h['chat.send']({ conversationId: c.id, text: 'Q', images: ['0'.repeat(64)] })).rejects.toMatchObject({
       code: 'not-found',
     });
-    await expect(h['chat.send']({ conversationId: c.id, text: 'Q', images: [] })).rejects.toThrow(/Attach an image/);
+    const other = (
+      await storage.images.addBytes(
+        await sharp({ create: { width: 8, height: 8, channels: 3, background: '#111' } })
+          .png()
+          .toBuffer(),
+      )
+    ).id;
+    await expect(h['chat.send']({ conversationId: c.id, text: 'Q', images: [image, other] })).rejects.toThrow(/one image per question/);
+    expect((await h['conversations.get']({ id: c.id })).messages).toEqual([]);
+  });
+
+  it('answers a text-only question, opening the conversation only once the question is accepted', async () => {
+    const answerer = new ScriptedAnswerer(['Hello']);
+    const { h, events, until } = setup(answerer);
+    await expect(h['chat.send']({ text: ' ', images: [] })).rejects.toThrow(/Type a question/);
+    expect(await h['conversations.list']({})).toEqual([]); // a refused question leaves no conversation behind
+    const target = await h['chat.send']({ text: 'Say hello', images: [] });
+    await until(() => events.at(-1)?.status === 'done');
+    expect(answerer.requests[0]).toMatchObject({ turns: [{ role: 'user', text: 'Say hello' }] });
+    expect(answerer.requests[0].imagePath).toBeUndefined();
+    expect((await h['conversations.list']({})).map((c) => [c.id, c.title])).toEqual([[target.conversationId, 'Say hello']]);
+    // Progress reaches the renderer while it streams.
+    expect(events.some((e) => e.status === 'streaming' && e.progress?.message === 'Loading the model')).toBe(true);
   });
 });
 
@@ -221,13 +251,44 @@ describe('compare service', () => {
     const { h, events, until } = setup(answerer);
     const { runId } = await h['compare.run']({ text: 'Q', image, left: 'none', right: 'transprune-high' });
     await until(() => events.filter((e) => e.status === 'done').length === 2);
-    const done = events.filter((e) => e.status === 'done') as CompareAnswerEvent[];
+    // Both sides decode at once, so either may finish first.
+    const done = (events.filter((e) => e.status === 'done') as CompareAnswerEvent[]).sort((a, b) => a.side.localeCompare(b.side));
     expect(done.map((e) => [e.runId, e.side, e.text])).toEqual([
       [runId, 'left', 'Same words'],
       [runId, 'right', 'Same words'],
     ]);
     expect(answerer.requests.map((r) => r.method.llm.kind)).toEqual(['none', 'transprune']);
     expect(await storage.traces.get(done[1].traceId!)).toMatchObject({ method: { label: 'transprune-high' } });
+  });
+
+  it('streams both sides at once; the shorter answer is done while the other still streams', async () => {
+    const words = Array.from({ length: 40 }, (_, i) => `w${i}`);
+    const answerer = new ScriptedAnswerer(words);
+    answerer.lengths = [2, 40];
+    const { h, events, until } = setup(answerer);
+    await h['compare.run']({ text: 'Q', image, left: 'none', right: 'transprune-high' });
+    await until(() => events.filter((e) => e.status === 'done').length === 2);
+    const compareEvents = events as CompareAnswerEvent[];
+    const leftDone = compareEvents.findIndex((e) => e.side === 'left' && e.status === 'done');
+    expect(compareEvents[leftDone]).toMatchObject({ text: 'w0 w1', stats });
+    expect(compareEvents.slice(leftDone + 1).some((e) => e.side === 'right' && e.status === 'streaming')).toBe(true);
+    expect(compareEvents.find((e) => e.side === 'right' && e.status === 'done')?.text).toBe(words.join(' '));
+  });
+
+  it('a stop keeps both partial answers, each marked interrupted', async () => {
+    const { h, events, until } = setup(new ScriptedAnswerer(['one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight']));
+    const { runId } = await h['compare.run']({ text: 'Q', image, left: 'none', right: 'transprune-high' });
+    await until(() =>
+      (['left', 'right'] as const).every((side) => (events as CompareAnswerEvent[]).some((e) => e.side === side && e.text.includes('two'))),
+    );
+    expect(await h['compare.stop']({ runId })).toEqual({ stopped: true });
+    await until(() => events.filter((e) => e.status === 'interrupted').length === 2);
+    for (const side of ['left', 'right']) {
+      const last = (events as CompareAnswerEvent[]).findLast((e) => e.side === side)!;
+      expect(last.status).toBe('interrupted');
+      expect(last.text.startsWith('one two')).toBe(true);
+      expect(last.text).not.toContain('eight');
+    }
   });
 });
 

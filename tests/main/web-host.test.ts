@@ -56,7 +56,17 @@ describe('web host', () => {
   it('answers app calls through the WebClient with Results', async () => {
     const status = await client.call('engine.status', {});
     expect(status).toMatchObject({ ok: true, value: { state: 'ready', info: { activeProvider: 'cpu' } } });
-    expect(await client.call('models.list', {})).toEqual({ ok: true, value: [{ id: pack.manifest.id, name: 'Tiny', path: pack.dir }] });
+    expect(await client.call('models.list', {})).toEqual({
+      ok: true,
+      value: [
+        {
+          id: pack.manifest.id,
+          name: 'Tiny',
+          path: pack.dir,
+          details: expect.objectContaining({ dtype: pack.manifest.dtype, visualTokens: pack.manifest.numVisualTokens, layers: 4 }),
+        },
+      ],
+    });
     expect(await client.call('engine.selfTest', { runs: 0 } as never)).toMatchObject({ ok: false, error: { code: 'invalid-request' } });
     expect(await client.call('fs.read' as never, {} as never)).toMatchObject({ ok: false, error: { code: 'unknown-call' } });
   });

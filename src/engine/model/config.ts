@@ -218,6 +218,34 @@ export function parseLlavaConfig(jsonText: string, source = 'config.json'): Llav
   };
 }
 
+/**
+ * Weights in the checkpoint as Hugging Face counts them: the whole CLIP vision tower (every layer and
+ * the post-layernorm, even those LLaVA does not use), the projector, and the Llama decoder with its head.
+ */
+export function parameterCount({ vision: v, text: t, projectorBias }: LlavaConfig): number {
+  const linear = (inputs: number, outputs: number, bias: boolean) => inputs * outputs + (bias ? outputs : 0);
+  const layerNorm = 2 * v.hiddenSize;
+  const patches = (v.imageSize / v.patchSize) ** 2;
+  const visionLayer =
+    4 * linear(v.hiddenSize, v.hiddenSize, true) +
+    linear(v.hiddenSize, v.intermediateSize, true) +
+    linear(v.intermediateSize, v.hiddenSize, true) +
+    2 * layerNorm;
+  const vision =
+    v.hiddenSize + // class embedding
+    v.hiddenSize * v.numChannels * v.patchSize ** 2 + // patch embedding (no bias)
+    (patches + 1) * v.hiddenSize + // position embedding
+    v.numLayers * visionLayer +
+    2 * layerNorm; // pre- and post-layernorm
+  const projector = linear(v.hiddenSize, t.hiddenSize, projectorBias) + linear(t.hiddenSize, t.hiddenSize, projectorBias);
+  const q = t.numHeads * t.headDim;
+  const kv = t.numKvHeads * t.headDim;
+  const textLayer = 2 * t.hiddenSize * q + 2 * t.hiddenSize * kv + 3 * t.hiddenSize * t.intermediateSize + 2 * t.hiddenSize;
+  const embeddings = t.vocabSize * t.hiddenSize;
+  const text = embeddings + t.numLayers * textLayer + t.hiddenSize + (t.tieWordEmbeddings ? 0 : embeddings);
+  return vision + projector + text;
+}
+
 /** Visual tokens per image: the patch grid, plus CLS under the 'full' strategy. */
 export function numVisualTokens(config: LlavaConfig): number {
   const grid = config.vision.imageSize / config.vision.patchSize;

@@ -34,7 +34,7 @@ export interface EngineOptions {
 export interface AskRequest {
   /** A pack name in the store, a pack folder, or a Hugging Face checkpoint folder (imported first). */
   model: string;
-  /** Image file bytes, or a path to the file. */
+  /** Image file bytes, or a path to the file; absent for a text-only question. */
   image?: Uint8Array | string;
   /** A single question, or the whole conversation (last turn the user's; the image goes with the turn marked `image`). */
   question?: string;
@@ -44,7 +44,7 @@ export interface AskRequest {
   maxTokens?: number;
   stop?: string[];
   ep?: ProviderRequest;
-  /** Record a pruning trace (per-layer counts, scores, kept sets). */
+  /** Record a pruning trace (per-layer counts, scores, kept sets); a text-only answer has none. */
   trace?: boolean;
 }
 
@@ -57,8 +57,10 @@ export interface CompareRequest extends Omit<AskRequest, 'method'> {
 }
 
 export interface CompareCallbacks extends Omit<AskCallbacks, 'onToken'> {
-  /** Answer text of the method at `branch` (answers stream one after the other). */
+  /** Answer text of the method at `branch` (the answers are decoded side by side). */
   onToken?(branch: number, text: string): void;
+  /** The method at `branch` has finished its answer; the others may still be decoding. */
+  onResult?(branch: number, result: AskResult): void;
 }
 
 export interface CompareResult {
@@ -73,7 +75,11 @@ export interface CompareResult {
 const NO_PRUNING: MethodSpec = { llm: { kind: 'none' } };
 
 export type EngineStage = 'loading-model' | 'importing' | 'preprocessing' | 'encoding-image' | 'prefill' | 'decoding';
-export type EngineEvent = { type: 'stage'; stage: EngineStage } | { type: 'progress'; fraction: number; message: string };
+export type EngineEvent =
+  | { type: 'stage'; stage: EngineStage }
+  | { type: 'progress'; fraction: number; message: string }
+  /** Prefill finished decoder layer `layer` (0-based) of `numLayers`. */
+  | { type: 'prefill-layer'; layer: number; numLayers: number };
 
 export interface AskCallbacks {
   onToken?(text: string): void;
@@ -160,8 +166,8 @@ export class Engine {
 
   /**
    * Answers one request with several methods (compare): the image is encoded once, the decoder layers
-   * before the first prune are computed once for all of them (prefillBranches), then each answer is
-   * decoded in turn. Queued with ask().
+   * before the first prune are computed once for all of them (prefillBranches), then the answers are
+   * decoded side by side. Queued with ask().
    */
   compare(request: CompareRequest, callbacks: CompareCallbacks = {}): Promise<CompareResult> {
     if (request.methods.length < 1) return Promise.reject(new Error('compare needs at least one method'));
@@ -175,25 +181,56 @@ export class Engine {
   }
 
   async #answer(request: CompareRequest, callbacks: CompareCallbacks): Promise<CompareResult> {
-    if (request.image === undefined) throw new Error('an image is required: LLaVA answers questions about one image');
-    const turns = request.messages ?? [{ role: 'user' as const, text: requireQuestion(request.question), image: true }];
+    const turns = request.messages ?? [
+      { role: 'user' as const, text: requireQuestion(request.question), image: request.image !== undefined },
+    ];
+    const hasImage = turns.some((t) => t.image);
+    if (hasImage !== (request.image !== undefined))
+      throw new Error(hasImage ? 'a turn carries the image, but no image was given' : 'an image was given, but no turn carries it');
     const model = await this.ensureModel(request.model, request.ep, callbacks);
     const start = performance.now();
-    const { image, visual, preprocessMs, visionMs, cached } = await this.#encodeImage(model, request.image, callbacks);
+    const encoded = request.image === undefined ? undefined : await this.#encodeImage(model, request.image, callbacks);
     callbacks.signal?.throwIfAborted();
     const prompt = encodeChat(model.tokenizer, turns, { template: model.chatTemplate, imageTokenId: model.config.imageTokenIndex });
-    const flopsModel = model.flopsModel;
+    // A text-only prompt runs no vision tower and has nothing to prune.
+    const flopsModel = encoded ? model.flopsModel : { ...model.flopsModel, vision: { ...model.flopsModel.vision, images: 0 } };
+    const textTokens = prompt.ids.length - (encoded ? 1 : 0);
     const runs = request.methods.map((method) => {
-      const recorder = request.trace ? new TraceRecorder(traceMeta(model, image, prompt, visual.count, method, flopsModel)) : undefined;
+      const recorder =
+        request.trace && encoded
+          ? new TraceRecorder(traceMeta(model, encoded.image, prompt, encoded.visual.count, method, flopsModel))
+          : undefined;
       const pruning =
-        method.llm.kind === 'none' && !method.projector
+        !encoded || (method.llm.kind === 'none' && !method.projector)
           ? undefined
           : createMethod(method, { numLayers: model.dims.numLayers, pruning: model.pruningOverrides }, recorder);
       return { method, recorder, pruning };
     });
 
+    const times = {
+      preprocessMs: encoded?.preprocessMs ?? 0,
+      visionMs: encoded?.visionMs ?? 0,
+      visionCached: encoded?.cached ?? false,
+      requestStart: start,
+    };
+    const resultOf = (generation: Generation, i: number, sharedLayers: number): AskResult => {
+      const stats = answerStats(model, generation, flopsModel, textTokens, times);
+      const { recorder } = runs[i];
+      if (recorder) recordRuntime(recorder, generation, times.preprocessMs, times.visionMs);
+      return {
+        answer: generation.text,
+        finishReason: generation.finishReason,
+        stats: runs.length > 1 ? { ...stats, sharedLayers } : stats,
+        provider: model.provider,
+        layerMs: generation.timings.layerMs,
+        visualCounts: generation.prefill.visualCounts,
+        trace: recorder?.finish({ answer: generation.text, generatedTokens: generation.tokenIds.length }),
+      };
+    };
+
     callbacks.onEvent?.({ type: 'stage', stage: 'prefill' });
     let decoding = false;
+    const results: AskResult[] = [];
     const branches = runs.map(({ method, pruning }, i) => ({
       method: pruning,
       positions: positionPolicy(method.llm),
@@ -204,32 +241,21 @@ export class Engine {
         }
         callbacks.onToken?.(i, text);
       },
+      onFinished: (generation: Generation, { sharedLayers }: { sharedLayers: number }) => {
+        results[i] = resultOf(generation, i, sharedLayers);
+        callbacks.onResult?.(i, results[i]);
+      },
     }));
-    const input = { ids: prompt.ids, imageTokenId: model.config.imageTokenIndex, visual };
+    const input = { ids: prompt.ids, imageTokenId: model.config.imageTokenIndex, visual: encoded?.visual };
     const decode = {
       ...request.sampling,
       maxTokens: request.maxTokens,
       stopStrings: request.stop,
       eosTokenIds: model.eosTokenIds,
       signal: callbacks.signal,
+      onLayer: (layer: number, numLayers: number) => callbacks.onEvent?.({ type: 'prefill-layer', layer, numLayers }),
     };
-    const { generations, sharedLayers, prefillMs } = await generateBranches(model, model.tokenizer, input, branches, decode);
-
-    const times = { preprocessMs, visionMs, visionCached: cached, requestStart: start };
-    const results = generations.map((generation, i): AskResult => {
-      const stats = answerStats(model, generation, flopsModel, prompt.ids.length - 1, times);
-      const { recorder } = runs[i];
-      if (recorder) recordRuntime(recorder, generation, preprocessMs, visionMs);
-      return {
-        answer: generation.text,
-        finishReason: generation.finishReason,
-        stats: runs.length > 1 ? { ...stats, sharedLayers } : stats,
-        provider: model.provider,
-        layerMs: generation.timings.layerMs,
-        visualCounts: generation.prefill.visualCounts,
-        trace: recorder?.finish({ answer: generation.text, generatedTokens: generation.tokenIds.length }),
-      };
-    });
+    const { sharedLayers, prefillMs } = await generateBranches(model, model.tokenizer, input, branches, decode);
     return { results, sharedLayers, prefillMs };
   }
 

@@ -6,6 +6,7 @@ import {
   type BranchedPrefill,
   type PrefillBranch,
   type PrefillInput,
+  type PrefillControl,
   type PrefillResult,
 } from './prefill.js';
 import { mulberry32 } from '../util/rng.js';
@@ -15,7 +16,8 @@ import { TextStream, type Detokenizer } from './text-stream.js';
 /**
  * Answer generation: prefill (with pruning), then one decode step per token until EOS, a stop string,
  * the limit or a cancel. Several methods can answer the same prompt together (compare): they prefill as
- * branches sharing their common layers, then each decodes from its own prefill in turn.
+ * branches sharing their common layers, then decode side by side, one step of each in turn, so every
+ * answer streams from the start.
  */
 
 /** What every branch of one request decodes with. */
@@ -30,6 +32,8 @@ export interface DecodeOptions extends SamplingParams {
 export interface GenerateBranch extends PrefillBranch {
   /** Newly settled answer text, as it streams. */
   onText?(delta: string, tokenId: number): void;
+  /** This branch's answer is complete (the other branches may still be decoding); `sharedLayers` as in BranchedGeneration. */
+  onFinished?(generation: Generation, joint: { sharedLayers: number }): void;
 }
 
 export interface GenerateOptions extends DecodeOptions, GenerateBranch {}
@@ -77,27 +81,46 @@ export async function generate(
   return (await generateBranches(model, tokenizer, input, [options], options)).generations[0];
 }
 
-/** Prefills all branches together, then decodes each branch's answer in turn. */
+/** Prefills all branches together, then decodes their answers side by side (one step of each in turn). */
 export async function generateBranches(
   model: ModelSessions,
   tokenizer: Detokenizer,
   input: PrefillInput,
   branches: readonly GenerateBranch[],
-  options: DecodeOptions = {},
+  options: DecodeOptions & Pick<PrefillControl, 'onLayer'> = {},
 ): Promise<BranchedGeneration> {
   const start = performance.now();
   let prefilled: BranchedPrefill;
   try {
-    prefilled = await prefillBranches(model, input, branches, { signal: options.signal });
+    prefilled = await prefillBranches(model, input, branches, { signal: options.signal, onLayer: options.onLayer });
   } catch (err) {
     if (!(err instanceof PrefillCancelled)) throw err;
     const elapsed = performance.now() - start;
-    return { generations: branches.map(() => cancelledBeforeAnswer(input, elapsed)), sharedLayers: 0, prefillMs: elapsed };
+    const generations = branches.map(() => cancelledBeforeAnswer(input, elapsed));
+    generations.forEach((g, i) => branches[i].onFinished?.(g, { sharedLayers: 0 }));
+    return { generations, sharedLayers: 0, prefillMs: elapsed };
   }
   const prefillMs = performance.now() - start;
+  const decoders = prefilled.branches.map(
+    (result, i) => new AnswerDecoder(model, tokenizer, result, { ...options, onText: branches[i].onText }, input.ids.length),
+  );
   const generations: Generation[] = [];
-  for (const [i, result] of prefilled.branches.entries()) {
-    generations.push(await decodeFrom(model, tokenizer, result, { ...options, onText: branches[i].onText }, input.ids.length));
+  try {
+    let active = decoders.map((_, i) => i);
+    while (active.length > 0) {
+      const still: number[] = [];
+      for (const i of active) {
+        if (await decoders[i].step()) {
+          still.push(i);
+          continue;
+        }
+        generations[i] = decoders[i].finish();
+        branches[i].onFinished?.(generations[i], { sharedLayers: prefilled.sharedLayers });
+      }
+      active = still;
+    }
+  } finally {
+    for (const decoder of decoders) decoder.dispose();
   }
   return { generations, sharedLayers: prefilled.sharedLayers, prefillMs };
 }
@@ -114,69 +137,114 @@ export async function decodeFrom(
   options: DecodeOptions & Pick<GenerateBranch, 'onText'>,
   promptTokens: number,
 ): Promise<Generation> {
-  const maxTokens = options.maxTokens ?? DEFAULT_MAX_TOKENS;
-  const eos = new Set(options.eosTokenIds ?? []);
-  const rng = mulberry32(options.seed ?? 0);
-  const stream = new TextStream(tokenizer, options.stopStrings);
-  const tokenIds: number[] = [];
-  const prefillMs = prefilled.embedMs + prefilled.layerMs.reduce((a, b) => a + b, 0) + prefilled.headMs;
-  const { caches: _caches, logits: firstLogits, ...prefillInfo } = prefilled;
-
-  const decoder = new Decoder(model, prefilled);
-  // A compare cancelled while an earlier branch decoded: this one gives no answer at all.
-  let finishReason: FinishReason = options.signal?.aborted ? 'cancelled' : 'length';
-  let firstTokenMs = 0;
-  let decodeStart = 0;
-  let decodeSteps = 0;
+  const decoder = new AnswerDecoder(model, tokenizer, prefilled, options, promptTokens);
   try {
-    let logits = firstLogits;
-    while (finishReason !== 'cancelled' && tokenIds.length < maxTokens) {
-      const token = sampleToken(logits, options, rng);
-      if (tokenIds.length === 0) {
-        decodeStart = performance.now();
-        firstTokenMs = prefillMs;
-      }
-      if (eos.has(token)) {
-        finishReason = 'eos';
-        break;
-      }
-      tokenIds.push(token);
-      const delta = stream.push(token);
-      if (delta) options.onText?.(delta, token);
-      if (stream.stopped) {
-        finishReason = 'stop';
-        break;
-      }
-      if (tokenIds.length >= maxTokens) break;
-      if (options.signal?.aborted) {
-        finishReason = 'cancelled';
-        break;
-      }
-      logits = await decoder.step(token);
-      decodeSteps++;
-    }
+    while (await decoder.step());
+    return decoder.finish();
   } finally {
     decoder.dispose();
   }
-  const rest = stream.flush();
-  if (rest) options.onText?.(rest, tokenIds[tokenIds.length - 1]);
+}
 
-  const decodeMs = decodeStart ? performance.now() - decodeStart : 0;
-  return {
-    text: stream.text,
-    tokenIds,
-    finishReason,
-    promptTokens,
-    prefillTokens: prefilled.entryLength,
-    prefill: prefillInfo,
-    timings: {
-      prefillMs,
-      firstTokenMs,
-      decodeMs,
-      decodeTokensPerSec: decodeSteps > 0 && decodeMs > 0 ? decodeSteps / (decodeMs / 1000) : 0,
-      layerMs: prefilled.layerMs,
-    },
-  };
+/**
+ * One answer decoded a token at a time: `step()` samples the next token from the current logits and,
+ * unless the answer ends there, runs the model on it. Decode time sums this answer's own steps, so
+ * answers decoded side by side each report the speed they would have alone.
+ */
+class AnswerDecoder {
+  readonly #options: DecodeOptions & Pick<GenerateBranch, 'onText'>;
+  readonly #maxTokens: number;
+  readonly #eos: Set<number>;
+  readonly #rng: () => number;
+  readonly #stream: TextStream;
+  readonly #decoder: Decoder;
+  readonly #prefilled: PrefillResult;
+  readonly #prefillMs: number;
+  readonly #promptTokens: number;
+  readonly #tokenIds: number[] = [];
+  #logits: Float32Array;
+  #finishReason: FinishReason | undefined;
+  #decodeMs = 0;
+  #decodeSteps = 0;
+
+  constructor(
+    model: ModelSessions,
+    tokenizer: Detokenizer,
+    prefilled: PrefillResult,
+    options: DecodeOptions & Pick<GenerateBranch, 'onText'>,
+    promptTokens: number,
+  ) {
+    this.#options = options;
+    this.#maxTokens = options.maxTokens ?? DEFAULT_MAX_TOKENS;
+    this.#eos = new Set(options.eosTokenIds ?? []);
+    this.#rng = mulberry32(options.seed ?? 0);
+    this.#stream = new TextStream(tokenizer, options.stopStrings);
+    this.#decoder = new Decoder(model, prefilled);
+    this.#prefilled = prefilled;
+    this.#prefillMs = prefilled.embedMs + prefilled.layerMs.reduce((a, b) => a + b, 0) + prefilled.headMs;
+    this.#promptTokens = promptTokens;
+    this.#logits = prefilled.logits;
+    if (options.signal?.aborted) this.#finishReason = 'cancelled';
+  }
+
+  /** Emits the next token; false once the answer has ended (EOS, stop string, limit or cancel). */
+  async step(): Promise<boolean> {
+    if (this.#finishReason) return false;
+    const start = performance.now();
+    try {
+      return await this.#advance();
+    } finally {
+      this.#decodeMs += performance.now() - start;
+    }
+  }
+
+  async #advance(): Promise<boolean> {
+    if (this.#tokenIds.length >= this.#maxTokens) return this.#end('length');
+    const token = sampleToken(this.#logits, this.#options, this.#rng);
+    if (this.#eos.has(token)) return this.#end('eos');
+    this.#tokenIds.push(token);
+    const delta = this.#stream.push(token);
+    if (delta) this.#options.onText?.(delta, token);
+    if (this.#stream.stopped) return this.#end('stop');
+    if (this.#tokenIds.length >= this.#maxTokens) return this.#end('length');
+    if (this.#options.signal?.aborted) return this.#end('cancelled');
+    this.#logits = await this.#decoder.step(token);
+    this.#decodeSteps++;
+    return true;
+  }
+
+  #end(reason: FinishReason): false {
+    this.#finishReason = reason;
+    const rest = this.#stream.flush();
+    if (rest) this.#options.onText?.(rest, this.#tokenIds[this.#tokenIds.length - 1]);
+    return false;
+  }
+
+  finish(): Generation {
+    const { caches: _caches, logits: _logits, ...prefillInfo } = this.#prefilled;
+    const { layerMs, entryLength } = this.#prefilled;
+    return {
+      text: this.#stream.text,
+      tokenIds: this.#tokenIds,
+      finishReason: this.#finishReason ?? 'length',
+      promptTokens: this.#promptTokens,
+      prefillTokens: entryLength,
+      prefill: prefillInfo,
+      timings: {
+        prefillMs: this.#prefillMs,
+        // The first token comes from the prefill's logits.
+        firstTokenMs: this.#tokenIds.length > 0 || this.#finishReason === 'eos' ? this.#prefillMs : 0,
+        decodeMs: this.#decodeMs,
+        decodeTokensPerSec: this.#decodeSteps > 0 && this.#decodeMs > 0 ? this.#decodeSteps / (this.#decodeMs / 1000) : 0,
+        layerMs,
+      },
+    };
+  }
+
+  /** Frees the caches (device memory on GPU providers). */
+  dispose(): void {
+    this.#decoder.dispose();
+  }
 }
 
 function cancelledBeforeAnswer(input: PrefillInput, elapsed: number): Generation {

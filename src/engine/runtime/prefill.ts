@@ -41,9 +41,14 @@ export interface PrefillBranch {
   onLayerOutput?(layer: number, hidden: Float32Array, seqLen: number): void;
 }
 
-export interface PrefillOptions extends PrefillBranch {
+/** What a whole prefill (one branch or several) is cancelled by and reports its progress to. */
+export interface PrefillControl {
   signal?: AbortSignal;
+  /** Called after each decoder layer (0-based), for progress on big models. */
+  onLayer?(layer: number, numLayers: number): void;
 }
+
+export interface PrefillOptions extends PrefillBranch, PrefillControl {}
 
 export interface PrefillResult {
   /** Per-layer caches; layer l holds `cacheLength[l]` positions. */
@@ -103,8 +108,8 @@ interface Group {
 
 /** The prefill of one method: the one-branch case of prefillBranches. */
 export async function prefill(model: ModelSessions, input: PrefillInput, options: PrefillOptions = {}): Promise<PrefillResult> {
-  const { signal, ...branch } = options;
-  return (await prefillBranches(model, input, [branch], { signal })).branches[0];
+  const { signal, onLayer, ...branch } = options;
+  return (await prefillBranches(model, input, [branch], { signal, onLayer })).branches[0];
 }
 
 /**
@@ -117,7 +122,7 @@ export async function prefillBranches(
   model: ModelSessions,
   input: PrefillInput,
   branches: readonly PrefillBranch[],
-  options: { signal?: AbortSignal } = {},
+  options: PrefillControl = {},
 ): Promise<BranchedPrefill> {
   const { dims } = model;
   const states: BranchState[] = branches.map((branch) => ({
@@ -143,6 +148,7 @@ export async function prefillBranches(
       const next: Group[] = [];
       for (const group of groups) next.push(...(await runGroupLayer(model, layer, group, originalVisualCount, created)));
       groups = next;
+      options.onLayer?.(layer, dims.numLayers);
     }
   } catch (err) {
     created.forEach(disposeCache); // device memory on GPU providers

@@ -11,6 +11,7 @@ import type { TextTokenizer } from './tokenizer.js';
  *   single turn:  USER: <image>\n{question} ASSISTANT:
  *   multi-turn:   USER: <image>\nQ1 ASSISTANT: A1</s>USER: Q2 ASSISTANT:
  *   system text:  "{system} " before the first USER (none by default)
+ *   text only:    USER: {question} ASSISTANT:
  *
  * Then it is tokenized (BOS from the tokenizer's post-processor unless the template wrote it) and the
  * single <image> placeholder located; the runtime splices the N visual tokens in at that index.
@@ -116,11 +117,11 @@ export function findImageToken(ids: readonly number[], imageTokenId: number): nu
 export interface EncodedPrompt {
   text: string;
   ids: number[];
-  /** Index in `ids` of the <image> placeholder token. */
+  /** Index in `ids` of the <image> placeholder token; -1 for a text-only conversation. */
   imageIndex: number;
 }
 
-/** Renders the conversation, tokenizes it and locates the image placeholder. */
+/** Renders the conversation, tokenizes it and locates the image placeholder (when a turn carries the image). */
 export function encodeChat(
   tokenizer: TextTokenizer,
   turns: readonly ChatTurn[],
@@ -130,5 +131,8 @@ export function encodeChat(
   // Templates that write the BOS themselves must not get a second one from the post-processor.
   const templateWroteBos = tokenizer.bosToken !== undefined && tokenizer.bosToken !== '' && text.startsWith(tokenizer.bosToken);
   const ids = tokenizer.encode(text, { addSpecialTokens: !templateWroteBos });
-  return { text, ids, imageIndex: findImageToken(ids, opts.imageTokenId) };
+  const hasImage = turns.some((t) => t.image);
+  if (!hasImage && ids.includes(opts.imageTokenId))
+    throw new ChatPromptError(`the text contains the ${IMAGE_TOKEN} placeholder, but no image was attached`);
+  return { text, ids, imageIndex: hasImage ? findImageToken(ids, opts.imageTokenId) : -1 };
 }

@@ -1,12 +1,16 @@
 import type ort from 'onnxruntime-node';
 import type { z } from 'zod';
 import type { AnswerStats } from '../../shared/conversation.js';
-import type { EngineCalls, EngineEventName, EngineEventPayload, EngineResponse, ModelSummary } from '../../shared/ipc.js';
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { EngineCalls, EngineEventName, EngineEventPayload, EngineResponse, ModelDetails, ModelSummary } from '../../shared/ipc.js';
 import { CodedError } from '../../shared/result.js';
+import { parameterCount } from '../model/config.js';
 import { importCheckpoint } from '../pack/import.js';
+import type { PackManifest } from '../pack/manifest.js';
 import { listPacks, removePack } from '../pack/store.js';
 import type { AskRequest } from '../../shared/ipc-features.js';
-import type { AskResult, AskStats, Engine, EngineEvent } from '../runtime/engine.js';
+import type { AskResult, AskStats, Engine, EngineEvent, EngineStage } from '../runtime/engine.js';
 import { PROVIDER_REQUESTS, type ProviderRequest } from '../runtime/providers.js';
 import { runProbe } from './providers.js';
 
@@ -53,7 +57,7 @@ export function createHandlers(resources: EngineResources): EngineHandlers {
         signal: ctx.signal,
         onProgress: ({ fraction, message }) => ctx.emit('progress', { done: fraction, total: 1, message }),
       });
-      return { id: manifest.id, name: manifest.name, path: dir };
+      return { id: manifest.id, name: manifest.name, path: dir, details: await modelDetails(dir, manifest) };
     },
     'models.remove': async ({ id }) => {
       // The loaded model may be the one going; sessions must not outlive their files.
@@ -76,7 +80,11 @@ export function createHandlers(resources: EngineResources): EngineHandlers {
       const engine = await resources.runtime();
       const { results } = await engine.compare(
         { ...(await engineRequest(resources, request)), methods },
-        { ...progressTo(ctx), onToken: (branch, delta) => ctx.emit('text', { delta, branch }) },
+        {
+          ...progressTo(ctx),
+          onToken: (branch, delta) => ctx.emit('text', { delta, branch }),
+          onResult: (branch, result) => ctx.emit('answer', { branch, ...answer(result) }),
+        },
       );
       return { answers: results.map(answer) };
     },
@@ -98,11 +106,30 @@ async function engineRequest(resources: EngineResources, request: Omit<AskReques
   };
 }
 
+/** What an answer is busy with, in the words the app shows while the user waits for the first token. */
+const STAGE_TEXT: Record<EngineStage, string> = {
+  'loading-model': 'Loading the model',
+  importing: 'Importing the model',
+  preprocessing: 'Reading the image',
+  'encoding-image': 'Encoding the image',
+  prefill: 'Reading the prompt (prefill)',
+  decoding: 'Writing the answer',
+};
+
+/** The runtime's stages and progress as `progress` events: indeterminate stages (total 0), then prefill layer by layer. */
 function progressTo(ctx: CallContext) {
   return {
     signal: ctx.signal,
-    onEvent: (event: EngineEvent) =>
-      event.type === 'progress' && ctx.emit('progress', { done: event.fraction, total: 1, message: event.message }),
+    onEvent: (event: EngineEvent) => {
+      if (event.type === 'progress') ctx.emit('progress', { done: event.fraction, total: 1, message: event.message });
+      else if (event.type === 'stage') ctx.emit('progress', { done: 0, total: 0, message: STAGE_TEXT[event.stage] });
+      else
+        ctx.emit('progress', {
+          done: event.layer + 1,
+          total: event.numLayers,
+          message: `${STAGE_TEXT.prefill}: layer ${event.layer + 1} of ${event.numLayers}`,
+        });
+    },
   };
 }
 
@@ -142,7 +169,26 @@ export function throwIfCancelled(signal: AbortSignal): void {
   if (signal.aborted) throw new CodedError('cancelled', 'cancelled');
 }
 
-/** The store's valid packs (src/engine/pack/store.ts), as the app lists them. */
+/** The store's valid packs (src/engine/pack/store.ts), as the app lists them, with what their model cards show. */
 async function listModels(store: string): Promise<ModelSummary[]> {
-  return (await listPacks(store)).map(({ id, name, path }) => ({ id, name, path }));
+  const packs = await listPacks(store);
+  return Promise.all(packs.map(async ({ id, name, path, manifest }) => ({ id, name, path, details: await modelDetails(path, manifest) })));
+}
+
+async function modelDetails(dir: string, manifest: PackManifest): Promise<ModelDetails> {
+  const { text, vision } = manifest.config;
+  return {
+    architecture: `LLaVA-1.5: CLIP ViT (${vision.numLayers} layers) + Llama (${text.numLayers} layers, hidden ${text.hiddenSize})`,
+    parameters: parameterCount(manifest.config),
+    dtype: manifest.dtype,
+    sizeBytes: await folderSize(dir),
+    visualTokens: manifest.numVisualTokens,
+    layers: text.numLayers,
+  };
+}
+
+async function folderSize(dir: string): Promise<number> {
+  const entries = await readdir(dir, { withFileTypes: true, recursive: true });
+  const sizes = await Promise.all(entries.filter((e) => e.isFile()).map(async (e) => (await stat(join(e.parentPath, e.name))).size));
+  return sizes.reduce((a, b) => a + b, 0);
 }

@@ -1,4 +1,5 @@
 import type { AnswerStats } from '../../shared/conversation.js';
+import type { Progress } from '../../shared/ipc.js';
 import type { MethodSpec } from '../../shared/pruning.js';
 import type { AppSettings } from '../../shared/settings.js';
 import type { Trace } from '../../shared/trace.js';
@@ -7,13 +8,13 @@ import type { Trace } from '../../shared/trace.js';
 export interface PromptTurn {
   role: 'user' | 'assistant';
   text: string;
-  /** The turn the image belongs to (exactly one). */
+  /** The turn the image belongs to (at most one). */
   image?: boolean;
 }
 
 export interface AnswerRequest {
-  /** The stored image file (main's image store). */
-  imagePath: string;
+  /** The stored image file (main's image store); absent for a text-only conversation. */
+  imagePath?: string;
   turns: PromptTurn[];
   method: MethodSpec;
   /** Model, provider and sampling come from the remembered settings. */
@@ -31,14 +32,27 @@ export interface CompareAnswerRequest extends Omit<AnswerRequest, 'method'> {
   methods: MethodSpec[];
 }
 
+/** What an answer streams while it is made: each newly settled piece of text, and what the engine is busy with. */
+export interface AnswerListener {
+  onText(delta: string): void;
+  onProgress?(progress: Progress): void;
+}
+
+/** The same for a compare: text per method (`branch`, index into `methods`), and each answer as soon as it is complete. */
+export interface CompareListener {
+  onText(branch: number, delta: string): void;
+  onProgress?(progress: Progress): void;
+  onAnswer?(branch: number, result: AnswerResult): void;
+}
+
 /**
  * How the feature handlers get an answer: the engine process behind the EngineHost in the app, any
- * implementation of the same contract elsewhere. `onText` receives each newly settled piece of text;
- * aborting `signal` stops generation between decode steps and rejects. `compare` is one request, so
- * the engine can compute the methods' common early layers once.
+ * implementation of the same contract elsewhere. Aborting `signal` stops generation between decode
+ * steps and rejects. `compare` is one request, so the engine can compute the methods' common early
+ * layers once; it decodes their answers side by side.
  */
 export interface Answerer {
-  answer(request: AnswerRequest, onText: (delta: string) => void, signal: AbortSignal): Promise<AnswerResult>;
-  /** One answer per method, in order; `onText` says whose text it is (index into `methods`). */
-  compare(request: CompareAnswerRequest, onText: (branch: number, delta: string) => void, signal: AbortSignal): Promise<AnswerResult[]>;
+  answer(request: AnswerRequest, listener: AnswerListener, signal: AbortSignal): Promise<AnswerResult>;
+  /** One answer per method, in order. */
+  compare(request: CompareAnswerRequest, listener: CompareListener, signal: AbortSignal): Promise<AnswerResult[]>;
 }

@@ -3,7 +3,7 @@ import type { ChatAnswerEvent } from '../../shared/ipc-features.js';
 import { CodedError } from '../../shared/result.js';
 import { chatMethod } from '../../shared/settings.js';
 import type { AnswerTarget, Storage } from '../storage/index.js';
-import type { Answerer, AnswerResult, PromptTurn } from './answerer.js';
+import type { Answerer, AnswerListener, AnswerResult, PromptTurn } from './answerer.js';
 import { streamAnswer } from './stream.js';
 
 /**
@@ -20,11 +20,19 @@ export class ChatService {
     private readonly emit: (event: ChatAnswerEvent) => void,
   ) {}
 
-  async send(conversationId: string, text: string, images: string[]): Promise<AnswerTarget> {
-    this.refuseIfBusy(conversationId);
+  /**
+   * Adds the user's turn and starts its answer. Without a conversation id it opens a new conversation,
+   * only once the turn is known to be acceptable, so a refused question leaves nothing behind.
+   */
+  async send(conversationId: string | undefined, text: string, images: string[]): Promise<AnswerTarget> {
+    if (conversationId) this.refuseIfBusy(conversationId);
+    if (images.length > IMAGES_PER_TURN)
+      throw new CodedError('invalid-request', `LLaVA-1.5 answers about one image per question; this one has ${images.length}.`);
+    if (!text.trim() && images.length === 0) throw new CodedError('invalid-request', 'Type a question or attach an image.');
     for (const id of images) await this.storage.images.path(id); // only images the store accepted
-    await this.storage.conversations.addUserMessage(conversationId, text, images);
-    return this.start(conversationId);
+    const id = conversationId ?? (await this.storage.conversations.create()).id;
+    await this.storage.conversations.addUserMessage(id, text, images);
+    return this.start(id);
   }
 
   async regenerate(conversationId: string, messageId: string): Promise<AnswerTarget> {
@@ -48,7 +56,7 @@ export class ChatService {
     const method = chatMethod(settings);
     const conversation = await this.storage.conversations.get(conversationId);
     const prompt = promptFor(conversation, regenerate);
-    const imagePath = await this.storage.images.path(prompt.imageId);
+    const imagePath = prompt.imageId ? await this.storage.images.path(prompt.imageId) : undefined;
     const target = await this.storage.conversations.startAnswer(conversationId, {
       regenerate,
       method: settings.method,
@@ -56,8 +64,8 @@ export class ChatService {
     });
     const controller = new AbortController();
     this.running.set(conversationId, controller);
-    void this.run(target, controller, (onText) =>
-      this.answerer.answer({ imagePath, turns: prompt.turns, method, settings }, onText, controller.signal),
+    void this.run(target, controller, (listener) =>
+      this.answerer.answer({ imagePath, turns: prompt.turns, method, settings }, listener, controller.signal),
     );
     return target;
   }
@@ -65,7 +73,7 @@ export class ChatService {
   private async run(
     target: AnswerTarget,
     controller: AbortController,
-    work: (onText: (delta: string) => void) => Promise<AnswerResult>,
+    work: (listener: AnswerListener) => Promise<AnswerResult>,
   ): Promise<void> {
     const conversations = this.storage.conversations;
     try {
@@ -90,18 +98,20 @@ export class ChatService {
   }
 }
 
+/** LLaVA-1.5 takes one image per prompt; a later image replaces the earlier one for the turns after it. */
+export const IMAGES_PER_TURN = 1;
+
 /**
  * The turns the model answers from: everything before the answer (the current version of each earlier
- * reply), with the image on the latest user turn that has one. LLaVA-1.5 takes one image per prompt.
+ * reply), with the image on the latest user turn that has one, or none for a text-only conversation.
  */
-export function promptFor(conversation: Conversation, regenerate?: string): { turns: PromptTurn[]; imageId: string } {
+export function promptFor(conversation: Conversation, regenerate?: string): { turns: PromptTurn[]; imageId?: string } {
   const end = regenerate ? conversation.messages.findIndex((m) => m.id === regenerate) : conversation.messages.length;
   if (end < 0) throw new CodedError('not-found', `no message ${regenerate}`);
   const history = conversation.messages.slice(0, end);
   const imageTurn = history.findLastIndex((m) => m.role === 'user' && m.images.length > 0);
-  if (imageTurn < 0) throw new CodedError('invalid-request', 'Attach an image first: the model answers questions about an image.');
   const imageMessage = history[imageTurn];
-  const imageId = imageMessage.role === 'user' ? imageMessage.images.at(-1)! : '';
+  const imageId = imageMessage?.role === 'user' ? imageMessage.images.at(-1) : undefined;
   const turns = history.flatMap((m, i): PromptTurn[] => {
     if (m.role === 'user') return [{ role: 'user', text: m.text, ...(i === imageTurn && { image: true }) }];
     const version = currentVersion(m);

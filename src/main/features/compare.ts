@@ -2,16 +2,16 @@ import { randomUUID } from 'node:crypto';
 import type { CompareAnswerEvent, CompareSide } from '../../shared/ipc-features.js';
 import { parseMethod } from '../../shared/pruning.js';
 import type { Storage } from '../storage/index.js';
-import type { Answerer } from './answerer.js';
+import type { Answerer, AnswerListener, AnswerResult } from './answerer.js';
 import { streamAnswer } from './stream.js';
 
 const SIDES = ['left', 'right'] as const satisfies readonly CompareSide[];
 
 /**
  * Compare runs: one question about one image, answered with two methods in one engine request (the
- * engine shares their prefill up to the first prune, then decodes one answer after the other), each
- * streamed as `compare.answer` events for its side. Their traces are stored, so either answer opens in
- * the inspector.
+ * engine shares their prefill up to the first prune, then decodes both answers side by side), each
+ * streamed as `compare.answer` events for its side and finished as soon as its own answer is complete.
+ * A stop keeps both partial answers. Their traces are stored, so either answer opens in the inspector.
  */
 export class CompareService {
   private readonly running = new Map<string, AbortController>();
@@ -29,34 +29,33 @@ export class CompareService {
     const runId = randomUUID();
     const controller = new AbortController();
     this.running.set(runId, controller);
-    // One engine request for both sides (their common early layers are computed once); each side still
-    // streams and finishes as its own answer, left before right, reading its part of the shared result.
-    const sinks: ((delta: string) => void)[] = []; // each side's streamAnswer registers its own
+    // Each side's streamAnswer registers where its text goes and how its answer arrives.
+    const panes: { listener?: AnswerListener; answered?: (result: AnswerResult) => void }[] = SIDES.map(() => ({}));
     const answers = this.answerer.compare(
       { imagePath, turns: [{ role: 'user', text, image: true }], methods: SIDES.map((side) => specs[side]), settings },
-      (branch, delta) => sinks[branch]?.(delta),
+      {
+        onText: (branch, delta) => panes[branch]?.listener?.onText(delta),
+        onProgress: (progress) => panes.forEach((pane) => pane.listener?.onProgress?.(progress)),
+        onAnswer: (branch, result) => panes[branch]?.answered?.(result),
+      },
       controller.signal,
     );
-    let previous: Promise<void> = Promise.resolve();
-    for (const [branch, side] of SIDES.entries()) {
-      const finishedBefore = previous;
-      previous = streamAnswer({
+    const streams = SIDES.map((side, branch) =>
+      streamAnswer({
         signal: controller.signal,
-        work: async (onText) => {
-          sinks[branch] = onText;
-          const results = await answers;
-          await finishedBefore;
-          return results[branch];
-        },
+        work: (listener) =>
+          new Promise<AnswerResult>((resolve, reject) => {
+            panes[branch] = { listener, answered: resolve };
+            answers.then((results) => resolve(results[branch]), reject); // a side already answered stays done
+          }),
         emit: (update) => this.emit({ runId, side, ...update }),
         save: async () => undefined, // compare runs are not kept as conversations
         finish: async (_outcome, result) => (result?.trace ? this.storage.traces.save(result.trace) : undefined),
-      });
-    }
-    void previous.finally(() => this.running.delete(runId));
+      }),
+    );
+    void Promise.all(streams).finally(() => this.running.delete(runId));
     return runId;
   }
-
   stop(runId: string): boolean {
     const controller = this.running.get(runId);
     controller?.abort();

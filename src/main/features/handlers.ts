@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { featureCalls, featureEvents } from '../../shared/ipc-features.js';
+import type { featureCalls, featureEvents, ModelSummary, Saved } from '../../shared/ipc-features.js';
 import { readTrace, traceToJson, traceToTokenCsv } from '../../engine/trace/io.js';
 import { writeFileAtomic } from '../storage/atomicFile.js';
 import type { Storage } from '../storage/index.js';
@@ -7,7 +7,8 @@ import type { Answerer } from './answerer.js';
 import { ChatService } from './chat.js';
 import { CompareService } from './compare.js';
 import { conversationToMarkdown, fileNameFor } from './exports.js';
-import { ModelImports, type ModelInstaller } from './models.js';
+import { expandHome, ModelImports, type ModelInstaller } from './models.js';
+import { loadSamples } from './samples.js';
 
 type FeatureCalls = typeof featureCalls;
 export type FeatureHandlers = {
@@ -21,9 +22,12 @@ export interface FeatureDeps {
   storage: Storage;
   answerer: Answerer;
   models: ModelInstaller;
-  chooseSavePath: ChooseSavePath;
+  /** Absent in the browser preview: exports then go back to the renderer, and the browser downloads them. */
+  chooseSavePath?: ChooseSavePath;
   /** Hugging Face's address; tests point it at a local server. */
   hfEndpoint?: string;
+  /** The sample images and questions shipped with the app (resources/samples). */
+  samplesDir?: string;
 }
 
 type FeatureEvents = typeof featureEvents;
@@ -42,7 +46,7 @@ export interface Features {
 }
 
 /** The chat, compare, image, trace, export, settings and model-management calls, over main's storage and the engine. */
-export function createFeatures({ storage, answerer, models, chooseSavePath, hfEndpoint }: FeatureDeps): Features {
+export function createFeatures({ storage, answerer, models, chooseSavePath, hfEndpoint, samplesDir }: FeatureDeps): Features {
   const listeners = new Set<Listener>();
   const emit = <E extends FeatureEventName>(event: E, payload: FeaturePayload<E>) => {
     for (const listener of listeners) listener(event, payload);
@@ -52,10 +56,26 @@ export function createFeatures({ storage, answerer, models, chooseSavePath, hfEn
   const imports = new ModelImports(models, (progress) => emit('models.progress', progress), storage.downloadsDir, hfEndpoint);
   const { conversations, images, settings, traces } = storage;
 
-  async function save(suggestedName: string, data: string | Uint8Array): Promise<{ path: string | null }> {
+  async function save(suggestedName: string, data: string | Uint8Array): Promise<Saved> {
+    if (!chooseSavePath) {
+      const fileName = suggestedName.replace(/[/\\]/g, '_');
+      return { path: null, download: { fileName, mimeType: mimeTypeOf(fileName), data: Buffer.from(data).toString('base64') } };
+    }
     const path = await chooseSavePath(suggestedName);
     if (path) await writeFileAtomic(path, data);
     return { path };
+  }
+  /**
+   * A new model never takes over silently: while no model is chosen, chats use the first installed
+   * one, and an import can sort before it, so the model in use is written down before the store changes.
+   */
+  async function keepingModelInUse<T extends ModelSummary>(add: () => Promise<T>): Promise<T> {
+    const before = models.list().catch((): ModelSummary[] => []); // asked first, answered before the new pack lands
+    const added = await add();
+    const inUse = (await before)[0]?.id ?? added.id;
+    const current = await settings.load();
+    if (!current.modelId) await settings.save({ ...current, modelId: inUse });
+    return added;
   }
   /** Tells every window the new model list once a change to the store is done. */
   async function announced<T>(change: Promise<T>): Promise<T> {
@@ -107,9 +127,10 @@ export function createFeatures({ storage, answerer, models, chooseSavePath, hfEn
       const trace = await traces.get(traceId);
       return save(`overlay-${trace.method.label}-${traceId.slice(0, 8)}.png`, Buffer.from(png, 'base64'));
     },
-    'models.import': ({ path }) => announced(imports.import(path)),
-    'models.download': ({ repoId }) => announced(imports.download(repoId)),
+    'models.import': ({ path }) => announced(keepingModelInUse(() => imports.import(expandHome(path)))),
+    'models.download': ({ repoId }) => announced(keepingModelInUse(() => imports.download(repoId))),
     'models.cancelImport': async () => ({ cancelled: imports.cancel() }),
+    'samples.list': async () => (samplesDir ? loadSamples(samplesDir, images, imageWithThumbnail) : []),
     'models.remove': async ({ id }) => {
       await announced(models.remove(id));
       const current = await settings.load();
@@ -138,4 +159,9 @@ export function createFeatures({ storage, answerer, models, chooseSavePath, hfEn
       imports.cancel();
     },
   };
+}
+
+function mimeTypeOf(fileName: string): string {
+  const types: Record<string, string> = { json: 'application/json', csv: 'text/csv', md: 'text/markdown', png: 'image/png' };
+  return types[fileName.split('.').pop() ?? ''] ?? 'application/octet-stream';
 }

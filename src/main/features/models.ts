@@ -1,3 +1,4 @@
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { ModelSummary } from '../../shared/ipc.js';
 import { CodedError } from '../../shared/result.js';
@@ -56,4 +57,11 @@ export class ModelImports {
     this.running?.abort();
     return this.running !== undefined;
   }
+}
+
+/** `~` and `~/...` mean the user's home, as in a shell; the app's own working folder means nothing to the user. */
+export function expandHome(path: string, home = homedir()): string {
+  const trimmed = path.trim();
+  if (trimmed === '~') return home;
+  return /^~[/\\]/.test(trimmed) ? join(home, trimmed.slice(2)) : trimmed;
 }

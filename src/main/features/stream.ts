@@ -1,10 +1,14 @@
 import type { AnswerStats, AnswerStatus } from '../../shared/conversation.js';
+import type { Progress } from '../../shared/ipc.js';
 import { CodedError } from '../../shared/result.js';
-import type { AnswerResult } from './answerer.js';
+import type { AnswerListener, AnswerResult } from './answerer.js';
 
-/** How often the renderer gets the growing text, and how often it is saved to disk. */
+/** How often the renderer gets the growing text (and layer-by-layer progress), and how often it is saved to disk. */
 export const EMIT_EVERY_MS = 50;
 export const SAVE_EVERY_MS = 500;
+
+/** What the user reads when the engine died under an answer: what happened, that nothing is lost, and what to do. */
+export const ENGINE_CRASHED_NOTE = 'The engine stopped unexpectedly and was restarted. Your text is kept.';
 
 export interface AnswerUpdate {
   text: string;
@@ -12,11 +16,13 @@ export interface AnswerUpdate {
   stats?: AnswerStats;
   traceId?: string;
   error?: string;
+  /** While streaming: what the engine is doing (loading the model, encoding the image, prefill layer n, writing). */
+  progress?: Progress;
 }
 
 export interface StreamJob {
   signal: AbortSignal;
-  work(onText: (delta: string) => void): Promise<AnswerResult>;
+  work(listener: AnswerListener): Promise<AnswerResult>;
   emit(update: AnswerUpdate): void;
   save(text: string): Promise<unknown>;
   /** Persists the final state; returns the trace id if a trace was stored. */
@@ -28,37 +34,46 @@ export interface StreamJob {
 
 /**
  * Runs one streaming answer: batches text updates to the renderer (one event per EMIT_EVERY_MS, not one
- * per token) and to disk (SAVE_EVERY_MS), then records how it ended. A stop keeps the text so far.
+ * per token) and to disk (SAVE_EVERY_MS), passes on what the engine is doing (at once when its stage
+ * changes), then records how it ended. A stop keeps the text so far.
  */
 export async function streamAnswer(job: StreamJob): Promise<void> {
   let text = '';
+  let progress: Progress | undefined;
   let lastEmit = 0;
   let lastSave = Date.now();
   let saving: Promise<unknown> = Promise.resolve();
+  const emitStreaming = (now: number) => {
+    lastEmit = now;
+    job.emit({ text, status: 'streaming', ...(progress && { progress }) });
+  };
   const onText = (delta: string) => {
     text += delta;
     const now = Date.now();
-    if (now - lastEmit >= EMIT_EVERY_MS) {
-      lastEmit = now;
-      job.emit({ text, status: 'streaming' });
-    }
+    if (now - lastEmit >= EMIT_EVERY_MS) emitStreaming(now);
     if (now - lastSave >= SAVE_EVERY_MS) {
       lastSave = now;
       const snapshot = text;
       saving = saving.then(() => job.save(snapshot)).catch(() => undefined);
     }
   };
+  const onProgress = (next: Progress) => {
+    const newStage = stageOf(next) !== stageOf(progress);
+    progress = next;
+    const now = Date.now();
+    if (newStage || now - lastEmit >= EMIT_EVERY_MS) emitStreaming(now);
+  };
 
   let update: AnswerUpdate;
   let result: AnswerResult | undefined;
   try {
-    result = await job.work(onText);
+    result = await job.work({ onText, onProgress });
     update = { text: result.text, status: 'done', stats: result.stats };
   } catch (err) {
     update = job.signal.aborted
       ? { text, status: 'interrupted' }
       : isCrash(err)
-        ? { text, status: 'interrupted', error: (err as Error).message } // the engine died mid-answer: keep what it said
+        ? { text, status: 'interrupted', error: ENGINE_CRASHED_NOTE } // keep what it said; the host restarts the engine
         : { text, status: 'error', error: (err as Error).message };
   }
   await saving;
@@ -69,6 +84,11 @@ export async function streamAnswer(job: StreamJob): Promise<void> {
   } catch (err) {
     job.emit({ text: finalText, status: 'error', error: `The answer could not be saved: ${(err as Error).message}` });
   }
+}
+
+/** A progress message names its stage before any colon ("Reading the prompt (prefill): layer 3 of 32"). */
+function stageOf(progress: Progress | undefined): string | undefined {
+  return progress?.message?.split(':')[0];
 }
 
 function isCrash(err: unknown): boolean {

@@ -20,7 +20,13 @@ import {
   type AppResponse,
 } from '../../../src/shared/ipc.js';
 import { errorFrom, ok, type Result } from '../../../src/shared/result.js';
-import type { Answerer, AnswerRequest, CompareAnswerRequest } from '../../../src/main/features/answerer.js';
+import type {
+  Answerer,
+  AnswerListener,
+  AnswerRequest,
+  CompareAnswerRequest,
+  CompareListener,
+} from '../../../src/main/features/answerer.js';
 import { createFeatures, type Features } from '../../../src/main/features/handlers.js';
 import { openStorage } from '../../../src/main/storage/index.js';
 import { makeTrace } from './traceFixture.js';
@@ -56,7 +62,7 @@ class ScriptedAnswerer implements Answerer {
     public words: string[],
     public delayMs = 10,
   ) {}
-  async answer(request: AnswerRequest, onText: (delta: string) => void, signal: AbortSignal) {
+  async answer(request: AnswerRequest, { onText }: AnswerListener, signal: AbortSignal) {
     this.requests.push(request);
     let text = '';
     for (const [i, word] of this.words.entries()) {
@@ -82,12 +88,11 @@ class ScriptedAnswerer implements Answerer {
     };
   }
 
-  /** Scripted: the methods answer in turn, as the engine decodes them after their shared prefill. */
-  async compare({ methods, ...request }: CompareAnswerRequest, onText: (branch: number, delta: string) => void, signal: AbortSignal) {
-    const results = [];
-    for (const [branch, method] of methods.entries())
-      results.push(await this.answer({ ...request, method }, (delta) => onText(branch, delta), signal));
-    return results;
+  /** Scripted: the methods answer side by side, as the engine decodes them after their shared prefill. */
+  async compare({ methods, ...request }: CompareAnswerRequest, { onText }: CompareListener, signal: AbortSignal) {
+    return Promise.all(
+      methods.map((method, branch) => this.answer({ ...request, method }, { onText: (delta) => onText(branch, delta) }, signal)),
+    );
   }
 }
 
