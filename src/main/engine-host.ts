@@ -225,7 +225,7 @@ export class EngineHost {
     if (this.readyAt && Date.now() - this.readyAt > this.options.stableAfterMs) this.consecutiveCrashes = 0;
     this.readyAt = 0;
     this.consecutiveCrashes++;
-    this.setStatus({ state: 'crashed', reason });
+    this.setStatus({ state: 'crashed', reason, lastCrash: reason });
     if (this.consecutiveCrashes >= this.options.maxConsecutiveCrashes) {
       const gaveUp = `crashed ${this.consecutiveCrashes} times in a row; last: ${reason}`;
       this.setStatus({ state: 'stopped', reason: gaveUp });

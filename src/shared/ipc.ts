@@ -57,6 +57,8 @@ export const EngineStatus = z.object({
   reason: z.string().optional(),
   /** From the latest ready handshake. */
   info: EngineInfo.optional(),
+  /** Why the engine last crashed, kept after it restarted (for Settings). */
+  lastCrash: z.string().optional(),
   restarts: z.number().int().nonnegative(),
 });
 export type EngineStatus = z.infer<typeof EngineStatus>;

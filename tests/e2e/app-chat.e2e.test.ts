@@ -1,5 +1,4 @@
 import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -11,15 +10,14 @@ import { modelStoreDir } from '../../src/main/paths.js';
 import { visualTokensAt, type Trace } from '../../src/shared/trace.js';
 import { startWebHost, type WebHost } from '../../src/web/server.js';
 import { makeTinyCheckpoint } from '../helpers/tiny-checkpoint.js';
-import { BUILT, launchChromium, requireBuild, ROOT } from './harness.js';
+import { BUILT, launchChromium, requireBuild } from './harness.js';
 
 /**
  * The app's features end to end: the built UI in Chromium through the web bridge, the real engine
- * process, and a tiny LLaVA checkpoint made here and imported into the model store. Screenshots of
- * chat, compare and the inspector go to docs/screenshots.
+ * process, and a tiny LLaVA checkpoint made here and imported into the model store. (The README's
+ * screenshots come from ux.e2e.test.ts.)
  */
 
-const SHOTS = join(ROOT, 'docs', 'screenshots');
 let userData: string;
 let host: WebHost;
 let browser: BrowserContext;
@@ -54,7 +52,6 @@ beforeAll(async () => {
   browser = await launchChromium({ viewport: { width: 1280, height: 860 } });
   page = await browser.newPage();
   page.on('pageerror', (e) => problems.push(e.message));
-  await mkdir(SHOTS, { recursive: true });
   await startHost();
 }, 240_000);
 
@@ -118,10 +115,6 @@ describe('the app through the web bridge', () => {
     const seen = await page.evaluate(() => [...(window as unknown as { seenTexts: Set<string> }).seenTexts]);
     expect(seen.length).toBeGreaterThan(2); // several partial texts: it streamed
     expect(await page.getByLabel('Answer statistics').last().textContent()).toMatch(/visual tokens\d+ of 64/);
-    await page.screenshot({ path: join(SHOTS, 'chat.png') });
-    await page.emulateMedia({ colorScheme: 'dark' });
-    await page.screenshot({ path: join(SHOTS, 'chat-dark.png') });
-    await page.emulateMedia({ colorScheme: 'light' });
   });
 
   it('stops mid-answer and keeps the partial text', async () => {
@@ -154,21 +147,18 @@ describe('the app through the web bridge', () => {
       expect(await dialog.locator('[data-kept="true"]').count()).toBe(visualTokensAt(trace, layer.layer).length);
     }
     await slider.fill(String(trace.layers.findLast((l) => l.kept)!.layer));
-    await dialog.locator('[data-patch="9"]').hover();
-    await page.setViewportSize({ width: 1280, height: 1240 }); // tall enough for the heatmaps
-    await page.screenshot({ path: join(SHOTS, 'inspector.png') });
-    await page.setViewportSize({ width: 1280, height: 860 });
-
+    // The browser preview hands exports to the browser as downloads.
+    const jsonDownload = page.waitForEvent('download');
     await dialog.getByRole('button', { name: 'Export trace JSON' }).click();
-    await dialog.getByText('Trace JSON exported.').waitFor();
-    const exported = readdirSync(join(userData, 'exports')).filter((n) => n.endsWith('.json'));
-    expect(exported).toHaveLength(1);
-    const parsed = readTrace(readFileSync(join(userData, 'exports', exported[0]), 'utf8'));
+    const json = await jsonDownload;
+    await dialog.getByText(`Downloaded ${json.suggestedFilename()}`, { exact: false }).waitFor();
+    const parsed = readTrace(readFileSync((await json.path())!, 'utf8'));
     expect(parsed.layers.map((l) => l.visualIn)).toEqual(trace.layers.map((l) => l.visualIn));
+    const pngDownload = page.waitForEvent('download');
     await dialog.getByRole('button', { name: 'Export overlay PNG' }).click();
-    await dialog.getByText('Overlay PNG exported.').waitFor();
-    const png = readdirSync(join(userData, 'exports')).find((n) => n.endsWith('.png'))!;
-    expect(await sharp(join(userData, 'exports', png)).metadata()).toMatchObject({ format: 'png', width: 672, height: 672 });
+    const png = await pngDownload;
+    expect(png.suggestedFilename()).toMatch(/\.png$/);
+    expect(await sharp((await png.path())!).metadata()).toMatchObject({ format: 'png', width: 672, height: 672 });
     await dialog.getByRole('button', { name: 'Close inspector' }).click();
   });
 
@@ -176,12 +166,13 @@ describe('the app through the web bridge', () => {
     await page.getByRole('tab', { name: 'Compare' }).click();
     await dropImage();
     await ask('What colour is the square?');
-    await expect.poll(() => page.getByRole('status', { name: 'Comparison' }).count(), { timeout: 90_000 }).toBe(1);
-    const summary = await page.getByRole('status', { name: 'Comparison' }).textContent();
-    expect(summary).toMatch(/transprune-high vs none/);
-    expect(summary).toMatch(/prefill \d+\.\d\d× faster/);
+    await expect.poll(() => page.getByRole('region', { name: 'Speed and compute' }).count(), { timeout: 90_000 }).toBe(1);
+    const summary = await page.getByRole('region', { name: 'Speed and compute' }).textContent();
+    expect(summary).toMatch(/TransPrune High against No pruning/);
+    expect(await page.locator('[data-metric="prefill"] [data-testid=verdict]').textContent()).toMatch(
+      /^(\d+\.\d\d× faster|\d+% slower|about the same)$/,
+    );
     expect(await page.getByLabel('Answer statistics').count()).toBe(2);
-    await page.screenshot({ path: join(SHOTS, 'compare.png') });
     await page.getByRole('tab', { name: 'Chat' }).click();
   });
 
@@ -194,7 +185,9 @@ describe('the app through the web bridge', () => {
     expect(await lastStatus()).toBe('streaming');
     process.kill(host.engine.pid!, 'SIGKILL');
     await expect.poll(lastStatus, { timeout: 30_000 }).toBe('interrupted');
-    expect(await page.getByText(/Stopped before the end\. .*crashed/).count()).toBe(1);
+    expect(
+      await page.getByText(/Stopped before the end\. The engine stopped unexpectedly and was restarted\. Your text is kept\./).count(),
+    ).toBe(1);
     const shown = await lastAnswer().textContent();
     expect(shown!.length).toBeGreaterThan(20);
     await page.getByText('Engine ready · cpu').waitFor({ timeout: 60_000 }); // the host restarted it

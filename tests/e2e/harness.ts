@@ -1,7 +1,7 @@
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { findChromium } from '../../tools/setup/binaries.mjs';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
@@ -39,4 +39,37 @@ export async function launchChromium(options: { viewport?: { width: number; heig
       '--disable-sync',
     ],
   });
+}
+
+/** Where the e2e tests put their screenshots (out/ is ignored); `UPDATE_SCREENSHOTS=1` also refreshes the README's in docs/screenshots. */
+export const SHOTS = join(ROOT, 'out', 'screenshots');
+const DOCS_SHOTS = join(ROOT, 'docs', 'screenshots');
+const REVIEW_SIZES = [
+  { width: 900, height: 600 },
+  { width: 1600, height: 1000 },
+];
+const DOCS_SIZE = { width: 1280, height: 860 };
+
+/**
+ * Screenshots of the page as it is now, narrow and wide, light and dark (out/screenshots/<name>-<w>x<h>-<scheme>.png),
+ * plus the README's size when asked; the viewport and colour scheme are put back afterwards.
+ */
+export async function screenshots(page: Page, name: string, docsSize = DOCS_SIZE): Promise<void> {
+  const before = page.viewportSize() ?? DOCS_SIZE;
+  mkdirSync(SHOTS, { recursive: true });
+  for (const colorScheme of ['light', 'dark'] as const) {
+    await page.emulateMedia({ colorScheme });
+    for (const size of REVIEW_SIZES) {
+      await page.setViewportSize(size);
+      await page.waitForTimeout(150); // charts follow their container's width
+      await page.screenshot({ path: join(SHOTS, `${name}-${size.width}x${size.height}-${colorScheme}.png`) });
+    }
+    if (process.env.UPDATE_SCREENSHOTS === '1') {
+      await page.setViewportSize(docsSize);
+      await page.waitForTimeout(150);
+      await page.screenshot({ path: join(DOCS_SHOTS, `${name}${colorScheme === 'dark' ? '-dark' : ''}.png`) });
+    }
+  }
+  await page.emulateMedia({ colorScheme: 'light' });
+  await page.setViewportSize(before);
 }

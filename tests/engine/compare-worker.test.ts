@@ -83,6 +83,25 @@ describe('chat.compare in the engine process', () => {
     expect(alone[0].stats.sharedLayers).toBeUndefined();
   });
 
+  it('a cancel mid-answer announces no answer as finished, and the request answers cancelled', async () => {
+    const controller = new AbortController();
+    const events: string[] = [];
+    const call = host.call(
+      'chat.compare',
+      { ...request, maxTokens: 200, methods: [parseMethod('none'), parseMethod('transprune-high')] },
+      {
+        signal: controller.signal,
+        onEvent: (e) => {
+          events.push(e.event);
+          if (e.event === 'text') controller.abort();
+        },
+      },
+    );
+    await expect(call).rejects.toMatchObject({ code: 'cancelled' });
+    expect(events).toContain('text');
+    expect(events).not.toContain('answer');
+  });
+
   it('refuses a compare with a single method', async () => {
     await expect(host.call('chat.compare', { ...request, methods: [parseMethod('none')] })).rejects.toMatchObject({
       code: 'invalid-request',

@@ -188,11 +188,12 @@ describe('parameterCount', () => {
     expect(parameterCount(parse(LLAVA_15_7B))).toBe(14_126_854_144 / 2);
   });
 
-  it('equals the elements of every tensor in a checkpoint (MHA and GQA)', async () => {
+  it('equals the elements of every tensor in a checkpoint (MHA, GQA, tied embeddings)', async () => {
     const root = mkdtempSync(join(tmpdir(), 'tp-params-'));
     try {
-      for (const preset of ['tiny', 'tiny-gqa'] as const) {
-        const { dir } = await makeTinyCheckpoint(join(root, preset), { preset });
+      const shapes = [{ preset: 'tiny' }, { preset: 'tiny-gqa' }, { preset: 'tiny', tieWordEmbeddings: true }] as const;
+      for (const [i, shape] of shapes.entries()) {
+        const { dir } = await makeTinyCheckpoint(join(root, String(i)), shape);
         const elements = [...readCheckpointWeights(dir).values()].reduce((sum, t) => sum + t.shape.reduce((a, b) => a * b, 1), 0);
         expect(parameterCount(parseLlavaConfig(readFileSync(join(dir, 'config.json'), 'utf8')))).toBe(elements);
       }

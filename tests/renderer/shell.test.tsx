@@ -89,10 +89,11 @@ describe('shell', () => {
     expect(screen.getByRole('status').textContent).toBe('Engine ready · cpu');
     client.push({ ...ready, state: 'busy' });
     expect(screen.getByRole('status').textContent).toBe('Engine busy · cpu');
+    // In the user's words: the signal is for Settings, not the status line.
     client.push({ ...ready, state: 'crashed', reason: 'killed by SIGKILL' });
-    expect(screen.getByRole('status').textContent).toBe('Engine crashed: killed by SIGKILL');
+    expect(screen.getByRole('status').textContent).toBe('Engine stopped unexpectedly · restarting');
     client.push({ ...ready, state: 'restarting', reason: 'killed by SIGKILL' });
-    expect(screen.getByRole('status').textContent).toBe('Engine restarting after: killed by SIGKILL');
+    expect(screen.getByRole('status').textContent).toBe('Restarting the engine…');
     expect(screen.getByRole('status').dataset.state).toBe('restarting');
   });
 

@@ -83,7 +83,8 @@ export function createHandlers(resources: EngineResources): EngineHandlers {
         {
           ...progressTo(ctx),
           onToken: (branch, delta) => ctx.emit('text', { delta, branch }),
-          onResult: (branch, result) => ctx.emit('answer', { branch, ...answer(result) }),
+          // A branch ended by a cancel is not a finished answer: the request as a whole answers `cancelled`.
+          onResult: (branch, result) => result.finishReason !== 'cancelled' && ctx.emit('answer', { branch, ...answer(result) }),
         },
       );
       return { answers: results.map(answer) };

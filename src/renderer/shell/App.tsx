@@ -6,6 +6,7 @@ import { EngineStatusBadge } from './EngineStatusBadge.js';
 import { ModelsView } from './ModelsView.js';
 import { SettingsView } from './SettingsView.js';
 import { Sidebar, type ViewId } from './Sidebar.js';
+import { ThemeSelect } from './theme.js';
 
 /** What every view receives from the shell. */
 export interface ViewProps {
@@ -41,12 +42,15 @@ export function App({ slots = {} }: { slots?: ShellSlots }) {
   return (
     <div className="flex h-screen flex-col bg-white text-zinc-900 dark:bg-zinc-950 dark:text-zinc-100">
       <header className="flex h-11 shrink-0 items-center justify-between border-b border-zinc-200 px-4 dark:border-zinc-800">
-        <span className="text-sm font-semibold">TransPrune Studio</span>
-        <EngineStatusBadge status={status} />
+        <span className="truncate text-sm font-semibold">TransPrune Studio</span>
+        <div className="flex min-w-0 items-center gap-2">
+          <ThemeSelect />
+          <EngineStatusBadge status={status} />
+        </div>
       </header>
       <div className="flex min-h-0 flex-1">
         <Sidebar view={view} onView={setView} conversations={Conversations && <Conversations {...viewProps} />} />
-        <main className="flex min-h-0 flex-1 flex-col">
+        <main className="flex min-h-0 min-w-0 flex-1 flex-col">
           <View {...viewProps} />
         </main>
       </div>

@@ -1,6 +1,9 @@
 import type { EngineStatus } from '../../shared/ipc.js';
 
-/** One line that says whether the engine can answer, and on what; announced to screen readers as it changes. */
+/**
+ * One line that says whether the engine can answer, and on what, in the user's words; announced to
+ * screen readers as it changes. The technical reason of a crash is shown in Settings, not here.
+ */
 export function engineStatusText(status: EngineStatus | undefined): string {
   const provider = status?.info?.activeProvider;
   switch (status?.state) {
@@ -13,11 +16,11 @@ export function engineStatusText(status: EngineStatus | undefined): string {
     case 'busy':
       return `Engine busy · ${provider}`;
     case 'crashed':
-      return `Engine crashed: ${status.reason ?? 'unknown reason'}`;
+      return 'Engine stopped unexpectedly · restarting';
     case 'restarting':
-      return `Engine restarting after: ${status.reason ?? 'a crash'}`;
+      return 'Restarting the engine…';
     case 'stopped':
-      return `Engine stopped${status.reason ? `: ${status.reason}` : ''}`;
+      return status.reason === 'shut down' || !status.reason ? 'Engine stopped' : 'Engine keeps stopping: restart it in Settings';
   }
 }
 

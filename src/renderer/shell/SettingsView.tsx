@@ -31,12 +31,13 @@ export function SettingsView({ status }: { status: EngineStatus | undefined }) {
           <p className="mb-3 text-sm">
             onnxruntime {info.versions.onnxruntime} · Node {info.versions.node} · process {info.pid} · restarts {status?.restarts}
           </p>
-          <table className="mb-4 text-sm">
+          {status?.lastCrash && <p className="mb-3 text-sm text-zinc-500">Last restart: {status.lastCrash}</p>}
+          <table className="mb-4 w-full table-fixed text-sm">
             <caption className="sr-only">Execution providers</caption>
             <thead>
               <tr className="text-left text-zinc-500">
-                <th className="pr-6 font-normal">Provider</th>
-                <th className="pr-6 font-normal">Loads</th>
+                <th className="w-32 pr-6 font-normal">Provider</th>
+                <th className="w-16 pr-6 font-normal">Loads</th>
                 <th className="font-normal">Note</th>
               </tr>
             </thead>
@@ -48,7 +49,7 @@ export function SettingsView({ status }: { status: EngineStatus | undefined }) {
                     {p.name === info.activeProvider && ' (active)'}
                   </td>
                   <td className="pr-6">{p.loads ? 'yes' : 'no'}</td>
-                  <td className="max-w-md truncate text-zinc-500" title={p.error}>
+                  <td className="truncate text-zinc-500" title={p.error}>
                     {p.error ?? (p.bundled ? '' : 'installed separately')}
                   </td>
                 </tr>

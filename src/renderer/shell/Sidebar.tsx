@@ -13,7 +13,7 @@ export function Sidebar({ view, onView, conversations }: { view: ViewId; onView:
   return (
     <aside
       aria-label="Sidebar"
-      className="flex w-60 shrink-0 flex-col border-r border-zinc-200 bg-zinc-50 dark:border-zinc-800 dark:bg-zinc-900"
+      className="flex w-52 shrink-0 flex-col lg:w-60 border-r border-zinc-200 bg-zinc-50 dark:border-zinc-800 dark:bg-zinc-900"
     >
       <nav aria-label="Main" className="flex flex-col gap-1 p-2">
         {NAV.map(({ id, label }) => (

@@ -173,7 +173,10 @@ describe('chat feature over the real feature handlers', () => {
     expect(partial).not.toContain('w39');
 
     answerer.words = ['Done.'];
-    fireEvent.click(screen.getByRole('button', { name: 'Regenerate' }));
+    // The stopped answer offers to regenerate in its note, as well as among the answer's actions.
+    const regenerate = screen.getAllByRole('button', { name: 'Regenerate' });
+    expect(regenerate).toHaveLength(2);
+    fireEvent.click(regenerate[0]);
     await waitFor(() => expect(screen.getByTestId('answer-text').closest('li')!.dataset.status).toBe('done'), { timeout: 3000 });
     expect(screen.getByTestId('answer-text').textContent).toBe('Done.');
     expect(screen.getByRole('group', { name: 'Answer versions' }).textContent).toContain('2 / 2');
@@ -189,7 +192,7 @@ describe('chat feature over the real feature handlers', () => {
     await within(dialog).findByRole('slider');
     expect(within(dialog).getByTestId('inspector-kept').textContent).toBe('6');
     fireEvent.click(within(dialog).getByRole('button', { name: 'Export trace JSON' }));
-    expect(await within(dialog).findByText('Trace JSON exported.')).toBeTruthy();
+    expect((await within(dialog).findByText(/^Saved to .*\.json$/)).textContent).toContain(dir);
     fireEvent.click(within(dialog).getByRole('button', { name: 'Close inspector' }));
     expect(screen.queryByRole('dialog')).toBeNull();
   });

@@ -1,3 +1,6 @@
+import { z } from 'zod';
+import { errorFrom } from '../../../src/shared/result.js';
+import { userMessage } from '../../../src/renderer/features/common/client.js';
 import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { AnswerStats, AssistantMessage, Message, StoredImage } from '../../../src/shared/conversation.js';
@@ -117,7 +120,7 @@ describe('message list', () => {
       />,
     );
     expect(screen.getByTestId('answer-text').textContent).toBe('A cat on a mat.');
-    expect(screen.getByRole('group', { name: 'Answer versions' }).textContent).toContain('2 / 2 · transprune-high');
+    expect(screen.getByRole('group', { name: 'Answer versions' }).textContent).toContain('2 / 2 · TransPrune High');
     expect(within(screen.getByLabelText('Answer statistics')).getByText('72 of 576')).toBeTruthy();
     expect((screen.getByRole('button', { name: 'Next version' }) as HTMLButtonElement).disabled).toBe(true);
     fireEvent.click(screen.getByRole('button', { name: 'Previous version' }));
@@ -143,7 +146,7 @@ describe('message list', () => {
 
   it('has an empty state', () => {
     render(<MessageList {...base} messages={[]} />);
-    expect(screen.getByText(/Drop, paste or pick an image/)).toBeTruthy();
+    expect(screen.getByText(/Ask a question, or drop, paste or pick an image/)).toBeTruthy();
   });
 });
 
@@ -153,12 +156,12 @@ describe('composer', () => {
     busy: false,
     onAttach: vi.fn(async () => {}),
     onRemoveAttachment: vi.fn(),
-    onSend: vi.fn(),
+    onSend: vi.fn(async () => true),
     onStop: vi.fn(),
   });
   const png = () => new File([new Uint8Array([0x89, 0x50, 0x4e, 0x47])], 'a.png', { type: 'image/png' });
 
-  it('sends on Enter, keeps Shift+Enter for new lines, and clears', () => {
+  it('sends on Enter, keeps Shift+Enter for new lines, and clears once sent', async () => {
     const p = props();
     render(<Composer {...p} />);
     const box = screen.getByLabelText('Question') as HTMLTextAreaElement;
@@ -167,7 +170,47 @@ describe('composer', () => {
     expect(p.onSend).not.toHaveBeenCalled();
     fireEvent.keyDown(box, { key: 'Enter' });
     expect(p.onSend).toHaveBeenCalledWith('What colour?');
-    expect(box.value).toBe('');
+    await waitFor(() => expect(box.value).toBe(''));
+  });
+
+  it('keeps what was typed when the question is not sent, and sends text without an image', async () => {
+    const p = { ...props(), onSend: vi.fn(async () => false) };
+    render(<Composer {...p} />);
+    const box = screen.getByLabelText('Question') as HTMLTextAreaElement;
+    fireEvent.change(box, { target: { value: 'No picture here' } });
+    expect((screen.getByRole('button', { name: 'Send' }) as HTMLButtonElement).disabled).toBe(false);
+    fireEvent.click(screen.getByRole('button', { name: 'Send' }));
+    await waitFor(() => expect(p.onSend).toHaveBeenCalledWith('No picture here'));
+    await waitFor(() => expect((screen.getByRole('button', { name: 'Send' }) as HTMLButtonElement).disabled).toBe(false));
+    expect(box.value).toBe('No picture here');
+  });
+
+  it('takes one image per question and says so when a second replaces the first', async () => {
+    const p = props();
+    const { rerender } = render(<Composer {...p} />);
+    fireEvent.drop(screen.getByTestId('composer'), { dataTransfer: { files: [png(), png()] } });
+    await waitFor(() => expect(p.onAttach).toHaveBeenCalledTimes(1));
+    expect(screen.getByTestId('composer-note').textContent).toBe(
+      'LLaVA-1.5 answers about one image per question: attached the first of the 2.',
+    );
+    rerender(<Composer {...p} attachments={[{ image, thumbnailUrl: 'thumb://x' }]} />);
+    fireEvent.drop(screen.getByTestId('composer'), { dataTransfer: { files: [png()] } });
+    await waitFor(() =>
+      expect(screen.getByTestId('composer-note').textContent).toBe(
+        'LLaVA-1.5 answers about one image per question: replaced the earlier image.',
+      ),
+    );
+  });
+
+  it('Esc stops a streaming answer from anywhere, unless something else took the key', () => {
+    const p = props();
+    render(<Composer {...p} busy />);
+    fireEvent.keyDown(window, { key: 'Escape' });
+    expect(p.onStop).toHaveBeenCalledTimes(1);
+    const handled = new KeyboardEvent('keydown', { key: 'Escape', cancelable: true });
+    handled.preventDefault();
+    window.dispatchEvent(handled);
+    expect(p.onStop).toHaveBeenCalledTimes(1);
   });
 
   it('drop, paste and the picker all go through onAttach', async () => {
@@ -176,9 +219,9 @@ describe('composer', () => {
     const file = png();
     fireEvent.drop(screen.getByTestId('composer'), { dataTransfer: { files: [file] } });
     fireEvent.paste(screen.getByLabelText('Question'), { clipboardData: { files: [file] } });
-    fireEvent.change(screen.getByLabelText('Choose images'), { target: { files: [file] } });
+    fireEvent.change(screen.getByLabelText('Choose an image'), { target: { files: [file] } });
     await waitFor(() => expect(p.onAttach).toHaveBeenCalledTimes(3));
-    for (const call of p.onAttach.mock.calls as unknown as File[][][]) expect(call[0]).toEqual([file]);
+    for (const call of p.onAttach.mock.calls as unknown as File[][]) expect(call[0]).toBe(file);
   });
 
   it('shows a rejected image inline and stays usable', async () => {
@@ -212,5 +255,25 @@ describe('what the model sees', () => {
     expect(note.textContent).toContain('336×336 (padded to a square');
     expect(note.textContent).toContain('reduced to 26%');
     expect(note.textContent).toContain('576 (24×24 patches of 14 px)');
+  });
+});
+
+describe('error messages', () => {
+  it("say what happened in the user's words instead of signals or a schema dump", () => {
+    const dump = errorFrom(
+      (() => {
+        try {
+          return z.object({ text: z.string().max(3) }).parse({ text: 'too long' });
+        } catch (e) {
+          return e;
+        }
+      })(),
+    ).error;
+    expect(dump.code).toBe('invalid-request');
+    expect(userMessage(dump)).toBe('That was not accepted: Too big: expected string to have <=3 characters (text).');
+    expect(userMessage({ code: 'engine-crashed', message: 'the engine stopped during chat.ask: killed by SIGKILL' })).toBe(
+      'The engine stopped unexpectedly and was restarted. Your text is kept; try again.',
+    );
+    expect(userMessage({ code: 'not-found', message: 'No model "x" on Hugging Face.' })).toBe('No model "x" on Hugging Face.');
   });
 });

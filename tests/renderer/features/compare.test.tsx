@@ -2,7 +2,8 @@ import { cleanup, fireEvent, render, screen } from '@testing-library/react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { AnswerStats } from '../../../src/shared/conversation.js';
 import { parseMethod } from '../../../src/shared/pruning.js';
-import { CompareView, compareSummary, type ComparePane } from '../../../src/renderer/features/compare/CompareView.js';
+import { CompareView, type ComparePane } from '../../../src/renderer/features/compare/CompareView.js';
+import { amountVerdict, compareMetrics, speedVerdict } from '../../../src/renderer/features/compare/verdict.js';
 import { diffWords } from '../../../src/renderer/features/compare/diffWords.js';
 import { METHOD_CHOICES } from '../../../src/renderer/features/settings/methods.js';
 
@@ -47,18 +48,28 @@ describe('compare view', () => {
     stats: s,
   });
 
-  it('shows speedup and FLOPs ratio, highlights differences, and notes shared layers', () => {
+  it('charts speed and compute side by side with the difference in words, highlights differences, and notes shared layers', () => {
     render(
       <CompareView
         left={pane('none', 'A red car by the lake.', stats(800, 3.817))}
-        right={pane('transprune-high', 'A blue car by the lake.', stats(320, 1.557, { sharedLayers: 7 }))}
+        right={pane('transprune-high', 'A blue car by the lake.', stats(320, 1.557, { sharedLayers: 7, visualTokensKept: 72 }))}
+        asked={{ text: 'What is by the lake?', imageUrl: 'thumb://lake' }}
         onMethodChange={() => {}}
         composer={null}
       />,
     );
-    expect(screen.getByTestId('prefill-speedup').textContent).toBe('prefill 2.50× faster');
-    expect(screen.getByTestId('flops-ratio').textContent).toBe('0.41× the FLOPs');
-    expect(screen.getByRole('status', { name: 'Comparison' }).textContent).toContain('Layers 1–7 ran once for both');
+    const chart = screen.getByRole('region', { name: 'Speed and compute' });
+    const verdict = (metric: string) => chart.querySelector(`[data-metric="${metric}"] [data-testid=verdict]`)!.textContent;
+    expect(verdict('prefill')).toBe('2.50× faster');
+    expect(verdict('first-token')).toBe(`${(900 / 420).toFixed(2)}× faster`);
+    expect(verdict('compute')).toBe('59% fewer'); // 1.557 of 3.817
+    expect(verdict('visual-tokens')).toBe('the same');
+    expect(chart.textContent).toContain('No pruning');
+    expect(chart.textContent).toContain('TransPrune High');
+    expect(chart.textContent).toContain('layers 1–7 ran once for both');
+    const asked = screen.getByRole('region', { name: 'Compared question' });
+    expect(asked.textContent).toBe('What is by the lake?');
+    expect(screen.getByRole('img', { name: 'What both panes answer about' }).getAttribute('src')).toBe('thumb://lake');
     const marked = (side: string) =>
       [...screen.getByTestId(`compare-text-${side}`).querySelectorAll('mark')].map((m) => m.textContent!.trim());
     expect(marked('left')).toEqual(['red']);
@@ -93,9 +104,40 @@ describe('compare view', () => {
     expect(divider.getAttribute('aria-valuenow')).toBe('80');
   });
 
-  it('summary ratios follow their definitions', () => {
-    const s = compareSummary(stats(900, 4), stats(300, 1));
-    expect(s).toEqual({ prefillSpeedup: 3, firstTokenSpeedup: 1000 / 400, flopsRatio: 0.25 });
+  it('words a difference as people say it: faster or slower, fewer or more, never "0.83× faster"', () => {
+    expect(speedVerdict(121, 100)).toBe('1.21× faster');
+    expect(speedVerdict(100, 117)).toBe('17% slower');
+    expect(speedVerdict(100, 100.3)).toBe('about the same');
+    expect(amountVerdict(576, 72)).toBe('88% fewer');
+    expect(amountVerdict(100, 112)).toBe('12% more');
+    expect(amountVerdict(0, 0)).toBe('the same');
+    const metrics = compareMetrics(stats(900, 4), stats(300, 1));
+    expect(metrics.map((m) => [m.id, m.left, m.right])).toEqual([
+      ['first-token', 1000, 400],
+      ['prefill', 900, 300],
+      ['compute', 4, 1],
+      ['visual-tokens', 72, 72],
+    ]);
+  });
+
+  it('marks both panes when a stop cut them short, keeping their text', () => {
+    render(
+      <CompareView
+        left={pane('none', 'A red', undefined, 'interrupted')}
+        right={pane('transprune-high', 'A blue car', undefined, 'interrupted')}
+        onMethodChange={() => {}}
+        composer={null}
+      />,
+    );
+    for (const [side, text] of [
+      ['Left', 'A red'],
+      ['Right', 'A blue car'],
+    ]) {
+      const region = screen.getByRole('region', { name: `${side} answer` });
+      expect(region.dataset.status).toBe('interrupted');
+      expect(region.textContent).toContain('Stopped before the end.');
+      expect(region.textContent).toContain(text);
+    }
   });
 
   it('takes any method string the CLI accepts, passing on only valid ones', () => {

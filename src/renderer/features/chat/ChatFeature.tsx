@@ -1,30 +1,48 @@
 import { useEffect, useState, type ChangeEvent } from 'react';
 import { currentVersion, type Message } from '../../../shared/conversation.js';
 import type { Trace } from '../../../shared/trace.js';
-import { isEngineUp, useClient } from '../../shell/client-context.js';
+import { useClient } from '../../shell/client-context.js';
 import type { ViewProps } from '../../shell/App.js';
-import { callOrThrow } from '../common/client.js';
+import { callOrThrow, deliverExport } from '../common/client.js';
 import { CompareFeature } from '../compare/CompareFeature.js';
 import { InspectorDialog, type InspectSource } from '../inspector/InspectorDialog.js';
 import { useChat } from './chatStore.js';
-import { Composer } from './Composer.js';
+import { Composer, type Attachment } from './Composer.js';
 import { ConversationList } from './ConversationList.js';
 import { MessageList } from './MessageList.js';
+import { ModelPicker } from './ModelPicker.js';
+import { SamplePicker } from './SamplePicker.js';
 import type { ModelInputView } from './WhatModelSees.js';
 
 type Mode = 'chat' | 'compare';
 
-/** Why nothing can be asked right now, or undefined. */
+/** Why nothing can be asked right now (in the user's words, with what to do), or undefined. */
 export function askBlocker({ status, models }: ViewProps): string | undefined {
-  if (!isEngineUp(status)) return status?.reason ? `The engine is ${status.state}: ${status.reason}` : 'The engine is starting…';
-  if (models?.length === 0) return 'No model installed yet: add one under Models.';
-  return undefined;
+  switch (status?.state) {
+    case 'ready':
+    case 'busy':
+      return models?.length === 0 ? 'No model installed yet: add one under Models.' : undefined;
+    case 'crashed':
+    case 'restarting':
+      return 'The engine stopped unexpectedly and is restarting. Your text is kept; send it in a moment.';
+    case 'stopped':
+      return 'The engine is stopped: restart it in Settings. Your text is kept.';
+    default:
+      return 'The engine is starting…';
+  }
+}
+
+/** A question to run in compare mode as soon as it opens (a sample's "Compare"). */
+export interface CompareStart {
+  attachment: Attachment;
+  text: string;
 }
 
 /** The chat slot: a conversation (or the compare mode), with the inspector on top when opened. */
 export function ChatFeature(props: ViewProps) {
   const [mode, setMode] = useState<Mode>('chat');
   const [inspecting, setInspecting] = useState<InspectSource | null>(null);
+  const [compareStart, setCompareStart] = useState<CompareStart>();
   const tab = (id: Mode, label: string) => (
     <button
       type="button"
@@ -36,55 +54,90 @@ export function ChatFeature(props: ViewProps) {
       {label}
     </button>
   );
+  const compare = (start: CompareStart) => {
+    setCompareStart(start);
+    setMode('compare');
+  };
   return (
-    <div className="flex min-h-0 flex-1 flex-col">
-      <div className="flex items-center justify-between border-b border-zinc-200 px-3 py-1.5 dark:border-zinc-800">
+    <div className="flex min-h-0 min-w-0 flex-1 flex-col">
+      <div className="flex flex-wrap items-center justify-between gap-2 border-b border-zinc-200 px-3 py-1.5 dark:border-zinc-800">
         <div role="tablist" aria-label="Mode" className="flex gap-1">
           {tab('chat', 'Chat')}
           {tab('compare', 'Compare')}
         </div>
-        <OpenTraceButton onOpen={(trace) => setInspecting({ trace })} />
+        <div className="flex min-w-0 items-center gap-2">
+          <ModelPicker models={props.models} />
+          <OpenTraceButton onOpen={(trace) => setInspecting({ trace })} />
+        </div>
       </div>
-      {mode === 'chat' ? <ChatMode {...props} onInspect={setInspecting} /> : <CompareFeature {...props} onInspect={setInspecting} />}
+      {mode === 'chat' ? (
+        <ChatMode {...props} onInspect={setInspecting} onCompare={compare} />
+      ) : (
+        <CompareFeature {...props} onInspect={setInspecting} start={compareStart} />
+      )}
       {inspecting && <InspectorDialog source={inspecting} onClose={() => setInspecting(null)} />}
     </div>
   );
 }
 
-function ChatMode({ onInspect, ...props }: ViewProps & { onInspect(source: InspectSource): void }) {
+interface ChatModeProps extends ViewProps {
+  onInspect(source: InspectSource): void;
+  onCompare(start: CompareStart): void;
+}
+
+function ChatMode({ onInspect, onCompare, ...props }: ChatModeProps) {
   const { store, state } = useChat();
   const modelInput = useModelInput(state.active?.messages);
   const messages = state.active?.messages ?? [];
-  const imageFor = (messageId: string) => {
+  /** The question an answer replies to, and the image it was about. */
+  const askedFor = (messageId: string) => {
     const index = messages.findIndex((m) => m.id === messageId);
-    const user = messages.slice(0, index).findLast((m) => m.role === 'user' && m.images.length > 0);
+    const before = messages.slice(0, index);
+    const question = before.findLast((m) => m.role === 'user');
+    const user = before.findLast((m) => m.role === 'user' && m.images.length > 0);
     const id = user?.role === 'user' ? user.images.at(-1) : undefined;
-    return id ? state.images[id]?.thumbnailUrl : undefined;
+    return { question: question?.role === 'user' ? question.text : undefined, imageUrl: id ? state.images[id]?.thumbnailUrl : undefined };
   };
+  const blocker = askBlocker(props);
+  const offerSamples = messages.length === 0 && (props.models?.length ?? 0) > 0;
   return (
-    <section aria-label="Chat" className="flex min-h-0 flex-1 flex-col">
+    <section aria-label="Chat" className="flex min-h-0 min-w-0 flex-1 flex-col">
       {state.error && (
         <p role="alert" className="mx-3 mt-2 rounded-md bg-red-50 p-2 text-sm text-red-700 dark:bg-red-950 dark:text-red-200">
           {state.error}
         </p>
       )}
       {state.active && <ExportConversation id={state.active.id} />}
-      <MessageList
-        messages={messages}
-        thumbnailUrl={(id) => state.images[id]?.thumbnailUrl ?? ''}
-        images={store.imageInfo()}
-        modelInput={modelInput}
-        onRegenerate={(id) => void store.regenerate(id)}
-        onSelectVersion={(id, index) => void store.selectVersion(id, index)}
-        onInspect={(messageId, traceId) => onInspect({ traceId, imageUrl: imageFor(messageId) })}
-      />
+      {offerSamples ? (
+        <SamplePicker
+          disabledReason={blocker}
+          onAsk={(attachment, text) => {
+            store.newChat();
+            store.use(attachment);
+            void store.send(text);
+          }}
+          onCompare={(attachment, text) => onCompare({ attachment, text })}
+        />
+      ) : (
+        <MessageList
+          conversationId={state.active?.id}
+          messages={messages}
+          progress={state.progress}
+          thumbnailUrl={(id) => state.images[id]?.thumbnailUrl ?? ''}
+          images={store.imageInfo()}
+          modelInput={modelInput}
+          onRegenerate={(id) => void store.regenerate(id)}
+          onSelectVersion={(id, index) => void store.selectVersion(id, index)}
+          onInspect={(messageId, traceId) => onInspect({ traceId, ...askedFor(messageId) })}
+        />
+      )}
       <Composer
         attachments={state.attachments}
         busy={store.busy}
-        disabledReason={askBlocker(props)}
-        onAttach={(files) => store.attach(files)}
+        disabledReason={blocker}
+        onAttach={(file) => store.attach(file)}
         onRemoveAttachment={(id) => store.detach(id)}
-        onSend={(text) => void store.send(text)}
+        onSend={(text) => store.send(text)}
         onStop={() => void store.stop()}
       />
     </section>
@@ -97,8 +150,8 @@ function ExportConversation({ id }: { id: string }) {
   const [note, setNote] = useState<{ text: string; error?: boolean }>();
   async function save(format: 'markdown' | 'json') {
     try {
-      const { path } = await callOrThrow(client, 'export.conversation', { id, format });
-      setNote(path ? { text: `Saved to ${path}` } : undefined);
+      const where = deliverExport(await callOrThrow(client, 'export.conversation', { id, format }));
+      setNote(where ? { text: where } : undefined);
     } catch (err) {
       setNote({ text: `Export failed: ${(err as Error).message}`, error: true });
     }

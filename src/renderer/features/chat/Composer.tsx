@@ -1,4 +1,4 @@
-import { useRef, useState, type ClipboardEvent, type DragEvent, type FormEvent, type KeyboardEvent } from 'react';
+import { useEffect, useRef, useState, type ClipboardEvent, type DragEvent, type FormEvent, type KeyboardEvent } from 'react';
 import type { StoredImage } from '../../../shared/conversation.js';
 import { ErrorText } from '../common/ErrorText.js';
 
@@ -8,47 +8,72 @@ export interface Attachment {
 }
 
 interface ComposerProps {
+  /** The image the question is about: none, or one (LLaVA-1.5 takes one image per question). */
   attachments: Attachment[];
-  /** An answer is streaming: Send becomes Stop. */
+  /** An answer is streaming: Send becomes Stop, and Esc stops it. */
   busy: boolean;
   /** Why nothing can be sent right now (no model loaded, engine restarting...). */
   disabledReason?: string;
   /** Every way an image comes in (drop, paste, picker) ends here; main validates and stores it. Rejects with a message for the user. */
-  onAttach(files: File[]): Promise<void>;
+  onAttach(file: File): Promise<void>;
   onRemoveAttachment(imageId: string): void;
-  onSend(text: string): void;
+  /** Resolves true once the question is on its way; until then (and on false) the typed text stays. */
+  onSend(text: string): Promise<boolean>;
   onStop(): void;
 }
 
 const ACCEPT = 'image/png,image/jpeg,image/webp';
+const ONE_IMAGE = 'LLaVA-1.5 answers about one image per question';
 
-/** Question box with image intake by drag-and-drop, paste and file picker. Enter sends, Shift+Enter breaks the line. */
+/**
+ * Question box with image intake by drag-and-drop, paste and file picker, one image per question.
+ * Enter sends, Shift+Enter breaks the line, Esc stops a streaming answer.
+ */
 export function Composer({ attachments, busy, disabledReason, onAttach, onRemoveAttachment, onSend, onStop }: ComposerProps) {
   const [text, setText] = useState('');
   const [error, setError] = useState<string | null>(null);
+  const [note, setNote] = useState<string | null>(null);
+  const [sending, setSending] = useState(false);
   const [dragDepth, setDragDepth] = useState(0);
   const picker = useRef<HTMLInputElement>(null);
-  const canSend = !busy && !disabledReason && (text.trim() !== '' || attachments.length > 0);
+  const canSend = !busy && !sending && !disabledReason && (text.trim() !== '' || attachments.length > 0);
+
+  useStopOnEscape(busy, onStop);
 
   async function attach(files: File[]) {
     if (files.length === 0) return;
     setError(null);
+    const replacing = attachments.length > 0;
     try {
-      await onAttach(files);
+      await onAttach(files[0]);
+      setNote(
+        files.length > 1
+          ? `${ONE_IMAGE}: attached the first of the ${files.length}.`
+          : replacing
+            ? `${ONE_IMAGE}: replaced the earlier image.`
+            : null,
+      );
     } catch (err) {
       setError((err as Error).message);
     }
   }
 
-  function send(event?: FormEvent) {
+  async function send(event?: FormEvent) {
     event?.preventDefault();
     if (!canSend) return;
-    onSend(text.trim());
-    setText('');
+    setSending(true);
+    try {
+      if (await onSend(text.trim())) {
+        setText('');
+        setNote(null);
+      }
+    } finally {
+      setSending(false);
+    }
   }
 
   function onKeyDown(event: KeyboardEvent<HTMLTextAreaElement>) {
-    if (event.key === 'Enter' && !event.shiftKey && !event.nativeEvent.isComposing) send(event);
+    if (event.key === 'Enter' && !event.shiftKey && !event.nativeEvent.isComposing) void send(event);
   }
 
   function onPaste(event: ClipboardEvent) {
@@ -85,12 +110,15 @@ export function Composer({ attachments, busy, disabledReason, onAttach, onRemove
               <img
                 src={thumbnailUrl}
                 alt={`Attached ${image.width}×${image.height} ${image.format.toUpperCase()}`}
-                className="h-16 w-16 rounded-md object-cover"
+                className="h-12 w-12 rounded-md object-cover"
               />
               <button
                 type="button"
                 aria-label="Remove image"
-                onClick={() => onRemoveAttachment(image.id)}
+                onClick={() => {
+                  setNote(null);
+                  onRemoveAttachment(image.id);
+                }}
                 className="absolute -right-1.5 -top-1.5 h-5 w-5 rounded-full bg-zinc-800 text-xs leading-5 text-white"
               >
                 ×
@@ -109,9 +137,15 @@ export function Composer({ attachments, busy, disabledReason, onAttach, onRemove
         onChange={(e) => setText(e.target.value)}
         onKeyDown={onKeyDown}
         onPaste={onPaste}
-        placeholder={dragDepth > 0 ? 'Drop the image to attach it' : 'Ask about the image… (drop or paste one here)'}
+        maxLength={20_000}
+        placeholder={dragDepth > 0 ? 'Drop the image to attach it' : 'Ask a question, or drop or paste an image to ask about it…'}
         className="resize-none bg-transparent px-2 py-1 outline-none"
       />
+      {note && (
+        <p role="status" data-testid="composer-note" className="px-2 text-sm text-zinc-600 dark:text-zinc-300">
+          {note}
+        </p>
+      )}
       <ErrorText message={error} className="px-2" />
       {disabledReason && <p className="px-2 text-sm text-amber-600">{disabledReason}</p>}
       <div className="flex items-center justify-between">
@@ -126,9 +160,8 @@ export function Composer({ attachments, busy, disabledReason, onAttach, onRemove
           ref={picker}
           type="file"
           accept={ACCEPT}
-          multiple
           hidden
-          aria-label="Choose images"
+          aria-label="Choose an image"
           onChange={(e) => {
             void attach([...(e.target.files ?? [])]);
             e.target.value = '';
@@ -138,6 +171,8 @@ export function Composer({ attachments, busy, disabledReason, onAttach, onRemove
           <button
             type="button"
             onClick={onStop}
+            title="Stop (Esc)"
+            aria-keyshortcuts="Escape"
             className="rounded-md bg-zinc-800 px-4 py-1.5 text-sm font-medium text-white dark:bg-zinc-200 dark:text-zinc-900"
           >
             Stop
@@ -154,4 +189,18 @@ export function Composer({ attachments, busy, disabledReason, onAttach, onRemove
       </div>
     </form>
   );
+}
+
+/** While an answer streams, Esc stops it wherever the focus is (a dialog that handles Esc itself calls preventDefault). */
+function useStopOnEscape(busy: boolean, stop: () => void): void {
+  const latest = useRef(stop);
+  latest.current = stop;
+  useEffect(() => {
+    if (!busy) return;
+    const onKey = (event: globalThis.KeyboardEvent) => {
+      if (event.key === 'Escape' && !event.defaultPrevented) latest.current();
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [busy]);
 }

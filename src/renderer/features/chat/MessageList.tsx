@@ -1,10 +1,15 @@
-import { useEffect, useRef, useState } from 'react';
+import { useLayoutEffect, useRef, useState } from 'react';
 import { currentVersion, type AssistantMessage, type Message, type StoredImage, type UserMessage } from '../../../shared/conversation.js';
+import { methodLabel } from '../settings/methods.js';
 import { StatsRow } from './StatsRow.js';
 import { WhatModelSees, type ModelInputView } from './WhatModelSees.js';
 
 export interface MessageListProps {
+  /** The conversation shown: opening another one scrolls to its newest answer. */
+  conversationId?: string;
   messages: Message[];
+  /** What the engine is doing for a streaming answer, by version id (shown until its text arrives). */
+  progress?: Record<string, string>;
   thumbnailUrl(imageId: string): string;
   /** Known image details, for "what the model sees"; absent ones just show no popover. */
   images?: Record<string, StoredImage>;
@@ -17,34 +22,60 @@ export interface MessageListProps {
 
 /** The conversation: user turns with their images, assistant turns streaming in, with versions and stats. */
 export function MessageList(props: MessageListProps) {
-  const end = useRef<HTMLDivElement>(null);
-  const last = props.messages.at(-1);
-  const lastText = last?.role === 'assistant' ? currentVersion(last).text : '';
-  useEffect(() => {
-    // A statement, not an expression: newer Chromium returns a promise from scrollIntoView, which React would take for a cleanup.
-    end.current?.scrollIntoView?.({ block: 'end' });
-  }, [props.messages.length, lastText]);
+  const list = useStickToBottom(props.conversationId, props.messages);
 
   if (props.messages.length === 0) {
     return (
       <div className="flex flex-1 items-center justify-center p-8 text-center text-zinc-500">
-        <p>Drop, paste or pick an image, then ask a question about it.</p>
+        <p>Ask a question, or drop, paste or pick an image and ask about it.</p>
       </div>
     );
   }
   return (
-    <ol aria-label="Messages" className="flex flex-1 flex-col gap-4 overflow-y-auto p-4">
+    <ol ref={list} aria-label="Messages" className="flex min-w-0 flex-1 flex-col gap-4 overflow-y-auto p-4">
       {props.messages.map((m) =>
         m.role === 'user' ? <UserTurn key={m.id} message={m} {...props} /> : <AssistantTurn key={m.id} message={m} {...props} />,
       )}
-      <div ref={end} />
     </ol>
   );
 }
 
+/**
+ * Keeps the newest message in view: at the bottom when a conversation opens, and while it grows or its
+ * images load, unless the user has scrolled up to read.
+ */
+function useStickToBottom(conversationId: string | undefined, messages: Message[]) {
+  const list = useRef<HTMLOListElement>(null);
+  const pinned = useRef(true);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: opening another conversation is the event, not a value read here
+  useLayoutEffect(() => {
+    pinned.current = true;
+  }, [conversationId]);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: the list's children change with the messages; re-observe them
+  useLayoutEffect(() => {
+    const el = list.current;
+    if (!el) return;
+    const toBottom = () => {
+      if (pinned.current) el.scrollTop = el.scrollHeight;
+    };
+    const onScroll = () => {
+      pinned.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+    };
+    toBottom();
+    el.addEventListener('scroll', onScroll);
+    const observer = typeof ResizeObserver === 'undefined' ? undefined : new ResizeObserver(toBottom);
+    for (const child of el.children) observer?.observe(child);
+    return () => {
+      el.removeEventListener('scroll', onScroll);
+      observer?.disconnect();
+    };
+  }, [conversationId, messages]);
+  return list;
+}
+
 function UserTurn({ message, thumbnailUrl, images, modelInput }: { message: UserMessage } & MessageListProps) {
   return (
-    <li className="ml-auto flex max-w-[80%] flex-col items-end gap-2">
+    <li className="ml-auto flex min-w-0 max-w-[80%] flex-col items-end gap-2">
       {message.images.length > 0 && (
         <div className="flex flex-wrap justify-end gap-2">
           {message.images.map((id) => (
@@ -59,7 +90,9 @@ function UserTurn({ message, thumbnailUrl, images, modelInput }: { message: User
           ))}
         </div>
       )}
-      {message.text && <p className="whitespace-pre-wrap rounded-2xl bg-sky-600 px-4 py-2 text-white">{message.text}</p>}
+      {message.text && (
+        <p className="max-w-full whitespace-pre-wrap wrap-anywhere rounded-2xl bg-sky-600 px-4 py-2 text-white">{message.text}</p>
+      )}
     </li>
   );
 }
@@ -68,6 +101,7 @@ const STATUS_NOTE = { interrupted: 'Stopped before the end.', error: 'The answer
 
 function AssistantTurn({
   message,
+  progress,
   onRegenerate,
   onSelectVersion,
   onInspect,
@@ -75,22 +109,32 @@ function AssistantTurn({
 }: { message: AssistantMessage } & MessageListProps) {
   const version = currentVersion(message);
   const streaming = version.status === 'streaming';
+  const working = streaming && version.text === '' ? progress?.[version.id] : undefined;
   const [copied, setCopied] = useState(false);
   const action =
     'rounded px-2 py-0.5 text-xs text-zinc-500 hover:bg-zinc-100 hover:text-zinc-900 disabled:opacity-40 dark:hover:bg-zinc-800 dark:hover:text-zinc-100';
 
   return (
-    <li className="flex max-w-[85%] flex-col gap-1" aria-busy={streaming} data-status={version.status}>
-      <p className="whitespace-pre-wrap leading-relaxed" data-testid="answer-text">
+    <li className="flex min-w-0 max-w-[85%] flex-col gap-1" aria-busy={streaming} data-status={version.status}>
+      {working && (
+        <p role="status" data-testid="answer-progress" className="text-sm text-zinc-500">
+          {working}…
+        </p>
+      )}
+      <p className="whitespace-pre-wrap wrap-anywhere leading-relaxed" data-testid="answer-text">
         {version.text}
         {streaming && <span aria-hidden className="ml-0.5 inline-block h-4 w-2 animate-pulse bg-zinc-400 align-middle" />}
       </p>
       {version.status !== 'done' && version.status !== 'streaming' && (
         <p
+          data-testid="answer-note"
           role={version.status === 'error' ? 'alert' : undefined}
           className={`text-xs ${version.status === 'error' ? 'text-red-600' : 'text-amber-600'}`}
         >
-          {STATUS_NOTE[version.status]} {version.error}
+          {STATUS_NOTE[version.status]} {version.error}{' '}
+          <button type="button" className="underline hover:no-underline" onClick={() => onRegenerate(message.id)}>
+            Regenerate
+          </button>
         </p>
       )}
       {version.stats && <StatsRow stats={version.stats} />}
@@ -108,7 +152,7 @@ function AssistantTurn({
             </button>
             <span aria-live="polite">
               {message.current + 1} / {message.versions.length}
-              {version.method && ` · ${version.method}`}
+              {version.method && ` · ${methodLabel(version.method)}`}
             </span>
             <button
               type="button"

@@ -23,7 +23,7 @@ export function statItems(stats: AnswerStats): StatItem[] {
     { label: 'decode', value: formatRate(stats.decodeTokensPerSec), hint: `${stats.generatedTokens} tokens generated` },
     {
       label: 'visual tokens',
-      value: `${stats.visualTokensKept} of ${stats.visualTokensTotal}`,
+      value: stats.visualTokensTotal === 0 ? 'none (text only)' : `${stats.visualTokensKept} of ${stats.visualTokensTotal}`,
       hint: 'Visual tokens left after the last pruning layer, of those the vision tower produced',
     },
     {

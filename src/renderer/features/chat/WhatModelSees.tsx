@@ -28,7 +28,7 @@ export function WhatModelSees({ image, model }: { image: StoredImage; model: Mod
       <summary className="cursor-pointer select-none text-sky-700 hover:underline dark:text-sky-400">What the model sees</summary>
       <div
         role="note"
-        className="absolute z-10 mt-1 w-72 rounded-md border border-zinc-200 bg-white p-3 shadow-lg dark:border-zinc-700 dark:bg-zinc-900"
+        className="absolute right-0 z-10 mt-1 w-72 max-w-[calc(100vw-2rem)] rounded-md border border-zinc-200 bg-white p-3 shadow-lg dark:border-zinc-700 dark:bg-zinc-900"
       >
         <dl className="grid grid-cols-[auto_1fr] gap-x-3 gap-y-1">
           <dt className="text-zinc-500">Your image</dt>

@@ -10,8 +10,10 @@ export interface ChatState {
   conversations: ConversationSummary[];
   query: string;
   active?: Conversation;
-  /** Images pending for the next question. */
+  /** The image pending for the next question (LLaVA-1.5 takes one per question). */
   attachments: Attachment[];
+  /** What the engine is doing for each streaming answer (by version id), until its text arrives. */
+  progress: Record<string, string>;
   /** Every image seen so far, for thumbnails and "what the model sees". */
   images: Record<string, Attachment>;
   /** The last failed action, shown inline. */
@@ -23,7 +25,7 @@ export interface ChatState {
  * `chat.answer` events and patch the open conversation in place; everything else is a call to main.
  */
 export class ChatStore {
-  private state: ChatState = { conversations: [], query: '', attachments: [], images: {} };
+  private state: ChatState = { conversations: [], query: '', attachments: [], images: {}, progress: {} };
   private readonly listeners = new Set<() => void>();
   /** The newest streamed state of each answer: a conversation loaded while it streams may be older. */
   private readonly streamed = new Map<string, ChatAnswerEvent>();
@@ -78,31 +80,32 @@ export class ChatStore {
     });
   }
 
-  /** Drop, paste and picker all land here; a rejection throws so the composer shows it. */
-  async attach(files: File[]): Promise<void> {
-    for (const file of files) {
-      const attachment = await addImage(this.client, file);
-      const { image } = attachment;
-      this.set({
-        images: { ...this.state.images, [image.id]: attachment },
-        attachments: [...this.state.attachments.filter((a) => a.image.id !== image.id), attachment],
-      });
-    }
+  /** Drop, paste and picker all land here; the image replaces any pending one. A rejection throws so the composer shows it. */
+  async attach(file: File): Promise<void> {
+    this.use(await addImage(this.client, file));
+  }
+
+  /** An image already in the store (a sample) as the pending one. */
+  use(attachment: Attachment): void {
+    this.set({ images: { ...this.state.images, [attachment.image.id]: attachment }, attachments: [attachment] });
   }
 
   detach(imageId: string): void {
     this.set({ attachments: this.state.attachments.filter((a) => a.image.id !== imageId) });
   }
 
-  async send(text: string): Promise<void> {
+  /** Asks in the open conversation, or starts one (main creates it only if it takes the question). True once sent. */
+  async send(text: string): Promise<boolean> {
+    let sent = false;
     await this.attempt(async () => {
-      const conversation = this.state.active ?? (await callOrThrow(this.client, 'conversations.create', {}));
       const images = this.state.attachments.map((a) => a.image.id);
-      await callOrThrow(this.client, 'chat.send', { conversationId: conversation.id, text, images });
+      const { conversationId } = await callOrThrow(this.client, 'chat.send', { conversationId: this.state.active?.id, text, images });
+      sent = true;
       this.set({ attachments: [] });
-      this.open(await callOrThrow(this.client, 'conversations.get', { id: conversation.id }));
+      this.open(await callOrThrow(this.client, 'conversations.get', { id: conversationId }));
       await this.refresh();
     });
+    return sent;
   }
 
   async regenerate(messageId: string): Promise<void> {
@@ -145,8 +148,10 @@ export class ChatStore {
 
   private onAnswer(event: ChatAnswerEvent): void {
     this.streamed.set(event.versionId, event);
+    const { [event.versionId]: _old, ...progress } = this.state.progress;
+    if (event.status === 'streaming' && event.progress?.message) progress[event.versionId] = event.progress.message;
     const active = this.state.active;
-    if (active?.id === event.conversationId) this.set({ active: withStreamed(active, this.streamed) });
+    this.set({ progress, ...(active?.id === event.conversationId && { active: withStreamed(active, this.streamed) }) });
     if (event.status !== 'streaming') void this.refresh();
   }
 

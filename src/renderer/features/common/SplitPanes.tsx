@@ -31,7 +31,7 @@ export function SplitPanes({ left, right, label, initial = 50 }: SplitPanesProps
   }
 
   return (
-    <div ref={container} className="flex min-h-0 flex-1" onPointerMove={onPointerMove}>
+    <div ref={container} className="flex min-h-0 min-w-0 flex-1" onPointerMove={onPointerMove}>
       <div className="min-w-0 overflow-auto" style={{ flexBasis: `${share}%` }}>
         {left}
       </div>

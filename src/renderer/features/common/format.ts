@@ -45,3 +45,15 @@ export function formatBytes(bytes: number): string {
 export function formatScore(value: number): string {
   return value !== 0 && Math.abs(value) < 1e-3 ? value.toExponential(2) : value.toFixed(4);
 }
+
+/** A parameter count the way model cards say it: "7.06B", "282K". */
+export function formatParameters(count: number): string {
+  const units: [number, string][] = [
+    [1e12, 'T'],
+    [1e9, 'B'],
+    [1e6, 'M'],
+    [1e3, 'K'],
+  ];
+  const [size, unit] = units.find(([size]) => count >= size) ?? [1, ''];
+  return `${Number((count / size).toPrecision(3))}${unit}`;
+}

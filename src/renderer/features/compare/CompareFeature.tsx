@@ -3,34 +3,47 @@ import type { CompareAnswerEvent } from '../../../shared/ipc-features.js';
 import { DEFAULT_SETTINGS, type AppSettings } from '../../../shared/settings.js';
 import type { ViewProps } from '../../shell/App.js';
 import { useClient } from '../../shell/client-context.js';
-import { askBlocker } from '../chat/ChatFeature.js';
+import { askBlocker, type CompareStart } from '../chat/ChatFeature.js';
 import { Composer, type Attachment } from '../chat/Composer.js';
 import { addImage, callOrThrow } from '../common/client.js';
-import type { InspectSource } from '../inspector/InspectorDialog.js';
-import { CompareView, type ComparePane, type Side } from './CompareView.js';
 import { ErrorText } from '../common/ErrorText.js';
+import type { InspectSource } from '../inspector/InspectorDialog.js';
+import { CompareView, type ComparedQuestion, type ComparePane, type Side } from './CompareView.js';
 
-const idle = (method: string): ComparePane => ({ method, text: '', status: 'idle' });
+type Pane = ComparePane & { traceId?: string };
+const idle = (method: string): Pane => ({ method, text: '', status: 'idle' });
+
+interface CompareFeatureProps extends ViewProps {
+  onInspect(source: InspectSource): void;
+  /** A question to run as soon as the mode opens (a sample's "Compare"). */
+  start?: CompareStart;
+}
 
 /** Compare mode: one question and image, two methods (remembered in the settings), answers side by side. */
-export function CompareFeature({ onInspect, ...props }: ViewProps & { onInspect(source: InspectSource): void }) {
+export function CompareFeature({ onInspect, start, ...props }: CompareFeatureProps) {
   const client = useClient();
   const [settings, setSettings] = useState<AppSettings>(DEFAULT_SETTINGS);
-  const [panes, setPanes] = useState<Record<Side, ComparePane & { traceId?: string }>>({
-    left: idle('none'),
-    right: idle('transprune-high'),
-  });
+  const [panes, setPanes] = useState<Record<Side, Pane>>({ left: idle('none'), right: idle('transprune-high') });
   // A ref, not state: events can arrive before React re-renders with the new run's id.
   const runId = useRef<string>(undefined);
   const [attachment, setAttachment] = useState<Attachment>();
+  const [asked, setAsked] = useState<ComparedQuestion>();
   const [error, setError] = useState<string>();
+  const methods = useRef(panes);
+  methods.current = panes;
 
+  // biome-ignore lint/correctness/useExhaustiveDependencies: a start request runs once, when the mode opens for it
   useEffect(() => {
     void callOrThrow(client, 'settings.get', {}).then((s) => {
       setSettings(s);
       setPanes({ left: idle(s.compare.left), right: idle(s.compare.right) });
+      methods.current = { left: idle(s.compare.left), right: idle(s.compare.right) };
+      if (start) {
+        setAttachment(start.attachment);
+        void run(start.text, start.attachment);
+      }
     });
-  }, [client]);
+  }, [client, start]);
 
   useEffect(
     () =>
@@ -44,6 +57,7 @@ export function CompareFeature({ onInspect, ...props }: ViewProps & { onInspect(
             status: event.status,
             stats: event.stats,
             error: event.error,
+            progress: event.progress?.message,
             traceId: event.traceId,
           },
         }));
@@ -58,58 +72,57 @@ export function CompareFeature({ onInspect, ...props }: ViewProps & { onInspect(
     void callOrThrow(client, 'settings.set', next).catch((err: Error) => setError(err.message));
   }
 
-  async function run(text: string) {
-    if (!attachment) return setError('Attach an image to compare on.');
+  async function run(text: string, image = attachment): Promise<boolean> {
+    if (!image) return false;
     setError(undefined);
-    setPanes((p) => ({ left: { ...idle(p.left.method), status: 'streaming' }, right: { ...idle(p.right.method), status: 'streaming' } }));
+    const { left, right } = methods.current;
+    setPanes({ left: { ...idle(left.method), status: 'streaming' }, right: { ...idle(right.method), status: 'streaming' } });
+    setAsked({ text, imageUrl: image.thumbnailUrl });
     try {
-      const started = await callOrThrow(client, 'compare.run', {
-        text,
-        image: attachment.image.id,
-        left: panes.left.method,
-        right: panes.right.method,
-      });
+      const started = await callOrThrow(client, 'compare.run', { text, image: image.image.id, left: left.method, right: right.method });
       runId.current = started.runId;
+      return true;
     } catch (err) {
       setError((err as Error).message);
-      setPanes((p) => ({ left: idle(p.left.method), right: idle(p.right.method) }));
+      setPanes({ left: idle(left.method), right: idle(right.method) });
+      return false;
     }
   }
 
   const busy = panes.left.status === 'streaming' || panes.right.status === 'streaming';
-  const inspectButton = (side: Side) =>
-    panes[side].traceId && (
-      <button
-        type="button"
-        className="ml-4 text-xs text-sky-700 underline dark:text-sky-400"
-        onClick={() => onInspect({ traceId: panes[side].traceId!, imageUrl: attachment?.thumbnailUrl })}
-      >
-        Inspect {side} pruning
-      </button>
+  const inspectButton = (side: Side) => {
+    const traceId = panes[side].traceId;
+    return (
+      traceId && (
+        <button
+          type="button"
+          className="self-start rounded px-2 py-0.5 text-xs text-zinc-500 hover:bg-zinc-100 hover:text-zinc-900 dark:hover:bg-zinc-800 dark:hover:text-zinc-100"
+          onClick={() => onInspect({ traceId, imageUrl: asked?.imageUrl, question: asked?.text })}
+        >
+          Inspect pruning
+        </button>
+      )
     );
+  };
   return (
-    <section aria-label="Compare" className="flex min-h-0 flex-1 flex-col">
+    <section aria-label="Compare" className="flex min-h-0 min-w-0 flex-1 flex-col">
       <ErrorText message={error} className="mx-3 mt-2" />
       <CompareView
         left={panes.left}
         right={panes.right}
+        asked={asked}
         onMethodChange={changeMethod}
+        paneActions={inspectButton}
         composer={
-          <>
-            <div className="px-4">
-              {inspectButton('left')}
-              {inspectButton('right')}
-            </div>
-            <Composer
-              attachments={attachment ? [attachment] : []}
-              busy={busy}
-              disabledReason={askBlocker(props)}
-              onAttach={async (files) => setAttachment(await addImage(client, files[0]))}
-              onRemoveAttachment={() => setAttachment(undefined)}
-              onSend={(text) => void run(text)}
-              onStop={() => runId.current && void callOrThrow(client, 'compare.stop', { runId: runId.current })}
-            />
-          </>
+          <Composer
+            attachments={attachment ? [attachment] : []}
+            busy={busy}
+            disabledReason={askBlocker(props) ?? (attachment ? undefined : 'Attach an image to compare the two methods on it.')}
+            onAttach={async (file) => setAttachment(await addImage(client, file))}
+            onRemoveAttachment={() => setAttachment(undefined)}
+            onSend={(text) => run(text)}
+            onStop={() => runId.current && void callOrThrow(client, 'compare.stop', { runId: runId.current })}
+          />
         }
       />
     </section>

@@ -1,11 +1,11 @@
 import type { ReactNode } from 'react';
 import type { AnswerStats, AnswerStatus } from '../../../shared/conversation.js';
 import { StatsRow } from '../chat/StatsRow.js';
-import { SplitPanes } from '../common/SplitPanes.js';
-import { formatRatio } from '../common/format.js';
-import { MethodSelect } from '../settings/methods.js';
-import { diffWords, type DiffSegment } from './diffWords.js';
 import { ErrorText } from '../common/ErrorText.js';
+import { SplitPanes } from '../common/SplitPanes.js';
+import { MethodSelect } from '../settings/methods.js';
+import { CompareChart } from './CompareChart.js';
+import { diffWords, type DiffSegment } from './diffWords.js';
 
 export type Side = 'left' | 'right';
 
@@ -15,68 +15,68 @@ export interface ComparePane {
   status: AnswerStatus | 'idle';
   stats?: AnswerStats;
   error?: string;
+  /** While it streams without text yet: what the engine is doing. */
+  progress?: string;
+}
+
+/** The question both panes answer, shown above them while they do. */
+export interface ComparedQuestion {
+  text: string;
+  imageUrl?: string;
 }
 
 interface CompareViewProps {
   left: ComparePane;
   right: ComparePane;
+  asked?: ComparedQuestion;
   onMethodChange(side: Side, method: string): void;
+  /** Per pane, under its answer (the inspector button). */
+  paneActions?(side: Side): ReactNode;
   /** The one input both panes answer (a Composer). */
   composer: ReactNode;
 }
 
-/** How the right pane's run compares to the left's. Speedups above 1 mean the right one was faster. */
-export function compareSummary(left: AnswerStats, right: AnswerStats) {
-  return {
-    prefillSpeedup: left.prefillMs / right.prefillMs,
-    firstTokenSpeedup: left.timeToFirstTokenMs / right.timeToFirstTokenMs,
-    flopsRatio: right.tflops / left.tflops,
-  };
-}
-
-/** Two configurations side by side: one question, two streaming answers, their stats and where they differ. */
-export function CompareView({ left, right, onMethodChange, composer }: CompareViewProps) {
+/** Two configurations side by side: one question, two answers streaming at once, their stats and where they differ. */
+export function CompareView({ left, right, asked, onMethodChange, paneActions, composer }: CompareViewProps) {
   const done = left.status === 'done' && right.status === 'done';
   const diff = done ? diffWords(left.text, right.text) : undefined;
+  const pane = (side: Side, p: ComparePane) => (
+    <PaneView side={side} pane={p} segments={diff?.[side]} onMethodChange={onMethodChange} actions={paneActions?.(side)} />
+  );
+  // The question, the chart and the panes scroll together above the composer, so a short window keeps the answers readable.
   return (
-    <div className="flex h-full flex-col">
-      <Summary left={left} right={right} />
-      <SplitPanes
-        label="Resize the compare panes"
-        left={<PaneView side="left" pane={left} segments={diff?.left} onMethodChange={onMethodChange} />}
-        right={<PaneView side="right" pane={right} segments={diff?.right} onMethodChange={onMethodChange} />}
-      />
+    <div className="flex h-full min-w-0 flex-col">
+      <div className="flex min-h-0 flex-1 flex-col overflow-y-auto">
+        {asked && <AskedQuestion asked={asked} />}
+        {left.stats && right.stats ? (
+          <CompareChart left={{ method: left.method, stats: left.stats }} right={{ method: right.method, stats: right.stats }} />
+        ) : (
+          !asked && (
+            <p className="border-b border-zinc-200 px-4 py-2 text-sm text-zinc-500 dark:border-zinc-800">
+              Attach an image and ask one question; both configurations answer it at the same time.
+            </p>
+          )
+        )}
+        <div className="flex min-h-64 flex-1">
+          <SplitPanes label="Resize the compare panes" left={pane('left', left)} right={pane('right', right)} />
+        </div>
+      </div>
       {composer}
     </div>
   );
 }
 
-function Summary({ left, right }: { left: ComparePane; right: ComparePane }) {
-  if (!left.stats || !right.stats) {
-    return (
-      <p className="border-b border-zinc-200 px-4 py-2 text-sm text-zinc-500 dark:border-zinc-800">
-        Ask one question; both configurations answer it.
-      </p>
-    );
-  }
-  const s = compareSummary(left.stats, right.stats);
-  const shared = right.stats.sharedLayers ?? left.stats.sharedLayers;
+function AskedQuestion({ asked }: { asked: ComparedQuestion }) {
   return (
-    <div
-      role="status"
-      aria-label="Comparison"
-      className="flex flex-wrap gap-x-6 gap-y-1 border-b border-zinc-200 px-4 py-2 text-sm dark:border-zinc-800"
+    <section
+      aria-label="Compared question"
+      className="flex min-w-0 items-center gap-3 border-b border-zinc-200 px-4 py-2 dark:border-zinc-800"
     >
-      <span>
-        <strong>{right.method}</strong> vs <strong>{left.method}</strong>
-      </span>
-      <span data-testid="prefill-speedup">prefill {formatRatio(s.prefillSpeedup)} faster</span>
-      <span>first token {formatRatio(s.firstTokenSpeedup)} faster</span>
-      <span data-testid="flops-ratio">{formatRatio(s.flopsRatio)} the FLOPs</span>
-      {shared ? (
-        <span className="text-zinc-500">Layers 1–{shared} ran once for both (identical before the first pruning layer).</span>
-      ) : null}
-    </div>
+      {asked.imageUrl && (
+        <img src={asked.imageUrl} alt="What both panes answer about" className="h-12 w-12 shrink-0 rounded-md object-cover" />
+      )}
+      <p className="min-w-0 wrap-anywhere text-sm font-medium">{asked.text}</p>
+    </section>
   );
 }
 
@@ -84,29 +84,36 @@ interface PaneViewProps {
   side: Side;
   pane: ComparePane;
   segments?: DiffSegment[];
+  actions?: ReactNode;
   onMethodChange(side: Side, method: string): void;
 }
 
-function PaneView({ side, pane, segments, onMethodChange }: PaneViewProps) {
+const PANE_NOTE: Partial<Record<ComparePane['status'], string>> = { interrupted: 'Stopped before the end.' };
+
+function PaneView({ side, pane, segments, actions, onMethodChange }: PaneViewProps) {
   const id = `compare-method-${side}`;
+  const name = side === 'left' ? 'Left' : 'Right';
+  const streaming = pane.status === 'streaming';
   return (
     <section
-      aria-label={`${side === 'left' ? 'Left' : 'Right'} answer`}
-      aria-busy={pane.status === 'streaming'}
-      className="flex flex-col gap-2 p-4"
+      aria-label={`${name} answer`}
+      aria-busy={streaming}
+      data-pane={side}
+      data-status={pane.status}
+      className="flex min-w-0 flex-col gap-2 p-4"
     >
-      <div className="flex items-center gap-2">
-        <label htmlFor={id} className="text-sm font-medium">
-          {side === 'left' ? 'Left' : 'Right'}
+      <div className="flex min-w-0 items-center gap-2">
+        <label htmlFor={id} className="shrink-0 text-sm font-medium">
+          {name}
         </label>
-        <MethodSelect
-          id={id}
-          label={`${side === 'left' ? 'Left' : 'Right'} pane method`}
-          value={pane.method}
-          onChange={(m) => onMethodChange(side, m)}
-        />
+        <MethodSelect id={id} label={`${name} pane method`} value={pane.method} onChange={(m) => onMethodChange(side, m)} />
       </div>
-      <p className="whitespace-pre-wrap leading-relaxed" data-testid={`compare-text-${side}`}>
+      {streaming && pane.text === '' && (
+        <p role="status" className="text-sm text-zinc-500">
+          {pane.progress ?? 'Starting'}…
+        </p>
+      )}
+      <p className="whitespace-pre-wrap wrap-anywhere leading-relaxed" data-testid={`compare-text-${side}`}>
         {segments
           ? segments.map((s, i) =>
               s.changed ? (
@@ -125,9 +132,16 @@ function PaneView({ side, pane, segments, onMethodChange }: PaneViewProps) {
               ),
             )
           : pane.text}
+        {streaming && <span aria-hidden className="ml-0.5 inline-block h-4 w-2 animate-pulse bg-zinc-400 align-middle" />}
       </p>
-      <ErrorText message={pane.error} />
+      {PANE_NOTE[pane.status] && (
+        <p className="text-xs text-amber-600">
+          {PANE_NOTE[pane.status]} {pane.error}
+        </p>
+      )}
+      {pane.status === 'error' && <ErrorText message={pane.error} />}
       {pane.stats && <StatsRow stats={pane.stats} />}
+      {actions}
     </section>
   );
 }

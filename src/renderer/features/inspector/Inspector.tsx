@@ -1,7 +1,9 @@
-import { useMemo, useState } from 'react';
+import { useMemo, useState, type ReactNode } from 'react';
 import { EChart } from '../common/EChart.js';
 import { formatPercent, formatScore, formatTflops } from '../common/format.js';
+import { methodLabel } from '../settings/methods.js';
 import { histogramOption, layerChartOption, layerFlopsUnit } from './charts.js';
+import { Explainer, ThisAnswer } from './Explainer.js';
 import { renderOverlayPng } from './overlayPng.js';
 import { PatchOverlay } from './PatchOverlay.js';
 import { ScoreHeatmaps } from './ScoreHeatmaps.js';
@@ -12,12 +14,17 @@ export type TraceExportFormat = 'json' | 'csv';
 interface InspectorProps {
   view: TraceView;
   imageUrl?: string;
-  onExportTrace?(format: TraceExportFormat): Promise<void>;
-  onExportOverlay?(png: Uint8Array): Promise<void>;
+  /** The question this trace answers, when the caller knows it (a trace file does not carry it). */
+  question?: string;
+  /** Each export resolves with where the file went ("Saved to …", "Downloaded …"), or undefined when cancelled. */
+  onExportTrace?(format: TraceExportFormat): Promise<string | undefined>;
+  onExportOverlay?(png: Uint8Array): Promise<string | undefined>;
+  /** Ends the toolbar (the dialog's close button). */
+  toolbarEnd?: ReactNode;
 }
 
-/** The layer-by-layer view of one answer's pruning trace. */
-export function Inspector({ view, imageUrl, onExportTrace, onExportOverlay }: InspectorProps) {
+/** The layer-by-layer view of one answer's pruning trace, its exports in a toolbar at the top. */
+export function Inspector({ view, imageUrl, question, onExportTrace, onExportOverlay, toolbarEnd }: InspectorProps) {
   const [layer, setLayer] = useState(view.numLayers - 1);
   const [highlighted, setHighlighted] = useState<number | null>(null);
   const dropped = useMemo(() => droppedAfter(view), [view]);
@@ -29,53 +36,83 @@ export function Inspector({ view, imageUrl, onExportTrace, onExportOverlay }: In
   const histogram = useMemo(() => histogramOption(positionHistogram(view, present)), [view, present]);
 
   return (
-    <div className="flex flex-col gap-6 p-4">
-      <header className="flex flex-wrap items-baseline gap-x-6 gap-y-1">
-        <h2 className="text-lg font-semibold">Pruning inspector</h2>
-        <span className="text-sm text-zinc-500">
-          {view.method} · {view.numLayers} layers · {total} visual tokens · {formatTflops(flops.pruned)} (
-          {formatPercent(flops.pruned / flops.unpruned)} of unpruned)
-        </span>
+    <div className="flex min-w-0 flex-col gap-6">
+      <header
+        role="toolbar"
+        aria-label="Inspector actions"
+        className="sticky top-0 z-10 flex flex-wrap items-center gap-x-4 gap-y-2 border-b border-zinc-200 bg-white/95 px-4 py-2 dark:border-zinc-800 dark:bg-zinc-950/95"
+      >
+        <div className="flex min-w-0 flex-1 basis-96 flex-wrap items-baseline gap-x-3">
+          <h2 className="text-lg font-semibold">Pruning inspector</h2>
+          <span className="text-sm text-zinc-500">
+            {methodLabel(view.method)} · {view.numLayers} layers · {total} visual tokens · {formatTflops(flops.pruned)} (
+            {formatPercent(flops.pruned / flops.unpruned)} of unpruned)
+          </span>
+        </div>
+        <ExportBar
+          onExportTrace={onExportTrace}
+          onExportOverlay={onExportOverlay && (() => renderOverlayPng(view, present, imageUrl).then(onExportOverlay))}
+        />
+        {toolbarEnd}
       </header>
 
-      <div className="flex flex-col gap-2">
-        <label htmlFor="inspector-layer" className="text-sm font-medium">
-          Layer <output data-testid="inspector-layer">{layer + 1}</output> of {view.numLayers}:{' '}
-          <output data-testid="inspector-kept">{keptCount}</output> of {total} visual tokens kept
-        </label>
-        <input
-          id="inspector-layer"
-          type="range"
-          min={0}
-          max={view.numLayers - 1}
-          value={layer}
-          onChange={(e) => setLayer(Number(e.target.value))}
-          aria-valuetext={`Layer ${layer + 1}: ${keptCount} of ${total} tokens kept`}
-          className="w-full accent-sky-600"
-        />
-      </div>
+      <div className="flex flex-col gap-6 px-4 pb-4">
+        <ThisAnswer question={question} answer={view.answer} />
 
-      <div className="grid gap-6 lg:grid-cols-[minmax(0,28rem)_1fr]">
         <div className="flex flex-col gap-2">
-          <PatchOverlay view={view} imageUrl={imageUrl} present={present} highlighted={highlighted} onHighlight={setHighlighted} />
-          <PatchCard view={view} patch={highlighted} dropped={dropped} />
+          <label htmlFor="inspector-layer" className="text-sm font-medium">
+            Layer <output data-testid="inspector-layer">{layer + 1}</output> of {view.numLayers}:{' '}
+            <output data-testid="inspector-kept">{keptCount}</output> of {total} visual tokens kept
+          </label>
+          <input
+            id="inspector-layer"
+            type="range"
+            min={0}
+            max={view.numLayers - 1}
+            value={layer}
+            onChange={(e) => setLayer(Number(e.target.value))}
+            aria-valuetext={`Layer ${layer + 1}: ${keptCount} of ${total} tokens kept`}
+            className="w-full accent-sky-600"
+          />
         </div>
-        <div className="flex min-w-0 flex-col gap-4">
-          <EChart label={`Visual tokens and ${layerFlopsUnit(view).unit} per layer; layer ${layer + 1} selected`} option={layerChart} />
-          <EChart label={`Kept patches by grid row and column at layer ${layer + 1}`} option={histogram} height={180} />
+
+        <div className="grid gap-6 lg:grid-cols-[minmax(0,28rem)_1fr]">
+          <div className="flex min-w-0 flex-col gap-2">
+            <PatchOverlay view={view} imageUrl={imageUrl} present={present} highlighted={highlighted} onHighlight={setHighlighted} />
+            <PatchLegend layer={layer} />
+            <PatchCard view={view} patch={highlighted} dropped={dropped} />
+          </div>
+          <div className="flex min-w-0 flex-col gap-4">
+            <Explainer view={view} />
+            <EChart label={`Visual tokens and ${layerFlopsUnit(view).unit} per layer; layer ${layer + 1} selected`} option={layerChart} />
+            <EChart label={`Kept patches by grid row and column at layer ${layer + 1}`} option={histogram} height={180} />
+          </div>
         </div>
+
+        <section aria-label="Score heatmaps">
+          <h3 className="mb-2 font-medium">Scores at each pruning layer</h3>
+          <ScoreHeatmaps view={view} highlighted={highlighted} onHighlight={setHighlighted} />
+        </section>
       </div>
-
-      <section aria-label="Score heatmaps">
-        <h3 className="mb-2 font-medium">Scores at each pruning layer</h3>
-        <ScoreHeatmaps view={view} highlighted={highlighted} onHighlight={setHighlighted} />
-      </section>
-
-      <ExportBar
-        onExportTrace={onExportTrace}
-        onExportOverlay={onExportOverlay && (() => renderOverlayPng(view, present, imageUrl).then(onExportOverlay))}
-      />
     </div>
+  );
+}
+
+/** What the overlay's shading means. */
+function PatchLegend({ layer }: { layer: number }) {
+  const swatch = 'inline-block h-3 w-3 rounded-sm border border-zinc-400';
+  return (
+    <ul aria-label="Patch legend" className="flex flex-wrap gap-x-4 gap-y-1 text-xs text-zinc-600 dark:text-zinc-300">
+      <li className="flex items-center gap-1">
+        <span aria-hidden className={`${swatch} bg-transparent`} /> kept: still read by layer {layer + 1}
+      </li>
+      <li className="flex items-center gap-1">
+        <span aria-hidden className={`${swatch} bg-zinc-950/70`} /> pruned before layer {layer + 1}
+      </li>
+      <li className="flex items-center gap-1">
+        <span aria-hidden className={`${swatch} border-2 border-amber-400`} /> the patch under the pointer
+      </li>
+    </ul>
   );
 }
 
@@ -96,8 +133,11 @@ function PatchCard({ view, patch, dropped }: { view: TraceView; patch: number | 
           <li key={layer}>
             layer {layer + 1}:{' '}
             {Object.entries(scores)
-              .map(([kind, value]) => `${kind.toUpperCase()} ${formatScore(value)}`)
-              .join(' · ')}
+              .map(
+                ([kind, { value, rank, of }]) =>
+                  `${kind.toUpperCase()} ${formatScore(value)} · rank ${rank} of ${of} (top ${Math.ceil((rank / of) * 100)}%)`,
+              )
+              .join('; ')}
           </li>
         ))}
       </ul>
@@ -106,23 +146,24 @@ function PatchCard({ view, patch, dropped }: { view: TraceView; patch: number | 
 }
 
 interface ExportBarProps {
-  onExportTrace?(format: TraceExportFormat): Promise<void>;
-  onExportOverlay?(): Promise<void>;
+  onExportTrace?(format: TraceExportFormat): Promise<string | undefined>;
+  onExportOverlay?(): Promise<string | undefined>;
 }
 
+/** The exports, each saying where its file went (or why it failed). */
 function ExportBar({ onExportTrace, onExportOverlay }: ExportBarProps) {
   const [message, setMessage] = useState<{ text: string; error: boolean } | null>(null);
-  const run = (label: string, work: () => Promise<void>) => async () => {
+  const run = (label: string, work: () => Promise<string | undefined>) => async () => {
     setMessage(null);
     try {
-      await work();
-      setMessage({ text: `${label} exported.`, error: false });
+      const where = await work();
+      setMessage(where ? { text: where, error: false } : null);
     } catch (err) {
       setMessage({ text: `${label} export failed: ${(err as Error).message}`, error: true });
     }
   };
   const button =
-    'rounded-md border border-zinc-300 px-3 py-1.5 text-sm hover:bg-zinc-100 disabled:opacity-50 dark:border-zinc-600 dark:hover:bg-zinc-800';
+    'rounded-md border border-zinc-300 px-2.5 py-1 text-sm hover:bg-zinc-100 disabled:opacity-50 dark:border-zinc-600 dark:hover:bg-zinc-800';
   return (
     <div className="flex flex-wrap items-center gap-2">
       <button
@@ -145,7 +186,10 @@ function ExportBar({ onExportTrace, onExportOverlay }: ExportBarProps) {
         Export overlay PNG
       </button>
       {message && (
-        <span role={message.error ? 'alert' : 'status'} className={message.error ? 'text-sm text-red-600' : 'text-sm text-emerald-600'}>
+        <span
+          role={message.error ? 'alert' : 'status'}
+          className={`basis-full text-sm ${message.error ? 'text-red-600' : 'text-emerald-700 dark:text-emerald-400'}`}
+        >
           {message.text}
         </span>
       )}

@@ -1,5 +1,5 @@
 import type { KeyboardEvent } from 'react';
-import type { TraceView } from './traceView.js';
+import { PAD_COLOUR, type TraceView } from './traceView.js';
 
 interface PatchOverlayProps {
   view: TraceView;
@@ -10,6 +10,7 @@ interface PatchOverlayProps {
 }
 
 const OBJECT_FIT = { pad: 'object-contain', crop: 'object-cover', stretch: 'object-fill' } as const;
+const GRID_BACKGROUND = 'rgb(161 161 170)';
 
 /**
  * The image as the model framed it (square, per the resize policy) with the patch grid on top:
@@ -35,7 +36,8 @@ export function PatchOverlay({ view, imageUrl, present, highlighted, onHighlight
       onKeyDown={onKeyDown}
       onFocus={() => highlighted === null && onHighlight(0)}
       onMouseLeave={() => onHighlight(null)}
-      className="relative aspect-square w-full max-w-[28rem] overflow-hidden rounded-lg bg-zinc-200 outline-none ring-sky-500 focus-visible:ring-2 dark:bg-zinc-800"
+      className="relative aspect-square w-full max-w-[28rem] overflow-hidden rounded-lg outline-none ring-sky-500 focus-visible:ring-2"
+      style={{ background: imageUrl && view.resizePolicy === 'pad' ? PAD_COLOUR : GRID_BACKGROUND }}
     >
       {imageUrl && (
         <img

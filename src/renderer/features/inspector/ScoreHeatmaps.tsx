@@ -1,3 +1,4 @@
+import { formatScore } from '../common/format.js';
 import { heatColor, normalise } from '../common/heatColor.js';
 import { SCORE_KINDS, type ScoreKind, type TraceView } from './traceView.js';
 
@@ -65,7 +66,25 @@ function HeatGrid({ title, view, values, highlighted, onHighlight }: HeatGridPro
           />
         ))}
       </div>
+      <ColourScale values={values} />
       <figcaption className="mt-1 text-xs text-zinc-500">{title}</figcaption>
     </figure>
+  );
+}
+
+/** The heatmap's key: the colour ramp from its lowest to its highest score (empty cells are tokens already dropped). */
+function ColourScale({ values }: { values: (number | null)[] }) {
+  const present = values.filter((v): v is number => v !== null);
+  const low = formatScore(Math.min(...present));
+  const high = formatScore(Math.max(...present));
+  const ramp = Array.from({ length: 11 }, (_, i) => heatColor(i / 10)).join(', ');
+  return (
+    <div role="img" aria-label={`Colour scale from ${low} (lowest) to ${high} (highest)`} className="mt-1">
+      <div className="h-2 rounded-sm" style={{ background: `linear-gradient(to right, ${ramp})` }} />
+      <div className="flex justify-between font-mono text-[10px] text-zinc-500">
+        <span>{low}</span>
+        <span>{high}</span>
+      </div>
+    </div>
   );
 }

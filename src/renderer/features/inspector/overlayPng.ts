@@ -1,4 +1,4 @@
-import type { TraceView } from './traceView.js';
+import { PAD_COLOUR, type TraceView } from './traceView.js';
 
 /**
  * Draws the overlay the inspector shows (image framed as the model saw it, pruned patches dimmed,
@@ -10,7 +10,7 @@ export async function renderOverlayPng(view: TraceView, present: boolean[], imag
   canvas.height = size;
   const context = canvas.getContext('2d');
   if (!context) throw new Error('This browser cannot draw to a canvas.');
-  context.fillStyle = '#808080';
+  context.fillStyle = imageUrl && view.resizePolicy === 'pad' ? PAD_COLOUR : '#808080';
   context.fillRect(0, 0, size, size);
   if (imageUrl) drawFramed(context, await loadImage(imageUrl), view.resizePolicy, size);
 

@@ -9,6 +9,7 @@ export function traceToView(trace: Trace, resizePolicy: TraceView['resizePolicy'
   const layerCost = paperLayerCost(trace);
   return {
     method: trace.method.label,
+    answer: trace.totals.answer,
     numLayers: trace.model.numLayers,
     grid,
     resizePolicy,

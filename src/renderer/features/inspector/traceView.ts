@@ -4,6 +4,9 @@
  * Layers are 0-based here and shown 1-based in the UI, as in the paper.
  */
 
+/** LLaVA-1.5 pads an image to a square with CLIP's mean colour (image_mean × 255); the overlay shows it the same way. */
+export const PAD_COLOUR = 'rgb(122 116 104)';
+
 export type ScoreKind = 'ttv' | 'iga' | 'combined';
 export const SCORE_KINDS: readonly ScoreKind[] = ['ttv', 'iga', 'combined'];
 
@@ -19,6 +22,8 @@ export interface PruneStepView {
 
 export interface TraceView {
   method: string;
+  /** The answer this trace belongs to. */
+  answer: string;
   numLayers: number;
   /** The patch grid the vision tower produced: rows * cols = original visual token count. */
   grid: { rows: number; cols: number };
@@ -66,13 +71,23 @@ export function positionHistogram(view: TraceView, present: boolean[]): { rows: 
   return { rows, cols };
 }
 
-/** The scores a patch had at each pruning step it took part in, for the hover card. */
-export function patchScores(view: TraceView, patch: number): { layer: number; scores: Partial<Record<ScoreKind, number>> }[] {
+/** A score with its place among the tokens scored at the same step: rank 1 is the highest. */
+export interface RankedScore {
+  value: number;
+  rank: number;
+  of: number;
+}
+
+/** The scores a patch had at each pruning step it took part in, each with its rank there, for the hover card. */
+export function patchScores(view: TraceView, patch: number): { layer: number; scores: Partial<Record<ScoreKind, RankedScore>> }[] {
   return view.steps.flatMap((step) => {
-    const scores: Partial<Record<ScoreKind, number>> = {};
+    const scores: Partial<Record<ScoreKind, RankedScore>> = {};
     for (const kind of SCORE_KINDS) {
-      const value = step.scores[kind]?.[patch];
-      if (value !== null && value !== undefined) scores[kind] = value;
+      const values = step.scores[kind];
+      const value = values?.[patch];
+      if (value === null || value === undefined) continue;
+      const present = values!.filter((v): v is number => v !== null);
+      scores[kind] = { value, rank: present.filter((v) => v > value).length + 1, of: present.length };
     }
     return Object.keys(scores).length ? [{ layer: step.layer, scores }] : [];
   });

@@ -36,6 +36,7 @@ export function ModelsFeature({ models: shellModels, modelsError }: ViewProps) {
   const [adding, setAdding] = useState<Adding>();
   const online = useOnline();
   const [error, setError] = useState<string>();
+  const [added, setAdded] = useState<string>();
 
   useEffect(() => setModels(shellModels), [shellModels]);
   useEffect(() => {
@@ -52,7 +53,11 @@ export function ModelsFeature({ models: shellModels, modelsError }: ViewProps) {
     [client, adding],
   );
 
-  const refresh = async () => setModels(await callOrThrow(client, 'models.list', {}));
+  const refresh = async () => {
+    const list = await callOrThrow(client, 'models.list', {});
+    setModels(list);
+    return list;
+  };
   const attempt = (work: () => Promise<unknown>) => async () => {
     try {
       await work();
@@ -63,13 +68,22 @@ export function ModelsFeature({ models: shellModels, modelsError }: ViewProps) {
   };
 
   /** Import and download share the engine's one import slot, its progress events and its cancel. */
-  async function add(kind: Adding, work: () => Promise<unknown>, first: string) {
+  async function add(kind: Adding, work: () => Promise<ModelSummary>, first: string) {
     setAdding(kind);
+    setAdded(undefined);
     setTasks((t) => ({ ...t, [kind]: { progress: { done: 0, total: 0, message: first } } }));
     try {
-      await work();
+      const model = await work();
       setTasks((t) => ({ ...t, [kind]: {} }));
-      await refresh();
+      const list = await refresh();
+      const settings = await callOrThrow(client, 'settings.get', {});
+      const inUse = list.find((m) => m.id === settings.modelId) ?? list[0];
+      // Main keeps the model in use; say so, and how to switch.
+      setAdded(
+        inUse && inUse.id !== model.id
+          ? `${model.name} is installed. Chats still use ${inUse.name}: choose Use to switch.`
+          : `${model.name} is installed and in use.`,
+      );
     } catch (err) {
       setTasks((t) => ({ ...t, [kind]: { error: (err as Error).message } }));
     } finally {
@@ -81,8 +95,16 @@ export function ModelsFeature({ models: shellModels, modelsError }: ViewProps) {
   return (
     <div className="overflow-y-auto">
       <ErrorText message={error} className="m-4" />
+      {added && (
+        <p
+          role="status"
+          className="m-4 mb-0 rounded-md bg-emerald-50 p-2 text-sm text-emerald-800 dark:bg-emerald-950 dark:text-emerald-200"
+        >
+          {added}
+        </p>
+      )}
       <ModelsView
-        models={models.map((m) => ({ id: m.id, name: m.name, detail: m.path, capabilities: ['vision', 'TransPrune'] }))}
+        models={models.map((m) => ({ id: m.id, name: m.name, detail: m.path, facts: m.details, capabilities: ['vision', 'TransPrune'] }))}
         activeId={activeId}
         onUse={(id) =>
           void attempt(async () => {

@@ -1,13 +1,16 @@
 import { useState, type FormEvent } from 'react';
-import { formatBytes } from '../common/format.js';
+import type { ModelDetails } from '../../../shared/ipc.js';
+import { formatBytes, formatParameters } from '../common/format.js';
 import { ProgressBar, type TaskProgress } from '../common/ProgressBar.js';
 import { ErrorText } from '../common/ErrorText.js';
 
 export interface ModelCard {
   id: string;
   name: string;
-  /** e.g. "LLaVA-1.5 · 32 layers · 576 visual tokens". */
+  /** Where it lives (the pack folder). */
   detail?: string;
+  /** What the card states about the model, when the store knows it. */
+  facts?: ModelDetails;
   /** Badges: "vision", "transprune", ... */
   capabilities: string[];
   builtIn?: boolean;
@@ -88,7 +91,8 @@ function ModelRow({
         <p className="font-medium">
           {model.name} {active && <span className="text-xs text-emerald-600">(in use)</span>}
         </p>
-        <p className="text-xs text-zinc-500">
+        {model.facts && <ModelFacts facts={model.facts} />}
+        <p className="truncate text-xs text-zinc-500" title={model.detail}>
           {[model.detail, model.sizeBytes !== undefined && formatBytes(model.sizeBytes)].filter(Boolean).join(' · ')}
         </p>
         <ul aria-label="Capabilities" className="mt-1 flex flex-wrap gap-1">
@@ -117,6 +121,20 @@ function ModelRow({
         </button>
       )}
     </li>
+  );
+}
+
+function ModelFacts({ facts }: { facts: ModelDetails }) {
+  return (
+    <div className="text-sm text-zinc-700 dark:text-zinc-300">
+      <p>{facts.architecture}</p>
+      <p className="text-xs">
+        <span data-testid="parameters" title={`${facts.parameters.toLocaleString('en-US')} parameters`}>
+          {formatParameters(facts.parameters)} parameters
+        </span>
+        {` · ${facts.dtype} · ${facts.visualTokens} visual tokens · ${formatBytes(facts.sizeBytes)} on disk`}
+      </p>
+    </div>
   );
 }
 
@@ -191,8 +209,7 @@ function DownloadSection({ onDownload, onCancelDownload, downloadTask = {}, onli
       </h3>
       {!online && (
         <p role="note" className="rounded-md bg-amber-50 p-2 text-sm text-amber-800 dark:bg-amber-950 dark:text-amber-200">
-          You are offline, so nothing can be downloaded. The built-in demo model works without a connection, and you can import a folder you
-          already have.
+          You are offline, so nothing can be downloaded. You can still import a checkpoint folder you already have.
         </p>
       )}
       <form onSubmit={submit} className="flex gap-2">

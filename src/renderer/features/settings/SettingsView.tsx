@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import { parseMethod, parseSchedule } from '../../../shared/pruning.js';
 import type { AppSettings, Sampling } from '../../../shared/settings.js';
 import { MethodSelect } from './methods.js';
@@ -27,34 +27,45 @@ export function SettingsView({ settings, models, providers, onChange }: Settings
 
   return (
     <form
-      className="grid max-w-xl grid-cols-[auto_1fr] items-center gap-x-4 gap-y-3 p-4"
+      className="grid max-w-xl grid-cols-[auto_minmax(0,1fr)] items-center gap-x-4 gap-y-3 p-4"
       onSubmit={(e) => e.preventDefault()}
       aria-label="Preferences"
     >
       <h2 className="col-span-2 text-lg font-semibold">Settings</h2>
 
       <label htmlFor="settings-model">Model</label>
-      <select
-        id="settings-model"
-        className={field}
-        value={settings.modelId ?? ''}
-        onChange={(e) => set({ modelId: e.target.value || undefined })}
-      >
-        <option value="">Built-in demo model</option>
-        {models.map((m) => (
-          <option key={m.id} value={m.id}>
-            {m.name}
-          </option>
-        ))}
-      </select>
+      {models.length > 0 ? (
+        <select
+          id="settings-model"
+          className={`${field} min-w-0`}
+          value={(models.find((m) => m.id === settings.modelId) ?? models[0]).id}
+          onChange={(e) => set({ modelId: e.target.value })}
+        >
+          {models.map((m) => (
+            <option key={m.id} value={m.id}>
+              {m.name}
+            </option>
+          ))}
+        </select>
+      ) : (
+        <p id="settings-model" className="text-sm text-zinc-500">
+          No model installed yet: add one under Models.
+        </p>
+      )}
 
       <label htmlFor="settings-provider">Execution provider</label>
-      <select id="settings-provider" className={field} value={settings.provider} onChange={(e) => set({ provider: e.target.value })}>
+      <select
+        id="settings-provider"
+        className={`${field} min-w-0`}
+        value={settings.provider}
+        onChange={(e) => set({ provider: e.target.value })}
+      >
         <option value="auto">Automatic (fastest that works)</option>
         {providers.map((p) => (
-          <option key={p.name} value={p.name} disabled={Boolean(p.unavailable)}>
+          // The reason a provider does not load can be long (a library path): it shows as the option's tooltip.
+          <option key={p.name} value={p.name} disabled={Boolean(p.unavailable)} title={p.unavailable}>
             {p.name}
-            {p.unavailable ? ` (unavailable: ${p.unavailable})` : ''}
+            {p.unavailable ? ' (does not load here)' : ''}
           </option>
         ))}
       </select>
@@ -175,23 +186,55 @@ interface NumberFieldProps {
   onChange(value: number): void;
 }
 
+/** A number setting: what is typed stays in the box; a valid value is saved, anything else says why it is not. */
 function NumberField({ id, label, value, min, max, step, onChange }: NumberFieldProps) {
+  const [text, setText] = useState(String(value));
+  const [error, setError] = useState<string | null>(null);
+  const integer = Number.isInteger(step);
+  // A value saved elsewhere (or loaded later) replaces what is shown, unless the box holds an edit that is not a number yet.
+  useEffect(
+    () => setText((shown) => (numberProblem(shown, { min, max, integer }) === null ? String(value) : shown)),
+    [value, min, max, integer],
+  );
+  function edit(next: string) {
+    setText(next);
+    const problem = numberProblem(next, { min, max, integer });
+    setError(problem);
+    if (!problem) onChange(Number(next));
+  }
+  const errorId = `${id}-error`;
   return (
     <>
       <label htmlFor={id}>{label}</label>
-      <input
-        id={id}
-        type="number"
-        className={`${field} w-32`}
-        value={value}
-        min={min}
-        max={max}
-        step={step}
-        onChange={(e) => {
-          const next = Number(e.target.value);
-          if (e.target.value !== '' && Number.isFinite(next) && next >= min && next <= max) onChange(next);
-        }}
-      />
+      <div className="flex flex-wrap items-center gap-2">
+        <input
+          id={id}
+          type="number"
+          className={`${field} w-32 ${error ? 'border-red-500' : ''}`}
+          value={text}
+          min={min}
+          max={max}
+          step={step}
+          aria-invalid={error !== null}
+          aria-describedby={error ? errorId : undefined}
+          onChange={(e) => edit(e.target.value)}
+        />
+        {error && (
+          <span id={errorId} data-testid={errorId} role="alert" className="text-xs text-red-600">
+            {error}
+          </span>
+        )}
+      </div>
     </>
   );
+}
+
+/** Why a typed number cannot be used, or null when it can. */
+export function numberProblem(text: string, { min, max, integer }: { min: number; max: number; integer: boolean }): string | null {
+  if (text.trim() === '') return 'Enter a number.';
+  const value = Number(text);
+  if (!Number.isFinite(value)) return 'Enter a number.';
+  if (integer && !Number.isInteger(value)) return `Enter a whole number between ${min} and ${max}.`;
+  if (value < min || value > max) return `Enter a number between ${min} and ${max}.`;
+  return null;
 }

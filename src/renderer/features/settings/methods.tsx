@@ -24,6 +24,11 @@ export const METHOD_CHOICES: MethodChoice[] = [
   { value: 'divprune:ratio=0.5+transprune-high', label: 'DivPrune half + TransPrune High' },
 ];
 
+/** A method in words ("TransPrune High"), or its method string when it is a custom one. */
+export function methodLabel(value: string): string {
+  return METHOD_CHOICES.find((c) => c.value === value)?.label ?? value;
+}
+
 /** The choices, plus `current` when it is a custom method string not in the list. */
 export function choicesWith(current: string): MethodChoice[] {
   return METHOD_CHOICES.some((c) => c.value === current) ? METHOD_CHOICES : [...METHOD_CHOICES, { value: current, label: current }];
@@ -49,13 +54,13 @@ export function MethodSelect({ id, value, onChange, label }: { id: string; value
   }
 
   return (
-    <span className="inline-flex flex-wrap items-center gap-2">
+    <span className="inline-flex min-w-0 max-w-full flex-wrap items-center gap-2">
       <select
         id={id}
         aria-label={label}
         value={custom === null ? value : CUSTOM}
         onChange={(e) => (e.target.value === CUSTOM ? setCustom(value) : (setCustom(null), setError(null), onChange(e.target.value)))}
-        className={field}
+        className={`${field} min-w-0 max-w-full`}
       >
         {choicesWith(value).map((c) => (
           <option key={c.value} value={c.value}>
