@@ -49,10 +49,12 @@ const REVIEW_SIZES = [
   { width: 1600, height: 1000 },
 ];
 const DOCS_SIZE = { width: 1280, height: 860 };
+/** The screenshots the README shows. */
+const README_SHOTS = new Set(['chat', 'compare', 'inspector', 'firstrun']);
 
 /**
  * Screenshots of the page as it is now, narrow and wide, light and dark (out/screenshots/<name>-<w>x<h>-<scheme>.png),
- * plus the README's size when asked; the viewport and colour scheme are put back afterwards.
+ * plus the README's own (docs/screenshots) when asked; the viewport and colour scheme are put back afterwards.
  */
 export async function screenshots(page: Page, name: string, docsSize = DOCS_SIZE): Promise<void> {
   const before = page.viewportSize() ?? DOCS_SIZE;
@@ -64,7 +66,7 @@ export async function screenshots(page: Page, name: string, docsSize = DOCS_SIZE
       await page.waitForTimeout(150); // charts follow their container's width
       await page.screenshot({ path: join(SHOTS, `${name}-${size.width}x${size.height}-${colorScheme}.png`) });
     }
-    if (process.env.UPDATE_SCREENSHOTS === '1') {
+    if (process.env.UPDATE_SCREENSHOTS === '1' && README_SHOTS.has(name)) {
       await page.setViewportSize(docsSize);
       await page.waitForTimeout(150);
       await page.screenshot({ path: join(DOCS_SHOTS, `${name}${colorScheme === 'dark' ? '-dark' : ''}.png`) });

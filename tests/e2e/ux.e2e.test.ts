@@ -63,7 +63,10 @@ beforeAll(async () => {
   const checkpoint = await makeTinyCheckpoint(join(userData, 'hf-tiny'), { preset: 'tiny', layers: 8, imageSize: 56 });
   tinyParameters = [...readCheckpointWeights(checkpoint.dir).values()].reduce((sum, t) => sum + t.shape.reduce((a, b) => a * b, 1), 0);
   await importCheckpoint(checkpoint.dir, modelStoreDir(userData));
-  imageA = await png(160, 120, '#2a7');
+  imageA = await sharp(await png(160, 120, '#2a7'))
+    .composite([{ input: await png(60, 50, '#e33'), left: 20, top: 30 }])
+    .png()
+    .toBuffer();
   imageB = await png(90, 60, '#36c');
   await seedConversations();
   host = await startWebHost({ rendererDir: BUILT.renderer, engineEntry: BUILT.engine, userData, port: 0, engineStdio: 'ignore' });
@@ -167,6 +170,7 @@ describe('first run', () => {
     // The model loads on the first question: the user is told, not left with a blinking cursor.
     expect(await progress()).toContain('Loading the model…');
     expect(await page.getByTestId('answer-progress').count()).toBe(0); // gone once the answer is there
+    await screenshots(page, 'chat');
   });
 });
 
@@ -393,6 +397,7 @@ describe('inspector', () => {
   it('explains itself: the real image with kept and pruned patches, scales, ranks, plain words, the question and answer', async () => {
     await modeTab('Chat').click();
     await page.getByRole('button', { name: sampleQuestion, exact: true }).click(); // a synthetic-task image: a picture worth inspecting
+    await page.getByRole('list', { name: 'Messages' }).getByText(sampleQuestion, { exact: true }).waitFor();
     const inspect = page.getByRole('button', { name: 'Inspect pruning' }).first();
     await inspect.focus();
     await page.keyboard.press('Enter');
@@ -445,7 +450,8 @@ describe('inspector', () => {
 describe('models', () => {
   it('cards say what a model is; the chat header shows the model in use; importing ~/… does not switch models', async () => {
     const picker = page.getByRole('combobox', { name: 'Model' });
-    expect(await picker.locator('option:checked').textContent()).toContain('hf-tiny');
+    const inUse = () => picker.locator('option:checked').textContent();
+    await expect.poll(inUse).toContain('hf-tiny');
     await nav('Models').click();
     const tiny = page.getByRole('listitem', { name: 'hf-tiny' });
     const card = (await tiny.textContent())!;
@@ -473,7 +479,7 @@ describe('models', () => {
     expect(tinyId).toMatch(/^[0-9a-f]{16}$/);
 
     await nav('Chat').click();
-    expect(await picker.locator('option:checked').textContent()).toContain('hf-tiny');
+    await expect.poll(inUse).toContain('hf-tiny');
     await picker.selectOption({ label: (await picker.locator('option', { hasText: 'hf-gqa' }).textContent())! });
     await expect.poll(() => settingsFile().modelId).not.toBe(tinyId);
     await page.getByRole('button', { name: 'New chat' }).click();
@@ -487,7 +493,6 @@ describe('models', () => {
     expect(answered.messages[1].versions[0].modelId).toBe(settingsFile().modelId);
     await picker.selectOption({ label: (await picker.locator('option', { hasText: 'hf-tiny' }).textContent())! });
     await expect.poll(() => settingsFile().modelId).toBe(tinyId);
-    await screenshots(page, 'chat');
   });
 });
 

@@ -197,6 +197,21 @@ describe('chat feature over the real feature handlers', () => {
     expect(screen.queryByRole('dialog')).toBeNull();
   });
 
+  it('shows a trace file over the image the model saw, found in the image store by its hash', async () => {
+    const { client, file } = await mount(new ScriptedAnswerer(['x']));
+    const stored = await client.call('images.add', { data: Buffer.from(await file.arrayBuffer()).toString('base64') });
+    if (!stored.ok) throw new Error(stored.error.message);
+    const trace = makeTrace();
+    const withImage = { ...trace, image: { ...trace.image!, hash: stored.value.image.id } };
+    fireEvent.change(screen.getByLabelText('Open trace file…'), {
+      target: { files: [new File([JSON.stringify(withImage)], 'trace.json', { type: 'application/json' })] },
+    });
+    const dialog = await screen.findByRole('dialog', { name: 'Pruning inspector' });
+    const image = await within(dialog).findByRole('img', { name: 'The image as the model sees it' });
+    expect(image.getAttribute('src')).toBe(stored.value.thumbnail);
+    expect(within(dialog).getByRole('region', { name: 'This answer' }).textContent).toContain('opened from a file');
+  });
+
   it('opens a trace file in the inspector, and refuses one that breaks the schema', async () => {
     await mount(new ScriptedAnswerer(['x']));
     const input = screen.getByLabelText('Open trace file…');

@@ -12,19 +12,20 @@ export function modelInUse(models: ModelSummary[], chosen: string | undefined): 
 /** The model in use, in the chat header, switchable there (saved in the settings). */
 export function ModelPicker({ models }: { models: ModelSummary[] | undefined }) {
   const client = useClient();
-  const [chosen, setChosen] = useState<string>();
+  // undefined until the settings are read: only then is it known which model is in use.
+  const [chosen, setChosen] = useState<{ modelId?: string }>();
   const [error, setError] = useState<string>();
   // biome-ignore lint/correctness/useExhaustiveDependencies: a changed model list can come with a changed choice (an import pins it)
   useEffect(() => {
     callOrThrow(client, 'settings.get', {}).then(
-      (s) => setChosen(s.modelId),
+      (s) => setChosen({ modelId: s.modelId }),
       (err: Error) => setError(err.message),
     );
   }, [client, models]);
-  if (!models || models.length === 0) return null;
+  if (!models || models.length === 0 || !chosen) return null;
 
   async function choose(modelId: string) {
-    setChosen(modelId);
+    setChosen({ modelId });
     try {
       const settings = await callOrThrow(client, 'settings.get', {});
       await callOrThrow(client, 'settings.set', { ...settings, modelId });
@@ -39,7 +40,7 @@ export function ModelPicker({ models }: { models: ModelSummary[] | undefined }) 
       <select
         aria-label="Model"
         aria-invalid={error !== undefined}
-        value={modelInUse(models, chosen)?.id}
+        value={modelInUse(models, chosen.modelId)?.id}
         onChange={(e) => void choose(e.target.value)}
         className="min-w-0 max-w-56 truncate rounded-md border border-zinc-300 bg-white px-2 py-1 text-sm dark:border-zinc-700 dark:bg-zinc-900"
       >

@@ -35,7 +35,11 @@ export function SamplePicker({ disabledReason, onAsk, onCompare }: SamplePickerP
           const attachment = { image, thumbnailUrl: thumbnail };
           return (
             <li key={image.id} className="flex flex-col gap-2 rounded-xl border border-zinc-200 p-3 dark:border-zinc-800">
-              <img src={thumbnail} alt={`Sample for: ${questions[0]}`} className="h-28 w-full rounded-md object-cover sm:h-36 lg:h-44" />
+              <img
+                src={thumbnail}
+                alt={`Sample for: ${questions[0]}`}
+                className="aspect-square w-full max-w-32 self-center rounded-md object-cover sm:max-w-36 lg:max-w-44"
+              />
               <p data-testid="sample-question" className="flex-1 text-sm">
                 {questions[0]}
               </p>
