@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks';
 import {
   ENGINE_PROTOCOL_VERSION,
   EngineInfo,
@@ -119,7 +120,9 @@ export class EngineHost {
     }
     if (options.signal?.aborted) throw new CodedError('cancelled', 'cancelled');
     const id = this.nextId++;
-    const response = new Promise<unknown>((resolve, reject) => this.pending.set(id, { name, resolve, reject, onEvent: options.onEvent }));
+    // A call's events run in its caller's async context, as if the caller had awaited them (the web host routes them by it).
+    const onEvent = options.onEvent && AsyncResource.bind(options.onEvent);
+    const response = new Promise<unknown>((resolve, reject) => this.pending.set(id, { name, resolve, reject, onEvent }));
     const onAbort = () => this.send(engine, 'cancel', { id });
     options.signal?.addEventListener('abort', onAbort, { once: true });
     this.send(engine, name, request, id);

@@ -85,8 +85,13 @@ export function createHandlers(resources: EngineResources): EngineHandlers {
 
 /** The runtime's request for an app answer (the method or methods added by the caller). */
 async function engineRequest(resources: EngineResources, request: Omit<AskRequest, 'method'>) {
-  const model = request.model ?? (await listModels(resources.modelStore))[0]?.id;
+  const installed = await listModels(resources.modelStore);
+  const model = request.model ?? installed[0]?.id;
   if (!model) throw new CodedError('not-found', 'no model installed: import one with `npm run cli -- import <folder>`');
+  // The app names packs of the store by id; a folder path here would load (or import) whatever it points at.
+  if (!installed.some((m) => m.id === model)) {
+    throw new CodedError('not-found', `no installed model has the id "${model}"; choose one of the models listed in Models`);
+  }
   return {
     model,
     image: request.imagePath,

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   AnswerStats,
@@ -12,7 +12,7 @@ import {
   Id,
   UserMessage,
 } from '../../shared/conversation.js';
-import { isTempFile, writeFileAtomic } from './atomicFile.js';
+import { isTempFile, mkdirPrivate, writeFileAtomic } from './atomicFile.js';
 import { StorageError } from './errors.js';
 import { migrate } from './migrations.js';
 
@@ -238,7 +238,7 @@ export class ConversationStore {
   }
 
   private ensureDir(): Promise<unknown> {
-    this.ready ??= mkdir(this.dir, { recursive: true });
+    this.ready ??= mkdirPrivate(this.dir);
     return this.ready;
   }
 }
