@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
+import { withinBudget } from '../util/budget.js';
 
 /**
  * The model's tokenizer: a thin wrapper over @huggingface/tokenizers loaded from a checkpoint's (or
@@ -10,6 +11,19 @@ import { Tokenizer } from '@huggingface/tokenizers';
  */
 
 export class TokenizerError extends Error {}
+
+/** How long one encode or decode may take: far beyond what any real tokenizer needs for any real prompt. */
+export const TOKENIZER_BUDGET_MS = 5_000;
+
+/** Runs a tokenizer call under a time budget; a tokenizer.json's patterns are the model's code, not ours. */
+function budgeted<T>(ms: number, doing: string, work: () => T): T {
+  return withinBudget(
+    ms,
+    `The model's tokenizer (tokenizer.json) took longer than ${ms} ms ${doing}: one of its patterns probably backtracks without end. ` +
+      "Use the tokenizer.json from the model's publisher, or another model.",
+    work,
+  );
+}
 
 type Json = Record<string, unknown>;
 
@@ -76,13 +90,20 @@ export class TextTokenizer {
   }
 
   /** Token ids of `text`; with special tokens (default) the post-processor adds e.g. BOS. */
-  encode(text: string, { addSpecialTokens = true } = {}): number[] {
-    return this.tokenizer.encode(text, { add_special_tokens: addSpecialTokens }).ids;
+  encode(text: string, { addSpecialTokens = true, budgetMs = TOKENIZER_BUDGET_MS } = {}): number[] {
+    return budgeted(
+      budgetMs,
+      `to split ${text.length} characters`,
+      () => this.tokenizer.encode(text, { add_special_tokens: addSpecialTokens }).ids,
+    );
   }
 
   /** Text of `ids`; special tokens (BOS, EOS, <image>) are skipped unless asked for. */
-  decode(ids: readonly number[], { skipSpecialTokens = true } = {}): string {
-    return this.tokenizer.decode([...ids], { skip_special_tokens: skipSpecialTokens });
+  decode(ids: readonly number[], { skipSpecialTokens = true, budgetMs = TOKENIZER_BUDGET_MS } = {}): string {
+    if (ids.length === 0) return '';
+    return budgeted(budgetMs, `to decode ${ids.length} tokens`, () =>
+      this.tokenizer.decode([...ids], { skip_special_tokens: skipSpecialTokens }),
+    );
   }
 
   tokenToId(token: string): number | undefined {
