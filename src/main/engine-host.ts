@@ -30,6 +30,12 @@ export interface EngineHostOptions {
   maxConsecutiveCrashes?: number;
   /** Up this long after ready, a crash no longer counts as consecutive. */
   stableAfterMs?: number;
+  /**
+   * While calls are in flight the host pings the engine; silent this long, the engine is wedged (a
+   * loop in JavaScript never reads its messages): it is killed and restarted, and the calls fail
+   * naming themselves. Long enough for the longest single `session.run` of a big model on a slow CPU.
+   */
+  wedgedAfterMs?: number;
 }
 
 export interface CallOptions {
@@ -51,6 +57,7 @@ const DEFAULTS = {
   restartBackoffMs: [250, 1_000, 3_000, 10_000],
   maxConsecutiveCrashes: 5,
   stableAfterMs: 30_000,
+  wedgedAfterMs: 120_000,
 };
 
 export class EngineHost {
@@ -68,6 +75,10 @@ export class EngineHost {
   private lastFailure: string | undefined;
   private readonly statusListeners = new Set<(status: EngineStatus) => void>();
   private readyWaiters: { resolve(): void; reject(e: Error): void }[] = [];
+  /** When the running engine last sent anything, and when the watchdog last asked it to. */
+  private lastHeard = 0;
+  private lastPinged = 0;
+  private watchdog: NodeJS.Timeout | undefined;
 
   constructor(options: EngineHostOptions) {
     const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
@@ -127,6 +138,7 @@ export class EngineHost {
     options.signal?.addEventListener('abort', onAbort, { once: true });
     this.send(engine, name, request, id);
     this.updateBusy();
+    this.watch(engine);
     try {
       return (await response) as EngineResponse<K>;
     } finally {
@@ -165,6 +177,7 @@ export class EngineHost {
 
   private receive(engine: EngineProcess, raw: unknown): void {
     if (engine !== this.process) return;
+    this.lastHeard = Date.now();
     const parsed = EngineOutMessage.safeParse(raw);
     if (!parsed.success) return console.error(`engine host: dropped a malformed message: ${String(JSON.stringify(raw)).slice(0, 200)}`);
     const message = parsed.data;
@@ -201,6 +214,34 @@ export class EngineHost {
     else pending.reject(new CodedError('internal', `engine answered ${pending.name} outside the contract: ${value.error.message}`));
   }
 
+  /** Pings the engine while calls are in flight; kills it when it stays silent past `wedgedAfterMs`. */
+  private watch(engine: EngineProcess): void {
+    if (this.watchdog) return;
+    const limit = this.options.wedgedAfterMs;
+    this.lastHeard = this.lastPinged = Date.now();
+    this.watchdog = setInterval(
+      () => {
+        const calls = [...new Set([...this.pending.values()].map((p) => p.name))];
+        if (engine !== this.process || calls.length === 0) return this.stopWatching();
+        // Silence counts from the first question it left unanswered, so a late tick of this timer never blames the engine.
+        if (this.lastHeard >= this.lastPinged) {
+          this.lastPinged = Date.now();
+          return this.send(engine, 'ping', {});
+        }
+        const silentMs = Date.now() - this.lastPinged;
+        if (silentMs < limit) return;
+        this.stopWatching();
+        this.failLaunch(engine, `stopped responding for ${Math.round(silentMs / 1000)} s during ${calls.join(', ')} and was restarted`);
+      },
+      Math.max(10, limit / 4),
+    );
+  }
+
+  private stopWatching(): void {
+    clearInterval(this.watchdog);
+    this.watchdog = undefined;
+  }
+
   private failLaunch(engine: EngineProcess, reason: string): void {
     this.lastFailure = reason;
     engine.kill();
@@ -209,6 +250,7 @@ export class EngineHost {
   private exited(engine: EngineProcess, exitReason: string): void {
     if (engine !== this.process) return;
     clearTimeout(this.readyTimer);
+    this.stopWatching();
     this.process = undefined;
     const reason = this.lastFailure ?? exitReason;
     this.lastFailure = undefined;

@@ -238,7 +238,7 @@ export class Engine {
     const start = performance.now();
     callbacks.onEvent?.({ type: 'stage', stage: 'preprocessing' });
     const bytes = typeof file === 'string' ? await readImageFile(file) : file;
-    const image = await preprocessClip(bytes, model.clip);
+    const image = await preprocessClip(bytes, model.clip, undefined, callbacks.signal);
     const preprocessMs = performance.now() - start;
 
     callbacks.onEvent?.({ type: 'stage', stage: 'encoding-image' });

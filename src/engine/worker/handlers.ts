@@ -16,8 +16,8 @@ export interface CallContext {
   emit<E extends EngineEventName>(event: E, payload: EngineEventPayload<E>): void;
 }
 
-/** The calls a handler serves; `cancel` and `shutdown` are the message loop's own. */
-export type HandledCall = Exclude<keyof EngineCalls, 'cancel' | 'shutdown'>;
+/** The calls a handler serves; `cancel`, `shutdown` and `ping` are the message loop's own. */
+export type HandledCall = Exclude<keyof EngineCalls, 'cancel' | 'shutdown' | 'ping'>;
 
 export type EngineHandlers = {
   [K in HandledCall]: (request: z.output<EngineCalls[K]['request']>, ctx: CallContext) => Promise<EngineResponse<K>>;

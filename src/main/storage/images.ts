@@ -8,7 +8,7 @@ import { StorageError } from './errors.js';
 import { ImageError, validateImage as validateImageBytes, type ImageFormat, type ImageLimits } from '../../engine/image/validate.js';
 
 /** Limits for images people drop, paste or pick: generous for photos and screenshots, small enough to decode safely. */
-export const IMAGE_LIMITS: ImageLimits = { maxBytes: 25 * 1024 * 1024, maxPixels: 50_000_000 };
+export const IMAGE_LIMITS: ImageLimits = { maxBytes: 25 * 1024 * 1024, maxPixels: 50_000_000, maxAspectRatio: 32 };
 
 /** The one intake check for every way an image arrives (src/engine/image's validator, with the app's limits). */
 const validateImage = (bytes: Uint8Array) => validateImageBytes(bytes, IMAGE_LIMITS);
