@@ -11,7 +11,7 @@ import {
   type EngineResponse,
   type EngineStatus,
 } from '../shared/ipc.js';
-import { CodedError } from '../shared/result.js';
+import { CodedError, describeIssues } from '../shared/result.js';
 import type { EngineProcess, SpawnEngine } from './engine-process.js';
 
 /**
@@ -193,7 +193,7 @@ export class EngineHost {
   private handshake(engine: EngineProcess, payload: unknown): void {
     clearTimeout(this.readyTimer);
     const info = EngineInfo.safeParse(payload);
-    if (!info.success) return this.failLaunch(engine, `malformed ready handshake: ${info.error.message}`);
+    if (!info.success) return this.failLaunch(engine, `malformed ready handshake: ${describeIssues(info.error)}`);
     if (info.data.versions.protocol !== ENGINE_PROTOCOL_VERSION) {
       return this.failLaunch(engine, `engine speaks protocol ${info.data.versions.protocol}, host expects ${ENGINE_PROTOCOL_VERSION}`);
     }
@@ -211,7 +211,7 @@ export class EngineHost {
     if (!message.ok) return pending.reject(new CodedError(message.error.code, message.error.message));
     const value = engineCalls[pending.name].response.safeParse(message.value);
     if (value.success) pending.resolve(value.data);
-    else pending.reject(new CodedError('internal', `engine answered ${pending.name} outside the contract: ${value.error.message}`));
+    else pending.reject(new CodedError('internal', `engine answered ${pending.name} outside the contract: ${describeIssues(value.error)}`));
   }
 
   /** Pings the engine while calls are in flight; kills it when it stays silent past `wedgedAfterMs`. */

@@ -16,7 +16,10 @@ function gradient(width: number, height: number): Buffer {
   for (let i = 0; i < rgb.length; i++) rgb[i] = (i * 31 + Math.floor(i / (width * 3)) * 17) & 255;
   return rgb;
 }
-const png = (rgb: Buffer, width: number, height: number) => sharp(rgb, { raw: { width, height, channels: 3 } }).png().toBuffer();
+const png = (rgb: Buffer, width: number, height: number) =>
+  sharp(rgb, { raw: { width, height, channels: 3 } })
+    .png()
+    .toBuffer();
 
 describe('hostile images', () => {
   it('refuses a 20000x4 PNG at once, naming the shape and what to do, without growing memory', async () => {

@@ -11,6 +11,7 @@ import { encodeChat, type ChatTurn } from '../text/chat.js';
 import { TextTokenizer } from '../text/tokenizer.js';
 import { TimeBudgetError } from '../util/budget.js';
 import { ImageParams } from './manifest.js';
+import { describeIssues } from '../../shared/result.js';
 
 export class CheckpointError extends Error {
   override name = 'CheckpointError';
@@ -166,7 +167,7 @@ function parseImageParams(raw: Record<string, unknown> | null, config: LlavaConf
     image_std: raw.image_std ?? [0.26862954, 0.26130258, 0.27577711],
   });
   if (!params.success) {
-    throw new CheckpointError(`${where}: ${params.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    throw new CheckpointError(`${where}: ${describeIssues(params.error)}`);
   }
   const p = params.data;
   const out = p.do_center_crop ? p.crop_size : p.do_resize && 'height' in p.size ? p.size : null;

@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
+import { z } from 'zod';
+import { describeIssues } from '../../shared/result.js';
 import { withinBudget } from '../util/budget.js';
 
 /**
@@ -26,6 +28,18 @@ function budgeted<T>(ms: number, doing: string, work: () => T): T {
 }
 
 type Json = Record<string, unknown>;
+
+/** The parts of tokenizer.json the library reads without checking; checked here so a bad file gets a readable message. */
+const PIPELINE_SECTIONS = ['normalizer', 'pre_tokenizer', 'post_processor', 'decoder'] as const;
+const Section = z.looseObject({ type: z.string() }).nullable().optional();
+const TokenizerFile = z.looseObject({
+  model: z.looseObject({}),
+  added_tokens: z.array(z.looseObject({ id: z.number().int().min(0), content: z.string() })).default([]),
+  normalizer: Section,
+  pre_tokenizer: Section,
+  post_processor: Section,
+  decoder: Section,
+});
 
 /** tokenizer_config.json writes special tokens as a string or as an AddedToken dict {content, ...}. */
 function tokenContent(value: unknown): string | undefined {
@@ -72,10 +86,13 @@ export class TextTokenizer {
     if (!tokenizerJson.model || typeof tokenizerJson.model !== 'object') {
       throw new TokenizerError('tokenizer.json has no "model" section; is it a Hugging Face tokenizers file?');
     }
+    const parsed = TokenizerFile.safeParse(tokenizerJson);
+    if (!parsed.success) throw new TokenizerError(`tokenizer.json has an unexpected shape: ${describeIssues(parsed.error)}`);
+    const json = parsed.data as Json;
     try {
-      return new TextTokenizer(new Tokenizer(tokenizerJson, tokenizerConfig), tokenizerConfig);
+      return new TextTokenizer(new Tokenizer(json, tokenizerConfig), tokenizerConfig);
     } catch (e) {
-      throw new TokenizerError(`tokenizer.json could not be loaded: ${(e as Error).message}`);
+      throw new TokenizerError(`tokenizer.json could not be loaded: ${explainLoadFailure(json, tokenizerConfig, e as Error)}`);
     }
   }
 
@@ -113,4 +130,22 @@ export class TextTokenizer {
   idToToken(id: number): string | undefined {
     return this.tokenizer.id_to_token(id);
   }
+}
+
+/**
+ * The library's own errors name unknown types well ("Unknown PreTokenizer type: X"), but a section of
+ * the right type with wrong fields fails deep inside it with a JavaScript TypeError. The section to
+ * blame is the one whose removal lets the file load.
+ */
+function explainLoadFailure(json: Json, config: Json, error: Error): string {
+  const advice = "use the tokenizer.json from the model's publisher";
+  if (!(error instanceof TypeError) && !(error instanceof RangeError)) return `${error.message}; ${advice}`;
+  for (const section of PIPELINE_SECTIONS) {
+    if (json[section] === null || json[section] === undefined) continue;
+    try {
+      new Tokenizer({ ...json, [section]: null }, config);
+      return `its ${section} section (type ${JSON.stringify((json[section] as Json).type)}) is missing fields or has fields of the wrong kind; ${advice}`;
+    } catch {}
+  }
+  return `its model section (vocabulary and merges) is missing fields or has fields of the wrong kind; ${advice}`;
 }

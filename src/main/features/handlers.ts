@@ -38,7 +38,7 @@ export interface Features {
   handlers: FeatureHandlers;
   /** Subscribes to the events the features push (streaming answers); returns the unsubscribe. */
   onEvent(listener: Listener): () => void;
-  /** Start-up: answers cut off by a crash or quit become `interrupted`, keeping their text. */
+  /** Start-up: temp files of cut-short writes go; answers cut off by a crash or quit become `interrupted`, keeping their text. */
   recover(): Promise<number>;
   /** Quit: stop every answer in flight (each is saved as interrupted). */
   stopAll(): void;
@@ -139,7 +139,10 @@ export function createFeatures({ storage, answerer, models, chooseSavePath, hfEn
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
-    recover: () => conversations.recoverInterrupted(),
+    recover: async () => {
+      await storage.removeTempFiles();
+      return conversations.recoverInterrupted();
+    },
     stopAll() {
       chat.stopAll();
       compare.stopAll();

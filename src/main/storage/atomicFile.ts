@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /** Temp files live beside their target (same filesystem, so rename is atomic) and are easy to recognise. */
@@ -38,4 +38,12 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
 
 export function isTempFile(name: string): boolean {
   return name.startsWith('.') && name.endsWith(TEMP_SUFFIX);
+}
+
+/** Start-up: temp files left in `dir` by writes a crash or kill cut short; returns how many were removed. */
+export async function removeTempFiles(dir: string): Promise<number> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const temps = names.filter(isTempFile);
+  await Promise.all(temps.map((name) => rm(join(dir, name), { force: true })));
+  return temps.length;
 }

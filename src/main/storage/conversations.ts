@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { describeIssues } from '../../shared/result.js';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -224,7 +226,16 @@ export class ConversationStore {
     try {
       return Conversation.parse(migrate(JSON.parse(text)));
     } catch (err) {
-      throw new StorageError('corrupt', `conversation ${id} cannot be read: ${(err as Error).message}`);
+      const why =
+        err instanceof z.ZodError
+          ? describeIssues(err)
+          : err instanceof SyntaxError
+            ? `not valid JSON (${err.message})`
+            : (err as Error).message;
+      throw new StorageError(
+        'corrupt',
+        `Conversation ${id} cannot be read: ${why}. Its file ${this.file(id)} is left as it was; restore it from a backup or delete it.`,
+      );
     }
   }
 
