@@ -136,7 +136,10 @@ describe('conversation store', () => {
     const c = await store.create('Cats');
     const onDisk = JSON.parse(await readFile(join(dir, `${c.id}.json`), 'utf8'));
     await writeFile(join(dir, `${c.id}.json`), JSON.stringify({ ...onDisk, messages: [{ role: 'robot' }], createdAt: 'yesterday' }));
-    const error = await store.get(c.id).catch((e: Error) => e);
+    const error = (await store.get(c.id).then(
+      () => new Error('read without error'),
+      (e: Error) => e,
+    )) as Error;
     expect(error.message).toMatch(new RegExp(`^Conversation ${c.id} cannot be read: createdAt: .*expected number.*; messages\\.0`));
     expect(error.message).toMatch(/is left as it was; restore it from a backup or delete it\.$/);
     expect(error.message).not.toMatch(/"code":|\[\s*\{/); // no raw zod issue dump
