@@ -6,6 +6,8 @@ import type { Trace } from '../../shared/trace.js';
 import { preprocessClip } from '../image/preprocess.js';
 import { importCheckpoint } from '../pack/import.js';
 import { findPack, listPacks, type PackSummary } from '../pack/store.js';
+import { needsVerification, verifyPack } from '../pack/verify.js';
+import { CodedError } from '../../shared/result.js';
 import { createMethod } from '../pruning/index.js';
 import { fullFlops, type FlopsModel, type PrefillShape } from '../pruning/flops.js';
 import { encodeChat, type ChatTurn } from '../text/chat.js';
@@ -72,7 +74,7 @@ export interface CompareResult {
 
 const NO_PRUNING: MethodSpec = { llm: { kind: 'none' } };
 
-export type EngineStage = 'loading-model' | 'importing' | 'preprocessing' | 'encoding-image' | 'prefill' | 'decoding';
+export type EngineStage = 'verifying' | 'loading-model' | 'importing' | 'preprocessing' | 'encoding-image' | 'prefill' | 'decoding';
 export type EngineEvent = { type: 'stage'; stage: EngineStage } | { type: 'progress'; fraction: number; message: string };
 
 export interface AskCallbacks {
@@ -141,6 +143,7 @@ export class Engine {
     const key = `${dir}|${ep}`;
     if (this.#loaded?.key === key) return this.#loaded.model;
     await this.unload();
+    await verifyOnFirstLoad(dir, callbacks);
     callbacks.onEvent?.({ type: 'stage', stage: 'loading-model' });
     const model = await LoadedModel.load(dir, { ep, threads: this.options.threads });
     this.#loaded = { key, model };
@@ -275,6 +278,23 @@ export class Engine {
     if (looksLikePath)
       throw new Error(`${asPath} is neither a model pack (manifest.json) nor a Hugging Face checkpoint folder (config.json)`);
     return (await findPack(this.options.modelStore, nameOrDir)).path;
+  }
+}
+
+/** A pack's weights are hashed the first time it loads, and again whenever a weight file changed since. */
+async function verifyOnFirstLoad(dir: string, callbacks: StageCallbacks): Promise<void> {
+  if (!(await needsVerification(dir))) return;
+  callbacks.onEvent?.({ type: 'stage', stage: 'verifying' });
+  const result = await verifyPack(dir, {
+    signal: callbacks.signal,
+    onProgress: ({ fraction, file }) =>
+      callbacks.onEvent?.({ type: 'progress', fraction, message: file ? `verifying ${file}` : 'verified' }),
+  });
+  if (!result.ok) {
+    throw new CodedError(
+      'internal',
+      `The model pack in ${dir} is damaged: ${result.problems.join('; ')}. Remove the model and import it again.`,
+    );
   }
 }
 
