@@ -19,6 +19,20 @@ export const TOKENIZER_BUDGET_MS = 5_000;
 
 /** Runs a tokenizer call under a time budget; a tokenizer.json's patterns are the model's code, not ours. */
 function budgeted<T>(ms: number, doing: string, work: () => T): T {
+  try {
+    return timed(ms, doing, work);
+  } catch (e) {
+    // Sections with fields of the wrong kind can load and only fail here, deep in the library.
+    if (e instanceof TypeError || e instanceof RangeError) {
+      throw new TokenizerError(
+        `The model's tokenizer (tokenizer.json) failed ${doing}: a section has fields of the wrong kind. Use the tokenizer.json from the model's publisher.`,
+      );
+    }
+    throw e;
+  }
+}
+
+function timed<T>(ms: number, doing: string, work: () => T): T {
   return withinBudget(
     ms,
     `The model's tokenizer (tokenizer.json) took longer than ${ms} ms ${doing}: one of its patterns probably backtracks without end. ` +

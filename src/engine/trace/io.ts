@@ -16,7 +16,7 @@ export function readTrace(text: string): Trace {
   }
   const version = (data as { version?: unknown } | null)?.version;
   if (version !== TRACE_VERSION)
-    throw new Error(`unsupported trace version ${String(version)} (this build reads version ${TRACE_VERSION})`);
+    throw new Error(`unsupported trace version ${JSON.stringify(version)?.slice(0, 40)} (this build reads version ${TRACE_VERSION})`);
   const parsed = Trace.safeParse(data);
   if (!parsed.success) {
     const first = parsed.error.issues[0];
