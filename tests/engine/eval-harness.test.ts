@@ -10,7 +10,7 @@ import { runEval, type EvalReport } from '../../src/engine/eval/harness.js';
 import { normalizeAnswer } from '../../src/engine/eval/metrics.js';
 import { writeReport } from '../../src/engine/eval/report.js';
 import { Engine } from '../../src/engine/runtime/engine.js';
-import { makeTinyCheckpoint } from '../helpers/tiny-checkpoint.js';
+import { makeSyntheticCheckpoint } from '../../src/engine/checkpoint/synthetic.js';
 
 // Accuracy is meaningless on random weights: this checks structure, counts, aggregation and files.
 describe('the harness end to end on a tiny random checkpoint', () => {
@@ -21,7 +21,7 @@ describe('the harness end to end on a tiny random checkpoint', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'eval-'));
-    const checkpoint = await makeTinyCheckpoint(join(dir, 'ckpt'), { preset: 'tiny', layers: 8, chatTemplate: true });
+    const checkpoint = await makeSyntheticCheckpoint(join(dir, 'ckpt'), { preset: 'tiny', layers: 8, chatTemplate: true });
     const items = (await readVqaJsonl('tests/fixtures/vqa/test.jsonl')).slice(0, 3);
     const notAnImage = join(dir, 'not-an-image.jpg');
     await writeFile(notAnImage, 'plain text, not a JPEG');

@@ -1,5 +1,5 @@
 import { join, resolve } from 'node:path';
-import { makeTinyCheckpoint, type TinyShape } from '../../../tests/helpers/tiny-checkpoint.js';
+import { makeSyntheticCheckpoint, type CheckpointShape } from '../checkpoint/synthetic.js';
 import { writeFileAtomic } from '../io/files.js';
 import { importCheckpoint } from '../pack/import.js';
 import { MANIFEST_FILE, loadManifest, type PackManifest } from '../pack/manifest.js';
@@ -51,7 +51,7 @@ export async function benchPack(shape: BenchModelShape): Promise<string> {
   if (cached) return cached.path;
   const checkpoint = join(root, 'checkpoints', name);
   const heads = shape.hidden / 128 >= 1 && shape.hidden % 128 === 0 ? shape.hidden / 128 : shape.hidden / 64;
-  const tiny: Partial<TinyShape> = {
+  const tiny: Partial<CheckpointShape> = {
     hidden: shape.hidden,
     intermediate,
     layers: distinct,
@@ -66,7 +66,7 @@ export async function benchPack(shape: BenchModelShape): Promise<string> {
   console.error(`making a ${shape.layers}-layer, ${shape.hidden}-wide ${shape.dtype} checkpoint in ${checkpoint}`);
   // Safetensors files are written whole from one buffer: keep each shard near 1 GB (Node buffers stop at 4 GB).
   const bytes = distinct * (4 * shape.hidden ** 2 + 3 * shape.hidden * intermediate) * (shape.dtype === 'fp16' ? 2 : 4);
-  await makeTinyCheckpoint(checkpoint, { ...tiny, dtype: shape.dtype, shards: Math.max(1, Math.ceil(bytes / 2 ** 30)) });
+  await makeSyntheticCheckpoint(checkpoint, { ...tiny, dtype: shape.dtype, shards: Math.max(1, Math.ceil(bytes / 2 ** 30)) });
   console.error('importing it');
   const { dir } = await importCheckpoint(checkpoint, join(root, 'store'), { name, dtype: shape.dtype });
   if (distinct < shape.layers) await repeatLayers(dir, shape.layers);

@@ -1,5 +1,5 @@
 import type { Stage } from '../../../shared/pruning.js';
-import { mulberry32, type Uniform } from '../../util/rng.js';
+import { mulberry32, type Uniform } from '../../util/mulberry32.js';
 import type { LayerBoundary } from '../types.js';
 import { keptOriginal, type MethodRecorder } from './common.js';
 import type { InLlmMethod } from './in-llm.js';
