@@ -22,7 +22,7 @@ describe('the harness end to end on a tiny random checkpoint', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'eval-'));
     const checkpoint = await makeSyntheticCheckpoint(join(dir, 'ckpt'), { preset: 'tiny', layers: 8, chatTemplate: true });
-    const items = (await readVqaJsonl('tests/fixtures/vqa/test.jsonl')).slice(0, 3);
+    const items = (await readVqaJsonl('resources/vqa-test/test.jsonl')).slice(0, 3);
     const notAnImage = join(dir, 'not-an-image.jpg');
     await writeFile(notAnImage, 'plain text, not a JPEG');
     items.push({

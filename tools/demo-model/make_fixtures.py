@@ -28,7 +28,7 @@ from common import NUM_VISUAL, parts
 from train import build_model, build_processor, save_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
-TEST_SPLIT = ROOT / "tests/fixtures/vqa/test.jsonl"
+TEST_SPLIT = ROOT / "resources/vqa-test/test.jsonl"
 CASES = [0, 4, 5]  # colour, position and label questions of the test split
 SCHEDULES = json.loads((Path(__file__).with_name("schedules.json")).read_text())
 TINY_VISION = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=336,
@@ -197,7 +197,7 @@ def run_case(model, processor, item):
     rows = [0, start, start + n - 1, len(ids) - 1]
     prompt_ids = ids[:start + 1].tolist() + ids[start + n:].tolist()
     case = {
-        "id": item["id"], "image": f"tests/fixtures/vqa/{item['image']}", "question": item["question"], "answer": item["answer"],
+        "id": item["id"], "image": f"resources/vqa-test/{item['image']}", "question": item["question"], "answer": item["answer"],
         "prompt": prompt, "prompt_ids": prompt_ids, "image_token_index": start, "visual_start": start, "num_visual": n,
         "pixel_values": {"mean_per_channel": floats(pixels[0].mean(dim=(1, 2))), "std_per_channel": floats(pixels[0].std(dim=(1, 2))),
                          "row0_channel0_first16": floats(pixels[0, 0, 0, :16])},
