@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { DEMO_MODEL_DIR } from '../engine/data/demo-model.js';
+import { DEMO_MODEL_DIR } from '../engine/index.js';
 import { defaultUserDataDir } from '../main/paths.js';
 import { startWebHost } from './server.js';
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readTrace } from '../../src/engine/trace/io.js';
+import { readTrace } from '../../src/shared/trace-files.js';
 import { importCheckpoint } from '../../src/engine/pack/import.js';
 import { modelStoreDir } from '../../src/main/paths.js';
 import { visualTokensAt, type Trace } from '../../src/shared/trace.js';

@@ -7,7 +7,7 @@ import { parseCommandArgs } from '../../src/cli/command.js';
 import { compareCommand, sideBySide } from '../../src/cli/commands/compare.js';
 import { methodsFromArgs } from '../../src/cli/pruning-options.js';
 import { formatMethod } from '../../src/shared/pruning.js';
-import { readTrace } from '../../src/engine/trace/io.js';
+import { readTrace } from '../../src/shared/trace-files.js';
 import { makeSyntheticCheckpoint } from '../../src/engine/checkpoint/synthetic.js';
 
 /** `compare` end to end on the tiny checkpoint (4 layers, 16 visual tokens): table, traces on disk. */
