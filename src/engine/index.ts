@@ -4,5 +4,3 @@
 
 /** Image intake: the app checks a dropped image with the same rules the engine's preprocessing applies. */
 export { ImageError, validateImage, type ImageFormat, type ImageInfo, type ImageLimits } from './image/validate.js';
-/** The bundled demo checkpoint (resources/demo-model), imported on a first launch with no models. */
-export { DEMO_MODEL_DIR } from './data/demo-model.js';
