@@ -3,7 +3,7 @@ import type { CompareAnswerEvent } from '../../../shared/ipc-features.js';
 import { DEFAULT_SETTINGS, type AppSettings } from '../../../shared/settings.js';
 import type { ViewProps } from '../../shell/App.js';
 import { useClient } from '../../shell/client-context.js';
-import { askBlocker } from '../chat/ChatFeature.js';
+import { askBlocker } from '../common/askBlocker.js';
 import { Composer, type Attachment } from '../chat/Composer.js';
 import { addImage, callOrThrow } from '../common/client.js';
 import type { InspectSource } from '../inspector/InspectorDialog.js';
