@@ -12,7 +12,7 @@ import { CodedError } from '../../src/shared/result.js';
 import { Trace } from '../../src/shared/trace.js';
 import type { Answerer, AnswerRequest, CompareAnswerRequest } from '../../src/main/features/answerer.js';
 import { promptFor } from '../../src/main/features/chat.js';
-import { createFeatures, type Features } from '../../src/main/features/handlers.js';
+import { createFeatures, type Features } from '../../src/main/features/feature-handlers.js';
 import type { ModelInstaller } from '../../src/main/features/models.js';
 import { openStorage, type Storage } from '../../src/main/storage/index.js';
 import { importCheckpoint } from '../../src/engine/pack/import.js';

@@ -1,7 +1,7 @@
 import { formatMethod, type MethodSpec, type Schedule } from '../../shared/pruning.js';
 import { TRACE_VERSION, Trace, type LayerRecord, type ScoreRecord, type TtvRecord } from '../../shared/trace.js';
 import { fullFlops, paperFlops, type FlopsModel, type PrefillShape } from '../pruning/flops.js';
-import type { MethodRecorder } from '../pruning/recorder.js';
+import type { MethodRecorder } from '../pruning/method-recorder.js';
 
 /** What the runtime knows before prefill starts. */
 export interface TraceMeta {

@@ -2,7 +2,7 @@ import { topkSorted } from '../select.js';
 import type { Stage } from '../../../shared/pruning.js';
 import type { LayerBoundary } from '../types.js';
 import { keptOriginal, probeAttention, timed } from './common.js';
-import type { MethodRecorder } from '../recorder.js';
+import type { MethodRecorder } from '../method-recorder.js';
 import type { InLlmMethod } from './in-llm.js';
 
 /**

@@ -1,4 +1,4 @@
-import type { MethodRecorder } from '../recorder.js';
+import type { MethodRecorder } from '../method-recorder.js';
 import type { LayerBoundary } from '../types.js';
 
 /** Helpers the in-LLM methods share: probing with its FLOPs recorded, timing a scoring step, and mapping kept tokens to the grid. */

@@ -4,7 +4,7 @@ import type { Trace } from '../../../shared/trace.js';
 import { useClient } from '../../shell/client-context.js';
 import type { ViewProps } from '../../shell/App.js';
 import { askBlocker } from '../common/askBlocker.js';
-import { callOrThrow } from '../common/client.js';
+import { callOrThrow } from '../common/calls.js';
 import { CompareFeature } from '../compare/CompareFeature.js';
 import { InspectorDialog, type InspectSource } from '../inspector/InspectorDialog.js';
 import { useChat } from './chatStore.js';

@@ -5,7 +5,7 @@ import type { ViewProps } from '../../shell/App.js';
 import { useClient } from '../../shell/client-context.js';
 import { askBlocker } from '../common/askBlocker.js';
 import { Composer, type Attachment } from '../chat/Composer.js';
-import { addImage, callOrThrow } from '../common/client.js';
+import { addImage, callOrThrow } from '../common/calls.js';
 import type { InspectSource } from '../inspector/InspectorDialog.js';
 import { CompareView, type ComparePane, type Side } from './CompareView.js';
 import { ErrorText } from '../common/ErrorText.js';

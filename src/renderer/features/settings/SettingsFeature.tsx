@@ -2,7 +2,7 @@ import { useEffect, useRef, useState } from 'react';
 import type { AppSettings } from '../../../shared/settings.js';
 import type { ViewProps } from '../../shell/App.js';
 import { useClient } from '../../shell/client-context.js';
-import { callOrThrow } from '../common/client.js';
+import { callOrThrow } from '../common/calls.js';
 import { EngineSettings } from './EngineSettings.js';
 import { SettingsView } from './SettingsView.js';
 import { ErrorText } from '../common/ErrorText.js';
