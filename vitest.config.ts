@@ -1,6 +1,6 @@
 import { defineConfig } from 'vitest/config';
 
-// One project per room; each runs in the environment its code runs in.
+// One project per part of the app; each runs in the environment its code runs in.
 export default defineConfig({
   test: {
     projects: [

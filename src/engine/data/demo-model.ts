@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /**
- * The embedded demo model: a Hugging Face LLaVA folder in resources/, trained on this room's synthetic
+ * The embedded demo model: a Hugging Face LLaVA folder in resources/, trained on this project's synthetic
  * VQA data by tools/demo-model (on a GPU machine). `--model demo` resolves here.
  */
 export const DEMO_MODEL_NAME = 'demo';
