@@ -104,7 +104,10 @@ function setup(answerer: Answerer, hfEndpoint?: string) {
     storage,
     answerer,
     models: storeInstaller(join(dir, 'models')),
-    chooseSavePath: async (name) => (saved.push(name), join(dir, name)),
+    chooseSavePath: async (name) => {
+      saved.push(name);
+      return join(dir, name);
+    },
     hfEndpoint,
   });
   features.onEvent(

@@ -14,7 +14,7 @@ export interface ReportContext {
 
 export async function writeReport(dir: string, report: EvalReport, context: ReportContext): Promise<string[]> {
   const files = { json: join(dir, 'eval.json'), md: join(dir, 'eval.md'), png: join(dir, 'eval.png') };
-  await writeFileAtomic(files.json, JSON.stringify({ ...context, ...report }, null, 1) + '\n');
+  await writeFileAtomic(files.json, `${JSON.stringify({ ...context, ...report }, null, 1)}\n`);
   await writeFileAtomic(
     files.md,
     `${markdownTable(report)}\n\nMade by \`${context.command}\` on ${context.createdAt}; data: ${context.data}; model ${report.model.id} (${report.model.numLayers} layers) on ${report.provider}.\n`,

@@ -1,3 +1,4 @@
+import { getOrInsert } from '../../shared/get-or-insert.js';
 import { formatMethod, type MethodSpec, type Schedule } from '../../shared/pruning.js';
 import { TRACE_VERSION, Trace, type LayerRecord, type ScoreRecord, type TtvRecord } from '../../shared/trace.js';
 import { fullFlops, paperFlops, type FlopsModel, type PrefillShape } from '../pruning/flops.js';
@@ -126,9 +127,7 @@ export class TraceRecorder implements MethodRecorder {
 
   private at(layer: number): LayerRecord {
     const key = layer + 1;
-    let rec = this.layers.get(key);
-    if (!rec) this.layers.set(key, (rec = emptyLayer(key)));
-    return rec;
+    return getOrInsert(this.layers, key, () => emptyLayer(key));
   }
 }
 

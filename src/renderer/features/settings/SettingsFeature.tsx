@@ -23,7 +23,10 @@ export function SettingsFeature({ status, models }: ViewProps) {
     setSettings(next);
     try {
       const saved = await callOrThrow(client, 'settings.set', next);
-      if (request === latest.current) setSettings(saved), setError(undefined);
+      if (request === latest.current) {
+        setSettings(saved);
+        setError(undefined);
+      }
     } catch (err) {
       if (request === latest.current) setError(`Not saved: ${(err as Error).message}`);
     }
