@@ -17,11 +17,13 @@ describe('the harness end to end on a tiny random checkpoint', () => {
   let dir: string;
   let engine: Engine;
   let report: EvalReport;
+  let checkpointDir: string;
   const methods = ['none', 'transprune-high', 'fastv'].map((name) => ({ name, spec: parseMethod(name) }));
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'eval-'));
     const checkpoint = await makeTinyCheckpoint(join(dir, 'ckpt'), { preset: 'tiny', layers: 8, chatTemplate: true });
+    checkpointDir = checkpoint.dir;
     const items = (await readVqaJsonl('tests/fixtures/vqa/test.jsonl')).slice(0, 3);
     const notAnImage = join(dir, 'not-an-image.jpg');
     await writeFile(notAnImage, 'plain text, not a JPEG');
@@ -97,5 +99,31 @@ describe('the harness end to end on a tiny random checkpoint', () => {
     expect(json.methods.map((m: { method: string }) => m.method)).toEqual(['none', 'transprune-high', 'fastv']);
     expect((await readFile(join(dir, 'out', 'eval.md'), 'utf8')).split('\n').filter((l) => l.startsWith('| '))).toHaveLength(5);
     expect((await sharp(join(dir, 'out', 'eval.png')).metadata()).format).toBe('png');
+  });
+
+  it('with positions, histograms the grid rows of the tokens kept after the last stage', async () => {
+    // Tiny preset: 28 px / patch 7 = a 4 x 4 grid; FastV K=2 R=0.5 keeps 8 of 16.
+    const good = (await readVqaJsonl('tests/fixtures/vqa/test.jsonl')).slice(0, 3);
+    const traced = await runEval(engine, {
+      model: checkpointDir,
+      items: good,
+      methods: ['none', 'fastv'].map((name) => ({ name, spec: parseMethod(name) })),
+      maxTokens: 1,
+      positions: true,
+    });
+    expect(traced.positions!.none).toEqual({ rows: [12, 12, 12, 12], answers: 3 });
+    const fastv = traced.positions!.fastv;
+    expect(fastv.answers).toBe(3);
+    expect(fastv.rows).toHaveLength(4);
+    expect(fastv.rows.reduce((a, b) => a + b, 0)).toBe(3 * 8);
+    const files = await writeReport(join(dir, 'positions'), traced, {
+      command: 'test',
+      data: 'fixture',
+      createdAt: '2026-01-01T00:00:00Z',
+    });
+    expect(files).toContain(join(dir, 'positions', 'positions.png'));
+    expect((await sharp(join(dir, 'positions', 'positions.png')).metadata()).format).toBe('png');
+    const md = await readFile(join(dir, 'positions', 'eval.md'), 'utf8');
+    expect(md).toMatch(/\| none \| 1\.50 \| 25\.0 \| 25\.0 \|/);
   });
 });
