@@ -50,7 +50,7 @@ def parse_args():
     p.add_argument("--work", required=True, help="resumable state: checkpoints, optimizer, feature cache")
     p.add_argument("--out", required=True, help="where the fp16 checkpoint is written")
     p.add_argument("--vision-samples", type=int, default=16000, help="images seen by the dense vision stage")
-    p.add_argument("--language-samples", type=int, default=24000, help="chats seen by the language stage")
+    p.add_argument("--language-samples", type=int, default=22000, help="chats seen by the language stage")
     p.add_argument("--cache-images", type=int, default=None, help="training images whose features are cached (default: all)")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--vision-lr", type=float, default=2e-3)
