@@ -11,7 +11,7 @@ import { normalizeAnswer } from '../../src/engine/eval/metrics.js';
 import { writeReport } from '../../src/engine/eval/report.js';
 import { positionStats } from '../../src/engine/eval/positions.js';
 import { Engine } from '../../src/engine/runtime/engine.js';
-import { makeTinyCheckpoint } from '../helpers/tiny-checkpoint.js';
+import { makeSyntheticCheckpoint } from '../../src/engine/checkpoint/synthetic.js';
 
 // Accuracy is meaningless on random weights: this checks structure, counts, aggregation and files.
 describe('the harness end to end on a tiny random checkpoint', () => {
@@ -23,9 +23,9 @@ describe('the harness end to end on a tiny random checkpoint', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'eval-'));
-    const checkpoint = await makeTinyCheckpoint(join(dir, 'ckpt'), { preset: 'tiny', layers: 8, chatTemplate: true });
+    const checkpoint = await makeSyntheticCheckpoint(join(dir, 'ckpt'), { preset: 'tiny', layers: 8, chatTemplate: true });
     checkpointDir = checkpoint.dir;
-    const items = (await readVqaJsonl('tests/fixtures/vqa/test.jsonl')).slice(0, 3);
+    const items = (await readVqaJsonl('resources/vqa-test/test.jsonl')).slice(0, 3);
     const notAnImage = join(dir, 'not-an-image.jpg');
     await writeFile(notAnImage, 'plain text, not a JPEG');
     items.push({
@@ -104,7 +104,7 @@ describe('the harness end to end on a tiny random checkpoint', () => {
 
   it('with positions, counts where on the grid the tokens kept after the last stage sit', async () => {
     // Tiny preset: 28 px / patch 7 = a 4 x 4 grid; FastV K=2 R=0.5 keeps 8 of 16.
-    const good = (await readVqaJsonl('tests/fixtures/vqa/test.jsonl')).slice(0, 3);
+    const good = (await readVqaJsonl('resources/vqa-test/test.jsonl')).slice(0, 3);
     const traced = await runEval(engine, {
       model: checkpointDir,
       items: good,

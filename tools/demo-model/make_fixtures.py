@@ -35,7 +35,7 @@ from common import NUM_VISUAL, parts
 from train import build_model, build_processor, save_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
-TEST_SPLIT = ROOT / "tests/fixtures/vqa/test.jsonl"
+TEST_SPLIT = ROOT / "resources/vqa-test/test.jsonl"
 SCHEDULES = json.loads((Path(__file__).with_name("schedules.json")).read_text())
 TINY_VISION = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=336,
                    patch_size=14, hidden_act="quick_gelu", projection_dim=32)
@@ -341,7 +341,7 @@ def pruning_case(model, processor, item):
                        for s in stages],
             "answer_token": int(logits.argmax()),
         }
-    return {"id": item["id"], "image": f"tests/fixtures/vqa/{item['image']}", "question": item["question"], "methods": methods}
+    return {"id": item["id"], "image": f"resources/vqa-test/{item['image']}", "question": item["question"], "methods": methods}
 
 
 def check_nesting(stages, n):

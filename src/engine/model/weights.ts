@@ -47,6 +47,17 @@ export class WeightNames {
   }
 }
 
+/** A legacy llava-hf weight name in the transformers >= 4.52 layout (how a checkpoint saved by newer transformers names it). */
+export function legacyToUnifiedName(legacy: string): string {
+  const from = PREFIXES.legacy;
+  const to = PREFIXES.unified;
+  if (legacy === from.lmHead) return to.lmHead;
+  for (const part of ['vision', 'projector', 'text'] as const) {
+    if (legacy.startsWith(from[part])) return to[part] + legacy.slice(from[part].length);
+  }
+  throw new WeightError(`"${legacy}" is not a llava-hf weight name`);
+}
+
 export class WeightError extends Error {
   override name = 'WeightError';
 }

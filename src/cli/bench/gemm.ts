@@ -1,7 +1,7 @@
 import onnxProto from 'onnx-proto';
 import { Tensor, type InferenceSession } from 'onnxruntime-node';
-import { encodeHalf } from '../io/float16.js';
-import type { SessionFactory } from '../runtime/providers.js';
+import { encodeHalf } from '../../engine/io/float16.js';
+import type { SessionFactory } from '../../engine/runtime/providers.js';
 
 const { onnx } = onnxProto;
 

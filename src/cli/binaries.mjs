@@ -1,5 +1,7 @@
-// Finds the optional binaries without triggering downloads: `require('electron')` would start
-// one when the binary is missing, so the Electron check reads the package's files directly.
+// Finds the optional binaries of a development install (Electron, a Chromium for the browser tests)
+// without triggering downloads: `require('electron')` would start one when the binary is missing, so
+// the Electron check reads the package's files directly. Plain JavaScript, because the setup scripts
+// in tools/setup run it with node before any TypeScript tooling exists; `doctor` reports what it finds.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -3,14 +3,17 @@
 // preprocessor_config.json, generation_config.json. Everything the importer reads, nothing faked.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { OPENAI_CLIP_MEAN, OPENAI_CLIP_STD } from '../../src/engine/image/preprocess.js';
-import { writeSafetensors, type FloatDtype } from '../../src/engine/io/safetensors.js';
-import type { WeightDtype } from './safetensors.js';
-import { buildTinyTokenizer, SPECIAL_TOKENS, TINY_CHAT_TEMPLATE } from './tiny-tokenizer.js';
-import { toNewLayoutName } from './weight-names.js';
+import { OPENAI_CLIP_MEAN, OPENAI_CLIP_STD } from '../image/preprocess.js';
+import { writeSafetensors, type FloatDtype } from '../io/safetensors.js';
+import { legacyToUnifiedName } from '../model/weights.js';
+import { mulberry32 } from '../util/mulberry32.js';
+import { buildSyntheticTokenizer, SPECIAL_TOKENS, SYNTHETIC_CHAT_TEMPLATE } from './synthetic-tokenizer.js';
+
+/** Checkpoint dtype of the safetensors files. */
+export type CheckpointDtype = 'fp32' | 'fp16' | 'bf16';
 
 /** Model shape. Text = Llama decoder, vision = CLIP ViT. */
-export interface TinyShape {
+export interface CheckpointShape {
   hidden: number;
   intermediate: number;
   layers: number;
@@ -24,7 +27,7 @@ export interface TinyShape {
   patchSize: number;
 }
 
-export const TINY_PRESETS = {
+export const CHECKPOINT_PRESETS = {
   /** MHA, 16 visual tokens (28 px / patch 7). */
   tiny: {
     hidden: 64,
@@ -53,14 +56,14 @@ export const TINY_PRESETS = {
     imageSize: 42,
     patchSize: 7,
   },
-} satisfies Record<string, TinyShape>;
+} satisfies Record<string, CheckpointShape>;
 
-export type TinyPreset = keyof typeof TINY_PRESETS;
+export type CheckpointPreset = keyof typeof CHECKPOINT_PRESETS;
 
-export interface TinyCheckpointOptions extends Partial<TinyShape> {
-  preset?: TinyPreset; // default 'tiny'; the other fields override it
+export interface SyntheticCheckpointOptions extends Partial<CheckpointShape> {
+  preset?: CheckpointPreset; // default 'tiny'; the other fields override it
   seed?: number; // default 1
-  dtype?: WeightDtype; // default fp32
+  dtype?: CheckpointDtype; // default fp32
   shards?: number; // > 1 writes model-0000i-of-0000n.safetensors + model.safetensors.index.json
   layout?: 'legacy' | 'new'; // weight names: llava-hf (transformers < 4.52) or transformers >= 4.52
   chatTemplate?: boolean | string; // true: a LLaVA-style template in tokenizer_config.json; default none
@@ -71,9 +74,9 @@ export interface TinyCheckpointOptions extends Partial<TinyShape> {
   ropeTheta?: number; // default 10000
 }
 
-export interface TinyCheckpoint {
+export interface SyntheticCheckpoint {
   dir: string;
-  shape: TinyShape;
+  shape: CheckpointShape;
   config: Record<string, unknown>;
   vocabSize: number;
   /** Visual tokens per image: (imageSize / patchSize)^2 ('default' strategy). */
@@ -81,19 +84,10 @@ export interface TinyCheckpoint {
   tokens: { bos: number; eos: number; image: number; pad: number };
 }
 
-// ---- seeded random numbers ----
+/** A shape no LLaVA checkpoint can have. */
+export class CheckpointShapeError extends Error {}
 
-/** mulberry32: tiny, fast, good enough for weights. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// ---- seeded random numbers ----
 
 function hashString(text: string): number {
   let h = 2166136261;
@@ -118,7 +112,7 @@ function gaussian(seed: number, name: string, count: number, mean: number, std: 
 
 type Init = { shape: number[]; mean: number; std: number };
 
-function weightSpecs(s: TinyShape, vocabSize: number): Map<string, Init> {
+function weightSpecs(s: CheckpointShape, vocabSize: number): Map<string, Init> {
   const specs = new Map<string, Init>();
   const normal = (name: string, shape: number[], std: number, mean = 0) => specs.set(name, { shape, mean, std });
   // Linear layers use std 1/sqrt(fan_in) so activations stay O(1); norm gains vary around 1 so the gain matters.
@@ -177,13 +171,13 @@ function writeJson(path: string, value: unknown): void {
   writeFileSync(path, `${JSON.stringify(value, null, 2)}\n`);
 }
 
-const SAFETENSORS_DTYPE: Record<WeightDtype, FloatDtype> = { fp32: 'F32', fp16: 'F16', bf16: 'BF16' };
+const SAFETENSORS_DTYPE: Record<CheckpointDtype, FloatDtype> = { fp32: 'F32', fp16: 'F16', bf16: 'BF16' };
 
 /** Writes model.safetensors, or `shards` files named as transformers names them plus the index. */
 async function writeWeights(
   dir: string,
   tensors: Map<string, { shape: number[]; data: Float32Array }>,
-  dtype: WeightDtype,
+  dtype: CheckpointDtype,
   shards: number,
 ): Promise<void> {
   const encoded = (names: string[]) => Object.fromEntries(names.map((n) => [n, { ...tensors.get(n)!, dtype: SAFETENSORS_DTYPE[dtype] }]));
@@ -205,25 +199,25 @@ async function writeWeights(
   writeJson(join(dir, 'model.safetensors.index.json'), { metadata: { total_size: totalSize }, weight_map: weightMap });
 }
 
-const TORCH_DTYPE: Record<WeightDtype, string> = { fp32: 'float32', fp16: 'float16', bf16: 'bfloat16' };
+const TORCH_DTYPE: Record<CheckpointDtype, string> = { fp32: 'float32', fp16: 'float16', bf16: 'bfloat16' };
 
 /**
- * Writes a tiny LLaVA-1.5 checkpoint into `dir` (created if missing) and describes it.
+ * Writes a random-weight LLaVA-1.5 checkpoint into `dir` (created if missing) and describes it.
  * Same options -> byte-identical files; `layout` and `shards` change names and files, not values.
  */
-export async function makeTinyCheckpoint(dir: string, opts: TinyCheckpointOptions = {}): Promise<TinyCheckpoint> {
-  const shape: TinyShape = { ...TINY_PRESETS[opts.preset ?? 'tiny'] };
-  for (const key of Object.keys(shape) as (keyof TinyShape)[]) {
+export async function makeSyntheticCheckpoint(dir: string, opts: SyntheticCheckpointOptions = {}): Promise<SyntheticCheckpoint> {
+  const shape: CheckpointShape = { ...CHECKPOINT_PRESETS[opts.preset ?? 'tiny'] };
+  for (const key of Object.keys(shape) as (keyof CheckpointShape)[]) {
     if (opts[key] !== undefined) shape[key] = opts[key]!;
   }
-  if (shape.imageSize % shape.patchSize !== 0) throw new Error('imageSize must be a multiple of patchSize');
+  if (shape.imageSize % shape.patchSize !== 0) throw new CheckpointShapeError('image size must be a multiple of patch size');
   if (shape.hidden % shape.heads !== 0 || shape.heads % shape.kvHeads !== 0)
-    throw new Error('hidden % heads and heads % kvHeads must be 0');
+    throw new CheckpointShapeError('hidden must be a multiple of heads, and heads a multiple of KV heads');
   const seed = opts.seed ?? 1;
   const dtype = opts.dtype ?? 'fp32';
   const strategy = opts.selectStrategy ?? 'default';
 
-  const tokenizer = buildTinyTokenizer();
+  const tokenizer = buildSyntheticTokenizer();
   const vocabSize = tokenizer.size;
   const config = {
     architectures: ['LlavaForConditionalGeneration'],
@@ -271,7 +265,7 @@ export async function makeTinyCheckpoint(dir: string, opts: TinyCheckpointOption
     },
   };
 
-  const rename = opts.layout === 'new' ? toNewLayoutName : (name: string) => name;
+  const rename = opts.layout === 'new' ? legacyToUnifiedName : (name: string) => name;
   const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
   for (const [name, init] of weightSpecs(shape, vocabSize)) {
     if (opts.tieWordEmbeddings && name === 'language_model.lm_head.weight') continue;
@@ -283,7 +277,7 @@ export async function makeTinyCheckpoint(dir: string, opts: TinyCheckpointOption
   writeJson(join(dir, 'config.json'), config);
   await writeWeights(dir, tensors, dtype, opts.shards ?? 1);
   writeJson(join(dir, 'tokenizer.json'), tokenizer.json);
-  const chatTemplate = opts.chatTemplate === true ? TINY_CHAT_TEMPLATE : opts.chatTemplate || undefined;
+  const chatTemplate = opts.chatTemplate === true ? SYNTHETIC_CHAT_TEMPLATE : opts.chatTemplate || undefined;
   writeJson(join(dir, 'tokenizer_config.json'), {
     tokenizer_class: 'LlamaTokenizer',
     add_bos_token: true,

@@ -1,16 +1,18 @@
 import { formatMethod, parseMethod, positionPolicy, type MethodSpec } from '../../shared/pruning.js';
 import { stageCounts, type Trace } from '../../shared/trace.js';
-import { createMethod } from '../pruning/index.js';
-import { LoadedModel } from '../runtime/model.js';
-import { prefill, type PrefillInput } from '../runtime/prefill.js';
-import { TraceRecorder } from '../trace/recorder.js';
+import { createMethod } from '../../engine/pruning/index.js';
+import { LoadedModel } from '../../engine/runtime/model.js';
+import { prefill, type PrefillInput } from '../../engine/runtime/prefill.js';
+import { TraceRecorder } from '../../engine/trace/recorder.js';
 import { benchPack, benchPrompt } from './engine.js';
 import { median } from './gemm.js';
-import { printTable, writeBenchResult } from './report.js';
-import { int, providerFromValues, providerOptions, type BenchSuite } from './suite.js';
+import { integerOr, providerFromArgs, providerOptions } from '../run-options.js';
+import { printTable } from '../table.js';
+import { writeBenchResult } from './results.js';
+import type { BenchSuite } from './suite.js';
 
 /**
- * `bench pruning` (issue 4): every method's prefill on one 576-visual-token model made for the run,
+ * `bench pruning`: every method's prefill on one 576-visual-token model made for the run,
  * timed in the same process and interleaved round by round so drift hits all methods alike; the
  * table reports each method's fastest round. Reports
  * prefill time relative to `none`, the paper-convention and full FLOPs ratios from the real per-layer
@@ -70,9 +72,13 @@ export const pruningBench: BenchSuite = {
     ...providerOptions,
   },
   async run(values) {
-    const shape = { hidden: int(values.hidden, 512), layers: int(values.layers, 12), dtype: 'fp32' as const };
-    const runs = int(values.runs, 3);
-    const { ep, threads } = providerFromValues(values, 'cpu');
+    const shape = {
+      hidden: integerOr(values.hidden, '--hidden', 512),
+      layers: integerOr(values.layers, '--layers', 12),
+      dtype: 'fp32' as const,
+    };
+    const runs = integerOr(values.runs, '--runs', 3);
+    const { ep, threads } = providerFromArgs(values, 'cpu');
     const names = (values.method as string[] | undefined) ?? DEFAULT_METHODS;
     const specs = [parseMethod('none'), ...names.filter((n) => n !== 'none').map(parseMethod)];
     const model = await LoadedModel.load(await benchPack(shape), { ep, threads });

@@ -1,17 +1,19 @@
 import { parseMethod, positionPolicy } from '../../shared/pruning.js';
-import { createMethod } from '../pruning/index.js';
-import { fullFlops } from '../pruning/flops.js';
-import { Decoder } from '../runtime/decode.js';
-import { LoadedModel } from '../runtime/model.js';
-import { prefill, type PrefillInput, type PrefillResult } from '../runtime/prefill.js';
-import { SessionFactory } from '../runtime/providers.js';
+import { createMethod } from '../../engine/pruning/index.js';
+import { fullFlops } from '../../engine/pruning/flops.js';
+import { Decoder } from '../../engine/runtime/decode.js';
+import { LoadedModel } from '../../engine/runtime/model.js';
+import { prefill, type PrefillInput, type PrefillResult } from '../../engine/runtime/prefill.js';
+import { SessionFactory } from '../../engine/runtime/providers.js';
 import { benchPack, benchPrompt, type BenchModelShape } from './engine.js';
 import { measureGemmPeak, median } from './gemm.js';
-import { printTable, writeBenchResult } from './report.js';
-import { int, providerFromValues, providerOptions, type BenchSuite } from './suite.js';
+import { integerArg, integerOr, providerFromArgs, providerOptions } from '../run-options.js';
+import { printTable } from '../table.js';
+import { writeBenchResult } from './results.js';
+import type { BenchSuite } from './suite.js';
 
 /**
- * `bench gpu` (issue 7): prefill and decode of none, fastv, transprune-high and transprune-low in one
+ * `bench gpu`: prefill and decode of none, fastv, transprune-high and transprune-low in one
  * process on one model (rounds interleaved), their ratios against none, and achieved TFLOP/s against the provider's measured
  * MatMul peak. Full size is LLaVA-1.5-7B's decoder (4096 hidden, 32 layers, 11008 MLP, fp16 weights, 576
  * visual tokens); `--small` is a model this CPU-only machine runs in seconds.
@@ -124,15 +126,16 @@ export const gpuBench: BenchSuite = {
     const base = values.small ? SMALL : FULL;
     const shape: BenchModelShape = {
       ...base,
-      hidden: int(values.hidden, base.hidden),
-      layers: int(values.layers, base.layers),
+      hidden: integerOr(values.hidden, '--hidden', base.hidden),
+      layers: integerOr(values.layers, '--layers', base.layers),
       intermediate: values.hidden ? undefined : base.intermediate,
-      distinctLayers: values['distinct-layers'] === undefined ? base.distinctLayers : int(values['distinct-layers'], 1),
+      distinctLayers:
+        values['distinct-layers'] === undefined ? base.distinctLayers : integerArg(values['distinct-layers'], '--distinct-layers'),
     };
     const methods = values.methods ? String(values.methods).split(',') : DEFAULT_METHODS;
-    const runs = int(values.runs, 3);
-    const decodeSteps = int(values['decode-steps'], 16);
-    const { ep, threads } = providerFromValues(values, 'auto');
+    const runs = integerOr(values.runs, '--runs', 3);
+    const decodeSteps = integerOr(values['decode-steps'], '--decode-steps', 16);
+    const { ep, threads } = providerFromArgs(values, 'auto');
 
     const model = await LoadedModel.load(await benchPack(shape), { ep, threads });
     try {

@@ -1,23 +1,25 @@
 import { join, resolve } from 'node:path';
-import { makeTinyCheckpoint, type TinyShape } from '../../../tests/helpers/tiny-checkpoint.js';
-import { writeFileAtomic } from '../io/files.js';
-import { importCheckpoint } from '../pack/import.js';
-import { MANIFEST_FILE, loadManifest, type PackManifest } from '../pack/manifest.js';
-import { listPacks } from '../pack/store.js';
-import { fullFlops } from '../pruning/flops.js';
-import { encodeChat } from '../text/chat.js';
-import { Decoder } from '../runtime/decode.js';
-import { encodeImage } from '../runtime/graphs.js';
-import { LoadedModel } from '../runtime/model.js';
-import { prefill, type PrefillInput } from '../runtime/prefill.js';
-import { SessionFactory } from '../runtime/providers.js';
+import { makeSyntheticCheckpoint, type CheckpointShape } from '../../engine/checkpoint/synthetic.js';
+import { writeFileAtomic } from '../../engine/io/files.js';
+import { importCheckpoint } from '../../engine/pack/import.js';
+import { MANIFEST_FILE, loadManifest, type PackManifest } from '../../engine/pack/manifest.js';
+import { listPacks } from '../../engine/pack/store.js';
+import { fullFlops } from '../../engine/pruning/flops.js';
+import { encodeChat } from '../../engine/text/chat.js';
+import { Decoder } from '../../engine/runtime/decode.js';
+import { encodeImage } from '../../engine/runtime/graphs.js';
+import { LoadedModel } from '../../engine/runtime/model.js';
+import { prefill, type PrefillInput } from '../../engine/runtime/prefill.js';
+import { SessionFactory } from '../../engine/runtime/providers.js';
 import { measureGemmPeak, median } from './gemm.js';
-import { printTable, writeBenchResult } from './report.js';
-import { int, providerFromValues, providerOptions, type BenchSuite } from './suite.js';
+import { integerOr, providerFromArgs, providerOptions } from '../run-options.js';
+import { printTable } from '../table.js';
+import { writeBenchResult } from './results.js';
+import type { BenchSuite } from './suite.js';
 import { RunTimer } from './timed.js';
 
 /**
- * `bench engine` (issue 3): an unpruned prefill of 576 visual tokens on a model made for the run
+ * `bench engine`: an unpruned prefill of 576 visual tokens on a model made for the run
  * (hidden >= 512, >= 12 layers, a one-layer vision tower since only the decoder is timed), its achieved
  * GFLOP/s against ONNX Runtime's GEMM peak measured in the same process, and the share of a decode step
  * spent outside session.run.
@@ -51,7 +53,7 @@ export async function benchPack(shape: BenchModelShape): Promise<string> {
   if (cached) return cached.path;
   const checkpoint = join(root, 'checkpoints', name);
   const heads = shape.hidden / 128 >= 1 && shape.hidden % 128 === 0 ? shape.hidden / 128 : shape.hidden / 64;
-  const tiny: Partial<TinyShape> = {
+  const tiny: Partial<CheckpointShape> = {
     hidden: shape.hidden,
     intermediate,
     layers: distinct,
@@ -66,7 +68,7 @@ export async function benchPack(shape: BenchModelShape): Promise<string> {
   console.error(`making a ${shape.layers}-layer, ${shape.hidden}-wide ${shape.dtype} checkpoint in ${checkpoint}`);
   // Safetensors files are written whole from one buffer: keep each shard near 1 GB (Node buffers stop at 4 GB).
   const bytes = distinct * (4 * shape.hidden ** 2 + 3 * shape.hidden * intermediate) * (shape.dtype === 'fp16' ? 2 : 4);
-  await makeTinyCheckpoint(checkpoint, { ...tiny, dtype: shape.dtype, shards: Math.max(1, Math.ceil(bytes / 2 ** 30)) });
+  await makeSyntheticCheckpoint(checkpoint, { ...tiny, dtype: shape.dtype, shards: Math.max(1, Math.ceil(bytes / 2 ** 30)) });
   console.error('importing it');
   const { dir } = await importCheckpoint(checkpoint, join(root, 'store'), { name, dtype: shape.dtype });
   if (distinct < shape.layers) await repeatLayers(dir, shape.layers);
@@ -152,9 +154,13 @@ export const engineBench: BenchSuite = {
     ...providerOptions,
   },
   async run(values) {
-    const shape: BenchModelShape = { hidden: int(values.hidden, 512), layers: int(values.layers, 12), dtype: 'fp32' };
-    const runs = int(values.runs, 5);
-    const { ep, threads } = providerFromValues(values, 'cpu');
+    const shape: BenchModelShape = {
+      hidden: integerOr(values.hidden, '--hidden', 512),
+      layers: integerOr(values.layers, '--layers', 12),
+      dtype: 'fp32',
+    };
+    const runs = integerOr(values.runs, '--runs', 5);
+    const { ep, threads } = providerFromArgs(values, 'cpu');
     const packDir = await benchPack(shape);
     const model = await LoadedModel.load(packDir, { ep, threads });
     try {
@@ -180,7 +186,7 @@ export const engineBench: BenchSuite = {
         await measureGemmPeak(factory, 2048, 2048, 2048),
       ];
       const peak = peaks.reduce((a, b) => (b.gflops > a.gflops ? b : a));
-      const decode = await measureDecode(model, input, int(values['decode-steps'], 16));
+      const decode = await measureDecode(model, input, integerOr(values['decode-steps'], '--decode-steps', 16));
 
       console.log(
         `\nbench engine: ${shape.layers} layers, hidden ${shape.hidden}, ${seqLen} prefill tokens (${input.visual?.count} visual), provider ${model.provider.active}, threads ${threads ?? 'ORT default'}\n`,

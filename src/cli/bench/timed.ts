@@ -1,4 +1,4 @@
-import type { ModelSessions, RunnableSession } from '../runtime/graphs.js';
+import type { ModelSessions, RunnableSession } from '../../engine/runtime/graphs.js';
 
 /**
  * Wraps a model's sessions so every `run` is timed: the benchmark compares the time inside

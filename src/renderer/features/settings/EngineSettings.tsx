@@ -1,9 +1,9 @@
 import { useState } from 'react';
-import type { EngineStatus } from '../../shared/ipc.js';
-import { isEngineUp, useClient } from './client-context.js';
+import type { EngineStatus } from '../../../shared/ipc.js';
+import { isEngineUp, useClient } from '../../shell/client-context.js';
 
 /** Engine facts (versions, which execution providers load and why not) and the engine controls. */
-export function SettingsView({ status }: { status: EngineStatus | undefined }) {
+export function EngineSettings({ status }: { status: EngineStatus | undefined }) {
   const client = useClient();
   const [note, setNote] = useState<string>();
   const info = status?.info;

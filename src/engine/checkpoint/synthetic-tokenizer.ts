@@ -87,7 +87,7 @@ const WORDS = [
 
 export const SPECIAL_TOKENS = { unk: '<unk>', bos: '<s>', eos: '</s>', image: '<image>', pad: '<pad>' } as const;
 
-export interface TinyTokenizer {
+export interface SyntheticTokenizer {
   /** The tokenizer.json object. */
   json: Record<string, unknown>;
   /** Number of ids including the added tokens (<image>, <pad>). */
@@ -102,8 +102,8 @@ function addedToken(id: number, content: string, special: boolean) {
   return { id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special };
 }
 
-/** Builds the tokenizer; deterministic, so every tiny checkpoint shares the same ids. */
-export function buildTinyTokenizer(): TinyTokenizer {
+/** Builds the tokenizer; deterministic, so every synthetic checkpoint shares the same ids. */
+export function buildSyntheticTokenizer(): SyntheticTokenizer {
   const vocab: Record<string, number> = {};
   const add = (token: string) => {
     if (!(token in vocab)) vocab[token] = Object.keys(vocab).length;
@@ -186,7 +186,7 @@ export function buildTinyTokenizer(): TinyTokenizer {
 }
 
 /** A LLaVA-style chat template (content lists with {type:'image'} / {type:'text'} items). */
-export const TINY_CHAT_TEMPLATE =
+export const SYNTHETIC_CHAT_TEMPLATE =
   '{% for message in messages %}' +
   "{% if message['role'] == 'system' %}{{ message['content'][0]['text'] + ' ' }}" +
   "{% else %}{{ message['role'].upper() + ': ' }}" +

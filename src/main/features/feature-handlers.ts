@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { featureCalls, featureEvents } from '../../shared/ipc-features.js';
-import { readTrace, traceToJson, traceToTokenCsv } from '../../engine/trace/io.js';
+import { readTrace, traceToJson, traceToTokenCsv } from '../../shared/trace-files.js';
 import { writeFileAtomic } from '../storage/atomicFile.js';
 import type { Storage } from '../storage/index.js';
 import type { Answerer } from './answerer.js';

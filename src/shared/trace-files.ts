@@ -1,4 +1,4 @@
-import { Trace, TRACE_VERSION } from '../../shared/trace.js';
+import { Trace, TRACE_VERSION } from './trace.js';
 
 /** Trace files: JSON (the schema itself) and two CSV views. Pure functions, no file system. */
 
