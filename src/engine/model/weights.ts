@@ -28,10 +28,12 @@ export class WeightNames {
   constructor(
     readonly layout: WeightLayout,
     private readonly tied: boolean,
+    /** The vision tower's prefix when it differs from the layout's (see detectVisionPrefix). */
+    private readonly visionPrefix = PREFIXES[layout].vision,
   ) {}
 
   vision(name: string): string {
-    return PREFIXES[this.layout].vision + name;
+    return this.visionPrefix + name;
   }
   projector(name: string): string {
     return PREFIXES[this.layout].projector + name;
@@ -69,6 +71,17 @@ export function detectLayout(tensorNames: Iterable<string>): WeightLayout {
     `no token embedding found: expected "${PREFIXES.legacy.text}embed_tokens.weight" (llava-hf) or ` +
       `"${PREFIXES.unified.text}embed_tokens.weight" (transformers >= 4.52)`,
   );
+}
+
+/**
+ * transformers 5 saves the CLIP tower without its `vision_model.` level (CLIPVisionModel is flat
+ * there): `vision_tower.embeddings...` instead of `vision_tower.vision_model.embeddings...`.
+ */
+export function detectVisionPrefix(tensorNames: Iterable<string>, layout: WeightLayout): string {
+  const names = new Set(tensorNames);
+  const nested = PREFIXES[layout].vision;
+  const flat = nested.replace(/vision_model\.$/, '');
+  return names.has(`${flat}embeddings.patch_embedding.weight`) && !names.has(`${nested}embeddings.patch_embedding.weight`) ? flat : nested;
 }
 
 /** Every tensor the graphs read, with its shape as stored (PyTorch Linear weights are [out, in]). */
@@ -128,7 +141,8 @@ export function expectedTensors(config: LlavaConfig, names: WeightNames): { name
 
 /** Checks the whole checkpoint up front and reports every problem at once; returns the names to read with. */
 export function checkCheckpointTensors(config: LlavaConfig, tensors: TensorSet): WeightNames {
-  const names = new WeightNames(detectLayout(tensors.names()), config.text.tieWordEmbeddings);
+  const layout = detectLayout(tensors.names());
+  const names = new WeightNames(layout, config.text.tieWordEmbeddings, detectVisionPrefix(tensors.names(), layout));
   const problems: string[] = [];
   for (const { name, shape } of expectedTensors(config, names)) {
     const entry = tensors.get(name);
