@@ -179,11 +179,14 @@ export class EngineHost {
     if (engine !== this.process) return;
     this.lastHeard = Date.now();
     const parsed = EngineOutMessage.safeParse(raw);
-    if (!parsed.success) return console.error(`engine host: dropped a malformed message: ${String(JSON.stringify(raw)).slice(0, 200)}`);
+    if (!parsed.success) {
+      console.error(`engine host: dropped a malformed message: ${String(JSON.stringify(raw)).slice(0, 200)}`);
+      return;
+    }
     const message = parsed.data;
-    if ('ok' in message) return this.settle(message.id, message);
-    if (message.event === 'ready') return this.handshake(engine, message.payload);
-    if (message.id !== undefined) {
+    if ('ok' in message) this.settle(message.id, message);
+    else if (message.event === 'ready') this.handshake(engine, message.payload);
+    else if (message.id !== undefined) {
       const result = engineEvents[message.event as keyof typeof engineEvents]?.safeParse(message.payload);
       if (result?.success) this.pending.get(message.id)?.onEvent?.({ ...message, payload: result.data });
       else console.error(`engine host: dropped event "${message.event}" that fails the contract`);
@@ -193,9 +196,13 @@ export class EngineHost {
   private handshake(engine: EngineProcess, payload: unknown): void {
     clearTimeout(this.readyTimer);
     const info = EngineInfo.safeParse(payload);
-    if (!info.success) return this.failLaunch(engine, `malformed ready handshake: ${describeIssues(info.error)}`);
+    if (!info.success) {
+      this.failLaunch(engine, `malformed ready handshake: ${describeIssues(info.error)}`);
+      return;
+    }
     if (info.data.versions.protocol !== ENGINE_PROTOCOL_VERSION) {
-      return this.failLaunch(engine, `engine speaks protocol ${info.data.versions.protocol}, host expects ${ENGINE_PROTOCOL_VERSION}`);
+      this.failLaunch(engine, `engine speaks protocol ${info.data.versions.protocol}, host expects ${ENGINE_PROTOCOL_VERSION}`);
+      return;
     }
     this.readyAt = Date.now();
     this.setStatus({ state: 'ready', info: info.data });
@@ -208,7 +215,10 @@ export class EngineHost {
   ): void {
     const pending = this.pending.get(id);
     if (!pending) return;
-    if (!message.ok) return pending.reject(new CodedError(message.error.code, message.error.message));
+    if (!message.ok) {
+      pending.reject(new CodedError(message.error.code, message.error.message));
+      return;
+    }
     const value = engineCalls[pending.name].response.safeParse(message.value);
     if (value.success) pending.resolve(value.data);
     else pending.reject(new CodedError('internal', `engine answered ${pending.name} outside the contract: ${describeIssues(value.error)}`));

@@ -6,7 +6,7 @@ import { importCheckpoint } from '../../src/engine/pack/import.js';
 import { listPacks } from '../../src/engine/pack/store.js';
 import { encodeChat, renderChat } from '../../src/engine/text/chat.js';
 import { TextTokenizer } from '../../src/engine/text/tokenizer.js';
-import { makeTinyCheckpoint } from '../helpers/tiny-checkpoint.js';
+import { makeSyntheticCheckpoint } from '../../src/engine/checkpoint/synthetic.js';
 
 /**
  * Checkpoints built to hurt: symlinks that reach outside the folder, a tokenizer whose Split pattern
@@ -26,7 +26,7 @@ function variant(name: string, edit: (dir: string) => void): string {
   return dir;
 }
 
-const editJson = (path: string, edit: (json: Record<string, any>) => void) => {
+const editJson = (path: string, edit: (json: { pre_tokenizer: unknown }) => void) => {
   const json = JSON.parse(readFileSync(path, 'utf8'));
   edit(json);
   writeFileSync(path, JSON.stringify(json));
@@ -37,7 +37,7 @@ const CATASTROPHIC_SPLIT = { type: 'Split', pattern: { Regex: '([^x]*)*x' }, beh
 const ENDLESS_TEMPLATE = '{% for i in range(10000000) %}{% for j in range(10000000) %}{{ "" }}{% endfor %}{% endfor %}';
 
 beforeAll(async () => {
-  clean = (await makeTinyCheckpoint(join(root, 'clean'))).dir;
+  clean = (await makeSyntheticCheckpoint(join(root, 'clean'))).dir;
 }, 60_000);
 
 describe('symlinks in an imported folder', () => {

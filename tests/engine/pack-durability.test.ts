@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { importCheckpoint } from '../../src/engine/pack/import.js';
 import { IMPORTING_PREFIX, listPacks, removeAbandonedImports } from '../../src/engine/pack/store.js';
-import { makeTinyCheckpoint } from '../helpers/tiny-checkpoint.js';
+import { makeSyntheticCheckpoint } from '../../src/engine/checkpoint/synthetic.js';
 
 /**
  * Packs that survive kills and power cuts: imports killed half-way leave folders that the next import
@@ -19,7 +19,7 @@ let checkpoint: string;
 
 beforeAll(async () => {
   // Enough layers that an import takes long enough to be killed half-way.
-  checkpoint = (await makeTinyCheckpoint(join(root, 'hf'), { layers: 24 })).dir;
+  checkpoint = (await makeSyntheticCheckpoint(join(root, 'hf'), { layers: 24 })).dir;
 }, 60_000);
 
 /** Starts an import in its own process and SIGKILLs it once its temp folder exists. */

@@ -7,7 +7,7 @@ import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { importCheckpoint, type ImportedPack } from '../../src/engine/pack/import.js';
 import { Engine, type EngineEvent } from '../../src/engine/runtime/engine.js';
-import { makeTinyCheckpoint } from '../helpers/tiny-checkpoint.js';
+import { makeSyntheticCheckpoint } from '../../src/engine/checkpoint/synthetic.js';
 
 /**
  * A layer file zero-filled after the import (same size, so nothing else notices) used to load and
@@ -29,7 +29,7 @@ const cli = (...args: string[]) =>
   );
 
 beforeAll(async () => {
-  pack = await importCheckpoint((await makeTinyCheckpoint(join(root, 'hf'))).dir, store, { name: 'tiny' });
+  pack = await importCheckpoint((await makeSyntheticCheckpoint(join(root, 'hf'))).dir, store, { name: 'tiny' });
   image = await sharp({ create: { width: 28, height: 28, channels: 3, background: '#c33' } })
     .png()
     .toBuffer();

@@ -7,10 +7,10 @@ import { parseClipParams, preprocessClip } from '../../src/engine/image/preproce
 import { ImageError } from '../../src/engine/image/validate.js';
 import { readSafetensorsHeader, SafetensorsError } from '../../src/engine/io/safetensors.js';
 import { ConfigError, parseLlavaConfig } from '../../src/engine/model/config.js';
-import { readTrace } from '../../src/engine/trace/io.js';
+import { readTrace } from '../../src/shared/trace-files.js';
 import { TextTokenizer, TokenizerError } from '../../src/engine/text/tokenizer.js';
 import { ConversationStore, StorageError } from '../../src/main/storage/index.js';
-import { buildTinyTokenizer } from '../helpers/tiny-tokenizer.js';
+import { buildSyntheticTokenizer } from '../../src/engine/checkpoint/synthetic-tokenizer.js';
 
 /**
  * Parsers fed hostile input: each target turns a generated value into a call that must either
@@ -196,7 +196,7 @@ export const conversationTarget: FuzzTarget<unknown> = {
   expected: (e) => e instanceof StorageError,
 };
 
-const TOKENIZER = buildTinyTokenizer().json;
+const TOKENIZER = buildSyntheticTokenizer().json;
 export const tokenizerTarget: FuzzTarget<{ json: unknown; text: string }> = {
   name: 'tokenizer',
   input: fc.record({ json: mutated(TOKENIZER), text: fc.string({ maxLength: 40 }) }),
@@ -207,4 +207,5 @@ export const tokenizerTarget: FuzzTarget<{ json: unknown; text: string }> = {
   expected: (e) => e instanceof TokenizerError || (e as { code?: string })?.code === 'timeout',
 };
 
+// biome-ignore lint/suspicious/noExplicitAny: one list of targets whose inputs differ in type
 export const targets: FuzzTarget<any>[] = [safetensorsTarget, configTarget, imageTarget, traceTarget, conversationTarget, tokenizerTarget];

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importCheckpoint, type ImportedPack } from '../../src/engine/pack/import.js';
 import { WebClient } from '../../src/renderer/client/web-client.js';
 import { startWebHost, type WebHost } from '../../src/web/server.js';
-import { makeTinyCheckpoint } from '../helpers/tiny-checkpoint.js';
+import { makeSyntheticCheckpoint } from '../../src/engine/checkpoint/synthetic.js';
 
 /**
  * The web bridge under attack from the same machine: frames that break the protocol, sockets that forge
@@ -40,7 +40,7 @@ beforeAll(async () => {
       super(url, { headers: { origin: new URL(url).origin.replace('ws', 'http') } });
     }
   };
-  pack = await importCheckpoint((await makeTinyCheckpoint(join(userData, 'hf-tiny'))).dir, join(userData, 'models'), { name: 'Tiny' });
+  pack = await importCheckpoint((await makeSyntheticCheckpoint(join(userData, 'hf-tiny'))).dir, join(userData, 'models'), { name: 'Tiny' });
   host = await startWebHost({ rendererDir, userData, port: 0, engineStdio: 'ignore' });
   await host.engine.whenReady();
 }, 60_000);

@@ -143,4 +143,3 @@ export async function installCudaProvider({ pkgDir, index = NUGET_INDEX, binDir,
     await rm(temp, { recursive: true, force: true });
   }
 }
-

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { findChromium, findElectronBinary } from '../../../tools/setup/binaries.mjs';
+import { findChromium, findElectronBinary } from '../binaries.mjs';
 import { cliStoreDir, listPacks } from '../../engine/pack/store.js';
 import { cudaLibraries, type CudaLibrary } from '../../engine/worker/cuda-libraries.js';
 import { onnxruntimeVersion, preferredProvider, probeProviders } from '../../engine/worker/providers.js';

@@ -8,6 +8,7 @@ import { benchCommand } from './bench.js';
 import { compareCommand } from './compare.js';
 import { evalCommand } from './eval.js';
 import { verifyCommand } from './verify.js';
+import { makeCheckpointCommand } from './make-checkpoint.js';
 
 /** Every CLI command, in the order `--help` lists them. Add one line per new command file. */
 export const commands: CliCommand[] = [
@@ -20,4 +21,5 @@ export const commands: CliCommand[] = [
   benchCommand,
   compareCommand,
   evalCommand,
+  makeCheckpointCommand,
 ];

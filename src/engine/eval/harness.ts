@@ -3,6 +3,7 @@ import type { VqaItem } from '../data/vqa.js';
 import { paperFlops } from '../pruning/flops.js';
 import type { Engine } from '../runtime/engine.js';
 import { isExactMatch, mean, tallyByFamily, type Tally } from './metrics.js';
+import { addKept, emptyPositions, type KeptPositions } from './positions.js';
 
 /**
  * The evaluation loop: every item is asked under every method, greedily, through the same Engine the
@@ -23,6 +24,8 @@ export interface EvalOptions {
   maxTokens?: number;
   onProgress?(done: number, total: number): void;
   signal?: AbortSignal;
+  /** Trace every answer and count where on the grid each method's kept tokens sit (positions.ts). */
+  positions?: boolean;
 }
 
 export interface Prediction {
@@ -60,6 +63,8 @@ export interface EvalReport {
   items: number;
   methods: MethodSummary[];
   predictions: Prediction[];
+  /** Per method, with `positions`: grid indices of the visual tokens kept after the last stage. */
+  positions?: Record<string, KeptPositions>;
 }
 
 export async function runEval(engine: Engine, opts: EvalOptions): Promise<EvalReport> {
@@ -67,6 +72,9 @@ export async function runEval(engine: Engine, opts: EvalOptions): Promise<EvalRe
   const { hidden, intermediate } = loaded.flopsModel.decoder;
   const predictions: Prediction[] = [];
   const total = opts.items.length * opts.methods.length;
+  const positions = opts.positions
+    ? Object.fromEntries(opts.methods.map((m) => [m.name, emptyPositions(loaded.manifest.patchGrid)]))
+    : undefined;
   for (const item of opts.items) {
     for (const method of opts.methods) {
       if (opts.signal?.aborted) throw new Error('evaluation cancelled');
@@ -80,9 +88,11 @@ export async function runEval(engine: Engine, opts: EvalOptions): Promise<EvalRe
             method: method.spec,
             maxTokens: opts.maxTokens ?? 16,
             sampling: { temperature: 0 },
+            trace: opts.positions,
           },
           { signal: opts.signal },
         );
+        if (positions && result.trace) addKept(positions[method.name], result.trace);
         predictions.push({
           ...base,
           prediction: result.answer.trim(),
@@ -120,6 +130,7 @@ export async function runEval(engine: Engine, opts: EvalOptions): Promise<EvalRe
       ),
     ),
     predictions,
+    ...(positions ? { positions } : {}),
   };
 }
 

@@ -1,3 +1,4 @@
+import { getOrInsert } from '../../shared/get-or-insert.js';
 import type { PositionPolicy } from '../../shared/pruning.js';
 import type { LayerBoundary, PruningMethod } from '../pruning/types.js';
 import {
@@ -111,7 +112,7 @@ export async function prefill(model: ModelSessions, input: PrefillInput, options
  * Prefills the prompt for several methods at once: each layer runs once per group of branches whose
  * sequences are still identical, every branch's method sees every boundary, and a branch forks into its
  * own group when its method prunes (branches that keep exactly the same tokens stay together). For
- * `none` vs a pruning method, the layers before the first prune are computed once (issue 4, compare).
+ * `none` vs a pruning method, the layers before the first prune are computed once (compare).
  */
 export async function prefillBranches(
   model: ModelSessions,
@@ -151,7 +152,11 @@ export async function prefillBranches(
 
   const results = new Map<BranchState, PrefillResult>();
   const handedOut = new Set<LayerCache>();
-  const own = (cache: LayerCache) => (handedOut.has(cache) ? shareCache(cache) : (handedOut.add(cache), cache));
+  const own = (cache: LayerCache) => {
+    if (handedOut.has(cache)) return shareCache(cache);
+    handedOut.add(cache);
+    return cache;
+  };
   for (const { seq, members } of groups) {
     const t = performance.now();
     const logits = await lastTokenLogits(model, seq.hidden); // read-only, so members share it
@@ -187,9 +192,7 @@ async function embedGroups(model: ModelSessions, input: PrefillInput, states: Br
       ? (state.branch.method?.selectBeforeLLM?.(input.visual.features, input.visual.count, model.dims.hidden) ?? null)
       : null;
     const key = selected ? selected.join(',') : 'all';
-    let group = groups.get(key);
-    if (!group) groups.set(key, (group = { seq: spliceVisual(text, input, selected, model.dims.hidden), members: [] }));
-    group.members.push(state);
+    getOrInsert(groups, key, () => ({ seq: spliceVisual(text, input, selected, model.dims.hidden), members: [] })).members.push(state);
   }
   return [...groups.values()];
 }
@@ -227,9 +230,10 @@ async function runGroupLayer(
       ? await m.branch.method.afterLayer(boundary(model, layer, current, originalVisualCount, side, probe))
       : null;
     const key = kept ? `${m.policy}:${kept.join(',')}` : 'unpruned';
-    let fork = forks.get(key);
-    if (!fork) forks.set(key, (fork = { seq: kept ? keepVisual(current, kept, model.dims.hidden, m.policy) : current, members: [] }));
-    fork.members.push(m);
+    getOrInsert(forks, key, () => ({
+      seq: kept ? keepVisual(current, kept, model.dims.hidden, m.policy) : current,
+      members: [],
+    })).members.push(m);
     m.layerMs.push(runMs + performance.now() - t); // as if this branch had run the layer alone
   }
   return [...forks.values()];
@@ -242,9 +246,7 @@ function memoizedProbe(model: ModelSessions, seq: Sequence): Probe {
   const done = new Map<string, Promise<Float32Array>>();
   return (layer, queryStart) => {
     const key = `${layer}:${queryStart}`;
-    let attention = done.get(key);
-    if (!attention) done.set(key, (attention = runProbe(model, layer, seq.hidden, seq.positions, queryStart)));
-    return attention;
+    return getOrInsert(done, key, () => runProbe(model, layer, seq.hidden, seq.positions, queryStart));
   };
 }
 
