@@ -153,7 +153,8 @@ export class TextTokenizer {
  */
 function explainLoadFailure(json: Json, config: Json, error: Error): string {
   const advice = "use the tokenizer.json from the model's publisher";
-  if (!(error instanceof TypeError) && !(error instanceof RangeError)) return `${error.message}; ${advice}`;
+  const internal = error instanceof TypeError || error instanceof RangeError || error.message.includes('[object Object]');
+  if (!internal) return `${error.message}; ${advice}`;
   for (const section of PIPELINE_SECTIONS) {
     if (json[section] === null || json[section] === undefined) continue;
     try {
