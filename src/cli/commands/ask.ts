@@ -52,13 +52,14 @@ export const askCommand: CliCommand = {
               topP: nonNegativeArg(values['top-p'], '--top-p'),
               seed: integerArg(values.seed, '--seed', 0),
             },
-            trace: values.trace !== undefined,
           },
           {
             onToken: (text) => process.stdout.write(text),
             onEvent: (e) => {
-              if (e.type === 'progress')
-                process.stderr.write(`\rimporting ${(100 * e.fraction).toFixed(0)}% ${e.message}\x1b[K${e.fraction >= 1 ? '\n' : ''}`);
+              if (e.type === 'progress') {
+                const { done, total, message } = e.progress;
+                process.stderr.write(`\rimporting ${(100 * (done / total)).toFixed(0)}% ${message}\x1b[K${done >= total ? '\n' : ''}`);
+              }
             },
             signal: controller.signal,
           },
@@ -66,7 +67,7 @@ export const askCommand: CliCommand = {
       );
       process.stdout.write('\n');
       printStats(result);
-      if (result.trace && values.trace !== undefined) {
+      if (values.trace !== undefined) {
         for (const path of await writeTraceFiles(result.trace, String(values.trace))) console.error(`trace written to ${path}`);
       }
       return 0;
@@ -95,7 +96,7 @@ export function printStats({ stats, provider, finishReason }: AskResult): void {
   const lines = [
     `provider       ${provider.active}${fallbacks ? ` (${fallbacks})` : ''}`,
     `preprocess     ${ms(stats.preprocessMs)}`,
-    `vision         ${ms(stats.visionMs)}${stats.visionCached ? ' (cached)' : ''}`,
+    `vision         ${ms(stats.imageEncodeMs)}${stats.visionCached ? ' (cached)' : ''}`,
     `prefill        ${ms(stats.prefillMs)}  (${stats.prefillTokens} tokens, ${stats.visualTokensKept}/${stats.visualTokensTotal} visual kept, ${gflop(stats.tflops)} of ${gflop(stats.tflopsUnpruned)} GFLOP)`,
     `first token    ${ms(stats.timeToFirstTokenMs)}`,
     `decode         ${stats.decodeTokensPerSec.toFixed(1)} tokens/s`,
@@ -104,5 +105,5 @@ export function printStats({ stats, provider, finishReason }: AskResult): void {
   console.error(lines.join('\n'));
 }
 
-const ms = (value: number) => `${value.toFixed(1)} ms`;
+const ms = (value = 0) => `${value.toFixed(1)} ms`;
 const gflop = (tflops: number) => (tflops * 1000).toPrecision(3);

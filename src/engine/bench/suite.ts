@@ -1,5 +1,5 @@
 import type { ParseArgsConfig } from 'node:util';
-import type { ProviderRequest } from '../runtime/providers.js';
+import type { ProviderRequest } from '../../shared/providers.js';
 
 /** One `npm run bench -- <name>` benchmark; src/cli/commands/bench.ts lists them in a table. */
 export interface BenchSuite {

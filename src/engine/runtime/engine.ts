@@ -1,21 +1,25 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
+import type { AnswerStats } from '../../shared/conversation.js';
+import type { AskRequest, CompareRequest } from '../../shared/ipc-features.js';
+import type { Progress } from '../../shared/progress.js';
+import type { ProviderRequest } from '../../shared/providers.js';
 import { positionPolicy, type MethodSpec } from '../../shared/pruning.js';
 import type { Trace } from '../../shared/trace.js';
 import { preprocessClip } from '../image/preprocess.js';
+import { CodedError } from '../../shared/result.js';
 import { importCheckpoint } from '../pack/import.js';
 import { findPack, listPacks, type PackSummary } from '../pack/store.js';
 import { createMethod } from '../pruning/index.js';
 import { fullFlops, type FlopsModel, type PrefillShape } from '../pruning/flops.js';
-import { encodeChat, type ChatTurn } from '../text/chat.js';
+import { encodeChat } from '../text/chat.js';
 import { TraceRecorder } from '../trace/recorder.js';
 import { generateBranches, type FinishReason, type Generation } from './generate.js';
 import { encodeImage } from './graphs.js';
 import { LruCache } from './lru.js';
 import { LoadedModel } from './model.js';
-import type { ProviderReport, ProviderRequest } from './providers.js';
-import type { SamplingParams } from './sampling.js';
+import type { ProviderReport } from './providers.js';
 
 /**
  * The engine's one entry point for the worker process and the CLI: finds or imports a model, keeps one
@@ -31,30 +35,8 @@ export interface EngineOptions {
   visionCacheSize?: number;
 }
 
-export interface AskRequest {
-  /** A pack name in the store, a pack folder, or a Hugging Face checkpoint folder (imported first). */
-  model: string;
-  /** Image file bytes, or a path to the file. */
-  image?: Uint8Array | string;
-  /** A single question, or the whole conversation (last turn the user's; the image goes with the turn marked `image`). */
-  question?: string;
-  messages?: ChatTurn[];
-  method?: MethodSpec;
-  sampling?: SamplingParams;
-  maxTokens?: number;
-  stop?: string[];
-  ep?: ProviderRequest;
-  /** Record a pruning trace (per-layer counts, scores, kept sets). */
-  trace?: boolean;
-}
-
 /** What loading, importing and encoding report to and are cancelled by. */
 type StageCallbacks = Pick<AskCallbacks, 'onEvent' | 'signal'>;
-
-export interface CompareRequest extends Omit<AskRequest, 'method'> {
-  /** The methods to answer with, in the order the results come back. */
-  methods: MethodSpec[];
-}
 
 export interface CompareCallbacks extends Omit<AskCallbacks, 'onToken'> {
   /** Answer text of the method at `branch` (answers stream one after the other). */
@@ -73,7 +55,7 @@ export interface CompareResult {
 const NO_PRUNING: MethodSpec = { llm: { kind: 'none' } };
 
 export type EngineStage = 'loading-model' | 'importing' | 'preprocessing' | 'encoding-image' | 'prefill' | 'decoding';
-export type EngineEvent = { type: 'stage'; stage: EngineStage } | { type: 'progress'; fraction: number; message: string };
+export type EngineEvent = { type: 'stage'; stage: EngineStage } | { type: 'progress'; progress: Progress };
 
 export interface AskCallbacks {
   onToken?(text: string): void;
@@ -85,35 +67,14 @@ export interface AskCallbacks {
   signal?: AbortSignal;
 }
 
-export interface AskStats {
-  preprocessMs: number;
-  visionMs: number;
-  visionCached: boolean;
-  prefillMs: number;
-  /** From the request to the first token: preprocessing, vision and prefill included (model loading not). */
-  timeToFirstTokenMs: number;
-  decodeTokensPerSec: number;
-  promptTokens: number;
-  prefillTokens: number;
-  generatedTokens: number;
-  visualTokensTotal: number;
-  visualTokensKept: number;
-  /** Real FLOPs (2 per multiply-accumulate) of this prefill and of the unpruned one, in tera. */
-  tflops: number;
-  tflopsUnpruned: number;
-  executionProvider: string;
-  /** Compare only: leading decoder layers whose prefill was computed once for all the methods. */
-  sharedLayers?: number;
-}
-
 export interface AskResult {
   answer: string;
   finishReason: FinishReason;
-  stats: AskStats;
+  stats: AnswerStats;
   provider: ProviderReport;
   layerMs: number[];
   visualCounts: number[];
-  trace?: Trace;
+  trace: Trace;
 }
 
 export class Engine {
@@ -131,13 +92,16 @@ export class Engine {
     return listPacks(this.options.modelStore);
   }
 
-  /** The loaded model for `nameOrDir` on `ep`, loading (and importing) it when it is not the one in memory. */
+  /**
+   * The loaded model for `nameOrDir` (absent: the first installed model) on `ep`, loading (and importing)
+   * it when it is not the one in memory.
+   */
   async ensureModel(
-    nameOrDir: string,
+    nameOrDir: string | undefined,
     ep: ProviderRequest = this.options.ep ?? 'auto',
     callbacks: StageCallbacks = {},
   ): Promise<LoadedModel> {
-    const dir = await this.#packDir(nameOrDir, callbacks);
+    const dir = await this.#packDir(nameOrDir ?? (await this.#firstInstalled()), callbacks);
     const key = `${dir}|${ep}`;
     if (this.#loaded?.key === key) return this.#loaded.model;
     await this.unload();
@@ -175,8 +139,7 @@ export class Engine {
   }
 
   async #answer(request: CompareRequest, callbacks: CompareCallbacks): Promise<CompareResult> {
-    if (request.image === undefined) throw new Error('an image is required: LLaVA answers questions about one image');
-    const turns = request.messages ?? [{ role: 'user' as const, text: requireQuestion(request.question), image: true }];
+    const turns = request.turns ?? [{ role: 'user' as const, text: requireQuestion(request.question), image: true }];
     const model = await this.ensureModel(request.model, request.ep, callbacks);
     const start = performance.now();
     const { image, visual, preprocessMs, visionMs, cached } = await this.#encodeImage(model, request.image, callbacks);
@@ -184,7 +147,7 @@ export class Engine {
     const prompt = encodeChat(model.tokenizer, turns, { template: model.chatTemplate, imageTokenId: model.config.imageTokenIndex });
     const flopsModel = model.flopsModel;
     const runs = request.methods.map((method) => {
-      const recorder = request.trace ? new TraceRecorder(traceMeta(model, image, prompt, visual.count, method, flopsModel)) : undefined;
+      const recorder = new TraceRecorder(traceMeta(model, image, prompt, visual.count, method, flopsModel));
       const pruning =
         method.llm.kind === 'none' && !method.projector
           ? undefined
@@ -219,7 +182,7 @@ export class Engine {
     const results = generations.map((generation, i): AskResult => {
       const stats = answerStats(model, generation, flopsModel, prompt.ids.length - 1, times);
       const { recorder } = runs[i];
-      if (recorder) recordRuntime(recorder, generation, preprocessMs, visionMs);
+      recordRuntime(recorder, generation, preprocessMs, visionMs);
       return {
         answer: generation.text,
         finishReason: generation.finishReason,
@@ -227,7 +190,7 @@ export class Engine {
         provider: model.provider,
         layerMs: generation.timings.layerMs,
         visualCounts: generation.prefill.visualCounts,
-        trace: recorder?.finish({ answer: generation.text, generatedTokens: generation.tokenIds.length }),
+        trace: recorder.finish({ answer: generation.text, generatedTokens: generation.tokenIds.length }),
       };
     });
     return { results, sharedLayers, prefillMs };
@@ -256,6 +219,12 @@ export class Engine {
     await loaded?.model.dispose();
   }
 
+  async #firstInstalled(): Promise<string> {
+    const [first] = await this.listModels();
+    if (!first) throw new CodedError('not-found', 'no model installed: import one with `npm run cli -- import <folder>`');
+    return first.path;
+  }
+
   /** A pack folder for a name, a pack folder, or a Hugging Face folder (imported into the store first). */
   async #packDir(nameOrDir: string, callbacks: StageCallbacks): Promise<string> {
     const asPath = resolve(nameOrDir);
@@ -267,7 +236,7 @@ export class Engine {
       callbacks.onEvent?.({ type: 'stage', stage: 'importing' });
       const imported = await importCheckpoint(asPath, this.options.modelStore, {
         signal: callbacks.signal,
-        onProgress: ({ fraction, message }) => callbacks.onEvent?.({ type: 'progress', fraction, message }),
+        onProgress: (progress) => callbacks.onEvent?.({ type: 'progress', progress }),
       });
       this.#imported.set(asPath, imported.dir);
       return imported.dir;
@@ -334,7 +303,7 @@ function answerStats(
   flopsModel: FlopsModel,
   textTokens: number,
   times: { preprocessMs: number; visionMs: number; visionCached: boolean; requestStart: number },
-): AskStats {
+): AnswerStats {
   const { prefill, timings } = generation;
   const shape = (visualPerLayer: number[]): PrefillShape => ({
     visualPerLayer,
@@ -347,7 +316,7 @@ function answerStats(
   const prefillStart = times.requestStart + times.preprocessMs + times.visionMs;
   return {
     preprocessMs: times.preprocessMs,
-    visionMs: times.visionMs,
+    imageEncodeMs: times.visionMs,
     visionCached: times.visionCached,
     prefillMs: timings.prefillMs,
     timeToFirstTokenMs: prefillStart - times.requestStart + timings.firstTokenMs,

@@ -9,7 +9,8 @@ import {
   type PrefillResult,
 } from './prefill.js';
 import { mulberry32 } from '../util/rng.js';
-import { sampleToken, type SamplingParams } from './sampling.js';
+import type { SamplingParams } from '../../shared/ipc-features.js';
+import { sampleToken } from './sampling.js';
 import { TextStream, type Detokenizer } from './text-stream.js';
 
 /**

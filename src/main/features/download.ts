@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CodedError } from '../../shared/result.js';
-import type { ImportProgressUpdate } from './models.js';
+import type { Progress } from '../../shared/progress.js';
 
 export const HF_ENDPOINT = 'https://huggingface.co';
 
@@ -35,7 +35,7 @@ export function isCheckpointFile(name: string): boolean {
 export async function downloadCheckpoint(
   repoId: string,
   destDir: string,
-  onProgress: (progress: ImportProgressUpdate) => void,
+  onProgress: (progress: Progress) => void,
   signal: AbortSignal,
   endpoint = HF_ENDPOINT,
 ): Promise<string> {
