@@ -1,6 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import { formatBytes } from '../common/format.js';
-import { ProgressBar, type TaskProgress } from '../common/ProgressBar.js';
+import type { Progress } from '../../../shared/progress.js';
+import { ProgressBar } from '../common/ProgressBar.js';
 import { ErrorText } from '../common/ErrorText.js';
 
 export interface ModelCard {
@@ -15,7 +16,7 @@ export interface ModelCard {
 }
 
 export interface Task {
-  progress?: TaskProgress;
+  progress?: Progress;
   error?: string;
 }
 
