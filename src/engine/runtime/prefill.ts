@@ -89,6 +89,8 @@ export interface BranchedPrefill {
 interface BranchState {
   branch: PrefillBranch;
   policy: PositionPolicy;
+  /** Visual tokens entering the LLM on this branch. */
+  entryVisualCount: number;
   caches: LayerCache[];
   cacheLength: number[];
   visualCounts: number[];
@@ -123,6 +125,7 @@ export async function prefillBranches(
   const states: BranchState[] = branches.map((branch) => ({
     branch,
     policy: branch.positions ?? 'compact',
+    entryVisualCount: 0,
     caches: [],
     cacheLength: [],
     visualCounts: [],
@@ -190,6 +193,7 @@ async function embedGroups(model: ModelSessions, input: PrefillInput, states: Br
     let group = groups.get(key);
     if (!group) groups.set(key, (group = { seq: spliceVisual(text, input, selected, model.dims.hidden), members: [] }));
     group.members.push(state);
+    state.entryVisualCount = group.seq.keptOriginal.length;
   }
   return [...groups.values()];
 }
@@ -224,7 +228,7 @@ async function runGroupLayer(
     m.branch.onLayerOutput?.(layer, out.hidden, seqLen);
     const side = wantsSide[i] ? out.side : undefined;
     const kept = m.branch.method
-      ? await m.branch.method.afterLayer(boundary(model, layer, current, originalVisualCount, side, probe))
+      ? await m.branch.method.afterLayer(boundary(model, layer, current, originalVisualCount, m.entryVisualCount, side, probe))
       : null;
     const key = kept ? `${m.policy}:${kept.join(',')}` : 'unpruned';
     let fork = forks.get(key);
@@ -283,13 +287,16 @@ function boundary(
   layer: number,
   seq: Sequence,
   originalVisualCount: number,
+  entryVisualCount: number,
   side: LayerBoundary['side'],
   probe: Probe,
 ): LayerBoundary {
   return {
     layer,
+    layerNumber: layer + 1,
     numLayers: model.dims.numLayers,
     originalVisualCount,
+    entryVisualCount,
     visualStart: seq.visualStart,
     visualCount: seq.keptOriginal.length,
     seqLen: seq.positions.length,
