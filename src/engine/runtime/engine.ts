@@ -12,13 +12,14 @@ import { CodedError } from '../../shared/result.js';
 import { importCheckpoint } from '../pack/import.js';
 import { findPack, listPacks, type PackSummary } from '../pack/store.js';
 import { createMethod } from '../pruning/index.js';
-import { fullFlops, type FlopsModel, type PrefillShape } from '../pruning/flops.js';
-import { encodeChat } from '../text/chat.js';
-import { TraceRecorder } from '../trace/recorder.js';
-import { generateBranches, type FinishReason, type Generation } from './generate.js';
+import { fullFlops, type PrefillShape } from '../pruning/flops.js';
+import { encodeChat, type EncodedPrompt } from '../text/chat.js';
+import { TraceRecorder, type TraceMeta } from '../trace/recorder.js';
+import { generate, generateBranches, type DecodeOptions, type FinishReason, type GenerateBranch, type Generation } from './generate.js';
 import { encodeImage } from './graphs.js';
 import { LruCache } from './lru.js';
 import { LoadedModel } from './model.js';
+import type { PrefillInput, VisualTokens } from './prefill.js';
 import type { ProviderReport } from './providers.js';
 
 /**
@@ -51,8 +52,6 @@ export interface CompareResult {
   /** Wall time of the joint prefill; each result's prefillMs is that method's own (shared layers counted in full). */
   prefillMs: number;
 }
-
-const NO_PRUNING: MethodSpec = { llm: { kind: 'none' } };
 
 export type EngineStage = 'loading-model' | 'importing' | 'preprocessing' | 'encoding-image' | 'prefill' | 'decoding';
 export type EngineEvent = { type: 'stage'; stage: EngineStage } | { type: 'progress'; progress: Progress };
@@ -115,11 +114,18 @@ export class Engine {
    * Answers one request. Requests run one at a time, in order: they share the loaded model (a request
    * for another model or provider swaps it) and inference blocks the thread anyway.
    */
-  async ask(request: AskRequest, callbacks: AskCallbacks = {}): Promise<AskResult> {
-    const { method, ...rest } = request;
-    const onToken = callbacks.onToken && ((_branch: number, text: string) => callbacks.onToken!(text));
-    const { results } = await this.#enqueue(() => this.#answer({ ...rest, methods: [method ?? NO_PRUNING] }, { ...callbacks, onToken }));
-    return results[0];
+  ask(request: AskRequest, callbacks: AskCallbacks = {}): Promise<AskResult> {
+    return this.#enqueue(async () => {
+      const question = await this.#prepare(request, callbacks);
+      const run = question.run(request.method);
+      const onText = question.streamer((text) => callbacks.onToken?.(text));
+      const generation = await generate(question.model, question.model.tokenizer, question.input, {
+        ...question.decode,
+        ...run.branch,
+        onText,
+      });
+      return question.answer(run, generation);
+    });
   }
 
   /**
@@ -129,7 +135,15 @@ export class Engine {
    */
   compare(request: CompareRequest, callbacks: CompareCallbacks = {}): Promise<CompareResult> {
     if (request.methods.length < 1) return Promise.reject(new Error('compare needs at least one method'));
-    return this.#enqueue(() => this.#answer(request, callbacks));
+    return this.#enqueue(async () => {
+      const question = await this.#prepare(request, callbacks);
+      const runs = request.methods.map((method) => question.run(method));
+      const branches = runs.map((run, i) => ({ ...run.branch, onText: question.streamer((text) => callbacks.onToken?.(i, text)) }));
+      const { model, input, decode } = question;
+      const { generations, sharedLayers, prefillMs } = await generateBranches(model, model.tokenizer, input, branches, decode);
+      const shared = runs.length > 1 ? sharedLayers : undefined;
+      return { results: generations.map((generation, i) => question.answer(runs[i], generation, shared)), sharedLayers, prefillMs };
+    });
   }
 
   #enqueue<T>(work: () => Promise<T>): Promise<T> {
@@ -138,66 +152,26 @@ export class Engine {
     return turn;
   }
 
-  async #answer(request: CompareRequest, callbacks: CompareCallbacks): Promise<CompareResult> {
+  /** Everything before prefill, for one method or several: the model loaded, the image encoded, the prompt tokenized. */
+  async #prepare(request: Omit<AskRequest, 'method'>, callbacks: StageCallbacks): Promise<Question> {
     const turns = request.turns ?? [{ role: 'user' as const, text: requireQuestion(request.question), image: true }];
     const model = await this.ensureModel(request.model, request.ep, callbacks);
-    const start = performance.now();
-    const { image, visual, preprocessMs, visionMs, cached } = await this.#encodeImage(model, request.image, callbacks);
+    const image = await this.#encodeImage(model, request.image, callbacks);
     callbacks.signal?.throwIfAborted();
     const prompt = encodeChat(model.tokenizer, turns, { template: model.chatTemplate, imageTokenId: model.config.imageTokenIndex });
-    const flopsModel = model.flopsModel;
-    const runs = request.methods.map((method) => {
-      const recorder = new TraceRecorder(traceMeta(model, image, prompt, visual.count, method, flopsModel));
-      const pruning =
-        method.llm.kind === 'none' && !method.projector
-          ? undefined
-          : createMethod(method, { numLayers: model.dims.numLayers, pruning: model.pruningOverrides }, recorder);
-      return { method, recorder, pruning };
-    });
-
-    callbacks.onEvent?.({ type: 'stage', stage: 'prefill' });
-    let decoding = false;
-    const branches = runs.map(({ method, pruning }, i) => ({
-      method: pruning,
-      positions: positionPolicy(method.llm),
-      onText: (text: string) => {
-        if (!decoding) {
-          decoding = true;
-          callbacks.onEvent?.({ type: 'stage', stage: 'decoding' });
-        }
-        callbacks.onToken?.(i, text);
-      },
-    }));
-    const input = { ids: prompt.ids, imageTokenId: model.config.imageTokenIndex, visual };
-    const decode = {
+    const decode: DecodeOptions = {
       ...request.sampling,
       maxTokens: request.maxTokens,
       stopStrings: request.stop,
       eosTokenIds: model.eosTokenIds,
       signal: callbacks.signal,
     };
-    const { generations, sharedLayers, prefillMs } = await generateBranches(model, model.tokenizer, input, branches, decode);
-
-    const times = { preprocessMs, visionMs, visionCached: cached, requestStart: start };
-    const results = generations.map((generation, i): AskResult => {
-      const stats = answerStats(model, generation, flopsModel, prompt.ids.length - 1, times);
-      const { recorder } = runs[i];
-      recordRuntime(recorder, generation, preprocessMs, visionMs);
-      return {
-        answer: generation.text,
-        finishReason: generation.finishReason,
-        stats: runs.length > 1 ? { ...stats, sharedLayers } : stats,
-        provider: model.provider,
-        layerMs: generation.timings.layerMs,
-        visualCounts: generation.prefill.visualCounts,
-        trace: recorder.finish({ answer: generation.text, generatedTokens: generation.tokenIds.length }),
-      };
-    });
-    return { results, sharedLayers, prefillMs };
+    callbacks.onEvent?.({ type: 'stage', stage: 'prefill' });
+    return new Question(model, prompt, image, decode, callbacks.onEvent);
   }
 
   /** Preprocesses the image and runs the vision tower, unless this model has seen the same bytes recently. */
-  async #encodeImage(model: LoadedModel, file: Uint8Array | string, callbacks: StageCallbacks) {
+  async #encodeImage(model: LoadedModel, file: Uint8Array | string, callbacks: StageCallbacks): Promise<EncodedImage> {
     const start = performance.now();
     callbacks.onEvent?.({ type: 'stage', stage: 'preprocessing' });
     const bytes = typeof file === 'string' ? await readImageFile(file) : file;
@@ -260,75 +234,131 @@ async function readImageFile(path: string): Promise<Uint8Array> {
   }
 }
 
-function traceMeta(
-  model: LoadedModel,
-  image: Awaited<ReturnType<typeof preprocessClip>>,
-  prompt: ReturnType<typeof encodeChat>,
-  visualCount: number,
-  method: MethodSpec,
-  flopsModel: FlopsModel,
-) {
-  const grid = model.config.vision.imageSize / model.config.vision.patchSize;
-  return {
-    model: model.traceModel,
-    provider: model.provider.active,
-    image: {
-      hash: image.hash,
-      width: image.originalWidth,
-      height: image.originalHeight,
-      modelWidth: image.width,
-      modelHeight: image.height,
-      grid: { rows: grid, cols: grid },
-    },
-    prompt: {
-      textTokens: prompt.ids.length - 1,
-      visualTokens: visualCount,
-      instructionTokens: prompt.ids.length - 1 - prompt.imageIndex,
-      visualStart: prompt.imageIndex,
-    },
-    method,
-    flopsModel,
-  };
+/** The encoded image of a question (#encodeImage). */
+interface EncodedImage {
+  image: Awaited<ReturnType<typeof preprocessClip>>;
+  visual: VisualTokens;
+  preprocessMs: number;
+  visionMs: number;
+  cached: boolean;
 }
 
-function recordRuntime(recorder: TraceRecorder, generation: Generation, preprocessMs: number, visionMs: number): void {
-  const { prefill, timings } = generation;
-  prefill.layerMs.forEach((ms, layer) => recorder.layer(layer, prefill.visualCounts[layer], prefill.cacheLength[layer], ms));
-  recorder.setTimes({ preprocess: preprocessMs, vision: visionMs, prefill: timings.prefillMs, decode: timings.decodeMs });
+/** One method's part in answering a question: its pruning (none: no method at all), position policy and trace. */
+interface MethodRun {
+  branch: GenerateBranch;
+  recorder: TraceRecorder;
 }
 
-function answerStats(
-  model: LoadedModel,
-  generation: Generation,
-  flopsModel: FlopsModel,
-  textTokens: number,
-  times: { preprocessMs: number; visionMs: number; visionCached: boolean; requestStart: number },
-): AnswerStats {
-  const { prefill, timings } = generation;
-  const shape = (visualPerLayer: number[]): PrefillShape => ({
-    visualPerLayer,
-    textTokens,
-    visionTokens: prefill.originalVisualCount,
-    ttvLayers: [],
-    probes: [],
-    diversity: false,
-  });
-  const prefillStart = times.requestStart + times.preprocessMs + times.visionMs;
-  return {
-    preprocessMs: times.preprocessMs,
-    imageEncodeMs: times.visionMs,
-    visionCached: times.visionCached,
-    prefillMs: timings.prefillMs,
-    timeToFirstTokenMs: prefillStart - times.requestStart + timings.firstTokenMs,
-    decodeTokensPerSec: timings.decodeTokensPerSec,
-    promptTokens: generation.promptTokens,
-    prefillTokens: generation.prefillTokens,
-    generatedTokens: generation.tokenIds.length,
-    visualTokensTotal: prefill.originalVisualCount,
-    visualTokensKept: prefill.keptOriginal.length,
-    // A prefill cancelled before its first layer ran no layers at all.
-    tflops: prefill.visualCounts.length ? fullFlops(shape(prefill.visualCounts), flopsModel).total / 1e12 : 0,
-    tflopsUnpruned: fullFlops(shape(Array(flopsModel.decoder.numLayers).fill(prefill.originalVisualCount)), flopsModel).total / 1e12,
-    executionProvider: model.provider.active,
-  };
+/** A question ready to prefill: its model, encoded image and prompt; answers one method or several (`run` each). */
+class Question {
+  #decoding = false;
+
+  constructor(
+    readonly model: LoadedModel,
+    readonly prompt: EncodedPrompt,
+    readonly encoded: EncodedImage,
+    readonly decode: DecodeOptions,
+    private readonly onEvent?: (event: EngineEvent) => void,
+  ) {}
+
+  get input(): PrefillInput {
+    return { ids: this.prompt.ids, imageTokenId: this.model.config.imageTokenIndex, visual: this.encoded.visual };
+  }
+
+  run(method: MethodSpec): MethodRun {
+    const { model } = this;
+    const recorder = new TraceRecorder(this.#traceMeta(method));
+    const pruning =
+      method.llm.kind === 'none' && !method.projector
+        ? undefined
+        : createMethod(method, { numLayers: model.dims.numLayers, pruning: model.pruningOverrides }, recorder);
+    return { branch: { method: pruning, positions: positionPolicy(method.llm) }, recorder };
+  }
+
+  /** Where an answer's text goes; the first piece of any answer announces the decoding stage. */
+  streamer(onText: (text: string) => void): (text: string) => void {
+    return (text) => {
+      if (!this.#decoding) {
+        this.#decoding = true;
+        this.onEvent?.({ type: 'stage', stage: 'decoding' });
+      }
+      onText(text);
+    };
+  }
+
+  /** A method's result: its answer, stats and trace; `sharedLayers` when it was prefilled together with others. */
+  answer({ recorder }: MethodRun, generation: Generation, sharedLayers?: number): AskResult {
+    const { preprocessMs, visionMs } = this.encoded;
+    const { prefill, timings } = generation;
+    prefill.layerMs.forEach((ms, layer) => recorder.layer(layer, prefill.visualCounts[layer], prefill.cacheLength[layer], ms));
+    recorder.setTimes({ preprocess: preprocessMs, vision: visionMs, prefill: timings.prefillMs, decode: timings.decodeMs });
+    const stats = this.#stats(generation);
+    return {
+      answer: generation.text,
+      finishReason: generation.finishReason,
+      stats: sharedLayers === undefined ? stats : { ...stats, sharedLayers },
+      provider: this.model.provider,
+      layerMs: timings.layerMs,
+      visualCounts: prefill.visualCounts,
+      trace: recorder.finish({ answer: generation.text, generatedTokens: generation.tokenIds.length }),
+    };
+  }
+
+  #traceMeta(method: MethodSpec): TraceMeta {
+    const { model, prompt } = this;
+    const { image, visual } = this.encoded;
+    const grid = model.config.vision.imageSize / model.config.vision.patchSize;
+    return {
+      model: model.traceModel,
+      provider: model.provider.active,
+      image: {
+        hash: image.hash,
+        width: image.originalWidth,
+        height: image.originalHeight,
+        modelWidth: image.width,
+        modelHeight: image.height,
+        grid: { rows: grid, cols: grid },
+      },
+      prompt: {
+        textTokens: prompt.ids.length - 1,
+        visualTokens: visual.count,
+        instructionTokens: prompt.ids.length - 1 - prompt.imageIndex,
+        visualStart: prompt.imageIndex,
+      },
+      method,
+      flopsModel: model.flopsModel,
+    };
+  }
+
+  #stats(generation: Generation): AnswerStats {
+    const { model } = this;
+    const flopsModel = model.flopsModel;
+    const { preprocessMs, visionMs, cached } = this.encoded;
+    const { prefill, timings } = generation;
+    const shape = (visualPerLayer: number[]): PrefillShape => ({
+      visualPerLayer,
+      textTokens: this.prompt.ids.length - 1,
+      visionTokens: prefill.originalVisualCount,
+      ttvLayers: [],
+      probes: [],
+      diversity: false,
+    });
+    return {
+      preprocessMs,
+      imageEncodeMs: visionMs,
+      visionCached: cached,
+      prefillMs: timings.prefillMs,
+      timeToFirstTokenMs: preprocessMs + visionMs + timings.firstTokenMs,
+      decodeTokensPerSec: timings.decodeTokensPerSec,
+      promptTokens: generation.promptTokens,
+      prefillTokens: generation.prefillTokens,
+      generatedTokens: generation.tokenIds.length,
+      visualTokensTotal: prefill.originalVisualCount,
+      visualTokensKept: prefill.keptOriginal.length,
+      // A prefill cancelled before its first layer ran no layers at all.
+      tflops: prefill.visualCounts.length ? fullFlops(shape(prefill.visualCounts), flopsModel).total / 1e12 : 0,
+      tflopsUnpruned: fullFlops(shape(Array(flopsModel.decoder.numLayers).fill(prefill.originalVisualCount)), flopsModel).total / 1e12,
+      executionProvider: model.provider.active,
+    };
+  }
 }
