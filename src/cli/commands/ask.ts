@@ -1,3 +1,4 @@
+import { siUnits } from '../../engine/pruning/flops.js';
 import type { AskResult } from '../../engine/runtime/engine.js';
 import { CliError, type CliCommand } from '../command.js';
 import { PRUNING_USAGE, methodsFromArgs, pruningOptions, writeTraceFiles } from '../pruning-options.js';
@@ -91,13 +92,15 @@ export async function asCliError<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
-export function printStats({ stats, provider, finishReason }: AskResult): void {
+export function printStats({ stats, provider, finishReason, trace }: AskResult): void {
+  const { flops } = trace.totals;
   const fallbacks = provider.failures.map((f) => `${f.provider} failed: ${f.reason}`).join('; ');
   const lines = [
     `provider       ${provider.active}${fallbacks ? ` (${fallbacks})` : ''}`,
     `preprocess     ${ms(stats.preprocessMs)}`,
     `vision         ${ms(stats.imageEncodeMs)}${stats.visionCached ? ' (cached)' : ''}`,
-    `prefill        ${ms(stats.prefillMs)}  (${stats.prefillTokens} tokens, ${stats.visualTokensKept}/${stats.visualTokensTotal} visual kept, ${gflop(stats.tflops)} of ${gflop(stats.tflopsUnpruned)} GFLOP)`,
+    `prefill        ${ms(stats.prefillMs)}  (${stats.prefillTokens} tokens, ${stats.visualTokensKept}/${stats.visualTokensTotal} visual kept)`,
+    `compute        paper ${siUnits(flops.paper)}MACs (${pct(flops.paper, flops.paperUnpruned)}), full ${siUnits(flops.full)}FLOPs (${pct(flops.full, flops.fullUnpruned)})`,
     `first token    ${ms(stats.timeToFirstTokenMs)}`,
     `decode         ${stats.decodeTokensPerSec.toFixed(1)} tokens/s`,
     `tokens         ${stats.promptTokens} prompt, ${stats.generatedTokens} generated (${finishReason})`,
@@ -106,4 +109,4 @@ export function printStats({ stats, provider, finishReason }: AskResult): void {
 }
 
 const ms = (value = 0) => `${value.toFixed(1)} ms`;
-const gflop = (tflops: number) => (tflops * 1000).toPrecision(3);
+const pct = (part: number, whole: number) => `${((100 * part) / whole).toFixed(1)}%`;

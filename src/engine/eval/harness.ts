@@ -1,6 +1,5 @@
 import type { MethodSpec } from '../../shared/pruning.js';
 import type { VqaItem } from '../data/vqa.js';
-import { paperFlops } from '../pruning/flops.js';
 import type { Engine } from '../runtime/engine.js';
 import { isExactMatch, mean, tallyByFamily, type Tally } from './metrics.js';
 
@@ -64,7 +63,6 @@ export interface EvalReport {
 
 export async function runEval(engine: Engine, opts: EvalOptions): Promise<EvalReport> {
   const loaded = await engine.ensureModel(opts.model);
-  const { hidden, intermediate } = loaded.flopsModel.decoder;
   const predictions: Prediction[] = [];
   const total = opts.items.length * opts.methods.length;
   for (const item of opts.items) {
@@ -89,8 +87,8 @@ export async function runEval(engine: Engine, opts: EvalOptions): Promise<EvalRe
           correct: isExactMatch(result.answer, item.answer),
           prefillMs: result.stats.prefillMs,
           visualKept: result.stats.visualTokensKept,
-          tflopsPaper: paperFlops(result.visualCounts, hidden, intermediate) / 1e12,
-          tflopsFull: result.stats.tflops,
+          tflopsPaper: result.trace.totals.flops.paper / 1e12,
+          tflopsFull: result.trace.totals.flops.full / 1e12,
         });
       } catch (err) {
         if (opts.signal?.aborted) throw err;
@@ -109,7 +107,7 @@ export async function runEval(engine: Engine, opts: EvalOptions): Promise<EvalRe
     }
   }
   return {
-    model: { id: loaded.info.id, numLayers: loaded.dims.numLayers, hidden },
+    model: { id: loaded.info.id, numLayers: loaded.dims.numLayers, hidden: loaded.dims.hidden },
     provider: loaded.provider.active,
     items: opts.items.length,
     methods: opts.methods.map(({ name, spec }) =>

@@ -12,7 +12,6 @@ import { CodedError } from '../../shared/result.js';
 import { importCheckpoint } from '../pack/import.js';
 import { findPack, listPacks, type PackSummary } from '../pack/store.js';
 import { createMethod } from '../pruning/index.js';
-import { fullFlops, type PrefillShape } from '../pruning/flops.js';
 import { encodeChat, type EncodedPrompt } from '../text/chat.js';
 import { TraceRecorder, type TraceMeta } from '../trace/recorder.js';
 import { generate, generateBranches, type DecodeOptions, type FinishReason, type GenerateBranch, type Generation } from './generate.js';
@@ -292,7 +291,8 @@ class Question {
     const { prefill, timings } = generation;
     prefill.layerMs.forEach((ms, layer) => recorder.layer(layer, prefill.visualCounts[layer], prefill.cacheLength[layer], ms));
     recorder.setTimes({ preprocess: preprocessMs, vision: visionMs, prefill: timings.prefillMs, decode: timings.decodeMs });
-    const stats = this.#stats(generation);
+    const trace = recorder.finish({ answer: generation.text, generatedTokens: generation.tokenIds.length });
+    const stats = this.#stats(generation, trace);
     return {
       answer: generation.text,
       finishReason: generation.finishReason,
@@ -300,7 +300,7 @@ class Question {
       provider: this.model.provider,
       layerMs: timings.layerMs,
       visualCounts: prefill.visualCounts,
-      trace: recorder.finish({ answer: generation.text, generatedTokens: generation.tokenIds.length }),
+      trace,
     };
   }
 
@@ -330,19 +330,11 @@ class Question {
     };
   }
 
-  #stats(generation: Generation): AnswerStats {
-    const { model } = this;
-    const flopsModel = model.flopsModel;
+  /** The numbers under the answer; its compute is the trace's (the paper's convention, as the inspector shows it). */
+  #stats(generation: Generation, trace: Trace): AnswerStats {
     const { preprocessMs, visionMs, cached } = this.encoded;
     const { prefill, timings } = generation;
-    const shape = (visualPerLayer: number[]): PrefillShape => ({
-      visualPerLayer,
-      textTokens: this.prompt.ids.length - 1,
-      visionTokens: prefill.originalVisualCount,
-      ttvLayers: [],
-      probes: [],
-      diversity: false,
-    });
+    const { flops } = trace.totals;
     return {
       preprocessMs,
       imageEncodeMs: visionMs,
@@ -355,10 +347,9 @@ class Question {
       generatedTokens: generation.tokenIds.length,
       visualTokensTotal: prefill.originalVisualCount,
       visualTokensKept: prefill.keptOriginal.length,
-      // A prefill cancelled before its first layer ran no layers at all.
-      tflops: prefill.visualCounts.length ? fullFlops(shape(prefill.visualCounts), flopsModel).total / 1e12 : 0,
-      tflopsUnpruned: fullFlops(shape(Array(flopsModel.decoder.numLayers).fill(prefill.originalVisualCount)), flopsModel).total / 1e12,
-      executionProvider: model.provider.active,
+      tflops: flops.paper / 1e12,
+      tflopsUnpruned: flops.paperUnpruned / 1e12,
+      executionProvider: this.model.provider.active,
     };
   }
 }
