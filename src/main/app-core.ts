@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import type { AppEventName, AppEventPayload } from '../shared/ipc.js';
 import { EngineHost, type EngineHostOptions } from './engine-host.js';
 import type { Answerer } from './features/answerer.js';
-import { createFeatures, type ChooseSavePath } from './features/handlers.js';
+import { createFeatures, type ChooseSavePath } from './features/feature-handlers.js';
 import type { ModelInstaller } from './features/models.js';
-import { dispatchAppCall, engineCallHandlers, type AppHandlers } from './handlers.js';
+import { dispatchAppCall, engineCallHandlers, type AppHandlers } from './app-handlers.js';
 import { openStorage } from './storage/index.js';
 
 /**

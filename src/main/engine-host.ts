@@ -169,22 +169,31 @@ export class EngineHost {
   private receive(engine: EngineProcess, raw: unknown): void {
     if (engine !== this.process) return;
     const parsed = EngineOutMessage.safeParse(raw);
-    if (!parsed.success) return console.error(`engine host: dropped a malformed message: ${String(JSON.stringify(raw)).slice(0, 200)}`);
+    if (!parsed.success) {
+      console.error(`engine host: dropped a malformed message: ${String(JSON.stringify(raw)).slice(0, 200)}`);
+      return;
+    }
     const message = parsed.data;
-    if ('ok' in message) return this.settle(message.id, message);
-    if (message.event === 'ready') return this.handshake(engine, message.payload);
-    const pending = message.id === undefined ? undefined : this.pending.get(message.id);
-    if (pending && !pending.deliver(message.event, message.payload)) {
-      console.error(`engine host: dropped event "${message.event}" that fails the contract of ${pending.name}`);
+    if ('ok' in message) this.settle(message.id, message);
+    else if (message.event === 'ready') this.handshake(engine, message.payload);
+    else {
+      const pending = message.id === undefined ? undefined : this.pending.get(message.id);
+      if (pending && !pending.deliver(message.event, message.payload)) {
+        console.error(`engine host: dropped event "${message.event}" that fails the contract of ${pending.name}`);
+      }
     }
   }
 
   private handshake(engine: EngineProcess, payload: unknown): void {
     clearTimeout(this.readyTimer);
     const info = EngineInfo.safeParse(payload);
-    if (!info.success) return this.failLaunch(engine, `malformed ready handshake: ${info.error.message}`);
+    if (!info.success) {
+      this.failLaunch(engine, `malformed ready handshake: ${info.error.message}`);
+      return;
+    }
     if (info.data.versions.protocol !== ENGINE_PROTOCOL_VERSION) {
-      return this.failLaunch(engine, `engine speaks protocol ${info.data.versions.protocol}, host expects ${ENGINE_PROTOCOL_VERSION}`);
+      this.failLaunch(engine, `engine speaks protocol ${info.data.versions.protocol}, host expects ${ENGINE_PROTOCOL_VERSION}`);
+      return;
     }
     this.readyAt = Date.now();
     this.setStatus({ state: 'ready', info: info.data });
@@ -197,7 +206,10 @@ export class EngineHost {
   ): void {
     const pending = this.pending.get(id);
     if (!pending) return;
-    if (!message.ok) return pending.reject(new CodedError(message.error.code, message.error.message));
+    if (!message.ok) {
+      pending.reject(new CodedError(message.error.code, message.error.message));
+      return;
+    }
     const value = engineCalls[pending.name].response.safeParse(message.value);
     if (value.success) pending.resolve(value.data);
     else pending.reject(new CodedError('internal', `engine answered ${pending.name} outside the contract: ${value.error.message}`));

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { AnswerStats, AnswerStatus, Conversation, ConversationSummary, Id, ImageId, StoredImage } from './conversation.js';
-import type { CallSpec } from './ipc.js';
+import { call } from './call.js';
 import { Progress } from './progress.js';
 import { ProviderRequest } from './providers.js';
 import { MethodSpec } from './pruning.js';
@@ -14,15 +14,6 @@ import { Trace } from './trace.js';
  * web bridge's JSON carry it alike.
  */
 
-/**
- * One entry of a call table (here and in ipc.ts): the request and response schemas, and the events the
- * callee streams while it runs (tagged with the request id; names from the engine's event table).
- */
-export const call = <Req extends z.ZodType, Res extends z.ZodType, Ev extends string = never>(
-  request: Req,
-  response: Res,
-  events: readonly Ev[] = [],
-): CallSpec<Req, Res, Ev> => ({ request, response, events });
 const None = z.object({}).strict();
 const Base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/);
 /** A PNG/JPEG/WebP data: URL, ready for <img src>. */

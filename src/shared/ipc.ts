@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { call, featureCalls, featureEngineCalls, featureEngineEvents, featureEvents } from './ipc-features.js';
+import { call, type CallSpec } from './call.js';
+import { featureCalls, featureEngineCalls, featureEngineEvents, featureEvents } from './ipc-features.js';
 import { Progress } from './progress.js';
 import { AppError, CodedError, resultOf, type Result } from './result.js';
 
@@ -7,17 +8,12 @@ import { AppError, CodedError, resultOf, type Result } from './result.js';
  * The one IPC contract. Two layers share its data types:
  *   (a) the app API, renderer <-> main (or the web host): `appCalls` + `appEvents`;
  *   (b) the engine protocol, main <-> engine process: `engineCalls` + `engineEvents`.
- * Every call entry is a request schema, a response schema and the events it streams (`call`); adding
- * a call is one entry here plus one handler (src/main/handlers.ts or src/engine/worker/handlers.ts).
+ * Every call entry is a request schema, a response schema and the events it streams (`call`); adding a
+ * call is one entry (here, or in ipc-features.ts for the app's features) plus one handler:
+ * src/main/app-handlers.ts or src/main/features/feature-handlers.ts for app calls,
+ * src/engine/worker/handlers.ts for engine calls.
  * Pure zod: no node, DOM or electron imports.
  */
-
-export interface CallSpec<Req extends z.ZodType = z.ZodType, Res extends z.ZodType = z.ZodType, Ev extends string = string> {
-  request: Req;
-  response: Res;
-  /** The events the callee streams while it runs. */
-  events: readonly Ev[];
-}
 
 export type CallTable = Record<string, CallSpec>;
 export type EventTable = Record<string, z.ZodType>;

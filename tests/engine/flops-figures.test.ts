@@ -10,7 +10,7 @@ import { Engine } from '../../src/engine/runtime/engine.js';
 import { statItems } from '../../src/renderer/features/chat/StatsRow.js';
 import { formatCompute } from '../../src/renderer/features/common/format.js';
 import { traceToView } from '../../src/renderer/features/inspector/traceAdapter.js';
-import { makeTinyCheckpoint, type TinyCheckpoint } from '../helpers/tiny-checkpoint.js';
+import { makeSyntheticCheckpoint, type SyntheticCheckpoint } from '../../src/engine/checkpoint/synthetic.js';
 
 /**
  * One compute figure per answer: the number under a chat answer (StatsRow) and the inspector's (header
@@ -21,7 +21,7 @@ import { makeTinyCheckpoint, type TinyCheckpoint } from '../helpers/tiny-checkpo
 
 const LAYERS = 12;
 const root = mkdtempSync(join(tmpdir(), 'tps-flops-'));
-let checkpoint: TinyCheckpoint;
+let checkpoint: SyntheticCheckpoint;
 let image: string;
 let engine: Engine;
 
@@ -29,7 +29,7 @@ const eq7 = (n: number, d: number, m: number) => 4 * n * d * d + 2 * n * n * d +
 const computeFigure = (stats: AnswerStats) => statItems(stats).find((item) => item.label === 'compute')!.value;
 
 beforeAll(async () => {
-  checkpoint = await makeTinyCheckpoint(join(root, 'ckpt'), { preset: 'tiny-gqa', layers: LAYERS, imageSize: 56, seed: 3 });
+  checkpoint = await makeSyntheticCheckpoint(join(root, 'ckpt'), { preset: 'tiny-gqa', layers: LAYERS, imageSize: 56, seed: 3 });
   image = join(root, 'image.png');
   writeFileSync(
     image,

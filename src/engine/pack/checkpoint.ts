@@ -52,7 +52,7 @@ export async function readCheckpoint(dir: string): Promise<Checkpoint> {
   const names = checkCheckpointTensors(config, tensors);
   const tokenizerConfig = await readJsonIfPresent(dir, 'tokenizer_config.json');
   await checkTokenizer(dir, tokenizerConfig, config);
-  const image = parseImageParams(await readJsonIfPresent(dir, 'preprocessor_config.json'), config, dir);
+  const image = parseImageParams(await readImageProcessorConfig(dir), config, dir);
   const chatTemplate = await readChatTemplate(dir, tokenizerConfig);
 
   const present = async (files: string[]) =>
@@ -62,6 +62,7 @@ export async function readCheckpoint(dir: string): Promise<Checkpoint> {
   const definingFiles = await present([
     'config.json',
     'preprocessor_config.json',
+    'processor_config.json',
     ...TOKENIZER_FILES,
     'model.safetensors.index.json',
     ...weightFiles,
@@ -103,13 +104,22 @@ async function checkTokenizer(
   }
 }
 
+/** preprocessor_config.json, or the `image_processor` entry of processor_config.json (where transformers 5 saves it). */
+async function readImageProcessorConfig(dir: string): Promise<Record<string, unknown> | null> {
+  const own = await readJsonIfPresent(dir, 'preprocessor_config.json');
+  if (own) return own;
+  const processor = await readJsonIfPresent(dir, 'processor_config.json');
+  const nested = processor?.image_processor;
+  return nested && typeof nested === 'object' ? (nested as Record<string, unknown>) : null;
+}
+
 /**
  * CLIPImageProcessor parameters with transformers' defaults. The output must be the vision tower's
  * square input, since the vision graph has a fixed pixel_values shape.
  */
 function parseImageParams(raw: Record<string, unknown> | null, config: LlavaConfig, dir: string): ImageParams {
   const where = join(dir, 'preprocessor_config.json');
-  if (!raw) throw new CheckpointError(`${dir}: no preprocessor_config.json`);
+  if (!raw) throw new CheckpointError(`${dir}: no preprocessor_config.json (nor an image_processor in processor_config.json)`);
   const side = config.vision.imageSize;
   const square = (v: unknown) => (typeof v === 'number' ? { height: v, width: v } : v);
   const params = ImageParams.safeParse({

@@ -9,7 +9,7 @@ import {
   type PrefillInput,
   type PrefillResult,
 } from './prefill.js';
-import { mulberry32 } from '../util/rng.js';
+import { mulberry32 } from '../util/mulberry32.js';
 import type { SamplingParams } from '../../shared/ipc-features.js';
 import { sampleToken } from './sampling.js';
 import { TextStream, type Detokenizer } from './text-stream.js';

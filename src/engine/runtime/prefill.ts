@@ -1,3 +1,4 @@
+import { getOrInsert } from '../../shared/get-or-insert.js';
 import type { PositionPolicy } from '../../shared/pruning.js';
 import type { LayerBoundary, PruningMethod } from '../pruning/types.js';
 import {
@@ -162,7 +163,7 @@ export async function prefillBranches(
     for (let layer = 0; layer < model.dims.numLayers; layer++) {
       if (options.signal?.aborted) throw new PrefillCancelled();
       const groups = new Map<Sequence, Branch[]>();
-      for (const state of states) groups.set(state.seq, [...(groups.get(state.seq) ?? []), state]);
+      for (const state of states) getOrInsert(groups, state.seq, () => []).push(state);
       if (groups.size === 1) sharedLayers++;
       for (const [seq, members] of groups) await runSharedLayer(model, layer, seq, members);
     }

@@ -4,7 +4,7 @@
  */
 
 import type { SamplingParams } from '../../shared/ipc-features.js';
-import type { Uniform } from '../util/rng.js';
+import type { Uniform } from '../util/mulberry32.js';
 
 export function argmax(values: ArrayLike<number>): number {
   let best = 0;

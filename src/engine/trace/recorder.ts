@@ -1,6 +1,8 @@
+import { getOrInsert } from '../../shared/get-or-insert.js';
 import { formatMethod, type MethodSpec, type Schedule } from '../../shared/pruning.js';
 import { TRACE_VERSION, Trace, type LayerRecord, type ScoreRecord, type TtvRecord } from '../../shared/trace.js';
 import { fullFlops, paperFlops, paperLayerFlops, type FlopsModel, type PrefillShape } from '../pruning/flops.js';
+import type { MethodRecorder } from '../pruning/method-recorder.js';
 
 /** What the runtime knows before prefill starts. */
 export interface TraceMeta {
@@ -20,7 +22,7 @@ export interface TraceMeta {
  * from its recorded token counts and scoring work, once: every FLOPs figure of an answer (stats, inspector,
  * compare, eval, CLI) is read from them. Then it validates the result against the schema.
  */
-export class TraceRecorder {
+export class TraceRecorder implements MethodRecorder {
   private readonly layers = new Map<number, LayerRecord>();
   private readonly probes: PrefillShape['probes'] = [];
   private projector?: number[];
@@ -130,9 +132,7 @@ export class TraceRecorder {
 
   private at(layer: number): LayerRecord {
     const key = layer + 1;
-    let rec = this.layers.get(key);
-    if (!rec) this.layers.set(key, (rec = emptyLayer(key)));
-    return rec;
+    return getOrInsert(this.layers, key, () => emptyLayer(key));
   }
 }
 

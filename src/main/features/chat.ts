@@ -5,6 +5,7 @@ import { chatMethod } from '../../shared/settings.js';
 import type { AnswerTarget, Storage } from '../storage/index.js';
 import { answerSettings, type Answerer } from './answerer.js';
 import { streamAnswer } from './stream.js';
+import { RunningAnswers } from './running.js';
 
 /**
  * Chat answers: each one is opened in the conversation file, streamed to the renderer as events,
@@ -12,7 +13,7 @@ import { streamAnswer } from './stream.js';
  * One answer per conversation at a time; `stop` aborts it.
  */
 export class ChatService {
-  private readonly running = new Map<string, AbortController>();
+  private readonly running = new RunningAnswers();
 
   constructor(
     private readonly storage: Storage,
@@ -33,14 +34,12 @@ export class ChatService {
   }
 
   stop(conversationId: string): boolean {
-    const controller = this.running.get(conversationId);
-    controller?.abort();
-    return controller !== undefined;
+    return this.running.stop(conversationId);
   }
 
   /** Stops every answer (quit): each is saved as interrupted. */
   stopAll(): void {
-    for (const controller of this.running.values()) controller.abort();
+    this.running.stopAll();
   }
 
   private async start(conversationId: string, regenerate?: string): Promise<AnswerTarget> {
@@ -54,8 +53,7 @@ export class ChatService {
       method: settings.method,
       modelId: settings.modelId,
     });
-    const controller = new AbortController();
-    this.running.set(conversationId, controller);
+    const controller = this.running.start(conversationId);
     void this.run(target, controller, (onText) =>
       this.answerer.answer({ ...answerSettings(settings), image: imagePath, turns: prompt.turns, method }, onText, controller.signal),
     );
@@ -81,7 +79,7 @@ export class ChatService {
         },
       });
     } finally {
-      if (this.running.get(target.conversationId) === controller) this.running.delete(target.conversationId);
+      this.running.finish(target.conversationId, controller);
     }
   }
 

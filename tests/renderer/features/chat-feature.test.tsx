@@ -22,7 +22,7 @@ import {
 import { errorFrom, ok, type Result } from '../../../src/shared/result.js';
 import type { AskRequest, CompareRequest } from '../../../src/shared/ipc-features.js';
 import type { Answerer } from '../../../src/main/features/answerer.js';
-import { createFeatures, type Features } from '../../../src/main/features/handlers.js';
+import { createFeatures, type Features } from '../../../src/main/features/feature-handlers.js';
 import { openStorage } from '../../../src/main/storage/index.js';
 import { makeTrace } from './traceFixture.js';
 
@@ -142,6 +142,11 @@ async function ask(file: File, question: string) {
   fireEvent.click(screen.getByRole('button', { name: 'Send' }));
 }
 
+/** A view that fails to render. */
+function Broken(): never {
+  throw new Error('bad data');
+}
+
 describe('chat feature over the real feature handlers', () => {
   it('drops an image, asks, streams the answer with stats, and lists the conversation', async () => {
     const { file } = await mount(new ScriptedAnswerer(['A', 'red', 'rectangle.']));
@@ -205,9 +210,6 @@ describe('chat feature over the real feature handlers', () => {
 
   it('a view that throws shows the problem inline with a retry, not a blank window', async () => {
     const { ErrorBoundary } = await import('../../../src/renderer/features/common/ErrorBoundary.js');
-    const Broken = () => {
-      throw new Error('bad data');
-    };
     const spy = vi.spyOn(console, 'error').mockImplementation(() => {});
     render(
       <ErrorBoundary label="chat">

@@ -1,10 +1,7 @@
-import type { TraceRecorder } from '../../trace/recorder.js';
+import type { MethodRecorder } from '../method-recorder.js';
 import type { LayerBoundary } from '../types.js';
 
-/** What the in-LLM methods share: probing, timing and the original indices of what they keep. */
-
-/** The subset of the trace recorder the methods write to. */
-export type MethodRecorder = Pick<TraceRecorder, 'ttv' | 'prune' | 'probe' | 'addScoringTime' | 'schedule' | 'projectorKept'>;
+/** Helpers the in-LLM methods share: probing with its FLOPs recorded, timing a scoring step, and mapping kept tokens to the grid. */
 
 /**
  * The next layer's attention on this layer's output (probe_{b.layer + 1}: its norm, q/k and RoPE), for the

@@ -120,29 +120,20 @@ function ExportBar({ onExportTrace, onExportOverlay }: ExportBarProps) {
       setMessage({ text: `${label} export failed: ${(err as Error).message}`, error: true });
     }
   };
+  const exports = [
+    { label: 'Trace JSON', text: 'Export trace JSON', work: onExportTrace && (() => onExportTrace('json')) },
+    { label: 'Trace CSV', text: 'Export trace CSV', work: onExportTrace && (() => onExportTrace('csv')) },
+    { label: 'Overlay PNG', text: 'Export overlay PNG', work: onExportOverlay },
+  ];
   const button =
     'rounded-md border border-zinc-300 px-3 py-1.5 text-sm hover:bg-zinc-100 disabled:opacity-50 dark:border-zinc-600 dark:hover:bg-zinc-800';
   return (
     <div className="flex flex-wrap items-center gap-2">
-      <button
-        type="button"
-        className={button}
-        disabled={!onExportTrace}
-        onClick={onExportTrace && run('Trace JSON', () => onExportTrace('json'))}
-      >
-        Export trace JSON
-      </button>
-      <button
-        type="button"
-        className={button}
-        disabled={!onExportTrace}
-        onClick={onExportTrace && run('Trace CSV', () => onExportTrace('csv'))}
-      >
-        Export trace CSV
-      </button>
-      <button type="button" className={button} disabled={!onExportOverlay} onClick={onExportOverlay && run('Overlay PNG', onExportOverlay)}>
-        Export overlay PNG
-      </button>
+      {exports.map(({ label, text, work }) => (
+        <button key={label} type="button" className={button} disabled={!work} onClick={work && run(label, work)}>
+          {text}
+        </button>
+      ))}
       {message && (
         <span role={message.error ? 'alert' : 'status'} className={message.error ? 'text-sm text-red-600' : 'text-sm text-emerald-600'}>
           {message.text}

@@ -10,6 +10,14 @@ export interface ProviderOption {
   unavailable?: string;
 }
 
+/** The sampling settings, each a number field with its range. */
+const SAMPLING_FIELDS: { key: keyof Sampling; label: string; min: number; max: number; step: number }[] = [
+  { key: 'temperature', label: 'Temperature (0 = greedy)', min: 0, max: 2, step: 0.1 },
+  { key: 'topP', label: 'Top-p', min: 0.05, max: 1, step: 0.05 },
+  { key: 'maxTokens', label: 'Max new tokens', min: 1, max: 4096, step: 1 },
+  { key: 'seed', label: 'Seed', min: 0, max: 2 ** 31 - 1, step: 1 },
+];
+
 interface SettingsViewProps {
   settings: AppSettings;
   models: { id: string; name: string }[];
@@ -92,42 +100,18 @@ export function SettingsView({ settings, models, providers, onChange }: Settings
       )}
 
       <h3 className="col-span-2 mt-2 font-medium">Sampling</h3>
-      <NumberField
-        id="settings-temperature"
-        label="Temperature (0 = greedy)"
-        value={settings.sampling.temperature}
-        min={0}
-        max={2}
-        step={0.1}
-        onChange={(temperature) => setSampling({ temperature })}
-      />
-      <NumberField
-        id="settings-top-p"
-        label="Top-p"
-        value={settings.sampling.topP}
-        min={0.05}
-        max={1}
-        step={0.05}
-        onChange={(topP) => setSampling({ topP })}
-      />
-      <NumberField
-        id="settings-max-tokens"
-        label="Max new tokens"
-        value={settings.sampling.maxTokens}
-        min={1}
-        max={4096}
-        step={1}
-        onChange={(maxTokens) => setSampling({ maxTokens })}
-      />
-      <NumberField
-        id="settings-seed"
-        label="Seed"
-        value={settings.sampling.seed}
-        min={0}
-        max={2 ** 31 - 1}
-        step={1}
-        onChange={(seed) => setSampling({ seed })}
-      />
+      {SAMPLING_FIELDS.map(({ key, label, min, max, step }) => (
+        <NumberField
+          key={key}
+          id={`settings-${key}`}
+          label={label}
+          value={settings.sampling[key]}
+          min={min}
+          max={max}
+          step={step}
+          onChange={(value) => setSampling({ [key]: value })}
+        />
+      ))}
     </form>
   );
 }
