@@ -4,9 +4,9 @@ import {
   EngineInfo,
   EngineOutMessage,
   engineCalls,
-  engineEvents,
+  parseCallEvent,
+  type EngineCallEvent,
   type EngineCallName,
-  type EngineEventMessage,
   type EngineRequest,
   type EngineResponse,
   type EngineStatus,
@@ -38,17 +38,18 @@ export interface EngineHostOptions {
   wedgedAfterMs?: number;
 }
 
-export interface CallOptions {
+export interface CallOptions<K extends EngineCallName> {
   signal?: AbortSignal;
-  /** Events the engine streams for this call (progress, tokens...). */
-  onEvent?: (event: EngineEventMessage) => void;
+  /** The events the engine streams for this call (progress, text...), each checked against the contract. */
+  onEvent?: (event: EngineCallEvent<K>) => void;
 }
 
 interface Pending {
   name: EngineCallName;
   resolve(value: unknown): void;
   reject(error: CodedError): void;
-  onEvent?: (event: EngineEventMessage) => void;
+  /** Hands a streamed event to the caller; false when it is not one of the call's events or fails its schema. */
+  deliver(event: string, payload: unknown): boolean;
 }
 
 const DEFAULTS = {
@@ -121,7 +122,7 @@ export class EngineHost {
     await this.start();
   }
 
-  async call<K extends EngineCallName>(name: K, request: EngineRequest<K>, options: CallOptions = {}): Promise<EngineResponse<K>> {
+  async call<K extends EngineCallName>(name: K, request: EngineRequest<K>, options: CallOptions<K> = {}): Promise<EngineResponse<K>> {
     const engine = this.process;
     if (!engine || (this.current.state !== 'ready' && this.current.state !== 'busy')) {
       throw new CodedError(
@@ -133,7 +134,12 @@ export class EngineHost {
     const id = this.nextId++;
     // A call's events run in its caller's async context, as if the caller had awaited them (the web host routes them by it).
     const onEvent = options.onEvent && AsyncResource.bind(options.onEvent);
-    const response = new Promise<unknown>((resolve, reject) => this.pending.set(id, { name, resolve, reject, onEvent }));
+    const deliver = (event: string, payload: unknown) => {
+      const parsed = parseCallEvent(name, event, payload);
+      if (parsed) onEvent?.(parsed);
+      return parsed !== null;
+    };
+    const response = new Promise<unknown>((resolve, reject) => this.pending.set(id, { name, resolve, reject, deliver }));
     const onAbort = () => this.send(engine, 'cancel', { id });
     options.signal?.addEventListener('abort', onAbort, { once: true });
     this.send(engine, name, request, id);
@@ -186,10 +192,11 @@ export class EngineHost {
     const message = parsed.data;
     if ('ok' in message) this.settle(message.id, message);
     else if (message.event === 'ready') this.handshake(engine, message.payload);
-    else if (message.id !== undefined) {
-      const result = engineEvents[message.event as keyof typeof engineEvents]?.safeParse(message.payload);
-      if (result?.success) this.pending.get(message.id)?.onEvent?.({ ...message, payload: result.data });
-      else console.error(`engine host: dropped event "${message.event}" that fails the contract`);
+    else {
+      const pending = message.id === undefined ? undefined : this.pending.get(message.id);
+      if (pending && !pending.deliver(message.event, message.payload)) {
+        console.error(`engine host: dropped event "${message.event}" that fails the contract of ${pending.name}`);
+      }
     }
   }
 

@@ -41,7 +41,7 @@ describe('pack verification', () => {
     const engine = new Engine({ modelStore: store, ep: 'cpu' });
     await engine.ensureModel(pack.dir, 'cpu', { onEvent: (e) => events.push(e) });
     expect(events[0]).toEqual({ type: 'stage', stage: 'verifying' });
-    expect(events.filter((e) => e.type === 'progress' && e.message.startsWith('verifying layer_')).length).toBeGreaterThan(0);
+    expect(events.filter((e) => e.type === 'progress' && e.progress.message?.startsWith('verifying layer_')).length).toBeGreaterThan(0);
     await engine.unload();
     const again: EngineEvent[] = [];
     await engine.ensureModel(pack.dir, 'cpu', { onEvent: (e) => again.push(e) });
@@ -54,9 +54,9 @@ describe('pack verification', () => {
     const layer = join(pack.dir, 'layer_01.bin');
     writeFileSync(layer, Buffer.alloc(statSync(layer).size));
     const engine = new Engine({ modelStore: store, ep: 'cpu' });
-    await expect(engine.ask({ model: 'tiny', image, question: 'What colour?', maxTokens: 2 })).rejects.toThrow(
-      /is damaged: layer_01\.bin does not match its recorded sha256 .* Remove the model and import it again/,
-    );
+    await expect(
+      engine.ask({ model: 'tiny', image, question: 'What colour?', maxTokens: 2, method: { llm: { kind: 'none' } } }),
+    ).rejects.toThrow(/is damaged: layer_01\.bin does not match its recorded sha256 .* Remove the model and import it again/);
     const verified = await cli('verify', 'tiny', '--store', store);
     expect(verified.code).toBe(1);
     expect(verified.stdout).toMatch(/damaged: layer_01\.bin does not match its recorded sha256/);

@@ -165,14 +165,7 @@ describe('engine host failure paths', () => {
     const started = host.start();
     spawned[0].ready();
     await started;
-    const asked = host.call('chat.ask', {
-      imagePath: '/x.png',
-      turns: [{ role: 'user', text: 'hi', image: true }],
-      method: { llm: { kind: 'none' } },
-      sampling: { temperature: 0, topP: 1, seed: 0 },
-      maxTokens: 4,
-      ep: 'cpu',
-    });
+    const asked = host.call('chat.ask', { image: '/x.png', question: 'hi', method: { llm: { kind: 'none' } }, maxTokens: 4, ep: 'cpu' });
     await expect(asked).rejects.toMatchObject({
       code: 'engine-crashed',
       message: expect.stringMatching(/during chat\.ask: stopped responding for 0 s during chat\.ask and was restarted/),

@@ -1,9 +1,9 @@
 import { currentVersion, type Conversation } from '../../shared/conversation.js';
-import type { ChatAnswerEvent } from '../../shared/ipc-features.js';
+import type { Answer, ChatAnswerEvent, ChatTurn } from '../../shared/ipc-features.js';
 import { CodedError } from '../../shared/result.js';
 import { chatMethod } from '../../shared/settings.js';
 import type { AnswerTarget, Storage } from '../storage/index.js';
-import type { Answerer, AnswerResult, PromptTurn } from './answerer.js';
+import { answerSettings, type Answerer } from './answerer.js';
 import { streamAnswer } from './stream.js';
 import { RunningAnswers } from './running.js';
 
@@ -55,7 +55,7 @@ export class ChatService {
     });
     const controller = this.running.start(conversationId);
     void this.run(target, controller, (onText) =>
-      this.answerer.answer({ imagePath, turns: prompt.turns, method, settings }, onText, controller.signal),
+      this.answerer.answer({ ...answerSettings(settings), image: imagePath, turns: prompt.turns, method }, onText, controller.signal),
     );
     return target;
   }
@@ -63,7 +63,7 @@ export class ChatService {
   private async run(
     target: AnswerTarget,
     controller: AbortController,
-    work: (onText: (delta: string) => void) => Promise<AnswerResult>,
+    work: (onText: (delta: string) => void) => Promise<Answer>,
   ): Promise<void> {
     const conversations = this.storage.conversations;
     try {
@@ -73,7 +73,7 @@ export class ChatService {
         emit: (update) => this.emit({ ...target, ...update }),
         save: (text) => conversations.saveAnswerText(target, text),
         finish: async (outcome, result) => {
-          const traceId = result?.trace ? await this.storage.traces.save(result.trace) : undefined;
+          const traceId = result ? await this.storage.traces.save(result.trace) : undefined;
           await conversations.finishAnswer(target, { ...outcome, traceId });
           return traceId;
         },
@@ -92,7 +92,7 @@ export class ChatService {
  * The turns the model answers from: everything before the answer (the current version of each earlier
  * reply), with the image on the latest user turn that has one. LLaVA-1.5 takes one image per prompt.
  */
-export function promptFor(conversation: Conversation, regenerate?: string): { turns: PromptTurn[]; imageId: string } {
+export function promptFor(conversation: Conversation, regenerate?: string): { turns: ChatTurn[]; imageId: string } {
   const end = regenerate ? conversation.messages.findIndex((m) => m.id === regenerate) : conversation.messages.length;
   if (end < 0) throw new CodedError('not-found', `no message ${regenerate}`);
   const history = conversation.messages.slice(0, end);
@@ -100,7 +100,7 @@ export function promptFor(conversation: Conversation, regenerate?: string): { tu
   if (imageTurn < 0) throw new CodedError('invalid-request', 'Attach an image first: the model answers questions about an image.');
   const imageMessage = history[imageTurn];
   const imageId = imageMessage.role === 'user' ? imageMessage.images.at(-1)! : '';
-  const turns = history.flatMap((m, i): PromptTurn[] => {
+  const turns = history.flatMap((m, i): ChatTurn[] => {
     if (m.role === 'user') return [{ role: 'user', text: m.text, ...(i === imageTurn && { image: true }) }];
     const version = currentVersion(m);
     return version.text ? [{ role: 'assistant', text: version.text }] : [];

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { CompareAnswerEvent, CompareSide } from '../../shared/ipc-features.js';
 import { parseMethod } from '../../shared/pruning.js';
 import type { Storage } from '../storage/index.js';
-import type { Answerer } from './answerer.js';
+import { answerSettings, type Answerer } from './answerer.js';
 import { RunningAnswers } from './running.js';
 import { streamAnswer } from './stream.js';
 
@@ -33,7 +33,12 @@ export class CompareService {
     // streams and finishes as its own answer, left before right, reading its part of the shared result.
     const sinks: ((delta: string) => void)[] = []; // each side's streamAnswer registers its own
     const answers = this.answerer.compare(
-      { imagePath, turns: [{ role: 'user', text, image: true }], methods: SIDES.map((side) => specs[side]), settings },
+      {
+        ...answerSettings(settings),
+        image: imagePath,
+        turns: [{ role: 'user', text, image: true }],
+        methods: SIDES.map((side) => specs[side]),
+      },
       (branch, delta) => sinks[branch]?.(delta),
       controller.signal,
     );
@@ -50,7 +55,7 @@ export class CompareService {
         },
         emit: (update) => this.emit({ runId, side, ...update }),
         save: async () => undefined, // compare runs are not kept as conversations
-        finish: async (_outcome, result) => (result?.trace ? this.storage.traces.save(result.trace) : undefined),
+        finish: async (_outcome, result) => (result ? this.storage.traces.save(result.trace) : undefined),
       });
     }
     void previous.finally(() => this.running.finish(runId, controller));

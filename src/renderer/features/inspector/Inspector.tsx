@@ -1,11 +1,11 @@
 import { useMemo, useState } from 'react';
 import { EChart } from '../common/EChart.js';
-import { formatPercent, formatScore, formatTflops } from '../common/format.js';
+import { formatCompute, formatScore } from '../common/format.js';
 import { histogramOption, layerChartOption, layerFlopsUnit } from './charts.js';
 import { renderOverlayPng } from './overlayPng.js';
 import { PatchOverlay } from './PatchOverlay.js';
 import { ScoreHeatmaps } from './ScoreHeatmaps.js';
-import { droppedAfter, patchScores, positionHistogram, presentAt, totalTflops, type TraceView } from './traceView.js';
+import { droppedAfter, patchScores, positionHistogram, presentAt, type TraceView } from './traceView.js';
 
 export type TraceExportFormat = 'json' | 'csv';
 
@@ -24,7 +24,6 @@ export function Inspector({ view, imageUrl, onExportTrace, onExportOverlay }: In
   const present = useMemo(() => presentAt(dropped, layer), [dropped, layer]);
   const keptCount = present.filter(Boolean).length;
   const total = view.grid.rows * view.grid.cols;
-  const flops = totalTflops(view);
   const layerChart = useMemo(() => layerChartOption(view, layer), [view, layer]);
   const histogram = useMemo(() => histogramOption(positionHistogram(view, present)), [view, present]);
 
@@ -33,8 +32,8 @@ export function Inspector({ view, imageUrl, onExportTrace, onExportOverlay }: In
       <header className="flex flex-wrap items-baseline gap-x-6 gap-y-1">
         <h2 className="text-lg font-semibold">Pruning inspector</h2>
         <span className="text-sm text-zinc-500">
-          {view.method} · {view.numLayers} layers · {total} visual tokens · {formatTflops(flops.pruned)} (
-          {formatPercent(flops.pruned / flops.unpruned)} of unpruned)
+          {view.method} · {view.numLayers} layers · {total} visual tokens · compute{' '}
+          <span data-testid="inspector-compute">{formatCompute(view.tflops, view.tflopsUnpruned)}</span>
         </span>
       </header>
 

@@ -1,10 +1,11 @@
 import { useState } from 'react';
+import { ProviderRequest, type ExecutionProvider } from '../../../shared/providers.js';
 import { parseMethod, parseSchedule } from '../../../shared/pruning.js';
 import type { AppSettings, Sampling } from '../../../shared/settings.js';
 import { MethodSelect } from './methods.js';
 
 export interface ProviderOption {
-  name: string;
+  name: ExecutionProvider;
   /** Why it cannot be chosen (failed to load on this machine). */
   unavailable?: string;
 }
@@ -57,7 +58,12 @@ export function SettingsView({ settings, models, providers, onChange }: Settings
       </select>
 
       <label htmlFor="settings-provider">Execution provider</label>
-      <select id="settings-provider" className={field} value={settings.provider} onChange={(e) => set({ provider: e.target.value })}>
+      <select
+        id="settings-provider"
+        className={field}
+        value={settings.provider}
+        onChange={(e) => set({ provider: ProviderRequest.parse(e.target.value) })}
+      >
         <option value="auto">Automatic (fastest that works)</option>
         {providers.map((p) => (
           <option key={p.name} value={p.name} disabled={Boolean(p.unavailable)}>
