@@ -1,11 +1,13 @@
 import { existsSync } from 'node:fs';
+import { chmod } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { AppEventName, AppEventPayload, EngineEventPayload } from '../shared/ipc.js';
+import type { AppEventName, AppEventPayload } from '../shared/ipc.js';
 import { EngineHost, type EngineHostOptions } from './engine-host.js';
-import { engineAnswerer } from './features/engineAnswerer.js';
-import { createFeatures, type ChooseSavePath } from './features/handlers.js';
-import type { ImportProgressUpdate, ModelInstaller } from './features/models.js';
-import { dispatchAppCall, engineCallHandlers, type AppHandlers } from './handlers.js';
+import type { Answerer } from './features/answerer.js';
+import { createFeatures, type ChooseSavePath } from './features/feature-handlers.js';
+import type { ModelInstaller } from './features/models.js';
+import { dispatchAppCall, engineCallHandlers, type AppHandlers } from './app-handlers.js';
+import { mkdirPrivate, PRIVATE_DIR_MODE } from './storage/atomicFile.js';
 import { openStorage } from './storage/index.js';
 
 /**
@@ -42,37 +44,30 @@ export interface AppCore {
 
 export function createAppCore({ spawn, restartBackoffMs, userData, chooseSavePath, bundledModel, samplesDir }: AppCoreOptions): AppCore {
   const engine = new EngineHost({ spawn, restartBackoffMs });
-  const answerer = engineAnswerer({
-    ask: (request, { signal, onText, onProgress }) =>
+  const answerer: Answerer = {
+    answer: (request, { onText, onProgress }, signal) =>
       engine.call('chat.ask', request, {
         signal,
-        onEvent: (e) => {
-          if (e.event === 'text') onText((e.payload as EngineEventPayload<'text'>).delta);
-          else if (e.event === 'progress') onProgress?.(e.payload as EngineEventPayload<'progress'>);
-        },
+        onEvent: (e) => (e.event === 'text' ? onText(e.payload.delta) : onProgress?.(e.payload)),
       }),
-    compare: (request, { signal, onText, onProgress, onAnswer }) =>
-      engine.call('chat.compare', request, {
+    compare: async (request, { onText, onProgress, onAnswer }, signal) => {
+      const { answers } = await engine.call('chat.compare', request, {
         signal,
         onEvent: (e) => {
-          if (e.event === 'text') {
-            const { branch = 0, delta } = e.payload as EngineEventPayload<'text'>;
-            onText(branch, delta);
-          } else if (e.event === 'progress') onProgress?.(e.payload as EngineEventPayload<'progress'>);
-          else if (e.event === 'answer') {
-            const { branch, ...answer } = e.payload as EngineEventPayload<'answer'>;
+          if (e.event === 'text') onText(e.payload.branch ?? 0, e.payload.delta);
+          else if (e.event === 'progress') onProgress?.(e.payload);
+          else {
+            const { branch, ...answer } = e.payload;
             onAnswer?.(branch, answer);
           }
         },
-      }),
-  });
+      });
+      return answers;
+    },
+  };
   const models: ModelInstaller = {
     import: (path, onProgress, signal) =>
-      engine.call(
-        'models.import',
-        { path },
-        { signal, onEvent: (e) => e.event === 'progress' && onProgress(e.payload as ImportProgressUpdate) },
-      ),
+      engine.call('models.import', { path }, { signal, onEvent: (e) => e.event === 'progress' && onProgress(e.payload) }),
     remove: async (id) => void (await engine.call('models.remove', { id })),
     list: () => engine.call('models.list', {}),
   };
@@ -92,6 +87,9 @@ export function createAppCore({ spawn, restartBackoffMs, userData, chooseSavePat
       };
     },
     async start() {
+      // Conversations and images are the user's own: nobody else on the machine may list or read them.
+      await mkdirPrivate(userData);
+      await chmod(userData, PRIVATE_DIR_MODE);
       await features.recover();
       await engine.start();
       const firstLaunch =

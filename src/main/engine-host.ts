@@ -1,16 +1,17 @@
+import { AsyncResource } from 'node:async_hooks';
 import {
   ENGINE_PROTOCOL_VERSION,
   EngineInfo,
   EngineOutMessage,
   engineCalls,
-  engineEvents,
+  parseCallEvent,
+  type EngineCallEvent,
   type EngineCallName,
-  type EngineEventMessage,
   type EngineRequest,
   type EngineResponse,
   type EngineStatus,
 } from '../shared/ipc.js';
-import { CodedError } from '../shared/result.js';
+import { CodedError, describeIssues } from '../shared/result.js';
 import type { EngineProcess, SpawnEngine } from './engine-process.js';
 
 /**
@@ -29,19 +30,26 @@ export interface EngineHostOptions {
   maxConsecutiveCrashes?: number;
   /** Up this long after ready, a crash no longer counts as consecutive. */
   stableAfterMs?: number;
+  /**
+   * While calls are in flight the host pings the engine; silent this long, the engine is wedged (a
+   * loop in JavaScript never reads its messages): it is killed and restarted, and the calls fail
+   * naming themselves. Long enough for the longest single `session.run` of a big model on a slow CPU.
+   */
+  wedgedAfterMs?: number;
 }
 
-export interface CallOptions {
+export interface CallOptions<K extends EngineCallName> {
   signal?: AbortSignal;
-  /** Events the engine streams for this call (progress, tokens...). */
-  onEvent?: (event: EngineEventMessage) => void;
+  /** The events the engine streams for this call (progress, text...), each checked against the contract. */
+  onEvent?: (event: EngineCallEvent<K>) => void;
 }
 
 interface Pending {
   name: EngineCallName;
   resolve(value: unknown): void;
   reject(error: CodedError): void;
-  onEvent?: (event: EngineEventMessage) => void;
+  /** Hands a streamed event to the caller; false when it is not one of the call's events or fails its schema. */
+  deliver(event: string, payload: unknown): boolean;
 }
 
 const DEFAULTS = {
@@ -50,6 +58,7 @@ const DEFAULTS = {
   restartBackoffMs: [250, 1_000, 3_000, 10_000],
   maxConsecutiveCrashes: 5,
   stableAfterMs: 30_000,
+  wedgedAfterMs: 120_000,
 };
 
 export class EngineHost {
@@ -67,6 +76,10 @@ export class EngineHost {
   private lastFailure: string | undefined;
   private readonly statusListeners = new Set<(status: EngineStatus) => void>();
   private readyWaiters: { resolve(): void; reject(e: Error): void }[] = [];
+  /** When the running engine last sent anything, and when the watchdog last asked it to. */
+  private lastHeard = 0;
+  private lastPinged = 0;
+  private watchdog: NodeJS.Timeout | undefined;
 
   constructor(options: EngineHostOptions) {
     const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
@@ -109,7 +122,7 @@ export class EngineHost {
     await this.start();
   }
 
-  async call<K extends EngineCallName>(name: K, request: EngineRequest<K>, options: CallOptions = {}): Promise<EngineResponse<K>> {
+  async call<K extends EngineCallName>(name: K, request: EngineRequest<K>, options: CallOptions<K> = {}): Promise<EngineResponse<K>> {
     const engine = this.process;
     if (!engine || (this.current.state !== 'ready' && this.current.state !== 'busy')) {
       throw new CodedError(
@@ -119,11 +132,19 @@ export class EngineHost {
     }
     if (options.signal?.aborted) throw new CodedError('cancelled', 'cancelled');
     const id = this.nextId++;
-    const response = new Promise<unknown>((resolve, reject) => this.pending.set(id, { name, resolve, reject, onEvent: options.onEvent }));
+    // A call's events run in its caller's async context, as if the caller had awaited them (the web host routes them by it).
+    const onEvent = options.onEvent && AsyncResource.bind(options.onEvent);
+    const deliver = (event: string, payload: unknown) => {
+      const parsed = parseCallEvent(name, event, payload);
+      if (parsed) onEvent?.(parsed);
+      return parsed !== null;
+    };
+    const response = new Promise<unknown>((resolve, reject) => this.pending.set(id, { name, resolve, reject, deliver }));
     const onAbort = () => this.send(engine, 'cancel', { id });
     options.signal?.addEventListener('abort', onAbort, { once: true });
     this.send(engine, name, request, id);
     this.updateBusy();
+    this.watch(engine);
     try {
       return (await response) as EngineResponse<K>;
     } finally {
@@ -162,24 +183,33 @@ export class EngineHost {
 
   private receive(engine: EngineProcess, raw: unknown): void {
     if (engine !== this.process) return;
+    this.lastHeard = Date.now();
     const parsed = EngineOutMessage.safeParse(raw);
-    if (!parsed.success) return console.error(`engine host: dropped a malformed message: ${String(JSON.stringify(raw)).slice(0, 200)}`);
+    if (!parsed.success) {
+      console.error(`engine host: dropped a malformed message: ${String(JSON.stringify(raw)).slice(0, 200)}`);
+      return;
+    }
     const message = parsed.data;
-    if ('ok' in message) return this.settle(message.id, message);
-    if (message.event === 'ready') return this.handshake(engine, message.payload);
-    if (message.id !== undefined) {
-      const result = engineEvents[message.event as keyof typeof engineEvents]?.safeParse(message.payload);
-      if (result?.success) this.pending.get(message.id)?.onEvent?.({ ...message, payload: result.data });
-      else console.error(`engine host: dropped event "${message.event}" that fails the contract`);
+    if ('ok' in message) this.settle(message.id, message);
+    else if (message.event === 'ready') this.handshake(engine, message.payload);
+    else {
+      const pending = message.id === undefined ? undefined : this.pending.get(message.id);
+      if (pending && !pending.deliver(message.event, message.payload)) {
+        console.error(`engine host: dropped event "${message.event}" that fails the contract of ${pending.name}`);
+      }
     }
   }
 
   private handshake(engine: EngineProcess, payload: unknown): void {
     clearTimeout(this.readyTimer);
     const info = EngineInfo.safeParse(payload);
-    if (!info.success) return this.failLaunch(engine, `malformed ready handshake: ${info.error.message}`);
+    if (!info.success) {
+      this.failLaunch(engine, `malformed ready handshake: ${describeIssues(info.error)}`);
+      return;
+    }
     if (info.data.versions.protocol !== ENGINE_PROTOCOL_VERSION) {
-      return this.failLaunch(engine, `engine speaks protocol ${info.data.versions.protocol}, host expects ${ENGINE_PROTOCOL_VERSION}`);
+      this.failLaunch(engine, `engine speaks protocol ${info.data.versions.protocol}, host expects ${ENGINE_PROTOCOL_VERSION}`);
+      return;
     }
     this.readyAt = Date.now();
     this.setStatus({ state: 'ready', info: info.data });
@@ -192,10 +222,41 @@ export class EngineHost {
   ): void {
     const pending = this.pending.get(id);
     if (!pending) return;
-    if (!message.ok) return pending.reject(new CodedError(message.error.code, message.error.message));
+    if (!message.ok) {
+      pending.reject(new CodedError(message.error.code, message.error.message));
+      return;
+    }
     const value = engineCalls[pending.name].response.safeParse(message.value);
     if (value.success) pending.resolve(value.data);
-    else pending.reject(new CodedError('internal', `engine answered ${pending.name} outside the contract: ${value.error.message}`));
+    else pending.reject(new CodedError('internal', `engine answered ${pending.name} outside the contract: ${describeIssues(value.error)}`));
+  }
+
+  /** Pings the engine while calls are in flight; kills it when it stays silent past `wedgedAfterMs`. */
+  private watch(engine: EngineProcess): void {
+    if (this.watchdog) return;
+    const limit = this.options.wedgedAfterMs;
+    this.lastHeard = this.lastPinged = Date.now();
+    this.watchdog = setInterval(
+      () => {
+        const calls = [...new Set([...this.pending.values()].map((p) => p.name))];
+        if (engine !== this.process || calls.length === 0) return this.stopWatching();
+        // Silence counts from the first question it left unanswered, so a late tick of this timer never blames the engine.
+        if (this.lastHeard >= this.lastPinged) {
+          this.lastPinged = Date.now();
+          return this.send(engine, 'ping', {});
+        }
+        const silentMs = Date.now() - this.lastPinged;
+        if (silentMs < limit) return;
+        this.stopWatching();
+        this.failLaunch(engine, `stopped responding for ${Math.round(silentMs / 1000)} s during ${calls.join(', ')} and was restarted`);
+      },
+      Math.max(10, limit / 4),
+    );
+  }
+
+  private stopWatching(): void {
+    clearInterval(this.watchdog);
+    this.watchdog = undefined;
   }
 
   private failLaunch(engine: EngineProcess, reason: string): void {
@@ -206,6 +267,7 @@ export class EngineHost {
   private exited(engine: EngineProcess, exitReason: string): void {
     if (engine !== this.process) return;
     clearTimeout(this.readyTimer);
+    this.stopWatching();
     this.process = undefined;
     const reason = this.lastFailure ?? exitReason;
     this.lastFailure = undefined;

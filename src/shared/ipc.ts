@@ -1,21 +1,19 @@
 import { z } from 'zod';
-import { featureCalls, featureEngineCalls, featureEngineEvents, featureEvents, ModelSummary, Progress } from './ipc-features.js';
+import { call, type CallSpec } from './call.js';
+import { featureCalls, featureEngineCalls, featureEngineEvents, featureEvents, ModelSummary } from './ipc-features.js';
+import { Progress } from './progress.js';
 import { AppError, CodedError, resultOf, type Result } from './result.js';
 
 /**
  * The one IPC contract. Two layers share its data types:
  *   (a) the app API, renderer <-> main (or the web host): `appCalls` + `appEvents`;
  *   (b) the engine protocol, main <-> engine process: `engineCalls` + `engineEvents`.
- * Every table entry is a request schema and a response schema; adding a call is one entry
- * here plus one handler (src/main/handlers.ts or src/engine/worker/handlers.ts).
+ * Every call entry is a request schema, a response schema and the events it streams (`call`); adding a
+ * call is one entry (here, or in ipc-features.ts for the app's features) plus one handler:
+ * src/main/app-handlers.ts or src/main/features/feature-handlers.ts for app calls,
+ * src/engine/worker/handlers.ts for engine calls.
  * Pure zod: no node, DOM or electron imports.
  */
-
-export interface CallSpec<Req extends z.ZodType = z.ZodType, Res extends z.ZodType = z.ZodType> {
-  request: Req;
-  response: Res;
-}
-const call = <Req extends z.ZodType, Res extends z.ZodType>(request: Req, response: Res): CallSpec<Req, Res> => ({ request, response });
 
 export type CallTable = Record<string, CallSpec>;
 export type EventTable = Record<string, z.ZodType>;
@@ -57,13 +55,13 @@ export const EngineStatus = z.object({
   reason: z.string().optional(),
   /** From the latest ready handshake. */
   info: EngineInfo.optional(),
+  restarts: z.number().int().nonnegative(),
   /** Why the engine last crashed, kept after it restarted (for Settings). */
   lastCrash: z.string().optional(),
-  restarts: z.number().int().nonnegative(),
 });
 export type EngineStatus = z.infer<typeof EngineStatus>;
 
-export { ModelSummary, Progress };
+export { ModelSummary };
 export type { ModelDetails } from './ipc-features.js';
 
 /** Runs the probe graph repeatedly on the active provider: proves the engine computes and answers. */
@@ -134,11 +132,13 @@ export const ENGINE_PROTOCOL_VERSION = 1;
 
 export const engineCalls = {
   'models.list': call(Empty, z.array(ModelSummary)),
-  'engine.selfTest': call(SelfTestRequest, SelfTestResult),
+  'engine.selfTest': call(SelfTestRequest, SelfTestResult, ['progress']),
   /** Aborts the request `id`; its own response then arrives as error `cancelled`. */
   cancel: call(z.object({ id: RequestId }), z.object({ found: z.boolean() })),
   /** Finishes in-flight work as cancelled, answers, then the process exits 0. */
   shutdown: call(Empty, Empty),
+  /** Answered at once by the message loop: the host's watchdog asks it while calls are in flight. */
+  ping: call(Empty, Empty),
   // App UI section (answers for chat and compare): src/shared/ipc-features.ts
   ...featureEngineCalls,
 } satisfies CallTable;
@@ -158,8 +158,12 @@ export type EngineResponse<K extends EngineCallName> = ResponseOf<EngineCalls, K
 export type EngineEvents = typeof engineEvents;
 export type EngineEventName = keyof EngineEvents;
 export type EngineEventPayload<E extends EngineEventName> = PayloadOf<EngineEvents, E>;
+/** The events call `K` streams, each with its own payload type. */
+export type EngineCallEventName<K extends EngineCallName> = EngineCalls[K]['events'][number] & EngineEventName;
+export type EngineCallEvent<K extends EngineCallName> = EngineEventOf<EngineCallEventName<K>>;
+type EngineEventOf<E extends EngineEventName> = E extends EngineEventName ? { event: E; payload: EngineEventPayload<E> } : never;
 
-/** Envelopes. Payloads are checked against the tables above by `parseRequest` / `parseEvent`. */
+/** Envelopes. Payloads are checked against the tables above by `parseRequest` / `parseCallEvent`. */
 export const EngineRequestMessage = z.object({ id: RequestId, type: z.string(), payload: z.unknown() });
 export type EngineRequestMessage = z.infer<typeof EngineRequestMessage>;
 export const EngineResponseMessage = z.discriminatedUnion('ok', [
@@ -184,7 +188,11 @@ export function parseRequest<T extends CallTable>(table: T, name: string, payloa
   return { name, request: table[name].request.parse(payload) } as ParsedCall<T>;
 }
 
-export function parseEvent<T extends EventTable>(table: T, event: string, payload: unknown): { event: keyof T & string; payload: unknown } {
-  if (!Object.hasOwn(table, event)) throw new Error(`unknown event "${event}"`);
-  return { event, payload: table[event].parse(payload) };
+/** An event the engine streamed for call `name`, validated: null when the call does not stream it or the payload fails its schema. */
+export function parseCallEvent<K extends EngineCallName>(name: K, event: string, payload: unknown): EngineCallEvent<K> | null {
+  if (!(engineCalls[name].events as readonly string[]).includes(event)) return null;
+  const parsed = engineEvents[event as EngineEventName].safeParse(payload);
+  if (!parsed.success) return null;
+  const validated = { event, payload: parsed.data };
+  return validated as EngineCallEvent<K>;
 }

@@ -39,12 +39,23 @@ export const ScoreRecord = z.object({
 });
 export type ScoreRecord = z.infer<typeof ScoreRecord>;
 
+/** What one decoder layer cost, in both conventions (see `FlopsRecord`). */
+export const LayerFlops = z.object({
+  /** Eq. 7 for this layer: multiply-accumulates over its visual tokens, no overheads. */
+  paper: z.number().min(0),
+  /** FLOPs of this layer over all its tokens, plus the scoring run on its output (TTV side outputs, probes). */
+  full: z.number().min(0),
+});
+export type LayerFlops = z.infer<typeof LayerFlops>;
+
 export const LayerRecord = z.object({
   layer: z.number().int().min(1),
   /** Visual tokens in the sequence while this layer ran. */
   visualIn: count,
   seqLen: count,
   timeMs: ms,
+  /** Recorded by the engine; absent in traces written before layers carried their FLOPs (see `layerPaperFlops`). */
+  flops: LayerFlops.optional(),
   /** Original grid indices of the visual tokens entering the layer; present where per-token arrays are. */
   tokens: indices.optional(),
   ttv: TtvRecord.optional(),
@@ -55,9 +66,9 @@ export const LayerRecord = z.object({
 export type LayerRecord = z.infer<typeof LayerRecord>;
 
 export const FlopsRecord = z.object({
-  /** TransPrune Eq. 7 as the paper evaluates it: MACs, visual tokens only, no overheads. */
+  /** TransPrune Eq. 7 as the paper evaluates it: MACs, visual tokens only, no overheads. The sum of the layers' `paper`. */
   paper: z.number().min(0),
-  /** FLOPs (2 per MAC) of the whole prefill: vision, projector, all tokens, head, scoring overheads. */
+  /** FLOPs (2 per MAC) of the whole prefill: the layers' `full`, plus the vision tower, projector, projector-side selection and head. */
   full: z.number().min(0),
   /** The same two counts for an unpruned prefill of the same prompt, for ratios. */
   paperUnpruned: z.number().min(0),
@@ -115,6 +126,14 @@ export const Trace = z
       if (l.kept && !isAscending(l.kept)) issue(`layer ${l.layer}: kept indices must be strictly increasing`);
     });
     if (t.layers.length !== t.model.numLayers) issue(`${t.layers.length} layer records for a ${t.model.numLayers}-layer model`);
+    const perLayer = t.layers.filter((l) => l.flops).map((l) => l.flops!);
+    if (perLayer.length && perLayer.length !== t.layers.length) issue('FLOPs on some layer records only');
+    if (perLayer.length === t.layers.length && perLayer.length) {
+      const sum = (key: keyof LayerFlops) => perLayer.reduce((total, f) => total + f[key], 0);
+      const { paper, full } = t.totals.flops;
+      if (Math.abs(paper - sum('paper')) > 1e-9 * paper) issue(`totals.flops.paper is ${paper}, the layers' sum ${sum('paper')}`);
+      if (full < sum('full') * (1 - 1e-9)) issue(`totals.flops.full is ${full}, less than the layers' sum ${sum('full')}`);
+    }
     // Nesting (method spec §8.4): every stage keeps a subset of the previous one.
     let previous: Set<number> | null = t.projectorKept ? new Set(t.projectorKept) : null;
     for (const l of t.layers) {
@@ -154,4 +173,18 @@ export function stageCounts(trace: Trace): number[] {
   if (trace.projectorKept) counts.push(trace.projectorKept.length);
   for (const l of trace.layers) if (l.kept) counts.push(l.kept.length);
   return counts;
+}
+
+/**
+ * Each decoder layer's FLOPs in the paper's convention (Eq. 7), as the engine recorded them. Traces written
+ * before layers carried their FLOPs get them from the counts: Eq. 7 is a·n + 2d·n² per layer, and the
+ * recorded unpruned total (every layer with all N visual tokens) fixes a = 4d² + 3dm.
+ */
+export function layerPaperFlops(trace: Trace): number[] {
+  if (trace.layers.every((l) => l.flops)) return trace.layers.map((l) => l.flops!.paper);
+  const n = trace.prompt.visualTokens;
+  if (n === 0) return trace.layers.map(() => 0);
+  const b = 2 * trace.model.hidden;
+  const a = trace.totals.flops.paperUnpruned / (trace.model.numLayers * n) - b * n;
+  return trace.layers.map((l) => a * l.visualIn + b * l.visualIn ** 2);
 }

@@ -5,12 +5,12 @@ import sharp from 'sharp';
 import type { BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importCheckpoint } from '../../src/engine/pack/import.js';
-import { readTrace } from '../../src/engine/trace/io.js';
+import { readTrace } from '../../src/shared/trace-files.js';
 import { modelStoreDir } from '../../src/main/paths.js';
 import { openStorage } from '../../src/main/storage/index.js';
 import { startWebHost, type WebHost } from '../../src/web/server.js';
 import { readCheckpointWeights } from '../helpers/safetensors.js';
-import { makeTinyCheckpoint } from '../helpers/tiny-checkpoint.js';
+import { makeSyntheticCheckpoint } from '../../src/engine/checkpoint/synthetic.js';
 import { BUILT, launchChromium, requireBuild, screenshots } from './harness.js';
 
 /**
@@ -60,7 +60,7 @@ beforeAll(async () => {
   userData = mkdtempSync(join(tmpdir(), 'tp-e2e-ux-'));
   home = mkdtempSync(join(tmpdir(), 'tp-e2e-home-'));
   // 8 decoder layers, a 56 px image in 7 px patches: an 8×8 grid of 64 visual tokens.
-  const checkpoint = await makeTinyCheckpoint(join(userData, 'hf-tiny'), { preset: 'tiny', layers: 8, imageSize: 56 });
+  const checkpoint = await makeSyntheticCheckpoint(join(userData, 'hf-tiny'), { preset: 'tiny', layers: 8, imageSize: 56 });
   tinyParameters = [...readCheckpointWeights(checkpoint.dir).values()].reduce((sum, t) => sum + t.shape.reduce((a, b) => a * b, 1), 0);
   await importCheckpoint(checkpoint.dir, modelStoreDir(userData));
   imageA = await sharp(await png(160, 120, '#2a7'))
@@ -461,7 +461,7 @@ describe('models', () => {
     expect(card).toMatch(/\d+(\.\d)? [KM]B on disk/);
     expect(await tiny.getByTestId('parameters').getAttribute('title')).toBe(`${tinyParameters.toLocaleString('en-US')} parameters`);
 
-    const second = await makeTinyCheckpoint(join(home, 'ckpts', 'hf-gqa'), { preset: 'tiny-gqa' });
+    const second = await makeSyntheticCheckpoint(join(home, 'ckpts', 'hf-gqa'), { preset: 'tiny-gqa' });
     const savedHome = process.env.HOME;
     process.env.HOME = home; // the host runs in this process: `~` is this home
     try {
@@ -506,9 +506,9 @@ describe('settings and layout', () => {
     await maxTokens.fill('5000');
     expect(await maxTokens.inputValue()).toBe('5000');
     expect(await maxTokens.getAttribute('aria-invalid')).toBe('true');
-    expect(await page.getByTestId('settings-max-tokens-error').textContent()).toMatch(/between 1 and 4096/i);
+    expect(await page.getByTestId('settings-maxTokens-error').textContent()).toMatch(/between 1 and 4096/i);
     await maxTokens.fill('');
-    expect(await page.getByTestId('settings-max-tokens-error').textContent()).toMatch(/enter a number/i);
+    expect(await page.getByTestId('settings-maxTokens-error').textContent()).toMatch(/enter a number/i);
     expect(settingsFile().sampling.maxTokens).toBe(before);
     await maxTokens.fill('64');
     await expect.poll(() => settingsFile().sampling.maxTokens).toBe(64);

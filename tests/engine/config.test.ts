@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseLlavaConfig, numVisualTokens, parameterCount } from '../../src/engine/model/config.js';
+import { detectLayout, detectVisionPrefix, WeightNames } from '../../src/engine/model/weights.js';
+import { makeSyntheticCheckpoint } from '../../src/engine/checkpoint/synthetic.js';
 import { readCheckpointWeights } from '../helpers/safetensors.js';
-import { makeTinyCheckpoint } from '../helpers/tiny-checkpoint.js';
-import { detectLayout, WeightNames } from '../../src/engine/model/weights.js';
 
 /** The real llava-hf/llava-1.5-7b-hf config.json (transformers 4.36 era): most vision keys are omitted. */
 const LLAVA_15_7B = {
@@ -175,6 +175,12 @@ describe('weight names', () => {
   });
 
   it('detects the layout from the embedding name, or says what it looked for', () => {
+    expect(detectVisionPrefix(['vision_tower.vision_model.embeddings.patch_embedding.weight'], 'legacy')).toBe(
+      'vision_tower.vision_model.',
+    );
+    // transformers 5 writes the CLIP tower flat
+    expect(detectVisionPrefix(['vision_tower.embeddings.patch_embedding.weight'], 'legacy')).toBe('vision_tower.');
+    expect(detectVisionPrefix(['model.vision_tower.embeddings.patch_embedding.weight'], 'unified')).toBe('model.vision_tower.');
     expect(detectLayout(['language_model.model.embed_tokens.weight'])).toBe('legacy');
     expect(detectLayout(['model.language_model.embed_tokens.weight', 'lm_head.weight'])).toBe('unified');
     expect(() => detectLayout(['model.embed_tokens.weight'])).toThrow(
@@ -193,7 +199,7 @@ describe('parameterCount', () => {
     try {
       const shapes = [{ preset: 'tiny' }, { preset: 'tiny-gqa' }, { preset: 'tiny', tieWordEmbeddings: true }] as const;
       for (const [i, shape] of shapes.entries()) {
-        const { dir } = await makeTinyCheckpoint(join(root, String(i)), shape);
+        const { dir } = await makeSyntheticCheckpoint(join(root, String(i)), shape);
         const elements = [...readCheckpointWeights(dir).values()].reduce((sum, t) => sum + t.shape.reduce((a, b) => a * b, 1), 0);
         expect(parameterCount(parseLlavaConfig(readFileSync(join(dir, 'config.json'), 'utf8')))).toBe(elements);
       }

@@ -109,7 +109,7 @@ describe('the demo model', () => {
   it('says how to train it when its checkpoint is missing', async () => {
     const empty = await mkdtemp(join(tmpdir(), 'demo-'));
     expect(() => demoModelDir(empty)).toThrow(DemoModelMissingError);
-    expect(() => demoModelDir(empty)).toThrow(/not trained yet[\s\S]*tools\/demo-model\/RUN\.md/);
+    expect(() => demoModelDir(empty)).toThrow(/not trained yet[\s\S]*tools\/demo-model\/train\.sh/);
     await writeFile(join(empty, 'config.json'), '{}');
     expect(demoModelDir(empty)).toBe(empty);
   });

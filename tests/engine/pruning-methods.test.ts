@@ -4,7 +4,7 @@ import { createMethod, type LayerBoundary, type PruningMethod, type SideOutputs 
 import { divPrune } from '../../src/engine/pruning/methods/divprune.js';
 import { TraceRecorder } from '../../src/engine/trace/recorder.js';
 import { FLOPS_PRESETS } from '../../src/engine/pruning/flops.js';
-import { readTrace, traceToJson, traceToLayerCsv, traceToTokenCsv } from '../../src/engine/trace/io.js';
+import { readTrace, traceToJson, traceToLayerCsv, traceToTokenCsv } from '../../src/shared/trace-files.js';
 
 /**
  * The methods driven through a synthetic prefill: per-token side outputs and probe attention are
@@ -54,8 +54,10 @@ async function simulate(method: PruningMethod, n: number, numLayers: number): Pr
     if (wants) run.side.push(layer + 1);
     const b: LayerBoundary = {
       layer,
+      layerNumber: layer + 1,
       numLayers,
       originalVisualCount: n,
+      entryVisualCount: n,
       visualStart: PREFIX,
       visualCount: visual.length,
       seqLen: ids.length,

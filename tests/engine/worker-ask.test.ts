@@ -10,8 +10,9 @@ import { encodeChat } from '../../src/engine/text/chat.js';
 import { EngineHost } from '../../src/main/engine-host.js';
 import { nodeEngineSpawner } from '../../src/main/engine-process-node.js';
 import type { AskRequest } from '../../src/shared/ipc-features.js';
+import type { ProviderRequest } from '../../src/shared/providers.js';
 import { loadReferenceModel, referenceGenerate } from '../helpers/reference.js';
-import { makeTinyCheckpoint, type TinyCheckpoint } from '../helpers/tiny-checkpoint.js';
+import { makeSyntheticCheckpoint, type SyntheticCheckpoint } from '../../src/engine/checkpoint/synthetic.js';
 
 /**
  * `chat.ask` through the engine process: the answer streamed as `text` events matches the float64
@@ -21,11 +22,11 @@ import { makeTinyCheckpoint, type TinyCheckpoint } from '../helpers/tiny-checkpo
 const root = mkdtempSync(join(tmpdir(), 'tp-ask-'));
 const modelStore = join(root, 'models');
 const host = new EngineHost({ spawn: nodeEngineSpawner({ modelStore, stdio: 'ignore' }) });
-let checkpoint: TinyCheckpoint;
+let checkpoint: SyntheticCheckpoint;
 let request: AskRequest;
 
 beforeAll(async () => {
-  checkpoint = await makeTinyCheckpoint(join(root, 'hf-tiny'));
+  checkpoint = await makeSyntheticCheckpoint(join(root, 'hf-tiny'));
   await importCheckpoint(checkpoint.dir, modelStore, { name: 'tiny' });
   const size = checkpoint.shape.imageSize;
   const rgb = Buffer.alloc(size * size * 3, 0).map((_, i) => (i * 29 + 7) % 256);
@@ -37,7 +38,7 @@ beforeAll(async () => {
       .toBuffer(),
   );
   request = {
-    imagePath,
+    image: imagePath,
     turns: [{ role: 'user', text: 'What is in the picture?', image: true }],
     method: { llm: { kind: 'none' } },
     sampling: { temperature: 0, topP: 1, seed: 0 },
@@ -62,11 +63,11 @@ describe('chat.ask in the engine process', () => {
 
     const [pack] = await host.call('models.list', {});
     const model = await LoadedModel.load(pack.path, { ep: 'cpu' });
-    const { ids } = encodeChat(model.tokenizer, request.turns, {
+    const { ids } = encodeChat(model.tokenizer, request.turns!, {
       template: model.chatTemplate,
       imageTokenId: model.config.imageTokenIndex,
     });
-    const { pixelValues } = await preprocessClip(new Uint8Array(await sharp(request.imagePath).toBuffer()), model.clip);
+    const { pixelValues } = await preprocessClip(new Uint8Array(await sharp(request.image).toBuffer()), model.clip);
     const expected = referenceGenerate(loadReferenceModel(checkpoint.dir), {
       inputIds: ids,
       pixelValues,
@@ -86,16 +87,24 @@ describe('chat.ask in the engine process', () => {
     expect(result.trace).toBeDefined();
     // Before the first token the user sees why it takes time: loading, the image, then prefill layer by layer.
     const layers = checkpoint.shape.layers;
-    expect(progress.slice(0, 3)).toEqual(['Loading the model', 'Reading the image', 'Encoding the image']);
+    const stages = [
+      'Checking the model files', // a pack's first load verifies its weights
+      'Loading the model',
+      'Reading the image',
+      'Encoding the image',
+      'Reading the prompt (prefill)',
+      'Writing the answer',
+    ];
+    expect(progress.filter((m) => stages.includes(m))).toEqual(stages);
     expect(progress.filter((m) => m.includes(': layer '))).toEqual(
       Array.from({ length: layers }, (_, l) => `Reading the prompt (prefill): layer ${l + 1} of ${layers}`),
     );
     expect(progress.at(-1)).toBe('Writing the answer');
   });
 
-  it('answers a text-only question as the reference does, with no vision tower and no trace', async () => {
+  it('answers a text-only question as the reference does, with no vision tower and an imageless trace', async () => {
     const turns = [{ role: 'user' as const, text: 'Say something.' }];
-    const result = await host.call('chat.ask', { ...request, imagePath: undefined, turns });
+    const result = await host.call('chat.ask', { ...request, image: undefined, turns });
 
     const [pack] = await host.call('models.list', {});
     const model = await LoadedModel.load(pack.path, { ep: 'cpu' });
@@ -112,7 +121,8 @@ describe('chat.ask in the engine process', () => {
     expect(text).toBe('USER: Say something. ASSISTANT:');
     expect(result.text).toBe(expectedText);
     expect(result.stats).toMatchObject({ visualTokensTotal: 0, visualTokensKept: 0 });
-    expect(result.trace).toBeUndefined();
+    expect(result.trace).toMatchObject({ image: null, prompt: { visualTokens: 0, textTokens: ids.length } });
+    expect(result.trace.layers.every((l) => l.visualIn === 0 && !l.kept)).toBe(true);
   });
 
   it('answers cancelled when aborted mid-answer', async () => {
@@ -127,6 +137,8 @@ describe('chat.ask in the engine process', () => {
   });
 
   it('refuses an unknown provider before loading anything', async () => {
-    await expect(host.call('chat.ask', { ...request, ep: 'quantum' })).rejects.toMatchObject({ code: 'invalid-request' });
+    await expect(host.call('chat.ask', { ...request, ep: 'quantum' as ProviderRequest })).rejects.toMatchObject({
+      code: 'invalid-request',
+    });
   });
 });

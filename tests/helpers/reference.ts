@@ -72,6 +72,7 @@ export interface ReferenceModel {
   weight(legacyName: string): Tensor64;
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: config.json as transformers writes it; the reference reads the fields it needs by name
 type Json = Record<string, any>;
 
 function activation(name: string): (x: number) => number {

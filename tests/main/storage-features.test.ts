@@ -10,14 +10,15 @@ import type { AnswerStats, AssistantMessage } from '../../src/shared/conversatio
 import type { ChatAnswerEvent, CompareAnswerEvent } from '../../src/shared/ipc-features.js';
 import { CodedError } from '../../src/shared/result.js';
 import { Trace } from '../../src/shared/trace.js';
-import type { Answerer, AnswerListener, AnswerRequest, CompareAnswerRequest, CompareListener } from '../../src/main/features/answerer.js';
+import type { AskRequest, CompareRequest } from '../../src/shared/ipc-features.js';
+import type { Answerer, AnswerListener, CompareListener } from '../../src/main/features/answerer.js';
 import { promptFor } from '../../src/main/features/chat.js';
-import { createFeatures, type Features } from '../../src/main/features/handlers.js';
+import { createFeatures, type Features } from '../../src/main/features/feature-handlers.js';
 import type { ModelInstaller } from '../../src/main/features/models.js';
 import { openStorage, type Storage } from '../../src/main/storage/index.js';
 import { importCheckpoint } from '../../src/engine/pack/import.js';
 import { listPacks, removePack } from '../../src/engine/pack/store.js';
-import { makeTinyCheckpoint } from '../helpers/tiny-checkpoint.js';
+import { makeSyntheticCheckpoint } from '../../src/engine/checkpoint/synthetic.js';
 import { makeTrace } from '../renderer/features/traceFixture.js';
 
 const readFileSyncText = (path: string) => readFileSync(path, 'utf8');
@@ -39,13 +40,13 @@ const stats: AnswerStats = {
  * tick, honours abort between "decode steps" as the engine does, and records what it was asked.
  */
 class ScriptedAnswerer implements Answerer {
-  requests: AnswerRequest[] = [];
+  requests: AskRequest[] = [];
   constructor(
     private readonly words: string[],
     private readonly failAt?: number,
     private readonly failure: Error = new Error('engine crashed (oom)'),
   ) {}
-  async answer(request: AnswerRequest, { onText, onProgress }: AnswerListener, signal: AbortSignal, words = this.words) {
+  async answer(request: AskRequest, { onText, onProgress }: AnswerListener, signal: AbortSignal, words = this.words) {
     this.requests.push(request);
     onProgress?.({ done: 0, total: 0, message: 'Loading the model' });
     let text = '';
@@ -62,7 +63,7 @@ class ScriptedAnswerer implements Answerer {
 
   /** Scripted: the methods answer side by side, as the engine decodes them after their shared prefill; branch i stops after `lengths[i]` words. */
   lengths?: number[];
-  async compare({ methods, ...request }: CompareAnswerRequest, { onText, onProgress, onAnswer }: CompareListener, signal: AbortSignal) {
+  async compare({ methods, ...request }: CompareRequest, { onText, onProgress, onAnswer }: CompareListener, signal: AbortSignal) {
     return Promise.all(
       methods.map(async (method, branch) => {
         const words = this.words.slice(0, this.lengths?.[branch]);
@@ -80,7 +81,7 @@ function storeInstaller(store: string): ModelInstaller {
     async import(path, onProgress, signal) {
       const pack = await importCheckpoint(path, store, {
         signal,
-        onProgress: (p) => onProgress({ done: p.fraction, total: 1, message: p.message }),
+        onProgress,
       });
       const { id, name } = (await listPacks(store)).find((p) => p.path === pack.dir)!;
       return { id, name, path: pack.dir };
@@ -110,7 +111,10 @@ function setup(answerer: Answerer, hfEndpoint?: string) {
     storage,
     answerer,
     models: storeInstaller(join(dir, 'models')),
-    chooseSavePath: async (name) => (saved.push(name), join(dir, name)),
+    chooseSavePath: async (name) => {
+      saved.push(name);
+      return join(dir, name);
+    },
     hfEndpoint,
   });
   features.onEvent(
@@ -144,7 +148,7 @@ describe('chat service', () => {
     });
     expect(answerer.requests[0].turns).toEqual([{ role: 'user', text: 'What is it?', image: true }]);
     expect(answerer.requests[0].method.llm.kind).toBe('transprune');
-    expect(answerer.requests[0].imagePath).toBe(await storage.images.path(image));
+    expect(answerer.requests[0].image).toBe(await storage.images.path(image));
 
     const exported = await h['export.trace']({ traceId: last.traceId!, format: 'json' });
     expect(() => Trace.parse(JSON.parse(readFileSyncText(exported.path!)))).not.toThrow();
@@ -216,7 +220,7 @@ describe('chat service', () => {
     const target = await h['chat.send']({ text: 'Say hello', images: [] });
     await until(() => events.at(-1)?.status === 'done');
     expect(answerer.requests[0]).toMatchObject({ turns: [{ role: 'user', text: 'Say hello' }] });
-    expect(answerer.requests[0].imagePath).toBeUndefined();
+    expect(answerer.requests[0].image).toBeUndefined();
     expect((await h['conversations.list']({})).map((c) => [c.id, c.title])).toEqual([[target.conversationId, 'Say hello']]);
     // Progress reaches the renderer while it streams.
     expect(events.some((e) => e.status === 'streaming' && e.progress?.message === 'Loading the model')).toBe(true);
@@ -311,7 +315,7 @@ describe('exports', () => {
 
 describe('model management', () => {
   it('imports a checkpoint folder with progress, refuses a second import meanwhile, and removes it', async () => {
-    const checkpoint = await makeTinyCheckpoint(join(dir, 'hf'), { preset: 'tiny' });
+    const checkpoint = await makeSyntheticCheckpoint(join(dir, 'hf'), { preset: 'tiny' });
     const { h, features } = setup(new ScriptedAnswerer(['x']));
     const progress: number[] = [];
     const changes: unknown[] = [];
@@ -335,7 +339,7 @@ describe('model management', () => {
   });
 
   it('cancel stops an import and reports a missing folder clearly', async () => {
-    const checkpoint = await makeTinyCheckpoint(join(dir, 'hf'), { preset: 'tiny' });
+    const checkpoint = await makeSyntheticCheckpoint(join(dir, 'hf'), { preset: 'tiny' });
     const { h, features } = setup(new ScriptedAnswerer(['x']));
     features.onEvent((event) => event === 'models.progress' && void h['models.cancelImport']({}));
     await expect(h['models.import']({ path: checkpoint.dir })).rejects.toThrow();
@@ -367,7 +371,7 @@ async function fakeHub(repoId: string, folder: string): Promise<{ url: string; c
 
 describe('download by repo id', () => {
   it('downloads the checkpoint files with progress, then imports them', async () => {
-    const checkpoint = await makeTinyCheckpoint(join(dir, 'hf'), { preset: 'tiny' });
+    const checkpoint = await makeSyntheticCheckpoint(join(dir, 'hf'), { preset: 'tiny' });
     const hub = await fakeHub('org/tiny', checkpoint.dir);
     try {
       const { h, features } = setup(new ScriptedAnswerer(['x']), hub.url);

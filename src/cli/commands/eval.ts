@@ -1,24 +1,23 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { SPLIT_SEEDS, generateSplit, type Split } from '../../engine/data/dataset.js';
 import { readVqaJsonl } from '../../engine/data/vqa.js';
+import { VQA_TEST_SPLIT_JSONL } from '../../engine/data/vqa-test-split.js';
 import { runEval, type EvalItem } from '../../engine/eval/harness.js';
 import { splitMethodList } from '../../engine/eval/method-list.js';
 import { ProgressBar } from '../../engine/eval/progress.js';
-import { markdownTable, writeReport } from '../../engine/eval/report.js';
+import { markdownTable, positionsTable, writeReport } from '../../engine/eval/report.js';
 import { CliError, type CliCommand } from '../command.js';
 import { methodsFromArgs } from '../pruning-options.js';
 import { MODEL_USAGE, RUNTIME_USAGE, engineFromArgs, integerArg, modelFromArgs, runtimeOptions } from '../run-options.js';
 
 export const DEFAULT_METHODS = 'none,fastv,pdrop,ttv,iga,random,transprune-high,transprune-low,divprune+transprune';
-const TEST_FIXTURE = fileURLToPath(new URL('../../../tests/fixtures/vqa/test.jsonl', import.meta.url));
 
 export const evalCommand: CliCommand = {
   name: 'eval',
   summary: 'exact-match accuracy, TFLOPs and prefill time of pruning methods on a VQA split or JSONL file',
-  usage: `eval ${MODEL_USAGE} [--methods ${DEFAULT_METHODS}] [--split test|val|train | --data file.jsonl] [--limit n] [--out dir] [--max-tokens n] [--schedule A/P/R] [--alpha a] ${RUNTIME_USAGE}`,
+  usage: `eval ${MODEL_USAGE} [--methods ${DEFAULT_METHODS}] [--split test|val|train | --data file.jsonl] [--limit n] [--out dir] [--max-tokens n] [--schedule A/P/R] [--alpha a] [--positions] ${RUNTIME_USAGE}`,
   options: {
     model: { type: 'string' },
     methods: { type: 'string', default: DEFAULT_METHODS },
@@ -29,6 +28,7 @@ export const evalCommand: CliCommand = {
     'max-tokens': { type: 'string', default: '16' },
     schedule: { type: 'string' },
     alpha: { type: 'string' },
+    positions: { type: 'boolean', default: false },
     ...runtimeOptions,
   },
   async run(args) {
@@ -53,11 +53,13 @@ export const evalCommand: CliCommand = {
         methods,
         maxTokens: integerArg(values['max-tokens'], '--max-tokens'),
         signal: controller.signal,
+        positions: values.positions === true,
         onProgress: (done, total) => progress.update(done, total > 0 ? methods[(done - 1) % methods.length].name : ''),
       });
       const command = `npm run eval -- ${process.argv.slice(3).join(' ')}`.trim();
       const files = await writeReport(out, report, { command, data: source, createdAt: new Date().toISOString() });
       console.log(markdownTable(report));
+      if (report.positions) console.log(`\n${positionsTable(report)}`);
       const failed = report.predictions.filter((p) => p.error !== undefined);
       if (failed.length > 0)
         console.error(`\n${failed.length} question(s) got no answer (counted wrong), e.g. ${failed[0].id}: ${failed[0].error}`);
@@ -81,7 +83,7 @@ async function loadItems(
   if (data !== undefined) {
     file = resolve(data);
   } else if (split === 'test') {
-    file = TEST_FIXTURE;
+    file = VQA_TEST_SPLIT_JSONL;
   } else if (split in SPLIT_SEEDS) {
     const folder = join(out, 'data');
     await mkdir(folder, { recursive: true });

@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /**
- * The embedded demo model: a Hugging Face LLaVA folder in resources/, trained on this room's synthetic
- * VQA data by tools/demo-model (on a GPU machine). `--model demo` resolves here.
+ * The embedded demo model: a Hugging Face LLaVA folder in resources/, trained on the synthetic VQA
+ * data by tools/demo-model/train.sh (on a CPU). `--model demo` resolves here.
  */
 export const DEMO_MODEL_NAME = 'demo';
 export const DEMO_MODEL_DIR = fileURLToPath(new URL('../../../resources/demo-model', import.meta.url));
@@ -16,7 +16,7 @@ export function demoModelDir(dir = DEMO_MODEL_DIR): string {
   if (existsSync(join(dir, 'config.json'))) return dir;
   throw new DemoModelMissingError(
     `the demo model is not trained yet: ${dir} has no checkpoint.\n` +
-      'It is trained on a GPU machine: see tools/demo-model/RUN.md (here `bash tools/demo-model/carry.sh`, then one device command).\n' +
+      'Train it with `bash tools/demo-model/train.sh` (about two hours on a 2-core CPU; see tools/demo-model/README.md).\n' +
       'Meanwhile pass --model <model pack name | Hugging Face LLaVA checkpoint folder>.',
   );
 }

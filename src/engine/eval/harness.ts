@@ -1,8 +1,8 @@
 import type { MethodSpec } from '../../shared/pruning.js';
 import type { VqaItem } from '../data/vqa.js';
-import { paperFlops } from '../pruning/flops.js';
 import type { Engine } from '../runtime/engine.js';
 import { isExactMatch, mean, tallyByFamily, type Tally } from './metrics.js';
+import { addKept, emptyPositions, type KeptPositions } from './positions.js';
 
 /**
  * The evaluation loop: every item is asked under every method, greedily, through the same Engine the
@@ -23,6 +23,8 @@ export interface EvalOptions {
   maxTokens?: number;
   onProgress?(done: number, total: number): void;
   signal?: AbortSignal;
+  /** Count where on the grid each method's kept tokens sit, from each answer's trace (positions.ts). */
+  positions?: boolean;
 }
 
 export interface Prediction {
@@ -60,13 +62,17 @@ export interface EvalReport {
   items: number;
   methods: MethodSummary[];
   predictions: Prediction[];
+  /** Per method, with `positions`: grid indices of the visual tokens kept after the last stage. */
+  positions?: Record<string, KeptPositions>;
 }
 
 export async function runEval(engine: Engine, opts: EvalOptions): Promise<EvalReport> {
   const loaded = await engine.ensureModel(opts.model);
-  const { hidden, intermediate } = loaded.flopsModel.decoder;
   const predictions: Prediction[] = [];
   const total = opts.items.length * opts.methods.length;
+  const positions = opts.positions
+    ? Object.fromEntries(opts.methods.map((m) => [m.name, emptyPositions(loaded.manifest.patchGrid)]))
+    : undefined;
   for (const item of opts.items) {
     for (const method of opts.methods) {
       if (opts.signal?.aborted) throw new Error('evaluation cancelled');
@@ -83,14 +89,15 @@ export async function runEval(engine: Engine, opts: EvalOptions): Promise<EvalRe
           },
           { signal: opts.signal },
         );
+        if (positions) addKept(positions[method.name], result.trace);
         predictions.push({
           ...base,
           prediction: result.answer.trim(),
           correct: isExactMatch(result.answer, item.answer),
           prefillMs: result.stats.prefillMs,
           visualKept: result.stats.visualTokensKept,
-          tflopsPaper: paperFlops(result.visualCounts, hidden, intermediate) / 1e12,
-          tflopsFull: result.stats.tflops,
+          tflopsPaper: result.trace.totals.flops.paper / 1e12,
+          tflopsFull: result.trace.totals.flops.full / 1e12,
         });
       } catch (err) {
         if (opts.signal?.aborted) throw err;
@@ -109,7 +116,7 @@ export async function runEval(engine: Engine, opts: EvalOptions): Promise<EvalRe
     }
   }
   return {
-    model: { id: loaded.info.id, numLayers: loaded.dims.numLayers, hidden },
+    model: { id: loaded.info.id, numLayers: loaded.dims.numLayers, hidden: loaded.dims.hidden },
     provider: loaded.provider.active,
     items: opts.items.length,
     methods: opts.methods.map(({ name, spec }) =>
@@ -120,6 +127,7 @@ export async function runEval(engine: Engine, opts: EvalOptions): Promise<EvalRe
       ),
     ),
     predictions,
+    ...(positions ? { positions } : {}),
   };
 }
 

@@ -3,8 +3,12 @@ import sharp from 'sharp';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../io/files.js';
 import type { EvalReport } from './harness.js';
+import { positionStats } from './positions.js';
 
-/** The evaluation's outputs: eval.json (everything), eval.md (the table), eval.png (accuracy against TFLOPs). */
+/**
+ * The evaluation's outputs: eval.json (everything), eval.md (the table), eval.png (accuracy against
+ * TFLOPs), and with positions, positions.png (where the kept tokens sit) and its table in eval.md.
+ */
 
 export interface ReportContext {
   command: string;
@@ -13,13 +17,18 @@ export interface ReportContext {
 }
 
 export async function writeReport(dir: string, report: EvalReport, context: ReportContext): Promise<string[]> {
-  const files = { json: join(dir, 'eval.json'), md: join(dir, 'eval.md'), png: join(dir, 'eval.png') };
-  await writeFileAtomic(files.json, JSON.stringify({ ...context, ...report }, null, 1) + '\n');
+  const files: Record<string, string> = { json: join(dir, 'eval.json'), md: join(dir, 'eval.md'), png: join(dir, 'eval.png') };
+  await writeFileAtomic(files.json, `${JSON.stringify({ ...context, ...report }, null, 1)}\n`);
+  const tables = [markdownTable(report), ...(report.positions ? [positionsTable(report)] : [])].join('\n\n');
   await writeFileAtomic(
     files.md,
-    `${markdownTable(report)}\n\nMade by \`${context.command}\` on ${context.createdAt}; data: ${context.data}; model ${report.model.id} (${report.model.numLayers} layers) on ${report.provider}.\n`,
+    `${tables}\n\nMade by \`${context.command}\` on ${context.createdAt}; data: ${context.data}; model ${report.model.id} (${report.model.numLayers} layers) on ${report.provider}.\n`,
   );
   await writeFileAtomic(files.png, await chartPng(report));
+  if (report.positions) {
+    files.positions = join(dir, 'positions.png');
+    await writeFileAtomic(files.positions, await positionsPng(report));
+  }
   return Object.values(files);
 }
 
@@ -85,6 +94,53 @@ function chartPoints(report: EvalReport): Array<{ name: string; value: [number, 
     else points.set(key, { name: m.method, value });
   }
   return [...points.values()];
+}
+
+/** Per method, the positional-bias measures of method spec §7.2 over the tokens kept after the last stage. */
+export function positionsTable(report: EvalReport): string {
+  const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
+  const rows = Object.entries(report.positions ?? {}).map(([method, positions]) => {
+    const s = positionStats(positions);
+    return [method, percent(s.edgeRowShare), s.relativeEntropy.toFixed(3), s.centroidOffset.toFixed(2)];
+  });
+  const header = ['method (tokens kept after the last stage)', 'first + last row %', 'entropy / uniform', 'centroid offset (patches)'];
+  return [line(header), line(header.map((_, i) => (i === 0 ? '---' : '---:'))), ...rows.map(line)].join('\n');
+}
+
+/** Share of the kept tokens per grid row, one line per method. */
+export async function positionsPng(report: EvalReport, width = 1000, height = 520): Promise<Buffer> {
+  const entries = Object.entries(report.positions ?? {});
+  const rows = entries.length > 0 ? entries[0][1].counts.length / entries[0][1].gridCols : 0;
+  const chart = echarts.init(null, null, { renderer: 'svg', ssr: true, width, height });
+  chart.setOption({
+    animation: false,
+    backgroundColor: '#ffffff',
+    title: {
+      text: `Where the kept visual tokens sit (${report.model.id}, ${report.items} questions)`,
+      left: 'center',
+      textStyle: { fontSize: 15 },
+    },
+    grid: { left: 70, right: 220, top: 60, bottom: 60 },
+    xAxis: {
+      type: 'category',
+      name: 'image row of the patch grid (0 = top)',
+      nameLocation: 'middle',
+      nameGap: 32,
+      data: [...Array(rows).keys()],
+    },
+    yAxis: { type: 'value', name: 'share of kept tokens %', nameLocation: 'middle', nameGap: 45 },
+    legend: { orient: 'vertical', left: width - 200, top: 'middle' },
+    series: entries.map(([method, positions]) => ({
+      type: 'line',
+      name: method,
+      showSymbol: false,
+      lineStyle: { width: 2 },
+      data: positionStats(positions).rowShares.map((s) => +(100 * s).toFixed(3)),
+    })),
+  });
+  const svg = chart.renderToSVGString();
+  chart.dispose();
+  return sharp(Buffer.from(svg)).png().toBuffer();
 }
 
 function percent(x: number): string {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import sharp, { type OutputInfo } from 'sharp';
-import { resizeBicubic } from './resample.js';
+import { resizeBicubicRegion, type Region } from './resample.js';
 import { DEFAULT_IMAGE_LIMITS, ImageError, validateImage, type ImageFormat, type ImageLimits } from './validate.js';
 
 /**
@@ -30,7 +30,7 @@ export interface ClipParams {
 export const OPENAI_CLIP_MEAN: [number, number, number] = [0.48145466, 0.4578275, 0.40821073];
 export const OPENAI_CLIP_STD: [number, number, number] = [0.26862954, 0.26130258, 0.27577711];
 
-type Json = Record<string, any>;
+type Json = Record<string, unknown>;
 
 function sizeOf(value: unknown, what: string): { height: number; width: number } | { shortestEdge: number } {
   if (typeof value === 'number') return { height: value, width: value };
@@ -38,6 +38,12 @@ function sizeOf(value: unknown, what: string): { height: number; width: number }
   if (typeof v.shortest_edge === 'number') return { shortestEdge: v.shortest_edge };
   if (typeof v.height === 'number' && typeof v.width === 'number') return { height: v.height, width: v.width };
   throw new Error(`preprocessor_config.json: ${what} must be a number, {shortest_edge} or {height, width}`);
+}
+
+function positiveNumber(value: unknown, fallback: number, what: string): number {
+  if (value === undefined || value === null) return fallback;
+  if (typeof value === 'number' && value > 0) return value;
+  throw new Error(`preprocessor_config.json: ${what} must be a positive number`);
 }
 
 function triple(value: unknown, fallback: [number, number, number]): [number, number, number] {
@@ -54,7 +60,7 @@ export function parseClipParams(json: Json): ClipParams {
   return {
     resize: json.do_resize === false ? null : sizeOf(json.size ?? { shortest_edge: 224 }, 'size'),
     crop,
-    rescaleFactor: json.do_rescale === false ? 1 : (json.rescale_factor ?? 1 / 255),
+    rescaleFactor: json.do_rescale === false ? 1 : positiveNumber(json.rescale_factor, 1 / 255, 'rescale_factor'),
     mean: json.do_normalize === false ? null : triple(json.image_mean, OPENAI_CLIP_MEAN),
     std: json.do_normalize === false ? null : triple(json.image_std, OPENAI_CLIP_STD),
   };
@@ -82,23 +88,36 @@ export function cropAndNormalize(
 ): { pixels: Float32Array; width: number; height: number } {
   const outH = params.crop?.height ?? height;
   const outW = params.crop?.width ?? width;
-  const top = Math.floor((height - outH) / 2);
-  const left = Math.floor((width - outW) / 2);
+  const crop = { top: Math.floor((height - outH) / 2), left: Math.floor((width - outW) / 2), height: outH, width: outW };
+  return { pixels: normalizeCrop(rgb, { left: 0, top: 0, width, height }, crop, params), width: outW, height: outH };
+}
+
+/**
+ * The crop (in resized-image coordinates) rescaled and normalized into CHW float32, from `rgb`,
+ * which holds only `region` of the resized image (the part of the crop inside it).
+ */
+function normalizeCrop(
+  rgb: Uint8Array,
+  region: Region,
+  crop: { top: number; left: number; height: number; width: number },
+  params: ClipParams,
+): Float32Array {
+  const { height: outH, width: outW } = crop;
   const pixels = new Float32Array(3 * outH * outW);
   for (let c = 0; c < 3; c++) {
     const mean = params.mean?.[c] ?? 0;
     const std = params.std?.[c] ?? 1;
     for (let y = 0; y < outH; y++) {
       for (let x = 0; x < outW; x++) {
-        const sy = top + y;
-        const sx = left + x;
-        const inside = sy >= 0 && sy < height && sx >= 0 && sx < width;
-        const value = inside ? rgb[(sy * width + sx) * 3 + c] : 0;
+        const ry = crop.top + y - region.top;
+        const rx = crop.left + x - region.left;
+        const inside = ry >= 0 && ry < region.height && rx >= 0 && rx < region.width;
+        const value = inside ? rgb[(ry * region.width + rx) * 3 + c] : 0;
         pixels[(c * outH + y) * outW + x] = (value * params.rescaleFactor - mean) / std;
       }
     }
   }
-  return { pixels, width: outW, height: outH };
+  return pixels;
 }
 
 export interface PreprocessedImage {
@@ -119,21 +138,82 @@ export function imageHash(buffer: Uint8Array): string {
   return createHash('sha256').update(buffer).digest('hex');
 }
 
-/** Validates, decodes and preprocesses one image for the CLIP vision tower. Throws ImageError on bad input. */
+/**
+ * Inputs with more pixels than this are first reduced by sharp (shrink-on-load, then its antialiased
+ * cubic) to PRESCALE_FACTOR times the resize target, and only then resized exactly: decoding a 64 MP
+ * photo whole would take ~200 MB and the exact pass seconds. Below it (every 12 MP phone photo) the
+ * whole image is decoded and resized exactly as PIL does.
+ */
+export const PRESCALE_ABOVE_PIXELS = 16_000_000;
+const PRESCALE_FACTOR = 4;
+
+/** Validates, decodes and preprocesses one image for the CLIP vision tower. Throws ImageError on bad input; `signal` stops it between rows. */
 export async function preprocessClip(
   buffer: Uint8Array,
   params: ClipParams,
-  limits: ImageLimits = DEFAULT_IMAGE_LIMITS,
+  limits: Partial<ImageLimits> = DEFAULT_IMAGE_LIMITS,
+  signal?: AbortSignal,
 ): Promise<PreprocessedImage> {
   const info = await validateImage(buffer, limits);
+  signal?.throwIfAborted();
+  const target = resizedSize(info.width, info.height, params.resize);
+  const decoded = await decodeRgb(buffer, info, target, limits.maxPixels ?? DEFAULT_IMAGE_LIMITS.maxPixels);
+  signal?.throwIfAborted();
+  const crop = params.crop ?? target;
+  const top = Math.floor((target.height - crop.height) / 2);
+  const left = Math.floor((target.width - crop.width) / 2);
+  // Only the resized pixels the center crop keeps are computed.
+  const x0 = Math.max(0, left);
+  const y0 = Math.max(0, top);
+  const region = {
+    left: x0,
+    top: y0,
+    width: Math.min(target.width, left + crop.width) - x0,
+    height: Math.min(target.height, top + crop.height) - y0,
+  };
+  const steps = resizeBicubicRegion(decoded.rgb, decoded.width, decoded.height, 3, target.width, target.height, region);
+  let rgb: Uint8Array;
+  for (;;) {
+    const next = steps.next();
+    if (next.done) {
+      rgb = next.value;
+      break;
+    }
+    // Give the event loop a turn (a cancel message may be waiting), then go on.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    signal?.throwIfAborted();
+  }
+  const pixels = normalizeCrop(rgb, region, { top, left, ...crop }, params);
+  return {
+    pixelValues: pixels,
+    width: crop.width,
+    height: crop.height,
+    originalWidth: info.width,
+    originalHeight: info.height,
+    format: info.format,
+    hash: imageHash(buffer),
+  };
+}
+
+/** Decoded 8-bit sRGB without alpha, orientation applied; reduced first when the image is very large (see PRESCALE_ABOVE_PIXELS). */
+async function decodeRgb(
+  buffer: Uint8Array,
+  info: { format: ImageFormat; width: number; height: number },
+  target: { width: number; height: number },
+  maxPixels: number,
+): Promise<{ rgb: Uint8Array; width: number; height: number }> {
+  const prescale =
+    info.width * info.height > PRESCALE_ABOVE_PIXELS && Math.min(info.width / target.width, info.height / target.height) > PRESCALE_FACTOR;
   let decoded: { data: Buffer; info: OutputInfo };
   try {
-    decoded = await sharp(buffer, { limitInputPixels: limits.maxPixels })
-      .autoOrient()
-      .removeAlpha()
-      .toColourspace('srgb')
-      .raw()
-      .toBuffer({ resolveWithObject: true });
+    let pipeline = sharp(buffer, { limitInputPixels: maxPixels }).autoOrient();
+    if (prescale) {
+      pipeline = pipeline.resize(Math.round(target.width * PRESCALE_FACTOR), Math.round(target.height * PRESCALE_FACTOR), {
+        fit: 'fill',
+        kernel: 'cubic',
+      });
+    }
+    decoded = await pipeline.removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
   } catch (e) {
     throw new ImageError(
       'corrupt',
@@ -142,23 +222,5 @@ export async function preprocessClip(
   }
   const { width, height, channels } = decoded.info;
   if (channels !== 3) throw new ImageError('corrupt', `Decoding gave ${channels} channels instead of RGB.`);
-  const target = resizedSize(width, height, params.resize);
-  const rgb = resizeBicubic(
-    new Uint8Array(decoded.data.buffer, decoded.data.byteOffset, decoded.data.length),
-    width,
-    height,
-    3,
-    target.width,
-    target.height,
-  );
-  const cropped = cropAndNormalize(rgb, target.width, target.height, params);
-  return {
-    pixelValues: cropped.pixels,
-    width: cropped.width,
-    height: cropped.height,
-    originalWidth: info.width,
-    originalHeight: info.height,
-    format: info.format,
-    hash: imageHash(buffer),
-  };
+  return { rgb: new Uint8Array(decoded.data.buffer, decoded.data.byteOffset, decoded.data.length), width, height };
 }

@@ -28,10 +28,12 @@ export class WeightNames {
   constructor(
     readonly layout: WeightLayout,
     private readonly tied: boolean,
+    /** The vision tower's prefix when it differs from the layout's (see detectVisionPrefix). */
+    private readonly visionPrefix = PREFIXES[layout].vision,
   ) {}
 
   vision(name: string): string {
-    return PREFIXES[this.layout].vision + name;
+    return this.visionPrefix + name;
   }
   projector(name: string): string {
     return PREFIXES[this.layout].projector + name;
@@ -45,6 +47,17 @@ export class WeightNames {
   }
 }
 
+/** A legacy llava-hf weight name in the transformers >= 4.52 layout (how a checkpoint saved by newer transformers names it). */
+export function legacyToUnifiedName(legacy: string): string {
+  const from = PREFIXES.legacy;
+  const to = PREFIXES.unified;
+  if (legacy === from.lmHead) return to.lmHead;
+  for (const part of ['vision', 'projector', 'text'] as const) {
+    if (legacy.startsWith(from[part])) return to[part] + legacy.slice(from[part].length);
+  }
+  throw new WeightError(`"${legacy}" is not a llava-hf weight name`);
+}
+
 export class WeightError extends Error {
   override name = 'WeightError';
 }
@@ -52,12 +65,23 @@ export class WeightError extends Error {
 export function detectLayout(tensorNames: Iterable<string>): WeightLayout {
   const names = new Set(tensorNames);
   for (const layout of ['legacy', 'unified'] as const) {
-    if (names.has(PREFIXES[layout].text + 'embed_tokens.weight')) return layout;
+    if (names.has(`${PREFIXES[layout].text}embed_tokens.weight`)) return layout;
   }
   throw new WeightError(
     `no token embedding found: expected "${PREFIXES.legacy.text}embed_tokens.weight" (llava-hf) or ` +
       `"${PREFIXES.unified.text}embed_tokens.weight" (transformers >= 4.52)`,
   );
+}
+
+/**
+ * transformers 5 saves the CLIP tower without its `vision_model.` level (CLIPVisionModel is flat
+ * there): `vision_tower.embeddings...` instead of `vision_tower.vision_model.embeddings...`.
+ */
+export function detectVisionPrefix(tensorNames: Iterable<string>, layout: WeightLayout): string {
+  const names = new Set(tensorNames);
+  const nested = PREFIXES[layout].vision;
+  const flat = nested.replace(/vision_model\.$/, '');
+  return names.has(`${flat}embeddings.patch_embedding.weight`) && !names.has(`${nested}embeddings.patch_embedding.weight`) ? flat : nested;
 }
 
 /** Every tensor the graphs read, with its shape as stored (PyTorch Linear weights are [out, in]). */
@@ -117,7 +141,8 @@ export function expectedTensors(config: LlavaConfig, names: WeightNames): { name
 
 /** Checks the whole checkpoint up front and reports every problem at once; returns the names to read with. */
 export function checkCheckpointTensors(config: LlavaConfig, tensors: TensorSet): WeightNames {
-  const names = new WeightNames(detectLayout(tensors.names()), config.text.tieWordEmbeddings);
+  const layout = detectLayout(tensors.names());
+  const names = new WeightNames(layout, config.text.tieWordEmbeddings, detectVisionPrefix(tensors.names(), layout));
   const problems: string[] = [];
   for (const { name, shape } of expectedTensors(config, names)) {
     const entry = tensors.get(name);

@@ -2,6 +2,7 @@ import { Decoder } from './decode.js';
 import type { ModelSessions } from './graphs.js';
 import {
   PrefillCancelled,
+  prefill,
   prefillBranches,
   type BranchedPrefill,
   type PrefillBranch,
@@ -9,8 +10,9 @@ import {
   type PrefillControl,
   type PrefillResult,
 } from './prefill.js';
-import { mulberry32 } from '../util/rng.js';
-import { sampleToken, type SamplingParams } from './sampling.js';
+import { mulberry32 } from '../util/mulberry32.js';
+import type { SamplingParams } from '../../shared/ipc-features.js';
+import { sampleToken } from './sampling.js';
 import { TextStream, type Detokenizer } from './text-stream.js';
 
 /**
@@ -36,7 +38,7 @@ export interface GenerateBranch extends PrefillBranch {
   onFinished?(generation: Generation, joint: { sharedLayers: number }): void;
 }
 
-export interface GenerateOptions extends DecodeOptions, GenerateBranch {}
+export interface GenerateOptions extends DecodeOptions, GenerateBranch, Pick<PrefillControl, 'onLayer'> {}
 
 export type FinishReason = 'eos' | 'stop' | 'length' | 'cancelled';
 
@@ -72,13 +74,22 @@ export interface BranchedGeneration {
   prefillMs: number;
 }
 
+/** One method's answer: its prefill, then the decode steps. */
 export async function generate(
   model: ModelSessions,
   tokenizer: Detokenizer,
   input: PrefillInput,
   options: GenerateOptions = {},
 ): Promise<Generation> {
-  return (await generateBranches(model, tokenizer, input, [options], options)).generations[0];
+  const start = performance.now();
+  let prefilled: PrefillResult;
+  try {
+    prefilled = await prefill(model, input, options);
+  } catch (err) {
+    if (!(err instanceof PrefillCancelled)) throw err;
+    return cancelledBeforeAnswer(input, performance.now() - start);
+  }
+  return decodeFrom(model, tokenizer, prefilled, options, input.ids.length);
 }
 
 /** Prefills all branches together, then decodes their answers side by side (one step of each in turn). */

@@ -1,30 +1,35 @@
 import type ort from 'onnxruntime-node';
 import type { z } from 'zod';
-import type { AnswerStats } from '../../shared/conversation.js';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { EngineCalls, EngineEventName, EngineEventPayload, EngineResponse, ModelDetails, ModelSummary } from '../../shared/ipc.js';
+import type {
+  EngineCallEventName,
+  EngineCallName,
+  EngineCalls,
+  EngineEventPayload,
+  EngineResponse,
+  ModelDetails,
+  ModelSummary,
+} from '../../shared/ipc.js';
 import { CodedError } from '../../shared/result.js';
 import { parameterCount } from '../model/config.js';
 import { importCheckpoint } from '../pack/import.js';
 import type { PackManifest } from '../pack/manifest.js';
 import { listPacks, removePack } from '../pack/store.js';
-import type { AskRequest } from '../../shared/ipc-features.js';
-import type { AskResult, AskStats, Engine, EngineEvent, EngineStage } from '../runtime/engine.js';
-import { PROVIDER_REQUESTS, type ProviderRequest } from '../runtime/providers.js';
+import type { AskResult, Engine, EngineEvent, EngineStage } from '../runtime/engine.js';
 import { runProbe } from './providers.js';
 
-/** What a handler gets besides its request: the abort signal of its request id and a way to stream events tagged with it. */
-export interface CallContext {
+/** What a handler gets besides its request: the abort signal of its request id and a way to stream its call's events, tagged with the id. */
+export interface CallContext<K extends EngineCallName = EngineCallName> {
   signal: AbortSignal;
-  emit<E extends EngineEventName>(event: E, payload: EngineEventPayload<E>): void;
+  emit<E extends EngineCallEventName<K>>(event: E, payload: EngineEventPayload<E>): void;
 }
 
-/** The calls a handler serves; `cancel` and `shutdown` are the message loop's own. */
-export type HandledCall = Exclude<keyof EngineCalls, 'cancel' | 'shutdown'>;
+/** The calls a handler serves; `cancel`, `shutdown` and `ping` are the message loop's own. */
+export type HandledCall = Exclude<keyof EngineCalls, 'cancel' | 'shutdown' | 'ping'>;
 
 export type EngineHandlers = {
-  [K in HandledCall]: (request: z.output<EngineCalls[K]['request']>, ctx: CallContext) => Promise<EngineResponse<K>>;
+  [K in HandledCall]: (request: z.output<EngineCalls[K]['request']>, ctx: CallContext<K>) => Promise<EngineResponse<K>>;
 };
 
 export interface EngineResources {
@@ -55,7 +60,7 @@ export function createHandlers(resources: EngineResources): EngineHandlers {
     'models.import': async ({ path }, ctx) => {
       const { dir, manifest } = await importCheckpoint(path, resources.modelStore, {
         signal: ctx.signal,
-        onProgress: ({ fraction, message }) => ctx.emit('progress', { done: fraction, total: 1, message }),
+        onProgress: (progress) => ctx.emit('progress', progress),
       });
       return { id: manifest.id, name: manifest.name, path: dir, details: await modelDetails(dir, manifest) };
     },
@@ -65,50 +70,35 @@ export function createHandlers(resources: EngineResources): EngineHandlers {
       await removePack(resources.modelStore, id);
       return {};
     },
-    'chat.ask': async ({ method, ...request }, ctx) => {
+    'chat.ask': async (request, ctx) => {
+      await requireInstalled(resources, request.model);
       const engine = await resources.runtime();
-      const result = await engine.ask(
-        { ...(await engineRequest(resources, request)), method },
-        {
-          ...progressTo(ctx),
-          onToken: (delta) => ctx.emit('text', { delta }),
-        },
-      );
+      const result = await engine.ask(request, { ...progressTo(ctx), onToken: (delta) => ctx.emit('text', { delta }) });
       return answer(result);
     },
-    'chat.compare': async ({ methods, ...request }, ctx) => {
+    'chat.compare': async (request, ctx) => {
+      await requireInstalled(resources, request.model);
       const engine = await resources.runtime();
-      const { results } = await engine.compare(
-        { ...(await engineRequest(resources, request)), methods },
-        {
-          ...progressTo(ctx),
-          onToken: (branch, delta) => ctx.emit('text', { delta, branch }),
-          // A branch ended by a cancel is not a finished answer: the request as a whole answers `cancelled`.
-          onResult: (branch, result) => result.finishReason !== 'cancelled' && ctx.emit('answer', { branch, ...answer(result) }),
-        },
-      );
+      const { results } = await engine.compare(request, {
+        ...progressTo(ctx),
+        onToken: (branch, delta) => ctx.emit('text', { delta, branch }),
+        // A branch ended by a cancel is not a finished answer: the request as a whole answers `cancelled`.
+        onResult: (branch, result) => result.finishReason !== 'cancelled' && ctx.emit('answer', { branch, ...answer(result) }),
+      });
       return { answers: results.map(answer) };
     },
   };
 }
 
-/** The runtime's request for an app answer (the method or methods added by the caller). */
-async function engineRequest(resources: EngineResources, request: Omit<AskRequest, 'method'>) {
-  const model = request.model ?? (await listModels(resources.modelStore))[0]?.id;
-  if (!model) throw new CodedError('not-found', 'no model installed: import one with `npm run cli -- import <folder>`');
-  return {
-    model,
-    image: request.imagePath,
-    messages: request.turns,
-    sampling: request.sampling,
-    maxTokens: request.maxTokens,
-    ep: providerRequest(request.ep),
-    trace: true,
-  };
+/** The app names packs of the store by id: a folder path here would load (or import) whatever it points at. */
+async function requireInstalled(resources: EngineResources, model: string | undefined): Promise<void> {
+  if (model === undefined || (await listModels(resources.modelStore)).some((m) => m.id === model)) return;
+  throw new CodedError('not-found', `no installed model has the id "${model}"; choose one of the models listed in Models`);
 }
 
 /** What an answer is busy with, in the words the app shows while the user waits for the first token. */
 const STAGE_TEXT: Record<EngineStage, string> = {
+  verifying: 'Checking the model files',
   'loading-model': 'Loading the model',
   importing: 'Importing the model',
   preprocessing: 'Reading the image',
@@ -117,49 +107,26 @@ const STAGE_TEXT: Record<EngineStage, string> = {
   decoding: 'Writing the answer',
 };
 
-/** The runtime's stages and progress as `progress` events: indeterminate stages (total 0), then prefill layer by layer. */
-function progressTo(ctx: CallContext) {
+/**
+ * What a call answering questions is doing, as `progress` events: the stages (total 0: not counted),
+ * prefill layer by layer, and the progress of loading, verifying or importing a model.
+ */
+function progressTo(ctx: CallContext<'chat.ask' | 'chat.compare'>) {
   return {
     signal: ctx.signal,
     onEvent: (event: EngineEvent) => {
-      if (event.type === 'progress') ctx.emit('progress', { done: event.fraction, total: 1, message: event.message });
+      if (event.type === 'progress') ctx.emit('progress', event.progress);
       else if (event.type === 'stage') ctx.emit('progress', { done: 0, total: 0, message: STAGE_TEXT[event.stage] });
-      else
-        ctx.emit('progress', {
-          done: event.layer + 1,
-          total: event.numLayers,
-          message: `${STAGE_TEXT.prefill}: layer ${event.layer + 1} of ${event.numLayers}`,
-        });
+      else {
+        const message = `${STAGE_TEXT.prefill}: layer ${event.layer + 1} of ${event.numLayers}`;
+        ctx.emit('progress', { done: event.layer + 1, total: event.numLayers, message });
+      }
     },
   };
 }
 
 function answer(result: AskResult) {
-  return { text: result.answer, stats: answerStats(result.stats), trace: result.trace };
-}
-
-function providerRequest(name: string): ProviderRequest {
-  if (!(PROVIDER_REQUESTS as readonly string[]).includes(name)) {
-    throw new CodedError('invalid-request', `unknown execution provider "${name}"; known: ${PROVIDER_REQUESTS.join(', ')}`);
-  }
-  return name as ProviderRequest;
-}
-
-/** The runtime's numbers as a chat answer shows and stores them. */
-function answerStats(stats: AskStats): AnswerStats {
-  return {
-    timeToFirstTokenMs: stats.timeToFirstTokenMs,
-    imageEncodeMs: stats.visionMs,
-    prefillMs: stats.prefillMs,
-    decodeTokensPerSec: stats.decodeTokensPerSec,
-    generatedTokens: stats.generatedTokens,
-    visualTokensKept: stats.visualTokensKept,
-    visualTokensTotal: stats.visualTokensTotal,
-    tflops: stats.tflops,
-    tflopsUnpruned: stats.tflopsUnpruned,
-    executionProvider: stats.executionProvider,
-    ...(stats.sharedLayers !== undefined && { sharedLayers: stats.sharedLayers }),
-  };
+  return { text: result.answer, stats: result.stats, trace: result.trace };
 }
 
 /**

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import type { CompareAnswerEvent, CompareSide } from '../../shared/ipc-features.js';
+import type { Answer, CompareAnswerEvent, CompareSide } from '../../shared/ipc-features.js';
 import { parseMethod } from '../../shared/pruning.js';
 import type { Storage } from '../storage/index.js';
-import type { Answerer, AnswerListener, AnswerResult } from './answerer.js';
+import { answerSettings, type Answerer, type AnswerListener } from './answerer.js';
+import { RunningAnswers } from './running.js';
 import { streamAnswer } from './stream.js';
 
 const SIDES = ['left', 'right'] as const satisfies readonly CompareSide[];
@@ -14,7 +15,7 @@ const SIDES = ['left', 'right'] as const satisfies readonly CompareSide[];
  * A stop keeps both partial answers. Their traces are stored, so either answer opens in the inspector.
  */
 export class CompareService {
-  private readonly running = new Map<string, AbortController>();
+  private readonly running = new RunningAnswers();
 
   constructor(
     private readonly storage: Storage,
@@ -27,16 +28,20 @@ export class CompareService {
     const imagePath = await this.storage.images.path(imageId);
     const settings = await this.storage.settings.load();
     const runId = randomUUID();
-    const controller = new AbortController();
-    this.running.set(runId, controller);
+    const controller = this.running.start(runId);
     // Each side's streamAnswer registers where its text goes and how its answer arrives.
-    const panes: { listener?: AnswerListener; answered?: (result: AnswerResult) => void }[] = SIDES.map(() => ({}));
+    const panes: { listener?: AnswerListener; answered?: (answer: Answer) => void }[] = SIDES.map(() => ({}));
     const answers = this.answerer.compare(
-      { imagePath, turns: [{ role: 'user', text, image: true }], methods: SIDES.map((side) => specs[side]), settings },
+      {
+        ...answerSettings(settings),
+        image: imagePath,
+        turns: [{ role: 'user', text, image: true }],
+        methods: SIDES.map((side) => specs[side]),
+      },
       {
         onText: (branch, delta) => panes[branch]?.listener?.onText(delta),
         onProgress: (progress) => panes.forEach((pane) => pane.listener?.onProgress?.(progress)),
-        onAnswer: (branch, result) => panes[branch]?.answered?.(result),
+        onAnswer: (branch, answer) => panes[branch]?.answered?.(answer),
       },
       controller.signal,
     );
@@ -44,25 +49,24 @@ export class CompareService {
       streamAnswer({
         signal: controller.signal,
         work: (listener) =>
-          new Promise<AnswerResult>((resolve, reject) => {
+          new Promise<Answer>((resolve, reject) => {
             panes[branch] = { listener, answered: resolve };
             answers.then((results) => resolve(results[branch]), reject); // a side already answered stays done
           }),
         emit: (update) => this.emit({ runId, side, ...update }),
         save: async () => undefined, // compare runs are not kept as conversations
-        finish: async (_outcome, result) => (result?.trace ? this.storage.traces.save(result.trace) : undefined),
+        finish: async (_outcome, result) => (result ? this.storage.traces.save(result.trace) : undefined),
       }),
     );
-    void Promise.all(streams).finally(() => this.running.delete(runId));
+    void Promise.all(streams).finally(() => this.running.finish(runId, controller));
     return runId;
   }
+
   stop(runId: string): boolean {
-    const controller = this.running.get(runId);
-    controller?.abort();
-    return controller !== undefined;
+    return this.running.stop(runId);
   }
 
   stopAll(): void {
-    for (const controller of this.running.values()) controller.abort();
+    this.running.stopAll();
   }
 }

@@ -1,7 +1,8 @@
-import type { AnswerStats, AnswerStatus } from '../../shared/conversation.js';
-import type { Progress } from '../../shared/ipc.js';
+import type { AnswerStats } from '../../shared/conversation.js';
+import type { Answer, AnswerUpdate } from '../../shared/ipc-features.js';
+import type { Progress } from '../../shared/progress.js';
 import { CodedError } from '../../shared/result.js';
-import type { AnswerListener, AnswerResult } from './answerer.js';
+import type { AnswerListener } from './answerer.js';
 
 /** How often the renderer gets the growing text (and layer-by-layer progress), and how often it is saved to disk. */
 export const EMIT_EVERY_MS = 50;
@@ -10,25 +11,15 @@ export const SAVE_EVERY_MS = 500;
 /** What the user reads when the engine died under an answer: what happened, that nothing is lost, and what to do. */
 export const ENGINE_CRASHED_NOTE = 'The engine stopped unexpectedly and was restarted. Your text is kept.';
 
-export interface AnswerUpdate {
-  text: string;
-  status: AnswerStatus;
-  stats?: AnswerStats;
-  traceId?: string;
-  error?: string;
-  /** While streaming: what the engine is doing (loading the model, encoding the image, prefill layer n, writing). */
-  progress?: Progress;
-}
-
 export interface StreamJob {
   signal: AbortSignal;
-  work(listener: AnswerListener): Promise<AnswerResult>;
+  work(listener: AnswerListener): Promise<Answer>;
   emit(update: AnswerUpdate): void;
   save(text: string): Promise<unknown>;
   /** Persists the final state; returns the trace id if a trace was stored. */
   finish(
     outcome: { status: 'done' | 'interrupted' | 'error'; text: string; stats?: AnswerStats; error?: string },
-    result?: AnswerResult,
+    result?: Answer,
   ): Promise<string | undefined>;
 }
 
@@ -65,7 +56,7 @@ export async function streamAnswer(job: StreamJob): Promise<void> {
   };
 
   let update: AnswerUpdate;
-  let result: AnswerResult | undefined;
+  let result: Answer | undefined;
   try {
     result = await job.work({ onText, onProgress });
     update = { text: result.text, status: 'done', stats: result.stats };

@@ -1,18 +1,20 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { z } from 'zod';
+import { describeIssues } from '../../shared/result.js';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   AnswerStats,
-  AnswerStatus,
-  AnswerVersion,
-  AssistantMessage,
+  type AnswerStatus,
+  type AnswerVersion,
+  type AssistantMessage,
   Conversation,
   CONVERSATION_SCHEMA_VERSION,
-  ConversationSummary,
+  type ConversationSummary,
   Id,
   UserMessage,
 } from '../../shared/conversation.js';
-import { isTempFile, writeFileAtomic } from './atomicFile.js';
+import { isTempFile, mkdirPrivate, writeFileAtomic } from './atomicFile.js';
 import { StorageError } from './errors.js';
 import { migrate } from './migrations.js';
 
@@ -224,7 +226,16 @@ export class ConversationStore {
     try {
       return Conversation.parse(migrate(JSON.parse(text)));
     } catch (err) {
-      throw new StorageError('corrupt', `conversation ${id} cannot be read: ${(err as Error).message}`);
+      const why =
+        err instanceof z.ZodError
+          ? describeIssues(err)
+          : err instanceof SyntaxError
+            ? `not valid JSON (${err.message})`
+            : (err as Error).message;
+      throw new StorageError(
+        'corrupt',
+        `Conversation ${id} cannot be read: ${why}. Its file ${this.file(id)} is left as it was; restore it from a backup or delete it.`,
+      );
     }
   }
 
@@ -238,7 +249,7 @@ export class ConversationStore {
   }
 
   private ensureDir(): Promise<unknown> {
-    this.ready ??= mkdir(this.dir, { recursive: true });
+    this.ready ??= mkdirPrivate(this.dir);
     return this.ready;
   }
 }
@@ -254,7 +265,7 @@ function cleanTitle(text: string): string {
 
 function findAssistant(c: Conversation, messageId: string): AssistantMessage {
   const message = c.messages.find((m) => m.id === messageId);
-  if (!message || message.role !== 'assistant') throw new StorageError('not-found', `no assistant message ${messageId}`);
+  if (message?.role !== 'assistant') throw new StorageError('not-found', `no assistant message ${messageId}`);
   return message;
 }
 

@@ -20,14 +20,9 @@ import {
   type AppResponse,
 } from '../../../src/shared/ipc.js';
 import { errorFrom, ok, type Result } from '../../../src/shared/result.js';
-import type {
-  Answerer,
-  AnswerListener,
-  AnswerRequest,
-  CompareAnswerRequest,
-  CompareListener,
-} from '../../../src/main/features/answerer.js';
-import { createFeatures, type Features } from '../../../src/main/features/handlers.js';
+import type { AskRequest, CompareRequest } from '../../../src/shared/ipc-features.js';
+import type { Answerer, AnswerListener, CompareListener } from '../../../src/main/features/answerer.js';
+import { createFeatures, type Features } from '../../../src/main/features/feature-handlers.js';
 import { openStorage } from '../../../src/main/storage/index.js';
 import { makeTrace } from './traceFixture.js';
 
@@ -57,12 +52,12 @@ class InProcessClient implements Client {
 }
 
 class ScriptedAnswerer implements Answerer {
-  requests: AnswerRequest[] = [];
+  requests: AskRequest[] = [];
   constructor(
     public words: string[],
     public delayMs = 10,
   ) {}
-  async answer(request: AnswerRequest, { onText }: AnswerListener, signal: AbortSignal) {
+  async answer(request: AskRequest, { onText }: AnswerListener, signal: AbortSignal) {
     this.requests.push(request);
     let text = '';
     for (const [i, word] of this.words.entries()) {
@@ -89,7 +84,7 @@ class ScriptedAnswerer implements Answerer {
   }
 
   /** Scripted: the methods answer side by side, as the engine decodes them after their shared prefill. */
-  async compare({ methods, ...request }: CompareAnswerRequest, { onText }: CompareListener, signal: AbortSignal) {
+  async compare({ methods, ...request }: CompareRequest, { onText }: CompareListener, signal: AbortSignal) {
     return Promise.all(
       methods.map((method, branch) => this.answer({ ...request, method }, { onText: (delta) => onText(branch, delta) }, signal)),
     );
@@ -144,6 +139,11 @@ async function ask(file: File, question: string) {
   await screen.findByRole('img', { name: 'Attached 40×30 PNG' });
   fireEvent.change(screen.getByLabelText('Question'), { target: { value: question } });
   fireEvent.click(screen.getByRole('button', { name: 'Send' }));
+}
+
+/** A view that fails to render. */
+function Broken(): never {
+  throw new Error('bad data');
 }
 
 describe('chat feature over the real feature handlers', () => {
@@ -227,9 +227,6 @@ describe('chat feature over the real feature handlers', () => {
 
   it('a view that throws shows the problem inline with a retry, not a blank window', async () => {
     const { ErrorBoundary } = await import('../../../src/renderer/features/common/ErrorBoundary.js');
-    const Broken = () => {
-      throw new Error('bad data');
-    };
     const spy = vi.spyOn(console, 'error').mockImplementation(() => {});
     render(
       <ErrorBoundary label="chat">

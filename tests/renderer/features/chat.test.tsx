@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { errorFrom } from '../../../src/shared/result.js';
-import { userMessage } from '../../../src/renderer/features/common/client.js';
+import { userMessage } from '../../../src/renderer/features/common/calls.js';
 import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { AnswerStats, AssistantMessage, Message, StoredImage } from '../../../src/shared/conversation.js';

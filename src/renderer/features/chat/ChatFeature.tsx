@@ -3,11 +3,12 @@ import { currentVersion, type Message } from '../../../shared/conversation.js';
 import type { Trace } from '../../../shared/trace.js';
 import { useClient } from '../../shell/client-context.js';
 import type { ViewProps } from '../../shell/App.js';
-import { callOrThrow, deliverExport } from '../common/client.js';
-import { CompareFeature } from '../compare/CompareFeature.js';
+import { askBlocker } from '../common/askBlocker.js';
+import { callOrThrow, deliverExport } from '../common/calls.js';
+import { CompareFeature, type CompareStart } from '../compare/CompareFeature.js';
 import { InspectorDialog, type InspectSource } from '../inspector/InspectorDialog.js';
 import { useChat } from './chatStore.js';
-import { Composer, type Attachment } from './Composer.js';
+import { Composer } from './Composer.js';
 import { ConversationList } from './ConversationList.js';
 import { MessageList } from './MessageList.js';
 import { ModelPicker } from './ModelPicker.js';
@@ -15,28 +16,6 @@ import { SamplePicker } from './SamplePicker.js';
 import type { ModelInputView } from './WhatModelSees.js';
 
 type Mode = 'chat' | 'compare';
-
-/** Why nothing can be asked right now (in the user's words, with what to do), or undefined. */
-export function askBlocker({ status, models }: ViewProps): string | undefined {
-  switch (status?.state) {
-    case 'ready':
-    case 'busy':
-      return models?.length === 0 ? 'No model installed yet: add one under Models.' : undefined;
-    case 'crashed':
-    case 'restarting':
-      return 'The engine stopped unexpectedly and is restarting. Your text is kept; send it in a moment.';
-    case 'stopped':
-      return 'The engine is stopped: restart it in Settings. Your text is kept.';
-    default:
-      return 'The engine is starting…';
-  }
-}
-
-/** A question to run in compare mode as soon as it opens (a sample's "Compare"). */
-export interface CompareStart {
-  attachment: Attachment;
-  text: string;
-}
 
 /** The chat slot: a conversation (or the compare mode), with the inspector on top when opened. */
 export function ChatFeature(props: ViewProps) {

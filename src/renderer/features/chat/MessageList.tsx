@@ -82,6 +82,7 @@ function UserTurn({ message, thumbnailUrl, images, modelInput }: { message: User
             <figure key={id} className="flex flex-col items-end gap-1">
               <img
                 src={thumbnailUrl(id)}
+                // biome-ignore lint/a11y/noRedundantAlt: the thumbnail's whole meaning is "the image you attached"
                 alt="Attached image"
                 className="max-h-48 rounded-lg border border-zinc-200 dark:border-zinc-700"
               />
@@ -140,6 +141,7 @@ function AssistantTurn({
       {version.stats && <StatsRow stats={version.stats} />}
       <div className="flex flex-wrap items-center gap-1">
         {message.versions.length > 1 && (
+          // biome-ignore lint/a11y/useSemanticElements: a toolbar of buttons, not a form: a fieldset would bring form semantics and a border
           <div role="group" aria-label="Answer versions" className="flex items-center text-xs text-zinc-500">
             <button
               type="button"
@@ -171,7 +173,7 @@ function AssistantTurn({
         <button type="button" className={action} disabled={streaming} onClick={() => onRegenerate(message.id)}>
           Regenerate
         </button>
-        {onInspect && version.traceId && (
+        {onInspect && version.traceId && version.stats?.visualTokensTotal !== 0 && (
           <button type="button" className={action} onClick={() => onInspect(message.id, version.traceId!)}>
             Inspect pruning
           </button>

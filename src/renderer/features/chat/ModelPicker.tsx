@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'react';
 import type { ModelSummary } from '../../../shared/ipc.js';
 import { useClient } from '../../shell/client-context.js';
-import { callOrThrow } from '../common/client.js';
+import { callOrThrow } from '../common/calls.js';
 import { formatParameters } from '../common/format.js';
 
 /** The model chats use: the chosen one while it is installed, else the first installed (as the engine picks). */

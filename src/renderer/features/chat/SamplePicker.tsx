@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'react';
 import type { Sample } from '../../../shared/ipc-features.js';
 import { useClient } from '../../shell/client-context.js';
-import { callOrThrow } from '../common/client.js';
+import { callOrThrow } from '../common/calls.js';
 import type { Attachment } from './Composer.js';
 
 interface SamplePickerProps {

@@ -3,12 +3,18 @@ import type { CompareAnswerEvent } from '../../../shared/ipc-features.js';
 import { DEFAULT_SETTINGS, type AppSettings } from '../../../shared/settings.js';
 import type { ViewProps } from '../../shell/App.js';
 import { useClient } from '../../shell/client-context.js';
-import { askBlocker, type CompareStart } from '../chat/ChatFeature.js';
+import { askBlocker } from '../common/askBlocker.js';
 import { Composer, type Attachment } from '../chat/Composer.js';
-import { addImage, callOrThrow } from '../common/client.js';
+import { addImage, callOrThrow } from '../common/calls.js';
 import { ErrorText } from '../common/ErrorText.js';
 import type { InspectSource } from '../inspector/InspectorDialog.js';
 import { CompareView, type ComparedQuestion, type ComparePane, type Side } from './CompareView.js';
+
+/** A question to run in compare mode as soon as it opens (a sample's "Compare"). */
+export interface CompareStart {
+  attachment: Attachment;
+  text: string;
+}
 
 type Pane = ComparePane & { traceId?: string };
 const idle = (method: string): Pane => ({ method, text: '', status: 'idle' });

@@ -118,6 +118,7 @@ function PaneView({ side, pane, segments, actions, onMethodChange }: PaneViewPro
           ? segments.map((s, i) =>
               s.changed ? (
                 <mark
+                  // biome-ignore lint/suspicious/noArrayIndexKey: the segments of one diff, rendered in order and never reordered
                   key={i}
                   className={
                     side === 'left'
@@ -128,6 +129,7 @@ function PaneView({ side, pane, segments, actions, onMethodChange }: PaneViewPro
                   {s.text}
                 </mark>
               ) : (
+                // biome-ignore lint/suspicious/noArrayIndexKey: the segments of one diff, rendered in order and never reordered
                 <span key={i}>{s.text}</span>
               ),
             )

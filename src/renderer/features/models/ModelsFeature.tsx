@@ -2,7 +2,7 @@ import { useEffect, useState } from 'react';
 import type { ModelSummary } from '../../../shared/ipc.js';
 import type { ViewProps } from '../../shell/App.js';
 import { useClient } from '../../shell/client-context.js';
-import { callOrThrow } from '../common/client.js';
+import { callOrThrow } from '../common/calls.js';
 import { ModelsView, type Task } from './ModelsView.js';
 import { ErrorText } from '../common/ErrorText.js';
 
@@ -113,7 +113,12 @@ export function ModelsFeature({ models: shellModels, modelsError }: ViewProps) {
             setActiveId(id);
           })()
         }
-        onRemove={(id) => void attempt(async () => (await callOrThrow(client, 'models.remove', { id }), await refresh()))()}
+        onRemove={(id) =>
+          void attempt(async () => {
+            await callOrThrow(client, 'models.remove', { id });
+            await refresh();
+          })()
+        }
         onImport={(path) => void add('import', () => callOrThrow(client, 'models.import', { path }), `Checking ${path}`)}
         onCancelImport={() => void callOrThrow(client, 'models.cancelImport', {})}
         importTask={tasks.import}
