@@ -119,12 +119,18 @@ export function imageHash(buffer: Uint8Array): string {
   return createHash('sha256').update(buffer).digest('hex');
 }
 
-/** Validates, decodes and preprocesses one image for the CLIP vision tower. Throws ImageError on bad input. */
-export async function preprocessClip(
-  buffer: Uint8Array,
-  params: ClipParams,
-  limits: ImageLimits = DEFAULT_IMAGE_LIMITS,
-): Promise<PreprocessedImage> {
+export interface DecodedImage {
+  /** Interleaved RGB (HWC uint8), EXIF orientation applied. */
+  rgb: Uint8Array;
+  width: number;
+  height: number;
+  format: ImageFormat;
+  /** sha256 of the file bytes, hex. */
+  hash: string;
+}
+
+/** Validates and decodes one image to 8-bit sRGB (step 1 above). Throws ImageError on bad input. */
+export async function decodeImage(buffer: Uint8Array, limits: ImageLimits = DEFAULT_IMAGE_LIMITS): Promise<DecodedImage> {
   const info = await validateImage(buffer, limits);
   let decoded: { data: Buffer; info: OutputInfo };
   try {
@@ -142,23 +148,36 @@ export async function preprocessClip(
   }
   const { width, height, channels } = decoded.info;
   if (channels !== 3) throw new ImageError('corrupt', `Decoding gave ${channels} channels instead of RGB.`);
+  const rgb = new Uint8Array(decoded.data.buffer, decoded.data.byteOffset, decoded.data.length);
+  return { rgb, width, height, format: info.format, hash: imageHash(buffer) };
+}
+
+/** Steps 2-4 on a decoded RGB image: resize, center crop, rescale and normalize into CHW float32. */
+export function clipView(
+  rgb: Uint8Array,
+  width: number,
+  height: number,
+  params: ClipParams,
+): { pixels: Float32Array; width: number; height: number } {
   const target = resizedSize(width, height, params.resize);
-  const rgb = resizeBicubic(
-    new Uint8Array(decoded.data.buffer, decoded.data.byteOffset, decoded.data.length),
-    width,
-    height,
-    3,
-    target.width,
-    target.height,
-  );
-  const cropped = cropAndNormalize(rgb, target.width, target.height, params);
+  return cropAndNormalize(resizeBicubic(rgb, width, height, 3, target.width, target.height), target.width, target.height, params);
+}
+
+/** Validates, decodes and preprocesses one image for the CLIP vision tower. Throws ImageError on bad input. */
+export async function preprocessClip(
+  buffer: Uint8Array,
+  params: ClipParams,
+  limits: ImageLimits = DEFAULT_IMAGE_LIMITS,
+): Promise<PreprocessedImage> {
+  const image = await decodeImage(buffer, limits);
+  const view = clipView(image.rgb, image.width, image.height, params);
   return {
-    pixelValues: cropped.pixels,
-    width: cropped.width,
-    height: cropped.height,
-    originalWidth: info.width,
-    originalHeight: info.height,
-    format: info.format,
-    hash: imageHash(buffer),
+    pixelValues: view.pixels,
+    width: view.width,
+    height: view.height,
+    originalWidth: image.width,
+    originalHeight: image.height,
+    format: image.format,
+    hash: image.hash,
   };
 }

@@ -6,13 +6,14 @@ import type { LlavaConfig } from './config.js';
 
 export type WeightLayout = 'legacy' | 'unified';
 
-const PREFIXES: Record<WeightLayout, { vision: string; projector: string; text: string; lmHead: string }> = {
+const PREFIXES: Record<WeightLayout, { vision: string; projector: string; text: string; lmHead: string; imageNewline: string }> = {
   // llava-hf checkpoints saved before transformers 4.52
   legacy: {
     vision: 'vision_tower.vision_model.',
     projector: 'multi_modal_projector.',
     text: 'language_model.model.',
     lmHead: 'language_model.lm_head.weight',
+    imageNewline: 'image_newline',
   },
   // transformers >= 4.52 (LlavaModel + lm_head)
   unified: {
@@ -20,24 +21,35 @@ const PREFIXES: Record<WeightLayout, { vision: string; projector: string; text: 
     projector: 'model.multi_modal_projector.',
     text: 'model.language_model.',
     lmHead: 'lm_head.weight',
+    imageNewline: 'model.image_newline',
   },
 };
 
 /** Maps names relative to each sub-model (e.g. `layers.3.mlp.up_proj.weight`) to the checkpoint's full names. */
 export class WeightNames {
+  /**
+   * `flatVision`: the CLIP tower's names lack the `vision_model.` level (`vision_tower.embeddings.…`), as
+   * transformers 5 saves its flattened CLIPVisionModel.
+   */
   constructor(
     readonly layout: WeightLayout,
     private readonly tied: boolean,
+    readonly flatVision = false,
   ) {}
 
   vision(name: string): string {
-    return PREFIXES[this.layout].vision + name;
+    const prefix = PREFIXES[this.layout].vision;
+    return (this.flatVision ? prefix.replace('vision_model.', '') : prefix) + name;
   }
   projector(name: string): string {
     return PREFIXES[this.layout].projector + name;
   }
   text(name: string): string {
     return PREFIXES[this.layout].text + name;
+  }
+  /** LLaVA-NeXT's learned vector appended after each row of tile features. */
+  imageNewline(): string {
+    return PREFIXES[this.layout].imageNewline;
   }
   /** With tied embeddings the output projection is the token embedding matrix. */
   lmHead(): string {
@@ -88,6 +100,7 @@ export function expectedTensors(config: LlavaConfig, names: WeightNames): { name
     add(names.vision(`${p}mlp.fc2.bias`), [v.hiddenSize]);
   }
 
+  if (config.anyres) add(names.imageNewline(), [t.hiddenSize]);
   add(names.projector('linear_1.weight'), [t.hiddenSize, v.hiddenSize]);
   add(names.projector('linear_2.weight'), [t.hiddenSize, t.hiddenSize]);
   if (config.projectorBias) {
@@ -117,7 +130,11 @@ export function expectedTensors(config: LlavaConfig, names: WeightNames): { name
 
 /** Checks the whole checkpoint up front and reports every problem at once; returns the names to read with. */
 export function checkCheckpointTensors(config: LlavaConfig, tensors: TensorSet): WeightNames {
-  const names = new WeightNames(detectLayout(tensors.names()), config.text.tieWordEmbeddings);
+  const layout = detectLayout(tensors.names());
+  const nested = new WeightNames(layout, config.text.tieWordEmbeddings);
+  const flat = new WeightNames(layout, config.text.tieWordEmbeddings, true);
+  const patchEmbedding = 'embeddings.patch_embedding.weight';
+  const names = !tensors.get(nested.vision(patchEmbedding)) && tensors.get(flat.vision(patchEmbedding)) ? flat : nested;
   const problems: string[] = [];
   for (const { name, shape } of expectedTensors(config, names)) {
     const entry = tensors.get(name);

@@ -1,4 +1,4 @@
-// A Hugging Face LLaVA-1.5 checkpoint folder, read and validated in full before anything is built:
+// A Hugging Face LLaVA-1.5 or LLaVA-NeXT checkpoint folder, read and validated in full before anything is built:
 // config.json, the safetensors (every tensor's name, shape and dtype), tokenizer.json,
 // preprocessor_config.json, the chat template and the special token ids.
 
@@ -39,7 +39,7 @@ const TOKENIZER_FILES = [
 
 export async function readCheckpoint(dir: string): Promise<Checkpoint> {
   if (!(await isFile(join(dir, 'config.json')))) {
-    throw new CheckpointError(`${dir}: no config.json (expected a Hugging Face LLaVA-1.5 checkpoint folder)`);
+    throw new CheckpointError(`${dir}: no config.json (expected a Hugging Face LLaVA-1.5 or LLaVA-NeXT checkpoint folder)`);
   }
   const parsed = parseLlavaConfig(await readFile(join(dir, 'config.json'), 'utf8'), join(dir, 'config.json'));
   const generation = await readJsonIfPresent(dir, 'generation_config.json');
@@ -52,7 +52,7 @@ export async function readCheckpoint(dir: string): Promise<Checkpoint> {
   const names = checkCheckpointTensors(config, tensors);
   const tokenizerConfig = await readJsonIfPresent(dir, 'tokenizer_config.json');
   await checkTokenizer(dir, tokenizerConfig, config);
-  const image = parseImageParams(await readJsonIfPresent(dir, 'preprocessor_config.json'), config, dir);
+  const image = parseImageParams(await readImageProcessorConfig(dir), config, dir);
   const chatTemplate = await readChatTemplate(dir, tokenizerConfig);
 
   const present = async (files: string[]) =>
@@ -62,6 +62,7 @@ export async function readCheckpoint(dir: string): Promise<Checkpoint> {
   const definingFiles = await present([
     'config.json',
     'preprocessor_config.json',
+    'processor_config.json',
     ...TOKENIZER_FILES,
     'model.safetensors.index.json',
     ...weightFiles,
@@ -109,7 +110,7 @@ async function checkTokenizer(
  */
 function parseImageParams(raw: Record<string, unknown> | null, config: LlavaConfig, dir: string): ImageParams {
   const where = join(dir, 'preprocessor_config.json');
-  if (!raw) throw new CheckpointError(`${dir}: no preprocessor_config.json`);
+  if (!raw) throw new CheckpointError(`${dir}: no preprocessor_config.json (nor an image_processor in processor_config.json)`);
   const side = config.vision.imageSize;
   const square = (v: unknown) => (typeof v === 'number' ? { height: v, width: v } : v);
   const params = ImageParams.safeParse({
@@ -128,6 +129,16 @@ function parseImageParams(raw: Record<string, unknown> | null, config: LlavaConf
     throw new CheckpointError(`${where}: ${params.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   }
   const p = params.data;
+  // LLaVA-NeXT: the processor tiles with its own copy of the resolutions; both must agree or tiles and features would not line up.
+  if (
+    config.anyres &&
+    raw.image_grid_pinpoints !== undefined &&
+    JSON.stringify(raw.image_grid_pinpoints) !== JSON.stringify(config.anyres.gridPinpoints)
+  ) {
+    throw new CheckpointError(
+      `${where}: image_grid_pinpoints ${JSON.stringify(raw.image_grid_pinpoints)} differ from config.json's ${JSON.stringify(config.anyres.gridPinpoints)}`,
+    );
+  }
   const out = p.do_center_crop ? p.crop_size : p.do_resize && 'height' in p.size ? p.size : null;
   if (!out || out.height !== side || out.width !== side) {
     throw new CheckpointError(
@@ -135,6 +146,14 @@ function parseImageParams(raw: Record<string, unknown> | null, config: LlavaConf
     );
   }
   return p;
+}
+
+/** preprocessor_config.json, else the image_processor section of processor_config.json (as transformers 5 saves it). */
+async function readImageProcessorConfig(dir: string): Promise<Record<string, unknown> | null> {
+  const own = await readJsonIfPresent(dir, 'preprocessor_config.json');
+  if (own) return own;
+  const section = (await readJsonIfPresent(dir, 'processor_config.json'))?.image_processor;
+  return section && typeof section === 'object' && !Array.isArray(section) ? (section as Record<string, unknown>) : null;
 }
 
 /** chat_template.jinja, then chat_template.json, then tokenizer_config.json's chat_template; null if none. */

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { positionPolicy, type MethodSpec } from '../../shared/pruning.js';
 import type { Trace } from '../../shared/trace.js';
-import { preprocessClip } from '../image/preprocess.js';
+import { prepareImage, type PreparedImage } from '../image/anyres.js';
 import { importCheckpoint } from '../pack/import.js';
 import { findPack, listPacks, type PackSummary } from '../pack/store.js';
 import { createMethod } from '../pruning/index.js';
@@ -11,11 +11,11 @@ import { fullFlops, type FlopsModel, type PrefillShape } from '../pruning/flops.
 import { encodeChat, type ChatTurn } from '../text/chat.js';
 import { TraceRecorder } from '../trace/recorder.js';
 import { generateBranches, type FinishReason, type Generation } from './generate.js';
-import { encodeImage } from './graphs.js';
 import { LruCache } from './lru.js';
 import { LoadedModel } from './model.js';
 import type { ProviderReport, ProviderRequest } from './providers.js';
 import type { SamplingParams } from './sampling.js';
+import { encodeVisual, type EncodedImage } from './vision.js';
 
 /**
  * The engine's one entry point for the worker process and the CLI: finds or imports a model, keeps one
@@ -121,7 +121,7 @@ export class Engine {
   /** Hugging Face folders already imported in this process: the importer would re-hash every weight to find out. */
   readonly #imported = new Map<string, string>();
   #queue: Promise<unknown> = Promise.resolve();
-  readonly #vision: LruCache<string, { features: Float32Array; count: number }>;
+  readonly #vision: LruCache<string, EncodedImage>;
 
   constructor(readonly options: EngineOptions) {
     this.#vision = new LruCache(options.visionCacheSize ?? 8);
@@ -182,9 +182,9 @@ export class Engine {
     const { image, visual, preprocessMs, visionMs, cached } = await this.#encodeImage(model, request.image, callbacks);
     callbacks.signal?.throwIfAborted();
     const prompt = encodeChat(model.tokenizer, turns, { template: model.chatTemplate, imageTokenId: model.config.imageTokenIndex });
-    const flopsModel = model.flopsModel;
+    const flopsModel = model.flopsModelFor(visual);
     const runs = request.methods.map((method) => {
-      const recorder = request.trace ? new TraceRecorder(traceMeta(model, image, prompt, visual.count, method, flopsModel)) : undefined;
+      const recorder = request.trace ? new TraceRecorder(traceMeta(model, image, prompt, visual, method, flopsModel)) : undefined;
       const pruning =
         method.llm.kind === 'none' && !method.projector
           ? undefined
@@ -205,7 +205,11 @@ export class Engine {
         callbacks.onToken?.(i, text);
       },
     }));
-    const input = { ids: prompt.ids, imageTokenId: model.config.imageTokenIndex, visual };
+    const input = {
+      ids: prompt.ids,
+      imageTokenId: model.config.imageTokenIndex,
+      visual: { features: visual.features, count: visual.count },
+    };
     const decode = {
       ...request.sampling,
       maxTokens: request.maxTokens,
@@ -238,13 +242,13 @@ export class Engine {
     const start = performance.now();
     callbacks.onEvent?.({ type: 'stage', stage: 'preprocessing' });
     const bytes = typeof file === 'string' ? await readImageFile(file) : file;
-    const image = await preprocessClip(bytes, model.clip);
+    const image = await prepareImage(bytes, model.clip, model.viewSpec);
     const preprocessMs = performance.now() - start;
 
     callbacks.onEvent?.({ type: 'stage', stage: 'encoding-image' });
     const key = `${model.dir}|${image.hash}`;
     const cached = this.#vision.get(key);
-    const visual = cached ?? (await encodeImage(model, image.pixelValues, image.height));
+    const visual = cached ?? (await encodeVisual(model, image));
     if (!cached) this.#vision.set(key, visual);
     return { image, visual, preprocessMs, visionMs: performance.now() - start - preprocessMs, cached: cached !== undefined };
   }
@@ -293,13 +297,13 @@ async function readImageFile(path: string): Promise<Uint8Array> {
 
 function traceMeta(
   model: LoadedModel,
-  image: Awaited<ReturnType<typeof preprocessClip>>,
+  image: PreparedImage,
   prompt: ReturnType<typeof encodeChat>,
-  visualCount: number,
+  visual: EncodedImage,
   method: MethodSpec,
   flopsModel: FlopsModel,
 ) {
-  const grid = model.config.vision.imageSize / model.config.vision.patchSize;
+  const { grid } = model.viewSpec;
   return {
     model: model.traceModel,
     provider: model.provider.active,
@@ -307,13 +311,14 @@ function traceMeta(
       hash: image.hash,
       width: image.originalWidth,
       height: image.originalHeight,
-      modelWidth: image.width,
-      modelHeight: image.height,
+      modelWidth: image.viewSize,
+      modelHeight: image.viewSize,
       grid: { rows: grid, cols: grid },
+      layout: visual.layout,
     },
     prompt: {
       textTokens: prompt.ids.length - 1,
-      visualTokens: visualCount,
+      visualTokens: visual.count,
       instructionTokens: prompt.ids.length - 1 - prompt.imageIndex,
       visualStart: prompt.imageIndex,
     },

@@ -1,4 +1,4 @@
-import type { Trace } from '../../../src/shared/trace.js';
+import { singleViewLayout, type Trace } from '../../../src/shared/trace.js';
 
 export interface FixtureOptions {
   rows?: number;
@@ -53,11 +53,19 @@ export function makeTrace({
   const paper = layers.reduce((sum, l) => sum + paperLayerMacs(l.visualIn, hidden, intermediate), 0);
   const paperUnpruned = numLayers * paperLayerMacs(n, hidden, intermediate);
   return {
-    version: 1,
+    version: 2,
     createdAt: '2026-11-24T12:00:00.000Z',
     model: { id: 'tiny-llava', weightsHash: 'f'.repeat(64), numLayers, hidden },
     provider: 'cpu',
-    image: { hash: 'a'.repeat(64), width: 640, height: 480, modelWidth: 336, modelHeight: 336, grid: { rows, cols } },
+    image: {
+      hash: 'a'.repeat(64),
+      width: 640,
+      height: 480,
+      modelWidth: 336,
+      modelHeight: 336,
+      grid: { rows, cols },
+      layout: singleViewLayout({ x: 80, y: 0, width: 480, height: 480 }, { rows, cols }),
+    },
     prompt: { textTokens: 10, visualTokens: n, instructionTokens: 6, visualStart: 4 },
     method: {
       label: 'transprune-high',
