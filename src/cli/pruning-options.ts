@@ -3,7 +3,7 @@ import type { ParseArgsConfig } from 'node:util';
 import { parseMethod, parseSchedule, withOverrides, type MethodSpec } from '../shared/pruning.js';
 import type { Trace } from '../shared/trace.js';
 import { writeFileAtomic } from '../engine/io/files.js';
-import { traceToJson, traceToLayerCsv, traceToTokenCsv } from '../engine/trace/io.js';
+import { traceToJson, traceToLayerCsv, traceToTokenCsv } from '../shared/trace-files.js';
 import { CliError, type ParsedArgs } from './command.js';
 
 /**

@@ -4,19 +4,33 @@ import { cliStoreDir } from '../engine/pack/store.js';
 import { DEMO_MODEL_NAME, DemoModelMissingError, demoModelDir } from '../engine/data/demo-model.js';
 import { CliError, type ParsedArgs } from './command.js';
 
+/** How a model runs: the execution provider and ONNX Runtime's thread count. */
+export const providerOptions = {
+  ep: { type: 'string' },
+  threads: { type: 'string' },
+} as const;
+
 /** Options every command that runs a model shares: where models live and how they run. */
 export const runtimeOptions = {
   store: { type: 'string' },
-  ep: { type: 'string', default: 'auto' },
-  threads: { type: 'string' },
+  ...providerOptions,
 } as const;
 
 export const RUNTIME_USAGE = '[--ep auto|cpu|cuda|webgpu|dml|coreml] [--threads n] [--store <model store dir>]';
 
-export function engineFromArgs(values: ParsedArgs['values']): Engine {
-  const ep = String(values.ep ?? 'auto') as ProviderRequest;
+/** --ep (`fallback` when absent) and --threads (ONNX Runtime's default when absent). */
+export function providerFromArgs(
+  values: ParsedArgs['values'],
+  fallback: ProviderRequest = 'auto',
+): { ep: ProviderRequest; threads: number | undefined } {
+  const ep = String(values.ep ?? fallback) as ProviderRequest;
   if (!PROVIDER_REQUESTS.includes(ep)) throw new CliError(`--ep must be one of ${PROVIDER_REQUESTS.join(', ')}`);
   const threads = values.threads === undefined ? undefined : integerArg(values.threads, '--threads');
+  return { ep, threads };
+}
+
+export function engineFromArgs(values: ParsedArgs['values']): Engine {
+  const { ep, threads } = providerFromArgs(values);
   const modelStore = (values.store as string | undefined) ?? cliStoreDir();
   return new Engine({ modelStore, ep, threads });
 }
@@ -54,6 +68,11 @@ export function integerArg(value: unknown, flag: string, min = 1): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < min) throw new CliError(`${flag} must be an integer >= ${min}`);
   return n;
+}
+
+/** An optional integer option: `fallback` when absent. */
+export function integerOr(value: unknown, flag: string, fallback: number, min = 1): number {
+  return value === undefined ? fallback : integerArg(value, flag, min);
 }
 
 export function nonNegativeArg(value: unknown, flag: string): number {

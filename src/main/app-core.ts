@@ -1,12 +1,12 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { AppEventName, AppEventPayload } from '../shared/ipc.js';
+import type { AppEventName, AppEventPayload, Progress } from '../shared/ipc.js';
 import { EngineHost, type EngineHostOptions } from './engine-host.js';
 import { engineAnswerer } from './features/engineAnswerer.js';
-import { createFeatures, type ChooseSavePath } from './features/handlers.js';
-import type { ImportProgressUpdate, ModelInstaller } from './features/models.js';
-import { dispatchAppCall, engineCallHandlers, type AppHandlers } from './handlers.js';
+import { createFeatures, type ChooseSavePath } from './features/feature-handlers.js';
+import type { ModelInstaller } from './features/models.js';
+import { dispatchAppCall, engineCallHandlers, type AppHandlers } from './app-handlers.js';
 import { openStorage } from './storage/index.js';
 
 /**
@@ -53,11 +53,7 @@ export function createAppCore({ spawn, restartBackoffMs, userData, chooseSavePat
   });
   const models: ModelInstaller = {
     import: (path, onProgress, signal) =>
-      engine.call(
-        'models.import',
-        { path },
-        { signal, onEvent: (e) => e.event === 'progress' && onProgress(e.payload as ImportProgressUpdate) },
-      ),
+      engine.call('models.import', { path }, { signal, onEvent: (e) => e.event === 'progress' && onProgress(e.payload as Progress) }),
     remove: async (id) => void (await engine.call('models.remove', { id })),
     list: () => engine.call('models.list', {}),
   };

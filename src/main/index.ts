@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { createAppCore, type AppCore } from './app-core.js';
 import { electronEngineSpawner } from './engine-process-electron.js';
 import { registerAppIpc, sendAppEvent } from './ipc.js';
-import { modelStoreDir } from './paths.js';
+import { bundledModelDir, modelStoreDir } from './paths.js';
 import { APP_ENTRY_URL, APP_SCHEME, rendererRoot, staticResponse } from './protocol.js';
 import { originOf } from './security.js';
 import { createMainWindow, hardenSession } from './window.js';
@@ -38,7 +38,7 @@ async function startApp(): Promise<void> {
     spawn: electronEngineSpawner(join(__dirname, 'engine.cjs'), modelStoreDir(userData)),
     userData,
     // extraResources in a packaged app; the repository's resources/ in development.
-    bundledModel: join(app.isPackaged ? join(process.resourcesPath, 'resources') : join(app.getAppPath(), 'resources'), 'demo-model'),
+    bundledModel: bundledModelDir(app.isPackaged ? join(process.resourcesPath, 'resources') : join(app.getAppPath(), 'resources')),
     chooseSavePath: async (suggestedName) => {
       const owner = BrowserWindow.getFocusedWindow() ?? BrowserWindow.getAllWindows()[0];
       const options = { defaultPath: join(app.getPath('downloads'), suggestedName) };

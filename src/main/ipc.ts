@@ -1,7 +1,7 @@
 import type { IpcMain, IpcMainInvokeEvent, WebContents } from 'electron';
 import { APP_EVENT_CHANNEL, appCallChannel, appCallNames, type AppEventName, type AppEventPayload } from '../shared/ipc.js';
 import { err, type Result } from '../shared/result.js';
-import { dispatchAppCall, type AppHandlers } from './handlers.js';
+import { dispatchAppCall, type AppHandlers } from './app-handlers.js';
 import { isTrustedSender } from './security.js';
 
 /**

@@ -13,6 +13,11 @@ export function defaultUserDataDir(platform: NodeJS.Platform = process.platform,
   return join(env.XDG_CONFIG_HOME ?? join(homedir(), '.config'), PRODUCT_NAME);
 }
 
+/** The demo checkpoint shipped with the app, in its resources folder (extraResources when packaged, the repository's resources/ otherwise). */
+export function bundledModelDir(resourcesDir: string): string {
+  return join(resourcesDir, 'demo-model');
+}
+
 /** One folder per installed model pack. */
 export function modelStoreDir(userData: string): string {
   return join(userData, 'models');

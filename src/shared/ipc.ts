@@ -7,7 +7,8 @@ import { AppError, CodedError, resultOf, type Result } from './result.js';
  *   (a) the app API, renderer <-> main (or the web host): `appCalls` + `appEvents`;
  *   (b) the engine protocol, main <-> engine process: `engineCalls` + `engineEvents`.
  * Every table entry is a request schema and a response schema; adding a call is one entry
- * here plus one handler (src/main/handlers.ts or src/engine/worker/handlers.ts).
+ * (here, or in ipc-features.ts for the app's features) plus one handler: src/main/app-handlers.ts or
+ * src/main/features/feature-handlers.ts for app calls, src/engine/worker/handlers.ts for engine calls.
  * Pure zod: no node, DOM or electron imports.
  */
 

@@ -1,13 +1,13 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { DEMO_MODEL_DIR } from '../engine/data/demo-model.js';
-import { defaultUserDataDir } from '../main/paths.js';
+import { bundledModelDir, defaultUserDataDir } from '../main/paths.js';
 import { startWebHost } from './server.js';
 
 /** `npm run web [-- --port N --user-data DIR]`: the real UI in a browser, against the real engine. */
 
 const RENDERER_DIR = fileURLToPath(new URL('../../out/renderer', import.meta.url));
+const RESOURCES_DIR = fileURLToPath(new URL('../../resources', import.meta.url));
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { port: { type: 'string', default: '5180' }, 'user-data': { type: 'string' } }, strict: true });
@@ -18,7 +18,7 @@ async function main(): Promise<void> {
     rendererDir: RENDERER_DIR,
     userData: values['user-data'] ?? defaultUserDataDir(),
     port,
-    bundledModel: DEMO_MODEL_DIR,
+    bundledModel: bundledModelDir(RESOURCES_DIR),
   });
   console.log(`TransPrune Studio (browser preview): ${host.url}`);
   const stop = () => void host.close().finally(() => process.exit(0));

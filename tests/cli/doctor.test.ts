@@ -6,7 +6,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { doctor } from '../../src/cli/commands/doctor.js';
 import { commands } from '../../src/cli/commands/index.js';
 import { importCheckpoint } from '../../src/engine/pack/import.js';
-import { makeTinyCheckpoint } from '../helpers/tiny-checkpoint.js';
+import { makeSyntheticCheckpoint } from '../../src/engine/checkpoint/synthetic.js';
 
 /** `doctor --json` against facts read independently: package versions, files on disk. */
 describe('doctor', () => {
@@ -16,7 +16,7 @@ describe('doctor', () => {
 
   it('reports versions, the providers that load, and the model store', async () => {
     const userData = mkdtempSync(join(tmpdir(), 'tp-doctor-'));
-    const checkpoint = await makeTinyCheckpoint(join(userData, 'hf-tiny'));
+    const checkpoint = await makeSyntheticCheckpoint(join(userData, 'hf-tiny'));
     await importCheckpoint(checkpoint.dir, join(userData, 'models'));
     mkdirSync(join(userData, 'models', 'half-imported')); // no manifest: not a model
 

@@ -5,12 +5,12 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readTrace } from '../../src/engine/trace/io.js';
+import { readTrace } from '../../src/shared/trace-files.js';
 import { importCheckpoint } from '../../src/engine/pack/import.js';
 import { modelStoreDir } from '../../src/main/paths.js';
 import { visualTokensAt, type Trace } from '../../src/shared/trace.js';
 import { startWebHost, type WebHost } from '../../src/web/server.js';
-import { makeTinyCheckpoint } from '../helpers/tiny-checkpoint.js';
+import { makeSyntheticCheckpoint } from '../../src/engine/checkpoint/synthetic.js';
 import { BUILT, launchChromium, requireBuild, ROOT } from './harness.js';
 
 /**
@@ -37,7 +37,7 @@ beforeAll(async () => {
   requireBuild();
   userData = mkdtempSync(join(tmpdir(), 'tp-e2e-app-'));
   // 8 decoder layers, a 56 px image in 7 px patches: an 8×8 grid of 64 visual tokens.
-  const checkpoint = await makeTinyCheckpoint(join(userData, 'hf-tiny'), { preset: 'tiny', layers: 8, imageSize: 56 });
+  const checkpoint = await makeSyntheticCheckpoint(join(userData, 'hf-tiny'), { preset: 'tiny', layers: 8, imageSize: 56 });
   await importCheckpoint(checkpoint.dir, modelStoreDir(userData));
   imagePng = await sharp({ create: { width: 160, height: 120, channels: 3, background: '#2a7' } })
     .composite([
@@ -211,7 +211,7 @@ describe('the app through the web bridge', () => {
   });
 
   it('imports a checkpoint folder from the Models view with progress, then removes it', async () => {
-    const second = await makeTinyCheckpoint(join(userData, 'hf-gqa'), { preset: 'tiny-gqa' });
+    const second = await makeSyntheticCheckpoint(join(userData, 'hf-gqa'), { preset: 'tiny-gqa' });
     await page.getByRole('button', { name: 'Models', exact: true }).click();
     await page.getByLabel('Checkpoint folder', { exact: true }).fill(second.dir);
     await page.getByRole('button', { name: 'Import', exact: true }).click();

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { _electron } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
-import { findElectronBinary } from '../../tools/setup/binaries.mjs';
+import { findElectronBinary } from '../../src/cli/binaries.mjs';
 import { BUILT, ROOT, requireBuild } from './harness.js';
 
 /**

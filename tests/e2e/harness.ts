@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
-import { findChromium } from '../../tools/setup/binaries.mjs';
+import { findChromium } from '../../src/cli/binaries.mjs';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
 export const BUILT = {

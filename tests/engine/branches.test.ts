@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseMethod, positionPolicy } from '../../src/shared/pruning.js';
-import { RunTimer } from '../../src/engine/bench/timed.js';
+import { RunTimer } from '../../src/cli/bench/timed.js';
 import { createMethod } from '../../src/engine/pruning/index.js';
 import { Engine, type AskResult } from '../../src/engine/runtime/engine.js';
 import { generate, generateBranches, type Generation } from '../../src/engine/runtime/generate.js';

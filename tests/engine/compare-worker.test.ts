@@ -8,7 +8,7 @@ import { EngineHost } from '../../src/main/engine-host.js';
 import { nodeEngineSpawner } from '../../src/main/engine-process-node.js';
 import type { AskRequest } from '../../src/shared/ipc-features.js';
 import { parseMethod } from '../../src/shared/pruning.js';
-import { makeTinyCheckpoint } from '../helpers/tiny-checkpoint.js';
+import { makeSyntheticCheckpoint } from '../../src/engine/checkpoint/synthetic.js';
 
 /**
  * `chat.compare` through the engine process, as the app's compare panes use it: one request, text
@@ -23,7 +23,7 @@ const host = new EngineHost({ spawn: nodeEngineSpawner({ modelStore, stdio: 'ign
 let request: Omit<AskRequest, 'method'>;
 
 beforeAll(async () => {
-  const checkpoint = await makeTinyCheckpoint(join(root, 'hf-tiny'), { layers: LAYERS, seed: 4 });
+  const checkpoint = await makeSyntheticCheckpoint(join(root, 'hf-tiny'), { layers: LAYERS, seed: 4 });
   await importCheckpoint(checkpoint.dir, modelStore, { name: 'tiny' });
   const imagePath = join(root, 'image.png');
   writeFileSync(

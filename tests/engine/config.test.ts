@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseLlavaConfig, numVisualTokens } from '../../src/engine/model/config.js';
-import { detectLayout, WeightNames } from '../../src/engine/model/weights.js';
+import { detectLayout, detectVisionPrefix, WeightNames } from '../../src/engine/model/weights.js';
 
 /** The real llava-hf/llava-1.5-7b-hf config.json (transformers 4.36 era): most vision keys are omitted. */
 const LLAVA_15_7B = {
@@ -273,12 +273,15 @@ describe('weight names', () => {
     expect(unified.lmHead()).toBe('lm_head.weight');
     expect(legacy.imageNewline()).toBe('image_newline');
     expect(unified.imageNewline()).toBe('model.image_newline');
-    // transformers 5 saves CLIP flattened, without the vision_model level.
-    expect(new WeightNames('legacy', false, true).vision('pre_layrnorm.weight')).toBe('vision_tower.pre_layrnorm.weight');
-    expect(new WeightNames('unified', false, true).vision('pre_layrnorm.weight')).toBe('model.vision_tower.pre_layrnorm.weight');
   });
 
   it('detects the layout from the embedding name, or says what it looked for', () => {
+    expect(detectVisionPrefix(['vision_tower.vision_model.embeddings.patch_embedding.weight'], 'legacy')).toBe(
+      'vision_tower.vision_model.',
+    );
+    // transformers 5 writes the CLIP tower flat
+    expect(detectVisionPrefix(['vision_tower.embeddings.patch_embedding.weight'], 'legacy')).toBe('vision_tower.');
+    expect(detectVisionPrefix(['model.vision_tower.embeddings.patch_embedding.weight'], 'unified')).toBe('model.vision_tower.');
     expect(detectLayout(['language_model.model.embed_tokens.weight'])).toBe('legacy');
     expect(detectLayout(['model.language_model.embed_tokens.weight', 'lm_head.weight'])).toBe('unified');
     expect(() => detectLayout(['model.embed_tokens.weight'])).toThrow(

@@ -9,9 +9,10 @@ import { renderScene } from '../../src/engine/data/render.js';
 import { Rng } from '../../src/engine/data/rng.js';
 import { COLOURS, SIZES, sampleScene, type Scene, type SceneObject } from '../../src/engine/data/scene.js';
 import { readVqaJsonl } from '../../src/engine/data/vqa.js';
+import { VQA_TEST_SPLIT_JSONL } from '../../src/engine/data/vqa-test-split.js';
 import { PRESET_NAMES, PRESET_SCHEDULES, scaleSchedule } from '../../src/shared/pruning.js';
 
-const FIXTURE = 'tests/fixtures/vqa';
+const FIXTURE = 'resources/vqa-test';
 
 function obj(partial: Partial<SceneObject> & Pick<SceneObject, 'shape' | 'colour' | 'x' | 'y'>): SceneObject {
   return { size: 'medium', rotation: 0, ...partial };
@@ -139,6 +140,11 @@ describe('the committed test-split fixture', () => {
     expect(items.slice(0, 3).map(({ imagePath, ...item }) => item)).toEqual(regenerated);
     const [fresh, committed] = await Promise.all([readFile(join(out, regenerated[2].image)), readFile(items[2].imagePath)]);
     expect(Buffer.compare(fresh, committed)).toBe(0);
+  });
+
+  it('is the split `eval --split test` reads', async () => {
+    expect(VQA_TEST_SPLIT_JSONL).toBe(join(process.cwd(), FIXTURE, 'test.jsonl'));
+    expect(await readVqaJsonl(VQA_TEST_SPLIT_JSONL)).toHaveLength(300);
   });
 
   it('rejects malformed JSONL with the line number', async () => {

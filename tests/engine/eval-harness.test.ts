@@ -9,8 +9,9 @@ import { readVqaJsonl } from '../../src/engine/data/vqa.js';
 import { runEval, type EvalReport } from '../../src/engine/eval/harness.js';
 import { normalizeAnswer } from '../../src/engine/eval/metrics.js';
 import { writeReport } from '../../src/engine/eval/report.js';
+import { positionStats } from '../../src/engine/eval/positions.js';
 import { Engine } from '../../src/engine/runtime/engine.js';
-import { makeTinyCheckpoint } from '../helpers/tiny-checkpoint.js';
+import { makeSyntheticCheckpoint } from '../../src/engine/checkpoint/synthetic.js';
 
 // Accuracy is meaningless on random weights: this checks structure, counts, aggregation and files.
 describe('the harness end to end on a tiny random checkpoint', () => {
@@ -22,9 +23,9 @@ describe('the harness end to end on a tiny random checkpoint', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'eval-'));
-    const checkpoint = await makeTinyCheckpoint(join(dir, 'ckpt'), { preset: 'tiny', layers: 8, chatTemplate: true });
+    const checkpoint = await makeSyntheticCheckpoint(join(dir, 'ckpt'), { preset: 'tiny', layers: 8, chatTemplate: true });
     checkpointDir = checkpoint.dir;
-    const items = (await readVqaJsonl('tests/fixtures/vqa/test.jsonl')).slice(0, 3);
+    const items = (await readVqaJsonl('resources/vqa-test/test.jsonl')).slice(0, 3);
     const notAnImage = join(dir, 'not-an-image.jpg');
     await writeFile(notAnImage, 'plain text, not a JPEG');
     items.push({
@@ -101,9 +102,9 @@ describe('the harness end to end on a tiny random checkpoint', () => {
     expect((await sharp(join(dir, 'out', 'eval.png')).metadata()).format).toBe('png');
   });
 
-  it('with positions, histograms the grid rows of the tokens kept after the last stage', async () => {
+  it('with positions, counts where on the grid the tokens kept after the last stage sit', async () => {
     // Tiny preset: 28 px / patch 7 = a 4 x 4 grid; FastV K=2 R=0.5 keeps 8 of 16.
-    const good = (await readVqaJsonl('tests/fixtures/vqa/test.jsonl')).slice(0, 3);
+    const good = (await readVqaJsonl('resources/vqa-test/test.jsonl')).slice(0, 3);
     const traced = await runEval(engine, {
       model: checkpointDir,
       items: good,
@@ -111,11 +112,17 @@ describe('the harness end to end on a tiny random checkpoint', () => {
       maxTokens: 1,
       positions: true,
     });
-    expect(traced.positions!.none).toEqual({ rows: [12, 12, 12, 12], answers: 3 });
+    expect(traced.positions!.none).toEqual({ counts: new Array(16).fill(3), gridCols: 4, answers: 3 });
+    const flat = positionStats(traced.positions!.none);
+    expect(flat.rowShares).toEqual([0.25, 0.25, 0.25, 0.25]);
+    expect(flat.edgeRowShare).toBe(0.5);
+    expect(flat.relativeEntropy).toBeCloseTo(1, 12);
+    expect(flat.centroidOffset).toBeCloseTo(0, 12);
     const fastv = traced.positions!.fastv;
     expect(fastv.answers).toBe(3);
-    expect(fastv.rows).toHaveLength(4);
-    expect(fastv.rows.reduce((a, b) => a + b, 0)).toBe(3 * 8);
+    expect(fastv.counts.reduce((a, b) => a + b, 0)).toBe(3 * 8);
+    expect(Math.max(...fastv.counts)).toBeLessThanOrEqual(3);
+    expect(positionStats(fastv).relativeEntropy).toBeLessThan(1);
     const files = await writeReport(join(dir, 'positions'), traced, {
       command: 'test',
       data: 'fixture',
@@ -124,6 +131,6 @@ describe('the harness end to end on a tiny random checkpoint', () => {
     expect(files).toContain(join(dir, 'positions', 'positions.png'));
     expect((await sharp(join(dir, 'positions', 'positions.png')).metadata()).format).toBe('png');
     const md = await readFile(join(dir, 'positions', 'eval.md'), 'utf8');
-    expect(md).toMatch(/\| none \| 1\.50 \| 25\.0 \| 25\.0 \|/);
+    expect(md).toMatch(/\| none \| 50\.0 \| 1\.000 \| 0\.00 \|/);
   });
 });

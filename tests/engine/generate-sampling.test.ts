@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { LruCache } from '../../src/engine/runtime/lru.js';
 import { argmax, sampleToken } from '../../src/engine/runtime/sampling.js';
-import { mulberry32 } from '../../src/engine/util/rng.js';
+import { mulberry32 } from '../../src/engine/util/mulberry32.js';
 import { TextStream, type Detokenizer } from '../../src/engine/runtime/text-stream.js';
 
 const logitsOf = (probs: number[]) => Float32Array.from(probs, Math.log);

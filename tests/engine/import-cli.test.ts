@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeTinyCheckpoint } from '../helpers/tiny-checkpoint.js';
+import { makeSyntheticCheckpoint } from '../../src/engine/checkpoint/synthetic.js';
 
 const root = mkdtempSync(join(tmpdir(), 'import-cli-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -25,7 +25,7 @@ async function cli(...args: string[]): Promise<{ code: number; stdout: string; s
 
 describe('import command', () => {
   const checkpoint = join(root, 'llava-tiny');
-  beforeAll(() => makeTinyCheckpoint(checkpoint, { preset: 'tiny' }));
+  beforeAll(() => makeSyntheticCheckpoint(checkpoint, { preset: 'tiny' }));
 
   it('imports into $TRANSPRUNE_HOME/models with progress, then reports "already imported"', async () => {
     const first = await cli('import', checkpoint, '--name', 'tiny', '--dtype', 'fp16');

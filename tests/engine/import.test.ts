@@ -12,8 +12,8 @@ import { loadManifest } from '../../src/engine/pack/manifest.js';
 import { readPack } from '../../src/engine/pack/read.js';
 import { findPack, listPacks, removePack } from '../../src/engine/pack/store.js';
 import { loadReferenceModel, referenceDecoderLayer, referenceHead, referenceVision } from '../helpers/reference.js';
-import { makeTinyCheckpoint, type TinyCheckpointOptions } from '../helpers/tiny-checkpoint.js';
-import { TINY_CHAT_TEMPLATE } from '../helpers/tiny-tokenizer.js';
+import { makeSyntheticCheckpoint, type SyntheticCheckpointOptions } from '../../src/engine/checkpoint/synthetic.js';
+import { SYNTHETIC_CHAT_TEMPLATE } from '../../src/engine/checkpoint/synthetic-tokenizer.js';
 import { relativeError } from '../helpers/diff.js';
 
 const root = mkdtempSync(join(tmpdir(), 'import-'));
@@ -34,7 +34,7 @@ describe('a sharded bf16 checkpoint in the transformers >= 4.52 layout, GQA', ()
   let packDir: string;
 
   beforeAll(async () => {
-    await makeTinyCheckpoint(checkpoint, { preset: 'tiny-gqa', dtype: 'bf16', shards: 3, layout: 'new', chatTemplate: true });
+    await makeSyntheticCheckpoint(checkpoint, { preset: 'tiny-gqa', dtype: 'bf16', shards: 3, layout: 'new', chatTemplate: true });
     packDir = (await importCheckpoint(checkpoint, store, { name: 'gqa' })).dir;
   });
 
@@ -45,7 +45,7 @@ describe('a sharded bf16 checkpoint in the transformers >= 4.52 layout, GQA', ()
     expect(m.source.layout).toBe('unified');
     expect(m.config.text).toMatchObject({ hiddenSize: 96, numLayers: 6, numHeads: 6, numKvHeads: 2, headDim: 16 });
     expect(m.graphs.layers).toEqual(['layer_00.onnx', 'layer_01.onnx', 'layer_02.onnx', 'layer_03.onnx', 'layer_04.onnx', 'layer_05.onnx']);
-    expect(m.chatTemplate).toBe(TINY_CHAT_TEMPLATE);
+    expect(m.chatTemplate).toBe(SYNTHETIC_CHAT_TEMPLATE);
     expect(info.clip).toMatchObject({ resize: { shortestEdge: 42 }, crop: { height: 42, width: 42 } });
     expect(readdirSync(packDir).filter((f) => f.startsWith('probe_') && f.endsWith('.bin'))).toEqual([]); // probes share layer files
     expect(readFileSync(join(packDir, 'tokenizer.json'), 'utf8')).toBe(readFileSync(join(checkpoint, 'tokenizer.json'), 'utf8'));
@@ -106,7 +106,7 @@ describe('a sharded bf16 checkpoint in the transformers >= 4.52 layout, GQA', ()
     expect((await findPack(store, half.manifest.id)).name).toBe('gqa-fp16');
 
     const other = join(root, 'other');
-    await makeTinyCheckpoint(other, { seed: 9 });
+    await makeSyntheticCheckpoint(other, { seed: 9 });
     await expect(importCheckpoint(other, store, { name: 'gqa' })).rejects.toThrow(/a different model named "gqa" is already in the store/);
     await removePack(store, 'gqa-fp16');
     await expect(findPack(store, 'gqa-fp16')).rejects.toThrow(/no model "gqa-fp16".*installed: gqa \(/);
@@ -116,7 +116,7 @@ describe('a sharded bf16 checkpoint in the transformers >= 4.52 layout, GQA', ()
 describe('quantized packs', () => {
   it('int4 and int8 packs quantize the decoder linears and stay close to the fp32 pack', async () => {
     const checkpoint = join(root, 'quant');
-    await makeTinyCheckpoint(checkpoint, { preset: 'tiny', seed: 5 });
+    await makeSyntheticCheckpoint(checkpoint, { preset: 'tiny', seed: 5 });
     const store = join(root, 'store-quant');
     const full = await importCheckpoint(checkpoint, store, { name: 'fp32' });
     const x = Float32Array.from({ length: 5 * 64 }, (_, i) => Math.sin(i));
@@ -148,7 +148,7 @@ describe('cancellation and bad input', () => {
   let checkpoint: string;
   beforeAll(async () => {
     checkpoint = join(root, 'tiny');
-    await makeTinyCheckpoint(checkpoint, { preset: 'tiny' });
+    await makeSyntheticCheckpoint(checkpoint, { preset: 'tiny' });
   });
 
   it('cancelling mid-build leaves the store without a pack or a temp folder', async () => {
@@ -168,10 +168,10 @@ describe('cancellation and bad input', () => {
     label: string,
     breakIt: (dir: string) => void,
     message: RegExp,
-    options: TinyCheckpointOptions = { preset: 'tiny' },
+    options: SyntheticCheckpointOptions = { preset: 'tiny' },
   ) {
     const dir = join(root, `bad-${label}`);
-    await makeTinyCheckpoint(dir, options);
+    await makeSyntheticCheckpoint(dir, options);
     breakIt(dir);
     const store = join(root, `store-bad-${label}`);
     const stages: string[] = [];
@@ -250,7 +250,7 @@ describe('cancellation and bad input', () => {
   });
 
   it('LLaVA-NeXT problems: no image_newline, tiling that disagrees with the model, CLS features, odd resolutions', async () => {
-    const next: TinyCheckpointOptions = {
+    const next: SyntheticCheckpointOptions = {
       preset: 'tiny',
       gridPinpoints: [
         [28, 56],
@@ -300,7 +300,7 @@ describe('cancellation and bad input', () => {
 describe('tied embeddings, the full select strategy and an explicit feature layer', () => {
   it('head reads embed_tokens, vision keeps CLS and stops at the requested layer', async () => {
     const checkpoint = join(root, 'tied');
-    await makeTinyCheckpoint(checkpoint, { preset: 'tiny', tieWordEmbeddings: true, selectStrategy: 'full', visionFeatureLayer: 1 });
+    await makeSyntheticCheckpoint(checkpoint, { preset: 'tiny', tieWordEmbeddings: true, selectStrategy: 'full', visionFeatureLayer: 1 });
     const pack = await importCheckpoint(checkpoint, join(root, 'store-tied'));
     expect(pack.manifest).toMatchObject({
       numVisualTokens: 17,
@@ -321,7 +321,7 @@ describe('tied embeddings, the full select strategy and an explicit feature laye
 describe('a broken pack folder', () => {
   it('is rebuilt by the next import instead of being reported as imported', async () => {
     const checkpoint = join(root, 'rebuild');
-    await makeTinyCheckpoint(checkpoint, { preset: 'tiny', seed: 3 });
+    await makeSyntheticCheckpoint(checkpoint, { preset: 'tiny', seed: 3 });
     const store = join(root, 'store-rebuild');
     const first = await importCheckpoint(checkpoint, store);
     writeFileSync(join(first.dir, 'manifest.json'), '{"formatVersion": 1');

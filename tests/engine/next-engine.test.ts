@@ -7,10 +7,10 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/engine/runtime/engine.js';
-import { readTrace, traceToJson, traceToTokenCsv } from '../../src/engine/trace/io.js';
+import { readTrace, traceToJson, traceToTokenCsv } from '../../src/shared/trace-files.js';
 import { parseMethod } from '../../src/shared/pruning.js';
 import { stageCounts, TRACE_VERSION } from '../../src/shared/trace.js';
-import { makeTinyCheckpoint } from '../helpers/tiny-checkpoint.js';
+import { makeSyntheticCheckpoint } from '../../src/engine/checkpoint/synthetic.js';
 
 const TILE = 28;
 const GRID = 4;
@@ -21,7 +21,7 @@ let image: Uint8Array;
 
 beforeAll(async () => {
   checkpoint = join(root, 'hf-next');
-  await makeTinyCheckpoint(checkpoint, {
+  await makeSyntheticCheckpoint(checkpoint, {
     preset: 'tiny',
     layers: 8,
     imageSize: TILE,

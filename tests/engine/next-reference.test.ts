@@ -24,7 +24,7 @@ import { referenceMethod } from '../helpers/reference-method.js';
 import { referenceNextVisualTokens } from '../helpers/reference-next.js';
 import { referencePrunedForward } from '../helpers/reference-pruned.js';
 import { loadReferenceModel, referenceGenerate, referencePrefill, type ReferenceModel } from '../helpers/reference.js';
-import { makeTinyCheckpoint } from '../helpers/tiny-checkpoint.js';
+import { makeSyntheticCheckpoint } from '../../src/engine/checkpoint/synthetic.js';
 
 const TILE = 28; // 4 x 4 patches of 7 px per view
 const PINPOINTS: [number, number][] = [
@@ -74,7 +74,7 @@ describe.each([
 
   beforeAll(async () => {
     const checkpoint = join(root, decoder);
-    await makeTinyCheckpoint(checkpoint, {
+    await makeSyntheticCheckpoint(checkpoint, {
       preset: 'tiny-gqa',
       layers: LAYERS,
       imageSize: TILE,
@@ -118,7 +118,7 @@ describe.each([
       expect(visual.layout.tokens.kind.filter((k) => k === 'newline').length).toBeGreaterThan(0);
       expect(relativeError(visual.features, expected.tokens.data)).toBeLessThan(TOLERANCE);
       // The window must bind, or the Mistral run would not test it.
-      if ('slidingWindow' in options) expect(input.ids.length - 1 + visual.count).toBeGreaterThan(options.slidingWindow);
+      if ('slidingWindow' in options) expect(input.ids.length - 1 + visual.count).toBeGreaterThan(options.slidingWindow!);
 
       const ref = referencePrefill(reference, { inputIds: input.ids, visualTokens: expected.tokens });
       const engine = await prefill(model, input);

@@ -12,7 +12,7 @@ import { prefill, type PrefillInput } from '../../src/engine/runtime/prefill.js'
 import { loadReferenceModel, referenceGenerate, referencePrefill, referenceVision, type ReferenceModel } from '../helpers/reference.js';
 import { row } from '../helpers/reference-math.js';
 import { referencePrunedForward } from '../helpers/reference-pruned.js';
-import type { TinyPreset } from '../helpers/tiny-checkpoint.js';
+import type { CheckpointPreset } from '../../src/engine/checkpoint/synthetic.js';
 import { relativeError } from '../helpers/diff.js';
 import { referenceMethod } from '../helpers/reference-method.js';
 import { makeTinyPack } from '../helpers/tiny-pack.js';
@@ -37,7 +37,7 @@ interface Fixture {
 }
 
 const root = mkdtempSync(join(tmpdir(), 'tps-parity-'));
-type Variant = TinyPreset | 'tiny-fp16';
+type Variant = CheckpointPreset | 'tiny-fp16';
 const fixtures = new Map<Variant, Fixture>();
 
 /** 'tiny-fp16': an fp16 checkpoint imported as an fp16 pack, so the reference reads the very weights the pack stores. */

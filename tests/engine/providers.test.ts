@@ -1,6 +1,6 @@
 import { Tensor } from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { gemmModel } from '../../src/engine/bench/gemm.js';
+import { gemmModel } from '../../src/cli/bench/gemm.js';
 import { SessionFactory, providerCandidates, shortReason, type HostInfo } from '../../src/engine/runtime/providers.js';
 
 const host = (platform: NodeJS.Platform, arch: string, vulkan = true): HostInfo => ({ platform, arch, bindingDir: '/nonexistent', vulkan });

@@ -7,15 +7,15 @@ import { parseCommandArgs } from '../../src/cli/command.js';
 import { compareCommand, sideBySide } from '../../src/cli/commands/compare.js';
 import { methodsFromArgs } from '../../src/cli/pruning-options.js';
 import { formatMethod } from '../../src/shared/pruning.js';
-import { readTrace } from '../../src/engine/trace/io.js';
-import { makeTinyCheckpoint } from '../helpers/tiny-checkpoint.js';
+import { readTrace } from '../../src/shared/trace-files.js';
+import { makeSyntheticCheckpoint } from '../../src/engine/checkpoint/synthetic.js';
 
 /** `compare` end to end on the tiny checkpoint (4 layers, 16 visual tokens): table, traces on disk. */
 
 const root = mkdtempSync(join(tmpdir(), 'tps-compare-'));
 
 beforeAll(async () => {
-  await makeTinyCheckpoint(join(root, 'ckpt'), { preset: 'tiny' });
+  await makeSyntheticCheckpoint(join(root, 'ckpt'), { preset: 'tiny' });
   await sharp({ create: { width: 40, height: 30, channels: 3, background: { r: 10, g: 120, b: 200 } } })
     .png()
     .toFile(join(root, 'sky.png'));

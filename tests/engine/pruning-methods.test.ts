@@ -4,7 +4,7 @@ import { createMethod, type LayerBoundary, type PruningMethod, type SideOutputs 
 import { divPrune } from '../../src/engine/pruning/methods/divprune.js';
 import { TraceRecorder } from '../../src/engine/trace/recorder.js';
 import { FLOPS_PRESETS } from '../../src/engine/pruning/flops.js';
-import { readTrace, traceToJson, traceToLayerCsv, traceToTokenCsv } from '../../src/engine/trace/io.js';
+import { readTrace, traceToJson, traceToLayerCsv, traceToTokenCsv } from '../../src/shared/trace-files.js';
 import { singleViewLayout } from '../../src/shared/trace.js';
 
 /**

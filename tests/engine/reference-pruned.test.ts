@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { maxAbsDiff } from '../helpers/diff.js';
-import { makeTinyCheckpoint, type TinyCheckpoint } from '../helpers/tiny-checkpoint.js';
+import { makeSyntheticCheckpoint, type SyntheticCheckpoint } from '../../src/engine/checkpoint/synthetic.js';
 import { gatherRows, type Mat } from '../helpers/reference-math.js';
 import {
   loadReferenceModel,
@@ -28,12 +28,12 @@ const strictlyIncreasing = (a: Int32Array) => a.every((v, i) => i === 0 || v > a
 // 6-layer tiny model, N = 16: prune after layers 2, 3, 4 down to 12, 8, 4 visual tokens.
 const schedule: ReferenceTransPrune = { kind: 'transprune', accumulate: [2, 3, 4], prune: [2, 3, 4], ratios: [0.75, 0.5, 0.25] };
 
-let ck: TinyCheckpoint;
+let ck: SyntheticCheckpoint;
 let model: ReferenceModel;
 let input: { inputIds: number[]; pixelValues: Float64Array };
 const PREFIX = 3; // <s> + two text tokens before the image
 beforeAll(async () => {
-  ck = await makeTinyCheckpoint(join(tmp, 'tiny6'), { layers: 6 });
+  ck = await makeSyntheticCheckpoint(join(tmp, 'tiny6'), { layers: 6 });
   model = loadReferenceModel(ck.dir);
   input = {
     inputIds: [ck.tokens.bos, 400, 401, ck.tokens.image, 410, 420, 430, 440],
@@ -217,7 +217,7 @@ describe('PDrop reference', () => {
 
 describe('TransPrune-High schedule on a 13-layer, 64-token model', () => {
   it('runs 64 -> 56 -> 40 -> 8 with the paper layer numbers', async () => {
-    const big = await makeTinyCheckpoint(join(tmp, 'deep'), { layers: 13, imageSize: 56, patchSize: 7 });
+    const big = await makeSyntheticCheckpoint(join(tmp, 'deep'), { layers: 13, imageSize: 56, patchSize: 7 });
     const deep = loadReferenceModel(big.dir);
     const pixels = new Float64Array(3 * 56 * 56).map((_, i) => Math.cos(i * 0.013) * 1.1);
     const run = referencePrunedForward(

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { maxAbsDiff } from '../helpers/diff.js';
-import { makeTinyCheckpoint, type TinyCheckpoint } from '../helpers/tiny-checkpoint.js';
+import { makeSyntheticCheckpoint, type SyntheticCheckpoint } from '../../src/engine/checkpoint/synthetic.js';
 import {
   bf16BitsToFloat,
   float32ToBf16Bits,
@@ -30,7 +30,7 @@ import {
 const tmp = mkdtempSync(join(tmpdir(), 'reference-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-function pixelsFor(ck: TinyCheckpoint): Float64Array {
+function pixelsFor(ck: SyntheticCheckpoint): Float64Array {
   return new Float64Array(3 * ck.shape.imageSize ** 2).map((_, i) => Math.sin(i * 0.37) * 1.5);
 }
 
@@ -284,12 +284,12 @@ describe('reference CLIP vision tower and projector, by hand', () => {
 });
 
 describe('tiny checkpoints and the reference model', () => {
-  let tiny: TinyCheckpoint;
-  let gqa: TinyCheckpoint;
+  let tiny: SyntheticCheckpoint;
+  let gqa: SyntheticCheckpoint;
   let model: ReferenceModel;
   beforeAll(async () => {
-    tiny = await makeTinyCheckpoint(join(tmp, 'tiny'));
-    gqa = await makeTinyCheckpoint(join(tmp, 'gqa'), { preset: 'tiny-gqa' });
+    tiny = await makeSyntheticCheckpoint(join(tmp, 'tiny'));
+    gqa = await makeSyntheticCheckpoint(join(tmp, 'gqa'), { preset: 'tiny-gqa' });
     model = loadReferenceModel(tiny.dir);
   });
 
@@ -327,7 +327,7 @@ describe('tiny checkpoints and the reference model', () => {
   it('legacy and new weight layouts, shards and seeds: same values, same outputs', async () => {
     const input = { inputIds: [tiny.tokens.bos, 400, tiny.tokens.image, 410, 420], pixelValues: pixelsFor(tiny) };
     const legacy = referencePrefill(model, input).logits;
-    const newLayout = await makeTinyCheckpoint(join(tmp, 'new'), { layout: 'new', shards: 3 });
+    const newLayout = await makeSyntheticCheckpoint(join(tmp, 'new'), { layout: 'new', shards: 3 });
     expect(existsSync(join(newLayout.dir, 'model.safetensors.index.json'))).toBe(true);
     expect(
       readSafetensorsFile(join(newLayout.dir, 'model-00001-of-00003.safetensors')).has(
@@ -335,12 +335,12 @@ describe('tiny checkpoints and the reference model', () => {
       ),
     ).toBe(true);
     expect(maxAbsDiff(referencePrefill(loadReferenceModel(newLayout.dir), input).logits.data, legacy.data)).toBe(0);
-    const otherSeed = await makeTinyCheckpoint(join(tmp, 'seed2'), { seed: 2 });
+    const otherSeed = await makeSyntheticCheckpoint(join(tmp, 'seed2'), { seed: 2 });
     expect(maxAbsDiff(referencePrefill(loadReferenceModel(otherSeed.dir), input).logits.data, legacy.data)).toBeGreaterThan(0.1);
   });
 
   it('tied word embeddings: no lm_head tensor, logits from the embedding matrix', async () => {
-    const tied = await makeTinyCheckpoint(join(tmp, 'tied'), { tieWordEmbeddings: true, layout: 'new' });
+    const tied = await makeSyntheticCheckpoint(join(tmp, 'tied'), { tieWordEmbeddings: true, layout: 'new' });
     expect(readSafetensorsFile(join(tied.dir, 'model.safetensors')).has('lm_head.weight')).toBe(false);
     const tiedModel = loadReferenceModel(tied.dir);
     expect(tiedModel.weight('language_model.lm_head.weight')).toBe(tiedModel.weight('language_model.model.embed_tokens.weight'));
@@ -349,8 +349,8 @@ describe('tiny checkpoints and the reference model', () => {
   });
 
   it('fp16 and bf16 checkpoints hold the rounded fp32 weights', async () => {
-    const half = await makeTinyCheckpoint(join(tmp, 'fp16'), { dtype: 'fp16' });
-    const bf16 = await makeTinyCheckpoint(join(tmp, 'bf16'), { dtype: 'bf16' });
+    const half = await makeSyntheticCheckpoint(join(tmp, 'fp16'), { dtype: 'fp16' });
+    const bf16 = await makeSyntheticCheckpoint(join(tmp, 'bf16'), { dtype: 'bf16' });
     const name = 'language_model.model.layers.1.mlp.up_proj.weight';
     const exact = model.weight(name).data;
     const h = loadReferenceModel(half.dir).weight(name).data;

@@ -7,7 +7,7 @@ import { Engine, type AskRequest, type EngineEvent } from '../../src/engine/runt
 import { preprocessClip } from '../../src/engine/image/preprocess.js';
 import { encodeChat, type ChatTurn } from '../../src/engine/text/chat.js';
 import { loadReferenceModel, referenceGenerate, type ReferenceModel } from '../helpers/reference.js';
-import { makeTinyCheckpoint, type TinyCheckpoint } from '../helpers/tiny-checkpoint.js';
+import { makeSyntheticCheckpoint, type SyntheticCheckpoint } from '../../src/engine/checkpoint/synthetic.js';
 
 /**
  * The Engine facade end to end on a tiny checkpoint: import on first use, answers equal to the float64
@@ -16,7 +16,7 @@ import { makeTinyCheckpoint, type TinyCheckpoint } from '../helpers/tiny-checkpo
  */
 
 const root = mkdtempSync(join(tmpdir(), 'tps-runtime-'));
-let checkpoint: TinyCheckpoint;
+let checkpoint: SyntheticCheckpoint;
 let reference: ReferenceModel;
 let engine: Engine;
 let image: Uint8Array;
@@ -44,7 +44,7 @@ async function referenceTokens(turns: ChatTurn[], maxNewTokens: number): Promise
 }
 
 beforeAll(async () => {
-  checkpoint = await makeTinyCheckpoint(join(root, 'hf-tiny'), { preset: 'tiny' });
+  checkpoint = await makeSyntheticCheckpoint(join(root, 'hf-tiny'), { preset: 'tiny' });
   reference = loadReferenceModel(checkpoint.dir);
   image = await testImage(checkpoint.shape.imageSize);
   engine = new Engine({ modelStore: join(root, 'store'), ep: 'cpu' });

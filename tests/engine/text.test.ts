@@ -12,17 +12,17 @@ import {
   LLAVA_15_CHAT_TEMPLATE,
 } from '../../src/engine/text/chat.js';
 import { TextStream } from '../../src/engine/runtime/text-stream.js';
-import { makeTinyCheckpoint, type TinyCheckpoint } from '../helpers/tiny-checkpoint.js';
-import { TINY_CHAT_TEMPLATE } from '../helpers/tiny-tokenizer.js';
+import { makeSyntheticCheckpoint, type SyntheticCheckpoint } from '../../src/engine/checkpoint/synthetic.js';
+import { SYNTHETIC_CHAT_TEMPLATE } from '../../src/engine/checkpoint/synthetic-tokenizer.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'text-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-let ck: TinyCheckpoint;
+let ck: SyntheticCheckpoint;
 let tok: TextTokenizer;
 let vocab: Record<string, number>;
 beforeAll(async () => {
-  ck = await makeTinyCheckpoint(join(tmp, 'tiny'));
+  ck = await makeSyntheticCheckpoint(join(tmp, 'tiny'));
   tok = await TextTokenizer.load(ck.dir);
   vocab = JSON.parse(readFileSync(join(ck.dir, 'tokenizer.json'), 'utf8')).model.vocab;
 });
@@ -119,9 +119,9 @@ describe('chat prompts', () => {
     expect(await loadChatTemplate(dir, { chat_template: 'C' })).toBe('J');
     writeFileSync(join(dir, 'chat_template.jinja'), 'K');
     expect(await loadChatTemplate(dir, { chat_template: 'C' })).toBe('K');
-    const withTemplate = await makeTinyCheckpoint(join(tmp, 'with-template'), { chatTemplate: true });
+    const withTemplate = await makeSyntheticCheckpoint(join(tmp, 'with-template'), { chatTemplate: true });
     const config = JSON.parse(readFileSync(join(withTemplate.dir, 'tokenizer_config.json'), 'utf8'));
-    expect(await loadChatTemplate(withTemplate.dir, config)).toBe(TINY_CHAT_TEMPLATE);
+    expect(await loadChatTemplate(withTemplate.dir, config)).toBe(SYNTHETIC_CHAT_TEMPLATE);
   });
 
   it('renders an HF-style template with content lists', () => {
@@ -130,7 +130,7 @@ describe('chat prompts', () => {
       { role: 'assistant' as const, text: 'red' },
       { role: 'user' as const, text: 'Why?' },
     ];
-    expect(renderChat(turns, { template: TINY_CHAT_TEMPLATE, eosToken: '</s>' })).toBe(
+    expect(renderChat(turns, { template: SYNTHETIC_CHAT_TEMPLATE, eosToken: '</s>' })).toBe(
       'USER: <image>\nWhat color? ASSISTANT: red</s>USER: Why? ASSISTANT:',
     );
   });

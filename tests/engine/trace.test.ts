@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseMethod } from '../../src/shared/pruning.js';
 import { singleViewLayout, type Trace } from '../../src/shared/trace.js';
-import { readTrace, traceToJson, traceToLayerCsv, traceToTokenCsv } from '../../src/engine/trace/io.js';
+import { readTrace, traceToJson, traceToLayerCsv, traceToTokenCsv } from '../../src/shared/trace-files.js';
 
 /** 3 layers, a 2x2 grid; layer 2 scores the 4 tokens and keeps grid indices 1 and 3. */
 const trace: Trace = {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseMethod, positionPolicy, type MethodSpec } from '../../src/shared/pruning.js';
-import { readTrace, traceToJson } from '../../src/engine/trace/io.js';
+import { readTrace, traceToJson } from '../../src/shared/trace-files.js';
 import { importCheckpoint } from '../../src/engine/pack/import.js';
 import { createMethod, type PruningMethod } from '../../src/engine/pruning/index.js';
 import { generate } from '../../src/engine/runtime/generate.js';

@@ -11,7 +11,7 @@ import { EngineHost } from '../../src/main/engine-host.js';
 import { nodeEngineSpawner } from '../../src/main/engine-process-node.js';
 import type { AskRequest } from '../../src/shared/ipc-features.js';
 import { loadReferenceModel, referenceGenerate } from '../helpers/reference.js';
-import { makeTinyCheckpoint, type TinyCheckpoint } from '../helpers/tiny-checkpoint.js';
+import { makeSyntheticCheckpoint, type SyntheticCheckpoint } from '../../src/engine/checkpoint/synthetic.js';
 
 /**
  * `chat.ask` through the engine process: the answer streamed as `text` events matches the float64
@@ -21,11 +21,11 @@ import { makeTinyCheckpoint, type TinyCheckpoint } from '../helpers/tiny-checkpo
 const root = mkdtempSync(join(tmpdir(), 'tp-ask-'));
 const modelStore = join(root, 'models');
 const host = new EngineHost({ spawn: nodeEngineSpawner({ modelStore, stdio: 'ignore' }) });
-let checkpoint: TinyCheckpoint;
+let checkpoint: SyntheticCheckpoint;
 let request: AskRequest;
 
 beforeAll(async () => {
-  checkpoint = await makeTinyCheckpoint(join(root, 'hf-tiny'));
+  checkpoint = await makeSyntheticCheckpoint(join(root, 'hf-tiny'));
   await importCheckpoint(checkpoint.dir, modelStore, { name: 'tiny' });
   const size = checkpoint.shape.imageSize;
   const rgb = Buffer.alloc(size * size * 3, 0).map((_, i) => (i * 29 + 7) % 256);

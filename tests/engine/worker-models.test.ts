@@ -5,17 +5,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadManifest } from '../../src/engine/pack/manifest.js';
 import { EngineHost } from '../../src/main/engine-host.js';
 import { nodeEngineSpawner } from '../../src/main/engine-process-node.js';
-import { makeTinyCheckpoint, type TinyCheckpoint } from '../helpers/tiny-checkpoint.js';
+import { makeSyntheticCheckpoint, type SyntheticCheckpoint } from '../../src/engine/checkpoint/synthetic.js';
 
 /** Model management through the engine process: import with streamed progress, list, cancel, remove. */
 
 const root = mkdtempSync(join(tmpdir(), 'tp-models-'));
 const modelStore = join(root, 'models');
 const host = new EngineHost({ spawn: nodeEngineSpawner({ modelStore, stdio: 'ignore' }) });
-let checkpoint: TinyCheckpoint;
+let checkpoint: SyntheticCheckpoint;
 
 beforeAll(async () => {
-  checkpoint = await makeTinyCheckpoint(join(root, 'hf-tiny'));
+  checkpoint = await makeSyntheticCheckpoint(join(root, 'hf-tiny'));
   await host.start();
 });
 afterAll(() => host.shutdown());

@@ -8,7 +8,7 @@ import { nodeEngineSpawner } from '../../src/main/engine-process-node.js';
 import type { EngineProcess } from '../../src/main/engine-process.js';
 import { ENGINE_PROTOCOL_VERSION, type EngineOutMessage, type EngineStatus } from '../../src/shared/ipc.js';
 import type { CodedError } from '../../src/shared/result.js';
-import { makeTinyCheckpoint } from '../helpers/tiny-checkpoint.js';
+import { makeSyntheticCheckpoint } from '../../src/engine/checkpoint/synthetic.js';
 
 /** The real engine entry as a Node child process: handshake, ids, events, cancel, crash and restart. */
 
@@ -16,7 +16,7 @@ const modelStore = join(mkdtempSync(join(tmpdir(), 'tp-worker-')), 'models');
 let pack: ImportedPack;
 
 beforeAll(async () => {
-  const checkpoint = await makeTinyCheckpoint(join(modelStore, '..', 'hf-tiny'));
+  const checkpoint = await makeSyntheticCheckpoint(join(modelStore, '..', 'hf-tiny'));
   pack = await importCheckpoint(checkpoint.dir, modelStore, { name: 'Tiny LLaVA' });
   mkdirSync(join(modelStore, 'not-a-pack')); // no manifest: not listed
 });

@@ -53,8 +53,8 @@ export interface ReferenceModel {
     rmsNormEps: number;
     ropeTheta: number;
     vocabSize: number;
-    /** Mistral's sliding window: a query sees at most this many keys, itself included; null = all before it. */
-    slidingWindow: number | null;
+    /** Mistral's sliding window: a query sees at most this many keys, itself included; absent or null = all before it. */
+    slidingWindow?: number | null;
   };
   vision: {
     hidden: number;
@@ -70,8 +70,8 @@ export interface ReferenceModel {
   featureLayers: number[];
   selectStrategy: 'default' | 'full';
   projectorActivation: (x: number) => number;
-  /** LLaVA-NeXT (model_type llava_next): the AnyRes resolutions, [height, width]; null for LLaVA-1.5. */
-  gridPinpoints: [number, number][] | null;
+  /** LLaVA-NeXT (model_type llava_next): the AnyRes resolutions, [height, width]; absent or null for LLaVA-1.5. */
+  gridPinpoints?: [number, number][] | null;
   /** A weight by its legacy llava-hf name, whatever layout the checkpoint uses. */
   weight(legacyName: string): Tensor64;
 }
@@ -89,7 +89,7 @@ const DEFAULT_PINPOINTS: [number, number][] = [
 
 /** Whether query i (after `past` cached keys) may see key j: causal, and within the sliding window if any. */
 function visible(model: ReferenceModel, past: number): (i: number, j: number) => boolean {
-  const window = model.text.slidingWindow;
+  const window = model.text.slidingWindow ?? null;
   return (i, j) => j <= past + i && (window === null || j > past + i - window);
 }
 

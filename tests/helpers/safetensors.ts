@@ -8,8 +8,6 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 
-export type WeightDtype = 'fp32' | 'fp16' | 'bf16';
-
 /** A tensor held in float64 (the reference's working precision), row-major. */
 export interface Tensor64 {
   shape: number[];

@@ -8,9 +8,9 @@ import { encodeImage } from '../../src/engine/runtime/graphs.js';
 import { LoadedModel } from '../../src/engine/runtime/model.js';
 import type { PrefillInput } from '../../src/engine/runtime/prefill.js';
 import { encodeChat } from '../../src/engine/text/chat.js';
-import { makeTinyCheckpoint, type TinyCheckpointOptions } from './tiny-checkpoint.js';
+import { makeSyntheticCheckpoint, type SyntheticCheckpointOptions } from '../../src/engine/checkpoint/synthetic.js';
 
-export interface TinyPackOptions extends Omit<TinyCheckpointOptions, 'dtype'> {
+export interface TinyPackOptions extends Omit<SyntheticCheckpointOptions, 'dtype'> {
   /** The checkpoint's dtype, imported as a pack of the same dtype (default fp32). */
   dtype?: 'fp32' | 'fp16';
   /** Pack name in the store. */
@@ -37,7 +37,7 @@ export async function makeTinyPack(
   { name, question, pixels: makePixels, ...checkpointOptions }: TinyPackOptions,
 ): Promise<TinyPack> {
   const checkpoint = join(root, name);
-  await makeTinyCheckpoint(checkpoint, checkpointOptions);
+  await makeSyntheticCheckpoint(checkpoint, checkpointOptions);
   const { dir } = await importCheckpoint(checkpoint, join(root, 'store'), { name, dtype: checkpointOptions.dtype ?? 'fp32' });
   const model = await LoadedModel.load(dir, { ep: 'cpu' });
   const size = model.config.vision.imageSize;

@@ -5,13 +5,13 @@ import { describe, expect, it } from 'vitest';
 import { createAppCore } from '../../src/main/app-core.js';
 import { nodeEngineSpawner } from '../../src/main/engine-process-node.js';
 import { modelStoreDir } from '../../src/main/paths.js';
-import { makeTinyCheckpoint } from '../helpers/tiny-checkpoint.js';
+import { makeSyntheticCheckpoint } from '../../src/engine/checkpoint/synthetic.js';
 
 /** The app core with the real engine: the first launch installs the bundled model, later launches leave the store alone. */
 describe('app core start-up', () => {
   it('imports the bundled model once, on the first launch with an empty store', async () => {
     const root = mkdtempSync(join(tmpdir(), 'tp-core-'));
-    const bundled = (await makeTinyCheckpoint(join(root, 'demo-model'))).dir;
+    const bundled = (await makeSyntheticCheckpoint(join(root, 'demo-model'))).dir;
     const userData = join(root, 'user');
     const launch = () =>
       createAppCore({

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { findElectronBinary } from '../../tools/setup/binaries.mjs';
+import { findElectronBinary } from '../../src/cli/binaries.mjs';
 
 /** tools/setup: the postinstall's CI path, the Electron detection, and `npm start` without Electron. */
 const ROOT = join(import.meta.dirname, '..', '..');

@@ -12,12 +12,12 @@ import { CodedError } from '../../src/shared/result.js';
 import { Trace } from '../../src/shared/trace.js';
 import type { Answerer, AnswerRequest, CompareAnswerRequest } from '../../src/main/features/answerer.js';
 import { promptFor } from '../../src/main/features/chat.js';
-import { createFeatures, type Features } from '../../src/main/features/handlers.js';
+import { createFeatures, type Features } from '../../src/main/features/feature-handlers.js';
 import type { ModelInstaller } from '../../src/main/features/models.js';
 import { openStorage, type Storage } from '../../src/main/storage/index.js';
 import { importCheckpoint } from '../../src/engine/pack/import.js';
 import { listPacks, removePack } from '../../src/engine/pack/store.js';
-import { makeTinyCheckpoint } from '../helpers/tiny-checkpoint.js';
+import { makeSyntheticCheckpoint } from '../../src/engine/checkpoint/synthetic.js';
 import { makeTrace } from '../renderer/features/traceFixture.js';
 
 const readFileSyncText = (path: string) => readFileSync(path, 'utf8');
@@ -250,7 +250,7 @@ describe('exports', () => {
 
 describe('model management', () => {
   it('imports a checkpoint folder with progress, refuses a second import meanwhile, and removes it', async () => {
-    const checkpoint = await makeTinyCheckpoint(join(dir, 'hf'), { preset: 'tiny' });
+    const checkpoint = await makeSyntheticCheckpoint(join(dir, 'hf'), { preset: 'tiny' });
     const { h, features } = setup(new ScriptedAnswerer(['x']));
     const progress: number[] = [];
     const changes: unknown[] = [];
@@ -274,7 +274,7 @@ describe('model management', () => {
   });
 
   it('cancel stops an import and reports a missing folder clearly', async () => {
-    const checkpoint = await makeTinyCheckpoint(join(dir, 'hf'), { preset: 'tiny' });
+    const checkpoint = await makeSyntheticCheckpoint(join(dir, 'hf'), { preset: 'tiny' });
     const { h, features } = setup(new ScriptedAnswerer(['x']));
     features.onEvent((event) => event === 'models.progress' && void h['models.cancelImport']({}));
     await expect(h['models.import']({ path: checkpoint.dir })).rejects.toThrow();
@@ -306,7 +306,7 @@ async function fakeHub(repoId: string, folder: string): Promise<{ url: string; c
 
 describe('download by repo id', () => {
   it('downloads the checkpoint files with progress, then imports them', async () => {
-    const checkpoint = await makeTinyCheckpoint(join(dir, 'hf'), { preset: 'tiny' });
+    const checkpoint = await makeSyntheticCheckpoint(join(dir, 'hf'), { preset: 'tiny' });
     const hub = await fakeHub('org/tiny', checkpoint.dir);
     try {
       const { h, features } = setup(new ScriptedAnswerer(['x']), hub.url);

@@ -8,7 +8,7 @@ import { importCheckpoint, type ImportedPack } from '../../src/engine/pack/impor
 import { WebClient } from '../../src/renderer/client/web-client.js';
 import type { EngineStatus } from '../../src/shared/ipc.js';
 import { startWebHost, type WebHost } from '../../src/web/server.js';
-import { makeTinyCheckpoint } from '../helpers/tiny-checkpoint.js';
+import { makeSyntheticCheckpoint } from '../../src/engine/checkpoint/synthetic.js';
 
 /**
  * The web bridge end to end in Node: the real host, the real engine child process, and the
@@ -32,7 +32,7 @@ beforeAll(async () => {
       super(url, { headers: { origin: new URL(url).origin.replace('ws', 'http') } });
     }
   };
-  pack = await importCheckpoint((await makeTinyCheckpoint(join(userData, 'hf-tiny'))).dir, join(userData, 'models'), { name: 'Tiny' });
+  pack = await importCheckpoint((await makeSyntheticCheckpoint(join(userData, 'hf-tiny'))).dir, join(userData, 'models'), { name: 'Tiny' });
   host = await startWebHost({ rendererDir, userData, port: 0, engineStdio: 'ignore', restartBackoffMs: [50] });
   client = new WebClient(`${origin().replace('http', 'ws')}/api`);
   await host.engine.whenReady();

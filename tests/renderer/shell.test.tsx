@@ -2,6 +2,7 @@ import { act, cleanup, fireEvent, render, screen, waitFor } from '@testing-libra
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Client } from '../../src/renderer/client/client.js';
 import { ElectronClient } from '../../src/renderer/client/electron-client.js';
+import { featureSlots } from '../../src/renderer/features/index.js';
 import { App } from '../../src/renderer/shell/App.js';
 import { ClientProvider } from '../../src/renderer/shell/client-context.js';
 import type {
@@ -16,11 +17,13 @@ import type {
   WindowApi,
 } from '../../src/shared/ipc.js';
 import { err, ok, type Result } from '../../src/shared/result.js';
+import { DEFAULT_SETTINGS } from '../../src/shared/settings.js';
 
 /**
- * The shell against a small in-memory Client: it holds an engine status and a model list and
- * pushes status events like the real hosts do. Used only to render components; the real
- * clients are tested against the real hosts (tests/main/web-host.test.ts, tests/e2e).
+ * The shell with the real features against a small in-memory Client: it holds an engine status and
+ * a model list, pushes status events like the real hosts do, and has no conversations and the default
+ * settings. Used only to render components; the real clients are tested against the real hosts
+ * (tests/main/web-host.test.ts, tests/e2e).
  */
 class MemoryClient implements Client {
   calls: { name: string; request: unknown }[] = [];
@@ -38,6 +41,10 @@ class MemoryClient implements Client {
         return ok(this.status) as Result<AppResponse<K>>;
       case 'models.list':
         return (up ? ok(this.models) : err('engine-unavailable', `the engine is ${this.status.state}`)) as Result<AppResponse<K>>;
+      case 'conversations.list':
+        return ok([]) as Result<AppResponse<K>>;
+      case 'settings.get':
+        return ok(DEFAULT_SETTINGS) as Result<AppResponse<K>>;
       case 'engine.restart':
         this.push({ ...this.status, state: 'ready', restarts: this.status.restarts + 1 });
         return ok(this.status) as Result<AppResponse<K>>;
@@ -73,7 +80,7 @@ const ready: EngineStatus = { state: 'ready', restarts: 0, info };
 function renderShell(client: Client) {
   return render(
     <ClientProvider client={client}>
-      <App />
+      <App slots={featureSlots} />
     </ClientProvider>,
   );
 }
@@ -96,19 +103,16 @@ describe('shell', () => {
     expect(screen.getByRole('status').dataset.state).toBe('restarting');
   });
 
-  it('keeps the question box disabled, with the reason, until it can be used', async () => {
+  it('keeps sending disabled, with the reason, until a question can be asked', async () => {
     const client = new MemoryClient({ state: 'starting', restarts: 0 });
     renderShell(client);
-    const question = screen.getByRole('textbox', { name: 'Question' });
-    expect(question).toHaveProperty('disabled', true);
-    expect(question.getAttribute('aria-describedby')).toBeTruthy();
-    await waitFor(() => expect(document.getElementById(question.getAttribute('aria-describedby')!)!.textContent).toBe('Engine starting…'));
-    expect(screen.getByLabelText('Attach image')).toHaveProperty('disabled', true);
+    fireEvent.change(screen.getByRole('textbox', { name: 'Question' }), { target: { value: 'What is this?' } });
+    expect(screen.getByRole('button', { name: 'Send' })).toHaveProperty('disabled', true);
+    expect(await screen.findByText('The engine is starting…')).toBeTruthy();
 
     client.push(ready);
-    await waitFor(() =>
-      expect(document.getElementById(question.getAttribute('aria-describedby')!)!.textContent).toMatch(/No model installed/),
-    );
+    expect(await screen.findByText(/No model installed/)).toBeTruthy();
+    expect(screen.getByRole('button', { name: 'Send' })).toHaveProperty('disabled', true);
     expect(client.calls.filter((c) => c.name === 'models.list')).toHaveLength(1);
   });
 
@@ -116,7 +120,7 @@ describe('shell', () => {
     const client = new MemoryClient(ready, [{ id: 'tiny', name: 'Tiny LLaVA', path: '/m/tiny' }]);
     renderShell(client);
     fireEvent.click(screen.getByRole('button', { name: 'Models' }));
-    expect(await screen.findByText('Tiny LLaVA')).toBeTruthy();
+    expect(await screen.findByRole('listitem', { name: 'Tiny LLaVA' })).toBeTruthy();
     expect(screen.getByRole('button', { name: 'Models' }).getAttribute('aria-current')).toBe('page');
     client.push({ ...ready, state: 'crashed', reason: 'oom' });
     client.push({ ...ready, restarts: 1 });
@@ -151,6 +155,7 @@ describe('shell slots', () => {
       <ClientProvider client={client}>
         <App
           slots={{
+            ...featureSlots,
             conversations: ({ status }) => <p>conversations see {status?.state}</p>,
             chat: ({ models }) => <p>chat sees {models?.map((m) => m.name).join(',')}</p>,
           }}
@@ -161,7 +166,7 @@ describe('shell slots', () => {
     expect(await screen.findByText('chat sees Tiny')).toBeTruthy();
     expect(screen.queryByText('No conversations yet.')).toBeNull();
     fireEvent.click(screen.getByRole('button', { name: 'Models' }));
-    expect(await screen.findByText('/m/tiny')).toBeTruthy();
+    expect(await screen.findByRole('listitem', { name: 'Tiny' })).toBeTruthy();
   });
 });
 

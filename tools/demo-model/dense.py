@@ -70,6 +70,14 @@ def scene_targets(objects):
     return t
 
 
+def object_patches(objects, scale=1.2):
+    """Ascending grid indices of the patches whose centre lies within scale x circumradius of an object."""
+    near = np.zeros(GRID * GRID, dtype=bool)
+    for o in objects:
+        near |= (np.hypot(_px - o["x"], _py - o["y"]) <= scale * SIZES[o["size"]]).reshape(-1)
+    return np.flatnonzero(near)
+
+
 def dense_targets(scenes):
     """Batched targets: {head: [B, 576] (xy: [B, 576, 2])} tensors."""
     per_scene = [scene_targets(objects) for objects in scenes]

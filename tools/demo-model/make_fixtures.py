@@ -7,7 +7,7 @@ tests/fixtures/reference/<name>.json:
     rotation, a PNG with alpha, a grey PNG, a wide panorama) and two test-split items: LlavaProcessor's
     pixel values (the uint8 image it normalizes, as pixels/<case>.png, plus statistics), the prompt ids,
     vision features, per-layer hidden states (sampled rows), prefill logits and the greedy answer;
-  - for the demo model, over the first 20 test-split items: the kept visual tokens at every stage of
+  - for the demo model (the tiny one while there is no demo model), over the first 20 test-split items: the kept visual tokens at every stage of
     transprune-high, transprune-low, ttv, iga, fastv and pdrop from a PyTorch implementation that follows
     the released code's semantics (method spec §2-5: 1 - cos, softmax over the whole sequence,
     accumulation, next-layer IGA over the tokens after the visual block, L1 normalisation, sorted top-k,
@@ -31,11 +31,11 @@ from tokenizers import Tokenizer
 from transformers import AutoProcessor, LlavaForConditionalGeneration
 from transformers.image_utils import load_image
 
-from common import NUM_VISUAL, parts
-from train import build_model, build_processor, save_checkpoint
+from common import NUM_VISUAL, parts, read_split
+from train import build_model, build_processor, save_checkpoint, train_tokenizer
 
 ROOT = Path(__file__).resolve().parents[2]
-TEST_SPLIT = ROOT / "tests/fixtures/vqa/test.jsonl"
+TEST_SPLIT = ROOT / "resources/vqa-test/test.jsonl"
 SCHEDULES = json.loads((Path(__file__).with_name("schedules.json")).read_text())
 TINY_VISION = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=336,
                    patch_size=14, hidden_act="quick_gelu", projection_dim=32)
@@ -341,7 +341,7 @@ def pruning_case(model, processor, item):
                        for s in stages],
             "answer_token": int(logits.argmax()),
         }
-    return {"id": item["id"], "image": f"tests/fixtures/vqa/{item['image']}", "question": item["question"], "methods": methods}
+    return {"id": item["id"], "image": f"resources/vqa-test/{item['image']}", "question": item["question"], "methods": methods}
 
 
 def check_nesting(stages, n):
@@ -384,8 +384,10 @@ def write_fixture(name, folder, out, images, with_pruning):
 
 
 def make_tiny(demo, out):
-    """A tiny random LLaVA (8 layers, GQA) with the demo's tokenizer, weights scaled so activations are O(1)."""
-    tok = Tokenizer.from_file(str(Path(demo) / "tokenizer.json"))
+    """A tiny random LLaVA (8 layers, GQA) with the demo's tokenizer (one trained on the test split's chats
+    while there is no demo model), weights scaled so activations are O(1)."""
+    tok_file = Path(demo) / "tokenizer.json"
+    tok = Tokenizer.from_file(str(tok_file)) if tok_file.exists() else train_tokenizer(read_split(TEST_SPLIT.parent, "test"))
     model = build_model(tok, TINY_VISION, TINY_TEXT)
     generator = torch.Generator().manual_seed(1234)
     with torch.no_grad():
@@ -407,8 +409,11 @@ def main():
     images = make_images(out / "images")
     tiny = out / "tiny-llava"
     make_tiny(args.demo, tiny)
-    write_fixture("tiny", tiny, out, images, with_pruning=False)
-    write_fixture("demo", Path(args.demo), out, images, with_pruning=True)
+    has_demo = (Path(args.demo) / "config.json").exists()
+    # Kept-token fixtures come from the demo model; without it, from the tiny random one.
+    write_fixture("tiny", tiny, out, images, with_pruning=not has_demo)
+    if has_demo:
+        write_fixture("demo", Path(args.demo), out, images, with_pruning=True)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from transformers import (CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, Lla
 
 from common import (CHAT_TEMPLATE, CLIP_MEAN, CLIP_STD, IMAGE_SIZE, NUM_VISUAL, PATCH, SPECIAL,
                     conversation, encode, load_image_uint8, normalize, read_split, render_chat)
-from dense import DENSE_HEADS, dense_loss, dense_metrics, dense_targets, read_scenes
+from dense import DENSE_HEADS, dense_loss, dense_metrics, dense_targets, object_patches, read_scenes
 
 # About 13 M parameters, 26 MB in fp16 (the budget is 40 MB), in shards of at most 15 MB.
 VISION = dict(hidden_size=256, intermediate_size=1024, num_hidden_layers=5, num_attention_heads=4,
@@ -50,11 +50,14 @@ def parse_args():
     p.add_argument("--work", required=True, help="resumable state: checkpoints, optimizer, feature cache")
     p.add_argument("--out", required=True, help="where the fp16 checkpoint is written")
     p.add_argument("--vision-samples", type=int, default=16000, help="images seen by the dense vision stage")
-    p.add_argument("--language-samples", type=int, default=22000, help="chats seen by the language stage")
+    p.add_argument("--language-samples", type=int, default=30000, help="chats seen by the language stage")
     p.add_argument("--cache-images", type=int, default=None, help="training images whose features are cached (default: all)")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--vision-lr", type=float, default=2e-3)
     p.add_argument("--language-lr", type=float, default=1.5e-3)
+    p.add_argument("--background-keep", type=float, default=0.15,
+                   help="share of the background visual tokens a chat keeps before --full-after (object tokens are all kept)")
+    p.add_argument("--full-after", type=float, default=0.75, help="share of the language steps after which chats keep every visual token")
     p.add_argument("--val-every", type=int, default=200, help="language steps between validation runs")
     p.add_argument("--val-items", type=int, default=300, help="validation questions per interval run (all at the end)")
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
@@ -128,8 +131,8 @@ def project_and_embed(model, features, ids):
     return embeds.masked_scatter(mask, visual)
 
 
-def language_logits(model, features, ids, mask):
-    out = model.model.language_model(inputs_embeds=project_and_embed(model, features, ids), attention_mask=mask)
+def language_logits(model, features, ids, mask, positions):
+    out = model.model.language_model(inputs_embeds=project_and_embed(model, features, ids), attention_mask=mask, position_ids=positions)
     return model.lm_head(out.last_hidden_state)
 
 
@@ -281,20 +284,32 @@ def cached(store, index):
 
 
 def chat_batch(tok, samples, pad_id):
-    """samples: [(features, [(q, a)])] -> features, ids, labels, mask (right-padded)."""
-    encoded = [encode(tok, qa) for _, qa in samples]
-    length = max(len(ids) for ids, _ in encoded)
-    ids = torch.full((len(samples), length), pad_id)
-    labels = torch.full((len(samples), length), -100)
-    mask = torch.zeros((len(samples), length), dtype=torch.long)
-    for row, (i, l) in enumerate(encoded):
-        ids[row, :len(i)], labels[row, :len(l)], mask[row, :len(i)] = torch.tensor(i), torch.tensor(l), 1
-    return torch.stack([f for f, _ in samples]), ids, labels, mask
+    """samples: [(features [576, D], [(q, a)], kept)] -> features [visual tokens of the batch, D], ids, labels,
+    mask, positions (right-padded). With `kept` (ascending grid indices; None = all) only those visual
+    tokens are in the chat, each at its position in the full sequence, as pruning leaves them."""
+    image_id = tok.token_to_id(SPECIAL["image"])
+    rows = []
+    for features, qa, kept in samples:
+        ids, labels = encode(tok, qa)
+        positions = list(range(len(ids)))
+        if kept is not None:
+            s = ids.index(image_id)
+            positions = [*range(s), *(s + int(k) for k in kept), *range(s + NUM_VISUAL, len(ids))]
+            ids, labels, features = [ids[i] for i in positions], [labels[i] for i in positions], features[torch.as_tensor(kept)]
+        rows.append((features, ids, labels, positions))
+    length = max(len(ids) for _, ids, _, _ in rows)
+    ids = torch.full((len(rows), length), pad_id)
+    labels = torch.full((len(rows), length), -100)
+    mask = torch.zeros((len(rows), length), dtype=torch.long)
+    positions = torch.arange(length).repeat(len(rows), 1)
+    for row, (_, i, l, p) in enumerate(rows):
+        ids[row, :len(i)], labels[row, :len(l)], mask[row, :len(i)], positions[row, :len(p)] = torch.tensor(i), torch.tensor(l), 1, torch.tensor(p)
+    return torch.cat([f for f, _, _, _ in rows]), ids, labels, mask, positions
 
 
-def answer_loss(model, features, ids, labels, mask):
+def answer_loss(model, features, ids, labels, mask, positions):
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        logits = language_logits(model, features, ids, mask)
+        logits = language_logits(model, features, ids, mask, positions)
     return F.cross_entropy(logits[:, :-1].float().flatten(0, 1), labels[:, 1:].flatten(), ignore_index=-100), logits
 
 
@@ -306,8 +321,9 @@ def evaluate(model, tok, store, items, pad_id):
     correct, total = {}, {}
     for i in range(0, len(items), 32):
         part = items[i:i + 32]
-        features, ids, labels, mask = chat_batch(tok, [(cached(store, idx), [(q, a)]) for idx, q, a, _ in part], pad_id)
-        _, logits = answer_loss(model, features, ids, labels, mask)
+        batch = chat_batch(tok, [(cached(store, idx), [(q, a)], None) for idx, q, a, _ in part], pad_id)
+        labels = batch[2]
+        _, logits = answer_loss(model, *batch)
         target = labels[:, 1:]
         hit = ((logits[:, :-1].argmax(-1) == target) | (target == -100)).all(dim=1)
         for (_, _, _, family), ok in zip(part, hit.tolist()):
@@ -326,7 +342,7 @@ def balanced(items, count, seed):
     return [item for r in rounds for item in r][:count]
 
 
-def train_language(model, tok, args, train_paths, train_store, train_qa, val_items, val_store):
+def train_language(model, tok, args, train_paths, train_store, train_qa, train_scenes, val_items, val_store):
     core = model.model
     trainable = list(core.multi_modal_projector.parameters()) + list(core.language_model.parameters()) + list(model.lm_head.parameters())
     optimizer = torch.optim.AdamW(trainable, lr=args.language_lr, betas=(0.9, 0.98), weight_decay=0.05)
@@ -340,12 +356,20 @@ def train_language(model, tok, args, train_paths, train_store, train_qa, val_ite
     best_file = Path(args.work) / "language-best.pt"
 
     def make_batch():
+        # Early chats keep the object tokens and a share of the background: shorter sequences, fewer
+        # distractors, so the answers learn to look at the objects sooner; later chats keep everything.
+        sparse = meta["step"] < args.full_after * steps
         samples = []
         for index in rng.sample(range(len(train_paths)), args.batch):
-            qa = train_qa[train_paths[index]]
+            path = train_paths[index]
+            qa = train_qa[path]
             # Half the chats ask every question of the image, half a random subset (single turns included).
             turns = len(qa) if rng.random() < 0.5 else rng.randint(1, len(qa))
-            samples.append((cached(train_store, index), rng.sample(qa, turns)))
+            kept = None
+            if sparse:
+                objects = set(object_patches(train_scenes[path]).tolist())
+                kept = sorted(i for i in range(NUM_VISUAL) if i in objects or rng.random() < args.background_keep)
+            samples.append((cached(train_store, index), rng.sample(qa, turns), kept))
         return chat_batch(tok, samples, pad_id)
 
     def after_step(meta):
@@ -455,9 +479,9 @@ def main():
     train_qa = {rel(p): [(q, a) for q, a, _ in qs] for p, qs in train_qa_all.items()}
     val_index = {p: i for i, p in enumerate(val_paths)}
     val_items = [(val_index[rel(p)], q, a, f) for p, qs in val_split.items() for q, a, f in qs]
-    report["language"] = timed(report, "language", lambda: train_language(model, tok, args, train_paths, train_store, train_qa, val_items, val_store))
+    report["language"] = timed(report, "language", lambda: train_language(model, tok, args, train_paths, train_store, train_qa, scenes, val_items, val_store))
     report.update(vision_config=VISION, text_config=TEXT, batch=args.batch, vision_samples=args.vision_samples,
-                  language_samples=args.language_samples, cache_images=args.cache_images, threads=args.threads,
+                  language_samples=args.language_samples, background_keep=args.background_keep, full_after=args.full_after, cache_images=args.cache_images, threads=args.threads,
                   torch=torch.__version__, parameters=sum(p.numel() for p in model.parameters()))
     save_report()
     export(model, processor, args.out, report)

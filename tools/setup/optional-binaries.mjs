@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { findElectronBinary } from './binaries.mjs';
+import { findElectronBinary } from '../../src/cli/binaries.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const inCi = process.env.CI === 'true' || process.env.CI === '1';

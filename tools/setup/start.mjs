@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { findElectronBinary } from './binaries.mjs';
+import { findElectronBinary } from '../../src/cli/binaries.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const electron = findElectronBinary(ROOT);

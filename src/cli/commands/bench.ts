@@ -1,7 +1,7 @@
-import { engineBench } from '../../engine/bench/engine.js';
-import { gpuBench } from '../../engine/bench/gpu.js';
-import { pruningBench } from '../../engine/bench/pruning.js';
-import type { BenchSuite } from '../../engine/bench/suite.js';
+import { engineBench } from '../bench/engine.js';
+import { gpuBench } from '../bench/gpu.js';
+import { pruningBench } from '../bench/pruning.js';
+import type { BenchSuite } from '../bench/suite.js';
 import { CliError, type CliCommand } from '../command.js';
 
 /** Every benchmark, by name: `npm run bench -- <name> [options]`. Add one line per suite. */

@@ -13,7 +13,7 @@ import {
   questionOptions,
   runtimeOptions,
 } from '../run-options.js';
-import { printTable } from '../../engine/bench/report.js';
+import { printTable } from '../table.js';
 import { siUnits } from '../../engine/pruning/flops.js';
 
 /**

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { findChromium, findElectronBinary } from '../../../tools/setup/binaries.mjs';
+import { findChromium, findElectronBinary } from '../binaries.mjs';
 import { cliStoreDir, listPacks } from '../../engine/pack/store.js';
 import { onnxruntimeVersion, preferredProvider, probeProviders } from '../../engine/worker/providers.js';
 import { defaultUserDataDir, modelStoreDir } from '../../main/paths.js';

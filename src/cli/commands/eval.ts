@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { SPLIT_SEEDS, generateSplit, type Split } from '../../engine/data/dataset.js';
 import { readVqaJsonl } from '../../engine/data/vqa.js';
+import { VQA_TEST_SPLIT_JSONL } from '../../engine/data/vqa-test-split.js';
 import { runEval, type EvalItem } from '../../engine/eval/harness.js';
 import { splitMethodList } from '../../engine/eval/method-list.js';
 import { ProgressBar } from '../../engine/eval/progress.js';
@@ -13,7 +13,6 @@ import { methodsFromArgs } from '../pruning-options.js';
 import { MODEL_USAGE, RUNTIME_USAGE, engineFromArgs, integerArg, modelFromArgs, runtimeOptions } from '../run-options.js';
 
 export const DEFAULT_METHODS = 'none,fastv,pdrop,ttv,iga,random,transprune-high,transprune-low,divprune+transprune';
-const TEST_FIXTURE = fileURLToPath(new URL('../../../tests/fixtures/vqa/test.jsonl', import.meta.url));
 
 export const evalCommand: CliCommand = {
   name: 'eval',
@@ -84,7 +83,7 @@ async function loadItems(
   if (data !== undefined) {
     file = resolve(data);
   } else if (split === 'test') {
-    file = TEST_FIXTURE;
+    file = VQA_TEST_SPLIT_JSONL;
   } else if (split in SPLIT_SEEDS) {
     const folder = join(out, 'data');
     await mkdir(folder, { recursive: true });

@@ -1,4 +1,4 @@
-import { printTable } from '../../engine/bench/report.js';
+import { printTable } from '../table.js';
 import { writeFileAtomic } from '../../engine/io/files.js';
 import { FLOPS_PRESETS, fullFlops, paperFlops, planPrefill, tera } from '../../engine/pruning/flops.js';
 import { formatMethod, planStages, projectorKeep } from '../../shared/pruning.js';

@@ -7,6 +7,7 @@ import { askCommand } from './ask.js';
 import { benchCommand } from './bench.js';
 import { compareCommand } from './compare.js';
 import { evalCommand } from './eval.js';
+import { makeCheckpointCommand } from './make-checkpoint.js';
 
 /** Every CLI command, in the order `--help` lists them. Add one line per new command file. */
 export const commands: CliCommand[] = [
@@ -18,4 +19,5 @@ export const commands: CliCommand[] = [
   benchCommand,
   compareCommand,
   evalCommand,
+  makeCheckpointCommand,
 ];

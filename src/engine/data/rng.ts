@@ -1,4 +1,4 @@
-import { mulberry32, type Uniform } from '../util/rng.js';
+import { mulberry32, type Uniform } from '../util/mulberry32.js';
 
 /** The dataset's seeded PRNG (mulberry32): the same seed gives the same dataset on every machine. */
 export class Rng {

@@ -3,7 +3,7 @@ import type { VqaItem } from '../data/vqa.js';
 import { paperFlops } from '../pruning/flops.js';
 import type { Engine } from '../runtime/engine.js';
 import { isExactMatch, mean, tallyByFamily, type Tally } from './metrics.js';
-import { addKeptRows, emptyHistogram, type RowHistogram } from './positions.js';
+import { addKept, emptyPositions, type KeptPositions } from './positions.js';
 
 /**
  * The evaluation loop: every item is asked under every method, greedily, through the same Engine the
@@ -24,7 +24,7 @@ export interface EvalOptions {
   maxTokens?: number;
   onProgress?(done: number, total: number): void;
   signal?: AbortSignal;
-  /** Trace every answer and histogram the grid rows of the tokens each method keeps (positions.ts). */
+  /** Trace every answer and count where on the grid each method's kept tokens sit (positions.ts). */
   positions?: boolean;
 }
 
@@ -63,8 +63,8 @@ export interface EvalReport {
   items: number;
   methods: MethodSummary[];
   predictions: Prediction[];
-  /** Per method, with `positions`: grid rows of the visual tokens kept after the last stage. */
-  positions?: Record<string, RowHistogram>;
+  /** Per method, with `positions`: grid indices of the visual tokens kept after the last stage. */
+  positions?: Record<string, KeptPositions>;
 }
 
 export async function runEval(engine: Engine, opts: EvalOptions): Promise<EvalReport> {
@@ -73,7 +73,7 @@ export async function runEval(engine: Engine, opts: EvalOptions): Promise<EvalRe
   const predictions: Prediction[] = [];
   const total = opts.items.length * opts.methods.length;
   const positions = opts.positions
-    ? Object.fromEntries(opts.methods.map((m) => [m.name, emptyHistogram(loaded.manifest.patchGrid.rows)]))
+    ? Object.fromEntries(opts.methods.map((m) => [m.name, emptyPositions(loaded.manifest.patchGrid)]))
     : undefined;
   for (const item of opts.items) {
     for (const method of opts.methods) {
@@ -92,7 +92,7 @@ export async function runEval(engine: Engine, opts: EvalOptions): Promise<EvalRe
           },
           { signal: opts.signal },
         );
-        if (positions && result.trace) addKeptRows(positions[method.name], result.trace);
+        if (positions && result.trace) addKept(positions[method.name], result.trace);
         predictions.push({
           ...base,
           prediction: result.answer.trim(),

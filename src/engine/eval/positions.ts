@@ -1,34 +1,61 @@
 import type { Trace } from '../../shared/trace.js';
 
 /**
- * Where in the image a method's kept visual tokens sit: for each answer, the rows of the patch grid
- * of the tokens that survive the last pruning stage, summed over a split. Attention-ranked methods
- * lean towards the last rows (the tokens nearest the question in the sequence: the positional bias
- * the TransPrune paper observes); a random selection is flat; objects sit anywhere.
+ * Where in the image a method's kept visual tokens sit: for each answer, the grid indices of the
+ * tokens that survive the last pruning stage, counted over a split. The TransPrune paper (method spec
+ * §7.2) observes that attention-ranked selection (IGA, FastV) favours the first and last rows of the
+ * visual sequence while TTV spreads over the image; a random selection is flat.
  */
-export interface RowHistogram {
-  /** Kept tokens per grid row (row 0 at the top), summed over the answers. */
-  rows: number[];
+export interface KeptPositions {
+  /** How often each original grid index was kept, summed over the answers. */
+  counts: number[];
+  gridCols: number;
   answers: number;
 }
 
-export function emptyHistogram(gridRows: number): RowHistogram {
-  return { rows: new Array<number>(gridRows).fill(0), answers: 0 };
+export interface PositionStats {
+  /** Share of the kept tokens per grid row (row 0 at the top). */
+  rowShares: number[];
+  /** Share of the kept tokens in the first and the last grid row. */
+  edgeRowShare: number;
+  /** Entropy of the kept-index distribution relative to uniform over the grid (1 = flat). */
+  relativeEntropy: number;
+  /** Distance of the kept tokens' centroid from the grid centre, in patches. */
+  centroidOffset: number;
+}
+
+export function emptyPositions(grid: { rows: number; cols: number }): KeptPositions {
+  return { counts: new Array<number>(grid.rows * grid.cols).fill(0), gridCols: grid.cols, answers: 0 };
 }
 
 /** Adds the final kept set of one traced answer (every token when nothing was pruned). */
-export function addKeptRows(histogram: RowHistogram, trace: Trace): void {
-  const grid = trace.image?.grid;
-  if (!grid) return;
+export function addKept(positions: KeptPositions, trace: Trace): void {
   const last = trace.layers.findLast((l) => l.kept !== undefined);
   const kept = last?.kept ?? trace.projectorKept ?? Array.from({ length: trace.prompt.visualTokens }, (_, i) => i);
-  for (const index of kept) histogram.rows[Math.floor(index / grid.cols)]++;
-  histogram.answers++;
+  for (const index of kept) positions.counts[index]++;
+  positions.answers++;
 }
 
-/** Share of the kept tokens in each row, and the mean row (0-based; (rows - 1) / 2 when flat). */
-export function rowShares(histogram: RowHistogram): { shares: number[]; meanRow: number } {
-  const total = histogram.rows.reduce((a, b) => a + b, 0);
-  const shares = histogram.rows.map((n) => (total > 0 ? n / total : 0));
-  return { shares, meanRow: shares.reduce((sum, share, row) => sum + share * row, 0) };
+export function positionStats({ counts, gridCols }: KeptPositions): PositionStats {
+  const total = counts.reduce((a, b) => a + b, 0) || 1;
+  const rows = counts.length / gridCols;
+  const rowShares = Array.from(
+    { length: rows },
+    (_, r) => counts.slice(r * gridCols, (r + 1) * gridCols).reduce((a, b) => a + b, 0) / total,
+  );
+  let entropy = 0;
+  let row = 0;
+  let col = 0;
+  counts.forEach((n, i) => {
+    const p = n / total;
+    if (p > 0) entropy -= p * Math.log(p);
+    row += p * Math.floor(i / gridCols);
+    col += p * (i % gridCols);
+  });
+  return {
+    rowShares,
+    edgeRowShare: rowShares[0] + rowShares[rows - 1],
+    relativeEntropy: entropy / Math.log(counts.length),
+    centroidOffset: Math.hypot(row - (rows - 1) / 2, col - (gridCols - 1) / 2),
+  };
 }

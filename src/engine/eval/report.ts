@@ -3,7 +3,7 @@ import sharp from 'sharp';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../io/files.js';
 import type { EvalReport } from './harness.js';
-import { rowShares } from './positions.js';
+import { positionStats } from './positions.js';
 
 /**
  * The evaluation's outputs: eval.json (everything), eval.md (the table), eval.png (accuracy against
@@ -96,23 +96,21 @@ function chartPoints(report: EvalReport): Array<{ name: string; value: [number, 
   return [...points.values()];
 }
 
-/** Per method: the mean grid row of the kept tokens and the share kept in the top and bottom thirds of the image. */
+/** Per method, the positional-bias measures of method spec §7.2 over the tokens kept after the last stage. */
 export function positionsTable(report: EvalReport): string {
   const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
-  const rows = Object.entries(report.positions ?? {}).map(([method, histogram]) => {
-    const { shares, meanRow } = rowShares(histogram);
-    const third = Math.floor(shares.length / 3);
-    const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
-    return [method, meanRow.toFixed(2), percent(sum(shares.slice(0, third))), percent(sum(shares.slice(-third)))];
+  const rows = Object.entries(report.positions ?? {}).map(([method, positions]) => {
+    const s = positionStats(positions);
+    return [method, percent(s.edgeRowShare), s.relativeEntropy.toFixed(3), s.centroidOffset.toFixed(2)];
   });
-  const header = ['method (kept after the last stage)', 'mean row (0 = top)', 'top third %', 'bottom third %'];
+  const header = ['method (tokens kept after the last stage)', 'first + last row %', 'entropy / uniform', 'centroid offset (patches)'];
   return [line(header), line(header.map((_, i) => (i === 0 ? '---' : '---:'))), ...rows.map(line)].join('\n');
 }
 
 /** Share of the kept tokens per grid row, one line per method. */
 export async function positionsPng(report: EvalReport, width = 1000, height = 520): Promise<Buffer> {
   const entries = Object.entries(report.positions ?? {});
-  const rows = entries[0]?.[1].rows.length ?? 0;
+  const rows = entries.length > 0 ? entries[0][1].counts.length / entries[0][1].gridCols : 0;
   const chart = echarts.init(null, null, { renderer: 'svg', ssr: true, width, height });
   chart.setOption({
     animation: false,
@@ -132,12 +130,12 @@ export async function positionsPng(report: EvalReport, width = 1000, height = 52
     },
     yAxis: { type: 'value', name: 'share of kept tokens %', nameLocation: 'middle', nameGap: 45 },
     legend: { orient: 'vertical', left: width - 200, top: 'middle' },
-    series: entries.map(([method, histogram]) => ({
+    series: entries.map(([method, positions]) => ({
       type: 'line',
       name: method,
       showSymbol: false,
       lineStyle: { width: 2 },
-      data: rowShares(histogram).shares.map((s) => +(100 * s).toFixed(3)),
+      data: positionStats(positions).rowShares.map((s) => +(100 * s).toFixed(3)),
     })),
   });
   const svg = chart.renderToSVGString();

@@ -34,12 +34,12 @@ export class WeightNames {
   constructor(
     readonly layout: WeightLayout,
     private readonly tied: boolean,
-    readonly flatVision = false,
+    /** The vision tower's prefix when it differs from the layout's (see detectVisionPrefix). */
+    private readonly visionPrefix = PREFIXES[layout].vision,
   ) {}
 
   vision(name: string): string {
-    const prefix = PREFIXES[this.layout].vision;
-    return (this.flatVision ? prefix.replace('vision_model.', '') : prefix) + name;
+    return this.visionPrefix + name;
   }
   projector(name: string): string {
     return PREFIXES[this.layout].projector + name;
@@ -57,6 +57,18 @@ export class WeightNames {
   }
 }
 
+/** A legacy llava-hf weight name in the transformers >= 4.52 layout (how a checkpoint saved by newer transformers names it). */
+export function legacyToUnifiedName(legacy: string): string {
+  const from = PREFIXES.legacy;
+  const to = PREFIXES.unified;
+  if (legacy === from.lmHead) return to.lmHead;
+  if (legacy === from.imageNewline) return to.imageNewline;
+  for (const part of ['vision', 'projector', 'text'] as const) {
+    if (legacy.startsWith(from[part])) return to[part] + legacy.slice(from[part].length);
+  }
+  throw new WeightError(`"${legacy}" is not a llava-hf weight name`);
+}
+
 export class WeightError extends Error {
   override name = 'WeightError';
 }
@@ -70,6 +82,17 @@ export function detectLayout(tensorNames: Iterable<string>): WeightLayout {
     `no token embedding found: expected "${PREFIXES.legacy.text}embed_tokens.weight" (llava-hf) or ` +
       `"${PREFIXES.unified.text}embed_tokens.weight" (transformers >= 4.52)`,
   );
+}
+
+/**
+ * transformers 5 saves the CLIP tower without its `vision_model.` level (CLIPVisionModel is flat
+ * there): `vision_tower.embeddings...` instead of `vision_tower.vision_model.embeddings...`.
+ */
+export function detectVisionPrefix(tensorNames: Iterable<string>, layout: WeightLayout): string {
+  const names = new Set(tensorNames);
+  const nested = PREFIXES[layout].vision;
+  const flat = nested.replace(/vision_model\.$/, '');
+  return names.has(`${flat}embeddings.patch_embedding.weight`) && !names.has(`${nested}embeddings.patch_embedding.weight`) ? flat : nested;
 }
 
 /** Every tensor the graphs read, with its shape as stored (PyTorch Linear weights are [out, in]). */
@@ -131,10 +154,7 @@ export function expectedTensors(config: LlavaConfig, names: WeightNames): { name
 /** Checks the whole checkpoint up front and reports every problem at once; returns the names to read with. */
 export function checkCheckpointTensors(config: LlavaConfig, tensors: TensorSet): WeightNames {
   const layout = detectLayout(tensors.names());
-  const nested = new WeightNames(layout, config.text.tieWordEmbeddings);
-  const flat = new WeightNames(layout, config.text.tieWordEmbeddings, true);
-  const patchEmbedding = 'embeddings.patch_embedding.weight';
-  const names = !tensors.get(nested.vision(patchEmbedding)) && tensors.get(flat.vision(patchEmbedding)) ? flat : nested;
+  const names = new WeightNames(layout, config.text.tieWordEmbeddings, detectVisionPrefix(tensors.names(), layout));
   const problems: string[] = [];
   for (const { name, shape } of expectedTensors(config, names)) {
     const entry = tensors.get(name);

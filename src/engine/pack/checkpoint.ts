@@ -104,6 +104,15 @@ async function checkTokenizer(
   }
 }
 
+/** preprocessor_config.json, or the `image_processor` entry of processor_config.json (where transformers 5 saves it). */
+async function readImageProcessorConfig(dir: string): Promise<Record<string, unknown> | null> {
+  const own = await readJsonIfPresent(dir, 'preprocessor_config.json');
+  if (own) return own;
+  const processor = await readJsonIfPresent(dir, 'processor_config.json');
+  const nested = processor?.image_processor;
+  return nested && typeof nested === 'object' ? (nested as Record<string, unknown>) : null;
+}
+
 /**
  * CLIPImageProcessor parameters with transformers' defaults. The output must be the vision tower's
  * square input, since the vision graph has a fixed pixel_values shape.
@@ -146,14 +155,6 @@ function parseImageParams(raw: Record<string, unknown> | null, config: LlavaConf
     );
   }
   return p;
-}
-
-/** preprocessor_config.json, else the image_processor section of processor_config.json (as transformers 5 saves it). */
-async function readImageProcessorConfig(dir: string): Promise<Record<string, unknown> | null> {
-  const own = await readJsonIfPresent(dir, 'preprocessor_config.json');
-  if (own) return own;
-  const section = (await readJsonIfPresent(dir, 'processor_config.json'))?.image_processor;
-  return section && typeof section === 'object' && !Array.isArray(section) ? (section as Record<string, unknown>) : null;
 }
 
 /** chat_template.jinja, then chat_template.json, then tokenizer_config.json's chat_template; null if none. */

@@ -1,6 +1,6 @@
 import { planStages, projectorKeep, resolveSchedule, type MethodSpec } from '../../shared/pruning.js';
 import { LastTokenAttention } from './methods/attention.js';
-import type { MethodRecorder } from './methods/common.js';
+import type { MethodRecorder } from './method-recorder.js';
 import { divPrune } from './methods/divprune.js';
 import type { InLlmMethod } from './methods/in-llm.js';
 import { RandomSelection } from './methods/random.js';

@@ -8,7 +8,7 @@ import {
   type PrefillInput,
   type PrefillResult,
 } from './prefill.js';
-import { mulberry32 } from '../util/rng.js';
+import { mulberry32 } from '../util/mulberry32.js';
 import { sampleToken, type SamplingParams } from './sampling.js';
 import { TextStream, type Detokenizer } from './text-stream.js';
 

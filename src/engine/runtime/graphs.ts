@@ -6,7 +6,8 @@ import type { SideOutputs } from '../pruning/types.js';
  * pack"). Everything else in the runtime calls these typed wrappers. Batch is always 1.
  */
 
-export interface DecoderDims {
+/** The shapes the runtime allocates with: KV caches, hidden states, logits. */
+export interface RuntimeDims {
   numLayers: number;
   hidden: number;
   numKvHeads: number;
@@ -19,7 +20,7 @@ export type RunnableSession = Pick<InferenceSession, 'run'>;
 
 /** The sessions of one model pack; probes are created on first use. */
 export interface ModelSessions {
-  readonly dims: DecoderDims;
+  readonly dims: RuntimeDims;
   readonly embed: RunnableSession;
   readonly vision: RunnableSession;
   readonly layers: readonly RunnableSession[];
@@ -56,7 +57,7 @@ async function hostFloats(tensor: Tensor): Promise<Float32Array> {
   return (tensor.location === 'cpu' ? tensor.data : await tensor.getData()) as Float32Array;
 }
 
-export function emptyCache(dims: DecoderDims): LayerCache {
+export function emptyCache(dims: RuntimeDims): LayerCache {
   const shape = [1, dims.numKvHeads, 0, dims.headDim];
   return { key: floatTensor(new Float32Array(0), shape), value: floatTensor(new Float32Array(0), shape) };
 }

@@ -9,7 +9,7 @@ import type { PackManifest } from '../pack/manifest.js';
 import { readPack, type PackInfo } from '../pack/read.js';
 import type { FlopsModel } from '../pruning/flops.js';
 import { TextTokenizer } from '../text/tokenizer.js';
-import { DEVICE_RESIDENT_OUTPUTS, type DecoderDims, type ModelSessions } from './graphs.js';
+import { DEVICE_RESIDENT_OUTPUTS, type RuntimeDims, type ModelSessions } from './graphs.js';
 import { SessionFactory, type ProviderReport, type ProviderRequest } from './providers.js';
 
 /**
@@ -85,7 +85,7 @@ export class LoadedModel implements ModelSessions {
     return this.manifest.chatTemplate ?? undefined;
   }
 
-  get dims(): DecoderDims {
+  get dims(): RuntimeDims {
     const t = this.manifest.config.text;
     return { numLayers: t.numLayers, hidden: t.hiddenSize, numKvHeads: t.numKvHeads, headDim: t.headDim, vocabSize: t.vocabSize };
   }

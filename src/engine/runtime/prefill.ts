@@ -111,7 +111,7 @@ export async function prefill(model: ModelSessions, input: PrefillInput, options
  * Prefills the prompt for several methods at once: each layer runs once per group of branches whose
  * sequences are still identical, every branch's method sees every boundary, and a branch forks into its
  * own group when its method prunes (branches that keep exactly the same tokens stay together). For
- * `none` vs a pruning method, the layers before the first prune are computed once (issue 4, compare).
+ * `none` vs a pruning method, the layers before the first prune are computed once (compare).
  */
 export async function prefillBranches(
   model: ModelSessions,

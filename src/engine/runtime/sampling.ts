@@ -3,7 +3,7 @@
  * so a seed reproduces an answer exactly.
  */
 
-import type { Uniform } from '../util/rng.js';
+import type { Uniform } from '../util/mulberry32.js';
 
 export interface SamplingParams {
   /** 0 (default) means greedy. */

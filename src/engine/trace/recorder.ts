@@ -1,6 +1,7 @@
 import { formatMethod, type MethodSpec, type Schedule } from '../../shared/pruning.js';
 import { TRACE_VERSION, Trace, type LayerRecord, type ScoreRecord, type TtvRecord } from '../../shared/trace.js';
 import { fullFlops, paperFlops, type FlopsModel, type PrefillShape } from '../pruning/flops.js';
+import type { MethodRecorder } from '../pruning/method-recorder.js';
 
 /** What the runtime knows before prefill starts. */
 export interface TraceMeta {
@@ -19,7 +20,7 @@ export interface TraceMeta {
  * (the runtime's numbering) and stored 1-based. `finish` computes both FLOPs conventions from the
  * recorded per-layer token counts and validates the result against the schema.
  */
-export class TraceRecorder {
+export class TraceRecorder implements MethodRecorder {
   private readonly layers = new Map<number, LayerRecord>();
   private readonly probes: PrefillShape['probes'] = [];
   private projector?: number[];

@@ -3,8 +3,8 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { Progress } from '../../shared/ipc.js';
 import { CodedError } from '../../shared/result.js';
-import type { ImportProgressUpdate } from './models.js';
 
 export const HF_ENDPOINT = 'https://huggingface.co';
 
@@ -35,7 +35,7 @@ export function isCheckpointFile(name: string): boolean {
 export async function downloadCheckpoint(
   repoId: string,
   destDir: string,
-  onProgress: (progress: ImportProgressUpdate) => void,
+  onProgress: (progress: Progress) => void,
   signal: AbortSignal,
   endpoint = HF_ENDPOINT,
 ): Promise<string> {

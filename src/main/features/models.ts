@@ -1,17 +1,11 @@
 import { join } from 'node:path';
-import type { ModelSummary } from '../../shared/ipc.js';
+import type { ModelSummary, Progress } from '../../shared/ipc.js';
 import { CodedError } from '../../shared/result.js';
 import { downloadCheckpoint, HF_ENDPOINT } from './download.js';
 
-export interface ImportProgressUpdate {
-  done: number;
-  total: number;
-  message?: string;
-}
-
 /** What model management needs of the engine: import a checkpoint folder into the store, remove a pack. */
 export interface ModelInstaller {
-  import(path: string, onProgress: (progress: ImportProgressUpdate) => void, signal: AbortSignal): Promise<ModelSummary>;
+  import(path: string, onProgress: (progress: Progress) => void, signal: AbortSignal): Promise<ModelSummary>;
   remove(id: string): Promise<void>;
   list(): Promise<ModelSummary[]>;
 }
@@ -25,7 +19,7 @@ export class ModelImports {
 
   constructor(
     private readonly installer: ModelInstaller,
-    private readonly emit: (progress: ImportProgressUpdate) => void,
+    private readonly emit: (progress: Progress) => void,
     private readonly downloadsDir: string,
     private readonly endpoint = HF_ENDPOINT,
   ) {}

@@ -5,12 +5,12 @@ import sharp from 'sharp';
 import { ImageId, type StoredImage } from '../../shared/conversation.js';
 import { writeFileAtomic } from './atomicFile.js';
 import { StorageError } from './errors.js';
-import { ImageError, validateImage as validateImageBytes, type ImageFormat, type ImageLimits } from '../../engine/image/validate.js';
+import { ImageError, validateImage as validateImageBytes, type ImageFormat, type ImageLimits } from '../../engine/index.js';
 
 /** Limits for images people drop, paste or pick: generous for photos and screenshots, small enough to decode safely. */
 export const IMAGE_LIMITS: ImageLimits = { maxBytes: 25 * 1024 * 1024, maxPixels: 50_000_000 };
 
-/** The one intake check for every way an image arrives (src/engine/image's validator, with the app's limits). */
+/** The one intake check for every way an image arrives (the engine's image validator, with the app's limits). */
 const validateImage = (bytes: Uint8Array) => validateImageBytes(bytes, IMAGE_LIMITS);
 
 const THUMBNAIL_EDGE = 256;

@@ -3,7 +3,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Id } from '../../shared/conversation.js';
 import type { Trace } from '../../shared/trace.js';
-import { readTrace, traceToJson } from '../../engine/trace/io.js';
+import { readTrace, traceToJson } from '../../shared/trace-files.js';
 import { writeFileAtomic } from './atomicFile.js';
 import { StorageError } from './errors.js';
 

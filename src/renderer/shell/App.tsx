@@ -1,10 +1,7 @@
 import { useState, type ComponentType } from 'react';
 import type { EngineStatus, ModelSummary } from '../../shared/ipc.js';
-import { ChatPane } from './ChatPane.js';
 import { useEngineStatus, useModels } from './client-context.js';
 import { EngineStatusBadge } from './EngineStatusBadge.js';
-import { ModelsView } from './ModelsView.js';
-import { SettingsView } from './SettingsView.js';
 import { Sidebar, type ViewId } from './Sidebar.js';
 
 /** What every view receives from the shell. */
@@ -14,27 +11,21 @@ export interface ViewProps {
   modelsError?: string;
 }
 
-/** The mount points: features (src/renderer/features) replace a view by passing their own component. */
+/** The mount points the features fill (src/renderer/features featureSlots; main.tsx passes them). */
 export interface ShellSlots {
   /** The sidebar's conversation list. */
-  conversations?: ComponentType<ViewProps>;
-  chat?: ComponentType<ViewProps>;
-  models?: ComponentType<ViewProps>;
-  settings?: ComponentType<ViewProps>;
+  conversations: ComponentType<ViewProps>;
+  chat: ComponentType<ViewProps>;
+  models: ComponentType<ViewProps>;
+  settings: ComponentType<ViewProps>;
 }
 
-const DEFAULT_VIEWS: Required<Omit<ShellSlots, 'conversations'>> = {
-  chat: ({ status, models }) => <ChatPane status={status} models={models} />,
-  models: ({ models, modelsError }) => <ModelsView models={models} error={modelsError} />,
-  settings: ({ status }) => <SettingsView status={status} />,
-};
-
 /** The window frame: title bar with the engine status, sidebar, and the current view. Needs a ClientProvider. */
-export function App({ slots = {} }: { slots?: ShellSlots }) {
+export function App({ slots }: { slots: ShellSlots }) {
   const status = useEngineStatus();
   const { models, error } = useModels(status);
   const [view, setView] = useState<ViewId>('chat');
-  const View = slots[view] ?? DEFAULT_VIEWS[view];
+  const View = slots[view];
   const Conversations = slots.conversations;
   const viewProps: ViewProps = { status, models, modelsError: error };
 
@@ -45,7 +36,7 @@ export function App({ slots = {} }: { slots?: ShellSlots }) {
         <EngineStatusBadge status={status} />
       </header>
       <div className="flex min-h-0 flex-1">
-        <Sidebar view={view} onView={setView} conversations={Conversations && <Conversations {...viewProps} />} />
+        <Sidebar view={view} onView={setView} conversations={<Conversations {...viewProps} />} />
         <main className="flex min-h-0 flex-1 flex-col">
           <View {...viewProps} />
         </main>

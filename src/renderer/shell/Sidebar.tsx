@@ -9,7 +9,7 @@ const NAV: { id: ViewId; label: string }[] = [
 ];
 
 /** Navigation plus the conversations area (the chat feature fills `conversations`). */
-export function Sidebar({ view, onView, conversations }: { view: ViewId; onView: (view: ViewId) => void; conversations?: ReactNode }) {
+export function Sidebar({ view, onView, conversations }: { view: ViewId; onView: (view: ViewId) => void; conversations: ReactNode }) {
   return (
     <aside
       aria-label="Sidebar"
@@ -30,9 +30,7 @@ export function Sidebar({ view, onView, conversations }: { view: ViewId; onView:
       </nav>
       <section aria-label="Conversations" className="flex min-h-0 flex-1 flex-col border-t border-zinc-200 p-2 dark:border-zinc-800">
         <h2 className="px-3 py-1 text-xs font-semibold tracking-wide text-zinc-500 uppercase">Conversations</h2>
-        <div className="min-h-0 flex-1 overflow-y-auto">
-          {conversations ?? <p className="px-3 py-2 text-sm text-zinc-500">No conversations yet.</p>}
-        </div>
+        <div className="min-h-0 flex-1 overflow-y-auto">{conversations}</div>
       </section>
     </aside>
   );

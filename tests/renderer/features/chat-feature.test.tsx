@@ -21,7 +21,7 @@ import {
 } from '../../../src/shared/ipc.js';
 import { errorFrom, ok, type Result } from '../../../src/shared/result.js';
 import type { Answerer, AnswerRequest, CompareAnswerRequest } from '../../../src/main/features/answerer.js';
-import { createFeatures, type Features } from '../../../src/main/features/handlers.js';
+import { createFeatures, type Features } from '../../../src/main/features/feature-handlers.js';
 import { openStorage } from '../../../src/main/storage/index.js';
 import { makeTrace } from './traceFixture.js';
 

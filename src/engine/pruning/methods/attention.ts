@@ -1,7 +1,8 @@
 import { topkSorted } from '../select.js';
 import type { Stage } from '../../../shared/pruning.js';
 import type { LayerBoundary } from '../types.js';
-import { keptOriginal, probeAttention, timed, type MethodRecorder } from './common.js';
+import { keptOriginal, probeAttention, timed } from './common.js';
+import type { MethodRecorder } from '../method-recorder.js';
 import type { InLlmMethod } from './in-llm.js';
 
 /**

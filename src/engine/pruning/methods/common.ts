@@ -1,10 +1,7 @@
-import type { TraceRecorder } from '../../trace/recorder.js';
+import type { MethodRecorder } from '../method-recorder.js';
 import type { LayerBoundary } from '../types.js';
 
-/** What the in-LLM methods share: the per-prefill bookkeeping of the count entering the LLM and timing. */
-
-/** The subset of the trace recorder the methods write to. */
-export type MethodRecorder = Pick<TraceRecorder, 'ttv' | 'prune' | 'probe' | 'addScoringTime' | 'schedule' | 'projectorKept'>;
+/** Helpers the in-LLM methods share: probing with its FLOPs recorded, timing a scoring step, and mapping kept tokens to the grid. */
 
 /** Runs the probe and records it (the full FLOPs count charges every probe). */
 export function probeAttention(b: LayerBoundary, probeLayer: number, queryStart: number, recorder?: MethodRecorder): Promise<Float32Array> {

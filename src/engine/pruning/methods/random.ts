@@ -1,7 +1,8 @@
 import type { Stage } from '../../../shared/pruning.js';
-import { mulberry32, type Uniform } from '../../util/rng.js';
+import { mulberry32, type Uniform } from '../../util/mulberry32.js';
 import type { LayerBoundary } from '../types.js';
-import { keptOriginal, type MethodRecorder } from './common.js';
+import { keptOriginal } from './common.js';
+import type { MethodRecorder } from '../method-recorder.js';
 import type { InLlmMethod } from './in-llm.js';
 
 /** Control: at the same stages and counts as a schedule, keep uniformly random visual tokens (seeded). */

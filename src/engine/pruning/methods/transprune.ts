@@ -3,7 +3,8 @@ import { igaFromProbe } from '../iga.js';
 import { combineScores, l1Normalize, topkSorted } from '../select.js';
 import { layerTtv, TtvAccumulator } from '../ttv.js';
 import type { LayerBoundary } from '../types.js';
-import { keptOriginal, probeAttention, timed, type MethodRecorder } from './common.js';
+import { keptOriginal, probeAttention, timed } from './common.js';
+import type { MethodRecorder } from '../method-recorder.js';
 import type { InLlmMethod } from './in-llm.js';
 
 /**

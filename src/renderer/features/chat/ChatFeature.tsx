@@ -1,9 +1,10 @@
 import { useEffect, useState, type ChangeEvent } from 'react';
 import { currentVersion, type Message } from '../../../shared/conversation.js';
 import type { Trace } from '../../../shared/trace.js';
-import { isEngineUp, useClient } from '../../shell/client-context.js';
+import { useClient } from '../../shell/client-context.js';
 import type { ViewProps } from '../../shell/App.js';
-import { callOrThrow } from '../common/client.js';
+import { askBlocker } from '../common/askBlocker.js';
+import { callOrThrow } from '../common/calls.js';
 import { CompareFeature } from '../compare/CompareFeature.js';
 import { InspectorDialog, type InspectSource } from '../inspector/InspectorDialog.js';
 import { useChat } from './chatStore.js';
@@ -13,13 +14,6 @@ import { MessageList } from './MessageList.js';
 import type { ModelInputView } from './WhatModelSees.js';
 
 type Mode = 'chat' | 'compare';
-
-/** Why nothing can be asked right now, or undefined. */
-export function askBlocker({ status, models }: ViewProps): string | undefined {
-  if (!isEngineUp(status)) return status?.reason ? `The engine is ${status.state}: ${status.reason}` : 'The engine is starting…';
-  if (models?.length === 0) return 'No model installed yet: add one under Models.';
-  return undefined;
-}
 
 /** The chat slot: a conversation (or the compare mode), with the inspector on top when opened. */
 export function ChatFeature(props: ViewProps) {

@@ -3,7 +3,7 @@ import type { AnswerVersion, Conversation, ConversationSummary, Message, StoredI
 import type { ChatAnswerEvent } from '../../../shared/ipc-features.js';
 import type { Client } from '../../client/client.js';
 import { useClient } from '../../shell/client-context.js';
-import { addImage, callOrThrow, perClient } from '../common/client.js';
+import { addImage, callOrThrow, perClient } from '../common/calls.js';
 import type { Attachment } from './Composer.js';
 
 export interface ChatState {

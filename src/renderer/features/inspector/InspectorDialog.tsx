@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from 'react';
 import type { Trace } from '../../../shared/trace.js';
 import { useClient } from '../../shell/client-context.js';
-import { callOrThrow, toBase64 } from '../common/client.js';
+import { callOrThrow, toBase64 } from '../common/calls.js';
 import { Inspector } from './Inspector.js';
 import { traceToView } from './traceAdapter.js';
 

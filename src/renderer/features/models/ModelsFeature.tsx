@@ -2,7 +2,7 @@ import { useEffect, useState } from 'react';
 import type { ModelSummary } from '../../../shared/ipc.js';
 import type { ViewProps } from '../../shell/App.js';
 import { useClient } from '../../shell/client-context.js';
-import { callOrThrow } from '../common/client.js';
+import { callOrThrow } from '../common/calls.js';
 import { ModelsView, type Task } from './ModelsView.js';
 import { ErrorText } from '../common/ErrorText.js';
 

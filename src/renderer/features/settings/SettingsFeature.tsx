@@ -2,12 +2,12 @@ import { useEffect, useRef, useState } from 'react';
 import type { AppSettings } from '../../../shared/settings.js';
 import type { ViewProps } from '../../shell/App.js';
 import { useClient } from '../../shell/client-context.js';
-import { SettingsView as EngineSettings } from '../../shell/SettingsView.js';
-import { callOrThrow } from '../common/client.js';
+import { callOrThrow } from '../common/calls.js';
+import { EngineSettings } from './EngineSettings.js';
 import { SettingsView } from './SettingsView.js';
 import { ErrorText } from '../common/ErrorText.js';
 
-/** The settings slot: the remembered settings (every valid change saved), then the shell's engine facts and controls. */
+/** The settings slot: the remembered settings (every valid change saved), then the engine's facts and controls. */
 export function SettingsFeature({ status, models }: ViewProps) {
   const client = useClient();
   const [settings, setSettings] = useState<AppSettings>();

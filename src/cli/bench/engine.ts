@@ -1,0 +1,231 @@
+import { join, resolve } from 'node:path';
+import { makeSyntheticCheckpoint, type CheckpointShape } from '../../engine/checkpoint/synthetic.js';
+import { writeFileAtomic } from '../../engine/io/files.js';
+import { importCheckpoint } from '../../engine/pack/import.js';
+import { MANIFEST_FILE, loadManifest, type PackManifest } from '../../engine/pack/manifest.js';
+import { listPacks } from '../../engine/pack/store.js';
+import { fullFlops } from '../../engine/pruning/flops.js';
+import { encodeChat } from '../../engine/text/chat.js';
+import { Decoder } from '../../engine/runtime/decode.js';
+import { encodeImage } from '../../engine/runtime/graphs.js';
+import { LoadedModel } from '../../engine/runtime/model.js';
+import { prefill, type PrefillInput } from '../../engine/runtime/prefill.js';
+import { SessionFactory } from '../../engine/runtime/providers.js';
+import { measureGemmPeak, median } from './gemm.js';
+import { integerOr, providerFromArgs, providerOptions } from '../run-options.js';
+import { printTable } from '../table.js';
+import { writeBenchResult } from './results.js';
+import type { BenchSuite } from './suite.js';
+import { RunTimer } from './timed.js';
+
+/**
+ * `bench engine`: an unpruned prefill of 576 visual tokens on a model made for the run
+ * (hidden >= 512, >= 12 layers, a one-layer vision tower since only the decoder is timed), its achieved
+ * GFLOP/s against ONNX Runtime's GEMM peak measured in the same process, and the share of a decode step
+ * spent outside session.run.
+ */
+
+/** A benchmark model's decoder; the vision tower is always tiny (two 32-wide layers) since only the decoder is timed. */
+export interface BenchModelShape {
+  hidden: number;
+  layers: number;
+  /** Default: LLaVA's ratio, 8/3 of hidden rounded to 64 (11008 for 4096). */
+  intermediate?: number;
+  dtype: 'fp32' | 'fp16';
+  /**
+   * Import only this many layers and let the pack repeat their graphs up to `layers` (each layer still
+   * gets its own session and its own copy of the weights). Timing depends on shapes, not on values, and
+   * making 6.7 B random weights in JavaScript would take longer than a GPU machine's command may run.
+   */
+  distinctLayers?: number;
+}
+
+/** 336 px / patch 14 = 24 x 24 = 576 visual tokens, as LLaVA-1.5. */
+const IMAGE = { imageSize: 336, patchSize: 14 };
+
+/** Makes (once, cached under .cache/bench) and imports a random-weight checkpoint of the given decoder shape. */
+export async function benchPack(shape: BenchModelShape): Promise<string> {
+  const intermediate = shape.intermediate ?? Math.round((shape.hidden * 8) / 3 / 64) * 64;
+  const distinct = Math.min(shape.layers, shape.distinctLayers ?? shape.layers);
+  const name = `bench-h${shape.hidden}-l${shape.layers}${distinct < shape.layers ? `of${distinct}` : ''}-m${intermediate}-${shape.dtype}`;
+  const root = resolve('.cache/bench');
+  const cached = (await listPacks(join(root, 'store'))).find((p) => p.name === name);
+  if (cached) return cached.path;
+  const checkpoint = join(root, 'checkpoints', name);
+  const heads = shape.hidden / 128 >= 1 && shape.hidden % 128 === 0 ? shape.hidden / 128 : shape.hidden / 64;
+  const tiny: Partial<CheckpointShape> = {
+    hidden: shape.hidden,
+    intermediate,
+    layers: distinct,
+    heads,
+    kvHeads: heads,
+    visionHidden: 32,
+    visionIntermediate: 64,
+    visionLayers: 2,
+    visionHeads: 2,
+    ...IMAGE,
+  };
+  console.error(`making a ${shape.layers}-layer, ${shape.hidden}-wide ${shape.dtype} checkpoint in ${checkpoint}`);
+  // Safetensors files are written whole from one buffer: keep each shard near 1 GB (Node buffers stop at 4 GB).
+  const bytes = distinct * (4 * shape.hidden ** 2 + 3 * shape.hidden * intermediate) * (shape.dtype === 'fp16' ? 2 : 4);
+  await makeSyntheticCheckpoint(checkpoint, { ...tiny, dtype: shape.dtype, shards: Math.max(1, Math.ceil(bytes / 2 ** 30)) });
+  console.error('importing it');
+  const { dir } = await importCheckpoint(checkpoint, join(root, 'store'), { name, dtype: shape.dtype });
+  if (distinct < shape.layers) await repeatLayers(dir, shape.layers);
+  return dir;
+}
+
+/** Rewrites a benchmark pack's manifest so its layer (and probe) graphs repeat, in order, up to `layers`. */
+async function repeatLayers(dir: string, layers: number): Promise<void> {
+  const manifest = await loadManifest(dir);
+  const cycle = <T>(items: T[]) => Array.from({ length: layers }, (_, l) => items[l % items.length]);
+  const repeated: PackManifest = {
+    ...manifest,
+    config: { ...manifest.config, text: { ...manifest.config.text, numLayers: layers } },
+    graphs: { ...manifest.graphs, layers: cycle(manifest.graphs.layers), probes: cycle(manifest.graphs.probes) },
+  };
+  await writeFileAtomic(join(dir, MANIFEST_FILE), `${JSON.stringify(repeated, null, 2)}\n`);
+}
+
+/** A LLaVA prompt with the image placeholder, and the visual tokens of a random image. */
+export async function benchPrompt(model: LoadedModel): Promise<PrefillInput> {
+  const question = 'What is in the image? Describe the colour of the sky and how many cars are on the left.';
+  const { ids } = encodeChat(model.tokenizer, [{ role: 'user', text: question, image: true }], {
+    template: model.chatTemplate,
+    imageTokenId: model.config.imageTokenIndex,
+  });
+  const size = model.config.vision.imageSize;
+  const pixels = Float32Array.from({ length: 3 * size * size }, (_, i) => Math.sin(i * 0.37));
+  return { ids, imageTokenId: model.config.imageTokenIndex, visual: await encodeImage(model, pixels, size) };
+}
+
+/** FLOPs of an unpruned prefill's decoder layers and LM head (what `prefill` runs after the vision tower). */
+export function prefillFlops(model: LoadedModel, input: PrefillInput): number {
+  const visual = input.visual?.count ?? 0;
+  const f = fullFlops(
+    {
+      visualPerLayer: Array(model.dims.numLayers).fill(visual),
+      textTokens: input.ids.length - 1,
+      visionTokens: visual,
+      ttvLayers: [],
+      probes: [],
+      diversity: false,
+    },
+    model.flopsModel,
+  );
+  return f.decoder + f.head;
+}
+
+/** Median decode-step time and the share of it spent outside session.run. */
+export async function measureDecode(
+  model: LoadedModel,
+  input: PrefillInput,
+  steps: number,
+): Promise<{ stepMs: number; outsideShare: number; runCalls: number }> {
+  const prefilled = await prefill(model, input);
+  const timer = new RunTimer();
+  const decoder = new Decoder(timer.model(model), prefilled);
+  try {
+    await decoder.step(1); // warm-up: first use of the decode shapes
+    const stepTimes: number[] = [];
+    const outside: number[] = [];
+    for (let i = 0; i < steps; i++) {
+      timer.reset();
+      const start = performance.now();
+      await decoder.step(2 + (i % 50));
+      const total = performance.now() - start;
+      stepTimes.push(total);
+      outside.push((total - timer.ms) / total);
+    }
+    return { stepMs: median(stepTimes), outsideShare: median(outside), runCalls: timer.calls };
+  } finally {
+    decoder.dispose();
+  }
+}
+
+export const engineBench: BenchSuite = {
+  summary: 'prefill GFLOP/s against the measured ONNX Runtime GEMM peak, and decode time outside session.run',
+  usage: 'bench engine [--hidden 512] [--layers 12] [--runs 5] [--decode-steps 16] [--threads n] [--ep cpu]',
+  options: {
+    hidden: { type: 'string' },
+    layers: { type: 'string' },
+    runs: { type: 'string' },
+    'decode-steps': { type: 'string' },
+    ...providerOptions,
+  },
+  async run(values) {
+    const shape: BenchModelShape = {
+      hidden: integerOr(values.hidden, '--hidden', 512),
+      layers: integerOr(values.layers, '--layers', 12),
+      dtype: 'fp32',
+    };
+    const runs = integerOr(values.runs, '--runs', 5);
+    const { ep, threads } = providerFromArgs(values, 'cpu');
+    const packDir = await benchPack(shape);
+    const model = await LoadedModel.load(packDir, { ep, threads });
+    try {
+      const input = await benchPrompt(model);
+      await prefill(model, input); // warm-up
+      const times: number[] = [];
+      const layerTimes: number[][] = [];
+      for (let i = 0; i < runs; i++) {
+        const start = performance.now();
+        const result = await prefill(model, input);
+        times.push(performance.now() - start);
+        layerTimes.push(result.layerMs);
+      }
+      // Best of the runs against the best GEMM run: both are what the machine can do, on a CPU shared with other work.
+      const prefillMs = Math.min(...times);
+      const flops = prefillFlops(model, input);
+      const achieved = flops / (prefillMs / 1000) / 1e9;
+      const seqLen = input.ids.length - 1 + (input.visual?.count ?? 0);
+      const t = model.config.text;
+      const factory = new SessionFactory(model.provider.active, { threads });
+      const peaks = [
+        await measureGemmPeak(factory, seqLen, t.hiddenSize, t.intermediateSize),
+        await measureGemmPeak(factory, 2048, 2048, 2048),
+      ];
+      const peak = peaks.reduce((a, b) => (b.gflops > a.gflops ? b : a));
+      const decode = await measureDecode(model, input, integerOr(values['decode-steps'], '--decode-steps', 16));
+
+      console.log(
+        `\nbench engine: ${shape.layers} layers, hidden ${shape.hidden}, ${seqLen} prefill tokens (${input.visual?.count} visual), provider ${model.provider.active}, threads ${threads ?? 'ORT default'}\n`,
+      );
+      printTable(
+        ['measure', 'value', 'aim'],
+        [
+          [`prefill ms (best of ${runs}; median ${median(times).toFixed(0)})`, prefillMs, ''],
+          ['prefill GFLOP (decoder + head)', flops / 1e9, ''],
+          ['achieved GFLOP/s', achieved, ''],
+          [`GEMM peak GFLOP/s (${peak.m}x${peak.k}x${peak.n})`, peak.gflops, ''],
+          ['achieved / peak', `${((100 * achieved) / peak.gflops).toFixed(1)}%`, '>= 50%'],
+          ['decode step ms (median)', decode.stepMs, ''],
+          ['decode time outside session.run', `${(100 * decode.outsideShare).toFixed(1)}%`, '<= 10%'],
+        ],
+      );
+      const path = await writeBenchResult('engine', {
+        shape,
+        seqLen,
+        visualTokens: input.visual?.count,
+        provider: model.provider,
+        threads: threads ?? null,
+        runs,
+        prefillMs,
+        prefillMedianMs: median(times),
+        prefillRunsMs: times,
+        layerMs: layerTimes[layerTimes.length - 1],
+        prefillFlops: flops,
+        achievedGflops: achieved,
+        gemmPeaks: peaks,
+        peakGflops: peak.gflops,
+        ratio: achieved / peak.gflops,
+        decodeStepMs: decode.stepMs,
+        decodeOutsideRunShare: decode.outsideShare,
+        decodeRunCallsPerStep: decode.runCalls,
+      });
+      console.log(`\nwritten ${path}`);
+    } finally {
+      await model.dispose();
+    }
+  },
+};

@@ -1,0 +1,73 @@
+import { resolve } from 'node:path';
+import {
+  CHECKPOINT_PRESETS,
+  CheckpointShapeError,
+  makeSyntheticCheckpoint,
+  type CheckpointDtype,
+  type CheckpointPreset,
+  type CheckpointShape,
+} from '../../engine/checkpoint/synthetic.js';
+import { CliError, type CliCommand } from '../command.js';
+import { integerArg } from '../run-options.js';
+
+/** The shape flags, each overriding one field of the preset: `--kv-heads` sets `kvHeads`. */
+const SHAPE_FLAGS = Object.keys(CHECKPOINT_PRESETS.tiny).map((key) => ({
+  key: key as keyof CheckpointShape,
+  flag: key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`),
+}));
+
+const DTYPES: CheckpointDtype[] = ['fp32', 'fp16', 'bf16'];
+
+export const makeCheckpointCommand: CliCommand = {
+  name: 'make-checkpoint',
+  summary: 'write a random-weight LLaVA-1.5 checkpoint folder (for benchmarks and trying the app without a download)',
+  usage:
+    'make-checkpoint --out DIR [--preset tiny|tiny-gqa] [--layers N] [--hidden D] [--intermediate D] [--heads H] [--kv-heads H]\n' +
+    '         [--vision-hidden D] [--vision-intermediate D] [--vision-layers N] [--vision-heads H] [--image-size PX] [--patch-size PX]\n' +
+    '         [--seed S] [--dtype fp32|fp16|bf16] [--shards N] [--layout legacy|new] [--chat-template]',
+  options: {
+    out: { type: 'string' },
+    preset: { type: 'string', default: 'tiny' },
+    ...Object.fromEntries(SHAPE_FLAGS.map(({ flag }) => [flag, { type: 'string' } as const])),
+    seed: { type: 'string', default: '1' },
+    dtype: { type: 'string', default: 'fp32' },
+    shards: { type: 'string', default: '1' },
+    layout: { type: 'string', default: 'legacy' },
+    'chat-template': { type: 'boolean', default: false },
+  },
+  async run({ values }) {
+    if (!values.out) throw new CliError('--out DIR is required');
+    const preset = String(values.preset);
+    if (!(preset in CHECKPOINT_PRESETS)) throw new CliError(`--preset must be one of ${Object.keys(CHECKPOINT_PRESETS).join(', ')}`);
+    const dtype = String(values.dtype) as CheckpointDtype;
+    if (!DTYPES.includes(dtype)) throw new CliError(`--dtype must be one of ${DTYPES.join(', ')}`);
+    const layout = String(values.layout);
+    if (layout !== 'legacy' && layout !== 'new') throw new CliError('--layout must be legacy or new');
+    const shape: Partial<CheckpointShape> = {};
+    for (const { key, flag } of SHAPE_FLAGS) if (values[flag] !== undefined) shape[key] = integerArg(values[flag], `--${flag}`);
+
+    const out = resolve(String(values.out));
+    let made: Awaited<ReturnType<typeof makeSyntheticCheckpoint>>;
+    try {
+      made = await makeSyntheticCheckpoint(out, {
+        ...shape,
+        preset: preset as CheckpointPreset,
+        seed: integerArg(values.seed, '--seed', 0),
+        dtype,
+        shards: integerArg(values.shards, '--shards'),
+        layout,
+        chatTemplate: values['chat-template'] === true,
+      });
+    } catch (err) {
+      if (err instanceof CheckpointShapeError) throw new CliError(err.message);
+      throw err;
+    }
+    const s = made.shape;
+    console.log(
+      `checkpoint written to ${out}: ${s.layers} decoder layers, hidden ${s.hidden}, ${s.heads} heads (${s.kvHeads} KV), ` +
+        `${made.numVisualTokens} visual tokens, ${dtype} weights`,
+    );
+    console.log(`import it with: npm run cli -- import ${out}`);
+    return 0;
+  },
+};

@@ -1,0 +1,6 @@
+// The engine's public entry point for the processes that host it (Electron main, the web host): the
+// little they run in their own process. Everything else they ask of the engine goes through its
+// messages (src/shared/ipc.ts) to the engine process (src/engine/worker/entry.ts).
+
+/** Image intake: the app checks a dropped image with the same rules the engine's preprocessing applies. */
+export { ImageError, validateImage, type ImageFormat, type ImageInfo, type ImageLimits } from './image/validate.js';

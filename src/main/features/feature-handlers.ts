@@ -1,0 +1,141 @@
+import type { z } from 'zod';
+import type { featureCalls, featureEvents } from '../../shared/ipc-features.js';
+import { readTrace, traceToJson, traceToTokenCsv } from '../../shared/trace-files.js';
+import { writeFileAtomic } from '../storage/atomicFile.js';
+import type { Storage } from '../storage/index.js';
+import type { Answerer } from './answerer.js';
+import { ChatService } from './chat.js';
+import { CompareService } from './compare.js';
+import { conversationToMarkdown, fileNameFor } from './exports.js';
+import { ModelImports, type ModelInstaller } from './models.js';
+
+type FeatureCalls = typeof featureCalls;
+export type FeatureHandlers = {
+  [K in keyof FeatureCalls]: (request: z.output<FeatureCalls[K]['request']>) => Promise<z.input<FeatureCalls[K]['response']>>;
+};
+
+/** Asks the user where to save (Electron: a save dialog); null when they cancel. */
+export type ChooseSavePath = (suggestedName: string) => Promise<string | null>;
+
+export interface FeatureDeps {
+  storage: Storage;
+  answerer: Answerer;
+  models: ModelInstaller;
+  chooseSavePath: ChooseSavePath;
+  /** Hugging Face's address; tests point it at a local server. */
+  hfEndpoint?: string;
+}
+
+type FeatureEvents = typeof featureEvents;
+type FeatureEventName = keyof FeatureEvents;
+type FeaturePayload<E extends FeatureEventName> = z.output<FeatureEvents[E]>;
+type Listener = <E extends FeatureEventName>(event: E, payload: FeaturePayload<E>) => void;
+
+export interface Features {
+  handlers: FeatureHandlers;
+  /** Subscribes to the events the features push (streaming answers); returns the unsubscribe. */
+  onEvent(listener: Listener): () => void;
+  /** Start-up: answers cut off by a crash or quit become `interrupted`, keeping their text. */
+  recover(): Promise<number>;
+  /** Quit: stop every answer in flight (each is saved as interrupted). */
+  stopAll(): void;
+}
+
+/** The chat, compare, image, trace, export, settings and model-management calls, over main's storage and the engine. */
+export function createFeatures({ storage, answerer, models, chooseSavePath, hfEndpoint }: FeatureDeps): Features {
+  const listeners = new Set<Listener>();
+  const emit = <E extends FeatureEventName>(event: E, payload: FeaturePayload<E>) => {
+    for (const listener of listeners) listener(event, payload);
+  };
+  const chat = new ChatService(storage, answerer, (payload) => emit('chat.answer', payload));
+  const compare = new CompareService(storage, answerer, (payload) => emit('compare.answer', payload));
+  const imports = new ModelImports(models, (progress) => emit('models.progress', progress), storage.downloadsDir, hfEndpoint);
+  const { conversations, images, settings, traces } = storage;
+
+  async function save(suggestedName: string, data: string | Uint8Array): Promise<{ path: string | null }> {
+    const path = await chooseSavePath(suggestedName);
+    if (path) await writeFileAtomic(path, data);
+    return { path };
+  }
+  /** Tells every window the new model list once a change to the store is done. */
+  async function announced<T>(change: Promise<T>): Promise<T> {
+    const result = await change;
+    emit('models.changed', await models.list());
+    return result;
+  }
+  const imageWithThumbnail = async (id: string) => ({
+    image: await images.info(id),
+    thumbnail: `data:image/webp;base64,${Buffer.from(await images.thumbnail(id)).toString('base64')}`,
+  });
+
+  const handlers: FeatureHandlers = {
+    'conversations.list': ({ query }) => (query?.trim() ? conversations.search(query) : conversations.list()),
+    'conversations.create': ({ title }) => conversations.create(title),
+    'conversations.get': ({ id }) => conversations.get(id),
+    'conversations.rename': ({ id, title }) => conversations.rename(id, title),
+    'conversations.delete': async ({ id }) => {
+      chat.stop(id);
+      await conversations.delete(id);
+      return {};
+    },
+    'conversations.selectVersion': ({ id, messageId, index }) => conversations.selectVersion(id, messageId, index),
+
+    'images.add': async ({ data }) => imageWithThumbnail((await images.addBytes(Buffer.from(data, 'base64'))).id),
+    'images.get': ({ id }) => imageWithThumbnail(id),
+
+    'settings.get': () => settings.load(),
+    'settings.set': (next) => settings.save(next),
+
+    'chat.send': ({ conversationId, text, images: ids }) => chat.send(conversationId, text, ids),
+    'chat.regenerate': ({ conversationId, messageId }) => chat.regenerate(conversationId, messageId),
+    'chat.stop': async ({ conversationId }) => ({ stopped: chat.stop(conversationId) }),
+
+    'compare.run': async ({ text, image, left, right }) => ({ runId: await compare.run(text, image, { left, right }) }),
+    'compare.stop': async ({ runId }) => ({ stopped: compare.stop(runId) }),
+
+    'traces.get': ({ traceId }) => traces.get(traceId),
+    'traces.read': async ({ text }) => readTrace(text),
+
+    'export.trace': async ({ traceId, format }) => {
+      const trace = await traces.get(traceId);
+      return save(
+        `trace-${trace.method.label}-${traceId.slice(0, 8)}.${format}`,
+        format === 'json' ? traceToJson(trace) : traceToTokenCsv(trace),
+      );
+    },
+    'export.overlay': async ({ traceId, png }) => {
+      const trace = await traces.get(traceId);
+      return save(`overlay-${trace.method.label}-${traceId.slice(0, 8)}.png`, Buffer.from(png, 'base64'));
+    },
+    'models.import': ({ path }) => announced(imports.import(path)),
+    'models.download': ({ repoId }) => announced(imports.download(repoId)),
+    'models.cancelImport': async () => ({ cancelled: imports.cancel() }),
+    'models.remove': async ({ id }) => {
+      await announced(models.remove(id));
+      const current = await settings.load();
+      if (current.modelId === id) await settings.save({ ...current, modelId: undefined });
+      return {};
+    },
+
+    'export.conversation': async ({ id, format }) => {
+      const conversation = await conversations.get(id);
+      return format === 'json'
+        ? save(fileNameFor(conversation.title, 'json'), JSON.stringify(conversation, null, 2))
+        : save(fileNameFor(conversation.title, 'md'), conversationToMarkdown(conversation));
+    },
+  };
+
+  return {
+    handlers,
+    onEvent(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    recover: () => conversations.recoverInterrupted(),
+    stopAll() {
+      chat.stopAll();
+      compare.stopAll();
+      imports.cancel();
+    },
+  };
+}
