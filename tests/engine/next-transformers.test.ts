@@ -138,8 +138,7 @@ describe.each(['vicuna', 'mistral'] as const)('LLaVA-NeXT %s vs transformers', (
       const stages = recorder.finish({ answer: '', generatedTokens: 0 }).layers.filter((l) => l.kept);
       expect(stages.map((l) => [l.layer, l.kept!.length])).toEqual(c.transprune_high.stages.map((s) => [s.after_layer, s.keep]));
       stages.forEach((l, i) => expect(l.kept, `stage after layer ${l.layer}`).toEqual(keptFromHex(c.transprune_high.stages[i].kept_hex)));
-      let best = 0;
-      run.logits.forEach((v, i) => v > run.logits[best] && (best = i));
+      const best = run.logits.reduce((top, v, i, all) => (v > all[top] ? i : top), 0);
       expect(best).toBe(c.transprune_high.answer_token);
     });
   });

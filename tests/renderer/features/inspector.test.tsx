@@ -196,7 +196,7 @@ describe('Inspector on a LLaVA-NeXT trace (tiles, base view, newlines)', () => {
     expect([...map.querySelectorAll('[data-tile]')].map((el) => el.getAttribute('data-tile'))).toEqual(['0,0', '0,1']);
     expect(within(map).getByTestId('base-view').querySelectorAll('[data-patch]')).toHaveLength(4);
     expect(within(map).getByTestId('tiled-image').querySelectorAll('[data-patch]')).toHaveLength(8);
-    expect(screen.getByRole('img', { name: 'The base view' })).toBeTruthy();
+    expect(screen.getByRole('img', { name: /Base view: the whole upload stretched square/ })).toBeTruthy();
     const slider = screen.getByRole('slider');
     for (const record of trace.layers) {
       fireEvent.change(slider, { target: { value: String(record.layer - 1) } });
@@ -204,7 +204,7 @@ describe('Inspector on a LLaVA-NeXT trace (tiles, base view, newlines)', () => {
       const shown = [...map.querySelectorAll('[data-kept="true"]')].map((el) => Number(el.getAttribute('data-patch')));
       expect(shown.sort((a, b) => a - b)).toEqual(visualTokensAt(trace, record.layer));
     }
-    fireEvent.mouseEnter(container.querySelector('[data-patch="8"]')!);
+    fireEvent.mouseOver(map.querySelector('[data-patch="8"]')!);
     expect(screen.getByTestId('patch-card').textContent).toContain('the newline after row 1 of tile 2');
     expect(screen.getAllByRole('group', { name: /heatmap/ })).toHaveLength(6);
   });

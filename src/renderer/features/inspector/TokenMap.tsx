@@ -33,7 +33,6 @@ export function TokenMap({ layout, imageUrl, fill, present, highlighted, onHighl
       key={patch}
       data-patch={patch}
       data-kept={present?.[patch]}
-      onMouseEnter={() => onHighlight(patch)}
       style={{ ...place(rect), background: fill(patch) }}
       className={`absolute ${extra} ${patch === highlighted ? 'z-10 outline outline-2 outline-amber-400' : ''}`}
     />
@@ -56,6 +55,10 @@ export function TokenMap({ layout, imageUrl, fill, present, highlighted, onHighl
       tabIndex={compact ? undefined : 0}
       onKeyDown={compact ? undefined : onKeyDown}
       onFocus={() => !compact && highlighted === null && onHighlight(0)}
+      onMouseOver={(event) => {
+        const patch = (event.target as HTMLElement).dataset.patch;
+        if (patch !== undefined) onHighlight(Number(patch));
+      }}
       onMouseLeave={() => onHighlight(null)}
       className="flex items-start gap-3 outline-none ring-sky-500 focus-visible:ring-2"
     >
@@ -66,11 +69,17 @@ export function TokenMap({ layout, imageUrl, fill, present, highlighted, onHighl
             className="relative w-full overflow-hidden rounded-md bg-zinc-200 dark:bg-zinc-800"
             style={{ aspectRatio: `${layout.imageWidth} / ${layout.imageHeight}` }}
           >
-            {imageUrl && <img src={imageUrl} alt="The original image" className="absolute inset-0 h-full w-full object-fill" />}
+            {imageUrl && (
+              <img
+                src={imageUrl}
+                alt={`Uploaded original, ${layout.imageWidth}×${layout.imageHeight}`}
+                className="absolute inset-0 h-full w-full object-fill"
+              />
+            )}
             {tokens.filter((t) => t.kind === 'tile').map((t) => cell(t.patch, t.rect, 'border-[0.5px] border-white/10'))}
-            {tiles.map((t, i) => (
+            {tiles.map((t) => (
               <div
-                key={i}
+                key={`${t.row},${t.col}`}
                 data-tile={`${t.row},${t.col}`}
                 style={place(t.rect)}
                 className="pointer-events-none absolute border border-amber-300/90"
@@ -92,7 +101,13 @@ export function TokenMap({ layout, imageUrl, fill, present, highlighted, onHighl
       {!compact && (
         <figure className="w-32 shrink-0">
           <div data-testid="base-view" className="relative aspect-square w-full overflow-hidden rounded-md bg-zinc-200 dark:bg-zinc-800">
-            {imageUrl && <img src={imageUrl} alt="The base view" className="absolute inset-0 h-full w-full object-fill" />}
+            {imageUrl && (
+              <img
+                src={imageUrl}
+                alt="Base view: the whole upload stretched square"
+                className="absolute inset-0 h-full w-full object-fill"
+              />
+            )}
             {tokens.filter((t) => t.kind === 'base').map((t) => cell(t.patch, t.rect, 'border-[0.5px] border-white/10'))}
           </div>
           <figcaption className="mt-1 text-xs text-zinc-500">Base view: the whole image, stretched to the square</figcaption>
