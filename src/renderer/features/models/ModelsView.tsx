@@ -146,8 +146,8 @@ function ImportSection({ onImport, onCancelImport, importTask = {} }: ModelsView
         Import a checkpoint folder
       </h3>
       <p className="text-sm text-zinc-500">
-        A Hugging Face LLaVA-1.5 or LLaVA-NeXT folder: config.json, *.safetensors, tokenizer.json and preprocessor_config.json. It is converted to ONNX on
-        this computer.
+        A Hugging Face LLaVA-1.5 or LLaVA-NeXT folder: config.json, *.safetensors, tokenizer.json and preprocessor_config.json. It is
+        converted to ONNX on this computer.
       </p>
       {importTask.progress ? (
         <ProgressBar label="Import progress" progress={importTask.progress} onCancel={onCancelImport} />
