@@ -1,4 +1,4 @@
-import { PROVIDER_REQUESTS, type ProviderRequest } from '../engine/runtime/providers.js';
+import { PROVIDER_REQUESTS, type ProviderRequest } from '../shared/providers.js';
 import { Engine } from '../engine/runtime/engine.js';
 import { cliStoreDir } from '../engine/pack/store.js';
 import { DEMO_MODEL_NAME, DemoModelMissingError, demoModelDir } from '../engine/data/demo-model.js';

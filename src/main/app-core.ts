@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { AppEventName, AppEventPayload, Progress } from '../shared/ipc.js';
+import type { AppEventName, AppEventPayload } from '../shared/ipc.js';
 import { EngineHost, type EngineHostOptions } from './engine-host.js';
-import { engineAnswerer } from './features/engineAnswerer.js';
+import type { Answerer } from './features/answerer.js';
 import { createFeatures, type ChooseSavePath } from './features/feature-handlers.js';
 import type { ModelInstaller } from './features/models.js';
 import { dispatchAppCall, engineCallHandlers, type AppHandlers } from './app-handlers.js';
@@ -41,19 +41,20 @@ export interface AppCore {
 
 export function createAppCore({ spawn, restartBackoffMs, userData, chooseSavePath, bundledModel }: AppCoreOptions): AppCore {
   const engine = new EngineHost({ spawn, restartBackoffMs });
-  const answerer = engineAnswerer({
-    ask: (request, { signal, onText }) =>
-      engine.call('chat.ask', request, { signal, onEvent: (e) => e.event === 'text' && onText((e.payload as { delta: string }).delta) }),
-    compare: (request, { signal, onText }) =>
-      engine.call('chat.compare', request, {
+  const answerer: Answerer = {
+    answer: (request, onText, signal) =>
+      engine.call('chat.ask', request, { signal, onEvent: (e) => e.event === 'text' && onText(e.payload.delta) }),
+    compare: async (request, onText, signal) => {
+      const { answers } = await engine.call('chat.compare', request, {
         signal,
-        onEvent: (e) =>
-          e.event === 'text' && onText((e.payload as { branch?: number }).branch ?? 0, (e.payload as { delta: string }).delta),
-      }),
-  });
+        onEvent: (e) => e.event === 'text' && onText(e.payload.branch ?? 0, e.payload.delta),
+      });
+      return answers;
+    },
+  };
   const models: ModelInstaller = {
     import: (path, onProgress, signal) =>
-      engine.call('models.import', { path }, { signal, onEvent: (e) => e.event === 'progress' && onProgress(e.payload as Progress) }),
+      engine.call('models.import', { path }, { signal, onEvent: (e) => e.event === 'progress' && onProgress(e.payload) }),
     remove: async (id) => void (await engine.call('models.remove', { id })),
     list: () => engine.call('models.list', {}),
   };

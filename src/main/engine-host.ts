@@ -3,9 +3,9 @@ import {
   EngineInfo,
   EngineOutMessage,
   engineCalls,
-  engineEvents,
+  parseCallEvent,
+  type EngineCallEvent,
   type EngineCallName,
-  type EngineEventMessage,
   type EngineRequest,
   type EngineResponse,
   type EngineStatus,
@@ -31,17 +31,18 @@ export interface EngineHostOptions {
   stableAfterMs?: number;
 }
 
-export interface CallOptions {
+export interface CallOptions<K extends EngineCallName> {
   signal?: AbortSignal;
-  /** Events the engine streams for this call (progress, tokens...). */
-  onEvent?: (event: EngineEventMessage) => void;
+  /** The events the engine streams for this call (progress, text...), each checked against the contract. */
+  onEvent?: (event: EngineCallEvent<K>) => void;
 }
 
 interface Pending {
   name: EngineCallName;
   resolve(value: unknown): void;
   reject(error: CodedError): void;
-  onEvent?: (event: EngineEventMessage) => void;
+  /** Hands a streamed event to the caller; false when it is not one of the call's events or fails its schema. */
+  deliver(event: string, payload: unknown): boolean;
 }
 
 const DEFAULTS = {
@@ -109,7 +110,7 @@ export class EngineHost {
     await this.start();
   }
 
-  async call<K extends EngineCallName>(name: K, request: EngineRequest<K>, options: CallOptions = {}): Promise<EngineResponse<K>> {
+  async call<K extends EngineCallName>(name: K, request: EngineRequest<K>, options: CallOptions<K> = {}): Promise<EngineResponse<K>> {
     const engine = this.process;
     if (!engine || (this.current.state !== 'ready' && this.current.state !== 'busy')) {
       throw new CodedError(
@@ -119,7 +120,12 @@ export class EngineHost {
     }
     if (options.signal?.aborted) throw new CodedError('cancelled', 'cancelled');
     const id = this.nextId++;
-    const response = new Promise<unknown>((resolve, reject) => this.pending.set(id, { name, resolve, reject, onEvent: options.onEvent }));
+    const deliver = (event: string, payload: unknown) => {
+      const parsed = parseCallEvent(name, event, payload);
+      if (parsed) options.onEvent?.(parsed);
+      return parsed !== null;
+    };
+    const response = new Promise<unknown>((resolve, reject) => this.pending.set(id, { name, resolve, reject, deliver }));
     const onAbort = () => this.send(engine, 'cancel', { id });
     options.signal?.addEventListener('abort', onAbort, { once: true });
     this.send(engine, name, request, id);
@@ -163,23 +169,31 @@ export class EngineHost {
   private receive(engine: EngineProcess, raw: unknown): void {
     if (engine !== this.process) return;
     const parsed = EngineOutMessage.safeParse(raw);
-    if (!parsed.success) return console.error(`engine host: dropped a malformed message: ${String(JSON.stringify(raw)).slice(0, 200)}`);
+    if (!parsed.success) {
+      console.error(`engine host: dropped a malformed message: ${String(JSON.stringify(raw)).slice(0, 200)}`);
+      return;
+    }
     const message = parsed.data;
-    if ('ok' in message) return this.settle(message.id, message);
-    if (message.event === 'ready') return this.handshake(engine, message.payload);
-    if (message.id !== undefined) {
-      const result = engineEvents[message.event as keyof typeof engineEvents]?.safeParse(message.payload);
-      if (result?.success) this.pending.get(message.id)?.onEvent?.({ ...message, payload: result.data });
-      else console.error(`engine host: dropped event "${message.event}" that fails the contract`);
+    if ('ok' in message) this.settle(message.id, message);
+    else if (message.event === 'ready') this.handshake(engine, message.payload);
+    else {
+      const pending = message.id === undefined ? undefined : this.pending.get(message.id);
+      if (pending && !pending.deliver(message.event, message.payload)) {
+        console.error(`engine host: dropped event "${message.event}" that fails the contract of ${pending.name}`);
+      }
     }
   }
 
   private handshake(engine: EngineProcess, payload: unknown): void {
     clearTimeout(this.readyTimer);
     const info = EngineInfo.safeParse(payload);
-    if (!info.success) return this.failLaunch(engine, `malformed ready handshake: ${info.error.message}`);
+    if (!info.success) {
+      this.failLaunch(engine, `malformed ready handshake: ${info.error.message}`);
+      return;
+    }
     if (info.data.versions.protocol !== ENGINE_PROTOCOL_VERSION) {
-      return this.failLaunch(engine, `engine speaks protocol ${info.data.versions.protocol}, host expects ${ENGINE_PROTOCOL_VERSION}`);
+      this.failLaunch(engine, `engine speaks protocol ${info.data.versions.protocol}, host expects ${ENGINE_PROTOCOL_VERSION}`);
+      return;
     }
     this.readyAt = Date.now();
     this.setStatus({ state: 'ready', info: info.data });
@@ -192,7 +206,10 @@ export class EngineHost {
   ): void {
     const pending = this.pending.get(id);
     if (!pending) return;
-    if (!message.ok) return pending.reject(new CodedError(message.error.code, message.error.message));
+    if (!message.ok) {
+      pending.reject(new CodedError(message.error.code, message.error.message));
+      return;
+    }
     const value = engineCalls[pending.name].response.safeParse(message.value);
     if (value.success) pending.resolve(value.data);
     else pending.reject(new CodedError('internal', `engine answered ${pending.name} outside the contract: ${value.error.message}`));

@@ -1,5 +1,5 @@
 import { app, utilityProcess } from 'electron';
-import { exitReason, type EngineProcess, type SpawnEngine } from './engine-process.js';
+import { exitReason, type SpawnEngine } from './engine-process.js';
 
 export const ENGINE_SERVICE_NAME = 'transprune-engine';
 

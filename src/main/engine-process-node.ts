@@ -2,7 +2,7 @@ import { fork } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { exitReason, type EngineProcess, type SpawnEngine } from './engine-process.js';
+import { exitReason, type SpawnEngine } from './engine-process.js';
 
 export interface NodeEngineOptions {
   modelStore: string;

@@ -14,7 +14,8 @@ function buildWindowApi(): WindowApi {
   const groups: Record<string, Record<string, (request: unknown) => Promise<unknown>>> = {};
   for (const name of appCallNames) {
     const [group, fn] = name.split('.');
-    (groups[group] ??= {})[fn] = (request: unknown) => ipcRenderer.invoke(appCallChannel(name), request);
+    groups[group] ??= {};
+    groups[group][fn] = (request: unknown) => ipcRenderer.invoke(appCallChannel(name), request);
   }
 
   const listeners = new Map<string, Set<Listener>>();

@@ -15,13 +15,25 @@ export const ImageId = z.string().regex(/^[0-9a-f]{64}$/);
 export const AnswerStatus = z.enum(['streaming', 'done', 'interrupted', 'error']);
 export type AnswerStatus = z.infer<typeof AnswerStatus>;
 
-/** Per-answer numbers shown under the message (LM Studio style, plus what pruning changed). */
+/**
+ * Per-answer numbers (LM Studio style, plus what pruning changed): what the engine measures, shown under
+ * the message and stored with it. The engine fills every field; answers stored by older versions lack
+ * the optional ones.
+ */
 export const AnswerStats = z.object({
-  /** Request to first token, image encoding and prefill included. */
+  /** Request to first token: image preprocessing and encoding and prefill included (model loading not). */
   timeToFirstTokenMs: z.number().nonnegative(),
+  /** Decoding, resizing and normalizing the image. */
+  preprocessMs: z.number().nonnegative().optional(),
+  /** The vision tower and projector (about 0 when their output for this image was cached). */
   imageEncodeMs: z.number().nonnegative().optional(),
+  visionCached: z.boolean().optional(),
   prefillMs: z.number().nonnegative(),
   decodeTokensPerSec: z.number().nonnegative(),
+  /** Tokens of the rendered prompt (the image placeholder counted once). */
+  promptTokens: z.number().int().nonnegative().optional(),
+  /** Sequence length entering the first decoder layer (visual tokens spliced in). */
+  prefillTokens: z.number().int().nonnegative().optional(),
   generatedTokens: z.number().int().nonnegative(),
   visualTokensKept: z.number().int().nonnegative(),
   visualTokensTotal: z.number().int().nonnegative(),

@@ -1,5 +1,8 @@
 import { z } from 'zod';
 import { AnswerStats, AnswerStatus, Conversation, ConversationSummary, Id, ImageId, StoredImage } from './conversation.js';
+import { call } from './call.js';
+import { Progress } from './progress.js';
+import { ProviderRequest } from './providers.js';
 import { MethodSpec } from './pruning.js';
 import { AppSettings } from './settings.js';
 import { Trace } from './trace.js';
@@ -11,7 +14,6 @@ import { Trace } from './trace.js';
  * web bridge's JSON carry it alike.
  */
 
-const spec = <Req extends z.ZodType, Res extends z.ZodType>(request: Req, response: Res) => ({ request, response });
 const None = z.object({}).strict();
 const Base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/);
 /** A PNG/JPEG/WebP data: URL, ready for <img src>. */
@@ -30,59 +32,61 @@ export const CompareSide = z.enum(['left', 'right']);
 export type CompareSide = z.infer<typeof CompareSide>;
 
 export const featureCalls = {
-  'conversations.list': spec(z.object({ query: z.string().max(200).optional() }), z.array(ConversationSummary)),
-  'conversations.create': spec(z.object({ title: z.string().max(200).optional() }), Conversation),
-  'conversations.get': spec(z.object({ id: Id }), Conversation),
-  'conversations.rename': spec(z.object({ id: Id, title: z.string().min(1).max(200) }), Conversation),
-  'conversations.delete': spec(z.object({ id: Id }), None),
-  'conversations.selectVersion': spec(z.object({ id: Id, messageId: Id, index: z.number().int().min(0) }), Conversation),
+  'conversations.list': call(z.object({ query: z.string().max(200).optional() }), z.array(ConversationSummary)),
+  'conversations.create': call(z.object({ title: z.string().max(200).optional() }), Conversation),
+  'conversations.get': call(z.object({ id: Id }), Conversation),
+  'conversations.rename': call(z.object({ id: Id, title: z.string().min(1).max(200) }), Conversation),
+  'conversations.delete': call(z.object({ id: Id }), None),
+  'conversations.selectVersion': call(z.object({ id: Id, messageId: Id, index: z.number().int().min(0) }), Conversation),
 
   /** Dropped, pasted and picked images all arrive here; main validates and stores them. */
-  'images.add': spec(z.object({ data: Base64 }), z.object({ image: StoredImage, thumbnail: DataUrl })),
-  'images.get': spec(z.object({ id: ImageId }), z.object({ image: StoredImage, thumbnail: DataUrl })),
+  'images.add': call(z.object({ data: Base64 }), z.object({ image: StoredImage, thumbnail: DataUrl })),
+  'images.get': call(z.object({ id: ImageId }), z.object({ image: StoredImage, thumbnail: DataUrl })),
 
-  'settings.get': spec(None, AppSettings),
-  'settings.set': spec(AppSettings, AppSettings),
+  'settings.get': call(None, AppSettings),
+  'settings.set': call(AppSettings, AppSettings),
 
   /** Adds the user's turn and starts the answer; it streams as `chat.answer` events. */
-  'chat.send': spec(z.object({ conversationId: Id, text: z.string().max(20_000), images: z.array(ImageId).max(8) }), AnswerTargetSchema),
+  'chat.send': call(z.object({ conversationId: Id, text: z.string().max(20_000), images: z.array(ImageId).max(8) }), AnswerTargetSchema),
   /** A new version of an assistant message; the old ones are kept. */
-  'chat.regenerate': spec(z.object({ conversationId: Id, messageId: Id }), AnswerTargetSchema),
-  'chat.stop': spec(z.object({ conversationId: Id }), z.object({ stopped: z.boolean() })),
+  'chat.regenerate': call(z.object({ conversationId: Id, messageId: Id }), AnswerTargetSchema),
+  'chat.stop': call(z.object({ conversationId: Id }), z.object({ stopped: z.boolean() })),
 
   /** One question, two methods; the answers stream as `compare.answer` events. */
-  'compare.run': spec(
+  'compare.run': call(
     z.object({ text: z.string().min(1).max(20_000), image: ImageId, left: z.string(), right: z.string() }),
     z.object({ runId: Id }),
   ),
-  'compare.stop': spec(z.object({ runId: Id }), z.object({ stopped: z.boolean() })),
+  'compare.stop': call(z.object({ runId: Id }), z.object({ stopped: z.boolean() })),
 
-  'traces.get': spec(z.object({ traceId: Id }), Trace),
+  'traces.get': call(z.object({ traceId: Id }), Trace),
   /** A trace file the user opened in the renderer, validated by main. */
-  'traces.read': spec(z.object({ text: z.string().max(64 * 1024 * 1024) }), Trace),
+  'traces.read': call(z.object({ text: z.string().max(64 * 1024 * 1024) }), Trace),
 
-  'export.trace': spec(z.object({ traceId: Id, format: z.enum(['json', 'csv']) }), Saved),
-  'export.overlay': spec(z.object({ traceId: Id, png: Base64 }), Saved),
-  'export.conversation': spec(z.object({ id: Id, format: z.enum(['markdown', 'json']) }), Saved),
+  'export.trace': call(z.object({ traceId: Id, format: z.enum(['json', 'csv']) }), Saved),
+  'export.overlay': call(z.object({ traceId: Id, png: Base64 }), Saved),
+  'export.conversation': call(z.object({ id: Id, format: z.enum(['markdown', 'json']) }), Saved),
 
   /** Converts a Hugging Face checkpoint folder (on the host machine) into a model pack; progress as `models.progress`. */
-  'models.import': spec(z.object({ path: z.string().min(1).max(4096) }), InstalledModel),
+  'models.import': call(z.object({ path: z.string().min(1).max(4096) }), InstalledModel),
   /** Downloads a Hugging Face repository's checkpoint files, then imports them; same progress and cancel. */
-  'models.download': spec(z.object({ repoId: z.string().regex(/^[A-Za-z0-9][\w.-]*\/[\w.-]+$/) }), InstalledModel),
-  'models.cancelImport': spec(None, z.object({ cancelled: z.boolean() })),
-  'models.remove': spec(z.object({ id: z.string().min(1) }), None),
+  'models.download': call(z.object({ repoId: z.string().regex(/^[A-Za-z0-9][\w.-]*\/[\w.-]+$/) }), InstalledModel),
+  'models.cancelImport': call(None, z.object({ cancelled: z.boolean() })),
+  'models.remove': call(z.object({ id: z.string().min(1) }), None),
 };
 
-const AnswerUpdate = z.object({
+/** What the renderer hears about an answer: the whole text so far while it streams, then its final state. */
+export const AnswerUpdate = z.object({
   text: z.string(),
   status: AnswerStatus,
   stats: AnswerStats.optional(),
   traceId: Id.optional(),
   error: z.string().optional(),
 });
+export type AnswerUpdate = z.infer<typeof AnswerUpdate>;
 
 export const featureEvents = {
-  'models.progress': z.object({ done: z.number().min(0), total: z.number().min(0), message: z.string().optional() }),
+  'models.progress': Progress,
   /** The installed models after an import, download or removal. */
   'models.changed': z.array(InstalledModel),
   /** The streaming answer of a chat message: the whole text so far (batched), then the final state. */
@@ -94,19 +98,46 @@ export type CompareAnswerEvent = z.infer<(typeof featureEvents)['compare.answer'
 
 // ---------------------------------------------------------------- engine protocol: answers (main <-> engine)
 
-export const PromptTurnSchema = z.object({ role: z.enum(['user', 'assistant']), text: z.string(), image: z.boolean().optional() });
+/** One conversation turn as the chat template takes it. */
+export const ChatTurn = z.object({
+  role: z.enum(['system', 'user', 'assistant']),
+  text: z.string(),
+  /** This turn carries the image (rendered before its text); one turn per conversation. */
+  image: z.boolean().optional(),
+});
+export type ChatTurn = z.infer<typeof ChatTurn>;
 
-/** One answer about one image: the engine loads the model if needed, streams `text` events, and returns stats and the trace. */
+/** Next-token choice; each field has a default (greedy, no nucleus cut, seed 0). */
+export const SamplingParams = z.object({
+  /** 0 means greedy. */
+  temperature: z.number().min(0).optional(),
+  /** Keep the smallest set of tokens whose probability reaches topP (1: all). */
+  topP: z.number().gt(0).max(1).optional(),
+  seed: z.number().int().min(0).optional(),
+});
+export type SamplingParams = z.infer<typeof SamplingParams>;
+
+/**
+ * One question about one image, as the engine's runtime takes it: the same object from the app's chat
+ * service through the engine process to `Engine.ask` (and from the CLI and the evaluation to it). The
+ * engine loads the model if needed, streams `text` events, and returns the answer, stats and trace.
+ */
 export const AskRequest = z.object({
-  /** A model id from models.list; absent: the first installed model. */
+  /** A model in the store (name or id), a pack folder, or a Hugging Face checkpoint folder (imported first); absent: the first installed model. */
   model: z.string().optional(),
-  imagePath: z.string(),
-  turns: z.array(PromptTurnSchema).min(1),
+  /** The image file's path, or its bytes (in process only: the engine process is sent paths). */
+  image: z.union([z.string(), z.custom<Uint8Array>((bytes) => bytes instanceof Uint8Array, 'expected a path or bytes')]),
+  /** The whole conversation, the user's turn last and the image on the turn marked `image`... */
+  turns: z.array(ChatTurn).min(1).optional(),
+  /** ...or a single question about the image. */
+  question: z.string().optional(),
+  /** The pruning method (`{ llm: { kind: 'none' } }`: none). */
   method: MethodSpec,
-  sampling: z.object({ temperature: z.number().min(0), topP: z.number().gt(0).max(1), seed: z.number().int().min(0) }),
-  maxTokens: z.number().int().min(1),
-  /** An execution provider, or `auto`. */
-  ep: z.string(),
+  sampling: SamplingParams.optional(),
+  maxTokens: z.number().int().min(1).optional(),
+  /** Generation ends before any of these strings. */
+  stop: z.array(z.string()).optional(),
+  ep: ProviderRequest.optional(),
 });
 export type AskRequest = z.infer<typeof AskRequest>;
 
@@ -114,16 +145,18 @@ export type AskRequest = z.infer<typeof AskRequest>;
 export const CompareRequest = AskRequest.omit({ method: true }).extend({ methods: z.array(MethodSpec).min(2).max(4) });
 export type CompareRequest = z.infer<typeof CompareRequest>;
 
-const Answer = z.object({ text: z.string(), stats: AnswerStats, trace: Trace.optional() });
+/** One method's answer: its text, the numbers under it, and its pruning trace. */
+export const Answer = z.object({ text: z.string(), stats: AnswerStats, trace: Trace });
+export type Answer = z.infer<typeof Answer>;
 
 export const featureEngineCalls = {
-  'chat.ask': spec(AskRequest, Answer),
+  'chat.ask': call(AskRequest, Answer, ['text', 'progress']),
   /** Streams `text` events tagged with the method's index (`branch`); answers in the methods' order, stats with `sharedLayers`. */
-  'chat.compare': spec(CompareRequest, z.object({ answers: z.array(Answer) })),
-  /** Streams `progress` events; cancellable. */
-  'models.import': spec(z.object({ path: z.string() }), InstalledModel),
+  'chat.compare': call(CompareRequest, z.object({ answers: z.array(Answer) }), ['text', 'progress']),
+  /** Cancellable. */
+  'models.import': call(z.object({ path: z.string() }), InstalledModel, ['progress']),
   /** Unloads the model if it is the loaded one, then deletes its pack. */
-  'models.remove': spec(z.object({ id: z.string() }), None),
+  'models.remove': call(z.object({ id: z.string() }), None),
 };
 
 export const featureEngineEvents = {

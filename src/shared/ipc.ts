@@ -1,22 +1,19 @@
 import { z } from 'zod';
+import { call, type CallSpec } from './call.js';
 import { featureCalls, featureEngineCalls, featureEngineEvents, featureEvents } from './ipc-features.js';
+import { Progress } from './progress.js';
 import { AppError, CodedError, resultOf, type Result } from './result.js';
 
 /**
  * The one IPC contract. Two layers share its data types:
  *   (a) the app API, renderer <-> main (or the web host): `appCalls` + `appEvents`;
  *   (b) the engine protocol, main <-> engine process: `engineCalls` + `engineEvents`.
- * Every table entry is a request schema and a response schema; adding a call is one entry
- * (here, or in ipc-features.ts for the app's features) plus one handler: src/main/app-handlers.ts or
- * src/main/features/feature-handlers.ts for app calls, src/engine/worker/handlers.ts for engine calls.
+ * Every call entry is a request schema, a response schema and the events it streams (`call`); adding a
+ * call is one entry (here, or in ipc-features.ts for the app's features) plus one handler:
+ * src/main/app-handlers.ts or src/main/features/feature-handlers.ts for app calls,
+ * src/engine/worker/handlers.ts for engine calls.
  * Pure zod: no node, DOM or electron imports.
  */
-
-export interface CallSpec<Req extends z.ZodType = z.ZodType, Res extends z.ZodType = z.ZodType> {
-  request: Req;
-  response: Res;
-}
-const call = <Req extends z.ZodType, Res extends z.ZodType>(request: Req, response: Res): CallSpec<Req, Res> => ({ request, response });
 
 export type CallTable = Record<string, CallSpec>;
 export type EventTable = Record<string, z.ZodType>;
@@ -73,9 +70,6 @@ export const SelfTestResult = z.object({
   meanMs: z.number().nonnegative(),
 });
 export type SelfTestResult = z.infer<typeof SelfTestResult>;
-
-export const Progress = z.object({ done: z.number().nonnegative(), total: z.number().nonnegative(), message: z.string().optional() });
-export type Progress = z.infer<typeof Progress>;
 
 // ---------------------------------------------------------------- (a) app API: renderer <-> main
 
@@ -136,7 +130,7 @@ export const ENGINE_PROTOCOL_VERSION = 1;
 
 export const engineCalls = {
   'models.list': call(Empty, z.array(ModelSummary)),
-  'engine.selfTest': call(SelfTestRequest, SelfTestResult),
+  'engine.selfTest': call(SelfTestRequest, SelfTestResult, ['progress']),
   /** Aborts the request `id`; its own response then arrives as error `cancelled`. */
   cancel: call(z.object({ id: RequestId }), z.object({ found: z.boolean() })),
   /** Finishes in-flight work as cancelled, answers, then the process exits 0. */
@@ -160,8 +154,12 @@ export type EngineResponse<K extends EngineCallName> = ResponseOf<EngineCalls, K
 export type EngineEvents = typeof engineEvents;
 export type EngineEventName = keyof EngineEvents;
 export type EngineEventPayload<E extends EngineEventName> = PayloadOf<EngineEvents, E>;
+/** The events call `K` streams, each with its own payload type. */
+export type EngineCallEventName<K extends EngineCallName> = EngineCalls[K]['events'][number] & EngineEventName;
+export type EngineCallEvent<K extends EngineCallName> = EngineEventOf<EngineCallEventName<K>>;
+type EngineEventOf<E extends EngineEventName> = E extends EngineEventName ? { event: E; payload: EngineEventPayload<E> } : never;
 
-/** Envelopes. Payloads are checked against the tables above by `parseRequest` / `parseEvent`. */
+/** Envelopes. Payloads are checked against the tables above by `parseRequest` / `parseCallEvent`. */
 export const EngineRequestMessage = z.object({ id: RequestId, type: z.string(), payload: z.unknown() });
 export type EngineRequestMessage = z.infer<typeof EngineRequestMessage>;
 export const EngineResponseMessage = z.discriminatedUnion('ok', [
@@ -186,7 +184,11 @@ export function parseRequest<T extends CallTable>(table: T, name: string, payloa
   return { name, request: table[name].request.parse(payload) } as ParsedCall<T>;
 }
 
-export function parseEvent<T extends EventTable>(table: T, event: string, payload: unknown): { event: keyof T & string; payload: unknown } {
-  if (!Object.hasOwn(table, event)) throw new Error(`unknown event "${event}"`);
-  return { event, payload: table[event].parse(payload) };
+/** An event the engine streamed for call `name`, validated: null when the call does not stream it or the payload fails its schema. */
+export function parseCallEvent<K extends EngineCallName>(name: K, event: string, payload: unknown): EngineCallEvent<K> | null {
+  if (!(engineCalls[name].events as readonly string[]).includes(event)) return null;
+  const parsed = engineEvents[event as EngineEventName].safeParse(payload);
+  if (!parsed.success) return null;
+  const validated = { event, payload: parsed.data };
+  return validated as EngineCallEvent<K>;
 }

@@ -206,22 +206,33 @@ export function resolveSchedule(
   return scaleSchedule(override ?? spec.schedule, numLayers);
 }
 
-/** The pruning stages of an in-LLM method on a model of `numLayers` layers with N visual tokens entering. */
-export function planStages(spec: LlmMethodSpec, numLayers: number, n: number, overrides?: PruningOverrides): Stage[] {
+/** A pruning stage before the count entering the LLM is known: after 1-based layer `afterLayer`, keep `ratio` of that count. */
+export interface StageRatio {
+  afterLayer: number;
+  ratio: number;
+}
+
+/** The pruning stages of an in-LLM method on a model of `numLayers` layers; throws when the method does not fit the model. */
+export function resolveStages(spec: LlmMethodSpec, numLayers: number, overrides?: PruningOverrides): StageRatio[] {
   switch (spec.kind) {
     case 'none':
       return [];
     case 'transprune':
     case 'random': {
       const s = resolveSchedule(spec, numLayers, overrides);
-      return s.prune.map((afterLayer, i) => ({ afterLayer, keep: keepCount(n, s.ratios[i]) }));
+      return s.prune.map((afterLayer, i) => ({ afterLayer, ratio: s.ratios[i] }));
     }
     case 'fastv':
       if (spec.k > numLayers - 1) throw new Error(`fastv K=${spec.k} needs more than ${numLayers} layers`);
-      return [{ afterLayer: spec.k, keep: keepCount(n, 1 - spec.r) }];
+      return [{ afterLayer: spec.k, ratio: 1 - spec.r }];
     case 'pdrop':
-      return pdropLayers(spec.stages, numLayers).map((afterLayer, i) => ({ afterLayer, keep: keepCount(n, spec.lambda ** (i + 1)) }));
+      return pdropLayers(spec.stages, numLayers).map((afterLayer, i) => ({ afterLayer, ratio: spec.lambda ** (i + 1) }));
   }
+}
+
+/** The pruning stages of an in-LLM method on a model of `numLayers` layers with N visual tokens entering. */
+export function planStages(spec: LlmMethodSpec, numLayers: number, n: number, overrides?: PruningOverrides): Stage[] {
+  return resolveStages(spec, numLayers, overrides).map(({ afterLayer, ratio }) => ({ afterLayer, keep: keepCount(n, ratio) }));
 }
 
 /** PDrop's stage boundaries: after layers round(L * s / stages), s = 1..stages-1 (8, 16, 24 for 32 layers). */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ProviderRequest } from './providers.js';
 import { parseMethod, parseSchedule, withOverrides, type MethodSpec } from './pruning.js';
 
 /**
@@ -21,8 +22,8 @@ export type Sampling = z.infer<typeof Sampling>;
 
 export const AppSettings = z.object({
   modelId: z.string().optional(),
-  /** An execution provider name, or `auto` for the engine's best one that loads. */
-  provider: z.string().default('auto'),
+  /** An execution provider, or `auto` for the engine's best one that loads. */
+  provider: ProviderRequest.default('auto'),
   method: methodText.default('transprune-high'),
   /** Replaces the method's schedule (transprune and random only). */
   schedule: scheduleText.optional(),

@@ -90,7 +90,7 @@ export function traceToTokenCsv(trace: Trace): string {
 }
 
 function csv(header: string[], rows: (string | number)[][]): string {
-  return [header, ...rows].map((r) => r.join(',')).join('\n') + '\n';
+  return `${[header, ...rows].map((r) => r.join(',')).join('\n')}\n`;
 }
 
 function round(x: number): number {

@@ -39,12 +39,23 @@ export const ScoreRecord = z.object({
 });
 export type ScoreRecord = z.infer<typeof ScoreRecord>;
 
+/** What one decoder layer cost, in both conventions (see `FlopsRecord`). */
+export const LayerFlops = z.object({
+  /** Eq. 7 for this layer: multiply-accumulates over its visual tokens, no overheads. */
+  paper: z.number().min(0),
+  /** FLOPs of this layer over all its tokens, plus the scoring run on its output (TTV side outputs, probes). */
+  full: z.number().min(0),
+});
+export type LayerFlops = z.infer<typeof LayerFlops>;
+
 export const LayerRecord = z.object({
   layer: z.number().int().min(1),
   /** Visual tokens in the sequence while this layer ran. */
   visualIn: count,
   seqLen: count,
   timeMs: ms,
+  /** Recorded by the engine; absent in traces written before layers carried their FLOPs (see `layerPaperFlops`). */
+  flops: LayerFlops.optional(),
   /** Original grid indices of the visual tokens entering the layer; present where per-token arrays are. */
   tokens: indices.optional(),
   ttv: TtvRecord.optional(),
@@ -89,9 +100,9 @@ export type VisualLayout = z.infer<typeof VisualLayout>;
 export type VisualTokenKind = VisualLayout['tokens']['kind'][number];
 
 export const FlopsRecord = z.object({
-  /** TransPrune Eq. 7 as the paper evaluates it: MACs, visual tokens only, no overheads. */
+  /** TransPrune Eq. 7 as the paper evaluates it: MACs, visual tokens only, no overheads. The sum of the layers' `paper`. */
   paper: z.number().min(0),
-  /** FLOPs (2 per MAC) of the whole prefill: vision, projector, all tokens, head, scoring overheads. */
+  /** FLOPs (2 per MAC) of the whole prefill: the layers' `full`, plus the vision tower, projector, projector-side selection and head. */
   full: z.number().min(0),
   /** The same two counts for an unpruned prefill of the same prompt, for ratios. */
   paperUnpruned: z.number().min(0),
@@ -158,6 +169,14 @@ export const Trace = z
         if (arr.length !== t.prompt.visualTokens)
           issue(`image.layout.tokens.${name} has ${arr.length} entries for ${t.prompt.visualTokens} visual tokens`);
       if (tokens.tile.some((i) => i >= tiles.length)) issue('image.layout.tokens.tile: index out of range');
+    }
+    const perLayer = t.layers.filter((l) => l.flops).map((l) => l.flops!);
+    if (perLayer.length && perLayer.length !== t.layers.length) issue('FLOPs on some layer records only');
+    if (perLayer.length === t.layers.length && perLayer.length) {
+      const sum = (key: keyof LayerFlops) => perLayer.reduce((total, f) => total + f[key], 0);
+      const { paper, full } = t.totals.flops;
+      if (Math.abs(paper - sum('paper')) > 1e-9 * paper) issue(`totals.flops.paper is ${paper}, the layers' sum ${sum('paper')}`);
+      if (full < sum('full') * (1 - 1e-9)) issue(`totals.flops.full is ${full}, less than the layers' sum ${sum('full')}`);
     }
     // Nesting (method spec §8.4): every stage keeps a subset of the previous one.
     let previous: Set<number> | null = t.projectorKept ? new Set(t.projectorKept) : null;
@@ -233,4 +252,18 @@ export function migrateTrace(data: unknown): unknown {
   const rect = { x: (width - side.width) / 2, y: (height - side.height) / 2, ...side };
   const withCls = v1.prompt?.visualTokens === grid.rows * grid.cols + 1;
   return { ...v1, version: 2, image: { ...image, layout: singleViewLayout(rect, grid, withCls) } };
+}
+
+/**
+ * Each decoder layer's FLOPs in the paper's convention (Eq. 7), as the engine recorded them. Traces written
+ * before layers carried their FLOPs get them from the counts: Eq. 7 is a·n + 2d·n² per layer, and the
+ * recorded unpruned total (every layer with all N visual tokens) fixes a = 4d² + 3dm.
+ */
+export function layerPaperFlops(trace: Trace): number[] {
+  if (trace.layers.every((l) => l.flops)) return trace.layers.map((l) => l.flops!.paper);
+  const n = trace.prompt.visualTokens;
+  if (n === 0) return trace.layers.map(() => 0);
+  const b = 2 * trace.model.hidden;
+  const a = trace.totals.flops.paperUnpruned / (trace.model.numLayers * n) - b * n;
+  return trace.layers.map((l) => a * l.visualIn + b * l.visualIn ** 2);
 }

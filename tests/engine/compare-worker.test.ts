@@ -33,7 +33,7 @@ beforeAll(async () => {
       .toBuffer(),
   );
   request = {
-    imagePath,
+    image: imagePath,
     turns: [{ role: 'user', text: 'What is in the picture?', image: true }],
     sampling: { temperature: 0, topP: 1, seed: 0 },
     maxTokens: 5,

@@ -71,7 +71,6 @@ function randomWeights(config: LlavaConfig, names: WeightNames, seed: number): M
 
 type Rows = number[][];
 
-const w64 = (w: Weight) => Array.from(w.data);
 function linear(x: Rows, w: Weight, bias?: Weight): Rows {
   const [out, inDim] = w.dims;
   return x.map((row) =>

@@ -179,6 +179,7 @@ describe('cancellation and bad input', () => {
     expect(stages).toEqual(['validate']);
     expect(existsSync(store)).toBe(false);
   }
+  // biome-ignore lint/suspicious/noExplicitAny: each test breaks a different field of a JSON file on purpose
   const editJson = (path: string, edit: (v: any) => void) => {
     const value = JSON.parse(readFileSync(path, 'utf8'));
     edit(value);

@@ -54,7 +54,13 @@ const EXPECTED_N = GRID * GRID + 6 * (8 + 1);
 
 describe('LLaVA-NeXT through the Engine', () => {
   it('imports the folder on first use and answers; FLOPs follow this image: N tokens, 5 views through the tower', async () => {
-    const result = await engine.ask({ model: checkpoint, image, question: 'What color is the square?', maxTokens: 3, trace: true });
+    const result = await engine.ask({
+      model: checkpoint,
+      image,
+      question: 'What color is the square?',
+      method: parseMethod('none'),
+      maxTokens: 3,
+    });
     expect(result.stats.visualTokensTotal).toBe(EXPECTED_N);
     expect(result.stats.visualTokensKept).toBe(EXPECTED_N);
     expect(result.answer.length).toBeGreaterThan(0);
@@ -66,12 +72,19 @@ describe('LLaVA-NeXT through the Engine', () => {
     const perLayer = (n: number) => 4 * n * d * d + 2 * n * n * d + 3 * n * d * m;
     expect(trace.totals.flops.paper).toBe(layers * perLayer(EXPECTED_N));
     expect(trace.totals.flops.paperUnpruned).toBe(trace.totals.flops.paper);
-    expect(result.stats.tflops).toBeCloseTo(trace.totals.flops.full / 1e12, 12);
+    expect(trace.layers.map((l) => l.flops?.paper)).toEqual(Array(layers).fill(perLayer(EXPECTED_N)));
+    expect(result.stats.tflops).toBeCloseTo(trace.totals.flops.paper / 1e12, 12);
   });
 
   it('records the layout: base view, 2 x 2 tiles with their rectangles in the original image, a newline per row', async () => {
-    const { trace } = await engine.ask({ model: checkpoint, image, question: 'What color is the square?', maxTokens: 1, trace: true });
-    const { tiles, tokens } = trace!.image!.layout;
+    const { trace } = await engine.ask({
+      model: checkpoint,
+      image,
+      question: 'What color is the square?',
+      method: parseMethod('none'),
+      maxTokens: 1,
+    });
+    const { tiles, tokens } = trace.image!.layout;
     expect(tiles.map((t) => [t.kind, t.row, t.col])).toEqual([
       ['base', 0, 0],
       ['tile', 0, 0],
@@ -96,8 +109,8 @@ describe('LLaVA-NeXT through the Engine', () => {
     expect(tokens.col.slice(16, 25)).toEqual([0, 1, 2, 3, 0, 1, 2, 3, GRID]);
     // The last canvas row kept is row 6: tile row 1, cell row 2.
     expect([tokens.tile.at(-2), tokens.row.at(-2), tokens.col.at(-2)]).toEqual([4, 2, 3]);
-    expect(readTrace(traceToJson(trace!))).toEqual(trace);
-    expect(traceToTokenCsv(trace!)).toBe(
+    expect(readTrace(traceToJson(trace))).toEqual(trace);
+    expect(traceToTokenCsv(trace)).toBe(
       'layer,position,grid_index,grid_row,grid_col,attn_ratio,attn_cos,mlp_ratio,mlp_cos,ttv_layer,ttv_acc,attention,score,kept,kind,tile\n',
     );
   });
@@ -110,9 +123,8 @@ describe('LLaVA-NeXT through the Engine', () => {
       question: 'What color is the square?',
       methods,
       maxTokens: 2,
-      trace: true,
     });
-    const pruned = results[1].trace!;
+    const pruned = results[1].trace;
     expect(stageCounts(pruned)).toEqual([EXPECTED_N, ...[0.875, 0.625, 0.125].map((r) => Math.floor(EXPECTED_N * r))]);
     expect(sharedLayers).toBe(pruned.layers.find((l) => l.kept)!.layer);
     expect(results[1].stats.tflops).toBeLessThan(results[0].stats.tflops);

@@ -55,8 +55,10 @@ async function simulate(method: PruningMethod, n: number, numLayers: number): Pr
     if (wants) run.side.push(layer + 1);
     const b: LayerBoundary = {
       layer,
+      layerNumber: layer + 1,
       numLayers,
       originalVisualCount: n,
+      entryVisualCount: n,
       visualStart: PREFIX,
       visualCount: visual.length,
       seqLen: ids.length,

@@ -3,9 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Engine, type AskRequest, type EngineEvent } from '../../src/engine/runtime/engine.js';
+import type { AskRequest, ChatTurn } from '../../src/shared/ipc-features.js';
+import type { MethodSpec } from '../../src/shared/pruning.js';
+import { Engine, type EngineEvent } from '../../src/engine/runtime/engine.js';
 import { preprocessClip } from '../../src/engine/image/preprocess.js';
-import { encodeChat, type ChatTurn } from '../../src/engine/text/chat.js';
+import { encodeChat } from '../../src/engine/text/chat.js';
 import { loadReferenceModel, referenceGenerate, type ReferenceModel } from '../helpers/reference.js';
 import { makeSyntheticCheckpoint, type SyntheticCheckpoint } from '../../src/engine/checkpoint/synthetic.js';
 
@@ -32,8 +34,12 @@ async function testImage(size: number): Promise<Uint8Array> {
   );
 }
 
+const NO_PRUNING: MethodSpec = { llm: { kind: 'none' } };
 const ask = (extra: Partial<AskRequest> = {}, callbacks = {}) =>
-  engine.ask({ model: checkpoint.dir, image, question: 'What is the colour of the sky?', maxTokens: 6, ...extra }, callbacks);
+  engine.ask(
+    { model: checkpoint.dir, image, question: 'What is the colour of the sky?', method: NO_PRUNING, maxTokens: 6, ...extra },
+    callbacks,
+  );
 
 /** The reference's greedy tokens for a conversation, with pixels from the same preprocessing. */
 async function referenceTokens(turns: ChatTurn[], maxNewTokens: number): Promise<number[]> {
@@ -83,7 +89,7 @@ describe('Engine', () => {
       { role: 'assistant', text: 'a red square' },
       { role: 'user', text: 'Where is it?' },
     ];
-    const result = await ask({ messages: turns, question: undefined, maxTokens: 4 });
+    const result = await ask({ turns, question: undefined, maxTokens: 4 });
     const expected = (await referenceTokens(turns, 4)).filter((t) => t !== checkpoint.tokens.eos);
     const model = await engine.ensureModel(checkpoint.dir, 'cpu');
     expect(result.answer).toBe(model.tokenizer.decode(expected));
@@ -160,7 +166,9 @@ describe('Engine', () => {
     await expect(ask({ image: truncated })).rejects.toThrow(/damaged|truncated|corrupt/i);
     await expect(ask({ image: join(root, 'missing.png') })).rejects.toThrow(/cannot read the image/);
     await expect(ask({ question: '  ' })).rejects.toThrow(/question is required/);
-    await expect(engine.ask({ model: 'no-such-model', image, question: 'hi' })).rejects.toThrow(/no model "no-such-model"/);
+    await expect(engine.ask({ model: 'no-such-model', image, question: 'hi', method: NO_PRUNING })).rejects.toThrow(
+      /no model "no-such-model"/,
+    );
     expect((await ask({ maxTokens: 1 })).stats.generatedTokens).toBeLessThanOrEqual(1);
   });
 

@@ -10,6 +10,7 @@ import { encodeChat } from '../../src/engine/text/chat.js';
 import { EngineHost } from '../../src/main/engine-host.js';
 import { nodeEngineSpawner } from '../../src/main/engine-process-node.js';
 import type { AskRequest } from '../../src/shared/ipc-features.js';
+import type { ProviderRequest } from '../../src/shared/providers.js';
 import { loadReferenceModel, referenceGenerate } from '../helpers/reference.js';
 import { makeSyntheticCheckpoint, type SyntheticCheckpoint } from '../../src/engine/checkpoint/synthetic.js';
 
@@ -37,7 +38,7 @@ beforeAll(async () => {
       .toBuffer(),
   );
   request = {
-    imagePath,
+    image: imagePath,
     turns: [{ role: 'user', text: 'What is in the picture?', image: true }],
     method: { llm: { kind: 'none' } },
     sampling: { temperature: 0, topP: 1, seed: 0 },
@@ -58,11 +59,11 @@ describe('chat.ask in the engine process', () => {
 
     const [pack] = await host.call('models.list', {});
     const model = await LoadedModel.load(pack.path, { ep: 'cpu' });
-    const { ids } = encodeChat(model.tokenizer, request.turns, {
+    const { ids } = encodeChat(model.tokenizer, request.turns!, {
       template: model.chatTemplate,
       imageTokenId: model.config.imageTokenIndex,
     });
-    const { pixelValues } = await preprocessClip(new Uint8Array(await sharp(request.imagePath).toBuffer()), model.clip);
+    const { pixelValues } = await preprocessClip(new Uint8Array(await sharp(request.image).toBuffer()), model.clip);
     const expected = referenceGenerate(loadReferenceModel(checkpoint.dir), {
       inputIds: ids,
       pixelValues,
@@ -94,6 +95,8 @@ describe('chat.ask in the engine process', () => {
   });
 
   it('refuses an unknown provider before loading anything', async () => {
-    await expect(host.call('chat.ask', { ...request, ep: 'quantum' })).rejects.toMatchObject({ code: 'invalid-request' });
+    await expect(host.call('chat.ask', { ...request, ep: 'quantum' as ProviderRequest })).rejects.toMatchObject({
+      code: 'invalid-request',
+    });
   });
 });

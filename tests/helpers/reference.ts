@@ -76,6 +76,7 @@ export interface ReferenceModel {
   weight(legacyName: string): Tensor64;
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: config.json as transformers writes it; the reference reads the fields it needs by name
 type Json = Record<string, any>;
 
 /** LlavaNextConfig's default image_grid_pinpoints. */

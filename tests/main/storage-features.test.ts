@@ -10,7 +10,8 @@ import type { AnswerStats, AssistantMessage } from '../../src/shared/conversatio
 import type { ChatAnswerEvent, CompareAnswerEvent } from '../../src/shared/ipc-features.js';
 import { CodedError } from '../../src/shared/result.js';
 import { Trace } from '../../src/shared/trace.js';
-import type { Answerer, AnswerRequest, CompareAnswerRequest } from '../../src/main/features/answerer.js';
+import type { AskRequest, CompareRequest } from '../../src/shared/ipc-features.js';
+import type { Answerer } from '../../src/main/features/answerer.js';
 import { promptFor } from '../../src/main/features/chat.js';
 import { createFeatures, type Features } from '../../src/main/features/feature-handlers.js';
 import type { ModelInstaller } from '../../src/main/features/models.js';
@@ -39,13 +40,13 @@ const stats: AnswerStats = {
  * tick, honours abort between "decode steps" as the engine does, and records what it was asked.
  */
 class ScriptedAnswerer implements Answerer {
-  requests: AnswerRequest[] = [];
+  requests: AskRequest[] = [];
   constructor(
     private readonly words: string[],
     private readonly failAt?: number,
     private readonly failure: Error = new Error('engine crashed (oom)'),
   ) {}
-  async answer(request: AnswerRequest, onText: (delta: string) => void, signal: AbortSignal) {
+  async answer(request: AskRequest, onText: (delta: string) => void, signal: AbortSignal) {
     this.requests.push(request);
     let text = '';
     for (const [i, word] of this.words.entries()) {
@@ -60,7 +61,7 @@ class ScriptedAnswerer implements Answerer {
   }
 
   /** Scripted: the methods answer in turn, as the engine decodes them after their shared prefill. */
-  async compare({ methods, ...request }: CompareAnswerRequest, onText: (branch: number, delta: string) => void, signal: AbortSignal) {
+  async compare({ methods, ...request }: CompareRequest, onText: (branch: number, delta: string) => void, signal: AbortSignal) {
     const results = [];
     for (const [branch, method] of methods.entries())
       results.push(await this.answer({ ...request, method }, (delta) => onText(branch, delta), signal));
@@ -74,7 +75,7 @@ function storeInstaller(store: string): ModelInstaller {
     async import(path, onProgress, signal) {
       const pack = await importCheckpoint(path, store, {
         signal,
-        onProgress: (p) => onProgress({ done: p.fraction, total: 1, message: p.message }),
+        onProgress,
       });
       const { id, name } = (await listPacks(store)).find((p) => p.path === pack.dir)!;
       return { id, name, path: pack.dir };
@@ -104,7 +105,10 @@ function setup(answerer: Answerer, hfEndpoint?: string) {
     storage,
     answerer,
     models: storeInstaller(join(dir, 'models')),
-    chooseSavePath: async (name) => (saved.push(name), join(dir, name)),
+    chooseSavePath: async (name) => {
+      saved.push(name);
+      return join(dir, name);
+    },
     hfEndpoint,
   });
   features.onEvent(
@@ -138,7 +142,7 @@ describe('chat service', () => {
     });
     expect(answerer.requests[0].turns).toEqual([{ role: 'user', text: 'What is it?', image: true }]);
     expect(answerer.requests[0].method.llm.kind).toBe('transprune');
-    expect(answerer.requests[0].imagePath).toBe(await storage.images.path(image));
+    expect(answerer.requests[0].image).toBe(await storage.images.path(image));
 
     const exported = await h['export.trace']({ traceId: last.traceId!, format: 'json' });
     expect(() => Trace.parse(JSON.parse(readFileSyncText(exported.path!)))).not.toThrow();

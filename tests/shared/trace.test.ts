@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { singleViewLayout, Trace, visualTokensAt } from '../../src/shared/trace.js';
+import { layerPaperFlops, singleViewLayout, Trace, visualTokensAt } from '../../src/shared/trace.js';
 import { parseMethod } from '../../src/shared/pruning.js';
 
 /** A hand-written 4-layer trace: 8 visual tokens, pruned to 4 after layer 2 and to 2 after layer 3. */
@@ -120,5 +120,43 @@ describe('Trace schema', () => {
     const result = Trace.safeParse(t);
     expect(result.success).toBe(false);
     expect(JSON.stringify(result.error!.issues)).toMatch(message);
+  });
+});
+
+describe('per-layer FLOPs', () => {
+  /** Eq. 7 (method spec §6.1) for d = 64 and an MLP width of 172, written out. */
+  const eq7 = (n: number) => 4 * n * 64 * 64 + 2 * n * n * 64 + 3 * n * 64 * 172;
+
+  /** sample() as the engine writes it: each layer's FLOPs recorded, the totals their sums. */
+  function recorded(): Trace {
+    const t = sample();
+    t.layers.forEach((l, i) => (l.flops = { paper: eq7(l.visualIn), full: 10 * eq7(l.visualIn) + i }));
+    const sum = (key: 'paper' | 'full') => t.layers.reduce((s, l) => s + l.flops![key], 0);
+    t.totals.flops = { paper: sum('paper'), full: sum('full') + 1e6, paperUnpruned: 4 * eq7(8), fullUnpruned: 4e9 };
+    return t;
+  }
+
+  it('are read as recorded', () => {
+    const t = Trace.parse(recorded());
+    expect(layerPaperFlops(t)).toEqual([8, 8, 4, 2].map(eq7));
+  });
+
+  it('must add up to the totals, on every layer or none', () => {
+    const off = recorded();
+    off.totals.flops.paper += 1000;
+    expect(JSON.stringify(Trace.safeParse(off).error?.issues)).toMatch(/totals.flops.paper/);
+    const short = recorded();
+    short.totals.flops.full = 1;
+    expect(JSON.stringify(Trace.safeParse(short).error?.issues)).toMatch(/totals.flops.full/);
+    const partial = recorded();
+    delete partial.layers[2].flops;
+    expect(JSON.stringify(Trace.safeParse(partial).error?.issues)).toMatch(/some layer records only/);
+  });
+
+  it('are derived for traces written before layers carried them: Eq. 7 of each layer from the unpruned total', () => {
+    const t = recorded();
+    for (const l of t.layers) delete l.flops;
+    const derived = layerPaperFlops(Trace.parse(t));
+    derived.forEach((f, i) => expect(f / eq7(t.layers[i].visualIn)).toBeCloseTo(1, 12));
   });
 });

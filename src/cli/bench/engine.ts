@@ -19,7 +19,7 @@ import { measureGemmPeak, median } from './gemm.js';
 import { integerOr, providerFromArgs, providerOptions } from '../run-options.js';
 import { printTable } from '../table.js';
 import { writeBenchResult } from './results.js';
-import type { BenchSuite } from './suite.js';
+import { modelShapeOptions, type BenchSuite } from './suite.js';
 import { RunTimer } from './timed.js';
 
 /**
@@ -182,9 +182,7 @@ export const engineBench: BenchSuite = {
   summary: 'prefill GFLOP/s against the measured ONNX Runtime GEMM peak, and decode time outside session.run',
   usage: 'bench engine [--hidden 512] [--layers 12] [--runs 5] [--decode-steps 16] [--threads n] [--ep cpu]',
   options: {
-    hidden: { type: 'string' },
-    layers: { type: 'string' },
-    runs: { type: 'string' },
+    ...modelShapeOptions,
     'decode-steps': { type: 'string' },
     ...providerOptions,
   },

@@ -10,7 +10,7 @@ import { measureGemmPeak, median } from './gemm.js';
 import { integerArg, integerOr, providerFromArgs, providerOptions } from '../run-options.js';
 import { printTable } from '../table.js';
 import { writeBenchResult } from './results.js';
-import type { BenchSuite } from './suite.js';
+import { modelShapeOptions, type BenchSuite } from './suite.js';
 
 /**
  * `bench gpu`: prefill and decode of none, fastv, transprune-high and transprune-low in one
@@ -115,10 +115,8 @@ export const gpuBench: BenchSuite = {
   options: {
     small: { type: 'boolean' },
     methods: { type: 'string' },
-    runs: { type: 'string' },
+    ...modelShapeOptions,
     'decode-steps': { type: 'string' },
-    layers: { type: 'string' },
-    hidden: { type: 'string' },
     'distinct-layers': { type: 'string' },
     ...providerOptions,
   },

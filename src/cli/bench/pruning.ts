@@ -9,7 +9,7 @@ import { median } from './gemm.js';
 import { integerOr, providerFromArgs, providerOptions } from '../run-options.js';
 import { printTable } from '../table.js';
 import { writeBenchResult } from './results.js';
-import type { BenchSuite } from './suite.js';
+import { modelShapeOptions, type BenchSuite } from './suite.js';
 
 /**
  * `bench pruning`: every method's prefill on one 576-visual-token model made for the run,
@@ -66,9 +66,7 @@ export const pruningBench: BenchSuite = {
   usage: 'bench pruning [--arch llava|llava-next] [--hidden 512] [--layers 12] [--runs 3] [--method M]... [--threads n] [--ep cpu]',
   options: {
     arch: { type: 'string' },
-    hidden: { type: 'string' },
-    layers: { type: 'string' },
-    runs: { type: 'string' },
+    ...modelShapeOptions,
     method: { type: 'string', multiple: true },
     ...providerOptions,
   },

@@ -9,3 +9,10 @@ export interface BenchSuite {
   options: NonNullable<ParseArgsConfig['options']>;
   run(values: ParsedArgs['values']): Promise<void>;
 }
+
+/** The benchmark model's decoder shape and the rounds to time: options every suite takes. */
+export const modelShapeOptions = {
+  hidden: { type: 'string' },
+  layers: { type: 'string' },
+  runs: { type: 'string' },
+} as const;

@@ -1,3 +1,4 @@
+import { siUnits } from '../../engine/pruning/flops.js';
 import type { AskResult } from '../../engine/runtime/engine.js';
 import { CliError, type CliCommand } from '../command.js';
 import { PRUNING_USAGE, methodsFromArgs, pruningOptions, writeTraceFiles } from '../pruning-options.js';
@@ -52,13 +53,14 @@ export const askCommand: CliCommand = {
               topP: nonNegativeArg(values['top-p'], '--top-p'),
               seed: integerArg(values.seed, '--seed', 0),
             },
-            trace: values.trace !== undefined,
           },
           {
             onToken: (text) => process.stdout.write(text),
             onEvent: (e) => {
-              if (e.type === 'progress')
-                process.stderr.write(`\rimporting ${(100 * e.fraction).toFixed(0)}% ${e.message}\x1b[K${e.fraction >= 1 ? '\n' : ''}`);
+              if (e.type === 'progress') {
+                const { done, total, message } = e.progress;
+                process.stderr.write(`\rimporting ${(100 * (done / total)).toFixed(0)}% ${message}\x1b[K${done >= total ? '\n' : ''}`);
+              }
             },
             signal: controller.signal,
           },
@@ -66,7 +68,7 @@ export const askCommand: CliCommand = {
       );
       process.stdout.write('\n');
       printStats(result);
-      if (result.trace && values.trace !== undefined) {
+      if (values.trace !== undefined) {
         for (const path of await writeTraceFiles(result.trace, String(values.trace))) console.error(`trace written to ${path}`);
       }
       return 0;
@@ -90,13 +92,15 @@ export async function asCliError<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
-export function printStats({ stats, provider, finishReason }: AskResult): void {
+export function printStats({ stats, provider, finishReason, trace }: AskResult): void {
+  const { flops } = trace.totals;
   const fallbacks = provider.failures.map((f) => `${f.provider} failed: ${f.reason}`).join('; ');
   const lines = [
     `provider       ${provider.active}${fallbacks ? ` (${fallbacks})` : ''}`,
     `preprocess     ${ms(stats.preprocessMs)}`,
-    `vision         ${ms(stats.visionMs)}${stats.visionCached ? ' (cached)' : ''}`,
-    `prefill        ${ms(stats.prefillMs)}  (${stats.prefillTokens} tokens, ${stats.visualTokensKept}/${stats.visualTokensTotal} visual kept, ${gflop(stats.tflops)} of ${gflop(stats.tflopsUnpruned)} GFLOP)`,
+    `vision         ${ms(stats.imageEncodeMs)}${stats.visionCached ? ' (cached)' : ''}`,
+    `prefill        ${ms(stats.prefillMs)}  (${stats.prefillTokens} tokens, ${stats.visualTokensKept}/${stats.visualTokensTotal} visual kept)`,
+    `compute        paper ${siUnits(flops.paper)}MACs (${pct(flops.paper, flops.paperUnpruned)}), full ${siUnits(flops.full)}FLOPs (${pct(flops.full, flops.fullUnpruned)})`,
     `first token    ${ms(stats.timeToFirstTokenMs)}`,
     `decode         ${stats.decodeTokensPerSec.toFixed(1)} tokens/s`,
     `tokens         ${stats.promptTokens} prompt, ${stats.generatedTokens} generated (${finishReason})`,
@@ -104,5 +108,5 @@ export function printStats({ stats, provider, finishReason }: AskResult): void {
   console.error(lines.join('\n'));
 }
 
-const ms = (value: number) => `${value.toFixed(1)} ms`;
-const gflop = (tflops: number) => (tflops * 1000).toPrecision(3);
+const ms = (value = 0) => `${value.toFixed(1)} ms`;
+const pct = (part: number, whole: number) => `${((100 * part) / whole).toFixed(1)}%`;

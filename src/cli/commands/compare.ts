@@ -45,8 +45,8 @@ export const compareCommand: CliCommand = {
     const engine = engineFromArgs(values);
     try {
       process.stderr.write(`running ${methods.map((m) => formatMethod(m)).join(', ')} (one shared prefill)...\n`);
-      const compared = await engine.compare({ model, image, question, methods, maxTokens, trace: true });
-      const runs = compared.results.map((result, i) => ({ method: methods[i], result, trace: result.trace! }));
+      const compared = await engine.compare({ model, image, question, methods, maxTokens });
+      const runs = compared.results.map((result, i) => ({ method: methods[i], result, trace: result.trace }));
       printComparison(question, runs, compared);
       if (values.trace !== undefined) {
         for (const run of runs)

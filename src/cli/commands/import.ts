@@ -57,11 +57,11 @@ function progressLine() {
   let open = false;
   return {
     update: (p: ImportProgress) => {
-      const text = `${String(Math.round(p.fraction * 100)).padStart(3)}%  ${p.stage.padEnd(8)} ${p.message}`;
+      const text = `${String(Math.round(p.done * 100)).padStart(3)}%  ${p.stage.padEnd(8)} ${p.message}`;
       if (tty) {
         process.stderr.write(`\r\x1b[2K${text}`);
         open = true;
-      } else if (p.stage !== lastStage || p.fraction === 1) {
+      } else if (p.stage !== lastStage || p.done === 1) {
         process.stderr.write(`${text}\n`);
       }
       lastStage = p.stage;

@@ -70,6 +70,6 @@ export async function generateSplit(outDir: string, opts: GenerateOptions, onIma
   }
   const suffix = start === 0 ? '' : `-${start}`;
   await writeFile(join(outDir, `${split}${suffix}.jsonl`), toJsonl(items));
-  if (scenes) await writeFile(join(outDir, `scenes-${split}${suffix}.jsonl`), sceneLines.join('\n') + '\n');
+  if (scenes) await writeFile(join(outDir, `scenes-${split}${suffix}.jsonl`), `${sceneLines.join('\n')}\n`);
   return items;
 }

@@ -13,7 +13,7 @@ export const VqaItem = z.object({
 export type VqaItem = z.infer<typeof VqaItem>;
 
 export function toJsonl(items: readonly VqaItem[]): string {
-  return items.map((item) => JSON.stringify(item)).join('\n') + '\n';
+  return `${items.map((item) => JSON.stringify(item)).join('\n')}\n`;
 }
 
 /** Reads and validates a VQA JSONL file; returns the items with `imagePath` resolved against the file's folder. */

@@ -1,6 +1,5 @@
 import type { MethodSpec } from '../../shared/pruning.js';
 import type { VqaItem } from '../data/vqa.js';
-import { paperFlops } from '../pruning/flops.js';
 import type { Engine } from '../runtime/engine.js';
 import { isExactMatch, mean, tallyByFamily, type Tally } from './metrics.js';
 import { addKept, emptyPositions, type KeptPositions } from './positions.js';
@@ -24,7 +23,7 @@ export interface EvalOptions {
   maxTokens?: number;
   onProgress?(done: number, total: number): void;
   signal?: AbortSignal;
-  /** Trace every answer and count where on the grid each method's kept tokens sit (positions.ts). */
+  /** Count where on the grid each method's kept tokens sit, from each answer's trace (positions.ts). */
   positions?: boolean;
 }
 
@@ -69,7 +68,6 @@ export interface EvalReport {
 
 export async function runEval(engine: Engine, opts: EvalOptions): Promise<EvalReport> {
   const loaded = await engine.ensureModel(opts.model);
-  const { hidden, intermediate } = loaded.flopsModel.decoder;
   const predictions: Prediction[] = [];
   const total = opts.items.length * opts.methods.length;
   const positions = opts.positions
@@ -88,19 +86,18 @@ export async function runEval(engine: Engine, opts: EvalOptions): Promise<EvalRe
             method: method.spec,
             maxTokens: opts.maxTokens ?? 16,
             sampling: { temperature: 0 },
-            trace: opts.positions,
           },
           { signal: opts.signal },
         );
-        if (positions && result.trace) addKept(positions[method.name], result.trace);
+        if (positions) addKept(positions[method.name], result.trace);
         predictions.push({
           ...base,
           prediction: result.answer.trim(),
           correct: isExactMatch(result.answer, item.answer),
           prefillMs: result.stats.prefillMs,
           visualKept: result.stats.visualTokensKept,
-          tflopsPaper: paperFlops(result.visualCounts, hidden, intermediate) / 1e12,
-          tflopsFull: result.stats.tflops,
+          tflopsPaper: result.trace.totals.flops.paper / 1e12,
+          tflopsFull: result.trace.totals.flops.full / 1e12,
         });
       } catch (err) {
         if (opts.signal?.aborted) throw err;
@@ -119,7 +116,7 @@ export async function runEval(engine: Engine, opts: EvalOptions): Promise<EvalRe
     }
   }
   return {
-    model: { id: loaded.info.id, numLayers: loaded.dims.numLayers, hidden },
+    model: { id: loaded.info.id, numLayers: loaded.dims.numLayers, hidden: loaded.dims.hidden },
     provider: loaded.provider.active,
     items: opts.items.length,
     methods: opts.methods.map(({ name, spec }) =>

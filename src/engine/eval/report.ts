@@ -18,7 +18,7 @@ export interface ReportContext {
 
 export async function writeReport(dir: string, report: EvalReport, context: ReportContext): Promise<string[]> {
   const files: Record<string, string> = { json: join(dir, 'eval.json'), md: join(dir, 'eval.md'), png: join(dir, 'eval.png') };
-  await writeFileAtomic(files.json, JSON.stringify({ ...context, ...report }, null, 1) + '\n');
+  await writeFileAtomic(files.json, `${JSON.stringify({ ...context, ...report }, null, 1)}\n`);
   const tables = [markdownTable(report), ...(report.positions ? [positionsTable(report)] : [])].join('\n\n');
   await writeFileAtomic(
     files.md,

@@ -30,7 +30,7 @@ export interface ClipParams {
 export const OPENAI_CLIP_MEAN: [number, number, number] = [0.48145466, 0.4578275, 0.40821073];
 export const OPENAI_CLIP_STD: [number, number, number] = [0.26862954, 0.26130258, 0.27577711];
 
-type Json = Record<string, any>;
+type Json = Record<string, unknown>;
 
 function sizeOf(value: unknown, what: string): { height: number; width: number } | { shortestEdge: number } {
   if (typeof value === 'number') return { height: value, width: value };
@@ -38,6 +38,12 @@ function sizeOf(value: unknown, what: string): { height: number; width: number }
   if (typeof v.shortest_edge === 'number') return { shortestEdge: v.shortest_edge };
   if (typeof v.height === 'number' && typeof v.width === 'number') return { height: v.height, width: v.width };
   throw new Error(`preprocessor_config.json: ${what} must be a number, {shortest_edge} or {height, width}`);
+}
+
+function positiveNumber(value: unknown, fallback: number, what: string): number {
+  if (value === undefined || value === null) return fallback;
+  if (typeof value === 'number' && value > 0) return value;
+  throw new Error(`preprocessor_config.json: ${what} must be a positive number`);
 }
 
 function triple(value: unknown, fallback: [number, number, number]): [number, number, number] {
@@ -54,7 +60,7 @@ export function parseClipParams(json: Json): ClipParams {
   return {
     resize: json.do_resize === false ? null : sizeOf(json.size ?? { shortest_edge: 224 }, 'size'),
     crop,
-    rescaleFactor: json.do_rescale === false ? 1 : (json.rescale_factor ?? 1 / 255),
+    rescaleFactor: json.do_rescale === false ? 1 : positiveNumber(json.rescale_factor, 1 / 255, 'rescale_factor'),
     mean: json.do_normalize === false ? null : triple(json.image_mean, OPENAI_CLIP_MEAN),
     std: json.do_normalize === false ? null : triple(json.image_std, OPENAI_CLIP_STD),
   };

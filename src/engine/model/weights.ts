@@ -76,7 +76,7 @@ export class WeightError extends Error {
 export function detectLayout(tensorNames: Iterable<string>): WeightLayout {
   const names = new Set(tensorNames);
   for (const layout of ['legacy', 'unified'] as const) {
-    if (names.has(PREFIXES[layout].text + 'embed_tokens.weight')) return layout;
+    if (names.has(`${PREFIXES[layout].text}embed_tokens.weight`)) return layout;
   }
   throw new WeightError(
     `no token embedding found: expected "${PREFIXES.legacy.text}embed_tokens.weight" (llava-hf) or ` +

@@ -5,6 +5,7 @@
 import { copyFile, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, join, resolve } from 'node:path';
+import type { Progress } from '../../shared/progress.js';
 import { numVisualTokens } from '../model/config.js';
 import { sha256Files, sha256Text, writeFileAtomic } from '../io/files.js';
 import type { WeightReader } from '../onnx/blocks.js';
@@ -20,10 +21,9 @@ import { listPacks } from './store.js';
 
 export type ImportStage = 'validate' | 'hash' | 'vision' | 'embed' | 'layers' | 'head' | 'finalize';
 
-export interface ImportProgress {
+/** Overall progress as a fraction (`done` of a `total` of 1), and the stage it is in. */
+export interface ImportProgress extends Progress {
   stage: ImportStage;
-  /** Overall progress, 0..1. */
-  fraction: number;
   message: string;
 }
 
@@ -49,7 +49,8 @@ const BUILD_START = 0.1; // validation and hashing take the first tenth of the b
 
 export async function importCheckpoint(hfDir: string, storeDir: string, options: ImportOptions = {}): Promise<ImportedPack> {
   const { signal, dtype = 'fp32' } = options;
-  const report = (stage: ImportStage, fraction: number, message: string) => options.onProgress?.({ stage, fraction, message });
+  const report = (stage: ImportStage, fraction: number, message: string) =>
+    options.onProgress?.({ stage, done: fraction, total: 1, message });
   const source = resolve(hfDir);
 
   report('validate', 0, `checking ${source}`);

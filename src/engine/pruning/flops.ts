@@ -49,6 +49,7 @@ export interface FlopsModel {
 export interface PrefillShape {
   visualPerLayer: number[]; // visual tokens entering decoder layer l (index l-1)
   textTokens: number; // non-visual prompt tokens
+  seqPerLayer?: number[]; // sequence length each layer ran on, as recorded (0: it never ran); default textTokens + visual
   visionTokens: number; // N out of the vision tower, before any projector-side selection
   ttvLayers: number[]; // layers whose side outputs fed TTV
   probes: { afterLayer: number; queries: number }[]; // attention probes run on layer afterLayer's output
@@ -62,10 +63,17 @@ export interface FullFlops {
   head: number;
   overhead: number;
   total: number;
+  /** Each decoder layer's share of `decoder` and `overhead`: the layer over its tokens and the scoring run on its output (TTV, probes). */
+  layers: number[];
+}
+
+/** Eq. 7 for one decoder layer with `n` visual tokens: 4nd² + 2n²d + 3ndm multiply-accumulates. */
+export function paperLayerFlops(n: number, d: number, m: number): number {
+  return 4 * n * d * d + 2 * n * n * d + 3 * n * d * m;
 }
 
 export function paperFlops(visualPerLayer: number[], d: number, m: number): number {
-  return visualPerLayer.reduce((sum, n) => sum + 4 * n * d * d + 2 * n * n * d + 3 * n * d * m, 0);
+  return visualPerLayer.reduce((sum, n) => sum + paperLayerFlops(n, d, m), 0);
 }
 
 export function fullFlops(shape: PrefillShape, model: FlopsModel): FullFlops {
@@ -74,7 +82,7 @@ export function fullFlops(shape: PrefillShape, model: FlopsModel): FullFlops {
   const kvDim = (d / dec.numHeads) * dec.numKvHeads;
   if (shape.visualPerLayer.length !== dec.numLayers)
     throw new Error(`${shape.visualPerLayer.length} per-layer counts for a ${dec.numLayers}-layer model`);
-  const seq = (layer: number) => shape.textTokens + shape.visualPerLayer[layer - 1];
+  const seq = (layer: number) => shape.seqPerLayer?.[layer - 1] ?? shape.textTokens + shape.visualPerLayer[layer - 1];
 
   const visionLayer =
     vis.tokensPerImage * (4 * vis.hidden ** 2 + 2 * vis.intermediate * vis.hidden) + 2 * vis.tokensPerImage ** 2 * vis.hidden;
@@ -82,22 +90,23 @@ export function fullFlops(shape: PrefillShape, model: FlopsModel): FullFlops {
   const vision = vis.images * (vis.layers * visionLayer + patchEmbed);
   const projector = shape.visionTokens * (vis.hidden * d + d * d);
 
-  let decoder = 0;
-  for (let l = 1; l <= dec.numLayers; l++) {
-    const s = seq(l);
-    decoder += s * (2 * d * d + 2 * d * kvDim + 3 * d * dec.intermediate) + 2 * s * s * d;
-  }
-  const head = d * dec.vocab;
-
-  let overhead = 0;
-  for (const l of shape.ttvLayers) overhead += 2 * 3 * seq(l) * d;
+  // Multiply-accumulates per decoder layer (index l-1): the layer itself, then the scoring on its output.
+  const layerMacs = Array.from({ length: dec.numLayers }, (_, i) => {
+    const s = seq(i + 1);
+    return s * (2 * d * d + 2 * d * kvDim + 3 * d * dec.intermediate) + 2 * s * s * d;
+  });
+  const decoder = layerMacs.reduce((a, b) => a + b, 0);
+  const scoring = new Array<number>(dec.numLayers).fill(0);
+  for (const l of shape.ttvLayers) scoring[l - 1] += 2 * 3 * seq(l) * d;
   // A probe projects k for every token but q only for its query rows (the probe graph slices first).
-  for (const p of shape.probes) overhead += seq(p.afterLayer) * d * kvDim + p.queries * (d * d + seq(p.afterLayer) * d);
-  if (shape.diversity) overhead += shape.visionTokens ** 2 * d;
+  for (const p of shape.probes) scoring[p.afterLayer - 1] += seq(p.afterLayer) * d * kvDim + p.queries * (d * d + seq(p.afterLayer) * d);
+  const head = d * dec.vocab;
+  const overhead = scoring.reduce((a, b) => a + b, 0) + (shape.diversity ? shape.visionTokens ** 2 * d : 0);
 
   const macs = { vision, projector, decoder, head, overhead };
-  const flops = Object.fromEntries(Object.entries(macs).map(([k, v]) => [k, 2 * v])) as Omit<FullFlops, 'total'>;
-  return { ...flops, total: Object.values(flops).reduce((a, b) => a + b, 0) };
+  const flops = Object.fromEntries(Object.entries(macs).map(([k, v]) => [k, 2 * v])) as Omit<FullFlops, 'total' | 'layers'>;
+  const layers = layerMacs.map((macs, i) => 2 * (macs + scoring[i]));
+  return { ...flops, total: Object.values(flops).reduce((a, b) => a + b, 0), layers };
 }
 
 /**

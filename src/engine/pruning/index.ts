@@ -1,4 +1,4 @@
-import { planStages, projectorKeep, resolveSchedule, type MethodSpec } from '../../shared/pruning.js';
+import { projectorKeep, resolveSchedule, resolveStages, type MethodSpec } from '../../shared/pruning.js';
 import { LastTokenAttention } from './methods/attention.js';
 import type { MethodRecorder } from './method-recorder.js';
 import { divPrune } from './methods/divprune.js';
@@ -10,9 +10,10 @@ import type { LayerBoundary, ModelDims, PruningMethod } from './types.js';
 export type { LayerBoundary, ModelDims, PruningMethod, SideOutputs } from './types.js';
 
 /**
- * Build the PruningMethod for one request. In-LLM keep ratios are fractions of the visual count
- * entering the LLM (N, or what a projector-side method passed on), captured at layer 0 of each
- * prefill, so one instance can serve several prefills (e.g. turns) in sequence, never concurrently.
+ * Build the PruningMethod for one request: its stages are resolved here, once, against the model. In-LLM
+ * keep ratios are fractions of the visual count entering the LLM (`LayerBoundary.entryVisualCount`: N,
+ * or what a projector-side method passed on). Methods reset their per-prefill state at layer 1, so one
+ * instance can serve several prefills (e.g. turns) in sequence, never concurrently.
  */
 export function createMethod(spec: MethodSpec, dims: ModelDims, recorder?: MethodRecorder): PruningMethod {
   const llm = inLlmMethod(spec, dims, recorder);
@@ -36,8 +37,7 @@ export function createMethod(spec: MethodSpec, dims: ModelDims, recorder?: Metho
 function inLlmMethod(spec: MethodSpec, dims: ModelDims, recorder?: MethodRecorder): InLlmMethod {
   const llm = spec.llm;
   const L = dims.numLayers;
-  const stagesOf = (n: number) => planStages(llm, L, n, dims.pruning);
-  stagesOf(1); // a schedule that does not fit the model fails here, before any layer runs
+  const stages = resolveStages(llm, L, dims.pruning); // a schedule that does not fit the model fails here, before any layer runs
   switch (llm.kind) {
     case 'none':
       return { wantsSideOutputs: () => false, afterLayer: async () => null };
@@ -48,11 +48,11 @@ function inLlmMethod(spec: MethodSpec, dims: ModelDims, recorder?: MethodRecorde
     }
     case 'random': {
       recorder?.schedule(resolveSchedule(llm, L, dims.pruning));
-      return new RandomSelection(stagesOf, llm.seed, recorder);
+      return new RandomSelection(stages, llm.seed, recorder);
     }
     case 'fastv':
-      return new LastTokenAttention(stagesOf, 1, recorder);
+      return new LastTokenAttention(stages, 1, recorder);
     case 'pdrop':
-      return new LastTokenAttention(stagesOf, 0, recorder);
+      return new LastTokenAttention(stages, 0, recorder);
   }
 }

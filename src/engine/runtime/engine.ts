@@ -1,21 +1,25 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
+import type { AnswerStats } from '../../shared/conversation.js';
+import type { AskRequest, CompareRequest } from '../../shared/ipc-features.js';
+import type { Progress } from '../../shared/progress.js';
+import type { ProviderRequest } from '../../shared/providers.js';
 import { positionPolicy, type MethodSpec } from '../../shared/pruning.js';
 import type { Trace } from '../../shared/trace.js';
 import { prepareImage, type PreparedImage } from '../image/anyres.js';
+import { CodedError } from '../../shared/result.js';
 import { importCheckpoint } from '../pack/import.js';
 import { findPack, listPacks, type PackSummary } from '../pack/store.js';
 import { createMethod } from '../pruning/index.js';
-import { fullFlops, type FlopsModel, type PrefillShape } from '../pruning/flops.js';
-import { encodeChat, type ChatTurn } from '../text/chat.js';
-import { TraceRecorder } from '../trace/recorder.js';
-import { generateBranches, type FinishReason, type Generation } from './generate.js';
+import { encodeChat, type EncodedPrompt } from '../text/chat.js';
+import { TraceRecorder, type TraceMeta } from '../trace/recorder.js';
+import { generate, generateBranches, type DecodeOptions, type FinishReason, type GenerateBranch, type Generation } from './generate.js';
 import { LruCache } from './lru.js';
 import { LoadedModel } from './model.js';
-import type { ProviderReport, ProviderRequest } from './providers.js';
-import type { SamplingParams } from './sampling.js';
-import { encodeVisual, type EncodedImage } from './vision.js';
+import type { PrefillInput } from './prefill.js';
+import type { ProviderReport } from './providers.js';
+import { encodeVisual, type EncodedVisual } from './vision.js';
 
 /**
  * The engine's one entry point for the worker process and the CLI: finds or imports a model, keeps one
@@ -31,30 +35,8 @@ export interface EngineOptions {
   visionCacheSize?: number;
 }
 
-export interface AskRequest {
-  /** A pack name in the store, a pack folder, or a Hugging Face checkpoint folder (imported first). */
-  model: string;
-  /** Image file bytes, or a path to the file. */
-  image?: Uint8Array | string;
-  /** A single question, or the whole conversation (last turn the user's; the image goes with the turn marked `image`). */
-  question?: string;
-  messages?: ChatTurn[];
-  method?: MethodSpec;
-  sampling?: SamplingParams;
-  maxTokens?: number;
-  stop?: string[];
-  ep?: ProviderRequest;
-  /** Record a pruning trace (per-layer counts, scores, kept sets). */
-  trace?: boolean;
-}
-
 /** What loading, importing and encoding report to and are cancelled by. */
 type StageCallbacks = Pick<AskCallbacks, 'onEvent' | 'signal'>;
-
-export interface CompareRequest extends Omit<AskRequest, 'method'> {
-  /** The methods to answer with, in the order the results come back. */
-  methods: MethodSpec[];
-}
 
 export interface CompareCallbacks extends Omit<AskCallbacks, 'onToken'> {
   /** Answer text of the method at `branch` (answers stream one after the other). */
@@ -70,10 +52,8 @@ export interface CompareResult {
   prefillMs: number;
 }
 
-const NO_PRUNING: MethodSpec = { llm: { kind: 'none' } };
-
 export type EngineStage = 'loading-model' | 'importing' | 'preprocessing' | 'encoding-image' | 'prefill' | 'decoding';
-export type EngineEvent = { type: 'stage'; stage: EngineStage } | { type: 'progress'; fraction: number; message: string };
+export type EngineEvent = { type: 'stage'; stage: EngineStage } | { type: 'progress'; progress: Progress };
 
 export interface AskCallbacks {
   onToken?(text: string): void;
@@ -85,35 +65,14 @@ export interface AskCallbacks {
   signal?: AbortSignal;
 }
 
-export interface AskStats {
-  preprocessMs: number;
-  visionMs: number;
-  visionCached: boolean;
-  prefillMs: number;
-  /** From the request to the first token: preprocessing, vision and prefill included (model loading not). */
-  timeToFirstTokenMs: number;
-  decodeTokensPerSec: number;
-  promptTokens: number;
-  prefillTokens: number;
-  generatedTokens: number;
-  visualTokensTotal: number;
-  visualTokensKept: number;
-  /** Real FLOPs (2 per multiply-accumulate) of this prefill and of the unpruned one, in tera. */
-  tflops: number;
-  tflopsUnpruned: number;
-  executionProvider: string;
-  /** Compare only: leading decoder layers whose prefill was computed once for all the methods. */
-  sharedLayers?: number;
-}
-
 export interface AskResult {
   answer: string;
   finishReason: FinishReason;
-  stats: AskStats;
+  stats: AnswerStats;
   provider: ProviderReport;
   layerMs: number[];
   visualCounts: number[];
-  trace?: Trace;
+  trace: Trace;
 }
 
 export class Engine {
@@ -121,7 +80,7 @@ export class Engine {
   /** Hugging Face folders already imported in this process: the importer would re-hash every weight to find out. */
   readonly #imported = new Map<string, string>();
   #queue: Promise<unknown> = Promise.resolve();
-  readonly #vision: LruCache<string, EncodedImage>;
+  readonly #vision: LruCache<string, EncodedVisual>;
 
   constructor(readonly options: EngineOptions) {
     this.#vision = new LruCache(options.visionCacheSize ?? 8);
@@ -131,13 +90,16 @@ export class Engine {
     return listPacks(this.options.modelStore);
   }
 
-  /** The loaded model for `nameOrDir` on `ep`, loading (and importing) it when it is not the one in memory. */
+  /**
+   * The loaded model for `nameOrDir` (absent: the first installed model) on `ep`, loading (and importing)
+   * it when it is not the one in memory.
+   */
   async ensureModel(
-    nameOrDir: string,
+    nameOrDir: string | undefined,
     ep: ProviderRequest = this.options.ep ?? 'auto',
     callbacks: StageCallbacks = {},
   ): Promise<LoadedModel> {
-    const dir = await this.#packDir(nameOrDir, callbacks);
+    const dir = await this.#packDir(nameOrDir ?? (await this.#firstInstalled()), callbacks);
     const key = `${dir}|${ep}`;
     if (this.#loaded?.key === key) return this.#loaded.model;
     await this.unload();
@@ -151,11 +113,18 @@ export class Engine {
    * Answers one request. Requests run one at a time, in order: they share the loaded model (a request
    * for another model or provider swaps it) and inference blocks the thread anyway.
    */
-  async ask(request: AskRequest, callbacks: AskCallbacks = {}): Promise<AskResult> {
-    const { method, ...rest } = request;
-    const onToken = callbacks.onToken && ((_branch: number, text: string) => callbacks.onToken!(text));
-    const { results } = await this.#enqueue(() => this.#answer({ ...rest, methods: [method ?? NO_PRUNING] }, { ...callbacks, onToken }));
-    return results[0];
+  ask(request: AskRequest, callbacks: AskCallbacks = {}): Promise<AskResult> {
+    return this.#enqueue(async () => {
+      const question = await this.#prepare(request, callbacks);
+      const run = question.run(request.method);
+      const onText = question.streamer((text) => callbacks.onToken?.(text));
+      const generation = await generate(question.model, question.model.tokenizer, question.input, {
+        ...question.decode,
+        ...run.branch,
+        onText,
+      });
+      return question.answer(run, generation);
+    });
   }
 
   /**
@@ -165,7 +134,15 @@ export class Engine {
    */
   compare(request: CompareRequest, callbacks: CompareCallbacks = {}): Promise<CompareResult> {
     if (request.methods.length < 1) return Promise.reject(new Error('compare needs at least one method'));
-    return this.#enqueue(() => this.#answer(request, callbacks));
+    return this.#enqueue(async () => {
+      const question = await this.#prepare(request, callbacks);
+      const runs = request.methods.map((method) => question.run(method));
+      const branches = runs.map((run, i) => ({ ...run.branch, onText: question.streamer((text) => callbacks.onToken?.(i, text)) }));
+      const { model, input, decode } = question;
+      const { generations, sharedLayers, prefillMs } = await generateBranches(model, model.tokenizer, input, branches, decode);
+      const shared = runs.length > 1 ? sharedLayers : undefined;
+      return { results: generations.map((generation, i) => question.answer(runs[i], generation, shared)), sharedLayers, prefillMs };
+    });
   }
 
   #enqueue<T>(work: () => Promise<T>): Promise<T> {
@@ -174,71 +151,26 @@ export class Engine {
     return turn;
   }
 
-  async #answer(request: CompareRequest, callbacks: CompareCallbacks): Promise<CompareResult> {
-    if (request.image === undefined) throw new Error('an image is required: LLaVA answers questions about one image');
-    const turns = request.messages ?? [{ role: 'user' as const, text: requireQuestion(request.question), image: true }];
+  /** Everything before prefill, for one method or several: the model loaded, the image encoded, the prompt tokenized. */
+  async #prepare(request: Omit<AskRequest, 'method'>, callbacks: StageCallbacks): Promise<Question> {
+    const turns = request.turns ?? [{ role: 'user' as const, text: requireQuestion(request.question), image: true }];
     const model = await this.ensureModel(request.model, request.ep, callbacks);
-    const start = performance.now();
-    const { image, visual, preprocessMs, visionMs, cached } = await this.#encodeImage(model, request.image, callbacks);
+    const image = await this.#encodeImage(model, request.image, callbacks);
     callbacks.signal?.throwIfAborted();
     const prompt = encodeChat(model.tokenizer, turns, { template: model.chatTemplate, imageTokenId: model.config.imageTokenIndex });
-    const flopsModel = model.flopsModelFor(visual);
-    const runs = request.methods.map((method) => {
-      const recorder = request.trace ? new TraceRecorder(traceMeta(model, image, prompt, visual, method, flopsModel)) : undefined;
-      const pruning =
-        method.llm.kind === 'none' && !method.projector
-          ? undefined
-          : createMethod(method, { numLayers: model.dims.numLayers, pruning: model.pruningOverrides }, recorder);
-      return { method, recorder, pruning };
-    });
-
-    callbacks.onEvent?.({ type: 'stage', stage: 'prefill' });
-    let decoding = false;
-    const branches = runs.map(({ method, pruning }, i) => ({
-      method: pruning,
-      positions: positionPolicy(method.llm),
-      onText: (text: string) => {
-        if (!decoding) {
-          decoding = true;
-          callbacks.onEvent?.({ type: 'stage', stage: 'decoding' });
-        }
-        callbacks.onToken?.(i, text);
-      },
-    }));
-    const input = {
-      ids: prompt.ids,
-      imageTokenId: model.config.imageTokenIndex,
-      visual: { features: visual.features, count: visual.count },
-    };
-    const decode = {
+    const decode: DecodeOptions = {
       ...request.sampling,
       maxTokens: request.maxTokens,
       stopStrings: request.stop,
       eosTokenIds: model.eosTokenIds,
       signal: callbacks.signal,
     };
-    const { generations, sharedLayers, prefillMs } = await generateBranches(model, model.tokenizer, input, branches, decode);
-
-    const times = { preprocessMs, visionMs, visionCached: cached, requestStart: start };
-    const results = generations.map((generation, i): AskResult => {
-      const stats = answerStats(model, generation, flopsModel, prompt.ids.length - 1, times);
-      const { recorder } = runs[i];
-      if (recorder) recordRuntime(recorder, generation, preprocessMs, visionMs);
-      return {
-        answer: generation.text,
-        finishReason: generation.finishReason,
-        stats: runs.length > 1 ? { ...stats, sharedLayers } : stats,
-        provider: model.provider,
-        layerMs: generation.timings.layerMs,
-        visualCounts: generation.prefill.visualCounts,
-        trace: recorder?.finish({ answer: generation.text, generatedTokens: generation.tokenIds.length }),
-      };
-    });
-    return { results, sharedLayers, prefillMs };
+    callbacks.onEvent?.({ type: 'stage', stage: 'prefill' });
+    return new Question(model, prompt, image, decode, callbacks.onEvent);
   }
 
   /** Preprocesses the image and runs the vision tower, unless this model has seen the same bytes recently. */
-  async #encodeImage(model: LoadedModel, file: Uint8Array | string, callbacks: StageCallbacks) {
+  async #encodeImage(model: LoadedModel, file: Uint8Array | string, callbacks: StageCallbacks): Promise<EncodedImage> {
     const start = performance.now();
     callbacks.onEvent?.({ type: 'stage', stage: 'preprocessing' });
     const bytes = typeof file === 'string' ? await readImageFile(file) : file;
@@ -260,6 +192,12 @@ export class Engine {
     await loaded?.model.dispose();
   }
 
+  async #firstInstalled(): Promise<string> {
+    const [first] = await this.listModels();
+    if (!first) throw new CodedError('not-found', 'no model installed: import one with `npm run cli -- import <folder>`');
+    return first.path;
+  }
+
   /** A pack folder for a name, a pack folder, or a Hugging Face folder (imported into the store first). */
   async #packDir(nameOrDir: string, callbacks: StageCallbacks): Promise<string> {
     const asPath = resolve(nameOrDir);
@@ -271,7 +209,7 @@ export class Engine {
       callbacks.onEvent?.({ type: 'stage', stage: 'importing' });
       const imported = await importCheckpoint(asPath, this.options.modelStore, {
         signal: callbacks.signal,
-        onProgress: ({ fraction, message }) => callbacks.onEvent?.({ type: 'progress', fraction, message }),
+        onProgress: (progress) => callbacks.onEvent?.({ type: 'progress', progress }),
       });
       this.#imported.set(asPath, imported.dir);
       return imported.dir;
@@ -295,76 +233,125 @@ async function readImageFile(path: string): Promise<Uint8Array> {
   }
 }
 
-function traceMeta(
-  model: LoadedModel,
-  image: PreparedImage,
-  prompt: ReturnType<typeof encodeChat>,
-  visual: EncodedImage,
-  method: MethodSpec,
-  flopsModel: FlopsModel,
-) {
-  const { grid } = model.viewSpec;
-  return {
-    model: model.traceModel,
-    provider: model.provider.active,
-    image: {
-      hash: image.hash,
-      width: image.originalWidth,
-      height: image.originalHeight,
-      modelWidth: image.viewSize,
-      modelHeight: image.viewSize,
-      grid: { rows: grid, cols: grid },
-      layout: visual.layout,
-    },
-    prompt: {
-      textTokens: prompt.ids.length - 1,
-      visualTokens: visual.count,
-      instructionTokens: prompt.ids.length - 1 - prompt.imageIndex,
-      visualStart: prompt.imageIndex,
-    },
-    method,
-    flopsModel,
-  };
+/** The encoded image of a question (#encodeImage). */
+interface EncodedImage {
+  image: PreparedImage;
+  /** The visual tokens, where each came from, and how many views the vision tower ran. */
+  visual: EncodedVisual;
+  preprocessMs: number;
+  visionMs: number;
+  cached: boolean;
 }
 
-function recordRuntime(recorder: TraceRecorder, generation: Generation, preprocessMs: number, visionMs: number): void {
-  const { prefill, timings } = generation;
-  prefill.layerMs.forEach((ms, layer) => recorder.layer(layer, prefill.visualCounts[layer], prefill.cacheLength[layer], ms));
-  recorder.setTimes({ preprocess: preprocessMs, vision: visionMs, prefill: timings.prefillMs, decode: timings.decodeMs });
+/** One method's part in answering a question: its pruning (none: no method at all), position policy and trace. */
+interface MethodRun {
+  branch: GenerateBranch;
+  recorder: TraceRecorder;
 }
 
-function answerStats(
-  model: LoadedModel,
-  generation: Generation,
-  flopsModel: FlopsModel,
-  textTokens: number,
-  times: { preprocessMs: number; visionMs: number; visionCached: boolean; requestStart: number },
-): AskStats {
-  const { prefill, timings } = generation;
-  const shape = (visualPerLayer: number[]): PrefillShape => ({
-    visualPerLayer,
-    textTokens,
-    visionTokens: prefill.originalVisualCount,
-    ttvLayers: [],
-    probes: [],
-    diversity: false,
-  });
-  const prefillStart = times.requestStart + times.preprocessMs + times.visionMs;
-  return {
-    preprocessMs: times.preprocessMs,
-    visionMs: times.visionMs,
-    visionCached: times.visionCached,
-    prefillMs: timings.prefillMs,
-    timeToFirstTokenMs: prefillStart - times.requestStart + timings.firstTokenMs,
-    decodeTokensPerSec: timings.decodeTokensPerSec,
-    promptTokens: generation.promptTokens,
-    prefillTokens: generation.prefillTokens,
-    generatedTokens: generation.tokenIds.length,
-    visualTokensTotal: prefill.originalVisualCount,
-    visualTokensKept: prefill.keptOriginal.length,
-    // A prefill cancelled before its first layer ran no layers at all.
-    tflops: prefill.visualCounts.length ? fullFlops(shape(prefill.visualCounts), flopsModel).total / 1e12 : 0,
-    tflopsUnpruned: fullFlops(shape(Array(flopsModel.decoder.numLayers).fill(prefill.originalVisualCount)), flopsModel).total / 1e12,
-    executionProvider: model.provider.active,
-  };
+/** A question ready to prefill: its model, encoded image and prompt; answers one method or several (`run` each). */
+class Question {
+  #decoding = false;
+
+  constructor(
+    readonly model: LoadedModel,
+    readonly prompt: EncodedPrompt,
+    readonly encoded: EncodedImage,
+    readonly decode: DecodeOptions,
+    private readonly onEvent?: (event: EngineEvent) => void,
+  ) {}
+
+  get input(): PrefillInput {
+    return { ids: this.prompt.ids, imageTokenId: this.model.config.imageTokenIndex, visual: this.encoded.visual };
+  }
+
+  run(method: MethodSpec): MethodRun {
+    const { model } = this;
+    const recorder = new TraceRecorder(this.#traceMeta(method));
+    const pruning =
+      method.llm.kind === 'none' && !method.projector
+        ? undefined
+        : createMethod(method, { numLayers: model.dims.numLayers, pruning: model.pruningOverrides }, recorder);
+    return { branch: { method: pruning, positions: positionPolicy(method.llm) }, recorder };
+  }
+
+  /** Where an answer's text goes; the first piece of any answer announces the decoding stage. */
+  streamer(onText: (text: string) => void): (text: string) => void {
+    return (text) => {
+      if (!this.#decoding) {
+        this.#decoding = true;
+        this.onEvent?.({ type: 'stage', stage: 'decoding' });
+      }
+      onText(text);
+    };
+  }
+
+  /** A method's result: its answer, stats and trace; `sharedLayers` when it was prefilled together with others. */
+  answer({ recorder }: MethodRun, generation: Generation, sharedLayers?: number): AskResult {
+    const { preprocessMs, visionMs } = this.encoded;
+    const { prefill, timings } = generation;
+    prefill.layerMs.forEach((ms, layer) => recorder.layer(layer, prefill.visualCounts[layer], prefill.cacheLength[layer], ms));
+    recorder.setTimes({ preprocess: preprocessMs, vision: visionMs, prefill: timings.prefillMs, decode: timings.decodeMs });
+    const trace = recorder.finish({ answer: generation.text, generatedTokens: generation.tokenIds.length });
+    const stats = this.#stats(generation, trace);
+    return {
+      answer: generation.text,
+      finishReason: generation.finishReason,
+      stats: sharedLayers === undefined ? stats : { ...stats, sharedLayers },
+      provider: this.model.provider,
+      layerMs: timings.layerMs,
+      visualCounts: prefill.visualCounts,
+      trace,
+    };
+  }
+
+  #traceMeta(method: MethodSpec): TraceMeta {
+    const { model, prompt } = this;
+    const { image, visual } = this.encoded;
+    const { grid } = model.viewSpec;
+    return {
+      model: model.traceModel,
+      provider: model.provider.active,
+      image: {
+        hash: image.hash,
+        width: image.originalWidth,
+        height: image.originalHeight,
+        modelWidth: image.viewSize,
+        modelHeight: image.viewSize,
+        grid: { rows: grid, cols: grid },
+        layout: visual.layout,
+      },
+      prompt: {
+        textTokens: prompt.ids.length - 1,
+        visualTokens: visual.count,
+        instructionTokens: prompt.ids.length - 1 - prompt.imageIndex,
+        visualStart: prompt.imageIndex,
+      },
+      method,
+      flopsModel: model.flopsModelFor(visual),
+    };
+  }
+
+  /** The numbers under the answer; its compute is the trace's (the paper's convention, as the inspector shows it). */
+  #stats(generation: Generation, trace: Trace): AnswerStats {
+    const { preprocessMs, visionMs, cached } = this.encoded;
+    const { prefill, timings } = generation;
+    const { flops } = trace.totals;
+    return {
+      preprocessMs,
+      imageEncodeMs: visionMs,
+      visionCached: cached,
+      prefillMs: timings.prefillMs,
+      timeToFirstTokenMs: preprocessMs + visionMs + timings.firstTokenMs,
+      decodeTokensPerSec: timings.decodeTokensPerSec,
+      promptTokens: generation.promptTokens,
+      prefillTokens: generation.prefillTokens,
+      generatedTokens: generation.tokenIds.length,
+      visualTokensTotal: prefill.originalVisualCount,
+      visualTokensKept: prefill.keptOriginal.length,
+      tflops: flops.paper / 1e12,
+      tflopsUnpruned: flops.paperUnpruned / 1e12,
+      executionProvider: this.model.provider.active,
+    };
+  }
 }

@@ -2,6 +2,7 @@ import { Decoder } from './decode.js';
 import type { ModelSessions } from './graphs.js';
 import {
   PrefillCancelled,
+  prefill,
   prefillBranches,
   type BranchedPrefill,
   type PrefillBranch,
@@ -9,7 +10,8 @@ import {
   type PrefillResult,
 } from './prefill.js';
 import { mulberry32 } from '../util/mulberry32.js';
-import { sampleToken, type SamplingParams } from './sampling.js';
+import type { SamplingParams } from '../../shared/ipc-features.js';
+import { sampleToken } from './sampling.js';
 import { TextStream, type Detokenizer } from './text-stream.js';
 
 /**
@@ -68,13 +70,22 @@ export interface BranchedGeneration {
   prefillMs: number;
 }
 
+/** One method's answer: its prefill, then the decode steps. */
 export async function generate(
   model: ModelSessions,
   tokenizer: Detokenizer,
   input: PrefillInput,
   options: GenerateOptions = {},
 ): Promise<Generation> {
-  return (await generateBranches(model, tokenizer, input, [options], options)).generations[0];
+  const start = performance.now();
+  let prefilled: PrefillResult;
+  try {
+    prefilled = await prefill(model, input, options);
+  } catch (err) {
+    if (!(err instanceof PrefillCancelled)) throw err;
+    return cancelledBeforeAnswer(input, performance.now() - start);
+  }
+  return decodeFrom(model, tokenizer, prefilled, options, input.ids.length);
 }
 
 /** Prefills all branches together, then decodes each branch's answer in turn. */

@@ -10,7 +10,8 @@ import { readPack, type PackInfo } from '../pack/read.js';
 import type { FlopsModel } from '../pruning/flops.js';
 import { TextTokenizer } from '../text/tokenizer.js';
 import { DEVICE_RESIDENT_OUTPUTS, type RuntimeDims, type ModelSessions } from './graphs.js';
-import { SessionFactory, type ProviderReport, type ProviderRequest } from './providers.js';
+import type { ProviderRequest } from '../../shared/providers.js';
+import { SessionFactory, type ProviderReport } from './providers.js';
 
 /**
  * A model pack loaded for inference: its sessions on one execution provider, the tokenizer, the chat

@@ -1,3 +1,4 @@
+import { getOrInsert } from '../../shared/get-or-insert.js';
 import type { PositionPolicy } from '../../shared/pruning.js';
 import type { LayerBoundary, PruningMethod } from '../pruning/types.js';
 import {
@@ -15,8 +16,9 @@ import {
 /**
  * Prefill, one decoder layer at a time, so that a pruning method can shorten the visual block between
  * layers (docs/architecture.md, "Runtime <-> pruning seam"). Each layer keeps the cache of the sequence
- * it saw, so layers after a prune hold shorter caches; decode continues from those. Several methods
- * can prefill together (compare), sharing the layers where their sequences are still the same.
+ * it saw, so layers after a prune hold shorter caches; decode continues from those. `prefill` is one
+ * method's pass; `prefillBranches` runs several methods in step (compare), computing each layer once for
+ * the methods whose sequences are still the same.
  */
 
 export interface VisualTokens {
@@ -78,6 +80,41 @@ export class PrefillCancelled extends Error {
   }
 }
 
+/** One method's prefill: run each layer, show the method the boundary, keep what it keeps. */
+export async function prefill(model: ModelSessions, input: PrefillInput, options: PrefillOptions = {}): Promise<PrefillResult> {
+  const { method, positions: policy = 'compact', onLayerOutput, signal } = options;
+  const d = model.dims.hidden;
+  const start = performance.now();
+  let seq = spliceVisual(await embedPrompt(model, input), input, projectorSelection(input, method, d), d);
+  const embedMs = performance.now() - start;
+  const visual = { original: input.visual?.count ?? 0, entering: seq.keptOriginal.length };
+  const entryLength = seq.positions.length;
+
+  const layers = new LayerRecords();
+  try {
+    for (let layer = 0; layer < model.dims.numLayers; layer++) {
+      if (signal?.aborted) throw new PrefillCancelled();
+      const layerStart = performance.now();
+      const out = await runLayer(model, layer, seq.hidden, seq.positions, emptyCache(model.dims), method?.wantsSideOutputs(layer) ?? false);
+      layers.add(out.cache, seq);
+      onLayerOutput?.(layer, out.hidden, seq.positions.length);
+      const after: Sequence = { ...seq, hidden: out.hidden };
+      const probe: Probe = (probeLayer, queryStart) => runProbe(model, probeLayer, after.hidden, after.positions, queryStart);
+      const kept = method ? await method.afterLayer(boundary(model, layer, after, visual, out.side, probe)) : null;
+      seq = kept ? keepVisual(after, kept, d, policy) : after;
+      layers.layerMs.push(performance.now() - layerStart);
+    }
+  } catch (err) {
+    layers.dispose(); // device memory on GPU providers
+    throw err;
+  }
+
+  const headStart = performance.now();
+  const logits = await lastTokenLogits(model, seq.hidden);
+  const end = { logits, headMs: performance.now() - headStart, keptOriginal: seq.keptOriginal };
+  return layers.result(policy, { entryLength, originalVisualCount: visual.original, embedMs, ...end });
+}
+
 export interface BranchedPrefill {
   /** One result per branch, in the order given; each owns its caches (disposing one leaves the others intact). */
   branches: PrefillResult[];
@@ -85,33 +122,22 @@ export interface BranchedPrefill {
   sharedLayers: number;
 }
 
-/** A branch's own record of the layers it went through. */
-interface BranchState {
-  branch: PrefillBranch;
+/** A branch of a joint prefill: `prefill`'s state for its method. */
+interface Branch {
+  options: PrefillBranch;
   policy: PositionPolicy;
-  caches: LayerCache[];
-  cacheLength: number[];
-  visualCounts: number[];
-  layerMs: number[];
-}
-
-/** Branches whose sequences are identical so far (same tokens, same positions): one layer run serves them all. */
-interface Group {
+  /** The same object for every branch whose tokens and positions are the same: they share each layer run. */
   seq: Sequence;
-  members: BranchState[];
-}
-
-/** The prefill of one method: the one-branch case of prefillBranches. */
-export async function prefill(model: ModelSessions, input: PrefillInput, options: PrefillOptions = {}): Promise<PrefillResult> {
-  const { signal, ...branch } = options;
-  return (await prefillBranches(model, input, [branch], { signal })).branches[0];
+  visual: { original: number; entering: number };
+  layers: LayerRecords;
 }
 
 /**
- * Prefills the prompt for several methods at once: each layer runs once per group of branches whose
- * sequences are still identical, every branch's method sees every boundary, and a branch forks into its
- * own group when its method prunes (branches that keep exactly the same tokens stay together). For
- * `none` vs a pruning method, the layers before the first prune are computed once (compare).
+ * Prefills the prompt for several methods at once (compare): `prefill` for each, in step, with every layer
+ * run once per group of branches on the same sequence. Each branch's method sees every boundary (side
+ * outputs when any member asked, probes computed once per group); a branch forks into its own group when
+ * its method prunes, and branches that keep the same tokens under the same position policy stay together.
+ * For `none` vs a pruning method, the layers before the first prune are computed once.
  */
 export async function prefillBranches(
   model: ModelSessions,
@@ -119,133 +145,129 @@ export async function prefillBranches(
   branches: readonly PrefillBranch[],
   options: { signal?: AbortSignal } = {},
 ): Promise<BranchedPrefill> {
-  const { dims } = model;
-  const states: BranchState[] = branches.map((branch) => ({
-    branch,
-    policy: branch.positions ?? 'compact',
-    caches: [],
-    cacheLength: [],
-    visualCounts: [],
-    layerMs: [],
-  }));
+  const d = model.dims.hidden;
   const start = performance.now();
-  let groups = await embedGroups(model, input, states);
+  const text = await embedPrompt(model, input);
+  const entry = firstOf<Int32Array | null, Sequence>(sameIndices);
+  const states: Branch[] = branches.map((branch) => {
+    const selected = projectorSelection(input, branch.method, d);
+    const seq = entry(selected, () => spliceVisual(text, input, selected, d));
+    const visual = { original: input.visual?.count ?? 0, entering: seq.keptOriginal.length };
+    return { options: branch, policy: branch.positions ?? 'compact', seq, visual, layers: new LayerRecords() };
+  });
   const embedMs = performance.now() - start;
-  const originalVisualCount = input.visual?.count ?? 0;
-  const entryLength = groups[0].seq.positions.length;
+  const entryLength = states[0].seq.positions.length;
 
-  const created: LayerCache[] = [];
   let sharedLayers = 0;
   try {
-    for (let layer = 0; layer < dims.numLayers; layer++) {
+    for (let layer = 0; layer < model.dims.numLayers; layer++) {
       if (options.signal?.aborted) throw new PrefillCancelled();
-      if (groups.length === 1) sharedLayers++;
-      const next: Group[] = [];
-      for (const group of groups) next.push(...(await runGroupLayer(model, layer, group, originalVisualCount, created)));
-      groups = next;
+      const groups = new Map<Sequence, Branch[]>();
+      for (const state of states) getOrInsert(groups, state.seq, () => []).push(state);
+      if (groups.size === 1) sharedLayers++;
+      for (const [seq, members] of groups) await runSharedLayer(model, layer, seq, members);
     }
   } catch (err) {
-    created.forEach(disposeCache); // device memory on GPU providers
+    for (const state of states) state.layers.dispose();
     throw err;
   }
 
-  const results = new Map<BranchState, PrefillResult>();
-  const handedOut = new Set<LayerCache>();
-  const own = (cache: LayerCache) => (handedOut.has(cache) ? shareCache(cache) : (handedOut.add(cache), cache));
-  for (const { seq, members } of groups) {
-    const t = performance.now();
-    const logits = await lastTokenLogits(model, seq.hidden); // read-only, so members share it
-    const headMs = performance.now() - t;
-    for (const m of members) {
-      const caches = await Promise.all(m.caches.map(own));
-      const nextPosition = m.policy === 'compact' ? [...m.cacheLength] : m.cacheLength.map(() => entryLength);
-      const { cacheLength, visualCounts, layerMs } = m;
-      results.set(m, {
-        caches,
-        cacheLength,
-        nextPosition,
-        entryLength,
-        logits,
-        visualCounts,
-        originalVisualCount,
-        keptOriginal: seq.keptOriginal,
-        layerMs,
-        embedMs,
-        headMs,
-      });
-    }
+  const head = firstOf<Sequence, Promise<{ logits: Float32Array; headMs: number }>>((a, b) => a === b);
+  const results: PrefillResult[] = [];
+  for (const { seq, policy, visual, layers } of states) {
+    // Read-only, so branches that end on the same sequence share it.
+    const end = await head(seq, async () => {
+      const headStart = performance.now();
+      const logits = await lastTokenLogits(model, seq.hidden);
+      return { logits, headMs: performance.now() - headStart };
+    });
+    results.push(
+      layers.result(policy, { entryLength, originalVisualCount: visual.original, embedMs, keptOriginal: seq.keptOriginal, ...end }),
+    );
   }
-  return { branches: states.map((s) => results.get(s)!), sharedLayers };
+  return { branches: results, sharedLayers };
 }
 
-/** Embeds the prompt once; branches whose projector-side selections agree start in one group. */
-async function embedGroups(model: ModelSessions, input: PrefillInput, states: BranchState[]): Promise<Group[]> {
-  const text = await embedPrompt(model, input);
-  const groups = new Map<string, Group>();
-  for (const state of states) {
-    const selected = input.visual
-      ? (state.branch.method?.selectBeforeLLM?.(input.visual.features, input.visual.count, model.dims.hidden) ?? null)
-      : null;
-    const key = selected ? selected.join(',') : 'all';
-    let group = groups.get(key);
-    if (!group) groups.set(key, (group = { seq: spliceVisual(text, input, selected, model.dims.hidden), members: [] }));
-    group.members.push(state);
-  }
-  return [...groups.values()];
-}
-
-/**
- * Runs one layer for a group, gives each member's method the boundary (side outputs to those that asked,
- * probes computed once per group), and regroups the members by what they kept.
- */
-async function runGroupLayer(
-  model: ModelSessions,
-  layer: number,
-  group: Group,
-  originalVisualCount: number,
-  created: LayerCache[],
-): Promise<Group[]> {
+/** One layer for the branches on one sequence: run it once, then each branch's boundary and keep, as `prefill` does. */
+async function runSharedLayer(model: ModelSessions, layer: number, seq: Sequence, members: Branch[]): Promise<void> {
   const start = performance.now();
-  const { seq, members } = group;
-  const seqLen = seq.positions.length;
-  const wantsSide = members.map((m) => m.branch.method?.wantsSideOutputs(layer) ?? false);
+  const wantsSide = members.map((m) => m.options.method?.wantsSideOutputs(layer) ?? false);
   const out = await runLayer(model, layer, seq.hidden, seq.positions, emptyCache(model.dims), wantsSide.includes(true));
-  created.push(out.cache);
   const runMs = performance.now() - start;
-  const current: Sequence = { ...seq, hidden: out.hidden };
-  const probe = memoizedProbe(model, current);
-
-  const forks = new Map<string, Group>();
+  // Each branch owns its handle on the layer's cache, so each Decoder disposes its own.
+  for (const [i, m] of members.entries()) m.layers.add(i === 0 ? out.cache : await shareCache(out.cache), seq);
+  const after: Sequence = { ...seq, hidden: out.hidden };
+  const probe = memoizedProbe(model, after);
+  const fork = firstOf<{ policy: PositionPolicy; kept: Int32Array }, Sequence>(
+    (a, b) => a.policy === b.policy && sameIndices(a.kept, b.kept),
+  );
   for (const [i, m] of members.entries()) {
-    const t = performance.now();
-    m.caches.push(out.cache);
-    m.cacheLength.push(seqLen);
-    m.visualCounts.push(seq.keptOriginal.length);
-    m.branch.onLayerOutput?.(layer, out.hidden, seqLen);
+    const boundaryStart = performance.now();
+    m.options.onLayerOutput?.(layer, out.hidden, seq.positions.length);
+    const { method } = m.options;
     const side = wantsSide[i] ? out.side : undefined;
-    const kept = m.branch.method
-      ? await m.branch.method.afterLayer(boundary(model, layer, current, originalVisualCount, side, probe))
-      : null;
-    const key = kept ? `${m.policy}:${kept.join(',')}` : 'unpruned';
-    let fork = forks.get(key);
-    if (!fork) forks.set(key, (fork = { seq: kept ? keepVisual(current, kept, model.dims.hidden, m.policy) : current, members: [] }));
-    fork.members.push(m);
-    m.layerMs.push(runMs + performance.now() - t); // as if this branch had run the layer alone
+    const kept = method ? await method.afterLayer(boundary(model, layer, after, m.visual, side, probe)) : null;
+    m.seq = kept ? fork({ policy: m.policy, kept }, () => keepVisual(after, kept, model.dims.hidden, m.policy)) : after;
+    m.layers.layerMs.push(runMs + performance.now() - boundaryStart); // as if this branch had run the layer alone
   }
-  return [...forks.values()];
+}
+
+/** What one method's prefill leaves behind, layer by layer: the caches decode continues from, and each layer's account. */
+class LayerRecords {
+  readonly caches: LayerCache[] = [];
+  /** Sequence length and visual tokens entering each layer. */
+  readonly cacheLength: number[] = [];
+  readonly visualCounts: number[] = [];
+  readonly layerMs: number[] = [];
+
+  /** The next layer ran on `seq` and left `cache`. */
+  add(cache: LayerCache, seq: Sequence): void {
+    this.caches.push(cache);
+    this.cacheLength.push(seq.positions.length);
+    this.visualCounts.push(seq.keptOriginal.length);
+  }
+
+  dispose(): void {
+    this.caches.forEach(disposeCache);
+  }
+
+  result(
+    policy: PositionPolicy,
+    rest: Pick<PrefillResult, 'entryLength' | 'originalVisualCount' | 'embedMs' | 'logits' | 'headMs' | 'keptOriginal'>,
+  ): PrefillResult {
+    const { caches, cacheLength, visualCounts, layerMs } = this;
+    const nextPosition = policy === 'compact' ? [...cacheLength] : cacheLength.map(() => rest.entryLength);
+    return { caches, cacheLength, nextPosition, visualCounts, layerMs, ...rest };
+  }
 }
 
 type Probe = LayerBoundary['probe'];
 
 /** The group's probe: the same attention for every member that asks for it. */
 function memoizedProbe(model: ModelSessions, seq: Sequence): Probe {
-  const done = new Map<string, Promise<Float32Array>>();
-  return (layer, queryStart) => {
-    const key = `${layer}:${queryStart}`;
-    let attention = done.get(key);
-    if (!attention) done.set(key, (attention = runProbe(model, layer, seq.hidden, seq.positions, queryStart)));
-    return attention;
+  const attention = firstOf<[number, number], Promise<Float32Array>>((a, b) => a[0] === b[0] && a[1] === b[1]);
+  return (layer, queryStart) => attention([layer, queryStart], () => runProbe(model, layer, seq.hidden, seq.positions, queryStart));
+}
+
+/** `make(key)`'s value, made once per distinct key (`same`): later equal keys get the first one. */
+function firstOf<K, V>(same: (a: K, b: K) => boolean): (key: K, make: () => V) => V {
+  const made: { key: K; value: V }[] = [];
+  return (key, make) => {
+    const hit = made.find((m) => same(m.key, key));
+    if (hit) return hit.value;
+    const value = make();
+    made.push({ key, value });
+    return value;
   };
+}
+
+function sameIndices(a: Int32Array | null, b: Int32Array | null): boolean {
+  return a === b || (a !== null && b !== null && a.length === b.length && a.every((x, i) => x === b[i]));
+}
+
+/** The projector-side selection (DivPrune) of the method, if it has one: sorted indices of the visual tokens it passes on. */
+function projectorSelection(input: PrefillInput, method: PruningMethod | undefined, d: number): Int32Array | null {
+  return input.visual ? (method?.selectBeforeLLM?.(input.visual.features, input.visual.count, d) ?? null) : null;
 }
 
 /** The prompt's text embeddings, placeholder removed. */
@@ -282,14 +304,16 @@ function boundary(
   model: ModelSessions,
   layer: number,
   seq: Sequence,
-  originalVisualCount: number,
+  visual: { original: number; entering: number },
   side: LayerBoundary['side'],
   probe: Probe,
 ): LayerBoundary {
   return {
     layer,
+    layerNumber: layer + 1,
     numLayers: model.dims.numLayers,
-    originalVisualCount,
+    originalVisualCount: visual.original,
+    entryVisualCount: visual.entering,
     visualStart: seq.visualStart,
     visualCount: seq.keptOriginal.length,
     seqLen: seq.positions.length,

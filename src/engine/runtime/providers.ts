@@ -2,17 +2,13 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { InferenceSession } from 'onnxruntime-node';
+import type { ExecutionProvider, ProviderRequest } from '../../shared/providers.js';
 
 /**
  * Execution provider selection. onnxruntime-node does not fall back by itself: a session created with
  * ['cuda', 'cpu'] throws when CUDA cannot start. So we try one provider at a time, remember why each
  * failed, and keep the first that works for every later session of the same model.
  */
-
-export const EXECUTION_PROVIDERS = ['cpu', 'cuda', 'webgpu', 'dml', 'coreml'] as const;
-export type ExecutionProvider = (typeof EXECUTION_PROVIDERS)[number];
-export type ProviderRequest = ExecutionProvider | 'auto';
-export const PROVIDER_REQUESTS: readonly ProviderRequest[] = ['auto', ...EXECUTION_PROVIDERS];
 
 export interface ProviderFailure {
   provider: ExecutionProvider;

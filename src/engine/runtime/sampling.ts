@@ -3,15 +3,8 @@
  * so a seed reproduces an answer exactly.
  */
 
+import type { SamplingParams } from '../../shared/ipc-features.js';
 import type { Uniform } from '../util/mulberry32.js';
-
-export interface SamplingParams {
-  /** 0 (default) means greedy. */
-  temperature?: number;
-  /** Keep the smallest set of tokens whose probability reaches topP (default 1: all). */
-  topP?: number;
-  seed?: number;
-}
 
 export function argmax(values: ArrayLike<number>): number {
   let best = 0;

@@ -4,7 +4,7 @@ import { encodeImage, type ModelSessions } from './graphs.js';
 import type { VisualTokens } from './prefill.js';
 
 /** The visual tokens of one prepared image, with where each came from and how many views the vision tower ran. */
-export interface EncodedImage extends VisualTokens {
+export interface EncodedVisual extends VisualTokens {
   layout: VisualLayout;
   views: number;
 }
@@ -13,7 +13,7 @@ export interface EncodedImage extends VisualTokens {
  * Runs the vision tower (and projector) on every view. One view: its features are the tokens. Several
  * (LLaVA-NeXT): they are packed in the layout's order, with the checkpoint's image_newline between rows.
  */
-export async function encodeVisual(model: ModelSessions, image: PreparedImage): Promise<EncodedImage> {
+export async function encodeVisual(model: ModelSessions, image: PreparedImage): Promise<EncodedVisual> {
   const { views, viewSize, layout } = image;
   if (views.length === 1 && !layout.tokens.kind.includes('newline')) {
     const { features, count } = await encodeImage(model, views[0], viewSize);

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Template } from '@huggingface/jinja';
+import type { ChatTurn } from '../../shared/ipc-features.js';
 import type { TextTokenizer } from './tokenizer.js';
 
 /**
@@ -15,15 +16,6 @@ import type { TextTokenizer } from './tokenizer.js';
  * Then it is tokenized (BOS from the tokenizer's post-processor unless the template wrote it) and the
  * single <image> placeholder located; the runtime splices the N visual tokens in at that index.
  */
-
-export type ChatRole = 'system' | 'user' | 'assistant';
-
-export interface ChatTurn {
-  role: ChatRole;
-  text: string;
-  /** This turn carries the image (rendered before its text). One turn per conversation. */
-  image?: boolean;
-}
 
 export class ChatPromptError extends Error {}
 

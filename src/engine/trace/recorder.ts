@@ -1,6 +1,7 @@
+import { getOrInsert } from '../../shared/get-or-insert.js';
 import { formatMethod, type MethodSpec, type Schedule } from '../../shared/pruning.js';
 import { TRACE_VERSION, Trace, type LayerRecord, type ScoreRecord, type TtvRecord } from '../../shared/trace.js';
-import { fullFlops, paperFlops, type FlopsModel, type PrefillShape } from '../pruning/flops.js';
+import { fullFlops, paperFlops, paperLayerFlops, type FlopsModel, type PrefillShape } from '../pruning/flops.js';
 import type { MethodRecorder } from '../pruning/method-recorder.js';
 
 /** What the runtime knows before prefill starts. */
@@ -17,8 +18,9 @@ export interface TraceMeta {
 /**
  * Collects one answer's trace. The runtime writes layer counts, times and the answer; the pruning
  * methods write their per-token components, scores, probes and kept sets. Layers are passed 0-based
- * (the runtime's numbering) and stored 1-based. `finish` computes both FLOPs conventions from the
- * recorded per-layer token counts and validates the result against the schema.
+ * (the runtime's numbering) and stored 1-based. `finish` computes each layer's FLOPs in both conventions
+ * from its recorded token counts and scoring work, once: every FLOPs figure of an answer (stats, inspector,
+ * compare, eval, CLI) is read from them. Then it validates the result against the schema.
  */
 export class TraceRecorder implements MethodRecorder {
   private readonly layers = new Map<number, LayerRecord>();
@@ -46,6 +48,7 @@ export class TraceRecorder implements MethodRecorder {
     const layers = Array.from({ length: model.numLayers }, (_, i) => this.layers.get(i + 1) ?? emptyLayer(i + 1));
     const shape: PrefillShape = {
       visualPerLayer: layers.map((l) => l.visualIn),
+      seqPerLayer: layers.map((l) => l.seqLen),
       textTokens: prompt.textTokens,
       visionTokens: prompt.visualTokens,
       ttvLayers: layers.filter((l) => l.ttv).map((l) => l.layer),
@@ -55,11 +58,14 @@ export class TraceRecorder implements MethodRecorder {
     const unpruned: PrefillShape = {
       ...shape,
       visualPerLayer: layers.map(() => prompt.visualTokens),
+      seqPerLayer: undefined,
       ttvLayers: [],
       probes: [],
       diversity: false,
     };
     const { hidden: d, intermediate: m } = flopsModel.decoder;
+    const full = fullFlops(shape, flopsModel);
+    const measured = layers.map((l, i) => ({ ...l, flops: { paper: paperLayerFlops(l.visualIn, d, m), full: full.layers[i] } }));
     return Trace.parse({
       version: TRACE_VERSION,
       createdAt: new Date().toISOString(),
@@ -69,11 +75,11 @@ export class TraceRecorder implements MethodRecorder {
       prompt,
       method: { label: formatMethod(method), spec: method, schedule: this.resolvedSchedule },
       projectorKept: this.projector,
-      layers,
+      layers: measured,
       totals: {
         flops: {
-          paper: paperFlops(shape.visualPerLayer, d, m),
-          full: fullFlops(shape, flopsModel).total,
+          paper: measured.reduce((sum, l) => sum + l.flops.paper, 0),
+          full: full.total,
           paperUnpruned: paperFlops(unpruned.visualPerLayer, d, m),
           fullUnpruned: fullFlops(unpruned, flopsModel).total,
         },
@@ -126,9 +132,7 @@ export class TraceRecorder implements MethodRecorder {
 
   private at(layer: number): LayerRecord {
     const key = layer + 1;
-    let rec = this.layers.get(key);
-    if (!rec) this.layers.set(key, (rec = emptyLayer(key)));
-    return rec;
+    return getOrInsert(this.layers, key, () => emptyLayer(key));
   }
 }
 

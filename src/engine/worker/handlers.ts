@@ -1,26 +1,30 @@
 import type ort from 'onnxruntime-node';
 import type { z } from 'zod';
-import type { AnswerStats } from '../../shared/conversation.js';
-import type { EngineCalls, EngineEventName, EngineEventPayload, EngineResponse, ModelSummary } from '../../shared/ipc.js';
+import type {
+  EngineCallEventName,
+  EngineCallName,
+  EngineCalls,
+  EngineEventPayload,
+  EngineResponse,
+  ModelSummary,
+} from '../../shared/ipc.js';
 import { CodedError } from '../../shared/result.js';
 import { importCheckpoint } from '../pack/import.js';
 import { listPacks, removePack } from '../pack/store.js';
-import type { AskRequest } from '../../shared/ipc-features.js';
-import type { AskResult, AskStats, Engine, EngineEvent } from '../runtime/engine.js';
-import { PROVIDER_REQUESTS, type ProviderRequest } from '../runtime/providers.js';
+import type { AskResult, Engine, EngineEvent } from '../runtime/engine.js';
 import { runProbe } from './providers.js';
 
-/** What a handler gets besides its request: the abort signal of its request id and a way to stream events tagged with it. */
-export interface CallContext {
+/** What a handler gets besides its request: the abort signal of its request id and a way to stream its call's events, tagged with the id. */
+export interface CallContext<K extends EngineCallName = EngineCallName> {
   signal: AbortSignal;
-  emit<E extends EngineEventName>(event: E, payload: EngineEventPayload<E>): void;
+  emit<E extends EngineCallEventName<K>>(event: E, payload: EngineEventPayload<E>): void;
 }
 
 /** The calls a handler serves; `cancel` and `shutdown` are the message loop's own. */
 export type HandledCall = Exclude<keyof EngineCalls, 'cancel' | 'shutdown'>;
 
 export type EngineHandlers = {
-  [K in HandledCall]: (request: z.output<EngineCalls[K]['request']>, ctx: CallContext) => Promise<EngineResponse<K>>;
+  [K in HandledCall]: (request: z.output<EngineCalls[K]['request']>, ctx: CallContext<K>) => Promise<EngineResponse<K>>;
 };
 
 export interface EngineResources {
@@ -51,7 +55,7 @@ export function createHandlers(resources: EngineResources): EngineHandlers {
     'models.import': async ({ path }, ctx) => {
       const { dir, manifest } = await importCheckpoint(path, resources.modelStore, {
         signal: ctx.signal,
-        onProgress: ({ fraction, message }) => ctx.emit('progress', { done: fraction, total: 1, message }),
+        onProgress: (progress) => ctx.emit('progress', progress),
       });
       return { id: manifest.id, name: manifest.name, path: dir };
     },
@@ -61,77 +65,32 @@ export function createHandlers(resources: EngineResources): EngineHandlers {
       await removePack(resources.modelStore, id);
       return {};
     },
-    'chat.ask': async ({ method, ...request }, ctx) => {
+    'chat.ask': async (request, ctx) => {
       const engine = await resources.runtime();
-      const result = await engine.ask(
-        { ...(await engineRequest(resources, request)), method },
-        {
-          ...progressTo(ctx),
-          onToken: (delta) => ctx.emit('text', { delta }),
-        },
-      );
+      const result = await engine.ask(request, { ...progressTo(ctx), onToken: (delta) => ctx.emit('text', { delta }) });
       return answer(result);
     },
-    'chat.compare': async ({ methods, ...request }, ctx) => {
+    'chat.compare': async (request, ctx) => {
       const engine = await resources.runtime();
-      const { results } = await engine.compare(
-        { ...(await engineRequest(resources, request)), methods },
-        { ...progressTo(ctx), onToken: (branch, delta) => ctx.emit('text', { delta, branch }) },
-      );
+      const { results } = await engine.compare(request, {
+        ...progressTo(ctx),
+        onToken: (branch, delta) => ctx.emit('text', { delta, branch }),
+      });
       return { answers: results.map(answer) };
     },
   };
 }
 
-/** The runtime's request for an app answer (the method or methods added by the caller). */
-async function engineRequest(resources: EngineResources, request: Omit<AskRequest, 'method'>) {
-  const model = request.model ?? (await listModels(resources.modelStore))[0]?.id;
-  if (!model) throw new CodedError('not-found', 'no model installed: import one with `npm run cli -- import <folder>`');
-  return {
-    model,
-    image: request.imagePath,
-    messages: request.turns,
-    sampling: request.sampling,
-    maxTokens: request.maxTokens,
-    ep: providerRequest(request.ep),
-    trace: true,
-  };
-}
-
-function progressTo(ctx: CallContext) {
+/** Model loading and importing report progress on calls that answer questions. */
+function progressTo(ctx: CallContext<'chat.ask' | 'chat.compare'>) {
   return {
     signal: ctx.signal,
-    onEvent: (event: EngineEvent) =>
-      event.type === 'progress' && ctx.emit('progress', { done: event.fraction, total: 1, message: event.message }),
+    onEvent: (event: EngineEvent) => event.type === 'progress' && ctx.emit('progress', event.progress),
   };
 }
 
 function answer(result: AskResult) {
-  return { text: result.answer, stats: answerStats(result.stats), trace: result.trace };
-}
-
-function providerRequest(name: string): ProviderRequest {
-  if (!(PROVIDER_REQUESTS as readonly string[]).includes(name)) {
-    throw new CodedError('invalid-request', `unknown execution provider "${name}"; known: ${PROVIDER_REQUESTS.join(', ')}`);
-  }
-  return name as ProviderRequest;
-}
-
-/** The runtime's numbers as a chat answer shows and stores them. */
-function answerStats(stats: AskStats): AnswerStats {
-  return {
-    timeToFirstTokenMs: stats.timeToFirstTokenMs,
-    imageEncodeMs: stats.visionMs,
-    prefillMs: stats.prefillMs,
-    decodeTokensPerSec: stats.decodeTokensPerSec,
-    generatedTokens: stats.generatedTokens,
-    visualTokensKept: stats.visualTokensKept,
-    visualTokensTotal: stats.visualTokensTotal,
-    tflops: stats.tflops,
-    tflopsUnpruned: stats.tflopsUnpruned,
-    executionProvider: stats.executionProvider,
-    ...(stats.sharedLayers !== undefined && { sharedLayers: stats.sharedLayers }),
-  };
+  return { text: result.answer, stats: result.stats, trace: result.trace };
 }
 
 /**

@@ -1,10 +1,11 @@
 import { currentVersion, type Conversation } from '../../shared/conversation.js';
-import type { ChatAnswerEvent } from '../../shared/ipc-features.js';
+import type { Answer, ChatAnswerEvent, ChatTurn } from '../../shared/ipc-features.js';
 import { CodedError } from '../../shared/result.js';
 import { chatMethod } from '../../shared/settings.js';
 import type { AnswerTarget, Storage } from '../storage/index.js';
-import type { Answerer, AnswerResult, PromptTurn } from './answerer.js';
+import { answerSettings, type Answerer } from './answerer.js';
 import { streamAnswer } from './stream.js';
+import { RunningAnswers } from './running.js';
 
 /**
  * Chat answers: each one is opened in the conversation file, streamed to the renderer as events,
@@ -12,7 +13,7 @@ import { streamAnswer } from './stream.js';
  * One answer per conversation at a time; `stop` aborts it.
  */
 export class ChatService {
-  private readonly running = new Map<string, AbortController>();
+  private readonly running = new RunningAnswers();
 
   constructor(
     private readonly storage: Storage,
@@ -33,14 +34,12 @@ export class ChatService {
   }
 
   stop(conversationId: string): boolean {
-    const controller = this.running.get(conversationId);
-    controller?.abort();
-    return controller !== undefined;
+    return this.running.stop(conversationId);
   }
 
   /** Stops every answer (quit): each is saved as interrupted. */
   stopAll(): void {
-    for (const controller of this.running.values()) controller.abort();
+    this.running.stopAll();
   }
 
   private async start(conversationId: string, regenerate?: string): Promise<AnswerTarget> {
@@ -54,10 +53,9 @@ export class ChatService {
       method: settings.method,
       modelId: settings.modelId,
     });
-    const controller = new AbortController();
-    this.running.set(conversationId, controller);
+    const controller = this.running.start(conversationId);
     void this.run(target, controller, (onText) =>
-      this.answerer.answer({ imagePath, turns: prompt.turns, method, settings }, onText, controller.signal),
+      this.answerer.answer({ ...answerSettings(settings), image: imagePath, turns: prompt.turns, method }, onText, controller.signal),
     );
     return target;
   }
@@ -65,7 +63,7 @@ export class ChatService {
   private async run(
     target: AnswerTarget,
     controller: AbortController,
-    work: (onText: (delta: string) => void) => Promise<AnswerResult>,
+    work: (onText: (delta: string) => void) => Promise<Answer>,
   ): Promise<void> {
     const conversations = this.storage.conversations;
     try {
@@ -75,13 +73,13 @@ export class ChatService {
         emit: (update) => this.emit({ ...target, ...update }),
         save: (text) => conversations.saveAnswerText(target, text),
         finish: async (outcome, result) => {
-          const traceId = result?.trace ? await this.storage.traces.save(result.trace) : undefined;
+          const traceId = result ? await this.storage.traces.save(result.trace) : undefined;
           await conversations.finishAnswer(target, { ...outcome, traceId });
           return traceId;
         },
       });
     } finally {
-      if (this.running.get(target.conversationId) === controller) this.running.delete(target.conversationId);
+      this.running.finish(target.conversationId, controller);
     }
   }
 
@@ -94,7 +92,7 @@ export class ChatService {
  * The turns the model answers from: everything before the answer (the current version of each earlier
  * reply), with the image on the latest user turn that has one. LLaVA-1.5 takes one image per prompt.
  */
-export function promptFor(conversation: Conversation, regenerate?: string): { turns: PromptTurn[]; imageId: string } {
+export function promptFor(conversation: Conversation, regenerate?: string): { turns: ChatTurn[]; imageId: string } {
   const end = regenerate ? conversation.messages.findIndex((m) => m.id === regenerate) : conversation.messages.length;
   if (end < 0) throw new CodedError('not-found', `no message ${regenerate}`);
   const history = conversation.messages.slice(0, end);
@@ -102,7 +100,7 @@ export function promptFor(conversation: Conversation, regenerate?: string): { tu
   if (imageTurn < 0) throw new CodedError('invalid-request', 'Attach an image first: the model answers questions about an image.');
   const imageMessage = history[imageTurn];
   const imageId = imageMessage.role === 'user' ? imageMessage.images.at(-1)! : '';
-  const turns = history.flatMap((m, i): PromptTurn[] => {
+  const turns = history.flatMap((m, i): ChatTurn[] => {
     if (m.role === 'user') return [{ role: 'user', text: m.text, ...(i === imageTurn && { image: true }) }];
     const version = currentVersion(m);
     return version.text ? [{ role: 'assistant', text: version.text }] : [];

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { CompareAnswerEvent, CompareSide } from '../../shared/ipc-features.js';
 import { parseMethod } from '../../shared/pruning.js';
 import type { Storage } from '../storage/index.js';
-import type { Answerer } from './answerer.js';
+import { answerSettings, type Answerer } from './answerer.js';
+import { RunningAnswers } from './running.js';
 import { streamAnswer } from './stream.js';
 
 const SIDES = ['left', 'right'] as const satisfies readonly CompareSide[];
@@ -14,7 +15,7 @@ const SIDES = ['left', 'right'] as const satisfies readonly CompareSide[];
  * the inspector.
  */
 export class CompareService {
-  private readonly running = new Map<string, AbortController>();
+  private readonly running = new RunningAnswers();
 
   constructor(
     private readonly storage: Storage,
@@ -27,13 +28,17 @@ export class CompareService {
     const imagePath = await this.storage.images.path(imageId);
     const settings = await this.storage.settings.load();
     const runId = randomUUID();
-    const controller = new AbortController();
-    this.running.set(runId, controller);
+    const controller = this.running.start(runId);
     // One engine request for both sides (their common early layers are computed once); each side still
     // streams and finishes as its own answer, left before right, reading its part of the shared result.
     const sinks: ((delta: string) => void)[] = []; // each side's streamAnswer registers its own
     const answers = this.answerer.compare(
-      { imagePath, turns: [{ role: 'user', text, image: true }], methods: SIDES.map((side) => specs[side]), settings },
+      {
+        ...answerSettings(settings),
+        image: imagePath,
+        turns: [{ role: 'user', text, image: true }],
+        methods: SIDES.map((side) => specs[side]),
+      },
       (branch, delta) => sinks[branch]?.(delta),
       controller.signal,
     );
@@ -50,20 +55,18 @@ export class CompareService {
         },
         emit: (update) => this.emit({ runId, side, ...update }),
         save: async () => undefined, // compare runs are not kept as conversations
-        finish: async (_outcome, result) => (result?.trace ? this.storage.traces.save(result.trace) : undefined),
+        finish: async (_outcome, result) => (result ? this.storage.traces.save(result.trace) : undefined),
       });
     }
-    void previous.finally(() => this.running.delete(runId));
+    void previous.finally(() => this.running.finish(runId, controller));
     return runId;
   }
 
   stop(runId: string): boolean {
-    const controller = this.running.get(runId);
-    controller?.abort();
-    return controller !== undefined;
+    return this.running.stop(runId);
   }
 
   stopAll(): void {
-    for (const controller of this.running.values()) controller.abort();
+    this.running.stopAll();
   }
 }

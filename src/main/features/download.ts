@@ -3,8 +3,8 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { Progress } from '../../shared/ipc.js';
 import { CodedError } from '../../shared/result.js';
+import type { Progress } from '../../shared/progress.js';
 
 export const HF_ENDPOINT = 'https://huggingface.co';
 

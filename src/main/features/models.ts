@@ -1,5 +1,6 @@
 import { join } from 'node:path';
-import type { ModelSummary, Progress } from '../../shared/ipc.js';
+import type { ModelSummary } from '../../shared/ipc.js';
+import type { Progress } from '../../shared/progress.js';
 import { CodedError } from '../../shared/result.js';
 import { downloadCheckpoint, HF_ENDPOINT } from './download.js';
 

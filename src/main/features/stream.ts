@@ -1,28 +1,20 @@
-import type { AnswerStats, AnswerStatus } from '../../shared/conversation.js';
+import type { AnswerStats } from '../../shared/conversation.js';
+import type { Answer, AnswerUpdate } from '../../shared/ipc-features.js';
 import { CodedError } from '../../shared/result.js';
-import type { AnswerResult } from './answerer.js';
 
 /** How often the renderer gets the growing text, and how often it is saved to disk. */
 export const EMIT_EVERY_MS = 50;
 export const SAVE_EVERY_MS = 500;
 
-export interface AnswerUpdate {
-  text: string;
-  status: AnswerStatus;
-  stats?: AnswerStats;
-  traceId?: string;
-  error?: string;
-}
-
 export interface StreamJob {
   signal: AbortSignal;
-  work(onText: (delta: string) => void): Promise<AnswerResult>;
+  work(onText: (delta: string) => void): Promise<Answer>;
   emit(update: AnswerUpdate): void;
   save(text: string): Promise<unknown>;
   /** Persists the final state; returns the trace id if a trace was stored. */
   finish(
     outcome: { status: 'done' | 'interrupted' | 'error'; text: string; stats?: AnswerStats; error?: string },
-    result?: AnswerResult,
+    result?: Answer,
   ): Promise<string | undefined>;
 }
 
@@ -50,7 +42,7 @@ export async function streamAnswer(job: StreamJob): Promise<void> {
   };
 
   let update: AnswerUpdate;
-  let result: AnswerResult | undefined;
+  let result: Answer | undefined;
   try {
     result = await job.work(onText);
     update = { text: result.text, status: 'done', stats: result.stats };

@@ -3,12 +3,12 @@ import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   AnswerStats,
-  AnswerStatus,
-  AnswerVersion,
-  AssistantMessage,
+  type AnswerStatus,
+  type AnswerVersion,
+  type AssistantMessage,
   Conversation,
   CONVERSATION_SCHEMA_VERSION,
-  ConversationSummary,
+  type ConversationSummary,
   Id,
   UserMessage,
 } from '../../shared/conversation.js';
@@ -254,7 +254,7 @@ function cleanTitle(text: string): string {
 
 function findAssistant(c: Conversation, messageId: string): AssistantMessage {
   const message = c.messages.find((m) => m.id === messageId);
-  if (!message || message.role !== 'assistant') throw new StorageError('not-found', `no assistant message ${messageId}`);
+  if (message?.role !== 'assistant') throw new StorageError('not-found', `no assistant message ${messageId}`);
   return message;
 }
 

@@ -42,6 +42,7 @@ export function useModels(status: EngineStatus | undefined): { models: ModelSumm
   const client = useClient();
   const up = isEngineUp(status);
   const [state, setState] = useState<{ models: ModelSummary[] | undefined; error?: string }>({ models: undefined });
+  // biome-ignore lint/correctness/useExhaustiveDependencies: a restart brings up a new engine whose store may differ, so the list is fetched again
   useEffect(() => {
     if (!up) return;
     let live = true;

@@ -20,7 +20,8 @@ import {
   type AppResponse,
 } from '../../../src/shared/ipc.js';
 import { errorFrom, ok, type Result } from '../../../src/shared/result.js';
-import type { Answerer, AnswerRequest, CompareAnswerRequest } from '../../../src/main/features/answerer.js';
+import type { AskRequest, CompareRequest } from '../../../src/shared/ipc-features.js';
+import type { Answerer } from '../../../src/main/features/answerer.js';
 import { createFeatures, type Features } from '../../../src/main/features/feature-handlers.js';
 import { openStorage } from '../../../src/main/storage/index.js';
 import { makeTrace } from './traceFixture.js';
@@ -51,12 +52,12 @@ class InProcessClient implements Client {
 }
 
 class ScriptedAnswerer implements Answerer {
-  requests: AnswerRequest[] = [];
+  requests: AskRequest[] = [];
   constructor(
     public words: string[],
     public delayMs = 10,
   ) {}
-  async answer(request: AnswerRequest, onText: (delta: string) => void, signal: AbortSignal) {
+  async answer(request: AskRequest, onText: (delta: string) => void, signal: AbortSignal) {
     this.requests.push(request);
     let text = '';
     for (const [i, word] of this.words.entries()) {
@@ -83,7 +84,7 @@ class ScriptedAnswerer implements Answerer {
   }
 
   /** Scripted: the methods answer in turn, as the engine decodes them after their shared prefill. */
-  async compare({ methods, ...request }: CompareAnswerRequest, onText: (branch: number, delta: string) => void, signal: AbortSignal) {
+  async compare({ methods, ...request }: CompareRequest, onText: (branch: number, delta: string) => void, signal: AbortSignal) {
     const results = [];
     for (const [branch, method] of methods.entries())
       results.push(await this.answer({ ...request, method }, (delta) => onText(branch, delta), signal));
@@ -139,6 +140,11 @@ async function ask(file: File, question: string) {
   await screen.findByRole('img', { name: 'Attached 40×30 PNG' });
   fireEvent.change(screen.getByLabelText('Question'), { target: { value: question } });
   fireEvent.click(screen.getByRole('button', { name: 'Send' }));
+}
+
+/** A view that fails to render. */
+function Broken(): never {
+  throw new Error('bad data');
 }
 
 describe('chat feature over the real feature handlers', () => {
@@ -204,9 +210,6 @@ describe('chat feature over the real feature handlers', () => {
 
   it('a view that throws shows the problem inline with a retry, not a blank window', async () => {
     const { ErrorBoundary } = await import('../../../src/renderer/features/common/ErrorBoundary.js');
-    const Broken = () => {
-      throw new Error('bad data');
-    };
     const spy = vi.spyOn(console, 'error').mockImplementation(() => {});
     render(
       <ErrorBoundary label="chat">

@@ -1,5 +1,7 @@
 import { cleanup, fireEvent, render, screen, within } from '@testing-library/react';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { AnswerStats } from '../../../src/shared/conversation.js';
+import { statItems } from '../../../src/renderer/features/chat/StatsRow.js';
 import { layerChartOption } from '../../../src/renderer/features/inspector/charts.js';
 import { Inspector } from '../../../src/renderer/features/inspector/Inspector.js';
 import { traceToView } from '../../../src/renderer/features/inspector/traceAdapter.js';
@@ -8,6 +10,17 @@ import { Trace, visualTokensAt } from '../../../src/shared/trace.js';
 import { makeTrace, NEXT_LAYOUT, paperLayerMacs } from './traceFixture.js';
 
 const buildTrace = () => traceToView(makeTrace());
+const chatStats: AnswerStats = {
+  timeToFirstTokenMs: 100,
+  prefillMs: 50,
+  decodeTokensPerSec: 20,
+  generatedTokens: 5,
+  visualTokensKept: 6,
+  visualTokensTotal: 16,
+  tflops: 0,
+  tflopsUnpruned: 0,
+  executionProvider: 'cpu',
+};
 
 afterEach(cleanup);
 
@@ -99,6 +112,16 @@ describe('Inspector', () => {
       const shown = [...container.querySelectorAll('[data-kept="true"]')].map((el) => Number(el.getAttribute('data-patch')));
       expect(shown).toEqual(visualTokensAt(trace, record.layer));
     }
+  });
+
+  it('heads the view with the compute figure the chat stats show for the same answer', () => {
+    const trace = makeTrace();
+    render(<Inspector view={traceToView(trace)} />);
+    // Eq. 7 of the fixture (16 visual tokens over layers 1-3, 12 over 4-5, 6 over 6-8, d 64, m 172) and of 8 x 16.
+    expect(screen.getByTestId('inspector-compute').textContent).toBe('4.6 MFLOPs (69.8%)');
+    const { flops } = trace.totals;
+    const stats = { ...chatStats, tflops: flops.paper / 1e12, tflopsUnpruned: flops.paperUnpruned / 1e12 };
+    expect(statItems(stats).find((item) => item.label === 'compute')!.value).toBe('4.6 MFLOPs (69.8%)');
   });
 
   it('hovering a patch shows where it was dropped and its scores', () => {

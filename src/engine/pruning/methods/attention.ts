@@ -1,5 +1,5 @@
+import { keepCount, type StageRatio } from '../../../shared/pruning.js';
 import { topkSorted } from '../select.js';
-import type { Stage } from '../../../shared/pruning.js';
 import type { LayerBoundary } from '../types.js';
 import { keptOriginal, probeAttention, timed } from './common.js';
 import type { MethodRecorder } from '../method-recorder.js';
@@ -16,12 +16,11 @@ import type { InLlmMethod } from './in-llm.js';
  * (`scoreLag` = 1) and the prune waits for the next boundary; nothing changes the sequence in between.
  */
 export class LastTokenAttention implements InLlmMethod {
-  private entering = 0;
   /** Scores taken at this stage's scoring boundary, waiting for its pruning boundary. */
   private pending: Float64Array | null = null;
 
   constructor(
-    private readonly stages: (entering: number) => Stage[],
+    private readonly stages: readonly StageRatio[],
     private readonly scoreLag: 0 | 1,
     private readonly recorder?: MethodRecorder,
   ) {}
@@ -31,18 +30,17 @@ export class LastTokenAttention implements InLlmMethod {
   }
 
   async afterLayer(b: LayerBoundary): Promise<Int32Array | null> {
-    if (b.layer === 0) [this.entering, this.pending] = [b.visualCount, null];
+    if (b.layerNumber === 1) this.pending = null;
     if (b.visualCount === 0) return null;
-    const stages = this.stages(this.entering);
-    const layer = b.layer + 1;
-    if (stages.some((s) => s.afterLayer === layer + this.scoreLag)) this.pending = await timed(this.recorder, () => this.score(b));
-    const stage = stages.find((s) => s.afterLayer === layer);
+    if (this.stages.some((s) => s.afterLayer === b.layerNumber + this.scoreLag))
+      this.pending = await timed(this.recorder, () => this.score(b));
+    const stage = this.stages.find((s) => s.afterLayer === b.layerNumber);
     if (!stage) return null;
-    return timed(this.recorder, async () => this.select(b, stage.keep));
+    return timed(this.recorder, async () => this.select(b, keepCount(b.entryVisualCount, stage.ratio)));
   }
 
   private async score(b: LayerBoundary): Promise<Float64Array> {
-    const attention = await probeAttention(b, b.layer + 1, b.seqLen - 1, this.recorder);
+    const attention = await probeAttention(b, b.seqLen - 1, this.recorder);
     return Float64Array.from(attention.subarray(b.visualStart, b.visualStart + b.visualCount));
   }
 

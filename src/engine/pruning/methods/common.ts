@@ -3,10 +3,13 @@ import type { LayerBoundary } from '../types.js';
 
 /** Helpers the in-LLM methods share: probing with its FLOPs recorded, timing a scoring step, and mapping kept tokens to the grid. */
 
-/** Runs the probe and records it (the full FLOPs count charges every probe). */
-export function probeAttention(b: LayerBoundary, probeLayer: number, queryStart: number, recorder?: MethodRecorder): Promise<Float32Array> {
+/**
+ * The next layer's attention on this layer's output (probe_{b.layer + 1}: its norm, q/k and RoPE), for the
+ * queries `queryStart..seqLen-1`; recorded, since the full FLOPs count charges every probe.
+ */
+export function probeAttention(b: LayerBoundary, queryStart: number, recorder?: MethodRecorder): Promise<Float32Array> {
   recorder?.probe(b.layer, b.seqLen - queryStart);
-  return b.probe(probeLayer, queryStart);
+  return b.probe(b.layer + 1, queryStart);
 }
 
 /** Times an async scoring step into the recorder. */

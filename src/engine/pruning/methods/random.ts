@@ -1,4 +1,4 @@
-import type { Stage } from '../../../shared/pruning.js';
+import { keepCount, type StageRatio } from '../../../shared/pruning.js';
 import { mulberry32, type Uniform } from '../../util/mulberry32.js';
 import type { LayerBoundary } from '../types.js';
 import { keptOriginal } from './common.js';
@@ -7,11 +7,10 @@ import type { InLlmMethod } from './in-llm.js';
 
 /** Control: at the same stages and counts as a schedule, keep uniformly random visual tokens (seeded). */
 export class RandomSelection implements InLlmMethod {
-  private entering = 0;
   private next: Uniform = mulberry32(0);
 
   constructor(
-    private readonly stages: (entering: number) => Stage[],
+    private readonly stages: readonly StageRatio[],
     private readonly seed: number,
     private readonly recorder?: MethodRecorder,
   ) {}
@@ -21,13 +20,11 @@ export class RandomSelection implements InLlmMethod {
   }
 
   async afterLayer(b: LayerBoundary): Promise<Int32Array | null> {
-    if (b.layer === 0) {
-      this.entering = b.visualCount;
-      this.next = mulberry32(this.seed);
-    }
-    const stage = this.stages(this.entering).find((s) => s.afterLayer === b.layer + 1);
+    if (b.layerNumber === 1) this.next = mulberry32(this.seed);
+    const stage = this.stages.find((s) => s.afterLayer === b.layerNumber);
     if (!stage || b.visualCount === 0) return null;
-    const kept = sampleSorted(b.visualCount, Math.min(stage.keep, b.visualCount), this.next);
+    const keep = keepCount(b.entryVisualCount, stage.ratio);
+    const kept = sampleSorted(b.visualCount, Math.min(keep, b.visualCount), this.next);
     this.recorder?.prune(b.layer, b.keptOriginal, {}, keptOriginal(b, kept));
     return kept;
   }

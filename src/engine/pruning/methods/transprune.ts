@@ -16,7 +16,6 @@ export class TransPruneScorer implements InLlmMethod {
   private readonly accumulate: Set<number>;
   private readonly lastPrune: number;
   private store = new TtvAccumulator();
-  private entering = 0;
 
   constructor(
     private readonly spec: TransPruneSpec,
@@ -32,18 +31,12 @@ export class TransPruneScorer implements InLlmMethod {
   }
 
   async afterLayer(b: LayerBoundary): Promise<Int32Array | null> {
-    if (b.layer === 0) this.begin(b.visualCount);
+    if (b.layerNumber === 1) this.store = new TtvAccumulator();
     if (b.visualCount === 0) return null;
-    const layer = b.layer + 1; // 1-based, as the schedule
-    if (this.accumulate.has(layer)) this.addTtv(b);
-    const stage = this.schedule.prune.indexOf(layer);
+    if (this.accumulate.has(b.layerNumber)) this.addTtv(b);
+    const stage = this.schedule.prune.indexOf(b.layerNumber);
     if (stage < 0) return null;
-    return timed(this.recorder, () => this.prune(b, keepCount(this.entering, this.schedule.ratios[stage])));
-  }
-
-  private begin(visualCount: number): void {
-    this.store = new TtvAccumulator();
-    this.entering = visualCount;
+    return timed(this.recorder, () => this.prune(b, keepCount(b.entryVisualCount, this.schedule.ratios[stage])));
   }
 
   private addTtv(b: LayerBoundary): void {
@@ -67,10 +60,10 @@ export class TransPruneScorer implements InLlmMethod {
     const ttv = alpha > 0 ? l1Normalize(this.store.current(b.visualCount)) : undefined;
     let iga: Float64Array | undefined;
     if (alpha < 1) {
-      // IGA_{p+1}: probe_{p} (0-based naming) is layer p+1's norm + q/k + RoPE; queries = every token after the image.
+      // IGA_{p+1}: the next layer's norm + q/k + RoPE on layer p's output; queries = every token after the image.
       const queryStart = b.visualStart + b.visualCount;
       if (queryStart >= b.seqLen) throw new Error('TransPrune needs instruction tokens after the image for IGA (use alpha=1 for TTV only)');
-      const attention = await probeAttention(b, b.layer + 1, queryStart, this.recorder);
+      const attention = await probeAttention(b, queryStart, this.recorder);
       iga = igaFromProbe(attention, b.visualStart, b.visualCount).normalized;
     }
     const zeros = new Float64Array(b.visualCount);

@@ -60,8 +60,14 @@ export function Composer({ attachments, busy, disabledReason, onAttach, onRemove
 
   // A depth counter, because dragenter/dragleave fire for every child the pointer crosses.
   const drag = {
-    onDragEnter: (e: DragEvent) => (e.preventDefault(), setDragDepth((d) => d + 1)),
-    onDragLeave: (e: DragEvent) => (e.preventDefault(), setDragDepth((d) => Math.max(0, d - 1))),
+    onDragEnter: (e: DragEvent) => {
+      e.preventDefault();
+      setDragDepth((d) => d + 1);
+    },
+    onDragLeave: (e: DragEvent) => {
+      e.preventDefault();
+      setDragDepth((d) => Math.max(0, d - 1));
+    },
     onDragOver: (e: DragEvent) => e.preventDefault(),
     onDrop: (e: DragEvent) => {
       e.preventDefault();

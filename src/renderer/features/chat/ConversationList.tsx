@@ -88,11 +88,16 @@ function ConversationItem({ conversation, active, onSelect, onRename, onDelete }
       <li>
         <form onSubmit={submit} className="flex gap-1">
           <input
+            // biome-ignore lint/a11y/noAutofocus: the field appears because the user just asked to rename, so typing goes there
             autoFocus
             aria-label="New title"
             value={title}
             onChange={(e) => setTitle(e.target.value)}
-            onKeyDown={(e) => e.key === 'Escape' && (setTitle(conversation.title), setEditing(false))}
+            onKeyDown={(e) => {
+              if (e.key !== 'Escape') return;
+              setTitle(conversation.title);
+              setEditing(false);
+            }}
             className="min-w-0 flex-1 rounded border border-sky-500 bg-transparent px-1.5 py-1 text-sm"
           />
           <button type="submit" className={iconButton}>
@@ -134,7 +139,10 @@ function ConversationItem({ conversation, active, onSelect, onRename, onDelete }
           <button
             type="button"
             className={iconButton}
-            onClick={() => (setTitle(conversation.title), setEditing(true))}
+            onClick={() => {
+              setTitle(conversation.title);
+              setEditing(true);
+            }}
             aria-label={`Rename ${conversation.title}`}
           >
             Rename

@@ -20,6 +20,7 @@ export function MessageList(props: MessageListProps) {
   const end = useRef<HTMLDivElement>(null);
   const last = props.messages.at(-1);
   const lastText = last?.role === 'assistant' ? currentVersion(last).text : '';
+  // biome-ignore lint/correctness/useExhaustiveDependencies: scrolls whenever a message arrives or the streaming answer grows
   useEffect(() => {
     // A statement, not an expression: newer Chromium returns a promise from scrollIntoView, which React would take for a cleanup.
     end.current?.scrollIntoView?.({ block: 'end' });
@@ -51,6 +52,7 @@ function UserTurn({ message, thumbnailUrl, images, modelInput }: { message: User
             <figure key={id} className="flex flex-col items-end gap-1">
               <img
                 src={thumbnailUrl(id)}
+                // biome-ignore lint/a11y/noRedundantAlt: the thumbnail's whole meaning is "the image you attached"
                 alt="Attached image"
                 className="max-h-48 rounded-lg border border-zinc-200 dark:border-zinc-700"
               />
@@ -96,6 +98,7 @@ function AssistantTurn({
       {version.stats && <StatsRow stats={version.stats} />}
       <div className="flex flex-wrap items-center gap-1">
         {message.versions.length > 1 && (
+          // biome-ignore lint/a11y/useSemanticElements: a toolbar of buttons, not a form: a fieldset would bring form semantics and a border
           <div role="group" aria-label="Answer versions" className="flex items-center text-xs text-zinc-500">
             <button
               type="button"

@@ -1,5 +1,5 @@
 import type { AnswerStats } from '../../../shared/conversation.js';
-import { formatMs, formatPercent, formatRate, formatTflops } from '../common/format.js';
+import { formatCompute, formatMs, formatRate, formatTflops } from '../common/format.js';
 
 export interface StatItem {
   label: string;
@@ -28,8 +28,8 @@ export function statItems(stats: AnswerStats): StatItem[] {
     },
     {
       label: 'compute',
-      value: `${formatTflops(stats.tflops)} (${formatPercent(stats.tflopsUnpruned > 0 ? stats.tflops / stats.tflopsUnpruned : 1)})`,
-      hint: `Prefill compute, and its share of the ${formatTflops(stats.tflopsUnpruned)} an unpruned run needs`,
+      value: formatCompute(stats.tflops, stats.tflopsUnpruned),
+      hint: `Prefill compute of the decoder layers over the visual tokens (the TransPrune paper's count, as the inspector shows it), and its share of the ${formatTflops(stats.tflopsUnpruned)} an unpruned run needs`,
     },
     { label: 'on', value: stats.executionProvider, hint: 'Execution provider' },
   ];

@@ -1,11 +1,7 @@
-export interface TaskProgress {
-  done: number;
-  total: number;
-  message?: string;
-}
+import type { Progress } from '../../../shared/progress.js';
 
 /** A labelled progress bar; indeterminate while the total is unknown (0). */
-export function ProgressBar({ label, progress, onCancel }: { label: string; progress: TaskProgress; onCancel?(): void }) {
+export function ProgressBar({ label, progress, onCancel }: { label: string; progress: Progress; onCancel?(): void }) {
   const percent = progress.total > 0 ? Math.round((progress.done / progress.total) * 100) : undefined;
   return (
     <div className="flex items-center gap-3 text-sm">

@@ -35,6 +35,7 @@ export function SplitPanes({ left, right, label, initial = 50 }: SplitPanesProps
       <div className="min-w-0 overflow-auto" style={{ flexBasis: `${share}%` }}>
         {left}
       </div>
+      {/* biome-ignore lint/a11y/useSemanticElements: a focusable window splitter (ARIA's separator with a value), which <hr> cannot be */}
       <div
         role="separator"
         tabIndex={0}

@@ -1,5 +1,6 @@
 import type { AppCallName, AppRequest, AppResponse } from '../../../shared/ipc.js';
 import type { StoredImage } from '../../../shared/conversation.js';
+import { getOrInsert } from '../../../shared/get-or-insert.js';
 import type { Client } from '../../client/client.js';
 
 /** Calls the app API and returns the value, or throws an Error with the message the user should see. */
@@ -19,11 +20,7 @@ export function toBase64(bytes: Uint8Array): string {
 /** A per-client singleton, so the sidebar slot and the chat view share one store without a provider. */
 export function perClient<T>(make: (client: Client) => T): (client: Client) => T {
   const instances = new WeakMap<Client, T>();
-  return (client) => {
-    let instance = instances.get(client);
-    if (!instance) instances.set(client, (instance = make(client)));
-    return instance;
-  };
+  return (client) => getOrInsert(instances, client, () => make(client));
 }
 
 /** The one image intake of the renderer: the file's bytes go to main, which validates and stores them. */

@@ -22,6 +22,11 @@ export function formatTflops(tflops: number): string {
   return `${Number((tflops * perTflop).toPrecision(3))} ${unit}`;
 }
 
+/** An answer's prefill compute and its share of the unpruned run's, as the chat stats and the inspector show it. */
+export function formatCompute(tflops: number, tflopsUnpruned: number): string {
+  return `${formatTflops(tflops)} (${formatPercent(tflopsUnpruned > 0 ? tflops / tflopsUnpruned : 1)})`;
+}
+
 export function formatPercent(fraction: number): string {
   return `${Math.round(fraction * 1000) / 10}%`;
 }

@@ -111,6 +111,7 @@ function PaneView({ side, pane, segments, onMethodChange }: PaneViewProps) {
           ? segments.map((s, i) =>
               s.changed ? (
                 <mark
+                  // biome-ignore lint/suspicious/noArrayIndexKey: the segments of one diff, rendered in order and never reordered
                   key={i}
                   className={
                     side === 'left'
@@ -121,6 +122,7 @@ function PaneView({ side, pane, segments, onMethodChange }: PaneViewProps) {
                   {s.text}
                 </mark>
               ) : (
+                // biome-ignore lint/suspicious/noArrayIndexKey: the segments of one diff, rendered in order and never reordered
                 <span key={i}>{s.text}</span>
               ),
             )

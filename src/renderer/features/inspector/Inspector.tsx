@@ -1,12 +1,12 @@
 import { useMemo, useState } from 'react';
 import { EChart } from '../common/EChart.js';
-import { formatPercent, formatScore, formatTflops } from '../common/format.js';
+import { formatCompute, formatScore } from '../common/format.js';
 import { histogramOption, layerChartOption, layerFlopsUnit } from './charts.js';
 import { renderOverlayPng } from './overlayPng.js';
 import { PatchOverlay } from './PatchOverlay.js';
 import { ScoreHeatmaps } from './ScoreHeatmaps.js';
 import { TokenMap } from './TokenMap.js';
-import { describeToken, droppedAfter, patchScores, positionHistogram, presentAt, totalTflops, type TraceView } from './traceView.js';
+import { describeToken, droppedAfter, patchScores, positionHistogram, presentAt, type TraceView } from './traceView.js';
 
 /** How pruned tokens are dimmed over the image. */
 export const PRUNED_FILL = 'rgba(9, 9, 11, 0.7)';
@@ -28,7 +28,6 @@ export function Inspector({ view, imageUrl, onExportTrace, onExportOverlay }: In
   const present = useMemo(() => presentAt(dropped, layer), [dropped, layer]);
   const keptCount = present.filter(Boolean).length;
   const total = view.visualTokens;
-  const flops = totalTflops(view);
   const layerChart = useMemo(() => layerChartOption(view, layer), [view, layer]);
   const histogram = useMemo(() => histogramOption(positionHistogram(view, present)), [view, present]);
 
@@ -37,8 +36,8 @@ export function Inspector({ view, imageUrl, onExportTrace, onExportOverlay }: In
       <header className="flex flex-wrap items-baseline gap-x-6 gap-y-1">
         <h2 className="text-lg font-semibold">Pruning inspector</h2>
         <span className="text-sm text-zinc-500">
-          {view.method} · {view.numLayers} layers · {total} visual tokens · {formatTflops(flops.pruned)} (
-          {formatPercent(flops.pruned / flops.unpruned)} of unpruned)
+          {view.method} · {view.numLayers} layers · {total} visual tokens · compute{' '}
+          <span data-testid="inspector-compute">{formatCompute(view.tflops, view.tflopsUnpruned)}</span>
         </span>
       </header>
 
@@ -134,29 +133,20 @@ function ExportBar({ onExportTrace, onExportOverlay }: ExportBarProps) {
       setMessage({ text: `${label} export failed: ${(err as Error).message}`, error: true });
     }
   };
+  const exports = [
+    { label: 'Trace JSON', text: 'Export trace JSON', work: onExportTrace && (() => onExportTrace('json')) },
+    { label: 'Trace CSV', text: 'Export trace CSV', work: onExportTrace && (() => onExportTrace('csv')) },
+    { label: 'Overlay PNG', text: 'Export overlay PNG', work: onExportOverlay },
+  ];
   const button =
     'rounded-md border border-zinc-300 px-3 py-1.5 text-sm hover:bg-zinc-100 disabled:opacity-50 dark:border-zinc-600 dark:hover:bg-zinc-800';
   return (
     <div className="flex flex-wrap items-center gap-2">
-      <button
-        type="button"
-        className={button}
-        disabled={!onExportTrace}
-        onClick={onExportTrace && run('Trace JSON', () => onExportTrace('json'))}
-      >
-        Export trace JSON
-      </button>
-      <button
-        type="button"
-        className={button}
-        disabled={!onExportTrace}
-        onClick={onExportTrace && run('Trace CSV', () => onExportTrace('csv'))}
-      >
-        Export trace CSV
-      </button>
-      <button type="button" className={button} disabled={!onExportOverlay} onClick={onExportOverlay && run('Overlay PNG', onExportOverlay)}>
-        Export overlay PNG
-      </button>
+      {exports.map(({ label, text, work }) => (
+        <button key={label} type="button" className={button} disabled={!work} onClick={work && run(label, work)}>
+          {text}
+        </button>
+      ))}
       {message && (
         <span role={message.error ? 'alert' : 'status'} className={message.error ? 'text-sm text-red-600' : 'text-sm text-emerald-600'}>
           {message.text}

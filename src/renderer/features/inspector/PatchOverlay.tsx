@@ -28,7 +28,9 @@ export function PatchOverlay({ view, imageUrl, present, highlighted, onHighlight
   }
 
   return (
+    // biome-ignore lint/a11y/useSemanticElements: a keyboard-driven grid widget (arrow keys move between patches), not a form group
     <div
+      // biome-ignore lint/a11y/noNoninteractiveTabindex: the grid takes focus so the arrow keys can move the highlighted patch
       tabIndex={0}
       role="group"
       aria-label={`Patch grid, ${rows} by ${cols}. Arrow keys move between patches.`}
@@ -40,6 +42,7 @@ export function PatchOverlay({ view, imageUrl, present, highlighted, onHighlight
       {imageUrl && (
         <img
           src={imageUrl}
+          // biome-ignore lint/a11y/noRedundantAlt: the alt says what this picture is: the input after the model's resize
           alt="The image as the model sees it"
           className={`absolute inset-0 h-full w-full ${OBJECT_FIT[view.resizePolicy]}`}
         />
@@ -49,7 +52,9 @@ export function PatchOverlay({ view, imageUrl, present, highlighted, onHighlight
         style={{ gridTemplateColumns: `repeat(${cols}, 1fr)`, gridTemplateRows: `repeat(${rows}, 1fr)` }}
       >
         {present.map((isPresent, patch) => (
+          // biome-ignore lint/a11y/noStaticElementInteractions: hover highlighting for the mouse; the keyboard moves it with the arrow keys
           <div
+            // biome-ignore lint/suspicious/noArrayIndexKey: the index is the patch's grid position, its identity
             key={patch}
             data-patch={patch}
             data-kept={isPresent}

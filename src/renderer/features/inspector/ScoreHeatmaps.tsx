@@ -89,7 +89,9 @@ function HeatGrid({ title, view, values, highlighted, onHighlight }: HeatGridPro
         onMouseLeave={() => onHighlight(null)}
       >
         {scaled.map((t, patch) => (
+          // biome-ignore lint/a11y/noStaticElementInteractions: hover highlighting for the mouse; the patch grid's arrow keys do the same
           <div
+            // biome-ignore lint/suspicious/noArrayIndexKey: the index is the patch's grid position, its identity
             key={patch}
             onMouseEnter={() => onHighlight(patch)}
             style={{ background: t === null ? 'transparent' : heatColor(t) }}

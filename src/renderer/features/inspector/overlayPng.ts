@@ -25,8 +25,14 @@ export async function renderOverlayPng(view: TraceView, present: boolean[], imag
   context.strokeStyle = 'rgba(255, 255, 255, 0.25)';
   context.lineWidth = 1;
   context.beginPath();
-  for (let c = 1; c < cols; c++) context.moveTo(c * cellW, 0), context.lineTo(c * cellW, size);
-  for (let r = 1; r < rows; r++) context.moveTo(0, r * cellH), context.lineTo(size, r * cellH);
+  for (let c = 1; c < cols; c++) {
+    context.moveTo(c * cellW, 0);
+    context.lineTo(c * cellW, size);
+  }
+  for (let r = 1; r < rows; r++) {
+    context.moveTo(0, r * cellH);
+    context.lineTo(size, r * cellH);
+  }
   context.stroke();
 
   return encodePng(canvas);

@@ -1,12 +1,13 @@
-import { visualTokensAt, type Trace } from '../../../shared/trace.js';
+import { layerPaperFlops, visualTokensAt, type Trace } from '../../../shared/trace.js';
 import type { PruneStepView, TiledLayout, TraceView } from './traceView.js';
 
 /** The one place that reads the trace schema (src/shared/trace.ts) for the inspector. */
 export function traceToView(trace: Trace, resizePolicy: TraceView['resizePolicy'] = 'pad'): TraceView {
   const n = trace.prompt.visualTokens;
   const grid = trace.image?.grid ?? squareGrid(n);
-  const visualCounts = trace.layers.map((l) => l.visualIn);
-  const layerCost = paperLayerCost(trace);
+  const { flops } = trace.totals;
+  // Every unpruned layer runs all N visual tokens, so each costs the same share of the unpruned total.
+  const unprunedLayer = flops.paperUnpruned / trace.model.numLayers / 1e12;
   return {
     method: trace.method.label,
     numLayers: trace.model.numLayers,
@@ -15,9 +16,11 @@ export function traceToView(trace: Trace, resizePolicy: TraceView['resizePolicy'
     ...(trace.image && trace.image.layout.tiles.length > 1 ? { layout: tiledLayout(trace.image) } : {}),
     resizePolicy,
     modelResolution: trace.image?.modelWidth ?? 0,
-    visualCounts,
-    layerTflops: visualCounts.map((count) => layerCost(count) / 1e12),
-    layerTflopsUnpruned: visualCounts.map(() => layerCost(n) / 1e12),
+    visualCounts: trace.layers.map((l) => l.visualIn),
+    tflops: flops.paper / 1e12,
+    tflopsUnpruned: flops.paperUnpruned / 1e12,
+    layerTflops: layerPaperFlops(trace).map((f) => f / 1e12),
+    layerTflopsUnpruned: trace.layers.map(() => unprunedLayer),
     steps: trace.layers.filter((l) => l.kept).map((l) => pruneStep(trace, l, n)),
   };
 }
@@ -61,20 +64,6 @@ function pruneStep(trace: Trace, layer: Trace['layers'][number], n: number): Pru
     kept: layer.kept!,
     scores: { ttv: byPatch(layer.scores?.ttv), iga: byPatch(layer.scores?.attention), combined: byPatch(layer.scores?.score) },
   };
-}
-
-/**
- * Per-layer cost in the paper's convention (Eq. 7, visual tokens only): f(n) = a·n + b·n² with
- * b = 2d from the attention scores. The trace carries d and the unpruned total L·f(N), which fixes
- * a = 4d² + 3dm without needing the MLP width; the pruned total then follows as a check.
- */
-function paperLayerCost(trace: Trace): (n: number) => number {
-  const n = trace.prompt.visualTokens;
-  const layers = trace.model.numLayers;
-  if (n === 0) return () => 0;
-  const b = 2 * trace.model.hidden;
-  const a = trace.totals.flops.paperUnpruned / (layers * n) - b * n;
-  return (count) => a * count + b * count * count;
 }
 
 function squareGrid(n: number): { rows: number; cols: number } {

@@ -60,6 +60,9 @@ export interface TraceView {
   modelResolution: number;
   /** Visual tokens entering each decoder layer (length numLayers). */
   visualCounts: number[];
+  /** Prefill TFLOPs of the answer and of an unpruned prefill, in the paper's convention (the chat stats' figure). */
+  tflops: number;
+  tflopsUnpruned: number;
   /** Prefill TFLOPs spent in each decoder layer (length numLayers). */
   layerTflops: number[];
   /** Same, had nothing been pruned. */
@@ -129,9 +132,4 @@ export function patchScores(view: TraceView, patch: number): { layer: number; sc
     }
     return Object.keys(scores).length ? [{ layer: step.layer, scores }] : [];
   });
-}
-
-export function totalTflops(view: TraceView): { pruned: number; unpruned: number } {
-  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
-  return { pruned: sum(view.layerTflops), unpruned: sum(view.layerTflopsUnpruned) };
 }

@@ -91,7 +91,12 @@ export function ModelsFeature({ models: shellModels, modelsError }: ViewProps) {
             setActiveId(id);
           })()
         }
-        onRemove={(id) => void attempt(async () => (await callOrThrow(client, 'models.remove', { id }), await refresh()))()}
+        onRemove={(id) =>
+          void attempt(async () => {
+            await callOrThrow(client, 'models.remove', { id });
+            await refresh();
+          })()
+        }
         onImport={(path) => void add('import', () => callOrThrow(client, 'models.import', { path }), `Checking ${path}`)}
         onCancelImport={() => void callOrThrow(client, 'models.cancelImport', {})}
         importTask={tasks.import}

@@ -1,6 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import { formatBytes } from '../common/format.js';
-import { ProgressBar, type TaskProgress } from '../common/ProgressBar.js';
+import type { Progress } from '../../../shared/progress.js';
+import { ProgressBar } from '../common/ProgressBar.js';
 import { ErrorText } from '../common/ErrorText.js';
 
 export interface ModelCard {
@@ -15,7 +16,7 @@ export interface ModelCard {
 }
 
 export interface Task {
-  progress?: TaskProgress;
+  progress?: Progress;
   error?: string;
 }
 
@@ -136,10 +137,6 @@ function CliImportNote() {
 
 function ImportSection({ onImport, onCancelImport, importTask = {} }: ModelsViewProps) {
   const [path, setPath] = useState('');
-  function submit(event: FormEvent) {
-    event.preventDefault();
-    if (path.trim()) onImport?.(path.trim());
-  }
   return (
     <section aria-labelledby="import-model" className="flex flex-col gap-2">
       <h3 id="import-model" className="font-medium">
@@ -152,25 +149,17 @@ function ImportSection({ onImport, onCancelImport, importTask = {} }: ModelsView
       {importTask.progress ? (
         <ProgressBar label="Import progress" progress={importTask.progress} onCancel={onCancelImport} />
       ) : (
-        <form onSubmit={submit} className="flex gap-2">
-          <label htmlFor="import-path" className="sr-only">
-            Checkpoint folder
-          </label>
-          <input
-            id="import-path"
-            value={path}
-            onChange={(e) => setPath(e.target.value)}
-            placeholder="/path/to/llava-1.5-7b-hf"
-            className="min-w-0 flex-1 rounded-md border border-zinc-300 bg-transparent px-2 py-1.5 font-mono text-sm dark:border-zinc-600"
-          />
-          <button
-            type="submit"
-            disabled={!path.trim()}
-            className="rounded-md bg-sky-600 px-3 py-1.5 text-sm font-medium text-white hover:bg-sky-700 disabled:opacity-40"
-          >
-            Import
-          </button>
-        </form>
+        <EntryForm
+          id="import-path"
+          label="Checkpoint folder"
+          value={path}
+          onChange={setPath}
+          placeholder="/path/to/llava-1.5-7b-hf"
+          mono
+          submitText="Import"
+          canSubmit={path.trim() !== ''}
+          onSubmit={() => onImport?.(path.trim())}
+        />
       )}
       <ErrorText message={importTask.error} />
     </section>
@@ -180,10 +169,6 @@ function ImportSection({ onImport, onCancelImport, importTask = {} }: ModelsView
 function DownloadSection({ onDownload, onCancelDownload, downloadTask = {}, online = true }: ModelsViewProps) {
   const [repoId, setRepoId] = useState('');
   const valid = REPO_ID.test(repoId.trim());
-  function submit(event: FormEvent) {
-    event.preventDefault();
-    if (valid && online) onDownload?.(repoId.trim());
-  }
   return (
     <section aria-labelledby="download-model" className="flex flex-col gap-2">
       <h3 id="download-model" className="font-medium">
@@ -195,30 +180,65 @@ function DownloadSection({ onDownload, onCancelDownload, downloadTask = {}, onli
           already have.
         </p>
       )}
-      <form onSubmit={submit} className="flex gap-2">
-        <label htmlFor="repo-id" className="sr-only">
-          Repository id
-        </label>
-        <input
-          id="repo-id"
-          value={repoId}
-          onChange={(e) => setRepoId(e.target.value)}
-          placeholder="llava-hf/llava-1.5-7b-hf"
-          disabled={!online || Boolean(downloadTask.progress)}
-          aria-invalid={repoId !== '' && !valid}
-          className="min-w-0 flex-1 rounded-md border border-zinc-300 bg-transparent px-2 py-1.5 text-sm disabled:opacity-50 dark:border-zinc-600"
-        />
-        <button
-          type="submit"
-          disabled={!online || !valid || Boolean(downloadTask.progress)}
-          className="rounded-md bg-sky-600 px-3 py-1.5 text-sm font-medium text-white disabled:opacity-40"
-        >
-          Download
-        </button>
-      </form>
+      <EntryForm
+        id="repo-id"
+        label="Repository id"
+        value={repoId}
+        onChange={setRepoId}
+        placeholder="llava-hf/llava-1.5-7b-hf"
+        disabled={!online || Boolean(downloadTask.progress)}
+        invalid={repoId !== '' && !valid}
+        submitText="Download"
+        canSubmit={valid}
+        onSubmit={() => onDownload?.(repoId.trim())}
+      />
       {repoId !== '' && !valid && <p className="text-xs text-red-600">A repository id looks like owner/name.</p>}
       {downloadTask.progress && <ProgressBar label="Download progress" progress={downloadTask.progress} onCancel={onCancelDownload} />}
       <ErrorText message={downloadTask.error} />
     </section>
+  );
+}
+
+/** One text field with its submit button: the import path and the repository id. Enter submits when `canSubmit`. */
+function EntryForm(props: {
+  id: string;
+  label: string;
+  value: string;
+  onChange(value: string): void;
+  placeholder: string;
+  submitText: string;
+  canSubmit: boolean;
+  onSubmit(): void;
+  disabled?: boolean;
+  invalid?: boolean;
+  mono?: boolean;
+}) {
+  const { id, label, value, onChange, placeholder, submitText, canSubmit, onSubmit, disabled = false, invalid, mono } = props;
+  function submit(event: FormEvent) {
+    event.preventDefault();
+    if (canSubmit && !disabled) onSubmit();
+  }
+  return (
+    <form onSubmit={submit} className="flex gap-2">
+      <label htmlFor={id} className="sr-only">
+        {label}
+      </label>
+      <input
+        id={id}
+        value={value}
+        onChange={(e) => onChange(e.target.value)}
+        placeholder={placeholder}
+        disabled={disabled}
+        aria-invalid={invalid}
+        className={`min-w-0 flex-1 rounded-md border border-zinc-300 bg-transparent px-2 py-1.5 text-sm disabled:opacity-50 dark:border-zinc-600 ${mono ? 'font-mono' : ''}`}
+      />
+      <button
+        type="submit"
+        disabled={disabled || !canSubmit}
+        className="rounded-md bg-sky-600 px-3 py-1.5 text-sm font-medium text-white hover:bg-sky-700 disabled:opacity-40"
+      >
+        {submitText}
+      </button>
+    </form>
   );
 }

@@ -1,5 +1,6 @@
 import { useEffect, useRef, useState } from 'react';
 import type { AppSettings } from '../../../shared/settings.js';
+import { ExecutionProvider } from '../../../shared/providers.js';
 import type { ViewProps } from '../../shell/App.js';
 import { useClient } from '../../shell/client-context.js';
 import { callOrThrow } from '../common/calls.js';
@@ -23,16 +24,20 @@ export function SettingsFeature({ status, models }: ViewProps) {
     setSettings(next);
     try {
       const saved = await callOrThrow(client, 'settings.set', next);
-      if (request === latest.current) setSettings(saved), setError(undefined);
+      if (request === latest.current) {
+        setSettings(saved);
+        setError(undefined);
+      }
     } catch (err) {
       if (request === latest.current) setError(`Not saved: ${(err as Error).message}`);
     }
   }
 
-  const providers = (status?.info?.providers ?? []).map((p) => ({
-    name: p.name,
-    unavailable: p.loads ? undefined : (p.error ?? 'does not load here'),
-  }));
+  // onnxruntime may list providers the engine never runs on (tensorrt, ...): those are not offered.
+  const providers = (status?.info?.providers ?? []).flatMap((p) => {
+    const name = ExecutionProvider.safeParse(p.name);
+    return name.success ? [{ name: name.data, unavailable: p.loads ? undefined : (p.error ?? 'does not load here') }] : [];
+  });
   return (
     <div className="overflow-y-auto">
       <ErrorText message={error} className="m-4" />

@@ -1,13 +1,22 @@
 import { useState } from 'react';
+import { ProviderRequest, type ExecutionProvider } from '../../../shared/providers.js';
 import { parseMethod, parseSchedule } from '../../../shared/pruning.js';
 import type { AppSettings, Sampling } from '../../../shared/settings.js';
 import { MethodSelect } from './methods.js';
 
 export interface ProviderOption {
-  name: string;
+  name: ExecutionProvider;
   /** Why it cannot be chosen (failed to load on this machine). */
   unavailable?: string;
 }
+
+/** The sampling settings, each a number field with its range. */
+const SAMPLING_FIELDS: { key: keyof Sampling; label: string; min: number; max: number; step: number }[] = [
+  { key: 'temperature', label: 'Temperature (0 = greedy)', min: 0, max: 2, step: 0.1 },
+  { key: 'topP', label: 'Top-p', min: 0.05, max: 1, step: 0.05 },
+  { key: 'maxTokens', label: 'Max new tokens', min: 1, max: 4096, step: 1 },
+  { key: 'seed', label: 'Seed', min: 0, max: 2 ** 31 - 1, step: 1 },
+];
 
 interface SettingsViewProps {
   settings: AppSettings;
@@ -49,7 +58,12 @@ export function SettingsView({ settings, models, providers, onChange }: Settings
       </select>
 
       <label htmlFor="settings-provider">Execution provider</label>
-      <select id="settings-provider" className={field} value={settings.provider} onChange={(e) => set({ provider: e.target.value })}>
+      <select
+        id="settings-provider"
+        className={field}
+        value={settings.provider}
+        onChange={(e) => set({ provider: ProviderRequest.parse(e.target.value) })}
+      >
         <option value="auto">Automatic (fastest that works)</option>
         {providers.map((p) => (
           <option key={p.name} value={p.name} disabled={Boolean(p.unavailable)}>
@@ -86,42 +100,18 @@ export function SettingsView({ settings, models, providers, onChange }: Settings
       )}
 
       <h3 className="col-span-2 mt-2 font-medium">Sampling</h3>
-      <NumberField
-        id="settings-temperature"
-        label="Temperature (0 = greedy)"
-        value={settings.sampling.temperature}
-        min={0}
-        max={2}
-        step={0.1}
-        onChange={(temperature) => setSampling({ temperature })}
-      />
-      <NumberField
-        id="settings-top-p"
-        label="Top-p"
-        value={settings.sampling.topP}
-        min={0.05}
-        max={1}
-        step={0.05}
-        onChange={(topP) => setSampling({ topP })}
-      />
-      <NumberField
-        id="settings-max-tokens"
-        label="Max new tokens"
-        value={settings.sampling.maxTokens}
-        min={1}
-        max={4096}
-        step={1}
-        onChange={(maxTokens) => setSampling({ maxTokens })}
-      />
-      <NumberField
-        id="settings-seed"
-        label="Seed"
-        value={settings.sampling.seed}
-        min={0}
-        max={2 ** 31 - 1}
-        step={1}
-        onChange={(seed) => setSampling({ seed })}
-      />
+      {SAMPLING_FIELDS.map(({ key, label, min, max, step }) => (
+        <NumberField
+          key={key}
+          id={`settings-${key}`}
+          label={label}
+          value={settings.sampling[key]}
+          min={min}
+          max={max}
+          step={step}
+          onChange={(value) => setSampling({ [key]: value })}
+        />
+      ))}
     </form>
   );
 }

@@ -54,7 +54,12 @@ export function MethodSelect({ id, value, onChange, label }: { id: string; value
         id={id}
         aria-label={label}
         value={custom === null ? value : CUSTOM}
-        onChange={(e) => (e.target.value === CUSTOM ? setCustom(value) : (setCustom(null), setError(null), onChange(e.target.value)))}
+        onChange={(e) => {
+          if (e.target.value === CUSTOM) return setCustom(value);
+          setCustom(null);
+          setError(null);
+          onChange(e.target.value);
+        }}
         className={field}
       >
         {choicesWith(value).map((c) => (
