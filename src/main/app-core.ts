@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AppEventName, AppEventPayload } from '../shared/ipc.js';
 import { EngineHost, type EngineHostOptions } from './engine-host.js';
@@ -7,6 +7,7 @@ import type { Answerer } from './features/answerer.js';
 import { createFeatures, type ChooseSavePath } from './features/feature-handlers.js';
 import type { ModelInstaller } from './features/models.js';
 import { dispatchAppCall, engineCallHandlers, type AppHandlers } from './app-handlers.js';
+import { mkdirPrivate, PRIVATE_DIR_MODE } from './storage/atomicFile.js';
 import { openStorage } from './storage/index.js';
 
 /**
@@ -74,6 +75,9 @@ export function createAppCore({ spawn, restartBackoffMs, userData, chooseSavePat
       };
     },
     async start() {
+      // Conversations and images are the user's own: nobody else on the machine may list or read them.
+      await mkdirPrivate(userData);
+      await chmod(userData, PRIVATE_DIR_MODE);
       await features.recover();
       await engine.start();
       const firstLaunch =
@@ -91,7 +95,7 @@ export function createAppCore({ spawn, restartBackoffMs, userData, chooseSavePat
 export function exportsFolderSaver(userData: string): ChooseSavePath {
   return async (suggestedName) => {
     const dir = join(userData, 'exports');
-    await mkdir(dir, { recursive: true });
+    await mkdirPrivate(dir);
     return join(dir, suggestedName.replace(/[/\\]/g, '_'));
   };
 }

@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks';
 import {
   ENGINE_PROTOCOL_VERSION,
   EngineInfo,
@@ -10,7 +11,7 @@ import {
   type EngineResponse,
   type EngineStatus,
 } from '../shared/ipc.js';
-import { CodedError } from '../shared/result.js';
+import { CodedError, describeIssues } from '../shared/result.js';
 import type { EngineProcess, SpawnEngine } from './engine-process.js';
 
 /**
@@ -29,6 +30,12 @@ export interface EngineHostOptions {
   maxConsecutiveCrashes?: number;
   /** Up this long after ready, a crash no longer counts as consecutive. */
   stableAfterMs?: number;
+  /**
+   * While calls are in flight the host pings the engine; silent this long, the engine is wedged (a
+   * loop in JavaScript never reads its messages): it is killed and restarted, and the calls fail
+   * naming themselves. Long enough for the longest single `session.run` of a big model on a slow CPU.
+   */
+  wedgedAfterMs?: number;
 }
 
 export interface CallOptions<K extends EngineCallName> {
@@ -51,6 +58,7 @@ const DEFAULTS = {
   restartBackoffMs: [250, 1_000, 3_000, 10_000],
   maxConsecutiveCrashes: 5,
   stableAfterMs: 30_000,
+  wedgedAfterMs: 120_000,
 };
 
 export class EngineHost {
@@ -68,6 +76,10 @@ export class EngineHost {
   private lastFailure: string | undefined;
   private readonly statusListeners = new Set<(status: EngineStatus) => void>();
   private readyWaiters: { resolve(): void; reject(e: Error): void }[] = [];
+  /** When the running engine last sent anything, and when the watchdog last asked it to. */
+  private lastHeard = 0;
+  private lastPinged = 0;
+  private watchdog: NodeJS.Timeout | undefined;
 
   constructor(options: EngineHostOptions) {
     const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
@@ -120,9 +132,11 @@ export class EngineHost {
     }
     if (options.signal?.aborted) throw new CodedError('cancelled', 'cancelled');
     const id = this.nextId++;
+    // A call's events run in its caller's async context, as if the caller had awaited them (the web host routes them by it).
+    const onEvent = options.onEvent && AsyncResource.bind(options.onEvent);
     const deliver = (event: string, payload: unknown) => {
       const parsed = parseCallEvent(name, event, payload);
-      if (parsed) options.onEvent?.(parsed);
+      if (parsed) onEvent?.(parsed);
       return parsed !== null;
     };
     const response = new Promise<unknown>((resolve, reject) => this.pending.set(id, { name, resolve, reject, deliver }));
@@ -130,6 +144,7 @@ export class EngineHost {
     options.signal?.addEventListener('abort', onAbort, { once: true });
     this.send(engine, name, request, id);
     this.updateBusy();
+    this.watch(engine);
     try {
       return (await response) as EngineResponse<K>;
     } finally {
@@ -168,6 +183,7 @@ export class EngineHost {
 
   private receive(engine: EngineProcess, raw: unknown): void {
     if (engine !== this.process) return;
+    this.lastHeard = Date.now();
     const parsed = EngineOutMessage.safeParse(raw);
     if (!parsed.success) {
       console.error(`engine host: dropped a malformed message: ${String(JSON.stringify(raw)).slice(0, 200)}`);
@@ -188,7 +204,7 @@ export class EngineHost {
     clearTimeout(this.readyTimer);
     const info = EngineInfo.safeParse(payload);
     if (!info.success) {
-      this.failLaunch(engine, `malformed ready handshake: ${info.error.message}`);
+      this.failLaunch(engine, `malformed ready handshake: ${describeIssues(info.error)}`);
       return;
     }
     if (info.data.versions.protocol !== ENGINE_PROTOCOL_VERSION) {
@@ -212,7 +228,35 @@ export class EngineHost {
     }
     const value = engineCalls[pending.name].response.safeParse(message.value);
     if (value.success) pending.resolve(value.data);
-    else pending.reject(new CodedError('internal', `engine answered ${pending.name} outside the contract: ${value.error.message}`));
+    else pending.reject(new CodedError('internal', `engine answered ${pending.name} outside the contract: ${describeIssues(value.error)}`));
+  }
+
+  /** Pings the engine while calls are in flight; kills it when it stays silent past `wedgedAfterMs`. */
+  private watch(engine: EngineProcess): void {
+    if (this.watchdog) return;
+    const limit = this.options.wedgedAfterMs;
+    this.lastHeard = this.lastPinged = Date.now();
+    this.watchdog = setInterval(
+      () => {
+        const calls = [...new Set([...this.pending.values()].map((p) => p.name))];
+        if (engine !== this.process || calls.length === 0) return this.stopWatching();
+        // Silence counts from the first question it left unanswered, so a late tick of this timer never blames the engine.
+        if (this.lastHeard >= this.lastPinged) {
+          this.lastPinged = Date.now();
+          return this.send(engine, 'ping', {});
+        }
+        const silentMs = Date.now() - this.lastPinged;
+        if (silentMs < limit) return;
+        this.stopWatching();
+        this.failLaunch(engine, `stopped responding for ${Math.round(silentMs / 1000)} s during ${calls.join(', ')} and was restarted`);
+      },
+      Math.max(10, limit / 4),
+    );
+  }
+
+  private stopWatching(): void {
+    clearInterval(this.watchdog);
+    this.watchdog = undefined;
   }
 
   private failLaunch(engine: EngineProcess, reason: string): void {
@@ -223,6 +267,7 @@ export class EngineHost {
   private exited(engine: EngineProcess, exitReason: string): void {
     if (engine !== this.process) return;
     clearTimeout(this.readyTimer);
+    this.stopWatching();
     this.process = undefined;
     const reason = this.lastFailure ?? exitReason;
     this.lastFailure = undefined;

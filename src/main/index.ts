@@ -5,7 +5,7 @@ import { electronEngineSpawner } from './engine-process-electron.js';
 import { registerAppIpc, sendAppEvent } from './ipc.js';
 import { bundledModelDir, modelStoreDir } from './paths.js';
 import { APP_ENTRY_URL, APP_SCHEME, rendererRoot, staticResponse } from './protocol.js';
-import { originOf } from './security.js';
+import { originOf, rendererEntryUrl } from './security.js';
 import { createMainWindow, hardenSession } from './window.js';
 
 /**
@@ -24,8 +24,7 @@ if (!app.requestSingleInstanceLock()) {
 }
 
 async function startApp(): Promise<void> {
-  const devUrl = process.env.ELECTRON_RENDERER_URL; // set by `electron-vite dev`
-  const url = devUrl ?? APP_ENTRY_URL;
+  const { url, devUrl } = rendererEntryUrl(app.isPackaged, process.env, APP_ENTRY_URL); // devUrl: `electron-vite dev`
   const rendererDir = rendererRoot(__dirname);
   protocol.handle(APP_SCHEME, async (request) => {
     const { status, headers, body } = await staticResponse(rendererDir, new URL(request.url).pathname);

@@ -49,3 +49,27 @@ export function originOf(url: string): string | null {
 export function isTrustedSender(frame: SenderFrame | null | undefined, trustedOrigin: string): boolean {
   return !!frame && frame.parent === null && originOf(frame.url) === trustedOrigin;
 }
+
+/** Sites a link in the app may open in the system browser: model downloads and the TransPrune paper. */
+export const EXTERNAL_HOSTS = ['huggingface.co', 'arxiv.org'];
+
+/** Plain https to an allowed host (or its subdomain), no credentials in the URL. */
+export function isAllowedExternal(url: string): boolean {
+  try {
+    const { protocol, hostname, username, password } = new URL(url);
+    const allowed = EXTERNAL_HOSTS.some((host) => hostname === host || hostname.endsWith(`.${host}`));
+    return protocol === 'https:' && allowed && !username && !password;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Where the window loads the renderer from. Only a development build honours ELECTRON_RENDERER_URL
+ * (electron-vite's dev server): in a packaged app that variable would let whoever starts it choose
+ * the page, and with it the origin the IPC trusts.
+ */
+export function rendererEntryUrl(isPackaged: boolean, env: NodeJS.ProcessEnv, appEntry: string): { url: string; devUrl?: string } {
+  const devUrl = isPackaged ? undefined : env.ELECTRON_RENDERER_URL;
+  return devUrl ? { url: devUrl, devUrl } : { url: appEntry };
+}

@@ -1,5 +1,5 @@
 import { BrowserWindow, shell, type Session } from 'electron';
-import { devServerCsp, originOf } from './security.js';
+import { devServerCsp, isAllowedExternal, originOf } from './security.js';
 
 /**
  * The main window and the session rules around it: sandboxed, isolated renderer; no navigation
@@ -45,8 +45,8 @@ export function createMainWindow({ preload, url }: WindowOptions): BrowserWindow
   });
   contents.on('will-attach-webview', (event) => event.preventDefault());
   contents.setWindowOpenHandler(({ url: target }) => {
-    // Only plain https links leave the app, and then in the user's browser, never in a new app window.
-    if (target.startsWith('https://')) void shell.openExternal(target);
+    // Only https links to a few known sites leave the app, and then in the user's browser, never in a new app window.
+    if (isAllowedExternal(target)) void shell.openExternal(target);
     return { action: 'deny' };
   });
   window.once('ready-to-show', () => window.show());

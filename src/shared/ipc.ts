@@ -135,6 +135,8 @@ export const engineCalls = {
   cancel: call(z.object({ id: RequestId }), z.object({ found: z.boolean() })),
   /** Finishes in-flight work as cancelled, answers, then the process exits 0. */
   shutdown: call(Empty, Empty),
+  /** Answered at once by the message loop: the host's watchdog asks it while calls are in flight. */
+  ping: call(Empty, Empty),
   // App UI section (answers for chat and compare): src/shared/ipc-features.ts
   ...featureEngineCalls,
 } satisfies CallTable;

@@ -46,6 +46,13 @@ export class CodedError extends Error {
   }
 }
 
+/** A schema failure as a person reads it: `path: what was wrong` for the first few issues. */
+export function describeIssues(error: z.ZodError, limit = 3): string {
+  const issues = error.issues.slice(0, limit).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+  const more = error.issues.length - limit;
+  return `${issues.join('; ')}${more > 0 ? ` (and ${more} more)` : ''}`;
+}
+
 /** Turns anything thrown into a Result error, keeping the code of a CodedError. */
 export function errorFrom(e: unknown): { ok: false; error: AppError } {
   if (e instanceof CodedError) return { ok: false, error: { code: e.code, message: e.message } };

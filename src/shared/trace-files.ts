@@ -16,7 +16,7 @@ export function readTrace(text: string): Trace {
   }
   const version = (data as { version?: unknown } | null)?.version;
   if (version !== 1 && version !== TRACE_VERSION)
-    throw new Error(`unsupported trace version ${String(version)} (this build reads versions 1 to ${TRACE_VERSION})`);
+    throw new Error(`unsupported trace version ${JSON.stringify(version)?.slice(0, 40)} (this build reads versions 1 to ${TRACE_VERSION})`);
   data = migrateTrace(data);
   const parsed = Trace.safeParse(data);
   if (!parsed.success) {

@@ -1,7 +1,9 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { WsRequest, type WsServerMessage } from '../shared/ipc.js';
+import { WsRequest, type AppEventName, type WsServerMessage } from '../shared/ipc.js';
 import { createAppCore, exportsFolderSaver } from '../main/app-core.js';
 import type { EngineHost } from '../main/engine-host.js';
 import { nodeEngineSpawner } from '../main/engine-process-node.js';
@@ -12,11 +14,17 @@ import { RENDERER_CSP } from '../main/security.js';
 /**
  * The web bridge: the built renderer over HTTP and the app API over one WebSocket (/api),
  * served by the same app core (handlers, storage, engine host) as Electron main, with the engine
- * as a Node child process. Binds to loopback only and refuses sockets from other origins, so other
- * web pages cannot drive it.
+ * as a Node child process. Binds to loopback only. A socket needs our origin (so other web pages
+ * cannot drive it) and the launch's random token (so other local processes cannot either): the
+ * token travels in the page URL's fragment (`/#token=...`, never sent in a plain HTTP request) and
+ * in the socket URL (`/api?token=...`), checked once on the upgrade. Each socket then receives the
+ * events of its own calls only; the engine status and the model list go to every socket.
  */
 
 export const WS_PATH = '/api';
+
+/** Events that describe one caller's work (streamed answers, import progress): sent to that caller's socket only. */
+const CALLER_EVENTS: ReadonlySet<AppEventName> = new Set(['chat.answer', 'compare.answer', 'models.progress']);
 
 export interface WebHostOptions {
   /** The built renderer (out/renderer). */
@@ -30,10 +38,14 @@ export interface WebHostOptions {
   restartBackoffMs?: number[];
   /** A checkpoint folder to install when the store is empty (the demo model). */
   bundledModel?: string;
+  /** The token sockets must present; a fresh random one by default (tests reuse one across a restart). */
+  token?: string;
 }
 
 export interface WebHost {
+  /** The page to open, token included. */
   url: string;
+  token: string;
   engine: EngineHost;
   close(): Promise<void>;
 }
@@ -47,6 +59,7 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
     bundledModel: options.bundledModel,
   });
 
+  const token = options.token ?? randomBytes(24).toString('base64url');
   let origin = '';
   const server = createServer(async (request, response) => {
     const path = pathOf(request);
@@ -62,31 +75,56 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
   // The largest requests: traces.read (up to 64 MiB of JSON) and images.add (25 MiB as base64).
   const sockets = new WebSocketServer({ noServer: true, maxPayload: 96 * 1024 * 1024 });
   server.on('upgrade', (request, socket, head) => {
-    if (pathOf(request) !== WS_PATH || !isOurHost(request) || request.headers.origin !== origin) {
+    socket.on('error', () => socket.destroy());
+    const url = urlOf(request);
+    if (
+      url?.pathname !== WS_PATH ||
+      !isOurHost(request) ||
+      request.headers.origin !== origin ||
+      !isOurToken(url.searchParams.get('token'))
+    ) {
       socket.end('HTTP/1.1 403 Forbidden\r\n\r\n');
       return;
     }
     sockets.handleUpgrade(request, socket, head, (ws) => serveSocket(ws));
   });
 
+  /** Whose call is running: events emitted from within it (even later, from its timers) belong to that socket. */
+  const caller = new AsyncLocalStorage<WebSocket>();
   function serveSocket(ws: WebSocket): void {
+    // A malformed frame or an over-long message ends this socket only, never the host.
+    ws.on('error', (e) => {
+      console.error(`web host: closed a socket: ${e.message}`);
+      ws.terminate();
+    });
     ws.on('message', async (data) => {
       const request = WsRequest.safeParse(safeJson(data.toString()));
       if (!request.success) return ws.close(1003, 'malformed request');
-      const result = await core.call(request.data.call, request.data.payload);
+      const result = await caller.run(ws, () => core.call(request.data.call, request.data.payload));
       send(ws, { id: request.data.id, result });
     });
   }
   const stopEvents = core.onEvent((event, payload) => {
-    for (const ws of sockets.clients) send(ws, { event, payload });
+    const owner = CALLER_EVENTS.has(event) ? caller.getStore() : undefined;
+    for (const ws of owner ? [owner] : sockets.clients) send(ws, { event, payload });
   });
 
-  function pathOf(request: IncomingMessage): string | null {
+  function urlOf(request: IncomingMessage): URL | null {
     try {
-      return new URL(request.url ?? '/', origin).pathname;
+      return new URL(request.url ?? '/', origin);
     } catch {
       return null;
     }
+  }
+
+  function pathOf(request: IncomingMessage): string | null {
+    return urlOf(request)?.pathname ?? null;
+  }
+
+  function isOurToken(given: string | null): boolean {
+    const expected = Buffer.from(token);
+    const actual = Buffer.from(given ?? '');
+    return actual.length === expected.length && timingSafeEqual(actual, expected);
   }
 
   function isOurHost(request: IncomingMessage): boolean {
@@ -99,7 +137,8 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
   core.start().catch((e: Error) => console.error(`start-up: ${e.message}`));
 
   return {
-    url: `${origin}/`,
+    url: `${origin}/#token=${token}`,
+    token,
     engine: core.engine,
     async close() {
       stopEvents();

@@ -239,3 +239,10 @@ describe('float -> half over the whole range', () => {
     }
   });
 });
+
+describe('names that are also properties of every JavaScript object', () => {
+  it.each(['constructor', 'toString', '__proto__', 'hasOwnProperty'])('refuses dtype %s as unknown', async (dtype) => {
+    const path = rawFile(`proto-${dtype}.safetensors`, { w: { dtype, shape: [1], data_offsets: [0, 4] } }, f32Bytes(1));
+    await expect(readSafetensorsHeader(path)).rejects.toThrow(`tensor "w": unknown dtype "${dtype}"`);
+  });
+});

@@ -185,3 +185,37 @@ describe('chat prompts', () => {
     expect(LLAVA_15_CHAT_TEMPLATE).toContain('ASSISTANT:');
   });
 });
+
+/** The parts of tokenizer.json the cases below break. */
+type TokenizerJson = { decoder: unknown; normalizer: unknown; added_tokens: unknown; model: { merges: unknown } };
+
+describe('tokenizer.json files the library cannot read', () => {
+  const base = () => JSON.parse(readFileSync(join(ck.dir, 'tokenizer.json'), 'utf8'));
+  it.each([
+    [
+      'a decoder with a wrong field',
+      (j: TokenizerJson) => (j.decoder = { type: 'Sequence', decoders: 5 }),
+      /its decoder section \(type "Sequence"\) is missing fields/,
+    ],
+    ['merges that are not a list', (j: TokenizerJson) => (j.model.merges = 'a b'), /its model section .* is missing fields/],
+    ['an added token without content', (j: TokenizerJson) => (j.added_tokens = [{ id: 1 }]), /unexpected shape: added_tokens\.0\.content/],
+    [
+      'an unknown normalizer',
+      (j: TokenizerJson) => (j.normalizer = { type: 'Bogus' }),
+      /Unknown Normalizer type: Bogus; use the tokenizer\.json from the model's publisher/,
+    ],
+  ])('%s gets a message naming the section, not a JavaScript TypeError', (_what, edit, message) => {
+    const json = base();
+    edit(json);
+    const error = (() => {
+      try {
+        TextTokenizer.fromJson(json);
+      } catch (e) {
+        return e as Error;
+      }
+    })();
+    expect(error).toBeInstanceOf(TokenizerError);
+    expect(error!.message).toMatch(message);
+    expect(error!.message).not.toMatch(/Cannot read properties|is not a function|is not iterable/);
+  });
+});

@@ -142,4 +142,59 @@ describe('engine host failure paths', () => {
     await host.shutdown();
     expect(engine.killed).toBe(false);
   });
+
+  it('kills an engine that stops answering during a call, names the call, and restarts it', async () => {
+    const spawned: ScriptedProcess[] = [];
+    // The first engine wedges on chat.ask: it reads nothing more, pings included. The second is healthy.
+    const host = new EngineHost({
+      spawn: () =>
+        spawned[
+          spawned.push(
+            new ScriptedProcess((self, m) => {
+              const wedged = spawned.indexOf(self) === 0 && self.posted.some((p) => p.type === 'chat.ask');
+              if (!wedged && m.type === 'ping') self.emit({ id: m.id, ok: true, value: {} });
+              if (!wedged && m.type === 'models.list') self.emit({ id: m.id, ok: true, value: [] });
+              if (spawned.indexOf(self) > 0 && m.type !== 'ping') setImmediate(() => self.ready());
+            }),
+          ) - 1
+        ],
+      wedgedAfterMs: 200,
+      restartBackoffMs: [10],
+    });
+    const seen = record(host);
+    const started = host.start();
+    spawned[0].ready();
+    await started;
+    const asked = host.call('chat.ask', { image: '/x.png', question: 'hi', method: { llm: { kind: 'none' } }, maxTokens: 4, ep: 'cpu' });
+    await expect(asked).rejects.toMatchObject({
+      code: 'engine-crashed',
+      message: expect.stringMatching(/during chat\.ask: stopped responding for 0 s during chat\.ask and was restarted/),
+    });
+    expect(spawned[0].killed).toBe(true);
+    expect(spawned[0].posted.filter((m) => m.type === 'ping').length).toBeGreaterThan(0);
+    expect(seen.find((s) => s.state === 'crashed')?.reason).toMatch(/stopped responding .* during chat\.ask/);
+    spawned.length === 1 && (await new Promise((r) => setTimeout(r, 50)));
+    spawned[1]?.ready();
+    await host.whenReady();
+    expect(await host.call('models.list', {})).toEqual([]);
+    await host.shutdown();
+  });
+
+  it('leaves a long call alone while the engine answers its pings', async () => {
+    let asked: { id: number } | undefined;
+    const engine = new ScriptedProcess((self, m) => {
+      if (m.type === 'ping') self.emit({ id: m.id, ok: true, value: {} });
+      if (m.type === 'models.list') asked = m;
+    });
+    const host = new EngineHost({ spawn: () => engine, wedgedAfterMs: 300 });
+    const started = host.start();
+    engine.ready();
+    await started;
+    const listing = host.call('models.list', {});
+    await new Promise((r) => setTimeout(r, 1_200)); // four times the limit, pinged all along
+    engine.emit({ id: asked!.id, ok: true, value: [] });
+    expect(await listing).toEqual([]);
+    expect(engine.killed).toBe(false);
+    await host.shutdown();
+  });
 });

@@ -71,3 +71,11 @@ describe('electron-builder config', () => {
     expect(packed).toEqual([]);
   });
 });
+
+describe('release fuses', () => {
+  it('turn off running as node, NODE_OPTIONS and the --inspect arguments', () => {
+    const fuses = (yaml.load(readFileSync(join(ROOT, 'electron-builder.yml'), 'utf8')) as { electronFuses: Record<string, boolean> })
+      .electronFuses;
+    expect(fuses).toMatchObject({ runAsNode: false, enableNodeOptionsEnvironmentVariable: false, enableNodeCliInspectArguments: false });
+  });
+});

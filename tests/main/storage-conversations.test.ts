@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CONVERSATION_SCHEMA_VERSION, type AssistantMessage } from '../../src/shared/conversation.js';
-import { ConversationStore, DEFAULT_TITLE, StorageError } from '../../src/main/storage/index.js';
+import { ConversationStore, DEFAULT_TITLE, openStorage, StorageError } from '../../src/main/storage/index.js';
+import { DEFAULT_SETTINGS } from '../../src/shared/settings.js';
 import { migrate, UnsupportedSchemaError, type Migration } from '../../src/main/storage/migrations.js';
 
 let dir: string;
@@ -131,6 +132,21 @@ describe('conversation store', () => {
     await expect(store.get('../etc/passwd')).rejects.toBeInstanceOf(StorageError);
   });
 
+  it('says in words what is wrong with a damaged conversation and what to do', async () => {
+    const c = await store.create('Cats');
+    const onDisk = JSON.parse(await readFile(join(dir, `${c.id}.json`), 'utf8'));
+    await writeFile(join(dir, `${c.id}.json`), JSON.stringify({ ...onDisk, messages: [{ role: 'robot' }], createdAt: 'yesterday' }));
+    const error = (await store.get(c.id).then(
+      () => new Error('read without error'),
+      (e: Error) => e,
+    )) as Error;
+    expect(error.message).toMatch(new RegExp(`^Conversation ${c.id} cannot be read: createdAt: .*expected number.*; messages\\.0`));
+    expect(error.message).toMatch(/is left as it was; restore it from a backup or delete it\.$/);
+    expect(error.message).not.toMatch(/"code":|\[\s*\{/); // no raw zod issue dump
+    await writeFile(join(dir, `${c.id}.json`), '{"schemaVersion": 1, "id"');
+    await expect(store.get(c.id)).rejects.toThrow(/cannot be read: not valid JSON/);
+  });
+
   it('refuses a file written by a newer app instead of damaging it', async () => {
     await writeFile(join(dir, 'future.json'), JSON.stringify({ schemaVersion: 99, id: 'future', title: 'x' }));
     await expect(store.get('future')).rejects.toMatchObject({ problem: 'corrupt' });
@@ -162,5 +178,24 @@ describe('migrations', () => {
     expect(() => migrate({ schemaVersion: 4 }, table, 3)).toThrow(/newer/);
     expect(() => migrate([], table, 3)).toThrow(UnsupportedSchemaError);
     expect(() => migrate({ title: 'no version' }, table, 3)).toThrow(/schemaVersion/);
+  });
+});
+
+describe('start-up cleanup', () => {
+  it('removes temp files of writes cut short, in every folder the app writes, and nothing else', async () => {
+    const userData = await mkdtemp(join(tmpdir(), 'tp-cleanup-'));
+    const storage = openStorage(userData);
+    const c = await storage.conversations.create('Kept');
+    await storage.settings.save(DEFAULT_SETTINGS);
+    const leftovers = [
+      join(storage.conversations.dir, `.${c.id}.json.0a1b2c3d4e5f.tmp`),
+      join(userData, '.settings.json.ffeeddccbbaa.tmp'),
+    ];
+    for (const path of leftovers) await writeFile(path, 'half a write');
+    await writeFile(join(userData, 'notes.tmp'), 'not ours: no leading dot');
+    expect(await storage.removeTempFiles()).toBe(2);
+    expect(await readdir(storage.conversations.dir)).toEqual([`${c.id}.json`]);
+    expect((await readdir(userData)).sort()).toEqual(['conversations', 'notes.tmp', 'settings.json']);
+    expect((await storage.conversations.get(c.id)).title).toBe('Kept');
   });
 });

@@ -23,7 +23,7 @@ writeFileSync(join(rendererDir, 'index.html'), '<!doctype html><div id="root"></
 let host: WebHost;
 let pack: ImportedPack;
 let client: WebClient;
-const origin = () => host.url.replace(/\/$/, '');
+const origin = () => new URL(host.url).origin;
 
 beforeAll(async () => {
   (globalThis as { WebSocket?: unknown }).WebSocket ??= class extends WebSocket {
@@ -34,7 +34,7 @@ beforeAll(async () => {
   };
   pack = await importCheckpoint((await makeSyntheticCheckpoint(join(userData, 'hf-tiny'))).dir, join(userData, 'models'), { name: 'Tiny' });
   host = await startWebHost({ rendererDir, userData, port: 0, engineStdio: 'ignore', restartBackoffMs: [50] });
-  client = new WebClient(`${origin().replace('http', 'ws')}/api`);
+  client = WebClient.forPage(new URL(host.url));
   await host.engine.whenReady();
 }, 60_000);
 let hostClosed = false;
@@ -110,7 +110,8 @@ describe('web client', () => {
     await waitFor(() => seen.some((s) => s.state === 'stopped' && s.reason === 'lost the connection to the web host'));
     expect(await client.call('engine.status', {})).toMatchObject({ ok: false, error: { code: 'engine-unavailable' } });
 
-    host = await startWebHost({ rendererDir, userData, port, engineStdio: 'ignore' });
+    // The same launch's token: a host started anew would print a new one, which an open page does not know.
+    host = await startWebHost({ rendererDir, userData, port, engineStdio: 'ignore', token: host.token });
     hostClosed = false;
     await waitFor(() => seen.at(-1)?.state === 'ready');
     expect(seen.at(-1)).toMatchObject({ state: 'ready', restarts: 0, info: { pid: host.engine.pid } });

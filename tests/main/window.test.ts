@@ -85,7 +85,20 @@ describe('main window', () => {
     expect(open({ url: 'https://arxiv.org/abs/2507.20630' })).toEqual({ action: 'deny' });
     expect(open({ url: 'file:///etc/passwd' })).toEqual({ action: 'deny' });
     expect(open({ url: 'javascript:alert(1)' })).toEqual({ action: 'deny' });
-    expect(fakes.openExternal.mock.calls).toEqual([['https://arxiv.org/abs/2507.20630']]);
+    expect(open({ url: 'https://huggingface.co/llava-hf/llava-1.5-7b-hf' })).toEqual({ action: 'deny' });
+    // Only a few known sites: not any https page, not a look-alike host, not credentials in the URL.
+    for (const url of [
+      'https://evil.example/',
+      'https://huggingface.co.evil.example/',
+      'https://user:pw@huggingface.co/',
+      'http://huggingface.co/',
+    ]) {
+      expect(open({ url })).toEqual({ action: 'deny' });
+    }
+    expect(fakes.openExternal.mock.calls).toEqual([
+      ['https://arxiv.org/abs/2507.20630'],
+      ['https://huggingface.co/llava-hf/llava-1.5-7b-hf'],
+    ]);
   });
 });
 
@@ -133,5 +146,17 @@ describe('session hardening', () => {
     expect(headers['Content-Type']).toEqual(['text/html']);
     expect(headers['Content-Security-Policy'][0]).toContain("connect-src 'self' ws://localhost:5173");
     expect(headers['Content-Security-Policy'][0]).toContain("object-src 'none'");
+  });
+});
+
+describe('renderer entry', () => {
+  it('honours ELECTRON_RENDERER_URL in development only', async () => {
+    const { rendererEntryUrl } = await import('../../src/main/security.js');
+    const env = { ELECTRON_RENDERER_URL: 'http://127.0.0.1:6666' };
+    expect(rendererEntryUrl(false, env, 'app://renderer/index.html')).toEqual({
+      url: env.ELECTRON_RENDERER_URL,
+      devUrl: env.ELECTRON_RENDERER_URL,
+    });
+    expect(rendererEntryUrl(true, env, 'app://renderer/index.html')).toEqual({ url: 'app://renderer/index.html' });
   });
 });

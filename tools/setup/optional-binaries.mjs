@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findElectronBinary } from '../../src/cli/binaries.mjs';
+import { installCudaProvider, NUGET_INDEX } from './cuda-provider.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const inCi = process.env.CI === 'true' || process.env.CI === '1';
@@ -58,8 +59,7 @@ async function onnxruntimeCuda() {
   // Only linux/x64 has CUDA libraries to fetch; the other platforms' providers ship in the npm package.
   if (`${process.platform}/${process.arch}` !== 'linux/x64') return;
   const what = 'onnxruntime-node CUDA provider download from NuGet';
-  const stillWorks =
-    'inference runs on CPU (or WebGPU where a GPU adapter exists); retry with `ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js`';
+  const stillWorks = 'inference runs on CPU (or WebGPU where a GPU adapter exists); retry with `node tools/setup/optional-binaries.mjs`';
   if (inCi) return warn(what, 'CI=true', stillWorks);
   if (process.env.ONNXRUNTIME_NODE_INSTALL === 'skip') return warn(what, 'ONNXRUNTIME_NODE_INSTALL=skip', stillWorks);
   let pkgDir;
@@ -68,10 +68,15 @@ async function onnxruntimeCuda() {
   } catch {
     return warn(what, 'onnxruntime-node is not installed', stillWorks);
   }
-  if (existsSync(join(pkgDir, 'bin', 'napi-v6', 'linux', 'x64', 'libonnxruntime_providers_cuda.so'))) return;
-  // Without an explicit flag the package's script treats a root install as "local" and does nothing.
-  const failure = await runNode(join(pkgDir, 'script', 'install.js'), { ONNXRUNTIME_NODE_INSTALL: 'cuda12' }, 600_000);
-  if (failure) warn(what, failure, stillWorks);
+  const binDir = process.env.TRANSPRUNE_ORT_BIN_DIR; // tests install into a scratch folder
+  if (existsSync(join(binDir ?? join(pkgDir, 'bin', 'napi-v6', 'linux', 'x64'), 'libonnxruntime_providers_cuda.so'))) return;
+  const index = process.env.TRANSPRUNE_NUGET_INDEX ?? NUGET_INDEX; // a mirror, or a test's stand-in feed
+  try {
+    const installed = await installCudaProvider({ pkgDir, index, binDir, signal: AbortSignal.timeout(600_000) });
+    console.log(`onnxruntime-node CUDA provider installed (${installed.length} files, SHA512 verified)`);
+  } catch (e) {
+    warn(what, reasonFrom(e.cause?.message ?? e.message) ?? 'unknown error', stillWorks);
+  }
 }
 
 await Promise.all([electronBinary(), onnxruntimeCuda()]);

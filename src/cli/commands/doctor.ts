@@ -1,6 +1,9 @@
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { findChromium, findElectronBinary } from '../binaries.mjs';
 import { cliStoreDir, listPacks } from '../../engine/pack/store.js';
+import { cudaLibraries, type CudaLibrary } from '../../engine/worker/cuda-libraries.js';
 import { onnxruntimeVersion, preferredProvider, probeProviders } from '../../engine/worker/providers.js';
 import { defaultUserDataDir, modelStoreDir } from '../../main/paths.js';
 import type { CliCommand } from '../command.js';
@@ -29,6 +32,7 @@ export const doctor: CliCommand = {
       models: (await listPacks(store)).length,
       cliModelStore: cliStore,
       cliModels: (await listPacks(cliStore)).length,
+      cuda: cudaReport(),
     };
     if (values.json) {
       console.log(JSON.stringify(report, null, 2));
@@ -41,6 +45,11 @@ export const doctor: CliCommand = {
       ['active provider', report.activeProvider ?? 'none loads'],
       ['electron binary', report.electron ?? `absent: ${report.electronMissingReason}`],
       ['chromium (tests)', report.chromium ?? 'absent (apt-get install chromium, or set CHROMIUM_PATH)'],
+      ['cuda provider', report.cuda.provider ?? 'not installed (Linux x64: `node tools/setup/optional-binaries.mjs` fetches it)'],
+      ...report.cuda.libraries.map((l): [string, string] => [
+        `  needs ${l.what}`,
+        l.path ? `${l.soname}: ${l.path}` : `${l.soname}: missing`,
+      ]),
       ['app model store', storeLine(store, report.models)],
       ['cli model store', storeLine(cliStore, report.cliModels)],
     ];
@@ -52,4 +61,12 @@ export const doctor: CliCommand = {
 
 function storeLine(dir: string, models: number): string {
   return `${dir} (${existsSync(dir) ? `${models} model(s)` : 'not created yet'})`;
+}
+
+/** The CUDA provider onnxruntime-node would load, and the CUDA and cuDNN libraries it needs from this machine. */
+function cudaReport(): { provider: string | null; libraries: CudaLibrary[] } {
+  if (process.platform !== 'linux') return { provider: null, libraries: [] };
+  const pkgDir = dirname(createRequire(import.meta.url).resolve('onnxruntime-node/package.json'));
+  const provider = join(pkgDir, 'bin', 'napi-v6', 'linux', process.arch, 'libonnxruntime_providers_cuda.so');
+  return existsSync(provider) ? { provider, libraries: cudaLibraries(provider) } : { provider: null, libraries: [] };
 }

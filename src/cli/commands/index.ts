@@ -7,6 +7,7 @@ import { askCommand } from './ask.js';
 import { benchCommand } from './bench.js';
 import { compareCommand } from './compare.js';
 import { evalCommand } from './eval.js';
+import { verifyCommand } from './verify.js';
 import { makeCheckpointCommand } from './make-checkpoint.js';
 
 /** Every CLI command, in the order `--help` lists them. Add one line per new command file. */
@@ -15,6 +16,7 @@ export const commands: CliCommand[] = [
   dataCommand,
   flopsCommand,
   importCommand,
+  verifyCommand,
   askCommand,
   benchCommand,
   compareCommand,

@@ -1,7 +1,7 @@
 import { singleViewLayout, type VisualLayout, type VisualTile } from '../../shared/trace.js';
-import { clipView, decodeImage, resizedSize, type ClipParams } from './preprocess.js';
-import { resizeBicubic } from './resample.js';
-import type { ImageFormat, ImageLimits } from './validate.js';
+import { clipPixels, decodeRgb, imageHash, resizedSize, runSteps, type ClipParams } from './preprocess.js';
+import { resizeBicubicRegion } from './resample.js';
+import { DEFAULT_IMAGE_LIMITS, validateImage, type ImageFormat, type ImageLimits } from './validate.js';
 
 /**
  * LLaVA-NeXT's AnyRes, as transformers' LlavaNextImageProcessor (PIL backend) and LlavaNextModel do it:
@@ -134,13 +134,27 @@ export function baseViewSize(params: ClipParams, fallback: number): Size {
   return 'shortestEdge' in resize ? { width: resize.shortestEdge, height: resize.shortestEdge } : resize;
 }
 
-/** The CHW float32 views of one decoded image, base first, then the tiles row-major (steps 1-4). */
-export function anyresViews(rgb: Uint8Array, image: Size, plan: AnyresPlan, tileSize: number, params: ClipParams): Float32Array[] {
+/**
+ * The CHW float32 views of one decoded image, base first, then the tiles row-major (steps 1-4). `decoded`
+ * may be a reduced copy of a very large `image` (decodeRgb); the resizes read it, the plan uses `image`.
+ */
+export async function anyresViews(
+  decoded: { rgb: Uint8Array; width: number; height: number },
+  plan: AnyresPlan,
+  tileSize: number,
+  params: ClipParams,
+  signal?: AbortSignal,
+): Promise<Float32Array[]> {
+  const whole = (size: Size) =>
+    runSteps(
+      resizeBicubicRegion(decoded.rgb, decoded.width, decoded.height, 3, size.width, size.height, { left: 0, top: 0, ...size }),
+      signal,
+    );
+  const view = async (rgb: Uint8Array, size: Size) =>
+    (await clipPixels({ rgb, ...size }, resizedSize(size.width, size.height, params.resize), params, signal)).pixels;
   const base = baseViewSize(params, tileSize);
-  const views = [
-    clipView(resizeBicubic(rgb, image.width, image.height, 3, base.width, base.height), base.width, base.height, params).pixels,
-  ];
-  const resized = resizeBicubic(rgb, image.width, image.height, 3, plan.resized.width, plan.resized.height);
+  const views = [await view(await whole(base), base)];
+  const resized = await whole(plan.resized);
   const tile = new Uint8Array(tileSize * tileSize * 3);
   for (let row = 0; row < plan.tileRows; row++) {
     for (let col = 0; col < plan.tileCols; col++) {
@@ -156,7 +170,7 @@ export function anyresViews(rgb: Uint8Array, image: Size, plan: AnyresPlan, tile
           tile.set(resized.subarray(from, from + 3), (y * tileSize + x) * 3);
         }
       }
-      views.push(clipView(tile, tileSize, tileSize, params).pixels);
+      views.push(await view(tile, { width: tileSize, height: tileSize }));
     }
   }
   return views;
@@ -219,25 +233,36 @@ export interface PreparedImage {
   hash: string;
 }
 
-/** Validates, decodes and cuts one image into the views the vision tower encodes. Throws ImageError on bad input. */
-export async function prepareImage(buffer: Uint8Array, params: ClipParams, spec: ViewSpec, limits?: ImageLimits): Promise<PreparedImage> {
-  const decoded = await decodeImage(buffer, limits);
-  const image = { width: decoded.width, height: decoded.height };
+/** Validates, decodes and cuts one image into the views the vision tower encodes. Throws ImageError on bad input; `signal` stops it between rows. */
+export async function prepareImage(
+  buffer: Uint8Array,
+  params: ClipParams,
+  spec: ViewSpec,
+  limits: Partial<ImageLimits> = DEFAULT_IMAGE_LIMITS,
+  signal?: AbortSignal,
+): Promise<PreparedImage> {
+  const info = await validateImage(buffer, limits);
+  signal?.throwIfAborted();
+  const image = { width: info.width, height: info.height };
+  const plan = spec.gridPinpoints ? planAnyres(image, spec.gridPinpoints, spec.tileSize) : null;
+  // The largest resize the views need: what a very large image may first be reduced towards.
+  const target = plan ? plan.resized : resizedSize(image.width, image.height, params.resize);
+  const decoded = await decodeRgb(buffer, info, target, limits.maxPixels ?? DEFAULT_IMAGE_LIMITS.maxPixels);
+  signal?.throwIfAborted();
   const common = {
     viewSize: spec.tileSize,
     originalWidth: image.width,
     originalHeight: image.height,
-    format: decoded.format,
-    hash: decoded.hash,
+    format: info.format,
+    hash: imageHash(buffer),
   };
-  if (!spec.gridPinpoints) {
-    const view = clipView(decoded.rgb, image.width, image.height, params);
+  if (!plan) {
+    const view = await clipPixels(decoded, target, params, signal);
     return { ...common, views: [view.pixels], layout: cropLayout(image, params, spec.grid, spec.withCls) };
   }
-  const plan = planAnyres(image, spec.gridPinpoints, spec.tileSize);
   return {
     ...common,
-    views: anyresViews(decoded.rgb, image, plan, spec.tileSize, params),
+    views: await anyresViews(decoded, plan, spec.tileSize, params, signal),
     layout: anyresLayout(image, plan, spec.tileSize, spec.grid),
   };
 }

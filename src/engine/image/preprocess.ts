@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import sharp, { type OutputInfo } from 'sharp';
-import { resizeBicubic } from './resample.js';
+import { resizeBicubicRegion, type Region } from './resample.js';
 import { DEFAULT_IMAGE_LIMITS, ImageError, validateImage, type ImageFormat, type ImageLimits } from './validate.js';
 
 /**
@@ -88,23 +88,36 @@ export function cropAndNormalize(
 ): { pixels: Float32Array; width: number; height: number } {
   const outH = params.crop?.height ?? height;
   const outW = params.crop?.width ?? width;
-  const top = Math.floor((height - outH) / 2);
-  const left = Math.floor((width - outW) / 2);
+  const crop = { top: Math.floor((height - outH) / 2), left: Math.floor((width - outW) / 2), height: outH, width: outW };
+  return { pixels: normalizeCrop(rgb, { left: 0, top: 0, width, height }, crop, params), width: outW, height: outH };
+}
+
+/**
+ * The crop (in resized-image coordinates) rescaled and normalized into CHW float32, from `rgb`,
+ * which holds only `region` of the resized image (the part of the crop inside it).
+ */
+function normalizeCrop(
+  rgb: Uint8Array,
+  region: Region,
+  crop: { top: number; left: number; height: number; width: number },
+  params: ClipParams,
+): Float32Array {
+  const { height: outH, width: outW } = crop;
   const pixels = new Float32Array(3 * outH * outW);
   for (let c = 0; c < 3; c++) {
     const mean = params.mean?.[c] ?? 0;
     const std = params.std?.[c] ?? 1;
     for (let y = 0; y < outH; y++) {
       for (let x = 0; x < outW; x++) {
-        const sy = top + y;
-        const sx = left + x;
-        const inside = sy >= 0 && sy < height && sx >= 0 && sx < width;
-        const value = inside ? rgb[(sy * width + sx) * 3 + c] : 0;
+        const ry = crop.top + y - region.top;
+        const rx = crop.left + x - region.left;
+        const inside = ry >= 0 && ry < region.height && rx >= 0 && rx < region.width;
+        const value = inside ? rgb[(ry * region.width + rx) * 3 + c] : 0;
         pixels[(c * outH + y) * outW + x] = (value * params.rescaleFactor - mean) / std;
       }
     }
   }
-  return { pixels, width: outW, height: outH };
+  return pixels;
 }
 
 export interface PreprocessedImage {
@@ -125,27 +138,96 @@ export function imageHash(buffer: Uint8Array): string {
   return createHash('sha256').update(buffer).digest('hex');
 }
 
-export interface DecodedImage {
-  /** Interleaved RGB (HWC uint8), EXIF orientation applied. */
-  rgb: Uint8Array;
-  width: number;
-  height: number;
-  format: ImageFormat;
-  /** sha256 of the file bytes, hex. */
-  hash: string;
+/**
+ * Inputs with more pixels than this are first reduced by sharp (shrink-on-load, then its antialiased
+ * cubic) to PRESCALE_FACTOR times the resize target, and only then resized exactly: decoding a 64 MP
+ * photo whole would take ~200 MB and the exact pass seconds. Below it (every 12 MP phone photo) the
+ * whole image is decoded and resized exactly as PIL does.
+ */
+export const PRESCALE_ABOVE_PIXELS = 16_000_000;
+const PRESCALE_FACTOR = 4;
+
+/** Validates, decodes and preprocesses one image for the CLIP vision tower. Throws ImageError on bad input; `signal` stops it between rows. */
+export async function preprocessClip(
+  buffer: Uint8Array,
+  params: ClipParams,
+  limits: Partial<ImageLimits> = DEFAULT_IMAGE_LIMITS,
+  signal?: AbortSignal,
+): Promise<PreprocessedImage> {
+  const info = await validateImage(buffer, limits);
+  signal?.throwIfAborted();
+  const target = resizedSize(info.width, info.height, params.resize);
+  const decoded = await decodeRgb(buffer, info, target, limits.maxPixels ?? DEFAULT_IMAGE_LIMITS.maxPixels);
+  signal?.throwIfAborted();
+  const view = await clipPixels(decoded, target, params, signal);
+  return {
+    pixelValues: view.pixels,
+    width: view.width,
+    height: view.height,
+    originalWidth: info.width,
+    originalHeight: info.height,
+    format: info.format,
+    hash: imageHash(buffer),
+  };
 }
 
-/** Validates and decodes one image to 8-bit sRGB (step 1 above). Throws ImageError on bad input. */
-export async function decodeImage(buffer: Uint8Array, limits: ImageLimits = DEFAULT_IMAGE_LIMITS): Promise<DecodedImage> {
-  const info = await validateImage(buffer, limits);
+/**
+ * Steps 2-4 on a decoded image: the resize to `target` (only the pixels the center crop keeps are
+ * computed), the crop, rescale and normalize into CHW float32. `signal` stops it between rows.
+ */
+export async function clipPixels(
+  decoded: { rgb: Uint8Array; width: number; height: number },
+  target: { width: number; height: number },
+  params: ClipParams,
+  signal?: AbortSignal,
+): Promise<{ pixels: Float32Array; width: number; height: number }> {
+  const crop = params.crop ?? target;
+  const top = Math.floor((target.height - crop.height) / 2);
+  const left = Math.floor((target.width - crop.width) / 2);
+  const x0 = Math.max(0, left);
+  const y0 = Math.max(0, top);
+  const region = {
+    left: x0,
+    top: y0,
+    width: Math.min(target.width, left + crop.width) - x0,
+    height: Math.min(target.height, top + crop.height) - y0,
+  };
+  const rgb = await runSteps(
+    resizeBicubicRegion(decoded.rgb, decoded.width, decoded.height, 3, target.width, target.height, region),
+    signal,
+  );
+  return { pixels: normalizeCrop(rgb, region, { top, left, ...crop }, params), width: crop.width, height: crop.height };
+}
+
+/** Runs a resampling generator, giving the event loop a turn between its steps (a cancel message may be waiting). */
+export async function runSteps<T>(steps: Generator<void, T>, signal?: AbortSignal): Promise<T> {
+  for (;;) {
+    const next = steps.next();
+    if (next.done) return next.value;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    signal?.throwIfAborted();
+  }
+}
+
+/** Decoded 8-bit sRGB without alpha, orientation applied; reduced first when the image is very large (see PRESCALE_ABOVE_PIXELS). */
+export async function decodeRgb(
+  buffer: Uint8Array,
+  info: { format: ImageFormat; width: number; height: number },
+  target: { width: number; height: number },
+  maxPixels: number,
+): Promise<{ rgb: Uint8Array; width: number; height: number }> {
+  const prescale =
+    info.width * info.height > PRESCALE_ABOVE_PIXELS && Math.min(info.width / target.width, info.height / target.height) > PRESCALE_FACTOR;
   let decoded: { data: Buffer; info: OutputInfo };
   try {
-    decoded = await sharp(buffer, { limitInputPixels: limits.maxPixels })
-      .autoOrient()
-      .removeAlpha()
-      .toColourspace('srgb')
-      .raw()
-      .toBuffer({ resolveWithObject: true });
+    let pipeline = sharp(buffer, { limitInputPixels: maxPixels }).autoOrient();
+    if (prescale) {
+      pipeline = pipeline.resize(Math.round(target.width * PRESCALE_FACTOR), Math.round(target.height * PRESCALE_FACTOR), {
+        fit: 'fill',
+        kernel: 'cubic',
+      });
+    }
+    decoded = await pipeline.removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
   } catch (e) {
     throw new ImageError(
       'corrupt',
@@ -154,36 +236,5 @@ export async function decodeImage(buffer: Uint8Array, limits: ImageLimits = DEFA
   }
   const { width, height, channels } = decoded.info;
   if (channels !== 3) throw new ImageError('corrupt', `Decoding gave ${channels} channels instead of RGB.`);
-  const rgb = new Uint8Array(decoded.data.buffer, decoded.data.byteOffset, decoded.data.length);
-  return { rgb, width, height, format: info.format, hash: imageHash(buffer) };
-}
-
-/** Steps 2-4 on a decoded RGB image: resize, center crop, rescale and normalize into CHW float32. */
-export function clipView(
-  rgb: Uint8Array,
-  width: number,
-  height: number,
-  params: ClipParams,
-): { pixels: Float32Array; width: number; height: number } {
-  const target = resizedSize(width, height, params.resize);
-  return cropAndNormalize(resizeBicubic(rgb, width, height, 3, target.width, target.height), target.width, target.height, params);
-}
-
-/** Validates, decodes and preprocesses one image for the CLIP vision tower. Throws ImageError on bad input. */
-export async function preprocessClip(
-  buffer: Uint8Array,
-  params: ClipParams,
-  limits: ImageLimits = DEFAULT_IMAGE_LIMITS,
-): Promise<PreprocessedImage> {
-  const image = await decodeImage(buffer, limits);
-  const view = clipView(image.rgb, image.width, image.height, params);
-  return {
-    pixelValues: view.pixels,
-    width: view.width,
-    height: view.height,
-    originalWidth: image.width,
-    originalHeight: image.height,
-    format: image.format,
-    hash: image.hash,
-  };
+  return { rgb: new Uint8Array(decoded.data.buffer, decoded.data.byteOffset, decoded.data.length), width, height };
 }

@@ -8,13 +8,13 @@
  *   - separable: one pass per axis into a uint8 intermediate; an axis whose size does not change is not
  *     touched. Pillow 13 runs the vertical pass first when both axes shrink and 2·outW − outH > 2·inW − inH,
  *     or when the width grows while the height shrinks; otherwise the horizontal pass first (older Pillow:
- *     always horizontal first). The order was read off Pillow 13.0's output (it decides rounding of the
- *     uint8 intermediate), checked on 1,500 random size pairs, small and large;
+ *     always horizontal first). The order was read off Pillow 13.0's output (it decides the rounding of the
+ *     uint8 intermediate), checked on 1,500 random size pairs, small and large (`verticalFirst`);
  *   - output pixel i samples around center (i + 0.5) * scale, scale = in / out; when shrinking the
  *     kernel is widened by the scale (antialiasing): support = 2 * max(scale, 1);
  *   - Keys' cubic with a = -0.5, weights normalized to sum 1, then turned into 22-bit fixed point
  *     (rounded half away from zero); each sum starts at half a unit and is floored and clamped to 0..255.
- * Pillow itself is not available here to compare against; the tests check the formula by hand.
+ * The tests check the formula by hand, and the LLaVA fixtures (tests/fixtures/reference*) against transformers' PIL pixels.
  */
 
 const PRECISION_BITS = 22; // Pillow: 32 - 8 - 2, so that 255 * (sum of |weights|) * 2^bits fits an int32
@@ -30,37 +30,49 @@ export function bicubicWeight(x: number): number {
 }
 
 interface AxisKernel {
-  /** First input index read by each output index. */
+  /** First input index read by each output index of the window. */
   start: Int32Array;
   /** Fixed-point weights, `taps` per output index (zero-padded). */
   weights: Int32Array;
   taps: number;
 }
 
-/** Pillow's precompute_coeffs + normalize_coeffs_8bpc for one axis. */
-function axisKernel(inSize: number, outSize: number): AxisKernel {
+/** A rectangle of the resized image: only these output pixels are computed (the center crop needs no more). */
+export interface Region {
+  left: number;
+  top: number;
+  width: number;
+  height: number;
+}
+
+/**
+ * Pillow's precompute_coeffs + normalize_coeffs_8bpc for one axis, for the output indices
+ * `first .. first + count - 1` only: each output pixel depends on its own neighbourhood alone, so a
+ * window of the output is exactly the same pixels as the whole output cut to that window.
+ */
+function axisKernel(inSize: number, outSize: number, first = 0, count = outSize): AxisKernel {
   const scale = inSize / outSize;
   const filterScale = Math.max(scale, 1);
   const support = 2 * filterScale;
   const taps = Math.ceil(support) * 2 + 1;
-  const start = new Int32Array(outSize);
-  const weights = new Int32Array(outSize * taps);
+  const start = new Int32Array(count);
+  const weights = new Int32Array(count * taps);
   const w = new Float64Array(taps);
   const inverseScale = 1 / filterScale; // multiplied, not divided, as Pillow does, so weights round alike
-  for (let i = 0; i < outSize; i++) {
-    const center = (i + 0.5) * scale;
-    const first = Math.max(Math.trunc(center - support + 0.5), 0);
-    const count = Math.min(Math.trunc(center + support + 0.5), inSize) - first;
+  for (let j = 0; j < count; j++) {
+    const center = (first + j + 0.5) * scale;
+    const from = Math.max(Math.trunc(center - support + 0.5), 0);
+    const n = Math.min(Math.trunc(center + support + 0.5), inSize) - from;
     let sum = 0;
-    for (let k = 0; k < count; k++) {
-      w[k] = bicubicWeight((k + first - center + 0.5) * inverseScale);
+    for (let k = 0; k < n; k++) {
+      w[k] = bicubicWeight((k + from - center + 0.5) * inverseScale);
       sum += w[k];
     }
-    for (let k = 0; k < count; k++) {
+    for (let k = 0; k < n; k++) {
       const normalized = sum !== 0 ? w[k] / sum : w[k];
-      weights[i * taps + k] = Math.trunc(normalized < 0 ? -0.5 + normalized * ONE : 0.5 + normalized * ONE);
+      weights[j * taps + k] = Math.trunc(normalized < 0 ? -0.5 + normalized * ONE : 0.5 + normalized * ONE);
     }
-    start[i] = first;
+    start[j] = from;
   }
   return { start, weights, taps };
 }
@@ -71,15 +83,32 @@ function clip8(sum: number): number {
   return Math.floor(sum / ONE);
 }
 
-/** One pass along x (horizontal) or y over an interleaved image with `channels` channels. */
-function resampleAxis(src: Uint8Array, width: number, height: number, channels: number, outSize: number, horizontal: boolean): Uint8Array {
-  const kernel = axisKernel(horizontal ? width : height, outSize);
-  const outW = horizontal ? outSize : width;
-  const outH = horizontal ? height : outSize;
+/** Output rows between two yields of the resampling generators: a few milliseconds of work. */
+const ROWS_PER_STEP = 16;
+
+/**
+ * One pass along x (horizontal) or y over an interleaved image with `channels` channels, computing
+ * output indices `first .. first + count - 1` along the axis. Yields every few rows so a caller can
+ * stay responsive and cancel; returns the resampled image.
+ */
+function* resampleAxis(
+  src: Uint8Array,
+  width: number,
+  height: number,
+  channels: number,
+  outSize: number,
+  horizontal: boolean,
+  first: number,
+  count: number,
+): Generator<void, Uint8Array> {
+  const kernel = axisKernel(horizontal ? width : height, outSize, first, count);
+  const outW = horizontal ? count : width;
+  const outH = horizontal ? height : count;
   const out = new Uint8Array(outW * outH * channels);
   // Distance in the buffer between neighbouring input samples along the axis.
   const step = horizontal ? channels : width * channels;
   for (let y = 0; y < outH; y++) {
+    if (y % ROWS_PER_STEP === ROWS_PER_STEP - 1) yield;
     for (let x = 0; x < outW; x++) {
       const i = horizontal ? x : y;
       const base = horizontal ? (y * width + kernel.start[i]) * channels : (kernel.start[i] * width + x) * channels;
@@ -97,6 +126,56 @@ function resampleAxis(src: Uint8Array, width: number, height: number, channels: 
   return out;
 }
 
+/** Columns `left .. left + count - 1` of an interleaved image, copied out (an axis that does not change is not resampled). */
+function columns(src: Uint8Array, width: number, height: number, channels: number, left: number, count: number): Uint8Array {
+  if (left === 0 && count === width) return src;
+  const out = new Uint8Array(count * height * channels);
+  for (let y = 0; y < height; y++)
+    out.set(src.subarray((y * width + left) * channels, (y * width + left + count) * channels), y * count * channels);
+  return out;
+}
+
+/**
+ * The `region` of the image PIL's Image.resize(..., BICUBIC) would give at outWidth x outHeight, as an
+ * interleaved uint8 image of region.width x region.height. Memory and time scale with the region, not
+ * with the full output, so a resize target far larger than the crop costs nothing extra.
+ */
+export function* resizeBicubicRegion(
+  src: Uint8Array,
+  width: number,
+  height: number,
+  channels: number,
+  outWidth: number,
+  outHeight: number,
+  region: Region,
+): Generator<void, Uint8Array> {
+  if (verticalFirst(width, height, outWidth, outHeight)) {
+    const rows = yield* resampleAxis(src, width, height, channels, outHeight, false, region.top, region.height);
+    return yield* resampleAxis(rows, width, region.height, channels, outWidth, true, region.left, region.width);
+  }
+  const image =
+    outWidth !== width
+      ? yield* resampleAxis(src, width, height, channels, outWidth, true, region.left, region.width)
+      : columns(src, width, height, channels, region.left, region.width);
+  if (outHeight !== height) return yield* resampleAxis(image, region.width, height, channels, outHeight, false, region.top, region.height);
+  if (region.top === 0 && region.height === height) return image;
+  return image.slice(region.top * region.width * channels, (region.top + region.height) * region.width * channels);
+}
+
+/** Pillow 13's choice of pass order when both axes change (see the top of this file). */
+function verticalFirst(width: number, height: number, outWidth: number, outHeight: number): boolean {
+  if (outWidth === width || outHeight === height || (outWidth > width && outHeight > height)) return false;
+  return 2 * outWidth - outHeight > 2 * width - height;
+}
+
+/** Runs a resampling generator to its end. */
+export function runToEnd<T>(steps: Generator<void, T>): T {
+  for (;;) {
+    const next = steps.next();
+    if (next.done) return next.value;
+  }
+}
+
 /** Resizes an interleaved uint8 image (HWC) to outWidth x outHeight as PIL's Image.resize(..., BICUBIC); returns `src` itself when the size is unchanged. */
 export function resizeBicubic(
   src: Uint8Array,
@@ -106,13 +185,7 @@ export function resizeBicubic(
   outWidth: number,
   outHeight: number,
 ): Uint8Array {
-  const bothGrow = outWidth > width && outHeight > height;
-  if (!bothGrow && 2 * outWidth - outHeight > 2 * width - height && outWidth !== width && outHeight !== height) {
-    const tall = resampleAxis(src, width, height, channels, outHeight, false);
-    return resampleAxis(tall, width, outHeight, channels, outWidth, true);
-  }
-  let image = src;
-  if (outWidth !== width) image = resampleAxis(image, width, height, channels, outWidth, true);
-  if (outHeight !== height) image = resampleAxis(image, outWidth, height, channels, outHeight, false);
-  return image;
+  return runToEnd(
+    resizeBicubicRegion(src, width, height, channels, outWidth, outHeight, { left: 0, top: 0, width: outWidth, height: outHeight }),
+  );
 }

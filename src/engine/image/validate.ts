@@ -25,9 +25,11 @@ export interface ImageLimits {
   maxBytes: number;
   /** Largest accepted width * height (after the header is read, before decoding). */
   maxPixels: number;
+  /** Largest accepted ratio of the long side to the short side: the model sees a square from the middle. */
+  maxAspectRatio: number;
 }
 
-export const DEFAULT_IMAGE_LIMITS: ImageLimits = { maxBytes: 64 * 1024 * 1024, maxPixels: 64_000_000 };
+export const DEFAULT_IMAGE_LIMITS: ImageLimits = { maxBytes: 64 * 1024 * 1024, maxPixels: 64_000_000, maxAspectRatio: 32 };
 
 export interface ImageInfo {
   format: ImageFormat;
@@ -68,7 +70,8 @@ function megabytes(bytes: number): string {
  * Checks that `buffer` is an image we can read and within `limits`, reading only its header.
  * Throws ImageError (empty, not-an-image, unsupported-format, corrupt, too-large).
  */
-export async function validateImage(buffer: Uint8Array, limits: ImageLimits = DEFAULT_IMAGE_LIMITS): Promise<ImageInfo> {
+export async function validateImage(buffer: Uint8Array, given: Partial<ImageLimits> = {}): Promise<ImageInfo> {
+  const limits = { ...DEFAULT_IMAGE_LIMITS, ...given };
   if (buffer.length === 0) throw new ImageError('empty', 'The image file is empty.');
   if (buffer.length > limits.maxBytes) {
     throw new ImageError('too-large', `The image is ${megabytes(buffer.length)}; the limit is ${megabytes(limits.maxBytes)}.`);
@@ -92,6 +95,14 @@ export async function validateImage(buffer: Uint8Array, limits: ImageLimits = DE
     throw new ImageError(
       'too-large',
       `The image is ${width}×${height} (${((width * height) / 1e6).toFixed(1)} MP); the limit is ${(limits.maxPixels / 1e6).toFixed(1)} MP.`,
+    );
+  }
+  const ratio = Math.max(width, height) / Math.min(width, height);
+  if (ratio > limits.maxAspectRatio) {
+    throw new ImageError(
+      'too-large',
+      `The image is ${width}×${height}, ${Math.round(ratio)} times ${width > height ? 'wider than tall' : 'taller than wide'}; ` +
+        `the limit is ${limits.maxAspectRatio}:1, since the model sees a square from its middle. Crop it to the part you are asking about.`,
     );
   }
   return { format: sniffed, width, height, bytes: buffer.length };

@@ -124,7 +124,7 @@ function parseHeader(path: string, json: string, dataStart: number, fileSize: nu
 function parseEntry(path: string, name: string, value: unknown, dataStart: number, fail: (why: string) => never): TensorEntry {
   if (!isPlainObject(value)) return fail(`tensor "${name}": entry is not an object`);
   const { dtype, shape, data_offsets: offsets } = value as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-  if (typeof dtype !== 'string' || !(dtype in DTYPE_SIZE)) {
+  if (typeof dtype !== 'string' || !Object.hasOwn(DTYPE_SIZE, dtype)) {
     fail(`tensor "${name}": unknown dtype ${JSON.stringify(dtype)} (known: ${Object.keys(DTYPE_SIZE).join(', ')})`);
   }
   if (!Array.isArray(shape) || !shape.every(isCount)) fail(`tensor "${name}": shape must be an array of non-negative integers`);
@@ -212,7 +212,7 @@ export class TensorSet {
     const files = shardNames.map((s) => join(dir, s));
     for (const file of files) {
       const header = await readSafetensorsHeader(file);
-      for (const t of header.tensors) if (shardOf[t.name] === basename(file)) entries.set(t.name, t);
+      for (const t of header.tensors) if (Object.hasOwn(shardOf, t.name) && shardOf[t.name] === basename(file)) entries.set(t.name, t);
     }
     for (const [name, shard] of Object.entries(shardOf)) {
       if (!entries.has(name)) fail(`tensor "${name}" is listed in shard ${shard} but that file does not contain it`);

@@ -4,6 +4,7 @@
 // cannot run is rejected by name.
 
 import { z } from 'zod';
+import { describeIssues } from '../../shared/result.js';
 
 export interface TextConfig {
   hiddenSize: number;
@@ -281,6 +282,5 @@ function isDefaultRope(scaling: unknown): boolean {
 function parseWith<T extends z.ZodType>(schema: T, value: unknown, where: string): z.infer<T> {
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
-  const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-  throw new ConfigError(`${where}: ${issues}`);
+  throw new ConfigError(`${where}: ${describeIssues(parsed.error)}`);
 }

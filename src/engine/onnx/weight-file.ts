@@ -4,7 +4,7 @@
 // once, keyed by name, and later requests get the same offsets.
 
 import { createHash } from 'node:crypto';
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { basename } from 'node:path';
 import { encodeHalf } from '../io/float16.js';
 
@@ -75,6 +75,7 @@ export class WeightFile {
 
   /** Closes the file and returns the sha256 of its bytes (hashed as written, no second read). */
   close(): string {
+    fsyncSync(this.fd); // on disk before the pack folder is renamed into the store
     closeSync(this.fd);
     return this.hash.digest('hex');
   }

@@ -2,13 +2,17 @@
 // config.json, the safetensors (every tensor's name, shape and dtype), tokenizer.json,
 // preprocessor_config.json, the chat template and the special token ids.
 
-import { readFile, stat } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { lstat, readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { basename, dirname, join, relative, sep } from 'node:path';
 import { parseLlavaConfig, type LlavaConfig } from '../model/config.js';
 import { checkCheckpointTensors, type WeightNames } from '../model/weights.js';
 import { TensorSet } from '../io/safetensors.js';
+import type { ChatTurn } from '../../shared/ipc-features.js';
+import { encodeChat } from '../text/chat.js';
 import { TextTokenizer } from '../text/tokenizer.js';
+import { TimeBudgetError } from '../util/budget.js';
 import { ImageParams } from './manifest.js';
+import { describeIssues } from '../../shared/result.js';
 
 export class CheckpointError extends Error {
   override name = 'CheckpointError';
@@ -41,6 +45,7 @@ export async function readCheckpoint(dir: string): Promise<Checkpoint> {
   if (!(await isFile(join(dir, 'config.json')))) {
     throw new CheckpointError(`${dir}: no config.json (expected a Hugging Face LLaVA-1.5 or LLaVA-NeXT checkpoint folder)`);
   }
+  await refuseEscapingLinks(dir);
   const parsed = parseLlavaConfig(await readFile(join(dir, 'config.json'), 'utf8'), join(dir, 'config.json'));
   const generation = await readJsonIfPresent(dir, 'generation_config.json');
   const eos = tokenIds(generation?.eos_token_id);
@@ -51,9 +56,10 @@ export async function readCheckpoint(dir: string): Promise<Checkpoint> {
   const tensors = await TensorSet.openFolder(dir);
   const names = checkCheckpointTensors(config, tensors);
   const tokenizerConfig = await readJsonIfPresent(dir, 'tokenizer_config.json');
-  await checkTokenizer(dir, tokenizerConfig, config);
+  const tokenizer = await checkTokenizer(dir, tokenizerConfig, config);
   const image = parseImageParams(await readImageProcessorConfig(dir), config, dir);
   const chatTemplate = await readChatTemplate(dir, tokenizerConfig);
+  exerciseTextSide(dir, tokenizer, chatTemplate, config.imageTokenIndex);
 
   const present = async (files: string[]) =>
     (await Promise.all(files.map(async (f) => ((await isFile(join(dir, f))) ? f : null)))).filter((f): f is string => f !== null);
@@ -85,7 +91,7 @@ async function checkTokenizer(
   dir: string,
   tokenizerConfig: Record<string, unknown> | null,
   config: LlavaConfig & { eosTokenId: number },
-): Promise<void> {
+): Promise<TextTokenizer> {
   const path = join(dir, 'tokenizer.json');
   const json = await readJsonIfPresent(dir, 'tokenizer.json');
   if (!json)
@@ -101,6 +107,43 @@ async function checkTokenizer(
     ['eos_token_id', config.eosTokenId],
   ] as const) {
     if (tokenizer.idToToken(id) === undefined) throw new CheckpointError(`${path}: has no token with id ${id}, config.json's ${what}`);
+  }
+  return tokenizer;
+}
+
+/** Import-time budget for each test text: a real tokenizer or template needs milliseconds. */
+const IMPORT_TEXT_BUDGET_MS = 2_000;
+
+/** Texts that make backtracking patterns show themselves: long runs of one kind of character, and ordinary prose. */
+const PROBE_TEXTS = [
+  'What is on the table? Describe the picture in one sentence, please.',
+  'a'.repeat(64),
+  'x'.repeat(64),
+  ' '.repeat(64),
+  '0123456789'.repeat(6),
+  '!?.,;:-_()[]{}<>/\\\'"'.repeat(4),
+  'Ünïcödé – 日本語のテキスト 🙂\n\t'.repeat(4),
+];
+
+const PROBE_CONVERSATION: ChatTurn[] = [
+  { role: 'user', text: 'What is in the picture?', image: true },
+  { role: 'assistant', text: 'A red circle on a white background.' },
+  { role: 'user', text: 'How many circles are there?' },
+];
+
+/**
+ * The tokenizer's patterns and the chat template are the checkpoint's code, run on every question:
+ * one that loops for ever would hang the engine at ask time. Both are run here on test texts, each
+ * under a short budget, so such a checkpoint is refused before anything is built.
+ */
+function exerciseTextSide(dir: string, tokenizer: TextTokenizer, chatTemplate: string | null, imageTokenId: number): void {
+  const budgetMs = IMPORT_TEXT_BUDGET_MS;
+  try {
+    for (const text of PROBE_TEXTS) tokenizer.decode(tokenizer.encode(text, { budgetMs }), { budgetMs });
+    encodeChat(tokenizer, PROBE_CONVERSATION, { template: chatTemplate ?? undefined, imageTokenId, budgetMs });
+  } catch (e) {
+    if (e instanceof TimeBudgetError) throw new CheckpointError(`${dir}: refused at import: ${e.message}`);
+    throw new CheckpointError(`${dir}: the tokenizer or chat template fails on a test conversation: ${(e as Error).message}`);
   }
 }
 
@@ -135,7 +178,7 @@ function parseImageParams(raw: Record<string, unknown> | null, config: LlavaConf
     image_std: raw.image_std ?? [0.26862954, 0.26130258, 0.27577711],
   });
   if (!params.success) {
-    throw new CheckpointError(`${where}: ${params.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    throw new CheckpointError(`${where}: ${describeIssues(params.error)}`);
   }
   const p = params.data;
   // LLaVA-NeXT: the processor tiles with its own copy of the resolutions; both must agree or tiles and features would not line up.
@@ -170,6 +213,33 @@ async function readChatTemplate(dir: string, tokenizerConfig: Record<string, unk
     if (typeof chosen === 'string') return chosen;
   }
   throw new CheckpointError(`${dir}: chat_template must be a string or a list of {name, template}`);
+}
+
+/**
+ * Every file the importer reads or copies sits in the folder itself, so a symlink there must not lead
+ * out of it (a linked chat_template.jinja would copy any readable file into the pack). The one
+ * exception is the Hugging Face cache's own layout: `<repo>/snapshots/<rev>/<file>` -> `<repo>/blobs/<sha>`.
+ */
+async function refuseEscapingLinks(dir: string): Promise<void> {
+  const realDir = await realpath(dir);
+  const allowed = [realDir];
+  if (basename(dirname(realDir)) === 'snapshots') allowed.push(join(dirname(dirname(realDir)), 'blobs'));
+  for (const name of await readdir(dir)) {
+    const path = join(dir, name);
+    if (!(await lstat(path)).isSymbolicLink()) continue;
+    const target = await realpath(path).catch(() => null);
+    const inside = target !== null && allowed.some((root) => isWithin(root, target));
+    if (!inside) {
+      throw new CheckpointError(
+        `${path} is a link to ${target ?? 'a missing file'}, outside the checkpoint folder; copy the real file into the folder and import again`,
+      );
+    }
+  }
+}
+
+function isWithin(root: string, path: string): boolean {
+  const rel = relative(root, path);
+  return rel !== '' && !rel.startsWith(`..${sep}`) && rel !== '..' && !rel.startsWith(sep);
 }
 
 function tokenIds(value: unknown): number[] {

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { basename, join, resolve } from 'node:path';
 import type { Progress } from '../../shared/progress.js';
 import { numVisualTokens } from '../model/config.js';
-import { sha256Files, sha256Text, writeFileAtomic } from '../io/files.js';
+import { fsyncPath, sha256Files, sha256Text, writeFileAtomic } from '../io/files.js';
 import type { WeightReader } from '../onnx/blocks.js';
 import { buildDecoderLayer, layerGraphName } from '../onnx/graphs/decoder-layer.js';
 import { buildEmbed, buildHead } from '../onnx/graphs/embed-head.js';
@@ -17,7 +17,7 @@ import { buildVision } from '../onnx/graphs/vision.js';
 import { WeightFile, type WeightDtype } from '../onnx/weight-file.js';
 import { readCheckpoint, type Checkpoint } from './checkpoint.js';
 import { loadManifest, MANIFEST_FILE, type PackManifest } from './manifest.js';
-import { listPacks } from './store.js';
+import { IMPORTING_PREFIX, listPacks, removeAbandonedImports } from './store.js';
 
 export type ImportStage = 'validate' | 'hash' | 'vision' | 'embed' | 'layers' | 'head' | 'finalize';
 
@@ -69,6 +69,7 @@ export async function importCheckpoint(hfDir: string, storeDir: string, options:
   const overrides = options.pruning ? `\n${JSON.stringify(options.pruning)}` : '';
   const id = sha256Text(`transprune-pack/${FORMAT_VERSION}\n${sourceSha}\n${dtype}${overrides}`).slice(0, 16);
   const name = options.name ?? basename(source);
+  await removeAbandonedImports(storeDir);
   const packs = await listPacks(storeDir);
   const existing = packs.find((p) => p.id === id);
   if (existing) {
@@ -78,8 +79,9 @@ export async function importCheckpoint(hfDir: string, storeDir: string, options:
   const clash = packs.find((p) => p.name === name);
   if (clash) throw new Error(`a different model named "${name}" is already in the store (id ${clash.id}); choose another name`);
 
-  await mkdir(storeDir, { recursive: true });
-  const temp = join(storeDir, `.importing-${id}-${randomBytes(4).toString('hex')}`);
+  await mkdir(storeDir, { recursive: true, mode: 0o700 });
+  // The pid tells a later import whether the process that owns this folder is still at work.
+  const temp = join(storeDir, `${IMPORTING_PREFIX}${id}-${process.pid}-${randomBytes(4).toString('hex')}`);
   const dir = join(storeDir, id);
   // A folder with this id that did not list as a pack is a broken leftover (e.g. a hand-deleted file): replace it.
   await rm(dir, { recursive: true, force: true });
@@ -92,12 +94,20 @@ export async function importCheckpoint(hfDir: string, storeDir: string, options:
       (stage, done, total, message) => report(stage, BUILD_START + (1 - BUILD_START) * 0.98 * (done / total), message),
       signal,
     );
-    for (const file of checkpoint.tokenizerFiles) await copyFile(join(source, file), join(temp, file));
+    for (const file of checkpoint.tokenizerFiles) {
+      await copyFile(join(source, file), join(temp, file));
+      await fsyncPath(join(temp, file));
+    }
     const manifest = makeManifest(checkpoint, { id, name, dtype, sourceSha, source, pruning: options.pruning, ...built });
     await writeFileAtomic(join(temp, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
     signal?.throwIfAborted();
     report('finalize', 0.99, 'moving the pack into the store');
-    if (!(await renameIfAbsent(temp, dir))) {
+    // Every file and the folder's entries are on disk before the rename makes the pack visible, so a
+    // power cut never leaves a pack whose manifest is there but whose weights are zeros.
+    await fsyncPath(temp);
+    const renamed = await renameIfAbsent(temp, dir);
+    await fsyncPath(storeDir);
+    if (!renamed) {
       report('finalize', 1, 'already imported (by a concurrent import)');
       return { dir, manifest: await loadManifest(dir), alreadyImported: true };
     }
@@ -144,7 +154,7 @@ async function writeGraphs(
     progress(stage, done, total, `building ${graphs.map(([g]) => g).join(' + ')}`);
     const file = new WeightFile(join(dir, `${base}.bin`), fileDtype);
     try {
-      for (const [graphName, build] of graphs) await writeFile(join(dir, `${graphName}.onnx`), await build(file));
+      for (const [graphName, build] of graphs) await writeFile(join(dir, `${graphName}.onnx`), await build(file), { flush: true });
     } finally {
       weightsSha256[file.location] = file.close();
     }

@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { LlavaConfig } from '../model/config.js';
+import { describeIssues } from '../../shared/result.js';
 
 export const MANIFEST_FILE = 'manifest.json';
 export const TOKENIZER_FILE = 'tokenizer.json';
@@ -122,8 +123,7 @@ export async function loadManifest(packDir: string): Promise<PackManifest> {
   }
   const parsed = PackManifest.safeParse(raw);
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-    throw new ManifestError(`${path}: invalid manifest (${issues})`);
+    throw new ManifestError(`${path}: invalid manifest (${describeIssues(parsed.error)})`);
   }
   return parsed.data;
 }

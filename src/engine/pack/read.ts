@@ -6,6 +6,7 @@ import { PruningOverrides } from '../../shared/pruning.js';
 import { parseClipParams, type ClipParams } from '../image/preprocess.js';
 import type { LlavaConfig } from '../model/config.js';
 import { loadManifest, ManifestError, TOKENIZER_FILE, type PackManifest } from './manifest.js';
+import { describeIssues } from '../../shared/result.js';
 
 export interface PackInfo {
   dir: string;
@@ -38,10 +39,7 @@ export async function readPack(dir: string): Promise<PackInfo> {
   let pruning: PruningOverrides | undefined;
   if (manifest.pruning) {
     const parsed = PruningOverrides.safeParse(manifest.pruning);
-    if (!parsed.success)
-      throw new ManifestError(
-        `${dir}: manifest pruning overrides are invalid (${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')})`,
-      );
+    if (!parsed.success) throw new ManifestError(`${dir}: manifest pruning overrides are invalid (${describeIssues(parsed.error)})`);
     pruning = parsed.data;
   }
   return {

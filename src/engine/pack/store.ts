@@ -13,6 +13,35 @@ export interface PackSummary {
   manifest: PackManifest;
 }
 
+/** Folders of imports in progress: `.importing-<pack id>-<pid>-<random>`. */
+export const IMPORTING_PREFIX = '.importing-';
+
+/**
+ * Removes the folders of imports whose process is gone (killed, crashed, power cut): each can hold
+ * gigabytes. Folders of imports still running in another process are left alone.
+ */
+export async function removeAbandonedImports(storeDir: string): Promise<string[]> {
+  const names = await readdir(storeDir).catch(() => [] as string[]);
+  const abandoned = names.filter((name) => name.startsWith(IMPORTING_PREFIX) && !isRunning(ownerPid(name)));
+  await Promise.all(abandoned.map((name) => rm(join(storeDir, name), { recursive: true, force: true })));
+  return abandoned;
+}
+
+function ownerPid(name: string): number | undefined {
+  const pid = Number(name.slice(IMPORTING_PREFIX.length).split('-')[1]);
+  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+function isRunning(pid: number | undefined): boolean {
+  if (pid === undefined) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** The CLI's store: $TRANSPRUNE_HOME/models, else ~/.cache/transprune-studio/models. (The app uses userData/models.) */
 export function cliStoreDir(env: NodeJS.ProcessEnv = process.env): string {
   return env.TRANSPRUNE_HOME ? join(env.TRANSPRUNE_HOME, 'models') : join(homedir(), '.cache', 'transprune-studio', 'models');

@@ -11,6 +11,7 @@ import { prepareImage, type PreparedImage } from '../image/anyres.js';
 import { CodedError } from '../../shared/result.js';
 import { importCheckpoint } from '../pack/import.js';
 import { findPack, listPacks, type PackSummary } from '../pack/store.js';
+import { needsVerification, verifyPack } from '../pack/verify.js';
 import { createMethod } from '../pruning/index.js';
 import { encodeChat, type EncodedPrompt } from '../text/chat.js';
 import { TraceRecorder, type TraceMeta } from '../trace/recorder.js';
@@ -52,7 +53,7 @@ export interface CompareResult {
   prefillMs: number;
 }
 
-export type EngineStage = 'loading-model' | 'importing' | 'preprocessing' | 'encoding-image' | 'prefill' | 'decoding';
+export type EngineStage = 'verifying' | 'loading-model' | 'importing' | 'preprocessing' | 'encoding-image' | 'prefill' | 'decoding';
 export type EngineEvent = { type: 'stage'; stage: EngineStage } | { type: 'progress'; progress: Progress };
 
 export interface AskCallbacks {
@@ -103,6 +104,7 @@ export class Engine {
     const key = `${dir}|${ep}`;
     if (this.#loaded?.key === key) return this.#loaded.model;
     await this.unload();
+    await verifyOnFirstLoad(dir, callbacks);
     callbacks.onEvent?.({ type: 'stage', stage: 'loading-model' });
     const model = await LoadedModel.load(dir, { ep, threads: this.options.threads });
     this.#loaded = { key, model };
@@ -174,7 +176,7 @@ export class Engine {
     const start = performance.now();
     callbacks.onEvent?.({ type: 'stage', stage: 'preprocessing' });
     const bytes = typeof file === 'string' ? await readImageFile(file) : file;
-    const image = await prepareImage(bytes, model.clip, model.viewSpec);
+    const image = await prepareImage(bytes, model.clip, model.viewSpec, undefined, callbacks.signal);
     const preprocessMs = performance.now() - start;
 
     callbacks.onEvent?.({ type: 'stage', stage: 'encoding-image' });
@@ -217,6 +219,23 @@ export class Engine {
     if (looksLikePath)
       throw new Error(`${asPath} is neither a model pack (manifest.json) nor a Hugging Face checkpoint folder (config.json)`);
     return (await findPack(this.options.modelStore, nameOrDir)).path;
+  }
+}
+
+/** A pack's weights are hashed the first time it loads, and again whenever a weight file changed since. */
+async function verifyOnFirstLoad(dir: string, callbacks: StageCallbacks): Promise<void> {
+  if (!(await needsVerification(dir))) return;
+  callbacks.onEvent?.({ type: 'stage', stage: 'verifying' });
+  const result = await verifyPack(dir, {
+    signal: callbacks.signal,
+    onProgress: ({ fraction, file }) =>
+      callbacks.onEvent?.({ type: 'progress', progress: { done: fraction, total: 1, message: file ? `verifying ${file}` : 'verified' } }),
+  });
+  if (!result.ok) {
+    throw new CodedError(
+      'internal',
+      `The model pack in ${dir} is damaged: ${result.problems.join('; ')}. Remove the model and import it again.`,
+    );
   }
 }
 

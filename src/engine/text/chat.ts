@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Template } from '@huggingface/jinja';
+import { TimeBudgetError, withinBudget } from '../util/budget.js';
 import type { ChatTurn } from '../../shared/ipc-features.js';
 import type { TextTokenizer } from './tokenizer.js';
 
@@ -63,17 +64,32 @@ export async function loadChatTemplate(dir: string, tokenizerConfig: Json = {}):
   return undefined;
 }
 
+/** How long parsing and rendering a chat template may take: real templates need milliseconds. */
+export const TEMPLATE_BUDGET_MS = 5_000;
+
 export interface RenderOptions {
   /** Jinja source; LLaVA-1.5's format when undefined. */
   template?: string;
+  /** Time budget for parsing and rendering the template (default TEMPLATE_BUDGET_MS). */
+  budgetMs?: number;
   bosToken?: string;
   eosToken?: string;
   /** Append the assistant prefix so the model answers next (default true). */
   addGenerationPrompt?: boolean;
 }
 
-/** Renders the conversation to prompt text. */
+/** Renders the conversation to prompt text, within the template's time budget. */
 export function renderChat(turns: readonly ChatTurn[], opts: RenderOptions = {}): string {
+  const ms = opts.budgetMs ?? TEMPLATE_BUDGET_MS;
+  return withinBudget(
+    ms,
+    `The model's chat template took longer than ${ms} ms to render a ${turns.length}-turn conversation (a loop without end, or over a huge range?). ` +
+      "Re-import the model with the chat template from its publisher, or without one (the engine then uses LLaVA-1.5's format).",
+    () => renderUnbudgeted(turns, opts),
+  );
+}
+
+function renderUnbudgeted(turns: readonly ChatTurn[], opts: RenderOptions): string {
   const messages = turns.map((t) => ({
     role: t.role,
     content: [...(t.image ? [{ type: 'image' }] : []), { type: 'text', text: t.text }],
@@ -92,6 +108,7 @@ export function renderChat(turns: readonly ChatTurn[], opts: RenderOptions = {})
       eos_token: opts.eosToken ?? '',
     });
   } catch (e) {
+    if (e instanceof TimeBudgetError) throw e;
     throw new ChatPromptError(`the chat template failed to render: ${(e as Error).message}`);
   }
 }
@@ -121,6 +138,6 @@ export function encodeChat(
   const text = renderChat(turns, { bosToken: tokenizer.bosToken, eosToken: tokenizer.eosToken, ...opts });
   // Templates that write the BOS themselves must not get a second one from the post-processor.
   const templateWroteBos = tokenizer.bosToken !== undefined && tokenizer.bosToken !== '' && text.startsWith(tokenizer.bosToken);
-  const ids = tokenizer.encode(text, { addSpecialTokens: !templateWroteBos });
+  const ids = tokenizer.encode(text, { addSpecialTokens: !templateWroteBos, budgetMs: opts.budgetMs });
   return { text, ids, imageIndex: findImageToken(ids, opts.imageTokenId) };
 }

@@ -1,6 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
+import { z } from 'zod';
+import { describeIssues } from '../../shared/result.js';
+import { withinBudget } from '../util/budget.js';
 
 /**
  * The model's tokenizer: a thin wrapper over @huggingface/tokenizers loaded from a checkpoint's (or
@@ -11,7 +14,46 @@ import { Tokenizer } from '@huggingface/tokenizers';
 
 export class TokenizerError extends Error {}
 
+/** How long one encode or decode may take: far beyond what any real tokenizer needs for any real prompt. */
+export const TOKENIZER_BUDGET_MS = 5_000;
+
+/** Runs a tokenizer call under a time budget; a tokenizer.json's patterns are the model's code, not ours. */
+function budgeted<T>(ms: number, doing: string, work: () => T): T {
+  try {
+    return timed(ms, doing, work);
+  } catch (e) {
+    // Sections with fields of the wrong kind can load and only fail here, deep in the library.
+    if (e instanceof TypeError || e instanceof RangeError) {
+      throw new TokenizerError(
+        `The model's tokenizer (tokenizer.json) failed ${doing}: a section has fields of the wrong kind. Use the tokenizer.json from the model's publisher.`,
+      );
+    }
+    throw e;
+  }
+}
+
+function timed<T>(ms: number, doing: string, work: () => T): T {
+  return withinBudget(
+    ms,
+    `The model's tokenizer (tokenizer.json) took longer than ${ms} ms ${doing}: one of its patterns probably backtracks without end. ` +
+      "Use the tokenizer.json from the model's publisher, or another model.",
+    work,
+  );
+}
+
 type Json = Record<string, unknown>;
+
+/** The parts of tokenizer.json the library reads without checking; checked here so a bad file gets a readable message. */
+const PIPELINE_SECTIONS = ['normalizer', 'pre_tokenizer', 'post_processor', 'decoder'] as const;
+const Section = z.looseObject({ type: z.string() }).nullable().optional();
+const TokenizerFile = z.looseObject({
+  model: z.looseObject({}),
+  added_tokens: z.array(z.looseObject({ id: z.number().int().min(0), content: z.string() })).default([]),
+  normalizer: Section,
+  pre_tokenizer: Section,
+  post_processor: Section,
+  decoder: Section,
+});
 
 /** tokenizer_config.json writes special tokens as a string or as an AddedToken dict {content, ...}. */
 function tokenContent(value: unknown): string | undefined {
@@ -58,10 +100,13 @@ export class TextTokenizer {
     if (!tokenizerJson.model || typeof tokenizerJson.model !== 'object') {
       throw new TokenizerError('tokenizer.json has no "model" section; is it a Hugging Face tokenizers file?');
     }
+    const parsed = TokenizerFile.safeParse(tokenizerJson);
+    if (!parsed.success) throw new TokenizerError(`tokenizer.json has an unexpected shape: ${describeIssues(parsed.error)}`);
+    const json = parsed.data as Json;
     try {
-      return new TextTokenizer(new Tokenizer(tokenizerJson, tokenizerConfig), tokenizerConfig);
+      return new TextTokenizer(new Tokenizer(json, tokenizerConfig), tokenizerConfig);
     } catch (e) {
-      throw new TokenizerError(`tokenizer.json could not be loaded: ${(e as Error).message}`);
+      throw new TokenizerError(`tokenizer.json could not be loaded: ${explainLoadFailure(json, tokenizerConfig, e as Error)}`);
     }
   }
 
@@ -76,13 +121,20 @@ export class TextTokenizer {
   }
 
   /** Token ids of `text`; with special tokens (default) the post-processor adds e.g. BOS. */
-  encode(text: string, { addSpecialTokens = true } = {}): number[] {
-    return this.tokenizer.encode(text, { add_special_tokens: addSpecialTokens }).ids;
+  encode(text: string, { addSpecialTokens = true, budgetMs = TOKENIZER_BUDGET_MS } = {}): number[] {
+    return budgeted(
+      budgetMs,
+      `to split ${text.length} characters`,
+      () => this.tokenizer.encode(text, { add_special_tokens: addSpecialTokens }).ids,
+    );
   }
 
   /** Text of `ids`; special tokens (BOS, EOS, <image>) are skipped unless asked for. */
-  decode(ids: readonly number[], { skipSpecialTokens = true } = {}): string {
-    return this.tokenizer.decode([...ids], { skip_special_tokens: skipSpecialTokens });
+  decode(ids: readonly number[], { skipSpecialTokens = true, budgetMs = TOKENIZER_BUDGET_MS } = {}): string {
+    if (ids.length === 0) return '';
+    return budgeted(budgetMs, `to decode ${ids.length} tokens`, () =>
+      this.tokenizer.decode([...ids], { skip_special_tokens: skipSpecialTokens }),
+    );
   }
 
   tokenToId(token: string): number | undefined {
@@ -92,4 +144,23 @@ export class TextTokenizer {
   idToToken(id: number): string | undefined {
     return this.tokenizer.id_to_token(id);
   }
+}
+
+/**
+ * The library's own errors name unknown types well ("Unknown PreTokenizer type: X"), but a section of
+ * the right type with wrong fields fails deep inside it with a JavaScript TypeError. The section to
+ * blame is the one whose removal lets the file load.
+ */
+function explainLoadFailure(json: Json, config: Json, error: Error): string {
+  const advice = "use the tokenizer.json from the model's publisher";
+  const internal = error instanceof TypeError || error instanceof RangeError || error.message.includes('[object Object]');
+  if (!internal) return `${error.message}; ${advice}`;
+  for (const section of PIPELINE_SECTIONS) {
+    if (json[section] === null || json[section] === undefined) continue;
+    try {
+      new Tokenizer({ ...json, [section]: null }, config);
+      return `its ${section} section (type ${JSON.stringify((json[section] as Json).type)}) is missing fields or has fields of the wrong kind; ${advice}`;
+    } catch {}
+  }
+  return `its model section (vocabulary and merges) is missing fields or has fields of the wrong kind; ${advice}`;
 }

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { ENGINE_PROTOCOL_VERSION, type EngineInfo, type EngineOutMessage } from '../../shared/ipc.js';
 import type { Engine } from '../runtime/engine.js';
+import { removeAbandonedImports } from '../pack/store.js';
 import { createHandlers } from './handlers.js';
 import { serveEngine } from './loop.js';
 import { connectToParent } from './port.js';
@@ -18,6 +19,8 @@ async function main(): Promise<void> {
 
   const port = connectToParent();
   port.onDisconnect(() => process.exit(0));
+  const abandoned = await removeAbandonedImports(modelStore);
+  if (abandoned.length) console.error(`engine: removed ${abandoned.length} folder(s) of interrupted imports`);
 
   const providers = await probeProviders();
   const activeProvider = preferredProvider(providers);

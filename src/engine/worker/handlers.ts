@@ -20,8 +20,8 @@ export interface CallContext<K extends EngineCallName = EngineCallName> {
   emit<E extends EngineCallEventName<K>>(event: E, payload: EngineEventPayload<E>): void;
 }
 
-/** The calls a handler serves; `cancel` and `shutdown` are the message loop's own. */
-export type HandledCall = Exclude<keyof EngineCalls, 'cancel' | 'shutdown'>;
+/** The calls a handler serves; `cancel`, `shutdown` and `ping` are the message loop's own. */
+export type HandledCall = Exclude<keyof EngineCalls, 'cancel' | 'shutdown' | 'ping'>;
 
 export type EngineHandlers = {
   [K in HandledCall]: (request: z.output<EngineCalls[K]['request']>, ctx: CallContext<K>) => Promise<EngineResponse<K>>;
@@ -66,11 +66,13 @@ export function createHandlers(resources: EngineResources): EngineHandlers {
       return {};
     },
     'chat.ask': async (request, ctx) => {
+      await requireInstalled(resources, request.model);
       const engine = await resources.runtime();
       const result = await engine.ask(request, { ...progressTo(ctx), onToken: (delta) => ctx.emit('text', { delta }) });
       return answer(result);
     },
     'chat.compare': async (request, ctx) => {
+      await requireInstalled(resources, request.model);
       const engine = await resources.runtime();
       const { results } = await engine.compare(request, {
         ...progressTo(ctx),
@@ -79,6 +81,12 @@ export function createHandlers(resources: EngineResources): EngineHandlers {
       return { answers: results.map(answer) };
     },
   };
+}
+
+/** The app names packs of the store by id: a folder path here would load (or import) whatever it points at. */
+async function requireInstalled(resources: EngineResources, model: string | undefined): Promise<void> {
+  if (model === undefined || (await listModels(resources.modelStore)).some((m) => m.id === model)) return;
+  throw new CodedError('not-found', `no installed model has the id "${model}"; choose one of the models listed in Models`);
 }
 
 /** Model loading and importing report progress on calls that answer questions. */

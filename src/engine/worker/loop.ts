@@ -27,6 +27,8 @@ export function serveEngine(port: ParentPort, handlers: EngineHandlers, exit: ()
     const { id, type, payload } = envelope.data;
     if (type === 'cancel') {
       void answer(id, () => cancel(payload));
+    } else if (type === 'ping') {
+      void answer(id, async () => engineCalls.ping.request.parse(payload));
     } else if (type === 'shutdown') {
       // Exit only once the answer has been handed to the transport.
       void answer(id, () => drain(payload)).then(exit);

@@ -1,9 +1,10 @@
 import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CodedError } from '../../shared/result.js';
+import { mkdirPrivate, PRIVATE_FILE_MODE } from '../storage/atomicFile.js';
 import type { Progress } from '../../shared/progress.js';
 
 export const HF_ENDPOINT = 'https://huggingface.co';
@@ -45,7 +46,7 @@ export async function downloadCheckpoint(
   if (!files.includes('config.json') || !files.some((f) => f.endsWith('.safetensors'))) {
     throw new CodedError('invalid-request', `${repoId} has no config.json and safetensors weights: not a checkpoint this app can import.`);
   }
-  await mkdir(destDir, { recursive: true });
+  await mkdirPrivate(destDir);
   for (const [index, file] of files.entries()) {
     const response = await request(`${endpoint}/${repoId}/resolve/main/${file}`, repoId, signal);
     const size = Number(response.headers.get('content-length')) || 0;
@@ -68,8 +69,8 @@ export async function downloadCheckpoint(
     const target = join(destDir, file);
     const partial = `${target}.part`;
     try {
-      await mkdir(dirname(target), { recursive: true });
-      await pipeline(body, counted, createWriteStream(partial), { signal });
+      await mkdirPrivate(dirname(target));
+      await pipeline(body, counted, createWriteStream(partial, { mode: PRIVATE_FILE_MODE }), { signal });
       await rename(partial, target);
     } catch (err) {
       await rm(partial, { force: true });

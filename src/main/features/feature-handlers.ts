@@ -1,6 +1,9 @@
 import type { z } from 'zod';
 import type { featureCalls, featureEvents } from '../../shared/ipc-features.js';
+import { validateImage } from '../../engine/index.js';
 import { readTrace, traceToJson, traceToTokenCsv } from '../../shared/trace-files.js';
+import { CodedError } from '../../shared/result.js';
+import type { AppSettings } from '../../shared/settings.js';
 import { writeFileAtomic } from '../storage/atomicFile.js';
 import type { Storage } from '../storage/index.js';
 import type { Answerer } from './answerer.js';
@@ -35,7 +38,7 @@ export interface Features {
   handlers: FeatureHandlers;
   /** Subscribes to the events the features push (streaming answers); returns the unsubscribe. */
   onEvent(listener: Listener): () => void;
-  /** Start-up: answers cut off by a crash or quit become `interrupted`, keeping their text. */
+  /** Start-up: temp files of cut-short writes go; answers cut off by a crash or quit become `interrupted`, keeping their text. */
   recover(): Promise<number>;
   /** Quit: stop every answer in flight (each is saved as interrupted). */
   stopAll(): void;
@@ -63,6 +66,11 @@ export function createFeatures({ storage, answerer, models, chooseSavePath, hfEn
     emit('models.changed', await models.list());
     return result;
   }
+  /** The model setting names a pack of the store, never a folder: the engine loads whatever it names. */
+  async function withInstalledModel(next: AppSettings): Promise<AppSettings> {
+    if (next.modelId === undefined || (await models.list()).some((m) => m.id === next.modelId)) return next;
+    throw new CodedError('invalid-request', `No installed model has the id "${next.modelId}"; choose one of the models listed in Models.`);
+  }
   const imageWithThumbnail = async (id: string) => ({
     image: await images.info(id),
     thumbnail: `data:image/webp;base64,${Buffer.from(await images.thumbnail(id)).toString('base64')}`,
@@ -84,7 +92,7 @@ export function createFeatures({ storage, answerer, models, chooseSavePath, hfEn
     'images.get': ({ id }) => imageWithThumbnail(id),
 
     'settings.get': () => settings.load(),
-    'settings.set': (next) => settings.save(next),
+    'settings.set': async (next) => settings.save(await withInstalledModel(next)),
 
     'chat.send': ({ conversationId, text, images: ids }) => chat.send(conversationId, text, ids),
     'chat.regenerate': ({ conversationId, messageId }) => chat.regenerate(conversationId, messageId),
@@ -105,7 +113,7 @@ export function createFeatures({ storage, answerer, models, chooseSavePath, hfEn
     },
     'export.overlay': async ({ traceId, png }) => {
       const trace = await traces.get(traceId);
-      return save(`overlay-${trace.method.label}-${traceId.slice(0, 8)}.png`, Buffer.from(png, 'base64'));
+      return save(`overlay-${trace.method.label}-${traceId.slice(0, 8)}.png`, await pngBytes(png));
     },
     'models.import': ({ path }) => announced(imports.import(path)),
     'models.download': ({ repoId }) => announced(imports.download(repoId)),
@@ -131,11 +139,26 @@ export function createFeatures({ storage, answerer, models, chooseSavePath, hfEn
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
-    recover: () => conversations.recoverInterrupted(),
+    recover: async () => {
+      await storage.removeTempFiles();
+      return conversations.recoverInterrupted();
+    },
     stopAll() {
       chat.stopAll();
       compare.stopAll();
       imports.cancel();
     },
   };
+}
+
+/** The overlay the renderer drew, checked to be a PNG image before it is written anywhere. */
+async function pngBytes(base64: string): Promise<Buffer> {
+  const bytes = Buffer.from(base64, 'base64');
+  const format = await validateImage(bytes).then(
+    (info) => info.format,
+    () => undefined,
+  );
+  if (format !== 'png')
+    throw new CodedError('invalid-request', 'The overlay to export is not a PNG image; export it again from the inspector.');
+  return bytes;
 }

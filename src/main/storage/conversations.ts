@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { z } from 'zod';
+import { describeIssues } from '../../shared/result.js';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   AnswerStats,
@@ -12,7 +14,7 @@ import {
   Id,
   UserMessage,
 } from '../../shared/conversation.js';
-import { isTempFile, writeFileAtomic } from './atomicFile.js';
+import { isTempFile, mkdirPrivate, writeFileAtomic } from './atomicFile.js';
 import { StorageError } from './errors.js';
 import { migrate } from './migrations.js';
 
@@ -224,7 +226,16 @@ export class ConversationStore {
     try {
       return Conversation.parse(migrate(JSON.parse(text)));
     } catch (err) {
-      throw new StorageError('corrupt', `conversation ${id} cannot be read: ${(err as Error).message}`);
+      const why =
+        err instanceof z.ZodError
+          ? describeIssues(err)
+          : err instanceof SyntaxError
+            ? `not valid JSON (${err.message})`
+            : (err as Error).message;
+      throw new StorageError(
+        'corrupt',
+        `Conversation ${id} cannot be read: ${why}. Its file ${this.file(id)} is left as it was; restore it from a backup or delete it.`,
+      );
     }
   }
 
@@ -238,7 +249,7 @@ export class ConversationStore {
   }
 
   private ensureDir(): Promise<unknown> {
-    this.ready ??= mkdir(this.dir, { recursive: true });
+    this.ready ??= mkdirPrivate(this.dir);
     return this.ready;
   }
 }

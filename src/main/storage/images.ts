@@ -1,14 +1,14 @@
 import { createHash } from 'node:crypto';
-import { access, mkdir, readFile } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { ImageId, type StoredImage } from '../../shared/conversation.js';
-import { writeFileAtomic } from './atomicFile.js';
+import { mkdirPrivate, writeFileAtomic } from './atomicFile.js';
 import { StorageError } from './errors.js';
 import { ImageError, validateImage as validateImageBytes, type ImageFormat, type ImageLimits } from '../../engine/index.js';
 
 /** Limits for images people drop, paste or pick: generous for photos and screenshots, small enough to decode safely. */
-export const IMAGE_LIMITS: ImageLimits = { maxBytes: 25 * 1024 * 1024, maxPixels: 50_000_000 };
+export const IMAGE_LIMITS: ImageLimits = { maxBytes: 25 * 1024 * 1024, maxPixels: 50_000_000, maxAspectRatio: 32 };
 
 /** The one intake check for every way an image arrives (the engine's image validator, with the app's limits). */
 const validateImage = (bytes: Uint8Array) => validateImageBytes(bytes, IMAGE_LIMITS);
@@ -30,7 +30,7 @@ export class ImageStore {
     const file = this.file(id, image.format);
     // The thumbnail decodes every pixel, so it also catches files whose header is fine but whose data is not.
     const thumb = await makeThumbnail(bytes);
-    await mkdir(join(this.dir, 'thumbs'), { recursive: true });
+    await mkdirPrivate(join(this.dir, 'thumbs'));
     if (!(await exists(file))) await writeFileAtomic(file, bytes);
     if (!(await exists(this.thumbFile(id)))) await writeFileAtomic(this.thumbFile(id), thumb);
     return { id, format: image.format, width: image.width, height: image.height, bytes: bytes.byteLength };

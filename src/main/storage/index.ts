@@ -1,4 +1,5 @@
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { removeTempFiles } from './atomicFile.js';
 import { ConversationStore } from './conversations.js';
 import { ImageStore } from './images.js';
 import { SettingsStore } from './settings.js';
@@ -17,6 +18,8 @@ export interface Storage {
   traces: TraceStore;
   /** Where models downloaded from Hugging Face wait to be imported. */
   downloadsDir: string;
+  /** Start-up: removes temp files of writes cut short by a crash; returns how many. */
+  removeTempFiles(): Promise<number>;
 }
 
 /**
@@ -24,11 +27,22 @@ export interface Storage {
  * process and the web host open the same storage the same way.
  */
 export function openStorage(userDataDir: string): Storage {
-  return {
+  const storage = {
     conversations: new ConversationStore(join(userDataDir, 'conversations')),
     images: new ImageStore(join(userDataDir, 'images')),
     settings: new SettingsStore(join(userDataDir, 'settings.json')),
     traces: new TraceStore(join(userDataDir, 'traces')),
     downloadsDir: join(userDataDir, 'downloads'),
+  };
+  const written = [
+    storage.conversations.dir,
+    storage.images.dir,
+    join(storage.images.dir, 'thumbs'),
+    storage.traces.dir,
+    dirname(storage.settings.file),
+  ];
+  return {
+    ...storage,
+    removeTempFiles: async () => (await Promise.all(written.map(removeTempFiles))).reduce((a, b) => a + b, 0),
   };
 }

@@ -22,7 +22,7 @@ export function migrate(
   let doc = raw as Record<string, unknown>;
   let version = doc.schemaVersion;
   if (typeof version !== 'number' || !Number.isInteger(version) || version < 1) {
-    throw new UnsupportedSchemaError(`missing or invalid schemaVersion: ${String(version)}`);
+    throw new UnsupportedSchemaError(`missing or invalid schemaVersion: ${JSON.stringify(version)?.slice(0, 40)}`);
   }
   if (version > target) {
     throw new UnsupportedSchemaError(`schemaVersion ${version} is newer than this app understands (${target})`);

@@ -1,7 +1,7 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { AppSettings, DEFAULT_SETTINGS } from '../../shared/settings.js';
-import { writeFileAtomic } from './atomicFile.js';
+import { mkdirPrivate, writeFileAtomic } from './atomicFile.js';
 
 /**
  * The remembered settings, one JSON file. A missing file means defaults; an unreadable one also
@@ -30,7 +30,7 @@ export class SettingsStore {
   async save(settings: AppSettings): Promise<AppSettings> {
     const valid = AppSettings.parse(settings);
     const write = async () => {
-      await mkdir(dirname(this.file), { recursive: true });
+      await mkdirPrivate(dirname(this.file));
       await writeFileAtomic(this.file, JSON.stringify(valid, null, 2));
       return valid;
     };

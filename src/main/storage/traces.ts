@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Id } from '../../shared/conversation.js';
 import type { Trace } from '../../shared/trace.js';
 import { readTrace, traceToJson } from '../../shared/trace-files.js';
-import { writeFileAtomic } from './atomicFile.js';
+import { mkdirPrivate, writeFileAtomic } from './atomicFile.js';
 import { StorageError } from './errors.js';
 
 /** Pruning traces of answered messages, one JSON file each (the trace schema itself), referenced by id. */
@@ -13,7 +13,7 @@ export class TraceStore {
 
   async save(trace: Trace): Promise<string> {
     const id = randomUUID();
-    await mkdir(this.dir, { recursive: true });
+    await mkdirPrivate(this.dir);
     await writeFileAtomic(this.file(id), traceToJson(trace));
     return id;
   }

@@ -27,9 +27,10 @@ export class WebClient implements Client {
 
   constructor(private readonly url: string) {}
 
-  /** ws://<page host>/api for a page the web host served. */
-  static forPage(location: Location): WebClient {
-    return new WebClient(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api`);
+  /** ws://<page host>/api?token=... for a page the web host served at /#token=... (the token the host printed). */
+  static forPage(location: Pick<Location, 'protocol' | 'host' | 'hash'>): WebClient {
+    const token = new URLSearchParams(location.hash.slice(1)).get('token') ?? '';
+    return new WebClient(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api?token=${encodeURIComponent(token)}`);
   }
 
   async call<K extends AppCallName>(name: K, request: AppRequest<K>): Promise<Result<AppResponse<K>>> {

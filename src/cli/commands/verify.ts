@@ -1,0 +1,30 @@
+import { cliStoreDir, findPack } from '../../engine/pack/store.js';
+import { verifyPack } from '../../engine/pack/verify.js';
+import { CliError, type CliCommand } from '../command.js';
+
+/** `verify`: re-hash a pack's weight files against the hashes recorded at import. */
+export const verifyCommand: CliCommand = {
+  name: 'verify',
+  summary: "check a model pack's weight files against the sha256 recorded when it was imported",
+  usage: 'verify <name|id> [--store dir]',
+  options: { store: { type: 'string' } },
+  async run(args) {
+    const [model, ...extra] = args.positionals;
+    if (!model || extra.length) throw new CliError(`expected one model name or id\nusage: npm run cli -- ${this.usage}`);
+    const store = typeof args.values.store === 'string' ? args.values.store : cliStoreDir();
+    const pack = await findPack(store, model).catch((e: Error) => {
+      throw new CliError(e.message);
+    });
+    const result = await verifyPack(pack.path, {
+      onProgress: ({ fraction, file }) => file && process.stderr.write(`${String(Math.round(fraction * 100)).padStart(3)}%  ${file}\n`),
+    });
+    const size = `${result.files} weight files, ${(result.bytes / 1e6).toFixed(1)} MB`;
+    if (result.ok) {
+      console.log(`ok: "${pack.name}" (${pack.id}): ${size} match their recorded sha256`);
+      return 0;
+    }
+    for (const problem of result.problems) console.log(`damaged: ${problem}`);
+    console.log(`"${pack.name}" (${pack.id}) is damaged (${size} checked): remove it and import it again`);
+    return 1;
+  },
+};

@@ -1,0 +1,211 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import sharp from 'sharp';
+import { parseClipParams, preprocessClip } from '../../src/engine/image/preprocess.js';
+import { ImageError } from '../../src/engine/image/validate.js';
+import { readSafetensorsHeader, SafetensorsError } from '../../src/engine/io/safetensors.js';
+import { ConfigError, parseLlavaConfig } from '../../src/engine/model/config.js';
+import { readTrace } from '../../src/shared/trace-files.js';
+import { TextTokenizer, TokenizerError } from '../../src/engine/text/tokenizer.js';
+import { ConversationStore, StorageError } from '../../src/main/storage/index.js';
+import { buildSyntheticTokenizer } from '../../src/engine/checkpoint/synthetic-tokenizer.js';
+
+/**
+ * Parsers fed hostile input: each target turns a generated value into a call that must either
+ * succeed or fail with its own error type and a readable message, within a time limit. The
+ * property tests run a few hundred cases; `npm run fuzz -- <target> --cases N` runs many more.
+ */
+
+export interface FuzzTarget<T = unknown> {
+  name: string;
+  input: fc.Arbitrary<T>;
+  /** Resolves when the input was accepted; throws the target's own error when it was refused. */
+  run(input: T): Promise<unknown>;
+  /** The refusals this target may give. */
+  expected: (e: unknown) => boolean;
+}
+
+/** Raw JavaScript or zod text a user must never see. */
+const RAW = /Cannot read propert|is not a function|is not iterable|undefined \(reading|\[object Object\]|"code":\s*"|Maximum call stack/;
+
+/** The failure a case shows, or null when the case passed (accepted, or refused readably). */
+export async function check<T>(target: FuzzTarget<T>, input: T): Promise<string | null> {
+  try {
+    await target.run(input);
+    return null;
+  } catch (e) {
+    if (!target.expected(e)) return `unexpected ${(e as Error)?.constructor?.name}: ${(e as Error)?.message}`;
+    if (RAW.test((e as Error).message)) return `unreadable message: ${(e as Error).message}`;
+    return null;
+  }
+}
+
+const scratch = mkdtempSync(join(tmpdir(), 'tp-fuzz-'));
+let counter = 0;
+const scratchFile = (name: string) => join(scratch, `${counter++}-${name}`);
+
+/** A JSON document with one value somewhere in it replaced (or removed): inputs near the valid ones. */
+function mutated(base: unknown): fc.Arbitrary<unknown> {
+  return fc
+    .tuple(fc.array(fc.nat(), { maxLength: 5 }), fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.constant(undefined)))
+    .map(([path, value]) => {
+      const copy = structuredClone(base) as Record<string, unknown>;
+      let node: Record<string, unknown> = copy;
+      for (const [i, step] of path.entries()) {
+        const keys = Object.keys(node);
+        if (keys.length === 0) break;
+        const key = keys[step % keys.length];
+        const child = node[key];
+        if (i === path.length - 1 || typeof child !== 'object' || child === null) {
+          if (value === undefined) delete node[key];
+          else node[key] = value;
+          return copy;
+        }
+        node = child as Record<string, unknown>;
+      }
+      return copy;
+    });
+}
+
+const DTYPES = ['F32', 'F16', 'BF16', 'I64', 'U8', 'BOOL', 'constructor', 'toString', '__proto__', 'f32', ''];
+const safetensorsHeader = fc.oneof(
+  fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v)),
+  fc
+    .array(
+      fc.record({
+        name: fc.oneof(fc.string(), fc.constantFrom('__metadata__', 'constructor', 'w')),
+        dtype: fc.constantFrom(...DTYPES),
+        shape: fc.array(fc.integer({ min: -2, max: 6 }), { maxLength: 3 }),
+        offsets: fc.array(fc.integer({ min: -1, max: 64 }), { maxLength: 3 }),
+      }),
+      { maxLength: 4 },
+    )
+    .map((ts) => JSON.stringify(Object.fromEntries(ts.map((t) => [t.name, { dtype: t.dtype, shape: t.shape, data_offsets: t.offsets }])))),
+);
+
+export const safetensorsTarget: FuzzTarget<{ header: string; data: Uint8Array; lengthDelta: number }> = {
+  name: 'safetensors',
+  input: fc.record({
+    header: safetensorsHeader,
+    data: fc.uint8Array({ maxLength: 64 }),
+    lengthDelta: fc.constantFrom(0, 0, 0, 1, -1, 1e6),
+  }),
+  run: async ({ header, data, lengthDelta }) => {
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(Math.max(0, Buffer.byteLength(header) + lengthDelta)));
+    const path = scratchFile('x.safetensors');
+    writeFileSync(path, Buffer.concat([len, Buffer.from(header), data]));
+    return readSafetensorsHeader(path);
+  },
+  expected: (e) => e instanceof SafetensorsError,
+};
+
+const VALID_CONFIG = {
+  model_type: 'llava',
+  architectures: ['LlavaForConditionalGeneration'],
+  image_token_index: 32000,
+  vision_feature_layer: -2,
+  vision_feature_select_strategy: 'default',
+  projector_hidden_act: 'gelu',
+  text_config: {
+    model_type: 'llama',
+    hidden_size: 64,
+    intermediate_size: 128,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    num_key_value_heads: 4,
+    vocab_size: 32064,
+    rms_norm_eps: 1e-5,
+    max_position_embeddings: 4096,
+  },
+  vision_config: {
+    model_type: 'clip_vision_model',
+    hidden_size: 32,
+    intermediate_size: 64,
+    num_hidden_layers: 2,
+    num_attention_heads: 2,
+    image_size: 28,
+    patch_size: 7,
+    hidden_act: 'quick_gelu',
+    layer_norm_eps: 1e-5,
+  },
+};
+
+export const configTarget: FuzzTarget<unknown> = {
+  name: 'config',
+  input: fc.oneof(mutated(VALID_CONFIG), mutated(VALID_CONFIG), fc.jsonValue({ maxDepth: 3 })),
+  run: async (json) => parseLlavaConfig(JSON.stringify(json) ?? 'undefined'),
+  expected: (e) => e instanceof ConfigError,
+};
+
+const imageBase = (async () =>
+  sharp({ create: { width: 12, height: 9, channels: 3, background: '#4a8' } })
+    .png()
+    .toBuffer())();
+const smallClip = parseClipParams({ size: { shortest_edge: 28 }, crop_size: 28 });
+
+export const imageTarget: FuzzTarget<{ flips: [number, number][]; cut: number; random: Uint8Array | null }> = {
+  name: 'image',
+  input: fc.record({
+    flips: fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 6 }),
+    cut: fc.nat({ max: 400 }),
+    random: fc.option(fc.uint8Array({ maxLength: 64 }), { freq: 4 }),
+  }),
+  run: async ({ flips, cut, random }) => {
+    const bytes = random ?? Buffer.from(await imageBase);
+    for (const [at, value] of flips) bytes[at % bytes.length] = value;
+    return preprocessClip(random ? bytes : bytes.subarray(0, Math.max(1, bytes.length - cut)), smallClip);
+  },
+  expected: (e) => e instanceof ImageError,
+};
+
+const VALID_TRACE_HEAD = { version: 1, model: { id: 'x' }, layers: [], totals: {} };
+export const traceTarget: FuzzTarget<unknown> = {
+  name: 'trace',
+  input: fc.oneof(
+    mutated(VALID_TRACE_HEAD),
+    fc.jsonValue({ maxDepth: 3 }),
+    fc.string().map((s) => ({ text: s })),
+  ),
+  run: async (value) => readTrace((value as { text?: string })?.text ?? JSON.stringify(value) ?? ''),
+  expected: (e) => e instanceof Error && /^(not a trace file|unsupported trace version|invalid trace)/.test(e.message),
+};
+
+const conversations = new ConversationStore(join(scratch, 'conversations'));
+const VALID_CONVERSATION = {
+  schemaVersion: 1,
+  id: 'fuzz',
+  title: 'Cats',
+  createdAt: 1,
+  updatedAt: 2,
+  messages: [
+    { id: 'u1', role: 'user', text: 'What?', images: ['a'.repeat(64)], createdAt: 1 },
+    { id: 'a1', role: 'assistant', current: 0, versions: [{ id: 'v1', text: 'A cat', status: 'done', createdAt: 2 }] },
+  ],
+};
+export const conversationTarget: FuzzTarget<unknown> = {
+  name: 'conversation',
+  input: fc.oneof(mutated(VALID_CONVERSATION), mutated(VALID_CONVERSATION), fc.jsonValue({ maxDepth: 3 })),
+  run: async (json) => {
+    await conversations.list(); // creates the folder
+    writeFileSync(join(conversations.dir, 'fuzz.json'), JSON.stringify(json) ?? '');
+    return conversations.get('fuzz');
+  },
+  expected: (e) => e instanceof StorageError,
+};
+
+const TOKENIZER = buildSyntheticTokenizer().json;
+export const tokenizerTarget: FuzzTarget<{ json: unknown; text: string }> = {
+  name: 'tokenizer',
+  input: fc.record({ json: mutated(TOKENIZER), text: fc.string({ maxLength: 40 }) }),
+  run: async ({ json, text }) => {
+    const tokenizer = TextTokenizer.fromJson(json as Record<string, unknown>);
+    tokenizer.decode(tokenizer.encode(text, { budgetMs: 2_000 }), { budgetMs: 2_000 });
+  },
+  expected: (e) => e instanceof TokenizerError || (e as { code?: string })?.code === 'timeout',
+};
+
+// biome-ignore lint/suspicious/noExplicitAny: one list of targets whose inputs differ in type
+export const targets: FuzzTarget<any>[] = [safetensorsTarget, configTarget, imageTarget, traceTarget, conversationTarget, tokenizerTarget];
