@@ -1,4 +1,4 @@
-import { Trace, TRACE_VERSION } from './trace.js';
+import { migrateTrace, Trace, TRACE_VERSION } from './trace.js';
 
 /** Trace files: JSON (the schema itself) and two CSV views. Pure functions, no file system. */
 
@@ -15,8 +15,9 @@ export function readTrace(text: string): Trace {
     throw new Error(`not a trace file: ${(err as Error).message}`);
   }
   const version = (data as { version?: unknown } | null)?.version;
-  if (version !== TRACE_VERSION)
-    throw new Error(`unsupported trace version ${JSON.stringify(version)?.slice(0, 40)} (this build reads version ${TRACE_VERSION})`);
+  if (version !== 1 && version !== TRACE_VERSION)
+    throw new Error(`unsupported trace version ${JSON.stringify(version)?.slice(0, 40)} (this build reads versions 1 to ${TRACE_VERSION})`);
+  data = migrateTrace(data);
   const parsed = Trace.safeParse(data);
   if (!parsed.success) {
     const first = parsed.error.issues[0];
@@ -33,10 +34,11 @@ export function traceToLayerCsv(trace: Trace): string {
 
 /**
  * One row per (layer, visual token) for the layers that carry per-token data (accumulation and
- * pruning layers). `grid_index` is the token's original raster index; `kept` is 1/0 at pruning layers.
+ * pruning layers). `grid_index` is the token's original visual index; `grid_row`, `grid_col` its cell in
+ * its view (`kind` base, tile, newline or cls; `tile` indexes image.layout.tiles); `kept` is 1/0 at pruning layers.
  */
 export function traceToTokenCsv(trace: Trace): string {
-  const cols = trace.image?.grid.cols ?? 0;
+  const layout = trace.image?.layout.tokens;
   const rows: (string | number)[][] = [];
   for (const l of trace.layers) {
     if (!l.tokens) continue;
@@ -46,8 +48,8 @@ export function traceToTokenCsv(trace: Trace): string {
         l.layer,
         i,
         g,
-        cols ? Math.floor(g / cols) : '',
-        cols ? g % cols : '',
+        layout?.row[g] ?? '',
+        layout?.col[g] ?? '',
         ...[
           l.ttv?.attnRatio,
           l.ttv?.attnCos,
@@ -59,6 +61,8 @@ export function traceToTokenCsv(trace: Trace): string {
           l.scores?.score,
         ].map((a) => a?.[i] ?? ''),
         kept ? (kept.has(g) ? 1 : 0) : '',
+        layout?.kind[g] ?? '',
+        layout?.tile[g] ?? '',
       ]);
     });
   }
@@ -78,6 +82,8 @@ export function traceToTokenCsv(trace: Trace): string {
       'attention',
       'score',
       'kept',
+      'kind',
+      'tile',
     ],
     rows,
   );

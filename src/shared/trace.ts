@@ -10,7 +10,7 @@ import { MethodSpec, Schedule } from './pruning.js';
  * Times are milliseconds; FLOPs are raw counts (see the `flops` block for the two conventions).
  */
 
-export const TRACE_VERSION = 1;
+export const TRACE_VERSION = 2;
 
 const count = z.number().int().min(0);
 const ms = z.number().min(0);
@@ -65,6 +65,40 @@ export const LayerRecord = z.object({
 });
 export type LayerRecord = z.infer<typeof LayerRecord>;
 
+/** One view the vision tower encoded: LLaVA-1.5's image, or LLaVA-NeXT's base view (the whole image) and its tiles. */
+export const VisualTile = z.object({
+  kind: z.enum(['base', 'tile']),
+  /** Place in the tile grid, row-major (the base view: 0, 0). */
+  row: count,
+  col: count,
+  /** Its patch grid: rows * cols feature cells. */
+  grid: z.object({ rows: count, cols: count }),
+  /**
+   * The part of the original image (pixels, EXIF orientation applied) the view's square covers; it reaches past
+   * the image where the view is padding, and each of the grid's cells is an equal share of it.
+   */
+  rect: z.object({ x: z.number(), y: z.number(), width: z.number().positive(), height: z.number().positive() }),
+});
+export type VisualTile = z.infer<typeof VisualTile>;
+
+/**
+ * Where every visual token comes from, in sequence order (index = original visual index). `kind`: a patch of
+ * the base view or of a tile, an `image_newline` after a row of tile patches, or CLIP's class token ('full'
+ * strategy). `tile` indexes `tiles`; `row`, `col` is the cell in that view's grid (a newline: the row it
+ * ends, col = the view's column count; the class token: 0, 0 of the base view).
+ */
+export const VisualLayout = z.object({
+  tiles: z.array(VisualTile).min(1),
+  tokens: z.object({
+    kind: z.array(z.enum(['base', 'tile', 'newline', 'cls'])),
+    tile: indices,
+    row: indices,
+    col: indices,
+  }),
+});
+export type VisualLayout = z.infer<typeof VisualLayout>;
+export type VisualTokenKind = VisualLayout['tokens']['kind'][number];
+
 export const FlopsRecord = z.object({
   /** TransPrune Eq. 7 as the paper evaluates it: MACs, visual tokens only, no overheads. The sum of the layers' `paper`. */
   paper: z.number().min(0),
@@ -86,9 +120,12 @@ export const Trace = z
         hash: z.string(),
         width: count,
         height: count,
+        /** One view's input size (each LLaVA-NeXT tile is this size too). */
         modelWidth: count,
         modelHeight: count,
+        /** The (base) view's patch grid. */
         grid: z.object({ rows: count, cols: count }),
+        layout: VisualLayout,
       })
       .nullable(),
     prompt: z.object({
@@ -126,6 +163,13 @@ export const Trace = z
       if (l.kept && !isAscending(l.kept)) issue(`layer ${l.layer}: kept indices must be strictly increasing`);
     });
     if (t.layers.length !== t.model.numLayers) issue(`${t.layers.length} layer records for a ${t.model.numLayers}-layer model`);
+    if (t.image) {
+      const { tiles, tokens } = t.image.layout;
+      for (const [name, arr] of Object.entries(tokens))
+        if (arr.length !== t.prompt.visualTokens)
+          issue(`image.layout.tokens.${name} has ${arr.length} entries for ${t.prompt.visualTokens} visual tokens`);
+      if (tokens.tile.some((i) => i >= tiles.length)) issue('image.layout.tokens.tile: index out of range');
+    }
     const perLayer = t.layers.filter((l) => l.flops).map((l) => l.flops!);
     if (perLayer.length && perLayer.length !== t.layers.length) issue('FLOPs on some layer records only');
     if (perLayer.length === t.layers.length && perLayer.length) {
@@ -173,6 +217,41 @@ export function stageCounts(trace: Trace): number[] {
   if (trace.projectorKept) counts.push(trace.projectorKept.length);
   for (const l of trace.layers) if (l.kept) counts.push(l.kept.length);
   return counts;
+}
+
+/** The layout of one view covering `rect` of the image with a rows x cols patch grid, the class token first when `withCls`. */
+export function singleViewLayout(rect: VisualTile['rect'], grid: { rows: number; cols: number }, withCls = false): VisualLayout {
+  const cells = grid.rows * grid.cols;
+  const n = cells + (withCls ? 1 : 0);
+  const tokens: VisualLayout['tokens'] = withCls
+    ? { kind: ['cls'], tile: new Array(n).fill(0), row: [0], col: [0] }
+    : { kind: [], tile: new Array(n).fill(0), row: [], col: [] };
+  for (let cell = 0; cell < cells; cell++) {
+    tokens.kind.push('base');
+    tokens.row.push(Math.floor(cell / grid.cols));
+    tokens.col.push(cell % grid.cols);
+  }
+  return { tiles: [{ kind: 'base', row: 0, col: 0, grid, rect }], tokens };
+}
+
+/**
+ * A parsed trace file of any version brought to the current one (unknown versions pass through for the
+ * schema to reject). Version 1 had no layout: its single view was LLaVA-1.5's shortest-edge resize and
+ * center crop to modelWidth x modelHeight, and its visual tokens were that grid (after the class token
+ * when there was one more).
+ */
+export function migrateTrace(data: unknown): unknown {
+  type V1Image = { width: number; height: number; modelWidth: number; modelHeight: number; grid: { rows: number; cols: number } };
+  const v1 = data as { version?: unknown; image?: V1Image | null; prompt?: { visualTokens?: number } } | null;
+  if (v1?.version !== 1) return data;
+  const image = v1.image;
+  if (!image) return { ...v1, version: 2 };
+  const { width, height, modelWidth, modelHeight, grid } = image;
+  const scale = Math.min(width / modelWidth, height / modelHeight);
+  const side = { width: modelWidth * scale, height: modelHeight * scale };
+  const rect = { x: (width - side.width) / 2, y: (height - side.height) / 2, ...side };
+  const withCls = v1.prompt?.visualTokens === grid.rows * grid.cols + 1;
+  return { ...v1, version: 2, image: { ...image, layout: singleViewLayout(rect, grid, withCls) } };
 }
 
 /**

@@ -111,7 +111,8 @@ describe('parseLlavaConfig', () => {
 
   it.each([
     [{ ...LLAVA_15_7B, model_type: 'qwen2_vl' }, /unsupported model_type 'qwen2_vl'; supported: model_type 'llava'/],
-    [withText({ model_type: 'mistral' }), /unsupported text_config.model_type 'mistral'/],
+    [withText({ model_type: 'gemma' }), /unsupported text_config.model_type 'gemma'; supported: .*'llama' or 'mistral'/],
+    [{ ...LLAVA_15_7B, image_grid_pinpoints: [[336, 672]] }, /image_grid_pinpoints with model_type 'llava'/],
     [withText({ hidden_act: 'gelu' }), /unsupported text_config.hidden_act 'gelu'/],
     [withText({ attention_bias: true }), /unsupported text_config.attention_bias true/],
     [withText({ mlp_bias: true }), /unsupported text_config.mlp_bias true/],
@@ -160,6 +161,109 @@ describe('parseLlavaConfig', () => {
   });
 });
 
+/** In the shape of llava-hf/llava-v1.6-mistral-7b-hf's config.json: Mistral text model, omitted CLIP and LlavaNext defaults. */
+const LLAVA_16_MISTRAL_7B = {
+  architectures: ['LlavaNextForConditionalGeneration'],
+  ignore_index: -100,
+  image_grid_pinpoints: [
+    [336, 672],
+    [672, 336],
+    [672, 672],
+    [1008, 336],
+    [336, 1008],
+  ],
+  image_token_index: 32000,
+  model_type: 'llava_next',
+  projector_hidden_act: 'gelu',
+  text_config: {
+    _name_or_path: 'mistralai/Mistral-7B-Instruct-v0.2',
+    architectures: ['MistralForCausalLM'],
+    intermediate_size: 14336,
+    max_position_embeddings: 32768,
+    model_type: 'mistral',
+    num_key_value_heads: 8,
+    rms_norm_eps: 1e-5,
+    rope_theta: 1000000.0,
+    sliding_window: null,
+    torch_dtype: 'bfloat16',
+    vocab_size: 32064,
+  },
+  tie_word_embeddings: false,
+  use_image_newline_parameter: true,
+  vision_config: LLAVA_15_7B.vision_config,
+  vision_feature_layer: -2,
+  vision_feature_select_strategy: 'default',
+  vocab_size: 32064,
+};
+const withNextText = (extra: Record<string, unknown>) => ({
+  ...LLAVA_16_MISTRAL_7B,
+  text_config: { ...LLAVA_16_MISTRAL_7B.text_config, ...extra },
+});
+
+describe('parseLlavaConfig: LLaVA-NeXT', () => {
+  it('reads a Mistral NeXT config: rope theta 1e6, no sliding window, GQA, the AnyRes resolutions', () => {
+    const c = parse(LLAVA_16_MISTRAL_7B);
+    expect(c.anyres).toEqual({ gridPinpoints: LLAVA_16_MISTRAL_7B.image_grid_pinpoints });
+    expect(c.text).toMatchObject({
+      ropeTheta: 1e6,
+      numKvHeads: 8,
+      intermediateSize: 14336,
+      maxPositionEmbeddings: 32768,
+      vocabSize: 32064,
+    });
+    expect(c.text.slidingWindow).toBeUndefined();
+    expect(numVisualTokens(c)).toBe(576); // per view
+  });
+
+  it("fills in MistralConfig's defaults (sliding window 4096, 8 KV heads) and LlavaNextConfig's pinpoints", () => {
+    const { sliding_window: _, num_key_value_heads: __, ...text } = LLAVA_16_MISTRAL_7B.text_config;
+    const { image_grid_pinpoints: ___, ...top } = LLAVA_16_MISTRAL_7B;
+    const c = parse({ ...top, text_config: text });
+    expect(c.text.slidingWindow).toBe(4096);
+    expect(c.text.numKvHeads).toBe(8);
+    expect(c.anyres!.gridPinpoints).toEqual(LLAVA_16_MISTRAL_7B.image_grid_pinpoints);
+    expect(parse(withNextText({ sliding_window: 2048 })).text.slidingWindow).toBe(2048);
+    // Llama has no sliding window: the key means nothing there.
+    expect(parse(withText({ sliding_window: 16 })).text.slidingWindow).toBeUndefined();
+  });
+
+  it('reads the Vicuna and Yi-34B NeXT checkpoints as Llama decoders', () => {
+    const vicuna = parse({ ...LLAVA_16_MISTRAL_7B, text_config: LLAVA_15_7B.text_config });
+    expect(vicuna.text).toMatchObject({ ropeTheta: 10000, numKvHeads: 32, intermediateSize: 11008 });
+    const yi = parse({
+      ...LLAVA_16_MISTRAL_7B,
+      image_token_index: 64000,
+      text_config: {
+        _name_or_path: 'NousResearch/Nous-Hermes-2-Yi-34B',
+        architectures: ['LlamaForCausalLM'],
+        hidden_size: 7168,
+        intermediate_size: 20480,
+        max_position_embeddings: 4096,
+        model_type: 'llama',
+        num_attention_heads: 56,
+        num_hidden_layers: 60,
+        num_key_value_heads: 8,
+        rms_norm_eps: 1e-5,
+        rope_theta: 5000000,
+        vocab_size: 64064,
+      },
+    });
+    expect(yi.text).toMatchObject({ hiddenSize: 7168, numLayers: 60, numHeads: 56, numKvHeads: 8, headDim: 128, ropeTheta: 5e6 });
+    expect(yi.anyres).toBeDefined();
+  });
+
+  it.each([
+    [
+      { ...LLAVA_16_MISTRAL_7B, vision_feature_select_strategy: 'full' },
+      /unsupported vision_feature_select_strategy 'full' with llava_next/,
+    ],
+    [{ ...LLAVA_16_MISTRAL_7B, image_grid_pinpoints: [[336, 500]] }, /\[336, 500\] is not a whole number of 336-pixel tiles/],
+    [withNextText({ rope_scaling: { type: 'linear', factor: 2 } }), /unsupported text_config.rope_scaling.*supported: .*'llava_next'/],
+  ])('rejects %#', (config, message) => {
+    expect(() => parse(config)).toThrow(message);
+  });
+});
+
 describe('weight names', () => {
   it('maps both transformers layouts', () => {
     const legacy = new WeightNames('legacy', false);
@@ -172,6 +276,8 @@ describe('weight names', () => {
     expect(unified.text('layers.3.mlp.up_proj.weight')).toBe('model.language_model.layers.3.mlp.up_proj.weight');
     expect(legacy.lmHead()).toBe('language_model.lm_head.weight');
     expect(unified.lmHead()).toBe('lm_head.weight');
+    expect(legacy.imageNewline()).toBe('image_newline');
+    expect(unified.imageNewline()).toBe('model.image_newline');
   });
 
   it('detects the layout from the embedding name, or says what it looked for', () => {

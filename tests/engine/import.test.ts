@@ -12,7 +12,7 @@ import { loadManifest } from '../../src/engine/pack/manifest.js';
 import { readPack } from '../../src/engine/pack/read.js';
 import { findPack, listPacks, removePack } from '../../src/engine/pack/store.js';
 import { loadReferenceModel, referenceDecoderLayer, referenceHead, referenceVision } from '../helpers/reference.js';
-import { makeSyntheticCheckpoint } from '../../src/engine/checkpoint/synthetic.js';
+import { makeSyntheticCheckpoint, type SyntheticCheckpointOptions } from '../../src/engine/checkpoint/synthetic.js';
 import { SYNTHETIC_CHAT_TEMPLATE } from '../../src/engine/checkpoint/synthetic-tokenizer.js';
 import { relativeError } from '../helpers/diff.js';
 
@@ -164,9 +164,14 @@ describe('cancellation and bad input', () => {
   });
 
   /** Copies the tiny checkpoint, breaks one thing, and expects the import to fail before any graph exists. */
-  async function expectRejectedBeforeBuild(label: string, breakIt: (dir: string) => void, message: RegExp) {
+  async function expectRejectedBeforeBuild(
+    label: string,
+    breakIt: (dir: string) => void,
+    message: RegExp,
+    options: SyntheticCheckpointOptions = { preset: 'tiny' },
+  ) {
     const dir = join(root, `bad-${label}`);
-    await makeSyntheticCheckpoint(dir, { preset: 'tiny' });
+    await makeSyntheticCheckpoint(dir, options);
     breakIt(dir);
     const store = join(root, `store-bad-${label}`);
     const stages: string[] = [];
@@ -242,6 +247,53 @@ describe('cancellation and bad input', () => {
           p.crop_size = { height: 30, width: 30 };
         }),
       /images must come out 28x28 .* but crop\/size give 30x30/,
+    );
+  });
+
+  it('LLaVA-NeXT problems: no image_newline, tiling that disagrees with the model, CLS features, odd resolutions', async () => {
+    const next: SyntheticCheckpointOptions = {
+      preset: 'tiny',
+      gridPinpoints: [
+        [28, 56],
+        [56, 28],
+        [56, 56],
+      ],
+    };
+    const expectRejected = (label: string, breakIt: (dir: string) => void, message: RegExp) =>
+      expectRejectedBeforeBuild(`next-${label}`, breakIt, message, next);
+    // A LLaVA-1.5 checkpoint relabelled as NeXT has no image_newline.
+    await expectRejectedBeforeBuild(
+      'next-newline',
+      (d) =>
+        editJson(join(d, 'config.json'), (c) => {
+          c.model_type = 'llava_next';
+          c.image_grid_pinpoints = next.gridPinpoints;
+        }),
+      /missing tensor "image_newline"/,
+    );
+    await expectRejected(
+      'pinpoints',
+      (d) =>
+        editJson(join(d, 'preprocessor_config.json'), (p) => {
+          p.image_grid_pinpoints = [[28, 56]];
+        }),
+      /image_grid_pinpoints \[\[28,56\]\] differ from config.json's/,
+    );
+    await expectRejected(
+      'full',
+      (d) =>
+        editJson(join(d, 'config.json'), (c) => {
+          c.vision_feature_select_strategy = 'full';
+        }),
+      /unsupported vision_feature_select_strategy 'full' with llava_next; supported: .*'llava_next'/,
+    );
+    await expectRejected(
+      'tile',
+      (d) =>
+        editJson(join(d, 'config.json'), (c) => {
+          c.image_grid_pinpoints = [[28, 50]];
+        }),
+      /image_grid_pinpoints entry \[28, 50\] is not a whole number of 28-pixel tiles/,
     );
   });
 });

@@ -5,6 +5,7 @@ import { divPrune } from '../../src/engine/pruning/methods/divprune.js';
 import { TraceRecorder } from '../../src/engine/trace/recorder.js';
 import { FLOPS_PRESETS } from '../../src/engine/pruning/flops.js';
 import { readTrace, traceToJson, traceToLayerCsv, traceToTokenCsv } from '../../src/shared/trace-files.js';
+import { singleViewLayout } from '../../src/shared/trace.js';
 
 /**
  * The methods driven through a synthetic prefill: per-token side outputs and probe attention are
@@ -296,7 +297,15 @@ describe('trace recording', () => {
     const recorder = new TraceRecorder({
       model: { id: 'synthetic', weightsHash: 'sha256:0', numLayers, hidden: 64 },
       provider: 'cpu',
-      image: { hash: 'sha256:1', width: 640, height: 480, modelWidth: 336, modelHeight: 336, grid: { rows: 8, cols: 8 } },
+      image: {
+        hash: 'sha256:1',
+        width: 640,
+        height: 480,
+        modelWidth: 336,
+        modelHeight: 336,
+        grid: { rows: 8, cols: 8 },
+        layout: singleViewLayout({ x: 80, y: 0, width: 480, height: 480 }, { rows: 8, cols: 8 }),
+      },
       prompt: { textTokens: PREFIX + SUFFIX, visualTokens: n, instructionTokens: SUFFIX, visualStart: PREFIX },
       method: parseMethod('transprune-high'),
       flopsModel: { ...FLOPS_PRESETS['llava-1.5-7b'], decoder: { ...FLOPS_PRESETS['llava-1.5-7b'].decoder, numLayers } },

@@ -1,15 +1,23 @@
 import { describe, expect, it } from 'vitest';
 import { parseMethod } from '../../src/shared/pruning.js';
-import type { Trace } from '../../src/shared/trace.js';
+import { singleViewLayout, type Trace } from '../../src/shared/trace.js';
 import { readTrace, traceToJson, traceToLayerCsv, traceToTokenCsv } from '../../src/shared/trace-files.js';
 
 /** 3 layers, a 2x2 grid; layer 2 scores the 4 tokens and keeps grid indices 1 and 3. */
 const trace: Trace = {
-  version: 1,
+  version: 2,
   createdAt: '2026-11-24T14:00:00.000Z',
   model: { id: 'tiny', weightsHash: 'sha256:ab', numLayers: 3, hidden: 8 },
   provider: 'cpu',
-  image: { hash: 'sha256:cd', width: 10, height: 10, modelWidth: 14, modelHeight: 14, grid: { rows: 2, cols: 2 } },
+  image: {
+    hash: 'sha256:cd',
+    width: 10,
+    height: 10,
+    modelWidth: 14,
+    modelHeight: 14,
+    grid: { rows: 2, cols: 2 },
+    layout: singleViewLayout({ x: 0, y: 0, width: 10, height: 10 }, { rows: 2, cols: 2 }),
+  },
   prompt: { textTokens: 5, visualTokens: 4, instructionTokens: 3, visualStart: 2 },
   method: { label: 'transprune-high', spec: parseMethod('transprune-high') },
   layers: [
@@ -69,18 +77,46 @@ describe('trace files', () => {
       'attention',
       'score',
       'kept',
+      'kind',
+      'tile',
     ]);
     expect(rows).toHaveLength(5);
-    expect(rows[2]).toEqual(['2', '1', '1', '0', '1', '2', '0.2', '6', '-0.2', '0.6', '0.2', '0.3', '0.3', '1']);
-    expect(rows[3]).toEqual(['2', '2', '2', '1', '0', '3', '0.3', '7', '-0.3', '0.7', '0.3', '0.2', '0.25', '0']);
+    expect(rows[2]).toEqual(['2', '1', '1', '0', '1', '2', '0.2', '6', '-0.2', '0.6', '0.2', '0.3', '0.3', '1', 'base', '0']);
+    expect(rows[3]).toEqual(['2', '2', '2', '1', '0', '3', '0.3', '7', '-0.3', '0.7', '0.3', '0.2', '0.25', '0', 'base', '0']);
   });
 
   it('rejects files that are not valid traces, naming the problem', () => {
     expect(() => readTrace('not json')).toThrow(/not a trace file/);
     expect(() => readTrace('{"version": 99}')).toThrow(/version 99/);
+    const shortLayout = structuredClone(trace);
+    shortLayout.image!.layout.tokens.kind.pop();
+    expect(() => readTrace(JSON.stringify(shortLayout))).toThrow(/layout.tokens.kind has 3 entries for 4 visual tokens/);
     expect(() => readTrace(JSON.stringify({ ...trace, layers: 'nope' }))).toThrow(/invalid trace: layers/);
     const bad = structuredClone(trace);
     bad.layers[1].kept = [3, 1];
     expect(() => readTrace(JSON.stringify(bad))).toThrow(/strictly increasing/);
+  });
+
+  it('reads version 1 files: the single view gets the layout LLaVA-1.5 framed it with (center square, class token first under full)', () => {
+    const { layout: _, ...v1Image } = trace.image!;
+    const v1 = { ...trace, version: 1, image: { ...v1Image, width: 30, height: 20, modelWidth: 14, modelHeight: 14 } };
+    const read = readTrace(JSON.stringify(v1));
+    expect(read.version).toBe(2);
+    expect(read.image!.layout.tiles).toEqual([
+      { kind: 'base', row: 0, col: 0, grid: { rows: 2, cols: 2 }, rect: { x: 5, y: 0, width: 20, height: 20 } },
+    ]);
+    expect(read.image!.layout.tokens).toEqual({
+      kind: ['base', 'base', 'base', 'base'],
+      tile: [0, 0, 0, 0],
+      row: [0, 0, 1, 1],
+      col: [0, 1, 0, 1],
+    });
+    const withCls = {
+      ...v1,
+      prompt: { ...v1.prompt, visualTokens: 5 },
+      layers: v1.layers.map((l) => ({ ...l, tokens: undefined, ttv: undefined, scores: undefined })),
+    };
+    expect(readTrace(JSON.stringify(withCls)).image!.layout.tokens.kind).toEqual(['cls', 'base', 'base', 'base', 'base']);
+    expect(readTrace(JSON.stringify({ ...v1, image: null })).image).toBeNull();
   });
 });

@@ -15,6 +15,7 @@ import { referencePrunedForward, type PrunedRun } from '../helpers/reference-pru
 import { relativeError } from '../helpers/diff.js';
 import { referenceMethod } from '../helpers/reference-method.js';
 import { makeTinyPack } from '../helpers/tiny-pack.js';
+import { singleViewLayout } from '../../src/shared/trace.js';
 
 /**
  * Pruning on a real imported pack (14 layers, grouped-query attention, 8x8 = 64 visual tokens) against
@@ -59,7 +60,15 @@ function recorderFor(spec: MethodSpec): TraceRecorder {
   return new TraceRecorder({
     model: model.traceModel,
     provider: model.provider.active,
-    image: { hash: 'test', width: 56, height: 56, modelWidth: 56, modelHeight: 56, grid: { rows: 8, cols: 8 } },
+    image: {
+      hash: 'test',
+      width: 56,
+      height: 56,
+      modelWidth: 56,
+      modelHeight: 56,
+      grid: { rows: 8, cols: 8 },
+      layout: singleViewLayout({ x: 0, y: 0, width: 56, height: 56 }, { rows: 8, cols: 8 }),
+    },
     prompt: { textTokens: prompt, visualTokens: 64, instructionTokens: prompt - at, visualStart: at },
     method: spec,
     flopsModel: model.flopsModel,

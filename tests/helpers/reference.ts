@@ -1,4 +1,4 @@
-// Independent float64 reference of LLaVA-1.5 (CLIP ViT -> MLP projector -> Llama), read straight
+// Independent float64 reference of LLaVA-1.5 (CLIP ViT -> MLP projector -> Llama or Mistral), read straight
 // from a Hugging Face checkpoint folder. It imports nothing from src/engine: parity tests compare
 // the ONNX engine against this file. Written to be read next to HF's modeling_clip.py,
 // modeling_llava.py and modeling_llama.py (or llama2.c's run.c), not to be fast.
@@ -53,6 +53,8 @@ export interface ReferenceModel {
     rmsNormEps: number;
     ropeTheta: number;
     vocabSize: number;
+    /** Mistral's sliding window: a query sees at most this many keys, itself included; absent or null = all before it. */
+    slidingWindow?: number | null;
   };
   vision: {
     hidden: number;
@@ -68,12 +70,29 @@ export interface ReferenceModel {
   featureLayers: number[];
   selectStrategy: 'default' | 'full';
   projectorActivation: (x: number) => number;
+  /** LLaVA-NeXT (model_type llava_next): the AnyRes resolutions, [height, width]; absent or null for LLaVA-1.5. */
+  gridPinpoints?: [number, number][] | null;
   /** A weight by its legacy llava-hf name, whatever layout the checkpoint uses. */
   weight(legacyName: string): Tensor64;
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: config.json as transformers writes it; the reference reads the fields it needs by name
 type Json = Record<string, any>;
+
+/** LlavaNextConfig's default image_grid_pinpoints. */
+const DEFAULT_PINPOINTS: [number, number][] = [
+  [336, 672],
+  [672, 336],
+  [672, 672],
+  [1008, 336],
+  [336, 1008],
+];
+
+/** Whether query i (after `past` cached keys) may see key j: causal, and within the sliding window if any. */
+function visible(model: ReferenceModel, past: number): (i: number, j: number) => boolean {
+  const window = model.text.slidingWindow ?? null;
+  return (i, j) => j <= past + i && (window === null || j > past + i - window);
+}
 
 function activation(name: string): (x: number) => number {
   const f = ACTIVATIONS[name];
@@ -84,8 +103,10 @@ function activation(name: string): (x: number) => number {
 /** Loads config.json and all safetensors weights (single file or sharded) into float64. */
 export function loadReferenceModel(dir: string): ReferenceModel {
   const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Json;
-  if (config.model_type !== 'llava') throw new Error(`reference: model_type ${config.model_type} is not llava`);
+  if (config.model_type !== 'llava' && config.model_type !== 'llava_next')
+    throw new Error(`reference: model_type ${config.model_type} is neither llava nor llava_next`);
   const tc: Json = config.text_config ?? {};
+  const mistral = tc.model_type === 'mistral';
   const vc: Json = config.vision_config ?? {};
   if (tc.rope_scaling) throw new Error('reference: rope_scaling is not supported');
   // Defaults are those of transformers' LlamaConfig / CLIPVisionConfig, for configs that omit them.
@@ -98,7 +119,8 @@ export function loadReferenceModel(dir: string): ReferenceModel {
     // Tied embeddings: the output projection is the token embedding matrix.
     const resolved = tied && legacy === 'language_model.lm_head.weight' ? 'language_model.model.embed_tokens.weight' : legacy;
     const name = newLayout ? toNewLayoutName(resolved) : resolved;
-    const t = weights.get(name);
+    // transformers 5 saves CLIP without the vision_model level.
+    const t = weights.get(name) ?? weights.get(name.replace('vision_tower.vision_model.', 'vision_tower.'));
     if (!t) throw new Error(`reference: missing weight ${name}`);
     return t;
   };
@@ -112,8 +134,10 @@ export function loadReferenceModel(dir: string): ReferenceModel {
       kvHeads: tc.num_key_value_heads ?? heads,
       headDim: tc.head_dim ?? hidden / heads,
       rmsNormEps: tc.rms_norm_eps ?? 1e-6,
-      ropeTheta: tc.rope_theta ?? 10000,
+      ropeTheta: tc.rope_parameters?.rope_theta ?? tc.rope_theta ?? 10000,
       vocabSize: weight('language_model.lm_head.weight').shape[0],
+      // MistralConfig's default window is 4096; LlamaConfig has none.
+      slidingWindow: mistral ? (tc.sliding_window === undefined ? 4096 : tc.sliding_window) : null,
     },
     vision: {
       hidden: vc.hidden_size ?? 768,
@@ -128,6 +152,7 @@ export function loadReferenceModel(dir: string): ReferenceModel {
     featureLayers: Array.isArray(featureLayer) ? featureLayer : [featureLayer],
     selectStrategy: config.vision_feature_select_strategy ?? 'default',
     projectorActivation: activation(config.projector_hidden_act ?? 'gelu'),
+    gridPinpoints: config.model_type === 'llava_next' ? (config.image_grid_pinpoints ?? DEFAULT_PINPOINTS) : null,
     weight,
   };
 }
@@ -300,7 +325,7 @@ export function referenceDecoderLayer(
   const keys = past ? concatRows([past.keys, k]) : k;
   const values = past ? concatRows([past.values, v]) : v;
   const pastLength = past ? past.keys.rows : 0;
-  const probs = attentionProbs(q, keys, heads, kvHeads, (i, j) => j <= pastLength + i);
+  const probs = attentionProbs(q, keys, heads, kvHeads, visible(model, pastLength));
   const aOut = linear(attendValues(probs, values, x.rows, heads, kvHeads), w('self_attn.o_proj.weight'));
   const h = add(x, aOut);
   const fIn = rmsNorm(h, w('post_attention_layernorm.weight'), rmsNormEps);
@@ -330,7 +355,7 @@ export function referenceProbe(
   const { heads, kvHeads } = model.text;
   const { q, k } = queriesAndKeys(model, layer, hidden, positions);
   const queries = gatherRows(q, range(queryStart, hidden.rows));
-  const probs = attentionProbs(queries, k, heads, kvHeads, (i, j) => j <= queryStart + i);
+  const probs = attentionProbs(queries, k, heads, kvHeads, visible(model, queryStart));
   const S = hidden.rows;
   const out = new Float64Array(S);
   const weight = 1 / (heads * queries.rows);
@@ -361,8 +386,10 @@ export function referenceEmbed(model: ReferenceModel, ids: ArrayLike<number>): M
 export interface PromptInput {
   /** Token ids with at most one image_token_index placeholder (BOS included if wanted). */
   inputIds: ArrayLike<number>;
-  /** Normalized pixels [3, H, W] (CHW) for the image; required when inputIds has the placeholder. */
+  /** Normalized pixels [3, H, W] (CHW) for the image; required when inputIds has the placeholder, unless visualTokens is given. */
   pixelValues?: ArrayLike<number>;
+  /** The visual tokens themselves [N, D] (LLaVA-NeXT's packed views, reference-next.ts), instead of pixelValues. */
+  visualTokens?: Mat;
 }
 
 export interface PromptEmbeddings {
@@ -378,12 +405,13 @@ export function referenceEmbedPrompt(model: ReferenceModel, input: PromptInput, 
   const at = ids.indexOf(model.imageTokenIndex);
   if (at < 0) return { embeds: referenceEmbed(model, ids), visualStart: ids.length, visualCount: 0 };
   if (ids.indexOf(model.imageTokenIndex, at + 1) >= 0) throw new Error('reference: more than one <image> placeholder');
-  if (!vision) {
+  if (!vision && !input.visualTokens) {
     if (!input.pixelValues) throw new Error('reference: prompt has <image> but no pixelValues');
     vision = referenceVision(model, input.pixelValues);
   }
-  const embeds = concatRows([referenceEmbed(model, ids.slice(0, at)), vision.imageFeatures, referenceEmbed(model, ids.slice(at + 1))]);
-  return { embeds, visualStart: at, visualCount: vision.imageFeatures.rows, vision };
+  const visual = input.visualTokens ?? vision!.imageFeatures;
+  const embeds = concatRows([referenceEmbed(model, ids.slice(0, at)), visual, referenceEmbed(model, ids.slice(at + 1))]);
+  return { embeds, visualStart: at, visualCount: visual.rows, vision };
 }
 
 // ---- whole forward ----
@@ -444,7 +472,7 @@ export function referenceGenerate(model: ReferenceModel, opts: GenerateOptions):
   const tokens: number[] = [];
   const stepLogits: Float64Array[] = [];
   for (let step = 0; step < opts.maxNewTokens; step++) {
-    const { logits } = referencePrefill(model, { inputIds: [...ids, ...tokens] }, vision);
+    const { logits } = referencePrefill(model, { inputIds: [...ids, ...tokens], visualTokens: opts.visualTokens }, vision);
     const last = row(logits, logits.rows - 1).slice();
     const next = argmax(last);
     tokens.push(next);

@@ -1,16 +1,24 @@
 import { describe, expect, it } from 'vitest';
-import { layerPaperFlops, Trace, visualTokensAt } from '../../src/shared/trace.js';
+import { layerPaperFlops, singleViewLayout, Trace, visualTokensAt } from '../../src/shared/trace.js';
 import { parseMethod } from '../../src/shared/pruning.js';
 
 /** A hand-written 4-layer trace: 8 visual tokens, pruned to 4 after layer 2 and to 2 after layer 3. */
 function sample(): Trace {
   const perToken = (n: number) => Array.from({ length: n }, (_, i) => i / n);
   return {
-    version: 1,
+    version: 2,
     createdAt: '2026-11-24T14:00:00.000Z',
     model: { id: 'tiny', weightsHash: 'sha256:ab', numLayers: 4, hidden: 64 },
     provider: 'cpu',
-    image: { hash: 'sha256:cd', width: 100, height: 80, modelWidth: 56, modelHeight: 56, grid: { rows: 2, cols: 4 } },
+    image: {
+      hash: 'sha256:cd',
+      width: 100,
+      height: 80,
+      modelWidth: 56,
+      modelHeight: 56,
+      grid: { rows: 2, cols: 4 },
+      layout: singleViewLayout({ x: 10, y: 0, width: 80, height: 80 }, { rows: 2, cols: 4 }),
+    },
     prompt: { textTokens: 10, visualTokens: 8, instructionTokens: 6, visualStart: 3 },
     method: {
       label: 'transprune-high',
@@ -95,9 +103,9 @@ describe('Trace schema', () => {
     [
       'another version',
       (t: Trace) => {
-        (t as { version: number }).version = 2;
+        (t as { version: number }).version = 1;
       },
-      /version|expected 1/i,
+      /version|expected 2/i,
     ],
     [
       'a negative time',

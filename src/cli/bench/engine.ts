@@ -1,4 +1,5 @@
 import { join, resolve } from 'node:path';
+import sharp from 'sharp';
 import { makeSyntheticCheckpoint, type CheckpointShape } from '../../engine/checkpoint/synthetic.js';
 import { writeFileAtomic } from '../../engine/io/files.js';
 import { importCheckpoint } from '../../engine/pack/import.js';
@@ -9,7 +10,10 @@ import { encodeChat } from '../../engine/text/chat.js';
 import { Decoder } from '../../engine/runtime/decode.js';
 import { encodeImage } from '../../engine/runtime/graphs.js';
 import { LoadedModel } from '../../engine/runtime/model.js';
-import { prefill, type PrefillInput } from '../../engine/runtime/prefill.js';
+import { prefill, type PrefillInput, type VisualTokens } from '../../engine/runtime/prefill.js';
+import { encodeVisual } from '../../engine/runtime/vision.js';
+import { prepareImage } from '../../engine/image/anyres.js';
+import { LLAVA_NEXT_DEFAULT_PINPOINTS } from '../../engine/model/config.js';
 import { SessionFactory } from '../../engine/runtime/providers.js';
 import { measureGemmPeak, median } from './gemm.js';
 import { integerOr, providerFromArgs, providerOptions } from '../run-options.js';
@@ -38,16 +42,21 @@ export interface BenchModelShape {
    * making 6.7 B random weights in JavaScript would take longer than a GPU machine's command may run.
    */
   distinctLayers?: number;
+  /** 'llava-next': AnyRes with LLaVA-NeXT's resolutions; benchPrompt then gives it a 672 x 672 image (2928 visual tokens). */
+  arch?: BenchArch;
 }
 
-/** 336 px / patch 14 = 24 x 24 = 576 visual tokens, as LLaVA-1.5. */
+export type BenchArch = 'llava' | 'llava-next';
+
+/** 336 px / patch 14 = 24 x 24 = 576 visual tokens per view, as LLaVA-1.5 and each LLaVA-NeXT tile. */
 const IMAGE = { imageSize: 336, patchSize: 14 };
 
 /** Makes (once, cached under .cache/bench) and imports a random-weight checkpoint of the given decoder shape. */
 export async function benchPack(shape: BenchModelShape): Promise<string> {
   const intermediate = shape.intermediate ?? Math.round((shape.hidden * 8) / 3 / 64) * 64;
   const distinct = Math.min(shape.layers, shape.distinctLayers ?? shape.layers);
-  const name = `bench-h${shape.hidden}-l${shape.layers}${distinct < shape.layers ? `of${distinct}` : ''}-m${intermediate}-${shape.dtype}`;
+  const next = shape.arch === 'llava-next';
+  const name = `bench-h${shape.hidden}-l${shape.layers}${distinct < shape.layers ? `of${distinct}` : ''}-m${intermediate}-${shape.dtype}${next ? '-next' : ''}`;
   const root = resolve('.cache/bench');
   const cached = (await listPacks(join(root, 'store'))).find((p) => p.name === name);
   if (cached) return cached.path;
@@ -68,7 +77,12 @@ export async function benchPack(shape: BenchModelShape): Promise<string> {
   console.error(`making a ${shape.layers}-layer, ${shape.hidden}-wide ${shape.dtype} checkpoint in ${checkpoint}`);
   // Safetensors files are written whole from one buffer: keep each shard near 1 GB (Node buffers stop at 4 GB).
   const bytes = distinct * (4 * shape.hidden ** 2 + 3 * shape.hidden * intermediate) * (shape.dtype === 'fp16' ? 2 : 4);
-  await makeSyntheticCheckpoint(checkpoint, { ...tiny, dtype: shape.dtype, shards: Math.max(1, Math.ceil(bytes / 2 ** 30)) });
+  await makeSyntheticCheckpoint(checkpoint, {
+    ...tiny,
+    dtype: shape.dtype,
+    shards: Math.max(1, Math.ceil(bytes / 2 ** 30)),
+    ...(next ? { gridPinpoints: LLAVA_NEXT_DEFAULT_PINPOINTS } : {}),
+  });
   console.error('importing it');
   const { dir } = await importCheckpoint(checkpoint, join(root, 'store'), { name, dtype: shape.dtype });
   if (distinct < shape.layers) await repeatLayers(dir, shape.layers);
@@ -88,15 +102,36 @@ async function repeatLayers(dir: string, layers: number): Promise<void> {
 }
 
 /** A LLaVA prompt with the image placeholder, and the visual tokens of a random image. */
-export async function benchPrompt(model: LoadedModel): Promise<PrefillInput> {
+/** A benchmark prompt; its visual tokens also say how many views the vision tower ran (for the FLOPs). */
+export type BenchPrompt = PrefillInput & { visual: VisualTokens & { views: number } };
+
+export async function benchPrompt(model: LoadedModel): Promise<BenchPrompt> {
   const question = 'What is in the image? Describe the colour of the sky and how many cars are on the left.';
   const { ids } = encodeChat(model.tokenizer, [{ role: 'user', text: question, image: true }], {
     template: model.chatTemplate,
     imageTokenId: model.config.imageTokenIndex,
   });
+  return { ids, imageTokenId: model.config.imageTokenIndex, visual: await benchImage(model) };
+}
+
+/**
+ * The visual tokens the benchmarks prefill. LLaVA-1.5: a pattern straight into the vision tower (576 tokens).
+ * LLaVA-NeXT: a 672 x 672 image through AnyRes (base view + 2 x 2 tiles, nothing unpadded, a newline per
+ * row: 576 + 48 x 48 + 48 = 2928 tokens, the most its default resolutions give; the paper's nominal N is 2880).
+ */
+async function benchImage(model: LoadedModel): Promise<VisualTokens & { views: number }> {
   const size = model.config.vision.imageSize;
-  const pixels = Float32Array.from({ length: 3 * size * size }, (_, i) => Math.sin(i * 0.37));
-  return { ids, imageTokenId: model.config.imageTokenIndex, visual: await encodeImage(model, pixels, size) };
+  if (!model.config.anyres) {
+    const pixels = Float32Array.from({ length: 3 * size * size }, (_, i) => Math.sin(i * 0.37));
+    return { ...(await encodeImage(model, pixels, size)), views: 1 };
+  }
+  const side = 2 * size;
+  const rgb = Uint8Array.from({ length: side * side * 3 }, (_, i) => Math.round(127.5 + 127.5 * Math.sin(i * 0.37)));
+  const png = await sharp(rgb, { raw: { width: side, height: side, channels: 3 } })
+    .png()
+    .toBuffer();
+  const { features, count, views } = await encodeVisual(model, await prepareImage(new Uint8Array(png), model.clip, model.viewSpec));
+  return { features, count, views };
 }
 
 /** FLOPs of an unpruned prefill's decoder layers and LM head (what `prefill` runs after the vision tower). */

@@ -2,9 +2,9 @@ import { formatMethod, parseMethod, positionPolicy, type MethodSpec } from '../.
 import { stageCounts, type Trace } from '../../shared/trace.js';
 import { createMethod } from '../../engine/pruning/index.js';
 import { LoadedModel } from '../../engine/runtime/model.js';
-import { prefill, type PrefillInput } from '../../engine/runtime/prefill.js';
+import { prefill } from '../../engine/runtime/prefill.js';
 import { TraceRecorder } from '../../engine/trace/recorder.js';
-import { benchPack, benchPrompt } from './engine.js';
+import { benchPack, benchPrompt, type BenchArch, type BenchPrompt } from './engine.js';
 import { median } from './gemm.js';
 import { integerOr, providerFromArgs, providerOptions } from '../run-options.js';
 import { printTable } from '../table.js';
@@ -38,19 +38,19 @@ interface Sample {
   trace: Trace;
 }
 
-async function timedPrefill(model: LoadedModel, input: PrefillInput, spec: MethodSpec): Promise<Sample> {
+async function timedPrefill(model: LoadedModel, input: BenchPrompt, spec: MethodSpec): Promise<Sample> {
   const recorder = new TraceRecorder({
     model: model.traceModel,
     provider: model.provider.active,
     image: null,
     prompt: {
       textTokens: input.ids.length - 1,
-      visualTokens: input.visual!.count,
+      visualTokens: input.visual.count,
       instructionTokens: input.ids.length - 1 - input.ids.indexOf(input.imageTokenId!),
       visualStart: input.ids.indexOf(input.imageTokenId!),
     },
     method: spec,
-    flopsModel: model.flopsModel,
+    flopsModel: model.flopsModelFor(input.visual),
   });
   const method = createMethod(spec, { numLayers: model.dims.numLayers, pruning: model.pruningOverrides }, recorder);
   const start = performance.now();
@@ -63,8 +63,9 @@ async function timedPrefill(model: LoadedModel, input: PrefillInput, spec: Metho
 
 export const pruningBench: BenchSuite = {
   summary: 'prefill time, FLOPs ratios and scoring overhead of every pruning method against none, in one run',
-  usage: 'bench pruning [--hidden 512] [--layers 12] [--runs 3] [--method M]... [--threads n] [--ep cpu]',
+  usage: 'bench pruning [--arch llava|llava-next] [--hidden 512] [--layers 12] [--runs 3] [--method M]... [--threads n] [--ep cpu]',
   options: {
+    arch: { type: 'string' },
     ...modelShapeOptions,
     method: { type: 'string', multiple: true },
     ...providerOptions,
@@ -74,6 +75,7 @@ export const pruningBench: BenchSuite = {
       hidden: integerOr(values.hidden, '--hidden', 512),
       layers: integerOr(values.layers, '--layers', 12),
       dtype: 'fp32' as const,
+      arch: benchArch(values.arch),
     };
     const runs = integerOr(values.runs, '--runs', 3);
     const { ep, threads } = providerFromArgs(values, 'cpu');
@@ -110,7 +112,7 @@ export const pruningBench: BenchSuite = {
       });
       const base = rows[0].prefillMs;
       console.log(
-        `\nbench pruning: ${shape.layers} layers, hidden ${shape.hidden}, ${input.visual!.count} visual + ${input.ids.length - 1} text tokens, provider ${model.provider.active}, fastest of ${runs} rounds\n`,
+        `\nbench pruning (${shape.arch}): ${shape.layers} layers, hidden ${shape.hidden}, ${input.visual.count} visual + ${input.ids.length - 1} text tokens, provider ${model.provider.active}, fastest of ${runs} rounds\n`,
       );
       printTable(
         ['method', 'visual tokens', 'prefill ms', 'vs none', 'paper FLOPs', 'full FLOPs', 'scoring ms', 'scoring share'],
@@ -145,3 +147,8 @@ export const pruningBench: BenchSuite = {
 };
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+
+function benchArch(value: unknown): BenchArch {
+  if (value === undefined || value === 'llava' || value === 'llava-next') return value ?? 'llava';
+  throw new Error(`--arch must be llava or llava-next, not ${String(value)}`);
+}

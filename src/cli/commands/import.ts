@@ -3,10 +3,10 @@ import { cliStoreDir } from '../../engine/pack/store.js';
 import type { WeightDtype } from '../../engine/onnx/weight-file.js';
 import { CliError, type CliCommand } from '../command.js';
 
-/** `import`: Hugging Face LLaVA-1.5 folder -> model pack in the store. */
+/** `import`: Hugging Face LLaVA-1.5 or LLaVA-NeXT folder -> model pack in the store. */
 export const importCommand: CliCommand = {
   name: 'import',
-  summary: 'turn a Hugging Face LLaVA-1.5 checkpoint folder into a model pack (ONNX graphs) in the model store',
+  summary: 'turn a Hugging Face LLaVA-1.5 or LLaVA-NeXT checkpoint folder into a model pack (ONNX graphs) in the model store',
   usage: 'import <hf-folder> [--name N] [--dtype fp32|fp16|int8|int4] [--store dir]',
   options: {
     name: { type: 'string' },
@@ -37,7 +37,7 @@ export const importCommand: CliCommand = {
       const what = pack.alreadyImported ? 'already imported' : 'imported';
       console.log(`${what}: "${pack.manifest.name}" (id ${pack.manifest.id}, ${pack.manifest.dtype}) at ${pack.dir}`);
       console.log(
-        `  text ${c.text.numLayers} layers, d=${c.text.hiddenSize}, ${c.text.numHeads} heads / ${c.text.numKvHeads} KV; vision ${c.vision.imageSize}px, ${numVisualTokens} visual tokens`,
+        `  text ${c.text.numLayers} layers, d=${c.text.hiddenSize}, ${c.text.numHeads} heads / ${c.text.numKvHeads} KV; vision ${c.vision.imageSize}px, ${numVisualTokens} visual tokens${c.anyres ? ' per view (LLaVA-NeXT AnyRes: a base view and up to ' + Math.max(...c.anyres.gridPinpoints.map(([h, w]) => (h * w) / c.vision.imageSize ** 2)) + ' tiles)' : ''}`,
       );
       return 0;
     } catch (err) {

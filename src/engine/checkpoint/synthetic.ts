@@ -1,4 +1,4 @@
-// Writes a real Hugging Face LLaVA-1.5-architecture checkpoint folder with seeded random weights:
+// Writes a real Hugging Face LLaVA-1.5 or LLaVA-NeXT checkpoint folder with seeded random weights:
 // config.json, model.safetensors (or shards + index), tokenizer.json, tokenizer_config.json,
 // preprocessor_config.json, generation_config.json. Everything the importer reads, nothing faked.
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -72,6 +72,11 @@ export interface SyntheticCheckpointOptions extends Partial<CheckpointShape> {
   tieWordEmbeddings?: boolean; // lm_head = embed_tokens (no lm_head tensor written); default false
   rmsNormEps?: number; // default 1e-5
   ropeTheta?: number; // default 10000
+  /** LLaVA-NeXT (model_type llava_next) with these AnyRes resolutions ([height, width], multiples of imageSize). */
+  gridPinpoints?: [number, number][];
+  /** The decoder's model_type; 'mistral' configs also get `slidingWindow` (null = none). */
+  textModel?: 'llama' | 'mistral';
+  slidingWindow?: number | null;
 }
 
 export interface SyntheticCheckpoint {
@@ -79,7 +84,7 @@ export interface SyntheticCheckpoint {
   shape: CheckpointShape;
   config: Record<string, unknown>;
   vocabSize: number;
-  /** Visual tokens per image: (imageSize / patchSize)^2 ('default' strategy). */
+  /** Visual tokens per view: (imageSize / patchSize)^2 ('default' strategy); a NeXT image has more. */
   numVisualTokens: number;
   tokens: { bos: number; eos: number; image: number; pad: number };
 }
@@ -112,7 +117,7 @@ function gaussian(seed: number, name: string, count: number, mean: number, std: 
 
 type Init = { shape: number[]; mean: number; std: number };
 
-function weightSpecs(s: CheckpointShape, vocabSize: number): Map<string, Init> {
+function weightSpecs(s: CheckpointShape, vocabSize: number, next: boolean): Map<string, Init> {
   const specs = new Map<string, Init>();
   const normal = (name: string, shape: number[], std: number, mean = 0) => specs.set(name, { shape, mean, std });
   // Linear layers use std 1/sqrt(fan_in) so activations stay O(1); norm gains vary around 1 so the gain matters.
@@ -141,6 +146,7 @@ function weightSpecs(s: CheckpointShape, vocabSize: number): Map<string, Init> {
   }
   layerNorm(`${v}.post_layernorm`, s.visionHidden); // present in real checkpoints, unused by LLaVA
 
+  if (next) normal('image_newline', [s.hidden], 1);
   linear('multi_modal_projector.linear_1', s.hidden, s.visionHidden, true);
   linear('multi_modal_projector.linear_2', s.hidden, s.hidden, true);
 
@@ -219,9 +225,12 @@ export async function makeSyntheticCheckpoint(dir: string, opts: SyntheticCheckp
 
   const tokenizer = buildSyntheticTokenizer();
   const vocabSize = tokenizer.size;
+  const next = opts.gridPinpoints !== undefined;
+  const textModel = opts.textModel ?? 'llama';
   const config = {
-    architectures: ['LlavaForConditionalGeneration'],
-    model_type: 'llava',
+    architectures: [next ? 'LlavaNextForConditionalGeneration' : 'LlavaForConditionalGeneration'],
+    model_type: next ? 'llava_next' : 'llava',
+    ...(next ? { image_grid_pinpoints: opts.gridPinpoints } : {}),
     ignore_index: -100,
     image_token_index: tokenizer.imageId,
     pad_token_id: tokenizer.padId,
@@ -232,8 +241,9 @@ export async function makeSyntheticCheckpoint(dir: string, opts: SyntheticCheckp
     torch_dtype: TORCH_DTYPE[dtype],
     vocab_size: vocabSize,
     text_config: {
-      model_type: 'llama',
-      architectures: ['LlamaForCausalLM'],
+      model_type: textModel,
+      architectures: [textModel === 'mistral' ? 'MistralForCausalLM' : 'LlamaForCausalLM'],
+      ...(textModel === 'mistral' ? { sliding_window: opts.slidingWindow ?? null } : {}),
       hidden_size: shape.hidden,
       intermediate_size: shape.intermediate,
       num_hidden_layers: shape.layers,
@@ -267,7 +277,7 @@ export async function makeSyntheticCheckpoint(dir: string, opts: SyntheticCheckp
 
   const rename = opts.layout === 'new' ? legacyToUnifiedName : (name: string) => name;
   const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
-  for (const [name, init] of weightSpecs(shape, vocabSize)) {
+  for (const [name, init] of weightSpecs(shape, vocabSize, next)) {
     if (opts.tieWordEmbeddings && name === 'language_model.lm_head.weight') continue;
     const count = init.shape.reduce((a, b) => a * b, 1);
     tensors.set(rename(name), { shape: init.shape, data: gaussian(seed, name, count, init.mean, init.std) });
@@ -293,8 +303,9 @@ export async function makeSyntheticCheckpoint(dir: string, opts: SyntheticCheckp
     ...(chatTemplate ? { chat_template: chatTemplate } : {}),
   });
   writeJson(join(dir, 'preprocessor_config.json'), {
-    image_processor_type: 'CLIPImageProcessor',
-    processor_class: 'LlavaProcessor',
+    image_processor_type: next ? 'LlavaNextImageProcessor' : 'CLIPImageProcessor',
+    processor_class: next ? 'LlavaNextProcessor' : 'LlavaProcessor',
+    ...(next ? { image_grid_pinpoints: opts.gridPinpoints, do_pad: true } : {}),
     do_resize: true,
     size: { shortest_edge: shape.imageSize },
     resample: 3,

@@ -159,10 +159,31 @@ export async function preprocessClip(
   const target = resizedSize(info.width, info.height, params.resize);
   const decoded = await decodeRgb(buffer, info, target, limits.maxPixels ?? DEFAULT_IMAGE_LIMITS.maxPixels);
   signal?.throwIfAborted();
+  const view = await clipPixels(decoded, target, params, signal);
+  return {
+    pixelValues: view.pixels,
+    width: view.width,
+    height: view.height,
+    originalWidth: info.width,
+    originalHeight: info.height,
+    format: info.format,
+    hash: imageHash(buffer),
+  };
+}
+
+/**
+ * Steps 2-4 on a decoded image: the resize to `target` (only the pixels the center crop keeps are
+ * computed), the crop, rescale and normalize into CHW float32. `signal` stops it between rows.
+ */
+export async function clipPixels(
+  decoded: { rgb: Uint8Array; width: number; height: number },
+  target: { width: number; height: number },
+  params: ClipParams,
+  signal?: AbortSignal,
+): Promise<{ pixels: Float32Array; width: number; height: number }> {
   const crop = params.crop ?? target;
   const top = Math.floor((target.height - crop.height) / 2);
   const left = Math.floor((target.width - crop.width) / 2);
-  // Only the resized pixels the center crop keeps are computed.
   const x0 = Math.max(0, left);
   const y0 = Math.max(0, top);
   const region = {
@@ -171,32 +192,25 @@ export async function preprocessClip(
     width: Math.min(target.width, left + crop.width) - x0,
     height: Math.min(target.height, top + crop.height) - y0,
   };
-  const steps = resizeBicubicRegion(decoded.rgb, decoded.width, decoded.height, 3, target.width, target.height, region);
-  let rgb: Uint8Array;
+  const rgb = await runSteps(
+    resizeBicubicRegion(decoded.rgb, decoded.width, decoded.height, 3, target.width, target.height, region),
+    signal,
+  );
+  return { pixels: normalizeCrop(rgb, region, { top, left, ...crop }, params), width: crop.width, height: crop.height };
+}
+
+/** Runs a resampling generator, giving the event loop a turn between its steps (a cancel message may be waiting). */
+export async function runSteps<T>(steps: Generator<void, T>, signal?: AbortSignal): Promise<T> {
   for (;;) {
     const next = steps.next();
-    if (next.done) {
-      rgb = next.value;
-      break;
-    }
-    // Give the event loop a turn (a cancel message may be waiting), then go on.
+    if (next.done) return next.value;
     await new Promise<void>((resolve) => setImmediate(resolve));
     signal?.throwIfAborted();
   }
-  const pixels = normalizeCrop(rgb, region, { top, left, ...crop }, params);
-  return {
-    pixelValues: pixels,
-    width: crop.width,
-    height: crop.height,
-    originalWidth: info.width,
-    originalHeight: info.height,
-    format: info.format,
-    hash: imageHash(buffer),
-  };
 }
 
 /** Decoded 8-bit sRGB without alpha, orientation applied; reduced first when the image is very large (see PRESCALE_ABOVE_PIXELS). */
-async function decodeRgb(
+export async function decodeRgb(
   buffer: Uint8Array,
   info: { format: ImageFormat; width: number; height: number },
   target: { width: number; height: number },

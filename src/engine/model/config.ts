@@ -1,6 +1,7 @@
-// config.json of a Hugging Face LLaVA-1.5 checkpoint -> a typed, fully defaulted LlavaConfig.
-// Defaults are those of transformers' LlavaConfig / LlamaConfig / CLIPVisionConfig, because llava-hf
-// configs omit any key equal to its default. Anything this engine cannot run is rejected by name.
+// config.json of a Hugging Face LLaVA-1.5 or LLaVA-NeXT checkpoint -> a typed, fully defaulted LlavaConfig.
+// Defaults are those of transformers' LlavaConfig / LlavaNextConfig / LlamaConfig / MistralConfig /
+// CLIPVisionConfig, because llava-hf configs omit any key equal to its default. Anything this engine
+// cannot run is rejected by name.
 
 import { z } from 'zod';
 import { describeIssues } from '../../shared/result.js';
@@ -17,6 +18,8 @@ export interface TextConfig {
   vocabSize: number;
   maxPositionEmbeddings: number;
   tieWordEmbeddings: boolean;
+  /** Mistral: a query attends to at most this many keys (itself and the ones before); absent = full causal attention. */
+  slidingWindow?: number;
 }
 
 export interface VisionConfig {
@@ -41,6 +44,8 @@ export interface LlavaConfig {
   bosTokenId: number | null;
   eosTokenId: number | null;
   padTokenId: number | null;
+  /** LLaVA-NeXT (model_type llava_next): the AnyRes resolutions, [height, width] in pixels. Absent = LLaVA-1.5, one view. */
+  anyres?: { gridPinpoints: [number, number][] };
 }
 
 export class ConfigError extends Error {
@@ -48,8 +53,30 @@ export class ConfigError extends Error {
 }
 
 const SUPPORTED =
-  "model_type 'llava' with a 'llama' text model (silu, no attention/MLP bias, no rope_scaling), " +
+  "model_type 'llava' (LLaVA-1.5) or 'llava_next' (LLaVA-NeXT, anyres with the 'default' feature strategy) with a " +
+  "'llama' or 'mistral' text model (silu, no attention/MLP bias, no rope_scaling; Mistral's sliding window supported), " +
   "a 'clip_vision_model' vision tower (quick_gelu) and a gelu projector";
+
+/** Text-model defaults that differ by model_type (transformers' LlamaConfig and MistralConfig). */
+const TEXT_DEFAULTS = {
+  llama: { intermediate_size: 11008, num_key_value_heads: null, rms_norm_eps: 1e-6, max_position_embeddings: 2048, sliding_window: null },
+  mistral: {
+    intermediate_size: 14336,
+    num_key_value_heads: 8,
+    rms_norm_eps: 1e-6,
+    max_position_embeddings: 4096 * 32,
+    sliding_window: 4096,
+  },
+} as const;
+
+/** LlavaNextConfig's image_grid_pinpoints when config.json omits it. */
+export const LLAVA_NEXT_DEFAULT_PINPOINTS: [number, number][] = [
+  [336, 672],
+  [672, 336],
+  [672, 672],
+  [1008, 336],
+  [336, 1008],
+];
 
 const count = z.number().int().positive();
 const tokenId = z.number().int().nonnegative().nullable().optional();
@@ -69,13 +96,14 @@ const textSchema = z.looseObject({
   num_attention_heads: count.default(32),
   num_key_value_heads: count.nullable().optional(),
   head_dim: count.nullable().optional(),
-  intermediate_size: count.default(11008),
-  rms_norm_eps: z.number().positive().default(1e-6),
+  intermediate_size: count.optional(),
+  rms_norm_eps: z.number().positive().optional(),
   rope_theta: z.number().positive().optional(),
   // transformers 5 moves rope_theta and the rope type into rope_parameters.
   rope_parameters: z.looseObject({ rope_theta: z.number().positive().optional(), rope_type: z.string().optional() }).optional(),
   vocab_size: count.default(32000),
-  max_position_embeddings: count.default(2048),
+  max_position_embeddings: count.optional(),
+  sliding_window: count.nullable().optional(),
   hidden_act: z.string().default('silu'),
   attention_bias: z.boolean().default(false),
   mlp_bias: z.boolean().default(false),
@@ -121,6 +149,11 @@ const llavaSchema = z.looseObject({
   multimodal_projector_bias: z.boolean().default(true),
   vision_feature_layer: z.union([z.number().int(), z.array(z.number().int())]).default(-2),
   vision_feature_select_strategy: z.string().default('default'),
+  image_grid_pinpoints: z
+    .array(z.tuple([count, count]))
+    .min(1)
+    .nullable()
+    .optional(),
   tie_word_embeddings: z.boolean().optional(),
   bos_token_id: tokenId,
   eos_token_id: tokenIdOrList,
@@ -142,8 +175,9 @@ export function parseLlavaConfig(jsonText: string, source = 'config.json'): Llav
     throw new ConfigError(`${source}: unsupported ${what}; supported: ${SUPPORTED}`);
   };
 
-  if (top.model_type !== 'llava') reject(`model_type '${top.model_type}'`);
-  if (text.model_type !== 'llama') reject(`text_config.model_type '${text.model_type}'`);
+  if (top.model_type !== 'llava' && top.model_type !== 'llava_next') reject(`model_type '${top.model_type}'`);
+  if (text.model_type !== 'llama' && text.model_type !== 'mistral') reject(`text_config.model_type '${text.model_type}'`);
+  const textDefaults = TEXT_DEFAULTS[text.model_type as keyof typeof TEXT_DEFAULTS];
   if (text.hidden_act !== 'silu') reject(`text_config.hidden_act '${text.hidden_act}'`);
   if (text.attention_bias) reject('text_config.attention_bias true');
   if (text.mlp_bias) reject('text_config.mlp_bias true');
@@ -156,8 +190,15 @@ export function parseLlavaConfig(jsonText: string, source = 'config.json'): Llav
   if (Array.isArray(top.vision_feature_layer)) reject('a list vision_feature_layer (multi-layer features)');
   const strategy = top.vision_feature_select_strategy;
   if (strategy !== 'default' && strategy !== 'full') reject(`vision_feature_select_strategy '${strategy}' (use 'default' or 'full')`);
+  // transformers' LlavaNextModel cannot tile CLS-carrying features either (its view() fails), so no checkpoint ships it.
+  if (top.model_type === 'llava_next' && strategy === 'full') reject("vision_feature_select_strategy 'full' with llava_next");
+  const anyres = top.model_type === 'llava_next' ? { gridPinpoints: top.image_grid_pinpoints ?? LLAVA_NEXT_DEFAULT_PINPOINTS } : undefined;
+  if (top.model_type === 'llava' && top.image_grid_pinpoints) reject("image_grid_pinpoints with model_type 'llava' (that is llava_next)");
 
-  const numKvHeads = text.num_key_value_heads ?? text.num_attention_heads;
+  const numKvHeads = text.num_key_value_heads ?? textDefaults.num_key_value_heads ?? text.num_attention_heads;
+  // LlamaConfig has no sliding window: the key means nothing there, as in transformers.
+  const slidingWindow =
+    text.model_type === 'mistral' && text.sliding_window !== undefined ? text.sliding_window : textDefaults.sliding_window;
   const headDim = text.head_dim ?? text.hidden_size / text.num_attention_heads;
   const ensure = (ok: boolean, what: string) => {
     if (!ok) throw new ConfigError(`${source}: ${what}`);
@@ -179,6 +220,11 @@ export function parseLlavaConfig(jsonText: string, source = 'config.json'): Llav
     vision.image_size % vision.patch_size === 0,
     `vision image_size ${vision.image_size} is not a multiple of patch_size ${vision.patch_size}`,
   );
+  for (const [h, w] of anyres?.gridPinpoints ?? [])
+    ensure(
+      h % vision.image_size === 0 && w % vision.image_size === 0,
+      `image_grid_pinpoints entry [${h}, ${w}] is not a whole number of ${vision.image_size}-pixel tiles`,
+    );
 
   const L = vision.num_hidden_layers;
   const layer = top.vision_feature_layer as number;
@@ -192,12 +238,13 @@ export function parseLlavaConfig(jsonText: string, source = 'config.json'): Llav
       numHeads: text.num_attention_heads,
       numKvHeads,
       headDim,
-      intermediateSize: text.intermediate_size,
-      rmsNormEps: text.rms_norm_eps,
+      intermediateSize: text.intermediate_size ?? textDefaults.intermediate_size,
+      rmsNormEps: text.rms_norm_eps ?? textDefaults.rms_norm_eps,
       ropeTheta: text.rope_parameters?.rope_theta ?? text.rope_theta ?? 10000,
       vocabSize: text.vocab_size,
-      maxPositionEmbeddings: text.max_position_embeddings,
+      maxPositionEmbeddings: text.max_position_embeddings ?? textDefaults.max_position_embeddings,
       tieWordEmbeddings: top.tie_word_embeddings ?? text.tie_word_embeddings,
+      ...(slidingWindow === null ? {} : { slidingWindow }),
     },
     vision: {
       hiddenSize: vision.hidden_size,
@@ -216,14 +263,16 @@ export function parseLlavaConfig(jsonText: string, source = 'config.json'): Llav
     bosTokenId: top.bos_token_id ?? text.bos_token_id ?? null,
     eosTokenId: top.eos_token_id ?? text.eos_token_id ?? null,
     padTokenId: top.pad_token_id ?? text.pad_token_id ?? null,
+    ...(anyres ? { anyres } : {}),
   };
 }
 
 /**
  * Weights in the checkpoint as Hugging Face counts them: the whole CLIP vision tower (every layer and
- * the post-layernorm, even those LLaVA does not use), the projector, and the Llama decoder with its head.
+ * the post-layernorm, even those LLaVA does not use), the projector, the decoder with its head, and
+ * LLaVA-NeXT's image_newline vector.
  */
-export function parameterCount({ vision: v, text: t, projectorBias }: LlavaConfig): number {
+export function parameterCount({ vision: v, text: t, projectorBias, anyres }: LlavaConfig): number {
   const linear = (inputs: number, outputs: number, bias: boolean) => inputs * outputs + (bias ? outputs : 0);
   const layerNorm = 2 * v.hiddenSize;
   const patches = (v.imageSize / v.patchSize) ** 2;
@@ -244,10 +293,11 @@ export function parameterCount({ vision: v, text: t, projectorBias }: LlavaConfi
   const textLayer = 2 * t.hiddenSize * q + 2 * t.hiddenSize * kv + 3 * t.hiddenSize * t.intermediateSize + 2 * t.hiddenSize;
   const embeddings = t.vocabSize * t.hiddenSize;
   const text = embeddings + t.numLayers * textLayer + t.hiddenSize + (t.tieWordEmbeddings ? 0 : embeddings);
-  return vision + projector + text;
+  const newline = anyres ? t.hiddenSize : 0;
+  return vision + projector + text + newline;
 }
 
-/** Visual tokens per image: the patch grid, plus CLS under the 'full' strategy. */
+/** Visual tokens per view (LLaVA-1.5's image, NeXT's base view or one tile): the patch grid, plus CLS under the 'full' strategy. */
 export function numVisualTokens(config: LlavaConfig): number {
   const grid = config.vision.imageSize / config.vision.patchSize;
   return grid * grid + (config.visionFeatureSelectStrategy === 'full' ? 1 : 0);

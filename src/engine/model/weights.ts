@@ -6,13 +6,14 @@ import type { LlavaConfig } from './config.js';
 
 export type WeightLayout = 'legacy' | 'unified';
 
-const PREFIXES: Record<WeightLayout, { vision: string; projector: string; text: string; lmHead: string }> = {
+const PREFIXES: Record<WeightLayout, { vision: string; projector: string; text: string; lmHead: string; imageNewline: string }> = {
   // llava-hf checkpoints saved before transformers 4.52
   legacy: {
     vision: 'vision_tower.vision_model.',
     projector: 'multi_modal_projector.',
     text: 'language_model.model.',
     lmHead: 'language_model.lm_head.weight',
+    imageNewline: 'image_newline',
   },
   // transformers >= 4.52 (LlavaModel + lm_head)
   unified: {
@@ -20,11 +21,16 @@ const PREFIXES: Record<WeightLayout, { vision: string; projector: string; text: 
     projector: 'model.multi_modal_projector.',
     text: 'model.language_model.',
     lmHead: 'lm_head.weight',
+    imageNewline: 'model.image_newline',
   },
 };
 
 /** Maps names relative to each sub-model (e.g. `layers.3.mlp.up_proj.weight`) to the checkpoint's full names. */
 export class WeightNames {
+  /**
+   * `flatVision`: the CLIP tower's names lack the `vision_model.` level (`vision_tower.embeddings.…`), as
+   * transformers 5 saves its flattened CLIPVisionModel.
+   */
   constructor(
     readonly layout: WeightLayout,
     private readonly tied: boolean,
@@ -41,6 +47,10 @@ export class WeightNames {
   text(name: string): string {
     return PREFIXES[this.layout].text + name;
   }
+  /** LLaVA-NeXT's learned vector appended after each row of tile features. */
+  imageNewline(): string {
+    return PREFIXES[this.layout].imageNewline;
+  }
   /** With tied embeddings the output projection is the token embedding matrix. */
   lmHead(): string {
     return this.tied ? this.text('embed_tokens.weight') : PREFIXES[this.layout].lmHead;
@@ -52,6 +62,7 @@ export function legacyToUnifiedName(legacy: string): string {
   const from = PREFIXES.legacy;
   const to = PREFIXES.unified;
   if (legacy === from.lmHead) return to.lmHead;
+  if (legacy === from.imageNewline) return to.imageNewline;
   for (const part of ['vision', 'projector', 'text'] as const) {
     if (legacy.startsWith(from[part])) return to[part] + legacy.slice(from[part].length);
   }
@@ -112,6 +123,7 @@ export function expectedTensors(config: LlavaConfig, names: WeightNames): { name
     add(names.vision(`${p}mlp.fc2.bias`), [v.hiddenSize]);
   }
 
+  if (config.anyres) add(names.imageNewline(), [t.hiddenSize]);
   add(names.projector('linear_1.weight'), [t.hiddenSize, v.hiddenSize]);
   add(names.projector('linear_2.weight'), [t.hiddenSize, t.hiddenSize]);
   if (config.projectorBias) {

@@ -100,13 +100,19 @@ export function applyRope(g: Graph, x: string, rope: Rope): string {
   return g.add(g.mul(x, rope.cos), g.mul(rotated, rope.sin));
 }
 
-/** bool [Sq, T]: query row i may see key j iff j <= offset + i (offset = keys before the first query). */
-export function causalMask(g: Graph, queryCount: string, keyCount: string, offset: string): string {
+/**
+ * bool [Sq, T]: query row i may see key j iff j <= offset + i (offset = keys before the first query),
+ * and, with a sliding window W, also j > offset + i - W (the W keys up to itself, as transformers' Mistral).
+ */
+export function causalMask(g: Graph, queryCount: string, keyCount: string, offset: string, window?: number): string {
   const zero = g.constant('int64', [0], []);
   const one = g.constant('int64', [1], []);
   const rows = g.unsqueeze(g.op('Range', [zero, queryCount, one]), [1]); // [Sq, 1]
   const cols = g.op('Range', [zero, keyCount, one]); // [T]
-  return g.op('LessOrEqual', [cols, g.add(rows, offset)]);
+  const query = g.add(rows, offset);
+  const causal = g.op('LessOrEqual', [cols, query]);
+  if (window === undefined) return causal;
+  return g.op('And', [causal, g.op('Greater', [cols, g.op('Sub', [query, g.constant('int64', [window], [])])])]);
 }
 
 export interface AttentionShape {

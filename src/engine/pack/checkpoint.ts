@@ -1,4 +1,4 @@
-// A Hugging Face LLaVA-1.5 checkpoint folder, read and validated in full before anything is built:
+// A Hugging Face LLaVA-1.5 or LLaVA-NeXT checkpoint folder, read and validated in full before anything is built:
 // config.json, the safetensors (every tensor's name, shape and dtype), tokenizer.json,
 // preprocessor_config.json, the chat template and the special token ids.
 
@@ -43,7 +43,7 @@ const TOKENIZER_FILES = [
 
 export async function readCheckpoint(dir: string): Promise<Checkpoint> {
   if (!(await isFile(join(dir, 'config.json')))) {
-    throw new CheckpointError(`${dir}: no config.json (expected a Hugging Face LLaVA-1.5 checkpoint folder)`);
+    throw new CheckpointError(`${dir}: no config.json (expected a Hugging Face LLaVA-1.5 or LLaVA-NeXT checkpoint folder)`);
   }
   await refuseEscapingLinks(dir);
   const parsed = parseLlavaConfig(await readFile(join(dir, 'config.json'), 'utf8'), join(dir, 'config.json'));
@@ -181,6 +181,16 @@ function parseImageParams(raw: Record<string, unknown> | null, config: LlavaConf
     throw new CheckpointError(`${where}: ${describeIssues(params.error)}`);
   }
   const p = params.data;
+  // LLaVA-NeXT: the processor tiles with its own copy of the resolutions; both must agree or tiles and features would not line up.
+  if (
+    config.anyres &&
+    raw.image_grid_pinpoints !== undefined &&
+    JSON.stringify(raw.image_grid_pinpoints) !== JSON.stringify(config.anyres.gridPinpoints)
+  ) {
+    throw new CheckpointError(
+      `${where}: image_grid_pinpoints ${JSON.stringify(raw.image_grid_pinpoints)} differ from config.json's ${JSON.stringify(config.anyres.gridPinpoints)}`,
+    );
+  }
   const out = p.do_center_crop ? p.crop_size : p.do_resize && 'height' in p.size ? p.size : null;
   if (!out || out.height !== side || out.width !== side) {
     throw new CheckpointError(

@@ -1,4 +1,4 @@
-// importCheckpoint: Hugging Face LLaVA-1.5 folder -> model pack in the store.
+// importCheckpoint: Hugging Face LLaVA-1.5 or LLaVA-NeXT folder -> model pack in the store.
 // Everything is validated first; the graphs are then written into a temp folder inside the store
 // and renamed into place in one step, so a failed or cancelled import leaves nothing behind.
 

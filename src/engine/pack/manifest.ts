@@ -43,6 +43,7 @@ export const LlavaConfigSchema = z.object({
     vocabSize: count,
     maxPositionEmbeddings: count,
     tieWordEmbeddings: z.boolean(),
+    slidingWindow: count.optional(),
   }),
   vision: z.object({
     hiddenSize: count,
@@ -62,6 +63,7 @@ export const LlavaConfigSchema = z.object({
   /** Resolved at import (config.json, else generation_config.json), so never null in a pack. */
   eosTokenId: tokenId,
   padTokenId: tokenId.nullable(),
+  anyres: z.object({ gridPinpoints: z.array(z.tuple([count, count])).min(1) }).optional(),
 }) satisfies z.ZodType<LlavaConfig>;
 
 export const PackManifest = z

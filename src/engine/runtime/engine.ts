@@ -7,7 +7,7 @@ import type { Progress } from '../../shared/progress.js';
 import type { ProviderRequest } from '../../shared/providers.js';
 import { positionPolicy, type MethodSpec } from '../../shared/pruning.js';
 import type { Trace } from '../../shared/trace.js';
-import { preprocessClip } from '../image/preprocess.js';
+import { prepareImage, type PreparedImage } from '../image/anyres.js';
 import { CodedError } from '../../shared/result.js';
 import { importCheckpoint } from '../pack/import.js';
 import { findPack, listPacks, type PackSummary } from '../pack/store.js';
@@ -24,11 +24,11 @@ import {
   type GenerateOptions,
   type Generation,
 } from './generate.js';
-import { encodeImage } from './graphs.js';
 import { LruCache } from './lru.js';
 import { LoadedModel } from './model.js';
-import type { PrefillInput, VisualTokens } from './prefill.js';
+import type { PrefillInput } from './prefill.js';
 import type { ProviderReport } from './providers.js';
+import { encodeVisual, type EncodedVisual } from './vision.js';
 
 /**
  * The engine's one entry point for the worker process and the CLI: finds or imports a model, keeps one
@@ -95,7 +95,7 @@ export class Engine {
   /** Hugging Face folders already imported in this process: the importer would re-hash every weight to find out. */
   readonly #imported = new Map<string, string>();
   #queue: Promise<unknown> = Promise.resolve();
-  readonly #vision: LruCache<string, { features: Float32Array; count: number }>;
+  readonly #vision: LruCache<string, EncodedVisual>;
 
   constructor(readonly options: EngineOptions) {
     this.#vision = new LruCache(options.visionCacheSize ?? 8);
@@ -174,16 +174,14 @@ export class Engine {
     return turn;
   }
 
-  /**
-   * Everything before prefill, for one method or several: the model loaded, the image (if any) encoded,
-   * the prompt tokenized. A text-only question runs no vision tower.
-   */
+  /** Everything before prefill, for one method or several: the model loaded, the image encoded, the prompt tokenized. */
   async #prepare(request: Omit<AskRequest, 'method'>, callbacks: StageCallbacks): Promise<Question> {
     const withImage = request.image !== undefined;
     const turns = request.turns ?? [{ role: 'user' as const, text: requireQuestion(request.question), image: withImage }];
     if (turns.some((t) => t.image) !== withImage)
       throw new Error(withImage ? 'an image was given, but no turn carries it' : 'a turn carries the image, but no image was given');
     const model = await this.ensureModel(request.model, request.ep, callbacks);
+    // A text-only question runs no vision tower.
     const image = request.image === undefined ? undefined : await this.#encodeImage(model, request.image, callbacks);
     callbacks.signal?.throwIfAborted();
     const prompt = encodeChat(model.tokenizer, turns, { template: model.chatTemplate, imageTokenId: model.config.imageTokenIndex });
@@ -204,13 +202,13 @@ export class Engine {
     const start = performance.now();
     callbacks.onEvent?.({ type: 'stage', stage: 'preprocessing' });
     const bytes = typeof file === 'string' ? await readImageFile(file) : file;
-    const image = await preprocessClip(bytes, model.clip, undefined, callbacks.signal);
+    const image = await prepareImage(bytes, model.clip, model.viewSpec, undefined, callbacks.signal);
     const preprocessMs = performance.now() - start;
 
     callbacks.onEvent?.({ type: 'stage', stage: 'encoding-image' });
     const key = `${model.dir}|${image.hash}`;
     const cached = this.#vision.get(key);
-    const visual = cached ?? (await encodeImage(model, image.pixelValues, image.height));
+    const visual = cached ?? (await encodeVisual(model, image));
     if (!cached) this.#vision.set(key, visual);
     return { image, visual, preprocessMs, visionMs: performance.now() - start - preprocessMs, cached: cached !== undefined };
   }
@@ -282,8 +280,9 @@ async function readImageFile(path: string): Promise<Uint8Array> {
 
 /** The encoded image of a question (#encodeImage). */
 interface EncodedImage {
-  image: Awaited<ReturnType<typeof preprocessClip>>;
-  visual: VisualTokens;
+  image: PreparedImage;
+  /** The visual tokens, where each came from, and how many views the vision tower ran. */
+  visual: EncodedVisual;
   preprocessMs: number;
   visionMs: number;
   cached: boolean;
@@ -295,16 +294,14 @@ interface MethodRun {
   recorder: TraceRecorder;
 }
 
-/**
- * A question ready to prefill: its model, encoded image (none for a text-only question) and prompt;
- * answers one method or several (`run` each).
- */
+/** A question ready to prefill: its model, encoded image and prompt; answers one method or several (`run` each). */
 class Question {
   #decoding = false;
 
   constructor(
     readonly model: LoadedModel,
     readonly prompt: EncodedPrompt,
+    /** None for a text-only question. */
     readonly encoded: EncodedImage | undefined,
     readonly decode: DecodeOptions & Pick<GenerateOptions, 'onLayer'>,
     private readonly onEvent?: (event: EngineEvent) => void,
@@ -363,12 +360,12 @@ class Question {
     const { model, prompt, encoded } = this;
     if (!encoded) {
       // A text-only prompt: no image, no visual tokens, and no vision tower in the compute.
-      const flopsModel = { ...model.flopsModel, vision: { ...model.flopsModel.vision, images: 0 } };
       const textOnly = { textTokens: prompt.ids.length, visualTokens: 0, instructionTokens: prompt.ids.length, visualStart: 0 };
+      const flopsModel = model.flopsModelFor({ count: 0, views: 0 });
       return { model: model.traceModel, provider: model.provider.active, image: null, prompt: textOnly, method, flopsModel };
     }
     const { image, visual } = encoded;
-    const grid = model.config.vision.imageSize / model.config.vision.patchSize;
+    const { grid } = model.viewSpec;
     return {
       model: model.traceModel,
       provider: model.provider.active,
@@ -376,9 +373,10 @@ class Question {
         hash: image.hash,
         width: image.originalWidth,
         height: image.originalHeight,
-        modelWidth: image.width,
-        modelHeight: image.height,
+        modelWidth: image.viewSize,
+        modelHeight: image.viewSize,
         grid: { rows: grid, cols: grid },
+        layout: visual.layout,
       },
       prompt: {
         textTokens: prompt.ids.length - 1,
@@ -387,7 +385,7 @@ class Question {
         visualStart: prompt.imageIndex,
       },
       method,
-      flopsModel: model.flopsModel,
+      flopsModel: model.flopsModelFor(visual),
     };
   }
 

@@ -83,15 +83,17 @@ export async function embedTokens(model: ModelSessions, ids: readonly number[]):
   return hostFloats(embeds);
 }
 
-/** The projected visual tokens [N, D] of one preprocessed image [1, 3, H, W]. */
+/** The projected visual tokens [N, D] of one preprocessed view [1, 3, H, W]; LLaVA-NeXT's image_newline [D] too when asked. */
 export async function encodeImage(
   model: ModelSessions,
   pixels: Float32Array,
   size: number,
-): Promise<{ features: Float32Array; count: number }> {
-  const fetches = ['image_features'];
-  const { image_features } = await model.vision.run({ pixel_values: floatTensor(pixels, [1, 3, size, size]) }, fetches);
-  return { features: await hostFloats(image_features), count: image_features.dims[1] };
+  withNewline = false,
+): Promise<{ features: Float32Array; count: number; newline?: Float32Array }> {
+  const fetches = ['image_features', ...(withNewline ? ['image_newline'] : [])];
+  const out = await model.vision.run({ pixel_values: floatTensor(pixels, [1, 3, size, size]) }, fetches);
+  const encoded = { features: await hostFloats(out.image_features), count: out.image_features.dims[1] };
+  return withNewline ? { ...encoded, newline: await hostFloats(out.image_newline) } : encoded;
 }
 
 /**

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { InferenceSession } from 'onnxruntime-node';
 import type { PruningOverrides } from '../../shared/pruning.js';
 import type { Trace } from '../../shared/trace.js';
+import type { ViewSpec } from '../image/anyres.js';
 import type { ClipParams } from '../image/preprocess.js';
 import type { LlavaConfig } from '../model/config.js';
 import type { PackManifest } from '../pack/manifest.js';
@@ -95,7 +96,20 @@ export class LoadedModel implements ModelSessions {
     return { id: this.manifest.id, weightsHash: this.manifest.source.sha256, numLayers: this.dims.numLayers, hidden: this.dims.hidden };
   }
 
-  /** The shapes the FLOPs counts need (vision tower run up to the selected feature layer). */
+  /** What the vision tower takes (view size, patch grid, LLaVA-NeXT's AnyRes resolutions). */
+  get viewSpec(): ViewSpec {
+    const { vision, visionFeatureSelectStrategy, anyres } = this.manifest.config;
+    const grid = vision.imageSize / vision.patchSize;
+    return { tileSize: vision.imageSize, grid, withCls: visionFeatureSelectStrategy === 'full', gridPinpoints: anyres?.gridPinpoints };
+  }
+
+  /** The FLOPs shapes of one image's prefill: its real visual token count and the views the vision tower ran. */
+  flopsModelFor(image: { count: number; views: number }): FlopsModel {
+    const base = this.flopsModel;
+    return { ...base, vision: { ...base.vision, images: image.views }, visualTokens: image.count };
+  }
+
+  /** The shapes the FLOPs counts need for one view's tokens (vision tower run up to the selected feature layer). */
   get flopsModel(): FlopsModel {
     const { text, vision, visionFeatureLayer } = this.manifest.config;
     const grid = vision.imageSize / vision.patchSize;

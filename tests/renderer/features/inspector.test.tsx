@@ -5,9 +5,9 @@ import { statItems } from '../../../src/renderer/features/chat/StatsRow.js';
 import { layerChartOption } from '../../../src/renderer/features/inspector/charts.js';
 import { Inspector } from '../../../src/renderer/features/inspector/Inspector.js';
 import { traceToView } from '../../../src/renderer/features/inspector/traceAdapter.js';
-import { droppedAfter, positionHistogram, presentAt } from '../../../src/renderer/features/inspector/traceView.js';
+import { describeToken, droppedAfter, positionHistogram, presentAt } from '../../../src/renderer/features/inspector/traceView.js';
 import { Trace, visualTokensAt } from '../../../src/shared/trace.js';
-import { makeTrace, paperLayerMacs } from './traceFixture.js';
+import { makeTrace, NEXT_LAYOUT, paperLayerMacs } from './traceFixture.js';
 
 const buildTrace = () => traceToView(makeTrace());
 const chatStats: AnswerStats = {
@@ -177,5 +177,59 @@ describe('Inspector', () => {
     expect((await screen.findByRole('alert')).textContent).toContain('disk full');
     expect(calls).toEqual(['json', 'csv']);
     expect((screen.getByRole('button', { name: 'Export overlay PNG' }) as HTMLButtonElement).disabled).toBe(true);
+  });
+});
+
+describe('Inspector on a LLaVA-NeXT trace (tiles, base view, newlines)', () => {
+  const nextTrace = () =>
+    makeTrace({
+      rows: 2,
+      cols: 2,
+      layout: NEXT_LAYOUT,
+      image: { width: 120, height: 60 },
+      stages: [
+        { afterLayer: 3, keep: 10 },
+        { afterLayer: 5, keep: 5 },
+      ],
+    });
+
+  it('places every token by the layout: footprints in fractions of the image, newlines beside their row', () => {
+    const view = traceToView(nextTrace());
+    expect(view.visualTokens).toBe(14);
+    const { tokens, tiles } = view.layout!;
+    expect(tiles.map((t) => t.rect)).toEqual([
+      { x: 0, y: 0, width: 1, height: 1 },
+      { x: 0, y: 0, width: 0.5, height: 1 },
+      { x: 0.5, y: 0, width: 0.5, height: 1 },
+    ]);
+    expect(tokens[3].rect).toEqual({ x: 0.5, y: 0.5, width: 0.5, height: 0.5 }); // base view, row 2, column 2
+    expect(tokens[6].rect).toEqual({ x: 0.5, y: 0, width: 0.25, height: 0.5 }); // tile 2, row 1, column 1
+    expect(tokens[13]).toMatchObject({ kind: 'newline', tile: 2, row: 1, rect: { x: 1, y: 0.5, width: 0, height: 0.5 } });
+    expect(describeToken(view, 13)).toBe('Token 13, the newline after row 2 of tile 2');
+    expect(describeToken(view, 6)).toBe('Token 6 (tile 2, row 1, column 1)');
+    expect(describeToken(view, 1)).toBe('Token 1 (base view, row 1, column 2)');
+    // Every patch counts where its centre lies (base and tiles alike); newlines do not count.
+    const all = positionHistogram(view, new Array(14).fill(true));
+    expect(all).toEqual({ rows: [6, 6], cols: [6, 6] });
+  });
+
+  it('draws the original image with tile outlines and the base view beside it; pruned tokens are dimmed at every layer', () => {
+    const trace = nextTrace();
+    render(<Inspector view={traceToView(trace)} imageUrl="data:image/png;base64,AA==" />);
+    const map = screen.getByRole('group', { name: /14 visual tokens over the original image/ });
+    expect([...map.querySelectorAll('[data-tile]')].map((el) => el.getAttribute('data-tile'))).toEqual(['0,0', '0,1']);
+    expect(within(map).getByTestId('base-view').querySelectorAll('[data-patch]')).toHaveLength(4);
+    expect(within(map).getByTestId('tiled-image').querySelectorAll('[data-patch]')).toHaveLength(8);
+    expect(screen.getByRole('img', { name: /Base view: the whole upload stretched square/ })).toBeTruthy();
+    const slider = screen.getByRole('slider');
+    for (const record of trace.layers) {
+      fireEvent.change(slider, { target: { value: String(record.layer - 1) } });
+      expect(screen.getByTestId('inspector-kept').textContent).toBe(String(record.visualIn));
+      const shown = [...map.querySelectorAll('[data-kept="true"]')].map((el) => Number(el.getAttribute('data-patch')));
+      expect(shown.sort((a, b) => a - b)).toEqual(visualTokensAt(trace, record.layer));
+    }
+    fireEvent.mouseOver(map.querySelector('[data-patch="8"]')!);
+    expect(screen.getByTestId('patch-card').textContent).toContain('the newline after row 1 of tile 2');
+    expect(screen.getAllByRole('group', { name: /heatmap/ })).toHaveLength(6);
   });
 });

@@ -34,7 +34,7 @@ export async function buildDecoderLayer(src: GraphSource, layer: number, file: W
   const v = splitHeads(g, await linear(g, src.reader, attnIn, name(src, layer, 'self_attn.v_proj.weight')), t.numKvHeads, t.headDim);
   const presentKey = g.concat([pastKey, k], 2);
   const presentValue = g.concat([pastValue, v], 2);
-  const mask = causalMask(g, g.dim(hidden, 1), g.dim(presentKey, 2), g.dim(pastKey, 2));
+  const mask = causalMask(g, g.dim(hidden, 1), g.dim(presentKey, 2), g.dim(pastKey, 2), t.slidingWindow);
   const probs = attentionProbs(g, q, presentKey, shape, mask);
   const context = mergeHeads(g, attentionContext(g, probs, presentValue, shape), t.numHeads, t.headDim);
   const attnOut = await linear(g, src.reader, context, name(src, layer, 'self_attn.o_proj.weight'));

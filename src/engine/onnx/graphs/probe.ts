@@ -21,7 +21,7 @@ export async function buildProbe(src: GraphSource, layer: number, file: WeightFi
   const queryRows = (x: string) => g.op('Slice', [x, queryStart, g.ints(Number.MAX_SAFE_INTEGER), g.ints(1)]);
   const { q, k } = await attentionInput(g, src, layer, hidden, positionIds, queryRows);
   const offset = g.op('Squeeze', [queryStart, g.ints(0)]); // query row r is token query_start + r
-  const mask = causalMask(g, g.dim(q, 2), g.dim(k, 2), offset);
+  const mask = causalMask(g, g.dim(q, 2), g.dim(k, 2), offset, t.slidingWindow);
   const probs = attentionProbs(g, q, k, { heads: t.numHeads, kvHeads: t.numKvHeads, headDim: t.headDim }, mask);
   // probs is [1, KvH, groups, queries, S]: every head and query weighs the same, so one mean over
   // axes 1..3 is the mean over heads followed by the mean over queries.

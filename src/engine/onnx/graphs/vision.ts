@@ -36,6 +36,8 @@ export async function buildVision(src: GraphSource, file: WeightFile): Promise<U
   const n = grid * grid + (src.config.visionFeatureSelectStrategy === 'full' ? 1 : 0);
   g.output('image_features', features, 'float', [1, n, t.hiddenSize]);
   g.output('vision_features', selected, 'float', [1, n, v.hiddenSize]);
+  // LLaVA-NeXT: the learned row separator, in the projector's output space, for packing the tiles.
+  if (src.config.anyres) g.output('image_newline', await tensor(g, src.reader, src.names.imageNewline()), 'float', [t.hiddenSize]);
   return g.toBytes();
 }
 

@@ -7,7 +7,11 @@ import { Explainer, ThisAnswer } from './Explainer.js';
 import { renderOverlayPng } from './overlayPng.js';
 import { PatchOverlay } from './PatchOverlay.js';
 import { ScoreHeatmaps } from './ScoreHeatmaps.js';
-import { droppedAfter, patchScores, positionHistogram, presentAt, type TraceView } from './traceView.js';
+import { TokenMap } from './TokenMap.js';
+import { describeToken, droppedAfter, patchScores, positionHistogram, presentAt, type TraceView } from './traceView.js';
+
+/** How pruned tokens are dimmed over the image. */
+export const PRUNED_FILL = 'rgba(9, 9, 11, 0.7)';
 
 export type TraceExportFormat = 'json' | 'csv';
 
@@ -30,7 +34,7 @@ export function Inspector({ view, imageUrl, question, onExportTrace, onExportOve
   const dropped = useMemo(() => droppedAfter(view), [view]);
   const present = useMemo(() => presentAt(dropped, layer), [dropped, layer]);
   const keptCount = present.filter(Boolean).length;
-  const total = view.grid.rows * view.grid.cols;
+  const total = view.visualTokens;
   const layerChart = useMemo(() => layerChartOption(view, layer), [view, layer]);
   const histogram = useMemo(() => histogramOption(positionHistogram(view, present)), [view, present]);
 
@@ -77,7 +81,19 @@ export function Inspector({ view, imageUrl, question, onExportTrace, onExportOve
 
         <div className="grid gap-6 lg:grid-cols-[minmax(0,28rem)_1fr]">
           <div className="flex min-w-0 flex-col gap-2">
-            <PatchOverlay view={view} imageUrl={imageUrl} present={present} highlighted={highlighted} onHighlight={setHighlighted} />
+            {view.layout ? (
+              <TokenMap
+                layout={view.layout}
+                imageUrl={imageUrl}
+                fill={(patch) => (present[patch] ? undefined : PRUNED_FILL)}
+                present={present}
+                highlighted={highlighted}
+                onHighlight={setHighlighted}
+                label={`${total} visual tokens over the original image and the base view. Arrow keys move between tokens.`}
+              />
+            ) : (
+              <PatchOverlay view={view} imageUrl={imageUrl} present={present} highlighted={highlighted} onHighlight={setHighlighted} />
+            )}
             <PatchLegend layer={layer} />
             <PatchCard view={view} patch={highlighted} dropped={dropped} />
           </div>
@@ -90,7 +106,7 @@ export function Inspector({ view, imageUrl, question, onExportTrace, onExportOve
 
         <section aria-label="Score heatmaps">
           <h3 className="mb-2 font-medium">Scores at each pruning layer</h3>
-          <ScoreHeatmaps view={view} highlighted={highlighted} onHighlight={setHighlighted} />
+          <ScoreHeatmaps view={view} imageUrl={imageUrl} highlighted={highlighted} onHighlight={setHighlighted} />
         </section>
       </div>
     </div>
@@ -118,14 +134,11 @@ function PatchLegend({ layer }: { layer: number }) {
 function PatchCard({ view, patch, dropped }: { view: TraceView; patch: number | null; dropped: (number | null)[] }) {
   if (patch === null)
     return <p className="text-sm text-zinc-500">Hover a patch (or focus the grid and use the arrow keys) to see its scores.</p>;
-  const row = Math.floor(patch / view.grid.cols) + 1;
-  const col = (patch % view.grid.cols) + 1;
   const droppedLayer = dropped[patch];
   return (
     <div role="status" data-testid="patch-card" className="rounded-lg border border-zinc-200 p-3 text-sm dark:border-zinc-700">
       <p className="font-medium">
-        Patch {patch} (row {row}, column {col}):{' '}
-        {droppedLayer === null ? 'kept to the last layer' : `dropped after layer ${droppedLayer + 1}`}
+        {describeToken(view, patch)}: {droppedLayer === null ? 'kept to the last layer' : `dropped after layer ${droppedLayer + 1}`}
       </p>
       <ul className="mt-1 space-y-0.5 text-zinc-600 dark:text-zinc-300">
         {patchScores(view, patch).map(({ layer, scores }) => (

@@ -1,17 +1,19 @@
 import { formatScore } from '../common/format.js';
 import { heatColor, normalise } from '../common/heatColor.js';
+import { TokenMap } from './TokenMap.js';
 import { SCORE_KINDS, type ScoreKind, type TraceView } from './traceView.js';
 
 const TITLES: Record<ScoreKind, string> = { ttv: 'Accumulated TTV', iga: 'IGA', combined: 'Combined score' };
 
 interface ScoreHeatmapsProps {
   view: TraceView;
+  imageUrl?: string;
   highlighted: number | null;
   onHighlight(patch: number | null): void;
 }
 
 /** One row per pruning layer: heatmaps of TTV, IGA and the combined score over the patch grid. */
-export function ScoreHeatmaps({ view, highlighted, onHighlight }: ScoreHeatmapsProps) {
+export function ScoreHeatmaps({ view, imageUrl, highlighted, onHighlight }: ScoreHeatmapsProps) {
   if (view.steps.length === 0) return <p className="text-sm text-zinc-500">This method pruned nothing, so there are no scores to show.</p>;
   return (
     <div className="space-y-4">
@@ -21,19 +23,51 @@ export function ScoreHeatmaps({ view, highlighted, onHighlight }: ScoreHeatmapsP
             After layer {step.layer + 1}: {step.before} → {step.kept.length} tokens
           </h4>
           <div className="flex flex-wrap gap-3">
-            {SCORE_KINDS.filter((kind) => step.scores[kind]).map((kind) => (
-              <HeatGrid
-                key={kind}
-                title={TITLES[kind]}
-                view={view}
-                values={step.scores[kind]!}
-                highlighted={highlighted}
-                onHighlight={onHighlight}
-              />
-            ))}
+            {SCORE_KINDS.filter((kind) => step.scores[kind]).map((kind) =>
+              view.layout ? (
+                <TiledHeatmap
+                  key={kind}
+                  title={TITLES[kind]}
+                  view={view}
+                  imageUrl={imageUrl}
+                  values={step.scores[kind]!}
+                  highlighted={highlighted}
+                  onHighlight={onHighlight}
+                />
+              ) : (
+                <HeatGrid
+                  key={kind}
+                  title={TITLES[kind]}
+                  view={view}
+                  values={step.scores[kind]!}
+                  highlighted={highlighted}
+                  onHighlight={onHighlight}
+                />
+              ),
+            )}
           </div>
         </section>
       ))}
+    </div>
+  );
+}
+
+/** A heatmap over the tiles as they lie in the original image (LLaVA-NeXT). */
+function TiledHeatmap({ title, view, imageUrl, values, highlighted, onHighlight }: HeatGridProps & { imageUrl?: string }) {
+  const scaled = normalise(values);
+  return (
+    <div className="w-56">
+      <TokenMap
+        compact
+        layout={view.layout!}
+        imageUrl={imageUrl}
+        fill={(patch) => (scaled[patch] === null ? undefined : heatColor(scaled[patch]!))}
+        highlighted={highlighted}
+        onHighlight={onHighlight}
+        label={`${title} heatmap`}
+      />
+      <ColourScale values={values} />
+      <p className="mt-1 text-xs text-zinc-500">{title}</p>
     </div>
   );
 }

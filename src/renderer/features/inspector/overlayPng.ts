@@ -1,10 +1,11 @@
-import { PAD_COLOUR, type TraceView } from './traceView.js';
+import { PAD_COLOUR, type TiledLayout, type TraceView } from './traceView.js';
 
 /**
  * Draws the overlay the inspector shows (image framed as the model saw it, pruned patches dimmed,
  * grid lines) onto a canvas and returns it as PNG bytes, for "Export overlay".
  */
 export async function renderOverlayPng(view: TraceView, present: boolean[], imageUrl: string | undefined, size = 672): Promise<Uint8Array> {
+  if (view.layout) return renderTiledOverlayPng(view.layout, present, imageUrl, size);
   const canvas = document.createElement('canvas');
   canvas.width = size;
   canvas.height = size;
@@ -34,6 +35,39 @@ export async function renderOverlayPng(view: TraceView, present: boolean[], imag
   }
   context.stroke();
 
+  return encodePng(canvas);
+}
+
+/** LLaVA-NeXT: the original image (longest side `size`), pruned tile patches dimmed, tile boundaries outlined. */
+async function renderTiledOverlayPng(
+  layout: TiledLayout,
+  present: boolean[],
+  imageUrl: string | undefined,
+  size: number,
+): Promise<Uint8Array> {
+  const scale = size / Math.max(layout.imageWidth, layout.imageHeight);
+  const [width, height] = [Math.round(layout.imageWidth * scale), Math.round(layout.imageHeight * scale)];
+  const canvas = document.createElement('canvas');
+  canvas.width = width;
+  canvas.height = height;
+  const context = canvas.getContext('2d');
+  if (!context) throw new Error('This browser cannot draw to a canvas.');
+  context.fillStyle = '#808080';
+  context.fillRect(0, 0, width, height);
+  if (imageUrl) context.drawImage(await loadImage(imageUrl), 0, 0, width, height);
+  context.fillStyle = 'rgba(10, 10, 10, 0.7)';
+  layout.tokens.forEach((t, patch) => {
+    if (t.kind === 'tile' && !present[patch])
+      context.fillRect(t.rect.x * width, t.rect.y * height, t.rect.width * width, t.rect.height * height);
+  });
+  context.strokeStyle = 'rgba(252, 211, 77, 0.9)';
+  context.lineWidth = 2;
+  for (const t of layout.tiles)
+    if (t.kind === 'tile') context.strokeRect(t.rect.x * width, t.rect.y * height, t.rect.width * width, t.rect.height * height);
+  return encodePng(canvas);
+}
+
+async function encodePng(canvas: HTMLCanvasElement): Promise<Uint8Array> {
   const blob = await new Promise<Blob | null>((resolve) => canvas.toBlob(resolve, 'image/png'));
   if (!blob) throw new Error('The overlay could not be encoded as PNG.');
   return new Uint8Array(await blob.arrayBuffer());

@@ -1,5 +1,5 @@
 import { layerPaperFlops, visualTokensAt, type Trace } from '../../../shared/trace.js';
-import type { PruneStepView, TraceView } from './traceView.js';
+import type { PruneStepView, TiledLayout, TraceView } from './traceView.js';
 
 /** The one place that reads the trace schema (src/shared/trace.ts) for the inspector. */
 export function traceToView(trace: Trace, resizePolicy: TraceView['resizePolicy'] = 'pad'): TraceView {
@@ -13,6 +13,8 @@ export function traceToView(trace: Trace, resizePolicy: TraceView['resizePolicy'
     answer: trace.totals.answer,
     numLayers: trace.model.numLayers,
     grid,
+    visualTokens: n,
+    ...(trace.image && trace.image.layout.tiles.length > 1 ? { layout: tiledLayout(trace.image) } : {}),
     resizePolicy,
     modelResolution: trace.image?.modelWidth ?? 0,
     visualCounts: trace.layers.map((l) => l.visualIn),
@@ -22,6 +24,30 @@ export function traceToView(trace: Trace, resizePolicy: TraceView['resizePolicy'
     layerTflopsUnpruned: trace.layers.map(() => unprunedLayer),
     steps: trace.layers.filter((l) => l.kept).map((l) => pruneStep(trace, l, n)),
   };
+}
+
+/** The trace's layout in fractions of the image, each token with its footprint (or its row's strip, for a newline). */
+function tiledLayout(image: NonNullable<Trace['image']>): TiledLayout {
+  const fraction = (r: { x: number; y: number; width: number; height: number }) => ({
+    x: r.x / image.width,
+    y: r.y / image.height,
+    width: r.width / image.width,
+    height: r.height / image.height,
+  });
+  const tiles = image.layout.tiles.map((t) => ({ kind: t.kind, row: t.row, col: t.col, rect: fraction(t.rect) }));
+  const { kind, tile, row, col } = image.layout.tokens;
+  const tokens = kind.map((k, i) => {
+    const view = image.layout.tiles[tile[i]];
+    const cellW = tiles[tile[i]].rect.width / view.grid.cols;
+    const cellH = tiles[tile[i]].rect.height / view.grid.rows;
+    const top = tiles[tile[i]].rect.y + row[i] * cellH;
+    const rect =
+      k === 'newline' || k === 'cls'
+        ? { x: 1, y: top, width: 0, height: cellH }
+        : { x: tiles[tile[i]].rect.x + col[i] * cellW, y: top, width: cellW, height: cellH };
+    return { kind: k, tile: tile[i], row: row[i], col: col[i], rect };
+  });
+  return { imageWidth: image.width, imageHeight: image.height, tiles, tokens };
 }
 
 function pruneStep(trace: Trace, layer: Trace['layers'][number], n: number): PruneStepView {

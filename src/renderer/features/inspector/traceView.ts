@@ -20,13 +20,46 @@ export interface PruneStepView {
   scores: Partial<Record<ScoreKind, (number | null)[]>>;
 }
 
+/** A rectangle as fractions of the original image's width and height (may reach past 0..1 where a view is padding). */
+export interface FractionRect {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+/** Where a LLaVA-NeXT visual token comes from: a patch of the base view or of a tile (its footprint), or a row's newline. */
+export interface TokenPlace {
+  kind: 'base' | 'tile' | 'newline' | 'cls';
+  /** Index into `TiledLayout.tiles` (0 = the base view). */
+  tile: number;
+  /** Cell in its view's grid (a newline: the row it ends, col = the grid's column count). */
+  row: number;
+  col: number;
+  /** The patch's footprint; a newline: the strip of its row (height only, x = 1). */
+  rect: FractionRect;
+}
+
+/** LLaVA-NeXT's several views: the base view (the whole image) and the tiles cut from the AnyRes canvas. */
+export interface TiledLayout {
+  imageWidth: number;
+  imageHeight: number;
+  tiles: { kind: 'base' | 'tile'; row: number; col: number; rect: FractionRect }[];
+  /** One per visual token, by original index. */
+  tokens: TokenPlace[];
+}
+
 export interface TraceView {
   method: string;
   /** The answer this trace belongs to. */
   answer: string;
   numLayers: number;
-  /** The patch grid the vision tower produced: rows * cols = original visual token count. */
+  /** The (base) view's patch grid; for one view, rows * cols = the visual token count. */
   grid: { rows: number; cols: number };
+  /** Visual tokens out of the vision tower (N). */
+  visualTokens: number;
+  /** Present when the image was encoded as several views (LLaVA-NeXT): tokens are then placed by it, not by the grid. */
+  layout?: TiledLayout;
   /** How the image was fitted to the model's square input: shown and used to place the overlay. */
   resizePolicy: 'pad' | 'crop' | 'stretch';
   modelResolution: number;
@@ -44,7 +77,7 @@ export interface TraceView {
 
 /** Layer after which each original patch was dropped; null when it stayed to the end. */
 export function droppedAfter(view: TraceView): (number | null)[] {
-  const result: (number | null)[] = new Array(view.grid.rows * view.grid.cols).fill(null);
+  const result: (number | null)[] = new Array(view.visualTokens).fill(null);
   const present = new Set(result.keys());
   for (const step of view.steps) {
     const kept = new Set(step.kept);
@@ -62,16 +95,36 @@ export function presentAt(dropped: (number | null)[], layer: number): boolean[] 
   return dropped.map((d) => d === null || d >= layer);
 }
 
-/** How many kept patches fall in each row and each column of the grid (the positional-bias view). */
+/**
+ * How many kept patches fall in each row and each column of the grid (the positional-bias view). With
+ * several views, each patch counts where its centre lies in the image, in grid-sized bands; newlines do not count.
+ */
 export function positionHistogram(view: TraceView, present: boolean[]): { rows: number[]; cols: number[] } {
   const rows = new Array<number>(view.grid.rows).fill(0);
   const cols = new Array<number>(view.grid.cols).fill(0);
+  const band = (fraction: number, count: number) => Math.min(count - 1, Math.max(0, Math.floor(fraction * count)));
   present.forEach((isPresent, patch) => {
     if (!isPresent) return;
-    rows[Math.floor(patch / view.grid.cols)] += 1;
-    cols[patch % view.grid.cols] += 1;
+    const place = view.layout?.tokens[patch];
+    if (!place) {
+      rows[Math.floor(patch / view.grid.cols)] += 1;
+      cols[patch % view.grid.cols] += 1;
+    } else if (place.kind === 'base' || place.kind === 'tile') {
+      rows[band(place.rect.y + place.rect.height / 2, view.grid.rows)] += 1;
+      cols[band(place.rect.x + place.rect.width / 2, view.grid.cols)] += 1;
+    }
   });
   return { rows, cols };
+}
+
+/** How the inspector names a visual token: its grid cell, or its view and cell (or row, for a newline). */
+export function describeToken(view: TraceView, patch: number): string {
+  const place = view.layout?.tokens[patch];
+  if (!place) return `Patch ${patch} (row ${Math.floor(patch / view.grid.cols) + 1}, column ${(patch % view.grid.cols) + 1})`;
+  if (place.kind === 'newline') return `Token ${patch}, the newline after row ${place.row + 1} of tile ${place.tile}`;
+  if (place.kind === 'cls') return `Token ${patch}, the class token`;
+  const where = place.kind === 'base' ? 'base view' : `tile ${place.tile}`;
+  return `Token ${patch} (${where}, row ${place.row + 1}, column ${place.col + 1})`;
 }
 
 /** A score with its place among the tokens scored at the same step: rank 1 is the highest. */

@@ -146,7 +146,7 @@ function CliImportNote() {
         Add a model
       </h3>
       <p className="text-sm text-zinc-500">
-        Import a Hugging Face LLaVA-1.5 checkpoint folder from the command line:{' '}
+        Import a Hugging Face LLaVA-1.5 or LLaVA-NeXT checkpoint folder from the command line:{' '}
         <code className="font-mono">npm run cli -- import &lt;folder&gt;</code>. It appears here once the engine restarts.
       </p>
     </section>
@@ -161,8 +161,8 @@ function ImportSection({ onImport, onCancelImport, importTask = {} }: ModelsView
         Import a checkpoint folder
       </h3>
       <p className="text-sm text-zinc-500">
-        A Hugging Face LLaVA-1.5 folder: config.json, *.safetensors, tokenizer.json and preprocessor_config.json. It is converted to ONNX on
-        this computer.
+        A Hugging Face LLaVA-1.5 or LLaVA-NeXT folder: config.json, *.safetensors, tokenizer.json and preprocessor_config.json. It is
+        converted to ONNX on this computer.
       </p>
       {importTask.progress ? (
         <ProgressBar label="Import progress" progress={importTask.progress} onCancel={onCancelImport} />
