@@ -21,6 +21,10 @@ export function ThisAnswer({ question, answer }: { question?: string; answer: st
  */
 export function Explainer({ view }: { view: TraceView }) {
   const { rows, cols } = view.grid;
+  const tiles = view.layout?.tiles.filter((t) => t.kind === 'tile').length ?? 0;
+  const cutInto = view.layout
+    ? `the whole image and ${tiles} tiles of it, each cut into patches (and a newline token after each row of a tile)`
+    : `a ${rows}×${cols} grid of patches`;
   const kinds = new Set(view.steps.flatMap((step) => Object.keys(step.scores)));
   const stages = view.steps.map((s) => `after layer ${s.layer + 1} (${s.before} → ${s.kept.length})`).join(', ');
   return (
@@ -30,8 +34,8 @@ export function Explainer({ view }: { view: TraceView }) {
     >
       <h3 className="font-medium text-zinc-900 dark:text-zinc-100">What you are looking at</h3>
       <p>
-        The image became a {rows}×{cols} grid of patches, one visual token each, which the language model reads with the question, layer
-        after layer. Every token it keeps costs compute at every later layer.{' '}
+        The image became {view.visualTokens} visual tokens, {cutInto}, which the language model reads with the question, layer after layer.
+        Every token it keeps costs compute at every later layer.{' '}
         {view.steps.length > 0
           ? `${methodLabel(view.method)} dropped the tokens that mattered least for this question ${stages}. The first layers keep them all: they still mix the picture into the text, and scores taken there are not yet reliable.`
           : 'Nothing was dropped here: every layer read every token.'}

@@ -67,7 +67,6 @@ function TiledHeatmap({ title, view, imageUrl, values, highlighted, onHighlight 
         label={`${title} heatmap`}
       />
       <ColourScale values={values} />
-      <p className="mt-1 text-xs text-zinc-500">{title}</p>
     </div>
   );
 }
