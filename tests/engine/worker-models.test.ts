@@ -29,7 +29,17 @@ describe('models in the engine process', () => {
       { onEvent: (e) => e.event === 'progress' && progress.push((e.payload as { done: number }).done) },
     );
     const manifest = await loadManifest(model.path);
-    expect(model).toEqual({ id: manifest.id, name: manifest.name, path: join(modelStore, manifest.id) });
+    // The model card's facts come with it (architecture, parameters, dtype, size on disk, visual tokens).
+    expect(model).toEqual({
+      id: manifest.id,
+      name: manifest.name,
+      path: join(modelStore, manifest.id),
+      details: expect.objectContaining({
+        dtype: manifest.dtype,
+        visualTokens: manifest.numVisualTokens,
+        layers: manifest.config.text.numLayers,
+      }),
+    });
     expect(progress.length).toBeGreaterThan(2);
     expect(progress.every((p, i) => i === 0 || p >= progress[i - 1])).toBe(true);
     expect(progress.at(-1)).toBe(1);

@@ -68,7 +68,13 @@ describe('engine process protocol', () => {
     engine.post({ id: 8, type: 'models.list', payload: { extra: 1 } });
     engine.post({ id: 9, type: 'no.such.call', payload: {} });
     const [seven, eight, nine] = await Promise.all([7, 8, 9].map((id) => next((m) => 'ok' in m && m.id === id)));
-    expect(seven).toEqual({ id: 7, ok: true, value: [{ id: pack.manifest.id, name: 'Tiny LLaVA', path: pack.dir }] });
+    expect(seven).toEqual({
+      id: 7,
+      ok: true,
+      value: [
+        { id: pack.manifest.id, name: 'Tiny LLaVA', path: pack.dir, details: expect.objectContaining({ dtype: pack.manifest.dtype }) },
+      ],
+    });
     expect(eight).toMatchObject({ id: 8, ok: false, error: { code: 'invalid-request' } });
     expect(nine).toMatchObject({ id: 9, ok: false, error: { code: 'unknown-call' } });
   });
