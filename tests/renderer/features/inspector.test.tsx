@@ -214,7 +214,7 @@ describe('Inspector on a LLaVA-NeXT trace (tiles, base view, newlines)', () => {
 
   it('draws the original image with tile outlines and the base view beside it; pruned tokens are dimmed at every layer', () => {
     const trace = nextTrace();
-    const { container } = render(<Inspector view={traceToView(trace)} imageUrl="data:image/png;base64,AA==" />);
+    render(<Inspector view={traceToView(trace)} imageUrl="data:image/png;base64,AA==" />);
     const map = screen.getByRole('group', { name: /14 visual tokens over the original image/ });
     expect([...map.querySelectorAll('[data-tile]')].map((el) => el.getAttribute('data-tile'))).toEqual(['0,0', '0,1']);
     expect(within(map).getByTestId('base-view').querySelectorAll('[data-patch]')).toHaveLength(4);

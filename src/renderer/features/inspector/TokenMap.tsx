@@ -49,6 +49,7 @@ export function TokenMap({ layout, imageUrl, fill, present, highlighted, onHighl
   }
 
   return (
+    // biome-ignore lint/a11y/useSemanticElements: a keyboard-driven token map (arrow keys move between tokens), not a form group
     <div
       role="group"
       aria-label={label}
