@@ -234,6 +234,31 @@ export function singleViewLayout(rect: VisualTile['rect'], grid: { rows: number;
   return { tiles: [{ kind: 'base', row: 0, col: 0, grid, rect }], tokens };
 }
 
+/** The part of the original image (pixels) a visual token covers, or null for a newline or the class token. */
+export function tokenRect(image: NonNullable<Trace['image']>, index: number): VisualTile['rect'] | null {
+  const { tiles, tokens } = image.layout;
+  if (tokens.kind[index] === 'newline' || tokens.kind[index] === 'cls') return null;
+  const { rect, grid } = tiles[tokens.tile[index]];
+  const width = rect.width / grid.cols;
+  const height = rect.height / grid.rows;
+  return { x: rect.x + tokens.col[index] * width, y: rect.y + tokens.row[index] * height, width, height };
+}
+
+/**
+ * The cell of the base view's grid (row-major) a visual token's centre falls in, or null for a newline or the
+ * class token: where in the image a token sits, whichever view it came from.
+ */
+export function baseCell(image: NonNullable<Trace['image']>, index: number): number | null {
+  const rect = tokenRect(image, index);
+  if (!rect) return null;
+  const base = image.layout.tiles[0];
+  const band = (centre: number, start: number, extent: number, count: number) =>
+    Math.min(count - 1, Math.max(0, Math.floor(((centre - start) / extent) * count)));
+  const row = band(rect.y + rect.height / 2, base.rect.y, base.rect.height, base.grid.rows);
+  const col = band(rect.x + rect.width / 2, base.rect.x, base.rect.width, base.grid.cols);
+  return row * base.grid.cols + col;
+}
+
 /**
  * A parsed trace file of any version brought to the current one (unknown versions pass through for the
  * schema to reject). Version 1 had no layout: its single view was LLaVA-1.5's shortest-edge resize and

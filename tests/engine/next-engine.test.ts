@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addKept, emptyPositions } from '../../src/engine/eval/positions.js';
 import { Engine } from '../../src/engine/runtime/engine.js';
 import { readTrace, traceToJson, traceToTokenCsv } from '../../src/shared/trace-files.js';
 import { parseMethod } from '../../src/shared/pruning.js';
@@ -134,6 +135,12 @@ describe('LLaVA-NeXT through the Engine', () => {
     const kinds = pruned.image!.layout.tokens.kind;
     expect(first.tokens!.filter((t) => kinds[t] === 'newline')).toHaveLength(6);
     expect(first.scores!.score!.length).toBe(EXPECTED_N);
+    // eval --positions counts the kept tokens where they lie in the image, on the base view's grid.
+    const positions = emptyPositions({ rows: GRID, cols: GRID });
+    addKept(positions, pruned);
+    const finalKept = pruned.layers.findLast((l) => l.kept)!.kept!;
+    expect(positions.counts).toHaveLength(GRID * GRID);
+    expect(positions.counts.reduce((a, b) => a + b, 0)).toBe(finalKept.filter((t) => kinds[t] !== 'newline').length);
     const rows = traceToTokenCsv(pruned)
       .trim()
       .split('\n')

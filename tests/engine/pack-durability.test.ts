@@ -14,7 +14,6 @@ import { makeSyntheticCheckpoint } from '../../src/engine/checkpoint/synthetic.j
 
 const root = mkdtempSync(join(tmpdir(), 'tp-durable-'));
 const CHILD = join(import.meta.dirname, '..', 'helpers', 'import-child.ts');
-const TSX = join(import.meta.dirname, '..', '..', 'node_modules', '.bin', 'tsx');
 let checkpoint: string;
 
 beforeAll(async () => {
@@ -25,7 +24,8 @@ beforeAll(async () => {
 /** Starts an import in its own process and SIGKILLs it once its temp folder exists. */
 function killMidImport(store: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(TSX, [CHILD, checkpoint, store], { stdio: 'ignore' });
+    // node itself with tsx's loader: the killed process is the importer (the tsx CLI would leave it running as its child).
+    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, checkpoint, store], { stdio: 'ignore' });
     const poll = setInterval(() => {
       if (existsSync(store) && readdirSync(store).some((n) => n.startsWith(IMPORTING_PREFIX))) child.kill('SIGKILL');
     }, 5);
@@ -61,7 +61,20 @@ describe.skipIf(!hasStrace)('an import under strace', () => {
   it('fsyncs every pack file and the folder before renaming it into the store, then the store', async () => {
     const store = join(root, 'store-traced');
     const log = join(root, 'strace.txt');
-    execFileSync('strace', ['-f', '-y', '-o', log, '-e', 'trace=fsync,fdatasync,rename,renameat,renameat2', TSX, CHILD, checkpoint, store]);
+    execFileSync('strace', [
+      '-f',
+      '-y',
+      '-o',
+      log,
+      '-e',
+      'trace=fsync,fdatasync,rename,renameat,renameat2',
+      process.execPath,
+      '--import',
+      'tsx',
+      CHILD,
+      checkpoint,
+      store,
+    ]);
     const lines = (await import('node:fs')).readFileSync(log, 'utf8').split('\n');
     const [pack] = await listPacks(store);
     const renameAt = lines.findIndex((l) => /rename/.test(l) && l.includes(IMPORTING_PREFIX) && l.includes(`/${pack.id}"`));

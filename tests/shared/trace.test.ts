@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { layerPaperFlops, singleViewLayout, Trace, visualTokensAt } from '../../src/shared/trace.js';
+import { baseCell, layerPaperFlops, singleViewLayout, tokenRect, Trace, visualTokensAt } from '../../src/shared/trace.js';
+import { makeTrace, NEXT_LAYOUT } from '../renderer/features/traceFixture.js';
 import { parseMethod } from '../../src/shared/pruning.js';
 
 /** A hand-written 4-layer trace: 8 visual tokens, pruned to 4 after layer 2 and to 2 after layer 3. */
@@ -158,5 +159,20 @@ describe('per-layer FLOPs', () => {
     for (const l of t.layers) delete l.flops;
     const derived = layerPaperFlops(Trace.parse(t));
     derived.forEach((f, i) => expect(f / eq7(t.layers[i].visualIn)).toBeCloseTo(1, 12));
+  });
+});
+
+describe('visual token footprints', () => {
+  // 120 x 60 px: a 2 x 2 base view over the whole image, two 60 px tiles of 2 x 2 patches, a newline per row.
+  const image = makeTrace({ rows: 2, cols: 2, layout: NEXT_LAYOUT, image: { width: 120, height: 60 } }).image!;
+
+  it('tokenRect: a patch covers its share of its view; newlines cover nothing', () => {
+    expect(tokenRect(image, 3)).toEqual({ x: 60, y: 30, width: 60, height: 30 }); // base view, row 2, column 2
+    expect(tokenRect(image, 6)).toEqual({ x: 60, y: 0, width: 30, height: 30 }); // tile 2, row 1, column 1
+    expect(tokenRect(image, 8)).toBeNull();
+  });
+
+  it('baseCell: where in the base grid a token centre lies, whichever view it came from', () => {
+    expect(NEXT_LAYOUT.tokens.kind.map((_, i) => baseCell(image, i))).toEqual([0, 1, 2, 3, 0, 0, 1, 1, null, 2, 2, 3, 3, null]);
   });
 });

@@ -1,5 +1,6 @@
 import { importCheckpoint, type ImportProgress } from '../../engine/pack/import.js';
 import { cliStoreDir } from '../../engine/pack/store.js';
+import type { LlavaConfig } from '../../engine/model/config.js';
 import type { WeightDtype } from '../../engine/onnx/weight-file.js';
 import { CliError, type CliCommand } from '../command.js';
 
@@ -37,7 +38,7 @@ export const importCommand: CliCommand = {
       const what = pack.alreadyImported ? 'already imported' : 'imported';
       console.log(`${what}: "${pack.manifest.name}" (id ${pack.manifest.id}, ${pack.manifest.dtype}) at ${pack.dir}`);
       console.log(
-        `  text ${c.text.numLayers} layers, d=${c.text.hiddenSize}, ${c.text.numHeads} heads / ${c.text.numKvHeads} KV; vision ${c.vision.imageSize}px, ${numVisualTokens} visual tokens${c.anyres ? ' per view (LLaVA-NeXT AnyRes: a base view and up to ' + Math.max(...c.anyres.gridPinpoints.map(([h, w]) => (h * w) / c.vision.imageSize ** 2)) + ' tiles)' : ''}`,
+        `  text ${c.text.numLayers} layers, d=${c.text.hiddenSize}, ${c.text.numHeads} heads / ${c.text.numKvHeads} KV; vision ${c.vision.imageSize}px, ${numVisualTokens} visual tokens${anyresNote(c)}`,
       );
       return 0;
     } catch (err) {
@@ -75,4 +76,11 @@ function progressLine() {
 
 function isDtype(value: unknown): value is WeightDtype {
   return value === 'fp32' || value === 'fp16' || value === 'int8' || value === 'int4';
+}
+
+/** LLaVA-NeXT packs: the token count above is per view; how many views an image can become. */
+function anyresNote(config: LlavaConfig): string {
+  if (!config.anyres) return '';
+  const tiles = Math.max(...config.anyres.gridPinpoints.map(([h, w]) => (h * w) / config.vision.imageSize ** 2));
+  return ` per view (LLaVA-NeXT AnyRes: a base view and up to ${tiles} tiles)`;
 }

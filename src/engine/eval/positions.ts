@@ -1,4 +1,4 @@
-import type { Trace } from '../../shared/trace.js';
+import { baseCell, type Trace } from '../../shared/trace.js';
 
 /**
  * Where in the image a method's kept visual tokens sit: for each answer, the grid indices of the
@@ -32,7 +32,11 @@ export function emptyPositions(grid: { rows: number; cols: number }): KeptPositi
 export function addKept(positions: KeptPositions, trace: Trace): void {
   const last = trace.layers.findLast((l) => l.kept !== undefined);
   const kept = last?.kept ?? trace.projectorKept ?? Array.from({ length: trace.prompt.visualTokens }, (_, i) => i);
-  for (const index of kept) positions.counts[index]++;
+  for (const index of kept) {
+    // LLaVA-NeXT: a tile patch counts in the base-grid cell its centre lies in; newlines do not count.
+    const cell = trace.image ? baseCell(trace.image, index) : index;
+    if (cell !== null) positions.counts[cell]++;
+  }
   positions.answers++;
 }
 

@@ -1,4 +1,4 @@
-import { layerPaperFlops, visualTokensAt, type Trace } from '../../../shared/trace.js';
+import { baseCell, layerPaperFlops, tokenRect, visualTokensAt, type Trace } from '../../../shared/trace.js';
 import type { PruneStepView, TiledLayout, TraceView } from './traceView.js';
 
 /** The one place that reads the trace schema (src/shared/trace.ts) for the inspector. */
@@ -38,14 +38,13 @@ function tiledLayout(image: NonNullable<Trace['image']>): TiledLayout {
   const { kind, tile, row, col } = image.layout.tokens;
   const tokens = kind.map((k, i) => {
     const view = image.layout.tiles[tile[i]];
-    const cellW = tiles[tile[i]].rect.width / view.grid.cols;
-    const cellH = tiles[tile[i]].rect.height / view.grid.rows;
-    const top = tiles[tile[i]].rect.y + row[i] * cellH;
-    const rect =
-      k === 'newline' || k === 'cls'
-        ? { x: 1, y: top, width: 0, height: cellH }
-        : { x: tiles[tile[i]].rect.x + col[i] * cellW, y: top, width: cellW, height: cellH };
-    return { kind: k, tile: tile[i], row: row[i], col: col[i], rect };
+    const strip = {
+      x: image.width,
+      y: view.rect.y + (row[i] * view.rect.height) / view.grid.rows,
+      width: 0,
+      height: view.rect.height / view.grid.rows,
+    };
+    return { kind: k, tile: tile[i], row: row[i], col: col[i], rect: fraction(tokenRect(image, i) ?? strip), cell: baseCell(image, i) };
   });
   return { imageWidth: image.width, imageHeight: image.height, tiles, tokens };
 }

@@ -38,6 +38,8 @@ export interface TokenPlace {
   col: number;
   /** The patch's footprint; a newline: the strip of its row (height only, x = 1). */
   rect: FractionRect;
+  /** The base view's grid cell its centre lies in (null for a newline or the class token). */
+  cell: number | null;
 }
 
 /** LLaVA-NeXT's several views: the base view (the whole image) and the tiles cut from the AnyRes canvas. */
@@ -97,22 +99,16 @@ export function presentAt(dropped: (number | null)[], layer: number): boolean[] 
 
 /**
  * How many kept patches fall in each row and each column of the grid (the positional-bias view). With
- * several views, each patch counts where its centre lies in the image, in grid-sized bands; newlines do not count.
+ * several views, each patch counts in the base-grid cell its centre lies in; newlines do not count.
  */
 export function positionHistogram(view: TraceView, present: boolean[]): { rows: number[]; cols: number[] } {
   const rows = new Array<number>(view.grid.rows).fill(0);
   const cols = new Array<number>(view.grid.cols).fill(0);
-  const band = (fraction: number, count: number) => Math.min(count - 1, Math.max(0, Math.floor(fraction * count)));
   present.forEach((isPresent, patch) => {
-    if (!isPresent) return;
-    const place = view.layout?.tokens[patch];
-    if (!place) {
-      rows[Math.floor(patch / view.grid.cols)] += 1;
-      cols[patch % view.grid.cols] += 1;
-    } else if (place.kind === 'base' || place.kind === 'tile') {
-      rows[band(place.rect.y + place.rect.height / 2, view.grid.rows)] += 1;
-      cols[band(place.rect.x + place.rect.width / 2, view.grid.cols)] += 1;
-    }
+    const cell = view.layout ? view.layout.tokens[patch].cell : patch;
+    if (!isPresent || cell === null) return;
+    rows[Math.floor(cell / view.grid.cols)] += 1;
+    cols[cell % view.grid.cols] += 1;
   });
   return { rows, cols };
 }
