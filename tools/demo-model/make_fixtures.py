@@ -71,12 +71,15 @@ def rotate_half(x):
     return torch.cat((-b, a), dim=-1)
 
 
-def causal_probs(q, k, query_start):
-    """Softmax over all keys with the causal mask for the queries query_start..S-1: [1,H,S-qs,S], float32."""
+def causal_probs(q, k, query_start, window=None):
+    """Softmax over the keys each query may see (causal, and within the sliding window if the model has one)
+    for the queries query_start..S-1: [1,H,S-qs,S], float32."""
     s = k.shape[-2]
     scores = (q[:, :, query_start:] @ k.transpose(-1, -2)) / math.sqrt(q.shape[-1])
-    causal = torch.ones(s, s, dtype=torch.bool).tril()[query_start:]
-    return scores.masked_fill(~causal, float("-inf")).softmax(dim=-1)
+    query = torch.arange(query_start, s).unsqueeze(1)
+    key = torch.arange(s).unsqueeze(0)
+    visible = (key <= query) & ((key > query - window) if window else True)
+    return scores.masked_fill(~visible, float("-inf")).softmax(dim=-1)
 
 
 def transition(t_in, t_out):
@@ -101,6 +104,7 @@ class Decoder:
         self.layers, self.norm, self.rotary, self.head = lm.layers, lm.norm, lm.rotary_emb, head
         self.heads, self.kv_heads = cfg.num_attention_heads, cfg.num_key_value_heads
         self.head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+        self.window = getattr(cfg, "sliding_window", None)  # Mistral decoders (LLaVA-NeXT)
 
     def split(self, x, heads):
         return x.view(1, x.shape[1], heads, self.head_dim).transpose(1, 2)
@@ -116,7 +120,7 @@ class Decoder:
     def attention(self, layer, normed, pos):
         q, k = self.qk(layer, normed, pos)
         v = self.split(layer.self_attn.v_proj(normed), self.kv_heads).repeat_interleave(self.heads // self.kv_heads, dim=1)
-        out = causal_probs(q, k, 0) @ v
+        out = causal_probs(q, k, 0, self.window) @ v
         return layer.self_attn.o_proj(out.transpose(1, 2).reshape(1, normed.shape[1], -1))
 
     def layer(self, layer, x, pos):
@@ -131,7 +135,7 @@ class Decoder:
     def probe(self, layer, x, pos, query_start):
         """Head-mean attention of the queries query_start..S-1 under `layer`'s norm + q/k + RoPE, averaged over the queries: [S]."""
         q, k = self.qk(layer, layer.input_layernorm(x), pos)
-        return causal_probs(q, k, query_start).mean(dim=1)[0].mean(dim=0)
+        return causal_probs(q, k, query_start, self.window).mean(dim=1)[0].mean(dim=0)
 
     @torch.no_grad()
     def prefill(self, embeds, start, n, method=None):

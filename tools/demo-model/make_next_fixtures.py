@@ -41,6 +41,7 @@ from transformers import (CLIPVisionConfig, LlamaConfig, LlavaNextConfig, LlavaN
 from transformers.models.llava_next.image_processing_pil_llava_next import LlavaNextImageProcessorPil
 
 from common import CLIP_MEAN, CLIP_STD
+from make_fixtures import Decoder, check, floats, kept_hex, summary
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEDULES = json.loads((Path(__file__).with_name("schedules.json")).read_text())
@@ -224,114 +225,6 @@ def make_image(path, width, height, seed):
 # A decoder forward over the HF modules, layer by layer, with TransPrune between layers
 
 
-def rotate_half(x):
-    a, b = x.chunk(2, dim=-1)
-    return torch.cat((-b, a), dim=-1)
-
-
-def causal_probs(q, k, query_start, window):
-    """Softmax over the keys each query may see (causal, within the sliding window if any) for queries query_start..S-1."""
-    s = k.shape[-2]
-    scores = (q[:, :, query_start:] @ k.transpose(-1, -2)) / math.sqrt(q.shape[-1])
-    query = torch.arange(query_start, s).unsqueeze(1)
-    key = torch.arange(s).unsqueeze(0)
-    visible = (key <= query) & ((key > query - window) if window else True)
-    return scores.masked_fill(~visible, float("-inf")).softmax(dim=-1)
-
-
-def transition(t_in, t_out):
-    """Per-module TTV (spec 2.2): ||out||/||in|| times softmax over ALL tokens of (1 - cos)."""
-    n_in, n_out = t_in.norm(dim=-1), t_out.norm(dim=-1)
-    cos = (t_in * t_out).sum(-1) / (n_in * n_out)
-    return (n_out / n_in) * torch.softmax(1 - cos, dim=-1)
-
-
-class Decoder:
-    def __init__(self, model):
-        lm = model.model.language_model
-        cfg = model.config.text_config
-        self.layers, self.norm, self.rotary, self.head = lm.layers, lm.norm, lm.rotary_emb, model.lm_head
-        self.heads, self.kv_heads = cfg.num_attention_heads, cfg.num_key_value_heads
-        self.head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
-        self.window = getattr(cfg, "sliding_window", None)
-
-    def split(self, x, heads):
-        return x.view(1, x.shape[1], heads, self.head_dim).transpose(1, 2)
-
-    def qk(self, layer, normed, pos):
-        attn = layer.self_attn
-        cos, sin = self.rotary(normed, pos.unsqueeze(0))
-        cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
-        q, k = self.split(attn.q_proj(normed), self.heads), self.split(attn.k_proj(normed), self.kv_heads)
-        k = k.repeat_interleave(self.heads // self.kv_heads, dim=1)
-        return q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
-
-    def layer(self, layer, x, pos):
-        a_in = layer.input_layernorm(x)
-        q, k = self.qk(layer, a_in, pos)
-        v = self.split(layer.self_attn.v_proj(a_in), self.kv_heads).repeat_interleave(self.heads // self.kv_heads, dim=1)
-        a_out = layer.self_attn.o_proj((causal_probs(q, k, 0, self.window) @ v).transpose(1, 2).reshape(1, x.shape[1], -1))
-        h = x + a_out
-        f_in = layer.post_attention_layernorm(h)
-        f_out = layer.mlp(f_in)
-        return h + f_out, (transition(a_in, a_out) + transition(f_in, f_out))[0]
-
-    def probe(self, layer, x, pos, query_start):
-        q, k = self.qk(layer, layer.input_layernorm(x), pos)
-        return causal_probs(q, k, query_start, self.window).mean(dim=1)[0].mean(dim=0)
-
-    @torch.no_grad()
-    def prefill(self, embeds, start, n, schedule=None):
-        """Unpruned without a schedule; else TransPrune (alpha 0.5, compact positions). Returns logits, layer outputs, stages."""
-        x, pos, count, kept = embeds, torch.arange(embeds.shape[1]), n, torch.arange(n)
-        stored, stages, outputs = {}, [], []
-        plan = {layer: max(1, min(n, math.floor(n * r))) for layer, r in zip(schedule["prune"], schedule["ratios"])} if schedule else {}
-        for number, layer in enumerate(self.layers, start=1):
-            x, ttv = self.layer(layer, x, pos)
-            outputs.append(x[0])
-            if schedule and number in schedule["accumulate"]:
-                stored[number] = ttv[start:start + count]
-            if number not in plan:
-                continue
-            keep = plan[number]
-            ttv_acc = sum(stored.values())
-            ttv_hat = ttv_acc / (ttv_acc.sum() + EPS)
-            iga = self.probe(self.layers[number], x, pos, start + count)[start:start + count]  # the next layer's q/k
-            score = 0.5 * ttv_hat + 0.5 * iga / (iga.sum() + EPS)
-            ranked = torch.sort(score.double(), descending=True, stable=True)
-            top = ranked.indices[:keep].sort().values
-            margin = (ranked.values[keep - 1] - ranked.values[keep]).item() if keep < count else None
-            x = torch.cat([x[:, :start], x[:, start + top], x[:, start + count:]], dim=1)
-            pos = torch.arange(x.shape[1])
-            stored = {j: v[top] for j, v in stored.items()}
-            kept, count = kept[top], keep
-            stages.append({"after_layer": number, "keep": keep, "kept": kept.tolist(), "score_margin": margin})
-        return self.head(self.norm(x))[0, -1], outputs, stages
-
-
-# ---------------------------------------------------------------------------------------------
-# Fixtures
-
-
-def floats(t):
-    return [float(f"{v:.7g}") for v in t.flatten().tolist()]
-
-
-def summary(t, rows):
-    return {"shape": list(t.shape), "mean": float(t.mean()), "std": float(t.std()), "abs_max": float(t.abs().max()),
-            "rows": {str(r): floats(t[r]) for r in rows}}
-
-
-def kept_hex(kept, n):
-    """The kept set as a hex bitmask, bit i of the number = visual token i."""
-    return format(sum(1 << i for i in kept), f"0{(n + 3) // 4}x")
-
-
-def check(what, ours, theirs, tolerance=1e-4):
-    err = ((ours - theirs).abs().max() / theirs.abs().max().clamp_min(1e-12)).item()
-    assert err < tolerance, f"{what}: relative error {err:.2e}"
-
-
 @torch.no_grad()
 def case(model, processor, image_path, question, schedule):
     image = Image.open(image_path).convert("RGB")
@@ -360,13 +253,14 @@ def case(model, processor, image_path, question, schedule):
     greedy = model.generate(**inputs, max_new_tokens=8, do_sample=False)[0, len(ids):]
 
     decoder = Decoder(model)
-    own_logits, own_outputs, _ = decoder.prefill(embeds, start, n)
+    own_logits, own_outputs, _, _ = decoder.prefill(embeds, start, n)
     check("own unpruned prefill vs transformers (logits)", own_logits, hf_logits)
     for layer, (own, hf) in enumerate(zip(own_outputs, captured)):
         check(f"own vs transformers (layer {layer + 1} output)", own, hf)
-    no_op = {**schedule, "ratios": [1.0] * len(schedule["ratios"])}
+    method = {"kind": "transprune", "schedule": schedule, "alpha": 0.5, "positions": "compact"}
+    no_op = {**method, "schedule": {**schedule, "ratios": [1.0] * len(schedule["ratios"])}}
     assert torch.equal(decoder.prefill(embeds, start, n, no_op)[0], own_logits), "keeping every token must change nothing (spec 8.1)"
-    pruned_logits, _, stages = decoder.prefill(embeds, start, n, schedule)
+    pruned_logits, _, stages, _ = decoder.prefill(embeds, start, n, method)
 
     pixels = inputs["pixel_values"][0]  # [views, 3, TILE, TILE]
     sample = np.random.default_rng(7).integers(0, pixels.numel(), 64).tolist()
