@@ -5,10 +5,10 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseMethod } from '../../src/shared/pruning.js';
 import { DEMO_MODEL_DIR } from '../../src/engine/data/demo-model.js';
-import { preprocessClip } from '../../src/engine/image/preprocess.js';
+import { prepareImage } from '../../src/engine/image/anyres.js';
 import { Engine } from '../../src/engine/runtime/engine.js';
-import { encodeImage } from '../../src/engine/runtime/graphs.js';
 import type { LoadedModel } from '../../src/engine/runtime/model.js';
+import { encodeVisual } from '../../src/engine/runtime/vision.js';
 import { prefill, type PrefillInput } from '../../src/engine/runtime/prefill.js';
 import { encodeChat } from '../../src/engine/text/chat.js';
 import { maxAbsDiff, relativeError } from '../helpers/diff.js';
@@ -112,13 +112,15 @@ describe.each(MODELS)('%s model vs transformers', (name) => {
   beforeAll(async () => {
     model = await engine.ensureModel(CHECKPOINTS[name], 'cpu');
     for (const c of fixture.cases) {
-      const { pixelValues, width } = await preprocessClip(readFileSync(resolve(ROOT, c.image)), model.clip);
+      // The engine's own intake: what Engine.ask runs on every image.
+      const image = await prepareImage(readFileSync(resolve(ROOT, c.image)), model.clip, model.viewSpec);
+      expect(image.views).toHaveLength(1);
       const { ids } = encodeChat(model.tokenizer, [{ role: 'user', text: c.question, image: true }], {
         template: model.chatTemplate,
         imageTokenId: model.config.imageTokenIndex,
       });
-      const visual = await encodeImage(model, pixelValues, width);
-      inputs.set(c.id, { pixels: pixelValues, input: { ids, imageTokenId: model.config.imageTokenIndex, visual } });
+      const visual = await encodeVisual(model, image);
+      inputs.set(c.id, { pixels: image.views[0], input: { ids, imageTokenId: model.config.imageTokenIndex, visual } });
     }
   });
 
