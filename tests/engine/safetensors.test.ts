@@ -4,7 +4,13 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { sha256File, sha256Files, sha256Text, writeFileAtomic } from '../../src/engine/io/files.js';
 import { bf16ToFloat, floatToBf16, floatToHalf, halfToFloat } from '../../src/engine/io/float16.js';
-import { readSafetensorsHeader, readTensorF32, TensorSet, writeSafetensors } from '../../src/engine/io/safetensors.js';
+import {
+  readSafetensorsHeader,
+  readTensorF32,
+  TensorSet,
+  writeSafetensors,
+  writeSafetensorsStreamed,
+} from '../../src/engine/io/safetensors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'safetensors-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -84,6 +90,28 @@ describe('writeSafetensors / TensorSet round trip', () => {
     expect(Array.from(await set.readF32('b'))).toEqual([1, -2, 0.0999755859375, 65504, 2 ** -24, 0.5]);
     expect(Array.from(await set.readF32('c'))).toEqual([1, -2, 0.10009765625, 65536, bf16ToFloat(floatToBf16(2 ** -24)), 0.5]);
     expect(set.get('c')?.shape).toEqual([3, 2]);
+  });
+
+  it('a tensor written in chunks is the same file as the tensor written whole; a wrong value count leaves no file', async () => {
+    const whole = join(dir, 'whole.safetensors');
+    const chunked = join(dir, 'chunked.safetensors');
+    const tensors = { a: { dtype: 'F32' as const, shape: [2, 3], data: values }, b: { dtype: 'BF16' as const, shape: [6], data: values } };
+    await writeSafetensors(whole, tensors, { format: 'pt' });
+    const inPieces = (data: Float32Array) => () => [data.subarray(0, 1), data.subarray(1, 4), data.subarray(4)];
+    await writeSafetensorsStreamed(
+      chunked,
+      [
+        ['a', { dtype: 'F32', shape: [2, 3], chunks: inPieces(values) }],
+        ['b', { dtype: 'BF16', shape: [6], chunks: inPieces(values) }],
+      ],
+      { format: 'pt' },
+    );
+    expect(readFileSync(chunked).equals(readFileSync(whole))).toBe(true);
+
+    const short = join(dir, 'short.safetensors');
+    const tooFew = writeSafetensorsStreamed(short, [['a', { dtype: 'F16', shape: [7], chunks: () => [values] }]]);
+    await expect(tooFew).rejects.toThrow('tensor "a" has 6 values for shape [7]');
+    expect(readdirSync(dir).filter((f) => f.startsWith('short'))).toEqual([]);
   });
 
   it('reads sharded checkpoints through model.safetensors.index.json', async () => {

@@ -75,12 +75,9 @@ export async function benchPack(shape: BenchModelShape): Promise<string> {
     ...IMAGE,
   };
   console.error(`making a ${shape.layers}-layer, ${shape.hidden}-wide ${shape.dtype} checkpoint in ${checkpoint}`);
-  // Safetensors files are written whole from one buffer: keep each shard near 1 GB (Node buffers stop at 4 GB).
-  const bytes = distinct * (4 * shape.hidden ** 2 + 3 * shape.hidden * intermediate) * (shape.dtype === 'fp16' ? 2 : 4);
   await makeSyntheticCheckpoint(checkpoint, {
     ...tiny,
     dtype: shape.dtype,
-    shards: Math.max(1, Math.ceil(bytes / 2 ** 30)),
     ...(next ? { gridPinpoints: LLAVA_NEXT_DEFAULT_PINPOINTS } : {}),
   });
   console.error('importing it');

@@ -3,6 +3,7 @@ import {
   CHECKPOINT_PRESETS,
   CheckpointShapeError,
   makeSyntheticCheckpoint,
+  SHAPE_KEYS,
   type CheckpointDtype,
   type CheckpointPreset,
   type CheckpointShape,
@@ -11,10 +12,8 @@ import { CliError, type CliCommand } from '../command.js';
 import { integerArg } from '../run-options.js';
 
 /** The shape flags, each overriding one field of the preset: `--kv-heads` sets `kvHeads`. */
-const SHAPE_FLAGS = Object.keys(CHECKPOINT_PRESETS.tiny).map((key) => ({
-  key: key as keyof CheckpointShape,
-  flag: key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`),
-}));
+const SHAPE_FLAGS = SHAPE_KEYS.map((key) => ({ key, flag: key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`) }));
+const PRESETS = Object.keys(CHECKPOINT_PRESETS).join('|');
 
 const DTYPES: CheckpointDtype[] = ['fp32', 'fp16', 'bf16'];
 
@@ -22,16 +21,18 @@ export const makeCheckpointCommand: CliCommand = {
   name: 'make-checkpoint',
   summary: 'write a random-weight LLaVA-1.5 checkpoint folder (for benchmarks and trying the app without a download)',
   usage:
-    'make-checkpoint --out DIR [--preset tiny|tiny-gqa] [--layers N] [--hidden D] [--intermediate D] [--heads H] [--kv-heads H]\n' +
+    `make-checkpoint --out DIR [--preset ${PRESETS}] [--layers N] [--hidden D] [--intermediate D] [--heads H] [--kv-heads H]\n` +
     '         [--vision-hidden D] [--vision-intermediate D] [--vision-layers N] [--vision-heads H] [--image-size PX] [--patch-size PX]\n' +
-    '         [--seed S] [--dtype fp32|fp16|bf16] [--shards N] [--layout legacy|new] [--chat-template]',
+    '         [--vocab V] [--seed S] [--dtype fp32|fp16|bf16] [--shards N (default: files of about 5 GB)] [--layout legacy|new] [--chat-template]\n' +
+    '  Weights are written a chunk at a time: a 7B checkpoint needs well under 1 GB of memory to make (fp16: 14 GB on disk).',
   options: {
     out: { type: 'string' },
     preset: { type: 'string', default: 'tiny' },
     ...Object.fromEntries(SHAPE_FLAGS.map(({ flag }) => [flag, { type: 'string' } as const])),
+    vocab: { type: 'string' },
     seed: { type: 'string', default: '1' },
     dtype: { type: 'string', default: 'fp32' },
-    shards: { type: 'string', default: '1' },
+    shards: { type: 'string' },
     layout: { type: 'string', default: 'legacy' },
     'chat-template': { type: 'boolean', default: false },
   },
@@ -54,7 +55,8 @@ export const makeCheckpointCommand: CliCommand = {
         preset: preset as CheckpointPreset,
         seed: integerArg(values.seed, '--seed', 0),
         dtype,
-        shards: integerArg(values.shards, '--shards'),
+        ...(values.shards === undefined ? {} : { shards: integerArg(values.shards, '--shards') }),
+        ...(values.vocab === undefined ? {} : { vocabSize: integerArg(values.vocab, '--vocab') }),
         layout,
         chatTemplate: values['chat-template'] === true,
       });

@@ -1,10 +1,11 @@
 // Writes a real Hugging Face LLaVA-1.5 or LLaVA-NeXT checkpoint folder with seeded random weights:
 // config.json, model.safetensors (or shards + index), tokenizer.json, tokenizer_config.json,
 // preprocessor_config.json, generation_config.json. Everything the importer reads, nothing faked.
+// Weights are made and written a chunk at a time, so a 7B or 13B checkpoint needs megabytes of memory, not its size.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OPENAI_CLIP_MEAN, OPENAI_CLIP_STD } from '../image/preprocess.js';
-import { writeSafetensors, type FloatDtype } from '../io/safetensors.js';
+import { writeSafetensorsStreamed, type FloatDtype, type StreamedTensor } from '../io/safetensors.js';
 import { legacyToUnifiedName } from '../model/weights.js';
 import { mulberry32 } from '../util/mulberry32.js';
 import { buildSyntheticTokenizer, SPECIAL_TOKENS, SYNTHETIC_CHAT_TEMPLATE } from './synthetic-tokenizer.js';
@@ -26,6 +27,19 @@ export interface CheckpointShape {
   imageSize: number;
   patchSize: number;
 }
+
+/** CLIP ViT-L/14 at 336 px, LLaVA-1.5's vision tower: 576 visual tokens. */
+const CLIP_L_336 = {
+  visionHidden: 1024,
+  visionIntermediate: 4096,
+  visionLayers: 24,
+  visionHeads: 16,
+  imageSize: 336,
+  patchSize: 14,
+};
+
+/** LLaVA-1.5's vocabulary: Llama's 32000 tokens plus <image> and padding, as llava-hf's configs give it. */
+const LLAVA_VOCAB = 32064;
 
 export const CHECKPOINT_PRESETS = {
   /** MHA, 16 visual tokens (28 px / patch 7). */
@@ -56,7 +70,41 @@ export const CHECKPOINT_PRESETS = {
     imageSize: 42,
     patchSize: 7,
   },
-} satisfies Record<string, CheckpointShape>;
+  /** `bench engine`'s model: 12 layers, hidden 512, a two-layer vision tower (only the decoder is timed), 576 visual tokens. */
+  bench: {
+    hidden: 512,
+    intermediate: 1344,
+    layers: 12,
+    heads: 4,
+    kvHeads: 4,
+    visionHidden: 32,
+    visionIntermediate: 64,
+    visionLayers: 2,
+    visionHeads: 2,
+    imageSize: 336,
+    patchSize: 14,
+  },
+  /** llava-hf/llava-1.5-7b-hf: Vicuna-7B (32 layers, hidden 4096, MLP 11008) on CLIP ViT-L/14 at 336 px. */
+  'llava-1.5-7b': {
+    hidden: 4096,
+    intermediate: 11008,
+    layers: 32,
+    heads: 32,
+    kvHeads: 32,
+    vocabSize: LLAVA_VOCAB,
+    ...CLIP_L_336,
+  },
+  /** llava-hf/llava-1.5-13b-hf: Vicuna-13B (40 layers, hidden 5120, MLP 13824) on the same vision tower. */
+  'llava-1.5-13b': {
+    hidden: 5120,
+    intermediate: 13824,
+    layers: 40,
+    heads: 40,
+    kvHeads: 40,
+    vocabSize: LLAVA_VOCAB,
+    ...CLIP_L_336,
+  },
+} satisfies Record<string, CheckpointShape & { vocabSize?: number }>;
 
 export type CheckpointPreset = keyof typeof CHECKPOINT_PRESETS;
 
@@ -65,6 +113,8 @@ export interface SyntheticCheckpointOptions extends Partial<CheckpointShape> {
   seed?: number; // default 1
   dtype?: CheckpointDtype; // default fp32
   shards?: number; // > 1 writes model-0000i-of-0000n.safetensors + model.safetensors.index.json
+  /** Rows of embed_tokens and lm_head (config vocab_size), at least the tokenizer's size; default the tokenizer's size or the preset's. */
+  vocabSize?: number;
   layout?: 'legacy' | 'new'; // weight names: llava-hf (transformers < 4.52) or transformers >= 4.52
   chatTemplate?: boolean | string; // true: a LLaVA-style template in tokenizer_config.json; default none
   visionFeatureLayer?: number; // default -2
@@ -100,22 +150,31 @@ function hashString(text: string): number {
   return h >>> 0;
 }
 
-/** Each tensor gets its own stream seeded by (seed, name), so layouts and shard splits share values. */
-function gaussian(seed: number, name: string, count: number, mean: number, std: number): Float32Array {
+/** Values per chunk while writing: even, so Box-Muller pairs never straddle two chunks. */
+const CHUNK_VALUES = 1 << 20;
+
+/**
+ * Each tensor gets its own stream seeded by (seed, name), so layouts and shard splits share values. The
+ * values come in chunks of `chunk` (even) and are the same whatever the chunk size.
+ */
+export function* gaussianChunks(seed: number, name: string, count: number, init: Init, chunk = CHUNK_VALUES): Generator<Float32Array> {
+  const { mean, std } = init;
   const uniform = mulberry32(seed ^ hashString(name));
-  const out = new Float32Array(count);
-  for (let i = 0; i < count; i += 2) {
-    const r = Math.sqrt(-2 * Math.log(1 - uniform()));
-    const theta = 2 * Math.PI * uniform();
-    out[i] = mean + std * r * Math.cos(theta);
-    if (i + 1 < count) out[i + 1] = mean + std * r * Math.sin(theta);
+  for (let start = 0; start < count; start += chunk) {
+    const out = new Float32Array(Math.min(chunk, count - start));
+    for (let i = 0; i < out.length; i += 2) {
+      const r = Math.sqrt(-2 * Math.log(1 - uniform()));
+      const theta = 2 * Math.PI * uniform();
+      out[i] = mean + std * r * Math.cos(theta);
+      if (i + 1 < out.length) out[i + 1] = mean + std * r * Math.sin(theta);
+    }
+    yield out;
   }
-  return out;
 }
 
 // ---- weights (canonical = legacy llava-hf names) ----
 
-type Init = { shape: number[]; mean: number; std: number };
+export type Init = { shape: number[]; mean: number; std: number };
 
 function weightSpecs(s: CheckpointShape, vocabSize: number, next: boolean): Map<string, Init> {
   const specs = new Map<string, Init>();
@@ -180,30 +239,50 @@ function writeJson(path: string, value: unknown): void {
 const SAFETENSORS_DTYPE: Record<CheckpointDtype, FloatDtype> = { fp32: 'F32', fp16: 'F16', bf16: 'BF16' };
 
 /** Writes model.safetensors, or `shards` files named as transformers names them plus the index. */
-async function writeWeights(
-  dir: string,
-  tensors: Map<string, { shape: number[]; data: Float32Array }>,
-  dtype: CheckpointDtype,
-  shards: number,
-): Promise<void> {
-  const encoded = (names: string[]) => Object.fromEntries(names.map((n) => [n, { ...tensors.get(n)!, dtype: SAFETENSORS_DTYPE[dtype] }]));
+async function writeWeights(dir: string, tensors: Map<string, StreamedTensor>, shards: number): Promise<void> {
   const names = [...tensors.keys()];
-  if (shards <= 1) return writeSafetensors(join(dir, 'model.safetensors'), encoded(names), { format: 'pt' });
+  const entries = (part: string[]) => part.map((n): [string, StreamedTensor] => [n, tensors.get(n)!]);
+  if (shards <= 1) return writeSafetensorsStreamed(join(dir, 'model.safetensors'), entries(names), { format: 'pt' });
   const perShard = Math.ceil(names.length / shards);
   const weightMap: Record<string, string> = {};
-  const bytesPerValue = dtype === 'fp32' ? 4 : 2;
   let totalSize = 0;
   for (let i = 0; i < shards; i++) {
     const file = `model-${String(i + 1).padStart(5, '0')}-of-${String(shards).padStart(5, '0')}.safetensors`;
     const part = names.slice(i * perShard, (i + 1) * perShard);
     for (const name of part) {
       weightMap[name] = file;
-      totalSize += tensors.get(name)!.data.length * bytesPerValue;
+      totalSize += tensorBytes(tensors.get(name)!);
     }
-    await writeSafetensors(join(dir, file), encoded(part), { format: 'pt' });
+    await writeSafetensorsStreamed(join(dir, file), entries(part), { format: 'pt' });
   }
   writeJson(join(dir, 'model.safetensors.index.json'), { metadata: { total_size: totalSize }, weight_map: weightMap });
 }
+
+function tensorBytes(t: { dtype: FloatDtype; shape: number[] }): number {
+  return t.shape.reduce((a, b) => a * b, 1) * (t.dtype === 'F32' ? 4 : 2);
+}
+
+/** Without `shards`: files of about this size, as transformers' default of 5 GB per shard. */
+const AUTO_SHARD_BYTES = 5e9;
+
+/** The preset's shape with the options' fields over it. */
+export function resolveShape(opts: SyntheticCheckpointOptions): CheckpointShape {
+  const preset = presetOf(opts.preset);
+  const shape = {} as CheckpointShape;
+  for (const key of SHAPE_KEYS) shape[key] = opts[key] ?? preset[key];
+  return shape;
+}
+
+function presetOf(name: CheckpointPreset | undefined): CheckpointShape & { vocabSize?: number } {
+  return CHECKPOINT_PRESETS[name ?? 'tiny'];
+}
+
+function presetVocab(name: CheckpointPreset | undefined): number | undefined {
+  return presetOf(name).vocabSize;
+}
+
+/** The fields of a shape, in the order the presets list them. */
+export const SHAPE_KEYS = Object.keys(CHECKPOINT_PRESETS.tiny) as (keyof CheckpointShape)[];
 
 const TORCH_DTYPE: Record<CheckpointDtype, string> = { fp32: 'float32', fp16: 'float16', bf16: 'bfloat16' };
 
@@ -212,10 +291,7 @@ const TORCH_DTYPE: Record<CheckpointDtype, string> = { fp32: 'float32', fp16: 'f
  * Same options -> byte-identical files; `layout` and `shards` change names and files, not values.
  */
 export async function makeSyntheticCheckpoint(dir: string, opts: SyntheticCheckpointOptions = {}): Promise<SyntheticCheckpoint> {
-  const shape: CheckpointShape = { ...CHECKPOINT_PRESETS[opts.preset ?? 'tiny'] };
-  for (const key of Object.keys(shape) as (keyof CheckpointShape)[]) {
-    if (opts[key] !== undefined) shape[key] = opts[key]!;
-  }
+  const shape = resolveShape(opts);
   if (shape.imageSize % shape.patchSize !== 0) throw new CheckpointShapeError('image size must be a multiple of patch size');
   if (shape.hidden % shape.heads !== 0 || shape.heads % shape.kvHeads !== 0)
     throw new CheckpointShapeError('hidden must be a multiple of heads, and heads a multiple of KV heads');
@@ -224,7 +300,8 @@ export async function makeSyntheticCheckpoint(dir: string, opts: SyntheticCheckp
   const strategy = opts.selectStrategy ?? 'default';
 
   const tokenizer = buildSyntheticTokenizer();
-  const vocabSize = tokenizer.size;
+  const vocabSize = opts.vocabSize ?? presetVocab(opts.preset) ?? tokenizer.size;
+  if (vocabSize < tokenizer.size) throw new CheckpointShapeError(`vocab size must be at least the tokenizer's ${tokenizer.size} tokens`);
   const next = opts.gridPinpoints !== undefined;
   const textModel = opts.textModel ?? 'llama';
   const config = {
@@ -276,16 +353,21 @@ export async function makeSyntheticCheckpoint(dir: string, opts: SyntheticCheckp
   };
 
   const rename = opts.layout === 'new' ? legacyToUnifiedName : (name: string) => name;
-  const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
+  const tensors = new Map<string, StreamedTensor>();
   for (const [name, init] of weightSpecs(shape, vocabSize, next)) {
     if (opts.tieWordEmbeddings && name === 'language_model.lm_head.weight') continue;
     const count = init.shape.reduce((a, b) => a * b, 1);
-    tensors.set(rename(name), { shape: init.shape, data: gaussian(seed, name, count, init.mean, init.std) });
+    tensors.set(rename(name), {
+      dtype: SAFETENSORS_DTYPE[dtype],
+      shape: init.shape,
+      chunks: () => gaussianChunks(seed, name, count, init),
+    });
   }
 
   mkdirSync(dir, { recursive: true });
   writeJson(join(dir, 'config.json'), config);
-  await writeWeights(dir, tensors, dtype, opts.shards ?? 1);
+  const totalBytes = [...tensors.values()].reduce((sum, t) => sum + tensorBytes(t), 0);
+  await writeWeights(dir, tensors, opts.shards ?? Math.max(1, Math.ceil(totalBytes / AUTO_SHARD_BYTES)));
   writeJson(join(dir, 'tokenizer.json'), tokenizer.json);
   const chatTemplate = opts.chatTemplate === true ? SYNTHETIC_CHAT_TEMPLATE : opts.chatTemplate || undefined;
   writeJson(join(dir, 'tokenizer_config.json'), {

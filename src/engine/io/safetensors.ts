@@ -246,28 +246,62 @@ export interface TensorToWrite {
   data: Float32Array;
 }
 
+/** A tensor written in pieces: `chunks()` yields its values in order, each piece encoded and written before the next is made. */
+export interface StreamedTensor {
+  dtype: FloatDtype;
+  shape: number[];
+  chunks(): Iterable<Float32Array>;
+}
+
 /** Writes a safetensors file atomically (tensors in the given order, header padded to 8 bytes like the reference writer). */
 export async function writeSafetensors(
   path: string,
   tensors: Record<string, TensorToWrite>,
   metadata?: Record<string, string>,
 ): Promise<void> {
-  const header: Record<string, unknown> = metadata ? { __metadata__: metadata } : {};
-  const blobs: Uint8Array[] = [];
-  let offset = 0;
-  for (const [name, t] of Object.entries(tensors)) {
+  const streamed = Object.entries(tensors).map(([name, t]): [string, StreamedTensor] => {
     if (t.data.length !== elementCount(t.shape))
       throw new SafetensorsError(`${path}: tensor "${name}" has ${t.data.length} values for shape [${t.shape.join(', ')}]`);
-    const bytes = encodeTensor(t);
-    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes.byteLength] };
-    blobs.push(bytes);
-    offset += bytes.byteLength;
+    return [name, { dtype: t.dtype, shape: t.shape, chunks: () => [t.data] }];
+  });
+  await writeSafetensorsStreamed(path, streamed, metadata);
+}
+
+/**
+ * Writes a safetensors file atomically with at most one chunk of values in memory at a time: the
+ * header is known from the shapes alone, so the data follows tensor by tensor, chunk by chunk.
+ */
+export async function writeSafetensorsStreamed(
+  path: string,
+  tensors: Iterable<[string, StreamedTensor]>,
+  metadata?: Record<string, string>,
+): Promise<void> {
+  const list = [...tensors];
+  const header: Record<string, unknown> = metadata ? { __metadata__: metadata } : {};
+  let offset = 0;
+  for (const [name, t] of list) {
+    const bytes = elementCount(t.shape) * DTYPE_SIZE[t.dtype];
+    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
+    offset += bytes;
   }
   let json = JSON.stringify(header);
   json += ' '.repeat((8 - ((8 + Buffer.byteLength(json)) % 8)) % 8);
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
-  await writeFileAtomic(path, Buffer.concat([len, Buffer.from(json), ...blobs]));
+  await writeFileAtomic(path, streamBytes(path, Buffer.concat([len, Buffer.from(json)]), list));
+}
+
+async function* streamBytes(path: string, head: Uint8Array, tensors: [string, StreamedTensor][]): AsyncIterable<Uint8Array> {
+  yield head;
+  for (const [name, t] of tensors) {
+    let written = 0;
+    for (const chunk of t.chunks()) {
+      written += chunk.length;
+      yield encodeTensor({ ...t, data: chunk });
+    }
+    if (written !== elementCount(t.shape))
+      throw new SafetensorsError(`${path}: tensor "${name}" has ${written} values for shape [${t.shape.join(', ')}]`);
+  }
 }
 
 function encodeTensor(t: TensorToWrite): Uint8Array {
