@@ -129,7 +129,9 @@ export interface AttentionShape {
 export function attentionProbs(g: Graph, q: string, k: string, s: AttentionShape, mask?: string): string {
   const groups = s.heads / s.kvHeads;
   const qGrouped = g.reshape(q, [1, s.kvHeads, groups, -1, s.headDim]);
-  const kT = g.unsqueeze(g.transpose(k, [0, 1, 3, 2]), [2]); // [1, KvH, 1, Dh, T]
+  // Transposing the last two axes right before the MatMul lets ORT fold it into the product (FusedMatMul transB)
+  // instead of copying the whole cache every step.
+  const kT = g.transpose(g.unsqueeze(k, [2]), [0, 1, 2, 4, 3]); // [1, KvH, 1, Dh, T]
   let scores = g.matmul(g.mul(qGrouped, g.scalar(1 / Math.sqrt(s.headDim))), kT);
   if (mask) scores = g.op('Where', [mask, scores, g.scalar(LOWEST_FLOAT)]);
   return g.op('Softmax', [scores], { axis: -1 });

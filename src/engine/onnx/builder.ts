@@ -43,9 +43,24 @@ export class Graph {
     return name;
   }
 
+  /**
+   * Declares a graph output. A value a node of this graph produces is renamed to `name` (its consumers
+   * follow), so the output is that node's own buffer; an Identity would copy it on every run (a KV cache
+   * each decode step). Graph inputs, initializers and values already output get an Identity.
+   */
   output(name: string, value: string, type: ElemType, dims: Dim[]): void {
-    this.op('Identity', [value], {}, name);
+    const producer = this.nodes.find((n) => n.output?.includes(value));
+    const alreadyOutput = this.outputs.some((o) => o.name === value);
+    if (producer && !alreadyOutput) this.rename(value, name);
+    else this.op('Identity', [value], {}, name);
     this.outputs.push(valueInfo(name, type, dims));
+  }
+
+  private rename(from: string, to: string): void {
+    for (const node of this.nodes) {
+      node.output = node.output?.map((v) => (v === from ? to : v));
+      node.input = node.input?.map((v) => (v === from ? to : v));
+    }
   }
 
   /** Adds one node with a single output and returns that output's name. */
