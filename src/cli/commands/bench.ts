@@ -1,6 +1,7 @@
 import { engineBench } from '../bench/engine.js';
 import { gpuBench } from '../bench/gpu.js';
 import { pruningBench } from '../bench/pruning.js';
+import { scaleBench } from '../bench/scale.js';
 import type { BenchSuite } from '../bench/suite.js';
 import { CliError, type CliCommand } from '../command.js';
 
@@ -9,6 +10,7 @@ const suites: Record<string, BenchSuite> = {
   engine: engineBench,
   gpu: gpuBench,
   pruning: pruningBench,
+  scale: scaleBench,
 };
 
 export const benchCommand: CliCommand = {
