@@ -3,6 +3,7 @@
 // float64 reference.
 
 import { join } from 'node:path';
+import type { WeightDtype } from '../../src/engine/onnx/weight-file.js';
 import { importCheckpoint } from '../../src/engine/pack/import.js';
 import { encodeImage } from '../../src/engine/runtime/graphs.js';
 import { LoadedModel } from '../../src/engine/runtime/model.js';
@@ -13,6 +14,8 @@ import { makeSyntheticCheckpoint, type SyntheticCheckpointOptions } from '../../
 export interface TinyPackOptions extends Omit<SyntheticCheckpointOptions, 'dtype'> {
   /** The checkpoint's dtype, imported as a pack of the same dtype (default fp32). */
   dtype?: 'fp32' | 'fp16';
+  /** The pack's dtype when it differs from the checkpoint's (int8, int4). */
+  packDtype?: WeightDtype;
   /** Pack name in the store. */
   name: string;
   /** The question asked about the image. */
@@ -34,11 +37,11 @@ export interface TinyPack {
 /** Writes the checkpoint to `<root>/<name>`, imports it into `<root>/store` (the checkpoint's dtype) and loads it. */
 export async function makeTinyPack(
   root: string,
-  { name, question, pixels: makePixels, ...checkpointOptions }: TinyPackOptions,
+  { name, question, pixels: makePixels, packDtype, ...checkpointOptions }: TinyPackOptions,
 ): Promise<TinyPack> {
   const checkpoint = join(root, name);
   await makeSyntheticCheckpoint(checkpoint, checkpointOptions);
-  const { dir } = await importCheckpoint(checkpoint, join(root, 'store'), { name, dtype: checkpointOptions.dtype ?? 'fp32' });
+  const { dir } = await importCheckpoint(checkpoint, join(root, 'store'), { name, dtype: packDtype ?? checkpointOptions.dtype ?? 'fp32' });
   const model = await LoadedModel.load(dir, { ep: 'cpu' });
   const size = model.config.vision.imageSize;
   const pixels = makePixels(size);

@@ -1,7 +1,7 @@
 // The building blocks the graphs share (norms, linears, RoPE, attention), each the ONNX
 // transcription of the matching transformers module.
 
-import { float, type Graph } from './builder.js';
+import { float, type Attr, type Graph } from './builder.js';
 import { quantizeBlockwise, type QuantizedMatrix } from './quantize.js';
 
 /** Reads a checkpoint tensor by its full name, as float32 with its stored dims. */
@@ -13,6 +13,8 @@ export interface WeightReader {
 
 /** Inputs per MatMulNBits block: ORT's default for its own 4-bit quantizer. */
 const QUANT_BLOCK = 32;
+/** MatMulNBits' accuracy_level for int8 inputs (0 = float32 inputs). */
+const INT8_ACCURACY_LEVEL = 4;
 
 const LOWEST_FLOAT = -3.4028234663852886e38; // masked scores: finite, so a fully-masked row can never make NaN
 
@@ -183,5 +185,7 @@ async function quantizedMatMul(g: Graph, r: WeightReader, x: string, weightName:
     const z = (await quantize()).zeroPoints;
     return { bytes: z, type: 'uint8', dims: [z.length] };
   });
-  return g.contribOp('MatMulNBits', [x, codes, scales, zeros], { K: k, N: n, bits, block_size: QUANT_BLOCK });
+  const attrs: Record<string, Attr> = { K: k, N: n, bits, block_size: QUANT_BLOCK };
+  if (g.int8Activations) attrs.accuracy_level = INT8_ACCURACY_LEVEL;
+  return g.contribOp('MatMulNBits', [x, codes, scales, zeros], attrs);
 }

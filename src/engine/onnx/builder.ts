@@ -38,6 +38,11 @@ export class Graph {
     return this.weights?.quantBits ?? 0;
   }
 
+  /** Quantized linears take int8 inputs too (see WeightFile). */
+  get int8Activations(): boolean {
+    return this.weights?.options.int8Activations ?? false;
+  }
+
   input(name: string, type: ElemType, dims: Dim[]): string {
     this.inputs.push(valueInfo(name, type, dims));
     return name;

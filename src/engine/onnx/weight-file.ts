@@ -32,9 +32,16 @@ export class WeightFile {
   private readonly refs = new Map<string, ExternalRef>();
   private readonly hash = createHash('sha256');
 
+  /**
+   * `int8Activations`: quantized linears also quantize their input to int8 per block (MatMulNBits
+   * accuracy_level 4), as llama.cpp's Q8_0/Q4_0 dot products do. On a CPU that is ORT's fast path: a
+   * 4096 x 4096 int8 product at one token took 0.8 ms against 89 ms (the float path dequantizes the whole
+   * matrix every run), int4 0.5 ms against 1.3 ms. Off, the product is exact on the dequantized weights.
+   */
   constructor(
     readonly path: string,
     readonly dtype: WeightDtype,
+    readonly options: { int8Activations?: boolean } = {},
   ) {
     this.location = basename(path);
     this.fd = openSync(path, 'w');

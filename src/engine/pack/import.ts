@@ -152,7 +152,7 @@ async function writeGraphs(
     graphs: [string, (file: WeightFile) => Promise<Uint8Array>][],
   ) => {
     progress(stage, done, total, `building ${graphs.map(([g]) => g).join(' + ')}`);
-    const file = new WeightFile(join(dir, `${base}.bin`), fileDtype);
+    const file = new WeightFile(join(dir, `${base}.bin`), fileDtype, { int8Activations: true });
     try {
       for (const [graphName, build] of graphs) await writeFile(join(dir, `${graphName}.onnx`), await build(file), { flush: true });
     } finally {
