@@ -1,4 +1,6 @@
-import { importCheckpoint, type ImportProgress } from '../../engine/pack/import.js';
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { dtypeMemoryNote, importCheckpoint, type ImportProgress } from '../../engine/pack/import.js';
 import { cliStoreDir } from '../../engine/pack/store.js';
 import type { LlavaConfig } from '../../engine/model/config.js';
 import type { WeightDtype } from '../../engine/onnx/weight-file.js';
@@ -40,6 +42,8 @@ export const importCommand: CliCommand = {
       console.log(
         `  text ${c.text.numLayers} layers, d=${c.text.hiddenSize}, ${c.text.numHeads} heads / ${c.text.numKvHeads} KV; vision ${c.vision.imageSize}px, ${numVisualTokens} visual tokens${anyresNote(c)}`,
       );
+      const note = dtypeMemoryNote(pack.manifest.dtype, await weightBytes(pack.dir));
+      if (note) console.log(`  note: ${note}`);
       return 0;
     } catch (err) {
       line.done();
@@ -50,6 +54,11 @@ export const importCommand: CliCommand = {
     }
   },
 };
+
+async function weightBytes(dir: string): Promise<number> {
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.bin'));
+  return (await Promise.all(files.map(async (f) => (await stat(join(dir, f))).size))).reduce((a, b) => a + b, 0);
+}
 
 /** One self-overwriting progress line on a terminal, one line per stage otherwise (logs, CI). */
 function progressLine() {

@@ -123,6 +123,20 @@ interface BuiltGraphs {
   weightsSha256: Record<string, string>;
 }
 
+/**
+ * What a pack of `dtype` costs in memory, when that surprises: ONNX Runtime constant-folds an fp16 pack's
+ * Casts at session creation, so its weights sit in memory as float32, twice their size on disk. On a CPU
+ * int8 (about half the fp16 size, and faster) or int4 keep the weights compact. Null when there is nothing to say.
+ */
+export function dtypeMemoryNote(dtype: WeightDtype, weightBytes: number): string | null {
+  if (dtype !== 'fp16') return null;
+  const gb = (bytes: number) => `${(bytes / 1e9).toFixed(1)} GB`;
+  return (
+    `fp16 weights are ${gb(weightBytes)} on disk but ONNX Runtime expands them to float32 when it loads them: ` +
+    `about ${gb(2 * weightBytes)} of memory. On a CPU, import with --dtype int8 or int4 instead (smaller in memory and faster to decode).`
+  );
+}
+
 /** Writes every graph and its weight file into `dir`; probe_NN shares layer_NN's weight file. */
 async function writeGraphs(
   checkpoint: Checkpoint,
