@@ -212,12 +212,14 @@ async function scalePack(shape: CheckpointPreset, dtype: WeightDtype): Promise<s
     const start = performance.now();
     await makeSyntheticCheckpoint(partial, { preset: shape, dtype: 'fp16' });
     await rename(partial, checkpoint);
-    console.error(`made in ${((performance.now() - start) / 1000).toFixed(0)} s`);
+    console.error(`made in ${((performance.now() - start) / 1000).toFixed(0)} s, peak RSS ${gb(peakRss() ?? 0)} GB`);
+    resetPeakRss();
   }
   console.error(`importing it as ${dtype}`);
+  resetPeakRss();
   const start = performance.now();
   const { dir } = await importCheckpoint(checkpoint, join(root, 'store'), { name, dtype });
-  console.error(`imported in ${((performance.now() - start) / 1000).toFixed(0)} s, peak RSS so far ${gb(peakRss() ?? 0)} GB`);
+  console.error(`imported in ${((performance.now() - start) / 1000).toFixed(0)} s, peak RSS ${gb(peakRss() ?? 0)} GB`);
   return dir;
 }
 
