@@ -512,7 +512,9 @@ describe('models', () => {
       const row = page.getByRole('listitem', { name: 'hf-gqa' });
       await row.getByRole('button', { name: 'Verify' }).click();
       const damaged = row.getByRole('alert');
-      await expect.poll(() => damaged.textContent(), { timeout: 30_000 }).toMatch(/Damaged \(checked at .+\): 1 of \d+ weight files/);
+      await expect
+        .poll(() => damaged.textContent(), { timeout: 30_000 })
+        .toMatch(/Damaged \(checked at .+\): 1 of \d+ weight files does not match the hashes recorded at import\./);
       expect(await damaged.textContent()).toContain('layer_01.bin has changed since the import');
       expect(await damaged.textContent()).toContain('remove this model and import its checkpoint folder again');
       expect(await tiny.getByRole('status').count()).toBe(1); // each row keeps its own outcome

@@ -91,7 +91,7 @@ describe('models view', () => {
     };
     rerender(<ModelsView {...modelsProps({ onVerify: vi.fn(), checks: { 'llava-7b': { result: damaged } } })} />);
     const alert = within(big).getByRole('alert').textContent;
-    expect(alert).toContain('2 of 12 weight files do not match');
+    expect(alert).toContain('2 of 12 weight files do not match the hashes recorded at import');
     expect(alert).toContain('layer_01.bin has changed since the import');
     expect(alert).toContain('head.bin is missing or unreadable');
     expect(alert).toContain('remove this model and import its checkpoint folder again');

@@ -175,8 +175,8 @@ function CheckOutcome({ check, name }: { check: Check; name: string }) {
       {result && !result.ok && (
         <div role="alert" className="rounded-md bg-red-50 p-2 text-sm text-red-800 dark:bg-red-950 dark:text-red-200">
           <p>
-            Damaged (checked at {formatTimeOfDay(result.checkedAt)}): {result.damaged.length} of {result.files} weight files do not match
-            the import.
+            Damaged (checked at {formatTimeOfDay(result.checkedAt)}): {result.damaged.length} of {result.files} weight files{' '}
+            {result.damaged.length === 1 ? 'does' : 'do'} not match the hashes recorded at import.
           </p>
           <ul className="my-1 list-disc pl-5">
             {result.damaged.map(({ file, reason }) => (
