@@ -37,6 +37,21 @@ export type ModelDetails = z.infer<typeof ModelDetails>;
 export const ModelSummary = z.object({ id: z.string(), name: z.string(), path: z.string(), details: ModelDetails.optional() });
 export type ModelSummary = z.infer<typeof ModelSummary>;
 
+/** A weight file that is missing (or unreadable) or whose bytes differ from the sha256 recorded at import. */
+export const DamagedFile = z.object({ file: z.string(), reason: z.enum(['missing', 'changed']) });
+export type DamagedFile = z.infer<typeof DamagedFile>;
+
+/** A pack's weight files checked against the sha256 its importer recorded (the first load, `cli verify` and Models' Verify). */
+export const PackVerification = z.object({
+  ok: z.boolean(),
+  damaged: z.array(DamagedFile),
+  files: z.number().int().nonnegative(),
+  bytes: z.number().int().nonnegative(),
+  /** When the check finished (ms since the epoch, like every time the app stores). */
+  checkedAt: z.number(),
+});
+export type PackVerification = z.infer<typeof PackVerification>;
+
 export const AnswerTargetSchema = z.object({ conversationId: Id, messageId: Id, versionId: Id });
 export type AnswerTargetSchema = z.infer<typeof AnswerTargetSchema>;
 
@@ -102,6 +117,8 @@ export const featureCalls = {
   'models.download': call(z.object({ repoId: z.string().regex(/^[A-Za-z0-9][\w.-]*\/[\w.-]+$/) }), ModelSummary),
   'models.cancelImport': call(None, z.object({ cancelled: z.boolean() })),
   'models.remove': call(z.object({ id: z.string().min(1) }), None),
+  /** Re-hashes an installed pack's weight files against its manifest; progress as `models.verifyProgress`. */
+  'models.verify': call(z.object({ id: z.string().min(1) }), PackVerification),
 
   /** The sample images shipped with the app (resources/samples), added to the image store. */
   'samples.list': call(None, z.array(Sample)),
@@ -121,6 +138,8 @@ export type AnswerUpdate = z.infer<typeof AnswerUpdate>;
 
 export const featureEvents = {
   'models.progress': Progress,
+  /** How far the verification of model `id` has got. */
+  'models.verifyProgress': z.object({ id: z.string(), progress: Progress }),
   /** The installed models after an import, download or removal. */
   'models.changed': z.array(ModelSummary),
   /** The streaming answer of a chat message: the whole text so far (batched), then the final state. */
@@ -192,6 +211,8 @@ export const featureEngineCalls = {
   'models.import': call(z.object({ path: z.string() }), ModelSummary, ['progress']),
   /** Unloads the model if it is the loaded one, then deletes its pack. */
   'models.remove': call(z.object({ id: z.string() }), None),
+  /** Hashes the weight files of the installed pack `id`; streams `progress` (bytes hashed). Cancellable. */
+  'models.verify': call(z.object({ id: z.string() }), PackVerification, ['progress']),
 };
 
 export const featureEngineEvents = {

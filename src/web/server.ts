@@ -25,8 +25,8 @@ import { RENDERER_CSP } from '../main/security.js';
 export const WS_PATH = '/api';
 const SAMPLES_DIR = fileURLToPath(new URL('../../resources/samples', import.meta.url));
 
-/** Events that describe one caller's work (streamed answers, import progress): sent to that caller's socket only. */
-const CALLER_EVENTS: ReadonlySet<AppEventName> = new Set(['chat.answer', 'compare.answer', 'models.progress']);
+/** Events that describe one caller's work (streamed answers, import and verification progress): sent to that caller's socket only. */
+const CALLER_EVENTS: ReadonlySet<AppEventName> = new Set(['chat.answer', 'compare.answer', 'models.progress', 'models.verifyProgress']);
 
 export interface WebHostOptions {
   /** The built renderer (out/renderer). */

@@ -1,10 +1,11 @@
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import type { BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importCheckpoint } from '../../src/engine/pack/import.js';
+import { listPacks } from '../../src/engine/pack/store.js';
 import { readTrace } from '../../src/shared/trace-files.js';
 import { modelStoreDir } from '../../src/main/paths.js';
 import { openStorage } from '../../src/main/storage/index.js';
@@ -493,6 +494,35 @@ describe('models', () => {
     expect(answered.messages[1].versions[0].modelId).toBe(settingsFile().modelId);
     await picker.selectOption({ label: (await picker.locator('option', { hasText: 'hf-tiny' }).textContent())! });
     await expect.poll(() => settingsFile().modelId).toBe(tinyId);
+  });
+
+  it('Verify says a model is intact, and when; or which weight file is damaged and what to do', async () => {
+    await nav('Models').click();
+    const tiny = page.getByRole('listitem', { name: 'hf-tiny' });
+    await tiny.getByRole('button', { name: 'Verify' }).click();
+    await expect
+      .poll(() => tiny.getByRole('status').textContent(), { timeout: 30_000 })
+      .toMatch(/^Verified at \d{1,2}:\d{2}(\s[AP]M)?: all \d+ weight files \(\d+(\.\d)? [KM]B\) match the hashes recorded at import\.$/);
+
+    const gqa = (await listPacks(modelStoreDir(userData))).find((p) => p.name === 'hf-gqa')!;
+    const layer = join(gqa.path, 'layer_01.bin');
+    const original = readFileSync(layer);
+    writeFileSync(layer, Buffer.alloc(original.length));
+    try {
+      const row = page.getByRole('listitem', { name: 'hf-gqa' });
+      await row.getByRole('button', { name: 'Verify' }).click();
+      const damaged = row.getByRole('alert');
+      await expect
+        .poll(() => damaged.textContent(), { timeout: 30_000 })
+        .toMatch(/Damaged \(checked at .+\): 1 of \d+ weight files does not match the hashes recorded at import\./);
+      expect(await damaged.textContent()).toContain('layer_01.bin has changed since the import');
+      expect(await damaged.textContent()).toContain('remove this model and import its checkpoint folder again');
+      expect(await tiny.getByRole('status').count()).toBe(1); // each row keeps its own outcome
+      expect(await sidewaysOverflow()).toEqual([]);
+      await screenshots(page, 'models-verify');
+    } finally {
+      writeFileSync(layer, original);
+    }
   });
 });
 

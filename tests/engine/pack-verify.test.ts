@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -7,6 +7,7 @@ import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { importCheckpoint, type ImportedPack } from '../../src/engine/pack/import.js';
 import { Engine, type EngineEvent } from '../../src/engine/runtime/engine.js';
+import { needsVerification, verifyPack } from '../../src/engine/pack/verify.js';
 import { makeSyntheticCheckpoint } from '../../src/engine/checkpoint/synthetic.js';
 
 /**
@@ -49,6 +50,25 @@ describe('pack verification', () => {
     await engine.unload();
     expect((await cli('verify', 'tiny', '--store', store)).code).toBe(0);
   });
+
+  it('a failed check on request makes the next load check again, even when the damage kept size and mtime', async () => {
+    const other = await importCheckpoint((await makeSyntheticCheckpoint(join(root, 'hf-other'), { seed: 2 })).dir, store, {
+      name: 'other',
+    });
+    const layer = join(other.dir, 'layer_00.bin');
+    const stamp = 1_700_000_000; // whole seconds: set again exactly after the damage
+    utimesSync(layer, stamp, stamp);
+    const engine = new Engine({ modelStore: store, ep: 'cpu' });
+    await engine.ensureModel(other.dir, 'cpu');
+    await engine.unload();
+    writeFileSync(layer, Buffer.alloc(statSync(layer).size));
+    utimesSync(layer, stamp, stamp); // bit rot: the bytes change, the size and mtime the first load recorded do not
+    expect(await needsVerification(other.dir)).toBe(false);
+    const result = await verifyPack(other.dir);
+    expect(result).toMatchObject({ ok: false, damaged: [{ file: 'layer_00.bin', reason: 'changed' }] });
+    expect(await needsVerification(other.dir)).toBe(true);
+    await expect(engine.ensureModel(other.dir, 'cpu')).rejects.toThrow(/is damaged: layer_00\.bin does not match its recorded sha256/);
+  }, 60_000);
 
   it('refuses a zero-filled layer file at load and in `cli verify`, naming the file', async () => {
     const layer = join(pack.dir, 'layer_01.bin');

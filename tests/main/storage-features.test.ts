@@ -17,7 +17,8 @@ import { createFeatures, type Features } from '../../src/main/features/feature-h
 import type { ModelInstaller } from '../../src/main/features/models.js';
 import { openStorage, type Storage } from '../../src/main/storage/index.js';
 import { importCheckpoint } from '../../src/engine/pack/import.js';
-import { listPacks, removePack } from '../../src/engine/pack/store.js';
+import { findPack, listPacks, removePack } from '../../src/engine/pack/store.js';
+import { verifyPack } from '../../src/engine/pack/verify.js';
 import { makeSyntheticCheckpoint } from '../../src/engine/checkpoint/synthetic.js';
 import { makeTrace } from '../renderer/features/traceFixture.js';
 
@@ -86,6 +87,7 @@ function storeInstaller(store: string): ModelInstaller {
       const { id, name } = (await listPacks(store)).find((p) => p.path === pack.dir)!;
       return { id, name, path: pack.dir };
     },
+    verify: async (id, onProgress) => verifyPack((await findPack(store, id)).path, { onProgress }),
     remove: async (id) => void (await removePack(store, id)),
     list: async () => (await listPacks(store)).map(({ id, name, path }) => ({ id, name, path })),
   };

@@ -7,6 +7,7 @@ share its shape and its colour, whether it holds an object's centre, and how man
 That is what the question families ask; the language stage then only has to look it up.
 """
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +57,7 @@ def scene_targets(objects):
     t["total"][:] = min(len(objects), MAX_OBJECTS)
     xy = np.full((n, 2), np.nan, dtype=np.float32)
     for o in objects:
-        cover = (np.hypot(_px - o["x"], _py - o["y"]) <= COVER * SIZES[o["size"]]).reshape(-1)
+        cover = near_object(o, COVER)
         t["shape"][cover] = 1 + SHAPES.index(o["shape"])
         t["colour"][cover] = 1 + COLOURS.index(o["colour"])
         t["size"][cover] = list(SIZES).index(o["size"])
@@ -70,12 +71,28 @@ def scene_targets(objects):
     return t
 
 
+def near_object(o, scale):
+    """[576] bool: the patches whose centre lies within scale x the object's circumradius."""
+    return (np.hypot(_px - o["x"], _py - o["y"]) <= scale * SIZES[o["size"]]).reshape(-1)
+
+
 def object_patches(objects, scale=1.2):
-    """Ascending grid indices of the patches whose centre lies within scale x circumradius of an object."""
+    """Ascending grid indices of the patches near any of the objects."""
     near = np.zeros(GRID * GRID, dtype=bool)
     for o in objects:
-        near |= (np.hypot(_px - o["x"], _py - o["y"]) <= scale * SIZES[o["size"]]).reshape(-1)
+        near |= near_object(o, scale)
     return np.flatnonzero(near)
+
+
+_PHRASE = re.compile(rf"\b(?:({'|'.join(COLOURS)}) )?({'|'.join(SHAPES)}|object)s?\b")
+
+
+def referents(question, objects):
+    """The objects each noun phrase of a question names, in order of mention ("the blue circle",
+    "the red object", "circles"); a question that names none ("How many objects") refers to all."""
+    named = [[o for o in objects if colour in ("", o["colour"]) and shape in ("object", o["shape"])]
+             for colour, shape in _PHRASE.findall(question)]
+    return named or [list(objects)]
 
 
 def dense_targets(scenes):

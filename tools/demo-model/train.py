@@ -26,12 +26,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from transformers.models.llama.modeling_llama import rotate_half
 from transformers import (CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig,
                           LlavaForConditionalGeneration, LlavaProcessor, PreTrainedTokenizerFast)
 
 from common import (CHAT_TEMPLATE, CLIP_MEAN, CLIP_STD, IMAGE_SIZE, NUM_VISUAL, PATCH, SPECIAL,
                     conversation, encode, load_image_uint8, normalize, read_split, render_chat)
-from dense import DENSE_HEADS, dense_loss, dense_metrics, dense_targets, object_patches, read_scenes
+from dense import COLOURS, DENSE_HEADS, SHAPES, dense_loss, dense_metrics, dense_targets, near_object, object_patches, read_scenes, referents
 
 # About 13 M parameters, 26 MB in fp16 (the budget is 40 MB), in shards of at most 15 MB.
 VISION = dict(hidden_size=256, intermediate_size=1024, num_hidden_layers=5, num_attention_heads=4,
@@ -58,6 +59,10 @@ def parse_args():
     p.add_argument("--background-keep", type=float, default=0.15,
                    help="share of the background visual tokens a chat keeps before --full-after (object tokens are all kept)")
     p.add_argument("--full-after", type=float, default=0.75, help="share of the language steps after which chats keep every visual token")
+    p.add_argument("--look-weight", type=float, default=0.5, help="weight of the loss that teaches answers where to look (LookProbe)")
+    p.add_argument("--keep-weight", type=float, default=0.3, help="weight of the dense loss on the projected visual tokens")
+    p.add_argument("--read-layer", type=int, default=1, help="the decoder layer whose heads 0 and 1 learn to read the question's attribute words")
+    p.add_argument("--find-layer", type=int, default=3, help="the decoder layer whose heads 0 and 1 learn to find the named objects")
     p.add_argument("--val-every", type=int, default=200, help="language steps between validation runs")
     p.add_argument("--val-items", type=int, default=300, help="validation questions per interval run (all at the end)")
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
@@ -276,26 +281,60 @@ def cache_features(model, args, paths, name):
 
 
 def cached(store, index):
-    return torch.from_numpy(np.asarray(store[index])).view(torch.bfloat16)
+    return torch.from_numpy(np.array(store[index])).view(torch.bfloat16)
+
+
+class Standardize:
+    """Per-channel standardization of the cached features for the language stage, folded into the
+    projector's first Linear at export, so the shipped model is plain LLaVA on raw features.
+
+    Why: CLIP's pre-layernorm residual stream at layer -2 is dominated by one shared direction (norm
+    about 38, per-token variation about 12), so projected visual tokens start out nearly identical,
+    attention cannot tell them apart and the decoder learns only the answer prior. Standardized
+    features start it where the objects differ."""
+
+    def __init__(self, store, images=512):
+        sample = torch.cat([cached(store, i).float() for i in range(0, len(store), max(1, len(store) // images))])
+        self.mean, self.std = sample.mean(0), sample.std(0).clamp_min(1e-3)
+
+    def __call__(self, store, index):
+        return (cached(store, index).float() - self.mean) / self.std
+
+    def fold_into(self, projector):
+        """linear_1(standardize(f)) == linear_1'(f) with W' = W / std (per input channel), b' = b - W (mean / std)."""
+        linear = projector.linear_1
+        probe = self.mean + self.std * torch.randn(8, len(self.mean))
+        with torch.no_grad():
+            before = projector((probe - self.mean) / self.std)
+            linear.bias -= linear.weight @ (self.mean / self.std)
+            linear.weight /= self.std
+            assert torch.allclose(projector(probe), before, rtol=1e-4, atol=1e-4), "folding changed the projector"
 
 
 # ---------------------------------------------------------------------------------------------
 # Stage 4: projector + decoder on cached features
 
 
-def chat_batch(tok, samples, pad_id):
-    """samples: [(features [576, D], [(q, a)], kept)] -> features [visual tokens of the batch, D], ids, labels,
-    mask, positions (right-padded). With `kept` (ascending grid indices; None = all) only those visual
-    tokens are in the chat, each at its position in the full sequence, as pruning leaves them."""
+def chat_batch(tok, samples, pad_id, words=frozenset()):
+    """samples: [(features [576, D], [(q, a)], kept, objects)] -> features [visual tokens of the batch, D], ids,
+    labels, mask, positions (right-padded), and where each answer should look (`look_targets`).
+    With `kept` (ascending grid indices; None = all) only those visual tokens are in the chat, each at its
+    position in the full sequence, as pruning leaves them. objects (the scene graph, or None) give the
+    look targets: [(row, query index, head, key indices)], the visual tokens of the objects each question
+    names, for the query that predicts the answer's first token; head 0 looks at the first object named,
+    head 1 at the last (a position question names two)."""
     image_id = tok.token_to_id(SPECIAL["image"])
-    rows = []
-    for features, qa, kept in samples:
+    rows, look = [], []
+    for row, (features, qa, kept, objects) in enumerate(samples):
         ids, labels = encode(tok, qa)
+        s = ids.index(image_id)
+        grid = list(range(NUM_VISUAL)) if kept is None else [int(k) for k in kept]
         positions = list(range(len(ids)))
         if kept is not None:
-            s = ids.index(image_id)
-            positions = [*range(s), *(s + int(k) for k in kept), *range(s + NUM_VISUAL, len(ids))]
+            positions = [*range(s), *(s + g for g in grid), *range(s + NUM_VISUAL, len(ids))]
             ids, labels, features = [ids[i] for i in positions], [labels[i] for i in positions], features[torch.as_tensor(kept)]
+        if objects is not None:
+            look += look_targets(row, qa, ids, labels, s, np.asarray(grid), objects, words)
         rows.append((features, ids, labels, positions))
     length = max(len(ids) for _, ids, _, _ in rows)
     ids = torch.full((len(rows), length), pad_id)
@@ -304,24 +343,90 @@ def chat_batch(tok, samples, pad_id):
     positions = torch.arange(length).repeat(len(rows), 1)
     for row, (_, i, l, p) in enumerate(rows):
         ids[row, :len(i)], labels[row, :len(l)], mask[row, :len(i)], positions[row, :len(p)] = torch.tensor(i), torch.tensor(l), 1, torch.tensor(p)
-    return torch.cat([f for f, _, _, _ in rows]), ids, labels, mask, positions
+    return torch.cat([f for f, _, _, _ in rows]), ids, labels, mask, positions, look
 
 
-def answer_loss(model, features, ids, labels, mask, positions):
+def look_targets(row, qa, ids, labels, image_start, grid, objects, words):
+    """[(row, query, layer role, head, keys)] for each answer's first token: in the "read" layer, heads 0 and 1
+    look at the question's colour and shape words; in the "find" layer, head 0 at the patches of the first
+    object named, head 1 at the last (a position question names two)."""
+    answer_starts = [t for t in range(1, len(labels)) if labels[t] != -100 and labels[t - 1] == -100]
+    targets, question_start = [], image_start + len(grid)
+    for (question, _), start in zip(qa, answer_starts):
+        query = start - 1
+        read = [t for t in range(question_start, query) if ids[t] in words]
+        if read:
+            targets += [(row, query, "read", head, np.asarray(read)) for head in (0, 1)]
+        named = referents(question, objects)
+        for head, group in ((0, named[0]), (1, named[-1])):
+            near = np.zeros(NUM_VISUAL, dtype=bool)
+            for o in group:
+                near |= near_object(o, 1.0)
+            keys = image_start + np.flatnonzero(near[grid])
+            if len(keys):
+                targets.append((row, query, "find", head, keys))
+        question_start = start
+    return targets
+
+
+def attribute_words(tok):
+    """Ids of the tokens that spell a colour or a shape (with or without a plural s or a question mark)."""
+    names = COLOURS + SHAPES
+    return {i for token, i in tok.get_vocab().items() if any(n in token for n in names)}
+
+
+class LookProbe:
+    """Where given queries of one decoder layer attend, recomputed from the layer's attention inputs (a
+    forward pre-hook), so a loss can teach the answer's query to find the objects its question names:
+    the step from "which object" to "attend to its patches" that a decoder trained from nothing finds
+    only after a long plateau at the answer prior."""
+
+    def __init__(self, model, layer):
+        self.attn = model.model.language_model.layers[layer].self_attn
+        self.attn.register_forward_pre_hook(self._capture, with_kwargs=True)
+        self.inputs = None
+
+    def _capture(self, _module, args, kwargs):
+        self.inputs = (kwargs["hidden_states"] if "hidden_states" in kwargs else args[0], kwargs["position_embeddings"])
+
+    def loss(self, targets, mask):
+        """Mean over targets of -log(attention mass on the target keys)."""
+        hidden, (cos, sin) = self.inputs
+        attn, d = self.attn, self.attn.head_dim
+        rows = torch.tensor([t[0] for t in targets])
+        queries = torch.tensor([t[1] for t in targets])
+        heads = torch.tensor([t[3] for t in targets])
+        rotate = lambda x, c, s: x * c + rotate_half(x) * s
+        q = attn.q_proj(hidden[rows, queries]).float().view(len(targets), -1, d)[torch.arange(len(targets)), heads]
+        q = rotate(q, cos[rows, queries].float(), sin[rows, queries].float())
+        k = attn.k_proj(hidden).float().view(*hidden.shape[:2], -1, d)  # [B, T, kv heads, d]
+        k = k[rows, :, heads // attn.num_key_value_groups]  # [N, T, d]
+        k = rotate(k, cos[rows].float(), sin[rows].float())
+        scores = torch.einsum("nd,ntd->nt", q, k) * attn.scaling
+        keys = torch.arange(hidden.shape[1])
+        allowed = (keys[None] <= queries[:, None]) & mask[rows].bool()
+        log_p = scores.masked_fill(~allowed, float("-inf")).log_softmax(-1)
+        on_target = torch.zeros_like(allowed)
+        for n, (*_, target_keys) in enumerate(targets):
+            on_target[n, torch.as_tensor(target_keys)] = True
+        return -log_p.masked_fill(~on_target, float("-inf")).logsumexp(-1).mean()
+
+
+def answer_loss(model, features, ids, labels, mask, positions, _look=None):
     with torch.autocast("cpu", dtype=torch.bfloat16):
         logits = language_logits(model, features, ids, mask, positions)
     return F.cross_entropy(logits[:, :-1].float().flatten(0, 1), labels[:, 1:].flatten(), ignore_index=-100), logits
 
 
 @torch.no_grad()
-def evaluate(model, tok, store, items, pad_id):
+def evaluate(model, tok, features, store, items, pad_id):
     """Greedy exact match per family, teacher-forced: greedy decoding yields the answer and </s>
     exactly when every answer token is the argmax given the tokens before it. items: [(index, q, a, family)]."""
     model.eval()
     correct, total = {}, {}
     for i in range(0, len(items), 32):
         part = items[i:i + 32]
-        batch = chat_batch(tok, [(cached(store, idx), [(q, a)], None) for idx, q, a, _ in part], pad_id)
+        batch = chat_batch(tok, [(features(store, idx), [(q, a)], None, None) for idx, q, a, _ in part], pad_id)
         labels = batch[2]
         _, logits = answer_loss(model, *batch)
         target = labels[:, 1:]
@@ -344,22 +449,26 @@ def balanced(items, count, seed):
 
 def train_language(model, tok, args, train_paths, train_store, train_qa, train_scenes, val_items, val_store):
     core = model.model
-    trainable = list(core.multi_modal_projector.parameters()) + list(core.language_model.parameters()) + list(model.lm_head.parameters())
+    keep_head = torch.nn.Linear(TEXT["hidden_size"], sum(DENSE_HEADS.values()))
+    trainable = (list(core.multi_modal_projector.parameters()) + list(core.language_model.parameters()) + list(model.lm_head.parameters())
+                 + list(keep_head.parameters()))
     optimizer = torch.optim.AdamW(trainable, lr=args.language_lr, betas=(0.9, 0.98), weight_decay=0.05)
     run = Run(args.work, "language")
-    parts_ = {"projector": core.multi_modal_projector, "decoder": core.language_model, "lm_head": model.lm_head}
+    parts_ = {"projector": core.multi_modal_projector, "decoder": core.language_model, "lm_head": model.lm_head, "keep_head": keep_head}
     meta = run.load(parts_, optimizer)
     steps = args.language_samples // args.batch
     rng = random.Random(args.seed + 1 + meta["step"])
     pad_id = tok.token_to_id(SPECIAL["pad"])
     quick_val = balanced(val_items, args.val_items, args.seed)
     best_file = Path(args.work) / "language-best.pt"
+    features = Standardize(train_store)
+    words = attribute_words(tok)
 
     def make_batch():
         # Early chats keep the object tokens and a share of the background: shorter sequences, fewer
         # distractors, so the answers learn to look at the objects sooner; later chats keep everything.
         sparse = meta["step"] < args.full_after * steps
-        samples = []
+        samples, dense = [], []
         for index in rng.sample(range(len(train_paths)), args.batch):
             path = train_paths[index]
             qa = train_qa[path]
@@ -369,13 +478,15 @@ def train_language(model, tok, args, train_paths, train_store, train_qa, train_s
             if sparse:
                 objects = set(object_patches(train_scenes[path]).tolist())
                 kept = sorted(i for i in range(NUM_VISUAL) if i in objects or rng.random() < args.background_keep)
-            samples.append((cached(train_store, index), rng.sample(qa, turns), kept))
-        return chat_batch(tok, samples, pad_id)
+            samples.append((features(train_store, index), rng.sample(qa, turns), kept, train_scenes[path]))
+            grid = slice(None) if kept is None else torch.as_tensor(kept)
+            dense.append({k: v[0, grid] for k, v in dense_targets([train_scenes[path]]).items()})
+        return chat_batch(tok, samples, pad_id, words), {k: torch.cat([d[k] for d in dense])[None] for k in DENSE_HEADS}
 
     def after_step(meta):
         if meta["step"] % args.val_every and meta["step"] != steps:
             return
-        accuracy, per_family = evaluate(model, tok, val_store, quick_val, pad_id)
+        accuracy, per_family = evaluate(model, tok, features, val_store, quick_val, pad_id)
         line = " ".join(f"{f} {a:.3f}" for f, a in per_family.items())
         print(f"language step {meta['step']} val exact match {accuracy:.3f} ({len(quick_val)} items): {line}", flush=True)
         if meta["best"] is None or accuracy >= meta["best"]["accuracy"]:
@@ -384,12 +495,31 @@ def train_language(model, tok, args, train_paths, train_store, train_qa, train_s
 
     core.vision_tower.requires_grad_(False)
     model.train()
+    probes = {"read": LookProbe(model, args.read_layer), "find": LookProbe(model, args.find_layer)}
+
+    def step_loss(batch_and_dense):
+        batch, dense = batch_and_dense
+        terms = {"answer": answer_loss(model, *batch)[0]}
+        for role, probe in probes.items():
+            targets = [t for t in batch[-1] if t[2] == role]
+            if args.look_weight and targets:
+                terms[role] = probe.loss(targets, batch[3])
+        if args.keep_weight:
+            # The projected tokens, as the decoder's RMSNorm sees them, keep what the tower knows: without
+            # this the projector drifts to a shared direction that hides each patch's colour and shape.
+            seen = F.rms_norm(core.multi_modal_projector(batch[0]), (TEXT["hidden_size"],))
+            terms["keep"] = dense_loss(keep_head(seen)[None], dense)
+        if meta["step"] % 20 == 19:
+            print("  losses: " + " ".join(f"{k} {v.item():.3f}" for k, v in terms.items()), flush=True)
+        weights = {"answer": 1.0, "read": args.look_weight, "find": args.look_weight, "keep": args.keep_weight}
+        return sum(weights[k] * v for k, v in terms.items())
+
     if meta["step"] < steps:
-        meta = timed_steps("language", run, parts_, optimizer, meta, steps, args.batch, args.language_lr, make_batch,
-                           lambda b: answer_loss(model, *b)[0], after_step)
+        meta = timed_steps("language", run, parts_, optimizer, meta, steps, args.batch, args.language_lr, make_batch, step_loss, after_step)
     for name, state in torch.load(best_file).items():
         parts_[name].load_state_dict(state)
-    accuracy, per_family = evaluate(model, tok, val_store, val_items, pad_id)
+    accuracy, per_family = evaluate(model, tok, features, val_store, val_items, pad_id)
+    features.fold_into(core.multi_modal_projector)
     print(f"best checkpoint (step {meta['best']['step']}): val exact match {accuracy:.3f} over {len(val_items)} items: "
           + " ".join(f"{f} {a:.3f}" for f, a in per_family.items()), flush=True)
     return {"seconds": meta["seconds"], "steps": meta["step"], "best_step": meta["best"]["step"],

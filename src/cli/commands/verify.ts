@@ -1,5 +1,5 @@
 import { cliStoreDir, findPack } from '../../engine/pack/store.js';
-import { verifyPack } from '../../engine/pack/verify.js';
+import { describeDamage, verifyPack } from '../../engine/pack/verify.js';
 import { CliError, type CliCommand } from '../command.js';
 
 /** `verify`: re-hash a pack's weight files against the hashes recorded at import. */
@@ -16,14 +16,15 @@ export const verifyCommand: CliCommand = {
       throw new CliError(e.message);
     });
     const result = await verifyPack(pack.path, {
-      onProgress: ({ fraction, file }) => file && process.stderr.write(`${String(Math.round(fraction * 100)).padStart(3)}%  ${file}\n`),
+      onProgress: ({ done, total, message }) =>
+        process.stderr.write(`${String(Math.round(total ? (100 * done) / total : 100)).padStart(3)}%  ${message}\n`),
     });
     const size = `${result.files} weight files, ${(result.bytes / 1e6).toFixed(1)} MB`;
     if (result.ok) {
       console.log(`ok: "${pack.name}" (${pack.id}): ${size} match their recorded sha256`);
       return 0;
     }
-    for (const problem of result.problems) console.log(`damaged: ${problem}`);
+    for (const damage of result.damaged) console.log(`damaged: ${describeDamage(damage)}`);
     console.log(`"${pack.name}" (${pack.id}) is damaged (${size} checked): remove it and import it again`);
     return 1;
   },

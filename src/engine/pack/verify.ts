@@ -1,27 +1,15 @@
 // Checking a pack's weight files against the sha256 the importer recorded (manifest.weightsSha256):
 // a zero-filled or truncated layer file loads fine and answers wrongly, silently.
 
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { DamagedFile, PackVerification } from '../../shared/ipc-features.js';
+import type { Progress } from '../../shared/progress.js';
 import { sha256File, writeFileAtomic } from '../io/files.js';
 import { loadManifest } from './manifest.js';
 
 /** Size and mtime of each weight file when it last matched its hash: unchanged files need no re-hash. */
 const VERIFIED_FILE = 'verified.json';
-
-export interface VerifyProgress {
-  /** 0..1 of the bytes hashed. */
-  fraction: number;
-  file: string;
-}
-
-export interface VerifyResult {
-  ok: boolean;
-  /** One line per weight file that is missing or differs from its recorded hash. */
-  problems: string[];
-  files: number;
-  bytes: number;
-}
 
 type Stamps = Record<string, { size: number; mtimeMs: number }>;
 
@@ -46,29 +34,38 @@ export async function needsVerification(dir: string): Promise<boolean> {
   return files.some((f) => recorded[f]?.size !== now[f]?.size || recorded[f]?.mtimeMs !== now[f]?.mtimeMs);
 }
 
-/** Hashes every weight file of the pack in `dir`; when all match, remembers them as verified. */
+/**
+ * Hashes every weight file of the pack in `dir`, reporting bytes hashed as progress. When all match,
+ * remembers them as verified; when one does not, forgets that, so the next load checks again.
+ */
 export async function verifyPack(
   dir: string,
-  options: { onProgress?: (p: VerifyProgress) => void; signal?: AbortSignal } = {},
-): Promise<VerifyResult> {
+  options: { onProgress?: (p: Progress) => void; signal?: AbortSignal } = {},
+): Promise<PackVerification> {
   const expected = (await loadManifest(dir)).weightsSha256;
   const files = Object.keys(expected);
   const stamps = await stampsOf(dir, files);
   const total = Object.values(stamps).reduce((sum, s) => sum + s.size, 0);
-  const problems: string[] = [];
+  const damaged: DamagedFile[] = [];
   let done = 0;
   for (const file of files) {
     options.signal?.throwIfAborted();
-    options.onProgress?.({ fraction: total ? done / total : 0, file });
-    if (!stamps[file]) {
-      problems.push(`${file} is missing`);
-      continue;
-    }
-    const actual = await sha256File(join(dir, file));
-    if (actual !== expected[file]) problems.push(`${file} does not match its recorded sha256 (damaged or changed since the import)`);
-    done += stamps[file].size;
+    options.onProgress?.({ done, total, message: `verifying ${file}` });
+    // A file removed or unreadable while the check runs counts as missing, like one absent from the start.
+    const actual = stamps[file] ? await sha256File(join(dir, file)).catch(() => null) : null;
+    if (actual === null) damaged.push({ file, reason: 'missing' });
+    else if (actual !== expected[file]) damaged.push({ file, reason: 'changed' });
+    done += stamps[file]?.size ?? 0;
   }
-  options.onProgress?.({ fraction: 1, file: '' });
-  if (problems.length === 0) await writeFileAtomic(join(dir, VERIFIED_FILE), JSON.stringify(stamps));
-  return { ok: problems.length === 0, problems, files: files.length, bytes: total };
+  options.onProgress?.({ done: total, total, message: 'checked' });
+  if (damaged.length === 0) await writeFileAtomic(join(dir, VERIFIED_FILE), JSON.stringify(stamps));
+  else await rm(join(dir, VERIFIED_FILE), { force: true });
+  return { ok: damaged.length === 0, damaged, files: files.length, bytes: total, checkedAt: Date.now() };
+}
+
+/** One damaged file in words: what is wrong with it. */
+export function describeDamage({ file, reason }: DamagedFile): string {
+  return reason === 'missing'
+    ? `${file} is missing or unreadable`
+    : `${file} does not match its recorded sha256 (damaged or changed since the import)`;
 }

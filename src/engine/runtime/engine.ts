@@ -11,7 +11,7 @@ import { prepareImage, type PreparedImage } from '../image/anyres.js';
 import { CodedError } from '../../shared/result.js';
 import { importCheckpoint } from '../pack/import.js';
 import { findPack, listPacks, type PackSummary } from '../pack/store.js';
-import { needsVerification, verifyPack } from '../pack/verify.js';
+import { describeDamage, needsVerification, verifyPack } from '../pack/verify.js';
 import { createMethod } from '../pruning/index.js';
 import { encodeChat, type EncodedPrompt } from '../text/chat.js';
 import { TraceRecorder, type TraceMeta } from '../trace/recorder.js';
@@ -254,13 +254,12 @@ async function verifyOnFirstLoad(dir: string, callbacks: StageCallbacks): Promis
   callbacks.onEvent?.({ type: 'stage', stage: 'verifying' });
   const result = await verifyPack(dir, {
     signal: callbacks.signal,
-    onProgress: ({ fraction, file }) =>
-      callbacks.onEvent?.({ type: 'progress', progress: { done: fraction, total: 1, message: file ? `verifying ${file}` : 'verified' } }),
+    onProgress: (progress) => callbacks.onEvent?.({ type: 'progress', progress }),
   });
   if (!result.ok) {
     throw new CodedError(
       'internal',
-      `The model pack in ${dir} is damaged: ${result.problems.join('; ')}. Remove the model and import it again.`,
+      `The model pack in ${dir} is damaged: ${result.damaged.map(describeDamage).join('; ')}. Remove the model and import it again.`,
     );
   }
 }

@@ -15,7 +15,8 @@ import { CodedError } from '../../shared/result.js';
 import { parameterCount } from '../model/config.js';
 import { importCheckpoint } from '../pack/import.js';
 import type { PackManifest } from '../pack/manifest.js';
-import { listPacks, removePack } from '../pack/store.js';
+import { listPacks, removePack, type PackSummary } from '../pack/store.js';
+import { verifyPack } from '../pack/verify.js';
 import type { AskResult, Engine, EngineEvent, EngineStage } from '../runtime/engine.js';
 import { runProbe } from './providers.js';
 
@@ -70,6 +71,10 @@ export function createHandlers(resources: EngineResources): EngineHandlers {
       await removePack(resources.modelStore, id);
       return {};
     },
+    'models.verify': async ({ id }, ctx) => {
+      const pack = await installedPack(resources.modelStore, id);
+      return verifyPack(pack.path, { signal: ctx.signal, onProgress: (progress) => ctx.emit('progress', progress) });
+    },
     'chat.ask': async (request, ctx) => {
       await requireInstalled(resources, request.model);
       const engine = await resources.runtime();
@@ -92,8 +97,20 @@ export function createHandlers(resources: EngineResources): EngineHandlers {
 
 /** The app names packs of the store by id: a folder path here would load (or import) whatever it points at. */
 async function requireInstalled(resources: EngineResources, model: string | undefined): Promise<void> {
-  if (model === undefined || (await listModels(resources.modelStore)).some((m) => m.id === model)) return;
-  throw new CodedError('not-found', `no installed model has the id "${model}"; choose one of the models listed in Models`);
+  if (model !== undefined) await installedPack(resources.modelStore, model);
+}
+
+/** The store's pack with this id; a folder of that id without a readable manifest is named as damaged, not as missing. */
+async function installedPack(store: string, id: string): Promise<PackSummary> {
+  const pack = (await listPacks(store)).find((p) => p.id === id);
+  if (pack) return pack;
+  const folders = await readdir(store).catch((): string[] => []);
+  if (!id.startsWith('.') && folders.includes(id))
+    throw new CodedError(
+      'internal',
+      `The model pack in ${join(store, id)} cannot be read (its manifest.json is missing or damaged): delete that folder and import the model again.`,
+    );
+  throw new CodedError('not-found', `no installed model has the id "${id}"; choose one of the models listed in Models`);
 }
 
 /** What an answer is busy with, in the words the app shows while the user waits for the first token. */

@@ -139,6 +139,7 @@ export function createFeatures({ storage, answerer, models, chooseSavePath, hfEn
     'models.download': ({ repoId }) => announced(keepingModelInUse(() => imports.download(repoId))),
     'models.cancelImport': async () => ({ cancelled: imports.cancel() }),
     'samples.list': async () => (samplesDir ? loadSamples(samplesDir, images, imageWithThumbnail) : []),
+    'models.verify': ({ id }) => models.verify(id, (progress) => emit('models.verifyProgress', { id, progress })),
     'models.remove': async ({ id }) => {
       await announced(models.remove(id));
       const current = await settings.load();

@@ -1,13 +1,16 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { ModelSummary } from '../../shared/ipc.js';
+import type { PackVerification } from '../../shared/ipc-features.js';
 import type { Progress } from '../../shared/progress.js';
 import { CodedError } from '../../shared/result.js';
 import { downloadCheckpoint, HF_ENDPOINT } from './download.js';
 
-/** What model management needs of the engine: import a checkpoint folder into the store, remove a pack. */
+/** What model management needs of the engine: import a checkpoint folder into the store, verify or remove a pack. */
 export interface ModelInstaller {
   import(path: string, onProgress: (progress: Progress) => void, signal: AbortSignal): Promise<ModelSummary>;
+  /** Hashes the pack's weight files against its manifest; the engine keeps answering other calls meanwhile. */
+  verify(id: string, onProgress: (progress: Progress) => void): Promise<PackVerification>;
   remove(id: string): Promise<void>;
   list(): Promise<ModelSummary[]>;
 }

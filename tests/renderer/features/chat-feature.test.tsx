@@ -114,7 +114,7 @@ function featuresOver(answerer: Answerer) {
   return createFeatures({
     storage: openStorage(dir),
     answerer,
-    models: { import: unused, remove: unused, list: unused },
+    models: { import: unused, verify: unused, remove: unused, list: unused },
     chooseSavePath: async (name) => join(dir, name),
   });
 }

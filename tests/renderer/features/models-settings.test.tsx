@@ -61,6 +61,43 @@ describe('models view', () => {
     expect(next.onImport).toHaveBeenCalledWith('/models/llava-1.5-7b-hf');
   });
 
+  it('verifies a model: progress on its row, then intact with the time, or which files are damaged and what to do', () => {
+    const checkedAt = new Date(2026, 11, 1, 14, 5).getTime();
+    const onVerify = vi.fn();
+    const p = modelsProps({ onVerify, checks: { 'llava-7b': { progress: { done: 50, total: 200, message: 'verifying layer_03.bin' } } } });
+    const { rerender } = render(<ModelsView {...p} />);
+    const big = screen.getByRole('listitem', { name: 'LLaVA-1.5 7B' });
+    expect(within(big).getByRole('progressbar', { name: 'Verifying LLaVA-1.5 7B' }).getAttribute('aria-valuenow')).toBe('25');
+    expect((within(big).getByRole('button', { name: 'Verify' }) as HTMLButtonElement).disabled).toBe(true);
+    const demo = screen.getByRole('listitem', { name: 'TransPrune demo' });
+    fireEvent.click(within(demo).getByRole('button', { name: 'Verify' }));
+    expect(onVerify).toHaveBeenCalledWith('demo');
+
+    const intact = { ok: true, damaged: [], files: 12, bytes: 14_100_000_000, checkedAt };
+    rerender(<ModelsView {...modelsProps({ onVerify: vi.fn(), checks: { 'llava-7b': { result: intact } } })} />);
+    expect(within(big).getByRole('status').textContent).toMatch(/^Verified at (0?2:05\sPM|14:05): /);
+    expect(within(big).getByRole('status').textContent).toContain('all 12 weight files (14.1 GB) match the hashes recorded at import');
+    expect((within(big).getByRole('button', { name: 'Verify' }) as HTMLButtonElement).disabled).toBe(false);
+
+    const damaged = {
+      ok: false,
+      damaged: [
+        { file: 'layer_01.bin', reason: 'changed' as const },
+        { file: 'head.bin', reason: 'missing' as const },
+      ],
+      files: 12,
+      bytes: 14_100_000_000,
+      checkedAt,
+    };
+    rerender(<ModelsView {...modelsProps({ onVerify: vi.fn(), checks: { 'llava-7b': { result: damaged } } })} />);
+    const alert = within(big).getByRole('alert').textContent;
+    expect(alert).toContain('2 of 12 weight files do not match the hashes recorded at import');
+    expect(alert).toContain('layer_01.bin has changed since the import');
+    expect(alert).toContain('head.bin is missing or unreadable');
+    expect(alert).toContain('remove this model and import its checkpoint folder again');
+    expect(within(demo).queryByRole('alert')).toBeNull();
+  });
+
   it('says how to add models where the host cannot import or download', () => {
     render(<ModelsView models={[]} onUse={() => {}} />);
     expect(screen.getByText(/npm run cli -- import/)).toBeTruthy();

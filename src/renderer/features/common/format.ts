@@ -62,3 +62,8 @@ export function formatParameters(count: number): string {
   const [size, unit] = units.find(([size]) => count >= size) ?? [1, ''];
   return `${Number((count / size).toPrecision(3))}${unit}`;
 }
+
+/** A moment today, as the user's clock shows it: "14:05" or "2:05 PM". */
+export function formatTimeOfDay(ms: number): string {
+  return new Date(ms).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
+}

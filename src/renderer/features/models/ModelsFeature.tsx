@@ -3,7 +3,7 @@ import type { ModelSummary } from '../../../shared/ipc.js';
 import type { ViewProps } from '../../shell/App.js';
 import { useClient } from '../../shell/client-context.js';
 import { callOrThrow } from '../common/calls.js';
-import { ModelsView, type Task } from './ModelsView.js';
+import { ModelsView, type Check, type Task } from './ModelsView.js';
 import { ErrorText } from '../common/ErrorText.js';
 
 type Adding = 'import' | 'download';
@@ -25,7 +25,7 @@ function useOnline(): boolean {
 
 /**
  * The models slot: installed models (the engine's store), which one chats use, adding one (import a
- * checkpoint folder, or download by Hugging Face repo id) with progress and cancel, and removal.
+ * checkpoint folder, or download by Hugging Face repo id) with progress and cancel, verification and removal.
  */
 export function ModelsFeature({ models: shellModels, modelsError }: ViewProps) {
   const client = useClient();
@@ -37,6 +37,7 @@ export function ModelsFeature({ models: shellModels, modelsError }: ViewProps) {
   const online = useOnline();
   const [error, setError] = useState<string>();
   const [added, setAdded] = useState<string>();
+  const [checks, setChecks] = useState<Record<string, Check>>({});
 
   useEffect(() => setModels(shellModels), [shellModels]);
   useEffect(() => {
@@ -52,6 +53,25 @@ export function ModelsFeature({ models: shellModels, modelsError }: ViewProps) {
       }),
     [client, adding],
   );
+
+  useEffect(
+    () =>
+      client.on('models.verifyProgress', ({ id, progress }) =>
+        // A late event must not turn a finished check back into a running one.
+        setChecks((c) => (c[id]?.progress ? { ...c, [id]: { progress } } : c)),
+      ),
+    [client],
+  );
+
+  /** Verify runs beside everything else (chats keep answering); its outcome stays on the model's row. */
+  async function verify(id: string) {
+    setChecks((c) => ({ ...c, [id]: { progress: { done: 0, total: 0, message: 'Starting the check' } } }));
+    const outcome = await callOrThrow(client, 'models.verify', { id }).then(
+      (result): Check => ({ result }),
+      (err: Error): Check => ({ error: err.message }),
+    );
+    setChecks((c) => ({ ...c, [id]: outcome }));
+  }
 
   const refresh = async () => {
     const list = await callOrThrow(client, 'models.list', {});
@@ -119,6 +139,8 @@ export function ModelsFeature({ models: shellModels, modelsError }: ViewProps) {
             await refresh();
           })()
         }
+        onVerify={(id) => void verify(id)}
+        checks={checks}
         onImport={(path) => void add('import', () => callOrThrow(client, 'models.import', { path }), `Checking ${path}`)}
         onCancelImport={() => void callOrThrow(client, 'models.cancelImport', {})}
         importTask={tasks.import}

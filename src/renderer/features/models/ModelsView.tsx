@@ -1,6 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import type { ModelDetails } from '../../../shared/ipc.js';
-import { formatBytes, formatParameters } from '../common/format.js';
+import type { PackVerification } from '../../../shared/ipc-features.js';
+import { formatBytes, formatParameters, formatTimeOfDay } from '../common/format.js';
 import type { Progress } from '../../../shared/progress.js';
 import { ProgressBar } from '../common/ProgressBar.js';
 import { ErrorText } from '../common/ErrorText.js';
@@ -23,12 +24,21 @@ export interface Task {
   error?: string;
 }
 
+/** A model's Verify: running (progress), its answer, or why it could not run. */
+export interface Check extends Task {
+  result?: PackVerification;
+}
+
 interface ModelsViewProps {
   models: ModelCard[];
   activeId?: string;
   onUse(id: string): void;
   /** The optional parts are absent where the host cannot do them yet; the view then says what to do instead. */
   onRemove?(id: string): void;
+  /** Re-hashes the model's weight files against the hashes recorded at import. */
+  onVerify?(id: string): void;
+  /** Each model's latest Verify, by id. */
+  checks?: Record<string, Check>;
   /** Imports the checkpoint folder at `path` (on the machine the app runs on). */
   onImport?(path: string): void;
   onCancelImport?(): void;
@@ -43,7 +53,7 @@ const REPO_ID = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
 
 /** Installed models with their capabilities, plus import from a folder and download by repo id. */
 export function ModelsView(props: ModelsViewProps) {
-  const { models, activeId, onUse, onRemove } = props;
+  const { models, activeId, onUse, onRemove, onVerify, checks = {} } = props;
   return (
     <div className="flex flex-col gap-6 p-4">
       <section aria-labelledby="installed-models">
@@ -55,7 +65,15 @@ export function ModelsView(props: ModelsViewProps) {
         ) : (
           <ul className="divide-y divide-zinc-200 rounded-lg border border-zinc-200 dark:divide-zinc-800 dark:border-zinc-800">
             {models.map((m) => (
-              <ModelRow key={m.id} model={m} active={m.id === activeId} onUse={onUse} onRemove={onRemove} />
+              <ModelRow
+                key={m.id}
+                model={m}
+                active={m.id === activeId}
+                onUse={onUse}
+                onRemove={onRemove}
+                onVerify={onVerify}
+                check={checks[m.id]}
+              />
             ))}
           </ul>
         )}
@@ -77,11 +95,15 @@ function ModelRow({
   active,
   onUse,
   onRemove,
+  onVerify,
+  check,
 }: {
   model: ModelCard;
   active: boolean;
   onUse(id: string): void;
   onRemove?(id: string): void;
+  onVerify?(id: string): void;
+  check?: Check;
 }) {
   const [confirming, setConfirming] = useState(false);
   const button =
@@ -107,6 +129,17 @@ function ModelRow({
       <button type="button" className={button} disabled={active} onClick={() => onUse(model.id)}>
         Use
       </button>
+      {onVerify && (
+        <button
+          type="button"
+          className={button}
+          disabled={Boolean(check?.progress)}
+          onClick={() => onVerify(model.id)}
+          title="Check the weight files against the hashes recorded when the model was imported"
+        >
+          Verify
+        </button>
+      )}
       {model.builtIn || !onRemove ? null : confirming ? (
         <>
           <button type="button" className={`${button} text-red-600`} onClick={() => onRemove(model.id)}>
@@ -121,7 +154,42 @@ function ModelRow({
           Remove…
         </button>
       )}
+      {check && <CheckOutcome check={check} name={model.name} />}
     </li>
+  );
+}
+
+/** What the latest Verify of a model found: progress while it runs, then intact (and when) or which files are damaged and what to do. */
+function CheckOutcome({ check, name }: { check: Check; name: string }) {
+  const { progress, result, error } = check;
+  return (
+    <div className="basis-full">
+      {progress && <ProgressBar label={`Verifying ${name}`} progress={progress} />}
+      <ErrorText message={error} />
+      {result?.ok && (
+        <p role="status" className="rounded-md bg-emerald-50 p-2 text-sm text-emerald-800 dark:bg-emerald-950 dark:text-emerald-200">
+          Verified at {formatTimeOfDay(result.checkedAt)}: all {result.files} weight files ({formatBytes(result.bytes)}) match the hashes
+          recorded at import.
+        </p>
+      )}
+      {result && !result.ok && (
+        <div role="alert" className="rounded-md bg-red-50 p-2 text-sm text-red-800 dark:bg-red-950 dark:text-red-200">
+          <p>
+            Damaged (checked at {formatTimeOfDay(result.checkedAt)}): {result.damaged.length} of {result.files} weight files{' '}
+            {result.damaged.length === 1 ? 'does' : 'do'} not match the hashes recorded at import.
+          </p>
+          <ul className="my-1 list-disc pl-5">
+            {result.damaged.map(({ file, reason }) => (
+              <li key={file}>
+                <code className="font-mono">{file}</code>{' '}
+                {reason === 'missing' ? 'is missing or unreadable' : 'has changed since the import'}
+              </li>
+            ))}
+          </ul>
+          <p>Its answers cannot be trusted: remove this model and import its checkpoint folder again.</p>
+        </div>
+      )}
+    </div>
   );
 }
 
