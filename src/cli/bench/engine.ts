@@ -159,20 +159,28 @@ export async function measureDecode(
   const decoder = new Decoder(timer.model(model), prefilled);
   try {
     await decoder.step(1); // warm-up: first use of the decode shapes
-    const stepTimes: number[] = [];
+    timer.reset();
     const outside: number[] = [];
-    for (let i = 0; i < steps; i++) {
+    const stepTimes = await timeDecodeSteps(decoder, steps, (ms) => {
+      outside.push((ms - timer.ms) / ms);
       timer.reset();
-      const start = performance.now();
-      await decoder.step(2 + (i % 50));
-      const total = performance.now() - start;
-      stepTimes.push(total);
-      outside.push((total - timer.ms) / total);
-    }
+    });
     return { stepMs: median(stepTimes), outsideShare: median(outside), runCalls: timer.calls };
   } finally {
     decoder.dispose();
   }
+}
+
+/** Milliseconds of each of `steps` decode steps (token ids cycle, so the answer never ends early). */
+export async function timeDecodeSteps(decoder: Decoder, steps: number, afterStep?: (ms: number) => void): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const start = performance.now();
+    await decoder.step(2 + (i % 50));
+    times.push(performance.now() - start);
+    afterStep?.(times[i]);
+  }
+  return times;
 }
 
 export const engineBench: BenchSuite = {

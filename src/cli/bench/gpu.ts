@@ -5,7 +5,7 @@ import { Decoder } from '../../engine/runtime/decode.js';
 import { LoadedModel } from '../../engine/runtime/model.js';
 import { prefill, type PrefillInput, type PrefillResult } from '../../engine/runtime/prefill.js';
 import { SessionFactory } from '../../engine/runtime/providers.js';
-import { benchPack, benchPrompt, type BenchModelShape } from './engine.js';
+import { benchPack, benchPrompt, timeDecodeSteps, type BenchModelShape } from './engine.js';
 import { measureGemmPeak, median } from './gemm.js';
 import { integerArg, integerOr, providerFromArgs, providerOptions } from '../run-options.js';
 import { printTable } from '../table.js';
@@ -87,17 +87,11 @@ async function timeMethods(
 
 async function medianDecodeStep(model: LoadedModel, prefilled: PrefillResult, steps: number): Promise<number> {
   const decoder = new Decoder(model, prefilled);
-  const times: number[] = [];
   try {
-    for (let i = 0; i < steps; i++) {
-      const start = performance.now();
-      await decoder.step(2 + i);
-      times.push(performance.now() - start);
-    }
+    return median(await timeDecodeSteps(decoder, steps));
   } finally {
     decoder.dispose();
   }
-  return median(times);
 }
 
 /** Frees a prefill's caches (device memory on GPU providers) when no decoder takes them over. */

@@ -15,7 +15,7 @@ import { prefill } from '../../engine/runtime/prefill.js';
 import { CliError } from '../command.js';
 import { integerOr, providerFromArgs, providerOptions } from '../run-options.js';
 import { printTable } from '../table.js';
-import { benchPrompt } from './engine.js';
+import { benchPrompt, timeDecodeSteps } from './engine.js';
 import { median } from './gemm.js';
 import { writeBenchResult } from './results.js';
 import type { BenchSuite } from './suite.js';
@@ -171,14 +171,10 @@ async function runMethod(model: LoadedModel, spec: MethodSpec, steps: number, we
   const prefilled = await prefill(model, input, { method, positions: positionPolicy(spec.llm) });
   const prefillMs = performance.now() - prefillStart;
   const decoder = new Decoder(model, prefilled);
-  const stepMs: number[] = [];
+  let stepMs: number[];
   try {
     await decoder.step(1); // first use of the decode shapes
-    for (let i = 0; i < steps; i++) {
-      const start = performance.now();
-      await decoder.step(2 + (i % 50));
-      stepMs.push(performance.now() - start);
-    }
+    stepMs = await timeDecodeSteps(decoder, steps);
   } finally {
     decoder.dispose();
   }
