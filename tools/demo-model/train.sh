@@ -27,7 +27,7 @@ wait
 echo "data: $(cat "$data"/train*.jsonl | wc -l) training questions, $(cat "$data"/val*.jsonl | wc -l) validation questions in $data"
 
 tools/demo-model/.venv/bin/python tools/demo-model/train.py --data "$data" --work "$work/run" --out resources/demo-model \
-  --vision-samples 16000 --language-samples 30000
+  --vision-samples 16000 --text-samples 64000 --language-samples 40000 --language-lr 1e-3
 if [ "${1:-}" = "--fixtures" ]; then
   tools/demo-model/.venv/bin/python tools/demo-model/make_fixtures.py --demo resources/demo-model --out tests/fixtures/reference
 fi
