@@ -43,11 +43,11 @@ CHAT_TEMPLATE = (
 _template = jinja2.Environment().from_string(CHAT_TEMPLATE)
 
 
-def conversation(qa_pairs, with_answers=True):
+def conversation(qa_pairs, with_answers=True, image=True):
     """Messages for one image: the image goes with the first question. qa_pairs: [(question, answer)]."""
     messages = []
     for i, (question, answer) in enumerate(qa_pairs):
-        content = ([{"type": "image"}] if i == 0 else []) + [{"type": "text", "text": question}]
+        content = ([{"type": "image"}] if i == 0 and image else []) + [{"type": "text", "text": question}]
         messages.append({"role": "user", "content": content})
         if with_answers:
             messages.append({"role": "assistant", "content": [{"type": "text", "text": answer}]})
@@ -58,10 +58,10 @@ def render_chat(messages, add_generation_prompt=False):
     return _template.render(messages=messages, add_generation_prompt=add_generation_prompt, eos_token=SPECIAL["eos"])
 
 
-def encode(tokenizer, qa_pairs, with_answers=True):
+def encode(tokenizer, qa_pairs, with_answers=True, image=True):
     """Token ids with the <image> placeholder expanded to NUM_VISUAL copies (as LlavaProcessor does),
-    and labels: the answer tokens and their </s>, -100 elsewhere."""
-    text = render_chat(conversation(qa_pairs, with_answers), add_generation_prompt=not with_answers)
+    and labels: the answer tokens and their </s>, -100 elsewhere. image=False: a text-only chat."""
+    text = render_chat(conversation(qa_pairs, with_answers, image), add_generation_prompt=not with_answers)
     enc = tokenizer.encode(text)
     spans, cursor = [], 0
     for _, answer in qa_pairs if with_answers else []:
@@ -70,6 +70,8 @@ def encode(tokenizer, qa_pairs, with_answers=True):
         spans.append((at + len("ASSISTANT:"), at + len(target)))  # from the space, which "▁answer" covers
         cursor = at + len(target)
     labels = [tid if any(a <= start < b for a, b in spans) else -100 for tid, (start, _) in zip(enc.ids, enc.offsets)]
+    if not image:
+        return enc.ids, labels
     image_id = tokenizer.token_to_id(SPECIAL["image"])
     at = enc.ids.index(image_id)
     ids = enc.ids[:at] + [image_id] * NUM_VISUAL + enc.ids[at + 1:]

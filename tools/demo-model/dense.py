@@ -95,6 +95,13 @@ def referents(question, objects):
     return named or [list(objects)]
 
 
+def describe(objects, rng):
+    """The scene in words, objects in random order: "a blue square with K, a red circle." The text stage
+    teaches the decoder to look things up in such descriptions before it meets the visual tokens."""
+    objects = rng.sample(objects, len(objects))
+    return ", ".join(f"a {o['colour']} {o['shape']}" + (f" with {o['label']}" if "label" in o else "") for o in objects) + "."
+
+
 def dense_targets(scenes):
     """Batched targets: {head: [B, 576] (xy: [B, 576, 2])} tensors."""
     per_scene = [scene_targets(objects) for objects in scenes]

@@ -3,15 +3,17 @@
 app's synthetic VQA task, from nothing to the shipped fp16 checkpoint in one command.
 
 Stages (each resumable: state and checkpoints live in --work, outside git):
-  1. tokenizer  BPE with byte fallback, trained on the rendered chats.
+  1. tokenizer  BPE with byte fallback, punctuation split from words, trained on the rendered chats.
   2. vision     the CLIP tower alone, with dense per-patch targets the generator's scene graphs give
                 (shape, colour, size, label, object centre, counts); only the layers up to
                 `vision_feature_layer` -2 run, the last layer is never used by LLaVA.
   3. cache      the frozen tower's features of every training and validation image, bf16 on disk.
-  4. language   projector + Llama decoder on the cached features, all of an image's questions as
+  4. text       the decoder alone on text chats about the scenes' descriptions ("a blue square, a red
+                circle.\nWhat color is the square?"): it learns to look things up, as a pretrained LLM has.
+  5. language   projector + Llama decoder on the cached features, all of an image's questions as
                 one multi-turn chat (a random subset, in random order), loss on the answers only;
                 validation exact match per family at intervals, the best checkpoint kept.
-  5. export     fp16 safetensors in shards, tokenizer, processor config, chat template, model card.
+  6. export     fp16 safetensors in shards, tokenizer, processor config, chat template, model card.
 
   tools/demo-model/.venv/bin/python tools/demo-model/train.py --data DIR --work DIR --out resources/demo-model
 """
@@ -32,7 +34,8 @@ from transformers import (CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, Lla
 
 from common import (CHAT_TEMPLATE, CLIP_MEAN, CLIP_STD, IMAGE_SIZE, NUM_VISUAL, PATCH, SPECIAL,
                     conversation, encode, load_image_uint8, normalize, read_split, render_chat)
-from dense import COLOURS, DENSE_HEADS, SHAPES, dense_loss, dense_metrics, dense_targets, near_object, object_patches, read_scenes, referents
+from dense import (COLOURS, DENSE_HEADS, LABELS, SHAPES, dense_loss, dense_metrics, dense_targets, describe, near_object, object_patches, read_scenes,
+                   referents)
 
 # About 13 M parameters, 26 MB in fp16 (the budget is 40 MB), in shards of at most 15 MB.
 VISION = dict(hidden_size=256, intermediate_size=1024, num_hidden_layers=5, num_attention_heads=4,
@@ -51,11 +54,16 @@ def parse_args():
     p.add_argument("--work", required=True, help="resumable state: checkpoints, optimizer, feature cache")
     p.add_argument("--out", required=True, help="where the fp16 checkpoint is written")
     p.add_argument("--vision-samples", type=int, default=16000, help="images seen by the dense vision stage")
+    p.add_argument("--text-samples", type=int, default=64000, help="text chats seen by the text stage")
+    p.add_argument("--text-batch", type=int, default=64)
+    p.add_argument("--text-lr", type=float, default=1e-3)
     p.add_argument("--language-samples", type=int, default=30000, help="chats seen by the language stage")
     p.add_argument("--cache-images", type=int, default=None, help="training images whose features are cached (default: all)")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--vision-lr", type=float, default=2e-3)
     p.add_argument("--language-lr", type=float, default=1.5e-3)
+    p.add_argument("--align-share", type=float, default=0.2,
+                   help="share of the language steps that train only the projector, the text-trained decoder frozen (LLaVA's stage 1)")
     p.add_argument("--background-keep", type=float, default=0.15,
                    help="share of the background visual tokens a chat keeps before --full-after (object tokens are all kept)")
     p.add_argument("--full-after", type=float, default=0.75, help="share of the language steps after which chats keep every visual token")
@@ -74,17 +82,22 @@ def parse_args():
 # Tokenizer, model, processor
 
 
-def train_tokenizer(train):
-    """A Llama-style tokenizer (BPE with byte fallback, Metaspace), trained on the rendered chats."""
+def train_tokenizer(chats):
+    """A Llama-style tokenizer (BPE with byte fallback, Metaspace), trained on the rendered chats.
+
+    Punctuation is split from words, so "square" is one id in "the square?", "a blue square," and the
+    answer "square": merged ("▁square?", "▁square,") each spelling would be a separate embedding the
+    decoder must learn to match, and it does not learn that lookup in the time there is."""
     byte_tokens = [f"<0x{b:02X}>" for b in range(256)]
     specials = [SPECIAL[k] for k in ("unk", "bos", "eos", "image", "pad")]
     tok = Tokenizer(models.BPE(unk_token=SPECIAL["unk"], byte_fallback=True, fuse_unk=True))
-    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first", split=True)
+    # Metaspace before Punctuation, and "contiguous": the JavaScript tokenizers library reads this
+    # sequence to the same pieces (its Metaspace does not split and its Punctuation groups runs).
+    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first", split=True),
+                                                 pre_tokenizers.Punctuation("contiguous")])
     tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(" ", 1, 0)])
     trainer = trainers.BpeTrainer(vocab_size=VOCAB_SIZE, special_tokens=specials + byte_tokens,
                                   initial_alphabet=[chr(c) for c in range(32, 127)] + ["\n", "▁"], show_progress=False)
-    rng = random.Random(0)
-    chats = [render_chat(conversation([(q, a) for q, a, _ in qs])) for qs in rng.sample(list(train.values()), min(20000, len(train)))]
     tok.train_from_iterator(chats, trainer)
     tok.post_processor = processors.TemplateProcessing(single=f"{SPECIAL['bos']} $A", pair=f"{SPECIAL['bos']} $A {SPECIAL['bos']} $B",
                                                        special_tokens=[(SPECIAL["bos"], tok.token_to_id(SPECIAL["bos"]))])
@@ -312,7 +325,73 @@ class Standardize:
 
 
 # ---------------------------------------------------------------------------------------------
-# Stage 4: projector + decoder on cached features
+# Stage 4: the decoder alone, on text descriptions of the scenes
+
+# A description has no positions, so the text stage asks every family but position.
+TEXT_FAMILIES = ("colour", "shape", "label", "exist", "count")
+
+
+def text_chat(objects, qa, rng):
+    """The chat about a scene with its description in place of the image: "a blue square, ...\nWhat color is the square?"."""
+    (question, answer), *rest = qa
+    return [(f"{describe(objects, rng)}\n{question}", answer), *rest]
+
+
+def text_logits(model, ids, mask, positions):
+    out = model.model.language_model(input_ids=ids, attention_mask=mask, position_ids=positions)
+    return model.lm_head(out.last_hidden_state)
+
+
+def train_text(model, tok, args, train_items, val_items):
+    """train_items: [(objects, [(q, a)])], val_items: [(objects, q, a, family)]. Trains the decoder, its
+    embeddings and the head to answer from descriptions: the content lookup ("which object is the
+    square, what is its colour") a decoder trained from nothing takes long to find among 576 visual
+    tokens is learned here on sequences a sixth as long, as LLaVA starts from a pretrained LLM."""
+    lm = model.model.language_model
+    optimizer = torch.optim.AdamW(list(lm.parameters()) + list(model.lm_head.parameters()), lr=args.text_lr, betas=(0.9, 0.98), weight_decay=0.05)
+    run = Run(args.work, "text")
+    parts_ = {"decoder": lm, "lm_head": model.lm_head}
+    meta = run.load(parts_, optimizer)
+    steps = args.text_samples // args.text_batch
+    rng = random.Random(args.seed + 2 + meta["step"])
+    pad_id = tok.token_to_id(SPECIAL["pad"])
+    quick_val = balanced(val_items, args.val_items, args.seed)
+
+    def rows(chats):
+        encoded = [encode(tok, qa, image=False) for qa in chats]
+        return pad_rows([(ids, labels, list(range(len(ids)))) for ids, labels in encoded], pad_id)
+
+    def make_batch():
+        return rows([text_chat(objects, some_turns(qa, rng), rng) for objects, qa in rng.sample(train_items, args.text_batch)])
+
+    def step_loss(batch):
+        ids, labels, mask, positions = batch
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            logits = text_logits(model, ids, mask, positions)
+        return F.cross_entropy(logits[:, :-1].float().flatten(0, 1), labels[:, 1:].flatten(), ignore_index=-100)
+
+    def evaluate_text(items):
+        def logits_of(part):
+            ids, labels, mask, positions = rows([text_chat(objects, [(q, a)], random.Random(i)) for i, (objects, q, a, _) in enumerate(part)])
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return text_logits(model, ids, mask, positions), labels
+        return exact_match(model, items, logits_of, chunk=64)
+
+    def after_step(meta):
+        if meta["step"] % args.val_every == 0 or meta["step"] == steps:
+            accuracy, per_family = evaluate_text(quick_val)
+            print(f"text step {meta['step']} val exact match {accuracy:.3f} ({len(quick_val)} items): {family_line(per_family)}", flush=True)
+
+    model.train()
+    if meta["step"] < steps:
+        meta = timed_steps("text", run, parts_, optimizer, meta, steps, args.text_batch, args.text_lr, make_batch, step_loss, after_step)
+    accuracy, per_family = evaluate_text(val_items)
+    print(f"text stage: val exact match {accuracy:.3f} over {len(val_items)} items: {family_line(per_family)}", flush=True)
+    return {"seconds": meta["seconds"], "steps": meta["step"], "val_accuracy": accuracy, "val_per_family": per_family}
+
+
+# ---------------------------------------------------------------------------------------------
+# Stage 5: projector + decoder on cached features
 
 
 def chat_batch(tok, samples, pad_id, words=frozenset()):
@@ -336,14 +415,24 @@ def chat_batch(tok, samples, pad_id, words=frozenset()):
         if objects is not None:
             look += look_targets(row, qa, ids, labels, s, np.asarray(grid), objects, words)
         rows.append((features, ids, labels, positions))
-    length = max(len(ids) for _, ids, _, _ in rows)
+    return torch.cat([f for f, _, _, _ in rows]), *pad_rows([r[1:] for r in rows], pad_id), look
+
+
+def some_turns(qa, rng):
+    """Half the chats ask every question of the image, half a random subset (single turns included), in random order."""
+    return rng.sample(qa, len(qa) if rng.random() < 0.5 else rng.randint(1, len(qa)))
+
+
+def pad_rows(rows, pad_id):
+    """[(ids, labels, positions)] -> right-padded ids, labels, attention mask, positions."""
+    length = max(len(ids) for ids, _, _ in rows)
     ids = torch.full((len(rows), length), pad_id)
     labels = torch.full((len(rows), length), -100)
     mask = torch.zeros((len(rows), length), dtype=torch.long)
     positions = torch.arange(length).repeat(len(rows), 1)
-    for row, (_, i, l, p) in enumerate(rows):
+    for row, (i, l, p) in enumerate(rows):
         ids[row, :len(i)], labels[row, :len(l)], mask[row, :len(i)], positions[row, :len(p)] = torch.tensor(i), torch.tensor(l), 1, torch.tensor(p)
-    return torch.cat([f for f, _, _, _ in rows]), ids, labels, mask, positions, look
+    return ids, labels, mask, positions
 
 
 def look_targets(row, qa, ids, labels, image_start, grid, objects, words):
@@ -412,6 +501,28 @@ class LookProbe:
         return -log_p.masked_fill(~on_target, float("-inf")).logsumexp(-1).mean()
 
 
+class KeepHeads(torch.nn.Module):
+    """The vision stage's dense heads, on the projected visual tokens as the decoder's RMSNorm sees them.
+    Shape, colour and label score against the decoder's own (detached) embeddings of those words, so a
+    blue square's tokens are pulled towards "▁blue" and "▁square": the visual tokens start out looking
+    like the words of the descriptions the text stage taught the decoder to look things up in."""
+
+    def __init__(self, tok):
+        super().__init__()
+        self.linear = torch.nn.Linear(TEXT["hidden_size"], sum(DENSE_HEADS.values()))
+        self.scale = torch.nn.Parameter(torch.tensor(1.0))
+        word_id = lambda w: tok.encode(f" {w}", add_special_tokens=False).ids
+        self.words = {head: [word_id(w) for w in words] for head, words in (("shape", SHAPES), ("colour", COLOURS), ("label", LABELS))}
+        assert all(len(ids) == 1 for ids in sum(self.words.values(), [])), "every attribute word must be one token"
+
+    def forward(self, seen, embeddings):
+        heads = dict(zip(DENSE_HEADS, self.linear(seen).split(list(DENSE_HEADS.values()), dim=-1)))
+        for head, ids in self.words.items():
+            words = F.normalize(embeddings[[i[0] for i in ids]].detach().float(), dim=-1)
+            heads[head] = torch.cat([heads[head][..., :1], self.scale * seen @ words.T], dim=-1)  # class 0: background / none
+        return torch.cat(list(heads.values()), dim=-1)
+
+
 def answer_loss(model, features, ids, labels, mask, positions, _look=None):
     with torch.autocast("cpu", dtype=torch.bfloat16):
         logits = language_logits(model, features, ids, mask, positions)
@@ -419,23 +530,34 @@ def answer_loss(model, features, ids, labels, mask, positions, _look=None):
 
 
 @torch.no_grad()
-def evaluate(model, tok, features, store, items, pad_id):
+def exact_match(model, items, logits_of, chunk=32):
     """Greedy exact match per family, teacher-forced: greedy decoding yields the answer and </s>
-    exactly when every answer token is the argmax given the tokens before it. items: [(index, q, a, family)]."""
+    exactly when every answer token is the argmax given the tokens before it.
+    items: [(..., family)]; logits_of(part) -> (logits, labels) for a chunk of items."""
     model.eval()
     correct, total = {}, {}
-    for i in range(0, len(items), 32):
-        part = items[i:i + 32]
-        batch = chat_batch(tok, [(features(store, idx), [(q, a)], None, None) for idx, q, a, _ in part], pad_id)
-        labels = batch[2]
-        _, logits = answer_loss(model, *batch)
+    for i in range(0, len(items), chunk):
+        part = items[i:i + chunk]
+        logits, labels = logits_of(part)
         target = labels[:, 1:]
         hit = ((logits[:, :-1].argmax(-1) == target) | (target == -100)).all(dim=1)
-        for (_, _, _, family), ok in zip(part, hit.tolist()):
-            correct[family] = correct.get(family, 0) + ok
-            total[family] = total.get(family, 0) + 1
+        for item, ok in zip(part, hit.tolist()):
+            correct[item[-1]] = correct.get(item[-1], 0) + ok
+            total[item[-1]] = total.get(item[-1], 0) + 1
     model.train()
     return sum(correct.values()) / sum(total.values()), {f: correct[f] / total[f] for f in sorted(total)}
+
+
+def evaluate(model, tok, features, store, items, pad_id):
+    """Exact match on images. items: [(index, q, a, family)]."""
+    def logits_of(part):
+        batch = chat_batch(tok, [(features(store, idx), [(q, a)], None, None) for idx, q, a, _ in part], pad_id)
+        return answer_loss(model, *batch)[1], batch[2]
+    return exact_match(model, items, logits_of)
+
+
+def family_line(per_family):
+    return " ".join(f"{f} {a:.3f}" for f, a in per_family.items())
 
 
 def balanced(items, count, seed):
@@ -449,7 +571,7 @@ def balanced(items, count, seed):
 
 def train_language(model, tok, args, train_paths, train_store, train_qa, train_scenes, val_items, val_store):
     core = model.model
-    keep_head = torch.nn.Linear(TEXT["hidden_size"], sum(DENSE_HEADS.values()))
+    keep_head = KeepHeads(tok)
     trainable = (list(core.multi_modal_projector.parameters()) + list(core.language_model.parameters()) + list(model.lm_head.parameters())
                  + list(keep_head.parameters()))
     optimizer = torch.optim.AdamW(trainable, lr=args.language_lr, betas=(0.9, 0.98), weight_decay=0.05)
@@ -472,13 +594,11 @@ def train_language(model, tok, args, train_paths, train_store, train_qa, train_s
         for index in rng.sample(range(len(train_paths)), args.batch):
             path = train_paths[index]
             qa = train_qa[path]
-            # Half the chats ask every question of the image, half a random subset (single turns included).
-            turns = len(qa) if rng.random() < 0.5 else rng.randint(1, len(qa))
             kept = None
             if sparse:
                 objects = set(object_patches(train_scenes[path]).tolist())
                 kept = sorted(i for i in range(NUM_VISUAL) if i in objects or rng.random() < args.background_keep)
-            samples.append((features(train_store, index), rng.sample(qa, turns), kept, train_scenes[path]))
+            samples.append((features(train_store, index), some_turns(qa, rng), kept, train_scenes[path]))
             grid = slice(None) if kept is None else torch.as_tensor(kept)
             dense.append({k: v[0, grid] for k, v in dense_targets([train_scenes[path]]).items()})
         return chat_batch(tok, samples, pad_id, words), {k: torch.cat([d[k] for d in dense])[None] for k in DENSE_HEADS}
@@ -487,8 +607,7 @@ def train_language(model, tok, args, train_paths, train_store, train_qa, train_s
         if meta["step"] % args.val_every and meta["step"] != steps:
             return
         accuracy, per_family = evaluate(model, tok, features, val_store, quick_val, pad_id)
-        line = " ".join(f"{f} {a:.3f}" for f, a in per_family.items())
-        print(f"language step {meta['step']} val exact match {accuracy:.3f} ({len(quick_val)} items): {line}", flush=True)
+        print(f"language step {meta['step']} val exact match {accuracy:.3f} ({len(quick_val)} items): {family_line(per_family)}", flush=True)
         if meta["best"] is None or accuracy >= meta["best"]["accuracy"]:
             meta["best"] = {"step": meta["step"], "accuracy": accuracy, "per_family": per_family}
             torch.save({n: m.state_dict() for n, m in parts_.items()}, best_file)
@@ -499,6 +618,10 @@ def train_language(model, tok, args, train_paths, train_store, train_qa, train_s
 
     def step_loss(batch_and_dense):
         batch, dense = batch_and_dense
+        # First the projector learns to speak to the decoder the text stage trained; then both learn together.
+        decoder_trains = meta["step"] >= args.align_share * steps
+        core.language_model.requires_grad_(decoder_trains)
+        model.lm_head.requires_grad_(decoder_trains)
         terms = {"answer": answer_loss(model, *batch)[0]}
         for role, probe in probes.items():
             targets = [t for t in batch[-1] if t[2] == role]
@@ -508,7 +631,7 @@ def train_language(model, tok, args, train_paths, train_store, train_qa, train_s
             # The projected tokens, as the decoder's RMSNorm sees them, keep what the tower knows: without
             # this the projector drifts to a shared direction that hides each patch's colour and shape.
             seen = F.rms_norm(core.multi_modal_projector(batch[0]), (TEXT["hidden_size"],))
-            terms["keep"] = dense_loss(keep_head(seen)[None], dense)
+            terms["keep"] = dense_loss(keep_head(seen, core.get_input_embeddings().weight)[None], dense)
         if meta["step"] % 20 == 19:
             print("  losses: " + " ".join(f"{k} {v.item():.3f}" for k, v in terms.items()), flush=True)
         weights = {"answer": 1.0, "read": args.look_weight, "find": args.look_weight, "keep": args.keep_weight}
@@ -520,14 +643,14 @@ def train_language(model, tok, args, train_paths, train_store, train_qa, train_s
         parts_[name].load_state_dict(state)
     accuracy, per_family = evaluate(model, tok, features, val_store, val_items, pad_id)
     features.fold_into(core.multi_modal_projector)
-    print(f"best checkpoint (step {meta['best']['step']}): val exact match {accuracy:.3f} over {len(val_items)} items: "
-          + " ".join(f"{f} {a:.3f}" for f, a in per_family.items()), flush=True)
+    print(f"best checkpoint (step {meta['best']['step']}): val exact match {accuracy:.3f} over {len(val_items)} items: {family_line(per_family)}",
+          flush=True)
     return {"seconds": meta["seconds"], "steps": meta["step"], "best_step": meta["best"]["step"],
             "val_accuracy": accuracy, "val_per_family": per_family, "val_items": len(val_items)}
 
 
 # ---------------------------------------------------------------------------------------------
-# Stage 5: export
+# Stage 6: export
 
 
 def save_checkpoint(model, processor, out):
@@ -583,17 +706,23 @@ def main():
 
     train_qa_all = read_split(args.data, "train")
     val_split = read_split(args.data, "val")
+    rel = lambda p: str(Path(p).relative_to(Path(args.data)))
+    scenes, val_scenes = read_scenes(args.data, "train"), read_scenes(args.data, "val")
+    text_train = [(scenes[rel(p)], [(q, a) for q, a, f in qs if f in TEXT_FAMILIES]) for p, qs in train_qa_all.items()]
+    text_train = [(objects, qa) for objects, qa in text_train if qa]
+    text_val = [(val_scenes[rel(p)], q, a, f) for p, qs in val_split.items() for q, a, f in qs if f in TEXT_FAMILIES]
     tok_file = work / "tokenizer.json"
     if not tok_file.exists():
-        timed(report, "tokenizer", lambda: train_tokenizer(train_qa_all).save(str(tok_file)))
+        rng = random.Random(0)
+        chats = [render_chat(conversation([(q, a) for q, a, _ in qs])) for qs in rng.sample(list(train_qa_all.values()), min(20000, len(train_qa_all)))]
+        chats += [render_chat(conversation(text_chat(objects, qa, rng), image=False)) for objects, qa in rng.sample(text_train, 5000)]
+        timed(report, "tokenizer", lambda: train_tokenizer(chats).save(str(tok_file)))
     tok = Tokenizer.from_file(str(tok_file))
     model = build_model(tok, seed=args.seed)
     processor = build_processor(tok)  # built before training, so an API mismatch fails fast
     print(f"{sum(p.numel() for p in model.parameters()) / 1e6:.1f} M parameters, vocab {tok.get_vocab_size()}, "
           f"{args.threads} threads; train {len(train_qa_all)} images, val {len(val_split)}", flush=True)
 
-    rel = lambda p: str(Path(p).relative_to(Path(args.data)))
-    scenes, val_scenes = read_scenes(args.data, "train"), read_scenes(args.data, "val")
     if "vision" not in report:
         report["vision"] = timed(report, "vision", lambda: train_vision(model, args, scenes, val_scenes))
         save_report()
@@ -606,6 +735,8 @@ def main():
     val_store = timed(report, "cache", lambda: cache_features(model, args, val_paths, "val"))
     save_report()
 
+    report["text"] = timed(report, "text", lambda: train_text(model, tok, args, text_train, text_val))  # a finished stage only loads
+    save_report()
     train_qa = {rel(p): [(q, a) for q, a, _ in qs] for p, qs in train_qa_all.items()}
     val_index = {p: i for i, p in enumerate(val_paths)}
     val_items = [(val_index[rel(p)], q, a, f) for p, qs in val_split.items() for q, a, f in qs]
