@@ -2,8 +2,8 @@ import { embedTokens, lastTokenLogits, runLayer, type LayerCache, type ModelSess
 import type { PrefillResult } from './prefill.js';
 
 /**
- * Decoding: one new token through every layer per step, each layer appending to its own cache in place
- * (LayerCache: the prefill's caches, taken over).
+ * Decoding: one new token through every layer per step, each layer appending to its own cache in place.
+ * A Decoder takes the prefill's caches over (they grow as it steps), so one PrefillResult feeds one Decoder.
  * Layers may hold caches of different lengths after pruning, so each layer also has its own next
  * position (compact: its cache length; original: the unpruned length), advanced by one per step.
  */

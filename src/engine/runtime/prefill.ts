@@ -43,7 +43,7 @@ export interface PrefillControl {
 export interface PrefillOptions extends PrefillBranch, PrefillControl {}
 
 export interface PrefillResult {
-  /** Per-layer caches; layer l holds `cacheLength[l]` positions. */
+  /** Per-layer caches; layer l holds `cacheLength[l]` positions (until a Decoder takes them over and appends). */
   caches: LayerCache[];
   cacheLength: number[];
   /** Position of the first decode token in each layer (compact: its cache length; original: the entry length). */
