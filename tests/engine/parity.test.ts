@@ -116,6 +116,14 @@ describe.each(['tiny', 'tiny-gqa'] as const)('%s pack vs the float64 reference',
     expect(relativeError(cached, rerun.logits)).toBeLessThan(TOLERANCE);
   });
 
+  it('cached decoding stays equal to full recomputation past the cache growing twice (300 steps)', async () => {
+    const { model, input } = get();
+    const text = input.ids.filter((id) => id !== input.imageTokenId);
+    const answer = Array.from({ length: 300 }, (_, i) => text[i % text.length]);
+    const rerun = await prefill(model, { ...input, ids: [...input.ids, ...answer] });
+    expect(relativeError(await stepLogitsAfter(model, input, answer), rerun.logits)).toBeLessThan(TOLERANCE);
+  });
+
   it.each(['transprune-high', 'fastv:k=2,r=0.5', 'pdrop:stages=2,lambda=0.5,positions=original'])(
     'pruned prefill and decode with %s follow the pruned reference',
     async (methodText) => {
