@@ -201,6 +201,22 @@ const randomRows = (rand: () => number, n: number, d: number, scale = 2): Rows =
 const int64 = (values: number[], dims: number[]) => new ort.Tensor('int64', BigInt64Array.from(values, BigInt), dims);
 const f32 = (values: number[], dims: number[]) => new ort.Tensor('float32', Float32Array.from(values), dims);
 
+/** A layer's cache inputs: P rows per KV head ([kvHead][position][dh]) in `capacity` slots; the empty ones hold junk to ignore. */
+function cacheFeeds(pastK: Rows[], pastV: Rows[], capacity: number): Record<string, ort.Tensor> {
+  const P = pastK[0].length;
+  const dh = config.text.headDim;
+  const slots = (heads: Rows[]) => heads.flatMap((rows) => [...rows.flat(), ...Array<number>((capacity - P) * dh).fill(1e4)]);
+  const dims = [1, pastK.length, capacity, dh];
+  return { past_key: f32(slots(pastK), dims), past_value: f32(slots(pastV), dims), past_length: int64([P], []) };
+}
+
+/** Each KV head's past rows followed by the rows the layer returned for the new tokens ([1, KvH, S, Dh]): the whole cache after the step. */
+function withNewRows(past: Rows[], fresh: ort.Tensor): number[] {
+  const [, , S, dh] = fresh.dims;
+  const data = fresh.data as Float32Array;
+  return past.flatMap((rows, h) => [...rows.flat(), ...data.subarray(h * S * dh, (h + 1) * S * dh)]);
+}
+
 let dir: string;
 const config = parseLlavaConfig(JSON.stringify(CONFIG_JSON));
 const names = new WeightNames('legacy', false);
@@ -269,13 +285,12 @@ describe.each<WeightDtype>(['fp32', 'fp16', 'int8', 'int4'])('decoder layer and 
     const out = await layerSession.run({
       hidden: f32(flat(x), [1, S, t.hiddenSize]),
       position_ids: int64(positions, [1, S]),
-      past_key: f32(pastK.flat(2), [1, t.numKvHeads, P, t.headDim]),
-      past_value: f32(pastV.flat(2), [1, t.numKvHeads, P, t.headDim]),
+      ...cacheFeeds(pastK, pastV, P + 2),
     });
-    expect(out.present_key.dims).toEqual([1, t.numKvHeads, P + S, t.headDim]);
+    expect(out.new_key.dims).toEqual([1, t.numKvHeads, S, t.headDim]);
     expect(relativeError(out.hidden_out.data as Float32Array, flat(ref.out))).toBeLessThan(tol);
-    expect(relativeError(out.present_key.data as Float32Array, ref.keys.flat(2))).toBeLessThan(tol);
-    expect(relativeError(out.present_value.data as Float32Array, ref.values.flat(2))).toBeLessThan(tol);
+    expect(relativeError(withNewRows(pastK, out.new_key), ref.keys.flat(2))).toBeLessThan(tol);
+    expect(relativeError(withNewRows(pastV, out.new_value), ref.values.flat(2))).toBeLessThan(tol);
     expect(relativeError(out.attn_ratio.data as Float32Array, ref.attnRatio)).toBeLessThan(tol);
     expect(relativeError(out.attn_cos.data as Float32Array, ref.attnCos)).toBeLessThan(tol);
     expect(relativeError(out.mlp_ratio.data as Float32Array, ref.mlpRatio)).toBeLessThan(tol);
@@ -293,18 +308,21 @@ describe.each<WeightDtype>(['fp32', 'fp16', 'int8', 'int4'])('decoder layer and 
       position_ids: int64(positions, [1, 5]),
       past_key: empty,
       past_value: empty,
+      past_length: int64([0], []),
     });
     const prefix = await layerSession.run({
       hidden: f32(flat(x.slice(0, 4)), [1, 4, t.hiddenSize]),
       position_ids: int64(positions.slice(0, 4), [1, 4]),
       past_key: empty,
       past_value: empty,
+      past_length: int64([0], []),
     });
     const step = await layerSession.run({
       hidden: f32(x[4], [1, 1, t.hiddenSize]),
       position_ids: int64([4], [1, 1]),
-      past_key: prefix.present_key,
-      past_value: prefix.present_value,
+      past_key: prefix.new_key,
+      past_value: prefix.new_value,
+      past_length: int64([4], []),
     });
     const ref = referenceLayer(
       config,
@@ -367,13 +385,12 @@ describe.each<'int8' | 'int4'>(['int8', 'int4'])('decoder layer with int8 activa
     const out = await layer.run({
       hidden: f32(flat(x), [1, S, t.hiddenSize]),
       position_ids: int64(positions, [1, S]),
-      past_key: f32(pastK.flat(2), [1, t.numKvHeads, P, t.headDim]),
-      past_value: f32(pastV.flat(2), [1, t.numKvHeads, P, t.headDim]),
+      ...cacheFeeds(pastK, pastV, P + 2),
     });
     const errors = {
       hidden: relativeError(out.hidden_out.data as Float32Array, flat(ref.out)),
-      keys: relativeError(out.present_key.data as Float32Array, ref.keys.flat(2)),
-      values: relativeError(out.present_value.data as Float32Array, ref.values.flat(2)),
+      keys: relativeError(withNewRows(pastK, out.new_key), ref.keys.flat(2)),
+      values: relativeError(withNewRows(pastV, out.new_value), ref.values.flat(2)),
       attnRatio: relativeError(out.attn_ratio.data as Float32Array, ref.attnRatio),
       mlpRatio: relativeError(out.mlp_ratio.data as Float32Array, ref.mlpRatio),
     };

@@ -6,7 +6,7 @@ import { parseMethod, positionPolicy } from '../../src/shared/pruning.js';
 import { createMethod } from '../../src/engine/pruning/index.js';
 import { Decoder } from '../../src/engine/runtime/decode.js';
 import { generate } from '../../src/engine/runtime/generate.js';
-import { emptyCache, runLayer } from '../../src/engine/runtime/graphs.js';
+import { LayerCache, runLayer } from '../../src/engine/runtime/graphs.js';
 import type { LoadedModel } from '../../src/engine/runtime/model.js';
 import { prefill, type PrefillInput } from '../../src/engine/runtime/prefill.js';
 import { loadReferenceModel, referenceGenerate, referencePrefill, referenceVision, type ReferenceModel } from '../helpers/reference.js';
@@ -87,7 +87,7 @@ describe.each(['tiny', 'tiny-gqa'] as const)('%s pack vs the float64 reference',
     const expected = referencePrefill(reference, { inputIds: input.ids, pixelValues: pixels });
     const positions = Array.from({ length: expected.embeds.rows }, (_, i) => i);
     for (let l = 0; l < reference.text.layers; l++) {
-      const out = await runLayer(model, l, Float32Array.from(expected.hiddenStates[l].data), positions, emptyCache(model.dims), true);
+      const out = await runLayer(model, l, Float32Array.from(expected.hiddenStates[l].data), positions, new LayerCache(model.dims), true);
       for (const key of ['attnRatio', 'attnCos', 'mlpRatio', 'mlpCos'] as const) {
         expect(relativeError(out.side![key], expected.side[l][key]), `layer ${l} ${key}`).toBeLessThan(TOLERANCE);
       }
@@ -109,12 +109,19 @@ describe.each(['tiny', 'tiny-gqa'] as const)('%s pack vs the float64 reference',
       expect(relativeError(logits, expected.stepLogits[t]), `step ${t}`).toBeLessThan(TOLERANCE);
       logits = await decoder.step(expected.tokens[t]);
     }
-    decoder.dispose();
 
     // And against our own full recomputation of the prompt plus the answer.
     const rerun = await prefill(model, { ...input, ids: [...input.ids, ...expected.tokens.slice(0, -1)] });
     const cached = await stepLogitsAfter(model, input, expected.tokens.slice(0, -1));
     expect(relativeError(cached, rerun.logits)).toBeLessThan(TOLERANCE);
+  });
+
+  it('cached decoding stays equal to full recomputation past the cache growing twice (300 steps)', async () => {
+    const { model, input } = get();
+    const text = input.ids.filter((id) => id !== input.imageTokenId);
+    const answer = Array.from({ length: 300 }, (_, i) => text[i % text.length]);
+    const rerun = await prefill(model, { ...input, ids: [...input.ids, ...answer] });
+    expect(relativeError(await stepLogitsAfter(model, input, answer), rerun.logits)).toBeLessThan(TOLERANCE);
   });
 
   it.each(['transprune-high', 'fastv:k=2,r=0.5', 'pdrop:stages=2,lambda=0.5,positions=original'])(
@@ -152,7 +159,6 @@ async function stepLogitsAfter(model: LoadedModel, input: PrefillInput, tokens: 
   const decoder = new Decoder(model, prefilled);
   let logits = prefilled.logits;
   for (const token of tokens) logits = await decoder.step(token);
-  decoder.dispose();
   return logits;
 }
 
@@ -190,7 +196,6 @@ describe.each([
       errors.push(relativeError(logits, expected.stepLogits[t]));
       logits = await decoder.step(expected.tokens[t]);
     }
-    decoder.dispose();
     for (const [t, error] of errors.entries()) expect(error, `step ${t}`).toBeLessThan(bound);
 
     const rerun = await prefill(model, { ...input, ids: [...input.ids, ...expected.tokens.slice(0, -1)] });

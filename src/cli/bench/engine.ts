@@ -157,18 +157,14 @@ export async function measureDecode(
   const prefilled = await prefill(model, input);
   const timer = new RunTimer();
   const decoder = new Decoder(timer.model(model), prefilled);
-  try {
-    await decoder.step(1); // warm-up: first use of the decode shapes
+  await decoder.step(1); // warm-up: first use of the decode shapes
+  timer.reset();
+  const outside: number[] = [];
+  const stepTimes = await timeDecodeSteps(decoder, steps, (ms) => {
+    outside.push((ms - timer.ms) / ms);
     timer.reset();
-    const outside: number[] = [];
-    const stepTimes = await timeDecodeSteps(decoder, steps, (ms) => {
-      outside.push((ms - timer.ms) / ms);
-      timer.reset();
-    });
-    return { stepMs: median(stepTimes), outsideShare: median(outside), runCalls: timer.calls };
-  } finally {
-    decoder.dispose();
-  }
+  });
+  return { stepMs: median(stepTimes), outsideShare: median(outside), runCalls: timer.calls };
 }
 
 /** Milliseconds of each of `steps` decode steps (token ids cycle, so the answer never ends early). */

@@ -51,12 +51,12 @@ async function timeMethods(
   decodeSteps: number,
 ): Promise<MethodTiming[]> {
   const runners = methods.map((m) => prefillRunner(model, input, m));
-  for (const run of runners) release(await run()); // warm-up: first use of each method's shapes
+  for (const run of runners) await run(); // warm-up: first use of each method's shapes
   const times = methods.map((): number[] => []);
   for (let round = 0; round < runs; round++) {
     for (const [i, run] of runners.entries()) {
       const start = performance.now();
-      release(await run());
+      await run();
       times[i].push(performance.now() - start);
     }
   }
@@ -86,20 +86,7 @@ async function timeMethods(
 }
 
 async function medianDecodeStep(model: LoadedModel, prefilled: PrefillResult, steps: number): Promise<number> {
-  const decoder = new Decoder(model, prefilled);
-  try {
-    return median(await timeDecodeSteps(decoder, steps));
-  } finally {
-    decoder.dispose();
-  }
-}
-
-/** Frees a prefill's caches (device memory on GPU providers) when no decoder takes them over. */
-function release(result: PrefillResult): void {
-  for (const cache of result.caches) {
-    cache.key.dispose();
-    cache.value.dispose();
-  }
+  return median(await timeDecodeSteps(new Decoder(model, prefilled), steps));
 }
 
 export const gpuBench: BenchSuite = {

@@ -171,13 +171,8 @@ async function runMethod(model: LoadedModel, spec: MethodSpec, steps: number, we
   const prefilled = await prefill(model, input, { method, positions: positionPolicy(spec.llm) });
   const prefillMs = performance.now() - prefillStart;
   const decoder = new Decoder(model, prefilled);
-  let stepMs: number[];
-  try {
-    await decoder.step(1); // first use of the decode shapes
-    stepMs = await timeDecodeSteps(decoder, steps);
-  } finally {
-    decoder.dispose();
-  }
+  await decoder.step(1); // first use of the decode shapes
+  const stepMs = await timeDecodeSteps(decoder, steps);
   const decodeMs = median(stepMs);
   const row: MethodRow = {
     method: formatMethod(spec),

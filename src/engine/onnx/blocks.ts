@@ -58,9 +58,12 @@ export function transpose2d(data: Float32Array, rows: number, cols: number): Flo
   return out;
 }
 
-/** LlamaRMSNorm: x / sqrt(mean(x^2) + eps) * weight, over the last axis. */
+/**
+ * LlamaRMSNorm: x / sqrt(mean(x^2) + eps) * weight, over the last axis. Written with Pow, the form ORT fuses into one
+ * SimplifiedLayerNormalization kernel (from Mul(x, x) it runs six nodes: a decode step's cost is mostly per node).
+ */
 export async function rmsNorm(g: Graph, r: WeightReader, x: string, weightName: string, eps: number): Promise<string> {
-  const meanSquare = g.reduce('ReduceMean', g.mul(x, x), [-1], true);
+  const meanSquare = g.reduce('ReduceMean', g.op('Pow', [x, g.scalar(2)]), [-1], true);
   const normed = g.div(x, g.op('Sqrt', [g.add(meanSquare, g.scalar(eps))]));
   return g.mul(normed, await tensor(g, r, weightName));
 }
@@ -107,14 +110,34 @@ export function applyRope(g: Graph, x: string, rope: Rope): string {
  * and, with a sliding window W, also j > offset + i - W (the W keys up to itself, as transformers' Mistral).
  */
 export function causalMask(g: Graph, queryCount: string, keyCount: string, offset: string, window?: number): string {
-  const zero = g.constant('int64', [0], []);
-  const one = g.constant('int64', [1], []);
-  const rows = g.unsqueeze(g.op('Range', [zero, queryCount, one]), [1]); // [Sq, 1]
-  const cols = g.op('Range', [zero, keyCount, one]); // [T]
-  const query = g.add(rows, offset);
-  const causal = g.op('LessOrEqual', [cols, query]);
+  return visibleKeys(g, queryCount, range(g, keyCount), offset, window);
+}
+
+/**
+ * causalMask over a decoder layer's keys: the cache's C slots, of which the first `pastLength` are filled,
+ * then the Sq new tokens at cache index pastLength + i.
+ */
+export function cacheMask(g: Graph, queryCount: string, capacity: string, pastLength: string, window?: number): string {
+  const slots = range(g, capacity);
+  // An empty slot gets an index no query reaches, so it is masked like a future token.
+  const filled = g.op('Where', [g.op('Less', [slots, pastLength]), slots, g.constant('int64', [UNREACHABLE_INDEX], [])]);
+  const fresh = g.add(range(g, queryCount), pastLength);
+  return visibleKeys(g, queryCount, g.concat([filled, fresh], 0), pastLength, window);
+}
+
+const UNREACHABLE_INDEX = 2 ** 62;
+
+/** causalMask with each key's cache index given ([T] int64). */
+function visibleKeys(g: Graph, queryCount: string, keyIndex: string, offset: string, window?: number): string {
+  const query = g.add(g.unsqueeze(range(g, queryCount), [1]), offset); // [Sq, 1]
+  const causal = g.op('LessOrEqual', [keyIndex, query]);
   if (window === undefined) return causal;
-  return g.op('And', [causal, g.op('Greater', [cols, g.op('Sub', [query, g.constant('int64', [window], [])])])]);
+  return g.op('And', [causal, g.op('Greater', [keyIndex, g.op('Sub', [query, g.constant('int64', [window], [])])])]);
+}
+
+/** 0..n-1 as int64 [n], for an int64 scalar n. */
+function range(g: Graph, n: string): string {
+  return g.op('Range', [g.constant('int64', [0], []), n, g.constant('int64', [1], [])]);
 }
 
 export interface AttentionShape {
@@ -129,14 +152,46 @@ export interface AttentionShape {
  * and MatMul broadcasts each KV head over its group, which is transformers' repeat_kv (head h uses KV head h / groups).
  */
 export function attentionProbs(g: Graph, q: string, k: string, s: AttentionShape, mask?: string): string {
-  const groups = s.heads / s.kvHeads;
-  const qGrouped = g.reshape(q, [1, s.kvHeads, groups, -1, s.headDim]);
+  return maskedSoftmax(g, keyScores(g, groupedQueries(g, q, s), k), mask);
+}
+
+/**
+ * Attention of the new tokens over a decoder layer's cache and themselves: context [1, heads, Sq, Dh]. The cache
+ * is read where it lies, never concatenated with the new keys and values (that would copy the whole cache on
+ * every decode step): the scores of both parts are joined instead (Sq x (C + Sq), small when decoding) and the
+ * context adds up both parts' products. `mask` is cacheMask's.
+ */
+export function cachedAttention(g: Graph, q: string, cache: KeysValues, fresh: KeysValues, s: AttentionShape, mask: string): string {
+  const queries = groupedQueries(g, q, s);
+  const scores = g.concat([keyScores(g, queries, cache.key), keyScores(g, queries, fresh.key)], -1);
+  const parts = g.concat([g.op('Shape', [cache.key], { start: 2, end: 3 }), g.op('Shape', [fresh.key], { start: 2, end: 3 })], 0);
+  const [cached, own] = g.opN('Split', [maskedSoftmax(g, scores, mask), parts], 2, { axis: -1 });
+  return g.add(attentionContext(g, cached, cache.value, s), attentionContext(g, own, fresh.value, s));
+}
+
+/** Keys and values [1, KvH, T, Dh]. */
+export interface KeysValues {
+  key: string;
+  value: string;
+}
+
+/** q [1, heads, Sq, Dh] grouped per KV head and scaled: [1, KvH, groups, Sq, Dh] / sqrt(Dh). */
+function groupedQueries(g: Graph, q: string, s: AttentionShape): string {
+  const grouped = g.reshape(q, [1, s.kvHeads, s.heads / s.kvHeads, -1, s.headDim]);
+  return g.mul(grouped, g.scalar(1 / Math.sqrt(s.headDim)));
+}
+
+/** groupedQueries [1, KvH, groups, Sq, Dh] against keys [1, KvH, T, Dh]: scores [1, KvH, groups, Sq, T]. */
+function keyScores(g: Graph, queries: string, k: string): string {
   // Transposing the last two axes right before the MatMul lets ORT fold it into the product (FusedMatMul transB)
-  // instead of copying the whole cache every step.
+  // instead of copying the keys.
   const kT = g.transpose(g.unsqueeze(k, [2]), [0, 1, 2, 4, 3]); // [1, KvH, 1, Dh, T]
-  let scores = g.matmul(g.mul(qGrouped, g.scalar(1 / Math.sqrt(s.headDim))), kT);
-  if (mask) scores = g.op('Where', [mask, scores, g.scalar(LOWEST_FLOAT)]);
-  return g.op('Softmax', [scores], { axis: -1 });
+  return g.matmul(queries, kT);
+}
+
+function maskedSoftmax(g: Graph, scores: string, mask?: string): string {
+  const masked = mask ? g.op('Where', [mask, scores, g.scalar(LOWEST_FLOAT)]) : scores;
+  return g.op('Softmax', [masked], { axis: -1 });
 }
 
 /** probs [1, KvH, groups, Sq, T] @ v [1, KvH, T, Dh] -> [1, heads, Sq, Dh] */

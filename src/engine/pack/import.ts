@@ -16,7 +16,7 @@ import type { GraphSource } from '../onnx/graphs/source.js';
 import { buildVision } from '../onnx/graphs/vision.js';
 import { WeightFile, type WeightDtype } from '../onnx/weight-file.js';
 import { readCheckpoint, type Checkpoint } from './checkpoint.js';
-import { loadManifest, MANIFEST_FILE, type PackManifest } from './manifest.js';
+import { loadManifest, MANIFEST_FILE, PACK_FORMAT_VERSION, type PackManifest } from './manifest.js';
 import { IMPORTING_PREFIX, listPacks, removeAbandonedImports } from './store.js';
 
 export type ImportStage = 'validate' | 'hash' | 'vision' | 'embed' | 'layers' | 'head' | 'finalize';
@@ -44,7 +44,6 @@ export interface ImportedPack {
   alreadyImported: boolean;
 }
 
-const FORMAT_VERSION = 1;
 const BUILD_START = 0.1; // validation and hashing take the first tenth of the bar
 
 export async function importCheckpoint(hfDir: string, storeDir: string, options: ImportOptions = {}): Promise<ImportedPack> {
@@ -65,9 +64,11 @@ export async function importCheckpoint(hfDir: string, storeDir: string, options:
       onFile: (i, file) => report('hash', 0.02 + (BUILD_START - 0.02) * (i / files.length), `hashing ${file}`),
     },
   );
-  // Everything that changes the pack's contents is in its id, so a re-import with other options is a new pack.
+  // Every option that changes the pack's contents is in its id, so a re-import with other options is a new pack.
+  // The format version is not: a pack of an older format does not list, and a re-import replaces it in place
+  // under the same id (which settings and conversations name).
   const overrides = options.pruning ? `\n${JSON.stringify(options.pruning)}` : '';
-  const id = sha256Text(`transprune-pack/${FORMAT_VERSION}\n${sourceSha}\n${dtype}${overrides}`).slice(0, 16);
+  const id = sha256Text(`transprune-pack/1\n${sourceSha}\n${dtype}${overrides}`).slice(0, 16);
   const name = options.name ?? basename(source);
   await removeAbandonedImports(storeDir);
   const packs = await listPacks(storeDir);
@@ -83,7 +84,8 @@ export async function importCheckpoint(hfDir: string, storeDir: string, options:
   // The pid tells a later import whether the process that owns this folder is still at work.
   const temp = join(storeDir, `${IMPORTING_PREFIX}${id}-${process.pid}-${randomBytes(4).toString('hex')}`);
   const dir = join(storeDir, id);
-  // A folder with this id that did not list as a pack is a broken leftover (e.g. a hand-deleted file): replace it.
+  // A folder with this id that did not list as a pack is a broken leftover (e.g. a hand-deleted file) or of an older
+  // format: replace it.
   await rm(dir, { recursive: true, force: true });
   try {
     await mkdir(temp);
@@ -200,7 +202,7 @@ function makeManifest(
 ): PackManifest {
   const grid = checkpoint.config.vision.imageSize / checkpoint.config.vision.patchSize;
   return {
-    formatVersion: FORMAT_VERSION,
+    formatVersion: PACK_FORMAT_VERSION,
     id: p.id,
     name: p.name,
     created: new Date().toISOString(),

@@ -66,9 +66,12 @@ export const LlavaConfigSchema = z.object({
   anyres: z.object({ gridPinpoints: z.array(z.tuple([count, count])).min(1) }).optional(),
 }) satisfies z.ZodType<LlavaConfig>;
 
+/** 2: decoder layers read a runtime-owned cache with room to grow and return only the new tokens' keys and values. */
+export const PACK_FORMAT_VERSION = 2;
+
 export const PackManifest = z
   .object({
-    formatVersion: z.literal(1),
+    formatVersion: z.literal(PACK_FORMAT_VERSION),
     id: z.string().regex(/^[0-9a-f]{16}$/),
     name: z.string().min(1),
     created: z.iso.datetime(),
@@ -119,6 +122,12 @@ export async function loadManifest(packDir: string): Promise<PackManifest> {
   } catch (err) {
     throw new ManifestError(
       `${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing (not a model pack)' : (err as Error).message}`,
+    );
+  }
+  const version = (raw as { formatVersion?: unknown } | null)?.formatVersion;
+  if (typeof version === 'number' && version < PACK_FORMAT_VERSION) {
+    throw new ManifestError(
+      `${path}: imported by an older version (pack format ${version}, now ${PACK_FORMAT_VERSION}); import the checkpoint again`,
     );
   }
   const parsed = PackManifest.safeParse(raw);

@@ -1,8 +1,9 @@
-import { disposeCache, embedTokens, lastTokenLogits, runLayer, type LayerCache, type ModelSessions } from './graphs.js';
+import { embedTokens, lastTokenLogits, runLayer, type LayerCache, type ModelSessions } from './graphs.js';
 import type { PrefillResult } from './prefill.js';
 
 /**
- * Decoding: one new token through every layer per step, each layer appending to its own cache.
+ * Decoding: one new token through every layer per step, each layer appending to its own cache in place.
+ * A Decoder takes the prefill's caches over (they grow as it steps), so one PrefillResult feeds one Decoder.
  * Layers may hold caches of different lengths after pruning, so each layer also has its own next
  * position (compact: its cache length; original: the unpruned length), advanced by one per step.
  */
@@ -21,18 +22,9 @@ export class Decoder {
   async step(token: number): Promise<Float32Array> {
     let hidden = await embedTokens(this.#model, [token]);
     for (let layer = 0; layer < this.#caches.length; layer++) {
-      const out = await runLayer(this.#model, layer, hidden, [this.#nextPosition[layer]], this.#caches[layer], false);
-      disposeCache(this.#caches[layer]);
-      this.#caches[layer] = out.cache;
+      hidden = (await runLayer(this.#model, layer, hidden, [this.#nextPosition[layer]], this.#caches[layer], false)).hidden;
       this.#nextPosition[layer]++;
-      hidden = out.hidden;
     }
     return lastTokenLogits(this.#model, hidden);
-  }
-
-  /** Frees the caches (device memory on GPU providers). */
-  dispose(): void {
-    for (const cache of this.#caches) disposeCache(cache);
-    this.#caches.length = 0;
   }
 }

@@ -116,28 +116,24 @@ export async function generateBranches(
     (result, i) => new AnswerDecoder(model, tokenizer, result, { ...options, onText: branches[i].onText }, input.ids.length),
   );
   const generations: Generation[] = [];
-  try {
-    let active = decoders.map((_, i) => i);
-    while (active.length > 0) {
-      const still: number[] = [];
-      for (const i of active) {
-        if (await decoders[i].step()) {
-          still.push(i);
-          continue;
-        }
-        generations[i] = decoders[i].finish();
-        branches[i].onFinished?.(generations[i], { sharedLayers: prefilled.sharedLayers });
+  let active = decoders.map((_, i) => i);
+  while (active.length > 0) {
+    const still: number[] = [];
+    for (const i of active) {
+      if (await decoders[i].step()) {
+        still.push(i);
+        continue;
       }
-      active = still;
+      generations[i] = decoders[i].finish();
+      branches[i].onFinished?.(generations[i], { sharedLayers: prefilled.sharedLayers });
     }
-  } finally {
-    for (const decoder of decoders) decoder.dispose();
+    active = still;
   }
   return { generations, sharedLayers: prefilled.sharedLayers, prefillMs };
 }
 
 /**
- * Decodes an answer from a finished prefill, whose caches it takes over and disposes. Its prefill time
+ * Decodes an answer from a finished prefill, whose caches it takes over. Its prefill time
  * is the prefill's own account (embedding, its layers, the head), so a branch of a shared prefill
  * reports what it would have taken alone.
  */
@@ -149,12 +145,8 @@ export async function decodeFrom(
   promptTokens: number,
 ): Promise<Generation> {
   const decoder = new AnswerDecoder(model, tokenizer, prefilled, options, promptTokens);
-  try {
-    while (await decoder.step());
-    return decoder.finish();
-  } finally {
-    decoder.dispose();
-  }
+  while (await decoder.step());
+  return decoder.finish();
 }
 
 /**
@@ -250,11 +242,6 @@ class AnswerDecoder {
         layerMs,
       },
     };
-  }
-
-  /** Frees the caches (device memory on GPU providers). */
-  dispose(): void {
-    this.#decoder.dispose();
   }
 }
 

@@ -28,21 +28,14 @@ export interface ModelSessions {
   probe(layer: number): Promise<RunnableSession>;
 }
 
-/** One layer's cache: [1, KvH, P, Dh] keys and values (on the device when the provider keeps them there). */
-export interface LayerCache {
-  key: Tensor;
-  value: Tensor;
-}
-
 export interface LayerOutput {
   hidden: Float32Array;
+  /** The layer's cache, the new tokens appended. */
   cache: LayerCache;
   side?: SideOutputs;
 }
 
 export const SIDE_OUTPUTS = ['attn_ratio', 'attn_cos', 'mlp_ratio', 'mlp_cos'] as const;
-/** Outputs a GPU provider may keep in device memory: they only ever go back in as the next step's past. */
-export const DEVICE_RESIDENT_OUTPUTS = ['present_key', 'present_value'] as const;
 
 export function floatTensor(data: Float32Array, dims: readonly number[]): Tensor {
   return new Tensor('float32', data, dims);
@@ -52,35 +45,100 @@ export function int64Tensor(values: ArrayLike<number>, dims: readonly number[]):
   return new Tensor('int64', BigInt64Array.from(Array.from(values), BigInt), dims);
 }
 
-/** Host copy of an output, downloading it when the provider left it on the device. */
-async function hostFloats(tensor: Tensor): Promise<Float32Array> {
-  return (tensor.location === 'cpu' ? tensor.data : await tensor.getData()) as Float32Array;
+/** A float output's data: every output comes back to the host (no session asks to keep one on a device). */
+function floats(tensor: Tensor): Float32Array {
+  return tensor.data as Float32Array;
 }
 
-export function emptyCache(dims: RuntimeDims): LayerCache {
-  const shape = [1, dims.numKvHeads, 0, dims.headDim];
-  return { key: floatTensor(new Float32Array(0), shape), value: floatTensor(new Float32Array(0), shape) };
-}
-
-export function disposeCache(cache: LayerCache): void {
-  cache.key.dispose();
-  cache.value.dispose();
-}
+/** Positions a full cache grows by: decode reallocates (copies) a layer's cache once every this many steps. */
+const CACHE_GROWTH = 128;
 
 /**
- * A second holder's handle on a cache, disposable independently of the first (branched prefills hand
- * one layer's cache to several branches, and each Decoder disposes its own): host data is shared by a
- * new tensor, since dispose() only drops a tensor's own reference; device data is copied to the host.
+ * One layer's KV cache: keys and values [1, KvH, capacity, Dh] of which the first `length` positions are
+ * filled. The layer graph reads the buffers where they lie (onnxruntime-node wraps an input's memory without
+ * copying it) and returns only the new tokens' rows, which `append` writes in place; so a decode step copies
+ * two rows per KV head, not the cache. The unused slots cost attention work on them (masked), at most
+ * CACHE_GROWTH of them.
  */
-export async function shareCache(cache: LayerCache): Promise<LayerCache> {
-  const share = async (t: Tensor) => floatTensor(await hostFloats(t), t.dims);
-  return { key: await share(cache.key), value: await share(cache.value) };
+export class LayerCache {
+  #key: Float32Array = new Float32Array(0);
+  #value: Float32Array = new Float32Array(0);
+  #capacity = 0;
+  #length = 0;
+
+  constructor(readonly dims: Pick<RuntimeDims, 'numKvHeads' | 'headDim'>) {}
+
+  /** Filled positions. */
+  get length(): number {
+    return this.#length;
+  }
+
+  /** The filled positions as [1, KvH, length, Dh] (a copy when the cache has room left). */
+  get keys(): Float32Array {
+    return this.#length === this.#capacity ? this.#key : this.#copy(this.#key, this.#length);
+  }
+
+  get values(): Float32Array {
+    return this.#length === this.#capacity ? this.#value : this.#copy(this.#value, this.#length);
+  }
+
+  /**
+   * Another holder of the same cache (the branches of a shared prefill layer). They share the buffers, which
+   * is safe because a full cache (as every cache a prefill leaves) reallocates before it takes a new row.
+   */
+  share(): LayerCache {
+    if (this.#length < this.#capacity) throw new Error('only a full cache can be shared');
+    const shared = new LayerCache(this.dims);
+    [shared.#key, shared.#value, shared.#capacity, shared.#length] = [this.#key, this.#value, this.#capacity, this.#length];
+    return shared;
+  }
+
+  /** The graph inputs that read this cache. */
+  feeds(): { past_key: Tensor; past_value: Tensor; past_length: Tensor } {
+    const dims = [1, this.dims.numKvHeads, this.#capacity, this.dims.headDim];
+    return {
+      past_key: floatTensor(this.#key, dims),
+      past_value: floatTensor(this.#value, dims),
+      past_length: int64Tensor([this.#length], []),
+    };
+  }
+
+  /** Appends `count` positions given as [1, KvH, count, Dh] keys and values. */
+  append(keys: Float32Array, values: Float32Array, count: number): void {
+    if (this.#length === 0) {
+      // A prefill's rows become the cache as they are: no copy, and no room (decode's first step makes it).
+      [this.#key, this.#value, this.#capacity, this.#length] = [keys, values, count, count];
+      return;
+    }
+    if (this.#length + count > this.#capacity) {
+      const capacity = this.#length + count + CACHE_GROWTH;
+      [this.#key, this.#value, this.#capacity] = [this.#copy(this.#key, capacity), this.#copy(this.#value, capacity), capacity];
+    }
+    const { numKvHeads, headDim } = this.dims;
+    for (let h = 0; h < numKvHeads; h++) {
+      const at = (h * this.#capacity + this.#length) * headDim;
+      this.#key.set(keys.subarray(h * count * headDim, (h + 1) * count * headDim), at);
+      this.#value.set(values.subarray(h * count * headDim, (h + 1) * count * headDim), at);
+    }
+    this.#length += count;
+  }
+
+  /** The filled rows of `buffer` in a new buffer of `capacity` slots per head. */
+  #copy(buffer: Float32Array, capacity: number): Float32Array {
+    const { numKvHeads, headDim } = this.dims;
+    const out = new Float32Array(numKvHeads * capacity * headDim);
+    for (let h = 0; h < numKvHeads; h++) {
+      const start = h * this.#capacity * headDim;
+      out.set(buffer.subarray(start, start + this.#length * headDim), h * capacity * headDim);
+    }
+    return out;
+  }
 }
 
 /** Token embeddings [S, D] for `ids`. */
 export async function embedTokens(model: ModelSessions, ids: readonly number[]): Promise<Float32Array> {
   const { embeds } = await model.embed.run({ input_ids: int64Tensor(ids, [1, ids.length]) });
-  return hostFloats(embeds);
+  return floats(embeds);
 }
 
 /** The projected visual tokens [N, D] of one preprocessed view [1, 3, H, W]; LLaVA-NeXT's image_newline [D] too when asked. */
@@ -92,35 +150,34 @@ export async function encodeImage(
 ): Promise<{ features: Float32Array; count: number; newline?: Float32Array }> {
   const fetches = ['image_features', ...(withNewline ? ['image_newline'] : [])];
   const out = await model.vision.run({ pixel_values: floatTensor(pixels, [1, 3, size, size]) }, fetches);
-  const encoded = { features: await hostFloats(out.image_features), count: out.image_features.dims[1] };
-  return withNewline ? { ...encoded, newline: await hostFloats(out.image_newline) } : encoded;
+  const encoded = { features: floats(out.image_features), count: out.image_features.dims[1] };
+  return withNewline ? { ...encoded, newline: floats(out.image_newline) } : encoded;
 }
 
 /**
- * Runs decoder layer `layer` on `seqLen` new tokens after the cached past. Side outputs are fetched
- * only when asked for, so ordinary steps copy nothing extra to the host.
+ * Runs decoder layer `layer` on `seqLen` new tokens after the cached past and appends their keys and values to
+ * `cache`. Side outputs are fetched only when asked for, so ordinary steps copy nothing extra to the host.
  */
 export async function runLayer(
   model: ModelSessions,
   layer: number,
   hidden: Float32Array,
   positions: ArrayLike<number>,
-  past: LayerCache,
+  cache: LayerCache,
   withSide: boolean,
 ): Promise<LayerOutput> {
   const seqLen = positions.length;
   const feeds = {
     hidden: floatTensor(hidden, [1, seqLen, model.dims.hidden]),
     position_ids: int64Tensor(positions, [1, seqLen]),
-    past_key: past.key,
-    past_value: past.value,
+    ...cache.feeds(),
   };
-  const fetches = ['hidden_out', ...DEVICE_RESIDENT_OUTPUTS, ...(withSide ? SIDE_OUTPUTS : [])];
+  const fetches = ['hidden_out', 'new_key', 'new_value', ...(withSide ? SIDE_OUTPUTS : [])];
   const out = await model.layers[layer].run(feeds, fetches);
-  const cache = { key: out.present_key, value: out.present_value };
-  if (!withSide) return { hidden: await hostFloats(out.hidden_out), cache };
-  const [attnRatio, attnCos, mlpRatio, mlpCos] = await Promise.all(SIDE_OUTPUTS.map((name) => hostFloats(out[name])));
-  return { hidden: await hostFloats(out.hidden_out), cache, side: { attnRatio, attnCos, mlpRatio, mlpCos } };
+  cache.append(floats(out.new_key), floats(out.new_value), seqLen);
+  if (!withSide) return { hidden: floats(out.hidden_out), cache };
+  const [attnRatio, attnCos, mlpRatio, mlpCos] = SIDE_OUTPUTS.map((name) => floats(out[name]));
+  return { hidden: floats(out.hidden_out), cache, side: { attnRatio, attnCos, mlpRatio, mlpCos } };
 }
 
 /** Instruction-to-image attention [S] from probe_NN (layer NN's q/k on `hidden`), queries `queryStart..S-1`. */
@@ -138,7 +195,7 @@ export async function runProbe(
     position_ids: int64Tensor(positions, [1, seqLen]),
     query_start: int64Tensor([queryStart], [1]),
   });
-  return hostFloats(attention);
+  return floats(attention);
 }
 
 /** Logits [V] of the last row of `hidden` ([S, D]). */
@@ -146,5 +203,5 @@ export async function lastTokenLogits(model: ModelSessions, hidden: Float32Array
   const d = model.dims.hidden;
   const last = hidden.subarray(hidden.length - d);
   const { logits } = await model.head.run({ hidden: floatTensor(last, [1, 1, d]) });
-  return hostFloats(logits);
+  return floats(logits);
 }

@@ -9,7 +9,7 @@ import type { PackManifest } from '../pack/manifest.js';
 import { readPack, type PackInfo } from '../pack/read.js';
 import type { FlopsModel } from '../pruning/flops.js';
 import { TextTokenizer } from '../text/tokenizer.js';
-import { DEVICE_RESIDENT_OUTPUTS, type RuntimeDims, type ModelSessions } from './graphs.js';
+import type { RuntimeDims, ModelSessions } from './graphs.js';
 import type { ProviderRequest } from '../../shared/providers.js';
 import { SessionFactory, type ProviderReport } from './providers.js';
 
@@ -48,7 +48,7 @@ export class LoadedModel implements ModelSessions {
     const settled = await Promise.allSettled([
       factory.create(join(dir, graphs.vision)),
       factory.create(join(dir, graphs.head)),
-      ...graphs.layers.map((file) => factory.create(join(dir, file), { deviceOutputs: DEVICE_RESIDENT_OUTPUTS })),
+      ...graphs.layers.map((file) => factory.create(join(dir, file))),
     ]);
     const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     const created = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));

@@ -1,17 +1,7 @@
 import { getOrInsert } from '../../shared/get-or-insert.js';
 import type { PositionPolicy } from '../../shared/pruning.js';
 import type { LayerBoundary, PruningMethod } from '../pruning/types.js';
-import {
-  disposeCache,
-  embedTokens,
-  emptyCache,
-  lastTokenLogits,
-  runLayer,
-  runProbe,
-  shareCache,
-  type LayerCache,
-  type ModelSessions,
-} from './graphs.js';
+import { embedTokens, lastTokenLogits, LayerCache, runLayer, runProbe, type ModelSessions } from './graphs.js';
 
 /**
  * Prefill, one decoder layer at a time, so that a pruning method can shorten the visual block between
@@ -53,7 +43,7 @@ export interface PrefillControl {
 export interface PrefillOptions extends PrefillBranch, PrefillControl {}
 
 export interface PrefillResult {
-  /** Per-layer caches; layer l holds `cacheLength[l]` positions. */
+  /** Per-layer caches; layer l holds `cacheLength[l]` positions (until a Decoder takes them over and appends). */
   caches: LayerCache[];
   cacheLength: number[];
   /** Position of the first decode token in each layer (compact: its cache length; original: the entry length). */
@@ -96,23 +86,25 @@ export async function prefill(model: ModelSessions, input: PrefillInput, options
   const entryLength = seq.positions.length;
 
   const layers = new LayerRecords();
-  try {
-    for (let layer = 0; layer < model.dims.numLayers; layer++) {
-      if (signal?.aborted) throw new PrefillCancelled();
-      const layerStart = performance.now();
-      const out = await runLayer(model, layer, seq.hidden, seq.positions, emptyCache(model.dims), method?.wantsSideOutputs(layer) ?? false);
-      layers.add(out.cache, seq);
-      onLayerOutput?.(layer, out.hidden, seq.positions.length);
-      const after: Sequence = { ...seq, hidden: out.hidden };
-      const probe: Probe = (probeLayer, queryStart) => runProbe(model, probeLayer, after.hidden, after.positions, queryStart);
-      const kept = method ? await method.afterLayer(boundary(model, layer, after, visual, out.side, probe)) : null;
-      seq = kept ? keepVisual(after, kept, d, policy) : after;
-      layers.layerMs.push(performance.now() - layerStart);
-      onLayer?.(layer, model.dims.numLayers);
-    }
-  } catch (err) {
-    layers.dispose(); // device memory on GPU providers
-    throw err;
+  for (let layer = 0; layer < model.dims.numLayers; layer++) {
+    if (signal?.aborted) throw new PrefillCancelled();
+    const layerStart = performance.now();
+    const out = await runLayer(
+      model,
+      layer,
+      seq.hidden,
+      seq.positions,
+      new LayerCache(model.dims),
+      method?.wantsSideOutputs(layer) ?? false,
+    );
+    layers.add(out.cache, seq);
+    onLayerOutput?.(layer, out.hidden, seq.positions.length);
+    const after: Sequence = { ...seq, hidden: out.hidden };
+    const probe: Probe = (probeLayer, queryStart) => runProbe(model, probeLayer, after.hidden, after.positions, queryStart);
+    const kept = method ? await method.afterLayer(boundary(model, layer, after, visual, out.side, probe)) : null;
+    seq = kept ? keepVisual(after, kept, d, policy) : after;
+    layers.layerMs.push(performance.now() - layerStart);
+    onLayer?.(layer, model.dims.numLayers);
   }
 
   const headStart = performance.now();
@@ -165,18 +157,13 @@ export async function prefillBranches(
   const entryLength = states[0].seq.positions.length;
 
   let sharedLayers = 0;
-  try {
-    for (let layer = 0; layer < model.dims.numLayers; layer++) {
-      if (options.signal?.aborted) throw new PrefillCancelled();
-      const groups = new Map<Sequence, Branch[]>();
-      for (const state of states) getOrInsert(groups, state.seq, () => []).push(state);
-      if (groups.size === 1) sharedLayers++;
-      for (const [seq, members] of groups) await runSharedLayer(model, layer, seq, members);
-      options.onLayer?.(layer, model.dims.numLayers);
-    }
-  } catch (err) {
-    for (const state of states) state.layers.dispose();
-    throw err;
+  for (let layer = 0; layer < model.dims.numLayers; layer++) {
+    if (options.signal?.aborted) throw new PrefillCancelled();
+    const groups = new Map<Sequence, Branch[]>();
+    for (const state of states) getOrInsert(groups, state.seq, () => []).push(state);
+    if (groups.size === 1) sharedLayers++;
+    for (const [seq, members] of groups) await runSharedLayer(model, layer, seq, members);
+    options.onLayer?.(layer, model.dims.numLayers);
   }
 
   const head = firstOf<Sequence, Promise<{ logits: Float32Array; headMs: number }>>((a, b) => a === b);
@@ -199,10 +186,10 @@ export async function prefillBranches(
 async function runSharedLayer(model: ModelSessions, layer: number, seq: Sequence, members: Branch[]): Promise<void> {
   const start = performance.now();
   const wantsSide = members.map((m) => m.options.method?.wantsSideOutputs(layer) ?? false);
-  const out = await runLayer(model, layer, seq.hidden, seq.positions, emptyCache(model.dims), wantsSide.includes(true));
+  const out = await runLayer(model, layer, seq.hidden, seq.positions, new LayerCache(model.dims), wantsSide.includes(true));
   const runMs = performance.now() - start;
-  // Each branch owns its handle on the layer's cache, so each Decoder disposes its own.
-  for (const [i, m] of members.entries()) m.layers.add(i === 0 ? out.cache : await shareCache(out.cache), seq);
+  // Each branch holds its own cache object, so each Decoder appends to its own.
+  for (const [i, m] of members.entries()) m.layers.add(i === 0 ? out.cache : out.cache.share(), seq);
   const after: Sequence = { ...seq, hidden: out.hidden };
   const probe = memoizedProbe(model, after);
   const fork = firstOf<{ policy: PositionPolicy; kept: Int32Array }, Sequence>(
@@ -232,10 +219,6 @@ class LayerRecords {
     this.caches.push(cache);
     this.cacheLength.push(seq.positions.length);
     this.visualCounts.push(seq.keptOriginal.length);
-  }
-
-  dispose(): void {
-    this.caches.forEach(disposeCache);
   }
 
   result(

@@ -83,11 +83,6 @@ export interface SessionFactoryOptions {
   spinning?: boolean;
 }
 
-export interface CreateSessionOptions {
-  /** Outputs to leave in device memory on GPU providers (fed back as inputs, never read on the host). */
-  deviceOutputs?: readonly string[];
-}
-
 /** The first line of an ORT error without the C++ noise (source location, function, failed assertion). */
 export function shortReason(err: unknown): string {
   const line = String((err as Error)?.message ?? err)
@@ -118,11 +113,11 @@ export class SessionFactory {
     return this.#active && { requested: this.requested, active: this.#active, failures: [...this.#failures] };
   }
 
-  async create(model: string | Uint8Array, options: CreateSessionOptions = {}): Promise<InferenceSession> {
-    if (this.#active) return this.#createOn(this.#active, model, options);
+  async create(model: string | Uint8Array): Promise<InferenceSession> {
+    if (this.#active) return this.#createOn(this.#active, model);
     for (const provider of this.#candidates) {
       try {
-        const session = await this.#createOn(provider, model, options);
+        const session = await this.#createOn(provider, model);
         this.#active = provider;
         return session;
       } catch (err) {
@@ -133,7 +128,7 @@ export class SessionFactory {
     throw new Error('unreachable: the candidate list always ends with cpu');
   }
 
-  #createOn(provider: ExecutionProvider, model: string | Uint8Array, options: CreateSessionOptions): Promise<InferenceSession> {
+  #createOn(provider: ExecutionProvider, model: string | Uint8Array): Promise<InferenceSession> {
     const sessionOptions: InferenceSession.SessionOptions = {
       executionProviders: [provider],
       graphOptimizationLevel: 'all',
@@ -147,9 +142,6 @@ export class SessionFactory {
       ...(this.options.threads ? { intraOpNumThreads: this.options.threads, interOpNumThreads: 1 } : {}),
       extra: { session: { intra_op: { allow_spinning: this.options.spinning ? '1' : '0' } } },
     };
-    if (provider === 'webgpu' && options.deviceOutputs?.length) {
-      sessionOptions.preferredOutputLocation = Object.fromEntries(options.deviceOutputs.map((name) => [name, 'gpu-buffer' as const]));
-    }
     return typeof model === 'string' ? InferenceSession.create(model, sessionOptions) : InferenceSession.create(model, sessionOptions);
   }
 }

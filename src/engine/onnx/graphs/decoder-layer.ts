@@ -4,9 +4,8 @@
 import { Graph } from '../builder.js';
 import {
   applyRope,
-  attentionContext,
-  attentionProbs,
-  causalMask,
+  cacheMask,
+  cachedAttention,
   linear,
   mergeHeads,
   rmsNorm,
@@ -27,16 +26,16 @@ export async function buildDecoderLayer(src: GraphSource, layer: number, file: W
   const g = new Graph(layerGraphName(layer), file);
   const hidden = g.input('hidden', 'float', [1, 'S', t.hiddenSize]);
   const positionIds = g.input('position_ids', 'int64', [1, 'S']);
-  const pastKey = g.input('past_key', 'float', [1, t.numKvHeads, 'P', t.headDim]);
-  const pastValue = g.input('past_value', 'float', [1, t.numKvHeads, 'P', t.headDim]);
+  // The cache as the runtime holds it: C slots per KV head, the first past_length filled (see cacheMask).
+  const pastKey = g.input('past_key', 'float', [1, t.numKvHeads, 'C', t.headDim]);
+  const pastValue = g.input('past_value', 'float', [1, t.numKvHeads, 'C', t.headDim]);
+  const pastLength = g.input('past_length', 'int64', []);
 
   const { attnIn, q, k } = await attentionInput(g, src, layer, hidden, positionIds);
   const v = splitHeads(g, await linear(g, src.reader, attnIn, name(src, layer, 'self_attn.v_proj.weight')), t.numKvHeads, t.headDim);
-  const presentKey = g.concat([pastKey, k], 2);
-  const presentValue = g.concat([pastValue, v], 2);
-  const mask = causalMask(g, g.dim(hidden, 1), g.dim(presentKey, 2), g.dim(pastKey, 2), t.slidingWindow);
-  const probs = attentionProbs(g, q, presentKey, shape, mask);
-  const context = mergeHeads(g, attentionContext(g, probs, presentValue, shape), t.numHeads, t.headDim);
+  const mask = cacheMask(g, g.dim(hidden, 1), g.dim(pastKey, 2), pastLength, t.slidingWindow);
+  const attention = cachedAttention(g, q, { key: pastKey, value: pastValue }, { key: k, value: v }, shape, mask);
+  const context = mergeHeads(g, attention, t.numHeads, t.headDim);
   const attnOut = await linear(g, src.reader, context, name(src, layer, 'self_attn.o_proj.weight'));
   const afterAttn = g.add(hidden, attnOut);
 
@@ -48,8 +47,9 @@ export async function buildDecoderLayer(src: GraphSource, layer: number, file: W
   const S: (string | number)[] = [1, 'S'];
   const tokens = [1, 'S', t.hiddenSize];
   g.output('hidden_out', g.add(afterAttn, mlpOut), 'float', tokens);
-  g.output('present_key', presentKey, 'float', [1, t.numKvHeads, 'T', t.headDim]);
-  g.output('present_value', presentValue, 'float', [1, t.numKvHeads, 'T', t.headDim]);
+  // Only the new tokens' keys and values: the runtime appends them to its cache.
+  g.output('new_key', k, 'float', [1, t.numKvHeads, 'S', t.headDim]);
+  g.output('new_value', v, 'float', [1, t.numKvHeads, 'S', t.headDim]);
   const attn = transition(g, attnIn, attnOut);
   const mlp = transition(g, mlpIn, mlpOut);
   g.output('attn_ratio', attn.ratio, 'float', S);
