@@ -107,6 +107,13 @@ def train_tokenizer(chats):
     return Tokenizer.from_str(json.dumps(spec))
 
 
+def tokenizer_corpus(train_qa, text_train, rng=None):
+    """Rendered image chats and text chats (with descriptions) for the tokenizer to learn its merges from."""
+    rng = rng or random.Random(0)
+    chats = [render_chat(conversation([(q, a) for q, a, _ in qs])) for qs in rng.sample(list(train_qa.values()), min(20000, len(train_qa)))]
+    return chats + [render_chat(conversation(text_chat(objects, qa, rng), image=False)) for objects, qa in rng.sample(text_train, min(5000, len(text_train)))]
+
+
 def build_model(tok, vision=VISION, text=TEXT, seed=0):
     ids = {k: tok.token_to_id(v) for k, v in SPECIAL.items()}
     text_config = LlamaConfig(vocab_size=tok.get_vocab_size(), bos_token_id=ids["bos"], eos_token_id=ids["eos"], pad_token_id=ids["pad"], **text)
@@ -342,17 +349,20 @@ def text_logits(model, ids, mask, positions):
     return model.lm_head(out.last_hidden_state)
 
 
-def train_text(model, tok, args, train_items, val_items):
+def train_text(model, tok, args, train_items, val_items, done=None):
     """train_items: [(objects, [(q, a)])], val_items: [(objects, q, a, family)]. Trains the decoder, its
     embeddings and the head to answer from descriptions: the content lookup ("which object is the
     square, what is its colour") a decoder trained from nothing takes long to find among 576 visual
-    tokens is learned here on sequences a sixth as long, as LLaVA starts from a pretrained LLM."""
+    tokens is learned here on sequences a sixth as long, as LLaVA starts from a pretrained LLM.
+    done: this stage's report from an earlier run, returned as it is once the weights are loaded."""
     lm = model.model.language_model
     optimizer = torch.optim.AdamW(list(lm.parameters()) + list(model.lm_head.parameters()), lr=args.text_lr, betas=(0.9, 0.98), weight_decay=0.05)
     run = Run(args.work, "text")
     parts_ = {"decoder": lm, "lm_head": model.lm_head}
     meta = run.load(parts_, optimizer)
     steps = args.text_samples // args.text_batch
+    if done and meta["step"] >= steps:
+        return done
     rng = random.Random(args.seed + 2 + meta["step"])
     pad_id = tok.token_to_id(SPECIAL["pad"])
     quick_val = balanced(val_items, args.val_items, args.seed)
@@ -501,6 +511,11 @@ class LookProbe:
         return -log_p.masked_fill(~on_target, float("-inf")).logsumexp(-1).mean()
 
 
+def single_token(tok, word):
+    (token,) = tok.encode(f" {word}", add_special_tokens=False).ids  # every attribute word is one token
+    return token
+
+
 class KeepHeads(torch.nn.Module):
     """The vision stage's dense heads, on the projected visual tokens as the decoder's RMSNorm sees them.
     Shape, colour and label score against the decoder's own (detached) embeddings of those words, so a
@@ -511,14 +526,12 @@ class KeepHeads(torch.nn.Module):
         super().__init__()
         self.linear = torch.nn.Linear(TEXT["hidden_size"], sum(DENSE_HEADS.values()))
         self.scale = torch.nn.Parameter(torch.tensor(1.0))
-        word_id = lambda w: tok.encode(f" {w}", add_special_tokens=False).ids
-        self.words = {head: [word_id(w) for w in words] for head, words in (("shape", SHAPES), ("colour", COLOURS), ("label", LABELS))}
-        assert all(len(ids) == 1 for ids in sum(self.words.values(), [])), "every attribute word must be one token"
+        self.words = {head: [single_token(tok, w) for w in words] for head, words in (("shape", SHAPES), ("colour", COLOURS), ("label", LABELS))}
 
     def forward(self, seen, embeddings):
         heads = dict(zip(DENSE_HEADS, self.linear(seen).split(list(DENSE_HEADS.values()), dim=-1)))
         for head, ids in self.words.items():
-            words = F.normalize(embeddings[[i[0] for i in ids]].detach().float(), dim=-1)
+            words = F.normalize(embeddings[ids].detach().float(), dim=-1)
             heads[head] = torch.cat([heads[head][..., :1], self.scale * seen @ words.T], dim=-1)  # class 0: background / none
         return torch.cat(list(heads.values()), dim=-1)
 
@@ -713,10 +726,7 @@ def main():
     text_val = [(val_scenes[rel(p)], q, a, f) for p, qs in val_split.items() for q, a, f in qs if f in TEXT_FAMILIES]
     tok_file = work / "tokenizer.json"
     if not tok_file.exists():
-        rng = random.Random(0)
-        chats = [render_chat(conversation([(q, a) for q, a, _ in qs])) for qs in rng.sample(list(train_qa_all.values()), min(20000, len(train_qa_all)))]
-        chats += [render_chat(conversation(text_chat(objects, qa, rng), image=False)) for objects, qa in rng.sample(text_train, 5000)]
-        timed(report, "tokenizer", lambda: train_tokenizer(chats).save(str(tok_file)))
+        timed(report, "tokenizer", lambda: train_tokenizer(tokenizer_corpus(train_qa_all, text_train)).save(str(tok_file)))
     tok = Tokenizer.from_file(str(tok_file))
     model = build_model(tok, seed=args.seed)
     processor = build_processor(tok)  # built before training, so an API mismatch fails fast
@@ -735,7 +745,7 @@ def main():
     val_store = timed(report, "cache", lambda: cache_features(model, args, val_paths, "val"))
     save_report()
 
-    report["text"] = timed(report, "text", lambda: train_text(model, tok, args, text_train, text_val))  # a finished stage only loads
+    report["text"] = timed(report, "text", lambda: train_text(model, tok, args, text_train, text_val, report.get("text")))
     save_report()
     train_qa = {rel(p): [(q, a) for q, a, _ in qs] for p, qs in train_qa_all.items()}
     val_index = {p: i for i, p in enumerate(val_paths)}
