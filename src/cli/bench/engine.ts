@@ -10,7 +10,11 @@ import { encodeChat } from '../../engine/text/chat.js';
 import { Decoder } from '../../engine/runtime/decode.js';
 import { encodeImage } from '../../engine/runtime/graphs.js';
 import { LoadedModel } from '../../engine/runtime/model.js';
-import { prefill, type PrefillInput, type VisualTokens } from '../../engine/runtime/prefill.js';
+import { prefill, type PrefillInput, type PrefillResult, type VisualTokens } from '../../engine/runtime/prefill.js';
+import { createMethod } from '../../engine/pruning/index.js';
+import { TraceRecorder } from '../../engine/trace/recorder.js';
+import { positionPolicy, type MethodSpec } from '../../shared/pruning.js';
+import type { Trace } from '../../shared/trace.js';
 import { encodeVisual } from '../../engine/runtime/vision.js';
 import { prepareImage } from '../../engine/image/anyres.js';
 import { LLAVA_NEXT_DEFAULT_PINPOINTS } from '../../engine/model/config.js';
@@ -101,6 +105,38 @@ async function repeatLayers(dir: string, layers: number): Promise<void> {
 /** A LLaVA prompt with the image placeholder, and the visual tokens of a random image. */
 /** A benchmark prompt; its visual tokens also say how many views the vision tower ran (for the FLOPs). */
 export type BenchPrompt = PrefillInput & { visual: VisualTokens & { views: number } };
+
+export interface TracedPrefill {
+  prefillMs: number;
+  result: PrefillResult;
+  /** The prefill's trace as the app records it: per-layer counts and FLOPs, scoring time. */
+  trace: Trace;
+}
+
+/** One method's prefill on the bench prompt, timed and traced (no answer: prefill only). */
+export async function tracedPrefill(model: LoadedModel, input: BenchPrompt, spec: MethodSpec): Promise<TracedPrefill> {
+  const visualStart = input.ids.indexOf(input.imageTokenId!);
+  const recorder = new TraceRecorder({
+    model: model.traceModel,
+    provider: model.provider.active,
+    image: null,
+    prompt: {
+      textTokens: input.ids.length - 1,
+      visualTokens: input.visual.count,
+      instructionTokens: input.ids.length - 1 - visualStart,
+      visualStart,
+    },
+    method: spec,
+    flopsModel: model.flopsModelFor(input.visual),
+  });
+  const method = createMethod(spec, { numLayers: model.dims.numLayers, pruning: model.pruningOverrides }, recorder);
+  const start = performance.now();
+  const result = await prefill(model, input, { method, positions: positionPolicy(spec.llm) });
+  const prefillMs = performance.now() - start;
+  result.layerMs.forEach((ms, l) => recorder.layer(l, result.visualCounts[l], result.cacheLength[l], ms));
+  recorder.setTimes({ prefill: prefillMs });
+  return { prefillMs, result, trace: recorder.finish({ answer: '', generatedTokens: 0 }) };
+}
 
 export async function benchPrompt(model: LoadedModel): Promise<BenchPrompt> {
   const question = 'What is in the image? Describe the colour of the sky and how many cars are on the left.';

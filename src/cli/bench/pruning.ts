@@ -1,10 +1,7 @@
-import { formatMethod, parseMethod, positionPolicy, type MethodSpec } from '../../shared/pruning.js';
-import { stageCounts, type Trace } from '../../shared/trace.js';
-import { createMethod } from '../../engine/pruning/index.js';
+import { formatMethod, parseMethod } from '../../shared/pruning.js';
+import { stageCounts } from '../../shared/trace.js';
 import { LoadedModel } from '../../engine/runtime/model.js';
-import { prefill } from '../../engine/runtime/prefill.js';
-import { TraceRecorder } from '../../engine/trace/recorder.js';
-import { benchPack, benchPrompt, type BenchArch, type BenchPrompt } from './engine.js';
+import { benchPack, benchPrompt, tracedPrefill, type BenchArch, type TracedPrefill } from './engine.js';
 import { median } from './gemm.js';
 import { integerOr, providerFromArgs, providerOptions } from '../run-options.js';
 import { printTable } from '../table.js';
@@ -33,34 +30,6 @@ const DEFAULT_METHODS = [
   'divprune:ratio=0.5+transprune-high',
 ];
 
-interface Sample {
-  prefillMs: number;
-  trace: Trace;
-}
-
-async function timedPrefill(model: LoadedModel, input: BenchPrompt, spec: MethodSpec): Promise<Sample> {
-  const recorder = new TraceRecorder({
-    model: model.traceModel,
-    provider: model.provider.active,
-    image: null,
-    prompt: {
-      textTokens: input.ids.length - 1,
-      visualTokens: input.visual.count,
-      instructionTokens: input.ids.length - 1 - input.ids.indexOf(input.imageTokenId!),
-      visualStart: input.ids.indexOf(input.imageTokenId!),
-    },
-    method: spec,
-    flopsModel: model.flopsModelFor(input.visual),
-  });
-  const method = createMethod(spec, { numLayers: model.dims.numLayers, pruning: model.pruningOverrides }, recorder);
-  const start = performance.now();
-  const result = await prefill(model, input, { method, positions: positionPolicy(spec.llm) });
-  const prefillMs = performance.now() - start;
-  result.layerMs.forEach((ms, l) => recorder.layer(l, result.visualCounts[l], result.cacheLength[l], ms));
-  recorder.setTimes({ prefill: prefillMs });
-  return { prefillMs, trace: recorder.finish({ answer: '', generatedTokens: 0 }) };
-}
-
 export const pruningBench: BenchSuite = {
   summary: 'prefill time, FLOPs ratios and scoring overhead of every pruning method against none, in one run',
   usage: 'bench pruning [--arch llava|llava-next] [--hidden 512] [--layers 12] [--runs 3] [--method M]... [--threads n] [--ep cpu]',
@@ -84,13 +53,13 @@ export const pruningBench: BenchSuite = {
     const model = await LoadedModel.load(await benchPack(shape), { ep, threads });
     try {
       const input = await benchPrompt(model);
-      for (const spec of specs) await timedPrefill(model, input, spec); // warm-up: sessions, probe graphs, shapes
-      const samples = specs.map((): Sample[] => []);
+      for (const spec of specs) await tracedPrefill(model, input, spec); // warm-up: sessions, probe graphs, shapes
+      const samples = specs.map((): TracedPrefill[] => []);
       // Each round starts at a different method, so no method always follows the same neighbour.
       for (let round = 0; round < runs; round++) {
         for (let j = 0; j < specs.length; j++) {
           const i = (round + j) % specs.length;
-          samples[i].push(await timedPrefill(model, input, specs[i]));
+          samples[i].push(await tracedPrefill(model, input, specs[i]));
         }
       }
 
@@ -110,25 +79,34 @@ export const pruningBench: BenchSuite = {
           flops,
         };
       });
+      // The seeded random control keeps the same counts with no scoring at all: a method's prefill beyond it is
+      // everything its scoring costs (probes, side outputs, selection), whatever work it hands on to the layers.
+      const control = (r: (typeof rows)[number]) =>
+        rows.find((c) => c.method.startsWith('random') && c.visualTokens.join() === r.visualTokens.join());
       const base = rows[0].prefillMs;
       console.log(
         `\nbench pruning (${shape.arch}): ${shape.layers} layers, hidden ${shape.hidden}, ${input.visual.count} visual + ${input.ids.length - 1} text tokens, provider ${model.provider.active}, fastest of ${runs} rounds\n`,
       );
       printTable(
-        ['method', 'visual tokens', 'prefill ms', 'vs none', 'paper FLOPs', 'full FLOPs', 'scoring ms', 'scoring share'],
-        rows.map((r) => [
-          r.method,
-          r.visualTokens.join('→'),
-          r.prefillMs,
-          `${(r.prefillMs / base).toFixed(2)}x`,
-          pct(r.paperRatio),
-          pct(r.fullRatio),
-          r.scoringMs,
-          pct(r.scoringMs / r.prefillMs),
-        ]),
+        ['method', 'visual tokens', 'prefill ms', 'vs none', 'paper FLOPs', 'full FLOPs', 'scoring ms', 'scoring share', 'over random'],
+        rows.map((r) => {
+          const same = control(r);
+          return [
+            r.method,
+            r.visualTokens.join('→'),
+            r.prefillMs,
+            `${(r.prefillMs / base).toFixed(2)}x`,
+            pct(r.paperRatio),
+            pct(r.fullRatio),
+            r.scoringMs,
+            pct(r.scoringMs / r.prefillMs),
+            same && same !== r ? pct((r.prefillMs - same.prefillMs) / r.prefillMs) : '',
+          ];
+        }),
       );
       console.log(
-        '\npaper FLOPs: Eq. 7 MACs over visual tokens only; full: all FLOPs of the prefill incl. vision and scoring. Aim: scoring share <= 3%.',
+        '\npaper FLOPs: Eq. 7 MACs over visual tokens only; full: all FLOPs of the prefill incl. vision and scoring. Aim: scoring share <= 3%.' +
+          '\nscoring: time in the method (probes include the keys the next layer then reuses); over random: prefill beyond the random control at the same counts.',
       );
       const path = await writeBenchResult('pruning', {
         shape,

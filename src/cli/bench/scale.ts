@@ -3,19 +3,17 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { readdir, rename, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { formatMethod, parseMethod, positionPolicy, type MethodSpec } from '../../shared/pruning.js';
+import { formatMethod, parseMethod, type MethodSpec } from '../../shared/pruning.js';
 import { CHECKPOINT_PRESETS, makeSyntheticCheckpoint, type CheckpointPreset } from '../../engine/checkpoint/synthetic.js';
 import { importCheckpoint } from '../../engine/pack/import.js';
 import type { WeightDtype } from '../../engine/onnx/weight-file.js';
 import { listPacks } from '../../engine/pack/store.js';
-import { createMethod } from '../../engine/pruning/index.js';
 import { Decoder } from '../../engine/runtime/decode.js';
 import { LoadedModel } from '../../engine/runtime/model.js';
-import { prefill } from '../../engine/runtime/prefill.js';
 import { CliError } from '../command.js';
 import { integerOr, providerFromArgs, providerOptions } from '../run-options.js';
 import { printTable } from '../table.js';
-import { benchPrompt, timeDecodeSteps } from './engine.js';
+import { benchPrompt, timeDecodeSteps, tracedPrefill } from './engine.js';
 import { median } from './gemm.js';
 import { writeBenchResult } from './results.js';
 import type { BenchSuite } from './suite.js';
@@ -35,6 +33,8 @@ interface MethodRow {
   method: string;
   visionMs: number;
   prefillMs: number;
+  /** The method's scoring inside the prefill (TTV, probes, selection). */
+  scoringMs: number;
   firstTokenMs: number;
   decodeMsPerToken: number;
   decodeTokensPerSecond: number;
@@ -102,6 +102,7 @@ export const scaleBench: BenchSuite = {
         'method',
         'vision s',
         'prefill s',
+        'scoring',
         'first token s',
         'decode ms/token',
         'decode tok/s',
@@ -114,6 +115,7 @@ export const scaleBench: BenchSuite = {
         r.method,
         r.visionMs / 1000,
         r.prefillMs / 1000,
+        `${((100 * r.scoringMs) / r.prefillMs).toFixed(1)}%`,
         r.firstTokenMs / 1000,
         r.decodeMsPerToken,
         r.decodeTokensPerSecond,
@@ -166,10 +168,7 @@ async function runMethod(model: LoadedModel, spec: MethodSpec, steps: number, we
   const visionStart = performance.now();
   const input = await benchPrompt(model);
   const visionMs = performance.now() - visionStart;
-  const method = createMethod(spec, { numLayers: model.dims.numLayers, pruning: model.pruningOverrides });
-  const prefillStart = performance.now();
-  const prefilled = await prefill(model, input, { method, positions: positionPolicy(spec.llm) });
-  const prefillMs = performance.now() - prefillStart;
+  const { prefillMs, result: prefilled, trace } = await tracedPrefill(model, input, spec);
   const decoder = new Decoder(model, prefilled);
   await decoder.step(1); // first use of the decode shapes
   const stepMs = await timeDecodeSteps(decoder, steps);
@@ -178,6 +177,7 @@ async function runMethod(model: LoadedModel, spec: MethodSpec, steps: number, we
     method: formatMethod(spec),
     visionMs,
     prefillMs,
+    scoringMs: trace.totals.timesMs.scoring,
     firstTokenMs: visionMs + prefillMs,
     decodeMsPerToken: decodeMs,
     decodeTokensPerSecond: 1000 / decodeMs,

@@ -168,14 +168,27 @@ export function attentionProbs(g: Graph, q: string, k: string, s: AttentionShape
  * Attention of the new tokens over a decoder layer's cache and themselves: context [1, heads, Sq, Dh]. The cache
  * is read where it lies, never concatenated with the new keys and values (that would copy the whole cache on
  * every decode step): the scores of both parts are joined instead (Sq x (C + Sq), small when decoding) and the
- * context adds up both parts' products. `mask` is cacheMask's.
+ * context adds up both parts' products. A prefill has no cache (C = 0), and joining its Sq x Sq scores to nothing
+ * would copy them all: it attends over its own keys alone. `mask` is cacheMask's.
  */
-export function cachedAttention(g: Graph, q: string, cache: KeysValues, fresh: KeysValues, s: AttentionShape, mask: string): string {
+export function cachedAttention(
+  g: Graph,
+  q: string,
+  cache: KeysValues,
+  fresh: KeysValues,
+  s: AttentionShape,
+  mask: string,
+): Promise<string> {
   const queries = groupedQueries(g, q, s);
-  const scores = g.concat([keyScores(g, queries, cache.key, s), keyScores(g, queries, fresh.key, s)], -1);
-  const parts = g.concat([g.op('Shape', [cache.key], { start: 2, end: 3 }), g.op('Shape', [fresh.key], { start: 2, end: 3 })], 0);
-  const [cached, own] = g.opN('Split', [maskedSoftmax(g, scores, mask), parts], 2, { axis: -1 });
-  return g.add(attentionContext(g, cached, cache.value, s), attentionContext(g, own, fresh.value, s));
+  const own = async (b: Graph) => attentionContext(b, maskedSoftmax(b, keyScores(b, queries, fresh.key, s), mask), fresh.value, s);
+  const withCache = async (b: Graph) => {
+    const scores = b.concat([keyScores(b, queries, cache.key, s), keyScores(b, queries, fresh.key, s)], -1);
+    const parts = b.concat([b.op('Shape', [cache.key], { start: 2, end: 3 }), b.op('Shape', [fresh.key], { start: 2, end: 3 })], 0);
+    const [cached, ownProbs] = b.opN('Split', [maskedSoftmax(b, scores, mask), parts], 2, { axis: -1 });
+    return b.add(attentionContext(b, cached, cache.value, s), attentionContext(b, ownProbs, fresh.value, s));
+  };
+  const noCache = g.op('Equal', [g.dim(cache.key, 2), g.constant('int64', [0], [])]);
+  return g.ifElse(noCache, 'float', own, withCache);
 }
 
 /** Keys and values [1, KvH, T, Dh]. */

@@ -67,10 +67,7 @@ export class Graph {
   }
 
   private rename(from: string, to: string): void {
-    for (const node of this.nodes) {
-      node.output = node.output?.map((v) => (v === from ? to : v));
-      node.input = node.input?.map((v) => (v === from ? to : v));
-    }
+    renameIn(this.nodes, from, to);
   }
 
   /** Adds one node with a single output and returns that output's name. */
@@ -113,7 +110,9 @@ export class Graph {
     const output = this.fresh('If');
     const branch = async (label: string, build: (g: Graph) => Promise<string>): Promise<Onnx.IGraphProto> => {
       const sub = new Graph(`${output}_${label}`, this.weights, this.scope);
-      const value = sub.op('Identity', [await build(sub)]); // a branch's output must be its own value
+      const built = await build(sub);
+      // A branch's output must be a value of its own: one from outside gets an Identity.
+      const value = sub.nodes.some((n) => n.output?.includes(built)) ? built : sub.op('Identity', [built]);
       return { name: sub.name, node: sub.nodes, output: [{ name: value, type: { tensorType: { elemType: ELEM[type] } } }] };
     };
     const T = onnx.AttributeProto.AttributeType;
@@ -240,6 +239,15 @@ export class Graph {
 
   private fresh(hint: string): string {
     return `${hint}_${this.scope.counter++}`;
+  }
+}
+
+/** Renames a value in `nodes` and in the If branches among them, which may read it. */
+function renameIn(nodes: Onnx.INodeProto[], from: string, to: string): void {
+  for (const node of nodes) {
+    node.output = node.output?.map((v) => (v === from ? to : v));
+    node.input = node.input?.map((v) => (v === from ? to : v));
+    for (const attr of node.attribute ?? []) if (attr.g?.node) renameIn(attr.g.node, from, to);
   }
 }
 

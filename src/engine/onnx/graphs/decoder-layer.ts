@@ -36,7 +36,7 @@ export async function buildDecoderLayer(src: GraphSource, layer: number, file: W
   const { attnIn, q, k } = await attentionInput(g, src, layer, hidden, positionIds, { knownKeyProj });
   const v = splitHeads(g, await linear(g, src.reader, attnIn, name(src, layer, 'self_attn.v_proj.weight')), t.numKvHeads, t.headDim);
   const mask = cacheMask(g, g.dim(hidden, 1), g.dim(pastKey, 2), pastLength, t.slidingWindow);
-  const attention = cachedAttention(g, q, { key: pastKey, value: pastValue }, { key: k, value: v }, shape, mask);
+  const attention = await cachedAttention(g, q, { key: pastKey, value: pastValue }, { key: k, value: v }, shape, mask);
   const context = mergeHeads(g, attention, t.numHeads, t.headDim);
   const attnOut = await linear(g, src.reader, context, name(src, layer, 'self_attn.o_proj.weight'));
   const afterAttn = g.add(hidden, attnOut);
