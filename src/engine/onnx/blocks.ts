@@ -161,7 +161,7 @@ export interface AttentionShape {
  * and MatMul broadcasts each KV head over its group, which is transformers' repeat_kv (head h uses KV head h / groups).
  */
 export function attentionProbs(g: Graph, q: string, k: string, s: AttentionShape, mask?: string): string {
-  return maskedSoftmax(g, keyScores(g, groupedQueries(g, q, s), k, s), mask);
+  return maskedSoftmax(g, keyScores(g, groupedQueries(g, q, s), k), mask);
 }
 
 /**
@@ -180,9 +180,9 @@ export function cachedAttention(
   mask: string,
 ): Promise<string> {
   const queries = groupedQueries(g, q, s);
-  const own = async (b: Graph) => attentionContext(b, maskedSoftmax(b, keyScores(b, queries, fresh.key, s), mask), fresh.value, s);
+  const own = async (b: Graph) => attentionContext(b, maskedSoftmax(b, keyScores(b, queries, fresh.key), mask), fresh.value, s);
   const withCache = async (b: Graph) => {
-    const scores = b.concat([keyScores(b, queries, cache.key, s), keyScores(b, queries, fresh.key, s)], -1);
+    const scores = b.concat([keyScores(b, queries, cache.key), keyScores(b, queries, fresh.key)], -1);
     const parts = b.concat([b.op('Shape', [cache.key], { start: 2, end: 3 }), b.op('Shape', [fresh.key], { start: 2, end: 3 })], 0);
     const [cached, ownProbs] = b.opN('Split', [maskedSoftmax(b, scores, mask), parts], 2, { axis: -1 });
     return b.add(attentionContext(b, cached, cache.value, s), attentionContext(b, ownProbs, fresh.value, s));
@@ -197,17 +197,18 @@ export interface KeysValues {
   value: string;
 }
 
-/** q [1, heads, Sq, Dh] grouped per KV head: [1, KvH, groups, Sq, Dh]. */
+/** q [1, heads, Sq, Dh] grouped per KV head and scaled: [1, KvH, groups, Sq, Dh] / sqrt(Dh). */
 function groupedQueries(g: Graph, q: string, s: AttentionShape): string {
-  return g.reshape(q, [1, s.kvHeads, s.heads / s.kvHeads, -1, s.headDim]);
+  const grouped = g.reshape(q, [1, s.kvHeads, s.heads / s.kvHeads, -1, s.headDim]);
+  return g.mul(grouped, g.scalar(1 / Math.sqrt(s.headDim)));
 }
 
-/** groupedQueries [1, KvH, groups, Sq, Dh] against keys [1, KvH, T, Dh]: scores / sqrt(Dh) [1, KvH, groups, Sq, T]. */
-function keyScores(g: Graph, queries: string, k: string, s: AttentionShape): string {
-  // FusedMatMul (com.microsoft) reads the keys transposed where they lie and scales the product. A Transpose
-  // node instead is not always folded into the product: ORT's layout pass may merge it with the heads'
-  // transpose before it, and the probe then copied its keys through a 5-D transpose (a third of its time).
-  return g.contribOp('FusedMatMul', [queries, g.unsqueeze(k, [2])], { transB: 1, alpha: float(1 / Math.sqrt(s.headDim)) });
+/** groupedQueries [1, KvH, groups, Sq, Dh] against keys [1, KvH, T, Dh]: scores [1, KvH, groups, Sq, T]. */
+function keyScores(g: Graph, queries: string, k: string): string {
+  // Transposing the last two axes right before the MatMul lets ORT fold it into the product (FusedMatMul transB)
+  // instead of copying the keys.
+  const kT = g.transpose(g.unsqueeze(k, [2]), [0, 1, 2, 4, 3]); // [1, KvH, 1, Dh, T]
+  return g.matmul(queries, kT);
 }
 
 function maskedSoftmax(g: Graph, scores: string, mask?: string): string {
