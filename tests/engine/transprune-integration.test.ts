@@ -167,7 +167,7 @@ describe('pruned engine vs the float64 pruned reference (14-layer GQA pack, N = 
       },
       layers: model.layers.map((session, layer) => ({
         run: ((feeds: Record<string, Tensor>, ...rest: unknown[]) => {
-          (givenRows[layer] ??= []).push(feeds.known_key_proj.dims[1]);
+          givenRows[layer] = [...(givenRows[layer] ?? []), feeds.known_key_proj.dims[1]];
           return (session.run as (...args: unknown[]) => unknown)(feeds, ...rest);
         }) as RunnableSession['run'],
       })),
