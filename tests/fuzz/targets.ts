@@ -228,13 +228,28 @@ export const conversationTarget: FuzzTarget<unknown> = {
   expected: (e) => e instanceof StorageError,
 };
 
-const TOKENIZER = buildSyntheticTokenizer().json;
+const TOKENIZER = buildSyntheticTokenizer().json as Record<string, unknown>;
+/** Split patterns that backtrack exponentially on text without a match (the audit's hang), and any string. */
+const SPLIT_PATTERN = fc.oneof(fc.constantFrom('([^x]*)*x', '(a+)+$', '(\\w|\\w\\w)*!', '(.*)*\\d'), fc.string({ maxLength: 12 }));
+const withSplit = SPLIT_PATTERN.map((pattern) => ({
+  ...TOKENIZER,
+  pre_tokenizer: {
+    type: 'Sequence',
+    pretokenizers: [{ type: 'Split', pattern: { Regex: pattern }, behavior: 'Isolated', invert: false }, TOKENIZER.pre_tokenizer],
+  },
+}));
+/** Below the fuzz command's hang limit: a pattern that backtracks without end is a refusal, not a hang. */
+const TOKENIZER_FUZZ_BUDGET_MS = 500;
 export const tokenizerTarget: FuzzTarget<{ json: unknown; text: string }> = {
   name: 'tokenizer',
-  input: fc.record({ json: mutated(TOKENIZER), text: fc.string({ maxLength: 40 }) }),
+  input: fc.record({
+    json: fc.oneof({ weight: 19, arbitrary: mutated(TOKENIZER) }, { weight: 1, arbitrary: withSplit }),
+    text: fc.oneof(fc.string({ maxLength: 40 }), fc.constantFrom('a'.repeat(40), 'word '.repeat(8))),
+  }),
   run: async ({ json, text }) => {
     const tokenizer = TextTokenizer.fromJson(json as Record<string, unknown>);
-    tokenizer.decode(tokenizer.encode(text, { budgetMs: 2_000 }), { budgetMs: 2_000 });
+    const budgetMs = TOKENIZER_FUZZ_BUDGET_MS;
+    tokenizer.decode(tokenizer.encode(text, { budgetMs }), { budgetMs });
   },
   expected: (e) => e instanceof TokenizerError || (e as { code?: string })?.code === 'timeout',
 };
