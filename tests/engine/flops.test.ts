@@ -68,13 +68,14 @@ describe('full FLOPs', () => {
     expect(full('none').overhead).toBe(0);
     const tp = full('transprune-high');
     expect(tp.overhead).toBeGreaterThan(0);
-    // three probes: k over <= 640 tokens, q and logits for 20 query rows:
-    // 2 x (640·4096² + 20·4096² + 20·640·4096) + 2 x 576·640·... ≈ 3 x 22.3 GFLOPs ≈ 0.067 TFLOPs
-    const probe = (s: number) => 2 * (s * 4096 * 4096 + 20 * (4096 * 4096 + s * 4096));
+    // three probes: k for the tokens the next layer drops (it reuses the kept ones' rows), q and logits for 20
+    // query rows: 2 x ((640 - 568)·4096² + 20·4096² + 20·640·4096) and so on
+    const probe = (s: number, next: number) => 2 * ((s - next) * 4096 * 4096 + 20 * (4096 * 4096 + s * 4096));
     const ttv = (s: number) => 2 * 6 * s * 4096;
     const seqs = [640, 568, 424]; // 64 text + 576, 504, 360 visual at layers 7, 9, 12
+    const next = [568, 424, 136]; // what layers 8, 10 and 13 take: 504, 360 and 72 visual
     const ttvSeqs = [640, 568, 568, 424, 424, 424]; // layers 7..12
-    expect(tp.overhead).toBe(seqs.reduce((a, s) => a + probe(s), 0) + ttvSeqs.reduce((a, s) => a + ttv(s), 0));
+    expect(tp.overhead).toBe(seqs.reduce((a, s, i) => a + probe(s, next[i]), 0) + ttvSeqs.reduce((a, s) => a + ttv(s), 0));
     expect(tp.total).toBeLessThan(full('none').total);
     expect(full('ttv').overhead).toBeLessThan(1e9); // TTV alone is dot products only
   });

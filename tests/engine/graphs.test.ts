@@ -207,7 +207,12 @@ function cacheFeeds(pastK: Rows[], pastV: Rows[], capacity: number): Record<stri
   const dh = config.text.headDim;
   const slots = (heads: Rows[]) => heads.flatMap((rows) => [...rows.flat(), ...Array<number>((capacity - P) * dh).fill(1e4)]);
   const dims = [1, pastK.length, capacity, dh];
-  return { past_key: f32(slots(pastK), dims), past_value: f32(slots(pastV), dims), past_length: int64([P], []) };
+  return { past_key: f32(slots(pastK), dims), past_value: f32(slots(pastV), dims), past_length: int64([P], []), ...noKnownKeys() };
+}
+
+/** The layer projects every token's keys itself (no probe computed any). */
+function noKnownKeys(): { known_key_proj: ort.Tensor } {
+  return { known_key_proj: f32([], [1, 0, config.text.numKvHeads * config.text.headDim]) };
 }
 
 /** Each KV head's past rows followed by the rows the layer returned for the new tokens ([1, KvH, S, Dh]): the whole cache after the step. */
@@ -309,6 +314,7 @@ describe.each<WeightDtype>(['fp32', 'fp16', 'int8', 'int4'])('decoder layer and 
       past_key: empty,
       past_value: empty,
       past_length: int64([0], []),
+      ...noKnownKeys(),
     });
     const prefix = await layerSession.run({
       hidden: f32(flat(x.slice(0, 4)), [1, 4, t.hiddenSize]),
@@ -316,6 +322,7 @@ describe.each<WeightDtype>(['fp32', 'fp16', 'int8', 'int4'])('decoder layer and 
       past_key: empty,
       past_value: empty,
       past_length: int64([0], []),
+      ...noKnownKeys(),
     });
     const step = await layerSession.run({
       hidden: f32(x[4], [1, 1, t.hiddenSize]),
@@ -323,6 +330,7 @@ describe.each<WeightDtype>(['fp32', 'fp16', 'int8', 'int4'])('decoder layer and 
       past_key: prefix.new_key,
       past_value: prefix.new_value,
       past_length: int64([4], []),
+      ...noKnownKeys(),
     });
     const ref = referenceLayer(
       config,
@@ -353,6 +361,45 @@ describe.each<WeightDtype>(['fp32', 'fp16', 'int8', 'int4'])('decoder layer and 
       expect(out.attention.dims).toEqual([S]);
       expect(relativeError(out.attention.data as Float32Array, referenceProbe(config, w, x, positions, queryStart))).toBeLessThan(tol);
     }
+  });
+
+  it("probe's k_proj rows, pruned, stand in for the layer's own: same layer output at the kept tokens' positions", async () => {
+    const t = config.text;
+    const rand = seeded(14);
+    const x = randomRows(rand, 8, t.hiddenSize);
+    const probe = await probeSession.run({
+      hidden: f32(flat(x), [1, 8, t.hiddenSize]),
+      position_ids: int64([0, 1, 2, 3, 4, 5, 6, 7], [1, 8]),
+      query_start: int64([6], [1]),
+    });
+    // Independent: k_proj of the normed rows, before RoPE.
+    const keyProj = linear(rmsNorm(x, w('input_layernorm.weight'), t.rmsNormEps), w('self_attn.k_proj.weight'));
+    expect(relativeError(probe.key_proj.data as Float32Array, flat(keyProj))).toBeLessThan(tol);
+
+    const kept = [0, 2, 5, 6, 7]; // tokens 1, 3, 4 pruned
+    const width = t.numKvHeads * t.headDim;
+    const given = kept.flatMap((r) => [...(probe.key_proj.data as Float32Array).subarray(r * width, (r + 1) * width)]);
+    const rows = kept.map((r) => x[r]);
+    const noPast = Array.from({ length: t.numKvHeads }, () => []);
+    for (const positions of [[0, 1, 2, 3, 4], kept]) {
+      const ref = referenceLayer(config, w, rows, positions, noPast, noPast);
+      const out = await layerSession.run({
+        hidden: f32(flat(rows), [1, rows.length, t.hiddenSize]),
+        position_ids: int64(positions, [1, rows.length]),
+        ...cacheFeeds(noPast, noPast, 0),
+        known_key_proj: f32(given, [1, rows.length, width]),
+      });
+      expect(relativeError(out.hidden_out.data as Float32Array, flat(ref.out))).toBeLessThan(tol);
+      expect(relativeError(out.new_key.data as Float32Array, ref.keys.flat(2))).toBeLessThan(tol);
+    }
+    // The given rows are used, not recomputed: zero rows give zero keys (RoPE of zero).
+    const zeros = await layerSession.run({
+      hidden: f32(flat(rows), [1, rows.length, t.hiddenSize]),
+      position_ids: int64(kept, [1, rows.length]),
+      ...cacheFeeds(noPast, noPast, 0),
+      known_key_proj: f32(new Array(given.length).fill(0), [1, rows.length, width]),
+    });
+    expect((zeros.new_key.data as Float32Array).every((v) => v === 0)).toBe(true);
   });
 });
 

@@ -41,7 +41,7 @@ describe('a sharded bf16 checkpoint in the transformers >= 4.52 layout, GQA', ()
   it('writes a pack whose manifest validates and describes the model', async () => {
     const info = await readPack(packDir);
     const m = info.manifest;
-    expect(m).toMatchObject({ formatVersion: 2, name: 'gqa', dtype: 'fp32', numVisualTokens: 36, patchGrid: { rows: 6, cols: 6 } });
+    expect(m).toMatchObject({ formatVersion: 3, name: 'gqa', dtype: 'fp32', numVisualTokens: 36, patchGrid: { rows: 6, cols: 6 } });
     expect(m.source.layout).toBe('unified');
     expect(m.config.text).toMatchObject({ hiddenSize: 96, numLayers: 6, numHeads: 6, numKvHeads: 2, headDim: 16 });
     expect(m.graphs.layers).toEqual(['layer_00.onnx', 'layer_01.onnx', 'layer_02.onnx', 'layer_03.onnx', 'layer_04.onnx', 'layer_05.onnx']);
@@ -70,6 +70,7 @@ describe('a sharded bf16 checkpoint in the transformers >= 4.52 layout, GQA', ()
       past_key: empty,
       past_value: empty,
       past_length: new ort.Tensor('int64', BigInt64Array.from([0n]), []),
+      known_key_proj: new ort.Tensor('float32', new Float32Array(0), [1, 0, 2 * 16]),
     });
     const refLayer = referenceDecoderLayer(ref, 3, x, positions, null);
     expect(relativeError(layer.hidden_out.data as Float32Array, refLayer.out.data)).toBeLessThan(1e-4);
@@ -127,6 +128,7 @@ describe('quantized packs', () => {
       past_key: new ort.Tensor('float32', new Float32Array(0), [1, 4, 0, 16]),
       past_value: new ort.Tensor('float32', new Float32Array(0), [1, 4, 0, 16]),
       past_length: new ort.Tensor('int64', BigInt64Array.from([0n]), []),
+      known_key_proj: new ort.Tensor('float32', new Float32Array(0), [1, 0, 4 * 16]),
     });
     const expected = (await run(full.dir, 'layer_01.onnx', feeds())).hidden_out.data as Float32Array;
     for (const [dtype, bound, sizeRatio] of [
@@ -339,10 +341,10 @@ describe('a broken pack folder', () => {
     await makeSyntheticCheckpoint(checkpoint, { preset: 'tiny', seed: 4 });
     const { dir } = await importCheckpoint(checkpoint, join(root, 'store-older'));
     const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
-    writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, formatVersion: 1 }));
-    await expect(readPack(dir)).rejects.toThrow(/older version \(pack format 1, now 2\); import the checkpoint again/);
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, formatVersion: 2 }));
+    await expect(readPack(dir)).rejects.toThrow(/older version \(pack format 2, now 3\); import the checkpoint again/);
     const again = await importCheckpoint(checkpoint, join(root, 'store-older'));
     expect(again).toMatchObject({ dir, alreadyImported: false });
-    expect((await readPack(dir)).manifest.formatVersion).toBe(2);
+    expect((await readPack(dir)).manifest.formatVersion).toBe(3);
   });
 });

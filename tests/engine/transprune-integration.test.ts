@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Tensor } from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseMethod, positionPolicy, type MethodSpec } from '../../src/shared/pruning.js';
 import { readTrace, traceToJson } from '../../src/shared/trace-files.js';
@@ -8,7 +9,8 @@ import { importCheckpoint } from '../../src/engine/pack/import.js';
 import { createMethod, type PruningMethod } from '../../src/engine/pruning/index.js';
 import { generate } from '../../src/engine/runtime/generate.js';
 import { LoadedModel } from '../../src/engine/runtime/model.js';
-import { prefill, type PrefillInput } from '../../src/engine/runtime/prefill.js';
+import { prefill, prefillBranches, type PrefillInput } from '../../src/engine/runtime/prefill.js';
+import type { ModelSessions, RunnableSession } from '../../src/engine/runtime/graphs.js';
 import { TraceRecorder } from '../../src/engine/trace/recorder.js';
 import { loadReferenceModel, type ReferenceModel } from '../helpers/reference.js';
 import { referencePrunedForward, type PrunedRun } from '../helpers/reference-pruned.js';
@@ -149,6 +151,50 @@ describe('pruned engine vs the float64 pruned reference (14-layer GQA pack, N = 
       const answer = await generate(model, model.tokenizer, input, { maxTokens: NEW_TOKENS, method, positions: positionPolicy(spec.llm) });
       expect(answer.tokenIds).toEqual(noneAnswer.tokenIds);
     }
+  });
+
+  it("the layer after each probe takes the probe's k_proj rows of the tokens it keeps, alone and in a compare", async () => {
+    const probed: number[] = [];
+    const givenRows: number[][] = [];
+    const sessions: ModelSessions = {
+      dims: model.dims,
+      embed: model.embed,
+      vision: model.vision,
+      head: model.head,
+      probe: (layer) => {
+        probed.push(layer);
+        return model.probe(layer);
+      },
+      layers: model.layers.map((session, layer) => ({
+        run: ((feeds: Record<string, Tensor>, ...rest: unknown[]) => {
+          (givenRows[layer] ??= []).push(feeds.known_key_proj.dims[1]);
+          return (session.run as (...args: unknown[]) => unknown)(feeds, ...rest);
+        }) as RunnableSession['run'],
+      })),
+    };
+    const spec = parseMethod('transprune-high');
+    const method = () => createMethod(spec, { numLayers: LAYERS, pruning: model.pruningOverrides });
+    const alone = await prefill(sessions, input, { method: method() });
+    expect(probed.length).toBeGreaterThan(0);
+    for (let l = 0; l < LAYERS; l++) expect(givenRows[l], `layer ${l}`).toEqual([probed.includes(l) ? alone.cacheLength[l] : 0]);
+
+    // none beside it: the layers before the first prune run once. That probe ran on none's sequence too, so
+    // none's next layer takes all its rows and the pruned branch the kept ones; later probes are the pruned branch's.
+    givenRows.length = 0;
+    const { branches } = await prefillBranches(sessions, input, [{}, { method: method() }]);
+    const [none, pruned] = branches;
+    const expected = (l: number) => {
+      if (l < probed[0]) return [0];
+      if (l === probed[0]) return [none.cacheLength[l], pruned.cacheLength[l]];
+      return probed.includes(l) ? [pruned.cacheLength[l], 0] : [0, 0];
+    };
+    for (let l = 0; l < LAYERS; l++)
+      expect(
+        givenRows[l].toSorted((a, b) => b - a),
+        `layer ${l}`,
+      ).toEqual(expected(l));
+    expect(Array.from(pruned.logits)).toEqual(Array.from(alone.logits));
+    expect(Array.from(none.logits)).toEqual(Array.from((await prefill(model, input)).logits));
   });
 
   it('prunes nothing before the first pruning layer: the prefix layers see the unpruned sequence (§8.2)', async () => {

@@ -66,8 +66,11 @@ export const LlavaConfigSchema = z.object({
   anyres: z.object({ gridPinpoints: z.array(z.tuple([count, count])).min(1) }).optional(),
 }) satisfies z.ZodType<LlavaConfig>;
 
-/** 2: decoder layers read a runtime-owned cache with room to grow and return only the new tokens' keys and values. */
-export const PACK_FORMAT_VERSION = 2;
+/**
+ * 2: decoder layers read a runtime-owned cache with room to grow and return only the new tokens' keys and values.
+ * 3: probes return their layer's k_proj rows, and layers take the rows a probe already projected.
+ */
+export const PACK_FORMAT_VERSION = 3;
 
 export const PackManifest = z
   .object({

@@ -98,8 +98,13 @@ export function fullFlops(shape: PrefillShape, model: FlopsModel): FullFlops {
   const decoder = layerMacs.reduce((a, b) => a + b, 0);
   const scoring = new Array<number>(dec.numLayers).fill(0);
   for (const l of shape.ttvLayers) scoring[l - 1] += 2 * 3 * seq(l) * d;
-  // A probe projects k for every token but q only for its query rows (the probe graph slices first).
-  for (const p of shape.probes) scoring[p.afterLayer - 1] += seq(p.afterLayer) * d * kvDim + p.queries * (d * d + seq(p.afterLayer) * d);
+  // A probe projects k for every token but q only for its query rows (the probe graph slices first). The layer
+  // it probes takes the k rows of the tokens it keeps, so only the dropped tokens' k is scoring work.
+  for (const p of shape.probes) {
+    const s = seq(p.afterLayer);
+    const kept = p.afterLayer < dec.numLayers ? seq(p.afterLayer + 1) : 0;
+    scoring[p.afterLayer - 1] += (s - kept) * d * kvDim + p.queries * (d * d + s * d);
+  }
   const head = d * dec.vocab;
   const overhead = scoring.reduce((a, b) => a + b, 0) + (shape.diversity ? shape.visionTokens ** 2 * d : 0);
 

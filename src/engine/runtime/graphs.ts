@@ -157,6 +157,7 @@ export async function encodeImage(
 /**
  * Runs decoder layer `layer` on `seqLen` new tokens after the cached past and appends their keys and values to
  * `cache`. Side outputs are fetched only when asked for, so ordinary steps copy nothing extra to the host.
+ * `keyProj`: these tokens' k_proj rows [seqLen, KvH * Dh] when a probe of this layer already computed them.
  */
 export async function runLayer(
   model: ModelSessions,
@@ -165,11 +166,13 @@ export async function runLayer(
   positions: ArrayLike<number>,
   cache: LayerCache,
   withSide: boolean,
+  keyProj?: Float32Array,
 ): Promise<LayerOutput> {
   const seqLen = positions.length;
   const feeds = {
     hidden: floatTensor(hidden, [1, seqLen, model.dims.hidden]),
     position_ids: int64Tensor(positions, [1, seqLen]),
+    known_key_proj: floatTensor(keyProj ?? NO_ROWS, [1, keyProj ? seqLen : 0, keyWidth(model.dims)]),
     ...cache.feeds(),
   };
   const fetches = ['hidden_out', 'new_key', 'new_value', ...(withSide ? SIDE_OUTPUTS : [])];
@@ -180,22 +183,36 @@ export async function runLayer(
   return { hidden: floats(out.hidden_out), cache, side: { attnRatio, attnCos, mlpRatio, mlpCos } };
 }
 
-/** Instruction-to-image attention [S] from probe_NN (layer NN's q/k on `hidden`), queries `queryStart..S-1`. */
+const NO_ROWS = new Float32Array(0);
+
+/** Width of a k_proj row: every KV head's key. */
+export function keyWidth(dims: Pick<RuntimeDims, 'numKvHeads' | 'headDim'>): number {
+  return dims.numKvHeads * dims.headDim;
+}
+
+export interface ProbeOutput {
+  /** Instruction-to-image attention [S]. */
+  attention: Float32Array;
+  /** Layer NN's k_proj of every token [S, KvH * Dh], before RoPE: what `runLayer` takes as `keyProj`. */
+  keyProj: Float32Array;
+}
+
+/** probe_NN: layer NN's q/k on `hidden`, queries `queryStart..S-1`. */
 export async function runProbe(
   model: ModelSessions,
   layer: number,
   hidden: Float32Array,
   positions: ArrayLike<number>,
   queryStart: number,
-): Promise<Float32Array> {
+): Promise<ProbeOutput> {
   const seqLen = positions.length;
   const session = await model.probe(layer);
-  const { attention } = await session.run({
+  const out = await session.run({
     hidden: floatTensor(hidden, [1, seqLen, model.dims.hidden]),
     position_ids: int64Tensor(positions, [1, seqLen]),
     query_start: int64Tensor([queryStart], [1]),
   });
-  return floats(attention);
+  return { attention: floats(out.attention), keyProj: floats(out.key_proj) };
 }
 
 /** Logits [V] of the last row of `hidden` ([S, D]). */

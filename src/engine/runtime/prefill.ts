@@ -1,7 +1,7 @@
 import { getOrInsert } from '../../shared/get-or-insert.js';
 import type { PositionPolicy } from '../../shared/pruning.js';
 import type { LayerBoundary, PruningMethod } from '../pruning/types.js';
-import { embedTokens, lastTokenLogits, LayerCache, runLayer, runProbe, type ModelSessions } from './graphs.js';
+import { embedTokens, keyWidth, lastTokenLogits, LayerCache, runLayer, runProbe, type ModelSessions, type RuntimeDims } from './graphs.js';
 
 /**
  * Prefill, one decoder layer at a time, so that a pruning method can shorten the visual block between
@@ -67,6 +67,8 @@ interface Sequence {
   positions: number[];
   visualStart: number;
   keptOriginal: Int32Array;
+  /** The next layer's k_proj of these tokens, when a probe of that layer computed it: the layer reuses it. */
+  nextKeyProj?: Float32Array;
 }
 
 export class PrefillCancelled extends Error {
@@ -89,20 +91,14 @@ export async function prefill(model: ModelSessions, input: PrefillInput, options
   for (let layer = 0; layer < model.dims.numLayers; layer++) {
     if (signal?.aborted) throw new PrefillCancelled();
     const layerStart = performance.now();
-    const out = await runLayer(
-      model,
-      layer,
-      seq.hidden,
-      seq.positions,
-      new LayerCache(model.dims),
-      method?.wantsSideOutputs(layer) ?? false,
-    );
+    const wantsSide = method?.wantsSideOutputs(layer) ?? false;
+    const out = await runLayer(model, layer, seq.hidden, seq.positions, new LayerCache(model.dims), wantsSide, seq.nextKeyProj);
     layers.add(out.cache, seq);
     onLayerOutput?.(layer, out.hidden, seq.positions.length);
-    const after: Sequence = { ...seq, hidden: out.hidden };
-    const probe: Probe = (probeLayer, queryStart) => runProbe(model, probeLayer, after.hidden, after.positions, queryStart);
+    const after = afterLayer(seq, out.hidden);
+    const probe = sequenceProbe(model, layer, after);
     const kept = method ? await method.afterLayer(boundary(model, layer, after, visual, out.side, probe)) : null;
-    seq = kept ? keepVisual(after, kept, d, policy) : after;
+    seq = kept ? keepVisual(after, kept, model.dims, policy) : after;
     layers.layerMs.push(performance.now() - layerStart);
     onLayer?.(layer, model.dims.numLayers);
   }
@@ -186,12 +182,20 @@ export async function prefillBranches(
 async function runSharedLayer(model: ModelSessions, layer: number, seq: Sequence, members: Branch[]): Promise<void> {
   const start = performance.now();
   const wantsSide = members.map((m) => m.options.method?.wantsSideOutputs(layer) ?? false);
-  const out = await runLayer(model, layer, seq.hidden, seq.positions, new LayerCache(model.dims), wantsSide.includes(true));
+  const out = await runLayer(
+    model,
+    layer,
+    seq.hidden,
+    seq.positions,
+    new LayerCache(model.dims),
+    wantsSide.includes(true),
+    seq.nextKeyProj,
+  );
   const runMs = performance.now() - start;
   // Each branch holds its own cache object, so each Decoder appends to its own.
   for (const [i, m] of members.entries()) m.layers.add(i === 0 ? out.cache : out.cache.share(), seq);
-  const after: Sequence = { ...seq, hidden: out.hidden };
-  const probe = memoizedProbe(model, after);
+  const after = afterLayer(seq, out.hidden);
+  const probe = sequenceProbe(model, layer, after);
   const fork = firstOf<{ policy: PositionPolicy; kept: Int32Array }, Sequence>(
     (a, b) => a.policy === b.policy && sameIndices(a.kept, b.kept),
   );
@@ -201,7 +205,7 @@ async function runSharedLayer(model: ModelSessions, layer: number, seq: Sequence
     const { method } = m.options;
     const side = wantsSide[i] ? out.side : undefined;
     const kept = method ? await method.afterLayer(boundary(model, layer, after, m.visual, side, probe)) : null;
-    m.seq = kept ? fork({ policy: m.policy, kept }, () => keepVisual(after, kept, model.dims.hidden, m.policy)) : after;
+    m.seq = kept ? fork({ policy: m.policy, kept }, () => keepVisual(after, kept, model.dims, m.policy)) : after;
     m.layers.layerMs.push(runMs + performance.now() - boundaryStart); // as if this branch had run the layer alone
   }
 }
@@ -233,10 +237,24 @@ class LayerRecords {
 
 type Probe = LayerBoundary['probe'];
 
-/** The group's probe: the same attention for every member that asks for it. */
-function memoizedProbe(model: ModelSessions, seq: Sequence): Probe {
+/** The sequence a layer leaves: its tokens as they entered, with their new hidden states. */
+function afterLayer(seq: Sequence, hidden: Float32Array): Sequence {
+  return { hidden, positions: seq.positions, visualStart: seq.visualStart, keptOriginal: seq.keptOriginal };
+}
+
+/**
+ * The probe of the boundary after `layer`, on `seq`: one run per probed layer and query start, shared by every
+ * branch on the sequence. A probe of the next layer leaves that layer's k_proj rows on `seq`, so the next layer
+ * does not project its keys again.
+ */
+function sequenceProbe(model: ModelSessions, layer: number, seq: Sequence): Probe {
   const attention = firstOf<[number, number], Promise<Float32Array>>((a, b) => a[0] === b[0] && a[1] === b[1]);
-  return (layer, queryStart) => attention([layer, queryStart], () => runProbe(model, layer, seq.hidden, seq.positions, queryStart));
+  return (probeLayer, queryStart) =>
+    attention([probeLayer, queryStart], async () => {
+      const out = await runProbe(model, probeLayer, seq.hidden, seq.positions, queryStart);
+      if (probeLayer === layer + 1) seq.nextKeyProj = out.keyProj;
+      return out.attention;
+    });
 }
 
 /** `make(key)`'s value, made once per distinct key (`same`): later equal keys get the first one. */
@@ -313,8 +331,8 @@ function boundary(
   };
 }
 
-/** Drops the visual tokens not in `kept` (ascending indices into the visual block) from hidden and positions. */
-function keepVisual(seq: Sequence, kept: Int32Array, d: number, policy: PositionPolicy): Sequence {
+/** Drops the visual tokens not in `kept` (ascending indices into the visual block) from hidden, positions and key rows. */
+function keepVisual(seq: Sequence, kept: Int32Array, dims: RuntimeDims, policy: PositionPolicy): Sequence {
   const count = seq.keptOriginal.length;
   for (let i = 0; i < kept.length; i++) {
     if (kept[i] < 0 || kept[i] >= count || (i > 0 && kept[i] <= kept[i - 1]))
@@ -326,10 +344,11 @@ function keepVisual(seq: Sequence, kept: Int32Array, d: number, policy: Position
     ...range(seq.positions.length - seq.visualStart - count).map((i) => seq.visualStart + count + i),
   ];
   return {
-    hidden: gatherRows(seq.hidden, d, rows),
+    hidden: gatherRows(seq.hidden, dims.hidden, rows),
     positions: policy === 'compact' ? range(rows.length) : rows.map((r) => seq.positions[r]),
     visualStart: seq.visualStart,
     keptOriginal: Int32Array.from(kept, (k) => seq.keptOriginal[k]),
+    nextKeyProj: seq.nextKeyProj && gatherRows(seq.nextKeyProj, keyWidth(dims), rows),
   };
 }
 

@@ -30,8 +30,10 @@ export async function buildDecoderLayer(src: GraphSource, layer: number, file: W
   const pastKey = g.input('past_key', 'float', [1, t.numKvHeads, 'C', t.headDim]);
   const pastValue = g.input('past_value', 'float', [1, t.numKvHeads, 'C', t.headDim]);
   const pastLength = g.input('past_length', 'int64', []);
+  // k_proj rows a probe of this layer already computed (the first G tokens; G = 0 when none did).
+  const knownKeyProj = g.input('known_key_proj', 'float', [1, 'G', t.numKvHeads * t.headDim]);
 
-  const { attnIn, q, k } = await attentionInput(g, src, layer, hidden, positionIds);
+  const { attnIn, q, k } = await attentionInput(g, src, layer, hidden, positionIds, { knownKeyProj });
   const v = splitHeads(g, await linear(g, src.reader, attnIn, name(src, layer, 'self_attn.v_proj.weight')), t.numKvHeads, t.headDim);
   const mask = cacheMask(g, g.dim(hidden, 1), g.dim(pastKey, 2), pastLength, t.slidingWindow);
   const attention = cachedAttention(g, q, { key: pastKey, value: pastValue }, { key: k, value: v }, shape, mask);
@@ -59,24 +61,39 @@ export async function buildDecoderLayer(src: GraphSource, layer: number, file: W
   return g.toBytes();
 }
 
-/** input_layernorm, then q and k with RoPE at the given positions: the part the probe shares with the layer. */
+/**
+ * input_layernorm, then q and k with RoPE at the given positions: the part the probe shares with the layer.
+ * `keyProj` is k_proj's output before RoPE, the probe's gift to the layer it probes: the layer's tokens are a
+ * subset of the probe's rows (pruning drops rows, and a norm and a projection act row by row), and RoPE comes
+ * after, at whatever positions the layer's tokens take.
+ */
 export async function attentionInput(
   g: Graph,
   src: GraphSource,
   layer: number,
   hidden: string,
   positionIds: string,
-  queryRows?: (x: string) => string,
+  options: { queryRows?: (x: string) => string; knownKeyProj?: string } = {},
 ) {
   const t = src.config.text;
+  const { queryRows, knownKeyProj } = options;
   const attnIn = await rmsNorm(g, src.reader, hidden, name(src, layer, 'input_layernorm.weight'), t.rmsNormEps);
   const keyRope = ropeTables(g, positionIds, t.headDim, t.ropeTheta);
   // The probe asks for queries on a suffix of the tokens only; the layer uses them all.
   const queryRope = queryRows ? ropeTables(g, queryRows(positionIds), t.headDim, t.ropeTheta) : keyRope;
   const qIn = queryRows ? queryRows(attnIn) : attnIn;
   const q = splitHeads(g, await linear(g, src.reader, qIn, name(src, layer, 'self_attn.q_proj.weight')), t.numHeads, t.headDim);
-  const k = splitHeads(g, await linear(g, src.reader, attnIn, name(src, layer, 'self_attn.k_proj.weight')), t.numKvHeads, t.headDim);
-  return { attnIn, q: applyRope(g, q, queryRope), k: applyRope(g, k, keyRope) };
+  const projectKeys = (x: string) => linear(g, src.reader, x, name(src, layer, 'self_attn.k_proj.weight'));
+  // Rows a probe already projected are taken as given; only the rest go through k_proj.
+  const givenRows = knownKeyProj && g.op('Shape', [knownKeyProj], { start: 1, end: 2 });
+  const keyProj = givenRows ? g.concat([knownKeyProj, await projectKeys(rowsFrom(g, attnIn, givenRows))], 1) : await projectKeys(attnIn);
+  const k = splitHeads(g, keyProj, t.numKvHeads, t.headDim);
+  return { attnIn, q: applyRope(g, q, queryRope), k: applyRope(g, k, keyRope), keyProj };
+}
+
+/** Rows `start..S-1` of a [1, S, D] value; `start` is int64 [1]. */
+export function rowsFrom(g: Graph, x: string, start: string): string {
+  return g.op('Slice', [x, start, g.ints(Number.MAX_SAFE_INTEGER), g.ints(1)]);
 }
 
 /** Method spec section 1: ||out|| / ||in|| and cos(in, out) per token, no epsilon (as the released code). */
