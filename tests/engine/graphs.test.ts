@@ -405,10 +405,11 @@ describe.each<WeightDtype>(['fp32', 'fp16', 'int8', 'int4'])('decoder layer and 
 
 /** float32 -> nearest half -> float32, computed with Math (independent of src/engine/io/float16). */
 describe.each<'int8' | 'int4'>(['int8', 'int4'])('decoder layer with int8 activations (%s weights, as packs import it)', (dtype) => {
-  // MatMulNBits' int8 path also rounds each linear's input to int8 per 32-value block (1/254 of the block's
-  // largest value at most), as llama.cpp's quantized dot products do: the layer stays within 3% of the
-  // float64 layer on the same dequantized weights (measured: 1.8% int8, 2.6% int4), its cache and side outputs within 1%.
-  const tol = { hidden: 0.03, keys: 0.01, values: 0.01, attnRatio: 0.01, mlpRatio: 0.01 };
+  // MatMulNBits' int8 path also rounds each linear's input to int8 per block (1/254 of the block's largest
+  // value at most), as llama.cpp's quantized dot products do: the layer stays within 5% of the float64 layer on
+  // the same dequantized weights (measured with this model's rows of 40 inputs, one block each: 1.8% int8,
+  // 4.5% int4), its cache and side outputs within 2% (1.4% at most measured).
+  const tol = { hidden: 0.05, keys: 0.02, values: 0.02, attnRatio: 0.02, mlpRatio: 0.02 };
   const w = (n: string) => {
     const weight = layerWeight(1)(n);
     if (weight.dims.length === 1) return { dims: weight.dims, data: roundToHalf(weight.data) };
@@ -579,8 +580,11 @@ describe('embed, head and vision graphs (fp32)', () => {
   });
 });
 
+/** Inputs per quantization block, as packs store them. */
+const BLOCK = 64;
+
 /**
- * What MatMulNBits computes with: each row of a [out, in] weight cut into blocks of 32 inputs, each
+ * What MatMulNBits computes with: each row of a [out, in] weight cut into blocks of BLOCK inputs, each
  * block mapped onto 0..2^bits-1 over its range extended to include 0, rounded, and mapped back.
  */
 function dequantized(w: Weight, bits: number): Float32Array {
@@ -588,8 +592,8 @@ function dequantized(w: Weight, bits: number): Float32Array {
   const out = new Float32Array(w.data.length);
   const levels = 2 ** bits - 1;
   for (let r = 0; r < rows; r++) {
-    for (let start = 0; start < cols; start += 32) {
-      const block = Array.from(w.data.subarray(r * cols + start, r * cols + Math.min(cols, start + 32)));
+    for (let start = 0; start < cols; start += BLOCK) {
+      const block = Array.from(w.data.subarray(r * cols + start, r * cols + Math.min(cols, start + BLOCK)));
       const lo = Math.min(0, ...block);
       const hi = Math.max(0, ...block);
       const scale = Math.fround((hi - lo) / levels);

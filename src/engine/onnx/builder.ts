@@ -18,19 +18,24 @@ const CONTRIB_DOMAIN = 'com.microsoft';
 export type Attr = number | number[] | string | { float: number };
 export const float = (value: number): { float: number } => ({ float: value });
 
+/** What a graph shares with the branches of its If nodes: initializers, constants and unique value names. */
+interface Scope {
+  initializers: Onnx.ITensorProto[];
+  constants: Map<string, string>;
+  counter: number;
+  usesContribOps: boolean;
+}
+
 export class Graph {
   private readonly nodes: Onnx.INodeProto[] = [];
-  private readonly initializers: Onnx.ITensorProto[] = [];
   private readonly inputs: Onnx.IValueInfoProto[] = [];
   private readonly outputs: Onnx.IValueInfoProto[] = [];
-  private readonly constants = new Map<string, string>();
-  private counter = 0;
-  private usesContribOps = false;
 
   /** `weights` receives this graph's initializers and decides their types (see WeightFile). */
   constructor(
     readonly name: string,
     private readonly weights?: WeightFile,
+    private readonly scope: Scope = { initializers: [], constants: new Map(), counter: 0, usesContribOps: false },
   ) {}
 
   /** Bits of MatMulNBits weights for linear layers; 0 = plain float MatMul. */
@@ -82,7 +87,7 @@ export class Graph {
 
   /** A com.microsoft contrib op (documented where used), e.g. MatMulNBits. */
   contribOp(opType: string, inputs: string[], attrs: Record<string, Attr>): string {
-    this.usesContribOps = true;
+    this.scope.usesContribOps = true;
     const output = this.fresh(opType);
     this.nodes.push({
       opType,
@@ -92,6 +97,31 @@ export class Graph {
       name: output,
       attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
     });
+    return output;
+  }
+
+  /**
+   * ONNX If: the value `then` builds when `cond` (bool scalar) holds, else the one `otherwise` builds. Each
+   * branch is a subgraph that reads this graph's values and weights, and only the chosen one runs.
+   */
+  async ifElse(
+    cond: string,
+    type: ElemType,
+    then: (g: Graph) => Promise<string>,
+    otherwise: (g: Graph) => Promise<string>,
+  ): Promise<string> {
+    const output = this.fresh('If');
+    const branch = async (label: string, build: (g: Graph) => Promise<string>): Promise<Onnx.IGraphProto> => {
+      const sub = new Graph(`${output}_${label}`, this.weights, this.scope);
+      const value = sub.op('Identity', [await build(sub)]); // a branch's output must be its own value
+      return { name: sub.name, node: sub.nodes, output: [{ name: value, type: { tensorType: { elemType: ELEM[type] } } }] };
+    };
+    const T = onnx.AttributeProto.AttributeType;
+    const attribute = [
+      { name: 'then_branch', type: T.GRAPH, g: await branch('then', then) },
+      { name: 'else_branch', type: T.GRAPH, g: await branch('else', otherwise) },
+    ];
+    this.nodes.push({ opType: 'If', input: [cond], output: [output], name: output, attribute });
     return output;
   }
 
@@ -111,12 +141,12 @@ export class Graph {
   /** A small inline constant (shape values, scalars), deduplicated. */
   constant(type: 'float' | 'int64', values: readonly number[], dims: number[] = [values.length]): string {
     const key = `${type}:${dims.join('x')}:${values.join(',')}`;
-    const known = this.constants.get(key);
+    const known = this.scope.constants.get(key);
     if (known) return known;
     const name = this.fresh(`const_${type}`);
     const typed = type === 'float' ? Float32Array.from(values) : BigInt64Array.from(values, (v) => BigInt(v));
-    this.initializers.push({ name, dataType: ELEM[type], dims, rawData: new Uint8Array(typed.buffer) });
-    this.constants.set(key, name);
+    this.scope.initializers.push({ name, dataType: ELEM[type], dims, rawData: new Uint8Array(typed.buffer) });
+    this.scope.constants.set(key, name);
     return name;
   }
 
@@ -147,7 +177,8 @@ export class Graph {
     if (!this.weights) throw new Error(`graph ${this.name} has no weight file for "${key}"`);
     const ref = await write(this.weights);
     const name = `w:${key}`;
-    if (!this.initializers.some((t) => t.name === name)) this.initializers.push(externalTensor(name, ref));
+    const { initializers } = this.scope;
+    if (!initializers.some((t) => t.name === name)) initializers.push(externalTensor(name, ref));
     return name;
   }
 
@@ -201,14 +232,14 @@ export class Graph {
     const model = onnx.ModelProto.create({
       irVersion: IR_VERSION,
       producerName: 'transprune-studio',
-      opsetImport: [{ domain: '', version: OPSET }, ...(this.usesContribOps ? [{ domain: CONTRIB_DOMAIN, version: 1 }] : [])],
-      graph: { name: this.name, node: this.nodes, initializer: this.initializers, input: this.inputs, output: this.outputs },
+      opsetImport: [{ domain: '', version: OPSET }, ...(this.scope.usesContribOps ? [{ domain: CONTRIB_DOMAIN, version: 1 }] : [])],
+      graph: { name: this.name, node: this.nodes, initializer: this.scope.initializers, input: this.inputs, output: this.outputs },
     });
     return onnx.ModelProto.encode(model).finish();
   }
 
   private fresh(hint: string): string {
-    return `${hint}_${this.counter++}`;
+    return `${hint}_${this.scope.counter++}`;
   }
 }
 

@@ -30,7 +30,7 @@ export async function buildDecoderLayer(src: GraphSource, layer: number, file: W
   const pastKey = g.input('past_key', 'float', [1, t.numKvHeads, 'C', t.headDim]);
   const pastValue = g.input('past_value', 'float', [1, t.numKvHeads, 'C', t.headDim]);
   const pastLength = g.input('past_length', 'int64', []);
-  // k_proj rows a probe of this layer already computed (the first G tokens; G = 0 when none did).
+  // k_proj of every token when a probe of this layer already computed it (G = S), else nothing (G = 0).
   const knownKeyProj = g.input('known_key_proj', 'float', [1, 'G', t.numKvHeads * t.headDim]);
 
   const { attnIn, q, k } = await attentionInput(g, src, layer, hidden, positionIds, { knownKeyProj });
@@ -83,17 +83,18 @@ export async function attentionInput(
   const queryRope = queryRows ? ropeTables(g, queryRows(positionIds), t.headDim, t.ropeTheta) : keyRope;
   const qIn = queryRows ? queryRows(attnIn) : attnIn;
   const q = splitHeads(g, await linear(g, src.reader, qIn, name(src, layer, 'self_attn.q_proj.weight')), t.numHeads, t.headDim);
-  const projectKeys = (x: string) => linear(g, src.reader, x, name(src, layer, 'self_attn.k_proj.weight'));
-  // Rows a probe already projected are taken as given; only the rest go through k_proj.
-  const givenRows = knownKeyProj && g.op('Shape', [knownKeyProj], { start: 1, end: 2 });
-  const keyProj = givenRows ? g.concat([knownKeyProj, await projectKeys(rowsFrom(g, attnIn, givenRows))], 1) : await projectKeys(attnIn);
+  const projectKeys = (b: Graph) => linear(b, src.reader, attnIn, name(src, layer, 'self_attn.k_proj.weight'));
+  // A probe may have projected every token's keys already (G = S rows given): then k_proj does not run.
+  const keyProj = knownKeyProj
+    ? await g.ifElse(
+        g.op('Greater', [g.dim(knownKeyProj, 1), g.constant('int64', [0], [])]),
+        'float',
+        async () => knownKeyProj,
+        projectKeys,
+      )
+    : await projectKeys(g);
   const k = splitHeads(g, keyProj, t.numKvHeads, t.headDim);
   return { attnIn, q: applyRope(g, q, queryRope), k: applyRope(g, k, keyRope), keyProj };
-}
-
-/** Rows `start..S-1` of a [1, S, D] value; `start` is int64 [1]. */
-export function rowsFrom(g: Graph, x: string, start: string): string {
-  return g.op('Slice', [x, start, g.ints(Number.MAX_SAFE_INTEGER), g.ints(1)]);
 }
 
 /** Method spec section 1: ||out|| / ||in|| and cos(in, out) per token, no epsilon (as the released code). */

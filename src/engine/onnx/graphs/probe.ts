@@ -5,7 +5,7 @@
 import { Graph } from '../builder.js';
 import { attentionProbs, causalMask } from '../blocks.js';
 import type { WeightFile } from '../weight-file.js';
-import { attentionInput, rowsFrom } from './decoder-layer.js';
+import { attentionInput } from './decoder-layer.js';
 import type { GraphSource } from './source.js';
 
 export const probeGraphName = (layer: number) => `probe_${String(layer).padStart(2, '0')}`;
@@ -19,7 +19,7 @@ export async function buildProbe(src: GraphSource, layer: number, file: WeightFi
   const queryStart = g.input('query_start', 'int64', [1]);
 
   // Only the queries query_start..S-1 are needed, so only those rows go through q_proj.
-  const queryRows = (x: string) => rowsFrom(g, x, queryStart);
+  const queryRows = (x: string) => g.op('Slice', [x, queryStart, g.ints(Number.MAX_SAFE_INTEGER), g.ints(1)]);
   const { q, k, keyProj } = await attentionInput(g, src, layer, hidden, positionIds, { queryRows });
   const offset = g.op('Squeeze', [queryStart, g.ints(0)]); // query row r is token query_start + r
   const mask = causalMask(g, g.dim(q, 2), g.dim(k, 2), offset, t.slidingWindow);
