@@ -25,8 +25,8 @@ const cli = (...args: string[]) =>
   promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', ...args], {
     cwd: join(import.meta.dirname, '..', '..'),
   }).then(
-    (r) => ({ code: 0, stdout: r.stdout }),
-    (e: { code: number; stdout: string }) => ({ code: e.code, stdout: e.stdout }),
+    (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
+    (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
   );
 
 beforeAll(async () => {
@@ -80,5 +80,13 @@ describe('pack verification', () => {
     const verified = await cli('verify', 'tiny', '--store', store);
     expect(verified.code).toBe(1);
     expect(verified.stdout).toMatch(/damaged: layer_01\.bin does not match its recorded sha256/);
+    // `cli ask` shows the check as what it is, not as an import.
+    const imagePath = join(root, 'red.png');
+    writeFileSync(imagePath, image);
+    const asked = await cli('ask', '--model', 'tiny', '--store', store, '--image', imagePath, '--max-tokens', '2', 'What colour?');
+    expect(asked.code).toBe(1);
+    expect(asked.stderr).toMatch(/verifying 100% checked/);
+    expect(asked.stderr).not.toMatch(/importing/);
+    expect(asked.stderr).toMatch(/is damaged: layer_01\.bin does not match its recorded sha256/);
   }, 60_000);
 });

@@ -1,8 +1,10 @@
-import { existsSync, mkdtempSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadManifest } from '../../src/engine/pack/manifest.js';
+import { IMPORTING_PREFIX } from '../../src/engine/pack/store.js';
 import { EngineHost } from '../../src/main/engine-host.js';
 import { nodeEngineSpawner } from '../../src/main/engine-process-node.js';
 import { makeSyntheticCheckpoint, type SyntheticCheckpoint } from '../../src/engine/checkpoint/synthetic.js';
@@ -13,14 +15,24 @@ const root = mkdtempSync(join(tmpdir(), 'tp-models-'));
 const modelStore = join(root, 'models');
 const host = new EngineHost({ spawn: nodeEngineSpawner({ modelStore, stdio: 'ignore' }) });
 let checkpoint: SyntheticCheckpoint;
+/** Import folders left in the store before the engine starts: one whose process was killed, one still at work. */
+const abandonedImport = `${IMPORTING_PREFIX}0123456789abcdef-${spawnSync('true').pid}-00000000`;
+const runningImport = `${IMPORTING_PREFIX}fedcba9876543210-${process.pid}-00000000`;
 
 beforeAll(async () => {
   checkpoint = await makeSyntheticCheckpoint(join(root, 'hf-tiny'));
+  mkdirSync(join(modelStore, abandonedImport), { recursive: true });
+  writeFileSync(join(modelStore, abandonedImport, 'layer_00.bin'), Buffer.alloc(1 << 20));
+  mkdirSync(join(modelStore, runningImport));
   await host.start();
 });
 afterAll(() => host.shutdown());
 
 describe('models in the engine process', () => {
+  it('removes the folders of interrupted imports when it starts, sparing one still at work', () => {
+    expect(readdirSync(modelStore)).toEqual([runningImport]);
+  });
+
   it('imports a Hugging Face folder, streaming progress up to done', async () => {
     const progress: number[] = [];
     const model = await host.call(

@@ -1,6 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import fc from 'fast-check';
 import sharp from 'sharp';
 import { parseClipParams, preprocessClip } from '../../src/engine/image/preprocess.js';
@@ -140,23 +141,54 @@ export const configTarget: FuzzTarget<unknown> = {
   expected: (e) => e instanceof ConfigError,
 };
 
-const imageBase = (async () =>
-  sharp({ create: { width: 12, height: 9, channels: 3, background: '#4a8' } })
-    .png()
-    .toBuffer())();
+const imageBases = (async () => {
+  const small = () => sharp({ create: { width: 12, height: 9, channels: 3, background: '#4a8' } });
+  return Promise.all([small().png().toBuffer(), small().jpeg().toBuffer(), small().gif().toBuffer(), small().webp().toBuffer()]);
+})();
 const smallClip = parseClipParams({ size: { shortest_edge: 28 }, crop_size: 28 });
+/** Sizes an image header may claim: the audit's wide strips, the edges of the limits, nothing and too much. */
+const CLAIMED_SIZE = fc.oneof(
+  fc.constantFrom<[number, number]>([20000, 4], [65500, 1], [1, 65535], [0, 0], [65535, 65535], [8000, 8000], [8001, 8000], [320, 10]),
+  fc.tuple(fc.integer({ min: 0, max: 65535 }), fc.integer({ min: 0, max: 65535 })),
+);
 
-export const imageTarget: FuzzTarget<{ flips: [number, number][]; cut: number; random: Uint8Array | null }> = {
+/** Rewrites the width and height a PNG (IHDR, with its CRC) or baseline/progressive JPEG (SOF) header claims. */
+function claimSize(bytes: Buffer, [width, height]: [number, number]): void {
+  if (bytes.readUInt32BE(0) === 0x89504e47) {
+    bytes.writeUInt32BE(width, 16);
+    bytes.writeUInt32BE(height, 20);
+    bytes.writeUInt32BE(crc32(bytes.subarray(12, 29)), 29);
+    return;
+  }
+  for (let i = 2; i + 9 < bytes.length; i++) {
+    if (bytes[i] === 0xff && (bytes[i + 1] === 0xc0 || bytes[i + 1] === 0xc2)) {
+      bytes.writeUInt16BE(Math.min(height, 65535), i + 5);
+      bytes.writeUInt16BE(Math.min(width, 65535), i + 7);
+      return;
+    }
+  }
+}
+
+export const imageTarget: FuzzTarget<{
+  base: number;
+  size: [number, number] | null;
+  flips: [number, number][];
+  cut: number;
+  random: Uint8Array | null;
+}> = {
   name: 'image',
   input: fc.record({
-    flips: fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 6 }),
-    cut: fc.nat({ max: 400 }),
-    random: fc.option(fc.uint8Array({ maxLength: 64 }), { freq: 4 }),
+    base: fc.nat({ max: 3 }),
+    size: fc.option(CLAIMED_SIZE, { freq: 2 }),
+    flips: fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }),
+    cut: fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.double({ min: 0, max: 1, noNaN: true }) }),
+    random: fc.oneof({ weight: 7, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.uint8Array({ maxLength: 64 }) }),
   }),
-  run: async ({ flips, cut, random }) => {
-    const bytes = random ?? Buffer.from(await imageBase);
-    for (const [at, value] of flips) bytes[at % bytes.length] = value;
-    return preprocessClip(random ? bytes : bytes.subarray(0, Math.max(1, bytes.length - cut)), smallClip);
+  run: async ({ base, size, flips, cut, random }) => {
+    const bytes = random ? Buffer.from(random) : Buffer.from((await imageBases)[base]);
+    if (size && !random) claimSize(bytes, size);
+    for (const [at, value] of flips) if (bytes.length) bytes[at % bytes.length] = value;
+    return preprocessClip(bytes.subarray(0, Math.ceil(bytes.length * (1 - cut))), smallClip);
   },
   expected: (e) => e instanceof ImageError,
 };
@@ -196,13 +228,28 @@ export const conversationTarget: FuzzTarget<unknown> = {
   expected: (e) => e instanceof StorageError,
 };
 
-const TOKENIZER = buildSyntheticTokenizer().json;
+const TOKENIZER = buildSyntheticTokenizer().json as Record<string, unknown>;
+/** Split patterns that backtrack exponentially on text without a match (the audit's hang), and any string. */
+const SPLIT_PATTERN = fc.oneof(fc.constantFrom('([^x]*)*x', '(a+)+$', '(\\w|\\w\\w)*!', '(.*)*\\d'), fc.string({ maxLength: 12 }));
+const withSplit = SPLIT_PATTERN.map((pattern) => ({
+  ...TOKENIZER,
+  pre_tokenizer: {
+    type: 'Sequence',
+    pretokenizers: [{ type: 'Split', pattern: { Regex: pattern }, behavior: 'Isolated', invert: false }, TOKENIZER.pre_tokenizer],
+  },
+}));
+/** Below the fuzz command's hang limit: a pattern that backtracks without end is a refusal, not a hang. */
+const TOKENIZER_FUZZ_BUDGET_MS = 500;
 export const tokenizerTarget: FuzzTarget<{ json: unknown; text: string }> = {
   name: 'tokenizer',
-  input: fc.record({ json: mutated(TOKENIZER), text: fc.string({ maxLength: 40 }) }),
+  input: fc.record({
+    json: fc.oneof({ weight: 19, arbitrary: mutated(TOKENIZER) }, { weight: 1, arbitrary: withSplit }),
+    text: fc.oneof(fc.string({ maxLength: 40 }), fc.constantFrom('a'.repeat(40), 'word '.repeat(8))),
+  }),
   run: async ({ json, text }) => {
     const tokenizer = TextTokenizer.fromJson(json as Record<string, unknown>);
-    tokenizer.decode(tokenizer.encode(text, { budgetMs: 2_000 }), { budgetMs: 2_000 });
+    const budgetMs = TOKENIZER_FUZZ_BUDGET_MS;
+    tokenizer.decode(tokenizer.encode(text, { budgetMs }), { budgetMs });
   },
   expected: (e) => e instanceof TokenizerError || (e as { code?: string })?.code === 'timeout',
 };

@@ -1,4 +1,5 @@
-import { mkdtempSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -6,8 +7,12 @@ import { createAppCore } from '../../src/main/app-core.js';
 import { nodeEngineSpawner } from '../../src/main/engine-process-node.js';
 import { modelStoreDir } from '../../src/main/paths.js';
 import { makeSyntheticCheckpoint } from '../../src/engine/checkpoint/synthetic.js';
+import { IMPORTING_PREFIX } from '../../src/engine/pack/store.js';
 
-/** The app core with the real engine: the first launch installs the bundled model, later launches leave the store alone. */
+/**
+ * The app core with the real engine: the first launch installs the bundled model, later launches leave the store alone,
+ * and every launch clears what a killed app left behind.
+ */
 describe('app core start-up', () => {
   it('imports the bundled model once, on the first launch with an empty store', async () => {
     const root = mkdtempSync(join(tmpdir(), 'tp-core-'));
@@ -49,6 +54,27 @@ describe('app core start-up', () => {
     });
     await core.start();
     expect(await core.call('models.list', {})).toEqual({ ok: true, value: [] });
+    await core.stop();
+  });
+
+  it('removes the temp files of cut-short writes and the folders of killed imports before anything reads them', async () => {
+    const userData = mkdtempSync(join(tmpdir(), 'tp-core-'));
+    const store = modelStoreDir(userData);
+    const killedImport = join(store, `${IMPORTING_PREFIX}0123456789abcdef-${spawnSync('true').pid}-00000000`);
+    mkdirSync(killedImport, { recursive: true });
+    writeFileSync(join(killedImport, 'layer_00.bin'), Buffer.alloc(1 << 20));
+    mkdirSync(join(userData, 'conversations'));
+    writeFileSync(join(userData, 'conversations', '.c1.json.0a1b2c3d4e5f.tmp'), 'half a write');
+    writeFileSync(join(userData, '.settings.json.ffeeddccbbaa.tmp'), 'half a write');
+    const core = createAppCore({
+      spawn: nodeEngineSpawner({ modelStore: store, stdio: 'ignore' }),
+      userData,
+      chooseSavePath: async () => null,
+    });
+    await core.start();
+    expect(readdirSync(store)).toEqual([]);
+    expect(readdirSync(join(userData, 'conversations'))).toEqual([]);
+    expect(readdirSync(userData).filter((name) => name.endsWith('.tmp'))).toEqual([]);
     await core.stop();
   });
 });

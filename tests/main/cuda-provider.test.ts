@@ -84,7 +84,7 @@ describe('CUDA provider install from a NuGet feed', () => {
     served = nupkg;
   });
 
-  it('postinstall: one line when the feed cannot be reached, one line when it installs; exit 0 both times', async () => {
+  it('postinstall: one line when the feed cannot be reached, when it installs, and when the package is tampered with; exit 0 each time', async () => {
     const postinstall = (index: string, binDir: string) =>
       promisify(execFile)(process.execPath, [join(ROOT, 'tools', 'setup', 'optional-binaries.mjs')], {
         cwd: ROOT,
@@ -104,6 +104,16 @@ describe('CUDA provider install from a NuGet feed', () => {
     const ok = await postinstall(`${feed}/v3/index.json`, join(root, 'bin-postinstall'));
     expect((ok.stdout + ok.stderr).split('\n').filter((l) => /CUDA/.test(l))).toEqual([
       `onnxruntime-node CUDA provider installed (${manifest.files.length} files, SHA512 verified)`,
+    ]);
+    // The whole reason fits on the line: which file, and that nothing was installed.
+    served = Buffer.from(nupkg);
+    served[served.length >> 1] ^= 0xff;
+    const tampered = await postinstall(`${feed}/v3/index.json`, join(root, 'bin-postinstall-tampered'));
+    served = nupkg;
+    expect((tampered.stdout + tampered.stderr).split('\n').filter((l) => /CUDA/.test(l))).toEqual([
+      expect.stringMatching(
+        /^warning: onnxruntime-node CUDA provider download from NuGet skipped \(microsoft\.ml\.onnxruntime\.gpu\.linux\.[\d.]+\.nupkg does not match the SHA512 its NuGet catalog entry records; nothing was installed\); inference runs on CPU/,
+      ),
     ]);
   }, 400_000);
 });

@@ -35,8 +35,11 @@ const fake = vi.hoisted(() => {
     static getAllWindows() {
       return FakeWindow.all;
     }
+    loaded: string[] = [];
     once() {}
-    loadURL = async () => {};
+    loadURL = async (url: string) => {
+      this.loaded.push(url);
+    };
   }
   const state = {
     lock: true,
@@ -157,6 +160,27 @@ describe('Electron main lifecycle', () => {
       APP_EVENT_CHANNEL,
       { event: 'engine.status', payload: { state: 'restarting', reason: 'oom (exit code 9)', restarts: 1 } },
     ]);
+  });
+
+  it('a packaged app ignores ELECTRON_RENDERER_URL: it loads app:// and its IPC refuses the other page', async () => {
+    const { state } = fake;
+    const env = process.env.ELECTRON_RENDERER_URL;
+    process.env.ELECTRON_RENDERER_URL = 'http://127.0.0.1:6666/';
+    Object.assign(state.app, { isPackaged: true });
+    Object.assign(process, { resourcesPath: state.userData });
+    try {
+      await import('../../src/main/index.js');
+      await engineForked();
+    } finally {
+      Object.assign(state.app, { isPackaged: false });
+      if (env === undefined) delete process.env.ELECTRON_RENDERER_URL;
+      else process.env.ELECTRON_RENDERER_URL = env;
+    }
+    expect(state.FakeWindow.all[0].loaded).toEqual(['app://renderer/index.html']);
+    const getSettings = state.ipc.get(appCallChannel('settings.get'))!;
+    const from = (url: string) => getSettings({ senderFrame: { url, parent: null } }, {});
+    expect(await from('http://127.0.0.1:6666/')).toMatchObject({ ok: false, error: { code: 'forbidden' } });
+    expect(await from('app://renderer/index.html')).toMatchObject({ ok: true });
   });
 
   it('holds the quit until the engine has shut down', async () => {

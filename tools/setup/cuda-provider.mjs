@@ -124,7 +124,9 @@ export async function installCudaProvider({ pkgDir, index = NUGET_INDEX, binDir,
     const nupkg = join(temp, 'package.nupkg');
     log(`downloading ${url}`);
     const actual = await download(url, nupkg, signal);
-    if (actual !== sha512) throw new Error(`${url} does not match the SHA512 its NuGet catalog entry records; nothing was installed`);
+    // The file name, not the whole URL: the reason must fit on the postinstall's one line.
+    const file = new URL(url).pathname.split('/').at(-1);
+    if (actual !== sha512) throw new Error(`${file} does not match the SHA512 its NuGet catalog entry records; nothing was installed`);
     const { handle, entries } = await zipEntries(nupkg);
     try {
       const missing = manifest.files.filter((f) => !entries.has(f.path)).map((f) => f.path);

@@ -1,5 +1,5 @@
 import { siUnits } from '../../engine/pruning/flops.js';
-import type { AskResult } from '../../engine/runtime/engine.js';
+import type { AskResult, EngineStage } from '../../engine/runtime/engine.js';
 import { CliError, type CliCommand } from '../command.js';
 import { PRUNING_USAGE, methodsFromArgs, pruningOptions, writeTraceFiles } from '../pruning-options.js';
 import {
@@ -35,6 +35,7 @@ export const askCommand: CliCommand = {
     if (methods.length > 1) throw new CliError('ask takes one --method; use compare for several');
 
     const engine = engineFromArgs(values);
+    let stage: EngineStage = 'importing';
     const controller = new AbortController();
     const onSigint = () => controller.abort();
     process.once('SIGINT', onSigint);
@@ -57,9 +58,11 @@ export const askCommand: CliCommand = {
           {
             onToken: (text) => process.stdout.write(text),
             onEvent: (e) => {
+              // Progress belongs to the stage announced before it: an import, or the first load's weight check.
+              if (e.type === 'stage') stage = e.stage;
               if (e.type === 'progress') {
                 const { done, total, message } = e.progress;
-                process.stderr.write(`\rimporting ${(100 * (done / total)).toFixed(0)}% ${message}\x1b[K${done >= total ? '\n' : ''}`);
+                process.stderr.write(`\r${stage} ${(100 * (done / total)).toFixed(0)}% ${message}\x1b[K${done >= total ? '\n' : ''}`);
               }
             },
             signal: controller.signal,
