@@ -75,13 +75,15 @@ export function providerCandidates(request: ProviderRequest, host: HostInfo = cu
 export interface SessionFactoryOptions {
   /** Intra-op threads; ORT picks the physical core count when omitted. */
   threads?: number;
-  /**
-   * Let idle worker threads spin after a run (ORT's default). Off by default: a model is dozens of
-   * sessions run one after another, each with its own thread pool, and spinning pools of the
-   * sessions just run steal the cores from the one running now.
-   */
-  spinning?: boolean;
 }
+
+/**
+ * Worker threads spin between the parallel parts of one run (no wake-up per operator) and stop when it ends.
+ * A model is dozens of sessions run one after another, each with its own pool: left spinning after their
+ * runs (ORT's default), the pools of the sessions just run steal the cores from the one running now (a 7B
+ * int4 decode step: 764 ms against 240 with no spinning at all, and 233 like this).
+ */
+const THREAD_POOL = { intra_op: { allow_spinning: '1' }, force_spinning_stop: '1' };
 
 /** The first line of an ORT error without the C++ noise (source location, function, failed assertion). */
 export function shortReason(err: unknown): string {
@@ -140,7 +142,7 @@ export class SessionFactory {
       // GPU providers that fail to start log at error level before throwing; we report the reason ourselves.
       logSeverityLevel: provider === 'cpu' ? 3 : 4,
       ...(this.options.threads ? { intraOpNumThreads: this.options.threads, interOpNumThreads: 1 } : {}),
-      extra: { session: { intra_op: { allow_spinning: this.options.spinning ? '1' : '0' } } },
+      extra: { session: THREAD_POOL },
     };
     return typeof model === 'string' ? InferenceSession.create(model, sessionOptions) : InferenceSession.create(model, sessionOptions);
   }
