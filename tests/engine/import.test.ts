@@ -116,7 +116,7 @@ describe('a sharded bf16 checkpoint in the transformers >= 4.52 layout, GQA', ()
 });
 
 describe('quantized packs', () => {
-  it('int4 and int8 packs quantize the decoder linears and stay close to the fp32 pack', async () => {
+  it('int4 and int8 packs quantize the decoder and vision linears and stay close to the fp32 pack', async () => {
     const checkpoint = join(root, 'quant');
     await makeSyntheticCheckpoint(checkpoint, { preset: 'tiny', seed: 5 });
     const store = join(root, 'store-quant');
@@ -131,6 +131,16 @@ describe('quantized packs', () => {
       known_key_proj: new ort.Tensor('float32', new Float32Array(0), [1, 0, 4 * 16]),
     });
     const expected = (await run(full.dir, 'layer_01.onnx', feeds())).hidden_out.data as Float32Array;
+    const size = loadReferenceModel(checkpoint).vision.imageSize;
+    const pixels = () => ({
+      pixel_values: new ort.Tensor(
+        'float32',
+        Float32Array.from({ length: 3 * size * size }, (_, i) => Math.sin(i * 0.37) * 1.5),
+        [1, 3, size, size],
+      ),
+    });
+    const features = async (dir: string) => (await run(dir, 'vision.onnx', pixels())).image_features.data as Float32Array;
+    const expectedFeatures = await features(full.dir);
     for (const [dtype, bound, sizeRatio] of [
       ['int8', 0.02, 0.3],
       ['int4', 0.25, 0.2], // rows of 64 inputs are one block each: 21% measured
@@ -140,6 +150,10 @@ describe('quantized packs', () => {
       expect(statSync(join(pack.dir, 'layer_01.bin')).size).toBeLessThan(statSync(join(full.dir, 'layer_01.bin')).size * sizeRatio);
       const out = (await run(pack.dir, 'layer_01.onnx', feeds())).hidden_out.data as Float32Array;
       expect(relativeError(out, expected)).toBeLessThan(bound); // exactness against dequantized weights: graphs.test.ts
+      // The vision tower's linears are int8 in both: about a quarter of fp32 at CLIP-L, but this tower's rows of
+      // 32 inputs fill half a 64-input block each.
+      expect(statSync(join(pack.dir, 'vision.bin')).size).toBeLessThan(statSync(join(full.dir, 'vision.bin')).size * 0.6);
+      expect(relativeError(await features(pack.dir), expectedFeatures)).toBeLessThan(0.03); // 1.3% measured
       expect(
         (await run(pack.dir, 'probe_01.onnx', { ...feeds(), query_start: new ort.Tensor('int64', BigInt64Array.from([3n]), [1]) }))
           .attention.dims,
