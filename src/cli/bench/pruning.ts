@@ -79,34 +79,26 @@ export const pruningBench: BenchSuite = {
           flops,
         };
       });
-      // The seeded random control keeps the same counts with no scoring at all: a method's prefill beyond it is
-      // everything its scoring costs (probes, side outputs, selection), whatever work it hands on to the layers.
-      const control = (r: (typeof rows)[number]) =>
-        rows.find((c) => c.method.startsWith('random') && c.visualTokens.join() === r.visualTokens.join());
       const base = rows[0].prefillMs;
       console.log(
         `\nbench pruning (${shape.arch}): ${shape.layers} layers, hidden ${shape.hidden}, ${input.visual.count} visual + ${input.ids.length - 1} text tokens, provider ${model.provider.active}, fastest of ${runs} rounds\n`,
       );
       printTable(
-        ['method', 'visual tokens', 'prefill ms', 'vs none', 'paper FLOPs', 'full FLOPs', 'scoring ms', 'scoring share', 'over random'],
-        rows.map((r) => {
-          const same = control(r);
-          return [
-            r.method,
-            r.visualTokens.join('→'),
-            r.prefillMs,
-            `${(r.prefillMs / base).toFixed(2)}x`,
-            pct(r.paperRatio),
-            pct(r.fullRatio),
-            r.scoringMs,
-            pct(r.scoringMs / r.prefillMs),
-            same && same !== r ? pct((r.prefillMs - same.prefillMs) / r.prefillMs) : '',
-          ];
-        }),
+        ['method', 'visual tokens', 'prefill ms', 'vs none', 'paper FLOPs', 'full FLOPs', 'scoring ms', 'scoring share'],
+        rows.map((r) => [
+          r.method,
+          r.visualTokens.join('→'),
+          r.prefillMs,
+          `${(r.prefillMs / base).toFixed(2)}x`,
+          pct(r.paperRatio),
+          pct(r.fullRatio),
+          r.scoringMs,
+          pct(r.scoringMs / r.prefillMs),
+        ]),
       );
       console.log(
         '\npaper FLOPs: Eq. 7 MACs over visual tokens only; full: all FLOPs of the prefill incl. vision and scoring. Aim: scoring share <= 3%.' +
-          '\nscoring: time in the method (probes include the keys the next layer then reuses); over random: prefill beyond the random control at the same counts.',
+          '\nscoring: wall time in the method; a probe includes the k_proj rows the next layer then takes instead of projecting them.',
       );
       const path = await writeBenchResult('pruning', {
         shape,
