@@ -153,7 +153,7 @@ describe('quantized packs', () => {
       // The vision tower's linears are int8 in both: about a quarter of fp32 at CLIP-L, but this tower's rows of
       // 32 inputs fill half a 64-input block each.
       expect(statSync(join(pack.dir, 'vision.bin')).size).toBeLessThan(statSync(join(full.dir, 'vision.bin')).size * 0.6);
-      expect(relativeError(await features(pack.dir), expectedFeatures)).toBeLessThan(0.03); // 1.3% measured
+      expect(relativeError(await features(pack.dir), expectedFeatures)).toBeLessThan(0.02); // 0.95% measured
       expect(
         (await run(pack.dir, 'probe_01.onnx', { ...feeds(), query_start: new ort.Tensor('int64', BigInt64Array.from([3n]), [1]) }))
           .attention.dims,

@@ -21,7 +21,9 @@ export const importCommand: CliCommand = {
     if (!folder || extra.length) throw new CliError(`expected one checkpoint folder\nusage: npm run cli -- ${this.usage}`);
     const dtype = args.values.dtype;
     if (!isDtype(dtype))
-      throw new CliError('--dtype must be fp32, fp16, int8 or int4 (int: decoder linears block-quantized, the rest fp16)');
+      throw new CliError(
+        '--dtype must be fp32, fp16, int8 or int4 (int: decoder and head linears block-quantized, vision linears int8, the rest fp16)',
+      );
     const store = typeof args.values.store === 'string' ? args.values.store : cliStoreDir();
 
     const abort = new AbortController();

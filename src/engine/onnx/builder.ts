@@ -18,6 +18,9 @@ const CONTRIB_DOMAIN = 'com.microsoft';
 export type Attr = number | number[] | string | { float: number };
 export const float = (value: number): { float: number } => ({ float: value });
 
+/** Builds one If branch's value in the branch's graph (async when it writes weights). */
+type Branch = (g: Graph) => string | Promise<string>;
+
 /** What a graph shares with the branches of its If nodes: initializers, constants and unique value names. */
 interface Scope {
   initializers: Onnx.ITensorProto[];
@@ -101,14 +104,9 @@ export class Graph {
    * ONNX If: the value `then` builds when `cond` (bool scalar) holds, else the one `otherwise` builds. Each
    * branch is a subgraph that reads this graph's values and weights, and only the chosen one runs.
    */
-  async ifElse(
-    cond: string,
-    type: ElemType,
-    then: (g: Graph) => Promise<string>,
-    otherwise: (g: Graph) => Promise<string>,
-  ): Promise<string> {
+  async ifElse(cond: string, type: ElemType, then: Branch, otherwise: Branch): Promise<string> {
     const output = this.fresh('If');
-    const branch = async (label: string, build: (g: Graph) => Promise<string>): Promise<Onnx.IGraphProto> => {
+    const branch = async (label: string, build: Branch): Promise<Onnx.IGraphProto> => {
       const sub = new Graph(`${output}_${label}`, this.weights, this.scope);
       const built = await build(sub);
       // A branch's output must be a value of its own: one from outside gets an Identity.

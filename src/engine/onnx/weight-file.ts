@@ -10,7 +10,8 @@ import { encodeHalf } from '../io/float16.js';
 
 /**
  * How a pack stores weights. fp32/fp16: every float weight in that type. int8/int4: the decoder's and
- * head's linear layers block-quantized for MatMulNBits, every other weight fp16.
+ * head's linear layers block-quantized for MatMulNBits at that width, the vision tower's at int8, every
+ * other weight fp16.
  */
 export type WeightDtype = 'fp32' | 'fp16' | 'int8' | 'int4';
 export type StoredType = 'float' | 'float16' | 'uint8';

@@ -84,7 +84,7 @@ export const PackManifest = z
       sha256: z.string().regex(/^[0-9a-f]{64}$/),
       layout: z.enum(['legacy', 'unified']),
     }),
-    /** fp32 | fp16: all weights; int8 | int4: decoder and head linears block-quantized (MatMulNBits), the rest fp16. */
+    /** fp32 | fp16: all weights; int8 | int4: decoder and head linears block-quantized (MatMulNBits), vision linears int8, the rest fp16. */
     dtype: z.enum(['fp32', 'fp16', 'int8', 'int4']),
     /** sha256 of each weight file in the pack, by file name. */
     weightsSha256: z.record(z.string(), z.string().regex(/^[0-9a-f]{64}$/)),

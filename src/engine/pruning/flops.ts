@@ -19,7 +19,8 @@ import {
  * with matrix products: the vision tower up to the selected layer, the projector, every decoder layer
  * over ALL tokens (GQA-aware k/v projections, dense S×S attention as the graphs compute it, SwiGLU),
  * the LM head for the last token, and the pruning overheads: TTV side outputs (3 dot products per token
- * and module), probes (k projections over all S tokens, q and logits for the query rows) and DivPrune's
+ * and module), probes (k projections of the tokens the next layer drops: it reuses the kept ones' rows; q and logits
+ * for the query rows) and DivPrune's
  * Gram matrix. Element-wise work (norms, softmax, RoPE, activations) is left out: well under 1%.
  */
 
@@ -99,7 +100,8 @@ export function fullFlops(shape: PrefillShape, model: FlopsModel): FullFlops {
   const scoring = new Array<number>(dec.numLayers).fill(0);
   for (const l of shape.ttvLayers) scoring[l - 1] += 2 * 3 * seq(l) * d;
   // A probe projects k for every token but q only for its query rows (the probe graph slices first). The layer
-  // it probes takes the k rows of the tokens it keeps, so only the dropped tokens' k is scoring work.
+  // it probes, the next one (probeAttention), takes the k rows of the tokens it keeps, so only the dropped
+  // tokens' k is scoring work; after the last layer there would be no next layer to take any.
   for (const p of shape.probes) {
     const s = seq(p.afterLayer);
     const kept = p.afterLayer < dec.numLayers ? seq(p.afterLayer + 1) : 0;

@@ -95,7 +95,7 @@ export async function prefill(model: ModelSessions, input: PrefillInput, options
     const out = await runLayer(model, layer, seq.hidden, seq.positions, new LayerCache(model.dims), wantsSide, seq.nextKeyProj);
     layers.add(out.cache, seq);
     onLayerOutput?.(layer, out.hidden, seq.positions.length);
-    const after = afterLayer(seq, out.hidden);
+    const after = withHidden(seq, out.hidden);
     const probe = sequenceProbe(model, layer, after);
     const kept = method ? await method.afterLayer(boundary(model, layer, after, visual, out.side, probe)) : null;
     seq = kept ? keepVisual(after, kept, model.dims, policy) : after;
@@ -194,7 +194,7 @@ async function runSharedLayer(model: ModelSessions, layer: number, seq: Sequence
   const runMs = performance.now() - start;
   // Each branch holds its own cache object, so each Decoder appends to its own.
   for (const [i, m] of members.entries()) m.layers.add(i === 0 ? out.cache : out.cache.share(), seq);
-  const after = afterLayer(seq, out.hidden);
+  const after = withHidden(seq, out.hidden);
   const probe = sequenceProbe(model, layer, after);
   const fork = firstOf<{ policy: PositionPolicy; kept: Int32Array }, Sequence>(
     (a, b) => a.policy === b.policy && sameIndices(a.kept, b.kept),
@@ -237,15 +237,20 @@ class LayerRecords {
 
 type Probe = LayerBoundary['probe'];
 
-/** The sequence a layer leaves: its tokens as they entered, with their new hidden states. */
-function afterLayer(seq: Sequence, hidden: Float32Array): Sequence {
+/**
+ * The sequence a layer leaves: its tokens as they entered, with their new hidden states. Not a spread of `seq`:
+ * its key rows were this layer's, and the next layer's come only from a probe on the result.
+ */
+function withHidden(seq: Sequence, hidden: Float32Array): Sequence {
   return { hidden, positions: seq.positions, visualStart: seq.visualStart, keptOriginal: seq.keptOriginal };
 }
 
 /**
  * The probe of the boundary after `layer`, on `seq`: one run per probed layer and query start, shared by every
  * branch on the sequence. A probe of the next layer leaves that layer's k_proj rows on `seq`, so the next layer
- * does not project its keys again.
+ * does not project its keys again. In a compare, a branch that pruned before another branch's probe set them
+ * keeps a sequence without them (as does a later branch that keeps the same tokens): its next layer then
+ * projects its keys itself, which is the same result.
  */
 function sequenceProbe(model: ModelSessions, layer: number, seq: Sequence): Probe {
   const attention = firstOf<[number, number], Promise<Float32Array>>((a, b) => a[0] === b[0] && a[1] === b[1]);

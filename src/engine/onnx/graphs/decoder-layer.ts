@@ -86,12 +86,7 @@ export async function attentionInput(
   const projectKeys = (b: Graph) => linear(b, src.reader, attnIn, name(src, layer, 'self_attn.k_proj.weight'));
   // A probe may have projected every token's keys already (G = S rows given): then k_proj does not run.
   const keyProj = knownKeyProj
-    ? await g.ifElse(
-        g.op('Greater', [g.dim(knownKeyProj, 1), g.constant('int64', [0], [])]),
-        'float',
-        async () => knownKeyProj,
-        projectKeys,
-      )
+    ? await g.ifElse(g.op('Greater', [g.dim(knownKeyProj, 1), g.constant('int64', [0], [])]), 'float', () => knownKeyProj, projectKeys)
     : await projectKeys(g);
   const k = splitHeads(g, keyProj, t.numKvHeads, t.headDim);
   return { attnIn, q: applyRope(g, q, queryRope), k: applyRope(g, k, keyRope), keyProj };
