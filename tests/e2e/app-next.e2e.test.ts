@@ -95,8 +95,12 @@ describe('a LLaVA-NeXT checkpoint in the app', () => {
     await page.getByRole('button', { name: 'Import', exact: true }).click();
     const row = page.getByRole('listitem', { name: 'hf-next' });
     await row.waitFor({ timeout: 90_000 });
-    const use = row.getByRole('button', { name: 'Use' });
-    if (await use.isEnabled()) await use.click(); // the first model in an empty store is already in use
+    // The view says which model chats use once it has read the settings; the Use button's state before that
+    // is not yet known (checking it raced: enabled, then disabled before the click).
+    const said = page.getByText(/hf-next is installed/);
+    await said.waitFor();
+    if ((await said.textContent())?.includes('choose Use')) await row.getByRole('button', { name: 'Use' }).click();
+    await row.getByText('(in use)').waitFor();
     await page.getByRole('button', { name: 'Chat', exact: true }).click();
   });
 
