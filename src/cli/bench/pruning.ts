@@ -2,8 +2,6 @@ import { formatMethod, parseMethod } from '../../shared/pruning.js';
 import { stageCounts } from '../../shared/trace.js';
 import { LoadedModel } from '../../engine/runtime/model.js';
 import { benchPack, benchPrompt, tracedPrefill, type BenchArch, type TracedPrefill } from './engine.js';
-
-type Sample = Pick<TracedPrefill, 'prefillMs' | 'trace'>;
 import { median } from './gemm.js';
 import { integerOr, providerFromArgs, providerOptions } from '../run-options.js';
 import { printTable } from '../table.js';
@@ -18,6 +16,9 @@ import { modelShapeOptions, type BenchSuite } from './suite.js';
  * counts (via the trace recorder, as the app records them), and the scoring overhead (TTV, probes,
  * top-k, DivPrune) as a share of the pruned prefill.
  */
+
+/** One round of one method: its time and trace (not the prefill result, which holds every layer's KV cache). */
+type Sample = Pick<TracedPrefill, 'prefillMs' | 'trace'>;
 
 const DEFAULT_METHODS = [
   'none',
@@ -61,7 +62,6 @@ export const pruningBench: BenchSuite = {
       for (let round = 0; round < runs; round++) {
         for (let j = 0; j < specs.length; j++) {
           const i = (round + j) % specs.length;
-          // Only the time and the trace: the result holds every layer's KV cache.
           const { prefillMs, trace } = await tracedPrefill(model, input, specs[i]);
           samples[i].push({ prefillMs, trace });
         }

@@ -19,9 +19,8 @@ import {
  * with matrix products: the vision tower up to the selected layer, the projector, every decoder layer
  * over ALL tokens (GQA-aware k/v projections, dense S×S attention as the graphs compute it, SwiGLU),
  * the LM head for the last token, and the pruning overheads: TTV side outputs (3 dot products per token
- * and module), probes (k projections of the tokens the next layer drops: it reuses the kept ones' rows; q and logits
- * for the query rows) and DivPrune's
- * Gram matrix. Element-wise work (norms, softmax, RoPE, activations) is left out: well under 1%.
+ * and module), probes (k projections of the tokens the next layer drops, since it reuses the kept ones'
+ * rows; q and logits for the query rows) and DivPrune's Gram matrix. Element-wise work (norms, softmax, RoPE, activations) is left out: well under 1%.
  */
 
 export interface DecoderDims {
