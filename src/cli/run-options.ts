@@ -56,11 +56,14 @@ export function modelFromArgs(values: ParsedArgs['values']): string {
 }
 
 /** The model (demo by default), image and question (the positionals) of `command`; image and question required. */
-export function questionFromArgs({ values, positionals }: ParsedArgs, command: string): { model: string; image: string; question: string } {
-  if (!values.image) throw new CliError('--image <file> is required');
+/** The model, the question and (optional: a text-only question without it) the image file. */
+export function questionFromArgs(
+  { values, positionals }: ParsedArgs,
+  command: string,
+): { model: string; image?: string; question: string } {
   const question = positionals.join(' ').trim();
   if (!question) throw new CliError(`the question is missing: ${command} ... "What is in the image?"`);
-  return { model: modelFromArgs(values), image: String(values.image), question };
+  return { model: modelFromArgs(values), ...(values.image ? { image: String(values.image) } : {}), question };
 }
 
 /** A CLI integer option, with the flag named in the error. */

@@ -195,11 +195,28 @@ def smollm_texts(rng: random.Random) -> list[str]:
     return texts
 
 
-def smollm_fixture(path: Path) -> dict:
+def smollm_tokenizer(path: Path):
+    """transformers' tokenizer from the GGUF, with SmolLM2's digit split restored: transformers has no entry for
+    tokenizer.ggml.pre "smollm" and falls back to GPT-2's split, while llama.cpp (llama-vocab.cpp, SMOLLM) and SmolLM2's
+    own tokenizer.json split every digit first."""
+    from tokenizers import pre_tokenizers as pt
     tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+    plain = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+    tokenizer.backend_tokenizer.pre_tokenizer = pt.Sequence(
+        [pt.Digits(individual_digits=True), pt.ByteLevel(add_prefix_space=False, use_regex=True)])
+    return tokenizer, plain
+
+
+def smollm_fixture(path: Path) -> dict:
+    tokenizer, plain = smollm_tokenizer(path)
     model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32).eval()
     texts = smollm_texts(random.Random(0))
     tokens = [dict(text=t, ids=tokenizer(t, add_special_tokens=True)["input_ids"]) for t in texts]
+    for entry in tokens:  # where transformers' own GGUF tokenizer differs (digit runs), its ids too
+        unfixed = plain(entry["text"], add_special_tokens=True)["input_ids"]
+        if unfixed != entry["ids"]:
+            entry["transformersGgufIds"] = unfixed
+    print(f"  {sum('transformersGgufIds' in t for t in tokens)} of {len(tokens)} texts split differently without the digit rule")
     prompts = ["What is the capital of France?", "Name a primary colour.", "What is 2 + 3?",
                "Write one word that rhymes with cat.", "Translate 'bonjour' to English."]
     answers = []

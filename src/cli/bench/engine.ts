@@ -17,7 +17,7 @@ import { positionPolicy, type MethodSpec } from '../../shared/pruning.js';
 import type { Trace } from '../../shared/trace.js';
 import { encodeVisual } from '../../engine/runtime/vision.js';
 import { prepareImage } from '../../engine/image/anyres.js';
-import { LLAVA_NEXT_DEFAULT_PINPOINTS } from '../../engine/model/config.js';
+import { LLAVA_NEXT_DEFAULT_PINPOINTS, visionOf } from '../../engine/model/config.js';
 import { SessionFactory } from '../../engine/runtime/providers.js';
 import { measureGemmPeak, median } from './gemm.js';
 import { integerOr, providerFromArgs, providerOptions } from '../run-options.js';
@@ -142,6 +142,7 @@ export async function benchPrompt(model: LoadedModel): Promise<BenchPrompt> {
   const question = 'What is in the image? Describe the colour of the sky and how many cars are on the left.';
   const { ids } = encodeChat(model.tokenizer, [{ role: 'user', text: question, image: true }], {
     template: model.chatTemplate,
+    content: model.chatContent,
     imageTokenId: model.config.imageTokenIndex,
   });
   return { ids, imageTokenId: model.config.imageTokenIndex, visual: await benchImage(model) };
@@ -153,7 +154,7 @@ export async function benchPrompt(model: LoadedModel): Promise<BenchPrompt> {
  * row: 576 + 48 x 48 + 48 = 2928 tokens, the most its default resolutions give; the paper's nominal N is 2880).
  */
 async function benchImage(model: LoadedModel): Promise<VisualTokens & { views: number }> {
-  const size = model.config.vision.imageSize;
+  const size = visionOf(model.config).imageSize;
   if (!model.config.anyres) {
     const pixels = Float32Array.from({ length: 3 * size * size }, (_, i) => Math.sin(i * 0.37));
     return { ...(await encodeImage(model, pixels, size)), views: 1 };

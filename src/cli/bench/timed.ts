@@ -26,7 +26,7 @@ export class RunTimer {
     return {
       dims: model.dims,
       embed: this.wrap(model.embed),
-      vision: this.wrap(model.vision),
+      vision: model.vision && this.wrap(model.vision),
       layers: model.layers.map((s) => this.wrap(s)),
       head: this.wrap(model.head),
       probe: async (layer) => this.wrap(await model.probe(layer)),

@@ -16,8 +16,8 @@ import {
 /** `ask`: one question about one image, the answer streamed, then timings and token counts. */
 export const askCommand: CliCommand = {
   name: 'ask',
-  summary: 'answer a question about an image, streaming the answer, then print timings',
-  usage: `ask ${MODEL_USAGE} --image <file> [--max-tokens n] [--temperature t --top-p p --seed s] [--stop s]... ${RUNTIME_USAGE} ${PRUNING_USAGE} "question"`,
+  summary: 'answer a question about an image (or a text-only one, without --image), streaming the answer, then print timings',
+  usage: `ask ${MODEL_USAGE} [--image <file>] [--max-tokens n] [--temperature t --top-p p --seed s] [--stop s]... ${RUNTIME_USAGE} ${PRUNING_USAGE} "question"`,
   options: {
     ...questionOptions,
     'max-tokens': { type: 'string', default: '256' },

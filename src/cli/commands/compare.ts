@@ -36,6 +36,7 @@ export const compareCommand: CliCommand = {
   async run(args) {
     const { values } = args;
     const { model, image, question } = questionFromArgs(args, 'compare');
+    if (!image) throw new CliError('--image <file> is required: compare runs pruning methods over an image');
     // Without --method: none against transprune-high (with any --schedule/--alpha applied to it).
     const methods =
       values.method === undefined ? [...methodsFromArgs(args, 'none'), ...methodsFromArgs(args, 'transprune-high')] : methodsFromArgs(args);

@@ -1,29 +1,32 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { dtypeMemoryNote, importCheckpoint, type ImportProgress } from '../../engine/pack/import.js';
+import { dtypeMemoryNote, importCheckpoint, type ImportDtype, type ImportProgress } from '../../engine/pack/import.js';
 import { cliStoreDir } from '../../engine/pack/store.js';
 import type { LlavaConfig } from '../../engine/model/config.js';
-import type { WeightDtype } from '../../engine/onnx/weight-file.js';
 import { CliError, type CliCommand } from '../command.js';
 
-/** `import`: Hugging Face LLaVA-1.5 or LLaVA-NeXT folder -> model pack in the store. */
+/** `import`: Hugging Face LLaVA-1.5 or LLaVA-NeXT folder, or a GGUF (with its mmproj) -> model pack in the store. */
 export const importCommand: CliCommand = {
   name: 'import',
-  summary: 'turn a Hugging Face LLaVA-1.5 or LLaVA-NeXT checkpoint folder into a model pack (ONNX graphs) in the model store',
-  usage: 'import <hf-folder> [--name N] [--dtype fp32|fp16|int8|int4] [--store dir]',
+  summary:
+    'turn a Hugging Face LLaVA-1.5 or LLaVA-NeXT checkpoint folder, or a llama.cpp GGUF (plus its mmproj for vision), into a model pack (ONNX graphs) in the model store',
+  usage: 'import <hf-folder | model.gguf> [--mmproj mmproj.gguf] [--name N] [--dtype keep|fp32|fp16|int8|int4] [--store dir]',
   options: {
     name: { type: 'string' },
-    dtype: { type: 'string', default: 'fp32' },
+    dtype: { type: 'string' },
+    mmproj: { type: 'string' },
     store: { type: 'string' },
   },
   async run(args) {
     const [folder, ...extra] = args.positionals;
-    if (!folder || extra.length) throw new CliError(`expected one checkpoint folder\nusage: npm run cli -- ${this.usage}`);
+    if (!folder || extra.length) throw new CliError(`expected one checkpoint folder or GGUF file\nusage: npm run cli -- ${this.usage}`);
     const dtype = args.values.dtype;
-    if (!isDtype(dtype))
+    if (dtype !== undefined && !isDtype(dtype))
       throw new CliError(
-        '--dtype must be fp32, fp16, int8 or int4 (int: decoder and head linears block-quantized, vision linears int8, the rest fp16)',
+        "--dtype must be keep (GGUF: the nearest width to the file's own; the default there), fp32 (the default for folders), fp16, int8 or int4 (int: decoder and head linears block-quantized, vision linears int8, the rest fp16)",
       );
+    const mmproj = typeof args.values.mmproj === 'string' ? args.values.mmproj : undefined;
+    if (mmproj && !/\.gguf$/i.test(folder)) throw new CliError('--mmproj goes with a GGUF language model file');
     const store = typeof args.values.store === 'string' ? args.values.store : cliStoreDir();
 
     const abort = new AbortController();
@@ -34,6 +37,7 @@ export const importCommand: CliCommand = {
       const pack = await importCheckpoint(folder, store, {
         name: typeof args.values.name === 'string' ? args.values.name : undefined,
         dtype,
+        mmproj,
         signal: abort.signal,
         onProgress: line.update,
       });
@@ -42,7 +46,7 @@ export const importCommand: CliCommand = {
       const what = pack.alreadyImported ? 'already imported' : 'imported';
       console.log(`${what}: "${pack.manifest.name}" (id ${pack.manifest.id}, ${pack.manifest.dtype}) at ${pack.dir}`);
       console.log(
-        `  text ${c.text.numLayers} layers, d=${c.text.hiddenSize}, ${c.text.numHeads} heads / ${c.text.numKvHeads} KV; vision ${c.vision.imageSize}px, ${numVisualTokens} visual tokens${anyresNote(c)}`,
+        `  text ${c.text.numLayers} layers, d=${c.text.hiddenSize}, ${c.text.numHeads} heads / ${c.text.numKvHeads} KV; ${c.vision ? `vision ${c.vision.imageSize}px, ${numVisualTokens} visual tokens${anyresNote(c)}` : 'text only (no vision projector)'}`,
       );
       const note = dtypeMemoryNote(pack.manifest.dtype, await weightBytes(pack.dir));
       if (note) console.log(`  note: ${note}`);
@@ -85,13 +89,13 @@ function progressLine() {
   };
 }
 
-function isDtype(value: unknown): value is WeightDtype {
-  return value === 'fp32' || value === 'fp16' || value === 'int8' || value === 'int4';
+function isDtype(value: unknown): value is ImportDtype {
+  return value === 'keep' || value === 'fp32' || value === 'fp16' || value === 'int8' || value === 'int4';
 }
 
 /** LLaVA-NeXT packs: the token count above is per view; how many views an image can become. */
 function anyresNote(config: LlavaConfig): string {
   if (!config.anyres) return '';
-  const tiles = Math.max(...config.anyres.gridPinpoints.map(([h, w]) => (h * w) / config.vision.imageSize ** 2));
+  const tiles = Math.max(...config.anyres.gridPinpoints.map(([h, w]) => (h * w) / (config.vision?.imageSize ?? 1) ** 2));
   return ` per view (LLaVA-NeXT AnyRes: a base view and up to ${tiles} tiles)`;
 }

@@ -71,7 +71,7 @@ export async function runEval(engine: Engine, opts: EvalOptions): Promise<EvalRe
   const predictions: Prediction[] = [];
   const total = opts.items.length * opts.methods.length;
   const positions = opts.positions
-    ? Object.fromEntries(opts.methods.map((m) => [m.name, emptyPositions(loaded.manifest.patchGrid)]))
+    ? Object.fromEntries(opts.methods.map((m) => [m.name, emptyPositions(loaded.manifest.patchGrid ?? { rows: 0, cols: 0 })]))
     : undefined;
   for (const item of opts.items) {
     for (const method of opts.methods) {

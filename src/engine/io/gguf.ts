@@ -200,8 +200,7 @@ export async function readGgufHeader(path: string): Promise<GgufFile> {
       for (let d = 0; d < nDims; d++) dims.push(await cur.count(`a dimension of tensor "${name}"`));
       const typeId = await cur.u32();
       const type = GGML_TYPES[typeId]?.name;
-      if (!type)
-        fail(`tensor "${name}" has ggml type ${typeId}, which is not supported (supported: ${supportedTypes()})`);
+      if (!type) fail(`tensor "${name}" has ggml type ${typeId}, which is not supported (supported: ${supportedTypes()})`);
       const elements = dims.reduce((a, b) => a * b, 1);
       if (dims.some((d) => d < 1) || elements > MAX_ELEMENTS) fail(`tensor "${name}" has absurd dimensions [${dims.join(', ')}]`);
       infos.push({ name, type, shape: dims.reverse(), relative: await cur.count(`the offset of tensor "${name}"`) });
@@ -248,7 +247,11 @@ export async function readGgufTensorBytes(file: GgufFile, tensor: GgufTensor): P
 /** One tensor as float32, dequantized exactly as gguf-py's quants.dequantize does. */
 export async function readGgufTensorF32(file: GgufFile, tensor: GgufTensor): Promise<Float32Array> {
   const bytes = await readGgufTensorBytes(file, tensor);
-  return dequantize(tensor.type, bytes, tensor.shape.reduce((a, b) => a * b, 1));
+  return dequantize(
+    tensor.type,
+    bytes,
+    tensor.shape.reduce((a, b) => a * b, 1),
+  );
 }
 
 /** Typed metadata accessors whose errors name the file and the key. */
@@ -287,7 +290,7 @@ export class GgufMetadata {
   }
 
   count(key: string, fallback?: number): number {
-    const v = fallback === undefined ? this.number(key) : this.number(key, fallback);
+    const v = fallback === undefined ? this.number(key) : (this.number(key, fallback) as number);
     return Number.isInteger(v) && v > 0 && v < 1 << 30 ? v : this.fail(key, `must be a positive integer, not ${v}`);
   }
 

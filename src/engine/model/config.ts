@@ -35,7 +35,8 @@ export interface VisionConfig {
 
 export interface LlavaConfig {
   text: TextConfig;
-  vision: VisionConfig;
+  /** The CLIP tower; null for a text-only model (a GGUF language model imported without an mmproj). */
+  vision: VisionConfig | null;
   /** Index into CLIP's hidden-states tuple [embeddings, layer 1, ..., layer L], already resolved from negative. */
   visionFeatureLayer: number;
   visionFeatureSelectStrategy: 'default' | 'full';
@@ -274,6 +275,12 @@ export function parseLlavaConfig(jsonText: string, source = 'config.json'): Llav
  */
 export function parameterCount({ vision: v, text: t, projectorBias, anyres }: LlavaConfig): number {
   const linear = (inputs: number, outputs: number, bias: boolean) => inputs * outputs + (bias ? outputs : 0);
+  const q = t.numHeads * t.headDim;
+  const kv = t.numKvHeads * t.headDim;
+  const textLayer = 2 * t.hiddenSize * q + 2 * t.hiddenSize * kv + 3 * t.hiddenSize * t.intermediateSize + 2 * t.hiddenSize;
+  const embeddings = t.vocabSize * t.hiddenSize;
+  const text = embeddings + t.numLayers * textLayer + t.hiddenSize + (t.tieWordEmbeddings ? 0 : embeddings);
+  if (!v) return text;
   const layerNorm = 2 * v.hiddenSize;
   const patches = (v.imageSize / v.patchSize) ** 2;
   const visionLayer =
@@ -288,17 +295,19 @@ export function parameterCount({ vision: v, text: t, projectorBias, anyres }: Ll
     v.numLayers * visionLayer +
     2 * layerNorm; // pre- and post-layernorm
   const projector = linear(v.hiddenSize, t.hiddenSize, projectorBias) + linear(t.hiddenSize, t.hiddenSize, projectorBias);
-  const q = t.numHeads * t.headDim;
-  const kv = t.numKvHeads * t.headDim;
-  const textLayer = 2 * t.hiddenSize * q + 2 * t.hiddenSize * kv + 3 * t.hiddenSize * t.intermediateSize + 2 * t.hiddenSize;
-  const embeddings = t.vocabSize * t.hiddenSize;
-  const text = embeddings + t.numLayers * textLayer + t.hiddenSize + (t.tieWordEmbeddings ? 0 : embeddings);
   const newline = anyres ? t.hiddenSize : 0;
   return vision + projector + text + newline;
 }
 
-/** Visual tokens per view (LLaVA-1.5's image, NeXT's base view or one tile): the patch grid, plus CLS under the 'full' strategy. */
+/** The vision tower of a model that has one; an image given to a text-only model fails here with a clear message. */
+export function visionOf(config: LlavaConfig): VisionConfig {
+  if (!config.vision) throw new ConfigError('this model has no vision tower (a text-only model): ask without an image');
+  return config.vision;
+}
+
+/** Visual tokens per view (LLaVA-1.5's image, NeXT's base view or one tile): the patch grid, plus CLS under the 'full' strategy; 0 without vision. */
 export function numVisualTokens(config: LlavaConfig): number {
+  if (!config.vision) return 0;
   const grid = config.vision.imageSize / config.vision.patchSize;
   return grid * grid + (config.visionFeatureSelectStrategy === 'full' ? 1 : 0);
 }

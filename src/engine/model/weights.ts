@@ -2,9 +2,15 @@
 // checkpoint holds every tensor the graphs will read, with the right shape and a float dtype.
 
 import { FLOAT_DTYPES, isFloatDtype, type TensorSet } from '../io/safetensors.js';
-import type { LlavaConfig } from './config.js';
+import type { LlavaConfig, VisionConfig } from './config.js';
 
 export type WeightLayout = 'legacy' | 'unified';
+
+/** Weights by Hugging Face name, as float32, whatever file they come from. */
+export interface WeightSource {
+  dims(name: string): number[];
+  readF32(name: string): Promise<Float32Array>;
+}
 
 const PREFIXES: Record<WeightLayout, { vision: string; projector: string; text: string; lmHead: string; imageNewline: string }> = {
   // llava-hf checkpoints saved before transformers 4.52
@@ -98,38 +104,9 @@ export function detectVisionPrefix(tensorNames: Iterable<string>, layout: Weight
 /** Every tensor the graphs read, with its shape as stored (PyTorch Linear weights are [out, in]). */
 export function expectedTensors(config: LlavaConfig, names: WeightNames): { name: string; shape: number[] }[] {
   const { text: t, vision: v } = config;
-  const grid = v.imageSize / v.patchSize;
   const out: { name: string; shape: number[] }[] = [];
   const add = (name: string, shape: number[]) => out.push({ name, shape });
-
-  add(names.vision('embeddings.patch_embedding.weight'), [v.hiddenSize, v.numChannels, v.patchSize, v.patchSize]);
-  add(names.vision('embeddings.class_embedding'), [v.hiddenSize]);
-  add(names.vision('embeddings.position_embedding.weight'), [grid * grid + 1, v.hiddenSize]);
-  add(names.vision('pre_layrnorm.weight'), [v.hiddenSize]);
-  add(names.vision('pre_layrnorm.bias'), [v.hiddenSize]);
-  for (let i = 0; i < config.visionFeatureLayer; i++) {
-    const p = `encoder.layers.${i}.`;
-    for (const proj of ['q_proj', 'k_proj', 'v_proj', 'out_proj']) {
-      add(names.vision(`${p}self_attn.${proj}.weight`), [v.hiddenSize, v.hiddenSize]);
-      add(names.vision(`${p}self_attn.${proj}.bias`), [v.hiddenSize]);
-    }
-    for (const norm of ['layer_norm1', 'layer_norm2']) {
-      add(names.vision(`${p}${norm}.weight`), [v.hiddenSize]);
-      add(names.vision(`${p}${norm}.bias`), [v.hiddenSize]);
-    }
-    add(names.vision(`${p}mlp.fc1.weight`), [v.intermediateSize, v.hiddenSize]);
-    add(names.vision(`${p}mlp.fc1.bias`), [v.intermediateSize]);
-    add(names.vision(`${p}mlp.fc2.weight`), [v.hiddenSize, v.intermediateSize]);
-    add(names.vision(`${p}mlp.fc2.bias`), [v.hiddenSize]);
-  }
-
-  if (config.anyres) add(names.imageNewline(), [t.hiddenSize]);
-  add(names.projector('linear_1.weight'), [t.hiddenSize, v.hiddenSize]);
-  add(names.projector('linear_2.weight'), [t.hiddenSize, t.hiddenSize]);
-  if (config.projectorBias) {
-    add(names.projector('linear_1.bias'), [t.hiddenSize]);
-    add(names.projector('linear_2.bias'), [t.hiddenSize]);
-  }
+  if (v) visionTensors(config, v, names, add);
 
   const q = t.numHeads * t.headDim;
   const kv = t.numKvHeads * t.headDim;
@@ -170,4 +147,39 @@ export function checkCheckpointTensors(config: LlavaConfig, tensors: TensorSet):
     throw new WeightError(`checkpoint does not match config.json (${names.layout} weight names):\n  ${shown}${more}`);
   }
   return names;
+}
+
+/** The CLIP tower's tensors up to the feature layer, the projector's, and NeXT's image_newline. */
+function visionTensors(config: LlavaConfig, v: VisionConfig, names: WeightNames, add: (name: string, shape: number[]) => void): void {
+  const t = config.text;
+  const grid = v.imageSize / v.patchSize;
+
+  add(names.vision('embeddings.patch_embedding.weight'), [v.hiddenSize, v.numChannels, v.patchSize, v.patchSize]);
+  add(names.vision('embeddings.class_embedding'), [v.hiddenSize]);
+  add(names.vision('embeddings.position_embedding.weight'), [grid * grid + 1, v.hiddenSize]);
+  add(names.vision('pre_layrnorm.weight'), [v.hiddenSize]);
+  add(names.vision('pre_layrnorm.bias'), [v.hiddenSize]);
+  for (let i = 0; i < config.visionFeatureLayer; i++) {
+    const p = `encoder.layers.${i}.`;
+    for (const proj of ['q_proj', 'k_proj', 'v_proj', 'out_proj']) {
+      add(names.vision(`${p}self_attn.${proj}.weight`), [v.hiddenSize, v.hiddenSize]);
+      add(names.vision(`${p}self_attn.${proj}.bias`), [v.hiddenSize]);
+    }
+    for (const norm of ['layer_norm1', 'layer_norm2']) {
+      add(names.vision(`${p}${norm}.weight`), [v.hiddenSize]);
+      add(names.vision(`${p}${norm}.bias`), [v.hiddenSize]);
+    }
+    add(names.vision(`${p}mlp.fc1.weight`), [v.intermediateSize, v.hiddenSize]);
+    add(names.vision(`${p}mlp.fc1.bias`), [v.intermediateSize]);
+    add(names.vision(`${p}mlp.fc2.weight`), [v.hiddenSize, v.intermediateSize]);
+    add(names.vision(`${p}mlp.fc2.bias`), [v.hiddenSize]);
+  }
+
+  if (config.anyres) add(names.imageNewline(), [t.hiddenSize]);
+  add(names.projector('linear_1.weight'), [t.hiddenSize, v.hiddenSize]);
+  add(names.projector('linear_2.weight'), [t.hiddenSize, t.hiddenSize]);
+  if (config.projectorBias) {
+    add(names.projector('linear_1.bias'), [t.hiddenSize]);
+    add(names.projector('linear_2.bias'), [t.hiddenSize]);
+  }
 }

@@ -4,13 +4,14 @@
 
 import { lstat, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, sep } from 'node:path';
-import { parseLlavaConfig, type LlavaConfig } from '../model/config.js';
-import { checkCheckpointTensors, type WeightNames } from '../model/weights.js';
+import { parseLlavaConfig, visionOf, type LlavaConfig } from '../model/config.js';
+import { checkCheckpointTensors, type WeightLayout, type WeightNames, type WeightSource } from '../model/weights.js';
 import { TensorSet } from '../io/safetensors.js';
 import type { ChatTurn } from '../../shared/ipc-features.js';
-import { encodeChat } from '../text/chat.js';
+import { encodeChat, type ChatContent } from '../text/chat.js';
 import { TextTokenizer } from '../text/tokenizer.js';
 import { TimeBudgetError } from '../util/budget.js';
+import type { WeightDtype } from '../onnx/weight-file.js';
 import { ImageParams } from './manifest.js';
 import { describeIssues } from '../../shared/result.js';
 
@@ -18,18 +19,28 @@ export class CheckpointError extends Error {
   override name = 'CheckpointError';
 }
 
+/**
+ * What an importer needs of a model, whatever its source (a Hugging Face folder here, a GGUF pair in
+ * gguf-checkpoint.ts): validated config, the weights by Hugging Face name, and the text side's files.
+ */
 export interface Checkpoint {
-  dir: string;
+  /** The folder or file imported, as the manifest records it. */
+  source: string;
+  layout: WeightLayout | 'gguf';
   config: LlavaConfig & { eosTokenId: number };
   extraEosTokenIds: number[];
-  tensors: TensorSet;
+  tensors: WeightSource;
   names: WeightNames;
-  image: ImageParams;
+  /** Image preprocessing; null for a text-only model. */
+  image: ImageParams | null;
   chatTemplate: string | null;
-  /** Files (relative to dir) that define the checkpoint, in a fixed order: the import id hashes them. */
-  definingFiles: string[];
-  /** Tokenizer-side files copied into the pack as they are. */
-  tokenizerFiles: string[];
+  chatContent: ChatContent;
+  /** What `--dtype keep` becomes: the precision nearest the source's own (GGUF files only). */
+  keepDtype?: WeightDtype;
+  /** Files that define the checkpoint, in a fixed order: the import id hashes them. */
+  definingFiles: { label: string; path: string }[];
+  /** Tokenizer-side files for the pack: copied from `path`, or written from `text`. */
+  tokenizerFiles: ({ name: string; path: string } | { name: string; text: string })[];
 }
 
 const TOKENIZER_FILES = [
@@ -74,14 +85,16 @@ export async function readCheckpoint(dir: string): Promise<Checkpoint> {
     ...weightFiles,
   ]);
   return {
-    dir,
+    source: dir,
+    layout: names.layout,
     config,
-    tensors,
+    tensors: { dims: (name) => tensors.get(name)!.shape, readF32: (name) => tensors.readF32(name) },
     names,
     image,
     chatTemplate,
-    tokenizerFiles,
-    definingFiles,
+    chatContent: 'parts',
+    tokenizerFiles: tokenizerFiles.map((name) => ({ name, path: join(dir, name) })),
+    definingFiles: definingFiles.map((label) => ({ label, path: join(dir, label) })),
     extraEosTokenIds: eos.filter((id) => id !== eosTokenId),
   };
 }
@@ -163,7 +176,7 @@ async function readImageProcessorConfig(dir: string): Promise<Record<string, unk
 function parseImageParams(raw: Record<string, unknown> | null, config: LlavaConfig, dir: string): ImageParams {
   const where = join(dir, 'preprocessor_config.json');
   if (!raw) throw new CheckpointError(`${dir}: no preprocessor_config.json (nor an image_processor in processor_config.json)`);
-  const side = config.vision.imageSize;
+  const side = visionOf(config).imageSize;
   const square = (v: unknown) => (typeof v === 'number' ? { height: v, width: v } : v);
   const params = ImageParams.safeParse({
     do_resize: raw.do_resize ?? true,

@@ -1,4 +1,4 @@
-// importCheckpoint: Hugging Face LLaVA-1.5 or LLaVA-NeXT folder -> model pack in the store.
+// importCheckpoint: Hugging Face LLaVA-1.5 or LLaVA-NeXT folder, or a llama.cpp GGUF (with its mmproj) -> model pack in the store.
 // Everything is validated first; the graphs are then written into a temp folder inside the store
 // and renamed into place in one step, so a failed or cancelled import leaves nothing behind.
 
@@ -16,6 +16,7 @@ import type { GraphSource } from '../onnx/graphs/source.js';
 import { buildVision } from '../onnx/graphs/vision.js';
 import { WeightFile, type WeightDtype } from '../onnx/weight-file.js';
 import { readCheckpoint, type Checkpoint } from './checkpoint.js';
+import { isGguf, readGgufCheckpoint } from './gguf-checkpoint.js';
 import { loadManifest, MANIFEST_FILE, PACK_FORMAT_VERSION, type PackManifest } from './manifest.js';
 import { IMPORTING_PREFIX, listPacks, removeAbandonedImports } from './store.js';
 
@@ -30,12 +31,17 @@ export interface ImportProgress extends Progress {
 export interface ImportOptions {
   /** Display name; defaults to the checkpoint folder's name. */
   name?: string;
-  dtype?: WeightDtype;
+  /** `keep` (GGUF only): the precision nearest the file's own (see gguf-checkpoint.ts keepDtype). */
+  dtype?: ImportDtype;
+  /** A GGUF language model's vision projector (mmproj GGUF); without it a GGUF imports as a text-only model. */
+  mmproj?: string;
   /** Per-model pruning schedule overrides to store in the manifest. */
   pruning?: Record<string, unknown>;
   onProgress?: (progress: ImportProgress) => void;
   signal?: AbortSignal;
 }
+
+export type ImportDtype = WeightDtype | 'keep';
 
 export interface ImportedPack {
   dir: string;
@@ -47,29 +53,29 @@ export interface ImportedPack {
 const BUILD_START = 0.1; // validation and hashing take the first tenth of the bar
 
 export async function importCheckpoint(hfDir: string, storeDir: string, options: ImportOptions = {}): Promise<ImportedPack> {
-  const { signal, dtype = 'fp32' } = options;
+  const { signal } = options;
   const report = (stage: ImportStage, fraction: number, message: string) =>
     options.onProgress?.({ stage, done: fraction, total: 1, message });
   const source = resolve(hfDir);
 
   report('validate', 0, `checking ${source}`);
-  const checkpoint = await readCheckpoint(source);
+  const checkpoint = isGguf(source)
+    ? await readGgufCheckpoint(source, options.mmproj && resolve(options.mmproj))
+    : await readCheckpoint(source);
   signal?.throwIfAborted();
+  const dtype = resolveDtype(options.dtype ?? (checkpoint.keepDtype ? 'keep' : 'fp32'), checkpoint);
 
   const files = checkpoint.definingFiles;
-  const sourceSha = await sha256Files(
-    files.map((f) => ({ label: f, path: join(source, f) })),
-    {
-      signal,
-      onFile: (i, file) => report('hash', 0.02 + (BUILD_START - 0.02) * (i / files.length), `hashing ${file}`),
-    },
-  );
+  const sourceSha = await sha256Files(files, {
+    signal,
+    onFile: (i, file) => report('hash', 0.02 + (BUILD_START - 0.02) * (i / files.length), `hashing ${file}`),
+  });
   // Every option that changes the pack's contents is in its id, so a re-import with other options is a new pack.
   // The format version is not: a pack of an older format does not list, and a re-import replaces it in place
   // under the same id (which settings and conversations name).
   const overrides = options.pruning ? `\n${JSON.stringify(options.pruning)}` : '';
   const id = sha256Text(`transprune-pack/1\n${sourceSha}\n${dtype}${overrides}`).slice(0, 16);
-  const name = options.name ?? basename(source);
+  const name = options.name ?? basename(source).replace(/\.gguf$/i, '');
   await removeAbandonedImports(storeDir);
   const packs = await listPacks(storeDir);
   const existing = packs.find((p) => p.id === id);
@@ -97,8 +103,9 @@ export async function importCheckpoint(hfDir: string, storeDir: string, options:
       signal,
     );
     for (const file of checkpoint.tokenizerFiles) {
-      await copyFile(join(source, file), join(temp, file));
-      await fsyncPath(join(temp, file));
+      if ('path' in file) await copyFile(file.path, join(temp, file.name));
+      else await writeFile(join(temp, file.name), file.text);
+      await fsyncPath(join(temp, file.name));
     }
     const manifest = makeManifest(checkpoint, { id, name, dtype, sourceSha, source, pruning: options.pruning, ...built });
     await writeFileAtomic(join(temp, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
@@ -118,6 +125,13 @@ export async function importCheckpoint(hfDir: string, storeDir: string, options:
   } finally {
     await rm(temp, { recursive: true, force: true });
   }
+}
+
+function resolveDtype(dtype: ImportDtype, checkpoint: Checkpoint): WeightDtype {
+  if (dtype !== 'keep') return dtype;
+  if (!checkpoint.keepDtype)
+    throw new Error('--dtype keep applies to GGUF files; a Hugging Face folder imports as fp32, fp16, int8 or int4');
+  return checkpoint.keepDtype;
 }
 
 interface BuiltGraphs {
@@ -150,13 +164,13 @@ async function writeGraphs(
   const reader: WeightReader = {
     read: async (name) => {
       signal?.throwIfAborted(); // checked per tensor: cancellation never waits for a whole graph
-      return { data: await checkpoint.tensors.readF32(name), dims: checkpoint.tensors.get(name)!.shape };
+      return { data: await checkpoint.tensors.readF32(name), dims: checkpoint.tensors.dims(name) };
     },
-    dims: (name) => checkpoint.tensors.get(name)!.shape,
+    dims: (name) => checkpoint.tensors.dims(name),
   };
   const src: GraphSource = { config: checkpoint.config, names: checkpoint.names, reader };
   const numLayers = checkpoint.config.text.numLayers;
-  const total = numLayers + 3;
+  const total = numLayers + (checkpoint.config.vision ? 3 : 2);
   const weightsSha256: Record<string, string> = {};
   let done = 0;
 
@@ -185,7 +199,7 @@ async function writeGraphs(
   // reads it before the cast).
   const floatDtype: WeightDtype = dtype === 'fp32' ? 'fp32' : 'fp16';
   const visionDtype: WeightDtype = dtype === 'int4' || dtype === 'int8' ? 'int8' : floatDtype;
-  await write('vision', 'vision', visionDtype, [['vision', (f) => buildVision(src, f)]], false);
+  if (checkpoint.config.vision) await write('vision', 'vision', visionDtype, [['vision', (f) => buildVision(src, f)]], false);
   await write('embed', 'embed', floatDtype, [['embed', (f) => buildEmbed(src, f)]]);
   for (let layer = 0; layer < numLayers; layer++) {
     const base = layerGraphName(layer);
@@ -199,28 +213,31 @@ async function writeGraphs(
 
   const layers = Array.from({ length: numLayers }, (_, l) => `${layerGraphName(l)}.onnx`);
   const probes = Array.from({ length: numLayers }, (_, l) => `${probeGraphName(l)}.onnx`);
-  return { graphs: { embed: 'embed.onnx', vision: 'vision.onnx', head: 'head.onnx', layers, probes }, weightsSha256 };
+  const vision = checkpoint.config.vision ? 'vision.onnx' : null;
+  return { graphs: { embed: 'embed.onnx', vision, head: 'head.onnx', layers, probes }, weightsSha256 };
 }
 
 function makeManifest(
   checkpoint: Checkpoint,
   p: BuiltGraphs & { id: string; name: string; dtype: WeightDtype; sourceSha: string; source: string; pruning?: Record<string, unknown> },
 ): PackManifest {
-  const grid = checkpoint.config.vision.imageSize / checkpoint.config.vision.patchSize;
+  const { vision } = checkpoint.config;
+  const grid = vision && vision.imageSize / vision.patchSize;
   return {
     formatVersion: PACK_FORMAT_VERSION,
     id: p.id,
     name: p.name,
     created: new Date().toISOString(),
-    source: { path: p.source, sha256: p.sourceSha, layout: checkpoint.names.layout },
+    source: { path: p.source, sha256: p.sourceSha, layout: checkpoint.layout },
     dtype: p.dtype,
     weightsSha256: p.weightsSha256,
     config: checkpoint.config,
     extraEosTokenIds: checkpoint.extraEosTokenIds,
     numVisualTokens: numVisualTokens(checkpoint.config),
-    patchGrid: { rows: grid, cols: grid },
+    patchGrid: grid ? { rows: grid, cols: grid } : null,
     image: checkpoint.image,
     chatTemplate: checkpoint.chatTemplate,
+    ...(checkpoint.chatContent === 'text' ? { chatContent: 'text' as const } : {}),
     graphs: p.graphs,
     ...(p.pruning ? { pruning: p.pruning } : {}),
   };

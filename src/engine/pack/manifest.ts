@@ -45,16 +45,18 @@ export const LlavaConfigSchema = z.object({
     tieWordEmbeddings: z.boolean(),
     slidingWindow: count.optional(),
   }),
-  vision: z.object({
-    hiddenSize: count,
-    imageSize: count,
-    patchSize: count,
-    numChannels: count,
-    numLayers: count,
-    numHeads: count,
-    intermediateSize: count,
-    layerNormEps: z.number().positive(),
-  }),
+  vision: z
+    .object({
+      hiddenSize: count,
+      imageSize: count,
+      patchSize: count,
+      numChannels: count,
+      numLayers: count,
+      numHeads: count,
+      intermediateSize: count,
+      layerNormEps: z.number().positive(),
+    })
+    .nullable(),
   visionFeatureLayer: z.number().int().nonnegative(),
   visionFeatureSelectStrategy: z.enum(['default', 'full']),
   imageTokenIndex: tokenId,
@@ -82,7 +84,7 @@ export const PackManifest = z
       path: z.string(),
       /** sha256 over the checkpoint's config, weights, tokenizer and preprocessor files. */
       sha256: z.string().regex(/^[0-9a-f]{64}$/),
-      layout: z.enum(['legacy', 'unified']),
+      layout: z.enum(['legacy', 'unified', 'gguf']),
     }),
     /** fp32 | fp16: all weights; int8 | int4: decoder and head linears block-quantized (MatMulNBits), vision linears int8, the rest fp16. */
     dtype: z.enum(['fp32', 'fp16', 'int8', 'int4']),
@@ -92,14 +94,17 @@ export const PackManifest = z
     config: LlavaConfigSchema,
     /** generation_config.json's further end-of-sequence ids, if it lists several. */
     extraEosTokenIds: z.array(tokenId),
-    numVisualTokens: count,
-    patchGrid: z.object({ rows: count, cols: count }),
-    image: ImageParams,
+    /** Visual tokens per view; 0, with no patch grid, image parameters or vision graph, for a text-only model. */
+    numVisualTokens: z.number().int().nonnegative(),
+    patchGrid: z.object({ rows: count, cols: count }).nullable(),
+    image: ImageParams.nullable(),
     /** Jinja chat template; null means the engine's LLaVA-1.5 default (`USER: <image>\n{question} ASSISTANT:`). */
     chatTemplate: z.string().nullable(),
+    /** How the template takes messages (text/chat.ts ChatContent): absent = 'parts'; GGUF models' own templates take 'text'. */
+    chatContent: z.enum(['parts', 'text']).optional(),
     graphs: z.object({
       embed: z.string(),
-      vision: z.string(),
+      vision: z.string().nullable(),
       head: z.string(),
       layers: z.array(z.string()).min(1),
       probes: z.array(z.string()).min(1),

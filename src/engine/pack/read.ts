@@ -14,7 +14,8 @@ export interface PackInfo {
   name: string;
   manifest: PackManifest;
   config: LlavaConfig;
-  clip: ClipParams;
+  /** Image preprocessing; null for a text-only model. */
+  clip: ClipParams | null;
   pruning?: PruningOverrides;
   extraEosTokenIds: number[];
 }
@@ -26,7 +27,7 @@ export async function readPack(dir: string): Promise<PackInfo> {
   const files = [
     TOKENIZER_FILE,
     graphs.embed,
-    graphs.vision,
+    ...(graphs.vision ? [graphs.vision] : []),
     graphs.head,
     ...graphs.layers,
     ...graphs.probes,
@@ -48,7 +49,7 @@ export async function readPack(dir: string): Promise<PackInfo> {
     name: manifest.name,
     manifest,
     config: manifest.config,
-    clip: parseClipParams(manifest.image),
+    clip: manifest.image ? parseClipParams(manifest.image) : null,
     pruning,
     extraEosTokenIds: manifest.extraEosTokenIds,
   };

@@ -22,7 +22,8 @@ export type RunnableSession = Pick<InferenceSession, 'run'>;
 export interface ModelSessions {
   readonly dims: RuntimeDims;
   readonly embed: RunnableSession;
-  readonly vision: RunnableSession;
+  /** Null for a text-only model. */
+  readonly vision: RunnableSession | null;
   readonly layers: readonly RunnableSession[];
   readonly head: RunnableSession;
   probe(layer: number): Promise<RunnableSession>;
@@ -149,6 +150,7 @@ export async function encodeImage(
   withNewline = false,
 ): Promise<{ features: Float32Array; count: number; newline?: Float32Array }> {
   const fetches = ['image_features', ...(withNewline ? ['image_newline'] : [])];
+  if (!model.vision) throw new Error('this model has no vision tower (a text-only model): ask without an image');
   const out = await model.vision.run({ pixel_values: floatTensor(pixels, [1, 3, size, size]) }, fetches);
   const encoded = { features: floats(out.image_features), count: out.image_features.dims[1] };
   return withNewline ? { ...encoded, newline: floats(out.image_newline) } : encoded;

@@ -4,9 +4,10 @@ import type { PruningOverrides } from '../../shared/pruning.js';
 import type { Trace } from '../../shared/trace.js';
 import type { ViewSpec } from '../image/anyres.js';
 import type { ClipParams } from '../image/preprocess.js';
-import type { LlavaConfig } from '../model/config.js';
+import { visionOf, type LlavaConfig } from '../model/config.js';
 import type { PackManifest } from '../pack/manifest.js';
 import { readPack, type PackInfo } from '../pack/read.js';
+import type { ChatContent } from '../text/chat.js';
 import type { FlopsModel } from '../pruning/flops.js';
 import { TextTokenizer } from '../text/tokenizer.js';
 import type { RuntimeDims, ModelSessions } from './graphs.js';
@@ -32,7 +33,8 @@ export class LoadedModel implements ModelSessions {
     readonly tokenizer: TextTokenizer,
     readonly provider: ProviderReport,
     readonly embed: InferenceSession,
-    readonly vision: InferenceSession,
+    /** The vision tower; null for a text-only model. */
+    readonly vision: InferenceSession | null,
     readonly layers: readonly InferenceSession[],
     readonly head: InferenceSession,
     private readonly factory: SessionFactory,
@@ -46,18 +48,18 @@ export class LoadedModel implements ModelSessions {
     // The first session settles the provider; the rest follow it.
     const embed = await factory.create(join(dir, graphs.embed));
     const settled = await Promise.allSettled([
-      factory.create(join(dir, graphs.vision)),
+      graphs.vision ? factory.create(join(dir, graphs.vision)) : null,
       factory.create(join(dir, graphs.head)),
       ...graphs.layers.map((file) => factory.create(join(dir, file))),
     ]);
     const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    const created = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const created = settled.map((r) => (r.status === 'fulfilled' ? r.value : null));
     if (failed) {
       // Free what did load: a half-loaded model would hold its memory until the process ends.
-      await Promise.allSettled([embed, ...created].map((s) => s.release()));
+      await Promise.allSettled([embed, ...created].map((s) => s?.release()));
       throw failed.reason;
     }
-    const [vision, head, ...layers] = created;
+    const [vision, head, ...layers] = created as [InferenceSession | null, ...InferenceSession[]];
     return new LoadedModel(info, tokenizer, factory.report!, embed, vision, layers, head, factory);
   }
 
@@ -74,7 +76,8 @@ export class LoadedModel implements ModelSessions {
   }
 
   get clip(): ClipParams {
-    return this.info.clip;
+    if (!this.info.clip) visionOf(this.config); // throws: a text-only model takes no image
+    return this.info.clip!;
   }
 
   get pruningOverrides(): PruningOverrides | undefined {
@@ -82,6 +85,11 @@ export class LoadedModel implements ModelSessions {
   }
 
   /** The checkpoint's Jinja chat template; undefined means LLaVA-1.5's default. */
+  /** How the chat template takes messages ('parts' unless the pack says otherwise). */
+  get chatContent(): ChatContent {
+    return this.manifest.chatContent ?? 'parts';
+  }
+
   get chatTemplate(): string | undefined {
     return this.manifest.chatTemplate ?? undefined;
   }
@@ -98,7 +106,8 @@ export class LoadedModel implements ModelSessions {
 
   /** What the vision tower takes (view size, patch grid, LLaVA-NeXT's AnyRes resolutions). */
   get viewSpec(): ViewSpec {
-    const { vision, visionFeatureSelectStrategy, anyres } = this.manifest.config;
+    const { visionFeatureSelectStrategy, anyres } = this.manifest.config;
+    const vision = visionOf(this.manifest.config);
     const grid = vision.imageSize / vision.patchSize;
     return { tileSize: vision.imageSize, grid, withCls: visionFeatureSelectStrategy === 'full', gridPinpoints: anyres?.gridPinpoints };
   }
@@ -112,7 +121,9 @@ export class LoadedModel implements ModelSessions {
   /** The shapes the FLOPs counts need for one view's tokens (vision tower run up to the selected feature layer). */
   get flopsModel(): FlopsModel {
     const { text, vision, visionFeatureLayer } = this.manifest.config;
-    const grid = vision.imageSize / vision.patchSize;
+    // A text-only model runs no tower: its FLOPs are the decoder's alone.
+    const v = vision ?? { hiddenSize: 0, intermediateSize: 0, patchSize: 1, imageSize: 0 };
+    const grid = v.imageSize / v.patchSize;
     return {
       decoder: {
         numLayers: text.numLayers,
@@ -123,12 +134,12 @@ export class LoadedModel implements ModelSessions {
         vocab: text.vocabSize,
       },
       vision: {
-        layers: visionFeatureLayer,
-        hidden: vision.hiddenSize,
-        intermediate: vision.intermediateSize,
-        patchSize: vision.patchSize,
+        layers: vision ? visionFeatureLayer : 0,
+        hidden: v.hiddenSize,
+        intermediate: v.intermediateSize,
+        patchSize: v.patchSize,
         tokensPerImage: grid * grid + 1,
-        images: 1,
+        images: vision ? 1 : 0,
       },
       visualTokens: this.manifest.numVisualTokens,
     };
@@ -154,6 +165,6 @@ export class LoadedModel implements ModelSessions {
     const probes = await Promise.allSettled(this.#probes.values());
     const all = [this.embed, this.vision, this.head, ...this.layers, ...probes.flatMap((p) => (p.status === 'fulfilled' ? [p.value] : []))];
     this.#probes.clear();
-    await Promise.allSettled(all.map((s) => s.release()));
+    await Promise.allSettled(all.map((s) => s?.release()));
   }
 }

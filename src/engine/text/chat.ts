@@ -77,7 +77,15 @@ export interface RenderOptions {
   eosToken?: string;
   /** Append the assistant prefix so the model answers next (default true). */
   addGenerationPrompt?: boolean;
+  /**
+   * How the template takes a message: 'parts' (default), content lists as HF LLaVA templates read them;
+   * 'text', plain strings as a language model's own template (a GGUF's) reads them, the image placeholder
+   * starting the turn that carries it (`<image>\n{text}`, where llama.cpp's mtmd puts a LLaVA image).
+   */
+  content?: ChatContent;
 }
+
+export type ChatContent = 'parts' | 'text';
 
 /** Renders the conversation to prompt text, within the template's time budget. */
 export function renderChat(turns: readonly ChatTurn[], opts: RenderOptions = {}): string {
@@ -93,7 +101,10 @@ export function renderChat(turns: readonly ChatTurn[], opts: RenderOptions = {})
 function renderUnbudgeted(turns: readonly ChatTurn[], opts: RenderOptions): string {
   const messages = turns.map((t) => ({
     role: t.role,
-    content: [...(t.image ? [{ type: 'image' }] : []), { type: 'text', text: t.text }],
+    content:
+      opts.content === 'text'
+        ? `${t.image ? `${IMAGE_TOKEN}\n` : ''}${t.text}`
+        : [...(t.image ? [{ type: 'image' }] : []), { type: 'text', text: t.text }],
   }));
   let template: Template;
   try {

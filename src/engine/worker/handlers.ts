@@ -163,7 +163,9 @@ async function listModels(store: string): Promise<ModelSummary[]> {
 async function modelDetails(dir: string, manifest: PackManifest): Promise<ModelDetails> {
   const { text, vision } = manifest.config;
   return {
-    architecture: `LLaVA-1.5: CLIP ViT (${vision.numLayers} layers) + Llama (${text.numLayers} layers, hidden ${text.hiddenSize})`,
+    architecture: vision
+      ? `${manifest.config.anyres ? 'LLaVA-NeXT' : 'LLaVA-1.5'}: CLIP ViT (${vision.numLayers} layers) + Llama (${text.numLayers} layers, hidden ${text.hiddenSize})`
+      : `Llama, text only (${text.numLayers} layers, hidden ${text.hiddenSize})`,
     parameters: parameterCount(manifest.config),
     dtype: manifest.dtype,
     sizeBytes: await folderSize(dir),

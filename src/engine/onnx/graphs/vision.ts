@@ -4,11 +4,13 @@
 
 import { Graph } from '../builder.js';
 import { attentionContext, attentionProbs, gelu, layerNorm, linear, mergeHeads, quickGelu, splitHeads, tensor } from '../blocks.js';
+import { visionOf } from '../../model/config.js';
 import type { WeightFile } from '../weight-file.js';
 import type { GraphSource } from './source.js';
 
 export async function buildVision(src: GraphSource, file: WeightFile): Promise<Uint8Array> {
-  const { vision: v, text: t } = src.config;
+  const { text: t } = src.config;
+  const v = visionOf(src.config);
   const grid = v.imageSize / v.patchSize;
   const g = new Graph('vision', file);
   const pixels = g.input('pixel_values', 'float', [1, v.numChannels, v.imageSize, v.imageSize]);
@@ -43,7 +45,7 @@ export async function buildVision(src: GraphSource, file: WeightFile): Promise<U
 
 /** CLIPEncoderLayer: x + attn(ln1(x)), then + mlp(ln2(.)) with quick_gelu; attention has biases and no mask. */
 async function clipLayer(g: Graph, src: GraphSource, layer: number, x: string): Promise<string> {
-  const v = src.config.vision;
+  const v = visionOf(src.config);
   const headDim = v.hiddenSize / v.numHeads;
   const shape = { heads: v.numHeads, kvHeads: v.numHeads, headDim };
   const p = (suffix: string) => src.names.vision(`encoder.layers.${layer}.${suffix}`);

@@ -1,0 +1,223 @@
+// A llama.cpp GGUF language model, and optionally its vision projector (mmproj), read and validated in full as a
+// Checkpoint the importer builds from like any Hugging Face folder: config from the metadata, weights by their
+// Hugging Face names (dequantized, q/k rows back in transformers' order), tokenizer.json built from the vocabulary,
+// and the chat template the file carries.
+
+import { basename, extname } from 'node:path';
+import type { ChatTurn } from '../../shared/ipc-features.js';
+import type { GgmlType } from '../io/ggml-quants.js';
+import { GgufError, GgufMetadata, readGgufHeader, readGgufTensorF32, type GgufFile } from '../io/gguf.js';
+import { ConfigError, type LlavaConfig } from '../model/config.js';
+import { ggufSourceOf, ggufTextConfig, ggufVisionConfig, unpermuteRows, type GgufVision } from '../model/gguf.js';
+import { expectedTensors, WeightNames, type WeightSource } from '../model/weights.js';
+import { encodeChat } from '../text/chat.js';
+import { ggufTokenizerFiles } from '../text/gguf-tokenizer.js';
+import { TextTokenizer } from '../text/tokenizer.js';
+import type { WeightDtype } from '../onnx/weight-file.js';
+import { TimeBudgetError } from '../util/budget.js';
+import { CheckpointError, type Checkpoint } from './checkpoint.js';
+import type { ImageParams } from './manifest.js';
+
+export function isGguf(path: string): boolean {
+  return extname(path).toLowerCase() === '.gguf';
+}
+
+export async function readGgufCheckpoint(modelPath: string, mmprojPath?: string): Promise<Checkpoint> {
+  try {
+    return await readChecked(modelPath, mmprojPath);
+  } catch (e) {
+    if (!(e instanceof GgufError || e instanceof ConfigError)) throw e;
+    const named = e.message.includes(modelPath) || (mmprojPath !== undefined && e.message.includes(mmprojPath));
+    throw new CheckpointError(named ? e.message : `${modelPath}: ${e.message}`);
+  }
+}
+
+async function readChecked(modelPath: string, mmprojPath?: string): Promise<Checkpoint> {
+  const model = await readGgufHeader(modelPath);
+  const mmproj = mmprojPath ? await readGgufHeader(mmprojPath) : null;
+  const meta = new GgufMetadata(model);
+  if (mmproj && new GgufMetadata(mmproj).string('general.architecture', 'clip') !== 'clip')
+    throw new CheckpointError(`${mmprojPath}: not a vision projector (general.architecture is not clip); pass the mmproj file to --mmproj`);
+  if (meta.string('general.architecture') === 'clip')
+    throw new CheckpointError(
+      `${modelPath}: this is a vision projector (mmproj); import the language model GGUF with --mmproj ${basename(modelPath)}`,
+    );
+
+  const embedding = model.tensors.get('token_embd.weight');
+  if (!embedding) throw new CheckpointError(`${modelPath}: no token_embd.weight tensor`);
+  const tied = !model.tensors.has('output.weight');
+  const text = ggufTextConfig(modelPath, meta, embedding.shape[0], tied);
+  const vision = mmproj ? ggufVisionConfig(mmprojPath!, new GgufMetadata(mmproj), countBlocks(mmproj)) : null;
+
+  const tokenizer = ggufTokenizerFiles(meta, vision !== null);
+  const eosTokenId = meta.number('tokenizer.ggml.eos_token_id', null);
+  if (eosTokenId === null) throw new CheckpointError(`${modelPath}: no tokenizer.ggml.eos_token_id`);
+  const extraEos = [meta.number('tokenizer.ggml.eot_token_id', null)].filter((id): id is number => id !== null && id !== eosTokenId);
+  const config: LlavaConfig & { eosTokenId: number } = {
+    text,
+    vision: vision?.vision ?? null,
+    visionFeatureLayer: vision?.featureLayer ?? 0,
+    visionFeatureSelectStrategy: 'default',
+    // The placeholder is one past the vocabulary: the runtime splices the visual tokens in before anything embeds it.
+    imageTokenIndex: tokenizer.imageTokenId ?? text.vocabSize,
+    projectorBias: true,
+    bosTokenId: meta.number('tokenizer.ggml.bos_token_id', null),
+    eosTokenId,
+    padTokenId: meta.number('tokenizer.ggml.padding_token_id', null),
+    ...(vision?.gridPinpoints ? { anyres: { gridPinpoints: vision.gridPinpoints } } : {}),
+  };
+
+  const names = new WeightNames('unified', tied);
+  const tensors = ggufWeights(config, model, mmproj, swappedFfn(mmproj, vision));
+  checkShapes(config, names, tensors, modelPath, mmprojPath);
+
+  const chatTemplate = meta.string('tokenizer.chat_template', null);
+  const tokenizerJson = JSON.stringify(tokenizer.tokenizerJson);
+  const tokenizerConfig = JSON.stringify(tokenizer.tokenizerConfig, null, 2);
+  exerciseTextSide(modelPath, TextTokenizer.fromJson(tokenizer.tokenizerJson, tokenizer.tokenizerConfig), chatTemplate, config);
+  return {
+    source: modelPath,
+    layout: 'gguf',
+    config,
+    extraEosTokenIds: extraEos,
+    tensors,
+    names,
+    image: vision ? imageParams(vision) : null,
+    chatTemplate,
+    chatContent: chatTemplate ? 'text' : 'parts',
+    keepDtype: keepDtype(model),
+    definingFiles: [
+      { label: basename(modelPath), path: modelPath },
+      ...(mmprojPath ? [{ label: basename(mmprojPath), path: mmprojPath }] : []),
+    ],
+    tokenizerFiles: [
+      { name: 'tokenizer.json', text: tokenizerJson },
+      { name: 'tokenizer_config.json', text: tokenizerConfig },
+    ],
+  };
+}
+
+/**
+ * `--dtype keep`: the engine width nearest the file's own matrices without going below them: 4-bit blocks
+ * (Q4_0, Q4_1, Q4_K) -> int4, 5- to 8-bit blocks (Q5_*, Q6_K, Q8_0) -> int8, F16/BF16 -> fp16, F32 -> fp32, by
+ * which holds most of the decoder's matrix bytes (a Q4_K_M file mixes Q4_K and Q6_K: int4).
+ */
+export function keepDtype(model: GgufFile): WeightDtype {
+  const bytes = new Map<WeightDtype, number>();
+  for (const t of model.tensors.values()) {
+    if (!t.name.startsWith('blk.') || t.shape.length !== 2) continue;
+    const width: WeightDtype = KEEP_WIDTH[t.type];
+    bytes.set(width, (bytes.get(width) ?? 0) + t.byteLength);
+  }
+  return [...bytes].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'fp32';
+}
+
+const KEEP_WIDTH: Record<GgmlType, WeightDtype> = {
+  F32: 'fp32',
+  F16: 'fp16',
+  BF16: 'fp16',
+  Q4_0: 'int4',
+  Q4_1: 'int4',
+  Q4_K: 'int4',
+  Q5_0: 'int8',
+  Q5_1: 'int8',
+  Q5_K: 'int8',
+  Q6_K: 'int8',
+  Q8_0: 'int8',
+};
+
+function countBlocks(mmproj: GgufFile): number {
+  let blocks = 0;
+  while (mmproj.tensors.has(`v.blk.${blocks}.attn_q.weight`)) blocks++;
+  if (!blocks) throw new CheckpointError(`${mmproj.path}: no vision blocks (v.blk.0.attn_q.weight)`);
+  return blocks;
+}
+
+/** The legacy converter named CLIP's fc1 ffn_down; told apart, as clip.cpp does, by which one widens. */
+function swappedFfn(mmproj: GgufFile | null, vision: GgufVision | null): boolean {
+  const down = mmproj?.tensors.get('v.blk.0.ffn_down.weight');
+  return !!down && !!vision && down.shape[0] === vision.vision.intermediateSize && down.shape[1] === vision.vision.hiddenSize;
+}
+
+/** Weights by Hugging Face name, read from whichever file holds them. */
+function ggufWeights(config: LlavaConfig, model: GgufFile, mmproj: GgufFile | null, swapFfn: boolean): WeightSource {
+  const locate = (name: string) => {
+    const source = ggufSourceOf(name, config.text, swapFfn);
+    const file = source?.file === 'mmproj' ? mmproj : model;
+    const tensor = source && file?.tensors.get(source.name);
+    return tensor && source ? { file: file!, tensor, unpermuteHeads: source.unpermuteHeads } : null;
+  };
+  return {
+    dims: (name) => {
+      const found = locate(name);
+      if (!found) throw new CheckpointError(`tensor "${name}" has no counterpart in the GGUF`);
+      return found.tensor.shape;
+    },
+    readF32: async (name) => {
+      const found = locate(name);
+      if (!found) throw new CheckpointError(`tensor "${name}" has no counterpart in the GGUF`);
+      const data = await readGgufTensorF32(found.file, found.tensor);
+      const [rows, cols] = found.tensor.shape;
+      return found.unpermuteHeads ? unpermuteRows(data, rows, cols, found.unpermuteHeads) : data;
+    },
+  };
+}
+
+/** Every tensor the graphs will read is there with the shape the metadata implies; all problems reported at once. */
+function checkShapes(config: LlavaConfig, names: WeightNames, tensors: WeightSource, modelPath: string, mmprojPath?: string): void {
+  const problems: string[] = [];
+  for (const { name, shape } of expectedTensors(config, names)) {
+    let dims: number[];
+    try {
+      dims = tensors.dims(name);
+    } catch {
+      problems.push(`missing the tensor for "${name}"`);
+      continue;
+    }
+    // ggml stores 1-row projector biases and CLIP's class embedding flat; compare element order, not rank.
+    if (dims.join() !== shape.join())
+      problems.push(`the tensor for "${name}" has shape [${dims.join(', ')}], expected [${shape.join(', ')}]`);
+  }
+  if (problems.length) {
+    const files = mmprojPath ? `${modelPath} + ${mmprojPath}` : modelPath;
+    throw new CheckpointError(`${files} do not match their metadata:\n  ${problems.slice(0, 12).join('\n  ')}`);
+  }
+}
+
+/**
+ * llama.cpp pads a LLaVA-1.5 image to a square in the mean colour before resizing; until the engine offers padding
+ * this takes CLIPImageProcessor's resize-and-centre-crop, as llava-hf checkpoints do (docs/gguf.md says so).
+ */
+function imageParams(vision: GgufVision): ImageParams {
+  const side = vision.vision.imageSize;
+  return {
+    do_resize: true,
+    size: { shortest_edge: side },
+    resample: 3,
+    do_center_crop: true,
+    crop_size: { height: side, width: side },
+    do_rescale: true,
+    rescale_factor: 1 / 255,
+    do_normalize: true,
+    image_mean: vision.imageMean,
+    image_std: vision.imageStd,
+  };
+}
+
+const PROBE_CONVERSATION: ChatTurn[] = [{ role: 'user', text: 'What is in the picture? 0123456789 Ünïcödé 🙂' }];
+
+/** The file's chat template is its code: rendered once here under a budget, so a looping one is refused at import. */
+function exerciseTextSide(path: string, tokenizer: TextTokenizer, template: string | null, config: LlavaConfig): void {
+  const turns = config.vision ? [{ ...PROBE_CONVERSATION[0], image: true }] : PROBE_CONVERSATION;
+  try {
+    encodeChat(tokenizer, turns, {
+      template: template ?? undefined,
+      content: 'text',
+      imageTokenId: config.imageTokenIndex,
+      budgetMs: 2_000,
+    });
+  } catch (e) {
+    if (e instanceof TimeBudgetError) throw new CheckpointError(`${path}: refused at import: ${e.message}`);
+    throw new CheckpointError(`${path}: the tokenizer or chat template fails on a test conversation: ${(e as Error).message}`);
+  }
+}
