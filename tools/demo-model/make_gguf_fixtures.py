@@ -172,7 +172,9 @@ def transformers_outputs(path: Path) -> dict:
         with torch.no_grad():
             logits = model(torch.tensor([ids])).logits[0, -1].tolist()
             out = model.generate(torch.tensor([ids]), max_new_tokens=8, do_sample=False, eos_token_id=tokenizer.eos_token_id)
-        cases.append(dict(prompt=prompt, ids=ids, lastLogits=[round(x, 6) for x in logits], answerIds=out[0, len(ids):].tolist()))
+        answer = out[0, len(ids):].tolist()
+        cases.append(dict(prompt=prompt, ids=ids, lastLogits=[round(x, 6) for x in logits], answerIds=answer,
+                          answer=tokenizer.decode(answer, skip_special_tokens=True)))
     return cases
 
 

@@ -1,10 +1,10 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /**
- * The embedded demo model: a Hugging Face LLaVA folder in resources/, trained on the synthetic VQA
- * data by tools/demo-model/train.sh (on a CPU). `--model demo` resolves here.
+ * The embedded demo model: a GGUF pair in resources/ (SmolLM2-135M-Instruct and an mmproj whose CLIP tower and
+ * projector tools/demo-model/train.sh trains on the synthetic VQA data, on a CPU). `--model demo` resolves here.
  */
 export const DEMO_MODEL_NAME = 'demo';
 export const DEMO_MODEL_DIR = fileURLToPath(new URL('../../../resources/demo-model', import.meta.url));
@@ -13,7 +13,7 @@ export class DemoModelMissingError extends Error {}
 
 /** The demo checkpoint's folder, or an error that says how to make it. */
 export function demoModelDir(dir = DEMO_MODEL_DIR): string {
-  if (existsSync(join(dir, 'config.json'))) return dir;
+  if (existsSync(join(dir, 'config.json')) || (existsSync(dir) && readdirSync(dir).some((f) => f.endsWith('.gguf')))) return dir;
   throw new DemoModelMissingError(
     `the demo model is not trained yet: ${dir} has no checkpoint.\n` +
       'Train it with `bash tools/demo-model/train.sh` (about two hours on a 2-core CPU; see tools/demo-model/README.md).\n' +

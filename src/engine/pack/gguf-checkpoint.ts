@@ -3,7 +3,8 @@
 // Hugging Face names (dequantized, q/k rows back in transformers' order), tokenizer.json built from the vocabulary,
 // and the chat template the file carries.
 
-import { basename, extname } from 'node:path';
+import { readdir } from 'node:fs/promises';
+import { basename, extname, join } from 'node:path';
 import type { ChatTurn } from '../../shared/ipc-features.js';
 import type { GgmlType } from '../io/ggml-quants.js';
 import { GgufError, GgufMetadata, readGgufHeader, readGgufTensorF32, type GgufFile } from '../io/gguf.js';
@@ -20,6 +21,25 @@ import type { ImageParams } from './manifest.js';
 
 export function isGguf(path: string): boolean {
   return extname(path).toLowerCase() === '.gguf';
+}
+
+/**
+ * The GGUF files an import source names: a .gguf file (with `mmproj` if given), or a folder holding one language
+ * model GGUF and at most one `mmproj*.gguf` (how LM Studio keeps a LLaVA, and how the demo model ships). Null when
+ * the source is not GGUF at all.
+ */
+export async function ggufSource(source: string, mmproj?: string): Promise<{ model: string; mmproj?: string } | null> {
+  if (isGguf(source)) return { model: source, ...(mmproj ? { mmproj } : {}) };
+  const entries = await readdir(source).catch(() => null);
+  const ggufs = (entries ?? []).filter(isGguf).sort();
+  if (!ggufs.length || entries?.includes('config.json')) return null;
+  const projectors = ggufs.filter((f) => /^mmproj/i.test(f));
+  const models = ggufs.filter((f) => !/^mmproj/i.test(f));
+  if (models.length !== 1 || projectors.length > 1)
+    throw new CheckpointError(
+      `${source}: expected one language model .gguf and at most one mmproj*.gguf, found ${ggufs.join(', ')}; import the files by name (--mmproj)`,
+    );
+  return { model: join(source, models[0]), ...(projectors[0] ? { mmproj: join(source, projectors[0]) } : {}) };
 }
 
 export async function readGgufCheckpoint(modelPath: string, mmprojPath?: string): Promise<Checkpoint> {

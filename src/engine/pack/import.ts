@@ -16,7 +16,7 @@ import type { GraphSource } from '../onnx/graphs/source.js';
 import { buildVision } from '../onnx/graphs/vision.js';
 import { WeightFile, type WeightDtype } from '../onnx/weight-file.js';
 import { readCheckpoint, type Checkpoint } from './checkpoint.js';
-import { isGguf, readGgufCheckpoint } from './gguf-checkpoint.js';
+import { ggufSource, readGgufCheckpoint } from './gguf-checkpoint.js';
 import { loadManifest, MANIFEST_FILE, PACK_FORMAT_VERSION, type PackManifest } from './manifest.js';
 import { IMPORTING_PREFIX, listPacks, removeAbandonedImports } from './store.js';
 
@@ -59,9 +59,8 @@ export async function importCheckpoint(hfDir: string, storeDir: string, options:
   const source = resolve(hfDir);
 
   report('validate', 0, `checking ${source}`);
-  const checkpoint = isGguf(source)
-    ? await readGgufCheckpoint(source, options.mmproj && resolve(options.mmproj))
-    : await readCheckpoint(source);
+  const gguf = await ggufSource(source, options.mmproj && resolve(options.mmproj));
+  const checkpoint = gguf ? await readGgufCheckpoint(gguf.model, gguf.mmproj) : await readCheckpoint(source);
   signal?.throwIfAborted();
   const dtype = resolveDtype(options.dtype ?? (checkpoint.keepDtype ? 'keep' : 'fp32'), checkpoint);
 

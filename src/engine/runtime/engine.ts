@@ -9,6 +9,7 @@ import { positionPolicy, type MethodSpec } from '../../shared/pruning.js';
 import type { Trace } from '../../shared/trace.js';
 import { prepareImage, type PreparedImage } from '../image/anyres.js';
 import { CodedError } from '../../shared/result.js';
+import { ggufSource } from '../pack/gguf-checkpoint.js';
 import { importCheckpoint } from '../pack/import.js';
 import { findPack, listPacks, type PackSummary } from '../pack/store.js';
 import { describeDamage, needsVerification, verifyPack } from '../pack/verify.js';
@@ -237,7 +238,7 @@ export class Engine {
     const asPath = resolve(nameOrDir);
     const looksLikePath = isAbsolute(nameOrDir) || nameOrDir.startsWith('.') || nameOrDir.includes('/') || nameOrDir.includes('\\');
     if (looksLikePath && existsSync(join(asPath, 'manifest.json'))) return asPath;
-    if (looksLikePath && existsSync(join(asPath, 'config.json'))) {
+    if (looksLikePath && (existsSync(join(asPath, 'config.json')) || (await ggufSource(asPath).catch(() => null)))) {
       const known = this.#imported.get(asPath);
       if (known && existsSync(join(known, 'manifest.json'))) return known;
       callbacks.onEvent?.({ type: 'stage', stage: 'importing' });
@@ -249,7 +250,9 @@ export class Engine {
       return imported.dir;
     }
     if (looksLikePath)
-      throw new Error(`${asPath} is neither a model pack (manifest.json) nor a Hugging Face checkpoint folder (config.json)`);
+      throw new Error(
+        `${asPath} is neither a model pack (manifest.json), a Hugging Face checkpoint folder (config.json), nor a GGUF file or folder`,
+      );
     return (await findPack(this.options.modelStore, nameOrDir)).path;
   }
 }
