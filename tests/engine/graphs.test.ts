@@ -482,7 +482,7 @@ const erf = (x: number): number => {
 
 /** CLIP tower -> selected hidden state -> projector, in float64. */
 function referenceVision(cfg: LlavaConfig, w: (n: string) => Weight, pixels: number[]): { features: Rows; selected: Rows } {
-  const v = cfg.vision;
+  const v = cfg.vision!;
   const grid = v.imageSize / v.patchSize;
   const patchW = w(names.vision('embeddings.patch_embedding.weight'));
   const tokens: Rows = [Array.from(w(names.vision('embeddings.class_embedding')).data)];
@@ -568,7 +568,7 @@ describe('embed, head and vision graphs (fp32)', () => {
   it.each(['default', 'full'] as const)('vision: CLIP to the selected layer, strategy %s, then the projector', async (strategy) => {
     const cfg: LlavaConfig = { ...config, visionFeatureSelectStrategy: strategy };
     const s = await build(`vision_${strategy}`, (f) => buildVision({ ...source, config: cfg }, f));
-    const v = cfg.vision;
+    const v = cfg.vision!;
     const pixels = Array.from({ length: v.numChannels * v.imageSize * v.imageSize }, seeded(31)).map((p) => p * 4);
     const ref = referenceVision(cfg, w, pixels);
     const out = await s.run({ pixel_values: f32(pixels, [1, v.numChannels, v.imageSize, v.imageSize]) });

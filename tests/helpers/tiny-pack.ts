@@ -43,7 +43,7 @@ export async function makeTinyPack(
   await makeSyntheticCheckpoint(checkpoint, checkpointOptions);
   const { dir } = await importCheckpoint(checkpoint, join(root, 'store'), { name, dtype: packDtype ?? checkpointOptions.dtype ?? 'fp32' });
   const model = await LoadedModel.load(dir, { ep: 'cpu' });
-  const size = model.config.vision.imageSize;
+  const size = model.config.vision!.imageSize;
   const pixels = makePixels(size);
   const { ids } = encodeChat(model.tokenizer, [{ role: 'user', text: question, image: true }], {
     template: model.chatTemplate,
