@@ -5,6 +5,8 @@ Writes tests/fixtures/gguf/:
   - quants.gguf + quants-expected.gguf: one small tensor of every supported type (random values quantized by
     gguf-py where it can, random valid blocks for the K types, which gguf-py only dequantizes), and the same
     tensors as F32 as gguf-py's `quants.dequantize` reads them (the bit-for-bit reference).
+  - tiny-llava/: tests/fixtures/reference/tiny-llava (a Hugging Face LLaVA-1.5 fixture) as a GGUF pair, the language
+    model and its mmproj, as llama.cpp's converters write them (the engine must answer and prune identically from both).
   - tiny-llama-<type>.gguf: one tiny random Llama (seeded, torch) written as llama.cpp's converter writes it
     (q/k rows permuted for its RoPE layout, byte-level BPE vocabulary with merges, ChatML template), with
     every matrix in <type>; tiny-llama.json: transformers' outputs loading each file (`gguf_file=`,
@@ -233,6 +235,116 @@ def smollm_fixture(path: Path) -> dict:
     return dict(file=path.name, transformers=__import__("transformers").__version__, tokens=tokens, answers=answers)
 
 
+LLAVA_TEXT_TEMPLATE = (
+    "{% if messages[0]['role'] != 'system' %}{{ \"A chat between a curious human and an artificial intelligence assistant. "
+    "The assistant gives helpful, detailed, and polite answers to the human's questions. \" }}{% endif %}"
+    "{% for message in messages %}{% if message['role'] == 'system' %}{{ message['content'] + ' ' }}"
+    "{% elif message['role'] == 'user' %}{{ 'USER: ' + message['content'] + ' ' }}"
+    "{% else %}{{ 'ASSISTANT: ' + message['content'] + eos_token }}{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}"
+)
+
+
+def write_llava_pair(hf_dir: Path, out_dir: Path):
+    """An existing Hugging Face LLaVA fixture as llama.cpp keeps it: a llama GGUF (sentencepiece-style vocabulary
+    with scores, token types and merges; q/k permuted; LLaVA's template written for string contents) and an mmproj
+    as convert_image_encoder_to_gguf.py --llava-projector writes it (the unused last CLIP block dropped, fc1 named
+    ffn_down and fc2 ffn_up as that script does)."""
+    from safetensors.numpy import load_file
+    cfg = json.loads((hf_dir / "config.json").read_text())
+    t, v = cfg["text_config"], cfg["vision_config"]
+    tok = json.loads((hf_dir / "tokenizer.json").read_text())
+    state = load_file(str(hf_dir / "model.safetensors"))
+    legacy = [("language_model.model.", "model.language_model."), ("language_model.lm_head.", "lm_head."),
+              ("vision_tower.", "model.vision_tower."), ("multi_modal_projector.", "model.multi_modal_projector.")]
+    def unified(name: str) -> str:  # the llava-hf layout before transformers 4.52 -> the one used below
+        for old, new in legacy:
+            if name.startswith(old):
+                return new + name[len(old):]
+        return name
+    state = {unified(k): x.astype(np.float32) for k, x in state.items()}
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    w = gguf.GGUFWriter(out_dir / "tiny-llava-f32.gguf", "llama")
+    w.add_context_length(t["max_position_embeddings"])
+    w.add_embedding_length(t["hidden_size"])
+    w.add_block_count(t["num_hidden_layers"])
+    w.add_feed_forward_length(t["intermediate_size"])
+    w.add_head_count(t["num_attention_heads"])
+    w.add_head_count_kv(t["num_key_value_heads"])
+    w.add_layer_norm_rms_eps(t["rms_norm_eps"])
+    w.add_rope_freq_base(t["rope_parameters"]["rope_theta"])
+    w.add_rope_dimension_count(t["head_dim"])
+    vocab = tok["model"]["vocab"]
+    tokens = [k for k, _ in sorted(vocab.items(), key=lambda kv: kv[1])]
+    specials = {a["content"] for a in tok["added_tokens"]}
+    w.add_tokenizer_model("llama")
+    w.add_tokenizer_pre("default")
+    w.add_token_list(tokens)
+    w.add_token_scores([-float(i) for i in range(len(tokens))])
+    w.add_token_types([3 if x in specials else 6 if x.startswith("<0x") else 1 for x in tokens])
+    w.add_token_merges([" ".join(m) for m in tok["model"]["merges"]])
+    w.add_bos_token_id(cfg["bos_token_id"])
+    w.add_eos_token_id(cfg["eos_token_id"])
+    w.add_unk_token_id(0)
+    w.add_pad_token_id(cfg["pad_token_id"])
+    w.add_add_bos_token(True)
+    w.add_add_space_prefix(True)
+    w.add_chat_template(LLAVA_TEXT_TEMPLATE)
+    pre = "model.language_model."
+    w.add_tensor("token_embd.weight", state[pre + "embed_tokens.weight"])
+    for i in range(t["num_hidden_layers"]):
+        for hf, gg in GGUF_NAMES.items():
+            x = state[f"{pre}layers.{i}.{hf}.weight"]
+            if hf == "self_attn.q_proj":
+                x = permute(x, t["num_attention_heads"])
+            elif hf == "self_attn.k_proj":
+                x = permute(x, t["num_key_value_heads"])
+            w.add_tensor(f"blk.{i}.{gg}.weight", x)
+    w.add_tensor("output_norm.weight", state[pre + "norm.weight"])
+    w.add_tensor("output.weight", state["lm_head.weight"])
+    for step in (w.write_header_to_file, w.write_kv_data_to_file, w.write_tensors_to_file, w.close):
+        step()
+
+    m = gguf.GGUFWriter(out_dir / "mmproj-tiny-llava-f32.gguf", "clip")
+    blocks = v["num_hidden_layers"] - 1  # LLaVA's feature layer -2: the converter drops the last block
+    m.add_bool("clip.has_text_encoder", False)
+    m.add_bool("clip.has_vision_encoder", True)
+    m.add_bool("clip.has_llava_projector", True)
+    m.add_string("clip.projector_type", "mlp")
+    m.add_uint32("clip.vision.image_size", v["image_size"])
+    m.add_uint32("clip.vision.patch_size", v["patch_size"])
+    m.add_uint32("clip.vision.embedding_length", v["hidden_size"])
+    m.add_uint32("clip.vision.feed_forward_length", v["intermediate_size"])
+    m.add_uint32("clip.vision.projection_dim", v["projection_dim"])
+    m.add_uint32("clip.vision.attention.head_count", v["num_attention_heads"])
+    m.add_float32("clip.vision.attention.layer_norm_epsilon", v["layer_norm_eps"])
+    m.add_uint32("clip.vision.block_count", blocks)
+    m.add_array("clip.vision.image_mean", [0.48145466, 0.4578275, 0.40821073])
+    m.add_array("clip.vision.image_std", [0.26862954, 0.26130258, 0.27577711])
+    m.add_bool("clip.use_gelu", False)
+    vp = "model.vision_tower."
+    prefix = vp + ("vision_model." if vp + "vision_model.pre_layrnorm.weight" in state else "")
+    m.add_tensor("mm.0.weight", state["model.multi_modal_projector.linear_1.weight"])
+    m.add_tensor("mm.0.bias", state["model.multi_modal_projector.linear_1.bias"])
+    m.add_tensor("mm.2.weight", state["model.multi_modal_projector.linear_2.weight"])
+    m.add_tensor("mm.2.bias", state["model.multi_modal_projector.linear_2.bias"])
+    m.add_tensor("v.class_embd", state[prefix + "embeddings.class_embedding"])
+    m.add_tensor("v.patch_embd.weight", state[prefix + "embeddings.patch_embedding.weight"].astype(np.float16))
+    m.add_tensor("v.position_embd.weight", state[prefix + "embeddings.position_embedding.weight"])
+    m.add_tensor("v.pre_ln.weight", state[prefix + "pre_layrnorm.weight"])
+    m.add_tensor("v.pre_ln.bias", state[prefix + "pre_layrnorm.bias"])
+    names = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
+             "self_attn.out_proj": "attn_out", "layer_norm1": "ln1", "layer_norm2": "ln2",
+             "mlp.fc1": "ffn_down", "mlp.fc2": "ffn_up"}
+    for i in range(blocks):
+        for hf, gg in names.items():
+            for part in ("weight", "bias"):
+                m.add_tensor(f"v.blk.{i}.{gg}.{part}", state[f"{prefix}encoder.layers.{i}.{hf}.{part}"])
+    for step in (m.write_header_to_file, m.write_kv_data_to_file, m.write_tensors_to_file, m.close):
+        step()
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--smollm", help="path of SmolLM2-135M-Instruct.Q4_1.gguf")
@@ -255,6 +367,7 @@ def main():
             fixture[type_name] = transformers_outputs(path)
             print(type_name, [c["answerIds"] for c in fixture[type_name]])
         (OUT / "tiny-llama.json").write_text(json.dumps(fixture) + "\n")
+        write_llava_pair(ROOT / "tests/fixtures/reference/tiny-llava", OUT / "tiny-llava")
     if args.smollm:
         (OUT / "smollm2.json").write_text(json.dumps(smollm_fixture(Path(args.smollm).resolve())) + "\n")
 

@@ -88,8 +88,11 @@ export function ggufTokenizerFiles(meta: GgufMetadata, withImageToken: boolean):
     if ((type === TOKEN_TYPE.control || type === TOKEN_TYPE.userDefined) && vocabTokens[id] === token)
       added.push(addedToken(id, token, type === TOKEN_TYPE.control));
   });
-  const imageTokenId = withImageToken ? tokens.length : null;
-  if (imageTokenId !== null) added.push(addedToken(imageTokenId, '<image>', true));
+  // A vocabulary that has <image> (llava-hf's) keeps it; otherwise it goes after the vocabulary (liuhaotian's 32000).
+  const own = tokens.indexOf('<image>');
+  const imageTokenId = withImageToken ? (own >= 0 ? own : tokens.length) : null;
+  if (imageTokenId !== null && own < 0) added.push(addedToken(imageTokenId, '<image>', true));
+  if (imageTokenId !== null && own >= 0 && types[own] !== TOKEN_TYPE.control) added.push(addedToken(own, '<image>', true));
 
   const special = (key: string) => {
     const id = meta.number(`tokenizer.ggml.${key}`, null);
