@@ -3,7 +3,8 @@ import { parseArgs } from 'node:util';
 import { createAppCore } from '../main/app-core.js';
 import { nodeEngineSpawner } from '../main/engine-process-node.js';
 import { bundledModelDir, defaultUserDataDir, modelStoreDir } from '../main/paths.js';
-import { apiBackendOf, DEFAULT_PORT, startApiServer, type ApiLogEntry } from './server.js';
+import type { ApiLogEntry } from '../shared/ipc-server.js';
+import { DEFAULT_PORT, startApiServer } from './server.js';
 
 /**
  * `npm run serve -- [--port 1234] [--model NAME] [--api-key KEY | --no-auth] [--host H] [--cors ORIGIN] [--allow-file-urls]
@@ -44,7 +45,7 @@ async function main(): Promise<void> {
   });
   await core.start();
   const server = await startApiServer({
-    backend: apiBackendOf(core),
+    backend: core,
     host: values.host,
     port,
     apiKey: values['no-auth'] ? null : values['api-key'],

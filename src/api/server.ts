@@ -3,9 +3,10 @@ import { stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Answer, ModelSummary } from '../shared/ipc-features.js';
+import type { ApiLogEntry } from '../shared/ipc-server.js';
 import { CodedError, describeIssues } from '../shared/result.js';
 import { AppSettings } from '../shared/settings.js';
-import type { AppCore } from '../main/app-core.js';
+import type { AppHandlers } from '../main/app-handlers.js';
 import type { EngineHost } from '../main/engine-host.js';
 import { askRequestOf, findModel, METHOD_EXAMPLES, promptOf, transpruneBlockOf, usageOf } from './completions.js';
 import { ImageIntake } from './images.js';
@@ -28,14 +29,10 @@ export const DEFAULT_LIMITS = {
   queue: 8,
 };
 
-/** What the server needs of the app: its engine, and its settings for the defaults of a request. */
+/** What the server needs of the app (an AppCore is one): its engine, and its settings for the defaults of a request. */
 export interface ApiBackend {
   engine: EngineHost;
-  settings(): Promise<AppSettings>;
-}
-
-export function apiBackendOf(core: AppCore): ApiBackend {
-  return { engine: core.engine, settings: async () => AppSettings.parse(await core.handlers['settings.get']({})) };
+  handlers: Pick<AppHandlers, 'settings.get'>;
 }
 
 export interface ApiServerOptions {
@@ -53,25 +50,6 @@ export interface ApiServerOptions {
   /** Serve only this installed model (name or pack id); all installed models when absent. */
   model?: string;
   limits?: Partial<typeof DEFAULT_LIMITS>;
-}
-
-/** One finished request, for the server's log (the terminal, the app's live request log). */
-export interface ApiLogEntry {
-  id: string;
-  /** When it arrived (ms since the epoch). */
-  at: number;
-  method: string;
-  path: string;
-  status: number;
-  outcome: 'done' | 'cancelled' | 'error';
-  ms: number;
-  model?: string;
-  stream?: boolean;
-  promptTokens?: number;
-  completionTokens?: number;
-  /** Pieces of answer text the engine sent (about one per token), also for an answer that was cancelled. */
-  textEvents?: number;
-  error?: string;
 }
 
 export interface ApiServer {
@@ -93,6 +71,7 @@ const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 export async function startApiServer(options: ApiServerOptions): Promise<ApiServer> {
   const { backend, cors } = options;
   const { engine } = backend;
+  const appSettings = async () => AppSettings.parse(await backend.handlers['settings.get']({}));
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const host = options.host ?? '127.0.0.1';
   const exposed = !LOOPBACK.has(host);
@@ -207,7 +186,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   }
 
   async function modelCard(model: ModelSummary) {
-    const settings = await backend.settings();
+    const settings = await appSettings();
     const created = await stat(model.path).then(
       (s) => Math.floor(s.mtimeMs / 1000),
       () => 0,
@@ -242,7 +221,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     const body = parsed.data;
     const model = findModel(await servedModels(), body.model);
     const { turns, imageUrl } = promptOf(body.messages);
-    const settings = await backend.settings();
+    const settings = await appSettings();
     const id = completionId();
     Object.assign(entry, { id, model: model.name, stream: body.stream === true });
     const image = imageUrl === undefined ? undefined : await images.fileFor(imageUrl);
@@ -297,7 +276,8 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       signal?.addEventListener('abort', cancelled, { once: true });
       engine
         .whenReady()
-        .then(resolve, (e: Error) => reject(new ApiError(503, 'engine_unavailable', `The engine is unavailable: ${e.message}`)));
+        .then(resolve, (e: Error) => reject(new ApiError(503, 'engine_unavailable', `The engine is unavailable: ${e.message}`)))
+        .finally(() => signal?.removeEventListener('abort', cancelled));
     });
   }
 
@@ -377,6 +357,8 @@ async function readJson(request: IncomingMessage, maxBytes: number): Promise<unk
     request.on('data', onData);
     request.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     request.once('error', reject);
+    // A client that goes away mid-body: 'close' without 'end' (after 'end', this reject is a no-op).
+    request.once('close', () => reject(new ApiError(499, 'cancelled', 'The client closed the request.')));
   });
   try {
     return JSON.parse(text);

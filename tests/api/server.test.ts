@@ -8,7 +8,8 @@ import type { ChatCompletion, ChatCompletionChunk, ChatCompletionCreateParamsNon
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { METHOD_EXAMPLES } from '../../src/api/completions.js';
-import { apiBackendOf, startApiServer, type ApiLogEntry, type ApiServer } from '../../src/api/server.js';
+import { startApiServer, type ApiServer } from '../../src/api/server.js';
+import type { ApiLogEntry } from '../../src/shared/ipc-server.js';
 import { makeSyntheticCheckpoint } from '../../src/engine/checkpoint/synthetic.js';
 import { importCheckpoint, type ImportedPack } from '../../src/engine/pack/import.js';
 import { createAppCore, type AppCore } from '../../src/main/app-core.js';
@@ -68,7 +69,7 @@ beforeAll(async () => {
     restartBackoffMs: [50],
   });
   await core.start();
-  server = await startApiServer({ backend: apiBackendOf(core), port: 0, apiKey: KEY, limits: { queue: 4 } });
+  server = await startApiServer({ backend: core, port: 0, apiKey: KEY, limits: { queue: 4 } });
   server.onLog((entry) => log.push(entry));
   client = new OpenAI({ baseURL: server.baseUrl, apiKey: KEY, maxRetries: 0 });
   const pixels = Buffer.alloc(40 * 30 * 3);
@@ -411,7 +412,7 @@ describe('options', () => {
   it('--cors lets one origin in with CORS headers; --allow-file-urls takes file:// images; --model must be installed', async () => {
     const origin = 'http://localhost:5173';
     const other = await startApiServer({
-      backend: apiBackendOf(core),
+      backend: core,
       port: 0,
       apiKey: null,
       cors: origin,
@@ -454,6 +455,6 @@ describe('options', () => {
     } finally {
       await other.close();
     }
-    await expect(startApiServer({ backend: apiBackendOf(core), port: 0, model: 'llava-13b' })).rejects.toMatchObject({ status: 404 });
+    await expect(startApiServer({ backend: core, port: 0, model: 'llava-13b' })).rejects.toMatchObject({ status: 404 });
   });
 });
