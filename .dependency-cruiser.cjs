@@ -41,23 +41,25 @@ module.exports = {
     },
     {
       name: 'engine-not-hosts',
-      comment: 'The engine is plain Node that every host runs: it knows nothing of main, the renderer, the preload, the web host or the CLI.',
+      comment:
+        'The engine is plain Node that every host runs: it knows nothing of main, the renderer, the preload, the web host, the API server or the CLI.',
       severity: 'error',
       from: { path: '^src/engine/' },
-      to: { path: '^src/(main|renderer|preload|web|cli)/' },
+      to: { path: '^src/(main|renderer|preload|web|api|cli)/' },
     },
     {
       name: 'engine-without-electron',
-      comment: 'The engine runs as a plain Node child process too (CLI, web host, tests).',
+      comment: 'The engine runs as a plain Node child process too (CLI, web host, API server, tests).',
       severity: 'error',
-      from: { path: '^src/(engine|shared|cli|web)/' },
+      from: { path: '^src/(engine|shared|cli|web|api)/' },
       to: { path: '^node_modules/electron/' },
     },
     {
       name: 'hosts-use-engine-entry',
-      comment: 'Main and the web host talk to the engine process through messages; in their own process they use only src/engine/index.ts.',
+      comment:
+        'Main, the web host and the API server talk to the engine process through messages; in their own process they use only src/engine/index.ts.',
       severity: 'error',
-      from: { path: '^src/(main|web)/' },
+      from: { path: '^src/(main|web|api)/' },
       to: { path: '^src/engine/', pathNot: '^src/engine/index\\.ts$' },
     },
   ],

@@ -9,6 +9,7 @@ export default defineConfig({
       { test: { name: 'main', include: ['tests/main/**/*.test.ts'], environment: 'node' } },
       { test: { name: 'preload', include: ['tests/preload/**/*.test.ts'], environment: 'node' } },
       { test: { name: 'cli', include: ['tests/cli/**/*.test.ts'], environment: 'node', testTimeout: 120_000 } },
+      { test: { name: 'api', include: ['tests/api/**/*.test.ts'], environment: 'node', testTimeout: 120_000, hookTimeout: 120_000 } },
       { test: { name: 'architecture', include: ['tests/architecture/**/*.test.ts'], environment: 'node', testTimeout: 60_000 } },
       { test: { name: 'renderer', include: ['tests/renderer/**/*.test.tsx'], environment: 'happy-dom' } },
     ],

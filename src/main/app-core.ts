@@ -5,6 +5,7 @@ import type { AppEventName, AppEventPayload } from '../shared/ipc.js';
 import { EngineHost, type EngineHostOptions } from './engine-host.js';
 import type { Answerer } from './features/answerer.js';
 import { createFeatures, type ChooseSavePath } from './features/feature-handlers.js';
+import { LocalServer } from './features/local-server.js';
 import type { ModelInstaller } from './features/models.js';
 import { dispatchAppCall, engineCallHandlers, type AppHandlers } from './app-handlers.js';
 import { mkdirPrivate, PRIVATE_DIR_MODE } from './storage/atomicFile.js';
@@ -38,7 +39,7 @@ export interface AppCore {
    * launch installs the bundled model (progress as `models.progress`, like any import).
    */
   start(): Promise<void>;
-  /** Stops answers in flight (saved as interrupted) and shuts the engine down. */
+  /** Stops the local server and answers in flight (saved as interrupted), and shuts the engine down. */
   stop(): Promise<void>;
 }
 
@@ -73,7 +74,8 @@ export function createAppCore({ spawn, restartBackoffMs, userData, chooseSavePat
     list: () => engine.call('models.list', {}),
   };
   const features = createFeatures({ storage: openStorage(userData), answerer, models, chooseSavePath, samplesDir });
-  const handlers: AppHandlers = { ...engineCallHandlers(engine), ...features.handlers };
+  const localServer = new LocalServer({ engine, handlers: features.handlers });
+  const handlers: AppHandlers = { ...engineCallHandlers(engine), ...features.handlers, ...localServer.handlers };
 
   return {
     engine,
@@ -82,9 +84,11 @@ export function createAppCore({ spawn, restartBackoffMs, userData, chooseSavePat
     onEvent(sink) {
       const offStatus = engine.onStatus((status) => sink('engine.status', status));
       const offFeatures = features.onEvent(sink);
+      const offServer = localServer.onLog((entry) => sink('server.log', entry));
       return () => {
         offStatus();
         offFeatures();
+        offServer();
       };
     },
     async start() {
@@ -98,6 +102,7 @@ export function createAppCore({ spawn, restartBackoffMs, userData, chooseSavePat
       if (firstLaunch) await handlers['models.import']({ path: bundledModel });
     },
     async stop() {
+      await localServer.stop();
       features.stopAll();
       await engine.shutdown();
     },

@@ -199,7 +199,13 @@ export const CompareRequest = AskRequest.omit({ method: true }).extend({ methods
 export type CompareRequest = z.infer<typeof CompareRequest>;
 
 /** One method's answer: its text, the numbers under it, and its pruning trace. */
-export const Answer = z.object({ text: z.string(), stats: AnswerStats, trace: Trace });
+export const Answer = z.object({
+  text: z.string(),
+  stats: AnswerStats,
+  trace: Trace,
+  /** Why the answer ended: the end-of-sequence token, a stop string, the token limit (absent from older engines). */
+  finishReason: z.enum(['eos', 'stop', 'length', 'cancelled']).optional(),
+});
 export type Answer = z.infer<typeof Answer>;
 
 export const featureEngineCalls = {

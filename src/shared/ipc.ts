@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { call, type CallSpec } from './call.js';
 import { featureCalls, featureEngineCalls, featureEngineEvents, featureEvents, ModelSummary } from './ipc-features.js';
+import { serverCalls, serverEvents } from './ipc-server.js';
 import { Progress } from './progress.js';
 import { AppError, CodedError, resultOf, type Result } from './result.js';
 
@@ -82,11 +83,14 @@ export const appCalls = {
   'models.list': call(Empty, z.array(ModelSummary)),
   // App UI section (chat, images, compare, traces, exports, settings): src/shared/ipc-features.ts
   ...featureCalls,
+  // The local OpenAI-compatible server (Settings' switch): src/shared/ipc-server.ts
+  ...serverCalls,
 } satisfies CallTable;
 
 export const appEvents = {
   'engine.status': EngineStatus,
   ...featureEvents,
+  ...serverEvents,
 } satisfies EventTable;
 
 export type AppCalls = typeof appCalls;

@@ -50,6 +50,13 @@ describe('import boundaries', () => {
       'src/web/w.ts -> src/engine/trace/io.ts',
     ],
     [
+      'hosts-use-engine-entry',
+      { 'src/api/a.ts': ['../engine/runtime/engine'], 'src/engine/runtime/engine.ts': [] },
+      'src/api/a.ts -> src/engine/runtime/engine.ts',
+    ],
+    ['engine-not-hosts', { 'src/engine/e.ts': ['../api/a'], 'src/api/a.ts': [] }, 'src/engine/e.ts -> src/api/a.ts'],
+    ['renderer-imports-only-shared', { 'src/renderer/r.ts': ['../api/a'], 'src/api/a.ts': [] }, 'src/renderer/r.ts -> src/api/a.ts'],
+    [
       'src-not-tests-or-tools',
       { 'src/cli/c.ts': ['../../tests/helpers/h'], 'tests/helpers/h.ts': [] },
       'src/cli/c.ts -> tests/helpers/h.ts',
@@ -75,6 +82,7 @@ describe('import boundaries', () => {
       'src/engine/image/validate.ts': ['../../shared/b'],
       'src/main/m.ts': ['../engine/index', '../shared/a'],
       'src/web/w.ts': ['../main/m', '../engine/index'],
+      'src/api/a.ts': ['../main/m', '../engine/index', '../shared/a'],
       'src/cli/c.ts': ['../engine/image/validate', '../main/m'],
       'tests/t.ts': ['../src/engine/image/validate'],
     };

@@ -143,7 +143,7 @@ function progressTo(ctx: CallContext<'chat.ask' | 'chat.compare'>) {
 }
 
 function answer(result: AskResult) {
-  return { text: result.answer, stats: result.stats, trace: result.trace };
+  return { text: result.answer, stats: result.stats, trace: result.trace, finishReason: result.finishReason };
 }
 
 /**

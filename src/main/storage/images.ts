@@ -10,8 +10,8 @@ import { ImageError, validateImage as validateImageBytes, type ImageFormat, type
 /** Limits for images people drop, paste or pick: generous for photos and screenshots, small enough to decode safely. */
 export const IMAGE_LIMITS: ImageLimits = { maxBytes: 25 * 1024 * 1024, maxPixels: 50_000_000, maxAspectRatio: 32 };
 
-/** The one intake check for every way an image arrives (the engine's image validator, with the app's limits). */
-const validateImage = (bytes: Uint8Array) => validateImageBytes(bytes, IMAGE_LIMITS);
+/** The one intake check for every way an image arrives (the engine's image validator, with the app's limits): the store's and the API server's. */
+export const checkImage = (bytes: Uint8Array) => validateImageBytes(bytes, IMAGE_LIMITS);
 
 const THUMBNAIL_EDGE = 256;
 const FORMATS: ImageFormat[] = ['png', 'jpeg', 'webp', 'gif', 'tiff', 'avif', 'heif'];
@@ -25,7 +25,7 @@ export class ImageStore {
 
   /** Every image that comes in (dropped, pasted or picked in the renderer): validate, then store under the content hash. */
   async addBytes(bytes: Uint8Array): Promise<StoredImage> {
-    const image = await validateImage(bytes);
+    const image = await checkImage(bytes);
     const id = createHash('sha256').update(bytes).digest('hex');
     const file = this.file(id, image.format);
     // The thumbnail decodes every pixel, so it also catches files whose header is fine but whose data is not.
@@ -48,7 +48,7 @@ export class ImageStore {
   async info(id: string): Promise<StoredImage> {
     const file = await this.path(id);
     const bytes = await readFile(file);
-    const image = await validateImage(bytes);
+    const image = await checkImage(bytes);
     return { id, format: image.format, width: image.width, height: image.height, bytes: bytes.byteLength };
   }
 
