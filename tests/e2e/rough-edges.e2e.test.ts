@@ -33,7 +33,9 @@ beforeAll(async () => {
   image = await sharp({ create: { width: 160, height: 120, channels: 3, background: '#2a7' } })
     .png()
     .toBuffer();
-  const { conversations } = openStorage(userData);
+  const { conversations, settings } = openStorage(userData);
+  // A method string with characters a download name cannot keep (`:`, `,`), as the CLI and Settings accept it.
+  await settings.save({ ...(await settings.load()), method: 'fastv:k=2' });
   for (const title of ['Receipts from the trip to Lisbon', 'What is on the kitchen table?']) await conversations.create(title);
   host = await startWebHost({ rendererDir: BUILT.renderer, engineEntry: BUILT.engine, userData, port: 0, engineStdio: 'ignore' });
   browser = await launchChromium({ viewport: { width: 900, height: 600 } });
@@ -101,6 +103,63 @@ describe('layout at 900×600', () => {
     await nav('Chat').click();
   });
 });
+
+describe('inspector', () => {
+  it('has an opaque toolbar; an overlay export says the file name it saved and carries its layer and legend', async () => {
+    await page.getByRole('button', { name: 'New chat' }).click();
+    await drop([{ name: 'a.png', bytes: image }]);
+    await page.getByRole('img', { name: 'Attached 160×120 PNG' }).waitFor();
+    await question().fill('What colour is it?');
+    await question().press('Enter');
+    await expect.poll(lastStatus, { timeout: 60_000 }).toBe('done');
+    await page.getByRole('button', { name: 'Inspect pruning' }).last().click();
+    const dialog = page.getByRole('dialog', { name: 'Pruning inspector' });
+    const toolbar = dialog.getByRole('toolbar', { name: 'Inspector actions' });
+    await dialog.getByRole('slider', { name: 'Layer' }).waitFor();
+    // Text scrolled under the sticky toolbar must not show through it.
+    const alpha = await toolbar.evaluate((el) => {
+      const [, , , a] = getComputedStyle(el)
+        .backgroundColor.match(/[\d.]+/g)!
+        .map(Number);
+      return a ?? 1;
+    });
+    expect(alpha).toBe(1);
+    expect(await dialog.getByRole('region', { name: 'What you are looking at' }).textContent()).not.toMatch(/TTV|IGA/);
+
+    await dialog.getByRole('slider', { name: 'Layer' }).fill('3'); // layer 4
+    const download = page.waitForEvent('download');
+    await toolbar.getByRole('button', { name: 'Export overlay PNG' }).click();
+    const file = await download;
+    expect(file.suggestedFilename()).toMatch(/^overlay-fastv_k=2_r=0\.5-layer4-[0-9a-f]{8}\.png$/);
+    expect(await dialog.getByRole('status').filter({ hasText: 'Downloaded' }).textContent()).toBe(
+      `Downloaded ${file.suggestedFilename()} to your browser's downloads folder.`,
+    );
+    // The picture, then a white caption band with the title line and the legend's clear and dimmed swatches.
+    const { data, info } = await sharp((await file.path())!)
+      .removeAlpha()
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    expect(info.height - info.width).toBe(56);
+    const pixel = (x: number, y: number) => [...data.subarray((y * info.width + x) * 3, (y * info.width + x) * 3 + 3)];
+    expect(pixel(info.width - 2, info.width + 2)).toEqual([255, 255, 255]);
+    expect(pixel(14, info.width + 38)).toEqual([161, 161, 170]); // kept: the grey as it is
+    const dimmed = pixel((await legendSecondSwatchX(page)) + 4, info.width + 38);
+    expect(Math.max(...dimmed)).toBeLessThan(60); // pruned: the same grey under the overlay's shade
+    const title = data.subarray(info.width * 3 * (info.width + 8), info.width * 3 * (info.width + 24));
+    expect(Math.min(...title)).toBeLessThan(100); // dark text on the title line
+    await screenshots(page, 'inspector-fastv');
+    await page.keyboard.press('Escape');
+  });
+});
+
+/** Where the overlay caption's second swatch starts: after the first swatch's label, as the canvas measures it. */
+function legendSecondSwatchX(on: Page): Promise<number> {
+  return on.evaluate(() => {
+    const context = document.createElement('canvas').getContext('2d')!;
+    context.font = '14px sans-serif';
+    return 10 + 24 + context.measureText('kept: still read at this layer').width + 16;
+  });
+}
 
 describe('ran cleanly', () => {
   it('without script errors', () => {
