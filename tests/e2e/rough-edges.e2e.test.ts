@@ -104,6 +104,38 @@ describe('layout at 900×600', () => {
   });
 });
 
+describe('errors that say what is wrong and go away', () => {
+  it('a refused image holds the question back until it is removed', async () => {
+    await page.getByRole('button', { name: 'New chat' }).click();
+    await question().fill('What does the scan say?');
+    await drop([{ name: 'scan.pdf', bytes: Buffer.from('%PDF-1.7 a scanned page'), type: 'application/pdf' }]);
+    const refused = page.getByTestId('composer').getByRole('alert');
+    await expect
+      .poll(() => refused.textContent())
+      .toMatch(
+        /^scan\.pdf was not attached: This file is not an image the app reads \(it takes PNG, JPEG, WebP, GIF, TIFF, AVIF or HEIF \(AV1\)\)\./,
+      );
+    await question().press('Enter');
+    await page.waitForTimeout(300);
+    expect(await page.getByRole('list', { name: 'Messages' }).getByText('What does the scan say?').count()).toBe(0);
+    expect(await question().inputValue()).toBe('What does the scan say?');
+    await screenshots(page, 'composer-refused');
+    await refused.getByRole('button', { name: 'Remove' }).click();
+    expect(await page.getByRole('button', { name: 'Send' }).isDisabled()).toBe(false);
+    await question().fill('');
+  });
+
+  it('a file that is not a trace says so in words, and the message stays behind with its conversation', async () => {
+    await page.getByRole('button', { name: 'What is on the kitchen table?', exact: true }).click();
+    await pick(page.getByLabel('Open trace file…'), 'notes.json', '{"hello": "world"}');
+    const alert = page.getByRole('alert').filter({ hasText: 'notes.json' });
+    expect(await alert.textContent()).toContain('notes.json could not be opened: not a trace file: a pruning trace is a JSON object');
+    await screenshots(page, 'trace-file-refused');
+    await page.getByRole('button', { name: 'New chat' }).click();
+    expect(await alert.count()).toBe(0);
+  });
+});
+
 describe('inspector', () => {
   it('has an opaque toolbar; an overlay export says the file name it saved and carries its layer and legend', async () => {
     await page.getByRole('button', { name: 'New chat' }).click();
