@@ -104,6 +104,43 @@ describe('layout at 900×600', () => {
   });
 });
 
+describe('conversation titles', () => {
+  it('read in full at 900 px: Rename and ✕ appear only on hover or keyboard focus', async () => {
+    await nav('Chat').click();
+    const title = page.getByRole('button', { name: 'Receipts from the trip to Lisbon', exact: true });
+    const row = page.getByRole('listitem').filter({ has: title });
+    const rename = row.getByRole('button', { name: 'Rename Receipts from the trip to Lisbon' });
+    // Seen: no ancestor up to the row makes it transparent (opacity multiplies down, it is not inherited).
+    const shown = (button: Locator) =>
+      button.evaluate((el) => {
+        let opacity = 1;
+        for (let node: Element | null = el; node && node.tagName !== 'LI'; node = node.parentElement)
+          opacity *= Number(getComputedStyle(node).opacity);
+        return opacity === 1 && el.getBoundingClientRect().width > 0;
+      });
+    // Nothing covers the title at rest: it spans the row, and the actions are invisible.
+    const [titleBox, rowBox] = [(await title.boundingBox())!, (await row.boundingBox())!];
+    expect(titleBox.width).toBeGreaterThan(rowBox.width - 2);
+    expect(await shown(rename)).toBe(false);
+    await page.mouse.move(0, 0);
+    await row.hover();
+    await expect.poll(() => shown(rename)).toBe(true);
+    await screenshots(page, 'conversations-hover');
+    await page.mouse.move(600, 300);
+    await expect.poll(() => shown(rename)).toBe(false);
+    // Keyboard: Tab from the title reaches Rename, and it shows while focused.
+    await title.focus();
+    await expect.poll(() => shown(rename)).toBe(true);
+    await page.keyboard.press('Tab');
+    expect(await rename.evaluate((el) => el === document.activeElement)).toBe(true);
+    expect(await shown(rename)).toBe(true);
+    await page.keyboard.press('Tab');
+    expect(
+      await row.getByRole('button', { name: 'Delete Receipts from the trip to Lisbon' }).evaluate((el) => el === document.activeElement),
+    ).toBe(true);
+  });
+});
+
 describe('errors that say what is wrong and go away', () => {
   it('a refused image holds the question back until it is removed', async () => {
     await page.getByRole('button', { name: 'New chat' }).click();
