@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ImageFormat } from './images.js';
 
 /**
  * Conversations as stored on disk (one JSON file each) and as the renderer sees them.
@@ -99,7 +100,7 @@ export type ConversationSummary = z.infer<typeof ConversationSummary>;
 /** What the image store tells the renderer about an accepted image. */
 export const StoredImage = z.object({
   id: ImageId,
-  format: z.enum(['png', 'jpeg', 'webp', 'gif', 'tiff', 'avif', 'heif']),
+  format: ImageFormat,
   width: z.number().int().positive(),
   height: z.number().int().positive(),
   bytes: z.number().int().positive(),

@@ -108,7 +108,8 @@ export const featureCalls = {
   'traces.read': call(z.object({ text: z.string().max(64 * 1024 * 1024) }), Trace),
 
   'export.trace': call(z.object({ traceId: Id, format: z.enum(['json', 'csv']) }), Saved),
-  'export.overlay': call(z.object({ traceId: Id, png: Base64 }), Saved),
+  /** `layer`: the 1-based decoder layer the overlay shows (named in the file name). */
+  'export.overlay': call(z.object({ traceId: Id, png: Base64, layer: z.number().int().min(1).max(1000).optional() }), Saved),
   'export.conversation': call(z.object({ id: Id, format: z.enum(['markdown', 'json']) }), Saved),
 
   /** Converts a Hugging Face checkpoint folder (on the host machine) into a model pack; progress as `models.progress`. */

@@ -6,17 +6,22 @@ export function traceToJson(trace: Trace): string {
   return JSON.stringify(trace, null, 2);
 }
 
-/** Parse and validate a trace file; the error names the first problem. */
+/**
+ * Parse and validate a trace file. The error says in words what the file is not (prefixes `not a trace
+ * file`, `unsupported trace version`, `invalid trace`), naming the first problem.
+ */
 export function readTrace(text: string): Trace {
   let data: unknown;
   try {
     data = JSON.parse(text);
   } catch (err) {
-    throw new Error(`not a trace file: ${(err as Error).message}`);
+    throw new Error(`not a trace file: it is not JSON (${(err as Error).message})`);
   }
-  const version = (data as { version?: unknown } | null)?.version;
+  const version = data !== null && typeof data === 'object' ? (data as { version?: unknown }).version : undefined;
+  if (typeof version !== 'number')
+    throw new Error('not a trace file: a pruning trace is a JSON object with a "version" number, and this file has none');
   if (version !== 1 && version !== TRACE_VERSION)
-    throw new Error(`unsupported trace version ${JSON.stringify(version)?.slice(0, 40)} (this build reads versions 1 to ${TRACE_VERSION})`);
+    throw new Error(`unsupported trace version ${version}: this build reads versions 1 to ${TRACE_VERSION}`);
   data = migrateTrace(data);
   const parsed = Trace.safeParse(data);
   if (!parsed.success) {

@@ -204,6 +204,17 @@ describe('cancellation and bad input', () => {
     writeFileSync(path, JSON.stringify(value));
   };
 
+  it('a folder that does not exist, a file, and a folder with no config.json are each named for what they are', async () => {
+    const missing = join(root, 'no-such-folder');
+    await expect(importCheckpoint(missing, join(root, 'store-missing'))).rejects.toThrow(`${missing} does not exist`);
+    const file = join(root, 'a-file.txt');
+    writeFileSync(file, 'hello');
+    await expect(importCheckpoint(file, join(root, 'store-missing'))).rejects.toThrow(`${file} is a file, not a checkpoint folder`);
+    const empty = mkdtempSync(join(root, 'empty-'));
+    await expect(importCheckpoint(empty, join(root, 'store-missing'))).rejects.toThrow(`${empty}: no config.json`);
+    expect(existsSync(join(root, 'store-missing'))).toBe(false);
+  });
+
   it('truncated safetensors', async () => {
     await expectRejectedBeforeBuild(
       'truncated',

@@ -1,4 +1,5 @@
 import sharp, { type Metadata } from 'sharp';
+import { type ImageFormat, SUPPORTED_IMAGE_NAMES } from '../../shared/images.js';
 import { CodedError } from '../../shared/result.js';
 
 /**
@@ -7,7 +8,7 @@ import { CodedError } from '../../shared/result.js';
  * ImageError with a message a user can act on. Decoding failures later on are reported the same way.
  */
 
-export type ImageFormat = 'png' | 'jpeg' | 'webp' | 'gif' | 'tiff' | 'avif' | 'heif';
+export type { ImageFormat };
 export type ImageProblem = 'empty' | 'not-an-image' | 'unsupported-format' | 'corrupt' | 'too-large';
 
 /** A bad image; `invalid-request` so the reason survives IPC. */
@@ -78,9 +79,12 @@ export async function validateImage(buffer: Uint8Array, given: Partial<ImageLimi
   }
   const sniffed = sniffFormat(buffer);
   if (sniffed === undefined)
-    throw new ImageError('not-an-image', 'This file is not an image (supported: PNG, JPEG, WebP, GIF, TIFF, AVIF, HEIF).');
+    throw new ImageError('not-an-image', `This file is not an image the app reads (it takes ${SUPPORTED_IMAGE_NAMES}).`);
   if (sniffed === 'heic' || sniffed === 'bmp' || sniffed === 'svg' || sniffed === 'ico') {
-    throw new ImageError('unsupported-format', `${sniffed.toUpperCase()} images are not supported; convert it to PNG or JPEG.`);
+    throw new ImageError(
+      'unsupported-format',
+      `${sniffed.toUpperCase()} images are not supported (the app takes ${SUPPORTED_IMAGE_NAMES}); convert it to PNG or JPEG.`,
+    );
   }
   let meta: Metadata;
   try {

@@ -53,6 +53,12 @@ const TOKENIZER_FILES = [
 ];
 
 export async function readCheckpoint(dir: string): Promise<Checkpoint> {
+  const kind = await stat(dir).then(
+    (s) => (s.isDirectory() ? 'folder' : 'file'),
+    () => 'missing',
+  );
+  if (kind === 'missing') throw new CheckpointError(`${dir} does not exist (expected a Hugging Face LLaVA checkpoint folder)`);
+  if (kind === 'file') throw new CheckpointError(`${dir} is a file, not a checkpoint folder (choose the folder that holds config.json)`);
   if (!(await isFile(join(dir, 'config.json')))) {
     throw new CheckpointError(`${dir}: no config.json (expected a Hugging Face LLaVA-1.5 or LLaVA-NeXT checkpoint folder)`);
   }

@@ -35,3 +35,11 @@ export function fileNameFor(title: string, extension: string): string {
       .slice(0, 60) || 'export';
   return `${base}.${extension}`;
 }
+
+/**
+ * A suggested file name as every save path keeps it: characters a browser download or a file system
+ * would change (`:` `/` `\\` `*` `?` spaces...) become `_` here, so the name the app reports is the name saved.
+ */
+export function safeFileName(name: string): string {
+  return name.replace(/[^A-Za-z0-9._=+-]/g, '_');
+}

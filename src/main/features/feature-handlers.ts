@@ -9,7 +9,7 @@ import type { Storage } from '../storage/index.js';
 import type { Answerer } from './answerer.js';
 import { ChatService } from './chat.js';
 import { CompareService } from './compare.js';
-import { conversationToMarkdown, fileNameFor } from './exports.js';
+import { conversationToMarkdown, fileNameFor, safeFileName } from './exports.js';
 import { expandHome, ModelImports, type ModelInstaller } from './models.js';
 import { loadSamples } from './samples.js';
 
@@ -60,11 +60,11 @@ export function createFeatures({ storage, answerer, models, chooseSavePath, hfEn
   const { conversations, images, settings, traces } = storage;
 
   async function save(suggestedName: string, data: string | Uint8Array): Promise<Saved> {
+    const fileName = safeFileName(suggestedName);
     if (!chooseSavePath) {
-      const fileName = suggestedName.replace(/[/\\]/g, '_');
       return { path: null, download: { fileName, mimeType: mimeTypeOf(fileName), data: Buffer.from(data).toString('base64') } };
     }
-    const path = await chooseSavePath(suggestedName);
+    const path = await chooseSavePath(fileName);
     if (path) await writeFileAtomic(path, data);
     return { path };
   }
@@ -131,9 +131,10 @@ export function createFeatures({ storage, answerer, models, chooseSavePath, hfEn
         format === 'json' ? traceToJson(trace) : traceToTokenCsv(trace),
       );
     },
-    'export.overlay': async ({ traceId, png }) => {
+    'export.overlay': async ({ traceId, png, layer }) => {
       const trace = await traces.get(traceId);
-      return save(`overlay-${trace.method.label}-${traceId.slice(0, 8)}.png`, await pngBytes(png));
+      const at = layer === undefined ? '' : `-layer${layer}`;
+      return save(`overlay-${trace.method.label}${at}-${traceId.slice(0, 8)}.png`, await pngBytes(png));
     },
     'models.import': ({ path }) => announced(keepingModelInUse(() => imports.import(expandHome(path)))),
     'models.download': ({ repoId }) => announced(keepingModelInUse(() => imports.download(repoId))),

@@ -3,6 +3,7 @@ import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { ImageId, type StoredImage } from '../../shared/conversation.js';
+import { IMAGE_FORMATS } from '../../shared/images.js';
 import { mkdirPrivate, writeFileAtomic } from './atomicFile.js';
 import { StorageError } from './errors.js';
 import { ImageError, validateImage as validateImageBytes, type ImageFormat, type ImageLimits } from '../../engine/index.js';
@@ -14,7 +15,7 @@ export const IMAGE_LIMITS: ImageLimits = { maxBytes: 25 * 1024 * 1024, maxPixels
 export const checkImage = (bytes: Uint8Array) => validateImageBytes(bytes, IMAGE_LIMITS);
 
 const THUMBNAIL_EDGE = 256;
-const FORMATS: ImageFormat[] = ['png', 'jpeg', 'webp', 'gif', 'tiff', 'avif', 'heif'];
+const FORMATS: ImageFormat[] = IMAGE_FORMATS.map((f) => f.format);
 
 /**
  * Content-addressed image store: `<dir>/<sha256>.<ext>` plus `<dir>/thumbs/<sha256>.webp`. The same

@@ -222,7 +222,28 @@ describe('chat feature over the real feature handlers', () => {
     fireEvent.click(within(dialog).getByRole('button', { name: 'Close inspector' }));
     const broken = { ...makeTrace(), layers: makeTrace().layers.slice(1) };
     fireEvent.change(input, { target: { files: [new File([JSON.stringify(broken)], 'bad.json')] } });
-    expect((await screen.findByRole('alert')).textContent).toMatch(/invalid trace/);
+    expect((await screen.findByRole('alert')).textContent).toMatch(/bad\.json could not be opened: invalid trace/);
+  });
+
+  it('says in words what a wrong trace file is not, and lets the message go: dismissed, or left behind with its conversation', async () => {
+    const { file } = await mount(new ScriptedAnswerer(['A', 'square.']));
+    const wrong = () =>
+      fireEvent.change(screen.getByLabelText('Open trace file…'), { target: { files: [new File(['{"hello": "world"}'], 'notes.json')] } });
+    wrong();
+    const alert = await screen.findByRole('alert');
+    expect(alert.textContent).toContain(
+      'notes.json could not be opened: not a trace file: a pruning trace is a JSON object with a "version" number, and this file has none.',
+    );
+    expect(alert.textContent).not.toMatch(/undefined/);
+    fireEvent.click(within(alert).getByRole('button', { name: 'Dismiss' }));
+    expect(screen.queryByRole('alert')).toBeNull();
+    // Left behind with the conversation it was opened over.
+    await ask(file, 'What is this?');
+    await waitFor(() => expect(screen.getByTestId('answer-text').textContent).toBe('A square.'), { timeout: 3000 });
+    wrong();
+    await screen.findByRole('alert');
+    fireEvent.click(screen.getByRole('button', { name: 'New chat' }));
+    await waitFor(() => expect(screen.queryByRole('alert')).toBeNull());
   });
 
   it('a view that throws shows the problem inline with a retry, not a blank window', async () => {

@@ -5,6 +5,7 @@ import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-li
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { AnswerStats, AssistantMessage, Message, StoredImage } from '../../../src/shared/conversation.js';
 import { Composer } from '../../../src/renderer/features/chat/Composer.js';
+import { IMAGE_ACCEPT } from '../../../src/shared/images.js';
 import { ConversationList } from '../../../src/renderer/features/chat/ConversationList.js';
 import { MessageList } from '../../../src/renderer/features/chat/MessageList.js';
 import { statItems } from '../../../src/renderer/features/chat/StatsRow.js';
@@ -224,14 +225,41 @@ describe('composer', () => {
     for (const call of p.onAttach.mock.calls as unknown as File[][]) expect(call[0]).toBe(file);
   });
 
-  it('shows a rejected image inline and stays usable', async () => {
-    const p = { ...props(), onAttach: vi.fn(async () => Promise.reject(new Error('Not a PNG, JPEG or WebP image.'))) };
+  it('keeps the question unsent while an image was refused, until it is removed or replaced', async () => {
+    let refuse = true;
+    const p = {
+      ...props(),
+      onAttach: vi.fn(async () => (refuse ? Promise.reject(new Error('This file is not an image the app reads.')) : undefined)),
+    };
     render(<Composer {...p} />);
+    fireEvent.change(screen.getByLabelText('Question'), { target: { value: 'What is in it?' } });
+    fireEvent.drop(screen.getByTestId('composer'), { dataTransfer: { files: [new File(['%PDF'], 'scan.pdf')] } });
+    expect((await screen.findByRole('alert')).textContent).toMatch(
+      /^scan\.pdf was not attached: This file is not an image the app reads\./,
+    );
+    const send = screen.getByRole('button', { name: 'Send' }) as HTMLButtonElement;
+    expect(send.disabled).toBe(true);
+    fireEvent.keyDown(screen.getByLabelText('Question'), { key: 'Enter' });
+    expect(p.onSend).not.toHaveBeenCalled();
+    // Replaced by an image that is accepted: the question may go.
+    refuse = false;
     fireEvent.drop(screen.getByTestId('composer'), { dataTransfer: { files: [png()] } });
-    expect((await screen.findByRole('alert')).textContent).toBe('Not a PNG, JPEG or WebP image.');
-    fireEvent.change(screen.getByLabelText('Question'), { target: { value: 'still works' } });
-    fireEvent.click(screen.getByRole('button', { name: 'Send' }));
-    expect(p.onSend).toHaveBeenCalledWith('still works');
+    await waitFor(() => expect(send.disabled).toBe(false));
+    expect(screen.queryByRole('alert')).toBeNull();
+    // Refused again, then removed: the question goes as it is.
+    refuse = true;
+    fireEvent.drop(screen.getByTestId('composer'), { dataTransfer: { files: [png()] } });
+    await waitFor(() => expect(send.disabled).toBe(true));
+    fireEvent.click(within(screen.getByRole('alert')).getByRole('button', { name: 'Remove' }));
+    fireEvent.click(send);
+    expect(p.onSend).toHaveBeenCalledWith('What is in it?');
+    expect((screen.getByLabelText('Question') as HTMLTextAreaElement).value).toBe('What is in it?');
+  });
+
+  it('offers in the picker every format the app reads', () => {
+    render(<Composer {...props()} />);
+    expect(screen.getByLabelText('Choose an image').getAttribute('accept')).toBe(IMAGE_ACCEPT);
+    for (const type of ['image/gif', 'image/tiff', 'image/avif', 'image/heif']) expect(IMAGE_ACCEPT.split(',')).toContain(type);
   });
 
   it('shows thumbnails with remove, and Stop while busy', () => {

@@ -2,8 +2,8 @@ import { cleanup, fireEvent, render, screen, within } from '@testing-library/rea
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AnswerStats } from '../../../src/shared/conversation.js';
 import { statItems } from '../../../src/renderer/features/chat/StatsRow.js';
-import { layerChartOption } from '../../../src/renderer/features/inspector/charts.js';
-import { Inspector } from '../../../src/renderer/features/inspector/Inspector.js';
+import { histogramOption, layerChartOption } from '../../../src/renderer/features/inspector/charts.js';
+import { Inspector, PRUNED_FILL } from '../../../src/renderer/features/inspector/Inspector.js';
 import { traceToView } from '../../../src/renderer/features/inspector/traceAdapter.js';
 import { describeToken, droppedAfter, positionHistogram, presentAt } from '../../../src/renderer/features/inspector/traceView.js';
 import { Trace, visualTokensAt } from '../../../src/shared/trace.js';
@@ -131,7 +131,7 @@ describe('Inspector', () => {
     fireEvent.mouseEnter(container.querySelector(`[data-patch="${droppedEarly}"]`)!);
     const card = screen.getByTestId('patch-card');
     expect(card.textContent).toContain('dropped after layer 3');
-    expect(card.textContent).toContain(`COMBINED ${view.steps[0].scores.combined![droppedEarly]!.toFixed(4)}`);
+    expect(card.textContent).toContain(`combined ${view.steps[0].scores.combined![droppedEarly]!.toFixed(4)}`);
     expect(within(card).getAllByRole('listitem')).toHaveLength(1);
 
     const survivor = view.steps[1].kept[0];
@@ -177,6 +177,64 @@ describe('Inspector', () => {
     expect((await screen.findByRole('alert')).textContent).toContain('disk full');
     expect(calls).toEqual(['json', 'csv']);
     expect((screen.getByRole('button', { name: 'Export overlay PNG' }) as HTMLButtonElement).disabled).toBe(true);
+  });
+});
+
+/** The fixture as FastV records it: one attention probe after layer K, the attention doubling as the score, no TTV. */
+function fastvTrace(): Trace {
+  const trace = makeTrace({ stages: [{ afterLayer: 2, keep: 8 }] });
+  trace.method = { label: 'fastv', spec: { llm: { kind: 'fastv', k: 2, r: 0.5, positions: 'original' } } };
+  for (const layer of trace.layers) {
+    if (layer.scores) layer.scores = { attention: layer.scores.attention, score: layer.scores.attention };
+  }
+  return Trace.parse(trace);
+}
+
+describe('Inspector explains what it shows', () => {
+  it("explains the method that ran: FastV by its last-token attention, never TransPrune's TTV and IGA", () => {
+    render(<Inspector view={traceToView(fastvTrace())} />);
+    const explained = screen.getByRole('region', { name: 'What you are looking at' }).textContent!;
+    expect(explained).toMatch(/FastV/);
+    expect(explained).toMatch(/attention the last token of the prompt pays/);
+    expect(explained).not.toMatch(/TTV|IGA/);
+    const heatmaps = screen.getAllByRole('img', { name: /heatmap/ }).map((h) => h.getAttribute('aria-label'));
+    expect(heatmaps).toHaveLength(1);
+    expect(heatmaps[0]).toMatch(/^Last-token attention heatmap/);
+  });
+
+  it('explains TransPrune by TTV and IGA and names its three heatmaps so', () => {
+    render(<Inspector view={buildTrace()} />);
+    const explained = screen.getByRole('region', { name: 'What you are looking at' }).textContent!;
+    expect(explained).toMatch(/TTV.*token transition variation/);
+    expect(explained).toMatch(/IGA.*instruction-guided attention/);
+    const titles = screen.getAllByRole('img', { name: /heatmap/ }).map((h) => h.getAttribute('aria-label')!.split(' heatmap')[0]);
+    expect(new Set(titles)).toEqual(new Set(['Accumulated TTV', 'IGA', 'Combined score']));
+  });
+
+  it('titles the charts, names the histogram axes, and labels the layer slider', () => {
+    render(<Inspector view={buildTrace()} />);
+    for (const title of ['Visual tokens and compute per layer', 'Kept patches by row and by column at layer 8'])
+      expect(
+        within(screen.getByRole('figure', { name: title }))
+          .getByRole('img')
+          .querySelector('svg'),
+      ).not.toBeNull();
+    const option = histogramOption({ rows: [1, 2], cols: [2, 1] }) as { xAxis: { name: string }; yAxis: { name: string } };
+    expect(option.xAxis.name).toMatch(/row.*column/);
+    expect(option.yAxis.name).toBe('kept patches');
+    const slider = screen.getByRole('slider', { name: 'Layer' });
+    fireEvent.change(slider, { target: { value: '2' } });
+    expect(screen.getByRole('slider', { name: 'Layer' }).getAttribute('aria-valuetext')).toBe('Layer 3: 16 of 16 tokens kept');
+  });
+
+  it("draws each legend swatch as a patch of picture, the pruned one under the overlay's own shade", () => {
+    render(<Inspector view={buildTrace()} />);
+    const swatches = [...screen.getByRole('list', { name: 'Patch legend' }).querySelectorAll<HTMLElement>('[data-swatch]')];
+    expect(swatches.map((s) => s.dataset.swatch)).toEqual(['kept', 'pruned', 'pointer']);
+    // The same picture under every swatch (no empty bordered box that reads as a checkbox).
+    for (const swatch of swatches) expect(swatch.className).toMatch(/bg-gradient/);
+    expect(swatches[0].className).not.toMatch(/\bborder\b/);
+    expect((swatches[1].firstElementChild as HTMLElement).style.background).toBe(PRUNED_FILL);
   });
 });
 

@@ -19,6 +19,10 @@ type Mode = 'chat' | 'compare';
 
 /** The chat slot: a conversation (or the compare mode), with the inspector on top when opened. */
 export function ChatFeature(props: ViewProps) {
+  const { state } = useChat();
+  // A file that could not be opened is shown over the conversation it was opened in, not carried to the next one.
+  const [traceError, setTraceError] = useState<{ message: string; over?: string } | null>(null);
+  const shownTraceError = traceError?.over === state.active?.id ? traceError?.message : undefined;
   const [mode, setMode] = useState<Mode>('chat');
   const [inspecting, setInspecting] = useState<InspectSource | null>(null);
   const [compareStart, setCompareStart] = useState<CompareStart>();
@@ -46,9 +50,28 @@ export function ChatFeature(props: ViewProps) {
         </div>
         <div className="flex min-w-0 items-center gap-2">
           <ModelPicker models={props.models} />
-          <OpenTraceButton onOpen={(trace) => setInspecting({ trace })} />
+          <OpenTraceButton
+            onOpen={(trace) => setInspecting({ trace })}
+            onError={(message) => setTraceError(message ? { message, over: state.active?.id } : null)}
+          />
         </div>
       </div>
+      {shownTraceError && (
+        <p
+          role="alert"
+          className="flex items-start gap-2 border-b border-red-200 bg-red-50 px-3 py-1.5 text-sm text-red-700 dark:border-red-900 dark:bg-red-950 dark:text-red-200"
+        >
+          <span className="min-w-0 flex-1 wrap-anywhere">{shownTraceError}</span>
+          <button
+            type="button"
+            aria-label="Dismiss"
+            onClick={() => setTraceError(null)}
+            className="shrink-0 rounded px-1 hover:bg-red-100 dark:hover:bg-red-900"
+          >
+            ✕
+          </button>
+        </p>
+      )}
       {mode === 'chat' ? (
         <ChatMode {...props} onInspect={setInspecting} onCompare={compare} />
       ) : (
@@ -198,31 +221,24 @@ function useModelInput(messages: Message[] | undefined): ModelInputView | undefi
   return input;
 }
 
-function OpenTraceButton({ onOpen }: { onOpen(trace: Trace): void }) {
+/** Opens a trace file in the inspector; a file that is not a trace goes to `onError` in words (null once one opens). */
+function OpenTraceButton({ onOpen, onError }: { onOpen(trace: Trace): void; onError(message: string | null): void }) {
   const client = useClient();
-  const [error, setError] = useState<string | null>(null);
   async function open(event: ChangeEvent<HTMLInputElement>) {
     const file = event.target.files?.[0];
     event.target.value = '';
     if (!file) return;
     try {
       onOpen(await callOrThrow(client, 'traces.read', { text: await file.text() }));
-      setError(null);
+      onError(null);
     } catch (err) {
-      setError((err as Error).message);
+      onError(`${file.name} could not be opened: ${(err as Error).message}.`);
     }
   }
   return (
-    <div className="flex items-center gap-2">
-      {error && (
-        <span role="alert" className="text-xs text-red-600">
-          {error}
-        </span>
-      )}
-      <label className="cursor-pointer rounded-md px-2 py-1 text-sm text-zinc-600 hover:bg-zinc-100 dark:text-zinc-300 dark:hover:bg-zinc-800">
-        Open trace file…
-        <input type="file" accept="application/json,.json" className="sr-only" onChange={(e) => void open(e)} />
-      </label>
-    </div>
+    <label className="cursor-pointer whitespace-nowrap rounded-md px-2 py-1 text-sm text-zinc-600 hover:bg-zinc-100 dark:text-zinc-300 dark:hover:bg-zinc-800">
+      Open trace file…
+      <input type="file" accept="application/json,.json" className="sr-only" onChange={(e) => void open(e)} />
+    </label>
   );
 }

@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState, type ClipboardEvent, type DragEvent, type FormEvent, type KeyboardEvent } from 'react';
 import type { StoredImage } from '../../../shared/conversation.js';
-import { ErrorText } from '../common/ErrorText.js';
+import { IMAGE_ACCEPT } from '../../../shared/images.js';
 
 export interface Attachment {
   image: StoredImage;
@@ -22,7 +22,6 @@ interface ComposerProps {
   onStop(): void;
 }
 
-const ACCEPT = 'image/png,image/jpeg,image/webp';
 const ONE_IMAGE = 'LLaVA-1.5 answers about one image per question';
 
 /**
@@ -31,21 +30,22 @@ const ONE_IMAGE = 'LLaVA-1.5 answers about one image per question';
  */
 export function Composer({ attachments, busy, disabledReason, onAttach, onRemoveAttachment, onSend, onStop }: ComposerProps) {
   const [text, setText] = useState('');
-  const [error, setError] = useState<string | null>(null);
+  // An image that was not accepted holds the question back: sent without it, the answer would not be about it.
+  const [rejected, setRejected] = useState<{ name: string; reason: string } | null>(null);
   const [note, setNote] = useState<string | null>(null);
   const [sending, setSending] = useState(false);
   const [dragDepth, setDragDepth] = useState(0);
   const picker = useRef<HTMLInputElement>(null);
-  const canSend = !busy && !sending && !disabledReason && (text.trim() !== '' || attachments.length > 0);
+  const canSend = !busy && !sending && !disabledReason && !rejected && (text.trim() !== '' || attachments.length > 0);
 
   useStopOnEscape(busy, onStop);
 
   async function attach(files: File[]) {
     if (files.length === 0) return;
-    setError(null);
     const replacing = attachments.length > 0;
     try {
       await onAttach(files[0]);
+      setRejected(null);
       setNote(
         files.length > 1
           ? `${ONE_IMAGE}: attached the first of the ${files.length}.`
@@ -54,7 +54,8 @@ export function Composer({ attachments, busy, disabledReason, onAttach, onRemove
             : null,
       );
     } catch (err) {
-      setError((err as Error).message);
+      setNote(null);
+      setRejected({ name: files[0].name, reason: (err as Error).message });
     }
   }
 
@@ -152,7 +153,21 @@ export function Composer({ attachments, busy, disabledReason, onAttach, onRemove
           {note}
         </p>
       )}
-      <ErrorText message={error} className="px-2" />
+      {rejected && (
+        <div role="alert" className="flex items-start gap-2 px-2 text-sm text-red-600 dark:text-red-400">
+          <p className="min-w-0 flex-1 wrap-anywhere">
+            {rejected.name || 'The image'} was not attached: {rejected.reason} The question waits until you remove it or attach another
+            image.
+          </p>
+          <button
+            type="button"
+            onClick={() => setRejected(null)}
+            className="shrink-0 rounded-md border border-red-300 px-2 py-0.5 text-xs dark:border-red-800"
+          >
+            Remove
+          </button>
+        </div>
+      )}
       {disabledReason && <p className="px-2 text-sm text-amber-600">{disabledReason}</p>}
       <div className="flex items-center justify-between">
         <button
@@ -165,7 +180,7 @@ export function Composer({ attachments, busy, disabledReason, onAttach, onRemove
         <input
           ref={picker}
           type="file"
-          accept={ACCEPT}
+          accept={IMAGE_ACCEPT}
           hidden
           aria-label="Choose an image"
           onChange={(e) => {

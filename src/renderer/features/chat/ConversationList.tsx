@@ -109,49 +109,53 @@ function ConversationItem({ conversation, active, onSelect, onRename, onDelete }
   }
 
   return (
-    <li
-      className={`group flex items-center gap-1 rounded-md ${active ? 'bg-zinc-200 dark:bg-zinc-800' : 'hover:bg-zinc-100 dark:hover:bg-zinc-900'}`}
-    >
+    <li className={`group relative rounded-md ${active ? 'bg-zinc-200 dark:bg-zinc-800' : 'hover:bg-zinc-100 dark:hover:bg-zinc-900'}`}>
       <button
         type="button"
         aria-current={active ? 'page' : undefined}
         onClick={() => onSelect(conversation.id)}
-        className="min-w-0 flex-1 truncate px-2 py-1.5 text-left text-sm"
+        title={conversation.title}
+        className="block w-full truncate rounded-md px-2 py-1.5 text-left text-sm"
       >
         {conversation.title}
       </button>
-      {confirming ? (
-        <>
-          <button
-            type="button"
-            className={`${iconButton} text-red-600`}
-            onClick={() => onDelete(conversation.id)}
-            aria-label={`Confirm delete ${conversation.title}`}
-          >
-            Delete
-          </button>
-          <button type="button" className={iconButton} onClick={() => setConfirming(false)}>
-            Keep
-          </button>
-        </>
-      ) : (
-        <>
-          <button
-            type="button"
-            className={iconButton}
-            onClick={() => {
-              setTitle(conversation.title);
-              setEditing(true);
-            }}
-            aria-label={`Rename ${conversation.title}`}
-          >
-            Rename
-          </button>
-          <button type="button" className={iconButton} onClick={() => setConfirming(true)} aria-label={`Delete ${conversation.title}`}>
-            ✕
-          </button>
-        </>
-      )}
+      {/* Over the title's end, shown on hover or keyboard focus only, so at rest the whole width is the title's. */}
+      <div
+        className={`absolute inset-y-0 right-0 flex items-center gap-0.5 rounded-r-md bg-inherit pl-1 pr-0.5 ${confirming ? '' : 'opacity-0 group-focus-within:opacity-100 group-hover:opacity-100'}`}
+      >
+        {confirming ? (
+          <>
+            <button
+              type="button"
+              className={`${iconButton} text-red-600`}
+              onClick={() => onDelete(conversation.id)}
+              aria-label={`Confirm delete ${conversation.title}`}
+            >
+              Delete
+            </button>
+            <button type="button" className={iconButton} onClick={() => setConfirming(false)}>
+              Keep
+            </button>
+          </>
+        ) : (
+          <>
+            <button
+              type="button"
+              className={iconButton}
+              onClick={() => {
+                setTitle(conversation.title);
+                setEditing(true);
+              }}
+              aria-label={`Rename ${conversation.title}`}
+            >
+              Rename
+            </button>
+            <button type="button" className={iconButton} onClick={() => setConfirming(true)} aria-label={`Delete ${conversation.title}`}>
+              ✕
+            </button>
+          </>
+        )}
+      </div>
     </li>
   );
 }

@@ -8,7 +8,16 @@ import { renderOverlayPng } from './overlayPng.js';
 import { PatchOverlay } from './PatchOverlay.js';
 import { ScoreHeatmaps } from './ScoreHeatmaps.js';
 import { TokenMap } from './TokenMap.js';
-import { describeToken, droppedAfter, patchScores, positionHistogram, presentAt, type TraceView } from './traceView.js';
+import {
+  describeToken,
+  droppedAfter,
+  patchScores,
+  positionHistogram,
+  presentAt,
+  scoreNames,
+  type ScoreKind,
+  type TraceView,
+} from './traceView.js';
 
 /** How pruned tokens are dimmed over the image. */
 export const PRUNED_FILL = 'rgba(9, 9, 11, 0.7)';
@@ -22,7 +31,8 @@ interface InspectorProps {
   question?: string;
   /** Each export resolves with where the file went ("Saved to …", "Downloaded …"), or undefined when cancelled. */
   onExportTrace?(format: TraceExportFormat): Promise<string | undefined>;
-  onExportOverlay?(png: Uint8Array): Promise<string | undefined>;
+  /** `layer`: the 1-based layer the overlay shows. */
+  onExportOverlay?(png: Uint8Array, layer: number): Promise<string | undefined>;
   /** Ends the toolbar (the dialog's close button). */
   toolbarEnd?: ReactNode;
 }
@@ -43,7 +53,7 @@ export function Inspector({ view, imageUrl, question, onExportTrace, onExportOve
       <header
         role="toolbar"
         aria-label="Inspector actions"
-        className="sticky top-0 z-10 flex flex-wrap items-center gap-x-4 gap-y-2 border-b border-zinc-200 bg-white/95 px-4 py-2 dark:border-zinc-800 dark:bg-zinc-950/95"
+        className="sticky top-0 z-10 flex flex-wrap items-center gap-x-4 gap-y-2 border-b border-zinc-200 bg-white px-4 py-2 dark:border-zinc-800 dark:bg-zinc-950"
       >
         <div className="flex min-w-0 flex-1 basis-96 flex-wrap items-baseline gap-x-3">
           <h2 className="text-lg font-semibold">Pruning inspector</h2>
@@ -54,7 +64,9 @@ export function Inspector({ view, imageUrl, question, onExportTrace, onExportOve
         </div>
         <ExportBar
           onExportTrace={onExportTrace}
-          onExportOverlay={onExportOverlay && (() => renderOverlayPng(view, present, imageUrl).then(onExportOverlay))}
+          onExportOverlay={
+            onExportOverlay && (() => renderOverlayPng(view, present, layer, imageUrl).then((png) => onExportOverlay(png, layer + 1)))
+          }
         />
         {toolbarEnd}
       </header>
@@ -74,6 +86,7 @@ export function Inspector({ view, imageUrl, question, onExportTrace, onExportOve
             max={view.numLayers - 1}
             value={layer}
             onChange={(e) => setLayer(Number(e.target.value))}
+            aria-label="Layer"
             aria-valuetext={`Layer ${layer + 1}: ${keptCount} of ${total} tokens kept`}
             className="w-full accent-sky-600"
           />
@@ -99,8 +112,12 @@ export function Inspector({ view, imageUrl, question, onExportTrace, onExportOve
           </div>
           <div className="flex min-w-0 flex-col gap-4">
             <Explainer view={view} />
-            <EChart label={`Visual tokens and ${layerFlopsUnit(view).unit} per layer; layer ${layer + 1} selected`} option={layerChart} />
-            <EChart label={`Kept patches by grid row and column at layer ${layer + 1}`} option={histogram} height={180} />
+            <ChartFigure title="Visual tokens and compute per layer">
+              <EChart label={`Visual tokens and ${layerFlopsUnit(view).unit} per layer; layer ${layer + 1} selected`} option={layerChart} />
+            </ChartFigure>
+            <ChartFigure title={`Kept patches by row and by column at layer ${layer + 1}`}>
+              <EChart label={`Kept patches by grid row and column at layer ${layer + 1}`} option={histogram} height={200} />
+            </ChartFigure>
           </div>
         </div>
 
@@ -113,21 +130,36 @@ export function Inspector({ view, imageUrl, question, onExportTrace, onExportOve
   );
 }
 
-/** What the overlay's shading means. */
+/** What the overlay's shading means, each swatch a small patch drawn the way the overlay draws it (not a box to tick). */
 function PatchLegend({ layer }: { layer: number }) {
-  const swatch = 'inline-block h-3 w-3 rounded-sm border border-zinc-400';
+  // A patch of picture: the same pattern under each swatch, so only the shading or the outline differs.
+  const picture =
+    'relative inline-block h-3.5 w-5 overflow-hidden rounded-[2px] bg-gradient-to-br from-emerald-400 via-sky-400 to-rose-400';
   return (
     <ul aria-label="Patch legend" className="flex flex-wrap gap-x-4 gap-y-1 text-xs text-zinc-600 dark:text-zinc-300">
-      <li className="flex items-center gap-1">
-        <span aria-hidden className={`${swatch} bg-transparent`} /> kept: still read by layer {layer + 1}
+      <li className="flex items-center gap-1.5">
+        <span aria-hidden data-swatch="kept" className={picture} /> kept: still read by layer {layer + 1}
       </li>
-      <li className="flex items-center gap-1">
-        <span aria-hidden className={`${swatch} bg-zinc-950/70`} /> pruned before layer {layer + 1}
+      <li className="flex items-center gap-1.5">
+        <span aria-hidden data-swatch="pruned" className={picture}>
+          <span className="absolute inset-0" style={{ background: PRUNED_FILL }} />
+        </span>{' '}
+        pruned before layer {layer + 1}
       </li>
-      <li className="flex items-center gap-1">
-        <span aria-hidden className={`${swatch} border-2 border-amber-400`} /> the patch under the pointer
+      <li className="flex items-center gap-1.5">
+        <span aria-hidden data-swatch="pointer" className={`${picture} outline-2 outline-amber-400`} /> the patch under the pointer
       </li>
     </ul>
+  );
+}
+
+/** A chart with a visible title above it. */
+function ChartFigure({ title, children }: { title: string; children: ReactNode }) {
+  return (
+    <figure aria-label={title} className="flex flex-col gap-1">
+      <figcaption className="text-sm font-medium">{title}</figcaption>
+      {children}
+    </figure>
   );
 }
 
@@ -135,6 +167,7 @@ function PatchCard({ view, patch, dropped }: { view: TraceView; patch: number | 
   if (patch === null)
     return <p className="text-sm text-zinc-500">Hover a patch (or focus the grid and use the arrow keys) to see its scores.</p>;
   const droppedLayer = dropped[patch];
+  const names = scoreNames(view.methodKind);
   return (
     <div role="status" data-testid="patch-card" className="rounded-lg border border-zinc-200 p-3 text-sm dark:border-zinc-700">
       <p className="font-medium">
@@ -147,7 +180,7 @@ function PatchCard({ view, patch, dropped }: { view: TraceView; patch: number | 
             {Object.entries(scores)
               .map(
                 ([kind, { value, rank, of }]) =>
-                  `${kind.toUpperCase()} ${formatScore(value)} · rank ${rank} of ${of} (top ${Math.ceil((rank / of) * 100)}%)`,
+                  `${names[kind as ScoreKind].short} ${formatScore(value)} · rank ${rank} of ${of} (top ${Math.ceil((rank / of) * 100)}%)`,
               )
               .join('; ')}
           </li>

@@ -81,7 +81,9 @@ export function InspectorDialog({ source, onClose }: { source: InspectSource; on
             traceId ? async (format) => deliverExport(await callOrThrow(client, 'export.trace', { traceId, format })) : undefined
           }
           onExportOverlay={
-            traceId ? async (png) => deliverExport(await callOrThrow(client, 'export.overlay', { traceId, png: toBase64(png) })) : undefined
+            traceId
+              ? async (png, layer) => deliverExport(await callOrThrow(client, 'export.overlay', { traceId, png: toBase64(png), layer }))
+              : undefined
           }
         />
       ) : (

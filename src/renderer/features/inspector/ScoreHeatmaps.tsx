@@ -1,9 +1,7 @@
 import { formatScore } from '../common/format.js';
 import { heatColor, normalise } from '../common/heatColor.js';
 import { TokenMap } from './TokenMap.js';
-import { SCORE_KINDS, type ScoreKind, type TraceView } from './traceView.js';
-
-const TITLES: Record<ScoreKind, string> = { ttv: 'Accumulated TTV', iga: 'IGA', combined: 'Combined score' };
+import { SCORE_KINDS, scoreNames, type TraceView } from './traceView.js';
 
 interface ScoreHeatmapsProps {
   view: TraceView;
@@ -12,9 +10,10 @@ interface ScoreHeatmapsProps {
   onHighlight(patch: number | null): void;
 }
 
-/** One row per pruning layer: heatmaps of TTV, IGA and the combined score over the patch grid. */
+/** One row per pruning layer: a heatmap of each score the method recorded (TTV, IGA and combined; or attention) over the patch grid. */
 export function ScoreHeatmaps({ view, imageUrl, highlighted, onHighlight }: ScoreHeatmapsProps) {
   if (view.steps.length === 0) return <p className="text-sm text-zinc-500">This method pruned nothing, so there are no scores to show.</p>;
+  const names = scoreNames(view.methodKind);
   return (
     <div className="space-y-4">
       {view.steps.map((step) => (
@@ -27,7 +26,7 @@ export function ScoreHeatmaps({ view, imageUrl, highlighted, onHighlight }: Scor
               view.layout ? (
                 <TiledHeatmap
                   key={kind}
-                  title={TITLES[kind]}
+                  title={names[kind].title}
                   view={view}
                   imageUrl={imageUrl}
                   values={step.scores[kind]!}
@@ -37,7 +36,7 @@ export function ScoreHeatmaps({ view, imageUrl, highlighted, onHighlight }: Scor
               ) : (
                 <HeatGrid
                   key={kind}
-                  title={TITLES[kind]}
+                  title={names[kind].title}
                   view={view}
                   values={step.scores[kind]!}
                   highlighted={highlighted}

@@ -46,11 +46,11 @@ export function histogramOption(histogram: { rows: number[]; cols: number[] }): 
   const labels = histogram.rows.map((_, i) => String(i + 1));
   return {
     animation: false,
-    grid: { left: 36, right: 12, top: 32, bottom: 28 },
+    grid: { left: 48, right: 12, top: 32, bottom: 40 },
     legend: { top: 0, textStyle: { color: '#888' } },
     tooltip: { trigger: 'axis' },
-    xAxis: { type: 'category', data: labels },
-    yAxis: { type: 'value', minInterval: 1 },
+    xAxis: { type: 'category', data: labels, name: 'row (top to bottom) or column (left to right)', nameLocation: 'middle', nameGap: 24 },
+    yAxis: { type: 'value', minInterval: 1, name: 'kept patches', nameLocation: 'middle', nameGap: 32 },
     series: [
       { name: 'by row', type: 'bar', data: histogram.rows, itemStyle: { color: '#6366f1' } },
       { name: 'by column', type: 'bar', data: histogram.cols, itemStyle: { color: '#f43f5e' } },

@@ -1,24 +1,58 @@
+import { methodLabel } from '../settings/methods.js';
 import { PAD_COLOUR, type TiledLayout, type TraceView } from './traceView.js';
+
+/** Pruned patches as the overlay dims them. */
+const PRUNED = 'rgba(10, 10, 10, 0.7)';
+/** The band under the picture: what layer this is, the method, and what the shading means. */
+export const CAPTION_HEIGHT = 56;
 
 /**
  * Draws the overlay the inspector shows (image framed as the model saw it, pruned patches dimmed,
- * grid lines) onto a canvas and returns it as PNG bytes, for "Export overlay".
+ * grid lines) with a caption band under it (layer, kept count, method, legend), and returns it as
+ * PNG bytes, for "Export overlay". `layer` is 0-based.
  */
-export async function renderOverlayPng(view: TraceView, present: boolean[], imageUrl: string | undefined, size = 672): Promise<Uint8Array> {
-  if (view.layout) return renderTiledOverlayPng(view.layout, present, imageUrl, size);
+export async function renderOverlayPng(
+  view: TraceView,
+  present: boolean[],
+  layer: number,
+  imageUrl: string | undefined,
+  size = 672,
+): Promise<Uint8Array> {
+  const image = imageUrl ? await loadImage(imageUrl) : undefined;
+  const [width, height] = view.layout ? tiledSize(view.layout, size) : [size, size];
   const canvas = document.createElement('canvas');
-  canvas.width = size;
-  canvas.height = size;
+  canvas.width = width;
+  canvas.height = height + CAPTION_HEIGHT;
   const context = canvas.getContext('2d');
   if (!context) throw new Error('This browser cannot draw to a canvas.');
-  context.fillStyle = imageUrl && view.resizePolicy === 'pad' ? PAD_COLOUR : '#808080';
+  if (view.layout) drawTiledOverlay(context, view.layout, present, image, width, height);
+  else drawGridOverlay(context, view, present, image, size);
+  const kept = present.filter(Boolean).length;
+  drawCaption(
+    context,
+    height,
+    width,
+    `Layer ${layer + 1} of ${view.numLayers} · ${kept} of ${view.visualTokens} visual tokens kept · ${methodLabel(view.method)}`,
+  );
+  return encodePng(canvas);
+}
+
+/** One view: the square the model saw, pruned patches dimmed, the grid drawn over it. */
+function drawGridOverlay(
+  context: CanvasRenderingContext2D,
+  view: TraceView,
+  present: boolean[],
+  image: HTMLImageElement | undefined,
+  size: number,
+) {
+  context.fillStyle = image && view.resizePolicy === 'pad' ? PAD_COLOUR : '#808080';
   context.fillRect(0, 0, size, size);
-  if (imageUrl) drawFramed(context, await loadImage(imageUrl), view.resizePolicy, size);
+  if (image) drawFramed(context, image, view.resizePolicy, size);
 
   const { rows, cols } = view.grid;
   const cellW = size / cols;
   const cellH = size / rows;
-  context.fillStyle = 'rgba(10, 10, 10, 0.7)';
+  context.fillStyle = PRUNED;
   present.forEach((isPresent, patch) => {
     if (!isPresent) context.fillRect((patch % cols) * cellW, Math.floor(patch / cols) * cellH, cellW, cellH);
   });
@@ -34,28 +68,27 @@ export async function renderOverlayPng(view: TraceView, present: boolean[], imag
     context.lineTo(size, r * cellH);
   }
   context.stroke();
-
-  return encodePng(canvas);
 }
 
-/** LLaVA-NeXT: the original image (longest side `size`), pruned tile patches dimmed, tile boundaries outlined. */
-async function renderTiledOverlayPng(
+/** The original image's size with its longest side `size` (LLaVA-NeXT's overlay). */
+function tiledSize(layout: TiledLayout, size: number): [number, number] {
+  const scale = size / Math.max(layout.imageWidth, layout.imageHeight);
+  return [Math.round(layout.imageWidth * scale), Math.round(layout.imageHeight * scale)];
+}
+
+/** LLaVA-NeXT: the original image, pruned tile patches dimmed, tile boundaries outlined. */
+function drawTiledOverlay(
+  context: CanvasRenderingContext2D,
   layout: TiledLayout,
   present: boolean[],
-  imageUrl: string | undefined,
-  size: number,
-): Promise<Uint8Array> {
-  const scale = size / Math.max(layout.imageWidth, layout.imageHeight);
-  const [width, height] = [Math.round(layout.imageWidth * scale), Math.round(layout.imageHeight * scale)];
-  const canvas = document.createElement('canvas');
-  canvas.width = width;
-  canvas.height = height;
-  const context = canvas.getContext('2d');
-  if (!context) throw new Error('This browser cannot draw to a canvas.');
+  image: HTMLImageElement | undefined,
+  width: number,
+  height: number,
+) {
   context.fillStyle = '#808080';
   context.fillRect(0, 0, width, height);
-  if (imageUrl) context.drawImage(await loadImage(imageUrl), 0, 0, width, height);
-  context.fillStyle = 'rgba(10, 10, 10, 0.7)';
+  if (image) context.drawImage(image, 0, 0, width, height);
+  context.fillStyle = PRUNED;
   layout.tokens.forEach((t, patch) => {
     if (t.kind === 'tile' && !present[patch])
       context.fillRect(t.rect.x * width, t.rect.y * height, t.rect.width * width, t.rect.height * height);
@@ -64,7 +97,28 @@ async function renderTiledOverlayPng(
   context.lineWidth = 2;
   for (const t of layout.tiles)
     if (t.kind === 'tile') context.strokeRect(t.rect.x * width, t.rect.y * height, t.rect.width * width, t.rect.height * height);
-  return encodePng(canvas);
+}
+
+/** The caption band from `top` down: the title line, then the legend (a clear and a dimmed swatch over the same grey). */
+function drawCaption(context: CanvasRenderingContext2D, top: number, width: number, title: string) {
+  context.fillStyle = '#ffffff';
+  context.fillRect(0, top, width, CAPTION_HEIGHT);
+  context.font = '14px sans-serif';
+  context.textBaseline = 'middle';
+  context.fillStyle = '#18181b';
+  context.fillText(title, 10, top + 16, width - 20);
+  const swatch = (x: number, dimmed: boolean, label: string) => {
+    context.fillStyle = '#a1a1aa';
+    context.fillRect(x, top + 32, 18, 14);
+    if (dimmed) {
+      context.fillStyle = PRUNED;
+      context.fillRect(x, top + 32, 18, 14);
+    }
+    context.fillStyle = '#3f3f46';
+    context.fillText(label, x + 24, top + 39);
+    return x + 24 + context.measureText(label).width + 16;
+  };
+  swatch(swatch(10, false, 'kept: still read at this layer'), true, 'pruned before this layer');
 }
 
 async function encodePng(canvas: HTMLCanvasElement): Promise<Uint8Array> {

@@ -1,5 +1,5 @@
 import { baseCell, layerPaperFlops, tokenRect, visualTokensAt, type Trace } from '../../../shared/trace.js';
-import type { PruneStepView, TiledLayout, TraceView } from './traceView.js';
+import type { PruneStepView, ScoreKind, TiledLayout, TraceView } from './traceView.js';
 
 /** The one place that reads the trace schema (src/shared/trace.ts) for the inspector. */
 export function traceToView(trace: Trace, resizePolicy: TraceView['resizePolicy'] = 'pad'): TraceView {
@@ -10,6 +10,8 @@ export function traceToView(trace: Trace, resizePolicy: TraceView['resizePolicy'
   const unprunedLayer = flops.paperUnpruned / trace.model.numLayers / 1e12;
   return {
     method: trace.method.label,
+    methodKind: trace.method.spec.llm.kind,
+    projectorPruned: trace.method.spec.projector !== undefined,
     answer: trace.totals.answer,
     numLayers: trace.model.numLayers,
     grid,
@@ -52,18 +54,18 @@ function tiledLayout(image: NonNullable<Trace['image']>): TiledLayout {
 function pruneStep(trace: Trace, layer: Trace['layers'][number], n: number): PruneStepView {
   // Per-token arrays follow the layer's visual block; `tokens` names their grid indices.
   const tokens = layer.tokens ?? visualTokensAt(trace, layer.layer);
-  const byPatch = (values: number[] | undefined) => {
-    if (!values) return undefined;
+  const scores: PruneStepView['scores'] = {};
+  const add = (kind: ScoreKind, values: number[] | undefined) => {
+    if (!values) return;
     const out: (number | null)[] = new Array(n).fill(null);
     tokens.forEach((patch, i) => (out[patch] = values[i]));
-    return out;
+    scores[kind] = out;
   };
-  return {
-    layer: layer.layer - 1,
-    before: layer.visualIn,
-    kept: layer.kept!,
-    scores: { ttv: byPatch(layer.scores?.ttv), iga: byPatch(layer.scores?.attention), combined: byPatch(layer.scores?.score) },
-  };
+  add('ttv', layer.scores?.ttv);
+  add('iga', layer.scores?.attention);
+  // FastV and PDrop record their attention as the score too: only TransPrune's combined score is a score of its own.
+  if (trace.method.spec.llm.kind === 'transprune') add('combined', layer.scores?.score);
+  return { layer: layer.layer - 1, before: layer.visualIn, kept: layer.kept!, scores };
 }
 
 function squareGrid(n: number): { rows: number; cols: number } {

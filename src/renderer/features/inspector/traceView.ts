@@ -1,3 +1,4 @@
+import type { LlmMethodSpec } from '../../../shared/pruning.js';
 /**
  * What the inspector draws, derived from a pruning trace. The inspector only ever reads this shape;
  * `traceToView` (traceAdapter.ts) is the one place that knows the trace schema.
@@ -7,8 +8,19 @@
 /** LLaVA-1.5 pads an image to a square with CLIP's mean colour (image_mean × 255); the overlay shows it the same way. */
 export const PAD_COLOUR = 'rgb(122 116 104)';
 
+export type MethodKind = LlmMethodSpec['kind'];
+
 export type ScoreKind = 'ttv' | 'iga' | 'combined';
 export const SCORE_KINDS: readonly ScoreKind[] = ['ttv', 'iga', 'combined'];
+
+/**
+ * How the scores of a method are named: TransPrune's TTV, IGA and combined score; FastV and PDrop rank by
+ * the attention the prompt's last token pays to each image token.
+ */
+export function scoreNames(kind: MethodKind): Record<ScoreKind, { short: string; title: string }> {
+  const attention = kind === 'transprune' ? { short: 'IGA', title: 'IGA' } : { short: 'attention', title: 'Last-token attention' };
+  return { ttv: { short: 'TTV', title: 'Accumulated TTV' }, iga: attention, combined: { short: 'combined', title: 'Combined score' } };
+}
 
 /** One pruning event: after `layer` ran, `kept.length` of the `before` visual tokens stayed. */
 export interface PruneStepView {
@@ -53,6 +65,10 @@ export interface TiledLayout {
 
 export interface TraceView {
   method: string;
+  /** Which kind of method ran (what the inspector explains and how it names the scores). */
+  methodKind: MethodKind;
+  /** Whether tokens were also selected before the language model (DivPrune on the projector's output). */
+  projectorPruned: boolean;
   /** The answer this trace belongs to. */
   answer: string;
   numLayers: number;

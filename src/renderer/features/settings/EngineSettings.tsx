@@ -24,7 +24,7 @@ export function EngineSettings({ status }: { status: EngineStatus | undefined })
   };
 
   return (
-    <section aria-label="Settings" className="flex-1 overflow-y-auto p-6">
+    <section aria-label="Engine" className="p-4">
       <h1 className="mb-4 text-lg font-semibold">Engine</h1>
       {info ? (
         <>

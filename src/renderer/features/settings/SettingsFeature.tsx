@@ -39,7 +39,9 @@ export function SettingsFeature({ status, models }: ViewProps) {
     return name.success ? [{ name: name.data, unavailable: p.loads ? undefined : (p.error ?? 'does not load here') }] : [];
   });
   return (
-    <div className="overflow-y-auto">
+    // The one scrolling pane of this view: the title bar and the sidebar stay put (relative: screen-reader-only
+    // text inside is positioned against this pane, not the page, so the page never scrolls).
+    <section aria-label="Settings" className="relative min-h-0 flex-1 overflow-y-auto">
       <ErrorText message={error} className="m-4" />
       {settings ? (
         <SettingsView settings={settings} models={models ?? []} providers={providers} onChange={(s) => void change(s)} />
@@ -47,6 +49,6 @@ export function SettingsFeature({ status, models }: ViewProps) {
         !error && <p className="p-4 text-zinc-500">Loading settings…</p>
       )}
       <EngineSettings status={status} />
-    </div>
+    </section>
   );
 }
