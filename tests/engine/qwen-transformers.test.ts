@@ -3,7 +3,8 @@
 // embeddings, two mrope sections, a window that divides some grids and one that divides none; four images: square,
 // wide above max_pixels, tall, small below min_pixels) against the engine's graphs built from the same checkpoints:
 // the prompt ids, smart_resize's grid and the patches, the merged visual tokens, the 3D position ids, every layer's
-// output, the prefill logits and the greedy answer.
+// output, the prefill logits and the greedy answer; and TransPrune-High's kept sets from the PyTorch reference with
+// each kept token at its own 3D position and with compacted positions.
 import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +14,8 @@ import { preprocessQwen, type QwenPreparedImage } from '../../src/engine/image/q
 import { Graph } from '../../src/engine/onnx/builder.js';
 import { mropePositions } from '../../src/engine/onnx/blocks.js';
 import { readQwenCheckpoint, writeQwenGraphs, type QwenCheckpoint } from '../../src/engine/pack/qwen.js';
+import { createMethod } from '../../src/engine/pruning/index.js';
+import type { PruningMethod } from '../../src/engine/pruning/types.js';
 import { generate } from '../../src/engine/runtime/generate.js';
 import { int64Tensor, type ModelSessions } from '../../src/engine/runtime/graphs.js';
 import { prefill, type PrefillInput, type VisualTokens } from '../../src/engine/runtime/prefill.js';
@@ -20,8 +23,9 @@ import { SessionFactory } from '../../src/engine/runtime/providers.js';
 import { encodeQwenImage } from '../../src/engine/runtime/qwen-vision.js';
 import { encodeChat, loadChatTemplate } from '../../src/engine/text/chat.js';
 import { TextTokenizer } from '../../src/engine/text/tokenizer.js';
+import { parseMethod, resolveSchedule } from '../../src/shared/pruning.js';
 import { relativeError } from '../helpers/diff.js';
-import { writeNextCheckpoint } from '../helpers/next-fixture.js';
+import { keptFromHex, writeNextCheckpoint } from '../helpers/next-fixture.js';
 import { QWEN_FIXTURES, readQwenFixture } from '../helpers/qwen-fixture.js';
 
 const PIXELS = 1e-5;
@@ -180,5 +184,32 @@ describe.each(['untied', 'tied'] as const)('Qwen2.5-VL %s vs transformers', (nam
       expect(answer.tokenIds).toEqual(c.greedy.ids.slice(0, answer.tokenIds.length));
       expect(answer.tokenIds.length === c.greedy.ids.length || eos.includes(answer.tokenIds.at(-1)!)).toBe(true);
     });
+
+    it.each(['original', 'compact'] as const)(
+      'TransPrune-High, %s positions: the schedule, stage counts and kept tokens of the PyTorch reference',
+      async (positions) => {
+        const expected = c.transprune_high.runs.find((r) => r.positions === positions)!;
+        const spec = parseMethod(`transprune-high:positions=${positions}`);
+        const numLayers = model.dims.numLayers;
+        const { accumulate, prune, ratios } = resolveSchedule(spec.llm as Parameters<typeof resolveSchedule>[0], numLayers);
+        expect({ accumulate, prune, ratios }).toEqual(c.transprune_high.schedule);
+        const method = createMethod(spec, { numLayers });
+        const stages: [number, number[]][] = [];
+        const watched: PruningMethod = {
+          spec: method.spec,
+          wantsSideOutputs: (layer) => method.wantsSideOutputs(layer),
+          afterLayer: async (b) => {
+            const kept = await method.afterLayer(b);
+            if (kept) stages.push([b.layerNumber, Array.from(kept, (k) => b.keptOriginal[k])]);
+            return kept;
+          },
+        };
+        const run = await prefill(model, input, { method: watched, positions });
+        expect(stages.map(([layer, kept]) => [layer, kept.length])).toEqual(expected.stages.map((s) => [s.after_layer, s.keep]));
+        stages.forEach(([layer, kept], i) => expect(kept, `stage after layer ${layer}`).toEqual(keptFromHex(expected.stages[i].kept_hex)));
+        const best = run.logits.reduce((top, v, i, all) => (v > all[top] ? i : top), 0);
+        expect(best).toBe(expected.answer_token);
+      },
+    );
   });
 });

@@ -33,6 +33,14 @@ export interface QwenCase {
   layer_outputs: Summary[];
   prefill_logits_last: number[];
   greedy: { ids: number[]; text: string };
+  transprune_high: {
+    schedule: { accumulate: number[]; prune: number[]; ratios: number[] };
+    runs: {
+      positions: 'original' | 'compact';
+      answer_token: number;
+      stages: { after_layer: number; keep: number; kept_hex: string; score_margin: number | null }[];
+    }[];
+  };
 }
 
 export interface QwenFixture extends Pick<NextFixture, 'model' | 'files' | 'weights'> {

@@ -13,7 +13,10 @@ tests rebuild the very same checkpoint (and check each tensor's sha256) instead 
   - the processor: the prompt, its ids with <|image_pad|> once (transformers expands it to N copies), image_grid_thw,
     the patches' shape, each patch row's sum and sampled values;
   - the model: the merged visual tokens (statistics, sampled rows), the 3D position ids (get_rope_index), per-layer
-    outputs (sampled rows), the prefill logits of the last token and the greedy answer.
+    outputs (sampled rows), the prefill logits of the last token and the greedy answer;
+  - transprune-high's kept visual tokens at every stage, with each kept token keeping its own 3D position (the engine's
+    default for Qwen) and with compacted positions, from make_fixtures.py's PyTorch TransPrune on Qwen's modules
+    (QwenDecoder: IGA's queries after <|vision_end|>); an image is redrawn until no top-k decision is a near-tie.
 Everything runs in float32 on the CPU, as the engine does.
 
   tools/demo-model/.venv/bin/python tools/demo-model/make_qwen_fixtures.py [--out tests/fixtures/reference-qwen]
@@ -36,10 +39,12 @@ from transformers import PreTrainedTokenizerFast, Qwen2_5_VLConfig, Qwen2_5_VLFo
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
 from common import CLIP_MEAN, CLIP_STD
-from make_fixtures import floats, summary
+from make_fixtures import Decoder, check, floats, kept_hex, summary
 from make_next_fixtures import init_of, make_image, uniform_tensor
 
 ROOT = Path(__file__).resolve().parents[2]
+SCHEDULES = json.loads((Path(__file__).with_name("schedules.json")).read_text())
+MIN_MARGIN = 5e-7  # top-k score gaps below this could be decided by float32 rounding, in PyTorch or in the engine
 MERGE, PATCH = 2, 14
 MIN_PIXELS, MAX_PIXELS = 4 * 28 * 28, 24 * 28 * 28  # 4 to 24 merged cells
 TEXT = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=8, num_attention_heads=4, num_key_value_heads=2, rms_norm_eps=1e-6,
@@ -177,6 +182,38 @@ def processed(images, tokenizer, image, prompt, image_token_id):
             "pixel_values": pixels["pixel_values"], "image_grid_thw": grid}
 
 
+class QwenDecoder(Decoder):
+    """make_fixtures.Decoder (the LLaVA reference's TransPrune) over Qwen2.5-VL's modules. Positions are get_rope_index's
+    [3, S]: under 'original' each kept token keeps its own; 'compact' gives the sequence after a prune 1D positions
+    0..S'-1 on all three axes (text positions). IGA's queries are the instruction, after <|vision_end|>."""
+
+    def __init__(self, model, table):
+        lm, cfg = model.model.language_model, model.config.text_config
+        self.layers, self.norm, self.rotary, self.head = lm.layers, lm.norm, lm.rotary_emb, model.lm_head
+        self.heads, self.kv_heads = cfg.num_attention_heads, cfg.num_key_value_heads
+        self.head_dim = cfg.hidden_size // cfg.num_attention_heads
+        self.window = None
+        self.instruction_offset = 1  # <|vision_end|>
+        self.table = table
+
+    def initial_positions(self, length):
+        return self.table[:, :length]
+
+    def compact_positions(self, length):
+        return torch.arange(length).expand(3, -1)
+
+    def rope(self, normed, pos):
+        return self.rotary(normed, pos[:, None, :])
+
+
+def pruned(decoder, embeds, start, n, schedule, positions):
+    method = {"kind": "transprune", "schedule": schedule, "alpha": 0.5, "positions": positions}
+    logits, _, stages, _ = decoder.prefill(embeds, start, n, method)
+    return {"positions": positions, "answer_token": int(logits.argmax()),
+            "stages": [{"after_layer": s["after_layer"], "keep": s["keep"], "kept_hex": kept_hex(s["kept"], n),
+                        "score_margin": s["score_margin"]} for s in stages]}
+
+
 @torch.no_grad()
 def case(model, images, tokenizer, image_path, question):
     image = Image.open(image_path).convert("RGB")
@@ -203,6 +240,15 @@ def case(model, images, tokenizer, image_path, question):
         h.remove()
     greedy = model.generate(**inputs, max_new_tokens=8, do_sample=False)[0, len(ids):]
 
+    embeds = core.get_input_embeddings()(ids.unsqueeze(0))
+    embeds[:, start:start + n] = visual
+    decoder = QwenDecoder(model, positions[:, 0])
+    own_logits, own_outputs, _, _ = decoder.prefill(embeds, start, n)
+    check("own unpruned prefill vs transformers (logits)", own_logits, logits)
+    for layer, (own, hf) in enumerate(zip(own_outputs, captured)):
+        check(f"own vs transformers (layer {layer + 1} output)", own, hf)
+    schedule = SCHEDULES[str(TEXT["num_hidden_layers"])]["transprune-high"]
+
     pixels = inputs["pixel_values"]  # [patches, 3 * 2 * 14 * 14]
     sample = np.random.default_rng(7).integers(0, pixels.numel(), 64).tolist()
     rows = [0, start, start + n - 1, start + n, len(ids) - 1]
@@ -219,6 +265,7 @@ def case(model, images, tokenizer, image_path, question):
         "layer_outputs": [summary(h, rows) for h in captured],
         "prefill_logits_last": floats(logits),
         "greedy": {"ids": greedy.tolist(), "text": tokenizer.decode(greedy, skip_special_tokens=True)},
+        "transprune_high": {"schedule": schedule, "runs": [pruned(decoder, embeds, start, n, schedule, p) for p in ("original", "compact")]},
     }
 
 
@@ -228,10 +275,9 @@ def main():
     out = Path(args.out).resolve()
     image_dir = out / "images"
     image_dir.mkdir(parents=True, exist_ok=True)
-    for i, (name, (w, h, _)) in enumerate(IMAGES.items()):
-        make_image(image_dir / f"{name}.png", w, h, seed=300 + i)
     work = Path(tempfile.mkdtemp(prefix="qwen-fixtures-"))
     try:
+        models = {}
         for name, spec in MODELS.items():
             folder = work / name
             recipe = make_checkpoint(spec, folder)
@@ -239,13 +285,30 @@ def main():
             images = Qwen2VLImageProcessorPil.from_pretrained(folder)
             tokenizer = PreTrainedTokenizerFast.from_pretrained(folder)
             model = Qwen2_5_VLForConditionalGeneration.from_pretrained(folder).float().eval()
-            cases = {image: case(model, images, tokenizer, image_dir / f"{image}.png", q) for image, (_, _, q) in IMAGES.items()}
+            models[name] = (model, images, tokenizer, recipe, files)
+        cases = {name: {} for name in MODELS}
+        for i, (image_name, (w, h, question)) in enumerate(IMAGES.items()):
+            # Redrawn until no top-k decision of either model is a near-tie.
+            for attempt in range(20):
+                path = image_dir / f"{image_name}.png"
+                make_image(path, w, h, seed=300 + i + 1000 * attempt)
+                found = {name: case(m, im, tok, path, question) for name, (m, im, tok, _, _) in models.items()}
+                margins = [s["score_margin"] for c in found.values() for run in c["transprune_high"]["runs"] for s in run["stages"]
+                           if s["score_margin"] is not None]
+                if min(margins) >= MIN_MARGIN:
+                    break
+            else:
+                raise SystemExit(f"{image_name}: no image without near-ties in 20 attempts")
+            for name, c in found.items():
+                cases[name][image_name] = c
+        for name, spec in MODELS.items():
+            model, images, tokenizer, recipe, files = models[name]
             fixture = {"model": name, "transformers": transformers.__version__, "torch": torch.__version__, "pillow": PIL.__version__,
                        "image_processor": type(images).__name__, "spec": spec, "files": files, "weights": recipe,
-                       "cases": cases}
+                       "min_score_margin": MIN_MARGIN, "cases": cases[name]}
             path = out / f"{name}.json"
             path.write_text(json.dumps(fixture) + "\n")
-            line = "; ".join(f"{k}: grid {c['image_grid_thw']} N={c['num_visual']} -> {c['greedy']['text']!r}" for k, c in cases.items())
+            line = "; ".join(f"{k}: grid {c['image_grid_thw']} N={c['num_visual']} -> {c['greedy']['text']!r}" for k, c in cases[name].items())
             print(f"wrote {path} ({path.stat().st_size / 1e3:.0f} kB): {line}", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -11,13 +11,13 @@ export class Decoder {
   readonly #model: ModelSessions;
   readonly #caches: LayerCache[];
   readonly #nextPosition: number[];
-  readonly #ropeGrid?: RopeGrid;
+  readonly #ropeGrids: readonly (RopeGrid | undefined)[];
 
-  constructor(model: ModelSessions, prefilled: Pick<PrefillResult, 'caches' | 'nextPosition' | 'ropeGrid'>) {
+  constructor(model: ModelSessions, prefilled: Pick<PrefillResult, 'caches' | 'nextPosition' | 'ropeGrids'>) {
     this.#model = model;
     this.#caches = [...prefilled.caches];
     this.#nextPosition = [...prefilled.nextPosition];
-    this.#ropeGrid = prefilled.ropeGrid;
+    this.#ropeGrids = prefilled.ropeGrids;
   }
 
   /** Feeds `token` and returns the logits [V] for the token after it. */
@@ -25,7 +25,7 @@ export class Decoder {
     let hidden = await embedTokens(this.#model, [token]);
     for (let layer = 0; layer < this.#caches.length; layer++) {
       const position = [this.#nextPosition[layer]];
-      hidden = (await runLayer(this.#model, layer, hidden, position, this.#caches[layer], false, undefined, this.#ropeGrid)).hidden;
+      hidden = (await runLayer(this.#model, layer, hidden, position, this.#caches[layer], false, undefined, this.#ropeGrids[layer])).hidden;
       this.#nextPosition[layer]++;
     }
     return lastTokenLogits(this.#model, hidden);

@@ -28,6 +28,8 @@ export interface VisualTokens {
   count: number;
   /** M-RoPE models: the tokens' grid (merged cells), row by row; their 3D positions follow from it. */
   grid?: { rows: number; cols: number };
+  /** Tokens the prompt puts between the visual block and the instruction (Qwen's <|vision_end|>). */
+  markersAfter?: number;
 }
 
 export interface PrefillInput {
@@ -72,8 +74,8 @@ export interface PrefillResult {
   layerMs: number[];
   embedMs: number;
   headMs: number;
-  /** M-RoPE models: the prompt's image block, which decode's positions are mapped through too. */
-  ropeGrid?: RopeGrid;
+  /** M-RoPE models: the grid each layer's positions were mapped through (compacted layers: none), which decode's follow. */
+  ropeGrids: (RopeGrid | undefined)[];
 }
 
 /** The live sequence between layers: hidden states and positions, with the visual block's place. */
@@ -84,8 +86,12 @@ interface Sequence {
   keptOriginal: Int32Array;
   /** The next layer's k_proj of these tokens, when a probe of that layer computed it: the layer reuses it. */
   nextKeyProj?: Float32Array;
-  /** M-RoPE models: the image block's place and grid in original sequence indices (positions are those indices). */
+  /**
+   * M-RoPE models: the image block's place and grid in original sequence indices (positions are those indices). After
+   * a compacting prune there is none: positions 0..S'-1 then stand for themselves on all three axes.
+   */
   ropeGrid?: RopeGrid;
+  markersAfterVisual?: number;
 }
 
 export class PrefillCancelled extends Error {
@@ -131,7 +137,7 @@ export async function prefill(model: ModelSessions, input: PrefillInput, options
 
   const headStart = performance.now();
   const logits = await lastTokenLogits(model, seq.hidden);
-  const end = { logits, headMs: performance.now() - headStart, keptOriginal: seq.keptOriginal, ropeGrid: seq.ropeGrid };
+  const end = { logits, headMs: performance.now() - headStart, keptOriginal: seq.keptOriginal };
   return layers.result(policy, { entryLength, originalVisualCount: visual.original, embedMs, ...end });
 }
 
@@ -203,7 +209,6 @@ export async function prefillBranches(
         originalVisualCount: visual.original,
         embedMs,
         keptOriginal: seq.keptOriginal,
-        ropeGrid: seq.ropeGrid,
         ...end,
       }),
     );
@@ -251,21 +256,23 @@ class LayerRecords {
   readonly cacheLength: number[] = [];
   readonly visualCounts: number[] = [];
   readonly layerMs: number[] = [];
+  readonly ropeGrids: (RopeGrid | undefined)[] = [];
 
   /** The next layer ran on `seq` and left `cache`. */
   add(cache: LayerCache, seq: Sequence): void {
     this.caches.push(cache);
+    this.ropeGrids.push(seq.ropeGrid);
     this.cacheLength.push(seq.positions.length);
     this.visualCounts.push(seq.keptOriginal.length);
   }
 
   result(
     policy: PositionPolicy,
-    rest: Pick<PrefillResult, 'entryLength' | 'originalVisualCount' | 'embedMs' | 'logits' | 'headMs' | 'keptOriginal' | 'ropeGrid'>,
+    rest: Pick<PrefillResult, 'entryLength' | 'originalVisualCount' | 'embedMs' | 'logits' | 'headMs' | 'keptOriginal'>,
   ): PrefillResult {
-    const { caches, cacheLength, visualCounts, layerMs } = this;
+    const { caches, cacheLength, visualCounts, layerMs, ropeGrids } = this;
     const nextPosition = policy === 'compact' ? [...cacheLength] : cacheLength.map(() => rest.entryLength);
-    return { caches, cacheLength, nextPosition, visualCounts, layerMs, ...rest };
+    return { caches, cacheLength, nextPosition, visualCounts, layerMs, ropeGrids, ...rest };
   }
 }
 
@@ -276,7 +283,8 @@ type Probe = LayerBoundary['probe'];
  * its key rows were this layer's, and the next layer's come only from a probe on the result.
  */
 function withHidden(seq: Sequence, hidden: Float32Array): Sequence {
-  return { hidden, positions: seq.positions, visualStart: seq.visualStart, keptOriginal: seq.keptOriginal, ropeGrid: seq.ropeGrid };
+  const { positions, visualStart, keptOriginal, ropeGrid, markersAfterVisual } = seq;
+  return { hidden, positions, visualStart, keptOriginal, ropeGrid, markersAfterVisual };
 }
 
 /**
@@ -345,9 +353,16 @@ function spliceVisual(text: Float32Array, input: PrefillInput, selected: Int32Ar
   hidden.set(text.subarray(0, at * d), 0);
   hidden.set(visual, at * d);
   hidden.set(text.subarray(at * d), at * d + visual.length);
-  const grid = input.visual.grid;
+  const { grid, markersAfter } = input.visual;
   const ropeGrid: RopeGrid | undefined = grid && [at, grid.rows, grid.cols];
-  return { hidden, positions: range(textLength + keptOriginal.length), visualStart: at, keptOriginal, ropeGrid };
+  return {
+    hidden,
+    positions: range(textLength + keptOriginal.length),
+    visualStart: at,
+    keptOriginal,
+    ropeGrid,
+    markersAfterVisual: markersAfter,
+  };
 }
 
 function boundary(
@@ -368,6 +383,7 @@ function boundary(
     visualCount: seq.keptOriginal.length,
     seqLen: seq.positions.length,
     keptOriginal: seq.keptOriginal,
+    markersAfterVisual: seq.markersAfterVisual,
     side,
     probe,
   };
@@ -391,7 +407,9 @@ function keepVisual(seq: Sequence, kept: Int32Array, dims: RuntimeDims, policy: 
     visualStart: seq.visualStart,
     keptOriginal: Int32Array.from(kept, (k) => seq.keptOriginal[k]),
     nextKeyProj: seq.nextKeyProj && gatherRows(seq.nextKeyProj, keyWidth(dims), rows),
-    ropeGrid: seq.ropeGrid,
+    // Compacted M-RoPE positions have no grid left to map through: the sequence is numbered as text.
+    ropeGrid: policy === 'compact' && seq.ropeGrid ? NO_IMAGE_GRID : seq.ropeGrid,
+    markersAfterVisual: seq.markersAfterVisual,
   };
 }
 

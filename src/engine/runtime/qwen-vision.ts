@@ -22,5 +22,6 @@ export async function encodeQwenImage(
     features: features.data as Float32Array,
     count: features.dims[1],
     grid: { rows: image.grid.h / mergeSize, cols: image.grid.w / mergeSize },
+    markersAfter: 1, // the chat template closes the image with <|vision_end|>
   };
 }
