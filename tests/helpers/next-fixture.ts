@@ -72,7 +72,7 @@ function uniformTensor(count: number, mean: number, std: number, seed: number): 
 }
 
 /** Writes the fixture's checkpoint folder (its files, model.safetensors from the recipe) into `dir`. */
-export async function writeNextCheckpoint(fixture: NextFixture, dir: string): Promise<void> {
+export async function writeNextCheckpoint(fixture: Pick<NextFixture, 'model' | 'files' | 'weights'>, dir: string): Promise<void> {
   mkdirSync(dir, { recursive: true });
   for (const [file, text] of Object.entries(fixture.files)) writeFileSync(join(dir, file), text);
   const tensors: Record<string, { dtype: 'F32'; shape: number[]; data: Float32Array }> = {};

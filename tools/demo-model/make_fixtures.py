@@ -105,13 +105,24 @@ class Decoder:
         self.heads, self.kv_heads = cfg.num_attention_heads, cfg.num_key_value_heads
         self.head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
         self.window = getattr(cfg, "sliding_window", None)  # Mistral decoders (LLaVA-NeXT)
+        self.instruction_offset = 0  # IGA's queries start this many tokens after the visual block
+
+    def initial_positions(self, length):
+        """Positions of the unpruned sequence, last axis = tokens (1D here; Qwen's are [3, S])."""
+        return torch.arange(length)
+
+    def compact_positions(self, length):
+        return torch.arange(length)
+
+    def rope(self, normed, pos):
+        return self.rotary(normed, pos.unsqueeze(0))
 
     def split(self, x, heads):
         return x.view(1, x.shape[1], heads, self.head_dim).transpose(1, 2)
 
     def qk(self, layer, normed, pos):
         attn = layer.self_attn
-        cos, sin = self.rotary(normed, pos.unsqueeze(0))
+        cos, sin = self.rope(normed, pos)
         cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
         q, k = self.split(attn.q_proj(normed), self.heads), self.split(attn.k_proj(normed), self.kv_heads)
         k = k.repeat_interleave(self.heads // self.kv_heads, dim=1)
@@ -140,7 +151,7 @@ class Decoder:
     @torch.no_grad()
     def prefill(self, embeds, start, n, method=None):
         """Unpruned when method is None. Returns last-token logits, per-layer outputs and the stages."""
-        x, pos, count = embeds, torch.arange(embeds.shape[1]), n
+        x, pos, count = embeds, self.initial_positions(embeds.shape[1]), n
         kept = torch.arange(n)
         stored, stages, outputs, first_scores, pending = {}, [], [], None, None
         plan = stage_plan(method, len(self.layers), n) if method else {}
@@ -160,7 +171,8 @@ class Decoder:
             if method["kind"] == "transprune":
                 ttv_acc = sum(stored.values()) if stored else torch.zeros(count)
                 ttv_hat = ttv_acc / (ttv_acc.sum() + EPS)
-                iga = self.probe(self.layers[number], x, pos, start + count)[start:start + count]  # layer number + 1 (1-based)
+                queries = start + count + self.instruction_offset
+                iga = self.probe(self.layers[number], x, pos, queries)[start:start + count]  # layer number + 1 (1-based)
                 iga_hat = iga / (iga.sum() + EPS)
                 score = method["alpha"] * ttv_hat + (1 - method["alpha"]) * iga_hat
                 if first_scores is None:
@@ -174,8 +186,8 @@ class Decoder:
             top = ranked.indices[:keep].sort().values
             margin = (ranked.values[keep - 1] - ranked.values[keep]).item() if keep < count else None
             x = torch.cat([x[:, :start], x[:, start + top], x[:, start + count:]], dim=1)
-            kept_pos = torch.cat([pos[:start], pos[start + top], pos[start + count:]])
-            pos = torch.arange(x.shape[1]) if method["positions"] == "compact" else kept_pos
+            kept_pos = torch.cat([pos[..., :start], pos[..., start + top], pos[..., start + count:]], dim=-1)
+            pos = self.compact_positions(x.shape[1]) if method["positions"] == "compact" else kept_pos
             stored = {j: v[top] for j, v in stored.items()}
             kept, count = kept[top], keep
             stages.append({"after_layer": number, "keep": keep, "kept": kept.tolist(), "score_margin": margin})

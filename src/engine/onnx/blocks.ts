@@ -93,16 +93,60 @@ export interface Rope {
   sin: string;
 }
 
+/** M-RoPE (Qwen2-VL): how many rotary frequencies follow each axis, and the graph's `rope_grid` input (see mropePositions). */
+export interface Mrope {
+  section: readonly [number, number, number];
+  grid: string;
+}
+
 /**
  * Llama rotary tables at explicit positions: cos/sin [S, headDim / 2] with angle = position * theta^(-2i/headDim),
  * row s for the s-th token (not for position s), as RotaryEmbedding reads them with position ids 0..S-1.
+ * With `mrope` the positions are sequence indices mapped to (temporal, height, width) positions, and frequency i
+ * turns with one of them: the first section[0] with the temporal, the next section[1] with the height, the rest with
+ * the width (transformers' Qwen2_5_VLRotaryEmbedding.recomposition_frequencies).
  */
-export function ropeTables(g: Graph, positionIds: string, headDim: number, theta: number): Rope {
+export function ropeTables(g: Graph, positionIds: string, headDim: number, theta: number, mrope?: Mrope): Rope {
   const half = headDim / 2;
   const invFreq = Array.from({ length: half }, (_, i) => 1 / theta ** ((2 * i) / headDim));
-  const positions = g.reshape(g.cast(positionIds, 'float'), [-1, 1]); // [S, 1]
-  const angles = g.mul(positions, g.constant('float', invFreq)); // [S, half]
+  let angles: string;
+  if (!mrope) {
+    const positions = g.reshape(g.cast(positionIds, 'float'), [-1, 1]); // [S, 1]
+    angles = g.mul(positions, g.constant('float', invFreq)); // [S, half]
+  } else {
+    const [t, h] = mrope.section;
+    const axisOf = (i: number) => (i < t ? 0 : i < t + h ? 1 : 2);
+    // One frequency row per axis, zero where another axis turns that frequency: summing the three products over
+    // the axes adds only zeros to each angle, so it is the very product transformers computes.
+    const perAxis = [0, 1, 2].flatMap((axis) => invFreq.map((f, i) => (axisOf(i) === axis ? f : 0)));
+    const positions = g.unsqueeze(g.cast(mropePositions(g, positionIds, mrope.grid), 'float'), [2]); // [3, S, 1]
+    angles = g.reduce('ReduceSum', g.mul(positions, g.constant('float', perAxis, [3, 1, half])), [0], false);
+  }
   return { cos: g.op('Cos', [angles]), sin: g.op('Sin', [angles]) };
+}
+
+/**
+ * Sequence indices [1, S] -> M-RoPE positions [3, S] (transformers' get_rope_index for one image), given
+ * `grid` = int64 [3]: the image block's first index, and its merged rows and columns. Text before the block keeps
+ * its index on all three axes; image token r * cols + c is at (start, start + r, start + c); text after it continues
+ * from start + max(rows, cols). Pruned sequences pass each token's original index, so a kept token keeps its own
+ * position; a grid of zeros (no image) leaves every index as it is.
+ */
+export function mropePositions(g: Graph, positionIds: string, grid: string): string {
+  const at = (i: number) => g.op('Gather', [grid, g.constant('int64', [i], [])], { axis: 0 });
+  const [start, rows, cols] = [at(0), at(1), at(2)];
+  const count = g.mul(rows, cols);
+  const rel = g.sub(positionIds, start);
+  const zero = g.constant('int64', [0], []);
+  const inImage = g.op('And', [g.op('GreaterOrEqual', [rel, zero]), g.op('Less', [rel, count])]);
+  const afterImage = g.add(g.sub(positionIds, count), g.op('Max', [rows, cols]));
+  const text = g.op('Where', [g.op('GreaterOrEqual', [rel, count]), afterImage, positionIds]);
+  const safeCols = g.op('Max', [cols, g.constant('int64', [1], [])]); // no division by zero without an image
+  const axis = (inside: string) => g.op('Where', [inImage, inside, text]);
+  const temporal = axis(g.op('Expand', [start, g.op('Shape', [positionIds])]));
+  const height = axis(g.add(start, g.div(rel, safeCols)));
+  const width = axis(g.add(start, g.op('Mod', [rel, safeCols])));
+  return g.concat([temporal, height, width], 0);
 }
 
 /**

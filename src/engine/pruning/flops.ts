@@ -36,8 +36,19 @@ export interface VisionDims {
   hidden: number;
   intermediate: number;
   patchSize: number;
-  tokensPerImage: number; // patches + CLS
+  tokensPerImage: number; // patches + CLS (CLIP), patches (Qwen2.5 ViT)
   images: number; // crops run through the tower (1 for LLaVA-1.5, 5 for LLaVA-NeXT anyres 2x2)
+  /** The Qwen2.5 ViT where it differs from CLIP's shape (absent: CLIP with its CLS token and a two-matrix MLP). */
+  qwen?: QwenVisionShape;
+}
+/** Qwen2.5-VL's tower: no CLS, 2-frame patches, a SwiGLU MLP, window attention outside `fullLayers`, a 2x2 merger as projector. */
+export interface QwenVisionShape {
+  temporalPatch: number;
+  /** Layers with full attention; the others attend within windows of `windowPatches` patches. */
+  fullLayers: number;
+  windowPatches: number;
+  /** Patches per merged token (4): the merger's MLP is (unit * hidden)^2 then (unit * hidden) x d. */
+  mergeUnit: number;
 }
 export interface FlopsModel {
   decoder: DecoderDims;
@@ -84,11 +95,9 @@ export function fullFlops(shape: PrefillShape, model: FlopsModel): FullFlops {
     throw new Error(`${shape.visualPerLayer.length} per-layer counts for a ${dec.numLayers}-layer model`);
   const seq = (layer: number) => shape.seqPerLayer?.[layer - 1] ?? shape.textTokens + shape.visualPerLayer[layer - 1];
 
-  const visionLayer =
-    vis.tokensPerImage * (4 * vis.hidden ** 2 + 2 * vis.intermediate * vis.hidden) + 2 * vis.tokensPerImage ** 2 * vis.hidden;
-  const patchEmbed = (vis.tokensPerImage - 1) * 3 * vis.patchSize ** 2 * vis.hidden;
-  const vision = vis.images * (vis.layers * visionLayer + patchEmbed);
-  const projector = shape.visionTokens * (vis.hidden * d + d * d);
+  const { vision, projector } = vis.qwen
+    ? qwenVisionMacs(vis, vis.qwen, shape.visionTokens, d)
+    : clipVisionMacs(vis, shape.visionTokens, d);
 
   // Multiply-accumulates per decoder layer (index l-1): the layer itself, then the scoring on its output.
   const layerMacs = Array.from({ length: dec.numLayers }, (_, i) => {
@@ -113,6 +122,26 @@ export function fullFlops(shape: PrefillShape, model: FlopsModel): FullFlops {
   const flops = Object.fromEntries(Object.entries(macs).map(([k, v]) => [k, 2 * v])) as Omit<FullFlops, 'total' | 'layers'>;
   const layers = layerMacs.map((macs, i) => 2 * (macs + scoring[i]));
   return { ...flops, total: Object.values(flops).reduce((a, b) => a + b, 0), layers };
+}
+
+/** CLIP tower (with CLS) and LLaVA's two-layer projector, in multiply-accumulates. */
+function clipVisionMacs(vis: VisionDims, visionTokens: number, d: number): { vision: number; projector: number } {
+  const visionLayer =
+    vis.tokensPerImage * (4 * vis.hidden ** 2 + 2 * vis.intermediate * vis.hidden) + 2 * vis.tokensPerImage ** 2 * vis.hidden;
+  const patchEmbed = (vis.tokensPerImage - 1) * 3 * vis.patchSize ** 2 * vis.hidden;
+  return { vision: vis.images * (vis.layers * visionLayer + patchEmbed), projector: visionTokens * (vis.hidden * d + d * d) };
+}
+
+/** The Qwen2.5 ViT (window attention in all but its full-attention layers) and its patch merger, in multiply-accumulates. */
+function qwenVisionMacs(vis: VisionDims, q: QwenVisionShape, visionTokens: number, d: number): { vision: number; projector: number } {
+  const P = vis.tokensPerImage;
+  const dense = P * (4 * vis.hidden ** 2 + 3 * vis.intermediate * vis.hidden);
+  const attention = (span: number) => 2 * P * span * vis.hidden;
+  const windowLayers = vis.layers - q.fullLayers;
+  const layers = vis.layers * dense + q.fullLayers * attention(P) + windowLayers * attention(Math.min(P, q.windowPatches));
+  const patchEmbed = P * 3 * q.temporalPatch * vis.patchSize ** 2 * vis.hidden;
+  const merged = q.mergeUnit * vis.hidden;
+  return { vision: vis.images * (layers + patchEmbed), projector: visionTokens * (merged * merged + merged * d) };
 }
 
 /**
@@ -179,6 +208,21 @@ export const FLOPS_PRESETS: Record<string, FlopsModel> = {
     // anyres 2x2 grid + base image; N = 2880 is the paper's nominal count (spec §4.3).
     vision: { layers: 23, hidden: 1024, intermediate: 4096, patchSize: 14, tokensPerImage: 577, images: 5 },
     visualTokens: 2880,
+  },
+  'qwen2.5-vl-7b': {
+    decoder: { numLayers: 28, hidden: 3584, intermediate: 18944, numHeads: 28, numKvHeads: 4, vocab: 152064 },
+    // A 1024 x 768 image at the checkpoint's default max_pixels: smart_resize to 1036 x 756, 74 x 54 patches, 37 x 27
+    // merged tokens; the ViT's 112 px windows hold 8 x 8 patches, 4 of its 32 blocks attend over the whole image.
+    vision: {
+      layers: 32,
+      hidden: 1280,
+      intermediate: 3420,
+      patchSize: 14,
+      tokensPerImage: 74 * 54,
+      images: 1,
+      qwen: { temporalPatch: 2, fullLayers: 4, windowPatches: 64, mergeUnit: 4 },
+    },
+    visualTokens: 37 * 27,
   },
 };
 

@@ -23,6 +23,8 @@ export interface LayerBoundary {
   entryVisualCount: number; // visual tokens entering the LLM (N, or what a projector-side method kept): what keep ratios apply to
   visualStart: number; // index of the first visual token in the current sequence
   visualCount: number; // visual tokens currently in the sequence (one contiguous block)
+  /** Tokens between the visual block and the instruction (Qwen's <|vision_end|>): IGA's queries start after them. */
+  markersAfterVisual?: number;
   seqLen: number;
   keptOriginal: Int32Array; // original grid index of each current visual token
   side?: SideOutputs; // present when method.wantsSideOutputs(layer) was true

@@ -1,4 +1,4 @@
-import { embedTokens, lastTokenLogits, runLayer, type LayerCache, type ModelSessions } from './graphs.js';
+import { embedTokens, lastTokenLogits, runLayer, type LayerCache, type ModelSessions, type RopeGrid } from './graphs.js';
 import type { PrefillResult } from './prefill.js';
 
 /**
@@ -11,18 +11,21 @@ export class Decoder {
   readonly #model: ModelSessions;
   readonly #caches: LayerCache[];
   readonly #nextPosition: number[];
+  readonly #ropeGrids: readonly (RopeGrid | undefined)[];
 
-  constructor(model: ModelSessions, prefilled: Pick<PrefillResult, 'caches' | 'nextPosition'>) {
+  constructor(model: ModelSessions, prefilled: Pick<PrefillResult, 'caches' | 'nextPosition' | 'ropeGrids'>) {
     this.#model = model;
     this.#caches = [...prefilled.caches];
     this.#nextPosition = [...prefilled.nextPosition];
+    this.#ropeGrids = prefilled.ropeGrids;
   }
 
   /** Feeds `token` and returns the logits [V] for the token after it. */
   async step(token: number): Promise<Float32Array> {
     let hidden = await embedTokens(this.#model, [token]);
     for (let layer = 0; layer < this.#caches.length; layer++) {
-      hidden = (await runLayer(this.#model, layer, hidden, [this.#nextPosition[layer]], this.#caches[layer], false)).hidden;
+      const position = [this.#nextPosition[layer]];
+      hidden = (await runLayer(this.#model, layer, hidden, position, this.#caches[layer], false, undefined, this.#ropeGrids[layer])).hidden;
       this.#nextPosition[layer]++;
     }
     return lastTokenLogits(this.#model, hidden);

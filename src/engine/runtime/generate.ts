@@ -260,6 +260,7 @@ function cancelledBeforeAnswer(input: PrefillInput, elapsed: number): Generation
       originalVisualCount: input.visual?.count ?? 0,
       keptOriginal: new Int32Array(0),
       layerMs: [],
+      ropeGrids: [],
       embedMs: 0,
       headMs: 0,
     },

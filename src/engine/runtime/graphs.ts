@@ -13,6 +13,8 @@ export interface RuntimeDims {
   numKvHeads: number;
   headDim: number;
   vocabSize: number;
+  /** M-RoPE (Qwen2.5-VL): the layer and probe graphs also take `rope_grid` (see mropePositions in onnx/blocks.ts). */
+  mrope?: boolean;
 }
 
 /** All the runtime asks of a session (benchmarks wrap it to time every run). */
@@ -169,12 +171,14 @@ export async function runLayer(
   cache: LayerCache,
   withSide: boolean,
   keyProj?: Float32Array,
+  ropeGrid?: RopeGrid,
 ): Promise<LayerOutput> {
   const seqLen = positions.length;
   const feeds = {
     hidden: floatTensor(hidden, [1, seqLen, model.dims.hidden]),
     position_ids: int64Tensor(positions, [1, seqLen]),
     known_key_proj: floatTensor(keyProj ?? NO_ROWS, [1, keyProj ? seqLen : 0, keyWidth(model.dims)]),
+    ...ropeGridFeed(model, ropeGrid),
     ...cache.feeds(),
   };
   const fetches = ['hidden_out', 'new_key', 'new_value', ...(withSide ? SIDE_OUTPUTS : [])];
@@ -186,6 +190,15 @@ export async function runLayer(
 }
 
 const NO_ROWS = new Float32Array(0);
+
+/** An M-RoPE prompt's image block: its first sequence index and its merged rows and columns (zeros: no image). */
+export type RopeGrid = readonly [start: number, rows: number, cols: number];
+
+export const NO_IMAGE_GRID: RopeGrid = [0, 0, 0];
+
+function ropeGridFeed(model: ModelSessions, grid: RopeGrid | undefined): { rope_grid?: Tensor } {
+  return model.dims.mrope ? { rope_grid: int64Tensor(grid ?? NO_IMAGE_GRID, [3]) } : {};
+}
 
 /** Width of a k_proj row: every KV head's key. */
 export function keyWidth(dims: Pick<RuntimeDims, 'numKvHeads' | 'headDim'>): number {
@@ -206,6 +219,7 @@ export async function runProbe(
   hidden: Float32Array,
   positions: ArrayLike<number>,
   queryStart: number,
+  ropeGrid?: RopeGrid,
 ): Promise<ProbeOutput> {
   const seqLen = positions.length;
   const session = await model.probe(layer);
@@ -213,6 +227,7 @@ export async function runProbe(
     hidden: floatTensor(hidden, [1, seqLen, model.dims.hidden]),
     position_ids: int64Tensor(positions, [1, seqLen]),
     query_start: int64Tensor([queryStart], [1]),
+    ...ropeGridFeed(model, ropeGrid),
   });
   return { attention: floats(out.attention), keyProj: floats(out.key_proj) };
 }

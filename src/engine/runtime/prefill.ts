@@ -1,7 +1,18 @@
 import { getOrInsert } from '../../shared/get-or-insert.js';
 import type { PositionPolicy } from '../../shared/pruning.js';
 import type { LayerBoundary, PruningMethod } from '../pruning/types.js';
-import { embedTokens, keyWidth, lastTokenLogits, LayerCache, runLayer, runProbe, type ModelSessions, type RuntimeDims } from './graphs.js';
+import {
+  embedTokens,
+  keyWidth,
+  lastTokenLogits,
+  LayerCache,
+  NO_IMAGE_GRID,
+  runLayer,
+  runProbe,
+  type ModelSessions,
+  type RopeGrid,
+  type RuntimeDims,
+} from './graphs.js';
 
 /**
  * Prefill, one decoder layer at a time, so that a pruning method can shorten the visual block between
@@ -15,6 +26,10 @@ export interface VisualTokens {
   /** Projected visual tokens [count, D] as the vision graph produced them. */
   features: Float32Array;
   count: number;
+  /** M-RoPE models: the tokens' grid (merged cells), row by row; their 3D positions follow from it. */
+  grid?: { rows: number; cols: number };
+  /** Tokens the prompt puts between the visual block and the instruction (Qwen's <|vision_end|>). */
+  markersAfter?: number;
 }
 
 export interface PrefillInput {
@@ -59,6 +74,8 @@ export interface PrefillResult {
   layerMs: number[];
   embedMs: number;
   headMs: number;
+  /** M-RoPE models: the grid each layer's positions were mapped through (compacted layers: none), which decode's follow. */
+  ropeGrids: (RopeGrid | undefined)[];
 }
 
 /** The live sequence between layers: hidden states and positions, with the visual block's place. */
@@ -69,6 +86,12 @@ interface Sequence {
   keptOriginal: Int32Array;
   /** The next layer's k_proj of these tokens, when a probe of that layer computed it: the layer reuses it. */
   nextKeyProj?: Float32Array;
+  /**
+   * M-RoPE models: the image block's place and grid in original sequence indices (positions are those indices). After
+   * a compacting prune there is none: positions 0..S'-1 then stand for themselves on all three axes.
+   */
+  ropeGrid?: RopeGrid;
+  markersAfterVisual?: number;
 }
 
 export class PrefillCancelled extends Error {
@@ -92,7 +115,16 @@ export async function prefill(model: ModelSessions, input: PrefillInput, options
     if (signal?.aborted) throw new PrefillCancelled();
     const layerStart = performance.now();
     const wantsSide = method?.wantsSideOutputs(layer) ?? false;
-    const out = await runLayer(model, layer, seq.hidden, seq.positions, new LayerCache(model.dims), wantsSide, seq.nextKeyProj);
+    const out = await runLayer(
+      model,
+      layer,
+      seq.hidden,
+      seq.positions,
+      new LayerCache(model.dims),
+      wantsSide,
+      seq.nextKeyProj,
+      seq.ropeGrid,
+    );
     layers.add(out.cache, seq);
     onLayerOutput?.(layer, out.hidden, seq.positions.length);
     const after = withHidden(seq, out.hidden);
@@ -172,7 +204,13 @@ export async function prefillBranches(
       return { logits, headMs: performance.now() - headStart };
     });
     results.push(
-      layers.result(policy, { entryLength, originalVisualCount: visual.original, embedMs, keptOriginal: seq.keptOriginal, ...end }),
+      layers.result(policy, {
+        entryLength,
+        originalVisualCount: visual.original,
+        embedMs,
+        keptOriginal: seq.keptOriginal,
+        ...end,
+      }),
     );
   }
   return { branches: results, sharedLayers };
@@ -190,6 +228,7 @@ async function runSharedLayer(model: ModelSessions, layer: number, seq: Sequence
     new LayerCache(model.dims),
     wantsSide.includes(true),
     seq.nextKeyProj,
+    seq.ropeGrid,
   );
   const runMs = performance.now() - start;
   // Each branch holds its own cache object, so each Decoder appends to its own.
@@ -217,10 +256,12 @@ class LayerRecords {
   readonly cacheLength: number[] = [];
   readonly visualCounts: number[] = [];
   readonly layerMs: number[] = [];
+  readonly ropeGrids: (RopeGrid | undefined)[] = [];
 
   /** The next layer ran on `seq` and left `cache`. */
   add(cache: LayerCache, seq: Sequence): void {
     this.caches.push(cache);
+    this.ropeGrids.push(seq.ropeGrid);
     this.cacheLength.push(seq.positions.length);
     this.visualCounts.push(seq.keptOriginal.length);
   }
@@ -229,9 +270,9 @@ class LayerRecords {
     policy: PositionPolicy,
     rest: Pick<PrefillResult, 'entryLength' | 'originalVisualCount' | 'embedMs' | 'logits' | 'headMs' | 'keptOriginal'>,
   ): PrefillResult {
-    const { caches, cacheLength, visualCounts, layerMs } = this;
+    const { caches, cacheLength, visualCounts, layerMs, ropeGrids } = this;
     const nextPosition = policy === 'compact' ? [...cacheLength] : cacheLength.map(() => rest.entryLength);
-    return { caches, cacheLength, nextPosition, visualCounts, layerMs, ...rest };
+    return { caches, cacheLength, nextPosition, visualCounts, layerMs, ropeGrids, ...rest };
   }
 }
 
@@ -242,7 +283,8 @@ type Probe = LayerBoundary['probe'];
  * its key rows were this layer's, and the next layer's come only from a probe on the result.
  */
 function withHidden(seq: Sequence, hidden: Float32Array): Sequence {
-  return { hidden, positions: seq.positions, visualStart: seq.visualStart, keptOriginal: seq.keptOriginal };
+  const { positions, visualStart, keptOriginal, ropeGrid, markersAfterVisual } = seq;
+  return { hidden, positions, visualStart, keptOriginal, ropeGrid, markersAfterVisual };
 }
 
 /**
@@ -256,7 +298,7 @@ function sequenceProbe(model: ModelSessions, layer: number, seq: Sequence): Prob
   const attention = firstOf<[number, number], Promise<Float32Array>>((a, b) => a[0] === b[0] && a[1] === b[1]);
   return (probeLayer, queryStart) =>
     attention([probeLayer, queryStart], async () => {
-      const out = await runProbe(model, probeLayer, seq.hidden, seq.positions, queryStart);
+      const out = await runProbe(model, probeLayer, seq.hidden, seq.positions, queryStart, seq.ropeGrid);
       if (probeLayer === layer + 1) seq.nextKeyProj = out.keyProj;
       return out.attention;
     });
@@ -301,7 +343,8 @@ function placeholderIndex(input: PrefillInput): number {
 /** The entry sequence: text embeddings with the visual tokens (all, or a projector-side selection) at the placeholder. */
 function spliceVisual(text: Float32Array, input: PrefillInput, selected: Int32Array | null, d: number): Sequence {
   const textLength = text.length / d;
-  if (!input.visual) return { hidden: text, positions: range(textLength), visualStart: 0, keptOriginal: new Int32Array(0) };
+  if (!input.visual)
+    return { hidden: text, positions: range(textLength), visualStart: 0, keptOriginal: new Int32Array(0), ropeGrid: NO_IMAGE_GRID };
   const at = placeholderIndex(input);
   const { features, count } = input.visual;
   const keptOriginal = selected ? Int32Array.from(selected) : Int32Array.from(range(count));
@@ -310,7 +353,16 @@ function spliceVisual(text: Float32Array, input: PrefillInput, selected: Int32Ar
   hidden.set(text.subarray(0, at * d), 0);
   hidden.set(visual, at * d);
   hidden.set(text.subarray(at * d), at * d + visual.length);
-  return { hidden, positions: range(textLength + keptOriginal.length), visualStart: at, keptOriginal };
+  const { grid, markersAfter } = input.visual;
+  const ropeGrid: RopeGrid | undefined = grid && [at, grid.rows, grid.cols];
+  return {
+    hidden,
+    positions: range(textLength + keptOriginal.length),
+    visualStart: at,
+    keptOriginal,
+    ropeGrid,
+    markersAfterVisual: markersAfter,
+  };
 }
 
 function boundary(
@@ -331,6 +383,7 @@ function boundary(
     visualCount: seq.keptOriginal.length,
     seqLen: seq.positions.length,
     keptOriginal: seq.keptOriginal,
+    markersAfterVisual: seq.markersAfterVisual,
     side,
     probe,
   };
@@ -354,6 +407,9 @@ function keepVisual(seq: Sequence, kept: Int32Array, dims: RuntimeDims, policy: 
     visualStart: seq.visualStart,
     keptOriginal: Int32Array.from(kept, (k) => seq.keptOriginal[k]),
     nextKeyProj: seq.nextKeyProj && gatherRows(seq.nextKeyProj, keyWidth(dims), rows),
+    // Compacted M-RoPE positions have no grid left to map through: the sequence is numbered as text.
+    ropeGrid: policy === 'compact' && seq.ropeGrid ? NO_IMAGE_GRID : seq.ropeGrid,
+    markersAfterVisual: seq.markersAfterVisual,
   };
 }
 

@@ -16,11 +16,11 @@ import {
   type AttentionShape,
 } from '../blocks.js';
 import type { WeightFile } from '../weight-file.js';
-import type { GraphSource } from './source.js';
+import type { DecoderSource, DecoderTextConfig } from './source.js';
 
 export const layerGraphName = (layer: number) => `layer_${String(layer).padStart(2, '0')}`;
 
-export async function buildDecoderLayer(src: GraphSource, layer: number, file: WeightFile): Promise<Uint8Array> {
+export async function buildDecoderLayer(src: DecoderSource, layer: number, file: WeightFile): Promise<Uint8Array> {
   const t = src.config.text;
   const shape: AttentionShape = { heads: t.numHeads, kvHeads: t.numKvHeads, headDim: t.headDim };
   const g = new Graph(layerGraphName(layer), file);
@@ -32,9 +32,10 @@ export async function buildDecoderLayer(src: GraphSource, layer: number, file: W
   const pastLength = g.input('past_length', 'int64', []);
   // k_proj of every token when a probe of this layer already computed it (G = S), else nothing (G = 0).
   const knownKeyProj = g.input('known_key_proj', 'float', [1, 'G', t.numKvHeads * t.headDim]);
+  const ropeGrid = ropeGridInput(g, t);
 
-  const { attnIn, q, k } = await attentionInput(g, src, layer, hidden, positionIds, { knownKeyProj });
-  const v = splitHeads(g, await linear(g, src.reader, attnIn, name(src, layer, 'self_attn.v_proj.weight')), t.numKvHeads, t.headDim);
+  const { attnIn, q, k } = await attentionInput(g, src, layer, hidden, positionIds, { knownKeyProj, ropeGrid });
+  const v = splitHeads(g, await projection(g, src, layer, attnIn, 'v_proj'), t.numKvHeads, t.headDim);
   const mask = cacheMask(g, g.dim(hidden, 1), g.dim(pastKey, 2), pastLength, t.slidingWindow);
   const attention = await cachedAttention(g, q, { key: pastKey, value: pastValue }, { key: k, value: v }, shape, mask);
   const context = mergeHeads(g, attention, t.numHeads, t.headDim);
@@ -69,27 +70,42 @@ export async function buildDecoderLayer(src: GraphSource, layer: number, file: W
  */
 export async function attentionInput(
   g: Graph,
-  src: GraphSource,
+  src: DecoderSource,
   layer: number,
   hidden: string,
   positionIds: string,
-  options: { queryRows?: (x: string) => string; knownKeyProj?: string } = {},
+  options: { queryRows?: (x: string) => string; knownKeyProj?: string; ropeGrid?: string } = {},
 ) {
   const t = src.config.text;
-  const { queryRows, knownKeyProj } = options;
+  const { queryRows, knownKeyProj, ropeGrid } = options;
   const attnIn = await rmsNorm(g, src.reader, hidden, name(src, layer, 'input_layernorm.weight'), t.rmsNormEps);
-  const keyRope = ropeTables(g, positionIds, t.headDim, t.ropeTheta);
+  const mrope = t.mropeSection && ropeGrid ? { section: t.mropeSection, grid: ropeGrid } : undefined;
+  const keyRope = ropeTables(g, positionIds, t.headDim, t.ropeTheta, mrope);
   // The probe asks for queries on a suffix of the tokens only; the layer uses them all.
-  const queryRope = queryRows ? ropeTables(g, queryRows(positionIds), t.headDim, t.ropeTheta) : keyRope;
+  const queryRope = queryRows ? ropeTables(g, queryRows(positionIds), t.headDim, t.ropeTheta, mrope) : keyRope;
   const qIn = queryRows ? queryRows(attnIn) : attnIn;
-  const q = splitHeads(g, await linear(g, src.reader, qIn, name(src, layer, 'self_attn.q_proj.weight')), t.numHeads, t.headDim);
-  const projectKeys = (b: Graph) => linear(b, src.reader, attnIn, name(src, layer, 'self_attn.k_proj.weight'));
+  const q = splitHeads(g, await projection(g, src, layer, qIn, 'q_proj'), t.numHeads, t.headDim);
+  const projectKeys = (b: Graph) => projection(b, src, layer, attnIn, 'k_proj');
   // A probe may have projected every token's keys already (G = S rows given): then k_proj does not run.
   const keyProj = knownKeyProj
     ? await g.ifElse(g.op('Greater', [g.dim(knownKeyProj, 1), g.constant('int64', [0], [])]), 'float', () => knownKeyProj, projectKeys)
     : await projectKeys(g);
   const k = splitHeads(g, keyProj, t.numKvHeads, t.headDim);
   return { attnIn, q: applyRope(g, q, queryRope), k: applyRope(g, k, keyRope), keyProj };
+}
+
+/**
+ * M-RoPE models' extra input: int64 [3] = the image block's first sequence index and its merged rows and columns,
+ * from which the graph derives every token's 3D position (mropePositions); zeros without an image.
+ */
+export function ropeGridInput(g: Graph, t: DecoderTextConfig): string | undefined {
+  return t.mropeSection ? g.input('rope_grid', 'int64', [3]) : undefined;
+}
+
+/** q_proj, k_proj or v_proj of the layer, with its bias where the model has one (Qwen2). */
+function projection(g: Graph, src: DecoderSource, layer: number, x: string, which: 'q_proj' | 'k_proj' | 'v_proj'): Promise<string> {
+  const bias = src.config.text.qkvBias ? name(src, layer, `self_attn.${which}.bias`) : undefined;
+  return linear(g, src.reader, x, name(src, layer, `self_attn.${which}.weight`), bias);
 }
 
 /** Method spec section 1: ||out|| / ||in|| and cos(in, out) per token, no epsilon (as the released code). */
@@ -100,6 +116,6 @@ function transition(g: Graph, moduleIn: string, moduleOut: string): { ratio: str
   return { ratio: g.div(outNorm, inNorm), cos: g.div(dot, g.mul(inNorm, outNorm)) };
 }
 
-function name(src: GraphSource, layer: number, suffix: string): string {
+function name(src: DecoderSource, layer: number, suffix: string): string {
   return src.names.text(`layers.${layer}.${suffix}`);
 }

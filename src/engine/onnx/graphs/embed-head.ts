@@ -3,9 +3,9 @@
 import { Graph } from '../builder.js';
 import { linear, rmsNorm } from '../blocks.js';
 import type { WeightFile } from '../weight-file.js';
-import type { GraphSource } from './source.js';
+import type { DecoderSource } from './source.js';
 
-export async function buildEmbed(src: GraphSource, file: WeightFile): Promise<Uint8Array> {
+export async function buildEmbed(src: DecoderSource, file: WeightFile): Promise<Uint8Array> {
   const t = src.config.text;
   const g = new Graph('embed', file);
   const ids = g.input('input_ids', 'int64', [1, 'S']);
@@ -16,7 +16,7 @@ export async function buildEmbed(src: GraphSource, file: WeightFile): Promise<Ui
   return g.toBytes();
 }
 
-export async function buildHead(src: GraphSource, file: WeightFile): Promise<Uint8Array> {
+export async function buildHead(src: DecoderSource, file: WeightFile): Promise<Uint8Array> {
   const t = src.config.text;
   const g = new Graph('head', file);
   const hidden = g.input('hidden', 'float', [1, 'S', t.hiddenSize]);

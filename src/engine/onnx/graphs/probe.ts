@@ -5,22 +5,23 @@
 import { Graph } from '../builder.js';
 import { attentionProbs, causalMask } from '../blocks.js';
 import type { WeightFile } from '../weight-file.js';
-import { attentionInput } from './decoder-layer.js';
-import type { GraphSource } from './source.js';
+import { attentionInput, ropeGridInput } from './decoder-layer.js';
+import type { DecoderSource } from './source.js';
 
 export const probeGraphName = (layer: number) => `probe_${String(layer).padStart(2, '0')}`;
 
 /** `file` must be the one layer NN was written to: the shared tensors are then referenced, not rewritten. */
-export async function buildProbe(src: GraphSource, layer: number, file: WeightFile): Promise<Uint8Array> {
+export async function buildProbe(src: DecoderSource, layer: number, file: WeightFile): Promise<Uint8Array> {
   const t = src.config.text;
   const g = new Graph(probeGraphName(layer), file);
   const hidden = g.input('hidden', 'float', [1, 'S', t.hiddenSize]);
   const positionIds = g.input('position_ids', 'int64', [1, 'S']);
   const queryStart = g.input('query_start', 'int64', [1]);
+  const ropeGrid = ropeGridInput(g, t);
 
   // Only the queries query_start..S-1 are needed, so only those rows go through q_proj.
   const queryRows = (x: string) => g.op('Slice', [x, queryStart, g.ints(Number.MAX_SAFE_INTEGER), g.ints(1)]);
-  const { q, k, keyProj } = await attentionInput(g, src, layer, hidden, positionIds, { queryRows });
+  const { q, k, keyProj } = await attentionInput(g, src, layer, hidden, positionIds, { queryRows, ropeGrid });
   const offset = g.op('Squeeze', [queryStart, g.ints(0)]); // query row r is token query_start + r
   const mask = causalMask(g, g.dim(q, 2), g.dim(k, 2), offset, t.slidingWindow);
   const probs = attentionProbs(g, q, k, { heads: t.numHeads, kvHeads: t.numKvHeads, headDim: t.headDim }, mask);

@@ -60,8 +60,8 @@ export class TransPruneScorer implements InLlmMethod {
     const ttv = alpha > 0 ? l1Normalize(this.store.current(b.visualCount)) : undefined;
     let iga: Float64Array | undefined;
     if (alpha < 1) {
-      // IGA_{p+1}: the next layer's norm + q/k + RoPE on layer p's output; queries = every token after the image.
-      const queryStart = b.visualStart + b.visualCount;
+      // IGA_{p+1}: the next layer's norm + q/k + RoPE on layer p's output; queries = the instruction after the image.
+      const queryStart = b.visualStart + b.visualCount + (b.markersAfterVisual ?? 0);
       if (queryStart >= b.seqLen) throw new Error('TransPrune needs instruction tokens after the image for IGA (use alpha=1 for TTV only)');
       const attention = await probeAttention(b, queryStart, this.recorder);
       iga = igaFromProbe(attention, b.visualStart, b.visualCount).normalized;

@@ -1,0 +1,215 @@
+// Qwen2.5-VL parity with transformers, without Python: the fixtures of tools/demo-model/make_qwen_fixtures.py
+// (Qwen2VLImageProcessorPil and Qwen2_5_VLForConditionalGeneration on two tiny random checkpoints: untied and tied
+// embeddings, two mrope sections, a window that divides some grids and one that divides none; four images: square,
+// wide above max_pixels, tall, small below min_pixels) against the engine's graphs built from the same checkpoints:
+// the prompt ids, smart_resize's grid and the patches, the merged visual tokens, the 3D position ids, every layer's
+// output, the prefill logits and the greedy answer; and TransPrune-High's kept sets from the PyTorch reference with
+// each kept token at its own 3D position and with compacted positions.
+import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { InferenceSession } from 'onnxruntime-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { preprocessQwen, type QwenPreparedImage } from '../../src/engine/image/qwen.js';
+import { Graph } from '../../src/engine/onnx/builder.js';
+import { mropePositions } from '../../src/engine/onnx/blocks.js';
+import { readQwenCheckpoint, writeQwenGraphs, type QwenCheckpoint } from '../../src/engine/pack/qwen.js';
+import { createMethod } from '../../src/engine/pruning/index.js';
+import type { PruningMethod } from '../../src/engine/pruning/types.js';
+import { generate } from '../../src/engine/runtime/generate.js';
+import { int64Tensor, type ModelSessions } from '../../src/engine/runtime/graphs.js';
+import { prefill, type PrefillInput, type VisualTokens } from '../../src/engine/runtime/prefill.js';
+import { SessionFactory } from '../../src/engine/runtime/providers.js';
+import { encodeQwenImage } from '../../src/engine/runtime/qwen-vision.js';
+import { encodeChat, loadChatTemplate } from '../../src/engine/text/chat.js';
+import { TextTokenizer } from '../../src/engine/text/tokenizer.js';
+import { parseMethod, resolveSchedule } from '../../src/shared/pruning.js';
+import { relativeError } from '../helpers/diff.js';
+import { keptFromHex, writeNextCheckpoint } from '../helpers/next-fixture.js';
+import { QWEN_FIXTURES, readQwenFixture } from '../helpers/qwen-fixture.js';
+
+const PIXELS = 1e-5;
+const RELATIVE = 1e-4;
+const root = mkdtempSync(join(tmpdir(), 'tps-qwen-hf-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+/** Worst relative error per check, printed at the end (the figures the report quotes). */
+const worst = new Map<string, number>();
+const note = (what: string, err: number) => {
+  worst.set(what, Math.max(worst.get(what) ?? 0, err));
+  return err;
+};
+afterAll(() => console.log([...worst].map(([k, v]) => `${k}: max relative error ${v.toExponential(2)}`).join('\n')));
+
+/** The positions graph alone (what every layer and probe graph computes inside): sequence indices -> [3, S]. */
+async function positionsOf(length: number, grid: readonly number[]): Promise<number[][]> {
+  const g = new Graph('mrope');
+  const ids = g.input('position_ids', 'int64', [1, 'S']);
+  const ropeGrid = g.input('rope_grid', 'int64', [3]);
+  g.output('positions', mropePositions(g, ids, ropeGrid), 'int64', [3, 'S']);
+  const session = await InferenceSession.create(g.toBytes());
+  const indices = Array.from({ length }, (_, i) => i);
+  const out = await session.run({ position_ids: int64Tensor(indices, [1, length]), rope_grid: int64Tensor(grid, [3]) });
+  await session.release();
+  const flat = Array.from(out.positions.data as BigInt64Array, Number);
+  return [0, 1, 2].map((axis) => flat.slice(axis * length, (axis + 1) * length));
+}
+
+describe.each(['untied', 'tied'] as const)('Qwen2.5-VL %s vs transformers', (name) => {
+  const fixture = readQwenFixture(name);
+  let checkpoint: QwenCheckpoint;
+  let model: ModelSessions & { release(): Promise<void> };
+  let tokenizer: TextTokenizer;
+  let template: string | undefined;
+
+  beforeAll(async () => {
+    const dir = join(root, name);
+    await writeNextCheckpoint(fixture, dir);
+    checkpoint = await readQwenCheckpoint(dir);
+    const packDir = join(root, `${name}-graphs`);
+    mkdirSync(packDir);
+    const { graphs } = await writeQwenGraphs(checkpoint, packDir, 'fp32');
+    const factory = new SessionFactory('cpu');
+    const open = (file: string) => factory.create(join(packDir, file));
+    const [embed, vision, head, ...layers] = await Promise.all([graphs.embed, graphs.vision, graphs.head, ...graphs.layers].map(open));
+    const t = checkpoint.config.text;
+    const probes = new Map<number, Promise<InferenceSession>>();
+    const all = [embed, vision, head, ...layers];
+    model = {
+      dims: {
+        numLayers: t.numLayers,
+        hidden: t.hiddenSize,
+        numKvHeads: t.numKvHeads,
+        headDim: t.headDim,
+        vocabSize: t.vocabSize,
+        mrope: true,
+      },
+      embed,
+      vision,
+      head,
+      layers,
+      probe: (l) => probes.get(l) ?? probes.set(l, open(graphs.probes[l])).get(l)!,
+      release: async () => {
+        await Promise.all([...all, ...(await Promise.all(probes.values()))].map((s) => s.release()));
+      },
+    };
+    tokenizer = await TextTokenizer.load(dir);
+    template = await loadChatTemplate(dir);
+  });
+  afterAll(() => model?.release());
+
+  it('is the architecture the fixture says', () => {
+    const { config } = checkpoint;
+    expect(fixture.image_processor).toBe('Qwen2VLImageProcessorPil');
+    expect(config.text.tieWordEmbeddings).toBe(fixture.spec.tied);
+    expect(config.text.mropeSection).toEqual(fixture.spec.mrope);
+    expect(config.text.ropeTheta).toBe(fixture.spec.theta);
+    expect(config.vision.windowSize).toBe(fixture.spec.window);
+    expect(config.vision.fullAttBlockIndexes).toEqual(fixture.spec.full);
+    expect(checkpoint.names.lmHead()).toBe(fixture.spec.tied ? 'model.embed_tokens.weight' : 'lm_head.weight');
+  });
+
+  describe.each(Object.keys(fixture.cases))('%s image', (image) => {
+    const c = fixture.cases[image];
+    let prepared: QwenPreparedImage;
+    let visual: VisualTokens;
+    let input: PrefillInput;
+
+    beforeAll(async () => {
+      prepared = await preprocessQwen(
+        new Uint8Array(readFileSync(join(QWEN_FIXTURES, c.image))),
+        checkpoint.image,
+        checkpoint.config.vision.windowSize,
+      );
+      visual = await encodeQwenImage(model, prepared, checkpoint.config.vision.spatialMergeSize);
+      const prompt = encodeChat(tokenizer, [{ role: 'user', text: c.question, image: true }], {
+        template,
+        imageTokenId: checkpoint.config.imageTokenId,
+      });
+      expect(prompt.text).toBe(c.prompt);
+      input = { ids: prompt.ids, imageTokenId: checkpoint.config.imageTokenId, visual };
+    });
+
+    it('the processor: prompt ids, smart_resize grid, patches within 1e-5', () => {
+      expect(input.ids).toEqual(c.prompt_ids);
+      expect(input.ids.indexOf(checkpoint.config.imageTokenId)).toBe(c.visual_start);
+      expect([prepared.grid.t, prepared.grid.h, prepared.grid.w]).toEqual(c.image_grid_thw);
+      expect([prepared.grid.h * prepared.grid.w, prepared.patchDim]).toEqual(c.pixel_values.shape);
+      c.pixel_values.samples.flat_index.forEach((flat, i) => {
+        expect(Math.abs(prepared.patches[flat] - c.pixel_values.samples.value[i])).toBeLessThan(PIXELS);
+      });
+      c.pixel_values.row_sums.forEach((sum, row) => {
+        const patch = prepared.patches.subarray(row * prepared.patchDim, (row + 1) * prepared.patchDim);
+        // A sum over 1176 values: float32 rounding of each term allows a little more than one value's tolerance.
+        expect(Math.abs(patch.reduce((s, x) => s + x, 0) - sum), `patch ${row}`).toBeLessThan(1e-3);
+      });
+    });
+
+    it('the merged visual tokens: same count, rows within 1e-4', () => {
+      expect(visual.count).toBe(c.num_visual);
+      const d = model.dims.hidden;
+      for (const [row, values] of Object.entries(c.visual_tokens.rows)) {
+        const r = Number(row);
+        expect(note('visual tokens', relativeError(visual.features.subarray(r * d, (r + 1) * d), values)), `visual row ${r}`).toBeLessThan(
+          RELATIVE,
+        );
+      }
+    });
+
+    it("the 3D position ids: get_rope_index's, from the image block's place and grid", async () => {
+      const length = c.prompt_ids.length - 1 + c.num_visual;
+      const { rows, cols } = visual.grid!;
+      expect(await positionsOf(length, [c.visual_start, rows, cols])).toEqual(c.position_ids);
+      // Decoding continues at index + rope_delta on every axis, as transformers' cached rope_deltas.
+      expect(await positionsOf(length + 2, [c.visual_start, rows, cols]).then((p) => p[0].slice(length))).toEqual([
+        length + c.rope_delta,
+        length + 1 + c.rope_delta,
+      ]);
+    });
+
+    it('prefill: every layer output and the last logits within 1e-4 relative; the same greedy answer', async () => {
+      const d = model.dims.hidden;
+      const outputs: Float32Array[] = [];
+      const result = await prefill(model, input, { onLayerOutput: (_l, hidden) => outputs.push(hidden.slice()) });
+      c.layer_outputs.forEach((expected, l) => {
+        for (const [row, values] of Object.entries(expected.rows)) {
+          const r = Number(row);
+          const err = note('layer outputs', relativeError(outputs[l].subarray(r * d, (r + 1) * d), values));
+          expect(err, `layer ${l + 1} row ${r}`).toBeLessThan(RELATIVE);
+        }
+      });
+      expect(note('prefill logits', relativeError(result.logits, c.prefill_logits_last))).toBeLessThan(RELATIVE);
+      const eos = [checkpoint.config.eosTokenId!];
+      const answer = await generate(model, tokenizer, input, { maxTokens: c.greedy.ids.length, eosTokenIds: eos });
+      expect(answer.tokenIds).toEqual(c.greedy.ids.slice(0, answer.tokenIds.length));
+      expect(answer.tokenIds.length === c.greedy.ids.length || eos.includes(answer.tokenIds.at(-1)!)).toBe(true);
+    });
+
+    it.each(['original', 'compact'] as const)(
+      'TransPrune-High, %s positions: the schedule, stage counts and kept tokens of the PyTorch reference',
+      async (positions) => {
+        const expected = c.transprune_high.runs.find((r) => r.positions === positions)!;
+        const spec = parseMethod(`transprune-high:positions=${positions}`);
+        const numLayers = model.dims.numLayers;
+        const { accumulate, prune, ratios } = resolveSchedule(spec.llm as Parameters<typeof resolveSchedule>[0], numLayers);
+        expect({ accumulate, prune, ratios }).toEqual(c.transprune_high.schedule);
+        const method = createMethod(spec, { numLayers });
+        const stages: [number, number[]][] = [];
+        const watched: PruningMethod = {
+          spec: method.spec,
+          wantsSideOutputs: (layer) => method.wantsSideOutputs(layer),
+          afterLayer: async (b) => {
+            const kept = await method.afterLayer(b);
+            if (kept) stages.push([b.layerNumber, Array.from(kept, (k) => b.keptOriginal[k])]);
+            return kept;
+          },
+        };
+        const run = await prefill(model, input, { method: watched, positions });
+        expect(stages.map(([layer, kept]) => [layer, kept.length])).toEqual(expected.stages.map((s) => [s.after_layer, s.keep]));
+        stages.forEach(([layer, kept], i) => expect(kept, `stage after layer ${layer}`).toEqual(keptFromHex(expected.stages[i].kept_hex)));
+        const best = run.logits.reduce((top, v, i, all) => (v > all[top] ? i : top), 0);
+        expect(best).toBe(expected.answer_token);
+      },
+    );
+  });
+});
