@@ -144,6 +144,12 @@ export async function embedTokens(model: ModelSessions, ids: readonly number[]):
   return floats(embeds);
 }
 
+/** The vision tower's session; a text-only model has none, and says so in words. */
+export function visionSession(model: Pick<ModelSessions, 'vision'>): RunnableSession {
+  if (!model.vision) throw new Error('this model has no vision tower (a text-only model): ask without an image');
+  return model.vision;
+}
+
 /** The projected visual tokens [N, D] of one preprocessed view [1, 3, H, W]; LLaVA-NeXT's image_newline [D] too when asked. */
 export async function encodeImage(
   model: ModelSessions,
@@ -152,8 +158,7 @@ export async function encodeImage(
   withNewline = false,
 ): Promise<{ features: Float32Array; count: number; newline?: Float32Array }> {
   const fetches = ['image_features', ...(withNewline ? ['image_newline'] : [])];
-  if (!model.vision) throw new Error('this model has no vision tower (a text-only model): ask without an image');
-  const out = await model.vision.run({ pixel_values: floatTensor(pixels, [1, 3, size, size]) }, fetches);
+  const out = await visionSession(model).run({ pixel_values: floatTensor(pixels, [1, 3, size, size]) }, fetches);
   const encoded = { features: floats(out.image_features), count: out.image_features.dims[1] };
   return withNewline ? { ...encoded, newline: floats(out.image_newline) } : encoded;
 }

@@ -1,5 +1,5 @@
 import type { QwenPreparedImage } from '../image/qwen.js';
-import { floatTensor, int64Tensor, type ModelSessions } from './graphs.js';
+import { floatTensor, int64Tensor, visionSession, type ModelSessions } from './graphs.js';
 import type { VisualTokens } from './prefill.js';
 
 /**
@@ -12,7 +12,7 @@ export async function encodeQwenImage(
   mergeSize: number,
 ): Promise<VisualTokens> {
   const patches = image.grid.h * image.grid.w;
-  const out = await model.vision.run({
+  const out = await visionSession(model).run({
     patches: floatTensor(image.patches, [patches, image.patchDim]),
     patch_positions: int64Tensor(image.patchPositions, [patches, 2]),
     window_ids: int64Tensor(image.windowIds, [patches]),
