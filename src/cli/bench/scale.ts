@@ -235,12 +235,12 @@ export function measureCopyBandwidth(bytes = 2 ** 30): number {
 }
 
 /** Linux: resets the peak-RSS mark so each method's peak is its own (the loaded weights stay counted). */
-function resetPeakRss(): void {
+export function resetPeakRss(): void {
   if (process.platform === 'linux') writeFileSync('/proc/self/clear_refs', '5');
 }
 
 /** Peak resident memory since the last reset (Linux) or since the process started. */
-function peakRss(): number | null {
+export function peakRss(): number | null {
   if (process.platform !== 'linux') return process.resourceUsage().maxRSS * 1024;
   const kb = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
   return kb === undefined ? null : Number(kb) * 1024;
@@ -254,7 +254,7 @@ interface LlamaBenchFigures {
 }
 
 /** Runs llama.cpp's llama-bench with our prompt and generation lengths and reads its JSON. */
-async function runLlamaBench(
+export async function runLlamaBench(
   binary: string,
   gguf: string,
   promptTokens: number,

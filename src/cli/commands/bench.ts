@@ -1,4 +1,5 @@
 import { engineBench } from '../bench/engine.js';
+import { ggufBench } from '../bench/gguf.js';
 import { gpuBench } from '../bench/gpu.js';
 import { pruningBench } from '../bench/pruning.js';
 import { scaleBench } from '../bench/scale.js';
@@ -8,6 +9,7 @@ import { CliError, type CliCommand } from '../command.js';
 /** Every benchmark, by name: `npm run bench -- <name> [options]`. Add one line per suite. */
 const suites: Record<string, BenchSuite> = {
   engine: engineBench,
+  gguf: ggufBench,
   gpu: gpuBench,
   pruning: pruningBench,
   scale: scaleBench,
