@@ -206,7 +206,7 @@ describe('the app through the web bridge', () => {
   it('imports a checkpoint folder from the Models view with progress, then removes it', async () => {
     const second = await makeSyntheticCheckpoint(join(userData, 'hf-gqa'), { preset: 'tiny-gqa' });
     await page.getByRole('button', { name: 'Models', exact: true }).click();
-    await page.getByLabel('Checkpoint folder', { exact: true }).fill(second.dir);
+    await page.getByLabel('Checkpoint folder or GGUF file', { exact: true }).fill(second.dir);
     await page.getByRole('button', { name: 'Import', exact: true }).click();
     await page.getByRole('progressbar', { name: 'Import progress' }).waitFor({ timeout: 30_000 });
     await expect.poll(() => page.getByRole('button', { name: 'Use' }).count(), { timeout: 60_000 }).toBe(2);

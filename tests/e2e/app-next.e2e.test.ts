@@ -91,7 +91,7 @@ describe('a LLaVA-NeXT checkpoint in the app', () => {
       ],
     });
     await page.getByRole('button', { name: 'Models', exact: true }).click();
-    await page.getByLabel('Checkpoint folder', { exact: true }).fill(checkpoint.dir);
+    await page.getByLabel('Checkpoint folder or GGUF file', { exact: true }).fill(checkpoint.dir);
     await page.getByRole('button', { name: 'Import', exact: true }).click();
     const row = page.getByRole('listitem', { name: 'hf-next' });
     await row.waitFor({ timeout: 90_000 });

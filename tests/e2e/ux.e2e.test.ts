@@ -466,7 +466,7 @@ describe('models', () => {
     const savedHome = process.env.HOME;
     process.env.HOME = home; // the host runs in this process: `~` is this home
     try {
-      await page.getByLabel('Checkpoint folder', { exact: true }).fill('~/ckpts/hf-gqa');
+      await page.getByLabel('Checkpoint folder or GGUF file', { exact: true }).fill('~/ckpts/hf-gqa');
       await page.getByRole('button', { name: 'Import', exact: true }).click();
       await expect.poll(() => page.getByRole('button', { name: 'Use' }).count(), { timeout: 60_000 }).toBe(2);
     } finally {

@@ -7,6 +7,10 @@ import sharp from 'sharp';
 import { parseClipParams, preprocessClip } from '../../src/engine/image/preprocess.js';
 import { ImageError } from '../../src/engine/image/validate.js';
 import { readSafetensorsHeader, SafetensorsError } from '../../src/engine/io/safetensors.js';
+import { GgufError, readGgufHeader } from '../../src/engine/io/gguf.js';
+import { CheckpointError } from '../../src/engine/pack/checkpoint.js';
+import { readGgufCheckpoint } from '../../src/engine/pack/gguf-checkpoint.js';
+import { ggufBytes, type TestHeader, type TestValue } from '../helpers/gguf-bytes.js';
 import { ConfigError, parseLlavaConfig } from '../../src/engine/model/config.js';
 import { readTrace } from '../../src/shared/trace-files.js';
 import { TextTokenizer, TokenizerError } from '../../src/engine/text/tokenizer.js';
@@ -101,6 +105,86 @@ export const safetensorsTarget: FuzzTarget<{ header: string; data: Uint8Array; l
     return readSafetensorsHeader(path);
   },
   expected: (e) => e instanceof SafetensorsError,
+};
+
+/**
+ * GGUF: headers near a valid llama file (metadata of every kind, tensors of supported and unknown types, lying
+ * counts, lengths and offsets), then cut or with a byte flipped; whatever the header reader accepts also goes
+ * through the importer's validation (config, tokenizer, template).
+ */
+const ggufValue = fc.oneof(
+  fc.nat({ max: 600 }).map((u32) => ({ u32 })),
+  fc.float({ noNaN: true }).map((f32) => ({ f32 })),
+  fc.string({ maxLength: 12 }).map((str) => ({ str })),
+  fc.boolean().map((bool) => ({ bool })),
+  fc.array(fc.string({ maxLength: 6 }), { maxLength: 6 }).map((strs) => ({ strs })),
+);
+const GGUF_KEYS = [
+  'general.architecture',
+  'llama.embedding_length',
+  'llama.block_count',
+  'llama.attention.head_count',
+  'llama.feed_forward_length',
+  'llama.attention.layer_norm_rms_epsilon',
+  'tokenizer.ggml.model',
+  'tokenizer.ggml.tokens',
+  'tokenizer.ggml.merges',
+  'tokenizer.ggml.eos_token_id',
+  'tokenizer.chat_template',
+  'general.alignment',
+];
+const VALID_GGUF_KV: [string, TestValue][] = [
+  ['general.architecture', { str: 'llama' }],
+  ['llama.embedding_length', { u32: 32 }],
+  ['llama.block_count', { u32: 1 }],
+  ['llama.attention.head_count', { u32: 2 }],
+  ['llama.feed_forward_length', { u32: 32 }],
+  ['llama.attention.layer_norm_rms_epsilon', { f32: 1e-5 }],
+  ['tokenizer.ggml.model', { str: 'gpt2' }],
+  ['tokenizer.ggml.tokens', { strs: ['a', 'b', 'ab', '<|end|>'] }],
+  ['tokenizer.ggml.merges', { strs: ['a b'] }],
+  ['tokenizer.ggml.eos_token_id', { u32: 3 }],
+];
+
+export const ggufTarget: FuzzTarget<{ header: TestHeader; cut: number; flip: number }> = {
+  name: 'gguf',
+  input: fc.record({
+    header: fc.record({
+      version: fc.constantFrom(3, 3, 2, 1, 4),
+      kv: fc.oneof(
+        fc.constant(VALID_GGUF_KV),
+        fc.array(fc.tuple(fc.constantFrom(...GGUF_KEYS), ggufValue), { maxLength: 10 }),
+        fc.tuple(fc.nat({ max: VALID_GGUF_KV.length - 1 }), fc.constantFrom(...GGUF_KEYS), ggufValue).map(([at, key, value]) => {
+          const kv = [...VALID_GGUF_KV];
+          kv[at] = [key, value];
+          return kv;
+        }),
+      ),
+      tensors: fc.array(
+        fc.record({
+          name: fc.constantFrom('token_embd.weight', 'blk.0.attn_q.weight', 'output_norm.weight', 'w'),
+          dims: fc.array(fc.bigInt({ min: 0n, max: 1n << 41n }), { minLength: 1, maxLength: 5 }),
+          type: fc.constantFrom(0, 1, 2, 3, 8, 12, 14, 16, 30, 99),
+          offset: fc.bigInt({ min: 0n, max: 1n << 20n }),
+        }),
+        { maxLength: 4 },
+      ),
+      data: fc.uint8Array({ maxLength: 256 }),
+      stringLengthLie: fc.option(fc.bigInt({ min: 0n, max: 1n << 40n }), { nil: undefined }),
+    }),
+    cut: fc.constantFrom(0, 0, 0, 1, 17, 100),
+    flip: fc.constantFrom(-1, -1, -1, 5, 9, 30, 60),
+  }),
+  run: async ({ header, cut, flip }) => {
+    const bytes = ggufBytes(header);
+    const cutBytes = bytes.subarray(0, Math.max(0, bytes.length - cut));
+    if (flip >= 0 && flip < cutBytes.length) cutBytes[flip] ^= 0x5a;
+    const path = scratchFile('x.gguf');
+    writeFileSync(path, cutBytes);
+    await readGgufHeader(path);
+    return readGgufCheckpoint(path);
+  },
+  expected: (e) => e instanceof GgufError || e instanceof CheckpointError,
 };
 
 const VALID_CONFIG = {
@@ -255,4 +339,12 @@ export const tokenizerTarget: FuzzTarget<{ json: unknown; text: string }> = {
 };
 
 // biome-ignore lint/suspicious/noExplicitAny: one list of targets whose inputs differ in type
-export const targets: FuzzTarget<any>[] = [safetensorsTarget, configTarget, imageTarget, traceTarget, conversationTarget, tokenizerTarget];
+export const targets: FuzzTarget<any>[] = [
+  safetensorsTarget,
+  ggufTarget,
+  configTarget,
+  imageTarget,
+  traceTarget,
+  conversationTarget,
+  tokenizerTarget,
+];

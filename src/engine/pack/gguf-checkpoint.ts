@@ -13,7 +13,7 @@ import { ggufSourceOf, ggufTextConfig, ggufVisionConfig, unpermuteRows, type Ggu
 import { expectedTensors, WeightNames, type WeightSource } from '../model/weights.js';
 import { encodeChat } from '../text/chat.js';
 import { ggufTokenizerFiles } from '../text/gguf-tokenizer.js';
-import { TextTokenizer } from '../text/tokenizer.js';
+import { TextTokenizer, TokenizerError } from '../text/tokenizer.js';
 import type { WeightDtype } from '../onnx/weight-file.js';
 import { TimeBudgetError } from '../util/budget.js';
 import { CheckpointError, type Checkpoint } from './checkpoint.js';
@@ -46,7 +46,7 @@ export async function readGgufCheckpoint(modelPath: string, mmprojPath?: string)
   try {
     return await readChecked(modelPath, mmprojPath);
   } catch (e) {
-    if (!(e instanceof GgufError || e instanceof ConfigError)) throw e;
+    if (!(e instanceof GgufError || e instanceof ConfigError || e instanceof TokenizerError)) throw e;
     const named = e.message.includes(modelPath) || (mmprojPath !== undefined && e.message.includes(mmprojPath));
     throw new CheckpointError(named ? e.message : `${modelPath}: ${e.message}`);
   }

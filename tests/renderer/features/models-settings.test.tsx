@@ -56,7 +56,7 @@ describe('models view', () => {
     rerender(<ModelsView {...next} />);
     expect(screen.getByRole('alert').textContent).toContain('mamba');
     expect((screen.getByRole('button', { name: 'Import' }) as HTMLButtonElement).disabled).toBe(true);
-    fireEvent.change(screen.getByLabelText('Checkpoint folder'), { target: { value: ' /models/llava-1.5-7b-hf ' } });
+    fireEvent.change(screen.getByLabelText('Checkpoint folder or GGUF file'), { target: { value: ' /models/llava-1.5-7b-hf ' } });
     fireEvent.click(screen.getByRole('button', { name: 'Import' }));
     expect(next.onImport).toHaveBeenCalledWith('/models/llava-1.5-7b-hf');
   });

@@ -226,18 +226,19 @@ function ImportSection({ onImport, onCancelImport, importTask = {} }: ModelsView
   return (
     <section aria-labelledby="import-model" className="flex flex-col gap-2">
       <h3 id="import-model" className="font-medium">
-        Import a checkpoint folder
+        Import a checkpoint folder or GGUF
       </h3>
       <p className="text-sm text-zinc-500">
-        A Hugging Face LLaVA-1.5 or LLaVA-NeXT folder: config.json, *.safetensors, tokenizer.json and preprocessor_config.json. It is
-        converted to ONNX on this computer.
+        A Hugging Face LLaVA-1.5 or LLaVA-NeXT folder (config.json, *.safetensors, tokenizer.json, preprocessor_config.json); a llama.cpp
+        GGUF file, which imports as a text-only model; or the folder of a GGUF with its mmproj-*.gguf vision projector, as LM Studio, Jan
+        and Ollama keep a LLaVA. It is converted to ONNX on this computer.
       </p>
       {importTask.progress ? (
         <ProgressBar label="Import progress" progress={importTask.progress} onCancel={onCancelImport} />
       ) : (
         <EntryForm
           id="import-path"
-          label="Checkpoint folder"
+          label="Checkpoint folder or GGUF file"
           value={path}
           onChange={setPath}
           placeholder="/path/to/llava-1.5-7b-hf"
