@@ -6,7 +6,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GgufError, readGgufHeader, readGgufTensorF32 } from '../../src/engine/io/gguf.js';
+import { toMatMulNBits } from '../../src/engine/io/ggml-quants.js';
+import { GgufError, readGgufHeader, readGgufTensorBytes, readGgufTensorF32 } from '../../src/engine/io/gguf.js';
 import { ggufBytes, type TestHeader } from '../helpers/gguf-bytes.js';
 
 const FIXTURES = join(import.meta.dirname, '../fixtures/gguf');
@@ -77,5 +78,36 @@ describe('hostile files', () => {
   it('refuses a tensor count the file cannot hold', () => refused(ggufBytes({ ...valid, tensorCount: 1n << 50n }), /claims/));
   it('names a missing file', async () => {
     await expect(readGgufHeader(join(dir, 'nope.gguf'))).rejects.toThrow(/does not exist/);
+  });
+});
+
+describe('what --dtype keep stores', () => {
+  /** MatMulNBits' dequantization, (q - zero) * scale in float32, of the blocks an import writes. */
+  const decode = (m: ReturnType<typeof toMatMulNBits>, rows: number, cols: number, bits: 4 | 8) => {
+    const out = new Float32Array(rows * cols);
+    const zeroBytes = Math.ceil((m.blocksPerRow * bits) / 8);
+    const nibble = (bytes: Uint8Array, i: number) => (bytes[i >> 1] >> ((i & 1) * 4)) & 15;
+    for (let r = 0; r < rows; r++)
+      for (let c = 0; c < cols; c++) {
+        const block = r * m.blocksPerRow + Math.floor(c / 32);
+        const code = bits === 8 ? m.codes[r * cols + c] : nibble(m.codes, r * cols + c);
+        const zero =
+          bits === 8 ? m.zeroPoints[r * zeroBytes + Math.floor(c / 32)] : nibble(m.zeroPoints.subarray(r * zeroBytes), Math.floor(c / 32));
+        out[r * cols + c] = Math.fround((code - zero) * m.scales[block]);
+      }
+    return out;
+  };
+
+  it.each([
+    ['Q4_0', 4],
+    ['Q8_0', 8],
+  ] as const)('%s blocks go to MatMulNBits unchanged: the stored weights dequantize to gguf-py values bit for bit', async (type, bits) => {
+    const quant = await readGgufHeader(join(FIXTURES, 'quants.gguf'));
+    const expected = await readGgufHeader(join(FIXTURES, 'quants-expected.gguf'));
+    const t = quant.tensors.get(type)!;
+    const [rows, cols] = t.shape;
+    const stored = toMatMulNBits(type, await readGgufTensorBytes(quant, t), rows, cols);
+    const want = await readGgufTensorF32(expected, expected.tensors.get(type)!);
+    expect(new Uint32Array(decode(stored, rows, cols, bits).buffer)).toEqual(new Uint32Array(want.buffer));
   });
 });

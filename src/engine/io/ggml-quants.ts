@@ -155,3 +155,38 @@ function dequantizeQ6K(bytes: Uint8Array, view: DataView, at: number, out: Float
     out[o + e] = f(scale * ((low | (high << 4)) - 32));
   }
 }
+
+/**
+ * Q4_0 and Q8_0 blocks re-laid for ONNX Runtime's MatMulNBits (onnx/quantize.ts's QuantizedMatrix) with blocks of
+ * 32, exactly: Q4_0's w = d (q - 8) is MatMulNBits' (q - zero) scale with zero 8, Q8_0's w = d q is (q + 128 - 128) d.
+ * `rows` x `cols` values, row-major ([out, in], as a Linear's weight), rows of whole blocks.
+ */
+export function toMatMulNBits(
+  type: 'Q4_0' | 'Q8_0',
+  bytes: Uint8Array,
+  rows: number,
+  cols: number,
+): { codes: Uint8Array; scales: Float32Array; zeroPoints: Uint8Array; blocksPerRow: number } {
+  const bits = type === 'Q4_0' ? 4 : 8;
+  const { typeSize } = ggmlTypeInfo(type);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const blocksPerRow = cols / 32;
+  const blocks = rows * blocksPerRow;
+  const codes = new Uint8Array((blocks * 32 * bits) / 8);
+  const scales = new Float32Array(blocks);
+  const zeroBytesPerRow = Math.ceil((blocksPerRow * bits) / 8);
+  const zeroPoints = new Uint8Array(rows * zeroBytesPerRow).fill(bits === 4 ? 0x88 : 128);
+  for (let b = 0; b < blocks; b++) {
+    const at = b * typeSize;
+    scales[b] = halfToFloat(view.getUint16(at, true));
+    if (bits === 8) {
+      for (let i = 0; i < 32; i++) codes[b * 32 + i] = (view.getInt8(at + 2 + i) + 128) & 255;
+      continue;
+    }
+    // ggml: value i in the low nibble of byte i, value i + 16 in its high one; MatMulNBits: values 2j, 2j + 1 in byte j.
+    const value = (i: number) => (i < 16 ? bytes[at + 2 + i] & 15 : bytes[at + 2 + i - 16] >> 4);
+    for (let j = 0; j < 16; j++) codes[b * 16 + j] = value(2 * j) | (value(2 * j + 1) << 4);
+  }
+  // A row whose block count is odd leaves a 4-bit zero point unused at its end: 0x88 there is harmless.
+  return { codes, scales, zeroPoints, blocksPerRow };
+}

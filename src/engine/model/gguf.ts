@@ -185,10 +185,13 @@ export function ggufSourceOf(hfName: string, text: TextConfig, swapFfn: boolean)
   return mmproj(`v.blk.${m[1]}.${part}.${m[3]}`);
 }
 
-/** Undoes llama.cpp's q/k row permutation: rows (heads, dim/2, 2) in its order back to (heads, 2, dim/2). */
-export function unpermuteRows(data: Float32Array, rows: number, cols: number, heads: number): Float32Array {
+/**
+ * Undoes llama.cpp's q/k row permutation: rows (heads, dim/2, 2) in its order back to (heads, 2, dim/2). Rows are
+ * moved whole, so it serves float rows and rows of quantized blocks (`cols` then counts their bytes) alike.
+ */
+export function unpermuteRows<T extends Float32Array | Uint8Array>(data: T, rows: number, cols: number, heads: number): T {
   const half = rows / heads / 2;
-  const out = new Float32Array(data.length);
+  const out = new (data.constructor as new (n: number) => T)(data.length);
   for (let h = 0; h < heads; h++)
     for (let i = 0; i < half; i++)
       for (let pair = 0; pair < 2; pair++) {

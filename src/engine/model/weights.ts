@@ -2,6 +2,7 @@
 // checkpoint holds every tensor the graphs will read, with the right shape and a float dtype.
 
 import { FLOAT_DTYPES, isFloatDtype, type TensorSet } from '../io/safetensors.js';
+import type { ExactBlocks } from '../onnx/blocks.js';
 import type { LlavaConfig, VisionConfig } from './config.js';
 
 export type WeightLayout = 'legacy' | 'unified';
@@ -10,6 +11,8 @@ export type WeightLayout = 'legacy' | 'unified';
 export interface WeightSource {
   dims(name: string): number[];
   readF32(name: string): Promise<Float32Array>;
+  /** The weight's own blocks where MatMulNBits holds them exactly at `bits` (GGUF Q4_0 / Q8_0), else null. */
+  exact?(name: string, bits: 4 | 8): ExactBlocks | null;
 }
 
 const PREFIXES: Record<WeightLayout, { vision: string; projector: string; text: string; lmHead: string; imageNewline: string }> = {

@@ -9,6 +9,14 @@ export interface WeightReader {
   read(name: string): Promise<{ data: Float32Array; dims: number[] }>;
   /** The stored dims alone, without reading the data. */
   dims(name: string): number[];
+  /** A weight already block-quantized at `bits` in a form MatMulNBits holds exactly (a GGUF's Q4_0 / Q8_0), or null. */
+  exact?(name: string, bits: 4 | 8): ExactBlocks | null;
+}
+
+/** Weights whose source blocks MatMulNBits holds as they are: no re-quantization, no added error. */
+export interface ExactBlocks {
+  blockSize: number;
+  read(): Promise<QuantizedMatrix>;
 }
 
 /**
@@ -289,14 +297,17 @@ export function silu(g: Graph, x: string): string {
 async function quantizedMatMul(g: Graph, r: WeightReader, x: string, weightName: string, bits: 4 | 8): Promise<string> {
   const [n, k] = r.dims(weightName);
   // One quantization feeds three initializers; each is written once per weight file (the probe reuses the layer's).
+  const exact = r.exact?.(weightName, bits) ?? null;
+  const blockSize = exact?.blockSize ?? QUANT_BLOCK;
   let quantized: Promise<QuantizedMatrix> | undefined;
-  const quantize = () => (quantized ??= r.read(weightName).then(({ data }) => quantizeBlockwise(data, n, k, bits, QUANT_BLOCK)));
-  const blocks = Math.ceil(k / QUANT_BLOCK);
+  const quantize = () =>
+    (quantized ??= exact ? exact.read() : r.read(weightName).then(({ data }) => quantizeBlockwise(data, n, k, bits, QUANT_BLOCK)));
+  const blocks = Math.ceil(k / blockSize);
   const key = `${weightName}#q${bits}`;
   const codes = await g.encodedWeight(`${key}.codes`, async () => ({
     bytes: (await quantize()).codes,
     type: 'uint8',
-    dims: [n, blocks, (QUANT_BLOCK * bits) / 8],
+    dims: [n, blocks, (blockSize * bits) / 8],
   }));
   const scales = await g.encodedWeight(`${key}.scales`, async () => {
     const s = (await quantize()).scales;
@@ -306,7 +317,7 @@ async function quantizedMatMul(g: Graph, r: WeightReader, x: string, weightName:
     const z = (await quantize()).zeroPoints;
     return { bytes: z, type: 'uint8', dims: [z.length] };
   });
-  const attrs: Record<string, Attr> = { K: k, N: n, bits, block_size: QUANT_BLOCK };
+  const attrs: Record<string, Attr> = { K: k, N: n, bits, block_size: blockSize };
   if (g.int8Activations) attrs.accuracy_level = INT8_ACCURACY_LEVEL;
   return g.contribOp('MatMulNBits', [x, codes, scales, zeros], attrs);
 }

@@ -166,6 +166,7 @@ async function writeGraphs(
       return { data: await checkpoint.tensors.readF32(name), dims: checkpoint.tensors.dims(name) };
     },
     dims: (name) => checkpoint.tensors.dims(name),
+    exact: (name, bits) => checkpoint.tensors.exact?.(name, bits) ?? null,
   };
   const src: GraphSource = { config: checkpoint.config, names: checkpoint.names, reader };
   const numLayers = checkpoint.config.text.numLayers;
