@@ -309,6 +309,7 @@ describe('exports', () => {
     expect(text).toContain('# Colour?');
     expect(text).toContain('**Assistant** (transprune-high):');
     expect(text).toContain('visual tokens 6/16');
+    expect(text).toContain('compute 1 GFLOPs (33.3%)'); // 0.001 of 0.003 TFLOPs, printed as the app and the CLI print it
     const json = await h['export.conversation']({ id: c.id, format: 'json' });
     expect(JSON.parse(readFileSyncText(json.path!)).id).toBe(c.id);
     expect(saved).toEqual(['colour.md', 'colour.json']);

@@ -5,6 +5,7 @@ import { cliStoreDir } from '../../engine/pack/store.js';
 import type { LlavaConfig } from '../../engine/model/config.js';
 import type { WeightDtype } from '../../engine/onnx/weight-file.js';
 import { CliError, type CliCommand } from '../command.js';
+import { endOpenLine, progressLine } from '../progress-line.js';
 
 /** `import`: Hugging Face LLaVA-1.5 or LLaVA-NeXT folder -> model pack in the store. */
 export const importCommand: CliCommand = {
@@ -29,7 +30,7 @@ export const importCommand: CliCommand = {
     const abort = new AbortController();
     const onSigint = () => abort.abort(new Error('cancelled'));
     process.once('SIGINT', onSigint);
-    const line = progressLine();
+    const line = importProgress();
     try {
       const pack = await importCheckpoint(folder, store, {
         name: typeof args.values.name === 'string' ? args.values.name : undefined,
@@ -63,25 +64,17 @@ async function weightBytes(dir: string): Promise<number> {
 }
 
 /** One self-overwriting progress line on a terminal, one line per stage otherwise (logs, CI). */
-function progressLine() {
+function importProgress() {
   const tty = process.stderr.isTTY;
   let lastStage = '';
-  let open = false;
   return {
     update: (p: ImportProgress) => {
       const text = `${String(Math.round(p.done * 100)).padStart(3)}%  ${p.stage.padEnd(8)} ${p.message}`;
-      if (tty) {
-        process.stderr.write(`\r\x1b[2K${text}`);
-        open = true;
-      } else if (p.stage !== lastStage || p.done === 1) {
-        process.stderr.write(`${text}\n`);
-      }
+      if (tty) progressLine(text, false);
+      else if (p.stage !== lastStage || p.done === 1) process.stderr.write(`${text}\n`);
       lastStage = p.stage;
     },
-    done: () => {
-      if (open) process.stderr.write('\n');
-      open = false;
-    },
+    done: endOpenLine,
   };
 }
 
