@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { dtypeMemoryNote, importCheckpoint, type ImportProgress } from '../../engine/pack/import.js';
 import { cliStoreDir } from '../../engine/pack/store.js';
 import type { LlavaConfig } from '../../engine/model/config.js';
-import type { WeightDtype } from '../../engine/onnx/weight-file.js';
+import { WEIGHT_DTYPES, WeightDtype } from '../../shared/dtypes.js';
 import { CliError, type CliCommand } from '../command.js';
 import { endOpenLine, progressLine } from '../progress-line.js';
 
@@ -11,7 +11,7 @@ import { endOpenLine, progressLine } from '../progress-line.js';
 export const importCommand: CliCommand = {
   name: 'import',
   summary: 'turn a Hugging Face LLaVA-1.5 or LLaVA-NeXT checkpoint folder into a model pack (ONNX graphs) in the model store',
-  usage: 'import <hf-folder> [--name N] [--dtype fp32|fp16|int8|int4] [--store dir]',
+  usage: `import <hf-folder> [--name N] [--dtype ${WEIGHT_DTYPES.join('|')}] [--store dir]`,
   options: {
     name: { type: 'string' },
     dtype: { type: 'string', default: 'fp32' },
@@ -20,11 +20,12 @@ export const importCommand: CliCommand = {
   async run(args) {
     const [folder, ...extra] = args.positionals;
     if (!folder || extra.length) throw new CliError(`expected one checkpoint folder\nusage: npm run cli -- ${this.usage}`);
-    const dtype = args.values.dtype;
-    if (!isDtype(dtype))
+    const parsed = WeightDtype.safeParse(args.values.dtype);
+    if (!parsed.success)
       throw new CliError(
-        '--dtype must be fp32, fp16, int8 or int4 (int: decoder and head linears block-quantized, vision linears int8, the rest fp16)',
+        `--dtype must be one of ${WEIGHT_DTYPES.join(', ')} (int: decoder and head linears block-quantized, vision linears int8, the rest fp16)`,
       );
+    const dtype = parsed.data;
     const store = typeof args.values.store === 'string' ? args.values.store : cliStoreDir();
 
     const abort = new AbortController();
@@ -76,10 +77,6 @@ function importProgress() {
     },
     done: endOpenLine,
   };
-}
-
-function isDtype(value: unknown): value is WeightDtype {
-  return value === 'fp32' || value === 'fp16' || value === 'int8' || value === 'int4';
 }
 
 /** LLaVA-NeXT packs: the token count above is per view; how many views an image can become. */
