@@ -23,7 +23,12 @@ beforeAll(async () => {
   config = parseLlavaConfig(readFileText(join(checkpoint.dir, 'config.json')));
   for (const dtype of WEIGHT_DTYPES) {
     const { dir } = await importCheckpoint(checkpoint.dir, join(root, 'store'), { dtype, name: dtype });
-    written.set(dtype, readdirSync(dir).filter((f) => f.endsWith('.bin')).reduce((sum, f) => sum + statSync(join(dir, f)).size, 0));
+    written.set(
+      dtype,
+      readdirSync(dir)
+        .filter((f) => f.endsWith('.bin'))
+        .reduce((sum, f) => sum + statSync(join(dir, f)).size, 0),
+    );
   }
 }, 120_000);
 
@@ -61,8 +66,27 @@ describe('recommended precision', () => {
       projector_hidden_act: 'gelu',
       vision_feature_layer: -2,
       vision_feature_select_strategy: 'default',
-      text_config: { model_type: 'llama', hidden_size: 4096, intermediate_size: 11008, num_hidden_layers: 32, num_attention_heads: 32, num_key_value_heads: 32, vocab_size: 32064, rms_norm_eps: 1e-5, max_position_embeddings: 4096 },
-      vision_config: { model_type: 'clip_vision_model', hidden_size: 1024, intermediate_size: 4096, num_hidden_layers: 24, num_attention_heads: 16, image_size: 336, patch_size: 14, projection_dim: 768 },
+      text_config: {
+        model_type: 'llama',
+        hidden_size: 4096,
+        intermediate_size: 11008,
+        num_hidden_layers: 32,
+        num_attention_heads: 32,
+        num_key_value_heads: 32,
+        vocab_size: 32064,
+        rms_norm_eps: 1e-5,
+        max_position_embeddings: 4096,
+      },
+      vision_config: {
+        model_type: 'clip_vision_model',
+        hidden_size: 1024,
+        intermediate_size: 4096,
+        num_hidden_layers: 24,
+        num_attention_heads: 16,
+        image_size: 336,
+        patch_size: 14,
+        projection_dim: 768,
+      },
     }),
   );
 

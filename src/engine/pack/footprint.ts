@@ -55,7 +55,11 @@ function memoryBytes(config: LlavaConfig, dtype: WeightDtype): number {
 }
 
 /** The weights' bytes on disk, or in memory once loaded (float weights as float32 there). */
-function weightBytes({ vision: v, text: t, projectorBias, anyres, visionFeatureLayer }: LlavaConfig, dtype: WeightDtype, where: 'disk' | 'memory'): number {
+function weightBytes(
+  { vision: v, text: t, projectorBias, anyres, visionFeatureLayer }: LlavaConfig,
+  dtype: WeightDtype,
+  where: 'disk' | 'memory',
+): number {
   const textBits = dtype === 'int4' ? 4 : dtype === 'int8' ? 8 : 0;
   const visionBits = textBits ? 8 : 0;
   const floatBytes = where === 'memory' || dtype === 'fp32' ? 4 : 2;
@@ -91,6 +95,7 @@ function weightBytes({ vision: v, text: t, projectorBias, anyres, visionFeatureL
     linear(t.intermediateSize, t.hiddenSize, textBits) +
     floats(2 * t.hiddenSize);
   // The embedding table (float), and the head's own copy of the output projection (tied or not) with the final norm.
-  const text = floats(t.vocabSize * t.hiddenSize) + t.numLayers * textLayer + linear(t.hiddenSize, t.vocabSize, textBits) + floats(t.hiddenSize);
+  const text =
+    floats(t.vocabSize * t.hiddenSize) + t.numLayers * textLayer + linear(t.hiddenSize, t.vocabSize, textBits) + floats(t.hiddenSize);
   return vision + text + (anyres ? floats(t.hiddenSize) : 0);
 }

@@ -164,7 +164,7 @@ async function listModels(store: string): Promise<ModelSummary[]> {
 }
 
 async function modelDetails(dir: string, manifest: PackManifest): Promise<ModelDetails> {
-  const { text, vision } = manifest.config;
+  const { text } = manifest.config;
   return {
     architecture: describeArchitecture(manifest.config),
     parameters: parameterCount(manifest.config),

@@ -11,7 +11,12 @@ import { downloadCheckpoint, HF_ENDPOINT } from './download.js';
 export interface ModelInstaller {
   /** Reads the checkpoint folder at `path` without writing anything: its footprint at each precision. */
   plan(path: string): Promise<ImportPlan>;
-  import(path: string, dtype: WeightDtype | undefined, onProgress: (progress: Progress) => void, signal: AbortSignal): Promise<ModelSummary>;
+  import(
+    path: string,
+    dtype: WeightDtype | undefined,
+    onProgress: (progress: Progress) => void,
+    signal: AbortSignal,
+  ): Promise<ModelSummary>;
   /** Hashes the pack's weight files against its manifest; the engine keeps answering other calls meanwhile. */
   verify(id: string, onProgress: (progress: Progress) => void): Promise<PackVerification>;
   remove(id: string): Promise<void>;
