@@ -1,5 +1,6 @@
 import { commands } from './commands/index.js';
 import { CliError, parseCommandArgs } from './command.js';
+import { endOpenLine, followStderrLines } from './progress-line.js';
 
 function printHelp(): void {
   const width = Math.max(...commands.map((c) => c.name.length), 4);
@@ -26,11 +27,13 @@ async function main(argv: string[]): Promise<number> {
   return command.run(parseCommandArgs(command, rest));
 }
 
+followStderrLines();
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
   },
   (err) => {
+    endOpenLine();
     if (err instanceof CliError) console.error(`error: ${err.message}`);
     else console.error(err);
     process.exitCode = 1;

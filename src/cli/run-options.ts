@@ -1,3 +1,4 @@
+import { existsSync, statSync } from 'node:fs';
 import { PROVIDER_REQUESTS, type ProviderRequest } from '../shared/providers.js';
 import { Engine } from '../engine/runtime/engine.js';
 import { cliStoreDir } from '../engine/pack/store.js';
@@ -55,15 +56,20 @@ export function modelFromArgs(values: ParsedArgs['values']): string {
   }
 }
 
-/** The model (demo by default), image and question (the positionals) of `command`; image and question required. */
-/** The model, the question and (optional: a text-only question without it) the image file. */
+/**
+ * The model (demo by default), image and question (the positionals) of `command`. The question is
+ * required; the image is not (a text-only question, as in the app), but when given it must be a file.
+ */
 export function questionFromArgs(
   { values, positionals }: ParsedArgs,
   command: string,
 ): { model: string; image?: string; question: string } {
   const question = positionals.join(' ').trim();
   if (!question) throw new CliError(`the question is missing: ${command} ... "What is in the image?"`);
-  return { model: modelFromArgs(values), ...(values.image ? { image: String(values.image) } : {}), question };
+  const image = values.image === undefined ? undefined : String(values.image);
+  if (image !== undefined && !statSync(image, { throwIfNoEntry: false })?.isFile())
+    throw new CliError(`--image ${image}: ${existsSync(image) ? 'is not a file' : 'no such file'}`);
+  return { model: modelFromArgs(values), image, question };
 }
 
 /** A CLI integer option, with the flag named in the error. */

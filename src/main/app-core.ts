@@ -67,8 +67,9 @@ export function createAppCore({ spawn, restartBackoffMs, userData, chooseSavePat
     },
   };
   const models: ModelInstaller = {
-    import: (path, onProgress, signal) =>
-      engine.call('models.import', { path }, { signal, onEvent: (e) => e.event === 'progress' && onProgress(e.payload) }),
+    plan: (path) => engine.call('models.plan', { path }),
+    import: (path, dtype, onProgress, signal) =>
+      engine.call('models.import', { path, dtype }, { signal, onEvent: (e) => e.event === 'progress' && onProgress(e.payload) }),
     verify: (id, onProgress) => engine.call('models.verify', { id }, { onEvent: (e) => onProgress(e.payload) }),
     remove: async (id) => void (await engine.call('models.remove', { id })),
     list: () => engine.call('models.list', {}),

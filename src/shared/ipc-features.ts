@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { AnswerStats, AnswerStatus, Conversation, ConversationSummary, Id, ImageId, StoredImage } from './conversation.js';
 import { call } from './call.js';
+import { ImportPlan, WeightDtype } from './dtypes.js';
 import { Progress } from './progress.js';
 import { ProviderRequest } from './providers.js';
 import { MethodSpec } from './pruning.js';
@@ -113,7 +114,10 @@ export const featureCalls = {
   'export.conversation': call(z.object({ id: Id, format: z.enum(['markdown', 'json']) }), Saved),
 
   /** Converts a Hugging Face checkpoint folder (on the host machine) into a model pack; progress as `models.progress`. */
-  'models.import': call(z.object({ path: z.string().min(1).max(4096) }), ModelSummary),
+  /** Reads a checkpoint folder without writing anything: its size and memory at each precision, and the one to offer. */
+  'models.plan': call(z.object({ path: z.string().min(1).max(4096) }), ImportPlan),
+  /** `dtype`: the precision to import at (the engine's default, fp32, when absent). */
+  'models.import': call(z.object({ path: z.string().min(1).max(4096), dtype: WeightDtype.optional() }), ModelSummary),
   /** Downloads a Hugging Face repository's checkpoint files, then imports them; same progress and cancel. */
   'models.download': call(z.object({ repoId: z.string().regex(/^[A-Za-z0-9][\w.-]*\/[\w.-]+$/) }), ModelSummary),
   'models.cancelImport': call(None, z.object({ cancelled: z.boolean() })),
@@ -215,7 +219,9 @@ export const featureEngineCalls = {
   /** Streams each method's `answer` as soon as it is complete (the answers are decoded side by side). */
   'chat.compare': call(CompareRequest, z.object({ answers: z.array(Answer) }), ['text', 'progress', 'answer']),
   /** Cancellable. */
-  'models.import': call(z.object({ path: z.string() }), ModelSummary, ['progress']),
+  'models.plan': call(z.object({ path: z.string() }), ImportPlan),
+  /** Cancellable. */
+  'models.import': call(z.object({ path: z.string(), dtype: WeightDtype.optional() }), ModelSummary, ['progress']),
   /** Unloads the model if it is the loaded one, then deletes its pack. */
   'models.remove': call(z.object({ id: z.string() }), None),
   /** Hashes the weight files of the installed pack `id`; streams `progress` (bytes hashed). Cancellable. */

@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -229,6 +229,37 @@ function legendSecondSwatchX(on: Page): Promise<number> {
     return 10 + 24 + context.measureText('kept: still read at this layer').width + 16;
   });
 }
+
+describe('import precision', () => {
+  it('reads the folder first, offers each precision with disk and memory, and imports at the one chosen', async () => {
+    const checkpoint = await makeSyntheticCheckpoint(join(userData, 'hf-wide'), {
+      preset: 'tiny',
+      layers: 2,
+      hidden: 192,
+      intermediate: 512,
+    });
+    const store = modelStoreDir(userData);
+    const before = readdirSync(store);
+    await nav('Models').click();
+    await page.getByLabel('Checkpoint folder', { exact: true }).fill(checkpoint.dir);
+    await page.getByRole('button', { name: 'Import', exact: true }).click();
+    const form = page.getByRole('form', { name: 'Import precision' });
+    await form.waitFor({ timeout: 30_000 });
+    expect(readdirSync(store)).toEqual(before); // nothing written before the choice
+    expect(await form.getByRole('radio').count()).toBe(4);
+    expect(await form.getByRole('radio', { name: /^fp32/ }).isChecked()).toBe(true); // a small model on this machine
+    expect(await form.locator('[data-dtype="int4"]').textContent()).toMatch(
+      /^int4\d+(\.\d)? [KM]B on disk · needs about \d+(\.\d)? [MG]B of memory/,
+    );
+    await screenshots(page, 'import-precision');
+    await form.getByRole('radio', { name: /^int8/ }).check();
+    await form.getByRole('button', { name: 'Import as int8' }).click();
+    const card = page.getByRole('listitem', { name: 'hf-wide (int8)' });
+    await card.waitFor({ timeout: 60_000 });
+    expect(await card.textContent()).toMatch(/ · int8 · /);
+    await nav('Chat').click();
+  });
+});
 
 describe('ran cleanly', () => {
   it('without script errors', () => {

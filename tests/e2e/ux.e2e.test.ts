@@ -468,6 +468,7 @@ describe('models', () => {
     try {
       await page.getByLabel('Checkpoint folder or GGUF file', { exact: true }).fill('~/ckpts/hf-gqa');
       await page.getByRole('button', { name: 'Import', exact: true }).click();
+      await page.getByRole('button', { name: 'Import as fp32' }).click(); // a tiny model: fp32 is this machine's choice
       await expect.poll(() => page.getByRole('button', { name: 'Use' }).count(), { timeout: 60_000 }).toBe(2);
     } finally {
       process.env.HOME = savedHome;

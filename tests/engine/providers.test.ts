@@ -1,7 +1,16 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { Tensor } from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { gemmModel } from '../../src/cli/bench/gemm.js';
-import { SessionFactory, providerCandidates, shortReason, type HostInfo } from '../../src/engine/runtime/providers.js';
+import {
+  SessionFactory,
+  currentHost,
+  providerCandidates,
+  shortReason,
+  type HostInfo,
+  type ProviderReport,
+} from '../../src/engine/runtime/providers.js';
 
 const host = (platform: NodeJS.Platform, arch: string, vulkan = true): HostInfo => ({ platform, arch, bindingDir: '/nonexistent', vulkan });
 
@@ -54,15 +63,32 @@ describe('session creation with fallback (real onnxruntime-node on this machine)
     expect(report.active).toBe('cpu');
     expect(report.failures).toHaveLength(1);
     expect(report.failures[0].provider).toBe('cuda');
-    expect(report.failures[0].reason).toMatch(/shared library/i);
+    expect(report.failures[0].reason).toMatch(/^CUDA is not available: onnxruntime's CUDA provider libraries are not installed/);
   });
 
   it('webgpu without an adapter falls back to cpu and says why', async () => {
     const { report } = await runOn('webgpu');
-    // This machine has no Vulkan loader or GPU, so Dawn finds no adapter.
+    // No GPU here: without a Vulkan loader that is known before trying; with one, Dawn finds no adapter.
     expect(report.active).toBe('cpu');
     expect(report.failures[0]).toMatchObject({ provider: 'webgpu' });
-    expect(report.failures[0].reason).toMatch(/adapter/i);
+    expect(report.failures[0].reason).toMatch(currentHost().vulkan ? /adapter/i : /^WebGPU is not available: no Vulkan loader/);
+  });
+
+  it('a provider known not to start is reported in words, with nothing printed by native code', () => {
+    const child = spawnSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', 'helpers', 'providers-child.ts')], {
+      encoding: 'utf8',
+    });
+    expect(child.status, child.stderr).toBe(0);
+    const { factories, probes } = JSON.parse(child.stdout);
+    expect(factories.map((r: ProviderReport) => r.active)).toEqual(['cpu', 'cpu']);
+    // Neither onnxruntime's C++ log line for the missing CUDA library nor Dawn's "Couldn't load Vulkan".
+    expect(child.stderr).not.toMatch(/onnxruntime|Vulkan|\.cc:\d+/);
+    expect(child.stderr).toBe('');
+    if (!currentHost().vulkan)
+      expect(probes.find((p: { name: string }) => p.name === 'webgpu')).toMatchObject({
+        loads: false,
+        error: 'WebGPU is not available: no Vulkan loader (libvulkan.so.1) is installed',
+      });
   });
 
   it('a provider this platform lacks falls back to cpu', async () => {

@@ -62,6 +62,20 @@ describe('models in the engine process', () => {
     await expect(host.call('models.import', { path: root })).rejects.toThrow(/config\.json/);
   });
 
+  it('plans an import without writing anything, then imports at the precision asked for', async () => {
+    const before = readdirSync(modelStore);
+    const plan = await host.call('models.plan', { path: checkpoint.dir });
+    expect(readdirSync(modelStore)).toEqual(before);
+    expect(plan.footprints.map((f) => f.dtype)).toEqual(['int4', 'int8', 'fp16', 'fp32']);
+    expect(plan.recommended).toBe('fp32'); // a tiny model on any machine
+    expect(plan.machineMemoryBytes).toBeGreaterThan(0);
+    const model = await host.call('models.import', { path: checkpoint.dir, dtype: 'int8' });
+    expect((await loadManifest(model.path)).dtype).toBe('int8');
+    expect(model.name).toBe('hf-tiny (int8)'); // beside the fp32 pack of the same folder
+    expect(model.details?.sizeBytes).toBeGreaterThan(plan.footprints.find((f) => f.dtype === 'int8')!.diskBytes);
+    await host.call('models.remove', { id: model.id });
+  });
+
   it('removes a pack from the store', async () => {
     const [model] = await host.call('models.list', {});
     await host.call('models.remove', { id: model.id });

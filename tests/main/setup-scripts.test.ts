@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -62,5 +62,48 @@ describe('npm start', () => {
     expect(output).toContain('TransPrune Studio cannot open: the Electron binary');
     expect(output).toContain('npm run cli -- --help');
     expect(output).toContain('npm run web');
+  });
+});
+
+/** Whether Node `version` ([major, minor, patch]) meets an npm `engines.node` range of the forms the lock file holds. */
+function meetsRange(version: number[], range: string): boolean {
+  const parse = (text: string) => text.split('.').map((part) => Number(part) || 0);
+  const compare = (a: number[], b: number[]) => a[0] - b[0] || (a[1] ?? 0) - (b[1] ?? 0) || (a[2] ?? 0) - (b[2] ?? 0);
+  return range.split('||').some((alternative) =>
+    alternative
+      .trim()
+      .replace(/(>=|<=|>|<|\^|~)\s+/g, '$1')
+      .split(/\s+/)
+      .every((condition) => {
+        const [, op = '', bound] = /^(>=|<=|>|<|\^|~)?v?([\d.x*]+)$/.exec(condition) ?? [];
+        if (bound === undefined) throw new Error(`engine range not understood: ${range}`);
+        if (bound === '*') return true;
+        const b = parse(bound);
+        if (op === '>=') return compare(version, b) >= 0;
+        if (op === '>') return compare(version, b) > 0;
+        if (op === '<') return compare(version, b) < 0;
+        if (op === '<=') return compare(version, b) <= 0;
+        if (op === '^') return version[0] === b[0] && compare(version, b) >= 0;
+        // A bare major (`20`) or major.minor matches every version under it.
+        return bound.split('.').every((part, i) => part === 'x' || part === '*' || version[i] === Number(part));
+      }),
+  );
+}
+
+describe('the documented Node version', () => {
+  it('is one every installed package accepts, so `npm install` prints no EBADENGINE warning', () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const documented = /^Node ≥ (\d+)\.(\d+)/m.exec(readme);
+    expect(documented, 'README: "Node ≥ <major>.<minor>"').not.toBeNull();
+    const version = [Number(documented![1]), Number(documented![2]), 0];
+    const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as {
+      packages: Record<string, { version?: string; optional?: boolean; engines?: { node?: string } }>;
+    };
+    const refusing = Object.entries(lock.packages)
+      .filter(([name, p]) => name && !p.optional && p.engines?.node && !meetsRange(version, p.engines.node))
+      .map(([name, p]) => `${name.replace(/^.*node_modules\//, '')}@${p.version} wants ${p.engines!.node}`);
+    expect(refusing).toEqual([]);
+    // CI installs the same Node the README documents.
+    expect(readFileSync(join(ROOT, '.ci', 'run'), 'utf8')).toContain(`NODE_MAJOR=${version[0]}`);
   });
 });

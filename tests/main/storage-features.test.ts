@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -17,6 +17,7 @@ import { createFeatures, type Features } from '../../src/main/features/feature-h
 import type { ModelInstaller } from '../../src/main/features/models.js';
 import { openStorage, type Storage } from '../../src/main/storage/index.js';
 import { importCheckpoint } from '../../src/engine/pack/import.js';
+import { planImport } from '../../src/engine/pack/footprint.js';
 import { findPack, listPacks, removePack } from '../../src/engine/pack/store.js';
 import { verifyPack } from '../../src/engine/pack/verify.js';
 import { makeSyntheticCheckpoint } from '../../src/engine/checkpoint/synthetic.js';
@@ -79,8 +80,10 @@ class ScriptedAnswerer implements Answerer {
 /** Model management done in process with the engine's own pack functions (the worker runs the same ones). */
 function storeInstaller(store: string): ModelInstaller {
   return {
-    async import(path, onProgress, signal) {
+    plan: (path) => planImport(path),
+    async import(path, dtype, onProgress, signal) {
       const pack = await importCheckpoint(path, store, {
+        dtype,
         signal,
         onProgress,
       });
@@ -309,6 +312,7 @@ describe('exports', () => {
     expect(text).toContain('# Colour?');
     expect(text).toContain('**Assistant** (transprune-high):');
     expect(text).toContain('visual tokens 6/16');
+    expect(text).toContain('compute 1 GFLOPs (33.3%)'); // 0.001 of 0.003 TFLOPs, printed as the app and the CLI print it
     const json = await h['export.conversation']({ id: c.id, format: 'json' });
     expect(JSON.parse(readFileSyncText(json.path!)).id).toBe(c.id);
     expect(saved).toEqual(['colour.md', 'colour.json']);
@@ -325,9 +329,13 @@ describe('model management', () => {
       if (event === 'models.progress') progress.push((payload as { done: number }).done);
       if (event === 'models.changed') changes.push(payload);
     });
-    const importing = h['models.import']({ path: checkpoint.dir });
+    const plan = await h['models.plan']({ path: checkpoint.dir });
+    expect(existsSync(join(dir, 'models'))).toBe(false); // nothing written before the user chooses
+    expect(plan.footprints.find((f) => f.dtype === plan.recommended)).toBeDefined();
+    const importing = h['models.import']({ path: checkpoint.dir, dtype: 'int4' });
     await expect(h['models.import']({ path: checkpoint.dir })).rejects.toThrow(/already being added/);
     const model = await importing;
+    expect((await listPacks(join(dir, 'models')))[0].manifest.dtype).toBe('int4'); // the precision chosen reaches the importer
     expect(progress.length).toBeGreaterThan(2);
     expect(changes.at(-1)).toEqual([model]);
     expect(progress.at(-1)).toBe(1);

@@ -1,6 +1,7 @@
-import { siUnits } from '../../engine/pruning/flops.js';
+import { formatFlopsShare } from '../../shared/compute.js';
 import type { AskResult, EngineStage } from '../../engine/runtime/engine.js';
 import { CliError, type CliCommand } from '../command.js';
+import { progressLine } from '../progress-line.js';
 import { PRUNING_USAGE, methodsFromArgs, pruningOptions, writeTraceFiles } from '../pruning-options.js';
 import {
   MODEL_USAGE,
@@ -31,7 +32,7 @@ export const askCommand: CliCommand = {
   async run(args) {
     const { values } = args;
     const { model, image, question } = questionFromArgs(args, 'ask');
-    const methods = methodsFromArgs(args);
+    const methods = methodsFromArgs(args); // the app's default method (TransPrune High) unless one is given
     if (methods.length > 1) throw new CliError('ask takes one --method; use compare for several');
 
     const engine = engineFromArgs(values);
@@ -62,7 +63,7 @@ export const askCommand: CliCommand = {
               if (e.type === 'stage') stage = e.stage;
               if (e.type === 'progress') {
                 const { done, total, message } = e.progress;
-                process.stderr.write(`\r${stage} ${(100 * (done / total)).toFixed(0)}% ${message}\x1b[K${done >= total ? '\n' : ''}`);
+                progressLine(`${stage} ${(100 * (done / total)).toFixed(0)}% ${message}`, done >= total);
               }
             },
             signal: controller.signal,
@@ -103,7 +104,7 @@ export function printStats({ stats, provider, finishReason, trace }: AskResult):
     `preprocess     ${ms(stats.preprocessMs)}`,
     `vision         ${ms(stats.imageEncodeMs)}${stats.visionCached ? ' (cached)' : ''}`,
     `prefill        ${ms(stats.prefillMs)}  (${stats.prefillTokens} tokens, ${stats.visualTokensKept}/${stats.visualTokensTotal} visual kept)`,
-    `compute        paper ${siUnits(flops.paper)}MACs (${pct(flops.paper, flops.paperUnpruned)}), full ${siUnits(flops.full)}FLOPs (${pct(flops.full, flops.fullUnpruned)})`,
+    `compute        ${formatFlopsShare(flops.paper, flops.paperUnpruned)} by the paper's count, ${formatFlopsShare(flops.full, flops.fullUnpruned)} in full`,
     `first token    ${ms(stats.timeToFirstTokenMs)}`,
     `decode         ${stats.decodeTokensPerSec.toFixed(1)} tokens/s`,
     `tokens         ${stats.promptTokens} prompt, ${stats.generatedTokens} generated (${finishReason})`,
@@ -112,4 +113,3 @@ export function printStats({ stats, provider, finishReason, trace }: AskResult):
 }
 
 const ms = (value = 0) => `${value.toFixed(1)} ms`;
-const pct = (part: number, whole: number) => `${((100 * part) / whole).toFixed(1)}%`;

@@ -14,7 +14,8 @@ import {
   runtimeOptions,
 } from '../run-options.js';
 import { printTable } from '../table.js';
-import { siUnits } from '../../engine/pruning/flops.js';
+import { formatFlopsShare } from '../../shared/compute.js';
+import { DEFAULT_SETTINGS } from '../../shared/settings.js';
 
 /**
  * `compare`: one question, one image, several methods; answers side by side with visual tokens per
@@ -26,7 +27,7 @@ import { siUnits } from '../../engine/pruning/flops.js';
 export const compareCommand: CliCommand = {
   name: 'compare',
   summary: 'answer one question with several pruning methods and compare answers, tokens, FLOPs and prefill time',
-  usage: `compare ${MODEL_USAGE} --image <file> --method none --method transprune-high [--max-tokens n] ${RUNTIME_USAGE} ${PRUNING_USAGE} "question"`,
+  usage: `compare ${MODEL_USAGE} [--image <file>] [--methods none,transprune-high] [--max-tokens n] ${RUNTIME_USAGE} ${PRUNING_USAGE} "question"`,
   options: {
     ...questionOptions,
     'max-tokens': { type: 'string', default: '64' },
@@ -36,11 +37,9 @@ export const compareCommand: CliCommand = {
   async run(args) {
     const { values } = args;
     const { model, image, question } = questionFromArgs(args, 'compare');
-    if (!image) throw new CliError('--image <file> is required: compare runs pruning methods over an image');
-    // Without --method: none against transprune-high (with any --schedule/--alpha applied to it).
-    const methods =
-      values.method === undefined ? [...methodsFromArgs(args, 'none'), ...methodsFromArgs(args, 'transprune-high')] : methodsFromArgs(args);
-    if (methods.length < 2) throw new CliError('compare needs at least two methods: --method none --method transprune-high');
+    // Without --method or --methods: the app's compare defaults (none against transprune-high), --schedule/--alpha applied.
+    const methods = methodsFromArgs(args, [DEFAULT_SETTINGS.compare.left, DEFAULT_SETTINGS.compare.right]);
+    if (methods.length < 2) throw new CliError('compare needs at least two methods: --methods none,transprune-high');
     const maxTokens = integerArg(values['max-tokens'], '--max-tokens');
 
     const engine = engineFromArgs(values);
@@ -77,13 +76,10 @@ function printComparison(question: string, runs: Run[], compared: Pick<CompareRe
   const rows: string[][] = [];
   rows.push(['visual tokens', ...runs.map((r) => stageCounts(r.trace).join('→'))]);
   rows.push([
-    'paper FLOPs (MACs)',
-    ...runs.map((r) => `${siUnits(r.trace.totals.flops.paper)} (${pct(r.trace.totals.flops.paper / r.trace.totals.flops.paperUnpruned)})`),
+    "compute (paper's count)",
+    ...runs.map((r) => formatFlopsShare(r.trace.totals.flops.paper, r.trace.totals.flops.paperUnpruned)),
   ]);
-  rows.push([
-    'full FLOPs',
-    ...runs.map((r) => `${siUnits(r.trace.totals.flops.full)} (${pct(r.trace.totals.flops.full / r.trace.totals.flops.fullUnpruned)})`),
-  ]);
+  rows.push(['compute (in full)', ...runs.map((r) => formatFlopsShare(r.trace.totals.flops.full, r.trace.totals.flops.fullUnpruned))]);
   rows.push(['prefill ms', ...runs.map((r) => r.result.stats.prefillMs.toFixed(1))]);
   rows.push([`prefill vs ${labels[0]}`, ...runs.map((r) => `${(r.result.stats.prefillMs / base.result.stats.prefillMs).toFixed(2)}x`)]);
   rows.push(['scoring ms', ...runs.map((r) => r.trace.totals.timesMs.scoring.toFixed(1))]);
@@ -139,5 +135,3 @@ function tracePath(path: string, method: MethodSpec): string {
   const safe = formatMethod(method).replace(/[^a-z0-9.=-]+/gi, '_');
   return join(dirname(path), `${basename(path, extname(path))}.${safe}${extname(path) || '.json'}`);
 }
-
-const pct = (x: number) => `${(100 * x).toFixed(1)}%`;

@@ -3,14 +3,16 @@ import { join } from 'node:path';
 import { dtypeMemoryNote, importCheckpoint, type ImportDtype, type ImportProgress } from '../../engine/pack/import.js';
 import { cliStoreDir } from '../../engine/pack/store.js';
 import type { LlavaConfig } from '../../engine/model/config.js';
+import { WEIGHT_DTYPES, WeightDtype } from '../../shared/dtypes.js';
 import { CliError, type CliCommand } from '../command.js';
+import { endOpenLine, progressLine } from '../progress-line.js';
 
 /** `import`: Hugging Face LLaVA-1.5 or LLaVA-NeXT folder, or a GGUF (with its mmproj) -> model pack in the store. */
 export const importCommand: CliCommand = {
   name: 'import',
   summary:
     'turn a Hugging Face LLaVA-1.5 or LLaVA-NeXT checkpoint folder, or a llama.cpp GGUF (plus its mmproj for vision), into a model pack (ONNX graphs) in the model store',
-  usage: 'import <hf-folder | model.gguf> [--mmproj mmproj.gguf] [--name N] [--dtype keep|fp32|fp16|int8|int4] [--store dir]',
+  usage: `import <hf-folder | model.gguf> [--mmproj mmproj.gguf] [--name N] [--dtype keep|${WEIGHT_DTYPES.join('|')}] [--store dir]`,
   options: {
     name: { type: 'string' },
     dtype: { type: 'string' },
@@ -20,11 +22,14 @@ export const importCommand: CliCommand = {
   async run(args) {
     const [folder, ...extra] = args.positionals;
     if (!folder || extra.length) throw new CliError(`expected one checkpoint folder or GGUF file\nusage: npm run cli -- ${this.usage}`);
-    const dtype = args.values.dtype;
-    if (dtype !== undefined && !isDtype(dtype))
+    const asked = args.values.dtype;
+    const parsed = asked === undefined || asked === 'keep' ? null : WeightDtype.safeParse(asked);
+    if (parsed && !parsed.success)
       throw new CliError(
-        "--dtype must be keep (GGUF: the nearest width to the file's own; the default there), fp32 (the default for folders), fp16, int8 or int4 (int: decoder and head linears block-quantized, vision linears int8, the rest fp16)",
+        `--dtype must be keep (GGUF files: the file's own precision where the engine holds it; their default) or one of ${WEIGHT_DTYPES.join(', ')} (int: decoder and head linears block-quantized, vision linears int8, the rest fp16)`,
       );
+    // Absent: keep for a GGUF, fp32 for a folder (the importer's defaults).
+    const dtype: ImportDtype | undefined = parsed ? parsed.data : (asked as 'keep' | undefined);
     const mmproj = typeof args.values.mmproj === 'string' ? args.values.mmproj : undefined;
     if (mmproj && !/\.gguf$/i.test(folder)) throw new CliError('--mmproj goes with a GGUF language model file');
     const store = typeof args.values.store === 'string' ? args.values.store : cliStoreDir();
@@ -32,7 +37,7 @@ export const importCommand: CliCommand = {
     const abort = new AbortController();
     const onSigint = () => abort.abort(new Error('cancelled'));
     process.once('SIGINT', onSigint);
-    const line = progressLine();
+    const line = importProgress();
     try {
       const pack = await importCheckpoint(folder, store, {
         name: typeof args.values.name === 'string' ? args.values.name : undefined,
@@ -67,30 +72,18 @@ async function weightBytes(dir: string): Promise<number> {
 }
 
 /** One self-overwriting progress line on a terminal, one line per stage otherwise (logs, CI). */
-function progressLine() {
+function importProgress() {
   const tty = process.stderr.isTTY;
   let lastStage = '';
-  let open = false;
   return {
     update: (p: ImportProgress) => {
       const text = `${String(Math.round(p.done * 100)).padStart(3)}%  ${p.stage.padEnd(8)} ${p.message}`;
-      if (tty) {
-        process.stderr.write(`\r\x1b[2K${text}`);
-        open = true;
-      } else if (p.stage !== lastStage || p.done === 1) {
-        process.stderr.write(`${text}\n`);
-      }
+      if (tty) progressLine(text, false);
+      else if (p.stage !== lastStage || p.done === 1) process.stderr.write(`${text}\n`);
       lastStage = p.stage;
     },
-    done: () => {
-      if (open) process.stderr.write('\n');
-      open = false;
-    },
+    done: endOpenLine,
   };
-}
-
-function isDtype(value: unknown): value is ImportDtype {
-  return value === 'keep' || value === 'fp32' || value === 'fp16' || value === 'int8' || value === 'int4';
 }
 
 /** LLaVA-NeXT packs: the token count above is per view; how many views an image can become. */

@@ -25,7 +25,8 @@ export interface ExactBlocks {
  * 4096 x 11008 int4 products at one token ran about 11% faster than with 32. On a 4096-input product with
  * outlier channels the int4 error was 6.0% (Q4_0's 5.6%, 4.6% with 32); 128 ran faster still but erred 6.3%.
  */
-const QUANT_BLOCK = 64;
+/** Inputs per quantization block of MatMulNBits (int4/int8 linears). */
+export const QUANT_BLOCK = 64;
 /** MatMulNBits' accuracy_level for int8 inputs (0 = float32 inputs). */
 const INT8_ACCURACY_LEVEL = 4;
 

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { basename } from 'node:path';
+import type { WeightDtype } from '../../shared/dtypes.js';
 import { encodeHalf } from '../io/float16.js';
 
 /**
@@ -13,7 +14,7 @@ import { encodeHalf } from '../io/float16.js';
  * head's linear layers block-quantized for MatMulNBits at that width, the vision tower's at int8, every
  * other weight fp16.
  */
-export type WeightDtype = 'fp32' | 'fp16' | 'int8' | 'int4';
+export type { WeightDtype };
 export type StoredType = 'float' | 'float16' | 'uint8';
 
 export interface ExternalRef {

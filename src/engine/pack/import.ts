@@ -29,7 +29,7 @@ export interface ImportProgress extends Progress {
 }
 
 export interface ImportOptions {
-  /** Display name; defaults to the checkpoint folder's name. */
+  /** Display name; defaults to the checkpoint folder's name, with the precision after it unless fp32 ("llava-1.5-7b-hf (int4)"). */
   name?: string;
   /** `keep` (GGUF only): the precision nearest the file's own (see gguf-checkpoint.ts keepDtype). */
   dtype?: ImportDtype;
@@ -74,7 +74,9 @@ export async function importCheckpoint(hfDir: string, storeDir: string, options:
   // under the same id (which settings and conversations name).
   const overrides = options.pruning ? `\n${JSON.stringify(options.pruning)}` : '';
   const id = sha256Text(`transprune-pack/1\n${sourceSha}\n${dtype}${overrides}`).slice(0, 16);
-  const name = options.name ?? basename(source).replace(/\.gguf$/i, '');
+  // Packs of one checkpoint at several precisions sit side by side: the default name says which is which.
+  const base = basename(source).replace(/\.gguf$/i, '');
+  const name = options.name ?? (dtype === 'fp32' ? base : `${base} (${dtype})`);
   await removeAbandonedImports(storeDir);
   const packs = await listPacks(storeDir);
   const existing = packs.find((p) => p.id === id);

@@ -230,16 +230,3 @@ export const FLOPS_PRESETS: Record<string, FlopsModel> = {
 export function tera(x: number): string {
   return (x / 1e12).toFixed(2);
 }
-
-/** Three significant digits with an SI prefix (tiny models count in M or G, real ones in T). */
-export function siUnits(x: number): string {
-  const [scale, prefix] = (
-    [
-      [1e12, 'T'],
-      [1e9, 'G'],
-      [1e6, 'M'],
-      [1e3, 'k'],
-    ] as const
-  ).find(([s]) => x >= s) ?? [1, ''];
-  return `${(x / scale).toPrecision(3)} ${prefix}`;
-}

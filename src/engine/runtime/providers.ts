@@ -56,6 +56,19 @@ function vulkanLoaderPresent(): boolean {
   return dirs.some((dir) => existsSync(join(dir, 'libvulkan.so.1')));
 }
 
+/**
+ * Why `provider` cannot start on this host, known without trying, or null. Trying anyway makes native
+ * code print to stderr before the error comes back (onnxruntime's C++ log line for a provider library
+ * that is not there, Dawn's "Couldn't load Vulkan"); the reason in words replaces that noise.
+ */
+export function knownUnavailable(provider: string, host: HostInfo = currentHost()): string | null {
+  if (provider === 'cuda' && !cudaLibrariesPresent(host))
+    return "CUDA is not available: onnxruntime's CUDA provider libraries are not installed (`doctor` says what they need)";
+  if (provider === 'webgpu' && host.platform === 'linux' && !host.vulkan)
+    return 'WebGPU is not available: no Vulkan loader (libvulkan.so.1) is installed';
+  return null;
+}
+
 /** The providers to try, in order, ending with CPU (which always works). */
 export function providerCandidates(request: ProviderRequest, host: HostInfo = currentHost()): ExecutionProvider[] {
   if (request !== 'auto') return request === 'cpu' ? ['cpu'] : [request, 'cpu'];
@@ -100,13 +113,15 @@ export function shortReason(err: unknown): string {
 export class SessionFactory {
   readonly #candidates: ExecutionProvider[];
   readonly #failures: ProviderFailure[] = [];
+  readonly #host: HostInfo;
   #active: ExecutionProvider | undefined;
 
   constructor(
     readonly requested: ProviderRequest = 'auto',
     readonly options: SessionFactoryOptions = {},
-    host?: HostInfo,
+    host: HostInfo = currentHost(),
   ) {
+    this.#host = host;
     this.#candidates = providerCandidates(requested, host);
   }
 
@@ -118,6 +133,11 @@ export class SessionFactory {
   async create(model: string | Uint8Array): Promise<InferenceSession> {
     if (this.#active) return this.#createOn(this.#active, model);
     for (const provider of this.#candidates) {
+      const unavailable = provider === 'cpu' ? null : knownUnavailable(provider, this.#host);
+      if (unavailable) {
+        this.#failures.push({ provider, reason: unavailable });
+        continue;
+      }
       try {
         const session = await this.#createOn(provider, model);
         this.#active = provider;

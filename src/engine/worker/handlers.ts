@@ -13,6 +13,7 @@ import type {
 } from '../../shared/ipc.js';
 import { CodedError } from '../../shared/result.js';
 import { parameterCount } from '../model/config.js';
+import { describeArchitecture, planImport } from '../pack/footprint.js';
 import { importCheckpoint } from '../pack/import.js';
 import type { PackManifest } from '../pack/manifest.js';
 import { listPacks, removePack, type PackSummary } from '../pack/store.js';
@@ -58,8 +59,10 @@ export function createHandlers(resources: EngineResources): EngineHandlers {
       }
       return { provider: resources.activeProvider, runs, meanMs: (performance.now() - start) / runs };
     },
-    'models.import': async ({ path }, ctx) => {
+    'models.plan': ({ path }) => planImport(path),
+    'models.import': async ({ path, dtype }, ctx) => {
       const { dir, manifest } = await importCheckpoint(path, resources.modelStore, {
+        dtype,
         signal: ctx.signal,
         onProgress: (progress) => ctx.emit('progress', progress),
       });
@@ -161,11 +164,9 @@ async function listModels(store: string): Promise<ModelSummary[]> {
 }
 
 async function modelDetails(dir: string, manifest: PackManifest): Promise<ModelDetails> {
-  const { text, vision } = manifest.config;
+  const { text } = manifest.config;
   return {
-    architecture: vision
-      ? `${manifest.config.anyres ? 'LLaVA-NeXT' : 'LLaVA-1.5'}: CLIP ViT (${vision.numLayers} layers) + Llama (${text.numLayers} layers, hidden ${text.hiddenSize})`
-      : `Llama, text only (${text.numLayers} layers, hidden ${text.hiddenSize})`,
+    architecture: describeArchitecture(manifest.config),
     parameters: parameterCount(manifest.config),
     dtype: manifest.dtype,
     sizeBytes: await folderSize(dir),

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import onnxProto from 'onnx-proto';
 import ort from 'onnxruntime-node';
 import type { ProviderProbe } from '../../shared/ipc.js';
+import { knownUnavailable } from '../runtime/providers.js';
 
 /**
  * Which onnxruntime execution providers actually work here. `listSupportedBackends()` only says
@@ -52,6 +53,11 @@ export async function probeProviders(): Promise<ProviderProbe[]> {
     if (missing) {
       // Creating a session would only fail loading this file (and log native errors about it).
       probes.push({ name, bundled, loads: false, error: `not installed: ${missing} is missing` });
+      continue;
+    }
+    const unavailable = knownUnavailable(name);
+    if (unavailable) {
+      probes.push({ name, bundled, loads: false, error: unavailable });
       continue;
     }
     try {

@@ -1,3 +1,4 @@
+import { formatFlopsShare } from '../../shared/compute.js';
 import { currentVersion, type Conversation } from '../../shared/conversation.js';
 
 /** A conversation as Markdown: title, then each turn with the shown answer version and its numbers. */
@@ -17,7 +18,7 @@ export function conversationToMarkdown(conversation: Conversation): string {
     if (s) {
       lines.push(
         `<sub>first token ${Math.round(s.timeToFirstTokenMs)} ms · prefill ${Math.round(s.prefillMs)} ms · ${s.decodeTokensPerSec.toFixed(1)} tok/s · ` +
-          `visual tokens ${s.visualTokensKept}/${s.visualTokensTotal} · ${s.tflops.toPrecision(3)} of ${s.tflopsUnpruned.toPrecision(3)} TFLOPs · ${s.executionProvider}</sub>`,
+          `visual tokens ${s.visualTokensKept}/${s.visualTokensTotal} · compute ${s.visualTokensTotal === 0 ? 'none (text only)' : formatFlopsShare(s.tflops * 1e12, s.tflopsUnpruned * 1e12)} · ${s.executionProvider}</sub>`,
         '',
       );
     }

@@ -136,7 +136,8 @@ export function createFeatures({ storage, answerer, models, chooseSavePath, hfEn
       const at = layer === undefined ? '' : `-layer${layer}`;
       return save(`overlay-${trace.method.label}${at}-${traceId.slice(0, 8)}.png`, await pngBytes(png));
     },
-    'models.import': ({ path }) => announced(keepingModelInUse(() => imports.import(expandHome(path)))),
+    'models.plan': ({ path }) => models.plan(expandHome(path)),
+    'models.import': ({ path, dtype }) => announced(keepingModelInUse(() => imports.import(expandHome(path), dtype))),
     'models.download': ({ repoId }) => announced(keepingModelInUse(() => imports.download(repoId))),
     'models.cancelImport': async () => ({ cancelled: imports.cancel() }),
     'samples.list': async () => (samplesDir ? loadSamples(samplesDir, images, imageWithThumbnail) : []),

@@ -1,5 +1,6 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import type { ImportPlan, WeightDtype } from '../../shared/dtypes.js';
 import type { ModelSummary } from '../../shared/ipc.js';
 import type { PackVerification } from '../../shared/ipc-features.js';
 import type { Progress } from '../../shared/progress.js';
@@ -8,7 +9,14 @@ import { downloadCheckpoint, HF_ENDPOINT } from './download.js';
 
 /** What model management needs of the engine: import a checkpoint folder into the store, verify or remove a pack. */
 export interface ModelInstaller {
-  import(path: string, onProgress: (progress: Progress) => void, signal: AbortSignal): Promise<ModelSummary>;
+  /** Reads the checkpoint folder at `path` without writing anything: its footprint at each precision. */
+  plan(path: string): Promise<ImportPlan>;
+  import(
+    path: string,
+    dtype: WeightDtype | undefined,
+    onProgress: (progress: Progress) => void,
+    signal: AbortSignal,
+  ): Promise<ModelSummary>;
   /** Hashes the pack's weight files against its manifest; the engine keeps answering other calls meanwhile. */
   verify(id: string, onProgress: (progress: Progress) => void): Promise<PackVerification>;
   remove(id: string): Promise<void>;
@@ -29,14 +37,14 @@ export class ModelImports {
     private readonly endpoint = HF_ENDPOINT,
   ) {}
 
-  import(path: string): Promise<ModelSummary> {
-    return this.exclusive((signal) => this.installer.import(path, this.emit, signal));
+  import(path: string, dtype?: WeightDtype): Promise<ModelSummary> {
+    return this.exclusive((signal) => this.installer.import(path, dtype, this.emit, signal));
   }
 
   download(repoId: string): Promise<ModelSummary> {
     return this.exclusive(async (signal) => {
       const dir = await downloadCheckpoint(repoId, join(this.downloadsDir, repoId.replace('/', '--')), this.emit, signal, this.endpoint);
-      return this.installer.import(dir, this.emit, signal);
+      return this.installer.import(dir, undefined, this.emit, signal);
     });
   }
 

@@ -114,7 +114,7 @@ function featuresOver(answerer: Answerer) {
   return createFeatures({
     storage: openStorage(dir),
     answerer,
-    models: { import: unused, verify: unused, remove: unused, list: unused },
+    models: { plan: unused, import: unused, verify: unused, remove: unused, list: unused },
     chooseSavePath: async (name) => join(dir, name),
   });
 }

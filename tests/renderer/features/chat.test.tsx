@@ -57,6 +57,11 @@ describe('stats row', () => {
     // Tiny test models compute millions, not trillions.
     expect(statItems({ ...stats, tflops: 0.0000431, tflopsUnpruned: 0.0000714 })[4].value).toBe('43.1 MFLOPs (60.4%)');
     expect(statItems({ ...stats, tflops: 0.0123, tflopsUnpruned: 0.0246 })[4].value).toBe('12.3 GFLOPs (50%)');
+    // One unit rule everywhere (src/shared/compute.ts): half a TFLOP is 500 GFLOPs; a text-only answer has no visual compute.
+    expect(statItems({ ...stats, tflops: 0.5, tflopsUnpruned: 1 })[4].value).toBe('500 GFLOPs (50%)');
+    expect(statItems({ ...stats, visualTokensKept: 0, visualTokensTotal: 0, tflops: 0, tflopsUnpruned: 0 })[4].value).toBe(
+      'none (text only)',
+    );
   });
 });
 

@@ -61,7 +61,7 @@ describe('layer chart', () => {
       ['GFLOPs', [40, 20]],
       ['GFLOPs unpruned', [40, 40]],
     ]);
-    const large = layerChartOption({ ...view, layerTflops: [0.2, 0.1], layerTflopsUnpruned: [0.2, 0.2] }, 0) as typeof option;
+    const large = layerChartOption({ ...view, layerTflops: [2, 1], layerTflopsUnpruned: [2, 2] }, 0) as typeof option;
     expect(large.yAxis[1].name).toBe('TFLOPs');
   });
 });
@@ -155,7 +155,7 @@ describe('Inspector', () => {
     render(<Inspector view={view} />);
     expect(screen.getAllByRole('img', { name: /heatmap/ })).toHaveLength(6);
     expect(screen.getByRole('region', { name: 'Scores at pruning layer 3' })).toBeTruthy();
-    expect(screen.getByRole('img', { name: /Visual tokens and MFLOPs per layer/ }).querySelector('svg')).not.toBeNull();
+    expect(screen.getByRole('img', { name: /Visual tokens and kFLOPs per layer/ }).querySelector('svg')).not.toBeNull();
   });
 
   it('exports through the callbacks and reports failures inline', async () => {

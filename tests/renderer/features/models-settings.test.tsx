@@ -1,6 +1,7 @@
 import { cleanup, fireEvent, render, screen, within } from '@testing-library/react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { chatMethod, DEFAULT_SETTINGS, type AppSettings } from '../../../src/shared/settings.js';
+import type { ImportPlan } from '../../../src/shared/dtypes.js';
 import { ModelsView, type ModelCard } from '../../../src/renderer/features/models/ModelsView.js';
 import { SettingsView } from '../../../src/renderer/features/settings/SettingsView.js';
 
@@ -17,6 +18,8 @@ function modelsProps(overrides = {}) {
     activeId: 'demo',
     onUse: vi.fn(),
     onRemove: vi.fn(),
+    onPlan: vi.fn(),
+    onCancelPlan: vi.fn(),
     onImport: vi.fn(),
     onCancelImport: vi.fn(),
     importTask: {},
@@ -58,7 +61,38 @@ describe('models view', () => {
     expect((screen.getByRole('button', { name: 'Import' }) as HTMLButtonElement).disabled).toBe(true);
     fireEvent.change(screen.getByLabelText('Checkpoint folder or GGUF file'), { target: { value: ' /models/llava-1.5-7b-hf ' } });
     fireEvent.click(screen.getByRole('button', { name: 'Import' }));
-    expect(next.onImport).toHaveBeenCalledWith('/models/llava-1.5-7b-hf');
+    expect(next.onPlan).toHaveBeenCalledWith('/models/llava-1.5-7b-hf');
+    expect(next.onImport).not.toHaveBeenCalled(); // nothing is written before a precision is chosen
+  });
+
+  it('offers every precision with its size on disk and memory, the one for this computer first, before anything is written', () => {
+    const GB = 1e9;
+    const plan: ImportPlan = {
+      path: '/models/llava-1.5-7b-hf',
+      parameters: 7_063_427_072,
+      architecture: 'LLaVA-1.5: CLIP ViT (24 layers) + Llama (32 layers, hidden 4096)',
+      footprints: [
+        { dtype: 'int4', diskBytes: 4.2 * GB, memoryBytes: 5.9 * GB },
+        { dtype: 'int8', diskBytes: 7.6 * GB, memoryBytes: 9.3 * GB },
+        { dtype: 'fp16', diskBytes: 14.1 * GB, memoryBytes: 29.9 * GB },
+        { dtype: 'fp32', diskBytes: 28.2 * GB, memoryBytes: 29.9 * GB },
+      ],
+      recommended: 'int4',
+      machineMemoryBytes: 16 * GB,
+    };
+    const p = modelsProps({ importPlan: { plan } });
+    render(<ModelsView {...p} />);
+    const form = screen.getByRole('form', { name: 'Import precision' });
+    const option = (dtype: string) => form.querySelector(`[data-dtype="${dtype}"]`)!.textContent!;
+    expect(option('int4')).toBe('int44.2 GB on disk · needs about 5.9 GB of memory · smallest; a little less accurate · recommended here');
+    expect(option('fp32')).toMatch(/28\.2 GB on disk · needs about 29\.9 GB of memory .*· more memory than this computer has$/);
+    expect((within(form).getByRole('radio', { name: /^int4/ }) as HTMLInputElement).checked).toBe(true);
+    expect(within(form).getByText(/this computer has 16\.0 GB of memory/)).toBeTruthy();
+    fireEvent.click(within(form).getByRole('radio', { name: /^int8/ }));
+    fireEvent.click(within(form).getByRole('button', { name: 'Import as int8' }));
+    expect(p.onImport).toHaveBeenCalledWith('/models/llava-1.5-7b-hf', 'int8');
+    fireEvent.click(within(form).getByRole('button', { name: 'Back' }));
+    expect(p.onCancelPlan).toHaveBeenCalled();
   });
 
   it('verifies a model: progress on its row, then intact with the time, or which files are damaged and what to do', () => {

@@ -28,7 +28,8 @@ export function statItems(stats: AnswerStats): StatItem[] {
     },
     {
       label: 'compute',
-      value: formatCompute(stats.tflops, stats.tflopsUnpruned),
+      // Without an image there is no visual-token compute to count (the figure covers the visual tokens only).
+      value: stats.visualTokensTotal === 0 ? 'none (text only)' : formatCompute(stats.tflops, stats.tflopsUnpruned),
       hint: `Prefill compute of the decoder layers over the visual tokens (the TransPrune paper's count, as the inspector shows it), and its share of the ${formatTflops(stats.tflopsUnpruned)} an unpruned run needs`,
     },
     { label: 'on', value: stats.executionProvider, hint: 'Execution provider' },

@@ -1,3 +1,5 @@
+import { flopsUnit as sharedFlopsUnit, formatFlops, formatFlopsShare } from '../../../shared/compute.js';
+
 /** Number formatting shared by the stats rows, compare header and inspector. */
 
 export function formatMs(ms: number): string {
@@ -10,21 +12,21 @@ export function formatRate(perSec: number): string {
   return `${perSec >= 100 ? Math.round(perSec) : perSec.toFixed(1)} tok/s`;
 }
 
-/** The unit compute of this size reads best in: TFLOPs, or GFLOPs / MFLOPs for small (test-sized) models. */
-export function flopsUnit(tflops: number): { unit: 'TFLOPs' | 'GFLOPs' | 'MFLOPs'; perTflop: number } {
-  if (tflops >= 0.1 || tflops === 0) return { unit: 'TFLOPs', perTflop: 1 };
-  return tflops >= 1e-4 ? { unit: 'GFLOPs', perTflop: 1e3 } : { unit: 'MFLOPs', perTflop: 1e6 };
+// Compute arrives in TFLOPs (AnswerStats, trace views) and is printed the one shared way (src/shared/compute.ts).
+
+/** The unit compute of this size reads best in, and how many of it make one TFLOP (chart axes). */
+export function flopsUnit(tflops: number): { unit: ReturnType<typeof sharedFlopsUnit>['unit']; perTflop: number } {
+  const { unit, scale } = sharedFlopsUnit(tflops * 1e12);
+  return { unit, perTflop: 1e12 / scale };
 }
 
-/** Compute with three significant digits in its auto unit (flopsUnit). */
 export function formatTflops(tflops: number): string {
-  const { unit, perTflop } = flopsUnit(tflops);
-  return `${Number((tflops * perTflop).toPrecision(3))} ${unit}`;
+  return formatFlops(tflops * 1e12);
 }
 
 /** An answer's prefill compute and its share of the unpruned run's, as the chat stats and the inspector show it. */
 export function formatCompute(tflops: number, tflopsUnpruned: number): string {
-  return `${formatTflops(tflops)} (${formatPercent(tflopsUnpruned > 0 ? tflops / tflopsUnpruned : 1)})`;
+  return formatFlopsShare(tflops * 1e12, tflopsUnpruned * 1e12);
 }
 
 export function formatPercent(fraction: number): string {

@@ -1,4 +1,5 @@
 import { useEffect, useState } from 'react';
+import type { ImportPlan } from '../../../shared/dtypes.js';
 import type { ModelSummary } from '../../../shared/ipc.js';
 import type { ViewProps } from '../../shell/App.js';
 import { useClient } from '../../shell/client-context.js';
@@ -38,6 +39,7 @@ export function ModelsFeature({ models: shellModels, modelsError }: ViewProps) {
   const [error, setError] = useState<string>();
   const [added, setAdded] = useState<string>();
   const [checks, setChecks] = useState<Record<string, Check>>({});
+  const [importPlan, setImportPlan] = useState<{ plan?: ImportPlan; checking?: string; error?: string }>({});
 
   useEffect(() => setModels(shellModels), [shellModels]);
   useEffect(() => {
@@ -113,7 +115,8 @@ export function ModelsFeature({ models: shellModels, modelsError }: ViewProps) {
 
   if (!models) return <p className="p-4 text-zinc-500">{modelsError ?? 'Loading models…'}</p>;
   return (
-    <div className="overflow-y-auto">
+    // The view's one scrolling pane (positioned, so screen-reader-only text inside never scrolls the page).
+    <div className="relative min-h-0 flex-1 overflow-y-auto">
       <ErrorText message={error} className="m-4" />
       {added && (
         <p
@@ -141,7 +144,19 @@ export function ModelsFeature({ models: shellModels, modelsError }: ViewProps) {
         }
         onVerify={(id) => void verify(id)}
         checks={checks}
-        onImport={(path) => void add('import', () => callOrThrow(client, 'models.import', { path }), `Checking ${path}`)}
+        onPlan={(path) => {
+          setImportPlan({ checking: `Reading ${path}…` });
+          callOrThrow(client, 'models.plan', { path }).then(
+            (plan) => setImportPlan({ plan }),
+            (err: Error) => setImportPlan({ error: err.message }),
+          );
+        }}
+        importPlan={importPlan}
+        onCancelPlan={() => setImportPlan({})}
+        onImport={(path, dtype) => {
+          setImportPlan({});
+          void add('import', () => callOrThrow(client, 'models.import', { path, dtype }), `Importing ${path} as ${dtype}`);
+        }}
         onCancelImport={() => void callOrThrow(client, 'models.cancelImport', {})}
         importTask={tasks.import}
         onDownload={(repoId) =>

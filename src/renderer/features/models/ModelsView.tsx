@@ -1,4 +1,5 @@
 import { useState, type FormEvent } from 'react';
+import type { ImportPlan, WeightDtype } from '../../../shared/dtypes.js';
 import type { ModelDetails } from '../../../shared/ipc.js';
 import type { PackVerification } from '../../../shared/ipc-features.js';
 import { formatBytes, formatParameters, formatTimeOfDay } from '../common/format.js';
@@ -39,8 +40,13 @@ interface ModelsViewProps {
   onVerify?(id: string): void;
   /** Each model's latest Verify, by id. */
   checks?: Record<string, Check>;
-  /** Imports the checkpoint folder at `path` (on the machine the app runs on). */
-  onImport?(path: string): void;
+  /** Reads the checkpoint folder at `path` (on the machine the app runs on) and offers its precisions: nothing is written yet. */
+  onPlan?(path: string): void;
+  /** The folder read by onPlan, or why it could not be. */
+  importPlan?: { plan?: ImportPlan; checking?: string; error?: string };
+  onCancelPlan?(): void;
+  /** Imports the planned folder at the chosen precision. */
+  onImport?(path: string, dtype: WeightDtype): void;
   onCancelImport?(): void;
   importTask?: Task;
   onDownload?(repoId: string): void;
@@ -221,7 +227,7 @@ function CliImportNote() {
   );
 }
 
-function ImportSection({ onImport, onCancelImport, importTask = {} }: ModelsViewProps) {
+function ImportSection({ onPlan, importPlan = {}, onCancelPlan, onImport, onCancelImport, importTask = {} }: ModelsViewProps) {
   const [path, setPath] = useState('');
   return (
     <section aria-labelledby="import-model" className="flex flex-col gap-2">
@@ -235,6 +241,8 @@ function ImportSection({ onImport, onCancelImport, importTask = {} }: ModelsView
       </p>
       {importTask.progress ? (
         <ProgressBar label="Import progress" progress={importTask.progress} onCancel={onCancelImport} />
+      ) : importPlan.plan ? (
+        <PrecisionChoice plan={importPlan.plan} onImport={(dtype) => onImport?.(importPlan.plan!.path, dtype)} onBack={onCancelPlan} />
       ) : (
         <EntryForm
           id="import-path"
@@ -244,12 +252,66 @@ function ImportSection({ onImport, onCancelImport, importTask = {} }: ModelsView
           placeholder="/path/to/llava-1.5-7b-hf"
           mono
           submitText="Import"
+          disabled={Boolean(importPlan.checking)}
           canSubmit={path.trim() !== ''}
-          onSubmit={() => onImport?.(path.trim())}
+          onSubmit={() => onPlan?.(path.trim())}
         />
       )}
-      <ErrorText message={importTask.error} />
+      {importPlan.checking && <p className="text-sm text-zinc-500">{importPlan.checking}</p>}
+      <ErrorText message={importPlan.error ?? importTask.error} />
     </section>
+  );
+}
+
+const DTYPE_NOTES: Record<WeightDtype, string> = {
+  int4: 'smallest; a little less accurate',
+  int8: 'close to fp32, faster on a CPU',
+  fp16: 'half the disk of fp32, but as much memory (expanded to fp32 to run on a CPU)',
+  fp32: 'the checkpoint as it is',
+};
+
+/**
+ * The precisions a checkpoint can be imported at, each with its size on disk and the memory it needs to
+ * answer, the one for this computer chosen first. Nothing is written until Import.
+ */
+function PrecisionChoice({ plan, onImport, onBack }: { plan: ImportPlan; onImport(dtype: WeightDtype): void; onBack?(): void }) {
+  const [dtype, setDtype] = useState<WeightDtype>(plan.recommended);
+  return (
+    <form
+      aria-label="Import precision"
+      className="flex flex-col gap-2 rounded-lg border border-zinc-200 p-3 dark:border-zinc-800"
+      onSubmit={(e) => {
+        e.preventDefault();
+        onImport(dtype);
+      }}
+    >
+      <p className="wrap-anywhere text-sm">
+        <span className="font-mono">{plan.path}</span>: {plan.architecture}, {formatParameters(plan.parameters)} parameters.
+      </p>
+      <fieldset className="flex flex-col gap-1">
+        <legend className="mb-1 text-sm font-medium">Precision (this computer has {formatBytes(plan.machineMemoryBytes)} of memory)</legend>
+        {plan.footprints.map((f) => (
+          <label key={f.dtype} className="flex items-baseline gap-2 text-sm" data-dtype={f.dtype}>
+            <input type="radio" name="dtype" value={f.dtype} checked={dtype === f.dtype} onChange={() => setDtype(f.dtype)} />
+            <span className="w-10 font-mono">{f.dtype}</span>
+            <span className="min-w-0">
+              {formatBytes(f.diskBytes)} on disk · needs about {formatBytes(f.memoryBytes)} of memory
+              <span className="text-zinc-500"> · {DTYPE_NOTES[f.dtype]}</span>
+              {f.dtype === plan.recommended && <span className="text-emerald-700 dark:text-emerald-400"> · recommended here</span>}
+              {f.memoryBytes > plan.machineMemoryBytes && <span className="text-red-600"> · more memory than this computer has</span>}
+            </span>
+          </label>
+        ))}
+      </fieldset>
+      <div className="flex gap-2">
+        <button type="submit" className="rounded-md bg-sky-600 px-3 py-1.5 text-sm font-medium text-white hover:bg-sky-700">
+          Import as {dtype}
+        </button>
+        <button type="button" onClick={onBack} className="rounded-md border border-zinc-300 px-3 py-1.5 text-sm dark:border-zinc-600">
+          Back
+        </button>
+      </div>
+    </form>
   );
 }
 
