@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { dtypeMemoryNote, importCheckpoint, type ImportProgress } from '../../engine/pack/import.js';
 import { cliStoreDir } from '../../engine/pack/store.js';
 import type { LlavaConfig } from '../../engine/model/config.js';
+import { isQwen, type ModelConfig } from '../../engine/model/qwen-config.js';
 import type { WeightDtype } from '../../engine/onnx/weight-file.js';
 import { CliError, type CliCommand } from '../command.js';
 
@@ -42,7 +43,7 @@ export const importCommand: CliCommand = {
       const what = pack.alreadyImported ? 'already imported' : 'imported';
       console.log(`${what}: "${pack.manifest.name}" (id ${pack.manifest.id}, ${pack.manifest.dtype}) at ${pack.dir}`);
       console.log(
-        `  text ${c.text.numLayers} layers, d=${c.text.hiddenSize}, ${c.text.numHeads} heads / ${c.text.numKvHeads} KV; vision ${c.vision.imageSize}px, ${numVisualTokens} visual tokens${anyresNote(c)}`,
+        `  text ${c.text.numLayers} layers, d=${c.text.hiddenSize}, ${c.text.numHeads} heads / ${c.text.numKvHeads} KV; ${visionNote(c, numVisualTokens)}`,
       );
       const note = dtypeMemoryNote(pack.manifest.dtype, await weightBytes(pack.dir));
       if (note) console.log(`  note: ${note}`);
@@ -87,6 +88,12 @@ function progressLine() {
 
 function isDtype(value: unknown): value is WeightDtype {
   return value === 'fp32' || value === 'fp16' || value === 'int8' || value === 'int4';
+}
+
+function visionNote(config: ModelConfig, numVisualTokens: number): string {
+  if (isQwen(config))
+    return `vision Qwen2.5 ViT (${config.vision.depth} blocks), up to ${numVisualTokens} visual tokens (the image's size decides)`;
+  return `vision ${config.vision.imageSize}px, ${numVisualTokens} visual tokens${anyresNote(config)}`;
 }
 
 /** LLaVA-NeXT packs: the token count above is per view; how many views an image can become. */

@@ -15,7 +15,9 @@ import { buildProbe, probeGraphName } from '../onnx/graphs/probe.js';
 import type { GraphSource } from '../onnx/graphs/source.js';
 import { buildVision } from '../onnx/graphs/vision.js';
 import { WeightFile, type WeightDtype } from '../onnx/weight-file.js';
-import { readCheckpoint, type Checkpoint } from './checkpoint.js';
+import { isQwenCheckpoint, readCheckpoint, type Checkpoint } from './checkpoint.js';
+import type { BuiltGraphs, ManifestFields } from './graph-set.js';
+import { makeQwenManifest, writeQwenGraphs } from './qwen.js';
 import { loadManifest, MANIFEST_FILE, PACK_FORMAT_VERSION, type PackManifest } from './manifest.js';
 import { IMPORTING_PREFIX, listPacks, removeAbandonedImports } from './store.js';
 
@@ -89,18 +91,17 @@ export async function importCheckpoint(hfDir: string, storeDir: string, options:
   await rm(dir, { recursive: true, force: true });
   try {
     await mkdir(temp);
-    const built = await writeGraphs(
-      checkpoint,
-      temp,
-      dtype,
-      (stage, done, total, message) => report(stage, BUILD_START + (1 - BUILD_START) * 0.98 * (done / total), message),
-      signal,
-    );
+    const progress = (stage: ImportStage, done: number, total: number, message: string) =>
+      report(stage, BUILD_START + (1 - BUILD_START) * 0.98 * (done / total), message);
+    const built = isQwenCheckpoint(checkpoint)
+      ? await writeQwenGraphs(checkpoint, temp, dtype, (done, total, graph) => progress('layers', done, total, `building ${graph}`), signal)
+      : await writeGraphs(checkpoint, temp, dtype, progress, signal);
     for (const file of checkpoint.tokenizerFiles) {
       await copyFile(join(source, file), join(temp, file));
       await fsyncPath(join(temp, file));
     }
-    const manifest = makeManifest(checkpoint, { id, name, dtype, sourceSha, source, pruning: options.pruning, ...built });
+    const fields = { id, name, dtype, sourceSha, source, pruning: options.pruning, ...built };
+    const manifest = isQwenCheckpoint(checkpoint) ? makeQwenManifest(checkpoint, fields) : makeManifest(checkpoint, fields);
     await writeFileAtomic(join(temp, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
     signal?.throwIfAborted();
     report('finalize', 0.99, 'moving the pack into the store');
@@ -118,11 +119,6 @@ export async function importCheckpoint(hfDir: string, storeDir: string, options:
   } finally {
     await rm(temp, { recursive: true, force: true });
   }
-}
-
-interface BuiltGraphs {
-  graphs: PackManifest['graphs'];
-  weightsSha256: Record<string, string>;
 }
 
 /**
@@ -202,10 +198,7 @@ async function writeGraphs(
   return { graphs: { embed: 'embed.onnx', vision: 'vision.onnx', head: 'head.onnx', layers, probes }, weightsSha256 };
 }
 
-function makeManifest(
-  checkpoint: Checkpoint,
-  p: BuiltGraphs & { id: string; name: string; dtype: WeightDtype; sourceSha: string; source: string; pruning?: Record<string, unknown> },
-): PackManifest {
+function makeManifest(checkpoint: Checkpoint, p: ManifestFields): PackManifest {
   const grid = checkpoint.config.vision.imageSize / checkpoint.config.vision.patchSize;
   return {
     formatVersion: PACK_FORMAT_VERSION,

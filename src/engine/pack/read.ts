@@ -4,7 +4,8 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PruningOverrides } from '../../shared/pruning.js';
 import { parseClipParams, type ClipParams } from '../image/preprocess.js';
-import type { LlavaConfig } from '../model/config.js';
+import type { QwenImageParams } from '../image/qwen.js';
+import { isQwen, type ModelConfig } from '../model/qwen-config.js';
 import { loadManifest, ManifestError, TOKENIZER_FILE, type PackManifest } from './manifest.js';
 import { describeIssues } from '../../shared/result.js';
 
@@ -13,8 +14,10 @@ export interface PackInfo {
   id: string;
   name: string;
   manifest: PackManifest;
-  config: LlavaConfig;
-  clip: ClipParams;
+  config: ModelConfig;
+  /** The image processor's parameters: CLIP's (LLaVA packs) or Qwen2-VL's (Qwen2.5-VL packs); the other is null. */
+  clip: ClipParams | null;
+  qwenImage: QwenImageParams | null;
   pruning?: PruningOverrides;
   extraEosTokenIds: number[];
 }
@@ -48,8 +51,14 @@ export async function readPack(dir: string): Promise<PackInfo> {
     name: manifest.name,
     manifest,
     config: manifest.config,
-    clip: parseClipParams(manifest.image),
+    ...imageParams(manifest, dir),
     pruning,
     extraEosTokenIds: manifest.extraEosTokenIds,
   };
+}
+
+function imageParams({ config, image }: PackManifest, dir: string): Pick<PackInfo, 'clip' | 'qwenImage'> {
+  const qwenImage = 'minPixels' in image ? image : null;
+  if (isQwen(config) !== (qwenImage !== null)) throw new ManifestError(`${dir}: the manifest's image parameters do not fit its model`);
+  return qwenImage ? { clip: null, qwenImage } : { clip: parseClipParams(image as Exclude<typeof image, QwenImageParams>), qwenImage };
 }

@@ -13,6 +13,7 @@ import type {
 } from '../../shared/ipc.js';
 import { CodedError } from '../../shared/result.js';
 import { parameterCount } from '../model/config.js';
+import { isQwen, qwenParameterCount } from '../model/qwen-config.js';
 import { importCheckpoint } from '../pack/import.js';
 import type { PackManifest } from '../pack/manifest.js';
 import { listPacks, removePack, type PackSummary } from '../pack/store.js';
@@ -161,10 +162,13 @@ async function listModels(store: string): Promise<ModelSummary[]> {
 }
 
 async function modelDetails(dir: string, manifest: PackManifest): Promise<ModelDetails> {
-  const { text, vision } = manifest.config;
+  const { config } = manifest;
+  const { text } = config;
   return {
-    architecture: `LLaVA-1.5: CLIP ViT (${vision.numLayers} layers) + Llama (${text.numLayers} layers, hidden ${text.hiddenSize})`,
-    parameters: parameterCount(manifest.config),
+    architecture: isQwen(config)
+      ? `Qwen2.5-VL: Qwen2.5 ViT (${config.vision.depth} blocks) + Qwen2 (${text.numLayers} layers, hidden ${text.hiddenSize})`
+      : `LLaVA-1.5: CLIP ViT (${config.vision.numLayers} layers) + Llama (${text.numLayers} layers, hidden ${text.hiddenSize})`,
+    parameters: isQwen(config) ? qwenParameterCount(config) : parameterCount(config),
     dtype: manifest.dtype,
     sizeBytes: await folderSize(dir),
     visualTokens: manifest.numVisualTokens,
