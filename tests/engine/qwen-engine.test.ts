@@ -58,6 +58,24 @@ describe('Qwen2.5-VL in the Engine', () => {
     }
   });
 
+  it("a visual-token budget (maxPixels) shrinks the image as smart_resize does: 420 x 150 within 4 tokens' pixels is 84 x 28", async () => {
+    const c = fixture.cases.wide;
+    const request = {
+      model: checkpoint,
+      image: join(QWEN_FIXTURES, c.image),
+      question: c.question,
+      method: parseMethod('none'),
+      maxTokens: 1,
+    };
+    const { trace } = await engine.ask({ ...request, maxPixels: 4 * 28 * 28 });
+    expect(trace.image?.grid).toEqual({ rows: 1, cols: 3 });
+    expect([trace.image?.modelWidth, trace.image?.modelHeight]).toEqual([84, 28]);
+    expect(trace.prompt.visualTokens).toBe(3);
+    // The checkpoint's own budget again: the cached tokens of the other size are not reused.
+    expect((await engine.ask(request)).trace.prompt.visualTokens).toBe(c.num_visual);
+    await expect(engine.ask({ ...request, maxPixels: 28 * 28 })).rejects.toThrow(/below the checkpoint's min_pixels/);
+  });
+
   it('answers a text-only question and compares methods on one image', async () => {
     const textOnly = await engine.ask({
       model: checkpoint,

@@ -35,7 +35,7 @@ export const compareCommand: CliCommand = {
   },
   async run(args) {
     const { values } = args;
-    const { model, image, question } = questionFromArgs(args, 'compare');
+    const { model, image, question, maxPixels } = questionFromArgs(args, 'compare');
     // Without --method: none against transprune-high (with any --schedule/--alpha applied to it).
     const methods =
       values.method === undefined ? [...methodsFromArgs(args, 'none'), ...methodsFromArgs(args, 'transprune-high')] : methodsFromArgs(args);
@@ -45,7 +45,7 @@ export const compareCommand: CliCommand = {
     const engine = engineFromArgs(values);
     try {
       process.stderr.write(`running ${methods.map((m) => formatMethod(m)).join(', ')} (one shared prefill)...\n`);
-      const compared = await engine.compare({ model, image, question, methods, maxTokens });
+      const compared = await engine.compare({ model, image, question, maxPixels, methods, maxTokens });
       const runs = compared.results.map((result, i) => ({ method: methods[i], result, trace: result.trace }));
       printComparison(question, runs, compared);
       if (values.trace !== undefined) {

@@ -15,10 +15,14 @@ import type { QwenCheckpoint } from './checkpoint.js';
 import type { BuiltGraphs, ManifestFields } from './graph-set.js';
 import { PACK_FORMAT_VERSION, type PackManifest } from './manifest.js';
 
-/** The manifest of a Qwen2.5-VL pack: the visual token budget is max_pixels' (a square image at most that size). */
+/**
+ * The manifest of a Qwen2.5-VL pack. The visual token count depends on the image: numVisualTokens is the most
+ * max_pixels allows (one per 28 x 28 px), patchGrid a square image's grid within that budget.
+ */
 export function makeQwenManifest(checkpoint: QwenCheckpoint, p: ManifestFields): PackManifest {
-  const side = Math.floor(Math.sqrt(checkpoint.image.maxPixels));
-  const grid = qwenTokenGrid(side, side, checkpoint.image);
+  const { image } = checkpoint;
+  const side = Math.floor(Math.sqrt(image.maxPixels));
+  const grid = qwenTokenGrid(side, side, image);
   return {
     formatVersion: PACK_FORMAT_VERSION,
     id: p.id,
@@ -29,7 +33,7 @@ export function makeQwenManifest(checkpoint: QwenCheckpoint, p: ManifestFields):
     weightsSha256: p.weightsSha256,
     config: checkpoint.config,
     extraEosTokenIds: checkpoint.extraEosTokenIds,
-    numVisualTokens: grid.rows * grid.cols,
+    numVisualTokens: Math.floor(image.maxPixels / (image.patchSize * image.mergeSize) ** 2),
     patchGrid: grid,
     image: checkpoint.image,
     chatTemplate: checkpoint.chatTemplate,

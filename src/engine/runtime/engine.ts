@@ -8,7 +8,7 @@ import type { ProviderRequest } from '../../shared/providers.js';
 import { positionPolicy, type MethodSpec } from '../../shared/pruning.js';
 import type { Trace } from '../../shared/trace.js';
 import { prepareImage, type PreparedImage } from '../image/anyres.js';
-import { preprocessQwen } from '../image/qwen.js';
+import { preprocessQwen, type QwenImageParams } from '../image/qwen.js';
 import { CodedError } from '../../shared/result.js';
 import { importCheckpoint } from '../pack/import.js';
 import { findPack, listPacks, type PackSummary } from '../pack/store.js';
@@ -184,7 +184,7 @@ export class Engine {
       throw new Error(withImage ? 'an image was given, but no turn carries it' : 'a turn carries the image, but no image was given');
     const model = await this.ensureModel(request.model, request.ep, callbacks);
     // A text-only question runs no vision tower.
-    const image = request.image === undefined ? undefined : await this.#encodeImage(model, request.image, callbacks);
+    const image = request.image === undefined ? undefined : await this.#encodeImage(model, request.image, callbacks, request.maxPixels);
     callbacks.signal?.throwIfAborted();
     const prompt = encodeChat(model.tokenizer, turns, { template: model.chatTemplate, imageTokenId: model.imageTokenId });
     const decode: DecodeOptions & Pick<GenerateOptions, 'onLayer'> = {
@@ -200,18 +200,19 @@ export class Engine {
   }
 
   /** Preprocesses the image and runs the vision tower, unless this model has seen the same bytes recently. */
-  async #encodeImage(model: LoadedModel, file: Uint8Array | string, callbacks: StageCallbacks): Promise<EncodedImage> {
+  async #encodeImage(model: LoadedModel, file: Uint8Array | string, callbacks: StageCallbacks, maxPixels?: number): Promise<EncodedImage> {
     const start = performance.now();
     callbacks.onEvent?.({ type: 'stage', stage: 'preprocessing' });
     const bytes = typeof file === 'string' ? await readImageFile(file) : file;
     const { qwen } = model;
     const prepared = qwen
-      ? await preprocessQwen(bytes, model.qwenImage, qwen.vision.windowSize, undefined, callbacks.signal)
+      ? await preprocessQwen(bytes, withBudget(model.qwenImage, maxPixels), qwen.vision.windowSize, undefined, callbacks.signal)
       : await prepareImage(bytes, model.clip, model.viewSpec, undefined, callbacks.signal);
     const preprocessMs = performance.now() - start;
 
     callbacks.onEvent?.({ type: 'stage', stage: 'encoding-image' });
-    const key = `${model.dir}|${prepared.hash}`;
+    // A Qwen image's tokens depend on the size the budget gave it.
+    const key = `${model.dir}|${prepared.hash}${'patches' in prepared ? `|${prepared.width}x${prepared.height}` : ''}`;
     const cached = this.#vision.get(key);
     const visual =
       cached ??
@@ -285,6 +286,14 @@ async function readImageFile(path: string): Promise<Uint8Array> {
   } catch (err) {
     throw new Error(`cannot read the image ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
+}
+
+/** Qwen2.5-VL's image parameters under a request's visual-token budget (the checkpoint's own when none is given). */
+function withBudget(params: QwenImageParams, maxPixels: number | undefined): QwenImageParams {
+  if (maxPixels === undefined) return params;
+  if (maxPixels < params.minPixels)
+    throw new CodedError('invalid-request', `maxPixels ${maxPixels} is below the checkpoint's min_pixels ${params.minPixels}`);
+  return { ...params, maxPixels };
 }
 
 /** The encoded image of a question (#encodeImage). */
