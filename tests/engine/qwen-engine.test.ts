@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/engine/runtime/engine.js';
+import { traceToView } from '../../src/renderer/features/inspector/traceAdapter.js';
 import { parseMethod } from '../../src/shared/pruning.js';
 import { keptFromHex, writeNextCheckpoint } from '../helpers/next-fixture.js';
 import { QWEN_FIXTURES, readQwenFixture } from '../helpers/qwen-fixture.js';
@@ -41,6 +42,10 @@ describe('Qwen2.5-VL in the Engine', () => {
     expect([result.trace.image?.width, result.trace.image?.height]).toEqual(c.image_size);
     expect(result.trace.prompt.visualTokens).toBe(c.num_visual);
     expect(result.visualCounts.every((n) => n === c.num_visual)).toBe(true);
+    // The inspector draws that grid over the whole image, stretched as the model saw it.
+    const view = traceToView(result.trace);
+    expect(view.grid).toEqual({ rows: h / 2, cols: w / 2 });
+    expect(view.resizePolicy).toBe('stretch');
   });
 
   it('TransPrune-High keeps the PyTorch reference tokens at their own 3D positions unless asked to compact', async () => {
