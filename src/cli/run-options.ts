@@ -40,9 +40,10 @@ export function engineFromArgs(values: ParsedArgs['values']): Engine {
 export const questionOptions = {
   model: { type: 'string' },
   image: { type: 'string' },
+  'max-pixels': { type: 'string' },
 } as const;
 
-export const MODEL_USAGE = '[--model demo|<pack name>|<HF folder>]';
+export const MODEL_USAGE = '[--model demo|<pack name>|<HF folder>] [--max-pixels n (Qwen2.5-VL: visual-token budget, 784 px per token)]';
 
 /** `--model`, the embedded demo model when absent: `demo` is its checkpoint folder, anything else goes to the engine as given. */
 export function modelFromArgs(values: ParsedArgs['values']): string {
@@ -63,13 +64,14 @@ export function modelFromArgs(values: ParsedArgs['values']): string {
 export function questionFromArgs(
   { values, positionals }: ParsedArgs,
   command: string,
-): { model: string; image?: string; question: string } {
+): { model: string; image?: string; question: string; maxPixels?: number } {
   const question = positionals.join(' ').trim();
   if (!question) throw new CliError(`the question is missing: ${command} ... "What is in the image?"`);
   const image = values.image === undefined ? undefined : String(values.image);
   if (image !== undefined && !statSync(image, { throwIfNoEntry: false })?.isFile())
     throw new CliError(`--image ${image}: ${existsSync(image) ? 'is not a file' : 'no such file'}`);
-  return { model: modelFromArgs(values), image, question };
+  const maxPixels = values['max-pixels'] === undefined ? {} : { maxPixels: integerArg(values['max-pixels'], '--max-pixels', 28 * 28) };
+  return { model: modelFromArgs(values), image, question, ...maxPixels };
 }
 
 /** A CLI integer option, with the flag named in the error. */

@@ -196,6 +196,12 @@ export const AskRequest = z.object({
   /** Generation ends before any of these strings. */
   stop: z.array(z.string()).optional(),
   ep: ProviderRequest.optional(),
+  /** Qwen2.5-VL's visual-token budget: the most pixels smart_resize may give the image (28 x 28 per token); absent: the checkpoint's max_pixels. LLaVA ignores it. */
+  maxPixels: z
+    .number()
+    .int()
+    .min(28 * 28)
+    .optional(),
 });
 export type AskRequest = z.infer<typeof AskRequest>;
 

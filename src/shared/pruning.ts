@@ -50,7 +50,8 @@ export const TransPruneSpec = z.object({
   schedule: Schedule,
   alpha: z.number().min(0).max(1),
   direction: Direction,
-  positions: PositionPolicy,
+  /** Absent: the model's default (positionPolicy). */
+  positions: PositionPolicy.optional(),
 });
 export const FastVSpec = z.object({
   kind: z.literal('fastv'),
@@ -58,14 +59,16 @@ export const FastVSpec = z.object({
   k: z.number().int().min(2),
   /** Fraction of the visual tokens removed. */
   r: z.number().min(0).lt(1),
-  positions: PositionPolicy,
+  /** Absent: the model's default (positionPolicy). */
+  positions: PositionPolicy.optional(),
 });
 export const PDropSpec = z.object({
   kind: z.literal('pdrop'),
   /** The decoder is split into `stages` equal parts; each boundary keeps `lambda` of the previous count. */
   stages: z.number().int().min(2),
   lambda: z.number().gt(0).max(1),
-  positions: PositionPolicy,
+  /** Absent: the model's default (positionPolicy). */
+  positions: PositionPolicy.optional(),
 });
 export const RandomSpec = z.object({
   kind: z.literal('random'),
@@ -73,7 +76,8 @@ export const RandomSpec = z.object({
   /** Only `prune`/`ratios` matter: the same budget as that schedule, uniformly random tokens. */
   schedule: Schedule,
   preset: PresetName.optional(),
-  positions: PositionPolicy,
+  /** Absent: the model's default (positionPolicy). */
+  positions: PositionPolicy.optional(),
 });
 export const NoneSpec = z.object({ kind: z.literal('none') });
 export type TransPruneSpec = z.infer<typeof TransPruneSpec>;
@@ -125,7 +129,6 @@ export function transprune(preset: PresetName, alpha: number = DEFAULTS.alpha): 
     schedule: PRESET_SCHEDULES[preset],
     alpha,
     direction: DEFAULTS.direction,
-    positions: DEFAULTS.positions,
   };
 }
 
@@ -261,8 +264,11 @@ export function projectorKeep(spec: MethodSpec, n: number): number {
 }
 
 /** Position policy the runtime applies after a prune. */
-export function positionPolicy(spec: LlmMethodSpec): PositionPolicy {
-  return spec.kind === 'none' ? 'compact' : spec.positions;
+export function positionPolicy(spec: LlmMethodSpec, model: { mrope?: boolean } = {}): PositionPolicy {
+  if (spec.kind === 'none') return 'compact';
+  // FastV's in-place code keeps the kept tokens' original positions; on M-RoPE models (Qwen2.5-VL) a kept token keeps
+  // its own (t, h, w) position by default, since compacting a 2D grid into a line has no spatial meaning.
+  return spec.positions ?? (spec.kind === 'fastv' || model.mrope ? 'original' : DEFAULTS.positions);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -335,7 +341,11 @@ function parseLlmMethod(part: string): LlmMethodSpec {
     const v = take(key);
     return v === undefined ? fallback : parseNumber(v);
   };
-  const positions = (fallback: PositionPolicy) => PositionPolicy.parse(take('positions') ?? fallback);
+  /** Only when given: absent means the model's default (positionPolicy). */
+  const positions = () => {
+    const given = take('positions');
+    return given === undefined ? {} : { positions: PositionPolicy.parse(given) };
+  };
   let spec: LlmMethodSpec;
   switch (name) {
     case 'none':
@@ -351,20 +361,19 @@ function parseLlmMethod(part: string): LlmMethodSpec {
       spec = {
         ...transprune(preset, alpha),
         direction: Direction.parse(take('direction') ?? DEFAULTS.direction),
-        positions: positions(DEFAULTS.positions),
+        ...positions(),
       };
       break;
     }
     case 'fastv':
-      // FastV's in-place code keeps the kept tokens' original positions.
-      spec = { kind: 'fastv', k: num('k', DEFAULTS.fastv.k), r: num('r', DEFAULTS.fastv.r), positions: positions('original') };
+      spec = { kind: 'fastv', k: num('k', DEFAULTS.fastv.k), r: num('r', DEFAULTS.fastv.r), ...positions() };
       break;
     case 'pdrop':
       spec = {
         kind: 'pdrop',
         stages: num('stages', DEFAULTS.pdrop.stages),
         lambda: num('lambda', DEFAULTS.pdrop.lambda),
-        positions: positions(DEFAULTS.positions),
+        ...positions(),
       };
       break;
     case 'random': {
@@ -374,7 +383,7 @@ function parseLlmMethod(part: string): LlmMethodSpec {
         seed: num('seed', DEFAULTS.seed),
         schedule: PRESET_SCHEDULES[preset],
         preset,
-        positions: positions(DEFAULTS.positions),
+        ...positions(),
       };
       break;
     }
@@ -420,7 +429,7 @@ function formatLlm(llm: LlmMethodSpec): string {
     case 'none':
       return 'none';
     case 'fastv':
-      return `fastv:k=${llm.k},r=${llm.r}${llm.positions === 'original' ? '' : `,positions=${llm.positions}`}`;
+      return `fastv:k=${llm.k},r=${llm.r}${positionsSuffix(llm.positions)}`;
     case 'pdrop':
       return `pdrop:stages=${llm.stages},lambda=${llm.lambda}${positionsSuffix(llm.positions)}`;
     case 'random': {
@@ -434,7 +443,7 @@ function formatLlm(llm: LlmMethodSpec): string {
       const opts = [
         llm.alpha !== DEFAULTS.alpha && !alias ? `alpha=${llm.alpha}` : '',
         llm.direction !== DEFAULTS.direction ? `direction=${llm.direction}` : '',
-        llm.positions !== DEFAULTS.positions ? `positions=${llm.positions}` : '',
+        llm.positions ? `positions=${llm.positions}` : '',
       ].filter(Boolean);
       return opts.length ? `${base}:${opts.join(',')}` : base;
     }
@@ -447,7 +456,7 @@ export function formatSchedule(s: Schedule): string {
   return `${runs.join(',')}/${s.prune.join(',')}/${s.ratios.join(',')}`;
 }
 
-const positionsSuffix = (p: PositionPolicy) => (p === DEFAULTS.positions ? '' : `,positions=${p}`);
+const positionsSuffix = (p: PositionPolicy | undefined) => (p ? `,positions=${p}` : '');
 
 function parseLayerList(text: string): number[] {
   if (text.trim() === '') return [];

@@ -6,6 +6,7 @@ import {
   parseMethod,
   parseSchedule,
   planStages,
+  positionPolicy,
   PRESET_SCHEDULES,
   resolveSchedule,
   scaleSchedule,
@@ -21,10 +22,16 @@ function transpruneOf(spec: MethodSpec) {
 describe('parseMethod', () => {
   it('parses presets, baselines and combinations', () => {
     const high = parseMethod('transprune-high').llm;
-    expect(high).toMatchObject({ kind: 'transprune', preset: 'transprune-high', alpha: 0.5, direction: 'code', positions: 'compact' });
+    expect(high).toMatchObject({ kind: 'transprune', preset: 'transprune-high', alpha: 0.5, direction: 'code' });
+    // Positions are the model's default unless given: compact (the released code), FastV's and M-RoPE models' original.
+    expect(high).not.toHaveProperty('positions');
+    expect(positionPolicy(high)).toBe('compact');
+    expect(positionPolicy(high, { mrope: true })).toBe('original');
+    expect(positionPolicy(parseMethod('transprune-high:positions=compact').llm, { mrope: true })).toBe('compact');
     expect(parseMethod('ttv').llm).toMatchObject({ kind: 'transprune', alpha: 1 });
     expect(parseMethod('iga').llm).toMatchObject({ kind: 'transprune', alpha: 0 });
-    expect(parseMethod('fastv:k=3,r=0.75').llm).toEqual({ kind: 'fastv', k: 3, r: 0.75, positions: 'original' });
+    expect(parseMethod('fastv:k=3,r=0.75').llm).toEqual({ kind: 'fastv', k: 3, r: 0.75 });
+    expect(positionPolicy(parseMethod('fastv:k=3,r=0.75').llm)).toBe('original');
     expect(parseMethod('pdrop').llm).toMatchObject({ kind: 'pdrop', stages: 4, lambda: 0.5 });
     expect(parseMethod('random:seed=7').llm).toMatchObject({ kind: 'random', seed: 7, schedule: PRESET_SCHEDULES['transprune-high'] });
     const combo = parseMethod('divprune:ratio=0.5+transprune-high');

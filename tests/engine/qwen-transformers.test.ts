@@ -1,11 +1,11 @@
 // Qwen2.5-VL parity with transformers, without Python: the fixtures of tools/demo-model/make_qwen_fixtures.py
 // (Qwen2VLImageProcessorPil and Qwen2_5_VLForConditionalGeneration on two tiny random checkpoints: untied and tied
 // embeddings, two mrope sections, a window that divides some grids and one that divides none; four images: square,
-// wide above max_pixels, tall, small below min_pixels) against the engine's graphs built from the same checkpoints:
+// wide above max_pixels, tall, small below min_pixels) against the engine on the same checkpoints, imported as packs:
 // the prompt ids, smart_resize's grid and the patches, the merged visual tokens, the 3D position ids, every layer's
 // output, the prefill logits and the greedy answer; and TransPrune-High's kept sets from the PyTorch reference with
 // each kept token at its own 3D position and with compacted positions.
-import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InferenceSession } from 'onnxruntime-node';
@@ -13,16 +13,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { preprocessQwen, type QwenPreparedImage } from '../../src/engine/image/qwen.js';
 import { Graph } from '../../src/engine/onnx/builder.js';
 import { mropePositions } from '../../src/engine/onnx/blocks.js';
-import { readQwenCheckpoint, writeQwenGraphs, type QwenCheckpoint } from '../../src/engine/pack/qwen.js';
+import { importCheckpoint } from '../../src/engine/pack/import.js';
 import { createMethod } from '../../src/engine/pruning/index.js';
 import type { PruningMethod } from '../../src/engine/pruning/types.js';
 import { generate } from '../../src/engine/runtime/generate.js';
-import { int64Tensor, type ModelSessions } from '../../src/engine/runtime/graphs.js';
+import { int64Tensor } from '../../src/engine/runtime/graphs.js';
+import { LoadedModel } from '../../src/engine/runtime/model.js';
 import { prefill, type PrefillInput, type VisualTokens } from '../../src/engine/runtime/prefill.js';
-import { SessionFactory } from '../../src/engine/runtime/providers.js';
 import { encodeQwenImage } from '../../src/engine/runtime/qwen-vision.js';
-import { encodeChat, loadChatTemplate } from '../../src/engine/text/chat.js';
-import { TextTokenizer } from '../../src/engine/text/tokenizer.js';
+import { encodeChat } from '../../src/engine/text/chat.js';
 import { parseMethod, resolveSchedule } from '../../src/shared/pruning.js';
 import { relativeError } from '../helpers/diff.js';
 import { keptFromHex, writeNextCheckpoint } from '../helpers/next-fixture.js';
@@ -57,56 +56,26 @@ async function positionsOf(length: number, grid: readonly number[]): Promise<num
 
 describe.each(['untied', 'tied'] as const)('Qwen2.5-VL %s vs transformers', (name) => {
   const fixture = readQwenFixture(name);
-  let checkpoint: QwenCheckpoint;
-  let model: ModelSessions & { release(): Promise<void> };
-  let tokenizer: TextTokenizer;
-  let template: string | undefined;
+  let model: LoadedModel;
 
   beforeAll(async () => {
-    const dir = join(root, name);
-    await writeNextCheckpoint(fixture, dir);
-    checkpoint = await readQwenCheckpoint(dir);
-    const packDir = join(root, `${name}-graphs`);
-    mkdirSync(packDir);
-    const { graphs } = await writeQwenGraphs(checkpoint, packDir, 'fp32');
-    const factory = new SessionFactory('cpu');
-    const open = (file: string) => factory.create(join(packDir, file));
-    const [embed, vision, head, ...layers] = await Promise.all([graphs.embed, graphs.vision, graphs.head, ...graphs.layers].map(open));
-    const t = checkpoint.config.text;
-    const probes = new Map<number, Promise<InferenceSession>>();
-    const all = [embed, vision, head, ...layers];
-    model = {
-      dims: {
-        numLayers: t.numLayers,
-        hidden: t.hiddenSize,
-        numKvHeads: t.numKvHeads,
-        headDim: t.headDim,
-        vocabSize: t.vocabSize,
-        mrope: true,
-      },
-      embed,
-      vision,
-      head,
-      layers,
-      probe: (l) => probes.get(l) ?? probes.set(l, open(graphs.probes[l])).get(l)!,
-      release: async () => {
-        await Promise.all([...all, ...(await Promise.all(probes.values()))].map((s) => s.release()));
-      },
-    };
-    tokenizer = await TextTokenizer.load(dir);
-    template = await loadChatTemplate(dir);
+    const checkpoint = join(root, name);
+    await writeNextCheckpoint(fixture, checkpoint);
+    const { dir } = await importCheckpoint(checkpoint, join(root, 'store'), { name });
+    model = await LoadedModel.load(dir, { ep: 'cpu' });
   });
-  afterAll(() => model?.release());
+  afterAll(() => model?.dispose());
 
   it('is the architecture the fixture says', () => {
-    const { config } = checkpoint;
+    const config = model.qwen!;
     expect(fixture.image_processor).toBe('Qwen2VLImageProcessorPil');
     expect(config.text.tieWordEmbeddings).toBe(fixture.spec.tied);
     expect(config.text.mropeSection).toEqual(fixture.spec.mrope);
     expect(config.text.ropeTheta).toBe(fixture.spec.theta);
     expect(config.vision.windowSize).toBe(fixture.spec.window);
     expect(config.vision.fullAttBlockIndexes).toEqual(fixture.spec.full);
-    expect(checkpoint.names.lmHead()).toBe(fixture.spec.tied ? 'model.embed_tokens.weight' : 'lm_head.weight');
+    expect(model.dims.mrope).toBe(true);
+    expect(model.manifest.source.layout).toBe('qwen2_5_vl');
   });
 
   describe.each(Object.keys(fixture.cases))('%s image', (image) => {
@@ -116,23 +85,20 @@ describe.each(['untied', 'tied'] as const)('Qwen2.5-VL %s vs transformers', (nam
     let input: PrefillInput;
 
     beforeAll(async () => {
-      prepared = await preprocessQwen(
-        new Uint8Array(readFileSync(join(QWEN_FIXTURES, c.image))),
-        checkpoint.image,
-        checkpoint.config.vision.windowSize,
-      );
-      visual = await encodeQwenImage(model, prepared, checkpoint.config.vision.spatialMergeSize);
-      const prompt = encodeChat(tokenizer, [{ role: 'user', text: c.question, image: true }], {
-        template,
-        imageTokenId: checkpoint.config.imageTokenId,
+      const { vision } = model.qwen!;
+      prepared = await preprocessQwen(new Uint8Array(readFileSync(join(QWEN_FIXTURES, c.image))), model.qwenImage, vision.windowSize);
+      visual = await encodeQwenImage(model, prepared, vision.spatialMergeSize);
+      const prompt = encodeChat(model.tokenizer, [{ role: 'user', text: c.question, image: true }], {
+        template: model.chatTemplate,
+        imageTokenId: model.imageTokenId,
       });
       expect(prompt.text).toBe(c.prompt);
-      input = { ids: prompt.ids, imageTokenId: checkpoint.config.imageTokenId, visual };
+      input = { ids: prompt.ids, imageTokenId: model.imageTokenId, visual };
     });
 
     it('the processor: prompt ids, smart_resize grid, patches within 1e-5', () => {
       expect(input.ids).toEqual(c.prompt_ids);
-      expect(input.ids.indexOf(checkpoint.config.imageTokenId)).toBe(c.visual_start);
+      expect(input.ids.indexOf(model.imageTokenId)).toBe(c.visual_start);
       expect([prepared.grid.t, prepared.grid.h, prepared.grid.w]).toEqual(c.image_grid_thw);
       expect([prepared.grid.h * prepared.grid.w, prepared.patchDim]).toEqual(c.pixel_values.shape);
       c.pixel_values.samples.flat_index.forEach((flat, i) => {
@@ -179,8 +145,8 @@ describe.each(['untied', 'tied'] as const)('Qwen2.5-VL %s vs transformers', (nam
         }
       });
       expect(note('prefill logits', relativeError(result.logits, c.prefill_logits_last))).toBeLessThan(RELATIVE);
-      const eos = [checkpoint.config.eosTokenId!];
-      const answer = await generate(model, tokenizer, input, { maxTokens: c.greedy.ids.length, eosTokenIds: eos });
+      const eos = model.eosTokenIds;
+      const answer = await generate(model, model.tokenizer, input, { maxTokens: c.greedy.ids.length, eosTokenIds: eos });
       expect(answer.tokenIds).toEqual(c.greedy.ids.slice(0, answer.tokenIds.length));
       expect(answer.tokenIds.length === c.greedy.ids.length || eos.includes(answer.tokenIds.at(-1)!)).toBe(true);
     });

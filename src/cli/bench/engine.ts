@@ -18,6 +18,7 @@ import type { Trace } from '../../shared/trace.js';
 import { encodeVisual } from '../../engine/runtime/vision.js';
 import { prepareImage } from '../../engine/image/anyres.js';
 import { LLAVA_NEXT_DEFAULT_PINPOINTS, visionOf } from '../../engine/model/config.js';
+import type { ModelConfig } from '../../engine/model/qwen-config.js';
 import { SessionFactory } from '../../engine/runtime/providers.js';
 import { measureGemmPeak, median } from './gemm.js';
 import { integerOr, providerFromArgs, providerOptions } from '../run-options.js';
@@ -96,10 +97,14 @@ async function repeatLayers(dir: string, layers: number): Promise<void> {
   const cycle = <T>(items: T[]) => Array.from({ length: layers }, (_, l) => items[l % items.length]);
   const repeated: PackManifest = {
     ...manifest,
-    config: { ...manifest.config, text: { ...manifest.config.text, numLayers: layers } },
+    config: withTextLayers(manifest.config, layers),
     graphs: { ...manifest.graphs, layers: cycle(manifest.graphs.layers), probes: cycle(manifest.graphs.probes) },
   };
   await writeFileAtomic(join(dir, MANIFEST_FILE), `${JSON.stringify(repeated, null, 2)}\n`);
+}
+
+function withTextLayers<C extends ModelConfig>(config: C, layers: number): C {
+  return { ...config, text: { ...config.text, numLayers: layers } };
 }
 
 /** A LLaVA prompt with the image placeholder, and the visual tokens of a random image. */
@@ -131,7 +136,7 @@ export async function tracedPrefill(model: LoadedModel, input: BenchPrompt, spec
   });
   const method = createMethod(spec, { numLayers: model.dims.numLayers, pruning: model.pruningOverrides }, recorder);
   const start = performance.now();
-  const result = await prefill(model, input, { method, positions: positionPolicy(spec.llm) });
+  const result = await prefill(model, input, { method, positions: positionPolicy(spec.llm, model.dims) });
   const prefillMs = performance.now() - start;
   result.layerMs.forEach((ms, l) => recorder.layer(l, result.visualCounts[l], result.cacheLength[l], ms));
   recorder.setTimes({ prefill: prefillMs });

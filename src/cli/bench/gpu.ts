@@ -38,7 +38,7 @@ function prefillRunner(model: LoadedModel, input: PrefillInput, methodText: stri
     prefill(model, input, {
       method:
         spec.llm.kind === 'none' ? undefined : createMethod(spec, { numLayers: model.dims.numLayers, pruning: model.pruningOverrides }),
-      positions: positionPolicy(spec.llm),
+      positions: positionPolicy(spec.llm, model.dims),
     });
 }
 

@@ -31,7 +31,7 @@ export const askCommand: CliCommand = {
   },
   async run(args) {
     const { values } = args;
-    const { model, image, question } = questionFromArgs(args, 'ask');
+    const { model, image, question, maxPixels } = questionFromArgs(args, 'ask');
     const methods = methodsFromArgs(args); // the app's default method (TransPrune High) unless one is given
     if (methods.length > 1) throw new CliError('ask takes one --method; use compare for several');
 
@@ -47,6 +47,7 @@ export const askCommand: CliCommand = {
             model,
             image,
             question,
+            maxPixels,
             method: methods[0],
             maxTokens: integerArg(values['max-tokens'], '--max-tokens'),
             stop: values.stop as string[] | undefined,

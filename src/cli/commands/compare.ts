@@ -36,7 +36,7 @@ export const compareCommand: CliCommand = {
   },
   async run(args) {
     const { values } = args;
-    const { model, image, question } = questionFromArgs(args, 'compare');
+    const { model, image, question, maxPixels } = questionFromArgs(args, 'compare');
     // Without --method or --methods: the app's compare defaults (none against transprune-high), --schedule/--alpha applied.
     const methods = methodsFromArgs(args, [DEFAULT_SETTINGS.compare.left, DEFAULT_SETTINGS.compare.right]);
     if (methods.length < 2) throw new CliError('compare needs at least two methods: --methods none,transprune-high');
@@ -45,7 +45,7 @@ export const compareCommand: CliCommand = {
     const engine = engineFromArgs(values);
     try {
       process.stderr.write(`running ${methods.map((m) => formatMethod(m)).join(', ')} (one shared prefill)...\n`);
-      const compared = await engine.compare({ model, image, question, methods, maxTokens });
+      const compared = await engine.compare({ model, image, question, maxPixels, methods, maxTokens });
       const runs = compared.results.map((result, i) => ({ method: methods[i], result, trace: result.trace }));
       printComparison(question, runs, compared);
       if (values.trace !== undefined) {

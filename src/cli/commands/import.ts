@@ -4,6 +4,7 @@ import { dtypeMemoryNote, importCheckpoint, type ImportDtype, type ImportProgres
 import { cliStoreDir } from '../../engine/pack/store.js';
 import type { LlavaConfig } from '../../engine/model/config.js';
 import { WEIGHT_DTYPES, WeightDtype } from '../../shared/dtypes.js';
+import { isQwen, type ModelConfig } from '../../engine/model/qwen-config.js';
 import { CliError, type CliCommand } from '../command.js';
 import { endOpenLine, progressLine } from '../progress-line.js';
 
@@ -51,7 +52,7 @@ export const importCommand: CliCommand = {
       const what = pack.alreadyImported ? 'already imported' : 'imported';
       console.log(`${what}: "${pack.manifest.name}" (id ${pack.manifest.id}, ${pack.manifest.dtype}) at ${pack.dir}`);
       console.log(
-        `  text ${c.text.numLayers} layers, d=${c.text.hiddenSize}, ${c.text.numHeads} heads / ${c.text.numKvHeads} KV; ${c.vision ? `vision ${c.vision.imageSize}px, ${numVisualTokens} visual tokens${anyresNote(c)}` : 'text only (no vision projector)'}`,
+        `  text ${c.text.numLayers} layers, d=${c.text.hiddenSize}, ${c.text.numHeads} heads / ${c.text.numKvHeads} KV; ${visionNote(c, numVisualTokens)}`,
       );
       const note = dtypeMemoryNote(pack.manifest.dtype, await weightBytes(pack.dir));
       if (note) console.log(`  note: ${note}`);
@@ -84,6 +85,13 @@ function importProgress() {
     },
     done: endOpenLine,
   };
+}
+
+function visionNote(config: ModelConfig, numVisualTokens: number): string {
+  if (!config.vision) return 'text only (no vision projector)';
+  if (isQwen(config))
+    return `vision Qwen2.5 ViT (${config.vision.depth} blocks), up to ${numVisualTokens} visual tokens (the image's size decides)`;
+  return `vision ${config.vision.imageSize}px, ${numVisualTokens} visual tokens${anyresNote(config)}`;
 }
 
 /** LLaVA-NeXT packs: the token count above is per view; how many views an image can become. */

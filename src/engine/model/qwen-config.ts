@@ -6,7 +6,7 @@
 
 import { z } from 'zod';
 import { describeIssues } from '../../shared/result.js';
-import { ConfigError, type TextConfig } from './config.js';
+import { ConfigError, type LlavaConfig, type TextConfig } from './config.js';
 
 /** The Qwen2 decoder: Llama's shape with biased q/k/v projections and M-RoPE. */
 export interface QwenTextConfig extends TextConfig {
@@ -220,4 +220,35 @@ function parseWith<T extends z.ZodType>(schema: T, value: unknown, where: string
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
   throw new ConfigError(`${where}: ${describeIssues(parsed.error)}`);
+}
+
+/** The architectures a pack can hold: LLaVA-1.5 / LLaVA-NeXT (CLIP + Llama/Mistral) or Qwen2.5-VL. */
+export type ModelConfig = LlavaConfig | QwenVLConfig;
+
+export function isQwen<C extends ModelConfig>(config: C): config is Extract<C, { family: 'qwen2_5_vl' }> {
+  return 'family' in config && config.family === 'qwen2_5_vl';
+}
+
+/** Weights as Hugging Face counts them: the ViT with its merger, and the decoder with its head (once when tied). */
+export function qwenParameterCount({ vision: v, text: t }: QwenVLConfig): number {
+  const linear = (inputs: number, outputs: number, bias: boolean) => inputs * outputs + (bias ? outputs : 0);
+  const patchEmbed = v.hiddenSize * v.inChannels * v.temporalPatchSize * v.patchSize ** 2;
+  const block =
+    2 * v.hiddenSize +
+    linear(v.hiddenSize, 3 * v.hiddenSize, true) +
+    linear(v.hiddenSize, v.hiddenSize, true) +
+    2 * linear(v.hiddenSize, v.intermediateSize, true) +
+    linear(v.intermediateSize, v.hiddenSize, true);
+  const merged = v.hiddenSize * v.spatialMergeSize ** 2;
+  const merger = v.hiddenSize + linear(merged, merged, true) + linear(merged, v.outHiddenSize, true);
+  const q = t.numHeads * t.headDim;
+  const kv = t.numKvHeads * t.headDim;
+  const layer =
+    linear(t.hiddenSize, q, true) +
+    2 * linear(t.hiddenSize, kv, true) +
+    linear(q, t.hiddenSize, false) +
+    3 * t.hiddenSize * t.intermediateSize +
+    2 * t.hiddenSize;
+  const embeddings = t.vocabSize * t.hiddenSize;
+  return patchEmbed + v.depth * block + merger + embeddings + t.numLayers * layer + t.hiddenSize + (t.tieWordEmbeddings ? 0 : embeddings);
 }

@@ -1,11 +1,14 @@
-// A Hugging Face LLaVA-1.5 or LLaVA-NeXT checkpoint folder, read and validated in full before anything is built:
+// A Hugging Face LLaVA-1.5, LLaVA-NeXT or Qwen2.5-VL checkpoint folder, read and validated in full before anything is built:
 // config.json, the safetensors (every tensor's name, shape and dtype), tokenizer.json,
 // preprocessor_config.json, the chat template and the special token ids.
 
 import { lstat, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { parseLlavaConfig, visionOf, type LlavaConfig } from '../model/config.js';
+import { isQwenModelType, parseQwenConfig, type QwenVLConfig } from '../model/qwen-config.js';
+import { checkQwenTensors, type QwenWeightNames } from '../model/qwen-weights.js';
 import { checkCheckpointTensors, type WeightLayout, type WeightNames, type WeightSource } from '../model/weights.js';
+import { parseQwenImageParams, type QwenImageParams } from '../image/qwen.js';
 import { TensorSet } from '../io/safetensors.js';
 import type { ChatTurn } from '../../shared/ipc-features.js';
 import { encodeChat, type ChatContent } from '../text/chat.js';
@@ -43,6 +46,18 @@ export interface Checkpoint {
   tokenizerFiles: ({ name: string; path: string } | { name: string; text: string })[];
 }
 
+/** A Qwen2.5-VL checkpoint: the same files, its own config, weight names and image processor. */
+export interface QwenCheckpoint extends Omit<Checkpoint, 'config' | 'names' | 'image' | 'layout'> {
+  layout: 'qwen2_5_vl';
+  config: QwenVLConfig & { eosTokenId: number };
+  names: QwenWeightNames;
+  image: QwenImageParams;
+}
+
+export function isQwenCheckpoint(checkpoint: Checkpoint | QwenCheckpoint): checkpoint is QwenCheckpoint {
+  return 'family' in checkpoint.config;
+}
+
 const TOKENIZER_FILES = [
   'tokenizer.json',
   'tokenizer_config.json',
@@ -52,7 +67,7 @@ const TOKENIZER_FILES = [
   'generation_config.json',
 ];
 
-export async function readCheckpoint(dir: string): Promise<Checkpoint> {
+export async function readCheckpoint(dir: string): Promise<Checkpoint | QwenCheckpoint> {
   const kind = await stat(dir).then(
     (s) => (s.isDirectory() ? 'folder' : 'file'),
     () => 'missing',
@@ -60,10 +75,12 @@ export async function readCheckpoint(dir: string): Promise<Checkpoint> {
   if (kind === 'missing') throw new CheckpointError(`${dir} does not exist (expected a Hugging Face LLaVA checkpoint folder)`);
   if (kind === 'file') throw new CheckpointError(`${dir} is a file, not a checkpoint folder (choose the folder that holds config.json)`);
   if (!(await isFile(join(dir, 'config.json')))) {
-    throw new CheckpointError(`${dir}: no config.json (expected a Hugging Face LLaVA-1.5 or LLaVA-NeXT checkpoint folder)`);
+    throw new CheckpointError(`${dir}: no config.json (expected a Hugging Face LLaVA-1.5, LLaVA-NeXT or Qwen2.5-VL checkpoint folder)`);
   }
   await refuseEscapingLinks(dir);
-  const parsed = parseLlavaConfig(await readFile(join(dir, 'config.json'), 'utf8'), join(dir, 'config.json'));
+  const configText = await readFile(join(dir, 'config.json'), 'utf8');
+  if (isQwenModelType(configText)) return readQwen(dir, parseQwenConfig(configText, join(dir, 'config.json')));
+  const parsed = parseLlavaConfig(configText, join(dir, 'config.json'));
   const generation = await readJsonIfPresent(dir, 'generation_config.json');
   const eos = tokenIds(generation?.eos_token_id);
   const eosTokenId = parsed.eosTokenId ?? eos[0];
@@ -72,12 +89,78 @@ export async function readCheckpoint(dir: string): Promise<Checkpoint> {
 
   const tensors = await TensorSet.openFolder(dir);
   const names = checkCheckpointTensors(config, tensors);
-  const tokenizerConfig = await readJsonIfPresent(dir, 'tokenizer_config.json');
-  const tokenizer = await checkTokenizer(dir, tokenizerConfig, config);
+  const text = await readTextSide(dir, { key: 'image_token_index', id: config.imageTokenIndex }, eosTokenId);
   const image = parseImageParams(await readImageProcessorConfig(dir), config, dir);
-  const chatTemplate = await readChatTemplate(dir, tokenizerConfig);
-  exerciseTextSide(dir, tokenizer, chatTemplate, config.imageTokenIndex);
+  return {
+    source: dir,
+    layout: names.layout,
+    config,
+    tensors: weightSource(tensors),
+    names,
+    image,
+    ...text,
+    chatContent: 'parts',
+    ...(await checkpointFiles(dir, tensors)),
+    extraEosTokenIds: extraEos(eos, eosTokenId),
+  };
+}
 
+function weightSource(tensors: TensorSet): WeightSource {
+  return { dims: (name) => tensors.get(name)!.shape, readF32: (name) => tensors.readF32(name) };
+}
+
+async function readQwen(dir: string, parsed: QwenVLConfig): Promise<QwenCheckpoint> {
+  const eos = await generationEos(dir);
+  const eosTokenId = parsed.eosTokenId ?? eos[0];
+  if (eosTokenId === undefined) throw new CheckpointError(`${dir}: no eos_token_id in config.json or generation_config.json`);
+  const config = { ...parsed, eosTokenId };
+  const tensors = await TensorSet.openFolder(dir);
+  const names = checkQwenTensors(config, tensors);
+  const text = await readTextSide(dir, { key: 'image_token_id', id: config.imageTokenId }, eosTokenId);
+  const raw = await readImageProcessorConfig(dir);
+  if (!raw) throw new CheckpointError(`${dir}: no preprocessor_config.json (nor an image_processor in processor_config.json)`);
+  const image = parseQwenImageParams(raw);
+  const v = config.vision;
+  if (image.patchSize !== v.patchSize || image.mergeSize !== v.spatialMergeSize || image.temporalPatchSize !== v.temporalPatchSize)
+    throw new CheckpointError(
+      `${dir}: preprocessor_config.json's patch, merge or temporal patch size differs from config.json's vision_config`,
+    );
+  return {
+    source: dir,
+    layout: 'qwen2_5_vl',
+    config,
+    tensors: weightSource(tensors),
+    names,
+    image,
+    ...text,
+    chatContent: 'parts',
+    ...(await checkpointFiles(dir, tensors)),
+    extraEosTokenIds: extraEos(eos, eosTokenId),
+  };
+}
+
+async function generationEos(dir: string): Promise<number[]> {
+  return tokenIds((await readJsonIfPresent(dir, 'generation_config.json'))?.eos_token_id);
+}
+
+function extraEos(eos: number[], eosTokenId: number): number[] {
+  return eos.filter((id) => id !== eosTokenId);
+}
+
+/** The tokenizer and chat template, checked: they load, know the image and end tokens, and render a test conversation in time. */
+async function readTextSide(dir: string, image: { key: string; id: number }, eosTokenId: number): Promise<{ chatTemplate: string | null }> {
+  const tokenizerConfig = await readJsonIfPresent(dir, 'tokenizer_config.json');
+  const tokenizer = await checkTokenizer(dir, tokenizerConfig, [
+    [image.key, image.id],
+    ['eos_token_id', eosTokenId],
+  ]);
+  const chatTemplate = await readChatTemplate(dir, tokenizerConfig);
+  exerciseTextSide(dir, tokenizer, chatTemplate, image.id);
+  return { chatTemplate };
+}
+
+/** The files that define the checkpoint (hashed for the pack id) and the tokenizer-side ones copied into the pack. */
+async function checkpointFiles(dir: string, tensors: TensorSet): Promise<Pick<Checkpoint, 'definingFiles' | 'tokenizerFiles'>> {
   const present = async (files: string[]) =>
     (await Promise.all(files.map(async (f) => ((await isFile(join(dir, f))) ? f : null)))).filter((f): f is string => f !== null);
   const tokenizerFiles = await present(TOKENIZER_FILES);
@@ -91,17 +174,8 @@ export async function readCheckpoint(dir: string): Promise<Checkpoint> {
     ...weightFiles,
   ]);
   return {
-    source: dir,
-    layout: names.layout,
-    config,
-    tensors: { dims: (name) => tensors.get(name)!.shape, readF32: (name) => tensors.readF32(name) },
-    names,
-    image,
-    chatTemplate,
-    chatContent: 'parts',
     tokenizerFiles: tokenizerFiles.map((name) => ({ name, path: join(dir, name) })),
     definingFiles: definingFiles.map((label) => ({ label, path: join(dir, label) })),
-    extraEosTokenIds: eos.filter((id) => id !== eosTokenId),
   };
 }
 
@@ -109,7 +183,8 @@ export async function readCheckpoint(dir: string): Promise<Checkpoint> {
 async function checkTokenizer(
   dir: string,
   tokenizerConfig: Record<string, unknown> | null,
-  config: LlavaConfig & { eosTokenId: number },
+  /** config.json's token ids the tokenizer must know, by key. */
+  required: [string, number][],
 ): Promise<TextTokenizer> {
   const path = join(dir, 'tokenizer.json');
   const json = await readJsonIfPresent(dir, 'tokenizer.json');
@@ -121,10 +196,7 @@ async function checkTokenizer(
   } catch (err) {
     throw new CheckpointError(`${path}: ${(err as Error).message}`);
   }
-  for (const [what, id] of [
-    ['image_token_index', config.imageTokenIndex],
-    ['eos_token_id', config.eosTokenId],
-  ] as const) {
+  for (const [what, id] of required) {
     if (tokenizer.idToToken(id) === undefined) throw new CheckpointError(`${path}: has no token with id ${id}, config.json's ${what}`);
   }
   return tokenizer;

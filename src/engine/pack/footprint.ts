@@ -1,7 +1,8 @@
 import { totalmem } from 'node:os';
 import { WEIGHT_DTYPES, type DtypeFootprint, type ImportPlan, type WeightDtype } from '../../shared/dtypes.js';
 import { parameterCount, type LlavaConfig, type VisionConfig } from '../model/config.js';
-import { readCheckpoint } from './checkpoint.js';
+import { isQwenCheckpoint, readCheckpoint } from './checkpoint.js';
+import { qwenParameterCount, type QwenVLConfig } from '../model/qwen-config.js';
 import { ggufSource, readGgufCheckpoint } from './gguf-checkpoint.js';
 import { QUANT_BLOCK } from '../onnx/blocks.js';
 
@@ -21,13 +22,45 @@ const RUNTIME_BYTES = 512 * 1024 ** 2;
 /** Reads the checkpoint folder (validated as an import would, nothing written) and plans its import on this machine. */
 export async function planImport(path: string, machineMemoryBytes = totalmem()): Promise<ImportPlan> {
   const gguf = await ggufSource(path);
-  const { config, keepDtype } = gguf ? await readGgufCheckpoint(gguf.model, gguf.mmproj) : await readCheckpoint(path);
+  const checkpoint = gguf ? await readGgufCheckpoint(gguf.model, gguf.mmproj) : await readCheckpoint(path);
+  if (isQwenCheckpoint(checkpoint)) return planByParameters(path, checkpoint.config, machineMemoryBytes);
+  const { config, keepDtype } = checkpoint;
   const footprints = packFootprints(config);
   const parameters = parameterCount(config);
   // A GGUF's own precision (what --dtype keep takes) where it fits in half the machine's memory.
   const keepFits = keepDtype && footprints.find((f) => f.dtype === keepDtype)!.memoryBytes <= machineMemoryBytes / 2;
   const recommended = keepFits ? keepDtype : recommendedDtype(footprints, parameters, machineMemoryBytes);
   return { path, parameters, architecture: describeArchitecture(config), footprints, recommended, machineMemoryBytes };
+}
+
+/**
+ * Qwen2.5-VL: sized from its parameter count (its layers' exact layout is not modelled here): weights at the
+ * precision's bytes per parameter, a 4096-token KV cache, and the runtime.
+ */
+function planByParameters(path: string, config: QwenVLConfig, machineMemoryBytes: number): ImportPlan {
+  const parameters = qwenParameterCount(config);
+  const { text } = config;
+  const kvCache = 2 * text.numLayers * text.numKvHeads * text.headDim * CONTEXT_TOKENS.anyres * 4;
+  const perParameter: Record<WeightDtype, { disk: number; memory: number }> = {
+    int4: { disk: 0.57, memory: 0.57 },
+    int8: { disk: 1.08, memory: 1.08 },
+    fp16: { disk: 2, memory: 4 },
+    fp32: { disk: 4, memory: 4 },
+  };
+  const footprints = WEIGHT_DTYPES.map((dtype) => ({
+    dtype,
+    diskBytes: parameters * perParameter[dtype].disk,
+    memoryBytes: parameters * perParameter[dtype].memory + kvCache + RUNTIME_BYTES,
+  }));
+  const architecture = `Qwen2.5-VL: Qwen2.5 ViT (${config.vision.depth} blocks) + Qwen2 (${text.numLayers} layers, hidden ${text.hiddenSize})`;
+  return {
+    path,
+    parameters,
+    architecture,
+    footprints,
+    recommended: recommendedDtype(footprints, parameters, machineMemoryBytes),
+    machineMemoryBytes,
+  };
 }
 
 /** A model card's architecture line. */

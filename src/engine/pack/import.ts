@@ -15,8 +15,10 @@ import { buildProbe, probeGraphName } from '../onnx/graphs/probe.js';
 import type { GraphSource } from '../onnx/graphs/source.js';
 import { buildVision } from '../onnx/graphs/vision.js';
 import { WeightFile, type WeightDtype } from '../onnx/weight-file.js';
-import { readCheckpoint, type Checkpoint } from './checkpoint.js';
+import { isQwenCheckpoint, readCheckpoint, type Checkpoint, type QwenCheckpoint } from './checkpoint.js';
 import { ggufSource, readGgufCheckpoint } from './gguf-checkpoint.js';
+import type { BuiltGraphs, ManifestFields } from './graph-set.js';
+import { makeQwenManifest, writeQwenGraphs } from './qwen.js';
 import { loadManifest, MANIFEST_FILE, PACK_FORMAT_VERSION, type PackManifest } from './manifest.js';
 import { IMPORTING_PREFIX, listPacks, removeAbandonedImports } from './store.js';
 
@@ -96,19 +98,18 @@ export async function importCheckpoint(hfDir: string, storeDir: string, options:
   await rm(dir, { recursive: true, force: true });
   try {
     await mkdir(temp);
-    const built = await writeGraphs(
-      checkpoint,
-      temp,
-      dtype,
-      (stage, done, total, message) => report(stage, BUILD_START + (1 - BUILD_START) * 0.98 * (done / total), message),
-      signal,
-    );
+    const progress = (stage: ImportStage, done: number, total: number, message: string) =>
+      report(stage, BUILD_START + (1 - BUILD_START) * 0.98 * (done / total), message);
+    const built = isQwenCheckpoint(checkpoint)
+      ? await writeQwenGraphs(checkpoint, temp, dtype, (done, total, graph) => progress('layers', done, total, `building ${graph}`), signal)
+      : await writeGraphs(checkpoint, temp, dtype, progress, signal);
     for (const file of checkpoint.tokenizerFiles) {
       if ('path' in file) await copyFile(file.path, join(temp, file.name));
       else await writeFile(join(temp, file.name), file.text);
       await fsyncPath(join(temp, file.name));
     }
-    const manifest = makeManifest(checkpoint, { id, name, dtype, sourceSha, source, pruning: options.pruning, ...built });
+    const fields = { id, name, dtype, sourceSha, source, pruning: options.pruning, ...built };
+    const manifest = isQwenCheckpoint(checkpoint) ? makeQwenManifest(checkpoint, fields) : makeManifest(checkpoint, fields);
     await writeFileAtomic(join(temp, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
     signal?.throwIfAborted();
     report('finalize', 0.99, 'moving the pack into the store');
@@ -128,16 +129,11 @@ export async function importCheckpoint(hfDir: string, storeDir: string, options:
   }
 }
 
-function resolveDtype(dtype: ImportDtype, checkpoint: Checkpoint): WeightDtype {
+function resolveDtype(dtype: ImportDtype, checkpoint: Checkpoint | QwenCheckpoint): WeightDtype {
   if (dtype !== 'keep') return dtype;
   if (!checkpoint.keepDtype)
     throw new Error('--dtype keep applies to GGUF files; a Hugging Face folder imports as fp32, fp16, int8 or int4');
   return checkpoint.keepDtype;
-}
-
-interface BuiltGraphs {
-  graphs: PackManifest['graphs'];
-  weightsSha256: Record<string, string>;
 }
 
 /**
@@ -219,10 +215,7 @@ async function writeGraphs(
   return { graphs: { embed: 'embed.onnx', vision, head: 'head.onnx', layers, probes }, weightsSha256 };
 }
 
-function makeManifest(
-  checkpoint: Checkpoint,
-  p: BuiltGraphs & { id: string; name: string; dtype: WeightDtype; sourceSha: string; source: string; pruning?: Record<string, unknown> },
-): PackManifest {
+function makeManifest(checkpoint: Checkpoint, p: ManifestFields): PackManifest {
   const { vision } = checkpoint.config;
   const grid = vision && vision.imageSize / vision.patchSize;
   return {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import type { LlavaConfig } from '../model/config.js';
 import { describeIssues } from '../../shared/result.js';
+import { QwenConfigSchema, QwenImageSchema } from './qwen-manifest.js';
 
 export const MANIFEST_FILE = 'manifest.json';
 export const TOKENIZER_FILE = 'tokenizer.json';
@@ -84,20 +85,21 @@ export const PackManifest = z
       path: z.string(),
       /** sha256 over the checkpoint's config, weights, tokenizer and preprocessor files. */
       sha256: z.string().regex(/^[0-9a-f]{64}$/),
-      layout: z.enum(['legacy', 'unified', 'gguf']),
+      layout: z.enum(['legacy', 'unified', 'gguf', 'qwen2_5_vl']),
     }),
     /** fp32 | fp16: all weights; int8 | int4: decoder and head linears block-quantized (MatMulNBits), vision linears int8, the rest fp16. */
     dtype: z.enum(['fp32', 'fp16', 'int8', 'int4']),
     /** sha256 of each weight file in the pack, by file name. */
     weightsSha256: z.record(z.string(), z.string().regex(/^[0-9a-f]{64}$/)),
     /** Architecture dims and special token ids (imageTokenIndex, bos/eos/pad). */
-    config: LlavaConfigSchema,
+    config: z.union([LlavaConfigSchema, QwenConfigSchema]),
     /** generation_config.json's further end-of-sequence ids, if it lists several. */
     extraEosTokenIds: z.array(tokenId),
     /** Visual tokens per view; 0, with no patch grid, image parameters or vision graph, for a text-only model. */
     numVisualTokens: z.number().int().nonnegative(),
     patchGrid: z.object({ rows: count, cols: count }).nullable(),
-    image: ImageParams.nullable(),
+    /** CLIPImageProcessor's parameters, or Qwen2-VL's image processor's for a Qwen2.5-VL pack; null for a text-only model. */
+    image: z.union([ImageParams, QwenImageSchema]).nullable(),
     /** Jinja chat template; null means the engine's LLaVA-1.5 default (`USER: <image>\n{question} ASSISTANT:`). */
     chatTemplate: z.string().nullable(),
     /** How the template takes messages (text/chat.ts ChatContent): absent = 'parts'; GGUF models' own templates take 'text'. */

@@ -1,43 +1,45 @@
-// A Hugging Face Qwen2.5-VL checkpoint folder (model_type qwen2_5_vl), read and validated in full, and its graphs:
+// A Qwen2.5-VL checkpoint's pack (checkpoint.ts reads and checks the folder): its manifest and its graphs:
 // vision.onnx (the Qwen2.5 ViT + merger, onnx/graphs/qwen-vision.ts) and the same text-side graphs as LLaVA packs
 // (embed, layer_NN + probe_NN with q/k/v biases and M-RoPE, head), one weight file per graph.
 
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { TensorSet } from '../io/safetensors.js';
-import { parseQwenImageParams, type QwenImageParams } from '../image/qwen.js';
-import { parseQwenConfig, type QwenVLConfig } from '../model/qwen-config.js';
-import { checkQwenTensors, type QwenWeightNames } from '../model/qwen-weights.js';
+import { qwenTokenGrid } from '../image/qwen.js';
 import type { WeightReader } from '../onnx/blocks.js';
 import { buildDecoderLayer, layerGraphName } from '../onnx/graphs/decoder-layer.js';
 import { buildEmbed, buildHead } from '../onnx/graphs/embed-head.js';
 import { buildProbe, probeGraphName } from '../onnx/graphs/probe.js';
 import { buildQwenVision, type QwenGraphSource } from '../onnx/graphs/qwen-vision.js';
 import { WeightFile, type WeightDtype } from '../onnx/weight-file.js';
+import type { QwenCheckpoint } from './checkpoint.js';
+import type { BuiltGraphs, ManifestFields } from './graph-set.js';
+import { PACK_FORMAT_VERSION, type PackManifest } from './manifest.js';
 
-export interface QwenCheckpoint {
-  dir: string;
-  config: QwenVLConfig;
-  tensors: TensorSet;
-  names: QwenWeightNames;
-  image: QwenImageParams;
-}
-
-export async function readQwenCheckpoint(dir: string): Promise<QwenCheckpoint> {
-  const config = parseQwenConfig(await readFile(join(dir, 'config.json'), 'utf8'), join(dir, 'config.json'));
-  const tensors = await TensorSet.openFolder(dir);
-  const names = checkQwenTensors(config, tensors);
-  const preprocessor = JSON.parse(await readFile(join(dir, 'preprocessor_config.json'), 'utf8')) as Record<string, unknown>;
-  const image = parseQwenImageParams(preprocessor);
-  const v = config.vision;
-  if (image.patchSize !== v.patchSize || image.mergeSize !== v.spatialMergeSize || image.temporalPatchSize !== v.temporalPatchSize)
-    throw new Error(`${dir}: preprocessor_config.json's patch, merge or temporal patch size differs from config.json's vision_config`);
-  return { dir, config, tensors, names, image };
-}
-
-export interface QwenGraphs {
-  graphs: { embed: string; vision: string; head: string; layers: string[]; probes: string[] };
-  weightsSha256: Record<string, string>;
+/**
+ * The manifest of a Qwen2.5-VL pack. The visual token count depends on the image: numVisualTokens is the most
+ * max_pixels allows (one per 28 x 28 px), patchGrid a square image's grid within that budget.
+ */
+export function makeQwenManifest(checkpoint: QwenCheckpoint, p: ManifestFields): PackManifest {
+  const { image } = checkpoint;
+  const side = Math.floor(Math.sqrt(image.maxPixels));
+  const grid = qwenTokenGrid(side, side, image);
+  return {
+    formatVersion: PACK_FORMAT_VERSION,
+    id: p.id,
+    name: p.name,
+    created: new Date().toISOString(),
+    source: { path: p.source, sha256: p.sourceSha, layout: 'qwen2_5_vl' },
+    dtype: p.dtype,
+    weightsSha256: p.weightsSha256,
+    config: checkpoint.config,
+    extraEosTokenIds: checkpoint.extraEosTokenIds,
+    numVisualTokens: Math.floor(image.maxPixels / (image.patchSize * image.mergeSize) ** 2),
+    patchGrid: grid,
+    image: checkpoint.image,
+    chatTemplate: checkpoint.chatTemplate,
+    graphs: p.graphs,
+    ...(p.pruning ? { pruning: p.pruning } : {}),
+  };
 }
 
 /**
@@ -45,19 +47,19 @@ export interface QwenGraphs {
  * the vision tower at int8 with float inputs and the embedding table fp16, as LLaVA packs do (import.ts).
  */
 export async function writeQwenGraphs(
-  checkpoint: QwenCheckpoint,
+  checkpoint: Pick<QwenCheckpoint, 'config' | 'names' | 'tensors'>,
   dir: string,
   dtype: WeightDtype,
   onGraph?: (done: number, total: number, name: string) => void,
   signal?: AbortSignal,
-): Promise<QwenGraphs> {
+): Promise<BuiltGraphs> {
   const { tensors } = checkpoint;
   const reader: WeightReader = {
     read: async (name) => {
       signal?.throwIfAborted();
-      return { data: await tensors.readF32(name), dims: tensors.get(name)!.shape };
+      return { data: await tensors.readF32(name), dims: tensors.dims(name) };
     },
-    dims: (name) => tensors.get(name)!.shape,
+    dims: (name) => tensors.dims(name),
   };
   const src: QwenGraphSource = { config: checkpoint.config, names: checkpoint.names, reader };
   const numLayers = checkpoint.config.text.numLayers;

@@ -4,7 +4,8 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PruningOverrides } from '../../shared/pruning.js';
 import { parseClipParams, type ClipParams } from '../image/preprocess.js';
-import type { LlavaConfig } from '../model/config.js';
+import type { QwenImageParams } from '../image/qwen.js';
+import { isQwen, type ModelConfig } from '../model/qwen-config.js';
 import { loadManifest, ManifestError, TOKENIZER_FILE, type PackManifest } from './manifest.js';
 import { describeIssues } from '../../shared/result.js';
 
@@ -13,9 +14,10 @@ export interface PackInfo {
   id: string;
   name: string;
   manifest: PackManifest;
-  config: LlavaConfig;
-  /** Image preprocessing; null for a text-only model. */
+  config: ModelConfig;
+  /** The image processor's parameters: CLIP's (LLaVA packs) or Qwen2-VL's (Qwen2.5-VL packs); the other is null. */
   clip: ClipParams | null;
+  qwenImage: QwenImageParams | null;
   pruning?: PruningOverrides;
   extraEosTokenIds: number[];
 }
@@ -49,8 +51,15 @@ export async function readPack(dir: string): Promise<PackInfo> {
     name: manifest.name,
     manifest,
     config: manifest.config,
-    clip: manifest.image ? parseClipParams(manifest.image) : null,
+    ...imageParams(manifest, dir),
     pruning,
     extraEosTokenIds: manifest.extraEosTokenIds,
   };
+}
+
+function imageParams({ config, image }: PackManifest, dir: string): Pick<PackInfo, 'clip' | 'qwenImage'> {
+  if (image === null) return { clip: null, qwenImage: null }; // a text-only model
+  const qwenImage = 'minPixels' in image ? image : null;
+  if (isQwen(config) !== (qwenImage !== null)) throw new ManifestError(`${dir}: the manifest's image parameters do not fit its model`);
+  return qwenImage ? { clip: null, qwenImage } : { clip: parseClipParams(image as Exclude<typeof image, QwenImageParams>), qwenImage };
 }

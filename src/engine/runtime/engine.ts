@@ -8,6 +8,7 @@ import type { ProviderRequest } from '../../shared/providers.js';
 import { positionPolicy, type MethodSpec } from '../../shared/pruning.js';
 import type { Trace } from '../../shared/trace.js';
 import { prepareImage, type PreparedImage } from '../image/anyres.js';
+import { preprocessQwen, type QwenImageParams } from '../image/qwen.js';
 import { CodedError } from '../../shared/result.js';
 import { ggufSource } from '../pack/gguf-checkpoint.js';
 import { importCheckpoint } from '../pack/import.js';
@@ -30,6 +31,7 @@ import { LruCache } from './lru.js';
 import { LoadedModel } from './model.js';
 import type { PrefillInput } from './prefill.js';
 import type { ProviderReport } from './providers.js';
+import { encodeQwenVisual } from './qwen-vision.js';
 import { encodeVisual, type EncodedVisual } from './vision.js';
 
 /**
@@ -185,12 +187,12 @@ export class Engine {
     const model = await this.ensureModel(request.model, request.ep, callbacks);
     if (request.image !== undefined) visionOf(model.config); // a text-only model refuses an image in words
     // A text-only question runs no vision tower.
-    const image = request.image === undefined ? undefined : await this.#encodeImage(model, request.image, callbacks);
+    const image = request.image === undefined ? undefined : await this.#encodeImage(model, request.image, callbacks, request.maxPixels);
     callbacks.signal?.throwIfAborted();
     const prompt = encodeChat(model.tokenizer, turns, {
       template: model.chatTemplate,
       content: model.chatContent,
-      imageTokenId: model.config.imageTokenIndex,
+      imageTokenId: model.imageTokenId,
     });
     const decode: DecodeOptions & Pick<GenerateOptions, 'onLayer'> = {
       ...request.sampling,
@@ -205,19 +207,28 @@ export class Engine {
   }
 
   /** Preprocesses the image and runs the vision tower, unless this model has seen the same bytes recently. */
-  async #encodeImage(model: LoadedModel, file: Uint8Array | string, callbacks: StageCallbacks): Promise<EncodedImage> {
+  async #encodeImage(model: LoadedModel, file: Uint8Array | string, callbacks: StageCallbacks, maxPixels?: number): Promise<EncodedImage> {
     const start = performance.now();
     callbacks.onEvent?.({ type: 'stage', stage: 'preprocessing' });
     const bytes = typeof file === 'string' ? await readImageFile(file) : file;
-    const image = await prepareImage(bytes, model.clip, model.viewSpec, undefined, callbacks.signal);
+    const { qwen } = model;
+    const prepared = qwen
+      ? await preprocessQwen(bytes, withBudget(model.qwenImage, maxPixels), qwen.vision.windowSize, undefined, callbacks.signal)
+      : await prepareImage(bytes, model.clip, model.viewSpec, undefined, callbacks.signal);
     const preprocessMs = performance.now() - start;
 
     callbacks.onEvent?.({ type: 'stage', stage: 'encoding-image' });
-    const key = `${model.dir}|${image.hash}`;
+    // A Qwen image's tokens depend on the size the budget gave it.
+    const key = `${model.dir}|${prepared.hash}${'patches' in prepared ? `|${prepared.width}x${prepared.height}` : ''}`;
     const cached = this.#vision.get(key);
-    const visual = cached ?? (await encodeVisual(model, image));
+    const visual =
+      cached ??
+      (await ('patches' in prepared ? encodeQwenVisual(model, prepared, qwen!.vision.spatialMergeSize) : encodeVisual(model, prepared)));
     if (!cached) this.#vision.set(key, visual);
-    return { image, visual, preprocessMs, visionMs: performance.now() - start - preprocessMs, cached: cached !== undefined };
+    const image = { hash: prepared.hash, originalWidth: prepared.originalWidth, originalHeight: prepared.originalHeight };
+    const view =
+      'patches' in prepared ? { width: prepared.width, height: prepared.height } : { width: prepared.viewSize, height: prepared.viewSize };
+    return { image, view, visual, preprocessMs, visionMs: performance.now() - start - preprocessMs, cached: cached !== undefined };
   }
 
   async unload(): Promise<void> {
@@ -286,9 +297,19 @@ async function readImageFile(path: string): Promise<Uint8Array> {
   }
 }
 
+/** Qwen2.5-VL's image parameters under a request's visual-token budget (the checkpoint's own when none is given). */
+function withBudget(params: QwenImageParams, maxPixels: number | undefined): QwenImageParams {
+  if (maxPixels === undefined) return params;
+  if (maxPixels < params.minPixels)
+    throw new CodedError('invalid-request', `maxPixels ${maxPixels} is below the checkpoint's min_pixels ${params.minPixels}`);
+  return { ...params, maxPixels };
+}
+
 /** The encoded image of a question (#encodeImage). */
 interface EncodedImage {
-  image: PreparedImage;
+  image: Pick<PreparedImage, 'hash' | 'originalWidth' | 'originalHeight'>;
+  /** The size the vision tower saw (one view's for LLaVA-NeXT). */
+  view: { width: number; height: number };
   /** The visual tokens, where each came from, and how many views the vision tower ran. */
   visual: EncodedVisual;
   preprocessMs: number;
@@ -316,7 +337,7 @@ class Question {
   ) {}
 
   get input(): PrefillInput {
-    return { ids: this.prompt.ids, imageTokenId: this.model.config.imageTokenIndex, visual: this.encoded?.visual };
+    return { ids: this.prompt.ids, imageTokenId: this.model.imageTokenId, visual: this.encoded?.visual };
   }
 
   run(method: MethodSpec): MethodRun {
@@ -327,7 +348,7 @@ class Question {
       !this.encoded || (method.llm.kind === 'none' && !method.projector)
         ? undefined
         : createMethod(method, { numLayers: model.dims.numLayers, pruning: model.pruningOverrides }, recorder);
-    return { branch: { method: pruning, positions: positionPolicy(method.llm) }, recorder };
+    return { branch: { method: pruning, positions: positionPolicy(method.llm, model.dims) }, recorder };
   }
 
   /** Where an answer's text goes; the first piece of any answer announces the decoding stage. */
@@ -372,8 +393,9 @@ class Question {
       const flopsModel = model.flopsModelFor({ count: 0, views: 0 });
       return { model: model.traceModel, provider: model.provider.active, image: null, prompt: textOnly, method, flopsModel };
     }
-    const { image, visual } = encoded;
-    const { grid } = model.viewSpec;
+    const { image, view, visual } = encoded;
+    // The (base) view's token grid: the merged 28 px cells of the image for Qwen2.5-VL.
+    const grid = visual.grid ?? { rows: model.viewSpec.grid, cols: model.viewSpec.grid };
     return {
       model: model.traceModel,
       provider: model.provider.active,
@@ -381,9 +403,9 @@ class Question {
         hash: image.hash,
         width: image.originalWidth,
         height: image.originalHeight,
-        modelWidth: image.viewSize,
-        modelHeight: image.viewSize,
-        grid: { rows: grid, cols: grid },
+        modelWidth: view.width,
+        modelHeight: view.height,
+        grid,
         layout: visual.layout,
       },
       prompt: {

@@ -4,7 +4,9 @@ import type { PruningOverrides } from '../../shared/pruning.js';
 import type { Trace } from '../../shared/trace.js';
 import type { ViewSpec } from '../image/anyres.js';
 import type { ClipParams } from '../image/preprocess.js';
+import type { QwenImageParams } from '../image/qwen.js';
 import { visionOf, type LlavaConfig } from '../model/config.js';
+import { isQwen, type ModelConfig, type QwenVLConfig } from '../model/qwen-config.js';
 import type { PackManifest } from '../pack/manifest.js';
 import { readPack, type PackInfo } from '../pack/read.js';
 import type { ChatContent } from '../text/chat.js';
@@ -71,13 +73,42 @@ export class LoadedModel implements ModelSessions {
     return this.info.manifest;
   }
 
+  /** A LLaVA pack's config; a Qwen2.5-VL pack's is `qwen` (both: `modelConfig`). */
   get config(): LlavaConfig {
+    const { config } = this.info;
+    if (isQwen(config)) throw new Error(`"${this.info.name}" is a Qwen2.5-VL pack: it has no LLaVA config`);
+    return config;
+  }
+
+  get modelConfig(): ModelConfig {
     return this.info.config;
   }
 
+  /** Qwen2.5-VL packs: the config; undefined for LLaVA packs. */
+  get qwen(): QwenVLConfig | undefined {
+    const { config } = this.info;
+    return isQwen(config) ? config : undefined;
+  }
+
+  /** The prompt's image placeholder (LLaVA's <image>, Qwen's <|image_pad|>). */
+  get imageTokenId(): number {
+    const { config } = this.info;
+    return isQwen(config) ? config.imageTokenId : config.imageTokenIndex;
+  }
+
+  /** CLIP preprocessing (LLaVA packs). */
   get clip(): ClipParams {
-    if (!this.info.clip) visionOf(this.config); // throws: a text-only model takes no image
+    if (!this.info.clip) {
+      if (this.qwen) throw new Error(`"${this.info.name}" is a Qwen2.5-VL pack: it has no CLIP preprocessing`);
+      visionOf(this.config); // throws: a text-only model takes no image
+    }
     return this.info.clip!;
+  }
+
+  /** Qwen2-VL preprocessing (Qwen2.5-VL packs). */
+  get qwenImage(): QwenImageParams {
+    if (!this.info.qwenImage) throw new Error(`"${this.info.name}" is a LLaVA pack: it has no Qwen2-VL preprocessing`);
+    return this.info.qwenImage;
   }
 
   get pruningOverrides(): PruningOverrides | undefined {
@@ -96,7 +127,8 @@ export class LoadedModel implements ModelSessions {
 
   get dims(): RuntimeDims {
     const t = this.manifest.config.text;
-    return { numLayers: t.numLayers, hidden: t.hiddenSize, numKvHeads: t.numKvHeads, headDim: t.headDim, vocabSize: t.vocabSize };
+    const dims = { numLayers: t.numLayers, hidden: t.hiddenSize, numKvHeads: t.numKvHeads, headDim: t.headDim, vocabSize: t.vocabSize };
+    return this.qwen ? { ...dims, mrope: true } : dims;
   }
 
   /** How traces name this model: the pack id and the hash of the checkpoint it was imported from. */
@@ -106,8 +138,8 @@ export class LoadedModel implements ModelSessions {
 
   /** What the vision tower takes (view size, patch grid, LLaVA-NeXT's AnyRes resolutions). */
   get viewSpec(): ViewSpec {
-    const { visionFeatureSelectStrategy, anyres } = this.manifest.config;
-    const vision = visionOf(this.manifest.config);
+    const { visionFeatureSelectStrategy, anyres } = this.config;
+    const vision = visionOf(this.config);
     const grid = vision.imageSize / vision.patchSize;
     return { tileSize: vision.imageSize, grid, withCls: visionFeatureSelectStrategy === 'full', gridPinpoints: anyres?.gridPinpoints };
   }
@@ -115,24 +147,43 @@ export class LoadedModel implements ModelSessions {
   /** The FLOPs shapes of one image's prefill: its real visual token count and the views the vision tower ran. */
   flopsModelFor(image: { count: number; views: number }): FlopsModel {
     const base = this.flopsModel;
-    return { ...base, vision: { ...base.vision, images: image.views }, visualTokens: image.count };
+    const { qwen } = base.vision;
+    // The Qwen2.5 ViT runs on the image's own patches: mergeUnit of them per visual token.
+    const patches = qwen ? { tokensPerImage: image.count * qwen.mergeUnit } : {};
+    return { ...base, vision: { ...base.vision, images: image.views, ...patches }, visualTokens: image.count };
   }
 
   /** The shapes the FLOPs counts need for one view's tokens (vision tower run up to the selected feature layer). */
   get flopsModel(): FlopsModel {
-    const { text, vision, visionFeatureLayer } = this.manifest.config;
+    const text = this.manifest.config.text;
+    const decoder = {
+      numLayers: text.numLayers,
+      hidden: text.hiddenSize,
+      intermediate: text.intermediateSize,
+      numHeads: text.numHeads,
+      numKvHeads: text.numKvHeads,
+      vocab: text.vocabSize,
+    };
+    const { qwen } = this;
+    if (qwen) {
+      const v = qwen.vision;
+      const mergeUnit = v.spatialMergeSize ** 2;
+      const shape = {
+        temporalPatch: v.temporalPatchSize,
+        fullLayers: v.fullAttBlockIndexes.length,
+        windowPatches: (v.windowSize / v.patchSize) ** 2,
+        mergeUnit,
+      };
+      const tokensPerImage = this.manifest.numVisualTokens * mergeUnit;
+      const vision = { layers: v.depth, hidden: v.hiddenSize, intermediate: v.intermediateSize, patchSize: v.patchSize, tokensPerImage };
+      return { decoder, vision: { ...vision, images: 1, qwen: shape }, visualTokens: this.manifest.numVisualTokens };
+    }
+    const { vision, visionFeatureLayer } = this.config;
     // A text-only model runs no tower: its FLOPs are the decoder's alone.
     const v = vision ?? { hiddenSize: 0, intermediateSize: 0, patchSize: 1, imageSize: 0 };
     const grid = v.imageSize / v.patchSize;
     return {
-      decoder: {
-        numLayers: text.numLayers,
-        hidden: text.hiddenSize,
-        intermediate: text.intermediateSize,
-        numHeads: text.numHeads,
-        numKvHeads: text.numKvHeads,
-        vocab: text.vocabSize,
-      },
+      decoder,
       vision: {
         layers: vision ? visionFeatureLayer : 0,
         hidden: v.hiddenSize,

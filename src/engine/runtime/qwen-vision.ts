@@ -1,6 +1,8 @@
+import { singleViewLayout } from '../../shared/trace.js';
 import type { QwenPreparedImage } from '../image/qwen.js';
 import { floatTensor, int64Tensor, visionSession, type ModelSessions } from './graphs.js';
 import type { VisualTokens } from './prefill.js';
+import type { EncodedVisual } from './vision.js';
 
 /**
  * The merged visual tokens of one Qwen2.5-VL image [N, D] (N = merged cells, row by row), with the cells' grid the
@@ -24,4 +26,15 @@ export async function encodeQwenImage(
     grid: { rows: image.grid.h / mergeSize, cols: image.grid.w / mergeSize },
     markersAfter: 1, // the chat template closes the image with <|vision_end|>
   };
+}
+
+/** encodeQwenImage with where the tokens came from: one view over the whole image (smart_resize keeps all of it), its merged grid. */
+export async function encodeQwenVisual(
+  model: Pick<ModelSessions, 'vision'>,
+  image: QwenPreparedImage,
+  mergeSize: number,
+): Promise<EncodedVisual> {
+  const tokens = await encodeQwenImage(model, image, mergeSize);
+  const rect = { x: 0, y: 0, width: image.originalWidth, height: image.originalHeight };
+  return { ...tokens, layout: singleViewLayout(rect, tokens.grid!), views: 1 };
 }

@@ -14,6 +14,7 @@ import type {
 import { CodedError } from '../../shared/result.js';
 import { parameterCount } from '../model/config.js';
 import { describeArchitecture, planImport } from '../pack/footprint.js';
+import { isQwen, qwenParameterCount } from '../model/qwen-config.js';
 import { importCheckpoint } from '../pack/import.js';
 import type { PackManifest } from '../pack/manifest.js';
 import { listPacks, removePack, type PackSummary } from '../pack/store.js';
@@ -164,10 +165,13 @@ async function listModels(store: string): Promise<ModelSummary[]> {
 }
 
 async function modelDetails(dir: string, manifest: PackManifest): Promise<ModelDetails> {
-  const { text } = manifest.config;
+  const { config } = manifest;
+  const { text } = config;
   return {
-    architecture: describeArchitecture(manifest.config),
-    parameters: parameterCount(manifest.config),
+    architecture: isQwen(config)
+      ? `Qwen2.5-VL: Qwen2.5 ViT (${config.vision.depth} blocks) + Qwen2 (${text.numLayers} layers, hidden ${text.hiddenSize})`
+      : describeArchitecture(config),
+    parameters: isQwen(config) ? qwenParameterCount(config) : parameterCount(config),
     dtype: manifest.dtype,
     sizeBytes: await folderSize(dir),
     visualTokens: manifest.numVisualTokens,

@@ -13,7 +13,7 @@ const OBJECT_FIT = { pad: 'object-contain', crop: 'object-cover', stretch: 'obje
 const GRID_BACKGROUND = 'rgb(161 161 170)';
 
 /**
- * The image as the model framed it (square, per the resize policy) with the patch grid on top:
+ * The image as the model framed it (per the resize policy; the grid's shape) with the patch grid on top:
  * kept patches clear, pruned ones dimmed. Hover or arrow keys pick a patch for the score card.
  */
 export function PatchOverlay({ view, imageUrl, present, highlighted, onHighlight }: PatchOverlayProps) {
@@ -38,8 +38,8 @@ export function PatchOverlay({ view, imageUrl, present, highlighted, onHighlight
       onKeyDown={onKeyDown}
       onFocus={() => highlighted === null && onHighlight(0)}
       onMouseLeave={() => onHighlight(null)}
-      className="relative aspect-square w-full max-w-[28rem] overflow-hidden rounded-lg outline-none ring-sky-500 focus-visible:ring-2"
-      style={{ background: imageUrl && view.resizePolicy === 'pad' ? PAD_COLOUR : GRID_BACKGROUND }}
+      className="relative w-full max-w-[28rem] overflow-hidden rounded-lg outline-none ring-sky-500 focus-visible:ring-2"
+      style={{ aspectRatio: `${cols} / ${rows}`, background: imageUrl && view.resizePolicy === 'pad' ? PAD_COLOUR : GRID_BACKGROUND }}
     >
       {imageUrl && (
         <img

@@ -17,7 +17,7 @@ export function traceToView(trace: Trace, resizePolicy: TraceView['resizePolicy'
     grid,
     visualTokens: n,
     ...(trace.image && trace.image.layout.tiles.length > 1 ? { layout: tiledLayout(trace.image) } : {}),
-    resizePolicy,
+    resizePolicy: coversWholeImage(trace.image) ? 'stretch' : resizePolicy,
     modelResolution: trace.image?.modelWidth ?? 0,
     visualCounts: trace.layers.map((l) => l.visualIn),
     tflops: flops.paper / 1e12,
@@ -26,6 +26,17 @@ export function traceToView(trace: Trace, resizePolicy: TraceView['resizePolicy'
     layerTflopsUnpruned: trace.layers.map(() => unprunedLayer),
     steps: trace.layers.filter((l) => l.kept).map((l) => pruneStep(trace, l, n)),
   };
+}
+
+/**
+ * One view over the whole image (Qwen2.5-VL's smart_resize; LLaVA's crop of a square image): the model saw all of it,
+ * resized to its token grid, so the grid is drawn over the image stretched to the grid's shape.
+ */
+function coversWholeImage(image: Trace['image']): boolean {
+  const tiles = image?.layout.tiles ?? [];
+  if (!image || tiles.length !== 1) return false;
+  const { rect } = tiles[0];
+  return rect.x === 0 && rect.y === 0 && rect.width === image.width && rect.height === image.height;
 }
 
 /** The trace's layout in fractions of the image, each token with its footprint (or its row's strip, for a newline). */
