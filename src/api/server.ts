@@ -89,7 +89,15 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
 
   async function serve(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const path = (request.url ?? '/').split('?')[0];
-    const entry: ApiLogEntry = { id: '', at: Date.now(), method: request.method ?? '', path, status: 0, outcome: 'done', ms: 0 };
+    const entry: ApiLogEntry = {
+      id: `req-${randomBytes(8).toString('hex')}`,
+      at: Date.now(),
+      method: request.method ?? '',
+      path,
+      status: 0,
+      outcome: 'done',
+      ms: 0,
+    };
     const controller = new AbortController();
     inFlight.add(controller);
     // The client went away before its answer was complete: the engine stops between decode steps.
