@@ -94,13 +94,17 @@ export function LocalServerView({ status, models, busy, onStart, onStop, onCopy 
 
       {running && status && (
         <div className="mt-4 grid grid-cols-[auto_minmax(0,1fr)_auto] items-center gap-x-3 gap-y-2 text-sm">
-          <span>Base URL</span>
-          <code className="truncate">{status.baseUrl}</code>
+          <span id="server-url">Base URL</span>
+          <code aria-labelledby="server-url" className="truncate">
+            {status.baseUrl}
+          </code>
           <button type="button" className={button} onClick={() => onCopy(status.baseUrl ?? '')}>
             Copy URL
           </button>
-          <span>API key</span>
-          <code className="truncate">{status.apiKey ?? 'none required'}</code>
+          <span id="server-key">API key</span>
+          <code aria-labelledby="server-key" className="truncate">
+            {status.apiKey ?? 'none required'}
+          </code>
           {status.apiKey ? (
             <button type="button" className={button} onClick={() => onCopy(status.apiKey ?? '')}>
               Copy key
