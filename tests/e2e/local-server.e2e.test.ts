@@ -48,8 +48,8 @@ describe('the Local server switch', () => {
     await toggle.click();
     await expect.poll(() => toggle.getAttribute('aria-checked')).toBe('true');
 
-    const baseUrl = (await page.getByLabel('Base URL', { exact: true }).textContent())!;
-    const apiKey = (await page.getByLabel('API key', { exact: true }).textContent())!;
+    const baseUrl = await page.getByLabel('Base URL', { exact: true }).inputValue();
+    const apiKey = await page.getByLabel('API key', { exact: true }).inputValue();
     expect(baseUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/v1$/);
     await page.getByRole('button', { name: 'Copy key' }).click();
     expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(apiKey);

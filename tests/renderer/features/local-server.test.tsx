@@ -100,8 +100,8 @@ describe('local server switch', () => {
 
   it('without a key says so and offers nothing to copy', () => {
     render(<LocalServerView {...props({ running: true, baseUrl: 'http://127.0.0.1:1234/v1', apiKey: null, exposed: false, log: [] })} />);
-    expect(screen.getByLabelText('API key').textContent).toBe('none required');
-    expect(screen.getByLabelText('Base URL').textContent).toBe('http://127.0.0.1:1234/v1');
+    expect((screen.getByLabelText('API key') as HTMLInputElement).value).toBe('none required');
+    expect((screen.getByLabelText('Base URL') as HTMLInputElement).value).toBe('http://127.0.0.1:1234/v1');
     expect(screen.queryByRole('button', { name: 'Copy key' })).toBeNull();
     expect(screen.getByText('No requests yet.')).toBeTruthy();
   });

@@ -94,17 +94,13 @@ export function LocalServerView({ status, models, busy, onStart, onStop, onCopy 
 
       {running && status && (
         <div className="mt-4 grid grid-cols-[auto_minmax(0,1fr)_auto] items-center gap-x-3 gap-y-2 text-sm">
-          <span id="server-url">Base URL</span>
-          <code aria-labelledby="server-url" className="truncate">
-            {status.baseUrl}
-          </code>
+          <label htmlFor="server-url">Base URL</label>
+          <input id="server-url" readOnly className={`${field} min-w-0 font-mono`} value={status.baseUrl ?? ''} />
           <button type="button" className={button} onClick={() => onCopy(status.baseUrl ?? '')}>
             Copy URL
           </button>
-          <span id="server-key">API key</span>
-          <code aria-labelledby="server-key" className="truncate">
-            {status.apiKey ?? 'none required'}
-          </code>
+          <label htmlFor="server-key">API key</label>
+          <input id="server-key" readOnly className={`${field} min-w-0 font-mono`} value={status.apiKey ?? 'none required'} />
           {status.apiKey ? (
             <button type="button" className={button} onClick={() => onCopy(status.apiKey ?? '')}>
               Copy key
