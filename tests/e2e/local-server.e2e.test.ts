@@ -8,7 +8,7 @@ import { makeSyntheticCheckpoint } from '../../src/engine/checkpoint/synthetic.j
 import { importCheckpoint } from '../../src/engine/pack/import.js';
 import { modelStoreDir } from '../../src/main/paths.js';
 import { startWebHost, type WebHost } from '../../src/web/server.js';
-import { BUILT, launchChromium, requireBuild } from './harness.js';
+import { BUILT, launchChromium, requireBuild, screenshots } from './harness.js';
 
 /**
  * Settings' "Local server" switch in the built UI (through the web bridge, whose app core owns the server as
@@ -63,6 +63,8 @@ describe('the Local server switch', () => {
     expect(completion.usage?.completion_tokens).toBe(4);
     const requests = page.getByRole('table', { name: 'Requests' });
     await expect.poll(() => requests.locator('tbody tr').first().textContent()).toMatch(/POST \/v1\/chat\/completions · tiny200\d+ \+ 4/);
+    await page.getByRole('region', { name: 'Local server' }).scrollIntoViewIfNeeded();
+    await screenshots(page, 'local-server');
 
     await toggle.click();
     await expect.poll(() => toggle.getAttribute('aria-checked')).toBe('false');

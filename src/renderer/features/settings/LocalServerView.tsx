@@ -136,7 +136,7 @@ function RequestLog({ entries }: { entries: ApiLogEntry[] }) {
     <table className="mt-4 w-full table-fixed text-sm" aria-label="Requests">
       <thead>
         <tr className="text-left text-zinc-500">
-          <th className="w-20 font-normal">Time</th>
+          <th className="w-24 font-normal">Time</th>
           <th className="font-normal">Request</th>
           <th className="w-14 font-normal">Status</th>
           <th className="w-24 font-normal">Tokens</th>
