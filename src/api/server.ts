@@ -81,7 +81,6 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const images = await ImageIntake.open(options.allowFileUrls ?? false);
   const listeners = new Set<(entry: ApiLogEntry) => void>();
   const inFlight = new Set<AbortController>();
-  let port = 0;
 
   if (options.model !== undefined) findModel(await installedModels(), options.model);
 
@@ -89,7 +88,15 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
 
   async function serve(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const path = (request.url ?? '/').split('?')[0];
-    const entry: ApiLogEntry = { id: '', at: Date.now(), method: request.method ?? '', path, status: 0, outcome: 'done', ms: 0 };
+    const entry: ApiLogEntry = {
+      id: `req-${randomBytes(8).toString('hex')}`,
+      at: Date.now(),
+      method: request.method ?? '',
+      path,
+      status: 0,
+      outcome: 'done',
+      ms: 0,
+    };
     const controller = new AbortController();
     inFlight.add(controller);
     // The client went away before its answer was complete: the engine stops between decode steps.
@@ -100,7 +107,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       const route = `${request.method} ${path.replace(/\/+$/, '')}`;
       if (route === 'GET /v1/models') return sendJson(request, response, 200, await modelList());
       if (request.method === 'GET' && path.startsWith('/v1/models/')) {
-        const model = await modelCard(findModel(await servedModels(), decodeURIComponent(path.slice('/v1/models/'.length))));
+        const model = await modelCard(findModel(await servedModels(), decodedSegment(path.slice('/v1/models/'.length))));
         return sendJson(request, response, 200, model);
       }
       if (route === 'POST /v1/chat/completions') return await completions(request, response, entry, controller.signal);
@@ -121,7 +128,8 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     } finally {
       inFlight.delete(controller);
       if (!response.writableEnded) response.end();
-      entry.status = response.statusCode;
+      // A client gone before the answer began was sent nothing: its request is logged with nginx's 499.
+      entry.status = entry.outcome === 'cancelled' && !response.headersSent ? 499 : response.statusCode;
       entry.ms = Date.now() - entry.at;
       for (const listener of listeners) listener(entry);
     }
@@ -312,7 +320,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   }
 
   await listen(server, host, options.port ?? DEFAULT_PORT);
-  port = (server.address() as AddressInfo).port;
+  const port = (server.address() as AddressInfo).port;
   const shownHost = host.includes(':') ? `[${host}]` : host;
 
   return {
@@ -335,6 +343,14 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
 
 function writeEvent(response: ServerResponse, data: unknown): void {
   if (!response.destroyed && !response.writableEnded) response.write(`data: ${JSON.stringify(data)}\n\n`);
+}
+
+function decodedSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
 }
 
 function digest(key: string): Buffer {

@@ -103,9 +103,9 @@ export function createAppCore({ spawn, restartBackoffMs, userData, chooseSavePat
       if (firstLaunch) await handlers['models.import']({ path: bundledModel });
     },
     async stop() {
-      await localServer.stop();
       features.stopAll();
-      await engine.shutdown();
+      // The engine's shutdown goes out at once (quit waits for it); the server's requests are cancelled with it.
+      await Promise.all([localServer.stop(), engine.shutdown()]);
     },
   };
 }

@@ -26,6 +26,7 @@ export type LocalServerOptions = z.infer<typeof LocalServerOptions>;
 
 /** One finished request, as the server's log shows it. */
 export const ApiLogEntry = z.object({
+  /** Unique per request: a completion's own id (`chatcmpl-...`), `req-...` for the others. */
   id: z.string(),
   /** When it arrived (ms since the epoch). */
   at: z.number(),

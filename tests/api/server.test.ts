@@ -88,14 +88,24 @@ afterAll(async () => {
 });
 
 /** The engine's own answer to a question, through the same host the server uses: the reference for the server's. */
-function engineAnswer(text: string, options: { image?: string; method?: string; maxTokens: number }): Promise<Answer> {
+function engineAnswer(
+  text: string,
+  options: {
+    image?: string;
+    method?: string;
+    maxTokens: number;
+    sampling?: { temperature: number; topP: number; seed: number };
+    stop?: string[];
+  },
+): Promise<Answer> {
   return core.engine.call('chat.ask', {
     model: pack.manifest.id,
     image: options.image,
     turns: [{ role: 'user', text, ...(options.image && { image: true }) }],
     method: parseMethod(options.method ?? 'transprune-high'),
-    sampling: { temperature: 0, topP: 1, seed: 0 },
+    sampling: options.sampling ?? { temperature: 0, topP: 1, seed: 0 },
     maxTokens: options.maxTokens,
+    stop: options.stop,
     ep: 'auto',
   });
 }
@@ -227,6 +237,32 @@ describe('POST /v1/chat/completions', () => {
     for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
     expect(text).toBe(completion.choices[0].message.content);
     expect(text.length).toBeGreaterThan(0);
+  });
+
+  it('passes sampling, the token limit and stop strings on to the engine', async () => {
+    const question = 'Write something random.';
+    const messages = [{ role: 'user' as const, content: question }];
+    const sampling = { temperature: 0.9, topP: 0.8, seed: 7 };
+    const sampled = await client.chat.completions.create({
+      model: 'tiny',
+      messages,
+      temperature: 0.9,
+      top_p: 0.8,
+      seed: 7,
+      max_completion_tokens: 12,
+    });
+    const reference = await engineAnswer(question, { maxTokens: 12, sampling });
+    expect(sampled.choices[0].message.content).toBe(reference.text);
+    expect(sampled.usage?.completion_tokens).toBe(12);
+    const greedy = await engineAnswer(question, { maxTokens: 12 });
+    expect(greedy.text).not.toBe(reference.text);
+
+    // A stop string cut from the middle of the answer: the answer ends before it, as the engine's own does.
+    const stop = greedy.text.slice(4, 7);
+    const stopped = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 12, stop });
+    const stoppedReference = await engineAnswer(question, { maxTokens: 12, stop: [stop] });
+    expect(stopped.choices[0]).toMatchObject({ finish_reason: 'stop', message: { content: stoppedReference.text } });
+    expect(greedy.text.startsWith(`${stoppedReference.text}${stop}`)).toBe(true);
   });
 
   it("takes the method from the app's settings when the request names none", async () => {

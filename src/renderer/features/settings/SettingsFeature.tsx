@@ -5,10 +5,11 @@ import type { ViewProps } from '../../shell/App.js';
 import { useClient } from '../../shell/client-context.js';
 import { callOrThrow } from '../common/calls.js';
 import { EngineSettings } from './EngineSettings.js';
+import { LocalServerSettings } from './LocalServerSettings.js';
 import { SettingsView } from './SettingsView.js';
 import { ErrorText } from '../common/ErrorText.js';
 
-/** The settings slot: the remembered settings (every valid change saved), then the engine's facts and controls. */
+/** The settings slot: the remembered settings (every valid change saved), the local server, then the engine's facts and controls. */
 export function SettingsFeature({ status, models }: ViewProps) {
   const client = useClient();
   const [settings, setSettings] = useState<AppSettings>();
@@ -48,6 +49,7 @@ export function SettingsFeature({ status, models }: ViewProps) {
       ) : (
         !error && <p className="p-4 text-zinc-500">Loading settings…</p>
       )}
+      <LocalServerSettings models={models ?? []} />
       <EngineSettings status={status} />
     </section>
   );
