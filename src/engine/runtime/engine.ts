@@ -26,7 +26,7 @@ import {
   type GenerateOptions,
   type Generation,
 } from './generate.js';
-import { visionOf } from '../model/config.js';
+import { visionSession } from './graphs.js';
 import { LruCache } from './lru.js';
 import { LoadedModel } from './model.js';
 import type { PrefillInput } from './prefill.js';
@@ -185,7 +185,7 @@ export class Engine {
     if (turns.some((t) => t.image) !== withImage)
       throw new Error(withImage ? 'an image was given, but no turn carries it' : 'a turn carries the image, but no image was given');
     const model = await this.ensureModel(request.model, request.ep, callbacks);
-    if (request.image !== undefined) visionOf(model.config); // a text-only model refuses an image in words
+    if (request.image !== undefined) visionSession(model); // a text-only model refuses an image in words
     // A text-only question runs no vision tower.
     const image = request.image === undefined ? undefined : await this.#encodeImage(model, request.image, callbacks, request.maxPixels);
     callbacks.signal?.throwIfAborted();
