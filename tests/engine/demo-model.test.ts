@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
@@ -11,7 +11,8 @@ import { Engine } from '../../src/engine/runtime/engine.js';
 /**
  * The committed demo weights are the good ones: the shipped checkpoint answers the first 30 items of
  * the test split (five per question family) through the engine, and gets at least 27 right, unpruned
- * and with TransPrune-High. Skipped, saying so, while resources/demo-model holds no trained checkpoint.
+ * and with TransPrune-High; and its language model still answers a text-only question. Skipped, saying so,
+ * while resources/demo-model holds no trained model.
  */
 
 const SUBSET = 30;
@@ -24,7 +25,10 @@ afterAll(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-const shipped = existsSync(join(DEMO_MODEL_DIR, 'config.json'));
+/** The shipped pair (resources/demo-model: the SmolLM2 GGUF and the trained mmproj), or a checkpoint folder. */
+const shipped =
+  existsSync(join(DEMO_MODEL_DIR, 'config.json')) ||
+  (existsSync(DEMO_MODEL_DIR) && readdirSync(DEMO_MODEL_DIR).some((f) => f.endsWith('.gguf')));
 
 it.skipIf(!shipped).each(['none', 'transprune-high'])(`answers at least ${REQUIRED} of ${SUBSET} test questions (%s)`, async (method) => {
   const items = (await readVqaJsonl('resources/vqa-test/test.jsonl')).slice(0, SUBSET);
@@ -42,4 +46,15 @@ it.skipIf(!shipped).each(['none', 'transprune-high'])(`answers at least ${REQUIR
     if (!isExactMatch(answer, item.answer)) wrong.push(`${item.id} ${item.question} -> ${answer.trim()} (truth ${item.answer})`);
   }
   expect(wrong.length, wrong.join('\n')).toBeLessThanOrEqual(SUBSET - REQUIRED);
+});
+
+it.skipIf(!shipped)('keeps the language model: a text-only question gets its real answer', async () => {
+  const { answer } = await engine.ask({
+    model: DEMO_MODEL_DIR,
+    question: 'What is the capital of France?',
+    method: parseMethod('none'),
+    maxTokens: 16,
+    sampling: { temperature: 0 },
+  });
+  expect(answer).toMatch(/Paris/);
 });
