@@ -1,7 +1,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { dtypeMemoryNote, importCheckpoint, type ImportProgress } from '../../engine/pack/import.js';
-import { cliStoreDir } from '../../engine/pack/store.js';
+import { modelStoreDir } from '../../main/paths.js';
 import type { LlavaConfig } from '../../engine/model/config.js';
 import { WEIGHT_DTYPES, WeightDtype } from '../../shared/dtypes.js';
 import { CliError, type CliCommand } from '../command.js';
@@ -26,7 +26,7 @@ export const importCommand: CliCommand = {
         `--dtype must be one of ${WEIGHT_DTYPES.join(', ')} (int: decoder and head linears block-quantized, vision linears int8, the rest fp16)`,
       );
     const dtype = parsed.data;
-    const store = typeof args.values.store === 'string' ? args.values.store : cliStoreDir();
+    const store = typeof args.values.store === 'string' ? args.values.store : modelStoreDir();
 
     const abort = new AbortController();
     const onSigint = () => abort.abort(new Error('cancelled'));
