@@ -136,12 +136,12 @@ describe('per-conversation settings', () => {
   it('a new conversation takes the global settings; its own model, method, system prompt, max tokens and temperature then answer', async () => {
     const answerer = new ScriptedAnswerer(['Fine.']);
     const { h, events, until } = setup(answerer);
-    const global = await h['settings.get']({});
-    await h['settings.set']({ ...global, method: 'fastv', sampling: { ...global.sampling, maxTokens: 32, temperature: 0.3 } });
+    const global = await storage.settings.load();
+    await storage.settings.save({ ...global, method: 'fastv', sampling: { ...global.sampling, maxTokens: 32, temperature: 0.3 } });
     const c = await h['conversations.create']({});
     expect(c.settings).toEqual({ method: 'fastv', systemPrompt: '', maxTokens: 32, temperature: 0.3 });
     // The global settings change afterwards: this conversation keeps its own.
-    await h['settings.set']({ ...(await h['settings.get']({})), method: 'none' });
+    await storage.settings.save({ ...(await storage.settings.load()), method: 'none' });
     const own = { method: 'pdrop', systemPrompt: 'Answer in one word.', maxTokens: 7, temperature: 0.9 };
     expect((await h['conversations.setSettings']({ id: c.id, settings: own })).settings).toEqual(own);
     await h['chat.send']({ conversationId: c.id, text: 'How are you?', images: [] });
@@ -159,7 +159,9 @@ describe('per-conversation settings', () => {
     // Another new conversation starts from the global settings of now.
     expect((await h['conversations.create']({})).settings?.method).toBe('none');
     // A model that is not installed is refused, as in the global settings.
-    await expect(h['conversations.setSettings']({ id: c.id, settings: { ...own, modelId: 'no-such-model' } })).rejects.toThrow(/No installed model/);
+    await expect(h['conversations.setSettings']({ id: c.id, settings: { ...own, modelId: 'no-such-model' } })).rejects.toThrow(
+      /No installed model/,
+    );
   });
 });
 

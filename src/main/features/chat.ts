@@ -32,7 +32,8 @@ export class ChatService {
     if (!text.trim() && images.length === 0) throw new CodedError('invalid-request', 'Type a question or attach an image.');
     for (const id of images) await this.storage.images.path(id); // only images the store accepted
     // A new conversation takes the global settings as they are now: later changes to either leave the other alone.
-    const id = conversationId ?? (await this.storage.conversations.create(undefined, conversationDefaults(await this.storage.settings.load()))).id;
+    const id =
+      conversationId ?? (await this.storage.conversations.create(undefined, conversationDefaults(await this.storage.settings.load()))).id;
     await this.storage.conversations.addUserMessage(id, text, images);
     return this.start(id);
   }
