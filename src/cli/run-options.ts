@@ -1,7 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { PROVIDER_REQUESTS, type ProviderRequest } from '../shared/providers.js';
 import { Engine } from '../engine/runtime/engine.js';
-import { cliStoreDir } from '../engine/pack/store.js';
+import { modelStoreDir } from '../main/paths.js';
 import { DEMO_MODEL_NAME, DemoModelMissingError, demoModelDir } from '../engine/data/demo-model.js';
 import { CliError, type ParsedArgs } from './command.js';
 
@@ -32,7 +32,7 @@ export function providerFromArgs(
 
 export function engineFromArgs(values: ParsedArgs['values']): Engine {
   const { ep, threads } = providerFromArgs(values);
-  const modelStore = (values.store as string | undefined) ?? cliStoreDir();
+  const modelStore = (values.store as string | undefined) ?? modelStoreDir();
   return new Engine({ modelStore, ep, threads });
 }
 

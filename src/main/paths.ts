@@ -18,7 +18,16 @@ export function bundledModelDir(resourcesDir: string): string {
   return join(resourcesDir, 'demo-model');
 }
 
-/** One folder per installed model pack. */
-export function modelStoreDir(userData: string): string {
-  return join(userData, 'models');
+/**
+ * The model store: one folder per installed pack. The app, the browser preview and the CLI share it:
+ * `$TRANSPRUNE_HOME/models` when that is set (for all of them), else the user-data folder's `models`
+ * (the CLI uses the app's own user-data folder, so a model is imported once).
+ */
+export function modelStoreDir(userData: string = defaultUserDataDir(), env: NodeJS.ProcessEnv = process.env): string {
+  return env.TRANSPRUNE_HOME ? join(env.TRANSPRUNE_HOME, 'models') : join(userData, 'models');
+}
+
+/** Where the CLI kept its own store before it shared the app's: doctor points at models left there. */
+export function formerCliStoreDir(): string {
+  return join(homedir(), '.cache', 'transprune-studio', 'models');
 }

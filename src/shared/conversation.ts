@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ImageFormat } from './images.js';
+import { ConversationSettings } from './settings.js';
 
 /**
  * Conversations as stored on disk (one JSON file each) and as the renderer sees them.
@@ -89,6 +90,8 @@ export const Conversation = z.object({
   createdAt: z.number(),
   updatedAt: z.number(),
   messages: z.array(Message),
+  /** Model, method, system prompt and sampling of this conversation (absent in conversations saved before they existed). */
+  settings: ConversationSettings.optional(),
 });
 export type Conversation = z.infer<typeof Conversation>;
 

@@ -5,7 +5,7 @@ import { ImportPlan, WeightDtype } from './dtypes.js';
 import { Progress } from './progress.js';
 import { ProviderRequest } from './providers.js';
 import { MethodSpec } from './pruning.js';
-import { AppSettings } from './settings.js';
+import { AppSettings, ConversationSettings } from './settings.js';
 import { Trace } from './trace.js';
 
 /**
@@ -79,6 +79,8 @@ export const featureCalls = {
   'conversations.get': call(z.object({ id: Id }), Conversation),
   'conversations.rename': call(z.object({ id: Id, title: z.string().min(1).max(200) }), Conversation),
   'conversations.delete': call(z.object({ id: Id }), None),
+  /** Replaces the conversation's own settings (model, method, system prompt, max new tokens, temperature). */
+  'conversations.setSettings': call(z.object({ id: Id, settings: ConversationSettings }), Conversation),
   'conversations.selectVersion': call(z.object({ id: Id, messageId: Id, index: z.number().int().min(0) }), Conversation),
 
   /** Dropped, pasted and picked images all arrive here; main validates and stores them. */

@@ -38,6 +38,33 @@ export type AppSettings = z.infer<typeof AppSettings>;
 
 export const DEFAULT_SETTINGS: AppSettings = AppSettings.parse({});
 
+/**
+ * What belongs to one conversation: the model, method, system prompt, max new tokens and temperature it
+ * answers with. A new conversation takes the global settings as they are then; changing either later
+ * leaves the other alone. The provider, top-p, seed, schedule and alpha stay global.
+ */
+export const ConversationSettings = z.object({
+  modelId: z.string().optional(),
+  method: methodText,
+  systemPrompt: z.string().max(8000).default(''),
+  maxTokens: Sampling.shape.maxTokens,
+  temperature: Sampling.shape.temperature,
+});
+export type ConversationSettings = z.infer<typeof ConversationSettings>;
+
+/** A new conversation's settings: the global ones now. */
+export function conversationDefaults(settings: AppSettings): ConversationSettings {
+  const { modelId, method, sampling } = settings;
+  return { ...(modelId && { modelId }), method, systemPrompt: '', maxTokens: sampling.maxTokens, temperature: sampling.temperature };
+}
+
+/** The settings an answer in a conversation runs with: the global ones under the conversation's own (older conversations have none). */
+export function settingsFor(global: AppSettings, conversation: ConversationSettings | undefined): AppSettings {
+  if (!conversation) return global;
+  const { modelId, method, maxTokens, temperature } = conversation;
+  return { ...global, modelId: modelId ?? global.modelId, method, sampling: { ...global.sampling, maxTokens, temperature } };
+}
+
 /** The method a chat answer runs with: the chosen method plus the schedule and alpha overrides that apply to it. */
 export function chatMethod(settings: AppSettings): MethodSpec {
   const spec = parseMethod(settings.method);

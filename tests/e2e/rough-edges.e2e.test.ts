@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -52,7 +52,7 @@ afterAll(async () => {
 
 const nav = (name: 'Chat' | 'Models' | 'Settings') =>
   page.getByRole('navigation', { name: 'Main' }).getByRole('button', { name, exact: true });
-const question = () => page.getByLabel('Question');
+const question = () => page.getByLabel('Question', { exact: true });
 const lastStatus = () =>
   page
     .getByTestId('answer-text')
@@ -229,6 +229,39 @@ function legendSecondSwatchX(on: Page): Promise<number> {
     return 10 + 24 + context.measureText('kept: still read at this layer').width + 16;
   });
 }
+
+describe('per-conversation settings', () => {
+  it('a chat keeps its own method, system prompt and sampling; each answer names the model and method that made it', async () => {
+    await nav('Chat').click();
+    await page.getByRole('button', { name: 'New chat' }).click();
+    await question().fill('First question of a chat with its own settings?');
+    await question().press('Enter');
+    await expect.poll(lastStatus, { timeout: 60_000 }).toBe('done');
+    // Started from the global settings (fastv:k=2, from beforeAll).
+    await expect.poll(() => page.getByTestId('answer-source').last().textContent()).toBe('hf-tiny · fastv:k=2');
+    await page.getByText(/^This chat: hf-tiny · fastv:k=2/).click();
+    const form = page.getByRole('form', { name: "This chat's settings" });
+    await form.getByLabel('Pruning method').selectOption({ label: 'TransPrune Low' });
+    await form.getByLabel('System prompt').fill('Answer in one word.');
+    await form.getByLabel('Max new tokens').fill('5');
+    await form.getByRole('button', { name: 'Save for this chat' }).click();
+    await form.getByRole('status').waitFor();
+    await screenshots(page, 'chat-settings');
+    await question().fill('And now?');
+    await question().press('Enter');
+    await expect.poll(lastStatus, { timeout: 60_000 }).toBe('done');
+    await expect.poll(() => page.getByTestId('answer-source').last().textContent()).toBe('hf-tiny · TransPrune Low');
+    expect(await page.getByTestId('answer-source').first().textContent()).toBe('hf-tiny · fastv:k=2'); // the earlier answer keeps its own
+    const conversations = join(userData, 'conversations');
+    const saved = readdirSync(conversations)
+      .map((name) => JSON.parse(readFileSync(join(conversations, name), 'utf8')))
+      .find((c) => c.title === 'First question of a chat with its own settings?');
+    expect(saved.settings).toMatchObject({ method: 'transprune-low', systemPrompt: 'Answer in one word.', maxTokens: 5 });
+    expect(saved.messages[3].versions[0].stats.generatedTokens).toBeLessThanOrEqual(5);
+    // The global settings did not move: a new chat starts from them.
+    expect(JSON.parse(readFileSync(join(userData, 'settings.json'), 'utf8')).method).toBe('fastv:k=2');
+  });
+});
 
 describe('import precision', () => {
   it('reads the folder first, offers each precision with disk and memory, and imports at the one chosen', async () => {

@@ -481,10 +481,11 @@ describe('models', () => {
     expect(tinyId).toMatch(/^[0-9a-f]{16}$/);
 
     await nav('Chat').click();
+    // With no conversation open, the header's picker sets the model new chats start with (an open one has its own).
+    await page.getByRole('button', { name: 'New chat' }).click();
     await expect.poll(inUse).toContain('hf-tiny');
     await picker.selectOption({ label: (await picker.locator('option', { hasText: 'hf-gqa' }).textContent())! });
     await expect.poll(() => settingsFile().modelId).not.toBe(tinyId);
-    await page.getByRole('button', { name: 'New chat' }).click();
     await question().fill('Which model answers?');
     await question().press('Enter');
     await expect.poll(lastStatus, { timeout: 60_000 }).toBe('done');
@@ -493,6 +494,8 @@ describe('models', () => {
       .map((name) => JSON.parse(readFileSync(join(conversations, name), 'utf8')))
       .find((c) => c.title === 'Which model answers?');
     expect(answered.messages[1].versions[0].modelId).toBe(settingsFile().modelId);
+    expect(answered.settings.modelId).toBe(settingsFile().modelId);
+    await page.getByRole('button', { name: 'New chat' }).click();
     await picker.selectOption({ label: (await picker.locator('option', { hasText: 'hf-tiny' }).textContent())! });
     await expect.poll(() => settingsFile().modelId).toBe(tinyId);
   });

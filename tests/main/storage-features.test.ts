@@ -132,6 +132,39 @@ function setup(answerer: Answerer, hfEndpoint?: string) {
   return { features, events, saved, until, h: features.handlers };
 }
 
+describe('per-conversation settings', () => {
+  it('a new conversation takes the global settings; its own model, method, system prompt, max tokens and temperature then answer', async () => {
+    const answerer = new ScriptedAnswerer(['Fine.']);
+    const { h, events, until } = setup(answerer);
+    const global = await storage.settings.load();
+    await storage.settings.save({ ...global, method: 'fastv', sampling: { ...global.sampling, maxTokens: 32, temperature: 0.3 } });
+    const c = await h['conversations.create']({});
+    expect(c.settings).toEqual({ method: 'fastv', systemPrompt: '', maxTokens: 32, temperature: 0.3 });
+    // The global settings change afterwards: this conversation keeps its own.
+    await storage.settings.save({ ...(await storage.settings.load()), method: 'none' });
+    const own = { method: 'pdrop', systemPrompt: 'Answer in one word.', maxTokens: 7, temperature: 0.9 };
+    expect((await h['conversations.setSettings']({ id: c.id, settings: own })).settings).toEqual(own);
+    await h['chat.send']({ conversationId: c.id, text: 'How are you?', images: [] });
+    await until(() => events.at(-1)?.status === 'done');
+    const request = answerer.requests[0];
+    expect(request.turns).toEqual([
+      { role: 'system', text: 'Answer in one word.' },
+      { role: 'user', text: 'How are you?' },
+    ]);
+    expect(request.method.llm.kind).toBe('pdrop');
+    expect(request.maxTokens).toBe(7);
+    expect(request.sampling?.temperature).toBe(0.9);
+    const answer = (await h['conversations.get']({ id: c.id })).messages[1] as AssistantMessage;
+    expect(answer.versions[0].method).toBe('pdrop'); // every answer records the method that produced it
+    // Another new conversation starts from the global settings of now.
+    expect((await h['conversations.create']({})).settings?.method).toBe('none');
+    // A model that is not installed is refused, as in the global settings.
+    await expect(h['conversations.setSettings']({ id: c.id, settings: { ...own, modelId: 'no-such-model' } })).rejects.toThrow(
+      /No installed model/,
+    );
+  });
+});
+
 describe('chat service', () => {
   it('streams an answer, saves it with stats and a trace, and exports the trace', async () => {
     const answerer = new ScriptedAnswerer(['A', 'green', 'square.']);

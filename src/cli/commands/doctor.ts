@@ -2,22 +2,23 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { findChromium, findElectronBinary } from '../binaries.mjs';
-import { cliStoreDir, listPacks } from '../../engine/pack/store.js';
+import { listPacks } from '../../engine/pack/store.js';
 import { cudaLibraries, type CudaLibrary } from '../../engine/worker/cuda-libraries.js';
 import { onnxruntimeVersion, preferredProvider, probeProviders } from '../../engine/worker/providers.js';
-import { defaultUserDataDir, modelStoreDir } from '../../main/paths.js';
+import { defaultUserDataDir, formerCliStoreDir, modelStoreDir } from '../../main/paths.js';
 import type { CliCommand } from '../command.js';
 
 /** `doctor`: what this machine can run, with the same provider probe the engine uses at start-up. */
 export const doctor: CliCommand = {
   name: 'doctor',
-  summary: 'print the environment: Node, onnxruntime, execution providers that load, Electron, Chromium, model stores',
+  summary: 'print the environment: Node, onnxruntime, execution providers that load, Electron, Chromium, the model store',
   usage: 'doctor [--user-data <dir>] [--json]',
   options: { 'user-data': { type: 'string' }, json: { type: 'boolean' } },
   async run({ values }) {
     const providers = await probeProviders();
     const store = modelStoreDir((values['user-data'] as string | undefined) ?? defaultUserDataDir());
-    const cliStore = cliStoreDir();
+    const former = formerCliStoreDir();
+    const formerModels = store === former ? 0 : (await listPacks(former)).length;
     const electron = findElectronBinary();
     const report = {
       node: process.versions.node,
@@ -29,9 +30,9 @@ export const doctor: CliCommand = {
       electronMissingReason: electron.reason,
       chromium: findChromium(),
       modelStore: store,
+      modelStoreFrom: process.env.TRANSPRUNE_HOME ? 'TRANSPRUNE_HOME' : 'user data',
       models: (await listPacks(store)).length,
-      cliModelStore: cliStore,
-      cliModels: (await listPacks(cliStore)).length,
+      formerCliModels: formerModels,
       cuda: cudaReport(),
     };
     if (values.json) {
@@ -50,8 +51,18 @@ export const doctor: CliCommand = {
         `  needs ${l.what}`,
         l.path ? `${l.soname}: ${l.path}` : `${l.soname}: missing`,
       ]),
-      ['app model store', storeLine(store, report.models)],
-      ['cli model store', storeLine(cliStore, report.cliModels)],
+      [
+        'model store',
+        `${storeLine(store, report.models)}, ${process.env.TRANSPRUNE_HOME ? 'from TRANSPRUNE_HOME' : "the app's user-data folder"}; the app and the CLI share it`,
+      ],
+      ...(formerModels > 0
+        ? [
+            [
+              '  former cli store',
+              `${former} holds ${formerModels} model(s) the app does not see: import their checkpoints again, or move the folders into the store`,
+            ] as [string, string],
+          ]
+        : []),
     ];
     const width = Math.max(...rows.map(([k]) => k.length));
     for (const [key, value] of rows) console.log(`${key.padEnd(width)}  ${value}`);

@@ -1,7 +1,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { dtypeMemoryNote, importCheckpoint, type ImportDtype, type ImportProgress } from '../../engine/pack/import.js';
-import { cliStoreDir } from '../../engine/pack/store.js';
+import { modelStoreDir } from '../../main/paths.js';
 import type { LlavaConfig } from '../../engine/model/config.js';
 import { WEIGHT_DTYPES, WeightDtype } from '../../shared/dtypes.js';
 import { isQwen, type ModelConfig } from '../../engine/model/qwen-config.js';
@@ -33,7 +33,7 @@ export const importCommand: CliCommand = {
     const dtype: ImportDtype | undefined = parsed ? parsed.data : (asked as 'keep' | undefined);
     const mmproj = typeof args.values.mmproj === 'string' ? args.values.mmproj : undefined;
     if (mmproj && !/\.gguf$/i.test(folder)) throw new CliError('--mmproj goes with a GGUF language model file');
-    const store = typeof args.values.store === 'string' ? args.values.store : cliStoreDir();
+    const store = typeof args.values.store === 'string' ? args.values.store : modelStoreDir();
 
     const abort = new AbortController();
     const onSigint = () => abort.abort(new Error('cancelled'));

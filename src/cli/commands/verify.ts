@@ -1,4 +1,5 @@
-import { cliStoreDir, findPack } from '../../engine/pack/store.js';
+import { findPack } from '../../engine/pack/store.js';
+import { modelStoreDir } from '../../main/paths.js';
 import { describeDamage, verifyPack } from '../../engine/pack/verify.js';
 import { CliError, type CliCommand } from '../command.js';
 
@@ -11,7 +12,7 @@ export const verifyCommand: CliCommand = {
   async run(args) {
     const [model, ...extra] = args.positionals;
     if (!model || extra.length) throw new CliError(`expected one model name or id\nusage: npm run cli -- ${this.usage}`);
-    const store = typeof args.values.store === 'string' ? args.values.store : cliStoreDir();
+    const store = typeof args.values.store === 'string' ? args.values.store : modelStoreDir();
     const pack = await findPack(store, model).catch((e: Error) => {
       throw new CliError(e.message);
     });

@@ -2,7 +2,6 @@
 // imports in progress and never listed.
 
 import { readdir, rm } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { loadManifest, type PackManifest } from './manifest.js';
 
@@ -40,11 +39,6 @@ function isRunning(pid: number | undefined): boolean {
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
-}
-
-/** The CLI's store: $TRANSPRUNE_HOME/models, else ~/.cache/transprune-studio/models. (The app uses userData/models.) */
-export function cliStoreDir(env: NodeJS.ProcessEnv = process.env): string {
-  return env.TRANSPRUNE_HOME ? join(env.TRANSPRUNE_HOME, 'models') : join(homedir(), '.cache', 'transprune-studio', 'models');
 }
 
 /** Every valid pack, sorted by name; folders without a valid manifest are skipped. */

@@ -1,7 +1,7 @@
 import { currentVersion, type Conversation } from '../../shared/conversation.js';
 import type { Answer, ChatAnswerEvent, ChatTurn } from '../../shared/ipc-features.js';
 import { CodedError } from '../../shared/result.js';
-import { chatMethod } from '../../shared/settings.js';
+import { chatMethod, conversationDefaults, settingsFor } from '../../shared/settings.js';
 import type { AnswerTarget, Storage } from '../storage/index.js';
 import { answerSettings, type Answerer, type AnswerListener } from './answerer.js';
 import { streamAnswer } from './stream.js';
@@ -31,7 +31,9 @@ export class ChatService {
       throw new CodedError('invalid-request', `LLaVA-1.5 answers about one image per question; this one has ${images.length}.`);
     if (!text.trim() && images.length === 0) throw new CodedError('invalid-request', 'Type a question or attach an image.');
     for (const id of images) await this.storage.images.path(id); // only images the store accepted
-    const id = conversationId ?? (await this.storage.conversations.create()).id;
+    // A new conversation takes the global settings as they are now: later changes to either leave the other alone.
+    const id =
+      conversationId ?? (await this.storage.conversations.create(undefined, conversationDefaults(await this.storage.settings.load()))).id;
     await this.storage.conversations.addUserMessage(id, text, images);
     return this.start(id);
   }
@@ -51,9 +53,9 @@ export class ChatService {
   }
 
   private async start(conversationId: string, regenerate?: string): Promise<AnswerTarget> {
-    const settings = await this.storage.settings.load();
-    const method = chatMethod(settings);
     const conversation = await this.storage.conversations.get(conversationId);
+    const settings = settingsFor(await this.storage.settings.load(), conversation.settings);
+    const method = chatMethod(settings);
     const prompt = promptFor(conversation, regenerate);
     const imagePath = prompt.imageId ? await this.storage.images.path(prompt.imageId) : undefined;
     const target = await this.storage.conversations.startAnswer(conversationId, {
@@ -78,7 +80,7 @@ export class ChatService {
         save: (text) => conversations.saveAnswerText(target, text),
         finish: async (outcome, result) => {
           const traceId = result ? await this.storage.traces.save(result.trace) : undefined;
-          await conversations.finishAnswer(target, { ...outcome, traceId });
+          await conversations.finishAnswer(target, { ...outcome, traceId, modelId: result?.trace.model.id });
           return traceId;
         },
       });
@@ -96,8 +98,9 @@ export class ChatService {
 export const IMAGES_PER_TURN = 1;
 
 /**
- * The turns the model answers from: everything before the answer (the current version of each earlier
- * reply), with the image on the latest user turn that has one, or none for a text-only conversation.
+ * The turns the model answers from: the conversation's system prompt, if any, then everything before the
+ * answer (the current version of each earlier reply), with the image on the latest user turn that has one,
+ * or none for a text-only conversation.
  */
 export function promptFor(conversation: Conversation, regenerate?: string): { turns: ChatTurn[]; imageId?: string } {
   const end = regenerate ? conversation.messages.findIndex((m) => m.id === regenerate) : conversation.messages.length;
@@ -111,5 +114,6 @@ export function promptFor(conversation: Conversation, regenerate?: string): { tu
     const version = currentVersion(m);
     return version.text ? [{ role: 'assistant', text: version.text }] : [];
   });
-  return { turns, imageId };
+  const system = conversation.settings?.systemPrompt.trim();
+  return { turns: system ? [{ role: 'system', text: system }, ...turns] : turns, imageId };
 }

@@ -3,7 +3,7 @@ import type { featureCalls, featureEvents, ModelSummary, Saved } from '../../sha
 import { validateImage } from '../../engine/index.js';
 import { readTrace, traceToJson, traceToTokenCsv } from '../../shared/trace-files.js';
 import { CodedError } from '../../shared/result.js';
-import type { AppSettings } from '../../shared/settings.js';
+import { type AppSettings, conversationDefaults } from '../../shared/settings.js';
 import { writeFileAtomic } from '../storage/atomicFile.js';
 import type { Storage } from '../storage/index.js';
 import type { Answerer } from './answerer.js';
@@ -98,7 +98,7 @@ export function createFeatures({ storage, answerer, models, chooseSavePath, hfEn
 
   const handlers: FeatureHandlers = {
     'conversations.list': ({ query }) => (query?.trim() ? conversations.search(query) : conversations.list()),
-    'conversations.create': ({ title }) => conversations.create(title),
+    'conversations.create': async ({ title }) => conversations.create(title, conversationDefaults(await settings.load())),
     'conversations.get': ({ id }) => conversations.get(id),
     'conversations.rename': ({ id, title }) => conversations.rename(id, title),
     'conversations.delete': async ({ id }) => {
@@ -107,6 +107,11 @@ export function createFeatures({ storage, answerer, models, chooseSavePath, hfEn
       return {};
     },
     'conversations.selectVersion': ({ id, messageId, index }) => conversations.selectVersion(id, messageId, index),
+    'conversations.setSettings': async ({ id, settings: next }) => {
+      // Like the global setting, a conversation's model names a pack of the store, never a folder.
+      if (next.modelId !== undefined) await withInstalledModel({ ...(await settings.load()), modelId: next.modelId });
+      return conversations.setSettings(id, next);
+    },
 
     'images.add': async ({ data }) => imageWithThumbnail((await images.addBytes(Buffer.from(data, 'base64'))).id),
     'images.get': ({ id }) => imageWithThumbnail(id),

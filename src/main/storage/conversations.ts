@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { describeIssues } from '../../shared/result.js';
+import type { ConversationSettings } from '../../shared/settings.js';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -32,6 +33,8 @@ export interface AnswerOutcome {
   text: string;
   stats?: AnswerStats;
   traceId?: string;
+  /** The model that answered (the engine says; an answer started without a chosen model used the first installed). */
+  modelId?: string;
   error?: string;
 }
 
@@ -68,7 +71,7 @@ export class ConversationStore {
     return all.filter((c) => words.every((w) => c.title.toLowerCase().includes(w)));
   }
 
-  async create(title = DEFAULT_TITLE): Promise<Conversation> {
+  async create(title = DEFAULT_TITLE, settings?: ConversationSettings): Promise<Conversation> {
     await this.ensureDir();
     const at = this.now();
     const conversation: Conversation = {
@@ -78,6 +81,7 @@ export class ConversationStore {
       createdAt: at,
       updatedAt: at,
       messages: [],
+      ...(settings && { settings }),
     };
     await this.write(conversation);
     return conversation;
@@ -92,6 +96,12 @@ export class ConversationStore {
     if (!clean) return Promise.reject(new StorageError('invalid', 'a title cannot be empty'));
     return this.update(id, (c) => {
       c.title = clean;
+    });
+  }
+
+  setSettings(id: string, settings: ConversationSettings): Promise<Conversation> {
+    return this.update(id, (c) => {
+      c.settings = settings;
     });
   }
 
@@ -156,6 +166,7 @@ export class ConversationStore {
       version.text = outcome.text;
       if (outcome.stats) version.stats = AnswerStats.parse(outcome.stats);
       if (outcome.traceId) version.traceId = outcome.traceId;
+      if (outcome.modelId) version.modelId = outcome.modelId;
       if (outcome.error) version.error = outcome.error;
     });
   }

@@ -10,6 +10,7 @@ import { InspectorDialog, type InspectSource } from '../inspector/InspectorDialo
 import { useChat } from './chatStore.js';
 import { Composer } from './Composer.js';
 import { ConversationList } from './ConversationList.js';
+import { ConversationSettingsPanel } from './ConversationSettings.js';
 import { MessageList } from './MessageList.js';
 import { ModelPicker } from './ModelPicker.js';
 import { SamplePicker } from './SamplePicker.js';
@@ -19,7 +20,8 @@ type Mode = 'chat' | 'compare';
 
 /** The chat slot: a conversation (or the compare mode), with the inspector on top when opened. */
 export function ChatFeature(props: ViewProps) {
-  const { state } = useChat();
+  const { store, state } = useChat();
+  const ownSettings = state.active?.settings;
   // A file that could not be opened is shown over the conversation it was opened in, not carried to the next one.
   const [traceError, setTraceError] = useState<{ message: string; over?: string } | null>(null);
   const shownTraceError = traceError?.over === state.active?.id ? traceError?.message : undefined;
@@ -49,7 +51,12 @@ export function ChatFeature(props: ViewProps) {
           {tab('compare', 'Compare')}
         </div>
         <div className="flex min-w-0 items-center gap-2">
-          <ModelPicker models={props.models} />
+          <ModelPicker
+            models={props.models}
+            conversation={
+              ownSettings && { modelId: ownSettings.modelId, choose: (modelId) => store.setSettings({ ...ownSettings, modelId }) }
+            }
+          />
           <OpenTraceButton
             onOpen={(trace) => setInspecting({ trace })}
             onError={(message) => setTraceError(message ? { message, over: state.active?.id } : null)}
@@ -109,7 +116,21 @@ function ChatMode({ onInspect, onCompare, ...props }: ChatModeProps) {
           {state.error}
         </p>
       )}
-      {state.active && <ExportConversation id={state.active.id} />}
+      {state.active && (
+        <div className="flex min-w-0 items-start justify-between gap-2 px-3 pt-2">
+          {state.active.settings && props.models ? (
+            <ConversationSettingsPanel
+              key={state.active.id}
+              settings={state.active.settings}
+              models={props.models}
+              onSave={(settings) => store.setSettings(settings)}
+            />
+          ) : (
+            <span />
+          )}
+          <ExportConversation id={state.active.id} />
+        </div>
+      )}
       {offerSamples ? (
         <SamplePicker
           disabledReason={blocker}
@@ -128,6 +149,7 @@ function ChatMode({ onInspect, onCompare, ...props }: ChatModeProps) {
           thumbnailUrl={(id) => state.images[id]?.thumbnailUrl ?? ''}
           images={store.imageInfo()}
           modelInput={modelInput}
+          modelName={(id) => props.models?.find((m) => m.id === id)?.name}
           onRegenerate={(id) => void store.regenerate(id)}
           onSelectVersion={(id, index) => void store.selectVersion(id, index)}
           onInspect={(messageId, traceId) => onInspect({ traceId, ...askedFor(messageId) })}
@@ -161,7 +183,7 @@ function ExportConversation({ id }: { id: string }) {
   const button =
     'rounded px-2 py-0.5 text-xs text-zinc-500 hover:bg-zinc-100 hover:text-zinc-900 dark:hover:bg-zinc-800 dark:hover:text-zinc-100';
   return (
-    <div className="flex items-center justify-end gap-1 px-3 pt-2">
+    <div className="flex shrink-0 items-center justify-end gap-1">
       {note && (
         <span role={note.error ? 'alert' : 'status'} className={`mr-2 truncate text-xs ${note.error ? 'text-red-600' : 'text-zinc-500'}`}>
           {note.text}

@@ -14,6 +14,8 @@ export interface MessageListProps {
   /** Known image details, for "what the model sees"; absent ones just show no popover. */
   images?: Record<string, StoredImage>;
   modelInput?: ModelInputView;
+  /** A model's name by id (answers record the id of the model that produced them). */
+  modelName?(modelId: string): string | undefined;
   onRegenerate(messageId: string): void;
   onSelectVersion(messageId: string, index: number): void;
   onInspect?(messageId: string, traceId: string): void;
@@ -103,6 +105,7 @@ const STATUS_NOTE = { interrupted: 'Stopped before the end.', error: 'The answer
 function AssistantTurn({
   message,
   progress,
+  modelName,
   onRegenerate,
   onSelectVersion,
   onInspect,
@@ -112,6 +115,13 @@ function AssistantTurn({
   const streaming = version.status === 'streaming';
   const working = streaming && version.text === '' ? progress?.[version.id] : undefined;
   const [copied, setCopied] = useState(false);
+  // Which model and method produced this answer (conversations can change both between answers).
+  const source = [
+    version.modelId && (modelName?.(version.modelId) ?? 'a model no longer installed'),
+    version.method && methodLabel(version.method),
+  ]
+    .filter(Boolean)
+    .join(' · ');
   const action =
     'rounded px-2 py-0.5 text-xs text-zinc-500 hover:bg-zinc-100 hover:text-zinc-900 disabled:opacity-40 dark:hover:bg-zinc-800 dark:hover:text-zinc-100';
 
@@ -136,6 +146,11 @@ function AssistantTurn({
           <button type="button" className="underline hover:no-underline" onClick={() => onRegenerate(message.id)}>
             Regenerate
           </button>
+        </p>
+      )}
+      {source && (
+        <p data-testid="answer-source" className="text-xs text-zinc-500 dark:text-zinc-400">
+          {source}
         </p>
       )}
       {version.stats && <StatsRow stats={version.stats} />}

@@ -9,8 +9,17 @@ export function modelInUse(models: ModelSummary[], chosen: string | undefined): 
   return models.find((m) => m.id === chosen) ?? models[0];
 }
 
-/** The model in use, in the chat header, switchable there (saved in the settings). */
-export function ModelPicker({ models }: { models: ModelSummary[] | undefined }) {
+/**
+ * The model in use, in the chat header, switchable there: the open conversation's own model, or with none
+ * open the global one new chats start with (saved in the settings).
+ */
+export function ModelPicker({
+  models,
+  conversation,
+}: {
+  models: ModelSummary[] | undefined;
+  conversation?: { modelId?: string; choose(modelId: string): Promise<void> };
+}) {
   const client = useClient();
   // undefined until the settings are read: only then is it known which model is in use.
   const [chosen, setChosen] = useState<{ modelId?: string }>();
@@ -25,6 +34,7 @@ export function ModelPicker({ models }: { models: ModelSummary[] | undefined }) 
   if (!models || models.length === 0 || !chosen) return null;
 
   async function choose(modelId: string) {
+    if (conversation) return conversation.choose(modelId);
     setChosen({ modelId });
     try {
       const settings = await callOrThrow(client, 'settings.get', {});
@@ -40,7 +50,7 @@ export function ModelPicker({ models }: { models: ModelSummary[] | undefined }) 
       <select
         aria-label="Model"
         aria-invalid={error !== undefined}
-        value={modelInUse(models, chosen.modelId)?.id}
+        value={modelInUse(models, conversation ? (conversation.modelId ?? chosen.modelId) : chosen.modelId)?.id}
         onChange={(e) => void choose(e.target.value)}
         className="min-w-0 max-w-56 truncate rounded-md border border-zinc-300 bg-white px-2 py-1 text-sm dark:border-zinc-700 dark:bg-zinc-900"
       >

@@ -1,6 +1,7 @@
 import { useSyncExternalStore } from 'react';
 import type { AnswerVersion, Conversation, ConversationSummary, Message, StoredImage } from '../../../shared/conversation.js';
 import type { ChatAnswerEvent } from '../../../shared/ipc-features.js';
+import type { ConversationSettings } from '../../../shared/settings.js';
 import type { Client } from '../../client/client.js';
 import { useClient } from '../../shell/client-context.js';
 import { addImage, callOrThrow, perClient } from '../common/calls.js';
@@ -122,6 +123,12 @@ export class ChatStore {
     if (id) await this.attempt(() => callOrThrow(this.client, 'chat.stop', { conversationId: id }));
   }
 
+  /** The open conversation's own model, method, system prompt and sampling. */
+  async setSettings(settings: ConversationSettings): Promise<void> {
+    const id = this.state.active?.id;
+    if (id) await this.attempt(async () => this.open(await callOrThrow(this.client, 'conversations.setSettings', { id, settings })));
+  }
+
   async selectVersion(messageId: string, index: number): Promise<void> {
     const id = this.state.active?.id;
     if (id)
@@ -152,7 +159,15 @@ export class ChatStore {
     if (event.status === 'streaming' && event.progress?.message) progress[event.versionId] = event.progress.message;
     const active = this.state.active;
     this.set({ progress, ...(active?.id === event.conversationId && { active: withStreamed(active, this.streamed) }) });
-    if (event.status !== 'streaming') void this.refresh();
+    if (event.status === 'streaming') return;
+    void this.refresh();
+    // What main recorded when the answer closed (the model that answered, the trace) comes with the stored conversation.
+    if (active?.id === event.conversationId) void this.reopen(event.conversationId);
+  }
+
+  private async reopen(id: string): Promise<void> {
+    const conversation = await callOrThrow(this.client, 'conversations.get', { id }).catch(() => undefined);
+    if (conversation && this.state.active?.id === id) this.open(conversation);
   }
 
   private async attempt<T>(work: () => Promise<T>): Promise<void> {
