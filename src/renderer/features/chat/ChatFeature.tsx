@@ -1,5 +1,6 @@
 import { useEffect, useState, type ChangeEvent } from 'react';
 import { currentVersion, type Message } from '../../../shared/conversation.js';
+import type { ModelSummary } from '../../../shared/ipc.js';
 import type { Trace } from '../../../shared/trace.js';
 import { useClient } from '../../shell/client-context.js';
 import type { ViewProps } from '../../shell/App.js';
@@ -12,7 +13,7 @@ import { Composer } from './Composer.js';
 import { ConversationList } from './ConversationList.js';
 import { ConversationSettingsPanel } from './ConversationSettings.js';
 import { MessageList } from './MessageList.js';
-import { ModelPicker } from './ModelPicker.js';
+import { ModelPicker, modelInUse } from './ModelPicker.js';
 import { SamplePicker } from './SamplePicker.js';
 import type { ModelInputView } from './WhatModelSees.js';
 
@@ -108,6 +109,8 @@ function ChatMode({ onInspect, onCompare, ...props }: ChatModeProps) {
     return { question: question?.role === 'user' ? question.text : undefined, imageUrl: id ? state.images[id]?.thumbnailUrl : undefined };
   };
   const blocker = askBlocker(props);
+  const inUse = useModelInUse(props.models, state.active?.settings?.modelId);
+  const textOnly = inUse?.details?.visualTokens === 0 ? inUse : undefined;
   const offerSamples = messages.length === 0 && (props.models?.length ?? 0) > 0;
   return (
     <section aria-label="Chat" className="flex min-h-0 min-w-0 flex-1 flex-col">
@@ -159,6 +162,9 @@ function ChatMode({ onInspect, onCompare, ...props }: ChatModeProps) {
         attachments={state.attachments}
         busy={store.busy}
         disabledReason={blocker}
+        noImageReason={
+          textOnly ? `${textOnly.name} is a text-only model: it answers without images (import it with its mmproj to see)` : undefined
+        }
         onAttach={(file) => store.attach(file)}
         onRemoveAttachment={(id) => store.detach(id)}
         onSend={(text) => store.send(text)}
@@ -220,6 +226,20 @@ export function ConversationsFeature() {
  * The model's input geometry, read from the latest trace in the conversation (the engine records the
  * resolution and patch grid it used). LLaVA-1.5 pads images to a square.
  */
+/** The model the next question goes to: the open conversation's own, else the global one new chats take. */
+function useModelInUse(models: ModelSummary[] | undefined, ownModelId: string | undefined): ModelSummary | undefined {
+  const client = useClient();
+  const [globalId, setGlobalId] = useState<string>();
+  // biome-ignore lint/correctness/useExhaustiveDependencies: a changed model list can come with a changed choice (an import pins it)
+  useEffect(() => {
+    callOrThrow(client, 'settings.get', {}).then(
+      (s) => setGlobalId(s.modelId),
+      () => undefined,
+    );
+  }, [client, models]);
+  return models && modelInUse(models, ownModelId ?? globalId);
+}
+
 function useModelInput(messages: Message[] | undefined): ModelInputView | undefined {
   const client = useClient();
   const [input, setInput] = useState<ModelInputView>();

@@ -14,6 +14,8 @@ interface ComposerProps {
   busy: boolean;
   /** Why nothing can be sent right now (no model loaded, engine restarting...). */
   disabledReason?: string;
+  /** Why no image can be attached (the model in use is text only); questions still go. */
+  noImageReason?: string;
   /** Every way an image comes in (drop, paste, picker) ends here; main validates and stores it. Rejects with a message for the user. */
   onAttach(file: File): Promise<void>;
   onRemoveAttachment(imageId: string): void;
@@ -28,7 +30,16 @@ const ONE_IMAGE = 'LLaVA-1.5 answers about one image per question';
  * Question box with image intake by drag-and-drop, paste and file picker, one image per question.
  * Enter sends, Shift+Enter breaks the line, Esc stops a streaming answer.
  */
-export function Composer({ attachments, busy, disabledReason, onAttach, onRemoveAttachment, onSend, onStop }: ComposerProps) {
+export function Composer({
+  attachments,
+  busy,
+  disabledReason,
+  noImageReason,
+  onAttach,
+  onRemoveAttachment,
+  onSend,
+  onStop,
+}: ComposerProps) {
   const [text, setText] = useState('');
   // An image that was not accepted holds the question back: sent without it, the answer would not be about it.
   const [rejected, setRejected] = useState<{ name: string; reason: string } | null>(null);
@@ -42,6 +53,10 @@ export function Composer({ attachments, busy, disabledReason, onAttach, onRemove
 
   async function attach(files: File[]) {
     if (files.length === 0) return;
+    if (noImageReason) {
+      setNote(noImageReason);
+      return;
+    }
     const replacing = attachments.length > 0;
     try {
       await onAttach(files[0]);
@@ -173,9 +188,11 @@ export function Composer({ attachments, busy, disabledReason, onAttach, onRemove
         <button
           type="button"
           onClick={() => picker.current?.click()}
-          className="rounded-md px-2 py-1 text-sm text-zinc-600 hover:bg-zinc-100 dark:text-zinc-300 dark:hover:bg-zinc-800"
+          disabled={noImageReason !== undefined}
+          title={noImageReason}
+          className="rounded-md px-2 py-1 text-sm text-zinc-600 hover:bg-zinc-100 disabled:cursor-not-allowed disabled:opacity-50 dark:text-zinc-300 dark:hover:bg-zinc-800"
         >
-          Attach image…
+          {noImageReason ? 'No images: text-only model' : 'Attach image…'}
         </button>
         <input
           ref={picker}
