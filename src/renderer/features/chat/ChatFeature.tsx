@@ -1,6 +1,6 @@
 import { useEffect, useState, type ChangeEvent } from 'react';
 import { currentVersion, type Message } from '../../../shared/conversation.js';
-import type { Trace } from '../../../shared/trace.js';
+import { type Trace, viewFraming } from '../../../shared/trace.js';
 import { useClient } from '../../shell/client-context.js';
 import type { ViewProps } from '../../shell/App.js';
 import { askBlocker } from '../common/askBlocker.js';
@@ -218,7 +218,7 @@ export function ConversationsFeature() {
 
 /**
  * The model's input geometry, read from the latest trace in the conversation (the engine records the
- * resolution and patch grid it used). LLaVA-1.5 pads images to a square.
+ * resolution, patch grid and where the view lies: padded around the image or cropped from it).
  */
 function useModelInput(messages: Message[] | undefined): ModelInputView | undefined {
   const client = useClient();
@@ -234,7 +234,7 @@ function useModelInput(messages: Message[] | undefined): ModelInputView | undefi
           resolution: modelWidth,
           patchSize: modelWidth / grid.cols,
           visualTokens: trace.prompt.visualTokens,
-          resizePolicy: 'pad',
+          resizePolicy: viewFraming(trace.image),
         });
       },
       () => undefined,
