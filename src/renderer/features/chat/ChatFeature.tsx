@@ -1,5 +1,5 @@
 import { useEffect, useState, type ChangeEvent } from 'react';
-import { currentVersion, type Message } from '../../../shared/conversation.js';
+import { type ComparisonMessage, currentVersion, type Message } from '../../../shared/conversation.js';
 import { type Trace, viewFraming } from '../../../shared/trace.js';
 import { useClient } from '../../shell/client-context.js';
 import type { ViewProps } from '../../shell/App.js';
@@ -28,6 +28,7 @@ export function ChatFeature(props: ViewProps) {
   const [mode, setMode] = useState<Mode>('chat');
   const [inspecting, setInspecting] = useState<InspectSource | null>(null);
   const [compareStart, setCompareStart] = useState<CompareStart>();
+  const [shownComparison, setShownComparison] = useState<ComparisonMessage>();
   const tab = (id: Mode, label: string) => (
     <button
       type="button"
@@ -80,9 +81,30 @@ export function ChatFeature(props: ViewProps) {
         </p>
       )}
       {mode === 'chat' ? (
-        <ChatMode {...props} onInspect={setInspecting} onCompare={compare} />
+        <ChatMode
+          {...props}
+          onInspect={setInspecting}
+          onCompare={compare}
+          onOpenComparison={(message) => {
+            setShownComparison(message);
+            setCompareStart(undefined);
+            setMode('compare');
+          }}
+        />
       ) : (
-        <CompareFeature {...props} onInspect={setInspecting} start={compareStart} />
+        <CompareFeature
+          {...props}
+          onInspect={setInspecting}
+          start={compareStart}
+          conversationId={state.active?.id}
+          // What compare mode shows when it opens: the comparison asked for, else this conversation's latest.
+          shown={shownComparison ?? latestComparison(state.active?.messages)}
+          images={state.images}
+          onRun={(conversationId) => {
+            setShownComparison(undefined);
+            void store.select(conversationId).then(() => store.refresh());
+          }}
+        />
       )}
       {inspecting && <InspectorDialog source={inspecting} onClose={() => setInspecting(null)} />}
     </div>
@@ -92,15 +114,18 @@ export function ChatFeature(props: ViewProps) {
 interface ChatModeProps extends ViewProps {
   onInspect(source: InspectSource): void;
   onCompare(start: CompareStart): void;
+  onOpenComparison(message: ComparisonMessage): void;
 }
 
-function ChatMode({ onInspect, onCompare, ...props }: ChatModeProps) {
+function ChatMode({ onInspect, onCompare, onOpenComparison, ...props }: ChatModeProps) {
   const { store, state } = useChat();
   const modelInput = useModelInput(state.active?.messages);
   const messages = state.active?.messages ?? [];
   /** The question an answer replies to, and the image it was about. */
   const askedFor = (messageId: string) => {
     const index = messages.findIndex((m) => m.id === messageId);
+    const compared = messages[index];
+    if (compared?.role === 'comparison') return { question: compared.text, imageUrl: state.images[compared.images[0]]?.thumbnailUrl };
     const before = messages.slice(0, index);
     const question = before.findLast((m) => m.role === 'user');
     const user = before.findLast((m) => m.role === 'user' && m.images.length > 0);
@@ -153,6 +178,7 @@ function ChatMode({ onInspect, onCompare, ...props }: ChatModeProps) {
           onRegenerate={(id) => void store.regenerate(id)}
           onSelectVersion={(id, index) => void store.selectVersion(id, index)}
           onInspect={(messageId, traceId) => onInspect({ traceId, ...askedFor(messageId) })}
+          onOpenComparison={onOpenComparison}
         />
       )}
       <Composer
@@ -166,6 +192,12 @@ function ChatMode({ onInspect, onCompare, ...props }: ChatModeProps) {
       />
     </section>
   );
+}
+
+/** The newest comparison kept in the conversation, if any. */
+function latestComparison(messages: Message[] | undefined): ComparisonMessage | undefined {
+  const found = messages?.findLast((m) => m.role === 'comparison');
+  return found?.role === 'comparison' ? found : undefined;
 }
 
 /** Saves the open conversation as Markdown or JSON through main (a save dialog in the app). */
