@@ -80,7 +80,34 @@ export const AssistantMessage = z.object({
 });
 export type AssistantMessage = z.infer<typeof AssistantMessage>;
 
-export const Message = z.discriminatedUnion('role', [UserMessage, AssistantMessage]);
+/** One side of a comparison: the method, the model that answered, and its answer as an answer version keeps it. */
+export const ComparedAnswer = z.object({
+  method: z.string(),
+  modelId: z.string().optional(),
+  text: z.string(),
+  status: AnswerStatus,
+  error: z.string().optional(),
+  stats: AnswerStats.optional(),
+  traceId: z.string().optional(),
+});
+export type ComparedAnswer = z.infer<typeof ComparedAnswer>;
+
+/**
+ * A comparison asked in the conversation (compare mode): the question and image, and both answers side
+ * by side. It is a record, not a turn: the chat's next answer does not read it.
+ */
+export const ComparisonMessage = z.object({
+  id: Id,
+  role: z.literal('comparison'),
+  text: z.string(),
+  images: z.array(ImageId),
+  createdAt: z.number(),
+  left: ComparedAnswer,
+  right: ComparedAnswer,
+});
+export type ComparisonMessage = z.infer<typeof ComparisonMessage>;
+
+export const Message = z.discriminatedUnion('role', [UserMessage, AssistantMessage, ComparisonMessage]);
 export type Message = z.infer<typeof Message>;
 
 export const Conversation = z.object({

@@ -99,10 +99,13 @@ export const featureCalls = {
   'chat.regenerate': call(z.object({ conversationId: Id, messageId: Id }), AnswerTargetSchema),
   'chat.stop': call(z.object({ conversationId: Id }), z.object({ stopped: z.boolean() })),
 
-  /** One question, two methods; the answers stream as `compare.answer` events. */
+  /**
+   * One question, two methods; the answers stream as `compare.answer` events and are kept in the
+   * conversation (`conversationId`, or a new one) as a comparison message.
+   */
   'compare.run': call(
-    z.object({ text: z.string().min(1).max(20_000), image: ImageId, left: z.string(), right: z.string() }),
-    z.object({ runId: Id }),
+    z.object({ text: z.string().min(1).max(20_000), image: ImageId, left: z.string(), right: z.string(), conversationId: Id.optional() }),
+    z.object({ runId: Id, conversationId: Id, messageId: Id }),
   ),
   'compare.stop': call(z.object({ runId: Id }), z.object({ stopped: z.boolean() })),
 

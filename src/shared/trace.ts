@@ -219,6 +219,15 @@ export function stageCounts(trace: Trace): number[] {
   return counts;
 }
 
+/**
+ * How a one-view image was made square, read from its view's place: padded (the view reaches past the
+ * image's edges) or centre-cropped (it lies inside them).
+ */
+export function viewFraming(image: NonNullable<Trace['image']>): 'pad' | 'crop' {
+  const { rect } = image.layout.tiles[0];
+  return rect.x < 0 || rect.y < 0 || rect.width > image.width || rect.height > image.height ? 'pad' : 'crop';
+}
+
 /** The layout of one view covering `rect` of the image with a rows x cols patch grid, the class token first when `withCls`. */
 export function singleViewLayout(rect: VisualTile['rect'], grid: { rows: number; cols: number }, withCls = false): VisualLayout {
   const cells = grid.rows * grid.cols;

@@ -60,8 +60,11 @@ const lastStatus = () =>
     .evaluate((el) => el.closest('li')!.dataset.status);
 
 /** Drops files on the composer the way a user's drag-and-drop does. */
-async function drop(files: { name: string; bytes: Buffer; type?: string }[]): Promise<void> {
-  await page.getByTestId('composer').evaluate(
+async function drop(
+  files: { name: string; bytes: Buffer; type?: string }[],
+  composer: Locator = page.getByTestId('composer'),
+): Promise<void> {
+  await composer.evaluate(
     (zone, list) => {
       const data = new DataTransfer();
       for (const { name, base64, type } of list)
@@ -260,6 +263,49 @@ describe('per-conversation settings', () => {
     expect(saved.messages[3].versions[0].stats.generatedTokens).toBeLessThanOrEqual(5);
     // The global settings did not move: a new chat starts from them.
     expect(JSON.parse(readFileSync(join(userData, 'settings.json'), 'utf8')).method).toBe('fastv:k=2');
+  });
+});
+
+describe('comparisons are kept', () => {
+  it('in the conversation they were asked in: through a tab switch and a reload, reopened in Compare, exported', async () => {
+    await nav('Chat').click();
+    await page.getByRole('button', { name: 'New chat' }).click();
+    await page.getByRole('tab', { name: 'Compare' }).click();
+    const compare = page.getByRole('region', { name: 'Compare' });
+    await drop([{ name: 'a.png', bytes: image }], compare.getByTestId('composer'));
+    await compare.getByRole('img', { name: 'Attached 160×120 PNG' }).waitFor();
+    await question().fill('Which is greener?');
+    await question().press('Enter');
+    for (const side of ['Left answer', 'Right answer'])
+      await expect.poll(() => page.getByRole('region', { name: side }).getAttribute('data-status'), { timeout: 60_000 }).toBe('done');
+    const answers = await Promise.all(['left', 'right'].map((side) => page.getByTestId(`compare-text-${side}`).textContent()));
+
+    await page.getByRole('tab', { name: 'Chat' }).click();
+    const kept = page.getByRole('listitem', { name: 'Comparison: Which is greener?' });
+    await expect.poll(() => kept.getAttribute('data-status'), { timeout: 30_000 }).toBe('done');
+    expect(await kept.getByRole('region', { name: 'Left answer' }).textContent()).toContain(answers[0]!.slice(0, 20));
+    expect(await kept.getByRole('region', { name: 'Right answer' }).textContent()).toContain(answers[1]!.slice(0, 20));
+    expect(await page.getByRole('button', { name: 'Which is greener?', exact: true }).count()).toBe(1); // listed as its conversation
+    await screenshots(page, 'comparison-kept');
+
+    // Back in Compare after the tab switch: the same question and answers.
+    await page.getByRole('tab', { name: 'Compare' }).click();
+    expect(await page.getByRole('region', { name: 'Compared question' }).textContent()).toContain('Which is greener?');
+    expect(await page.getByTestId('compare-text-left').textContent()).toBe(answers[0]);
+
+    // A reload (the app restarted): still in the conversation, and it opens in Compare again.
+    await page.reload();
+    await page.getByText('Engine ready · cpu').waitFor({ timeout: 60_000 });
+    await page.getByRole('button', { name: 'Which is greener?', exact: true }).click();
+    await kept.getByRole('button', { name: 'Open in Compare' }).click();
+    expect(await page.getByTestId('compare-text-right').textContent()).toBe(answers[1]);
+    await page.getByRole('tab', { name: 'Chat' }).click();
+
+    const download = page.waitForEvent('download');
+    await page.getByRole('button', { name: 'Export Markdown' }).click();
+    const markdown = readFileSync((await (await download).path())!, 'utf8');
+    expect(markdown).toContain('**You, comparing two methods:**');
+    expect(markdown).toMatch(/\*\*Left\*\* \(none\):/);
   });
 });
 

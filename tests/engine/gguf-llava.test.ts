@@ -14,7 +14,8 @@ import { parseMethod } from '../../src/shared/pruning.js';
 const ROOT = resolve(import.meta.dirname, '../..');
 const HF = join(ROOT, 'tests/fixtures/reference/tiny-llava');
 const GGUF = join(ROOT, 'tests/fixtures/gguf/tiny-llava');
-const IMAGES = ['tests/fixtures/reference/images/panorama.jpg', 'tests/fixtures/reference/images/alpha.png'];
+// Square images: llama.cpp (and so a GGUF pack) pads to a square where llava-hf's processor crops; on a square both agree.
+const IMAGES = ['resources/vqa-test/images/test-000000.jpg', 'tests/fixtures/reference/images/alpha.png'];
 const QUESTIONS = ['What color is the square?', 'How many objects are there?'];
 const METHODS = ['none', 'transprune-high', 'fastv', 'iga'];
 
@@ -31,6 +32,7 @@ describe('tiny LLaVA: Hugging Face folder vs GGUF pair', () => {
     });
     expect(pair.manifest.dtype).toBe('fp32');
     expect(pair.manifest.numVisualTokens).toBe(576);
+    expect(pair.manifest.image).toMatchObject({ image_aspect_ratio: 'pad' });
   }, 120_000);
   afterAll(async () => {
     await engine.unload();

@@ -134,6 +134,7 @@ describe('CLIP preprocessing', () => {
       rescaleFactor: 1 / 255,
       mean: OPENAI_CLIP_MEAN,
       std: OPENAI_CLIP_STD,
+      padColour: null,
     });
     expect(parseClipParams({ size: 336, crop_size: 336, do_normalize: false, do_rescale: false })).toEqual({
       resize: { height: 336, width: 336 },
@@ -141,6 +142,7 @@ describe('CLIP preprocessing', () => {
       rescaleFactor: 1,
       mean: null,
       std: null,
+      padColour: null,
     });
     expect(() => parseClipParams({ size: 'big' })).toThrow(/size must be/);
   });

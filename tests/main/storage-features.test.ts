@@ -303,6 +303,43 @@ describe('compare service', () => {
     expect(await storage.traces.get(done[1].traceId!)).toMatchObject({ method: { label: 'transprune-high' } });
   });
 
+  it('keeps the comparison in the conversation it was asked in: both answers, methods, stats and traces, after a restart too', async () => {
+    const { h, events, until, saved } = setup(new ScriptedAnswerer(['Red', 'square.']));
+    const c = await h['conversations.create']({});
+    const started = await h['compare.run']({ text: 'What colour?', image, left: 'none', right: 'fastv', conversationId: c.id });
+    expect(started.conversationId).toBe(c.id);
+    await until(() => events.filter((e) => e.status === 'done').length === 2);
+    // A restart: the storage opened again from the same folder.
+    const reopened = await openStorage(dir).conversations.get(c.id);
+    const comparison = reopened.messages.find((m) => m.id === started.messageId);
+    expect(comparison?.role).toBe('comparison');
+    if (comparison?.role !== 'comparison') return;
+    expect([comparison.text, comparison.images]).toEqual(['What colour?', [image]]);
+    for (const [side, method] of [
+      ['left', 'none'],
+      ['right', 'fastv'],
+    ] as const) {
+      expect(comparison[side]).toMatchObject({ method, text: 'Red square.', status: 'done', stats });
+      await expect(storage.traces.get(comparison[side].traceId!)).resolves.toBeDefined(); // each side's trace, stored
+    }
+    expect(reopened.title).toBe('What colour?');
+    // A chat answer afterwards does not read the comparison as a turn.
+    const answerer = new ScriptedAnswerer(['Yes.']);
+    const chat = setup(answerer);
+    await chat.h['chat.send']({ conversationId: c.id, text: 'Sure?', images: [] });
+    await chat.until(() => chat.events.at(-1)?.status === 'done');
+    expect(answerer.requests[0].turns).toEqual([{ role: 'user', text: 'Sure?' }]);
+    // Exported with the conversation, side by side.
+    const md = readFileSyncText((await h['export.conversation']({ id: c.id, format: 'markdown' })).path!);
+    expect(md).toContain('**You, comparing two methods:**');
+    expect(md).toContain('**Left** (none):\n\nRed square.');
+    expect(md).toContain('**Right** (fastv):\n\nRed square.');
+    expect(saved).toEqual(['what-colour.md']);
+    // Without an open conversation, a new one holds it.
+    const fresh = await h['compare.run']({ text: 'Shape?', image, left: 'none', right: 'fastv' });
+    expect(fresh.conversationId).not.toBe(c.id);
+  });
+
   it('streams both sides at once; the shorter answer is done while the other still streams', async () => {
     const words = Array.from({ length: 40 }, (_, i) => `w${i}`);
     const answerer = new ScriptedAnswerer(words);

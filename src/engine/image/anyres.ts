@@ -1,5 +1,5 @@
 import { singleViewLayout, type VisualLayout, type VisualTile } from '../../shared/trace.js';
-import { clipPixels, decodeRgb, imageHash, resizedSize, runSteps, type ClipParams } from './preprocess.js';
+import { clipPixels, decodeRgb, frame, framing, imageHash, resizedSize, runSteps, type ClipParams } from './preprocess.js';
 import { resizeBicubicRegion } from './resample.js';
 import { DEFAULT_IMAGE_LIMITS, validateImage, type ImageFormat, type ImageLimits } from './validate.js';
 
@@ -176,8 +176,18 @@ export async function anyresViews(
   return views;
 }
 
-/** LLaVA-1.5's one view: the part of the image the shortest-edge resize and center crop keep. */
+/**
+ * LLaVA-1.5's one view, in the image's pixels: the part the shortest-edge resize and center crop keep, or
+ * with padding the whole square around the image (reaching past its edges by the padding).
+ */
 export function cropLayout(image: Size, params: ClipParams, grid: number, withCls: boolean): VisualLayout {
+  if (params.padColour) {
+    const side = Math.max(image.width, image.height);
+    // The image sits at (left, top) in the square (expand2square's paste): the square starts that far before it.
+    const [left, top] = [Math.floor((side - image.width) / 2), Math.floor((side - image.height) / 2)];
+    const rect = { x: 0 - left, y: 0 - top, width: side, height: side };
+    return singleViewLayout(rect, { rows: grid, cols: grid }, withCls);
+  }
   const resized = resizedSize(image.width, image.height, params.resize);
   const crop = params.crop ?? resized;
   const sx = image.width / resized.width;
@@ -246,8 +256,8 @@ export async function prepareImage(
   const image = { width: info.width, height: info.height };
   const plan = spec.gridPinpoints ? planAnyres(image, spec.gridPinpoints, spec.tileSize) : null;
   // The largest resize the views need: what a very large image may first be reduced towards.
-  const target = plan ? plan.resized : resizedSize(image.width, image.height, params.resize);
-  const decoded = await decodeRgb(buffer, info, target, limits.maxPixels ?? DEFAULT_IMAGE_LIMITS.maxPixels);
+  const { target, decodeTarget } = plan ? { target: plan.resized, decodeTarget: plan.resized } : framing(image, params);
+  const decoded = await decodeRgb(buffer, info, decodeTarget, limits.maxPixels ?? DEFAULT_IMAGE_LIMITS.maxPixels);
   signal?.throwIfAborted();
   const common = {
     viewSize: spec.tileSize,
@@ -257,7 +267,7 @@ export async function prepareImage(
     hash: imageHash(buffer),
   };
   if (!plan) {
-    const view = await clipPixels(decoded, target, params, signal);
+    const view = await clipPixels(frame(decoded, params), target, params, signal);
     return { ...common, views: [view.pixels], layout: cropLayout(image, params, spec.grid, spec.withCls) };
   }
   return {

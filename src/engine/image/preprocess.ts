@@ -25,6 +25,12 @@ export interface ClipParams {
   /** Per-channel normalization; null = none. */
   mean: [number, number, number] | null;
   std: [number, number, number] | null;
+  /**
+   * LLaVA's expand2square before everything else: the image centred on a square of its long side, filled
+   * with this colour (0..255 RGB: the processor's image mean times 255, truncated, as the official code
+   * computes it); null = no padding (llava-hf's processor).
+   */
+  padColour: [number, number, number] | null;
 }
 
 export const OPENAI_CLIP_MEAN: [number, number, number] = [0.48145466, 0.4578275, 0.40821073];
@@ -63,7 +69,32 @@ export function parseClipParams(json: Json): ClipParams {
     rescaleFactor: json.do_rescale === false ? 1 : positiveNumber(json.rescale_factor, 1 / 255, 'rescale_factor'),
     mean: json.do_normalize === false ? null : triple(json.image_mean, OPENAI_CLIP_MEAN),
     std: json.do_normalize === false ? null : triple(json.image_std, OPENAI_CLIP_STD),
+    padColour: json.image_aspect_ratio === 'pad' ? meanColour(triple(json.image_mean, OPENAI_CLIP_MEAN)) : null,
   };
+}
+
+/** `tuple(int(x * 255) for x in image_processor.image_mean)` of the official LLaVA code. */
+function meanColour(mean: [number, number, number]): [number, number, number] {
+  return mean.map((m) => Math.trunc(m * 255)) as [number, number, number];
+}
+
+/**
+ * LLaVA's expand2square on decoded RGB: a square of the long side filled with `colour`, the image pasted at
+ * ((side - w) // 2, (side - h) // 2), as PIL's paste in the official code places it.
+ */
+export function expandToSquare(
+  decoded: { rgb: Uint8Array; width: number; height: number },
+  colour: [number, number, number],
+): { rgb: Uint8Array; width: number; height: number } {
+  const { rgb, width, height } = decoded;
+  if (width === height) return decoded;
+  const side = Math.max(width, height);
+  const out = new Uint8Array(side * side * 3);
+  for (let i = 0; i < side * side; i++) out.set(colour, i * 3);
+  const left = Math.floor((side - width) / 2);
+  const top = Math.floor((side - height) / 2);
+  for (let y = 0; y < height; y++) out.set(rgb.subarray(y * width * 3, (y + 1) * width * 3), ((top + y) * side + left) * 3);
+  return { rgb: out, width: side, height: side };
 }
 
 /** Output size of the resize step: transformers' get_resize_output_image_size(default_to_square=False). */
@@ -147,6 +178,27 @@ export function imageHash(buffer: Uint8Array): string {
 export const PRESCALE_ABOVE_PIXELS = 16_000_000;
 const PRESCALE_FACTOR = 4;
 
+/**
+ * The resize target of one view, and what to decode towards (a very large image is first reduced towards
+ * it): the image's own size, or with padding the square it becomes, whose target the image itself takes
+ * only its own share of.
+ */
+export function framing(image: { width: number; height: number }, params: ClipParams) {
+  const side = Math.max(image.width, image.height);
+  const framed = params.padColour ? { width: side, height: side } : image;
+  const target = resizedSize(framed.width, framed.height, params.resize);
+  const decodeTarget = { width: (target.width * image.width) / framed.width, height: (target.height * image.height) / framed.height };
+  return { target, decodeTarget };
+}
+
+/** The decoded image as the processor takes it: padded to a square when the pack pads. */
+export function frame(
+  decoded: { rgb: Uint8Array; width: number; height: number },
+  params: ClipParams,
+): { rgb: Uint8Array; width: number; height: number } {
+  return params.padColour ? expandToSquare(decoded, params.padColour) : decoded;
+}
+
 /** Validates, decodes and preprocesses one image for the CLIP vision tower. Throws ImageError on bad input; `signal` stops it between rows. */
 export async function preprocessClip(
   buffer: Uint8Array,
@@ -156,10 +208,10 @@ export async function preprocessClip(
 ): Promise<PreprocessedImage> {
   const info = await validateImage(buffer, limits);
   signal?.throwIfAborted();
-  const target = resizedSize(info.width, info.height, params.resize);
-  const decoded = await decodeRgb(buffer, info, target, limits.maxPixels ?? DEFAULT_IMAGE_LIMITS.maxPixels);
+  const { target, decodeTarget } = framing(info, params);
+  const decoded = await decodeRgb(buffer, info, decodeTarget, limits.maxPixels ?? DEFAULT_IMAGE_LIMITS.maxPixels);
   signal?.throwIfAborted();
-  const view = await clipPixels(decoded, target, params, signal);
+  const view = await clipPixels(frame(decoded, params), target, params, signal);
   return {
     pixelValues: view.pixels,
     width: view.width,

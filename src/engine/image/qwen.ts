@@ -164,7 +164,14 @@ export async function preprocessQwen(
   const [height, width] = smartResize(info.height, info.width, cell, params.minPixels, params.maxPixels);
   const decoded = await decodeRgb(buffer, info, { width, height }, limits.maxPixels ?? DEFAULT_IMAGE_LIMITS.maxPixels);
   signal?.throwIfAborted();
-  const clip = { resize: { width, height }, crop: null, rescaleFactor: params.rescaleFactor, mean: params.mean, std: params.std };
+  const clip = {
+    resize: { width, height },
+    crop: null,
+    padColour: null,
+    rescaleFactor: params.rescaleFactor,
+    mean: params.mean,
+    std: params.std,
+  };
   const { pixels } = await clipPixels(decoded, { width, height }, clip, signal);
   const patched = patchify(pixels, 3, height, width, params);
   return {

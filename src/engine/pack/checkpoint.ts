@@ -90,7 +90,7 @@ export async function readCheckpoint(dir: string): Promise<Checkpoint | QwenChec
   const tensors = await TensorSet.openFolder(dir);
   const names = checkCheckpointTensors(config, tensors);
   const text = await readTextSide(dir, { key: 'image_token_index', id: config.imageTokenIndex }, eosTokenId);
-  const image = parseImageParams(await readImageProcessorConfig(dir), config, dir);
+  const image = parseImageParams(await readImageProcessorConfig(dir), config, dir, await imageAspectRatio(dir, config));
   return {
     source: dir,
     layout: names.layout,
@@ -251,7 +251,12 @@ async function readImageProcessorConfig(dir: string): Promise<Record<string, unk
  * CLIPImageProcessor parameters with transformers' defaults. The output must be the vision tower's
  * square input, since the vision graph has a fixed pixel_values shape.
  */
-function parseImageParams(raw: Record<string, unknown> | null, config: LlavaConfig, dir: string): ImageParams {
+function parseImageParams(
+  raw: Record<string, unknown> | null,
+  config: LlavaConfig,
+  dir: string,
+  aspect: ImageParams['image_aspect_ratio'],
+): ImageParams {
   const where = join(dir, 'preprocessor_config.json');
   if (!raw) throw new CheckpointError(`${dir}: no preprocessor_config.json (nor an image_processor in processor_config.json)`);
   const side = visionOf(config).imageSize;
@@ -267,6 +272,7 @@ function parseImageParams(raw: Record<string, unknown> | null, config: LlavaConf
     do_normalize: raw.do_normalize ?? true,
     image_mean: raw.image_mean ?? [0.48145466, 0.4578275, 0.40821073],
     image_std: raw.image_std ?? [0.26862954, 0.26130258, 0.27577711],
+    image_aspect_ratio: aspect,
   });
   if (!params.success) {
     throw new CheckpointError(`${where}: ${describeIssues(params.error)}`);
@@ -289,6 +295,21 @@ function parseImageParams(raw: Record<string, unknown> | null, config: LlavaConf
     );
   }
   return p;
+}
+
+/**
+ * Pad or crop (manifest `image_aspect_ratio`). LLaVA-1.5 was trained, and the official LLaVA and TransPrune
+ * code evaluate, with the image padded to a square in the mean colour (`image_aspect_ratio: pad` in the
+ * original config.json); llava-hf's LlavaProcessor resizes and centre-crops instead. So: what config.json
+ * says when it says it; else crop for a checkpoint that comes with llava-hf's processor (`processor_class:
+ * LlavaProcessor`), pad otherwise. LLaVA-NeXT's views are its own (AnyRes), never padded here.
+ */
+async function imageAspectRatio(dir: string, config: LlavaConfig): Promise<ImageParams['image_aspect_ratio']> {
+  if (config.anyres) return 'crop';
+  const said = (await readJsonIfPresent(dir, 'config.json'))?.image_aspect_ratio;
+  if (said !== undefined) return said === 'pad' ? 'pad' : 'crop';
+  const processors = [await readJsonIfPresent(dir, 'preprocessor_config.json'), await readJsonIfPresent(dir, 'processor_config.json')];
+  return processors.some((p) => p?.processor_class === 'LlavaProcessor') ? 'crop' : 'pad';
 }
 
 /** chat_template.jinja, then chat_template.json, then tokenizer_config.json's chat_template; null if none. */

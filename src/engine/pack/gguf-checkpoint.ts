@@ -220,8 +220,8 @@ function checkShapes(config: LlavaConfig, names: WeightNames, tensors: WeightSou
 }
 
 /**
- * llama.cpp pads a LLaVA-1.5 image to a square in the mean colour before resizing; until the engine offers padding
- * this takes CLIPImageProcessor's resize-and-centre-crop, as llava-hf checkpoints do (docs/gguf.md says so).
+ * CLIPImageProcessor's parameters with the file's mean and std. A LLaVA-1.5 image is padded to a square in the
+ * mean colour first, as llama.cpp's clip.cpp (and the original LLaVA) does; LLaVA-NeXT tiles it (AnyRes).
  */
 function imageParams(vision: GgufVision): ImageParams {
   const side = vision.vision.imageSize;
@@ -236,6 +236,7 @@ function imageParams(vision: GgufVision): ImageParams {
     do_normalize: true,
     image_mean: vision.imageMean,
     image_std: vision.imageStd,
+    image_aspect_ratio: vision.gridPinpoints ? 'crop' : 'pad',
   };
 }
 

@@ -27,6 +27,12 @@ export const ImageParams = z.object({
   do_normalize: z.boolean(),
   image_mean: z.array(z.number()).length(3),
   image_std: z.array(z.number().positive()).length(3),
+  /**
+   * How a LLaVA-1.5 image becomes square before the processor: `pad` (the official LLaVA code's
+   * expand2square, mean colour, image centred) or `crop` (llava-hf's processor: shortest-edge resize and
+   * centre crop). Not a transformers key; packs imported before it existed crop, as they always did.
+   */
+  image_aspect_ratio: z.enum(['pad', 'crop']).default('crop'),
 });
 export type ImageParams = z.infer<typeof ImageParams>;
 

@@ -111,6 +111,7 @@ export function promptFor(conversation: Conversation, regenerate?: string): { tu
   const imageId = imageMessage?.role === 'user' ? imageMessage.images.at(-1) : undefined;
   const turns = history.flatMap((m, i): ChatTurn[] => {
     if (m.role === 'user') return [{ role: 'user', text: m.text, ...(i === imageTurn && { image: true }) }];
+    if (m.role === 'comparison') return []; // a record of compare mode, not part of the chat
     const version = currentVersion(m);
     return version.text ? [{ role: 'assistant', text: version.text }] : [];
   });

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Answer, CompareAnswerEvent, CompareSide } from '../../shared/ipc-features.js';
 import { parseMethod } from '../../shared/pruning.js';
+import { conversationDefaults, settingsFor } from '../../shared/settings.js';
 import type { Storage } from '../storage/index.js';
 import { answerSettings, type Answerer, type AnswerListener } from './answerer.js';
 import { RunningAnswers } from './running.js';
@@ -12,7 +13,8 @@ const SIDES = ['left', 'right'] as const satisfies readonly CompareSide[];
  * Compare runs: one question about one image, answered with two methods in one engine request (the
  * engine shares their prefill up to the first prune, then decodes both answers side by side), each
  * streamed as `compare.answer` events for its side and finished as soon as its own answer is complete.
- * A stop keeps both partial answers. Their traces are stored, so either answer opens in the inspector.
+ * A stop keeps both partial answers. The run is kept in its conversation as a comparison message (both
+ * answers, their methods, stats and traces), so it survives a tab switch and a restart and opens in the inspector.
  */
 export class CompareService {
   private readonly running = new RunningAnswers();
@@ -23,10 +25,22 @@ export class CompareService {
     private readonly emit: (event: CompareAnswerEvent) => void,
   ) {}
 
-  async run(text: string, imageId: string, methods: Record<CompareSide, string>): Promise<string> {
+  async run(
+    text: string,
+    imageId: string,
+    methods: Record<CompareSide, string>,
+    conversationId?: string,
+  ): Promise<{ runId: string; conversationId: string; messageId: string }> {
     const specs = { left: parseMethod(methods.left), right: parseMethod(methods.right) };
     const imagePath = await this.storage.images.path(imageId);
-    const settings = await this.storage.settings.load();
+    const global = await this.storage.settings.load();
+    const { conversations } = this.storage;
+    // Kept in the conversation it was asked in (a new one when none is open), answered with its model and sampling.
+    const conversation = conversationId
+      ? await conversations.get(conversationId)
+      : await conversations.create(undefined, conversationDefaults(global));
+    const settings = settingsFor(global, conversation.settings);
+    const messageId = await conversations.addComparison(conversation.id, text, [imageId], methods);
     const runId = randomUUID();
     const controller = this.running.start(runId);
     // Each side's streamAnswer registers where its text goes and how its answer arrives.
@@ -54,12 +68,20 @@ export class CompareService {
             answers.then((results) => resolve(results[branch]), reject); // a side already answered stays done
           }),
         emit: (update) => this.emit({ runId, side, ...update }),
-        save: async () => undefined, // compare runs are not kept as conversations
-        finish: async (_outcome, result) => (result ? this.storage.traces.save(result.trace) : undefined),
+        save: async () => undefined, // the text is kept when the side finishes
+        finish: async (outcome, result) => {
+          const traceId = result ? await this.storage.traces.save(result.trace) : undefined;
+          await conversations.finishComparedAnswer(conversation.id, messageId, side, {
+            ...outcome,
+            traceId,
+            modelId: result?.trace.model.id,
+          });
+          return traceId;
+        },
       }),
     );
     void Promise.all(streams).finally(() => this.running.finish(runId, controller));
-    return runId;
+    return { runId, conversationId: conversation.id, messageId };
   }
 
   stop(runId: string): boolean {

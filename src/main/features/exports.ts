@@ -1,29 +1,38 @@
 import { formatFlopsShare } from '../../shared/compute.js';
-import { currentVersion, type Conversation } from '../../shared/conversation.js';
+import { type AnswerVersion, currentVersion, type Conversation } from '../../shared/conversation.js';
 
-/** A conversation as Markdown: title, then each turn with the shown answer version and its numbers. */
+/** A conversation as Markdown: title, then each turn with the shown answer version and its numbers, and each comparison side by side. */
 export function conversationToMarkdown(conversation: Conversation): string {
   const lines = [`# ${conversation.title}`, ''];
   for (const message of conversation.messages) {
-    if (message.role === 'user') {
-      lines.push('**You:**', '');
+    if (message.role === 'user' || message.role === 'comparison') {
+      lines.push(message.role === 'user' ? '**You:**' : '**You, comparing two methods:**', '');
       for (const id of message.images) lines.push(`![image](images/${id})`, '');
       if (message.text) lines.push(message.text, '');
+      if (message.role === 'comparison')
+        for (const side of ['left', 'right'] as const)
+          lines.push(...answerLines(`**${side === 'left' ? 'Left' : 'Right'}** (${message[side].method}):`, message[side]));
       continue;
     }
     const version = currentVersion(message);
-    lines.push(`**Assistant**${version.method ? ` (${version.method})` : ''}:`, '', version.text || '_(no text)_', '');
-    if (version.status !== 'done') lines.push(`_${version.status}${version.error ? `: ${version.error}` : ''}_`, '');
-    const s = version.stats;
-    if (s) {
-      lines.push(
-        `<sub>first token ${Math.round(s.timeToFirstTokenMs)} ms · prefill ${Math.round(s.prefillMs)} ms · ${s.decodeTokensPerSec.toFixed(1)} tok/s · ` +
-          `visual tokens ${s.visualTokensKept}/${s.visualTokensTotal} · compute ${s.visualTokensTotal === 0 ? 'none (text only)' : formatFlopsShare(s.tflops * 1e12, s.tflopsUnpruned * 1e12)} · ${s.executionProvider}</sub>`,
-        '',
-      );
-    }
+    lines.push(...answerLines(`**Assistant**${version.method ? ` (${version.method})` : ''}:`, version));
   }
   return lines.join('\n');
+}
+
+/** One answer under its heading: the text, how it ended when not done, and its numbers. */
+function answerLines(heading: string, answer: Pick<AnswerVersion, 'text' | 'status' | 'error' | 'stats'>): string[] {
+  const lines = [heading, '', answer.text || '_(no text)_', ''];
+  if (answer.status !== 'done') lines.push(`_${answer.status}${answer.error ? `: ${answer.error}` : ''}_`, '');
+  const s = answer.stats;
+  if (s) {
+    lines.push(
+      `<sub>first token ${Math.round(s.timeToFirstTokenMs)} ms · prefill ${Math.round(s.prefillMs)} ms · ${s.decodeTokensPerSec.toFixed(1)} tok/s · ` +
+        `visual tokens ${s.visualTokensKept}/${s.visualTokensTotal} · compute ${s.visualTokensTotal === 0 ? 'none (text only)' : formatFlopsShare(s.tflops * 1e12, s.tflopsUnpruned * 1e12)} · ${s.executionProvider}</sub>`,
+      '',
+    );
+  }
+  return lines;
 }
 
 /** A file name from a title: letters, digits, dashes; never empty. */

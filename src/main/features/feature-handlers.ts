@@ -123,7 +123,7 @@ export function createFeatures({ storage, answerer, models, chooseSavePath, hfEn
     'chat.regenerate': ({ conversationId, messageId }) => chat.regenerate(conversationId, messageId),
     'chat.stop': async ({ conversationId }) => ({ stopped: chat.stop(conversationId) }),
 
-    'compare.run': async ({ text, image, left, right }) => ({ runId: await compare.run(text, image, { left, right }) }),
+    'compare.run': ({ text, image, left, right, conversationId }) => compare.run(text, image, { left, right }, conversationId),
     'compare.stop': async ({ runId }) => ({ stopped: compare.stop(runId) }),
 
     'traces.get': ({ traceId }) => traces.get(traceId),

@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { describeIssues } from '../../shared/result.js';
 import type { ConversationSettings } from '../../shared/settings.js';
+
+type CompareSideName = 'left' | 'right';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -9,6 +11,8 @@ import {
   type AnswerStatus,
   type AnswerVersion,
   type AssistantMessage,
+  type ComparedAnswer,
+  ComparisonMessage,
   Conversation,
   CONVERSATION_SCHEMA_VERSION,
   type ConversationSummary,
@@ -189,19 +193,48 @@ export class ConversationStore {
     let recovered = 0;
     for (const { id } of await this.list()) {
       const conversation = await this.get(id);
-      const streaming = conversation.messages
-        .flatMap((m) => (m.role === 'assistant' ? m.versions : []))
-        .filter((v) => v.status === 'streaming');
+      const streaming = conversation.messages.flatMap(answersOf).filter((v) => v.status === 'streaming');
       if (streaming.length === 0) continue;
       await this.update(id, (c) => {
-        for (const m of c.messages) {
-          if (m.role !== 'assistant') continue;
-          for (const v of m.versions) if (v.status === 'streaming') v.status = 'interrupted';
-        }
+        for (const v of c.messages.flatMap(answersOf)) if (v.status === 'streaming') v.status = 'interrupted';
       });
       recovered += streaming.length;
     }
     return recovered;
+  }
+
+  /** Records a comparison asked in the conversation, both answers streaming; returns its message id. */
+  async addComparison(id: string, text: string, images: string[], methods: Record<CompareSideName, string>): Promise<string> {
+    const answer = (method: string): ComparedAnswer => ({ method, text: '', status: 'streaming' });
+    const message = ComparisonMessage.parse({
+      id: randomUUID(),
+      role: 'comparison',
+      text,
+      images,
+      createdAt: this.now(),
+      left: answer(methods.left),
+      right: answer(methods.right),
+    });
+    await this.update(id, (c) => {
+      if (c.title === DEFAULT_TITLE && c.messages.length === 0) c.title = cleanTitle(text) || DEFAULT_TITLE;
+      c.messages.push(message);
+    });
+    return message.id;
+  }
+
+  /** Closes one side of a comparison with its outcome (as finishAnswer does for a chat answer). */
+  finishComparedAnswer(id: string, messageId: string, side: CompareSideName, outcome: AnswerOutcome): Promise<Conversation> {
+    return this.update(id, (c) => {
+      const message = c.messages.find((m) => m.id === messageId);
+      if (message?.role !== 'comparison') throw new StorageError('not-found', `no comparison ${messageId}`);
+      const answer = message[side];
+      answer.status = outcome.status;
+      answer.text = outcome.text;
+      if (outcome.stats) answer.stats = AnswerStats.parse(outcome.stats);
+      if (outcome.traceId) answer.traceId = outcome.traceId;
+      if (outcome.modelId) answer.modelId = outcome.modelId;
+      if (outcome.error) answer.error = outcome.error;
+    });
   }
 
   private update(id: string, mutate: (c: Conversation) => void): Promise<Conversation> {
@@ -267,6 +300,12 @@ export class ConversationStore {
 
 function summarize(c: Conversation): ConversationSummary {
   return { id: c.id, title: c.title, createdAt: c.createdAt, updatedAt: c.updatedAt, messageCount: c.messages.length };
+}
+
+/** Every answer a message holds: an assistant message's versions, a comparison's two sides. */
+function answersOf(m: Conversation['messages'][number]): { status: AnswerStatus }[] {
+  if (m.role === 'assistant') return m.versions;
+  return m.role === 'comparison' ? [m.left, m.right] : [];
 }
 
 function cleanTitle(text: string): string {

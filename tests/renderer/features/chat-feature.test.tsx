@@ -25,6 +25,7 @@ import type { Answerer, AnswerListener, CompareListener } from '../../../src/mai
 import { createFeatures, type Features } from '../../../src/main/features/feature-handlers.js';
 import { openStorage } from '../../../src/main/storage/index.js';
 import { makeTrace } from './traceFixture.js';
+import { singleViewLayout } from '../../../src/shared/trace.js';
 
 /**
  * The chat feature against main's real feature handlers and storage, in process: requests and events
@@ -53,6 +54,8 @@ class InProcessClient implements Client {
 
 class ScriptedAnswerer implements Answerer {
   requests: AskRequest[] = [];
+  /** The trace each answer carries (the engine's record of how it framed the image, among the rest). */
+  trace = makeTrace();
   constructor(
     public words: string[],
     public delayMs = 10,
@@ -79,7 +82,7 @@ class ScriptedAnswerer implements Answerer {
         tflopsUnpruned: 1,
         executionProvider: 'cpu',
       },
-      trace: makeTrace(),
+      trace: this.trace,
     };
   }
 
@@ -151,7 +154,8 @@ describe('chat feature over the real feature handlers', () => {
     const { file } = await mount(new ScriptedAnswerer(['A', 'red', 'rectangle.']));
     await ask(file, 'What is this?');
     await waitFor(() => expect(screen.getByTestId('answer-text').textContent).toBe('A red rectangle.'), { timeout: 3000 });
-    expect(within(screen.getByLabelText('Answer statistics')).getByText('6 of 16')).toBeTruthy();
+    // The whole text can stream in before the answer closes with its stats: wait for those.
+    expect(within(await screen.findByLabelText('Answer statistics')).getByText('6 of 16')).toBeTruthy();
     expect(await screen.findByRole('button', { name: 'What is this?' })).toBeTruthy();
     expect(screen.getByRole('img', { name: 'Attached image' }).getAttribute('src')).toMatch(/^data:image\/webp;base64,/);
     fireEvent.click(screen.getByRole('button', { name: 'Export Markdown' }));
@@ -244,6 +248,22 @@ describe('chat feature over the real feature handlers', () => {
     await screen.findByRole('alert');
     fireEvent.click(screen.getByRole('button', { name: 'New chat' }));
     await waitFor(() => expect(screen.queryByRole('alert')).toBeNull());
+  });
+
+  it('"What the model sees" says how this model framed the image: padded around it, or cropped from it', async () => {
+    for (const [rect, words] of [
+      [{ x: 0, y: -80, width: 640, height: 640 }, /padded to a square with the mean colour/],
+      [{ x: 80, y: 0, width: 480, height: 480 }, /resized so the short side fits, then centre-cropped/],
+    ] as const) {
+      const answerer = new ScriptedAnswerer(['A', 'square.']);
+      answerer.trace = makeTrace({ layout: singleViewLayout(rect, { rows: 4, cols: 4 }) });
+      const { file } = await mount(answerer);
+      await ask(file, 'What is this?');
+      await waitFor(() => expect(screen.getByTestId('answer-text').textContent).toBe('A square.'), { timeout: 3000 });
+      fireEvent.click(await screen.findByText('What the model sees'));
+      await waitFor(() => expect(screen.getByRole('note').textContent).toMatch(words));
+      cleanup();
+    }
   });
 
   it('a view that throws shows the problem inline with a retry, not a blank window', async () => {

@@ -1,7 +1,7 @@
 import { useEffect, useState, type ChangeEvent } from 'react';
-import { currentVersion, type Message } from '../../../shared/conversation.js';
+import { type ComparisonMessage, currentVersion, type Message } from '../../../shared/conversation.js';
 import type { ModelSummary } from '../../../shared/ipc.js';
-import type { Trace } from '../../../shared/trace.js';
+import { type Trace, viewFraming } from '../../../shared/trace.js';
 import { useClient } from '../../shell/client-context.js';
 import type { ViewProps } from '../../shell/App.js';
 import { askBlocker } from '../common/askBlocker.js';
@@ -29,6 +29,7 @@ export function ChatFeature(props: ViewProps) {
   const [mode, setMode] = useState<Mode>('chat');
   const [inspecting, setInspecting] = useState<InspectSource | null>(null);
   const [compareStart, setCompareStart] = useState<CompareStart>();
+  const [shownComparison, setShownComparison] = useState<ComparisonMessage>();
   const tab = (id: Mode, label: string) => (
     <button
       type="button"
@@ -81,9 +82,30 @@ export function ChatFeature(props: ViewProps) {
         </p>
       )}
       {mode === 'chat' ? (
-        <ChatMode {...props} onInspect={setInspecting} onCompare={compare} />
+        <ChatMode
+          {...props}
+          onInspect={setInspecting}
+          onCompare={compare}
+          onOpenComparison={(message) => {
+            setShownComparison(message);
+            setCompareStart(undefined);
+            setMode('compare');
+          }}
+        />
       ) : (
-        <CompareFeature {...props} onInspect={setInspecting} start={compareStart} />
+        <CompareFeature
+          {...props}
+          onInspect={setInspecting}
+          start={compareStart}
+          conversationId={state.active?.id}
+          // What compare mode shows when it opens: the comparison asked for, else this conversation's latest.
+          shown={shownComparison ?? latestComparison(state.active?.messages)}
+          images={state.images}
+          onRun={(conversationId) => {
+            setShownComparison(undefined);
+            void store.select(conversationId).then(() => store.refresh());
+          }}
+        />
       )}
       {inspecting && <InspectorDialog source={inspecting} onClose={() => setInspecting(null)} />}
     </div>
@@ -93,15 +115,18 @@ export function ChatFeature(props: ViewProps) {
 interface ChatModeProps extends ViewProps {
   onInspect(source: InspectSource): void;
   onCompare(start: CompareStart): void;
+  onOpenComparison(message: ComparisonMessage): void;
 }
 
-function ChatMode({ onInspect, onCompare, ...props }: ChatModeProps) {
+function ChatMode({ onInspect, onCompare, onOpenComparison, ...props }: ChatModeProps) {
   const { store, state } = useChat();
   const modelInput = useModelInput(state.active?.messages);
   const messages = state.active?.messages ?? [];
   /** The question an answer replies to, and the image it was about. */
   const askedFor = (messageId: string) => {
     const index = messages.findIndex((m) => m.id === messageId);
+    const compared = messages[index];
+    if (compared?.role === 'comparison') return { question: compared.text, imageUrl: state.images[compared.images[0]]?.thumbnailUrl };
     const before = messages.slice(0, index);
     const question = before.findLast((m) => m.role === 'user');
     const user = before.findLast((m) => m.role === 'user' && m.images.length > 0);
@@ -156,6 +181,7 @@ function ChatMode({ onInspect, onCompare, ...props }: ChatModeProps) {
           onRegenerate={(id) => void store.regenerate(id)}
           onSelectVersion={(id, index) => void store.selectVersion(id, index)}
           onInspect={(messageId, traceId) => onInspect({ traceId, ...askedFor(messageId) })}
+          onOpenComparison={onOpenComparison}
         />
       )}
       <Composer
@@ -172,6 +198,12 @@ function ChatMode({ onInspect, onCompare, ...props }: ChatModeProps) {
       />
     </section>
   );
+}
+
+/** The newest comparison kept in the conversation, if any. */
+function latestComparison(messages: Message[] | undefined): ComparisonMessage | undefined {
+  const found = messages?.findLast((m) => m.role === 'comparison');
+  return found?.role === 'comparison' ? found : undefined;
 }
 
 /** Saves the open conversation as Markdown or JSON through main (a save dialog in the app). */
@@ -222,10 +254,6 @@ export function ConversationsFeature() {
   );
 }
 
-/**
- * The model's input geometry, read from the latest trace in the conversation (the engine records the
- * resolution and patch grid it used). LLaVA-1.5 pads images to a square.
- */
 /** The model the next question goes to: the open conversation's own, else the global one new chats take. */
 function useModelInUse(models: ModelSummary[] | undefined, ownModelId: string | undefined): ModelSummary | undefined {
   const client = useClient();
@@ -240,6 +268,10 @@ function useModelInUse(models: ModelSummary[] | undefined, ownModelId: string | 
   return models && modelInUse(models, ownModelId ?? globalId);
 }
 
+/**
+ * The model's input geometry, read from the latest trace in the conversation (the engine records the
+ * resolution, patch grid and where the view lies: padded around the image or cropped from it).
+ */
 function useModelInput(messages: Message[] | undefined): ModelInputView | undefined {
   const client = useClient();
   const [input, setInput] = useState<ModelInputView>();
@@ -254,7 +286,7 @@ function useModelInput(messages: Message[] | undefined): ModelInputView | undefi
           resolution: modelWidth,
           patchSize: modelWidth / grid.cols,
           visualTokens: trace.prompt.visualTokens,
-          resizePolicy: 'pad',
+          resizePolicy: viewFraming(trace.image),
         });
       },
       () => undefined,

@@ -1,5 +1,12 @@
 import { useLayoutEffect, useRef, useState } from 'react';
-import { currentVersion, type AssistantMessage, type Message, type StoredImage, type UserMessage } from '../../../shared/conversation.js';
+import {
+  currentVersion,
+  type AssistantMessage,
+  type ComparisonMessage,
+  type Message,
+  type StoredImage,
+  type UserMessage,
+} from '../../../shared/conversation.js';
 import { methodLabel } from '../settings/methods.js';
 import { StatsRow } from './StatsRow.js';
 import { WhatModelSees, type ModelInputView } from './WhatModelSees.js';
@@ -19,6 +26,8 @@ export interface MessageListProps {
   onRegenerate(messageId: string): void;
   onSelectVersion(messageId: string, index: number): void;
   onInspect?(messageId: string, traceId: string): void;
+  /** A comparison kept in the conversation: open it again in compare mode (where it can be run again). */
+  onOpenComparison?(message: ComparisonMessage): void;
   copy?(text: string): Promise<void>;
 }
 
@@ -36,7 +45,13 @@ export function MessageList(props: MessageListProps) {
   return (
     <ol ref={list} aria-label="Messages" className="flex min-w-0 flex-1 flex-col gap-4 overflow-y-auto p-4">
       {props.messages.map((m) =>
-        m.role === 'user' ? <UserTurn key={m.id} message={m} {...props} /> : <AssistantTurn key={m.id} message={m} {...props} />,
+        m.role === 'user' ? (
+          <UserTurn key={m.id} message={m} {...props} />
+        ) : m.role === 'assistant' ? (
+          <AssistantTurn key={m.id} message={m} {...props} />
+        ) : (
+          <ComparisonTurn key={m.id} message={m} {...props} />
+        ),
       )}
     </ol>
   );
@@ -73,6 +88,67 @@ function useStickToBottom(conversationId: string | undefined, messages: Message[
     };
   }, [conversationId, messages]);
   return list;
+}
+
+/** A comparison asked in this conversation: the question and image, both answers side by side with what made them. */
+function ComparisonTurn({
+  message,
+  thumbnailUrl,
+  modelName,
+  onInspect,
+  onOpenComparison,
+}: { message: ComparisonMessage } & MessageListProps) {
+  const action =
+    'rounded px-2 py-0.5 text-xs text-zinc-500 hover:bg-zinc-100 hover:text-zinc-900 dark:hover:bg-zinc-800 dark:hover:text-zinc-100';
+  return (
+    <li
+      aria-label={`Comparison: ${message.text}`}
+      className="flex min-w-0 flex-col gap-2 rounded-xl border border-zinc-200 p-3 dark:border-zinc-800"
+      data-status={[message.left.status, message.right.status].includes('streaming') ? 'streaming' : 'done'}
+    >
+      <div className="flex min-w-0 items-start gap-3">
+        {message.images.map((id) => (
+          // biome-ignore lint/a11y/noRedundantAlt: the thumbnail's whole meaning is "the image compared"
+          <img key={id} src={thumbnailUrl(id)} alt="Compared image" className="h-12 w-12 rounded-md object-cover" />
+        ))}
+        <p className="min-w-0 flex-1 wrap-anywhere">
+          <span className="text-xs text-zinc-500">Compared two methods: </span>
+          {message.text}
+        </p>
+        {onOpenComparison && (
+          <button type="button" className={action} onClick={() => onOpenComparison(message)}>
+            Open in Compare
+          </button>
+        )}
+      </div>
+      <div className="grid min-w-0 gap-3 sm:grid-cols-2">
+        {(['left', 'right'] as const).map((side) => {
+          const answer = message[side];
+          return (
+            <section key={side} aria-label={`${side === 'left' ? 'Left' : 'Right'} answer`} className="flex min-w-0 flex-col gap-1">
+              <p data-testid="answer-source" className="text-xs font-medium text-zinc-600 dark:text-zinc-300">
+                {[answer.modelId && (modelName?.(answer.modelId) ?? 'a model no longer installed'), methodLabel(answer.method)]
+                  .filter(Boolean)
+                  .join(' · ')}
+              </p>
+              <p className="whitespace-pre-wrap wrap-anywhere text-sm leading-relaxed">
+                {answer.text || (answer.status === 'streaming' ? '…' : '(no text)')}
+              </p>
+              {answer.status !== 'done' && answer.status !== 'streaming' && (
+                <p className="text-xs text-amber-600">{STATUS_NOTE[answer.status]}</p>
+              )}
+              {answer.stats && <StatsRow stats={answer.stats} />}
+              {answer.traceId && onInspect && (
+                <button type="button" className={`${action} self-start`} onClick={() => onInspect(message.id, answer.traceId!)}>
+                  Inspect pruning
+                </button>
+              )}
+            </section>
+          );
+        })}
+      </div>
+    </li>
+  );
 }
 
 function UserTurn({ message, thumbnailUrl, images, modelInput }: { message: UserMessage } & MessageListProps) {

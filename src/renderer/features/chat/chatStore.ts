@@ -33,6 +33,10 @@ export class ChatStore {
 
   constructor(private readonly client: Client) {
     client.on('chat.answer', (event) => this.onAnswer(event));
+    // A comparison side that closes was saved in its conversation: show it there, as stored.
+    client.on('compare.answer', (event) => {
+      if (event.status !== 'streaming' && this.state.active) void this.reopen(this.state.active.id);
+    });
     void this.refresh();
   }
 

@@ -1,4 +1,5 @@
 import { useEffect, useRef, useState } from 'react';
+import type { ComparedAnswer, ComparisonMessage } from '../../../shared/conversation.js';
 import type { CompareAnswerEvent } from '../../../shared/ipc-features.js';
 import { DEFAULT_SETTINGS, type AppSettings } from '../../../shared/settings.js';
 import type { ViewProps } from '../../shell/App.js';
@@ -23,10 +24,27 @@ interface CompareFeatureProps extends ViewProps {
   onInspect(source: InspectSource): void;
   /** A question to run as soon as the mode opens (a sample's "Compare"). */
   start?: CompareStart;
+  /** The conversation open in the chat: comparisons are kept there (a new one is made when none is open). */
+  conversationId?: string;
+  /** A kept comparison to show when the mode opens (after a tab switch or a restart), ready to run again. */
+  shown?: ComparisonMessage;
+  /** Images known to the chat, by id: a kept comparison's image comes back as the attachment. */
+  images?: Record<string, Attachment>;
+  /** A run started and was kept in this conversation. */
+  onRun?(conversationId: string): void;
 }
 
+const paneOf = (answer: ComparedAnswer): Pane => ({
+  method: answer.method,
+  text: answer.text,
+  status: answer.status,
+  stats: answer.stats,
+  error: answer.error,
+  traceId: answer.traceId,
+});
+
 /** Compare mode: one question and image, two methods (remembered in the settings), answers side by side. */
-export function CompareFeature({ onInspect, start, ...props }: CompareFeatureProps) {
+export function CompareFeature({ onInspect, start, conversationId, shown, images, onRun, ...props }: CompareFeatureProps) {
   const client = useClient();
   const [settings, setSettings] = useState<AppSettings>(DEFAULT_SETTINGS);
   const [panes, setPanes] = useState<Record<Side, Pane>>({ left: idle('none'), right: idle('transprune-high') });
@@ -47,9 +65,19 @@ export function CompareFeature({ onInspect, start, ...props }: CompareFeaturePro
       if (start) {
         setAttachment(start.attachment);
         void run(start.text, start.attachment);
-      }
+      } else if (shown) show(shown);
     });
   }, [client, start]);
+
+  /** A kept comparison, as it was answered: its question, image, methods and answers. */
+  function show(comparison: ComparisonMessage) {
+    const image = images?.[comparison.images[0]];
+    const restored = { left: paneOf(comparison.left), right: paneOf(comparison.right) };
+    setPanes(restored);
+    methods.current = restored;
+    setAsked({ text: comparison.text, imageUrl: image?.thumbnailUrl });
+    if (image) setAttachment(image);
+  }
 
   useEffect(
     () =>
@@ -85,8 +113,15 @@ export function CompareFeature({ onInspect, start, ...props }: CompareFeaturePro
     setPanes({ left: { ...idle(left.method), status: 'streaming' }, right: { ...idle(right.method), status: 'streaming' } });
     setAsked({ text, imageUrl: image.thumbnailUrl });
     try {
-      const started = await callOrThrow(client, 'compare.run', { text, image: image.image.id, left: left.method, right: right.method });
+      const started = await callOrThrow(client, 'compare.run', {
+        text,
+        image: image.image.id,
+        left: left.method,
+        right: right.method,
+        conversationId,
+      });
       runId.current = started.runId;
+      onRun?.(started.conversationId);
       return true;
     } catch (err) {
       setError((err as Error).message);

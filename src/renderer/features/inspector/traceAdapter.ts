@@ -1,8 +1,11 @@
-import { baseCell, layerPaperFlops, tokenRect, visualTokensAt, type Trace } from '../../../shared/trace.js';
+import { baseCell, layerPaperFlops, tokenRect, viewFraming, visualTokensAt, type Trace } from '../../../shared/trace.js';
 import type { PruneStepView, ScoreKind, TiledLayout, TraceView } from './traceView.js';
 
 /** The one place that reads the trace schema (src/shared/trace.ts) for the inspector. */
-export function traceToView(trace: Trace, resizePolicy: TraceView['resizePolicy'] = 'pad'): TraceView {
+export function traceToView(
+  trace: Trace,
+  resizePolicy: TraceView['resizePolicy'] = trace.image ? viewFraming(trace.image) : 'pad',
+): TraceView {
   const n = trace.prompt.visualTokens;
   const grid = trace.image?.grid ?? squareGrid(n);
   const { flops } = trace.totals;
