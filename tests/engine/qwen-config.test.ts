@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/engine/model/config.js';
 import { isQwenModelType, parseQwenConfig, qwenParameterCount } from '../../src/engine/model/qwen-config.js';
 import { parseQwenImageParams } from '../../src/engine/image/qwen.js';
+import { QWEN_CHECKPOINT_PRESETS, qwenConfigJson } from '../../src/engine/checkpoint/synthetic-qwen.js';
 
 /** Qwen/Qwen2.5-VL-7B-Instruct's config.json as published (transformers 4.41 layout). */
 const HUB_7B = {
@@ -95,6 +96,14 @@ describe('parseQwenConfig', () => {
     };
     const c = parseQwenConfig(JSON.stringify(nested));
     expect(c.text).toMatchObject({ ropeTheta: 5e5, mropeSection: [16, 24, 24], tieWordEmbeddings: true, numLayers: 28 });
+  });
+
+  it("make-checkpoint's qwen2.5-vl-7b preset has the published 7B's architecture", () => {
+    const made = parseQwenConfig(JSON.stringify(qwenConfigJson(QWEN_CHECKPOINT_PRESETS['qwen2.5-vl-7b'])));
+    const hub = parseQwenConfig(JSON.stringify(HUB_7B));
+    expect(made.text).toEqual(hub.text);
+    expect(made.vision).toEqual(hub.vision);
+    expect(qwenParameterCount(made)).toBe(qwenParameterCount(hub));
   });
 
   it('refuses what it cannot run, naming what is supported', () => {
