@@ -30,6 +30,8 @@ export const AppSettings = z.object({
   /** TransPrune's weight of TTV against IGA. */
   alpha: z.number().min(0).max(1).default(0.5),
   sampling: Sampling.default(Sampling.parse({})),
+  /** Qwen2.5-VL's visual-token budget: the most tokens an image may become (28 x 28 px each); 0 = the model's own max_pixels. */
+  maxVisualTokens: z.number().int().min(0).max(16384).default(0),
   compare: z
     .object({ left: methodText.default('none'), right: methodText.default('transprune-high') })
     .default({ left: 'none', right: 'transprune-high' }),
@@ -82,4 +84,9 @@ function isValid(parse: () => unknown): boolean {
   } catch {
     return false;
   }
+}
+
+/** The request's maxPixels for the settings' visual-token budget (undefined: the model's own). */
+export function maxPixelsOf(settings: AppSettings): number | undefined {
+  return settings.maxVisualTokens > 0 ? settings.maxVisualTokens * 28 * 28 : undefined;
 }

@@ -1,10 +1,12 @@
 // A Qwen2.5-VL checkpoint through the Engine, as the app and the CLI use it: the Hugging Face folder imported on first
 // use, questions with and without an image, TransPrune with each kept token at its own 3D position by default (the
 // PyTorch reference's kept sets), and the trace's image grid at the image's merged 28 px cells for the inspector.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeSyntheticQwenCheckpoint } from '../../src/engine/checkpoint/synthetic-qwen.js';
 import { Engine } from '../../src/engine/runtime/engine.js';
 import { traceToView } from '../../src/renderer/features/inspector/traceAdapter.js';
 import { parseMethod } from '../../src/shared/pruning.js';
@@ -23,6 +25,26 @@ beforeAll(async () => {
 afterAll(async () => {
   await engine?.unload();
   rmSync(root, { recursive: true, force: true });
+});
+
+describe('a random-weight Qwen2.5-VL checkpoint (make-checkpoint --preset tiny-qwen)', () => {
+  it('imports and answers; a 1024 x 768 image within 64 tokens of pixels is 6 x 9 tokens, pruned in floor(N r) stages', async () => {
+    const dir = join(root, 'tiny-qwen');
+    await makeSyntheticQwenCheckpoint(dir, { preset: 'tiny-qwen', seed: 3 });
+    const image = join(root, 'pattern.png');
+    const rgb = Uint8Array.from({ length: 1024 * 768 * 3 }, (_, i) => (i * 37) % 251);
+    writeFileSync(
+      image,
+      await sharp(rgb, { raw: { width: 1024, height: 768, channels: 3 } })
+        .png()
+        .toBuffer(),
+    );
+    const result = await engine.ask({ model: dir, image, question: 'What is it?', method: parseMethod('transprune-high'), maxTokens: 2 });
+    expect(result.trace.image?.grid).toEqual({ rows: 6, cols: 9 });
+    // 4 layers: TransPrune-High scaled to prune after layers 1, 2, 3 (keep 47, 33, 6 of 54).
+    expect(result.visualCounts).toEqual([54, 47, 33, 6]);
+    expect(result.stats.generatedTokens).toBe(2);
+  });
 });
 
 describe('Qwen2.5-VL in the Engine', () => {

@@ -17,6 +17,8 @@ import { positionPolicy, type MethodSpec } from '../../shared/pruning.js';
 import type { Trace } from '../../shared/trace.js';
 import { encodeVisual } from '../../engine/runtime/vision.js';
 import { prepareImage } from '../../engine/image/anyres.js';
+import { preprocessQwen } from '../../engine/image/qwen.js';
+import { encodeQwenVisual } from '../../engine/runtime/qwen-vision.js';
 import { LLAVA_NEXT_DEFAULT_PINPOINTS, visionOf } from '../../engine/model/config.js';
 import type { ModelConfig } from '../../engine/model/qwen-config.js';
 import { SessionFactory } from '../../engine/runtime/providers.js';
@@ -148,29 +150,44 @@ export async function benchPrompt(model: LoadedModel): Promise<BenchPrompt> {
   const { ids } = encodeChat(model.tokenizer, [{ role: 'user', text: question, image: true }], {
     template: model.chatTemplate,
     content: model.chatContent,
-    imageTokenId: model.config.imageTokenIndex,
+    imageTokenId: model.imageTokenId,
   });
-  return { ids, imageTokenId: model.config.imageTokenIndex, visual: await benchImage(model) };
+  return { ids, imageTokenId: model.imageTokenId, visual: await benchImage(model) };
 }
 
 /**
  * The visual tokens the benchmarks prefill. LLaVA-1.5: a pattern straight into the vision tower (576 tokens).
  * LLaVA-NeXT: a 672 x 672 image through AnyRes (base view + 2 x 2 tiles, nothing unpadded, a newline per
  * row: 576 + 48 x 48 + 48 = 2928 tokens, the most its default resolutions give; the paper's nominal N is 2880).
+ * Qwen2.5-VL: a 1024 x 768 image, 37 x 27 = 999 tokens at the checkpoint's max_pixels (the qwen2.5-vl-7b FLOPs preset).
  */
 async function benchImage(model: LoadedModel): Promise<VisualTokens & { views: number }> {
+  const { qwen } = model;
+  if (qwen) {
+    const png = await patternPng(1024, 768);
+    const prepared = await preprocessQwen(png, model.qwenImage, qwen.vision.windowSize);
+    return encodeQwenVisual(model, prepared, qwen.vision.spatialMergeSize);
+  }
   const size = visionOf(model.config).imageSize;
   if (!model.config.anyres) {
     const pixels = Float32Array.from({ length: 3 * size * size }, (_, i) => Math.sin(i * 0.37));
     return { ...(await encodeImage(model, pixels, size)), views: 1 };
   }
-  const side = 2 * size;
-  const rgb = Uint8Array.from({ length: side * side * 3 }, (_, i) => Math.round(127.5 + 127.5 * Math.sin(i * 0.37)));
-  const png = await sharp(rgb, { raw: { width: side, height: side, channels: 3 } })
-    .png()
-    .toBuffer();
-  const { features, count, views } = await encodeVisual(model, await prepareImage(new Uint8Array(png), model.clip, model.viewSpec));
+  const { features, count, views } = await encodeVisual(
+    model,
+    await prepareImage(await patternPng(2 * size, 2 * size), model.clip, model.viewSpec),
+  );
   return { features, count, views };
+}
+
+/** A width x height PNG of a smooth pattern (no photo needed; the tokens' values do not change the work). */
+async function patternPng(width: number, height: number): Promise<Uint8Array> {
+  const rgb = Uint8Array.from({ length: width * height * 3 }, (_, i) => Math.round(127.5 + 127.5 * Math.sin(i * 0.37)));
+  return new Uint8Array(
+    await sharp(rgb, { raw: { width, height, channels: 3 } })
+      .png()
+      .toBuffer(),
+  );
 }
 
 /** FLOPs of an unpruned prefill's decoder layers and LM head (what `prefill` runs after the vision tower). */

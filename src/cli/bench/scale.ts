@@ -5,6 +5,12 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { formatMethod, parseMethod, type MethodSpec } from '../../shared/pruning.js';
 import { CHECKPOINT_PRESETS, makeSyntheticCheckpoint, type CheckpointPreset } from '../../engine/checkpoint/synthetic.js';
+import {
+  isQwenPreset,
+  makeSyntheticQwenCheckpoint,
+  QWEN_CHECKPOINT_PRESETS,
+  type QwenCheckpointPreset,
+} from '../../engine/checkpoint/synthetic-qwen.js';
 import { importCheckpoint } from '../../engine/pack/import.js';
 import type { WeightDtype } from '../../engine/onnx/weight-file.js';
 import { listPacks } from '../../engine/pack/store.js';
@@ -40,13 +46,15 @@ interface MethodRow {
   decodeTokensPerSecond: number;
   weightGBps: number;
   peakRssBytes: number | null;
+  /** Visual tokens entering the decoder, and left after the last prune. */
+  visualTokens: number;
   visualTokensAtEnd: number;
 }
 
 export const scaleBench: BenchSuite = {
   summary: 'a 7B (or other preset) random-weight model: prefill, first token, decode tok/s, GB/s against copy bandwidth, peak RSS',
   usage:
-    'bench scale [--shape llava-1.5-7b|llava-1.5-13b|bench] [--dtype int4|int8|fp16|fp32] [--methods none,transprune-high,fastv]\n' +
+    'bench scale [--shape llava-1.5-7b|llava-1.5-13b|qwen2.5-vl-7b|tiny-qwen|bench] [--dtype int4|int8|fp16|fp32] [--methods none,transprune-high,fastv]\n' +
     '         [--decode-steps 16] [--threads n] [--llama-bench PATH --gguf PATH]',
   options: {
     shape: { type: 'string' },
@@ -59,7 +67,10 @@ export const scaleBench: BenchSuite = {
   },
   async run(values) {
     const shape = String(values.shape ?? 'llava-1.5-7b');
-    if (!(shape in CHECKPOINT_PRESETS)) throw new CliError(`--shape must be one of ${Object.keys(CHECKPOINT_PRESETS).join(', ')}`);
+    if (!(shape in CHECKPOINT_PRESETS) && !isQwenPreset(shape))
+      throw new CliError(
+        `--shape must be one of ${[...Object.keys(CHECKPOINT_PRESETS), ...Object.keys(QWEN_CHECKPOINT_PRESETS)].join(', ')}`,
+      );
     const dtype = String(values.dtype ?? 'int4') as WeightDtype;
     if (!DTYPES.includes(dtype)) throw new CliError(`--dtype must be one of ${DTYPES.join(', ')}`);
     if ((values['llama-bench'] === undefined) !== (values.gguf === undefined)) throw new CliError('--llama-bench and --gguf go together');
@@ -69,7 +80,7 @@ export const scaleBench: BenchSuite = {
     const steps = integerOr(values['decode-steps'], '--decode-steps', 16);
     const { ep, threads } = providerFromArgs(values, 'cpu');
 
-    const packDir = await scalePack(shape as CheckpointPreset, dtype);
+    const packDir = await scalePack(shape as CheckpointPreset | QwenCheckpointPreset, dtype);
     const weightBytes = await decodeWeightBytes(packDir);
     const loadStart = performance.now();
     const model = await LoadedModel.load(packDir, { ep, threads });
@@ -100,6 +111,7 @@ export const scaleBench: BenchSuite = {
     printTable(
       [
         'method',
+        'visual tokens',
         'vision s',
         'prefill s',
         'scoring',
@@ -113,6 +125,7 @@ export const scaleBench: BenchSuite = {
       ],
       rows.map((r) => [
         r.method,
+        `${r.visualTokens}→${r.visualTokensAtEnd}`,
         r.visionMs / 1000,
         r.prefillMs / 1000,
         `${((100 * r.scoringMs) / r.prefillMs).toFixed(1)}%`,
@@ -183,13 +196,14 @@ async function runMethod(model: LoadedModel, spec: MethodSpec, steps: number, we
     decodeTokensPerSecond: 1000 / decodeMs,
     weightGBps: weightBytes / 1e9 / (decodeMs / 1000),
     peakRssBytes: peakRss(),
+    visualTokens: input.visual.count,
     visualTokensAtEnd: prefilled.keptOriginal.length,
   };
   return { row, promptTokens: prefilled.entryLength };
 }
 
 /** Makes the preset's checkpoint (fp16, as Hugging Face ships LLaVA) and imports it at `dtype`, each once. */
-async function scalePack(shape: CheckpointPreset, dtype: WeightDtype): Promise<string> {
+async function scalePack(shape: CheckpointPreset | QwenCheckpointPreset, dtype: WeightDtype): Promise<string> {
   const root = resolve('.cache/scale');
   const name = `${shape}-${dtype}`;
   const cached = (await listPacks(join(root, 'store'))).find((p) => p.name === name);
@@ -201,7 +215,8 @@ async function scalePack(shape: CheckpointPreset, dtype: WeightDtype): Promise<s
     await rm(partial, { recursive: true, force: true });
     console.error(`making the ${shape} checkpoint (fp16, random weights) in ${checkpoint}: minutes at 7B`);
     const start = performance.now();
-    await makeSyntheticCheckpoint(partial, { preset: shape, dtype: 'fp16' });
+    if (isQwenPreset(shape)) await makeSyntheticQwenCheckpoint(partial, { preset: shape, dtype: 'fp16' });
+    else await makeSyntheticCheckpoint(partial, { preset: shape, dtype: 'fp16' });
     await rename(partial, checkpoint);
     console.error(`made in ${((performance.now() - start) / 1000).toFixed(0)} s, peak RSS ${gb(peakRss() ?? 0)} GB`);
     resetPeakRss();

@@ -232,11 +232,17 @@ function weightSpecs(s: CheckpointShape, vocabSize: number, next: boolean): Map<
 
 // ---- files ----
 
-function writeJson(path: string, value: unknown): void {
+export function writeJson(path: string, value: unknown): void {
   writeFileSync(path, `${JSON.stringify(value, null, 2)}\n`);
 }
 
-const SAFETENSORS_DTYPE: Record<CheckpointDtype, FloatDtype> = { fp32: 'F32', fp16: 'F16', bf16: 'BF16' };
+export const SAFETENSORS_DTYPE: Record<CheckpointDtype, FloatDtype> = { fp32: 'F32', fp16: 'F16', bf16: 'BF16' };
+
+/** Writes the weights in `shards` files, or in files of about 5 GB (as transformers) when not given. */
+export function writeCheckpointWeights(dir: string, tensors: Map<string, StreamedTensor>, shards?: number): Promise<void> {
+  const totalBytes = [...tensors.values()].reduce((sum, t) => sum + tensorBytes(t), 0);
+  return writeWeights(dir, tensors, shards ?? Math.max(1, Math.ceil(totalBytes / AUTO_SHARD_BYTES)));
+}
 
 /** Writes model.safetensors, or `shards` files named as transformers names them plus the index. */
 async function writeWeights(dir: string, tensors: Map<string, StreamedTensor>, shards: number): Promise<void> {
@@ -284,7 +290,7 @@ function presetVocab(name: CheckpointPreset | undefined): number | undefined {
 /** The fields of a shape, in the order the presets list them. */
 export const SHAPE_KEYS = Object.keys(CHECKPOINT_PRESETS.tiny) as (keyof CheckpointShape)[];
 
-const TORCH_DTYPE: Record<CheckpointDtype, string> = { fp32: 'float32', fp16: 'float16', bf16: 'bfloat16' };
+export const TORCH_DTYPE: Record<CheckpointDtype, string> = { fp32: 'float32', fp16: 'float16', bf16: 'bfloat16' };
 
 /**
  * Writes a random-weight LLaVA-1.5 checkpoint into `dir` (created if missing) and describes it.
@@ -366,8 +372,7 @@ export async function makeSyntheticCheckpoint(dir: string, opts: SyntheticCheckp
 
   mkdirSync(dir, { recursive: true });
   writeJson(join(dir, 'config.json'), config);
-  const totalBytes = [...tensors.values()].reduce((sum, t) => sum + tensorBytes(t), 0);
-  await writeWeights(dir, tensors, opts.shards ?? Math.max(1, Math.ceil(totalBytes / AUTO_SHARD_BYTES)));
+  await writeCheckpointWeights(dir, tensors, opts.shards);
   writeJson(join(dir, 'tokenizer.json'), tokenizer.json);
   const chatTemplate = opts.chatTemplate === true ? SYNTHETIC_CHAT_TEMPLATE : opts.chatTemplate || undefined;
   writeJson(join(dir, 'tokenizer_config.json'), {

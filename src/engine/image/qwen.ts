@@ -35,8 +35,8 @@ export interface QwenPreparedImage {
   grid: GridThw;
   /** Each patch's (row, column) in the patch grid, interleaved [P, 2]: the vision tower's 2D rotary positions. */
   patchPositions: Int32Array;
-  /** The attention window of each patch (window attention: a patch attends to the patches of its window). */
-  windowIds: Int32Array;
+  /** Window attention's layout (windowLayout): the windows' patches side by side, and where each patch went. */
+  windows: WindowLayout;
   /** smart_resize's output size. */
   width: number;
   height: number;
@@ -133,21 +133,39 @@ export function patchify(pixels: Float32Array, channels: number, height: number,
 }
 
 /**
- * Window attention's windows (transformers' get_vision_window_index): squares of `windowSize / (patch * merge)` merged
- * cells from the top left corner, the last row and column of windows cut short. Returns each patch's window.
+ * Window attention's windows (transformers' get_vision_window_index): squares of `cellsPerWindow` x `cellsPerWindow`
+ * merged cells from the top left corner, the last row and column of windows cut short. `slots` lists each window's
+ * patches (its cells row by row, each cell's patches together), every window padded to the full window's
+ * `windowPatches` with the index P (a row of zeros in the graph); `patchSlots` says where each patch went.
  */
-export function windowIds(grid: GridThw, mergeSize: number, cellsPerWindow: number): Int32Array {
+export interface WindowLayout {
+  slots: Int32Array;
+  patchSlots: Int32Array;
+  windowPatches: number;
+}
+
+export function windowLayout(grid: GridThw, mergeSize: number, cellsPerWindow: number): WindowLayout {
   const rows = grid.h / mergeSize;
   const cols = grid.w / mergeSize;
-  const windowsPerRow = Math.ceil(cols / cellsPerWindow);
   const unit = mergeSize * mergeSize;
-  const ids = new Int32Array(rows * cols * unit);
-  for (let r = 0; r < rows; r++)
-    for (let c = 0; c < cols; c++) {
-      const id = Math.floor(r / cellsPerWindow) * windowsPerRow + Math.floor(c / cellsPerWindow);
-      ids.fill(id, (r * cols + c) * unit, (r * cols + c + 1) * unit);
+  const windowPatches = cellsPerWindow * cellsPerWindow * unit;
+  const patches = rows * cols * unit;
+  const windows = Math.ceil(rows / cellsPerWindow) * Math.ceil(cols / cellsPerWindow);
+  const slots = new Int32Array(windows * windowPatches).fill(patches);
+  const patchSlots = new Int32Array(patches);
+  let window = 0;
+  for (let r0 = 0; r0 < rows; r0 += cellsPerWindow)
+    for (let c0 = 0; c0 < cols; c0 += cellsPerWindow, window++) {
+      let slot = window * windowPatches;
+      for (let r = r0; r < Math.min(rows, r0 + cellsPerWindow); r++)
+        for (let c = c0; c < Math.min(cols, c0 + cellsPerWindow); c++)
+          for (let u = 0; u < unit; u++, slot++) {
+            const patch = (r * cols + c) * unit + u;
+            slots[slot] = patch;
+            patchSlots[patch] = slot;
+          }
     }
-  return ids;
+  return { slots, patchSlots, windowPatches };
 }
 
 /** Validates, decodes and preprocesses one image for the Qwen2.5 vision tower. `windowSize` in pixels (the vision config's). */
@@ -176,7 +194,7 @@ export async function preprocessQwen(
   const patched = patchify(pixels, 3, height, width, params);
   return {
     ...patched,
-    windowIds: windowIds(patched.grid, params.mergeSize, windowSize / cell),
+    windows: windowLayout(patched.grid, params.mergeSize, windowSize / cell),
     width,
     height,
     originalWidth: info.width,

@@ -30,6 +30,11 @@ export class QwenWeightNames {
   }
 }
 
+/** The names the Hub's checkpoints use (and transformers 5 saves): `visual.`, `model.`, `lm_head.weight`. */
+export function hubQwenNames(tied: boolean): QwenWeightNames {
+  return new QwenWeightNames(LAYOUTS[0], tied);
+}
+
 /** Every tensor the graphs read, with its shape as stored (Linear weights [out, in]; the patch embedding a Conv3d). */
 export function expectedQwenTensors(config: QwenVLConfig, names: QwenWeightNames): { name: string; shape: number[] }[] {
   const { text: t, vision: v } = config;

@@ -264,7 +264,8 @@ function keyScores(g: Graph, queries: string, k: string): string {
   return g.matmul(queries, kT);
 }
 
-function maskedSoftmax(g: Graph, scores: string, mask?: string): string {
+/** Softmax over the last axis with the keys `mask` hides (false) at the lowest float: a fully-hidden row stays finite. */
+export function maskedSoftmax(g: Graph, scores: string, mask?: string): string {
   const masked = mask ? g.op('Where', [mask, scores, g.scalar(LOWEST_FLOAT)]) : scores;
   return g.op('Softmax', [masked], { axis: -1 });
 }

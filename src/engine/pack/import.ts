@@ -12,13 +12,14 @@ import type { WeightReader } from '../onnx/blocks.js';
 import { buildDecoderLayer, layerGraphName } from '../onnx/graphs/decoder-layer.js';
 import { buildEmbed, buildHead } from '../onnx/graphs/embed-head.js';
 import { buildProbe, probeGraphName } from '../onnx/graphs/probe.js';
-import type { GraphSource } from '../onnx/graphs/source.js';
+import { buildQwenVision } from '../onnx/graphs/qwen-vision.js';
+import type { DecoderSource } from '../onnx/graphs/source.js';
 import { buildVision } from '../onnx/graphs/vision.js';
 import { WeightFile, type WeightDtype } from '../onnx/weight-file.js';
 import { isQwenCheckpoint, readCheckpoint, type Checkpoint, type QwenCheckpoint } from './checkpoint.js';
 import { ggufSource, readGgufCheckpoint } from './gguf-checkpoint.js';
 import type { BuiltGraphs, ManifestFields } from './graph-set.js';
-import { makeQwenManifest, writeQwenGraphs } from './qwen.js';
+import { makeQwenManifest } from './qwen.js';
 import { loadManifest, MANIFEST_FILE, PACK_FORMAT_VERSION, type PackManifest } from './manifest.js';
 import { IMPORTING_PREFIX, listPacks, removeAbandonedImports } from './store.js';
 
@@ -100,9 +101,7 @@ export async function importCheckpoint(hfDir: string, storeDir: string, options:
     await mkdir(temp);
     const progress = (stage: ImportStage, done: number, total: number, message: string) =>
       report(stage, BUILD_START + (1 - BUILD_START) * 0.98 * (done / total), message);
-    const built = isQwenCheckpoint(checkpoint)
-      ? await writeQwenGraphs(checkpoint, temp, dtype, (done, total, graph) => progress('layers', done, total, `building ${graph}`), signal)
-      : await writeGraphs(checkpoint, temp, dtype, progress, signal);
+    const built = await writeGraphs(checkpoint, temp, dtype, progress, signal);
     for (const file of checkpoint.tokenizerFiles) {
       if ('path' in file) await copyFile(file.path, join(temp, file.name));
       else await writeFile(join(temp, file.name), file.text);
@@ -152,7 +151,7 @@ export function dtypeMemoryNote(dtype: WeightDtype, weightBytes: number): string
 
 /** Writes every graph and its weight file into `dir`; probe_NN shares layer_NN's weight file. */
 async function writeGraphs(
-  checkpoint: Checkpoint,
+  checkpoint: Checkpoint | QwenCheckpoint,
   dir: string,
   dtype: WeightDtype,
   progress: (stage: ImportStage, done: number, total: number, message: string) => void,
@@ -166,7 +165,11 @@ async function writeGraphs(
     dims: (name) => checkpoint.tensors.dims(name),
     exact: (name, bits) => checkpoint.tensors.exact?.(name, bits) ?? null,
   };
-  const src: GraphSource = { config: checkpoint.config, names: checkpoint.names, reader };
+  // The text side is the same graphs for both families (Qwen2: q/k/v biases and M-RoPE); the vision tower is each one's.
+  const src: DecoderSource = { config: checkpoint.config, names: checkpoint.names, reader };
+  const buildVisionGraph = isQwenCheckpoint(checkpoint)
+    ? (f: WeightFile) => buildQwenVision({ config: checkpoint.config, names: checkpoint.names, reader }, f)
+    : (f: WeightFile) => buildVision({ config: checkpoint.config, names: checkpoint.names, reader }, f);
   const numLayers = checkpoint.config.text.numLayers;
   const total = numLayers + (checkpoint.config.vision ? 3 : 2);
   const weightsSha256: Record<string, string> = {};
@@ -197,7 +200,7 @@ async function writeGraphs(
   // reads it before the cast).
   const floatDtype: WeightDtype = dtype === 'fp32' ? 'fp32' : 'fp16';
   const visionDtype: WeightDtype = dtype === 'int4' || dtype === 'int8' ? 'int8' : floatDtype;
-  if (checkpoint.config.vision) await write('vision', 'vision', visionDtype, [['vision', (f) => buildVision(src, f)]], false);
+  if (checkpoint.config.vision) await write('vision', 'vision', visionDtype, [['vision', buildVisionGraph]], false);
   await write('embed', 'embed', floatDtype, [['embed', (f) => buildEmbed(src, f)]]);
   for (let layer = 0; layer < numLayers; layer++) {
     const base = layerGraphName(layer);

@@ -257,11 +257,14 @@ class LayerRecords {
   readonly visualCounts: number[] = [];
   readonly layerMs: number[] = [];
   readonly ropeGrids: (RopeGrid | undefined)[] = [];
+  /** The index after the last token each layer saw. */
+  readonly indexAfter: number[] = [];
 
   /** The next layer ran on `seq` and left `cache`. */
   add(cache: LayerCache, seq: Sequence): void {
     this.caches.push(cache);
     this.ropeGrids.push(seq.ropeGrid);
+    this.indexAfter.push(seq.positions[seq.positions.length - 1] + 1);
     this.cacheLength.push(seq.positions.length);
     this.visualCounts.push(seq.keptOriginal.length);
   }
@@ -271,7 +274,10 @@ class LayerRecords {
     rest: Pick<PrefillResult, 'entryLength' | 'originalVisualCount' | 'embedMs' | 'logits' | 'headMs' | 'keptOriginal'>,
   ): PrefillResult {
     const { caches, cacheLength, visualCounts, layerMs, ropeGrids } = this;
-    const nextPosition = policy === 'compact' ? [...cacheLength] : cacheLength.map(() => rest.entryLength);
+    // M-RoPE: a layer's positions are sequence indices (original ones while its grid maps them to 3D), so decoding
+    // continues after its last token's.
+    const mrope = ropeGrids.some((grid) => grid !== undefined);
+    const nextPosition = mrope ? [...this.indexAfter] : policy === 'compact' ? [...cacheLength] : cacheLength.map(() => rest.entryLength);
     return { caches, cacheLength, nextPosition, visualCounts, layerMs, ropeGrids, ...rest };
   }
 }
@@ -355,9 +361,14 @@ function spliceVisual(text: Float32Array, input: PrefillInput, selected: Int32Ar
   hidden.set(text.subarray(at * d), at * d + visual.length);
   const { grid, markersAfter } = input.visual;
   const ropeGrid: RopeGrid | undefined = grid && [at, grid.rows, grid.cols];
+  // M-RoPE: tokens a projector-side method passes on keep their original indices (their own 3D positions).
+  const positions =
+    ropeGrid && selected
+      ? [...range(at), ...Array.from(selected, (k) => at + k), ...range(textLength - at).map((j) => at + count + j)]
+      : range(textLength + keptOriginal.length);
   return {
     hidden,
-    positions: range(textLength + keptOriginal.length),
+    positions,
     visualStart: at,
     keptOriginal,
     ropeGrid,

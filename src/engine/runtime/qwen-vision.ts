@@ -17,7 +17,8 @@ export async function encodeQwenImage(
   const out = await visionSession(model).run({
     patches: floatTensor(image.patches, [patches, image.patchDim]),
     patch_positions: int64Tensor(image.patchPositions, [patches, 2]),
-    window_ids: int64Tensor(image.windowIds, [patches]),
+    window_slots: int64Tensor(image.windows.slots, [image.windows.slots.length]),
+    patch_slots: int64Tensor(image.windows.patchSlots, [patches]),
   });
   const features = out.image_features;
   return {

@@ -1,6 +1,6 @@
 import type { Answer, AskRequest, CompareRequest } from '../../shared/ipc-features.js';
 import type { Progress } from '../../shared/progress.js';
-import type { AppSettings } from '../../shared/settings.js';
+import { maxPixelsOf, type AppSettings } from '../../shared/settings.js';
 
 /** What an answer streams while it is made: each newly settled piece of text, and what the engine is busy with. */
 export interface AnswerListener {
@@ -28,8 +28,15 @@ export interface Answerer {
   compare(request: CompareRequest, listener: CompareListener, signal: AbortSignal): Promise<Answer[]>;
 }
 
-/** What the remembered settings say about every answer: the model, the provider and sampling. */
-export function answerSettings(settings: AppSettings): Pick<AskRequest, 'model' | 'ep' | 'sampling' | 'maxTokens'> {
+/** What the remembered settings say about every answer: the model, the provider, sampling and the visual-token budget. */
+export function answerSettings(settings: AppSettings): Pick<AskRequest, 'model' | 'ep' | 'sampling' | 'maxTokens' | 'maxPixels'> {
   const { temperature, topP, seed, maxTokens } = settings.sampling;
-  return { model: settings.modelId, ep: settings.provider, sampling: { temperature, topP, seed }, maxTokens };
+  const maxPixels = maxPixelsOf(settings);
+  return {
+    model: settings.modelId,
+    ep: settings.provider,
+    sampling: { temperature, topP, seed },
+    maxTokens,
+    ...(maxPixels ? { maxPixels } : {}),
+  };
 }

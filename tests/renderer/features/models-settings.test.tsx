@@ -1,6 +1,6 @@
 import { cleanup, fireEvent, render, screen, within } from '@testing-library/react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { chatMethod, DEFAULT_SETTINGS, type AppSettings } from '../../../src/shared/settings.js';
+import { chatMethod, DEFAULT_SETTINGS, maxPixelsOf, type AppSettings } from '../../../src/shared/settings.js';
 import type { ImportPlan } from '../../../src/shared/dtypes.js';
 import { ModelsView, type ModelCard } from '../../../src/renderer/features/models/ModelsView.js';
 import { SettingsView } from '../../../src/renderer/features/settings/SettingsView.js';
@@ -214,6 +214,16 @@ describe('settings view', () => {
     fireEvent.change(field, { target: { value: '64' } });
     expect(onChange.mock.lastCall![0].sampling.maxTokens).toBe(64);
     expect(screen.queryByRole('alert')).toBeNull();
+  });
+
+  it("the visual-token budget (Qwen2.5-VL): 0 keeps the model's own, n tokens ask for at most n x 784 pixels", () => {
+    const { onChange } = setup();
+    expect(DEFAULT_SETTINGS.maxVisualTokens).toBe(0);
+    expect(maxPixelsOf(DEFAULT_SETTINGS)).toBeUndefined();
+    fireEvent.change(screen.getByLabelText("Image tokens, most (Qwen2.5-VL; 0 = the model's)"), { target: { value: '256' } });
+    const saved = onChange.mock.lastCall![0];
+    expect(saved.maxVisualTokens).toBe(256);
+    expect(maxPixelsOf(saved)).toBe(256 * 28 * 28);
   });
 
   it('names only installed models, and says when there is none', () => {

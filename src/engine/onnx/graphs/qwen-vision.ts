@@ -1,9 +1,11 @@
 // vision.onnx of a Qwen2.5-VL pack: the Qwen2.5 ViT and its patch merger, as transformers'
 // Qwen2_5_VisionTransformerPretrainedModel computes them.
-// Window attention without the window reordering: transformers reorders the patches so that each window's are
-// contiguous, attends within each run, and restores the order after the merger. Attention within a set of tokens does
-// not depend on their order, and every other step acts token by token (the merger on the 4 patches of a cell, which
-// stay together), so attending under a same-window mask in the processor's order gives the same tokens.
+// Window attention: transformers reorders the patches so that each window's are contiguous, attends within each run,
+// and restores the order after the merger. Every step but attention acts token by token (the merger on the 4 patches
+// of a cell, which stay together), so here the hidden states stay in the processor's order and only attention
+// gathers each window's queries, keys and values into a padded block of its own (windowLayout in image/qwen.ts),
+// attends within the blocks (padding masked) and scatters the results back: the same tokens, with the scores of
+// windows (P x window) instead of P x P.
 
 import { Graph } from '../builder.js';
 import {
@@ -12,6 +14,7 @@ import {
   attentionProbs,
   gelu,
   linear,
+  maskedSoftmax,
   mergeHeads,
   rmsNorm,
   silu,
@@ -36,7 +39,9 @@ export async function buildQwenVision(src: QwenGraphSource, file: WeightFile): P
   const g = new Graph('vision', file);
   const patches = g.input('patches', 'float', ['P', patchDim]);
   const positions = g.input('patch_positions', 'int64', ['P', 2]);
-  const windows = g.input('window_ids', 'int64', ['P']);
+  // Each window's patches side by side, padded with P (a zero row) to the full window; and each patch's slot there.
+  const windowSlots = g.input('window_slots', 'int64', ['WS']);
+  const patchSlots = g.input('patch_slots', 'int64', ['P']);
 
   // Conv3d with stride = kernel over one patch each is a linear map of the flattened patch (channel, frame, y, x).
   const patchWeight = src.names.vision('patch_embed.proj.weight');
@@ -47,9 +52,16 @@ export async function buildQwenVision(src: QwenGraphSource, file: WeightFile): P
   let hidden = await linear(g, asLinear, g.unsqueeze(patches, [0]), patchWeight); // [1, P, Dv]
 
   const rope = visionRope(g, positions, headDim);
-  const windowMask = g.op('Equal', [g.unsqueeze(windows, [1]), g.unsqueeze(windows, [0])]); // [P, P]
+  const windowPatches = (v.windowSize / v.patchSize) ** 2;
+  const windows: Windows = {
+    slots: windowSlots,
+    patchSlots,
+    size: windowPatches,
+    // Padding slots hold no key: [windows, 1, window] broadcast over heads and queries.
+    validKeys: g.reshape(g.op('Less', [windowSlots, g.dim(patches, 0)]), [-1, 1, windowPatches]),
+  };
   for (let i = 0; i < v.depth; i++) {
-    hidden = await visionBlock(g, src, i, hidden, rope, v.fullAttBlockIndexes.includes(i) ? undefined : windowMask);
+    hidden = await visionBlock(g, src, i, hidden, rope, v.fullAttBlockIndexes.includes(i) ? undefined : windows);
   }
 
   // The merger: RMSNorm per patch, the 4 patches of each cell side by side, then Linear, GELU, Linear.
@@ -75,8 +87,30 @@ function visionRope(g: Graph, positions: string, headDim: number): Rope {
   return { cos: g.op('Cos', [table]), sin: g.op('Sin', [table]) };
 }
 
-/** Qwen2_5_VLVisionBlock: x + attn(norm1(x)), then + mlp(norm2(.)); attention within the window unless `mask` is absent. */
-async function visionBlock(g: Graph, src: QwenGraphSource, layer: number, x: string, rope: Rope, mask?: string) {
+interface Windows {
+  slots: string;
+  patchSlots: string;
+  size: number;
+  validKeys: string;
+}
+
+/**
+ * Attention of q, k, v [1, heads, P, Dh] within windows: each gathered into [1, heads, windows, size, Dh] (a zero row
+ * for the padding), softmax(q k^T / sqrt(Dh)) per window over its real patches, and the context scattered back to
+ * [1, heads, P, Dh] by each patch's slot.
+ */
+function windowAttention(g: Graph, q: string, k: string, v: string, w: Windows, heads: number, headDim: number): string {
+  const zeroRow = g.constant('float', new Array(heads * headDim).fill(0), [1, heads, 1, headDim]);
+  const gather = (t: string) =>
+    g.reshape(g.op('Gather', [g.concat([t, zeroRow], 2), w.slots], { axis: 2 }), [1, heads, -1, w.size, headDim]);
+  const [qw, kw, vw] = [gather(q), gather(k), gather(v)];
+  const scores = g.matmul(g.mul(qw, g.scalar(1 / Math.sqrt(headDim))), g.transpose(kw, [0, 1, 2, 4, 3]));
+  const context = g.matmul(maskedSoftmax(g, scores, w.validKeys), vw); // [1, heads, windows, size, Dh]
+  return g.op('Gather', [g.reshape(context, [1, heads, -1, headDim]), w.patchSlots], { axis: 2 });
+}
+
+/** Qwen2_5_VLVisionBlock: x + attn(norm1(x)), then + mlp(norm2(.)); attention within the windows unless none are given. */
+async function visionBlock(g: Graph, src: QwenGraphSource, layer: number, x: string, rope: Rope, windows?: Windows) {
   const v = src.config.vision;
   const headDim = v.hiddenSize / v.numHeads;
   const shape = { heads: v.numHeads, kvHeads: v.numHeads, headDim };
@@ -86,8 +120,11 @@ async function visionBlock(g: Graph, src: QwenGraphSource, layer: number, x: str
   const normed = await rmsNorm(g, src.reader, x, p('norm1.weight'), QWEN_VISION_NORM_EPS);
   const [q, k, val] = g.opN('Split', [await proj(normed, 'attn.qkv'), g.ints(v.hiddenSize, v.hiddenSize, v.hiddenSize)], 3, { axis: -1 });
   const rotate = (t: string) => applyRope(g, splitHeads(g, t, v.numHeads, headDim), rope);
-  const probs = attentionProbs(g, rotate(q), rotate(k), shape, mask);
-  const context = mergeHeads(g, attentionContext(g, probs, splitHeads(g, val, v.numHeads, headDim), shape), v.numHeads, headDim);
+  const [qh, kh, vh] = [rotate(q), rotate(k), splitHeads(g, val, v.numHeads, headDim)];
+  const attended = windows
+    ? windowAttention(g, qh, kh, vh, windows, v.numHeads, headDim)
+    : attentionContext(g, attentionProbs(g, qh, kh, shape), vh, shape);
+  const context = mergeHeads(g, attended, v.numHeads, headDim);
   const afterAttn = g.add(x, await proj(context, 'attn.proj'));
 
   const mlpIn = await rmsNorm(g, src.reader, afterAttn, p('norm2.weight'), QWEN_VISION_NORM_EPS);

@@ -105,6 +105,16 @@ export function SettingsView({ settings, models, providers, onChange }: Settings
         </>
       )}
 
+      <NumberField
+        id="settings-max-visual-tokens"
+        label="Image tokens, most (Qwen2.5-VL; 0 = the model's)"
+        value={settings.maxVisualTokens}
+        min={0}
+        max={16384}
+        step={1}
+        onChange={(maxVisualTokens) => set({ maxVisualTokens })}
+      />
+
       <h3 className="col-span-2 mt-2 font-medium">Sampling</h3>
       {SAMPLING_FIELDS.map(({ key, label, min, max, step }) => (
         <NumberField
