@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeSyntheticQwenCheckpoint } from '../../src/engine/checkpoint/synthetic-qwen.js';
+import { addKept, emptyPositions } from '../../src/engine/eval/positions.js';
 import { Engine } from '../../src/engine/runtime/engine.js';
 import { traceToView } from '../../src/renderer/features/inspector/traceAdapter.js';
 import { parseMethod } from '../../src/shared/pruning.js';
@@ -64,6 +65,11 @@ describe('Qwen2.5-VL in the Engine', () => {
     expect([result.trace.image?.width, result.trace.image?.height]).toEqual(c.image_size);
     expect(result.trace.prompt.visualTokens).toBe(c.num_visual);
     expect(result.visualCounts.every((n) => n === c.num_visual)).toBe(true);
+    // eval --positions counts each token at its place in the image on the pack's grid (every image has its own grid).
+    const positions = emptyPositions({ rows: 4, cols: 4 });
+    addKept(positions, result.trace);
+    expect(positions.counts.reduce((a, b) => a + b, 0)).toBe(c.num_visual);
+    if (name === 'wide') expect(positions.counts).toEqual([0, 0, 0, 0, 2, 2, 2, 2, 0, 0, 0, 0, 2, 2, 2, 2]); // 2 x 8: row centres at 1/4 and 3/4
     // The inspector draws that grid over the whole image, stretched as the model saw it.
     const view = traceToView(result.trace);
     expect(view.grid).toEqual({ rows: h / 2, cols: w / 2 });
