@@ -1,12 +1,13 @@
 // A Qwen2.5-VL checkpoint through the Engine, as the app and the CLI use it: the Hugging Face folder imported on first
 // use, questions with and without an image, TransPrune with each kept token at its own 3D position by default (the
 // PyTorch reference's kept sets), and the trace's image grid at the image's merged 28 px cells for the inspector.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeSyntheticQwenCheckpoint } from '../../src/engine/checkpoint/synthetic-qwen.js';
+import { addKept, emptyPositions } from '../../src/engine/eval/positions.js';
 import { Engine } from '../../src/engine/runtime/engine.js';
 import { traceToView } from '../../src/renderer/features/inspector/traceAdapter.js';
 import { parseMethod } from '../../src/shared/pruning.js';
@@ -64,6 +65,11 @@ describe('Qwen2.5-VL in the Engine', () => {
     expect([result.trace.image?.width, result.trace.image?.height]).toEqual(c.image_size);
     expect(result.trace.prompt.visualTokens).toBe(c.num_visual);
     expect(result.visualCounts.every((n) => n === c.num_visual)).toBe(true);
+    // eval --positions counts each token at its place in the image on the pack's grid (every image has its own grid).
+    const positions = emptyPositions({ rows: 4, cols: 4 });
+    addKept(positions, result.trace);
+    expect(positions.counts.reduce((a, b) => a + b, 0)).toBe(c.num_visual);
+    if (name === 'wide') expect(positions.counts).toEqual([0, 0, 0, 0, 2, 2, 2, 2, 0, 0, 0, 0, 2, 2, 2, 2]); // 2 x 8: row centres at 1/4 and 3/4
     // The inspector draws that grid over the whole image, stretched as the model saw it.
     const view = traceToView(result.trace);
     expect(view.grid).toEqual({ rows: h / 2, cols: w / 2 });
@@ -101,6 +107,39 @@ describe('Qwen2.5-VL in the Engine', () => {
     // The checkpoint's own budget again: the cached tokens of the other size are not reused.
     expect((await engine.ask(request)).trace.prompt.visualTokens).toBe(c.num_visual);
     await expect(engine.ask({ ...request, maxPixels: 28 * 28 })).rejects.toThrow(/below the checkpoint's min_pixels/);
+  });
+
+  it("a folder in the Hub's layout (flat config, rope_scaling mrope, chat_template.json, min/max_pixels) answers the same", async () => {
+    // The Hub's Qwen2.5-VL checkpoints were saved by transformers 4.x: the text model's keys beside vision_config.
+    const hub = join(root, 'qwen-hub-layout');
+    await writeNextCheckpoint(fixture, hub);
+    const nested = JSON.parse(readFileSync(join(hub, 'config.json'), 'utf8'));
+    const { rope_parameters: rope, layer_types: _, model_type: __, ...text } = nested.text_config;
+    const { text_config: ___, ...top } = nested;
+    const flat = { ...top, ...text, rope_theta: rope.rope_theta, rope_scaling: { type: 'mrope', mrope_section: rope.mrope_section } };
+    writeFileSync(join(hub, 'config.json'), JSON.stringify(flat));
+    writeFileSync(
+      join(hub, 'chat_template.json'),
+      JSON.stringify({ chat_template: readFileSync(join(hub, 'chat_template.jinja'), 'utf8') }),
+    );
+    rmSync(join(hub, 'chat_template.jinja'));
+    const pre = JSON.parse(readFileSync(join(hub, 'preprocessor_config.json'), 'utf8'));
+    const { size, ...rest } = pre;
+    writeFileSync(
+      join(hub, 'preprocessor_config.json'),
+      JSON.stringify({ ...rest, min_pixels: size.shortest_edge, max_pixels: size.longest_edge }),
+    );
+
+    const c = fixture.cases.tall;
+    const request = {
+      image: join(QWEN_FIXTURES, c.image),
+      question: c.question,
+      method: parseMethod('none'),
+      maxTokens: c.greedy.ids.length,
+    };
+    const result = await engine.ask({ ...request, model: hub });
+    expect(result.answer).toBe(c.greedy.text.trim());
+    expect(result.trace.prompt.visualTokens).toBe(c.num_visual);
   });
 
   it('answers a text-only question and compares methods on one image', async () => {

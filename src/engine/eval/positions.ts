@@ -35,9 +35,20 @@ export function addKept(positions: KeptPositions, trace: Trace): void {
   for (const index of kept) {
     // LLaVA-NeXT: a tile patch counts in the base-grid cell its centre lies in; newlines do not count.
     const cell = trace.image ? baseCell(trace.image, index) : index;
-    if (cell !== null) positions.counts[cell]++;
+    if (cell !== null) positions.counts[onCountGrid(positions, cell, trace.image?.grid)]++;
   }
   positions.answers++;
+}
+
+/**
+ * A cell of the trace's grid on the counts' grid. Qwen2.5-VL gives every image its own grid: a token counts in the
+ * cell at the same place relative to the image (its centre's).
+ */
+function onCountGrid(positions: KeptPositions, cell: number, grid?: { rows: number; cols: number }): number {
+  const rows = positions.counts.length / positions.gridCols;
+  if (!grid || (grid.rows === rows && grid.cols === positions.gridCols)) return cell;
+  const at = (i: number, from: number, to: number) => Math.floor(((i + 0.5) * to) / from);
+  return at(Math.floor(cell / grid.cols), grid.rows, rows) * positions.gridCols + at(cell % grid.cols, grid.cols, positions.gridCols);
 }
 
 export function positionStats({ counts, gridCols }: KeptPositions): PositionStats {
