@@ -124,6 +124,8 @@ export type Conversation = z.infer<typeof Conversation>;
 
 export const ConversationSummary = Conversation.pick({ id: true, title: true, createdAt: true, updatedAt: true }).extend({
   messageCount: z.number().int().nonnegative(),
+  /** In search results found inside a message (not the title): the words around the first match. */
+  match: z.string().optional(),
 });
 export type ConversationSummary = z.infer<typeof ConversationSummary>;
 

@@ -340,6 +340,20 @@ describe('import precision', () => {
   });
 });
 
+describe('search', () => {
+  it('finds words inside messages, not only titles, and shows where', async () => {
+    await nav('Chat').click();
+    const box = page.getByRole('searchbox', { name: 'Search conversations' });
+    await box.fill('and now');
+    const row = page
+      .getByRole('listitem')
+      .filter({ has: page.getByRole('button', { name: 'First question of a chat with its own settings?' }) });
+    await expect.poll(() => row.getByTestId('search-match').textContent()).toBe('And now?');
+    await screenshots(page, 'search-messages');
+    await box.fill('');
+  });
+});
+
 describe('ran cleanly', () => {
   it('without script errors', () => {
     expect(problems).toEqual([]);

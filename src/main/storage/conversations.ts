@@ -57,22 +57,32 @@ export class ConversationStore {
   ) {}
 
   async list(): Promise<ConversationSummary[]> {
-    await this.ensureDir();
-    const names = (await readdir(this.dir)).filter((n) => n.endsWith('.json') && !isTempFile(n));
-    const summaries: ConversationSummary[] = [];
-    for (const name of names) {
-      // An unreadable file is left where it is (nothing is lost) and simply not listed.
-      const conversation = await this.read(name.slice(0, -'.json'.length)).catch(() => undefined);
-      if (conversation) summaries.push(summarize(conversation));
-    }
-    return summaries.sort((a, b) => b.updatedAt - a.updatedAt);
+    return (await this.readAll()).map(summarize).sort((a, b) => b.updatedAt - a.updatedAt);
   }
 
-  /** Conversations whose title contains every word of `query`, case-insensitively. */
+  /**
+   * Conversations that contain every word of `query`, case-insensitively, in their title or their
+   * messages (questions, every answer version, comparisons); a match inside a message comes with the
+   * words around it.
+   */
   async search(query: string): Promise<ConversationSummary[]> {
     const words = query.toLowerCase().split(/\s+/).filter(Boolean);
-    const all = await this.list();
-    return all.filter((c) => words.every((w) => c.title.toLowerCase().includes(w)));
+    const found = (await this.readAll()).flatMap((c) => {
+      const texts = [c.title, ...c.messages.flatMap(textsOf)];
+      if (!words.every((w) => texts.some((t) => t.toLowerCase().includes(w)))) return [];
+      const inTitle = words.every((w) => c.title.toLowerCase().includes(w));
+      const match = inTitle ? undefined : snippet(texts.find((t) => t.toLowerCase().includes(words[0]))!, words[0]);
+      return [{ ...summarize(c), ...(match && { match }) }];
+    });
+    return found.sort((a, b) => b.updatedAt - a.updatedAt);
+  }
+
+  /** Every readable conversation; an unreadable file is left where it is (nothing is lost) and simply skipped. */
+  private async readAll(): Promise<Conversation[]> {
+    await this.ensureDir();
+    const names = (await readdir(this.dir)).filter((n) => n.endsWith('.json') && !isTempFile(n));
+    const all = await Promise.all(names.map((name) => this.read(name.slice(0, -'.json'.length)).catch(() => undefined)));
+    return all.filter((c): c is Conversation => c !== undefined);
   }
 
   async create(title = DEFAULT_TITLE, settings?: ConversationSettings): Promise<Conversation> {
@@ -301,6 +311,23 @@ export class ConversationStore {
 function summarize(c: Conversation): ConversationSummary {
   return { id: c.id, title: c.title, createdAt: c.createdAt, updatedAt: c.updatedAt, messageCount: c.messages.length };
 }
+
+/** The texts a message holds, for search: the question, every answer version, a comparison's question and both answers. */
+function textsOf(m: Conversation['messages'][number]): string[] {
+  if (m.role === 'user') return [m.text];
+  if (m.role === 'assistant') return m.versions.map((v) => v.text);
+  return [m.text, m.left.text, m.right.text];
+}
+
+/** About `SNIPPET` characters of `text` around the first `word` (lower case), on one line, elided at cut ends. */
+function snippet(text: string, word: string): string {
+  const line = text.replace(/\s+/g, ' ').trim();
+  const at = line.toLowerCase().indexOf(word);
+  const start = Math.max(0, Math.min(at - Math.floor((SNIPPET - word.length) / 2), line.length - SNIPPET));
+  const end = Math.min(line.length, start + SNIPPET);
+  return `${start > 0 ? '…' : ''}${line.slice(start, end)}${end < line.length ? '…' : ''}`;
+}
+const SNIPPET = 60;
 
 /** Every answer a message holds: an assistant message's versions, a comparison's two sides. */
 function answersOf(m: Conversation['messages'][number]): { status: AnswerStatus }[] {
