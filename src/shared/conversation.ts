@@ -129,6 +129,21 @@ export const ConversationSummary = Conversation.pick({ id: true, title: true, cr
 });
 export type ConversationSummary = z.infer<typeof ConversationSummary>;
 
+/**
+ * A conversation as a file to keep or move to another computer: the conversation, and the bytes of its
+ * images and its answers' traces, so that it opens whole where it is imported.
+ */
+export const ConversationExport = z.object({
+  format: z.literal('transprune-conversation'),
+  version: z.literal(1),
+  conversation: z.unknown(),
+  /** Image bytes (base64) by image id: the sha256 of the bytes, checked on import. */
+  images: z.record(z.string(), z.string()),
+  /** Traces (checked against the trace schema on import) by the trace id the answers name. */
+  traces: z.record(z.string(), z.unknown()),
+});
+export type ConversationExport = z.infer<typeof ConversationExport>;
+
 /** What the image store tells the renderer about an accepted image. */
 export const StoredImage = z.object({
   id: ImageId,

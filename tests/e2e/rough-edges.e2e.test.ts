@@ -306,6 +306,24 @@ describe('comparisons are kept', () => {
     const markdown = readFileSync((await (await download).path())!, 'utf8');
     expect(markdown).toContain('**You, comparing two methods:**');
     expect(markdown).toMatch(/\*\*Left\*\* \(none\):/);
+    expect(markdown).toContain('![image](data:image/png;base64,'); // the image inside
+
+    // Export JSON, then import it: a second copy with the comparison, its image and traces.
+    const jsonDownload = page.waitForEvent('download');
+    await page.getByRole('button', { name: 'Export JSON' }).click();
+    const exported = readFileSync((await (await jsonDownload).path())!, 'utf8');
+    await page
+      .getByLabel('Import conversation…')
+      .setInputFiles({ name: 'greener.json', mimeType: 'application/json', buffer: Buffer.from(exported) });
+    await expect.poll(() => page.getByRole('button', { name: 'Which is greener?', exact: true }).count()).toBe(2);
+    const copy = page.getByRole('listitem', { name: 'Comparison: Which is greener?' });
+    await copy.waitFor();
+    expect(await copy.getByRole('img', { name: 'Compared image' }).evaluate((img: HTMLImageElement) => img.naturalWidth)).toBeGreaterThan(
+      0,
+    );
+    await copy.getByRole('button', { name: 'Inspect pruning' }).first().click();
+    await page.getByRole('dialog', { name: 'Pruning inspector' }).getByRole('slider', { name: 'Layer' }).waitFor();
+    await page.keyboard.press('Escape');
   });
 });
 

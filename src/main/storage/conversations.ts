@@ -101,6 +101,24 @@ export class ConversationStore {
     return conversation;
   }
 
+  /**
+   * Adds a conversation from elsewhere (an exported file) under a new id, checked and migrated as a file
+   * of this store is; `retrace` gives each answer's trace id its id here.
+   */
+  async addImported(data: unknown, retrace: (traceId: string) => string | undefined): Promise<Conversation> {
+    const parsed = Conversation.safeParse(migrate(data));
+    if (!parsed.success) throw new StorageError('invalid', `not a conversation this app can read: ${describeIssues(parsed.error)}`);
+    const conversation = { ...parsed.data, id: randomUUID(), updatedAt: this.now() };
+    for (const answer of conversation.messages.flatMap(answersOf)) {
+      if (answer.traceId) answer.traceId = retrace(answer.traceId);
+      if (answer.traceId === undefined) delete answer.traceId;
+      if (answer.status === 'streaming') answer.status = 'interrupted';
+    }
+    await this.ensureDir();
+    await this.write(conversation);
+    return conversation;
+  }
+
   get(id: string): Promise<Conversation> {
     return this.serialized(id, () => this.read(id));
   }
@@ -330,7 +348,7 @@ function snippet(text: string, word: string): string {
 const SNIPPET = 60;
 
 /** Every answer a message holds: an assistant message's versions, a comparison's two sides. */
-function answersOf(m: Conversation['messages'][number]): { status: AnswerStatus }[] {
+export function answersOf(m: Conversation['messages'][number]): { status: AnswerStatus; traceId?: string }[] {
   if (m.role === 'assistant') return m.versions;
   return m.role === 'comparison' ? [m.left, m.right] : [];
 }

@@ -244,6 +244,7 @@ export function ConversationsFeature() {
       onNew={() => store.newChat()}
       onRename={(id, title) => void store.rename(id, title)}
       onDelete={(id) => void store.remove(id)}
+      onImport={(file) => void store.importFile(file)}
     />
   );
 }

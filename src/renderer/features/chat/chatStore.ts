@@ -127,6 +127,14 @@ export class ChatStore {
     if (id) await this.attempt(() => callOrThrow(this.client, 'chat.stop', { conversationId: id }));
   }
 
+  /** Adds the conversation in an exported file (Export JSON) and opens it. */
+  async importFile(file: File): Promise<void> {
+    await this.attempt(async () => {
+      this.open(await callOrThrow(this.client, 'conversations.import', { text: await file.text() }));
+      await this.refresh();
+    });
+  }
+
   /** The open conversation's own model, method, system prompt and sampling. */
   async setSettings(settings: ConversationSettings): Promise<void> {
     const id = this.state.active?.id;
@@ -149,7 +157,7 @@ export class ChatStore {
   }
 
   private async loadImages(messages: Message[]): Promise<void> {
-    const missing = messages.flatMap((m) => (m.role === 'user' ? m.images : [])).filter((id) => !this.state.images[id]);
+    const missing = messages.flatMap((m) => (m.role === 'assistant' ? [] : m.images)).filter((id) => !this.state.images[id]);
     for (const id of new Set(missing)) {
       const result = await this.client.call('images.get', { id });
       if (result.ok)
