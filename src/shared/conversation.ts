@@ -117,6 +117,8 @@ export const Conversation = z.object({
   createdAt: z.number(),
   updatedAt: z.number(),
   messages: z.array(Message),
+  /** Set on a branch: the conversation and the question whose edit started it (the old branch stays there). */
+  branchedFrom: z.object({ conversationId: Id, messageId: Id }).optional(),
   /** Model, method, system prompt and sampling of this conversation (absent in conversations saved before they existed). */
   settings: ConversationSettings.optional(),
 });

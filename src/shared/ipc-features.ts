@@ -99,6 +99,11 @@ export const featureCalls = {
   ),
   /** A new version of an assistant message; the old ones are kept. */
   'chat.regenerate': call(z.object({ conversationId: Id, messageId: Id }), AnswerTargetSchema),
+  /**
+   * Asks an earlier question again, edited: a new conversation (a branch) with the turns before it and the
+   * edited question, answered; the conversation it came from keeps the old branch as it was.
+   */
+  'chat.edit': call(z.object({ conversationId: Id, messageId: Id, text: z.string().max(20_000) }), AnswerTargetSchema),
   'chat.stop': call(z.object({ conversationId: Id }), z.object({ stopped: z.boolean() })),
 
   /**

@@ -358,6 +358,28 @@ describe('import precision', () => {
   });
 });
 
+describe('edit and branch', () => {
+  it('an earlier question, edited, is asked again in a branch; the old branch stays reachable', async () => {
+    await nav('Chat').click();
+    await page.getByRole('button', { name: 'First question of a chat with its own settings?', exact: true }).click();
+    const messages = page.getByRole('list', { name: 'Messages' });
+    const turn = messages.getByRole('listitem').filter({ hasText: 'And now?' }).first();
+    await turn.hover();
+    await turn.getByRole('button', { name: 'Edit' }).click();
+    const form = messages.getByRole('form', { name: 'Edit the question' });
+    await form.getByLabel('Edited question').fill('And later?');
+    await screenshots(page, 'edit-question');
+    await form.getByRole('button', { name: 'Ask in a branch' }).click();
+    await page.getByRole('button', { name: 'First question of a chat with its own settings? (branch)', exact: true }).waitFor();
+    await expect.poll(lastStatus, { timeout: 60_000 }).toBe('done');
+    expect(await messages.getByText('And later?', { exact: true }).count()).toBe(1);
+    expect(await messages.getByText('And now?', { exact: true }).count()).toBe(0);
+    await page.getByRole('button', { name: 'Open the conversation it came from' }).click();
+    await messages.getByText('And now?', { exact: true }).waitFor();
+    expect(await messages.getByText('And later?', { exact: true }).count()).toBe(0);
+  });
+});
+
 describe('search', () => {
   it('finds words inside messages, not only titles, and shows where', async () => {
     await nav('Chat').click();

@@ -389,6 +389,36 @@ describe('exports', () => {
   });
 });
 
+describe('edit and branch', () => {
+  it('asks an edited question in a branch that keeps the turns before it; the old branch stays as it was', async () => {
+    const answerer = new ScriptedAnswerer(['Fine.']);
+    const { h, events, until } = setup(answerer);
+    const c = await h['conversations.create']({});
+    await h['chat.send']({ conversationId: c.id, text: 'What is it?', images: [image] });
+    await until(() => events.filter((e) => e.status === 'done').length === 1);
+    await h['chat.send']({ conversationId: c.id, text: 'What colour?', images: [] });
+    await until(() => events.filter((e) => e.status === 'done').length === 2);
+    const before = await h['conversations.get']({ id: c.id });
+    const question = before.messages[2];
+
+    const target = await h['chat.edit']({ conversationId: c.id, messageId: question.id, text: 'What shape?' });
+    await until(() => events.filter((e) => e.status === 'done').length === 3);
+    expect(target.conversationId).not.toBe(c.id);
+    const branch = await h['conversations.get']({ id: target.conversationId });
+    expect(branch.branchedFrom).toEqual({ conversationId: c.id, messageId: question.id });
+    expect(branch.messages.map((m) => (m.role === 'user' ? m.text : 'answer'))).toEqual(['What is it?', 'answer', 'What shape?', 'answer']);
+    expect(branch.title).toBe('What is it? (branch)');
+    // The model read the turns before the edit and the edited question, with the image of the first turn.
+    expect(answerer.requests.at(-1)!.turns.map((t) => t.text)).toEqual(['What is it?', 'Fine.', 'What shape?']);
+    expect(await h['conversations.get']({ id: c.id })).toEqual(before);
+    // Editing the first question keeps its image.
+    const first = await h['chat.edit']({ conversationId: c.id, messageId: before.messages[0].id, text: 'And this?' });
+    const fromFirst = await h['conversations.get']({ id: first.conversationId });
+    expect(fromFirst.messages[0]).toMatchObject({ role: 'user', text: 'And this?', images: [image] });
+    expect(fromFirst.title).toBe('And this?');
+  });
+});
+
 describe('conversation files', () => {
   it('Export JSON carries the images and traces; Import on another computer opens it whole; Markdown carries the images', async () => {
     const { h, events, until } = setup(new ScriptedAnswerer(['A', 'green', 'square.']));

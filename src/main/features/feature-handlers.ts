@@ -123,6 +123,7 @@ export function createFeatures({ storage, answerer, models, chooseSavePath, hfEn
 
     'chat.send': ({ conversationId, text, images: ids }) => chat.send(conversationId, text, ids),
     'chat.regenerate': ({ conversationId, messageId }) => chat.regenerate(conversationId, messageId),
+    'chat.edit': ({ conversationId, messageId, text }) => chat.edit(conversationId, messageId, text),
     'chat.stop': async ({ conversationId }) => ({ stopped: chat.stop(conversationId) }),
 
     'compare.run': ({ text, image, left, right, conversationId }) => compare.run(text, image, { left, right }, conversationId),

@@ -144,6 +144,28 @@ export class ConversationStore {
     });
   }
 
+  /**
+   * A new conversation with the turns of `id` before the question `messageId` (its settings too), marked
+   * as branched from there; the edited question is then added by the caller. `id` is left as it is.
+   */
+  async branch(id: string, messageId: string): Promise<Conversation> {
+    const source = await this.get(id);
+    const at = source.messages.findIndex((m) => m.id === messageId);
+    if (source.messages[at]?.role !== 'user') throw new StorageError('not-found', `no question ${messageId}`);
+    const now = this.now();
+    const conversation: Conversation = {
+      ...structuredClone(source),
+      id: randomUUID(),
+      title: at === 0 ? DEFAULT_TITLE : `${source.title} (branch)`,
+      createdAt: now,
+      updatedAt: now,
+      messages: structuredClone(source.messages.slice(0, at)),
+      branchedFrom: { conversationId: id, messageId },
+    };
+    await this.write(conversation);
+    return conversation;
+  }
+
   /** Appends the user's turn; the first one also names a still-untitled conversation. */
   async addUserMessage(id: string, text: string, images: string[] = []): Promise<UserMessage> {
     const message = UserMessage.parse({ id: randomUUID(), role: 'user', text, images, createdAt: this.now() });

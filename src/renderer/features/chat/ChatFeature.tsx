@@ -141,6 +141,18 @@ function ChatMode({ onInspect, onCompare, onOpenComparison, ...props }: ChatMode
           {state.error}
         </p>
       )}
+      {state.active?.branchedFrom && (
+        <p className="mx-3 mt-2 text-xs text-zinc-500">
+          A branch: an edited question, asked again.{' '}
+          <button
+            type="button"
+            className="text-sky-700 underline hover:no-underline dark:text-sky-400"
+            onClick={() => void store.select(state.active!.branchedFrom!.conversationId)}
+          >
+            Open the conversation it came from
+          </button>
+        </p>
+      )}
       {state.active && (
         <div className="flex min-w-0 items-start justify-between gap-2 px-3 pt-2">
           {state.active.settings && props.models ? (
@@ -179,6 +191,7 @@ function ChatMode({ onInspect, onCompare, onOpenComparison, ...props }: ChatMode
           onSelectVersion={(id, index) => void store.selectVersion(id, index)}
           onInspect={(messageId, traceId) => onInspect({ traceId, ...askedFor(messageId) })}
           onOpenComparison={onOpenComparison}
+          onEdit={(messageId, text) => void store.edit(messageId, text)}
         />
       )}
       <Composer

@@ -127,6 +127,17 @@ export class ChatStore {
     if (id) await this.attempt(() => callOrThrow(this.client, 'chat.stop', { conversationId: id }));
   }
 
+  /** Asks an earlier question again, edited, in a branch, and opens the branch. */
+  async edit(messageId: string, text: string): Promise<void> {
+    const id = this.state.active?.id;
+    if (!id) return;
+    await this.attempt(async () => {
+      const { conversationId } = await callOrThrow(this.client, 'chat.edit', { conversationId: id, messageId, text });
+      this.open(await callOrThrow(this.client, 'conversations.get', { id: conversationId }));
+      await this.refresh();
+    });
+  }
+
   /** Adds the conversation in an exported file (Export JSON) and opens it. */
   async importFile(file: File): Promise<void> {
     await this.attempt(async () => {
