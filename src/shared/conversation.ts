@@ -117,6 +117,8 @@ export const Conversation = z.object({
   createdAt: z.number(),
   updatedAt: z.number(),
   messages: z.array(Message),
+  /** Set on a branch: the conversation and the question whose edit started it (the old branch stays there). */
+  branchedFrom: z.object({ conversationId: Id, messageId: Id }).optional(),
   /** Model, method, system prompt and sampling of this conversation (absent in conversations saved before they existed). */
   settings: ConversationSettings.optional(),
 });
@@ -124,8 +126,25 @@ export type Conversation = z.infer<typeof Conversation>;
 
 export const ConversationSummary = Conversation.pick({ id: true, title: true, createdAt: true, updatedAt: true }).extend({
   messageCount: z.number().int().nonnegative(),
+  /** In search results found inside a message (not the title): the words around the first match. */
+  match: z.string().optional(),
 });
 export type ConversationSummary = z.infer<typeof ConversationSummary>;
+
+/**
+ * A conversation as a file to keep or move to another computer: the conversation, and the bytes of its
+ * images and its answers' traces, so that it opens whole where it is imported.
+ */
+export const ConversationExport = z.object({
+  format: z.literal('transprune-conversation'),
+  version: z.literal(1),
+  conversation: z.unknown(),
+  /** Image bytes (base64) by image id: the sha256 of the bytes, checked on import. */
+  images: z.record(z.string(), z.string()),
+  /** Traces (checked against the trace schema on import) by the trace id the answers name. */
+  traces: z.record(z.string(), z.unknown()),
+});
+export type ConversationExport = z.infer<typeof ConversationExport>;
 
 /** What the image store tells the renderer about an accepted image. */
 export const StoredImage = z.object({

@@ -81,6 +81,8 @@ export const featureCalls = {
   'conversations.delete': call(z.object({ id: Id }), None),
   /** Replaces the conversation's own settings (model, method, system prompt, max new tokens, temperature). */
   'conversations.setSettings': call(z.object({ id: Id, settings: ConversationSettings }), Conversation),
+  /** A conversation file made by Export JSON (images and traces inside), added as a new conversation. */
+  'conversations.import': call(z.object({ text: z.string().max(64 * 1024 * 1024) }), Conversation),
   'conversations.selectVersion': call(z.object({ id: Id, messageId: Id, index: z.number().int().min(0) }), Conversation),
 
   /** Dropped, pasted and picked images all arrive here; main validates and stores them. */
@@ -97,6 +99,11 @@ export const featureCalls = {
   ),
   /** A new version of an assistant message; the old ones are kept. */
   'chat.regenerate': call(z.object({ conversationId: Id, messageId: Id }), AnswerTargetSchema),
+  /**
+   * Asks an earlier question again, edited: a new conversation (a branch) with the turns before it and the
+   * edited question, answered; the conversation it came from keeps the old branch as it was.
+   */
+  'chat.edit': call(z.object({ conversationId: Id, messageId: Id, text: z.string().max(20_000) }), AnswerTargetSchema),
   'chat.stop': call(z.object({ conversationId: Id }), z.object({ stopped: z.boolean() })),
 
   /**

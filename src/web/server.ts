@@ -77,7 +77,7 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
     response.writeHead(status, { ...headers, 'cache-control': 'no-store' }).end(body);
   });
 
-  // The largest requests: traces.read (up to 64 MiB of JSON) and images.add (25 MiB as base64).
+  // The largest requests: traces.read and conversations.import (up to 64 MiB of JSON) and images.add (25 MiB as base64).
   const sockets = new WebSocketServer({ noServer: true, maxPayload: 96 * 1024 * 1024 });
   server.on('upgrade', (request, socket, head) => {
     socket.on('error', () => socket.destroy());

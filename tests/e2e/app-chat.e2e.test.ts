@@ -158,7 +158,8 @@ describe('the app through the web bridge', () => {
     await dialog.getByRole('button', { name: 'Export overlay PNG' }).click();
     const png = await pngDownload;
     expect(png.suggestedFilename()).toMatch(/\.png$/);
-    expect(await sharp((await png.path())!).metadata()).toMatchObject({ format: 'png', width: 672, height: 672 });
+    // The 672 px square the model saw, and under it the caption band (layer, kept count, method, legend).
+    expect(await sharp((await png.path())!).metadata()).toMatchObject({ format: 'png', width: 672, height: 672 + 56 });
     await dialog.getByRole('button', { name: 'Close inspector' }).click();
   });
 
@@ -208,6 +209,7 @@ describe('the app through the web bridge', () => {
     await page.getByRole('button', { name: 'Models', exact: true }).click();
     await page.getByLabel('Checkpoint folder or GGUF file', { exact: true }).fill(second.dir);
     await page.getByRole('button', { name: 'Import', exact: true }).click();
+    await page.getByRole('button', { name: /^Import as / }).click(); // the precision this machine is offered first
     await page.getByRole('progressbar', { name: 'Import progress' }).waitFor({ timeout: 30_000 });
     await expect.poll(() => page.getByRole('button', { name: 'Use' }).count(), { timeout: 60_000 }).toBe(2);
     const row = page.getByRole('listitem', { name: 'hf-gqa' });

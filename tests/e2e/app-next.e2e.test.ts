@@ -93,6 +93,7 @@ describe('a LLaVA-NeXT checkpoint in the app', () => {
     await page.getByRole('button', { name: 'Models', exact: true }).click();
     await page.getByLabel('Checkpoint folder or GGUF file', { exact: true }).fill(checkpoint.dir);
     await page.getByRole('button', { name: 'Import', exact: true }).click();
+    await page.getByRole('button', { name: 'Import as fp32' }).click(); // a tiny model: fp32 is this machine's choice
     const row = page.getByRole('listitem', { name: 'hf-next' });
     await row.waitFor({ timeout: 90_000 });
     // The view says which model chats use once it has read the settings; the Use button's state before that

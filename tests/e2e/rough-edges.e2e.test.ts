@@ -306,6 +306,24 @@ describe('comparisons are kept', () => {
     const markdown = readFileSync((await (await download).path())!, 'utf8');
     expect(markdown).toContain('**You, comparing two methods:**');
     expect(markdown).toMatch(/\*\*Left\*\* \(none\):/);
+    expect(markdown).toContain('![image](data:image/png;base64,'); // the image inside
+
+    // Export JSON, then import it: a second copy with the comparison, its image and traces.
+    const jsonDownload = page.waitForEvent('download');
+    await page.getByRole('button', { name: 'Export JSON' }).click();
+    const exported = readFileSync((await (await jsonDownload).path())!, 'utf8');
+    await page
+      .getByLabel('Import conversation…')
+      .setInputFiles({ name: 'greener.json', mimeType: 'application/json', buffer: Buffer.from(exported) });
+    await expect.poll(() => page.getByRole('button', { name: 'Which is greener?', exact: true }).count()).toBe(2);
+    const copy = page.getByRole('listitem', { name: 'Comparison: Which is greener?' });
+    await copy.waitFor();
+    expect(await copy.getByRole('img', { name: 'Compared image' }).evaluate((img: HTMLImageElement) => img.naturalWidth)).toBeGreaterThan(
+      0,
+    );
+    await copy.getByRole('button', { name: 'Inspect pruning' }).first().click();
+    await page.getByRole('dialog', { name: 'Pruning inspector' }).getByRole('slider', { name: 'Layer' }).waitFor();
+    await page.keyboard.press('Escape');
   });
 });
 
@@ -337,6 +355,42 @@ describe('import precision', () => {
     await card.waitFor({ timeout: 60_000 });
     expect(await card.textContent()).toMatch(/ · int8 · /);
     await nav('Chat').click();
+  });
+});
+
+describe('edit and branch', () => {
+  it('an earlier question, edited, is asked again in a branch; the old branch stays reachable', async () => {
+    await nav('Chat').click();
+    await page.getByRole('button', { name: 'First question of a chat with its own settings?', exact: true }).click();
+    const messages = page.getByRole('list', { name: 'Messages' });
+    const turn = messages.getByRole('listitem').filter({ hasText: 'And now?' }).first();
+    await turn.hover();
+    await turn.getByRole('button', { name: 'Edit' }).click();
+    const form = messages.getByRole('form', { name: 'Edit the question' });
+    await form.getByLabel('Edited question').fill('And later?');
+    await screenshots(page, 'edit-question');
+    await form.getByRole('button', { name: 'Ask in a branch' }).click();
+    await page.getByRole('button', { name: 'First question of a chat with its own settings? (branch)', exact: true }).waitFor();
+    await expect.poll(lastStatus, { timeout: 60_000 }).toBe('done');
+    expect(await messages.getByText('And later?', { exact: true }).count()).toBe(1);
+    expect(await messages.getByText('And now?', { exact: true }).count()).toBe(0);
+    await page.getByRole('button', { name: 'Open the conversation it came from' }).click();
+    await messages.getByText('And now?', { exact: true }).waitFor();
+    expect(await messages.getByText('And later?', { exact: true }).count()).toBe(0);
+  });
+});
+
+describe('search', () => {
+  it('finds words inside messages, not only titles, and shows where', async () => {
+    await nav('Chat').click();
+    const box = page.getByRole('searchbox', { name: 'Search conversations' });
+    await box.fill('and now');
+    const row = page
+      .getByRole('listitem')
+      .filter({ has: page.getByRole('button', { name: 'First question of a chat with its own settings?' }) });
+    await expect.poll(() => row.getByTestId('search-match').textContent()).toBe('And now?');
+    await screenshots(page, 'search-messages');
+    await box.fill('');
   });
 });
 

@@ -99,7 +99,8 @@ async function drop(files: { name: string; bytes: Buffer }[], composer: Locator 
   );
 }
 
-const question = () => page.getByLabel('Question');
+// Exact: a kept comparison's "Compared question" region shows as soon as compare mode opens.
+const question = () => page.getByLabel('Question', { exact: true });
 const lastAnswer = () => page.getByTestId('answer-text').last();
 const lastStatus = () => lastAnswer().evaluate((el) => el.closest('li')!.dataset.status);
 const settingsFile = () => JSON.parse(readFileSync(join(userData, 'settings.json'), 'utf8'));

@@ -50,6 +50,30 @@ describe('conversation store', () => {
     expect(await titles('zebra')).toEqual([]);
   });
 
+  it('searches inside messages too: questions, every answer version and comparisons, with the words around the match', async () => {
+    const bike = await store.create('Red bicycle by the lake');
+    const receipts = await store.create('Receipts');
+    await store.addUserMessage(receipts.id, 'What is the total on the grocery receipt from Tuesday?');
+    const answered = await store.create('Shapes');
+    await store.addUserMessage(answered.id, 'What is here?');
+    const target = await store.startAnswer(answered.id);
+    await store.finishAnswer(target, { status: 'done', text: 'A green triangle next to a small blue hexagon.' });
+    const compared = await store.create('Compared');
+    const id = await store.addComparison(compared.id, 'Which one?', [], { left: 'none', right: 'fastv' });
+    await store.finishComparedAnswer(compared.id, id, 'right', { status: 'done', text: 'The zebra on the left.' });
+    const found = async (q: string) => (await store.search(q)).map((c) => [c.title, c.match]);
+    expect(await found('grocery tuesday')).toEqual([['Receipts', 'What is the total on the grocery receipt from Tuesday?']]);
+    expect(await found('HEXAGON')).toEqual([['Shapes', 'A green triangle next to a small blue hexagon.']]);
+    expect(await found('zebra')).toEqual([['Compared', 'The zebra on the left.']]);
+    expect(await found('lake')).toEqual([['Red bicycle by the lake', undefined]]); // in the title: no snippet needed
+    expect(bike.id).toBeDefined();
+    // A long message is cut around the match.
+    await store.addUserMessage(receipts.id, `${'before '.repeat(30)}needle${' after'.repeat(30)}`);
+    const [long] = await store.search('needle');
+    expect(long.match).toMatch(/^….* before needle after .*…$/);
+    expect(long.match!.length).toBeLessThanOrEqual(62);
+  });
+
   it('titles an untitled conversation from its first question', async () => {
     const c = await store.create();
     expect(c.title).toBe(DEFAULT_TITLE);

@@ -384,8 +384,74 @@ describe('exports', () => {
     expect(text).toContain('visual tokens 6/16');
     expect(text).toContain('compute 1 GFLOPs (33.3%)'); // 0.001 of 0.003 TFLOPs, printed as the app and the CLI print it
     const json = await h['export.conversation']({ id: c.id, format: 'json' });
-    expect(JSON.parse(readFileSyncText(json.path!)).id).toBe(c.id);
+    expect(JSON.parse(readFileSyncText(json.path!)).conversation.id).toBe(c.id); // inside the export envelope, with its images and traces
     expect(saved).toEqual(['colour.md', 'colour.json']);
+  });
+});
+
+describe('edit and branch', () => {
+  it('asks an edited question in a branch that keeps the turns before it; the old branch stays as it was', async () => {
+    const answerer = new ScriptedAnswerer(['Fine.']);
+    const { h, events, until } = setup(answerer);
+    const c = await h['conversations.create']({});
+    await h['chat.send']({ conversationId: c.id, text: 'What is it?', images: [image] });
+    await until(() => events.filter((e) => e.status === 'done').length === 1);
+    await h['chat.send']({ conversationId: c.id, text: 'What colour?', images: [] });
+    await until(() => events.filter((e) => e.status === 'done').length === 2);
+    const before = await h['conversations.get']({ id: c.id });
+    const question = before.messages[2];
+
+    const target = await h['chat.edit']({ conversationId: c.id, messageId: question.id, text: 'What shape?' });
+    await until(() => events.filter((e) => e.status === 'done').length === 3);
+    expect(target.conversationId).not.toBe(c.id);
+    const branch = await h['conversations.get']({ id: target.conversationId });
+    expect(branch.branchedFrom).toEqual({ conversationId: c.id, messageId: question.id });
+    expect(branch.messages.map((m) => (m.role === 'user' ? m.text : 'answer'))).toEqual(['What is it?', 'answer', 'What shape?', 'answer']);
+    expect(branch.title).toBe('What is it? (branch)');
+    // The model read the turns before the edit and the edited question, with the image of the first turn.
+    expect(answerer.requests.at(-1)?.turns?.map((t) => t.text)).toEqual(['What is it?', 'Fine.', 'What shape?']);
+    expect(await h['conversations.get']({ id: c.id })).toEqual(before);
+    // Editing the first question keeps its image.
+    const first = await h['chat.edit']({ conversationId: c.id, messageId: before.messages[0].id, text: 'And this?' });
+    const fromFirst = await h['conversations.get']({ id: first.conversationId });
+    expect(fromFirst.messages[0]).toMatchObject({ role: 'user', text: 'And this?', images: [image] });
+    expect(fromFirst.title).toBe('And this?');
+  });
+});
+
+describe('conversation files', () => {
+  it('Export JSON carries the images and traces; Import on another computer opens it whole; Markdown carries the images', async () => {
+    const { h, events, until } = setup(new ScriptedAnswerer(['A', 'green', 'square.']));
+    const c = await h['conversations.create']({});
+    await h['chat.send']({ conversationId: c.id, text: 'What is it?', images: [image] });
+    await until(() => events.at(-1)?.status === 'done');
+    const original = await h['conversations.get']({ id: c.id });
+    const json = readFileSyncText((await h['export.conversation']({ id: c.id, format: 'json' })).path!);
+    const md = readFileSyncText((await h['export.conversation']({ id: c.id, format: 'markdown' })).path!);
+    expect(md).toContain(`![image](data:image/png;base64,${readFileSync(await storage.images.path(image)).toString('base64')})`);
+
+    // Another computer: empty user data.
+    storage = openStorage(await mkdtemp(join(tmpdir(), 'tp-other-')));
+    const other = setup(new ScriptedAnswerer(['x']));
+    const imported = await other.h['conversations.import']({ text: json });
+    expect(imported.id).not.toBe(original.id);
+    expect(imported.messages.map((m) => (m.role === 'user' ? m.text : m.role === 'assistant' ? m.versions[0].text : ''))).toEqual([
+      'What is it?',
+      'A green square.',
+    ]);
+    expect(await storage.images.path(image)).toBeTruthy(); // the image came with it, under the same id
+    const answer = imported.messages[1] as AssistantMessage;
+    expect((await other.h['traces.get']({ traceId: answer.versions[0].traceId! })).totals.answer).toBeDefined();
+    expect((await other.h['conversations.list']({})).map((s) => s.title)).toEqual(['What is it?']);
+
+    // Not an export, or one whose image was edited: refused in words, nothing added.
+    await expect(other.h['conversations.import']({ text: '{"hello": 1}' })).rejects.toThrow(
+      /not a conversation exported by TransPrune Studio/,
+    );
+    const edited = JSON.parse(json);
+    edited.images[image] = Buffer.from('not the picture').toString('base64');
+    await expect(other.h['conversations.import']({ text: JSON.stringify(edited) })).rejects.toThrow(/damaged/);
+    expect(await other.h['conversations.list']({})).toHaveLength(1);
   });
 });
 

@@ -38,6 +38,16 @@ export class ChatService {
     return this.start(id);
   }
 
+  /** Asks the question `messageId` again as `text`, with the same images, in a branch (a new conversation). */
+  async edit(conversationId: string, messageId: string, text: string): Promise<AnswerTarget> {
+    const original = (await this.storage.conversations.get(conversationId)).messages.find((m) => m.id === messageId);
+    if (original?.role !== 'user') throw new CodedError('not-found', `no question ${messageId}`);
+    if (!text.trim() && original.images.length === 0) throw new CodedError('invalid-request', 'Type a question or attach an image.');
+    const branch = await this.storage.conversations.branch(conversationId, messageId);
+    await this.storage.conversations.addUserMessage(branch.id, text, original.images);
+    return this.start(branch.id);
+  }
+
   async regenerate(conversationId: string, messageId: string): Promise<AnswerTarget> {
     this.refuseIfBusy(conversationId);
     return this.start(conversationId, messageId);

@@ -2,12 +2,12 @@ import { formatFlopsShare } from '../../shared/compute.js';
 import { type AnswerVersion, currentVersion, type Conversation } from '../../shared/conversation.js';
 
 /** A conversation as Markdown: title, then each turn with the shown answer version and its numbers, and each comparison side by side. */
-export function conversationToMarkdown(conversation: Conversation): string {
+export function conversationToMarkdown(conversation: Conversation, imageSrc: (id: string) => string = (id) => `images/${id}`): string {
   const lines = [`# ${conversation.title}`, ''];
   for (const message of conversation.messages) {
     if (message.role === 'user' || message.role === 'comparison') {
       lines.push(message.role === 'user' ? '**You:**' : '**You, comparing two methods:**', '');
-      for (const id of message.images) lines.push(`![image](images/${id})`, '');
+      for (const id of message.images) lines.push(`![image](${imageSrc(id)})`, '');
       if (message.text) lines.push(message.text, '');
       if (message.role === 'comparison')
         for (const side of ['left', 'right'] as const)

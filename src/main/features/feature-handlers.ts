@@ -9,6 +9,7 @@ import type { Storage } from '../storage/index.js';
 import type { Answerer } from './answerer.js';
 import { ChatService } from './chat.js';
 import { CompareService } from './compare.js';
+import { conversationFile, imageDataUrls, importConversationFile } from './conversation-files.js';
 import { conversationToMarkdown, fileNameFor, safeFileName } from './exports.js';
 import { expandHome, ModelImports, type ModelInstaller } from './models.js';
 import { loadSamples } from './samples.js';
@@ -107,6 +108,7 @@ export function createFeatures({ storage, answerer, models, chooseSavePath, hfEn
       return {};
     },
     'conversations.selectVersion': ({ id, messageId, index }) => conversations.selectVersion(id, messageId, index),
+    'conversations.import': ({ text }) => importConversationFile(storage, text),
     'conversations.setSettings': async ({ id, settings: next }) => {
       // Like the global setting, a conversation's model names a pack of the store, never a folder.
       if (next.modelId !== undefined) await withInstalledModel({ ...(await settings.load()), modelId: next.modelId });
@@ -121,6 +123,7 @@ export function createFeatures({ storage, answerer, models, chooseSavePath, hfEn
 
     'chat.send': ({ conversationId, text, images: ids }) => chat.send(conversationId, text, ids),
     'chat.regenerate': ({ conversationId, messageId }) => chat.regenerate(conversationId, messageId),
+    'chat.edit': ({ conversationId, messageId, text }) => chat.edit(conversationId, messageId, text),
     'chat.stop': async ({ conversationId }) => ({ stopped: chat.stop(conversationId) }),
 
     'compare.run': ({ text, image, left, right, conversationId }) => compare.run(text, image, { left, right }, conversationId),
@@ -157,8 +160,11 @@ export function createFeatures({ storage, answerer, models, chooseSavePath, hfEn
     'export.conversation': async ({ id, format }) => {
       const conversation = await conversations.get(id);
       return format === 'json'
-        ? save(fileNameFor(conversation.title, 'json'), JSON.stringify(conversation, null, 2))
-        : save(fileNameFor(conversation.title, 'md'), conversationToMarkdown(conversation));
+        ? save(fileNameFor(conversation.title, 'json'), await conversationFile(storage, id))
+        : save(
+            fileNameFor(conversation.title, 'md'),
+            conversationToMarkdown(conversation, urlOf(await imageDataUrls(storage, conversation))),
+          );
     },
   };
 
@@ -191,6 +197,8 @@ async function pngBytes(base64: string): Promise<Buffer> {
     throw new CodedError('invalid-request', 'The overlay to export is not a PNG image; export it again from the inspector.');
   return bytes;
 }
+
+const urlOf = (urls: Map<string, string>) => (id: string) => urls.get(id) ?? `images/${id}`;
 
 function mimeTypeOf(fileName: string): string {
   const types: Record<string, string> = { json: 'application/json', csv: 'text/csv', md: 'text/markdown', png: 'image/png' };

@@ -57,22 +57,32 @@ export class ConversationStore {
   ) {}
 
   async list(): Promise<ConversationSummary[]> {
-    await this.ensureDir();
-    const names = (await readdir(this.dir)).filter((n) => n.endsWith('.json') && !isTempFile(n));
-    const summaries: ConversationSummary[] = [];
-    for (const name of names) {
-      // An unreadable file is left where it is (nothing is lost) and simply not listed.
-      const conversation = await this.read(name.slice(0, -'.json'.length)).catch(() => undefined);
-      if (conversation) summaries.push(summarize(conversation));
-    }
-    return summaries.sort((a, b) => b.updatedAt - a.updatedAt);
+    return (await this.readAll()).map(summarize).sort((a, b) => b.updatedAt - a.updatedAt);
   }
 
-  /** Conversations whose title contains every word of `query`, case-insensitively. */
+  /**
+   * Conversations that contain every word of `query`, case-insensitively, in their title or their
+   * messages (questions, every answer version, comparisons); a match inside a message comes with the
+   * words around it.
+   */
   async search(query: string): Promise<ConversationSummary[]> {
     const words = query.toLowerCase().split(/\s+/).filter(Boolean);
-    const all = await this.list();
-    return all.filter((c) => words.every((w) => c.title.toLowerCase().includes(w)));
+    const found = (await this.readAll()).flatMap((c) => {
+      const texts = [c.title, ...c.messages.flatMap(textsOf)];
+      if (!words.every((w) => texts.some((t) => t.toLowerCase().includes(w)))) return [];
+      const inTitle = words.every((w) => c.title.toLowerCase().includes(w));
+      const match = inTitle ? undefined : snippet(texts.find((t) => t.toLowerCase().includes(words[0]))!, words[0]);
+      return [{ ...summarize(c), ...(match && { match }) }];
+    });
+    return found.sort((a, b) => b.updatedAt - a.updatedAt);
+  }
+
+  /** Every readable conversation; an unreadable file is left where it is (nothing is lost) and simply skipped. */
+  private async readAll(): Promise<Conversation[]> {
+    await this.ensureDir();
+    const names = (await readdir(this.dir)).filter((n) => n.endsWith('.json') && !isTempFile(n));
+    const all = await Promise.all(names.map((name) => this.read(name.slice(0, -'.json'.length)).catch(() => undefined)));
+    return all.filter((c): c is Conversation => c !== undefined);
   }
 
   async create(title = DEFAULT_TITLE, settings?: ConversationSettings): Promise<Conversation> {
@@ -87,6 +97,24 @@ export class ConversationStore {
       messages: [],
       ...(settings && { settings }),
     };
+    await this.write(conversation);
+    return conversation;
+  }
+
+  /**
+   * Adds a conversation from elsewhere (an exported file) under a new id, checked and migrated as a file
+   * of this store is; `retrace` gives each answer's trace id its id here.
+   */
+  async addImported(data: unknown, retrace: (traceId: string) => string | undefined): Promise<Conversation> {
+    const parsed = Conversation.safeParse(migrate(data));
+    if (!parsed.success) throw new StorageError('invalid', `not a conversation this app can read: ${describeIssues(parsed.error)}`);
+    const conversation = { ...parsed.data, id: randomUUID(), updatedAt: this.now() };
+    for (const answer of conversation.messages.flatMap(answersOf)) {
+      if (answer.traceId) answer.traceId = retrace(answer.traceId);
+      if (answer.traceId === undefined) delete answer.traceId;
+      if (answer.status === 'streaming') answer.status = 'interrupted';
+    }
+    await this.ensureDir();
     await this.write(conversation);
     return conversation;
   }
@@ -114,6 +142,28 @@ export class ConversationStore {
       await this.read(id);
       await rm(this.file(id));
     });
+  }
+
+  /**
+   * A new conversation with the turns of `id` before the question `messageId` (its settings too), marked
+   * as branched from there; the edited question is then added by the caller. `id` is left as it is.
+   */
+  async branch(id: string, messageId: string): Promise<Conversation> {
+    const source = await this.get(id);
+    const at = source.messages.findIndex((m) => m.id === messageId);
+    if (source.messages[at]?.role !== 'user') throw new StorageError('not-found', `no question ${messageId}`);
+    const now = this.now();
+    const conversation: Conversation = {
+      ...structuredClone(source),
+      id: randomUUID(),
+      title: at === 0 ? DEFAULT_TITLE : `${source.title} (branch)`,
+      createdAt: now,
+      updatedAt: now,
+      messages: structuredClone(source.messages.slice(0, at)),
+      branchedFrom: { conversationId: id, messageId },
+    };
+    await this.write(conversation);
+    return conversation;
   }
 
   /** Appends the user's turn; the first one also names a still-untitled conversation. */
@@ -302,8 +352,25 @@ function summarize(c: Conversation): ConversationSummary {
   return { id: c.id, title: c.title, createdAt: c.createdAt, updatedAt: c.updatedAt, messageCount: c.messages.length };
 }
 
+/** The texts a message holds, for search: the question, every answer version, a comparison's question and both answers. */
+function textsOf(m: Conversation['messages'][number]): string[] {
+  if (m.role === 'user') return [m.text];
+  if (m.role === 'assistant') return m.versions.map((v) => v.text);
+  return [m.text, m.left.text, m.right.text];
+}
+
+/** About `SNIPPET` characters of `text` around the first `word` (lower case), on one line, elided at cut ends. */
+function snippet(text: string, word: string): string {
+  const line = text.replace(/\s+/g, ' ').trim();
+  const at = line.toLowerCase().indexOf(word);
+  const start = Math.max(0, Math.min(at - Math.floor((SNIPPET - word.length) / 2), line.length - SNIPPET));
+  const end = Math.min(line.length, start + SNIPPET);
+  return `${start > 0 ? '…' : ''}${line.slice(start, end)}${end < line.length ? '…' : ''}`;
+}
+const SNIPPET = 60;
+
 /** Every answer a message holds: an assistant message's versions, a comparison's two sides. */
-function answersOf(m: Conversation['messages'][number]): { status: AnswerStatus }[] {
+export function answersOf(m: Conversation['messages'][number]): { status: AnswerStatus; traceId?: string }[] {
   if (m.role === 'assistant') return m.versions;
   return m.role === 'comparison' ? [m.left, m.right] : [];
 }

@@ -103,7 +103,7 @@ describe('conversation list', () => {
     fireEvent.change(screen.getByRole('searchbox'), { target: { value: 'zebra' } });
     expect(h.onQueryChange).toHaveBeenCalledWith('zebra');
     rerender(<ConversationList conversations={[]} query="zebra" {...h} />);
-    expect(screen.getByText('No conversation titled “zebra”.')).toBeTruthy();
+    expect(screen.getByText('No conversation mentions “zebra”.')).toBeTruthy();
   });
 });
 

@@ -144,6 +144,18 @@ function ChatMode({ onInspect, onCompare, onOpenComparison, ...props }: ChatMode
           {state.error}
         </p>
       )}
+      {state.active?.branchedFrom && (
+        <p className="mx-3 mt-2 text-xs text-zinc-500">
+          A branch: an edited question, asked again.{' '}
+          <button
+            type="button"
+            className="text-sky-700 underline hover:no-underline dark:text-sky-400"
+            onClick={() => void store.select(state.active!.branchedFrom!.conversationId)}
+          >
+            Open the conversation it came from
+          </button>
+        </p>
+      )}
       {state.active && (
         <div className="flex min-w-0 items-start justify-between gap-2 px-3 pt-2">
           {state.active.settings && props.models ? (
@@ -182,6 +194,7 @@ function ChatMode({ onInspect, onCompare, onOpenComparison, ...props }: ChatMode
           onSelectVersion={(id, index) => void store.selectVersion(id, index)}
           onInspect={(messageId, traceId) => onInspect({ traceId, ...askedFor(messageId) })}
           onOpenComparison={onOpenComparison}
+          onEdit={(messageId, text) => void store.edit(messageId, text)}
         />
       )}
       <Composer
@@ -250,6 +263,7 @@ export function ConversationsFeature() {
       onNew={() => store.newChat()}
       onRename={(id, title) => void store.rename(id, title)}
       onDelete={(id) => void store.remove(id)}
+      onImport={(file) => void store.importFile(file)}
     />
   );
 }

@@ -10,9 +10,11 @@ interface ConversationListProps {
   onNew(): void;
   onRename(id: string, title: string): void;
   onDelete(id: string): void;
+  /** A conversation file made by Export JSON, to add as a new conversation. */
+  onImport?(file: File): void;
 }
 
-/** The sidebar: new chat, search by title, and the conversations with rename and delete. */
+/** The sidebar: new chat, search, importing a conversation file, and the conversations with rename and delete. */
 export function ConversationList({
   conversations,
   activeId,
@@ -22,6 +24,7 @@ export function ConversationList({
   onNew,
   onRename,
   onDelete,
+  onImport,
 }: ConversationListProps) {
   return (
     <div className="flex h-full flex-col gap-2">
@@ -34,15 +37,30 @@ export function ConversationList({
       </button>
       <input
         type="search"
-        aria-label="Search conversations by title"
-        placeholder="Search titles"
+        aria-label="Search conversations"
+        placeholder="Search conversations"
         value={query}
         onChange={(e) => onQueryChange(e.target.value)}
         className="rounded-md border border-zinc-300 bg-transparent px-2 py-1.5 text-sm dark:border-zinc-600"
       />
+      {onImport && (
+        <label className="cursor-pointer self-start rounded px-1 text-xs text-zinc-500 hover:text-zinc-900 hover:underline dark:hover:text-zinc-100">
+          Import conversation…
+          <input
+            type="file"
+            accept="application/json,.json"
+            className="sr-only"
+            onChange={(e) => {
+              const file = e.target.files?.[0];
+              e.target.value = '';
+              if (file) onImport(file);
+            }}
+          />
+        </label>
+      )}
       {conversations.length === 0 ? (
         <p className="px-1 text-sm text-zinc-500">
-          {query ? `No conversation titled “${query}”.` : 'No conversations yet. Drop an image to start one.'}
+          {query ? `No conversation mentions “${query}”.` : 'No conversations yet. Drop an image to start one.'}
         </p>
       ) : (
         <ul className="flex-1 space-y-0.5 overflow-y-auto">
@@ -119,6 +137,11 @@ function ConversationItem({ conversation, active, onSelect, onRename, onDelete }
       >
         {conversation.title}
       </button>
+      {conversation.match && (
+        <p data-testid="search-match" className="truncate px-2 pb-1 text-xs text-zinc-500" title={conversation.match}>
+          {conversation.match}
+        </p>
+      )}
       {/* Over the title's end, shown on hover or keyboard focus only, so at rest the whole width is the title's. */}
       <div
         className={`absolute inset-y-0 right-0 flex items-center gap-0.5 rounded-r-md bg-inherit pl-1 pr-0.5 ${confirming ? '' : 'opacity-0 group-focus-within:opacity-100 group-hover:opacity-100'}`}

@@ -26,6 +26,8 @@ export interface MessageListProps {
   onRegenerate(messageId: string): void;
   onSelectVersion(messageId: string, index: number): void;
   onInspect?(messageId: string, traceId: string): void;
+  /** Asks an earlier question again as `text`, in a branch (the conversation keeps the old one). */
+  onEdit?(messageId: string, text: string): void;
   /** A comparison kept in the conversation: open it again in compare mode (where it can be run again). */
   onOpenComparison?(message: ComparisonMessage): void;
   copy?(text: string): Promise<void>;
@@ -151,9 +153,10 @@ function ComparisonTurn({
   );
 }
 
-function UserTurn({ message, thumbnailUrl, images, modelInput }: { message: UserMessage } & MessageListProps) {
+function UserTurn({ message, thumbnailUrl, images, modelInput, onEdit }: { message: UserMessage } & MessageListProps) {
+  const [draft, setDraft] = useState<string | null>(null);
   return (
-    <li className="ml-auto flex min-w-0 max-w-[80%] flex-col items-end gap-2">
+    <li className="group ml-auto flex min-w-0 max-w-[80%] flex-col items-end gap-2">
       {message.images.length > 0 && (
         <div className="flex flex-wrap justify-end gap-2">
           {message.images.map((id) => (
@@ -169,8 +172,49 @@ function UserTurn({ message, thumbnailUrl, images, modelInput }: { message: User
           ))}
         </div>
       )}
-      {message.text && (
-        <p className="max-w-full whitespace-pre-wrap wrap-anywhere rounded-2xl bg-sky-600 px-4 py-2 text-white">{message.text}</p>
+      {draft !== null ? (
+        <form
+          aria-label="Edit the question"
+          className="flex w-full min-w-72 flex-col items-end gap-1"
+          onSubmit={(e) => {
+            e.preventDefault();
+            onEdit?.(message.id, draft.trim());
+            setDraft(null);
+          }}
+        >
+          <textarea
+            aria-label="Edited question"
+            value={draft}
+            onChange={(e) => setDraft(e.target.value)}
+            rows={2}
+            className="w-full rounded-xl border border-sky-500 bg-transparent px-3 py-2"
+          />
+          <div className="flex gap-2 text-xs">
+            <button
+              type="button"
+              onClick={() => setDraft(null)}
+              className="rounded px-2 py-0.5 text-zinc-500 hover:bg-zinc-100 dark:hover:bg-zinc-800"
+            >
+              Cancel
+            </button>
+            <button type="submit" className="rounded bg-sky-600 px-2 py-0.5 text-white">
+              Ask in a branch
+            </button>
+          </div>
+        </form>
+      ) : (
+        message.text && (
+          <p className="max-w-full whitespace-pre-wrap wrap-anywhere rounded-2xl bg-sky-600 px-4 py-2 text-white">{message.text}</p>
+        )
+      )}
+      {onEdit && draft === null && (
+        <button
+          type="button"
+          onClick={() => setDraft(message.text)}
+          className="rounded px-2 py-0.5 text-xs text-zinc-500 opacity-0 hover:bg-zinc-100 group-focus-within:opacity-100 group-hover:opacity-100 focus:opacity-100 dark:hover:bg-zinc-800"
+        >
+          Edit
+        </button>
       )}
     </li>
   );

@@ -127,6 +127,25 @@ export class ChatStore {
     if (id) await this.attempt(() => callOrThrow(this.client, 'chat.stop', { conversationId: id }));
   }
 
+  /** Asks an earlier question again, edited, in a branch, and opens the branch. */
+  async edit(messageId: string, text: string): Promise<void> {
+    const id = this.state.active?.id;
+    if (!id) return;
+    await this.attempt(async () => {
+      const { conversationId } = await callOrThrow(this.client, 'chat.edit', { conversationId: id, messageId, text });
+      this.open(await callOrThrow(this.client, 'conversations.get', { id: conversationId }));
+      await this.refresh();
+    });
+  }
+
+  /** Adds the conversation in an exported file (Export JSON) and opens it. */
+  async importFile(file: File): Promise<void> {
+    await this.attempt(async () => {
+      this.open(await callOrThrow(this.client, 'conversations.import', { text: await file.text() }));
+      await this.refresh();
+    });
+  }
+
   /** The open conversation's own model, method, system prompt and sampling. */
   async setSettings(settings: ConversationSettings): Promise<void> {
     const id = this.state.active?.id;
@@ -149,7 +168,7 @@ export class ChatStore {
   }
 
   private async loadImages(messages: Message[]): Promise<void> {
-    const missing = messages.flatMap((m) => (m.role === 'user' ? m.images : [])).filter((id) => !this.state.images[id]);
+    const missing = messages.flatMap((m) => (m.role === 'assistant' ? [] : m.images)).filter((id) => !this.state.images[id]);
     for (const id of new Set(missing)) {
       const result = await this.client.call('images.get', { id });
       if (result.ok)
