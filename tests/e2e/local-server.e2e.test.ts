@@ -44,7 +44,7 @@ describe('the Local server switch', () => {
     await page.getByRole('button', { name: 'Settings' }).click();
     const toggle = page.getByRole('switch', { name: 'Local server' });
     expect(await toggle.getAttribute('aria-checked')).toBe('false');
-    await page.getByLabel('Port').fill('0');
+    await page.getByLabel('Port', { exact: true }).fill('0');
     await toggle.click();
     await expect.poll(() => toggle.getAttribute('aria-checked')).toBe('true');
 

@@ -338,7 +338,7 @@ describe('import precision', () => {
     const store = modelStoreDir(userData);
     const before = readdirSync(store);
     await nav('Models').click();
-    await page.getByLabel('Checkpoint folder', { exact: true }).fill(checkpoint.dir);
+    await page.getByLabel('Checkpoint folder or GGUF file', { exact: true }).fill(checkpoint.dir);
     await page.getByRole('button', { name: 'Import', exact: true }).click();
     const form = page.getByRole('form', { name: 'Import precision' });
     await form.waitFor({ timeout: 30_000 });
