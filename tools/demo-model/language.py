@@ -229,11 +229,12 @@ def run_language(args, report, save_report, timed, tower, head, train_paths, tra
         print("init: " + family_line(*exact_match(model, val_batches, balanced(val_items, args.val_items, args.seed), False)), flush=True)
         return
     meta = timed(report, "language", lambda: train_language(model, chat, args, batches, val_batches, val_items, adapters))
-    accuracy, per_family = exact_match(model, val_batches, val_items, False)
-    print(f"best checkpoint (step {meta['best']['step']}): val exact match {family_line(accuracy, per_family)} over {len(val_items)} items",
+    final_val = balanced(val_items, args.final_val_items, args.seed + 1)
+    accuracy, per_family = exact_match(model, val_batches, final_val, False)
+    print(f"best checkpoint (step {meta['best']['step']}): val exact match {family_line(accuracy, per_family)} over {len(final_val)} items",
           flush=True)
     report["language"] = {"seconds": meta["seconds"], "steps": meta["step"], "best_step": meta["best"]["step"], "val_accuracy": accuracy,
-                          "val_per_family": per_family, "val_items": len(val_items)}
+                          "val_per_family": per_family, "val_items": len(final_val)}
     save_report()
     if args.until == "language":
         return

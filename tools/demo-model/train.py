@@ -51,6 +51,7 @@ def parse_args():
     p.add_argument("--sparse-steps", type=int, default=120, help="steps on object tokens + a few background tokens, bare ChatML")
     p.add_argument("--full-steps", type=int, default=20, help="then steps on all 576 tokens in the inference format")
     p.add_argument("--val-items", type=int, default=96, help="validation questions per interval run")
+    p.add_argument("--final-val-items", type=int, default=96, help="validation questions the best checkpoint is scored on")
     p.add_argument("--val-every", type=int, default=20)
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     p.add_argument("--seed", type=int, default=0)
