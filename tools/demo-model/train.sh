@@ -37,4 +37,5 @@ wait
 
 # The shipped recipe's knobs (train.py --help lists them); measured stage times are in tools/demo-model/README.md.
 "$python" -u tools/demo-model/train.py --data "$data" --work "$work/run" --gguf "$gguf" --out resources/demo-model \
-  --vision-samples 2400 --cache-images 1600 --val-images 200 --batch 8 --sparse-steps 60 --full-steps 6 --val-items 48 --val-every 20 "$@"
+  --vision-samples 2400 --cache-images 1600 --val-images 200 --batch 8 --sparse-steps 90 --full-steps 8 --val-items 48 --val-every 25 \
+  --final-val-items 96 "$@"
