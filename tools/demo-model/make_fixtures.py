@@ -32,7 +32,7 @@ from transformers import AutoProcessor, LlavaForConditionalGeneration
 from transformers.image_utils import load_image
 
 from common import NUM_VISUAL, parts, read_split
-from train import build_model, build_processor, save_checkpoint, train_tokenizer
+from from_scratch import build_model, build_processor, save_checkpoint, train_tokenizer
 
 ROOT = Path(__file__).resolve().parents[2]
 TEST_SPLIT = ROOT / "resources/vqa-test/test.jsonl"
