@@ -1,4 +1,4 @@
-"""What train.py and make_fixtures.py share: the chat format, the data files, the model's parts.
+"""What the training tools and the fixture scripts share: the image size and normalization, the data files, the from-scratch chat format.
 
 Runs on the GPU machine (PyTorch, transformers >= 4.52 with the `model.model.*` LLaVA layout).
 """
@@ -88,7 +88,7 @@ def read_split(folder, split):
                 item = json.loads(line)
                 by_image[str(Path(folder) / item["image"])].append((item["question"], item["answer"], item["family"]))
     if not by_image:
-        raise SystemExit(f"no {split}*.jsonl in {folder}: run tools/demo-model/make_data.sh first")
+        raise SystemExit(f"no {split}*.jsonl in {folder}: run tools/demo-model/train.sh first")
     return dict(by_image)
 
 
