@@ -2,9 +2,9 @@
 // and the in-memory layout `model.visual.`, `model.language_model.`) and the check that a checkpoint holds every
 // tensor the graphs will read, with the right shape and a float dtype.
 
-import { FLOAT_DTYPES, isFloatDtype, type TensorSet } from '../io/safetensors.js';
+import type { TensorSet } from '../io/safetensors.js';
 import type { QwenVLConfig } from './qwen-config.js';
-import { WeightError } from './weights.js';
+import { checkTensors, WeightError } from './weights.js';
 
 const LAYOUTS = [
   { vision: 'visual.', text: 'model.' },
@@ -88,20 +88,6 @@ export function checkQwenTensors(config: QwenVLConfig, tensors: TensorSet): Qwen
   if (!layout)
     throw new WeightError(`no token embedding found: expected "${LAYOUTS.map((l) => `${l.text}embed_tokens.weight`).join('" or "')}"`);
   const names = new QwenWeightNames(layout, config.text.tieWordEmbeddings);
-  const problems: string[] = [];
-  for (const { name, shape } of expectedQwenTensors(config, names)) {
-    const entry = tensors.get(name);
-    if (!entry) problems.push(`missing tensor "${name}"`);
-    else if (!isFloatDtype(entry.dtype))
-      problems.push(`tensor "${name}" in ${entry.file} has dtype ${entry.dtype}, expected one of ${FLOAT_DTYPES.join(', ')}`);
-    else if (entry.shape.join() !== shape.join())
-      problems.push(`tensor "${name}" in ${entry.file} has shape [${entry.shape.join(', ')}], config.json implies [${shape.join(', ')}]`);
-  }
-  if (problems.length) {
-    const more = problems.length > 12 ? `\n  ... and ${problems.length - 12} more` : '';
-    throw new WeightError(
-      `checkpoint does not match config.json (Qwen2.5-VL weight names):\n  ${problems.slice(0, 12).join('\n  ')}${more}`,
-    );
-  }
+  checkTensors(expectedQwenTensors(config, names), (name) => tensors.get(name), 'config.json', 'Qwen2.5-VL weight names');
   return names;
 }

@@ -1,7 +1,7 @@
 // Hugging Face LLaVA weight names, for both layouts transformers has written, and the check that a
 // checkpoint holds every tensor the graphs will read, with the right shape and a float dtype.
 
-import { FLOAT_DTYPES, isFloatDtype, type TensorSet } from '../io/safetensors.js';
+import { FLOAT_DTYPES, isFloatDtype, type SafetensorsDtype, type TensorSet } from '../io/safetensors.js';
 import type { ExactBlocks } from '../onnx/blocks.js';
 import type { LlavaConfig, VisionConfig } from './config.js';
 
@@ -135,21 +135,39 @@ export function expectedTensors(config: LlavaConfig, names: WeightNames): { name
 export function checkCheckpointTensors(config: LlavaConfig, tensors: TensorSet): WeightNames {
   const layout = detectLayout(tensors.names());
   const names = new WeightNames(layout, config.text.tieWordEmbeddings, detectVisionPrefix(tensors.names(), layout));
+  checkTensors(expectedTensors(config, names), (name) => tensors.get(name), 'config.json', `${names.layout} weight names`);
+  return names;
+}
+
+/** What a checkpoint holds under one name: its stored shape and, for safetensors, its dtype and file. */
+export interface FoundTensor {
+  shape: readonly number[];
+  dtype?: SafetensorsDtype;
+  file: string;
+}
+
+/**
+ * Every tensor the graphs will read is there, in a float dtype, with the shape `source` (config.json, a GGUF's
+ * metadata) implies; every problem is reported at once, in a WeightError naming `layout`.
+ */
+export function checkTensors(
+  expected: { name: string; shape: number[] }[],
+  find: (name: string) => FoundTensor | undefined,
+  source: string,
+  layout: string,
+): void {
   const problems: string[] = [];
-  for (const { name, shape } of expectedTensors(config, names)) {
-    const entry = tensors.get(name);
+  for (const { name, shape } of expected) {
+    const entry = find(name);
     if (!entry) problems.push(`missing tensor "${name}"`);
-    else if (!isFloatDtype(entry.dtype))
+    else if (entry.dtype !== undefined && !isFloatDtype(entry.dtype))
       problems.push(`tensor "${name}" in ${entry.file} has dtype ${entry.dtype}, expected one of ${FLOAT_DTYPES.join(', ')}`);
     else if (entry.shape.join() !== shape.join())
-      problems.push(`tensor "${name}" in ${entry.file} has shape [${entry.shape.join(', ')}], config.json implies [${shape.join(', ')}]`);
+      problems.push(`tensor "${name}" in ${entry.file} has shape [${entry.shape.join(', ')}], ${source} implies [${shape.join(', ')}]`);
   }
-  if (problems.length) {
-    const shown = problems.slice(0, 12).join('\n  ');
-    const more = problems.length > 12 ? `\n  ... and ${problems.length - 12} more` : '';
-    throw new WeightError(`checkpoint does not match config.json (${names.layout} weight names):\n  ${shown}${more}`);
-  }
-  return names;
+  if (!problems.length) return;
+  const more = problems.length > 12 ? `\n  ... and ${problems.length - 12} more` : '';
+  throw new WeightError(`checkpoint does not match ${source} (${layout}):\n  ${problems.slice(0, 12).join('\n  ')}${more}`);
 }
 
 /** The CLIP tower's tensors up to the feature layer, the projector's, and NeXT's image_newline. */

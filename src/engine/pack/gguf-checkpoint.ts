@@ -10,7 +10,7 @@ import { toMatMulNBits, type GgmlType } from '../io/ggml-quants.js';
 import { GgufError, GgufMetadata, readGgufHeader, readGgufTensorBytes, readGgufTensorF32, type GgufFile } from '../io/gguf.js';
 import { ConfigError, type LlavaConfig } from '../model/config.js';
 import { ggufSourceOf, ggufTextConfig, ggufVisionConfig, unpermuteRows, type GgufVision } from '../model/gguf.js';
-import { expectedTensors, WeightNames, type WeightSource } from '../model/weights.js';
+import { checkTensors, expectedTensors, WeightError, WeightNames, type FoundTensor, type WeightSource } from '../model/weights.js';
 import { encodeChat } from '../text/chat.js';
 import { ggufTokenizerFiles } from '../text/gguf-tokenizer.js';
 import { TextTokenizer, TokenizerError } from '../text/tokenizer.js';
@@ -46,7 +46,7 @@ export async function readGgufCheckpoint(modelPath: string, mmprojPath?: string)
   try {
     return await readChecked(modelPath, mmprojPath);
   } catch (e) {
-    if (!(e instanceof GgufError || e instanceof ConfigError || e instanceof TokenizerError)) throw e;
+    if (!(e instanceof GgufError || e instanceof ConfigError || e instanceof TokenizerError || e instanceof WeightError)) throw e;
     const named = e.message.includes(modelPath) || (mmprojPath !== undefined && e.message.includes(mmprojPath));
     throw new CheckpointError(named ? e.message : `${modelPath}: ${e.message}`);
   }
@@ -89,7 +89,7 @@ async function readChecked(modelPath: string, mmprojPath?: string): Promise<Chec
 
   const names = new WeightNames('unified', tied);
   const tensors = ggufWeights(config, model, mmproj, swappedFfn(mmproj, vision));
-  checkShapes(config, names, tensors, modelPath, mmprojPath);
+  checkTensors(expectedTensors(config, names), tensors.find, 'its metadata', 'GGUF tensor names');
 
   const chatTemplate = meta.string('tokenizer.chat_template', null);
   const tokenizerJson = JSON.stringify(tokenizer.tokenizerJson);
@@ -160,8 +160,13 @@ function swappedFfn(mmproj: GgufFile | null, vision: GgufVision | null): boolean
   return !!down && !!vision && down.shape[0] === vision.vision.intermediateSize && down.shape[1] === vision.vision.hiddenSize;
 }
 
-/** Weights by Hugging Face name, read from whichever file holds them. */
-function ggufWeights(config: LlavaConfig, model: GgufFile, mmproj: GgufFile | null, swapFfn: boolean): WeightSource {
+/** Weights by Hugging Face name, read from whichever file holds them; `find` says where one is, for the checks. */
+function ggufWeights(
+  config: LlavaConfig,
+  model: GgufFile,
+  mmproj: GgufFile | null,
+  swapFfn: boolean,
+): WeightSource & { find(name: string): FoundTensor | undefined } {
   const locate = (name: string) => {
     const source = ggufSourceOf(name, config.text, swapFfn);
     const file = source?.file === 'mmproj' ? mmproj : model;
@@ -169,6 +174,10 @@ function ggufWeights(config: LlavaConfig, model: GgufFile, mmproj: GgufFile | nu
     return tensor && source ? { file: file!, tensor, unpermuteHeads: source.unpermuteHeads } : null;
   };
   return {
+    find: (name) => {
+      const found = locate(name);
+      return found ? { shape: found.tensor.shape, file: basename(found.file.path) } : undefined;
+    },
     dims: (name) => {
       const found = locate(name);
       if (!found) throw new CheckpointError(`tensor "${name}" has no counterpart in the GGUF`);
@@ -196,27 +205,6 @@ function ggufWeights(config: LlavaConfig, model: GgufFile, mmproj: GgufFile | nu
       };
     },
   };
-}
-
-/** Every tensor the graphs will read is there with the shape the metadata implies; all problems reported at once. */
-function checkShapes(config: LlavaConfig, names: WeightNames, tensors: WeightSource, modelPath: string, mmprojPath?: string): void {
-  const problems: string[] = [];
-  for (const { name, shape } of expectedTensors(config, names)) {
-    let dims: number[];
-    try {
-      dims = tensors.dims(name);
-    } catch {
-      problems.push(`missing the tensor for "${name}"`);
-      continue;
-    }
-    // ggml stores 1-row projector biases and CLIP's class embedding flat; compare element order, not rank.
-    if (dims.join() !== shape.join())
-      problems.push(`the tensor for "${name}" has shape [${dims.join(', ')}], expected [${shape.join(', ')}]`);
-  }
-  if (problems.length) {
-    const files = mmprojPath ? `${modelPath} + ${mmprojPath}` : modelPath;
-    throw new CheckpointError(`${files} do not match their metadata:\n  ${problems.slice(0, 12).join('\n  ')}`);
-  }
 }
 
 /**

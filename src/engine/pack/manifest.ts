@@ -7,6 +7,7 @@ import { z } from 'zod';
 import type { LlavaConfig } from '../model/config.js';
 import { describeIssues } from '../../shared/result.js';
 import { QwenConfigSchema, QwenImageSchema } from './qwen-manifest.js';
+import { TextConfigSchema } from './text-config-schema.js';
 
 export const MANIFEST_FILE = 'manifest.json';
 export const TOKENIZER_FILE = 'tokenizer.json';
@@ -38,20 +39,7 @@ export type ImageParams = z.infer<typeof ImageParams>;
 
 /** LlavaConfig (src/engine/model/config.ts) as stored: the architecture the graphs were built for. */
 export const LlavaConfigSchema = z.object({
-  text: z.object({
-    hiddenSize: count,
-    numLayers: count,
-    numHeads: count,
-    numKvHeads: count,
-    headDim: count,
-    intermediateSize: count,
-    rmsNormEps: z.number().positive(),
-    ropeTheta: z.number().positive(),
-    vocabSize: count,
-    maxPositionEmbeddings: count,
-    tieWordEmbeddings: z.boolean(),
-    slidingWindow: count.optional(),
-  }),
+  text: TextConfigSchema.extend({ slidingWindow: count.optional() }),
   vision: z
     .object({
       hiddenSize: count,

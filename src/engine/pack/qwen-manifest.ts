@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import type { QwenImageParams } from '../image/qwen.js';
 import type { QwenVLConfig } from '../model/qwen-config.js';
+import { TextConfigSchema } from './text-config-schema.js';
 
 const count = z.number().int().positive();
 const tokenId = z.number().int().nonnegative();
@@ -11,21 +12,7 @@ const triple = z.tuple([z.number(), z.number(), z.number()]);
 
 export const QwenConfigSchema = z.object({
   family: z.literal('qwen2_5_vl'),
-  text: z.object({
-    hiddenSize: count,
-    numLayers: count,
-    numHeads: count,
-    numKvHeads: count,
-    headDim: count,
-    intermediateSize: count,
-    rmsNormEps: z.number().positive(),
-    ropeTheta: z.number().positive(),
-    vocabSize: count,
-    maxPositionEmbeddings: count,
-    tieWordEmbeddings: z.boolean(),
-    mropeSection: z.tuple([count, count, count]),
-    qkvBias: z.literal(true),
-  }),
+  text: TextConfigSchema.extend({ mropeSection: z.tuple([count, count, count]), qkvBias: z.literal(true) }),
   vision: z.object({
     depth: count,
     hiddenSize: count,
