@@ -10,7 +10,7 @@ import { modelStoreDir } from '../../src/main/paths.js';
 import { visualTokensAt, type Trace } from '../../src/shared/trace.js';
 import { startWebHost, type WebHost } from '../../src/web/server.js';
 import { makeSyntheticCheckpoint } from '../../src/engine/checkpoint/synthetic.js';
-import { BUILT, launchChromium, requireBuild } from './harness.js';
+import { BUILT, launchChromium, requireBuild, screenshots } from './harness.js';
 
 /**
  * The app's features end to end: the built UI in Chromium through the web bridge, the real engine
@@ -216,6 +216,33 @@ describe('the app through the web bridge', () => {
     await row.getByRole('button', { name: /Remove .*…/ }).click();
     await row.getByRole('button', { name: /^Remove hf-gqa$/ }).click();
     await expect.poll(() => page.getByRole('button', { name: 'Use' }).count(), { timeout: 30_000 }).toBe(1);
+  });
+
+  it('imports a GGUF file as a text-only model: its chat takes no image and answers text', async () => {
+    const gguf = join(import.meta.dirname, '../fixtures/gguf/tiny-llama-f32.gguf');
+    await page.getByRole('button', { name: 'Models', exact: true }).click();
+    await page.getByLabel('Checkpoint folder or GGUF file', { exact: true }).fill(gguf);
+    await page.getByRole('button', { name: 'Import', exact: true }).click();
+    await page.getByRole('button', { name: /^Import as fp32/ }).click(); // an F32 file: its own precision first
+    const row = page.getByRole('listitem', { name: 'tiny-llama-f32' });
+    await row.waitFor({ timeout: 60_000 });
+    expect(await row.textContent()).toContain('text only, no images');
+    expect(await row.getByText('vision', { exact: true }).count()).toBe(0);
+    await screenshots(page, 'models-gguf');
+    await row.getByRole('button', { name: 'Use' }).click();
+    await page.getByRole('button', { name: 'Chat', exact: true }).click();
+    await page.getByRole('button', { name: 'New chat' }).click();
+    const attach = page.getByRole('button', { name: 'No images: text-only model' });
+    await attach.waitFor();
+    expect(await attach.isDisabled()).toBe(true);
+    await page.getByLabel('Question').fill('What is the capital of France?');
+    await page.getByLabel('Question').press('Enter');
+    await expect.poll(() => page.getByTestId('answer-text').count(), { timeout: 30_000 }).toBeGreaterThan(0);
+    await screenshots(page, 'text-only');
+    await page.getByRole('button', { name: 'Models', exact: true }).click();
+    await row.getByRole('button', { name: /Remove .*…/ }).click();
+    await row.getByRole('button', { name: /^Remove tiny-llama-f32$/ }).click();
+    await row.waitFor({ state: 'detached' });
   });
 
   it('downloading by repo id says clearly that this machine is offline', async () => {

@@ -160,7 +160,13 @@ export function Composer({
         onKeyDown={onKeyDown}
         onPaste={onPaste}
         maxLength={20_000}
-        placeholder={dragDepth > 0 ? 'Drop the image to attach it' : 'Ask a question, or drop or paste an image to ask about it…'}
+        placeholder={
+          dragDepth > 0 && !noImageReason
+            ? 'Drop the image to attach it'
+            : noImageReason
+              ? 'Ask a question…'
+              : 'Ask a question, or drop or paste an image to ask about it…'
+        }
         className="resize-none bg-transparent px-2 py-1 outline-none"
       />
       {note && (

@@ -127,7 +127,13 @@ export function ModelsFeature({ models: shellModels, modelsError }: ViewProps) {
         </p>
       )}
       <ModelsView
-        models={models.map((m) => ({ id: m.id, name: m.name, detail: m.path, facts: m.details, capabilities: ['vision', 'TransPrune'] }))}
+        models={models.map((m) => ({
+          id: m.id,
+          name: m.name,
+          detail: m.path,
+          facts: m.details,
+          capabilities: m.details?.visualTokens === 0 ? ['text only'] : ['vision', 'TransPrune'],
+        }))}
         activeId={activeId}
         onUse={(id) =>
           void attempt(async () => {

@@ -207,7 +207,7 @@ function ModelFacts({ facts }: { facts: ModelDetails }) {
         <span data-testid="parameters" title={`${facts.parameters.toLocaleString('en-US')} parameters`}>
           {formatParameters(facts.parameters)} parameters
         </span>
-        {` · ${facts.dtype} · ${facts.visualTokens} visual tokens · ${formatBytes(facts.sizeBytes)} on disk`}
+        {` · ${facts.dtype} · ${facts.visualTokens ? `${facts.visualTokens} visual tokens` : 'text only, no images'} · ${formatBytes(facts.sizeBytes)} on disk`}
       </p>
     </div>
   );
