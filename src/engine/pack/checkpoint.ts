@@ -227,11 +227,18 @@ const PROBE_CONVERSATION: ChatTurn[] = [
  * one that loops for ever would hang the engine at ask time. Both are run here on test texts, each
  * under a short budget, so such a checkpoint is refused before anything is built.
  */
-function exerciseTextSide(dir: string, tokenizer: TextTokenizer, chatTemplate: string | null, imageTokenId: number): void {
+export function exerciseTextSide(
+  dir: string,
+  tokenizer: TextTokenizer,
+  chatTemplate: string | null,
+  imageTokenId: number,
+  { content = 'parts', withImage = true }: { content?: ChatContent; withImage?: boolean } = {},
+): void {
   const budgetMs = IMPORT_TEXT_BUDGET_MS;
+  const turns = withImage ? PROBE_CONVERSATION : PROBE_CONVERSATION.map(({ role, text }) => ({ role, text }));
   try {
     for (const text of PROBE_TEXTS) tokenizer.decode(tokenizer.encode(text, { budgetMs }), { budgetMs });
-    encodeChat(tokenizer, PROBE_CONVERSATION, { template: chatTemplate ?? undefined, imageTokenId, budgetMs });
+    encodeChat(tokenizer, turns, { template: chatTemplate ?? undefined, content, imageTokenId, budgetMs });
   } catch (e) {
     if (e instanceof TimeBudgetError) throw new CheckpointError(`${dir}: refused at import: ${e.message}`);
     throw new CheckpointError(`${dir}: the tokenizer or chat template fails on a test conversation: ${(e as Error).message}`);
