@@ -74,7 +74,9 @@ export function createAppCore({ spawn, restartBackoffMs, userData, chooseSavePat
     remove: async (id) => void (await engine.call('models.remove', { id })),
     list: () => engine.call('models.list', {}),
   };
-  const features = createFeatures({ storage: openStorage(userData), answerer, models, chooseSavePath, samplesDir });
+  // HF_ENDPOINT: huggingface_hub's variable for a mirror (or a stand-in hub in the end-to-end tests).
+  const hfEndpoint = process.env.HF_ENDPOINT?.replace(/\/+$/, '') || undefined;
+  const features = createFeatures({ storage: openStorage(userData), answerer, models, chooseSavePath, samplesDir, hfEndpoint });
   const localServer = new LocalServer({ engine, handlers: features.handlers });
   const handlers: AppHandlers = { ...engineCallHandlers(engine), ...features.handlers, ...localServer.handlers };
 

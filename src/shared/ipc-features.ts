@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { AnswerStats, AnswerStatus, Conversation, ConversationSummary, Id, ImageId, StoredImage } from './conversation.js';
 import { call } from './call.js';
 import { ImportPlan, WeightDtype } from './dtypes.js';
+import { CatalogueItem } from './catalogue.js';
 import { Progress } from './progress.js';
 import { ProviderRequest } from './providers.js';
 import { MethodSpec } from './pruning.js';
@@ -107,11 +108,19 @@ export const featureCalls = {
   'chat.stop': call(z.object({ conversationId: Id }), z.object({ stopped: z.boolean() })),
 
   /**
-   * One question, two methods; the answers stream as `compare.answer` events and are kept in the
+   * One question, two methods (and, with `models`, two models: each side answered in turn; absent, the
+   * conversation's model for both); the answers stream as `compare.answer` events and are kept in the
    * conversation (`conversationId`, or a new one) as a comparison message.
    */
   'compare.run': call(
-    z.object({ text: z.string().min(1).max(20_000), image: ImageId, left: z.string(), right: z.string(), conversationId: Id.optional() }),
+    z.object({
+      text: z.string().min(1).max(20_000),
+      image: ImageId,
+      left: z.string(),
+      right: z.string(),
+      models: z.object({ left: z.string().optional(), right: z.string().optional() }).optional(),
+      conversationId: Id.optional(),
+    }),
     z.object({ runId: Id, conversationId: Id, messageId: Id }),
   ),
   'compare.stop': call(z.object({ runId: Id }), z.object({ stopped: z.boolean() })),
@@ -130,8 +139,21 @@ export const featureCalls = {
   'models.plan': call(z.object({ path: z.string().min(1).max(4096) }), ImportPlan),
   /** `dtype`: the precision to import at (the engine's default, fp32, when absent). */
   'models.import': call(z.object({ path: z.string().min(1).max(4096), dtype: WeightDtype.optional() }), ModelSummary),
-  /** Downloads a Hugging Face repository's checkpoint files, then imports them; same progress and cancel. */
-  'models.download': call(z.object({ repoId: z.string().regex(/^[A-Za-z0-9][\w.-]*\/[\w.-]+$/) }), ModelSummary),
+  /** The curated catalogue, each entry with its download size (the hub's listing, else estimated) and footprint here. */
+  'models.catalogue': call(None, z.array(CatalogueItem)),
+  /**
+   * Downloads a Hugging Face repository's checkpoint files (or the named `files`), checked against the hub's
+   * hashes and resumable, then imports them at `dtype` (the one recommended for this machine when absent);
+   * same progress and cancel as an import.
+   */
+  'models.download': call(
+    z.object({
+      repoId: z.string().regex(/^[A-Za-z0-9][\w.-]*\/[\w.-]+$/),
+      files: z.array(z.string().regex(/^[\w.-]+$/)).optional(),
+      dtype: WeightDtype.optional(),
+    }),
+    ModelSummary,
+  ),
   'models.cancelImport': call(None, z.object({ cancelled: z.boolean() })),
   'models.remove': call(z.object({ id: z.string().min(1) }), None),
   /** Re-hashes an installed pack's weight files against its manifest; progress as `models.verifyProgress`. */

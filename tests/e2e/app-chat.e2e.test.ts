@@ -73,8 +73,8 @@ async function dropImage(): Promise<void> {
 }
 
 async function ask(question: string): Promise<void> {
-  await page.getByLabel('Question').fill(question);
-  await page.getByLabel('Question').press('Enter');
+  await page.getByLabel('Question', { exact: true }).fill(question);
+  await page.getByLabel('Question', { exact: true }).press('Enter');
 }
 
 async function setMaxTokens(count: number): Promise<void> {
@@ -175,6 +175,44 @@ describe('the app through the web bridge', () => {
     );
     expect(await page.getByLabel('Answer statistics').count()).toBe(2);
     await page.getByRole('tab', { name: 'Chat' }).click();
+  });
+
+  it('compare two models: each pane picks its model, and the answers name the model that gave them', async () => {
+    const other = await makeSyntheticCheckpoint(join(userData, 'hf-second'), { preset: 'tiny-gqa', layers: 4, imageSize: 56 });
+    await page.getByRole('button', { name: 'Models', exact: true }).click();
+    await page.getByLabel('Checkpoint folder or GGUF file', { exact: true }).fill(other.dir);
+    await page.getByRole('button', { name: 'Import', exact: true }).click();
+    await page.getByRole('button', { name: /^Import as / }).click();
+    await page.getByRole('listitem', { name: 'hf-second' }).waitFor({ timeout: 60_000 });
+    await page.getByRole('button', { name: 'Chat', exact: true }).click();
+    await page.getByRole('tab', { name: 'Compare' }).click();
+    await page.getByLabel('Right pane model').selectOption({ label: 'hf-second' });
+    await dropImage();
+    await ask('What colour is the square?');
+    await expect.poll(() => page.getByRole('region', { name: 'Speed and compute' }).count(), { timeout: 90_000 }).toBe(1);
+    expect(await page.getByRole('region', { name: 'Speed and compute' }).textContent()).toContain(
+      'hf-second · TransPrune High against hf-tiny · No pruning',
+    );
+    const [left, right] = ['Left', 'Right'].map((side) => page.getByRole('region', { name: `${side} answer` }));
+    expect(await right.getByLabel('Right pane model').inputValue()).not.toBe(await left.getByLabel('Left pane model').inputValue());
+    // Each pane's trace is its own model's: 8 layers on the left, 4 on the right (the slider runs 0 to layers - 1).
+    for (const [pane, layers] of [
+      [left, 8],
+      [right, 4],
+    ] as const) {
+      await pane.getByRole('button', { name: 'Inspect pruning' }).click();
+      const dialog = page.getByRole('dialog');
+      expect(await dialog.getByRole('slider', { name: 'Layer' }).getAttribute('max')).toBe(String(layers - 1));
+      await dialog.getByRole('button', { name: 'Close inspector' }).click();
+    }
+    await screenshots(page, 'compare-models');
+    await page.getByRole('tab', { name: 'Chat' }).click();
+    await page.getByRole('button', { name: 'Models', exact: true }).click();
+    const row = page.getByRole('listitem', { name: 'hf-second' });
+    await row.getByRole('button', { name: /Remove .*…/ }).click();
+    await row.getByRole('button', { name: /^Remove hf-second$/ }).click();
+    await row.waitFor({ state: 'detached' });
+    await page.getByRole('button', { name: 'Chat', exact: true }).click();
   });
 
   it('an engine crash mid-answer keeps the text so far, marked interrupted', async () => {

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeSyntheticCheckpoint } from '../../src/engine/checkpoint/synthetic.js';
 import { parameterCount, parseLlavaConfig, type LlavaConfig } from '../../src/engine/model/config.js';
-import { packFootprints, recommendedDtype } from '../../src/engine/pack/footprint.js';
+import { packFootprints } from '../../src/engine/pack/footprint.js';
 import { importCheckpoint } from '../../src/engine/pack/import.js';
-import { WEIGHT_DTYPES } from '../../src/shared/dtypes.js';
+import { recommendedDtype, WEIGHT_DTYPES } from '../../src/shared/dtypes.js';
 
 /** An import's footprint, told before anything is written: against the packs the importer really writes. */
 

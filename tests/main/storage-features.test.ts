@@ -1,6 +1,4 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +20,7 @@ import { findPack, listPacks, removePack } from '../../src/engine/pack/store.js'
 import { verifyPack } from '../../src/engine/pack/verify.js';
 import { makeSyntheticCheckpoint } from '../../src/engine/checkpoint/synthetic.js';
 import { makeTrace } from '../renderer/features/traceFixture.js';
+import { startStandInHub } from '../helpers/stand-in-hub.js';
 
 const readFileSyncText = (path: string) => readFileSync(path, 'utf8');
 
@@ -340,6 +339,45 @@ describe('compare service', () => {
     expect(fresh.conversationId).not.toBe(c.id);
   });
 
+  it('compares two models: each side asks its own model, in turn, and the comparison keeps which model answered', async () => {
+    /** Answers with a trace that names the model it was asked for, as the engine's does. */
+    class PerModelAnswerer extends ScriptedAnswerer {
+      override async answer(request: AskRequest, listener: AnswerListener, signal: AbortSignal) {
+        const result = await super.answer(request, listener, signal, [`from-${request.model}`]);
+        return { ...result, trace: { ...result.trace, model: { ...result.trace.model, id: request.model! } } };
+      }
+    }
+    const answerer = new PerModelAnswerer([]);
+    const { h, events, until } = setup(answerer);
+    const c = await h['conversations.create']({});
+    const started = await h['compare.run']({
+      text: 'Q',
+      image,
+      left: 'none',
+      right: 'transprune-high',
+      models: { left: 'model-a', right: 'model-b' },
+      conversationId: c.id,
+    });
+    await until(() => events.filter((e) => e.status === 'done').length === 2);
+    expect(answerer.requests.map((r) => [r.model, r.method.llm.kind])).toEqual([
+      ['model-a', 'none'],
+      ['model-b', 'transprune'],
+    ]);
+    // The right model's loading progress goes to its own pane: the left, done first, stays done.
+    const leftEvents = (events as CompareAnswerEvent[]).filter((e) => e.side === 'left');
+    expect(leftEvents.at(-1)?.status).toBe('done');
+    expect(leftEvents.filter((e) => e.status === 'done')).toHaveLength(1);
+    const comparison = (await storage.conversations.get(c.id)).messages.find((m) => m.id === started.messageId);
+    if (comparison?.role !== 'comparison') throw new Error('no comparison kept');
+    expect([comparison.left, comparison.right].map((a) => [a.modelId, a.text])).toEqual([
+      ['model-a', 'from-model-a'],
+      ['model-b', 'from-model-b'],
+    ]);
+    const md = readFileSyncText((await h['export.conversation']({ id: c.id, format: 'markdown' })).path!);
+    expect(md).toContain('**You, comparing two models:**');
+    expect(md).toContain('**Right** (transprune-high, model model-b):\n\nfrom-model-b');
+  });
+
   it('streams both sides at once; the shorter answer is done while the other still streams', async () => {
     const words = Array.from({ length: 40 }, (_, i) => `w${i}`);
     const answerer = new ScriptedAnswerer(words);
@@ -495,30 +533,16 @@ describe('model management', () => {
   });
 });
 
-/** A local stand-in for huggingface.co's two endpoints: the repo listing and file downloads. */
-async function fakeHub(repoId: string, folder: string): Promise<{ url: string; close(): Promise<void> }> {
-  const files = [...readdirSync(folder), 'README.md'];
-  const server = createServer((req, res) => {
-    const url = req.url ?? '';
-    if (url === `/api/models/${repoId}`)
-      return void res.end(JSON.stringify({ id: repoId, siblings: files.map((rfilename) => ({ rfilename })) }));
-    const prefix = `/${repoId}/resolve/main/`;
-    const name = url.startsWith(prefix) ? url.slice(prefix.length) : '';
-    if (!name || !files.includes(name) || name === 'README.md') return void res.writeHead(404).end();
-    const body = readFileSync(join(folder, name));
-    res.writeHead(200, { 'content-length': body.length }).end(body);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
-  };
+/** The stand-in hub serving a checkpoint folder as one repo. */
+function hubServing(repoId: string, folder: string) {
+  const files = readdirSync(folder, { withFileTypes: true }).filter((f) => f.isFile());
+  return startStandInHub({ [repoId]: Object.fromEntries(files.map((f) => [f.name, readFileSync(join(folder, f.name))])) });
 }
 
 describe('download by repo id', () => {
   it('downloads the checkpoint files with progress, then imports them', async () => {
     const checkpoint = await makeSyntheticCheckpoint(join(dir, 'hf'), { preset: 'tiny' });
-    const hub = await fakeHub('org/tiny', checkpoint.dir);
+    const hub = await hubServing('org/tiny', checkpoint.dir);
     try {
       const { h, features } = setup(new ScriptedAnswerer(['x']), hub.url);
       const messages: string[] = [];
@@ -538,7 +562,7 @@ describe('download by repo id', () => {
   });
 
   it('says offline when the hub cannot be reached', async () => {
-    const closed = await fakeHub('org/tiny', dir);
+    const closed = await hubServing('org/tiny', dir);
     await closed.close(); // nothing listens there any more
     const { h } = setup(new ScriptedAnswerer(['x']), closed.url);
     await expect(h['models.download']({ repoId: 'org/tiny' })).rejects.toThrow(/Cannot reach 127\.0\.0\.1:\d+: you seem to be offline/);

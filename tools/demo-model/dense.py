@@ -76,11 +76,17 @@ def near_object(o, scale):
     return (np.hypot(_px - o["x"], _py - o["y"]) <= scale * SIZES[o["size"]]).reshape(-1)
 
 
-def object_patches(objects, scale=1.2):
-    """Ascending grid indices of the patches near any of the objects."""
+def object_patches(objects, scale=1.2, per_object=None, rng=None):
+    """Ascending grid indices of the patches near any of the objects; with per_object, at most that many of
+    each object's own patches (centres within its circumradius), chosen by rng."""
     near = np.zeros(GRID * GRID, dtype=bool)
     for o in objects:
-        near |= near_object(o, scale)
+        mask = near_object(o, scale)
+        if per_object:
+            own = np.flatnonzero(near_object(o, 1.0)) if near_object(o, 1.0).any() else np.flatnonzero(mask)
+            mask = np.zeros_like(mask)
+            mask[rng.sample(list(own), min(per_object, len(own)))] = True
+        near |= mask
     return np.flatnonzero(near)
 
 

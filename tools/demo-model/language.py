@@ -109,7 +109,7 @@ class Batches:
         ids, labels = self.chat.encode(turns, system=not sparse)
         kept = None
         if sparse:
-            objects = set(object_patches(self.scenes[path]).tolist())
+            objects = set(object_patches(self.scenes[path], per_object=self.args.object_patches, rng=rng).tolist())
             kept = [i for i in range(NUM_VISUAL) if i in objects or rng.random() < self.args.background_keep]
         x = self.features(self.store, index)
         return expand(ids, labels, kept), x if kept is None else x[kept]
@@ -122,7 +122,7 @@ class Batches:
 
     def train_batch(self, sparse, model):
         samples = []
-        for index in self.rng.sample(range(len(self.paths)), self.args.batch):
+        for index in self.rng.sample(range(len(self.paths)), self.args.batch if sparse else self.args.full_batch):
             qa = [(q, a) for q, a, _ in self.qa[self.paths[index]]]
             turns = self.rng.sample(qa, len(qa) if sparse or self.rng.random() < 0.5 else self.rng.randint(1, len(qa)))
             samples.append(self.sample(index, turns, sparse, self.rng))

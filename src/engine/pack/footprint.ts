@@ -1,5 +1,15 @@
 import { totalmem } from 'node:os';
-import { WEIGHT_DTYPES, type DtypeFootprint, type ImportPlan, type WeightDtype } from '../../shared/dtypes.js';
+import {
+  footprintsByParameters,
+  recommendedDtype,
+  CONTEXT_TOKENS,
+  kvCacheBytes,
+  RUNTIME_BYTES,
+  WEIGHT_DTYPES,
+  type DtypeFootprint,
+  type ImportPlan,
+  type WeightDtype,
+} from '../../shared/dtypes.js';
 import { parameterCount, type LlavaConfig, type VisionConfig } from '../model/config.js';
 import { isQwenCheckpoint, readCheckpoint } from './checkpoint.js';
 import { qwenParameterCount, type QwenVLConfig } from '../model/qwen-config.js';
@@ -13,11 +23,6 @@ import { QUANT_BLOCK } from '../onnx/blocks.js';
  * type), and the memory to answer with it (ONNX Runtime keeps float weights as float32 after folding the
  * fp16 casts, quantized ones packed; plus the KV cache of a long conversation and the runtime's own).
  */
-
-/** Tokens the KV cache is sized for: a LLaVA-1.5 image and a conversation; LLaVA-NeXT's views take up to ~2900. */
-const CONTEXT_TOKENS = { single: 2048, anyres: 4096 };
-/** ONNX Runtime, the sessions' activations and Node itself, measured loosely on the tiny and 7B packs. */
-const RUNTIME_BYTES = 512 * 1024 ** 2;
 
 /** Reads the checkpoint folder (validated as an import would, nothing written) and plans its import on this machine. */
 export async function planImport(path: string, machineMemoryBytes = totalmem()): Promise<ImportPlan> {
@@ -40,18 +45,8 @@ export async function planImport(path: string, machineMemoryBytes = totalmem()):
 function planByParameters(path: string, config: QwenVLConfig, machineMemoryBytes: number): ImportPlan {
   const parameters = qwenParameterCount(config);
   const { text } = config;
-  const kvCache = 2 * text.numLayers * text.numKvHeads * text.headDim * CONTEXT_TOKENS.anyres * 4;
-  const perParameter: Record<WeightDtype, { disk: number; memory: number }> = {
-    int4: { disk: 0.57, memory: 0.57 },
-    int8: { disk: 1.08, memory: 1.08 },
-    fp16: { disk: 2, memory: 4 },
-    fp32: { disk: 4, memory: 4 },
-  };
-  const footprints = WEIGHT_DTYPES.map((dtype) => ({
-    dtype,
-    diskBytes: parameters * perParameter[dtype].disk,
-    memoryBytes: parameters * perParameter[dtype].memory + kvCache + RUNTIME_BYTES,
-  }));
+  const kvCache = kvCacheBytes(text.numLayers, text.numKvHeads * text.headDim, CONTEXT_TOKENS.anyres);
+  const footprints = footprintsByParameters(parameters, kvCache + RUNTIME_BYTES);
   const architecture = `Qwen2.5-VL: Qwen2.5 ViT (${config.vision.depth} blocks) + Qwen2 (${text.numLayers} layers, hidden ${text.hiddenSize})`;
   return {
     path,
@@ -73,22 +68,10 @@ export function packFootprints(config: LlavaConfig): DtypeFootprint[] {
   return WEIGHT_DTYPES.map((dtype) => ({ dtype, diskBytes: weightBytes(config, dtype, 'disk'), memoryBytes: memoryBytes(config, dtype) }));
 }
 
-/**
- * The precision to offer first on a machine with `machineMemory` bytes: fp32 for a small model, else int8
- * (close to fp32 in quality, faster on a CPU), else int4, the first whose memory fits in half the machine's
- * (the rest is the system's and the app's). fp16 is never the default: ONNX Runtime on a CPU expands it to
- * float32, so it costs fp32's memory. A model too large even at int4 still gets int4.
- */
-export function recommendedDtype(footprints: DtypeFootprint[], parameters: number, machineMemory: number): WeightDtype {
-  const order: WeightDtype[] = parameters < 1e9 ? ['fp32', 'int8', 'int4'] : ['int8', 'int4'];
-  const fits = (dtype: WeightDtype) => footprints.find((f) => f.dtype === dtype)!.memoryBytes <= machineMemory / 2;
-  return order.find(fits) ?? 'int4';
-}
-
 function memoryBytes(config: LlavaConfig, dtype: WeightDtype): number {
   const { text } = config;
   const context = config.anyres ? CONTEXT_TOKENS.anyres : CONTEXT_TOKENS.single;
-  const kvCache = 2 * text.numLayers * text.numKvHeads * text.headDim * context * 4;
+  const kvCache = kvCacheBytes(text.numLayers, text.numKvHeads * text.headDim, context);
   return weightBytes(config, dtype, 'memory') + kvCache + RUNTIME_BYTES;
 }
 

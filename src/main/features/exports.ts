@@ -6,12 +6,16 @@ export function conversationToMarkdown(conversation: Conversation, imageSrc: (id
   const lines = [`# ${conversation.title}`, ''];
   for (const message of conversation.messages) {
     if (message.role === 'user' || message.role === 'comparison') {
-      lines.push(message.role === 'user' ? '**You:**' : '**You, comparing two methods:**', '');
+      const twoModels = message.role === 'comparison' && message.left.modelId !== message.right.modelId;
+      lines.push(message.role === 'user' ? '**You:**' : `**You, comparing two ${twoModels ? 'models' : 'methods'}:**`, '');
       for (const id of message.images) lines.push(`![image](${imageSrc(id)})`, '');
       if (message.text) lines.push(message.text, '');
       if (message.role === 'comparison')
-        for (const side of ['left', 'right'] as const)
-          lines.push(...answerLines(`**${side === 'left' ? 'Left' : 'Right'}** (${message[side].method}):`, message[side]));
+        for (const side of ['left', 'right'] as const) {
+          const { method, modelId } = message[side];
+          const label = twoModels ? `${method}, model ${modelId ?? 'unknown'}` : method;
+          lines.push(...answerLines(`**${side === 'left' ? 'Left' : 'Right'}** (${label}):`, message[side]));
+        }
       continue;
     }
     const version = currentVersion(message);

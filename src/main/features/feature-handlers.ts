@@ -126,7 +126,8 @@ export function createFeatures({ storage, answerer, models, chooseSavePath, hfEn
     'chat.edit': ({ conversationId, messageId, text }) => chat.edit(conversationId, messageId, text),
     'chat.stop': async ({ conversationId }) => ({ stopped: chat.stop(conversationId) }),
 
-    'compare.run': ({ text, image, left, right, conversationId }) => compare.run(text, image, { left, right }, conversationId),
+    'compare.run': ({ text, image, left, right, models, conversationId }) =>
+      compare.run(text, image, { left, right }, conversationId, models),
     'compare.stop': async ({ runId }) => ({ stopped: compare.stop(runId) }),
 
     'traces.get': ({ traceId }) => traces.get(traceId),
@@ -146,7 +147,8 @@ export function createFeatures({ storage, answerer, models, chooseSavePath, hfEn
     },
     'models.plan': ({ path }) => models.plan(expandHome(path)),
     'models.import': ({ path, dtype }) => announced(keepingModelInUse(() => imports.import(expandHome(path), dtype))),
-    'models.download': ({ repoId }) => announced(keepingModelInUse(() => imports.download(repoId))),
+    'models.catalogue': () => imports.catalogue(),
+    'models.download': (request) => announced(keepingModelInUse(() => imports.download(request))),
     'models.cancelImport': async () => ({ cancelled: imports.cancel() }),
     'samples.list': async () => (samplesDir ? loadSamples(samplesDir, images, imageWithThumbnail) : []),
     'models.verify': ({ id }) => models.verify(id, (progress) => emit('models.verifyProgress', { id, progress })),

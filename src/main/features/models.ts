@@ -1,11 +1,22 @@
-import { homedir } from 'node:os';
+import { homedir, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { CATALOGUE, catalogueItem, type CatalogueItem } from '../../shared/catalogue.js';
 import type { ImportPlan, WeightDtype } from '../../shared/dtypes.js';
 import type { ModelSummary } from '../../shared/ipc.js';
 import type { PackVerification } from '../../shared/ipc-features.js';
 import type { Progress } from '../../shared/progress.js';
 import { CodedError } from '../../shared/result.js';
-import { downloadCheckpoint, HF_ENDPOINT } from './download.js';
+import { chooseFiles, downloadCheckpoint, HF_ENDPOINT, listRepo } from './download.js';
+
+/** What to download: a repo's checkpoint files (or the named ones), imported at `dtype` (this machine's recommendation when absent). */
+export interface DownloadRequest {
+  repoId: string;
+  files?: string[];
+  dtype?: WeightDtype;
+}
+
+/** How long the catalogue waits for the hub's listings before it shows estimates instead. */
+const LISTING_TIMEOUT_MS = 5000;
 
 /** What model management needs of the engine: import a checkpoint folder into the store, verify or remove a pack. */
 export interface ModelInstaller {
@@ -35,17 +46,43 @@ export class ModelImports {
     private readonly emit: (progress: Progress) => void,
     private readonly downloadsDir: string,
     private readonly endpoint = HF_ENDPOINT,
+    private readonly machineMemoryBytes = totalmem(),
   ) {}
 
   import(path: string, dtype?: WeightDtype): Promise<ModelSummary> {
     return this.exclusive((signal) => this.installer.import(path, dtype, this.emit, signal));
   }
 
-  download(repoId: string): Promise<ModelSummary> {
+  /** Downloads (checked and resumable), then imports at the requested precision or the one the import plan recommends. */
+  download({ repoId, files, dtype }: DownloadRequest): Promise<ModelSummary> {
     return this.exclusive(async (signal) => {
-      const dir = await downloadCheckpoint(repoId, join(this.downloadsDir, repoId.replace('/', '--')), this.emit, signal, this.endpoint);
-      return this.installer.import(dir, undefined, this.emit, signal);
+      const dir = await downloadCheckpoint(
+        repoId,
+        join(this.downloadsDir, repoId.replace('/', '--')),
+        this.emit,
+        signal,
+        this.endpoint,
+        files,
+      );
+      return this.installer.import(dir, dtype ?? (await this.installer.plan(dir)).recommended, this.emit, signal);
     });
+  }
+
+  /** The catalogue with the hub's listed download sizes where it answers in time, estimates where not. */
+  async catalogue(): Promise<CatalogueItem[]> {
+    const signal = AbortSignal.timeout(LISTING_TIMEOUT_MS);
+    return Promise.all(
+      CATALOGUE.map(async (entry) => {
+        const listed = await listRepo(entry.repoId, this.endpoint, signal).then(
+          (files) => {
+            const chosen = chooseFiles(entry.repoId, files, entry.files);
+            return { bytes: chosen.reduce((sum, f) => sum + (f.size ?? 0), 0), files: chosen.length };
+          },
+          () => undefined,
+        );
+        return catalogueItem(entry, this.machineMemoryBytes, listed);
+      }),
+    );
   }
 
   private async exclusive(work: (signal: AbortSignal) => Promise<ModelSummary>): Promise<ModelSummary> {

@@ -38,7 +38,9 @@ export async function streamAnswer(job: StreamJob): Promise<void> {
     lastEmit = now;
     job.emit({ text, status: 'streaming', ...(progress && { progress }) });
   };
+  let settled = false; // late text or progress (another request's) must not reopen a finished answer
   const onText = (delta: string) => {
+    if (settled) return;
     text += delta;
     const now = Date.now();
     if (now - lastEmit >= EMIT_EVERY_MS) emitStreaming(now);
@@ -49,6 +51,7 @@ export async function streamAnswer(job: StreamJob): Promise<void> {
     }
   };
   const onProgress = (next: Progress) => {
+    if (settled) return;
     const newStage = stageOf(next) !== stageOf(progress);
     progress = next;
     const now = Date.now();
@@ -67,6 +70,7 @@ export async function streamAnswer(job: StreamJob): Promise<void> {
         ? { text, status: 'interrupted', error: ENGINE_CRASHED_NOTE } // keep what it said; the host restarts the engine
         : { text, status: 'error', error: (err as Error).message };
   }
+  settled = true;
   await saving;
   const { status, text: finalText, stats, error } = update;
   try {

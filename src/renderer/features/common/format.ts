@@ -1,3 +1,4 @@
+export { formatBytes, formatParameters } from '../../../shared/units.js';
 import { flopsUnit as sharedFlopsUnit, formatFlops, formatFlopsShare } from '../../../shared/compute.js';
 
 /** Number formatting shared by the stats rows, compare header and inspector. */
@@ -37,32 +38,9 @@ export function formatRatio(ratio: number): string {
   return `${ratio.toFixed(2)}×`;
 }
 
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit += 1;
-  }
-  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
-}
-
 /** A score in the hover card: fixed digits for mid-range values, exponent for tiny ones. */
 export function formatScore(value: number): string {
   return value !== 0 && Math.abs(value) < 1e-3 ? value.toExponential(2) : value.toFixed(4);
-}
-
-/** A parameter count the way model cards say it: "7.06B", "282K". */
-export function formatParameters(count: number): string {
-  const units: [number, string][] = [
-    [1e12, 'T'],
-    [1e9, 'B'],
-    [1e6, 'M'],
-    [1e3, 'K'],
-  ];
-  const [size, unit] = units.find(([size]) => count >= size) ?? [1, ''];
-  return `${Number((count / size).toPrecision(3))}${unit}`;
 }
 
 /** A moment today, as the user's clock shows it: "14:05" or "2:05 PM". */

@@ -2,9 +2,16 @@ import type { AnswerStats } from '../../../shared/conversation.js';
 import { methodLabel } from '../settings/methods.js';
 import { compareMetrics } from './verdict.js';
 
+/** One side: its method, and its model's name when the two sides ran different models. */
+interface ChartSide {
+  method: string;
+  model?: string;
+  stats: AnswerStats;
+}
+
 interface CompareChartProps {
-  left: { method: string; stats: AnswerStats };
-  right: { method: string; stats: AnswerStats };
+  left: ChartSide;
+  right: ChartSide;
 }
 
 const BAR = { left: 'bg-zinc-400 dark:bg-zinc-500', right: 'bg-sky-500' } as const;
@@ -12,7 +19,8 @@ const BAR = { left: 'bg-zinc-400 dark:bg-zinc-500', right: 'bg-sky-500' } as con
 /** Speed and compute side by side: a pair of bars per measure, and what the right run gained or lost, in words. */
 export function CompareChart({ left, right }: CompareChartProps) {
   const shared = right.stats.sharedLayers ?? left.stats.sharedLayers;
-  const names = { left: methodLabel(left.method), right: methodLabel(right.method) };
+  const name = ({ method, model }: ChartSide) => (model ? `${model} · ${methodLabel(method)}` : methodLabel(method));
+  const names = { left: name(left), right: name(right) };
   return (
     <section aria-label="Speed and compute" className="border-b border-zinc-200 px-4 py-2 text-sm dark:border-zinc-800">
       <p className="mb-1 flex flex-wrap items-center gap-x-4 gap-y-1 text-xs text-zinc-500">

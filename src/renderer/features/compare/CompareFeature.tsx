@@ -46,6 +46,10 @@ const paneOf = (answer: ComparedAnswer): Pane => ({
 /** Compare mode: one question and image, two methods (remembered in the settings), answers side by side. */
 export function CompareFeature({ onInspect, start, conversationId, shown, images, onRun, ...props }: CompareFeatureProps) {
   const client = useClient();
+  // Which model each pane asks (absent: the conversation's); two different ones compare models, not only methods.
+  const [paneModels, setPaneModels] = useState<Partial<Record<Side, string>>>({});
+  const chosenModels = useRef(paneModels);
+  chosenModels.current = paneModels;
   const [settings, setSettings] = useState<AppSettings>(DEFAULT_SETTINGS);
   const [panes, setPanes] = useState<Record<Side, Pane>>({ left: idle('none'), right: idle('transprune-high') });
   // A ref, not state: events can arrive before React re-renders with the new run's id.
@@ -74,27 +78,35 @@ export function CompareFeature({ onInspect, start, conversationId, shown, images
     const image = images?.[comparison.images[0]];
     const restored = { left: paneOf(comparison.left), right: paneOf(comparison.right) };
     setPanes(restored);
+    setPaneModels({ left: comparison.left.modelId, right: comparison.right.modelId });
     methods.current = restored;
     setAsked({ text: comparison.text, imageUrl: image?.thumbnailUrl });
     if (image) setAttachment(image);
   }
 
+  // Events of a run whose id is not known yet: the bridge may deliver a fast side's answer before compare.run returns.
+  const early = useRef<CompareAnswerEvent[]>([]);
+  function apply(event: CompareAnswerEvent) {
+    setPanes((p) => ({
+      ...p,
+      [event.side]: {
+        ...p[event.side],
+        text: event.text,
+        status: event.status,
+        stats: event.stats,
+        error: event.error,
+        progress: event.progress?.message,
+        traceId: event.traceId,
+      },
+    }));
+  }
+
+  // biome-ignore lint/correctness/useExhaustiveDependencies: apply only calls state setters
   useEffect(
     () =>
       client.on('compare.answer', (event: CompareAnswerEvent) => {
-        if (event.runId !== runId.current) return;
-        setPanes((p) => ({
-          ...p,
-          [event.side]: {
-            ...p[event.side],
-            text: event.text,
-            status: event.status,
-            stats: event.stats,
-            error: event.error,
-            progress: event.progress?.message,
-            traceId: event.traceId,
-          },
-        }));
+        if (event.runId === runId.current) apply(event);
+        else early.current = [...early.current.slice(-200), event];
       }),
     [client],
   );
@@ -118,9 +130,12 @@ export function CompareFeature({ onInspect, start, conversationId, shown, images
         image: image.image.id,
         left: left.method,
         right: right.method,
+        models: chosenModels.current,
         conversationId,
       });
       runId.current = started.runId;
+      for (const event of early.current) if (event.runId === started.runId) apply(event);
+      early.current = [];
       onRun?.(started.conversationId);
       return true;
     } catch (err) {
@@ -131,6 +146,9 @@ export function CompareFeature({ onInspect, start, conversationId, shown, images
   }
 
   const busy = panes.left.status === 'streaming' || panes.right.status === 'streaming';
+  const installed = (props.models ?? []).map(({ id, name }) => ({ id, name }));
+  const defaultModel = settings.modelId ?? installed[0]?.id;
+  const withModel = (side: Side): Pane => ({ ...panes[side], model: paneModels[side] ?? defaultModel });
   const inspectButton = (side: Side) => {
     const traceId = panes[side].traceId;
     return (
@@ -149,10 +167,15 @@ export function CompareFeature({ onInspect, start, conversationId, shown, images
     <section aria-label="Compare" className="flex min-h-0 min-w-0 flex-1 flex-col">
       <ErrorText message={error} className="mx-3 mt-2" />
       <CompareView
-        left={panes.left}
-        right={panes.right}
+        left={withModel('left')}
+        right={withModel('right')}
         asked={asked}
         onMethodChange={changeMethod}
+        models={installed}
+        onModelChange={(side, model) => {
+          setPaneModels((m) => ({ ...m, [side]: model }));
+          setPanes((p) => ({ ...p, [side]: idle(p[side].method) }));
+        }}
         paneActions={inspectButton}
         composer={
           <Composer

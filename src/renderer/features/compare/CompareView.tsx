@@ -11,6 +11,8 @@ export type Side = 'left' | 'right';
 
 export interface ComparePane {
   method: string;
+  /** The model answering in this pane (an installed model's id); absent: the conversation's. */
+  model?: string;
   text: string;
   status: AnswerStatus | 'idle';
   stats?: AnswerStats;
@@ -30,6 +32,9 @@ interface CompareViewProps {
   right: ComparePane;
   asked?: ComparedQuestion;
   onMethodChange(side: Side, method: string): void;
+  /** The installed models a pane can pick (two or more: compare two models as well as two methods). */
+  models?: { id: string; name: string }[];
+  onModelChange?(side: Side, model: string): void;
   /** Per pane, under its answer (the inspector button). */
   paneActions?(side: Side): ReactNode;
   /** The one input both panes answer (a Composer). */
@@ -37,11 +42,25 @@ interface CompareViewProps {
 }
 
 /** Two configurations side by side: one question, two answers streaming at once, their stats and where they differ. */
-export function CompareView({ left, right, asked, onMethodChange, paneActions, composer }: CompareViewProps) {
+export function CompareView({ left, right, asked, onMethodChange, models, onModelChange, paneActions, composer }: CompareViewProps) {
   const done = left.status === 'done' && right.status === 'done';
+  // Two models: the chart names each side's model beside its method.
+  const twoModels = left.model !== right.model;
+  const chartSide = (p: ComparePane) => ({
+    method: p.method,
+    model: twoModels ? (models?.find((m) => m.id === p.model)?.name ?? p.model) : undefined,
+  });
   const diff = done ? diffWords(left.text, right.text) : undefined;
   const pane = (side: Side, p: ComparePane) => (
-    <PaneView side={side} pane={p} segments={diff?.[side]} onMethodChange={onMethodChange} actions={paneActions?.(side)} />
+    <PaneView
+      side={side}
+      pane={p}
+      segments={diff?.[side]}
+      onMethodChange={onMethodChange}
+      models={models}
+      onModelChange={onModelChange}
+      actions={paneActions?.(side)}
+    />
   );
   // The question, the chart and the panes scroll together above the composer, so a short window keeps the answers readable.
   return (
@@ -49,7 +68,7 @@ export function CompareView({ left, right, asked, onMethodChange, paneActions, c
       <div className="flex min-h-0 flex-1 flex-col overflow-y-auto">
         {asked && <AskedQuestion asked={asked} />}
         {left.stats && right.stats ? (
-          <CompareChart left={{ method: left.method, stats: left.stats }} right={{ method: right.method, stats: right.stats }} />
+          <CompareChart left={{ ...chartSide(left), stats: left.stats }} right={{ ...chartSide(right), stats: right.stats }} />
         ) : (
           !asked && (
             <p className="border-b border-zinc-200 px-4 py-2 text-sm text-zinc-500 dark:border-zinc-800">
@@ -86,11 +105,13 @@ interface PaneViewProps {
   segments?: DiffSegment[];
   actions?: ReactNode;
   onMethodChange(side: Side, method: string): void;
+  models?: { id: string; name: string }[];
+  onModelChange?(side: Side, model: string): void;
 }
 
 const PANE_NOTE: Partial<Record<ComparePane['status'], string>> = { interrupted: 'Stopped before the end.' };
 
-function PaneView({ side, pane, segments, actions, onMethodChange }: PaneViewProps) {
+function PaneView({ side, pane, segments, actions, onMethodChange, models = [], onModelChange }: PaneViewProps) {
   const id = `compare-method-${side}`;
   const name = side === 'left' ? 'Left' : 'Right';
   const streaming = pane.status === 'streaming';
@@ -107,6 +128,20 @@ function PaneView({ side, pane, segments, actions, onMethodChange }: PaneViewPro
           {name}
         </label>
         <MethodSelect id={id} label={`${name} pane method`} value={pane.method} onChange={(m) => onMethodChange(side, m)} />
+        {models.length > 1 && onModelChange && (
+          <select
+            aria-label={`${name} pane model`}
+            value={pane.model ?? models[0].id}
+            onChange={(e) => onModelChange(side, e.target.value)}
+            className="min-w-0 flex-1 truncate rounded-md border border-zinc-300 bg-white px-2 py-1 text-sm dark:border-zinc-600 dark:bg-zinc-900"
+          >
+            {models.map((m) => (
+              <option key={m.id} value={m.id}>
+                {m.name}
+              </option>
+            ))}
+          </select>
+        )}
       </div>
       {streaming && pane.text === '' && (
         <p role="status" className="text-sm text-zinc-500">

@@ -1,4 +1,5 @@
 import { useEffect, useState } from 'react';
+import type { CatalogueItem } from '../../../shared/catalogue.js';
 import type { ImportPlan } from '../../../shared/dtypes.js';
 import type { ModelSummary } from '../../../shared/ipc.js';
 import type { ViewProps } from '../../shell/App.js';
@@ -40,6 +41,11 @@ export function ModelsFeature({ models: shellModels, modelsError }: ViewProps) {
   const [added, setAdded] = useState<string>();
   const [checks, setChecks] = useState<Record<string, Check>>({});
   const [importPlan, setImportPlan] = useState<{ plan?: ImportPlan; checking?: string; error?: string }>({});
+  const [catalogue, setCatalogue] = useState<CatalogueItem[]>();
+
+  useEffect(() => {
+    callOrThrow(client, 'models.catalogue', {}).then(setCatalogue, (err: Error) => setError(err.message));
+  }, [client]);
 
   useEffect(() => setModels(shellModels), [shellModels]);
   useEffect(() => {
@@ -165,9 +171,10 @@ export function ModelsFeature({ models: shellModels, modelsError }: ViewProps) {
         }}
         onCancelImport={() => void callOrThrow(client, 'models.cancelImport', {})}
         importTask={tasks.import}
-        onDownload={(repoId) =>
-          void add('download', () => callOrThrow(client, 'models.download', { repoId }), `Asking Hugging Face for ${repoId}`)
+        onDownload={({ repoId, files, name }) =>
+          void add('download', () => callOrThrow(client, 'models.download', { repoId, files }), `Asking Hugging Face for ${name}`)
         }
+        catalogue={catalogue}
         onCancelDownload={() => void callOrThrow(client, 'models.cancelImport', {})}
         downloadTask={tasks.download}
         online={online}

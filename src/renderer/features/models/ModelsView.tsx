@@ -1,4 +1,5 @@
 import { useState, type FormEvent } from 'react';
+import type { CatalogueItem } from '../../../shared/catalogue.js';
 import type { ImportPlan, WeightDtype } from '../../../shared/dtypes.js';
 import type { ModelDetails } from '../../../shared/ipc.js';
 import type { PackVerification } from '../../../shared/ipc-features.js';
@@ -49,10 +50,20 @@ interface ModelsViewProps {
   onImport?(path: string, dtype: WeightDtype): void;
   onCancelImport?(): void;
   importTask?: Task;
-  onDownload?(repoId: string): void;
+  /** Downloads a repo (the named files only, for a GGUF pair), then imports it at the precision recommended here. */
+  onDownload?(request: DownloadChoice): void;
   onCancelDownload?(): void;
   downloadTask?: Task;
+  /** The curated catalogue with sizes and whether each fits here; absent while it loads. */
+  catalogue?: CatalogueItem[];
   online?: boolean;
+}
+
+export interface DownloadChoice {
+  repoId: string;
+  files?: string[];
+  /** What the progress bar calls it. */
+  name: string;
 }
 
 const REPO_ID = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
@@ -235,9 +246,9 @@ function ImportSection({ onPlan, importPlan = {}, onCancelPlan, onImport, onCanc
         Import a checkpoint folder or GGUF
       </h3>
       <p className="text-sm text-zinc-500">
-        A Hugging Face LLaVA-1.5 or LLaVA-NeXT folder (config.json, *.safetensors, tokenizer.json, preprocessor_config.json); a llama.cpp
-        GGUF file, which imports as a text-only model; or the folder of a GGUF with its mmproj-*.gguf vision projector, as LM Studio, Jan
-        and Ollama keep a LLaVA. It is converted to ONNX on this computer.
+        A Hugging Face LLaVA-1.5, LLaVA-NeXT or Qwen2.5-VL folder (config.json, *.safetensors, tokenizer.json, preprocessor_config.json); a
+        llama.cpp GGUF file, which imports as a text-only model; or the folder of a GGUF with its mmproj-*.gguf vision projector, as LM
+        Studio, Jan and Ollama keep a LLaVA. It is converted to ONNX on this computer.
       </p>
       {importTask.progress ? (
         <ProgressBar label="Import progress" progress={importTask.progress} onCancel={onCancelImport} />
@@ -315,9 +326,10 @@ function PrecisionChoice({ plan, onImport, onBack }: { plan: ImportPlan; onImpor
   );
 }
 
-function DownloadSection({ onDownload, onCancelDownload, downloadTask = {}, online = true }: ModelsViewProps) {
+function DownloadSection({ onDownload, onCancelDownload, downloadTask = {}, online = true, catalogue }: ModelsViewProps) {
   const [repoId, setRepoId] = useState('');
   const valid = REPO_ID.test(repoId.trim());
+  const busy = !online || Boolean(downloadTask.progress);
   return (
     <section aria-labelledby="download-model" className="flex flex-col gap-2">
       <h3 id="download-model" className="font-medium">
@@ -328,22 +340,81 @@ function DownloadSection({ onDownload, onCancelDownload, downloadTask = {}, onli
           You are offline, so nothing can be downloaded. You can still import a checkpoint folder you already have.
         </p>
       )}
+      {downloadTask.progress && <ProgressBar label="Download progress" progress={downloadTask.progress} onCancel={onCancelDownload} />}
+      <ErrorText message={downloadTask.error} />
+      <p className="text-sm text-zinc-500">
+        Each download is checked against the hub&apos;s hashes, resumes where a cut connection or Cancel left it, and is imported at the
+        precision shown.
+      </p>
+      {catalogue ? (
+        <ul aria-label="Model catalogue" className="grid grid-cols-[repeat(auto-fill,minmax(17rem,1fr))] gap-2">
+          {catalogue.map((item) => (
+            <CatalogueCard
+              key={item.id}
+              item={item}
+              disabled={busy}
+              onDownload={() => onDownload?.({ repoId: item.repoId, files: item.files, name: item.name })}
+            />
+          ))}
+        </ul>
+      ) : (
+        <p className="text-sm text-zinc-500">Loading the catalogue…</p>
+      )}
+      <p className="mt-2 text-sm">Or any LLaVA-1.5, LLaVA-NeXT or Qwen2.5-VL repository by id:</p>
       <EntryForm
         id="repo-id"
         label="Repository id"
         value={repoId}
         onChange={setRepoId}
         placeholder="llava-hf/llava-1.5-7b-hf"
-        disabled={!online || Boolean(downloadTask.progress)}
+        disabled={busy}
         invalid={repoId !== '' && !valid}
         submitText="Download"
         canSubmit={valid}
-        onSubmit={() => onDownload?.(repoId.trim())}
+        onSubmit={() => onDownload?.({ repoId: repoId.trim(), name: repoId.trim() })}
       />
       {repoId !== '' && !valid && <p className="text-xs text-red-600">A repository id looks like owner/name.</p>}
-      {downloadTask.progress && <ProgressBar label="Download progress" progress={downloadTask.progress} onCancel={onCancelDownload} />}
-      <ErrorText message={downloadTask.error} />
     </section>
+  );
+}
+
+/** One catalogue entry: what it is, what it costs to download and to run here, and its Download button. */
+function CatalogueCard({ item, disabled, onDownload }: { item: CatalogueItem; disabled: boolean; onDownload(): void }) {
+  const here = item.footprints.find((f) => f.dtype === item.recommended)!;
+  return (
+    <li aria-label={item.name} className="flex flex-col gap-1 rounded-lg border border-zinc-200 p-3 text-sm dark:border-zinc-800">
+      <p className="font-medium">{item.name}</p>
+      <p className="text-xs text-zinc-600 dark:text-zinc-400">{item.summary}</p>
+      <p className="text-xs">
+        {formatParameters(item.parameters)} parameters · {item.format === 'gguf' ? 'GGUF pair' : 'safetensors'} · {item.licence}
+      </p>
+      <p className="text-xs" data-testid="download-size">
+        Download {item.download.exact ? '' : 'about '}
+        {formatBytes(item.download.bytes)}
+        {item.download.exact && item.download.files ? ` in ${item.download.files} files` : ''}
+        {item.download.exact ? '' : ' (estimated: the hub did not answer)'}
+      </p>
+      <p className="text-xs">
+        As <span className="font-mono">{item.recommended}</span>: {formatBytes(here.diskBytes)} on disk, needs about{' '}
+        {formatBytes(here.memoryBytes)} of memory
+      </p>
+      <div className="mt-auto flex items-center gap-2 pt-1">
+        <span
+          className={`rounded-full px-2 py-0.5 text-xs ${item.fits ? 'bg-emerald-100 text-emerald-800 dark:bg-emerald-900/60 dark:text-emerald-100' : 'bg-amber-100 text-amber-900 dark:bg-amber-900/60 dark:text-amber-100'}`}
+        >
+          {item.fits ? 'Fits in your memory' : 'Too large for this computer'}
+        </span>
+        <button
+          type="button"
+          disabled={disabled}
+          onClick={onDownload}
+          aria-label={`Download ${item.name}`}
+          className="ml-auto rounded-md bg-sky-600 px-3 py-1 text-xs font-medium text-white hover:bg-sky-700 disabled:opacity-40"
+        >
+          Download
+        </button>
+      </div>
+    </li>
   );
 }
 
