@@ -4,3 +4,6 @@
 
 /** Image intake: the app checks a dropped image with the same rules the engine's preprocessing applies. */
 export { ImageError, validateImage, type ImageFormat, type ImageInfo, type ImageLimits } from './image/validate.js';
+
+/** First launch: whether the app's bundled demo folder holds a model to install. */
+export { holdsCheckpoint } from './data/demo-model.js';

@@ -1,7 +1,6 @@
-import { existsSync } from 'node:fs';
 import { chmod } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { AppEventName, AppEventPayload } from '../shared/ipc.js';
+import { holdsCheckpoint } from '../engine/index.js';
 import { EngineHost, type EngineHostOptions } from './engine-host.js';
 import type { Answerer } from './features/answerer.js';
 import { createFeatures, type ChooseSavePath } from './features/feature-handlers.js';
@@ -100,8 +99,7 @@ export function createAppCore({ spawn, restartBackoffMs, userData, chooseSavePat
       await chmod(userData, PRIVATE_DIR_MODE);
       await features.recover();
       await engine.start();
-      const firstLaunch =
-        bundledModel && existsSync(join(bundledModel, 'config.json')) && (await engine.call('models.list', {})).length === 0;
+      const firstLaunch = bundledModel && holdsCheckpoint(bundledModel) && (await engine.call('models.list', {})).length === 0;
       if (firstLaunch) await handlers['models.import']({ path: bundledModel });
     },
     async stop() {

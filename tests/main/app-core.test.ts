@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -42,6 +42,23 @@ describe('app core start-up', () => {
     expect(await second.call('models.list', {})).toEqual(installed);
     expect(again).toEqual([]);
     await second.stop();
+  });
+
+  it('installs a bundled GGUF pair (the demo model ships as one) on the first launch', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'tp-core-'));
+    const bundled = join(root, 'demo-model');
+    cpSync(join(import.meta.dirname, '../fixtures/gguf/tiny-llava'), bundled, { recursive: true });
+    const userData = join(root, 'user');
+    const core = createAppCore({
+      spawn: nodeEngineSpawner({ modelStore: modelStoreDir(userData), stdio: 'ignore' }),
+      userData,
+      chooseSavePath: async () => null,
+      bundledModel: bundled,
+    });
+    await core.start();
+    const listed = await core.call('models.list', {});
+    expect(listed.ok && listed.value.map((m) => m.details?.visualTokens)).toEqual([expect.any(Number)]);
+    await core.stop();
   });
 
   it('starts without a bundled model when none ships', async () => {

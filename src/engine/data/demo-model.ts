@@ -11,9 +11,14 @@ export const DEMO_MODEL_DIR = fileURLToPath(new URL('../../../resources/demo-mod
 
 export class DemoModelMissingError extends Error {}
 
+/** Whether a folder holds a checkpoint to import: a Hugging Face folder (config.json) or a GGUF (pair). */
+export function holdsCheckpoint(dir: string): boolean {
+  return existsSync(join(dir, 'config.json')) || (existsSync(dir) && readdirSync(dir).some((f) => f.endsWith('.gguf')));
+}
+
 /** The demo checkpoint's folder, or an error that says how to make it. */
 export function demoModelDir(dir = DEMO_MODEL_DIR): string {
-  if (existsSync(join(dir, 'config.json')) || (existsSync(dir) && readdirSync(dir).some((f) => f.endsWith('.gguf')))) return dir;
+  if (holdsCheckpoint(dir)) return dir;
   throw new DemoModelMissingError(
     `the demo model is not trained yet: ${dir} has no checkpoint.\n` +
       'Train it with `bash tools/demo-model/train.sh` (about two hours on a 2-core CPU; see tools/demo-model/README.md).\n' +
