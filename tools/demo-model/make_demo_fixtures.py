@@ -10,7 +10,10 @@ tests/fixtures/demo/parity.json:
   - detailed[]: for the first test item, the prompt ids (the placeholder once), pixel statistics, the layer -2
     features and projected tokens (statistics and rows), every decoder layer's raw output, before the final norm (statistics and rows: first
     and last visual token, last token), the last token's prefill logits (statistics and the top 20);
-  - greedy[]: for the first 20 test items, transformers' greedy answer (ids and text, max 8 new tokens).
+  - greedy[]: for the first 20 test items, transformers' greedy answer (ids and text, max 8 new tokens);
+  - pruning[]: for the same items, the kept visual tokens (hex bitmask over the grid) at every stage of
+    transprune-high, transprune-low, ttv, iga, fastv and pdrop from make_fixtures.py's PyTorch reference (the
+    released code's semantics), run over this LlavaForConditionalGeneration's decoder.
 It first checks transformers against evaluate.py's own forward (the engine's semantics): prefill logits within 1e-4
 relative and the same greedy answers.
 
@@ -26,6 +29,7 @@ from transformers import CLIPVisionConfig, LlavaConfig, LlavaForConditionalGener
 from common import NUM_VISUAL, load_image_uint8, normalize
 from evaluate import answer, features_of, read_mmproj
 from export_gguf import MMPROJ, sha256
+from make_fixtures import PRUNING_METHODS, Decoder, check_nesting, kept_hex, resolved
 from smol import ChatFormat, expand, load, splice
 from vision import VISION
 
@@ -64,6 +68,22 @@ def prompt_ids(chat, question):
     return ids, labels
 
 
+def pruning_case(decoder, embeds, start, item):
+    """Every method's stages on one item's prefill (the unpruned sequence's embeddings), as make_fixtures.py writes them."""
+    methods = {}
+    for name, spec in PRUNING_METHODS.items():
+        method = resolved(spec, len(decoder.layers))
+        logits, _, stages, _ = decoder.prefill(embeds, start, NUM_VISUAL, method)
+        check_nesting(stages, NUM_VISUAL)
+        methods[name] = {
+            "method": {k: v for k, v in method.items() if k != "preset"},
+            "stages": [{"after_layer": s["after_layer"], "keep": s["keep"], "kept_hex": kept_hex(s["kept"], NUM_VISUAL),
+                        "score_margin": s["score_margin"]} for s in stages],
+            "answer_token": int(logits.argmax()),
+        }
+    return {"id": item["id"], "image": f"resources/vqa-test/{item['image']}", "question": item["question"], "methods": methods}
+
+
 @torch.no_grad()
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -82,7 +102,8 @@ def main():
     fixture = {"model": {"language": language.name, "language_sha256": sha256(language), "mmproj": MMPROJ, "mmproj_sha256": sha256(folder / MMPROJ),
                          "image_token_id": IMAGE_TOKEN_ID, "dtype": "float32"},
                "format": "".join(t for t, _ in chat.pieces([("{question}", "")], system=True, with_answers=False)),
-               "detailed": [], "greedy": []}
+               "detailed": [], "greedy": [], "pruning": []}
+    decoder = Decoder(llava)
     for n, item in enumerate(items):
         image = load_image_uint8(TEST_SPLIT.parent / item["image"])
         pixels = normalize(image[None])
@@ -110,6 +131,7 @@ def main():
         assert ours == text, f"{item['id']}: greedy answers differ: {ours!r} vs {text!r}"
         fixture["greedy"].append({"id": item["id"], "image": str(Path("resources/vqa-test") / item["image"]), "question": item["question"],
                                   "answer": item["answer"], "greedy_ids": generated, "greedy_text": text, "prefill_logits_rel_diff": rel})
+        fixture["pruning"].append(pruning_case(decoder, embeds, start, item))
         if n == 0:
             rows = [start, start + NUM_VISUAL - 1, full.shape[1] - 1]
             selected = features_of(tower, pixels)[0]

@@ -5,7 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import { PRESET_NAMES, PRESET_SCHEDULES, scaleSchedule } from '../../src/shared/pruning.js';
 
-const DEPTHS = [4, 6, 8, 12, 16, 24, 32, 40];
+const DEPTHS = [4, 6, 8, 12, 16, 24, 28, 30, 32, 36, 40]; // 30: SmolLM2 (the demo); 28, 36: Qwen2.5-VL 7B, 3B
 
 const table = Object.fromEntries(
   DEPTHS.map((depth) => [
