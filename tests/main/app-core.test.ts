@@ -57,7 +57,7 @@ describe('app core start-up', () => {
     });
     await core.start();
     const listed = await core.call('models.list', {});
-    expect(listed.ok && listed.value.map((m) => m.details?.visualTokens)).toEqual([expect.any(Number)]);
+    expect(listed).toMatchObject({ ok: true, value: [{ details: { visualTokens: expect.any(Number) } }] });
     await core.stop();
   });
 
