@@ -6,4 +6,4 @@
 export { ImageError, validateImage, type ImageFormat, type ImageInfo, type ImageLimits } from './image/validate.js';
 
 /** First launch: whether the app's bundled demo folder holds a model to install. */
-export { holdsCheckpoint } from './data/demo-model.js';
+export { holdsCheckpoint } from './pack/checkpoint-folder.js';

@@ -42,6 +42,7 @@ class MemoryClient implements Client {
       case 'models.list':
         return (up ? ok(this.models) : err('engine-unavailable', `the engine is ${this.status.state}`)) as Result<AppResponse<K>>;
       case 'conversations.list':
+      case 'models.catalogue':
         return ok([]) as Result<AppResponse<K>>;
       case 'settings.get':
         return ok(DEFAULT_SETTINGS) as Result<AppResponse<K>>;

@@ -161,11 +161,34 @@ def family_line(accuracy, per_family):
     return f"{accuracy:.3f} (" + " ".join(f"{f} {a:.2f}" for f, a in per_family.items()) + ")"
 
 
-def train_language(model, chat, args, batches, val_batches, val_items, adapters):
+def add_top_layers(model, count):
+    """Appends `count` fresh decoder layers after SmolLM2's last, their o_proj and down_proj at zero (so the model's
+    output starts unchanged): a from-scratch lookup on top of the pretrained one, as a small decoder learns it fast
+    (demo-training-notes). With the rest frozen, no gradient flows through SmolLM2 at all: a step costs a forward."""
+    from transformers.models.llama.modeling_llama import LlamaDecoderLayer
+    base = model.config.num_hidden_layers
+    fresh = torch.nn.ModuleList()
+    for i in range(count):
+        layer = LlamaDecoderLayer(model.config, layer_idx=base + i)
+        for p in layer.parameters():
+            torch.nn.init.normal_(p, std=0.02) if p.dim() == 2 else torch.nn.init.ones_(p)
+        torch.nn.init.zeros_(layer.self_attn.o_proj.weight)
+        torch.nn.init.zeros_(layer.mlp.down_proj.weight)
+        fresh.append(layer)
+    model.model.layers.extend(fresh)
+    model.config.num_hidden_layers = base + count
+    return fresh
+
+
+def train_language(model, chat, args, batches, val_batches, val_items, adapters, top=None):
     projector = batches.projector
     modules = {"projector": projector, "adapters": torch.nn.ModuleDict({k.replace(".", "_"): v for k, v in adapters.items()})}
-    groups = [{"params": list(projector.parameters()), "lr_scale": 1.0},
+    groups = [{"params": [p for p in projector.parameters() if p.requires_grad], "lr_scale": 1.0},
               {"params": [p for a in adapters.values() for p in (a.a, a.b)], "lr_scale": args.lora_lr_scale}]
+    if top is not None:
+        modules["top"] = top
+        groups.append({"params": list(top.parameters()), "lr_scale": 1.0})
+    groups = [g for g in groups if g["params"]]
     optimizer = torch.optim.AdamW(groups, lr=args.language_lr, betas=(0.9, 0.98), weight_decay=0.0)
     run = Run(args.work, "language")
     meta = run.load(modules, optimizer)
@@ -218,6 +241,9 @@ def run_language(args, report, save_report, timed, tower, head, train_paths, tra
     report["init"] = timed(report, "init", lambda: init_projector(projector, args, features, train_store, train_paths, scenes, words))
     save_report()
     adapters = add_lora(model, range(args.lora_layers), args.lora_rank, args.lora_rank * 2) if args.lora_layers else {}
+    top = add_top_layers(model, args.top_layers) if args.top_layers else None
+    if top is not None:
+        projector.requires_grad_(False)  # the init's word-like tokens; only the new layers learn
     pad_id = tok.convert_tokens_to_ids("<|im_end|>")
     rel = lambda p: str(Path(p).relative_to(Path(args.data)))
     qa = {rel(p): v for p, v in train_qa.items()}
@@ -228,7 +254,7 @@ def run_language(args, report, save_report, timed, tower, head, train_paths, tra
     if args.until == "init":
         print("init: " + family_line(*exact_match(model, val_batches, balanced(val_items, args.val_items, args.seed), False)), flush=True)
         return
-    meta = timed(report, "language", lambda: train_language(model, chat, args, batches, val_batches, val_items, adapters))
+    meta = timed(report, "language", lambda: train_language(model, chat, args, batches, val_batches, val_items, adapters, top))
     final_val = balanced(val_items, args.final_val_items, args.seed + 1)
     accuracy, per_family = exact_match(model, val_batches, final_val, False)
     print(f"best checkpoint (step {meta['best']['step']}): val exact match {family_line(accuracy, per_family)} over {len(final_val)} items",
@@ -238,5 +264,5 @@ def run_language(args, report, save_report, timed, tower, head, train_paths, tra
     save_report()
     if args.until == "language":
         return
-    report["export"] = export(args, tower, features.folded(projector), adapters)
+    report["export"] = export(args, tower, features.folded(projector), adapters, top)
     save_report()

@@ -44,6 +44,8 @@ def parse_args():
     p.add_argument("--init-steps", type=int, default=300, help="projector regression steps (8 images each)")
     p.add_argument("--lora-layers", type=int, default=8, help="adapters on the attention of SmolLM2's first N layers (0: projector only)")
     p.add_argument("--lora-rank", type=int, default=8)
+    p.add_argument("--top-layers", type=int, default=0,
+                   help="fresh decoder layers appended after SmolLM2's last, trained alone (projector and SmolLM2 frozen)")
     p.add_argument("--lora-lr-scale", type=float, default=1.0, help="adapter lr relative to --language-lr")
     p.add_argument("--language-lr", type=float, default=1e-3)
     p.add_argument("--batch", type=int, default=16, help="chats per language step")

@@ -1,6 +1,5 @@
-import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { holdsCheckpoint } from '../pack/checkpoint-folder.js';
 
 /**
  * The embedded demo model: a GGUF pair in resources/ (SmolLM2-135M-Instruct and an mmproj whose CLIP tower and
@@ -10,11 +9,6 @@ export const DEMO_MODEL_NAME = 'demo';
 export const DEMO_MODEL_DIR = fileURLToPath(new URL('../../../resources/demo-model', import.meta.url));
 
 export class DemoModelMissingError extends Error {}
-
-/** Whether a folder holds a checkpoint to import: a Hugging Face folder (config.json) or a GGUF (pair). */
-export function holdsCheckpoint(dir: string): boolean {
-  return existsSync(join(dir, 'config.json')) || (existsSync(dir) && readdirSync(dir).some((f) => f.endsWith('.gguf')));
-}
 
 /** The demo checkpoint's folder, or an error that says how to make it. */
 export function demoModelDir(dir = DEMO_MODEL_DIR): string {

@@ -2,6 +2,7 @@ import { cleanup, fireEvent, render, screen, within } from '@testing-library/rea
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { chatMethod, DEFAULT_SETTINGS, maxPixelsOf, type AppSettings } from '../../../src/shared/settings.js';
 import type { ImportPlan } from '../../../src/shared/dtypes.js';
+import { CATALOGUE, catalogueItem } from '../../../src/shared/catalogue.js';
 import { ModelsView, type ModelCard } from '../../../src/renderer/features/models/ModelsView.js';
 import { SettingsView } from '../../../src/renderer/features/settings/SettingsView.js';
 
@@ -139,6 +140,28 @@ describe('models view', () => {
     expect(screen.getByText(/No models yet/)).toBeTruthy();
   });
 
+  it('shows the catalogue with sizes, licence and fit; Download asks for the entry (its named files for a GGUF pair)', () => {
+    const sixteenGb = 16 * 1024 ** 3;
+    const catalogue = CATALOGUE.map((entry) =>
+      catalogueItem(entry, sixteenGb, entry.format === 'gguf' ? { bytes: 4_700_000_000, files: 2 } : undefined),
+    );
+    const p = modelsProps({ catalogue });
+    render(<ModelsView {...p} />);
+    const cards = within(screen.getByRole('list', { name: 'Model catalogue' })).getAllByRole('listitem');
+    expect(cards).toHaveLength(CATALOGUE.length);
+    const gguf = screen.getByRole('listitem', { name: 'LLaVA-1.5 7B (GGUF Q4_K)' });
+    expect(within(gguf).getByTestId('download-size').textContent).toBe('Download 4.7 GB in 2 files');
+    const llava13 = screen.getByRole('listitem', { name: 'LLaVA-1.5 13B' });
+    expect(llava13.textContent).toContain('Too large for this computer');
+    expect(llava13.textContent).toContain('Download about 26.7 GB (estimated: the hub did not answer)');
+    fireEvent.click(within(gguf).getByRole('button', { name: 'Download LLaVA-1.5 7B (GGUF Q4_K)' }));
+    expect(p.onDownload).toHaveBeenCalledWith({
+      repoId: 'mys/ggml_llava-v1.5-7b',
+      files: ['ggml-model-q4_k.gguf', 'mmproj-model-f16.gguf'],
+      name: 'LLaVA-1.5 7B (GGUF Q4_K)',
+    });
+  });
+
   it('downloads only a well-formed repo id, and explains being offline', () => {
     const p = modelsProps();
     const { rerender } = render(<ModelsView {...p} />);
@@ -148,7 +171,7 @@ describe('models view', () => {
     expect(screen.getByText('A repository id looks like owner/name.')).toBeTruthy();
     fireEvent.change(input, { target: { value: ' llava-hf/llava-1.5-7b-hf ' } });
     fireEvent.click(screen.getByRole('button', { name: 'Download' }));
-    expect(p.onDownload).toHaveBeenCalledWith('llava-hf/llava-1.5-7b-hf');
+    expect(p.onDownload).toHaveBeenCalledWith({ repoId: 'llava-hf/llava-1.5-7b-hf', name: 'llava-hf/llava-1.5-7b-hf' });
     rerender(<ModelsView {...modelsProps({ online: false })} />);
     expect(screen.getByRole('note').textContent).toContain('You are offline');
     expect((screen.getByLabelText('Repository id') as HTMLInputElement).disabled).toBe(true);
