@@ -160,7 +160,7 @@ describe('first run', () => {
       expect(await item.getByRole('button', { name: 'Ask' }).count()).toBe(1);
       expect(await item.getByRole('button', { name: 'Compare' }).count()).toBe(1);
     }
-    await screenshots(page, 'firstrun');
+    await screenshots(page, 'samples');
     const progress = await recordTexts('[data-testid=answer-progress]');
     const first = samples.getByRole('listitem').first();
     const asked = (await first.getByTestId('sample-question').textContent())!;

@@ -10,6 +10,8 @@ export interface ViewProps {
   status: EngineStatus | undefined;
   models: ModelSummary[] | undefined;
   modelsError?: string;
+  /** Opens another view (the empty chat's "Choose a model" opens Models). */
+  onView?(view: ViewId): void;
 }
 
 /** The mount points the features fill (src/renderer/features featureSlots; main.tsx passes them). */
@@ -28,7 +30,7 @@ export function App({ slots }: { slots: ShellSlots }) {
   const [view, setView] = useState<ViewId>('chat');
   const View = slots[view];
   const Conversations = slots.conversations;
-  const viewProps: ViewProps = { status, models, modelsError: error };
+  const viewProps: ViewProps = { status, models, modelsError: error, onView: setView };
 
   return (
     <div className="flex h-screen flex-col bg-white text-zinc-900 dark:bg-zinc-950 dark:text-zinc-100">

@@ -14,6 +14,7 @@ import { ConversationList } from './ConversationList.js';
 import { ConversationSettingsPanel } from './ConversationSettings.js';
 import { MessageList } from './MessageList.js';
 import { ModelPicker, modelInUse } from './ModelPicker.js';
+import { NoModelWelcome } from './NoModelWelcome.js';
 import { SamplePicker } from './SamplePicker.js';
 import type { ModelInputView } from './WhatModelSees.js';
 
@@ -137,6 +138,7 @@ function ChatMode({ onInspect, onCompare, onOpenComparison, ...props }: ChatMode
   const inUse = useModelInUse(props.models, state.active?.settings?.modelId);
   const textOnly = inUse?.details?.visualTokens === 0 ? inUse : undefined;
   const offerSamples = messages.length === 0 && (props.models?.length ?? 0) > 0;
+  const needsModel = messages.length === 0 && props.models?.length === 0;
   return (
     <section aria-label="Chat" className="flex min-h-0 min-w-0 flex-1 flex-col">
       {state.error && (
@@ -171,7 +173,9 @@ function ChatMode({ onInspect, onCompare, onOpenComparison, ...props }: ChatMode
           <ExportConversation id={state.active.id} />
         </div>
       )}
-      {offerSamples ? (
+      {needsModel ? (
+        <NoModelWelcome onChooseModel={props.onView && (() => props.onView!('models'))} />
+      ) : offerSamples ? (
         <SamplePicker
           disabledReason={blocker}
           onAsk={(attachment, text) => {
