@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, truncateSync, statSync, cpSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, truncateSync, statSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -48,6 +48,33 @@ describe('ask, as the app asks', () => {
       /^compute {8}\d+(\.\d+)? [kMGT]?FLOPs \(\d+(\.\d)?%\) by the paper's count, \d+(\.\d+)? [kMGT]?FLOPs \(\d+(\.\d)?%\) in full$/m,
     );
     expect(run.stderr).not.toMatch(/MACs/);
+  });
+});
+
+describe('eval', () => {
+  it('--methods a,b evaluates each method once, under its own name', () => {
+    const data = join(root, 'two.jsonl');
+    writeFileSync(data, `${JSON.stringify({ id: 'q1', image, question: 'What colour?', answer: 'red', family: 'colour' })}\n`);
+    const out = join(root, 'eval-out');
+    const run = cli(
+      'eval',
+      '--model',
+      'tiny',
+      '--store',
+      store,
+      '--data',
+      data,
+      '--methods',
+      'none,fastv:k=2,r=0.5',
+      '--max-tokens',
+      '2',
+      '--out',
+      out,
+    );
+    expect(run.status, run.stderr).toBe(0);
+    const report = JSON.parse(readFileSync(join(out, 'eval.json'), 'utf8'));
+    expect(report.methods.map((m: { method: string }) => m.method)).toEqual(['none', 'fastv:k=2,r=0.5']);
+    expect(report.predictions).toHaveLength(2);
   });
 });
 

@@ -5,11 +5,10 @@ import { SPLIT_SEEDS, generateSplit, type Split } from '../../engine/data/datase
 import { readVqaJsonl } from '../../engine/data/vqa.js';
 import { VQA_TEST_SPLIT_JSONL } from '../../engine/data/vqa-test-split.js';
 import { runEval, type EvalItem } from '../../engine/eval/harness.js';
-import { splitMethodList } from '../../engine/eval/method-list.js';
 import { ProgressBar } from '../../engine/eval/progress.js';
 import { markdownTable, positionsTable, writeReport } from '../../engine/eval/report.js';
 import { CliError, type CliCommand } from '../command.js';
-import { methodsFromArgs } from '../pruning-options.js';
+import { methodNamesFromArgs, methodsFromArgs } from '../pruning-options.js';
 import { MODEL_USAGE, RUNTIME_USAGE, engineFromArgs, integerArg, modelFromArgs, runtimeOptions } from '../run-options.js';
 
 export const DEFAULT_METHODS = 'none,fastv,pdrop,ttv,iga,random,transprune-high,transprune-low,divprune+transprune';
@@ -35,9 +34,10 @@ export const evalCommand: CliCommand = {
     const { values } = args;
     const out = resolve(String(values.out));
     const limit = values.limit === undefined ? undefined : integerArg(values.limit, '--limit');
-    const names = splitMethodList(String(values.methods));
+    // Each method once, named as given (--methods reads through the same parser as every command's --method).
+    const names = methodNamesFromArgs(values);
     if (names.length === 0) throw new CliError('--methods is empty');
-    const methods = methodsFromArgs({ ...args, values: { ...values, method: names } }).map((spec, i) => ({ name: names[i], spec }));
+    const methods = methodsFromArgs(args).map((spec, i) => ({ name: names[i], spec }));
     const model = modelFromArgs(values);
     const { items, source } = await loadItems(values.data as string | undefined, String(values.split), limit, out);
 
