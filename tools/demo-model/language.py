@@ -124,7 +124,10 @@ class Batches:
         samples = []
         for index in self.rng.sample(range(len(self.paths)), self.args.batch if sparse else self.args.full_batch):
             qa = [(q, a) for q, a, _ in self.qa[self.paths[index]]]
-            turns = self.rng.sample(qa, len(qa) if sparse or self.rng.random() < 0.5 else self.rng.randint(1, len(qa)))
+            if self.args.single_turn and sparse:
+                turns = [self.rng.choice(qa)]  # one question per chat, as in the notes' from-scratch runs
+            else:
+                turns = self.rng.sample(qa, len(qa) if sparse or self.rng.random() < 0.5 else self.rng.randint(1, len(qa)))
             samples.append(self.sample(index, turns, sparse, self.rng))
         return self.make(samples, model)
 

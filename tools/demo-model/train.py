@@ -52,6 +52,7 @@ def parse_args():
     p.add_argument("--full-batch", type=int, default=8, help="chats per step of the full phase (576 visual tokens each)")
     p.add_argument("--object-patches", type=int, default=None,
                    help="a sparse chat keeps at most this many patches of each object (default: all near it)")
+    p.add_argument("--single-turn", action="store_true", help="sparse chats ask one question each (default: all of the image's)")
     p.add_argument("--background-keep", type=float, default=0.05, help="share of background tokens a sparse chat keeps")
     p.add_argument("--sparse-steps", type=int, default=120, help="steps on object tokens + a few background tokens, bare ChatML")
     p.add_argument("--full-steps", type=int, default=20, help="then steps on all 576 tokens in the inference format")
