@@ -14,5 +14,5 @@ const table = Object.fromEntries(
   ]),
 );
 const file = new URL('./schedules.json', import.meta.url);
-writeFileSync(file, JSON.stringify(table, null, 1) + '\n');
+writeFileSync(file, `${JSON.stringify(table, null, 1)}\n`);
 console.log(`wrote ${file.pathname} for depths ${DEPTHS.join(', ')}`);
