@@ -291,14 +291,15 @@ describe('comparisons are kept', () => {
     // Back in Compare after the tab switch: the same question and answers.
     await page.getByRole('tab', { name: 'Compare' }).click();
     expect(await page.getByRole('region', { name: 'Compared question' }).textContent()).toContain('Which is greener?');
-    expect(await page.getByTestId('compare-text-left').textContent()).toBe(answers[0]);
+    await expect.poll(() => page.getByTestId('compare-text-left').textContent(), { timeout: 10_000 }).toBe(answers[0]);
 
     // A reload (the app restarted): still in the conversation, and it opens in Compare again.
     await page.reload();
     await page.getByText('Engine ready · cpu').waitFor({ timeout: 60_000 });
     await page.getByRole('button', { name: 'Which is greener?', exact: true }).click();
     await kept.getByRole('button', { name: 'Open in Compare' }).click();
-    expect(await page.getByTestId('compare-text-right').textContent()).toBe(answers[1]);
+    // Compare mode fills its panes once it has read the settings (one round trip): wait for it, not a fixed moment.
+    await expect.poll(() => page.getByTestId('compare-text-right').textContent(), { timeout: 10_000 }).toBe(answers[1]);
     await page.getByRole('tab', { name: 'Chat' }).click();
 
     const download = page.waitForEvent('download');
