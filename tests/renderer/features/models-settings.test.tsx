@@ -146,7 +146,7 @@ describe('models view', () => {
       catalogueItem(entry, sixteenGb, entry.format === 'gguf' ? { bytes: 4_700_000_000, files: 2 } : undefined),
     );
     const p = modelsProps({ catalogue });
-    render(<ModelsView {...p} />);
+    const { rerender } = render(<ModelsView {...p} />);
     const cards = within(screen.getByRole('list', { name: 'Model catalogue' })).getAllByRole('listitem');
     expect(cards).toHaveLength(CATALOGUE.length);
     const gguf = screen.getByRole('listitem', { name: 'LLaVA-1.5 7B (GGUF Q4_K)' });
@@ -160,6 +160,12 @@ describe('models view', () => {
       files: ['ggml-model-q4_k.gguf', 'mmproj-model-f16.gguf'],
       name: 'LLaVA-1.5 7B (GGUF Q4_K)',
     });
+    // Its progress shows in its own card (which may be far down the list), with cancel.
+    rerender(<ModelsView {...p} downloadTask={{ progress: { done: 1, total: 4, message: 'Downloading ggml-model-q4_k.gguf' } }} />);
+    expect(within(gguf).getByRole('progressbar', { name: 'Downloading LLaVA-1.5 7B (GGUF Q4_K)' })).toBeTruthy();
+    expect(screen.queryByRole('progressbar', { name: 'Download progress' })).toBeNull();
+    fireEvent.click(within(gguf).getByRole('button', { name: /Cancel/ }));
+    expect(p.onCancelDownload).toHaveBeenCalled();
   });
 
   it('downloads only a well-formed repo id, and explains being offline', () => {

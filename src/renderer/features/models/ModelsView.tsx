@@ -328,8 +328,11 @@ function PrecisionChoice({ plan, onImport, onBack }: { plan: ImportPlan; onImpor
 
 function DownloadSection({ onDownload, onCancelDownload, downloadTask = {}, online = true, catalogue }: ModelsViewProps) {
   const [repoId, setRepoId] = useState('');
+  // The catalogue entry being downloaded shows its own progress (its card may be far below the section's top).
+  const [fromCatalogue, setFromCatalogue] = useState<string>();
   const valid = REPO_ID.test(repoId.trim());
   const busy = !online || Boolean(downloadTask.progress);
+  const inCard = (id: string) => (fromCatalogue === id && (downloadTask.progress || downloadTask.error) ? downloadTask : undefined);
   return (
     <section aria-labelledby="download-model" className="flex flex-col gap-2">
       <h3 id="download-model" className="font-medium">
@@ -340,8 +343,10 @@ function DownloadSection({ onDownload, onCancelDownload, downloadTask = {}, onli
           You are offline, so nothing can be downloaded. You can still import a checkpoint folder you already have.
         </p>
       )}
-      {downloadTask.progress && <ProgressBar label="Download progress" progress={downloadTask.progress} onCancel={onCancelDownload} />}
-      <ErrorText message={downloadTask.error} />
+      {!fromCatalogue && downloadTask.progress && (
+        <ProgressBar label="Download progress" progress={downloadTask.progress} onCancel={onCancelDownload} />
+      )}
+      {!fromCatalogue && <ErrorText message={downloadTask.error} />}
       <p className="text-sm text-zinc-500">
         Each download is checked against the hub&apos;s hashes, resumes where a cut connection or Cancel left it, and is imported at the
         precision shown.
@@ -353,7 +358,12 @@ function DownloadSection({ onDownload, onCancelDownload, downloadTask = {}, onli
               key={item.id}
               item={item}
               disabled={busy}
-              onDownload={() => onDownload?.({ repoId: item.repoId, files: item.files, name: item.name })}
+              task={inCard(item.id)}
+              onCancel={onCancelDownload}
+              onDownload={() => {
+                setFromCatalogue(item.id);
+                onDownload?.({ repoId: item.repoId, files: item.files, name: item.name });
+              }}
             />
           ))}
         </ul>
@@ -371,7 +381,10 @@ function DownloadSection({ onDownload, onCancelDownload, downloadTask = {}, onli
         invalid={repoId !== '' && !valid}
         submitText="Download"
         canSubmit={valid}
-        onSubmit={() => onDownload?.({ repoId: repoId.trim(), name: repoId.trim() })}
+        onSubmit={() => {
+          setFromCatalogue(undefined);
+          onDownload?.({ repoId: repoId.trim(), name: repoId.trim() });
+        }}
       />
       {repoId !== '' && !valid && <p className="text-xs text-red-600">A repository id looks like owner/name.</p>}
     </section>
@@ -379,7 +392,20 @@ function DownloadSection({ onDownload, onCancelDownload, downloadTask = {}, onli
 }
 
 /** One catalogue entry: what it is, what it costs to download and to run here, and its Download button. */
-function CatalogueCard({ item, disabled, onDownload }: { item: CatalogueItem; disabled: boolean; onDownload(): void }) {
+function CatalogueCard({
+  item,
+  disabled,
+  task,
+  onDownload,
+  onCancel,
+}: {
+  item: CatalogueItem;
+  disabled: boolean;
+  /** This entry's download, while it runs or when it failed. */
+  task?: Task;
+  onDownload(): void;
+  onCancel?(): void;
+}) {
   const here = item.footprints.find((f) => f.dtype === item.recommended)!;
   return (
     <li aria-label={item.name} className="flex flex-col gap-1 rounded-lg border border-zinc-200 p-3 text-sm dark:border-zinc-800">
@@ -414,6 +440,8 @@ function CatalogueCard({ item, disabled, onDownload }: { item: CatalogueItem; di
           Download
         </button>
       </div>
+      {task?.progress && <ProgressBar label={`Downloading ${item.name}`} progress={task.progress} onCancel={onCancel} />}
+      <ErrorText message={task?.error} />
     </li>
   );
 }
