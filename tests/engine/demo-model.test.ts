@@ -1,9 +1,10 @@
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { parseMethod } from '../../src/shared/pruning.js';
 import { DEMO_MODEL_DIR } from '../../src/engine/data/demo-model.js';
+import { holdsCheckpoint } from '../../src/engine/pack/checkpoint-folder.js';
 import { readVqaJsonl } from '../../src/engine/data/vqa.js';
 import { isExactMatch } from '../../src/engine/eval/metrics.js';
 import { Engine } from '../../src/engine/runtime/engine.js';
@@ -26,9 +27,7 @@ afterAll(async () => {
 });
 
 /** The shipped pair (resources/demo-model: the SmolLM2 GGUF and the trained mmproj), or a checkpoint folder. */
-const shipped =
-  existsSync(join(DEMO_MODEL_DIR, 'config.json')) ||
-  (existsSync(DEMO_MODEL_DIR) && readdirSync(DEMO_MODEL_DIR).some((f) => f.endsWith('.gguf')));
+const shipped = holdsCheckpoint(DEMO_MODEL_DIR);
 
 it.skipIf(!shipped).each(['none', 'transprune-high'])(`answers at least ${REQUIRED} of ${SUBSET} test questions (%s)`, async (method) => {
   const items = (await readVqaJsonl('resources/vqa-test/test.jsonl')).slice(0, SUBSET);

@@ -68,19 +68,24 @@ export class ModelImports {
     });
   }
 
+  /** Each entry's listed download, once the hub has answered for it (asked again only where it has not). */
+  private readonly listed = new Map<string, { bytes: number; files: number }>();
+
   /** The catalogue with the hub's listed download sizes where it answers in time, estimates where not. */
   async catalogue(): Promise<CatalogueItem[]> {
     const signal = AbortSignal.timeout(LISTING_TIMEOUT_MS);
     return Promise.all(
       CATALOGUE.map(async (entry) => {
-        const listed = await listRepo(entry.repoId, this.endpoint, signal).then(
-          (files) => {
-            const chosen = chooseFiles(entry.repoId, files, entry.files);
-            return { bytes: chosen.reduce((sum, f) => sum + (f.size ?? 0), 0), files: chosen.length };
-          },
-          () => undefined,
-        );
-        return catalogueItem(entry, this.machineMemoryBytes, listed);
+        if (!this.listed.has(entry.id)) {
+          await listRepo(entry.repoId, this.endpoint, signal).then(
+            (files) => {
+              const chosen = chooseFiles(entry.repoId, files, entry.files);
+              this.listed.set(entry.id, { bytes: chosen.reduce((sum, f) => sum + (f.size ?? 0), 0), files: chosen.length });
+            },
+            () => undefined,
+          );
+        }
+        return catalogueItem(entry, this.machineMemoryBytes, this.listed.get(entry.id));
       }),
     );
   }
