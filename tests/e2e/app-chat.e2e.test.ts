@@ -205,6 +205,7 @@ describe('the app through the web bridge', () => {
       expect(await dialog.getByRole('slider', { name: 'Layer' }).getAttribute('max')).toBe(String(layers - 1));
       await dialog.getByRole('button', { name: 'Close inspector' }).click();
     }
+    await page.getByLabel('Left pane model').scrollIntoViewIfNeeded();
     await screenshots(page, 'compare-models');
     await page.getByRole('tab', { name: 'Chat' }).click();
     await page.getByRole('button', { name: 'Models', exact: true }).click();

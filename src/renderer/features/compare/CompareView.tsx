@@ -123,7 +123,7 @@ function PaneView({ side, pane, segments, actions, onMethodChange, models = [], 
       data-status={pane.status}
       className="flex min-w-0 flex-col gap-2 p-4"
     >
-      <div className="flex min-w-0 items-center gap-2">
+      <div className="flex min-w-0 flex-wrap items-center gap-2">
         <label htmlFor={id} className="shrink-0 text-sm font-medium">
           {name}
         </label>
@@ -133,7 +133,7 @@ function PaneView({ side, pane, segments, actions, onMethodChange, models = [], 
             aria-label={`${name} pane model`}
             value={pane.model ?? models[0].id}
             onChange={(e) => onModelChange(side, e.target.value)}
-            className="min-w-0 flex-1 truncate rounded-md border border-zinc-300 bg-white px-2 py-1 text-sm dark:border-zinc-600 dark:bg-zinc-900"
+            className="min-w-32 flex-1 truncate rounded-md border border-zinc-300 bg-white px-2 py-1 text-sm dark:border-zinc-600 dark:bg-zinc-900"
           >
             {models.map((m) => (
               <option key={m.id} value={m.id}>
