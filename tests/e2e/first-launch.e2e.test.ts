@@ -55,7 +55,7 @@ describe('first launch', () => {
     await page.getByRole('list', { name: 'Model catalogue' }).waitFor();
   });
 
-  it.skipIf(!demoShips)('with the demo model: it is installed, and a sample question gets its right answer', async () => {
+  it.skipIf(!demoShips)('with the demo model: it is installed, and a sample question gets a one-word answer', async () => {
     const samples = page.getByRole('region', { name: 'Try a sample' });
     await expect.poll(() => samples.getByRole('listitem').count(), { timeout: 120_000 }).toBe(3);
     await screenshots(page, 'firstrun');
@@ -64,6 +64,6 @@ describe('first launch', () => {
     const answer = page.getByTestId('answer-text').last();
     await expect.poll(() => page.locator('[data-status=done]').count(), { timeout: 120_000 }).toBeGreaterThan(0);
     expect((await answer.textContent())?.trim().length).toBeGreaterThan(0);
-    await screenshots(page, 'chat');
+    await screenshots(page, 'demo-chat');
   });
 });

@@ -50,7 +50,7 @@ const REVIEW_SIZES = [
 ];
 const DOCS_SIZE = { width: 1280, height: 860 };
 /** The screenshots the README shows. */
-const README_SHOTS = new Set(['chat', 'compare', 'inspector', 'firstrun']);
+const README_SHOTS = new Set(['chat', 'demo-chat', 'compare', 'inspector', 'firstrun']);
 
 /**
  * Screenshots of the page as it is now, narrow and wide, light and dark (out/screenshots/<name>-<w>x<h>-<scheme>.png),
