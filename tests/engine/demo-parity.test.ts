@@ -79,12 +79,13 @@ describe.skipIf(!shipped)('the shipped demo model vs transformers (fp32)', () =>
     const image = await prepareImage(readFileSync(resolve(ROOT, item.image)), model.clip, model.viewSpec);
     const { ids } = encodeChat(model.tokenizer, [{ role: 'user', text: item.question, image: true }], {
       template: model.chatTemplate,
-      imageTokenId: model.config.imageTokenIndex,
+      content: model.chatContent,
+      imageTokenId: model.imageTokenId,
     });
     const visual = (await encodeVisual(model, image))!;
     const width = c.image_features.shape[1];
     // The fixture marks the image once (-1) where the prompt holds its placeholder.
-    const marked = ids.map((id) => (id === model.config.imageTokenIndex ? -1 : id));
+    const marked = ids.map((id) => (id === model.imageTokenId ? -1 : id));
     expect(marked.filter((id, i) => id !== -1 || marked[i - 1] !== -1)).toEqual(c.prompt_ids);
     for (const [r, expected] of Object.entries(c.image_features.rows))
       expect(relativeError(visual.features.subarray(Number(r) * width, (Number(r) + 1) * width), expected), `visual ${r}`).toBeLessThan(
@@ -93,7 +94,7 @@ describe.skipIf(!shipped)('the shipped demo model vs transformers (fp32)', () =>
     const hidden: Float32Array[] = [];
     const result = await prefill(
       model,
-      { ids, imageTokenId: model.config.imageTokenIndex, visual },
+      { ids, imageTokenId: model.imageTokenId, visual },
       { onLayerOutput: (_, h) => hidden.push(h.slice()) },
     );
     expect(hidden).toHaveLength(c.layer_outputs.length);
