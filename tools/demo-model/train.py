@@ -98,8 +98,13 @@ def main():
     model, tok = load(args.gguf)
     words = model.model.embed_tokens.weight.detach()[word_ids(tok)]
     projector = Projector(VISION["hidden_size"], model.config.hidden_size)
-    report["eyes"] = timed(report, "eyes", lambda: train_eyes(tower, projector, words, args, scenes, val_scenes))
-    save_report()
+    if report.get("eyes", {}).get("steps") == args.eyes_steps:  # done: load it instead of validating it again
+        saved = torch.load(work / "eyes.pt", weights_only=False)["modules"]
+        tower.load_state_dict(saved["tower"])
+        projector.load_state_dict(saved["projector"])
+    else:  # new, interrupted, or resumed with more steps
+        report["eyes"] = timed(report, "eyes", lambda: train_eyes(tower, projector, words, args, scenes, val_scenes))
+        save_report()
     if args.until == "eyes":
         return
 
