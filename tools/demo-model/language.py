@@ -7,9 +7,13 @@ import torch.nn.functional as F
 
 from common import NUM_VISUAL
 from dense import phrase_slots
-from smol import ChatFormat, add_lora, answer_logits, expand, splice
+from smol import ChatFormat, adapters_off, add_lora, answer_logits, expand, splice
 from stages import Run, timed_steps
+from text import teacher_chats
 from vision import cached
+
+# Text chats held back from training, on which the adapted model's agreement with the unadapted one is reported.
+TEXT_VAL = 16
 
 class Batches:
     """Training chats over one image each, in three forms of its visual tokens:
@@ -54,6 +58,43 @@ class Batches:
         return self.make(samples, model)
 
 
+class TextChats:
+    """Text-only chats answered by the unadapted model (text.teacher_chats), in batches for distillation."""
+
+    def __init__(self, rows, args, pad_id, hidden):
+        self.rows, self.args, self.pad_id, self.none = rows, args, pad_id, torch.zeros(0, hidden)
+        self.rng = random.Random(args.seed + 5)
+
+    def make(self, rows, model):
+        return splice(model, self.none, [(ids, list(range(len(ids))), labels) for ids, labels in rows], self.pad_id)
+
+    def train_batch(self, model):
+        return self.make(self.rng.sample(self.rows, self.args.text_batch), model) if self.args.text_batch else None
+
+
+def distil_logits(model, adapters, batch):
+    """(student logits, teacher logits) at the answer positions: the same chat with and without the adapters."""
+    embeds, mask, positions, labels = batch
+    with torch.no_grad(), adapters_off(adapters), torch.autocast("cpu", dtype=torch.bfloat16):
+        teacher, _, _ = answer_logits(model, embeds, mask, positions, labels)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        student, _, _ = answer_logits(model, embeds, mask, positions, labels)
+    return student.float(), teacher.float()
+
+
+def distil_loss(model, adapters, batch):
+    """KL(unadapted || adapted) of the next-token distributions over the teacher's answers."""
+    student, teacher = distil_logits(model, adapters, batch)
+    return F.kl_div(F.log_softmax(student, -1), F.log_softmax(teacher, -1), log_target=True, reduction="batchmean")
+
+
+@torch.no_grad()
+def text_agreement(model, adapters, text, rows):
+    """Share of the held-back text answers' tokens where the adapted model's argmax is the unadapted one's."""
+    student, teacher = distil_logits(model, adapters, text.make(rows, model))
+    return (student.argmax(-1) == teacher.argmax(-1)).float().mean().item()
+
+
 @torch.no_grad()
 def exact_match(model, batches, items, form, chunk=8):
     """Greedy exact match per family, teacher-forced: greedy decoding yields the answer and <|im_end|> exactly when
@@ -93,8 +134,9 @@ def phase_of(step, args):
     return "sparse" if step < args.words_steps + args.sparse_steps else "full"
 
 
-def train_language(model, args, batches, val_batches, val_items, adapters):
-    """Adapters only (the eyes stay as the eyes stage left them); the best checkpoint by validation in the inference
+def train_language(model, args, batches, val_batches, val_items, adapters, text, text_val):
+    """Adapters only (the eyes stay as the eyes stage left them); the loss is the answers' cross-entropy plus
+    --text-weight times the text chats' distillation loss; the best checkpoint by validation in the inference
     format is kept."""
     modules = {"adapters": torch.nn.ModuleDict({k.replace(".", "_"): v for k, v in adapters.items()})}
     optimizer = torch.optim.AdamW([p for a in adapters.values() for p in (a.a, a.b)], lr=args.language_lr, betas=(0.9, 0.98), weight_decay=0.0)
@@ -104,12 +146,17 @@ def train_language(model, args, batches, val_batches, val_items, adapters):
     quick_val = balanced(val_items, args.val_items, args.seed)
     best_file = Path(args.work) / "language-best.pt"
     batches.rng = random.Random(args.seed + 4 + meta["step"])
+    text.rng = random.Random(args.seed + 5 + meta["step"])
+
+    def make_batch():
+        return batches.train_batch(phase_of(meta["step"], args), model), text.train_batch(model)
 
     def step_loss(batch):
-        embeds, mask, positions, labels = batch
+        (embeds, mask, positions, labels), text_batch = batch
         with torch.autocast("cpu", dtype=torch.bfloat16):
             logits, target, _ = answer_logits(model, embeds, mask, positions, labels)
-        return F.cross_entropy(logits.float(), target)
+        loss = F.cross_entropy(logits.float(), target)
+        return loss if text_batch is None else loss + args.text_weight * distil_loss(model, adapters, text_batch)
 
     def after_step(meta):
         if meta["step"] % args.val_every and meta["step"] != steps:
@@ -118,6 +165,7 @@ def train_language(model, args, batches, val_batches, val_items, adapters):
                 for form in ("words", "sparse") if phase_of(meta["step"] - 1, args) == form]
         accuracy, per_family = exact_match(model, val_batches, quick_val, "full")
         line.append("full " + family_line(accuracy, per_family))
+        line.append(f"text agreement {text_agreement(model, adapters, text, text_val):.3f}")
         meta["last_val"] = " | ".join(line)
         print(f"language step {meta['step']} val exact match: {meta['last_val']}", flush=True)
         if meta["best"] is None or accuracy >= meta["best"]["accuracy"]:
@@ -127,7 +175,7 @@ def train_language(model, args, batches, val_batches, val_items, adapters):
     model.train()
     if meta["step"] < steps:
         meta = timed_steps("language", run, modules, optimizer, meta, steps, args.batch, args.language_lr,
-                           lambda: batches.train_batch(phase_of(meta["step"], args), model), step_loss, after_step, warmup=20, log_every=5)
+                           make_batch, step_loss, after_step, warmup=20, log_every=5)
     model.eval()
     for name, state in torch.load(best_file).items():
         modules[name].load_state_dict(state)
@@ -147,13 +195,17 @@ def run_language(args, report, save_report, timed, model, tok, tower, projector,
     val_index = {p: i for i, p in enumerate(val_paths)}
     val_items = [(val_index[rel(p)], q, a, f) for p, qs in val_qa.items() for q, a, f in qs]
     val_batches = Batches(chat, args, val_store, val_paths, {rel(p): v for p, v in val_qa.items()}, val_scenes, projector, words, pad_id)
-    meta = timed(report, "language", lambda: train_language(model, args, batches, val_batches, val_items, adapters))
+    with adapters_off(adapters):
+        text_rows = teacher_chats(model, tok, chat, args.text_prompts, args.seed, Path(args.work) / "text-chats.json")
+    text = TextChats(text_rows[:-TEXT_VAL], args, pad_id, model.config.hidden_size)
+    meta = timed(report, "language", lambda: train_language(model, args, batches, val_batches, val_items, adapters, text, text_rows[-TEXT_VAL:]))
     final_val = balanced(val_items, args.final_val_items, args.seed + 1)
     accuracy, per_family = exact_match(model, val_batches, final_val, "full")
-    print(f"best checkpoint (step {meta['best']['step']}): val exact match {family_line(accuracy, per_family)} over {len(final_val)} items",
-          flush=True)
+    agreement = text_agreement(model, adapters, text, text_rows[-TEXT_VAL:])
+    print(f"best checkpoint (step {meta['best']['step']}): val exact match {family_line(accuracy, per_family)} over {len(final_val)} items, "
+          f"text agreement {agreement:.3f}", flush=True)
     report["language"] = {"seconds": meta["seconds"], "steps": meta["step"], "best_step": meta["best"]["step"], "val_accuracy": accuracy,
-                          "val_per_family": per_family, "val_items": len(final_val)}
+                          "val_per_family": per_family, "val_items": len(final_val), "text_agreement": agreement}
     save_report()
     if args.until == "language":
         return

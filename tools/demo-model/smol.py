@@ -1,6 +1,7 @@
 """SmolLM2-135M-Instruct as the demo model's language half: loading from the package's GGUF, the chat format
 the engine renders, low-rank adapters, and the forward pass with visual tokens spliced in."""
 import math
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -33,18 +34,18 @@ class ChatFormat:
         self.tok = tok
         self.end_id = tok.convert_tokens_to_ids("<|im_end|>")
 
-    def pieces(self, qa, system, with_answers=True):
+    def pieces(self, qa, system, with_answers=True, image=True):
         out = [(f"<|im_start|>system\n{SYSTEM_PROMPT}<|im_end|>\n", False)] if system else []
         for i, (question, answer) in enumerate(qa):
-            out.append((f"<|im_start|>user\n{IMAGE + chr(10) if i == 0 else ''}{question}<|im_end|>\n<|im_start|>assistant\n", False))
+            out.append((f"<|im_start|>user\n{IMAGE + chr(10) if i == 0 and image else ''}{question}<|im_end|>\n<|im_start|>assistant\n", False))
             if with_answers:
                 out += [(f"{answer}<|im_end|>", True), ("\n", False)]
         return out
 
-    def encode(self, qa, system, with_answers=True):
+    def encode(self, qa, system, with_answers=True, image=True):
         """ids (the placeholder as -1, once), labels (-100 off the answers): the sequence before expansion."""
         ids, labels = [], []
-        for text, is_answer in self.pieces(qa, system, with_answers):
+        for text, is_answer in self.pieces(qa, system, with_answers, image):
             for k, part in enumerate(text.split(IMAGE)):
                 if k:
                     ids.append(-1)
@@ -67,16 +68,20 @@ class ChatFormat:
 
 
 class LoRA(torch.nn.Module):
-    """y = W x + (alpha / r) B A x; B starts at zero, so the model starts unchanged. Merged at export."""
+    """y = W x + (alpha / r) B A x; B starts at zero, so the model starts unchanged. Merged at export.
+    enabled=False gives back the unadapted layer (the teacher of the text chats)."""
 
     def __init__(self, base, rank, alpha):
         super().__init__()
         self.base = base
         self.scale = alpha / rank
+        self.enabled = True
         self.a = torch.nn.Parameter(torch.randn(rank, base.in_features) / math.sqrt(base.in_features))
         self.b = torch.nn.Parameter(torch.zeros(base.out_features, rank))
 
     def forward(self, x):
+        if not self.enabled:
+            return self.base(x)
         return self.base(x) + (x @ self.a.t().to(x.dtype)) @ self.b.t().to(x.dtype) * self.scale
 
     def delta(self):
@@ -96,6 +101,18 @@ def add_lora(model, layers, rank, alpha):
             setattr(attn, name, adapter)
             adapters[f"model.layers.{n}.self_attn.{name}"] = adapter
     return adapters
+
+
+@contextmanager
+def adapters_off(adapters):
+    """The package's model as it was, for the duration."""
+    for a in adapters.values():
+        a.enabled = False
+    try:
+        yield
+    finally:
+        for a in adapters.values():
+            a.enabled = True
 
 
 def splice(model, features, rows, pad_id):
