@@ -11,15 +11,16 @@ import { Engine } from '../../src/engine/runtime/engine.js';
 
 /**
  * The committed demo weights through the engine: the shipped pair answers the first 30 items of the test split
- * (five per question family) with at least the count its model card records, unpruned and with TransPrune-High
- * (a floor against regressions in the engine or the files, not the issue's bar of 27, which this model does not
- * reach: resources/demo-model/MODEL_CARD.md), and its language model still answers a text-only question.
+ * (five per question family) with at least the count its model card records less one (int8 kernels may round one
+ * borderline answer differently on another CPU), unpruned and with TransPrune-High: a floor against regressions in
+ * the engine or the files, not the issue's bar of 27, which this model does not reach
+ * (resources/demo-model/MODEL_CARD.md). Its language model still answers a text-only question.
  * Skipped, saying so, while resources/demo-model holds no trained model.
  */
 
 const SUBSET = 30;
 /** Right answers of the shipped model on the subset, as measured and recorded in its model card. */
-const REQUIRED: Record<string, number> = { none: 9, 'transprune-high': 8 };
+const MEASURED: Record<string, number> = { none: 20, 'transprune-high': 9 };
 const root = mkdtempSync(join(tmpdir(), 'tps-demo-'));
 const engine = new Engine({ modelStore: join(root, 'store'), ep: 'cpu' });
 
@@ -46,7 +47,7 @@ it.skipIf(!shipped).each(['none', 'transprune-high'])(`answers its model card's 
     });
     if (!isExactMatch(answer, item.answer)) wrong.push(`${item.id} ${item.question} -> ${answer.trim()} (truth ${item.answer})`);
   }
-  expect(wrong.length, wrong.join('\n')).toBeLessThanOrEqual(SUBSET - REQUIRED[method]);
+  expect(wrong.length, wrong.join('\n')).toBeLessThanOrEqual(SUBSET - (MEASURED[method] - 1));
 });
 
 it.skipIf(!shipped)('keeps the language model: a text-only question gets its real answer', async () => {
