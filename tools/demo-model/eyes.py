@@ -1,6 +1,6 @@
 """Stage 2: the eyes. The dense-trained tower and LLaVA's projector trained together so that every visual token is
-one of SmolLM2's own word embeddings: each object's centre row reads "<colour> <shape> <label>", every other patch
-"." (dense.phrase_slots). The frozen language model then starts from visual tokens it can read like text."""
+one of SmolLM2's own word embeddings: each patch an object covers reads its colour, shape or label word by diagonal
+stripes, every other patch "." (dense.phrase_slots). The frozen language model then starts from visual tokens it can read like text."""
 import random
 from pathlib import Path
 

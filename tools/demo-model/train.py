@@ -6,12 +6,14 @@ Stages (each resumable: state and checkpoints live in --work, outside git):
   1. vision     a small CLIP tower (336 px, patch 14) with dense per-patch targets from the generator's
                 scene graphs (shape, colour, size, label, centre, counts); only the layers up to -2 run.
   2. eyes       that tower and LLaVA's projector trained together so every visual token is one of SmolLM2's
-                own word embeddings: each object's centre row reads "<colour> <shape> <label>", the rest ".".
+                own word embeddings: each patch an object covers reads its colour, shape or label word by
+                diagonal stripes (dense.phrase_slots), the rest ".".
   3. cache      the eyes' tower features of the training and validation images, bf16 on disk.
   4. language   low-rank adapters on SmolLM2's attention, answer loss: first on the scene graph's exact words
                 (cheap, text-like), then on the eyes' own tokens at those positions and a few background ones
                 (grid order and positions kept), bare ChatML; then every visual token in SmolLM2's own chat
-                template with its system prompt, as at inference.
+                template with its system prompt, as at inference. Every step also distils 8 text-only chats
+                from the unadapted model (text.py), so that text chat stays as it was.
   5. export     the mmproj GGUF (llama.cpp's LLaVA layout, MMPROJ.md) and the language GGUF (the package's
                 file with the adapters merged).
 
