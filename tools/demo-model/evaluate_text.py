@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 
 from smol import load
+from text import eval_questions
 
-QUESTIONS = Path(__file__).with_name("data") / "text-questions.jsonl"
 
 
 @torch.no_grad()
@@ -37,7 +37,7 @@ def main():
     p.add_argument("--gguf", action="append", required=True)
     p.add_argument("--out")
     args = p.parse_args()
-    questions = [json.loads(line) for line in QUESTIONS.read_text().splitlines() if line.strip()]
+    questions = eval_questions()
     report = {}
     for gguf in args.gguf:
         rows = score(gguf, questions)

@@ -196,7 +196,7 @@ def run_language(args, report, save_report, timed, model, tok, tower, projector,
     val_items = [(val_index[rel(p)], q, a, f) for p, qs in val_qa.items() for q, a, f in qs]
     val_batches = Batches(chat, args, val_store, val_paths, {rel(p): v for p, v in val_qa.items()}, val_scenes, projector, words, pad_id)
     with adapters_off(adapters):
-        text_rows = teacher_chats(model, tok, chat, args.text_prompts, args.seed, Path(args.work) / "text-chats.json")
+        text_rows = teacher_chats(model, tok, chat, args.text_prompts, args.seed, args.work)
     text = TextChats(text_rows[:-TEXT_VAL], args, pad_id, model.config.hidden_size)
     meta = timed(report, "language", lambda: train_language(model, args, batches, val_batches, val_items, adapters, text, text_rows[-TEXT_VAL:]))
     final_val = balanced(val_items, args.final_val_items, args.seed + 1)

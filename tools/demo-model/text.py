@@ -38,11 +38,17 @@ INSTRUCTIONS = ["Write one sentence about the ocean.", "Write a short poem about
                 "What is the difference between a fruit and a vegetable?", "Summarize the story of Cinderella in two sentences.",
                 "Hello! How are you today?", "What can you help me with?"]
 ARITHMETIC = ["plus", "minus", "times"]
+EVAL_QUESTIONS = Path(__file__).with_name("data") / "text-questions.jsonl"
+
+
+def eval_questions():
+    """evaluate_text.py's 50 questions: [{"question", "accept"}]."""
+    return [json.loads(line) for line in EVAL_QUESTIONS.read_text().splitlines() if line.strip()]
 
 
 def text_prompts(count, seed):
     """`count` distinct prompts, none of them one of evaluate_text.py's: every fixed one, then arithmetic."""
-    held_out = {json.loads(line)["question"] for line in (Path(__file__).with_name("data") / "text-questions.jsonl").read_text().splitlines() if line}
+    held_out = {q["question"] for q in eval_questions()}
     fixed = [f"What is the capital of {c}?" for c in CAPITALS] + FACTS + INSTRUCTIONS
     assert not held_out.intersection(fixed), f"text prompts overlap evaluate_text.py's: {held_out.intersection(fixed)}"
     rng, prompts = random.Random(seed), dict.fromkeys(fixed)
@@ -57,10 +63,10 @@ def text_prompts(count, seed):
 
 
 @torch.no_grad()
-def teacher_chats(model, tok, chat, count, seed, cache_file, max_new=48):
+def teacher_chats(model, tok, chat, count, seed, work, max_new=48):
     """[(ids, labels)] of each prompt answered greedily by the unadapted model (call with the adapters off), in the
-    inference format (SmolLM2's template with its default system prompt); cached in cache_file."""
-    cache_file = Path(cache_file)
+    inference format (SmolLM2's template with its default system prompt); cached in work/text-chats-<count>-<seed>.json."""
+    cache_file = Path(work) / f"text-chats-{count}-{seed}.json"
     if cache_file.exists():
         return [tuple(row) for row in json.loads(cache_file.read_text())]
     prompts = text_prompts(count, seed)
@@ -72,5 +78,5 @@ def teacher_chats(model, tok, chat, count, seed, cache_file, max_new=48):
         rows.append((ids + out, [-100] * len(ids) + out))
     cache_file.write_text(json.dumps(rows))
     print(f"text chats: {len(rows)} prompts answered by the unadapted model, e.g. {prompts[0]!r} -> "
-          f"{tok.decode(rows[0][0][len(rows[0][0]) - len([x for x in rows[0][1] if x >= 0]):])!r}", flush=True)
+          f"{tok.decode([t for t in rows[0][1] if t >= 0])!r}", flush=True)
     return rows
