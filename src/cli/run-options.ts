@@ -32,8 +32,12 @@ export function providerFromArgs(
 
 export function engineFromArgs(values: ParsedArgs['values']): Engine {
   const { ep, threads } = providerFromArgs(values);
-  const modelStore = (values.store as string | undefined) ?? modelStoreDir();
-  return new Engine({ modelStore, ep, threads });
+  return new Engine({ modelStore: storeFromArgs(values), ep, threads });
+}
+
+/** --store, or the app's model store when absent. */
+export function storeFromArgs(values: ParsedArgs['values']): string {
+  return typeof values.store === 'string' ? values.store : modelStoreDir();
 }
 
 /** The options of a command that asks one question about one image (ask, compare). */

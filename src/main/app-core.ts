@@ -1,4 +1,5 @@
 import { chmod } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import type { AppEventName, AppEventPayload } from '../shared/ipc.js';
 import { holdsCheckpoint } from '../engine/index.js';
 import { EngineHost, type EngineHostOptions } from './engine-host.js';
@@ -21,7 +22,10 @@ export interface AppCoreOptions extends Pick<EngineHostOptions, 'spawn' | 'resta
   userData: string;
   /** Where an export goes: Electron asks with a save dialog; absent in the web host, whose browser downloads it. */
   chooseSavePath?: ChooseSavePath;
-  /** The demo checkpoint shipped with the app (resources/demo-model): imported on a first launch with no models. */
+  /**
+   * The demo checkpoint shipped with the app (resources/demo-model): imported on a first launch with no models, and
+   * again on every launch while its import is installed, so that an update's new demo replaces the old one.
+   */
   bundledModel?: string;
   /** Sample images with questions for the empty chat (resources/samples). */
   samplesDir?: string;
@@ -35,7 +39,8 @@ export interface AppCore {
   onEvent(sink: AppEventSink): () => void;
   /**
    * Marks answers cut off by a previous crash as interrupted, starts the engine, and on a first
-   * launch installs the bundled model (progress as `models.progress`, like any import).
+   * launch installs the bundled model (progress as `models.progress`, like any import); on later ones
+   * brings its import up to date (a no-op unless an update changed its files; a user who removed it keeps it removed).
    */
   start(): Promise<void>;
   /** Stops the local server and answers in flight (saved as interrupted), and shuts the engine down. */
@@ -99,8 +104,10 @@ export function createAppCore({ spawn, restartBackoffMs, userData, chooseSavePat
       await chmod(userData, PRIVATE_DIR_MODE);
       await features.recover();
       await engine.start();
-      const firstLaunch = bundledModel && holdsCheckpoint(bundledModel) && (await engine.call('models.list', {})).length === 0;
-      if (firstLaunch) await handlers['models.import']({ path: bundledModel });
+      if (!bundledModel || !holdsCheckpoint(bundledModel)) return;
+      const installed = await engine.call('models.list', {});
+      const bundledImport = installed.some((m) => m.details?.source === resolve(bundledModel));
+      if (installed.length === 0 || bundledImport) await handlers['models.import']({ path: bundledModel });
     },
     async stop() {
       features.stopAll();

@@ -32,6 +32,8 @@ export const ModelDetails = z.object({
   /** Visual tokens per image before pruning. */
   visualTokens: z.number().int().nonnegative(),
   layers: z.number().int().positive(),
+  /** The checkpoint folder or GGUF file it was imported from. */
+  source: z.string(),
 });
 export type ModelDetails = z.infer<typeof ModelDetails>;
 

@@ -113,6 +113,25 @@ describe('a sharded bf16 checkpoint in the transformers >= 4.52 layout, GQA', ()
     await removePack(store, 'gqa-fp16');
     await expect(findPack(store, 'gqa-fp16')).rejects.toThrow(/no model "gqa-fp16".*installed: gqa \(/);
   });
+
+  it('an updated checkpoint replaces its older import (same folder, name and options); another precision stays beside it', async () => {
+    const folder = join(root, 'updated');
+    const updates = join(root, 'store-updates');
+    await makeSyntheticCheckpoint(folder, { seed: 3 });
+    const old = await importCheckpoint(folder, updates);
+    const half = await importCheckpoint(folder, updates, { dtype: 'fp16' });
+    await makeSyntheticCheckpoint(folder, { seed: 4 }); // the app's demo model after an update: new weights, same place
+    const replacedFirst: string[] = [];
+    const updated = await importCheckpoint(folder, updates, { onReplace: async (older) => void replacedFirst.push(older.id) });
+    expect(updated.manifest.id).not.toBe(old.manifest.id);
+    expect(updated.replaced?.id).toBe(old.manifest.id);
+    expect(replacedFirst).toEqual([old.manifest.id]);
+    expect(existsSync(old.dir)).toBe(false);
+    expect((await listPacks(updates)).map((p) => [p.name, p.id])).toEqual([
+      ['updated', updated.manifest.id],
+      ['updated (fp16)', half.manifest.id],
+    ]);
+  });
 });
 
 describe('quantized packs', () => {

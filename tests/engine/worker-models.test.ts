@@ -50,6 +50,7 @@ describe('models in the engine process', () => {
         dtype: manifest.dtype,
         visualTokens: manifest.numVisualTokens,
         layers: manifest.config.text.numLayers,
+        source: checkpoint.dir,
       }),
     });
     expect(progress.length).toBeGreaterThan(2);

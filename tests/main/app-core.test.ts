@@ -3,45 +3,66 @@ import { cpSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createAppCore } from '../../src/main/app-core.js';
+import { createAppCore, type AppCore } from '../../src/main/app-core.js';
+import type { ModelSummary } from '../../src/shared/ipc.js';
+import type { AppSettings } from '../../src/shared/settings.js';
 import { nodeEngineSpawner } from '../../src/main/engine-process-node.js';
 import { modelStoreDir } from '../../src/main/paths.js';
 import { makeSyntheticCheckpoint } from '../../src/engine/checkpoint/synthetic.js';
 import { IMPORTING_PREFIX } from '../../src/engine/pack/store.js';
 
 /**
- * The app core with the real engine: the first launch installs the bundled model, later launches leave the store alone,
+ * The app core with the real engine: the first launch installs the bundled model, later launches keep it (or replace it when an update changed it),
  * and every launch clears what a killed app left behind.
  */
 describe('app core start-up', () => {
-  it('imports the bundled model once, on the first launch with an empty store', async () => {
+  it('imports the bundled model on the first launch, keeps it on later ones, and replaces it when an update changes it', async () => {
     const root = mkdtempSync(join(tmpdir(), 'tp-core-'));
     const bundled = (await makeSyntheticCheckpoint(join(root, 'demo-model'))).dir;
     const userData = join(root, 'user');
-    const launch = () =>
-      createAppCore({
+    const launch = async (run: (core: AppCore) => Promise<void>) => {
+      const core = createAppCore({
         spawn: nodeEngineSpawner({ modelStore: modelStoreDir(userData), stdio: 'ignore' }),
         userData,
         chooseSavePath: async () => null,
         bundledModel: bundled,
       });
+      const progress: unknown[] = [];
+      core.onEvent((event, payload) => event === 'models.progress' && progress.push(payload));
+      await core.start();
+      await run(core);
+      await core.stop();
+      return progress;
+    };
+    const models = async (core: AppCore) => (await core.call('models.list', {})) as { ok: true; value: ModelSummary[] };
+    const settings = async (core: AppCore) => ((await core.call('settings.get', {})) as { ok: true; value: AppSettings }).value;
 
-    const first = launch();
-    const progress: unknown[] = [];
-    first.onEvent((event, payload) => event === 'models.progress' && progress.push(payload));
-    await first.start();
-    const installed = await first.call('models.list', {});
-    expect(installed).toMatchObject({ ok: true, value: [{ name: 'demo-model' }] });
+    let installed: ModelSummary[] = [];
+    const progress = await launch(async (core) => {
+      installed = (await models(core)).value;
+      expect(installed).toMatchObject([{ name: 'demo-model', details: { source: bundled } }]);
+      expect((await settings(core)).modelId).toBe(installed[0].id);
+    });
     expect(progress.length).toBeGreaterThan(0);
-    await first.stop();
 
-    const second = launch();
-    const again: unknown[] = [];
-    second.onEvent((event, payload) => event === 'models.progress' && again.push(payload));
-    await second.start();
-    expect(await second.call('models.list', {})).toEqual(installed);
-    expect(again).toEqual([]);
-    await second.stop();
+    await launch(async (core) => expect((await models(core)).value).toEqual(installed)); // unchanged: the same pack
+
+    await makeSyntheticCheckpoint(bundled, { seed: 7 }); // an update ships another demo model in the same place
+    await launch(async (core) => {
+      const [updated, ...others] = (await models(core)).value;
+      expect(others).toEqual([]);
+      expect(updated).toMatchObject({ name: 'demo-model', details: { source: bundled } });
+      expect(updated.id).not.toBe(installed[0].id);
+      expect((await settings(core)).modelId).toBe(updated.id); // the setting follows the replacement
+      expect(await core.call('models.remove', { id: updated.id })).toMatchObject({ ok: true });
+      expect(
+        await core.call('models.import', { path: (await makeSyntheticCheckpoint(join(root, 'mine'), { seed: 8 })).dir }),
+      ).toMatchObject({
+        ok: true,
+      });
+    });
+    // Removed by the user, who has another model: it stays removed.
+    await launch(async (core) => expect((await models(core)).value.map((m) => m.name)).toEqual(['mine']));
   });
 
   it('installs a bundled GGUF pair (the demo model ships as one) on the first launch', async () => {

@@ -1,12 +1,12 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { dtypeMemoryNote, importCheckpoint, type ImportDtype, type ImportProgress } from '../../engine/pack/import.js';
-import { modelStoreDir } from '../../main/paths.js';
 import type { LlavaConfig } from '../../engine/model/config.js';
 import { WEIGHT_DTYPES, WeightDtype } from '../../shared/dtypes.js';
 import { isQwen, type ModelConfig } from '../../engine/model/qwen-config.js';
 import { CliError, type CliCommand } from '../command.js';
 import { endOpenLine, progressLine } from '../progress-line.js';
+import { storeFromArgs } from '../run-options.js';
 
 /** `import`: Hugging Face LLaVA-1.5 or LLaVA-NeXT folder, or a GGUF (with its mmproj) -> model pack in the store. */
 export const importCommand: CliCommand = {
@@ -33,7 +33,7 @@ export const importCommand: CliCommand = {
     const dtype: ImportDtype | undefined = parsed ? parsed.data : (asked as 'keep' | undefined);
     const mmproj = typeof args.values.mmproj === 'string' ? args.values.mmproj : undefined;
     if (mmproj && !/\.gguf$/i.test(folder)) throw new CliError('--mmproj goes with a GGUF language model file');
-    const store = typeof args.values.store === 'string' ? args.values.store : modelStoreDir();
+    const store = storeFromArgs(args.values);
 
     const abort = new AbortController();
     const onSigint = () => abort.abort(new Error('cancelled'));
@@ -51,6 +51,7 @@ export const importCommand: CliCommand = {
       const { config: c, numVisualTokens } = pack.manifest;
       const what = pack.alreadyImported ? 'already imported' : 'imported';
       console.log(`${what}: "${pack.manifest.name}" (id ${pack.manifest.id}, ${pack.manifest.dtype}) at ${pack.dir}`);
+      if (pack.replaced) console.log(`  replaced the older import of the same source (id ${pack.replaced.id})`);
       console.log(
         `  text ${c.text.numLayers} layers, d=${c.text.hiddenSize}, ${c.text.numHeads} heads / ${c.text.numKvHeads} KV; ${visionNote(c, numVisualTokens)}`,
       );

@@ -8,6 +8,7 @@ import { benchCommand } from './bench.js';
 import { compareCommand } from './compare.js';
 import { evalCommand } from './eval.js';
 import { verifyCommand } from './verify.js';
+import { listCommand, removeCommand } from './models.js';
 import { makeCheckpointCommand } from './make-checkpoint.js';
 
 /** Every CLI command, in the order `--help` lists them. Add one line per new command file. */
@@ -16,7 +17,9 @@ export const commands: CliCommand[] = [
   dataCommand,
   flopsCommand,
   importCommand,
+  listCommand,
   verifyCommand,
+  removeCommand,
   askCommand,
   benchCommand,
   compareCommand,

@@ -1,7 +1,7 @@
 import { findPack } from '../../engine/pack/store.js';
-import { modelStoreDir } from '../../main/paths.js';
 import { describeDamage, verifyPack } from '../../engine/pack/verify.js';
 import { CliError, type CliCommand } from '../command.js';
+import { storeFromArgs } from '../run-options.js';
 
 /** `verify`: re-hash a pack's weight files against the hashes recorded at import. */
 export const verifyCommand: CliCommand = {
@@ -12,7 +12,7 @@ export const verifyCommand: CliCommand = {
   async run(args) {
     const [model, ...extra] = args.positionals;
     if (!model || extra.length) throw new CliError(`expected one model name or id\nusage: npm run cli -- ${this.usage}`);
-    const store = typeof args.values.store === 'string' ? args.values.store : modelStoreDir();
+    const store = storeFromArgs(args.values);
     const pack = await findPack(store, model).catch((e: Error) => {
       throw new CliError(e.message);
     });
@@ -26,7 +26,9 @@ export const verifyCommand: CliCommand = {
       return 0;
     }
     for (const damage of result.damaged) console.log(`damaged: ${describeDamage(damage)}`);
-    console.log(`"${pack.name}" (${pack.id}) is damaged (${size} checked): remove it and import it again`);
+    console.log(
+      `"${pack.name}" (${pack.id}) is damaged (${size} checked): remove it (\`npm run cli -- remove ${pack.id}\`) and import it again`,
+    );
     return 1;
   },
 };

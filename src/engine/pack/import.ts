@@ -4,6 +4,7 @@
 
 import { copyFile, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import { basename, join, resolve } from 'node:path';
 import type { Progress } from '../../shared/progress.js';
 import { numVisualTokens } from '../model/config.js';
@@ -21,7 +22,7 @@ import { ggufSource, readGgufCheckpoint } from './gguf-checkpoint.js';
 import type { BuiltGraphs, ManifestFields } from './graph-set.js';
 import { makeQwenManifest } from './qwen.js';
 import { loadManifest, MANIFEST_FILE, PACK_FORMAT_VERSION, type PackManifest } from './manifest.js';
-import { IMPORTING_PREFIX, listPacks, removeAbandonedImports } from './store.js';
+import { IMPORTING_PREFIX, listPacks, removeAbandonedImports, type PackSummary } from './store.js';
 
 export type ImportStage = 'validate' | 'hash' | 'vision' | 'embed' | 'layers' | 'head' | 'finalize';
 
@@ -41,6 +42,8 @@ export interface ImportOptions {
   /** Per-model pruning schedule overrides to store in the manifest. */
   pruning?: Record<string, unknown>;
   onProgress?: (progress: ImportProgress) => void;
+  /** Called before an older import of the same source with the same options is removed (its files changed). */
+  onReplace?: (older: PackSummary) => Promise<void>;
   signal?: AbortSignal;
 }
 
@@ -51,6 +54,8 @@ export interface ImportedPack {
   manifest: PackManifest;
   /** True when the store already held this checkpoint with these options: nothing was written. */
   alreadyImported: boolean;
+  /** The older import of the same source and options that this one replaced (the source's files had changed). */
+  replaced?: PackSummary;
 }
 
 const BUILD_START = 0.1; // validation and hashing take the first tenth of the bar
@@ -87,8 +92,11 @@ export async function importCheckpoint(hfDir: string, storeDir: string, options:
     report('finalize', 1, `already imported as "${existing.name}"`);
     return { dir: existing.path, manifest: existing.manifest, alreadyImported: true };
   }
+  // A pack of this name from the same source with the same options is an import of the files as they were: an
+  // updated checkpoint (the app's demo model after an update) replaces it. Anything else keeps its name.
   const clash = packs.find((p) => p.name === name);
-  if (clash) throw new Error(`a different model named "${name}" is already in the store (id ${clash.id}); choose another name`);
+  const older = clash && isOlderImport(clash, source, dtype, options.pruning) ? clash : undefined;
+  if (clash && !older) throw new Error(`a different model named "${name}" is already in the store (id ${clash.id}); choose another name`);
 
   await mkdir(storeDir, { recursive: true, mode: 0o700 });
   // The pid tells a later import whether the process that owns this folder is still at work.
@@ -120,6 +128,12 @@ export async function importCheckpoint(hfDir: string, storeDir: string, options:
     if (!renamed) {
       report('finalize', 1, 'already imported (by a concurrent import)');
       return { dir, manifest: await loadManifest(dir), alreadyImported: true };
+    }
+    if (older) {
+      await options.onReplace?.(older);
+      await rm(older.path, { recursive: true, force: true });
+      report('finalize', 1, `imported "${name}", replacing the older import of ${source} (id ${older.id})`);
+      return { dir, manifest, alreadyImported: false, replaced: older };
     }
     report('finalize', 1, `imported "${name}"`);
     return { dir, manifest, alreadyImported: false };
@@ -251,4 +265,9 @@ async function renameIfAbsent(from: string, to: string): Promise<boolean> {
     if (code === 'ENOTEMPTY' || code === 'EEXIST') return false;
     throw err;
   }
+}
+
+/** Whether `pack` was imported from `source` with these options (only the source's files can have changed since). */
+function isOlderImport(pack: PackSummary, source: string, dtype: string, pruning: ImportOptions['pruning']): boolean {
+  return pack.manifest.source.path === source && pack.manifest.dtype === dtype && isDeepStrictEqual(pack.manifest.pruning, pruning);
 }

@@ -66,6 +66,8 @@ export function createHandlers(resources: EngineResources): EngineHandlers {
         dtype,
         signal: ctx.signal,
         onProgress: (progress) => ctx.emit('progress', progress),
+        // An updated checkpoint replaces its older import, which may be the loaded model: its sessions must not outlive its files.
+        onReplace: async () => (await resources.runtime()).unload(),
       });
       return { id: manifest.id, name: manifest.name, path: dir, details: await modelDetails(dir, manifest) };
     },
@@ -176,6 +178,7 @@ async function modelDetails(dir: string, manifest: PackManifest): Promise<ModelD
     sizeBytes: await folderSize(dir),
     visualTokens: manifest.numVisualTokens,
     layers: text.numLayers,
+    source: manifest.source.path,
   };
 }
 

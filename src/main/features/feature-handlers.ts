@@ -72,13 +72,15 @@ export function createFeatures({ storage, answerer, models, chooseSavePath, hfEn
   /**
    * A new model never takes over silently: while no model is chosen, chats use the first installed
    * one, and an import can sort before it, so the model in use is written down before the store changes.
+   * An import that replaced the model in use (an updated checkpoint of the same source) takes its place.
    */
   async function keepingModelInUse<T extends ModelSummary>(add: () => Promise<T>): Promise<T> {
     const before = models.list().catch((): ModelSummary[] => []); // asked first, answered before the new pack lands
     const added = await add();
-    const inUse = (await before)[0]?.id ?? added.id;
     const current = await settings.load();
-    if (!current.modelId) await settings.save({ ...current, modelId: inUse });
+    const inUse = current.modelId ?? (await before)[0]?.id ?? added.id;
+    const modelId = (await models.list()).some((m) => m.id === inUse) ? inUse : added.id;
+    if (modelId !== current.modelId) await settings.save({ ...current, modelId });
     return added;
   }
   /** Tells every window the new model list once a change to the store is done. */
