@@ -64,20 +64,18 @@ def scene_targets(objects):
         t["same_shape"][cover] = sum(p["shape"] == o["shape"] for p in objects) - 1
         t["same_colour"][cover] = sum(p["colour"] == o["colour"] for p in objects) - 1
         xy[cover] = (o["x"] / IMAGE_SIZE, o["y"] / IMAGE_SIZE)
-        t["centre"][centre_patch(o)] = 1
+        row, col = min(GRID - 1, int(o["y"] // PATCH)), min(GRID - 1, int(o["x"] // PATCH))
+        t["centre"][row * GRID + col] = 1
     t["xy"] = xy
     return t
 
 
 # The eyes' words: every patch an object covers reads one of its words as a SmolLM2 word embedding, by diagonal
 # stripes of the grid ((row + col) % 3: colour, shape, label; "." where an unlabelled object's label would be), every
-# other patch "."; the patch that holds the object's centre reads its shape's plural instead ("stars"), once per
-# object, so that a count is the number of those words (a question's "How many stars" ends in the same token). Raster
-# order then reads like text ("... . red square k red . ... squares k red square ..."). The stripes need no
-# object-relative position (an earlier layout put three words left of, on and right of the centre patch: the tower
-# did not learn to find that patch in 500 steps), and a block of 2 x 2 patches holds all three.
-PLURALS = [s + "s" for s in SHAPES]
-PHRASE_WORDS = [".", *COLOURS, *SHAPES, *(c.lower() for c in LABELS), *PLURALS]
+# other patch ".". Raster order then reads like text ("... . red square k red . ... square k red square ..."). The
+# stripes need no object-relative position (an earlier layout put the three words left of, on and right of the
+# centre patch: the tower did not learn to find that patch in 500 steps), and a block of 2 x 2 patches holds all three.
+PHRASE_WORDS = [".", *COLOURS, *SHAPES, *(c.lower() for c in LABELS)]
 _stripe = (np.add.outer(np.arange(GRID), np.arange(GRID)) % 3).reshape(-1)
 
 
@@ -89,14 +87,7 @@ def phrase_slots(objects):
                           PHRASE_WORDS.index(o["label"].lower()) if "label" in o else 0])
         cover = near_object(o, COVER)
         t[cover] = words[_stripe[cover]]
-    for o in objects:  # after every cover, so that an overlapping object cannot hide a centre
-        t[centre_patch(o)] = PHRASE_WORDS.index(o["shape"] + "s")
     return t
-
-
-def centre_patch(o):
-    """Index of the patch that holds the object's centre."""
-    return min(GRID - 1, int(o["y"] // PATCH)) * GRID + min(GRID - 1, int(o["x"] // PATCH))
 
 
 def near_object(o, scale):

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from common import load_image_uint8, normalize
-from dense import PHRASE_WORDS, PLURALS, phrase_slots
+from dense import PHRASE_WORDS, phrase_slots
 from stages import Run, timed_steps
 from vision import vision_features
 
@@ -31,31 +31,23 @@ class Projector(torch.nn.Module):
 
 def word_ids(tok):
     """SmolLM2 token ids of PHRASE_WORDS: each word's first token as it follows a space in a question (" red",
-    " hex"), except where that token is the bare space (digits are tokenized " ", "5"): then the word's own token.
-    A plural is its last token, the one that ends "How many hexagons" (" hex", "ag", "ons")."""
+    " hex"), except where that token is the bare space (digits are tokenized " ", "5"): then the word's own token."""
     def one(word):
         if word == ".":
             return tok.encode(".", add_special_tokens=False)[0]
         spaced = tok.encode(" " + word, add_special_tokens=False)
-        if word in PLURALS:
-            return spaced[-1]
         return tok.encode(word, add_special_tokens=False)[0] if tok.decode(spaced[:1]) == " " else spaced[0]
     return [one(w) for w in PHRASE_WORDS]
 
 
 def eyes_loss(tokens, slots, words):
     """MSE to the target word's embedding (relative to the embeddings' mean square) plus a cross-entropy over the
-    candidate words by cosine, object centres, other object slots and background weighted equally (there are a few,
-    ~60 and ~500 of them in an image)."""
+    candidate words by cosine, object slots and background weighted equally (there are ~20 of one, ~550 of the other)."""
+    on = slots > 0
     err = (tokens - words[slots]).pow(2).mean(-1) / words.pow(2).mean()
     logits = F.normalize(tokens, dim=-1) @ F.normalize(words, dim=-1).t() * LOGIT_SCALE
-    return sum(err[m].mean() + F.cross_entropy(logits[m], slots[m]) for m in slot_kinds(slots))
-
-
-def slot_kinds(slots):
-    """Masks of the centre slots (a plural), the other object slots and the background."""
-    centre = slots >= PHRASE_WORDS.index(PLURALS[0])
-    return centre, (slots > 0) & ~centre, slots == 0
+    ce = F.cross_entropy(logits[on], slots[on]) + F.cross_entropy(logits[~on], slots[~on])
+    return err[on].mean() + err[~on].mean() + ce
 
 
 def read_words(tokens, words):
@@ -88,16 +80,14 @@ def train_eyes(tower, projector, words, args, scenes, val_scenes):
                            make_batch, lambda b: eyes_loss(tokens_of(b[0]), b[1], words), warmup=20)
     tower.eval()
     with torch.no_grad():
+        hits = total = misread = 0
         chosen = sorted(val_scenes)[:128]
-        slots = torch.stack([torch.from_numpy(phrase_slots(val_scenes[p])) for p in chosen])
-        said = torch.cat([read_words(tokens_of(chosen[i:i + 32]), words) for i in range(0, len(chosen), 32)])
-    centre, on, background = slot_kinds(slots)
-    plural = said >= PHRASE_WORDS.index(PLURALS[0])
-    metrics = {"word_accuracy": (said[on] == slots[on]).float().mean().item(),
-               "centre_accuracy": (said[centre] == slots[centre]).float().mean().item(),
-               "plurals_per_image": plural.sum().item() / len(chosen), "centres_per_image": centre.sum().item() / len(chosen),
-               "background_misread_per_image": (said[background] != 0).sum().item() / len(chosen)}
-    print(f"eyes val: words read right {metrics['word_accuracy']:.3f}, centres {metrics['centre_accuracy']:.3f} "
-          f"({metrics['plurals_per_image']:.2f} plurals read per image, {metrics['centres_per_image']:.2f} centres), "
-          f"background read as a word {metrics['background_misread_per_image']:.2f} per image", flush=True)
+        for i in range(0, len(chosen), 32):
+            slots = torch.stack([torch.from_numpy(phrase_slots(val_scenes[p])) for p in chosen[i:i + 32]])
+            said = read_words(tokens_of(chosen[i:i + 32]), words)
+            on = slots > 0
+            hits, total, misread = hits + (said[on] == slots[on]).sum().item(), total + on.sum().item(), misread + (said[~on] != 0).sum().item()
+    metrics = {"word_accuracy": hits / total, "background_misread_per_image": misread / len(chosen)}
+    print(f"eyes val: words read right {metrics['word_accuracy']:.3f}, background read as a word {metrics['background_misread_per_image']:.2f} per image",
+          flush=True)
     return {"seconds": meta["seconds"], "steps": meta["step"], "val": metrics}
