@@ -266,6 +266,7 @@ describe('the app through the web bridge', () => {
     const row = page.getByRole('listitem', { name: 'tiny-llama-f32' });
     await row.waitFor({ timeout: 60_000 });
     expect(await row.textContent()).toContain('text only, no images');
+    expect(await row.textContent()).toContain(`imported from ${gguf}`);
     expect(await row.getByText('vision', { exact: true }).count()).toBe(0);
     await screenshots(page, 'models-gguf');
     await row.getByRole('button', { name: 'Use' }).click();

@@ -136,7 +136,8 @@ export function ModelsFeature({ models: shellModels, modelsError }: ViewProps) {
         models={models.map((m) => ({
           id: m.id,
           name: m.name,
-          detail: m.path,
+          // Where it came from: importing that folder again after its files change updates this model.
+          detail: m.details ? `imported from ${m.details.source}` : m.path,
           facts: m.details,
           capabilities: m.details?.visualTokens === 0 ? ['text only'] : ['vision', 'TransPrune'],
         }))}
