@@ -2,6 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import { PROVIDER_REQUESTS, type ProviderRequest } from '../shared/providers.js';
 import { Engine } from '../engine/runtime/engine.js';
 import { modelStoreDir } from '../main/paths.js';
+import { findPack, type PackSummary } from '../engine/pack/store.js';
 import { DEMO_MODEL_NAME, DemoModelMissingError, demoModelDir } from '../engine/data/demo-model.js';
 import { CliError, type ParsedArgs } from './command.js';
 
@@ -38,6 +39,17 @@ export function engineFromArgs(values: ParsedArgs['values']): Engine {
 /** --store, or the app's model store when absent. */
 export function storeFromArgs(values: ParsedArgs['values']): string {
   return typeof values.store === 'string' ? values.store : modelStoreDir();
+}
+
+/** The one pack a command names (`<name|id>`) in that store; the error lists what the store holds. */
+export async function namedPackFromArgs(args: ParsedArgs, usage: string): Promise<{ store: string; pack: PackSummary }> {
+  const [model, ...extra] = args.positionals;
+  if (!model || extra.length) throw new CliError(`expected one model name or id\nusage: npm run cli -- ${usage}`);
+  const store = storeFromArgs(args.values);
+  const pack = await findPack(store, model).catch((e: Error) => {
+    throw new CliError(e.message);
+  });
+  return { store, pack };
 }
 
 /** The options of a command that asks one question about one image (ask, compare). */

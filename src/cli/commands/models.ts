@@ -1,6 +1,6 @@
-import { findPack, listPacks, removePack } from '../../engine/pack/store.js';
+import { listPacks, removePack } from '../../engine/pack/store.js';
 import { CliError, type CliCommand } from '../command.js';
-import { storeFromArgs } from '../run-options.js';
+import { namedPackFromArgs, storeFromArgs } from '../run-options.js';
 import { printTable } from '../table.js';
 
 /** `list`: the model store's packs, the names and ids every other command takes. */
@@ -30,12 +30,7 @@ export const removeCommand: CliCommand = {
   usage: 'remove <name|id> [--store dir]',
   options: { store: { type: 'string' } },
   async run(args) {
-    const [model, ...extra] = args.positionals;
-    if (!model || extra.length) throw new CliError(`expected one model name or id\nusage: npm run cli -- ${this.usage}`);
-    const store = storeFromArgs(args.values);
-    const pack = await findPack(store, model).catch((e: Error) => {
-      throw new CliError(e.message);
-    });
+    const { store, pack } = await namedPackFromArgs(args, this.usage);
     await removePack(store, pack.id);
     console.log(`removed "${pack.name}" (${pack.id}) from ${store}`);
     return 0;

@@ -1,7 +1,6 @@
-import { findPack } from '../../engine/pack/store.js';
 import { describeDamage, verifyPack } from '../../engine/pack/verify.js';
-import { CliError, type CliCommand } from '../command.js';
-import { storeFromArgs } from '../run-options.js';
+import type { CliCommand } from '../command.js';
+import { namedPackFromArgs } from '../run-options.js';
 
 /** `verify`: re-hash a pack's weight files against the hashes recorded at import. */
 export const verifyCommand: CliCommand = {
@@ -10,12 +9,7 @@ export const verifyCommand: CliCommand = {
   usage: 'verify <name|id> [--store dir]',
   options: { store: { type: 'string' } },
   async run(args) {
-    const [model, ...extra] = args.positionals;
-    if (!model || extra.length) throw new CliError(`expected one model name or id\nusage: npm run cli -- ${this.usage}`);
-    const store = storeFromArgs(args.values);
-    const pack = await findPack(store, model).catch((e: Error) => {
-      throw new CliError(e.message);
-    });
+    const { pack } = await namedPackFromArgs(args, this.usage);
     const result = await verifyPack(pack.path, {
       onProgress: ({ done, total, message }) =>
         process.stderr.write(`${String(Math.round(total ? (100 * done) / total : 100)).padStart(3)}%  ${message}\n`),
