@@ -13,6 +13,7 @@ import { encodeVisual } from '../../src/engine/runtime/vision.js';
 import { prepareImage } from '../../src/engine/image/anyres.js';
 import { encodeChat } from '../../src/engine/text/chat.js';
 import { relativeError } from '../helpers/diff.js';
+import { expectSameKept, type ReferenceStage } from '../helpers/kept-parity.js';
 
 /**
  * The shipped demo model (resources/demo-model: SmolLM2's GGUF and the trained mmproj) against transformers'
@@ -26,7 +27,6 @@ import { relativeError } from '../helpers/diff.js';
 const ROOT = resolve(import.meta.dirname, '../..');
 const FIXTURE = join(ROOT, 'tests/fixtures/demo/parity.json');
 const TOLERANCE = 1e-4;
-const TIE_MARGIN = 1e-6;
 
 interface Summary {
   shape: number[];
@@ -46,7 +46,7 @@ interface Parity {
     id: string;
     image: string;
     question: string;
-    methods: Record<string, { stages: Array<{ after_layer: number; keep: number; kept_hex: string; score_margin: number | null }> }>;
+    methods: Record<string, { stages: ReferenceStage[] }>;
   }>;
 }
 
@@ -61,11 +61,6 @@ afterAll(async () => {
   await engine.unload();
   rmSync(root, { recursive: true, force: true });
 });
-
-const keptFromHex = (hex: string, n: number) => {
-  const bits = BigInt(`0x${hex}`);
-  return Array.from({ length: n }, (_, i) => i).filter((i) => (bits >> BigInt(i)) & 1n);
-};
 
 describe.skipIf(!shipped)('the shipped demo model vs transformers (fp32)', () => {
   beforeAll(async () => {
@@ -124,6 +119,8 @@ describe.skipIf(!shipped)('the shipped demo model vs transformers (fp32)', () =>
   }, 300_000);
 
   it('kept tokens equal the PyTorch implementation of the released code at every stage', async () => {
+    let compared = 0;
+    let total = 0;
     for (const c of fixture!.pruning)
       for (const [method, { stages }] of Object.entries(c.methods)) {
         const { trace } = await engine.ask({
@@ -138,13 +135,14 @@ describe.skipIf(!shipped)('the shipped demo model vs transformers (fp32)', () =>
           pruned.map((l) => l.layer),
           `${c.id} ${method}`,
         ).toEqual(stages.map((s) => s.after_layer));
-        stages.forEach((s, i) => {
-          const expected = keptFromHex(s.kept_hex, trace!.prompt.visualTokens);
-          const swapped = expected.filter((t) => !pruned[i].kept!.includes(t)).length;
-          expect(swapped, `${c.id} ${method} stage ${i + 1} (margin ${s.score_margin})`).toBe(
-            s.score_margin !== null && s.score_margin < TIE_MARGIN ? Math.min(swapped, 1) : 0,
-          );
-        });
+        compared += expectSameKept(
+          `${c.id} ${method}`,
+          stages,
+          pruned.map((l) => l.kept!),
+        );
+        total += stages.length;
       }
+    // Ties end a comparison early only rarely: nearly every stage is checked.
+    expect(compared / total).toBeGreaterThan(0.95);
   }, 900_000);
 });

@@ -19,7 +19,8 @@ import { encodeChat } from '../../src/engine/text/chat.js';
 import { TraceRecorder } from '../../src/engine/trace/recorder.js';
 import { parseMethod, positionPolicy, resolveSchedule } from '../../src/shared/pruning.js';
 import { relativeError } from '../helpers/diff.js';
-import { keptFromHex, NEXT_FIXTURES, readNextFixture, writeNextCheckpoint } from '../helpers/next-fixture.js';
+import { keptFromHex } from '../helpers/kept-parity.js';
+import { NEXT_FIXTURES, readNextFixture, writeNextCheckpoint } from '../helpers/next-fixture.js';
 
 const PIXELS = 1e-5;
 const RELATIVE = 1e-4;

@@ -11,7 +11,8 @@ import { addKept, emptyPositions } from '../../src/engine/eval/positions.js';
 import { Engine } from '../../src/engine/runtime/engine.js';
 import { traceToView } from '../../src/renderer/features/inspector/traceAdapter.js';
 import { parseMethod } from '../../src/shared/pruning.js';
-import { keptFromHex, writeNextCheckpoint } from '../helpers/next-fixture.js';
+import { keptFromHex } from '../helpers/kept-parity.js';
+import { writeNextCheckpoint } from '../helpers/next-fixture.js';
 import { QWEN_FIXTURES, readQwenFixture } from '../helpers/qwen-fixture.js';
 
 const root = mkdtempSync(join(tmpdir(), 'tps-qwen-engine-'));

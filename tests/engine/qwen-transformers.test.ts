@@ -25,7 +25,8 @@ import { encodeQwenImage } from '../../src/engine/runtime/qwen-vision.js';
 import { encodeChat } from '../../src/engine/text/chat.js';
 import { parseMethod, positionPolicy, resolveSchedule } from '../../src/shared/pruning.js';
 import { relativeError } from '../helpers/diff.js';
-import { keptFromHex, writeNextCheckpoint } from '../helpers/next-fixture.js';
+import { keptFromHex } from '../helpers/kept-parity.js';
+import { writeNextCheckpoint } from '../helpers/next-fixture.js';
 import { QWEN_FIXTURES, readQwenFixture } from '../helpers/qwen-fixture.js';
 
 const PIXELS = 1e-5;

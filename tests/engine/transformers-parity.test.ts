@@ -12,6 +12,7 @@ import { encodeVisual } from '../../src/engine/runtime/vision.js';
 import { prefill, type PrefillInput } from '../../src/engine/runtime/prefill.js';
 import { encodeChat } from '../../src/engine/text/chat.js';
 import { maxAbsDiff, relativeError } from '../helpers/diff.js';
+import { expectSameKept, type ReferenceStage } from '../helpers/kept-parity.js';
 
 /**
  * The engine against transformers + PIL + PyTorch (fixtures by tools/demo-model/make_fixtures.py,
@@ -26,8 +27,6 @@ import { maxAbsDiff, relativeError } from '../helpers/diff.js';
 const ROOT = resolve(import.meta.dirname, '../..');
 const FIXTURES = join(ROOT, 'tests/fixtures/reference');
 const TOLERANCE = 1e-4;
-/** fp32 engines may swap the last kept and the first dropped token when their scores are this close. */
-const TIE_MARGIN = 1e-6;
 
 interface Summary {
   shape: number[];
@@ -55,7 +54,7 @@ interface PruningCase {
   id: string;
   image: string;
   question: string;
-  methods: Record<string, { stages: Array<{ after_layer: number; keep: number; kept_hex: string; score_margin: number | null }> }>;
+  methods: Record<string, { stages: ReferenceStage[] }>;
 }
 
 interface Fixture {
@@ -92,11 +91,6 @@ async function expectedPixels(png: string, model: LoadedModel): Promise<Float32A
 
 function rowsOf(summary: Summary, matrix: Float32Array, cols: number): Array<[string, Float32Array, number[]]> {
   return Object.entries(summary.rows).map(([r, expected]) => [r, matrix.subarray(Number(r) * cols, (Number(r) + 1) * cols), expected]);
-}
-
-function keptFromHex(hex: string, n: number): number[] {
-  const bits = BigInt(`0x${hex}`);
-  return Array.from({ length: n }, (_, i) => i).filter((i) => (bits >> BigInt(i)) & 1n);
 }
 
 it('has the tiny fixture, and the demo one whenever the demo model is shipped', () => {
@@ -182,16 +176,11 @@ describe(`${PRUNING_MODEL} model: kept tokens equal the PyTorch implementation o
         pruned.map((l) => l.layer),
         method,
       ).toEqual(stages.map((s) => s.after_layer));
-      stages.forEach((s, i) => {
-        const expected = keptFromHex(s.kept_hex, trace!.prompt.visualTokens);
-        const actual = pruned[i].kept!;
-        expect(actual.length, `${method} stage ${i + 1}`).toBe(s.keep);
-        const swapped = expected.filter((t) => !actual.includes(t)).length;
-        // A swap of the boundary pair is allowed only where the reference's scores tie to within TIE_MARGIN.
-        expect(swapped, `${method} stage ${i + 1}: ${swapped} tokens differ (margin ${s.score_margin})`).toBe(
-          s.score_margin !== null && s.score_margin < TIE_MARGIN ? Math.min(swapped, 1) : 0,
-        );
-      });
+      expectSameKept(
+        method,
+        stages,
+        pruned.map((l) => l.kept!),
+      );
     }
   });
 });

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { writeSafetensors } from '../../src/engine/io/safetensors.js';
+import type { ReferenceStage } from './kept-parity.js';
 
 export const NEXT_FIXTURES = resolve(import.meta.dirname, '../fixtures/reference-next');
 
@@ -39,7 +40,7 @@ export interface NextCase {
   transprune_high: {
     schedule: { accumulate: number[]; prune: number[]; ratios: number[] };
     answer_token: number;
-    stages: { after_layer: number; keep: number; kept_hex: string; score_margin: number | null }[];
+    stages: ReferenceStage[];
   };
 }
 
@@ -88,12 +89,4 @@ export async function writeNextCheckpoint(fixture: Pick<NextFixture, 'model' | '
     tensors[w.name] = { dtype: 'F32', shape: w.shape, data };
   }
   await writeSafetensors(join(dir, 'model.safetensors'), tensors, { format: 'pt' });
-}
-
-/** Bit i of the hex number = visual token i: the kept set, ascending. */
-export function keptFromHex(hex: string): number[] {
-  const bits = BigInt(`0x${hex}`);
-  const kept: number[] = [];
-  for (let i = 0; i < hex.length * 4; i++) if ((bits >> BigInt(i)) & 1n) kept.push(i);
-  return kept;
 }

@@ -3,6 +3,7 @@
 // (writeNextCheckpoint: the same seeded streams as the LLaVA-NeXT fixtures).
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { ReferenceStage } from './kept-parity.js';
 import type { NextFixture } from './next-fixture.js';
 
 export const QWEN_FIXTURES = resolve(import.meta.dirname, '../fixtures/reference-qwen');
@@ -38,7 +39,7 @@ export interface QwenCase {
     runs: {
       positions: 'original' | 'compact';
       answer_token: number;
-      stages: { after_layer: number; keep: number; kept_hex: string; score_margin: number | null }[];
+      stages: ReferenceStage[];
     }[];
   };
 }
