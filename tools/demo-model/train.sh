@@ -37,5 +37,5 @@ wait
 
 # The shipped recipe's knobs (train.py --help lists them); measured stage times are in tools/demo-model/README.md.
 "$python" -u tools/demo-model/train.py --data "$data" --work "$work/run" --gguf "$gguf" --out resources/demo-model \
-  --vision-samples 2400 --eyes-steps 4800 --eyes-lr 2e-3 --cache-images 3000 --val-images 200 --single-turn --batch 32 \
+  --vision-samples 2400 --eyes-steps 5600 --eyes-lr 2e-3 --cache-images 3000 --val-images 200 --single-turn --batch 32 \
   --words-steps 120 --sparse-steps 110 --full-steps 90 --val-items 48 --val-every 30 --final-val-items 96 "$@"
