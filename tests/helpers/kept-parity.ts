@@ -11,7 +11,7 @@ export interface ReferenceStage {
 }
 
 /** Two fp32 implementations may order the boundary pair either way when the reference's scores are this close. */
-export const TIE_MARGIN = 1e-6;
+const TIE_MARGIN = 1e-6;
 
 /** Bit i of the hex number = visual token i: the kept set, ascending. */
 export function keptFromHex(hex: string): number[] {
@@ -22,17 +22,20 @@ export function keptFromHex(hex: string): number[] {
 }
 
 /**
- * Asserts the engine kept exactly the reference's tokens at every stage. Where the reference's boundary pair ties
+ * Asserts the engine pruned after the reference's layers and kept exactly its tokens at every stage. Where the reference's boundary pair ties
  * to within TIE_MARGIN the engine may keep the other one of the pair; the stages after such a swap score a
  * different token set (another token's attention enters every normalisation), so they are not compared.
  * Returns the number of stages compared.
  */
-export function expectSameKept(label: string, stages: ReferenceStage[], kept: number[][]): number {
-  expect(kept.length, `${label}: stages`).toBe(stages.length);
+export function expectSameKept(label: string, stages: ReferenceStage[], pruned: { layer: number; kept?: number[] }[]): number {
+  expect(
+    pruned.map((l) => l.layer),
+    `${label}: layers pruned after`,
+  ).toEqual(stages.map((s) => s.after_layer));
   for (const [i, s] of stages.entries()) {
-    const expected = keptFromHex(s.kept_hex);
-    expect(kept[i].length, `${label} stage ${i + 1}: kept`).toBe(s.keep);
-    const swapped = expected.filter((t) => !kept[i].includes(t)).length;
+    const kept = pruned[i].kept!;
+    expect(kept.length, `${label} stage ${i + 1}: kept`).toBe(s.keep);
+    const swapped = keptFromHex(s.kept_hex).filter((t) => !kept.includes(t)).length;
     if (swapped === 0) continue;
     const tie = s.score_margin !== null && s.score_margin < TIE_MARGIN;
     expect(swapped, `${label} stage ${i + 1}: ${swapped} tokens differ (margin ${s.score_margin})`).toBe(tie ? 1 : 0);
