@@ -49,9 +49,10 @@ class Batches:
     def train_batch(self, form, model):
         samples = []
         for index in self.rng.sample(range(len(self.paths)), self.args.full_batch if form == "full" else self.args.batch):
-            qa = [(q, a) for q, a, _ in self.qa[self.paths[index]]]
+            questions = self.qa[self.paths[index]]
+            qa = [(q, a) for q, a, _ in questions]
             if self.args.single_turn and form != "full":
-                turns = [self.rng.choice(qa)]
+                turns = self.rng.choices(qa, [self.args.family_weights.get(f, 1.0) for *_, f in questions])
             else:
                 turns = self.rng.sample(qa, len(qa) if form != "full" or self.rng.random() < 0.5 else self.rng.randint(1, len(qa)))
             samples.append(self.sample(index, turns, form, self.rng))
