@@ -52,11 +52,18 @@ class Batches:
             questions = self.qa[self.paths[index]]
             qa = [(q, a) for q, a, _ in questions]
             if self.args.single_turn and form != "full":
-                turns = self.rng.choices(qa, [self.args.family_weights.get(f, 1.0) for *_, f in questions])
+                turns = [self.one_question(questions)]
             else:
                 turns = self.rng.sample(qa, len(qa) if form != "full" or self.rng.random() < 0.5 else self.rng.randint(1, len(qa)))
             samples.append(self.sample(index, turns, form, self.rng))
         return self.make(samples, model)
+
+    def one_question(self, questions):
+        """One (question, answer) drawn by --family-weights; without weights rng.choice, the earlier runs' draws."""
+        qa = [(q, a) for q, a, _ in questions]
+        if not self.args.family_weights:
+            return self.rng.choice(qa)
+        return self.rng.choices(qa, [self.args.family_weights.get(f, 1.0) for *_, f in questions])[0]
 
 
 class TextChats:

@@ -57,7 +57,7 @@ def parse_args():
     p.add_argument("--batch", type=int, default=32, help="chats per step of the words and sparse phases")
     p.add_argument("--full-batch", type=int, default=8, help="chats per step of the full phase (576 visual tokens each)")
     p.add_argument("--single-turn", action="store_true", help="words and sparse chats ask one question each (default: all of the image's)")
-    p.add_argument("--family-weights", type=family_weights, default={}, help="how often a words or sparse chat asks each family, e.g. position=3 (default 1 each)")
+    p.add_argument("--family-weights", type=family_weights, default={}, help="with --single-turn: how often a words or sparse chat asks each family, e.g. position=3 (default 1 each)")
     p.add_argument("--background-keep", type=float, default=0.05, help="share of background tokens a sparse chat keeps")
     p.add_argument("--words-steps", type=int, default=120, help="steps on the scene graph's exact words, bare ChatML")
     p.add_argument("--sparse-steps", type=int, default=50, help="then steps on the eyes' tokens at the words' positions + a few background")
