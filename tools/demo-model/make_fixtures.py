@@ -99,8 +99,11 @@ def pdrop_layers(stages, num_layers):
 
 class Decoder:
     def __init__(self, model):
-        _, _, lm, head = parts(model)
-        cfg = model.config.text_config
+        """model: a LLaVA model, or a causal LM alone (the demo's SmolLM2 while it trains)."""
+        if hasattr(model.config, "text_config"):
+            (_, _, lm, head), cfg = parts(model), model.config.text_config
+        else:
+            lm, head, cfg = model.model, model.lm_head, model.config
         self.layers, self.norm, self.rotary, self.head = lm.layers, lm.norm, lm.rotary_emb, head
         self.heads, self.kv_heads = cfg.num_attention_heads, cfg.num_key_value_heads
         self.head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads

@@ -12,7 +12,8 @@ Stages (each resumable: state and checkpoints live in --work, outside git):
   4. language   low-rank adapters on SmolLM2's attention, answer loss: first on the scene graph's exact words
                 (cheap, text-like), then on the eyes' own tokens at those positions and a few background ones
                 (grid order and positions kept), bare ChatML; then every visual token in SmolLM2's own chat
-                template with its system prompt, as at inference. Every step also distils 8 text-only chats
+                template with its system prompt, as at inference; optionally (--pruned-steps) also pruned by
+                TransPrune-High as the engine prunes it, so that answers survive pruning. Every step also distils 8 text-only chats
                 from the unadapted model (text.py), so that text chat stays as it was.
   5. export     the mmproj GGUF (llama.cpp's LLaVA layout, MMPROJ.md) and the language GGUF (the package's
                 file with the adapters merged).
@@ -62,6 +63,8 @@ def parse_args():
     p.add_argument("--words-steps", type=int, default=120, help="steps on the scene graph's exact words, bare ChatML")
     p.add_argument("--sparse-steps", type=int, default=50, help="then steps on the eyes' tokens at the words' positions + a few background")
     p.add_argument("--full-steps", type=int, default=30, help="then steps on all 576 tokens in the inference format")
+    p.add_argument("--pruned-steps", type=int, default=0, help="then steps pairing a full batch with one pruned by TransPrune-High (pruned.py)")
+    p.add_argument("--look-weight", type=float, default=0.0, help="weight of pruned.look_loss on full batches: the instruction's attention in the layers IGA reads, drawn to the objects")
     p.add_argument("--text-batch", type=int, default=8, help="text-only chats per step, distilled from the unadapted model (0: none)")
     p.add_argument("--text-weight", type=float, default=1.0, help="weight of their distillation loss")
     p.add_argument("--text-prompts", type=int, default=160, help="text prompts answered by the unadapted model (the last 16 held back)")
