@@ -20,7 +20,7 @@ import { Engine } from '../../src/engine/runtime/engine.js';
 
 const SUBSET = 30;
 /** Right answers of the shipped model on the subset, as measured and recorded in its model card. */
-const MEASURED: Record<string, number> = { none: 26, 'transprune-high': 15 };
+const MEASURED: Record<string, number> = { none: 25, 'transprune-high': 22 };
 const root = mkdtempSync(join(tmpdir(), 'tps-demo-'));
 const engine = new Engine({ modelStore: join(root, 'store'), ep: 'cpu' });
 
