@@ -63,7 +63,7 @@ describe('app core start-up', () => {
     });
     // Removed by the user, who has another model: it stays removed.
     await launch(async (core) => expect((await models(core)).value.map((m) => m.name)).toEqual(['mine']));
-  });
+  }, 30_000); // five launches, each spawning an engine process: over vitest's 5 s default on a loaded 2-core machine
 
   it('installs a bundled GGUF pair (the demo model ships as one) on the first launch', async () => {
     const root = mkdtempSync(join(tmpdir(), 'tp-core-'));
