@@ -168,6 +168,11 @@ def family_line(accuracy, per_family):
     return f"{accuracy:.3f} (" + " ".join(f"{f} {a:.2f}" for f, a in per_family.items()) + ")"
 
 
+def scores_pruned(args):
+    """Whether the run also validates (and selects checkpoints) under TransPrune-High: it trains for it."""
+    return bool(args.pruned_steps or args.look_weight)
+
+
 def phase_of(step, args):
     """words, then sparse, then full, then pruned (each phase's step count from its flag)."""
     ends = itertools.accumulate((args.words_steps, args.sparse_steps, args.full_steps))
@@ -218,7 +223,7 @@ def train_language(model, args, batches, val_batches, val_items, adapters, text,
                 for form in ("words", "sparse") if phase_of(meta["step"] - 1, args) == form]
         accuracy, per_family = exact_match(model, val_batches, quick_val, "full")
         line.append("full " + family_line(accuracy, per_family))
-        if args.pruned_steps or args.look_weight:
+        if scores_pruned(args):
             pruned_accuracy, pruned_per_family = exact_match(model, val_batches, quick_val, "pruned")
             line.append("pruned " + family_line(pruned_accuracy, pruned_per_family))
             accuracy = (accuracy + pruned_accuracy) / 2
@@ -252,7 +257,7 @@ def run_language(args, report, save_report, timed, model, tok, tower, projector,
     val_index = {p: i for i, p in enumerate(val_paths)}
     val_items = [(val_index[rel(p)], q, a, f) for p, qs in val_qa.items() for q, a, f in qs]
     val_batches = Batches(chat, args, val_store, val_paths, {rel(p): v for p, v in val_qa.items()}, val_scenes, projector, words, pad_id)
-    if args.pruned_steps or args.look_weight:
+    if scores_pruned(args):
         batches.pruner = val_batches.pruner = Pruner(model)
     with adapters_off(adapters):
         text_rows = teacher_chats(model, tok, chat, args.text_prompts, args.seed, args.work)
@@ -265,7 +270,7 @@ def run_language(args, report, save_report, timed, model, tok, tower, projector,
           f"text agreement {agreement:.3f}", flush=True)
     report["language"] = {"seconds": meta["seconds"], "steps": meta["step"], "best_step": meta["best"]["step"], "val_accuracy": accuracy,
                           "val_per_family": per_family, "val_items": len(final_val), "text_agreement": agreement}
-    if args.pruned_steps or args.look_weight:
+    if scores_pruned(args):
         pruned_accuracy, pruned_per_family = exact_match(model, val_batches, final_val, "pruned")
         print(f"  with TransPrune-High: {family_line(pruned_accuracy, pruned_per_family)}", flush=True)
         report["language"].update(val_pruned_accuracy=pruned_accuracy, val_pruned_per_family=pruned_per_family)
