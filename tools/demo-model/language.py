@@ -173,6 +173,10 @@ def scores_pruned(args):
     return bool(args.pruned_steps or args.look_weight)
 
 
+def language_steps(args):
+    return args.words_steps + args.sparse_steps + args.full_steps + args.pruned_steps
+
+
 def phase_of(step, args):
     """words, then sparse, then full, then pruned (each phase's step count from its flag)."""
     ends = itertools.accumulate((args.words_steps, args.sparse_steps, args.full_steps))
@@ -191,11 +195,15 @@ def train_language(model, args, batches, val_batches, val_items, adapters, text,
     format is kept (with a pruned phase: by the mean of the full and pruned forms' accuracy)."""
     modules = {"adapters": torch.nn.ModuleDict({k.replace(".", "_"): v for k, v in adapters.items()})}
     optimizer = torch.optim.AdamW([p for a in adapters.values() for p in (a.a, a.b)], lr=args.language_lr, betas=(0.9, 0.98), weight_decay=0.0)
-    run = Run(args.work, "language")
+    run = Run(args.work, args.language_run)
+    best_file = Path(args.work) / f"{args.language_run}-best.pt"
+    if args.adapters_from and not run.path.exists():  # a continuation's first start: the earlier run's best adapters
+        for name, state in torch.load(Path(args.work) / f"{args.adapters_from}-best.pt").items():
+            modules[name].load_state_dict(state)
+        print(f"{args.language_run}: from the best adapters of {args.adapters_from}", flush=True)
     meta = run.load(modules, optimizer)
-    steps = args.words_steps + args.sparse_steps + args.full_steps + args.pruned_steps
+    steps = language_steps(args)
     quick_val = balanced(val_items, args.val_items, args.seed)
-    best_file = Path(args.work) / "language-best.pt"
     batches.rng = random.Random(args.seed + 4 + meta["step"])
     text.rng = random.Random(args.seed + 5 + meta["step"])
 
@@ -229,14 +237,14 @@ def train_language(model, args, batches, val_batches, val_items, adapters, text,
             accuracy = (accuracy + pruned_accuracy) / 2
         line.append(f"text agreement {text_agreement(model, adapters, text, text_val):.3f}")
         meta["last_val"] = " | ".join(line)
-        print(f"language step {meta['step']} val exact match: {meta['last_val']}", flush=True)
+        print(f"{args.language_run} step {meta['step']} val exact match: {meta['last_val']}", flush=True)
         if meta["best"] is None or accuracy >= meta["best"]["accuracy"]:
             meta["best"] = {"step": meta["step"], "accuracy": accuracy, "per_family": per_family}
             torch.save({n: m.state_dict() for n, m in modules.items()}, best_file)
 
     model.train()
     if meta["step"] < steps:
-        meta = timed_steps("language", run, modules, optimizer, meta, steps, args.batch, args.language_lr,
+        meta = timed_steps(args.language_run, run, modules, optimizer, meta, steps, args.batch, args.language_lr,
                            make_batch, step_loss, after_step, warmup=20, log_every=5)
     model.eval()
     for name, state in torch.load(best_file).items():
@@ -248,6 +256,10 @@ def run_language(args, report, save_report, timed, model, tok, tower, projector,
                  val_store, val_qa, val_scenes):
     from export_gguf import export  # noqa: E402
 
+    done = report.get(args.language_run, {})
+    if args.until == "language" and done.get("steps") == language_steps(args):
+        print(f"{args.language_run}: done at step {done['steps']} (best {done['best_step']})", flush=True)
+        return
     chat = ChatFormat(tok)
     chat.check()
     adapters = add_lora(model, range(args.lora_layers), args.lora_rank, args.lora_rank * 2)
@@ -262,18 +274,18 @@ def run_language(args, report, save_report, timed, model, tok, tower, projector,
     with adapters_off(adapters):
         text_rows = teacher_chats(model, tok, chat, args.text_prompts, args.seed, args.work)
     text = TextChats(text_rows[:-TEXT_VAL], args, pad_id, model.config.hidden_size)
-    meta = timed(report, "language", lambda: train_language(model, args, batches, val_batches, val_items, adapters, text, text_rows[-TEXT_VAL:]))
+    meta = timed(report, args.language_run, lambda: train_language(model, args, batches, val_batches, val_items, adapters, text, text_rows[-TEXT_VAL:]))
     final_val = balanced(val_items, args.final_val_items, args.seed + 1)
     accuracy, per_family = exact_match(model, val_batches, final_val, "full")
     agreement = text_agreement(model, adapters, text, text_rows[-TEXT_VAL:])
     print(f"best checkpoint (step {meta['best']['step']}): val exact match {family_line(accuracy, per_family)} over {len(final_val)} items, "
           f"text agreement {agreement:.3f}", flush=True)
-    report["language"] = {"seconds": meta["seconds"], "steps": meta["step"], "best_step": meta["best"]["step"], "val_accuracy": accuracy,
+    report[args.language_run] = {"seconds": meta["seconds"], "steps": meta["step"], "best_step": meta["best"]["step"], "val_accuracy": accuracy,
                           "val_per_family": per_family, "val_items": len(final_val), "text_agreement": agreement}
     if scores_pruned(args):
         pruned_accuracy, pruned_per_family = exact_match(model, val_batches, final_val, "pruned")
         print(f"  with TransPrune-High: {family_line(pruned_accuracy, pruned_per_family)}", flush=True)
-        report["language"].update(val_pruned_accuracy=pruned_accuracy, val_pruned_per_family=pruned_per_family)
+        report[args.language_run].update(val_pruned_accuracy=pruned_accuracy, val_pruned_per_family=pruned_per_family)
     save_report()
     if args.until == "language":
         return

@@ -52,6 +52,8 @@ def parse_args():
     p.add_argument("--eyes-lr", type=float, default=2e-3)
     p.add_argument("--cache-images", type=int, default=None, help="training images whose features are cached (default: all)")
     p.add_argument("--val-images", type=int, default=300, help="validation images (one question each) cached and scored")
+    p.add_argument("--language-run", default="language", help="name of this language run: its state is work/<name>.pt, its best adapters work/<name>-best.pt")
+    p.add_argument("--adapters-from", help="a continuation: start from the best adapters of this earlier language run (same work folder)")
     p.add_argument("--lora-layers", type=int, default=30, help="adapters on the attention of SmolLM2's first N layers")
     p.add_argument("--lora-rank", type=int, default=16)
     p.add_argument("--language-lr", type=float, default=1e-3)

