@@ -14,7 +14,9 @@ Stages (each resumable: state and checkpoints live in --work, outside git):
                 (grid order and positions kept), bare ChatML; then every visual token in SmolLM2's own chat
                 template with its system prompt, as at inference; optionally (--pruned-steps) also pruned by
                 TransPrune-High as the engine prunes it, so that answers survive pruning. Every step also distils 8 text-only chats
-                from the unadapted model (text.py), so that text chat stays as it was.
+                from the unadapted model (text.py), so that text chat stays as it was. A run may continue an
+                earlier one (--language-run NAME --adapters-from EARLIER: its best adapters, a new schedule);
+                train.sh runs the base run and four continuations.
   5. export     the mmproj GGUF (llama.cpp's LLaVA layout, MMPROJ.md) and the language GGUF (the package's
                 file with the adapters merged).
 
