@@ -166,7 +166,10 @@ describe('errors that say what is wrong and go away', () => {
   });
 
   it('a file that is not a trace says so in words, and the message stays behind with its conversation', async () => {
-    await page.getByRole('button', { name: 'What is on the kitchen table?', exact: true }).click();
+    const kitchen = page.getByRole('button', { name: 'What is on the kitchen table?', exact: true });
+    await kitchen.click();
+    // The error belongs to the conversation shown when the file is read: pick only once the switch has landed.
+    await expect.poll(() => kitchen.getAttribute('aria-current')).toBe('page');
     await pick(page.getByLabel('Open trace file…'), 'notes.json', '{"hello": "world"}');
     const alert = page.getByRole('alert').filter({ hasText: 'notes.json' });
     expect(await alert.textContent()).toContain('notes.json could not be opened: not a trace file: a pruning trace is a JSON object');

@@ -60,16 +60,24 @@ export function CompareFeature({ onInspect, start, conversationId, shown, images
   const methods = useRef(panes);
   methods.current = panes;
 
+  // A method or model picked while the settings load is the user's: the settings must not undo it when they arrive.
+  const picked = useRef(false);
+
   // biome-ignore lint/correctness/useExhaustiveDependencies: a start request runs once, when the mode opens for it
   useEffect(() => {
+    const restoring = shown && !start;
+    if (restoring) show(shown); // at once, with its own methods and models
     void callOrThrow(client, 'settings.get', {}).then((s) => {
       setSettings(s);
-      setPanes({ left: idle(s.compare.left), right: idle(s.compare.right) });
-      methods.current = { left: idle(s.compare.left), right: idle(s.compare.right) };
+      if (restoring) return;
+      if (!picked.current) {
+        setPanes({ left: idle(s.compare.left), right: idle(s.compare.right) });
+        methods.current = { left: idle(s.compare.left), right: idle(s.compare.right) };
+      }
       if (start) {
         setAttachment(start.attachment);
         void run(start.text, start.attachment);
-      } else if (shown) show(shown);
+      }
     });
   }, [client, start]);
 
@@ -112,6 +120,7 @@ export function CompareFeature({ onInspect, start, conversationId, shown, images
   );
 
   function changeMethod(side: Side, method: string) {
+    picked.current = true;
     setPanes((p) => ({ ...p, [side]: idle(method) }));
     const next = { ...settings, compare: { ...settings.compare, [side]: method } };
     setSettings(next);
@@ -173,6 +182,7 @@ export function CompareFeature({ onInspect, start, conversationId, shown, images
         onMethodChange={changeMethod}
         models={installed}
         onModelChange={(side, model) => {
+          picked.current = true;
           setPaneModels((m) => ({ ...m, [side]: model }));
           setPanes((p) => ({ ...p, [side]: idle(p[side].method) }));
         }}
