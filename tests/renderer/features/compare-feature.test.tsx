@@ -9,19 +9,22 @@ import { DEFAULT_SETTINGS, type AppSettings } from '../../../src/shared/settings
 
 afterEach(cleanup);
 
-/** A client whose settings arrive only when the test says so, as a slow bridge delivers them. */
+/** A client whose settings arrive only when the test says so, as a slow bridge delivers them; it records what is saved. */
 function slowSettings(settings: AppSettings) {
   let deliver = () => {};
+  const saved: AppSettings[] = [];
   const client = {
-    call: (name: string) =>
-      name === 'settings.get'
-        ? new Promise((resolve) => {
-            deliver = () => resolve(ok(settings));
-          })
-        : Promise.reject(new Error(`not used here: ${name}`)),
+    call: (name: string, request: unknown) => {
+      if (name === 'settings.get') return new Promise((resolve) => (deliver = () => resolve(ok(settings))));
+      if (name === 'settings.set') {
+        saved.push(request as AppSettings);
+        return Promise.resolve(ok(request));
+      }
+      return Promise.reject(new Error(`not used here: ${name}`));
+    },
     on: () => () => {},
   } as unknown as Client;
-  return { client, deliver: () => act(async () => deliver()) };
+  return { client, saved, deliver: () => act(async () => deliver()) };
 }
 
 const models = [
@@ -56,8 +59,8 @@ describe('compare feature', () => {
     expect((screen.getByLabelText('Left pane method') as HTMLSelectElement).value).toBe('none');
   });
 
-  it('keeps a method picked while the settings load; without a pick, the settings give the methods', async () => {
-    const settings = { ...DEFAULT_SETTINGS, compare: { left: 'fastv', right: 'pdrop' } };
+  it('keeps a method picked while the settings load, and saves it into them, not over them with the defaults', async () => {
+    const settings = { ...DEFAULT_SETTINGS, modelId: 'second', compare: { left: 'fastv', right: 'pdrop' } };
     const first = slowSettings(settings);
     const { unmount } = render(
       <ClientProvider client={first.client}>
@@ -75,7 +78,11 @@ describe('compare feature', () => {
       </ClientProvider>,
     );
     fireEvent.change(screen.getByLabelText('Left pane method'), { target: { value: 'iga' } });
+    expect(second.saved).toEqual([]); // nothing to save into yet
     await second.deliver();
     expect((screen.getByLabelText('Left pane method') as HTMLSelectElement).value).toBe('iga');
+    expect(second.saved).toEqual([{ ...settings, compare: { left: 'iga', right: 'pdrop' } }]);
+    fireEvent.change(screen.getByLabelText('Right pane method'), { target: { value: 'ttv' } });
+    expect(second.saved.at(-1)).toEqual({ ...settings, compare: { left: 'iga', right: 'ttv' } });
   });
 });

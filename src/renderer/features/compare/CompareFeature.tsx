@@ -60,20 +60,24 @@ export function CompareFeature({ onInspect, start, conversationId, shown, images
   const methods = useRef(panes);
   methods.current = panes;
 
-  // A method or model picked while the settings load is the user's: the settings must not undo it when they arrive.
-  const picked = useRef(false);
+  // Methods picked before the settings have loaded: kept over the settings' and saved with them once they arrive
+  // (saving earlier would write the defaults over the user's stored settings).
+  const loaded = useRef(false);
+  const earlyPicks = useRef<Partial<Record<Side, string>>>({});
 
   // biome-ignore lint/correctness/useExhaustiveDependencies: a start request runs once, when the mode opens for it
   useEffect(() => {
     const restoring = shown && !start;
-    if (restoring) show(shown); // at once, with its own methods and models
+    if (restoring) show(shown); // at once: a model picked while the settings load must not be undone by it
     void callOrThrow(client, 'settings.get', {}).then((s) => {
-      setSettings(s);
+      loaded.current = true;
+      const picks = earlyPicks.current;
+      if (Object.keys(picks).length) saveMethods(s, picks);
+      else setSettings(s);
       if (restoring) return;
-      if (!picked.current) {
-        setPanes({ left: idle(s.compare.left), right: idle(s.compare.right) });
-        methods.current = { left: idle(s.compare.left), right: idle(s.compare.right) };
-      }
+      const compare = { ...s.compare, ...picks };
+      setPanes({ left: idle(compare.left), right: idle(compare.right) });
+      methods.current = { left: idle(compare.left), right: idle(compare.right) };
       if (start) {
         setAttachment(start.attachment);
         void run(start.text, start.attachment);
@@ -120,9 +124,13 @@ export function CompareFeature({ onInspect, start, conversationId, shown, images
   );
 
   function changeMethod(side: Side, method: string) {
-    picked.current = true;
     setPanes((p) => ({ ...p, [side]: idle(method) }));
-    const next = { ...settings, compare: { ...settings.compare, [side]: method } };
+    if (loaded.current) saveMethods(settings, { [side]: method });
+    else earlyPicks.current = { ...earlyPicks.current, [side]: method };
+  }
+
+  function saveMethods(base: AppSettings, picks: Partial<Record<Side, string>>) {
+    const next = { ...base, compare: { ...base.compare, ...picks } };
     setSettings(next);
     void callOrThrow(client, 'settings.set', next).catch((err: Error) => setError(err.message));
   }
@@ -182,7 +190,6 @@ export function CompareFeature({ onInspect, start, conversationId, shown, images
         onMethodChange={changeMethod}
         models={installed}
         onModelChange={(side, model) => {
-          picked.current = true;
           setPaneModels((m) => ({ ...m, [side]: model }));
           setPanes((p) => ({ ...p, [side]: idle(p[side].method) }));
         }}
