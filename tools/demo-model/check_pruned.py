@@ -20,7 +20,7 @@ import torch
 from common import NUM_VISUAL, load_image_uint8, normalize, read_split
 from dense import phrase_slots, read_scenes
 from evaluate import features_of, read_mmproj
-from export_gguf import MMPROJ
+from export_gguf import MMPROJ, language_gguf
 from make_fixtures import Decoder
 from pruned import Pruner, iga_layers, instruction_attention, prompt_ends, pruned_answer_logits, transprune_high, watching
 from smol import ChatFormat, answer_logits, expand, load, splice
@@ -52,12 +52,13 @@ def reference_iga(decoder, embeds, start, layers):
 @torch.no_grad()
 def check(model, decoder, pruner, method, batch):
     embeds, mask, positions, labels, start = batch
-    prompt = int(prompt_ends(labels)[0])
+    ends = prompt_ends(labels)
+    prompt = int(ends[0])
     layers = iga_layers(method)
     with watching(model, layers) as seen:
         full, _, _ = answer_logits(model, embeds, mask, positions, labels)
     reference = reference_iga(decoder, embeds[:, :prompt], start, layers)
-    iga = max(relative(instruction_attention(model.model.layers[i], hidden, rope, start, prompt_ends(labels))[0], reference[i])
+    iga = max(relative(instruction_attention(model.model.layers[i], hidden, rope, start, ends)[0], reference[i])
               for i, (hidden, rope) in seen.items())
     theirs, _, stages, _ = decoder.prefill(embeds[:, :prompt], start, NUM_VISUAL, method)
     ours, _, _ = pruned_answer_logits(model, embeds, labels, start, pruner.drops(embeds, labels, start))
@@ -72,7 +73,7 @@ def main():
     p.add_argument("--images", type=int, default=24)
     args = p.parse_args()
     folder = Path(args.model)
-    model, tok = load(next(f for f in sorted(folder.glob("*.gguf")) if f.name != MMPROJ))
+    model, tok = load(language_gguf(folder))
     chat, (tower, projector) = ChatFormat(tok), read_mmproj(folder / MMPROJ)
     decoder, pruner, method = Decoder(model), Pruner(model), transprune_high(len(model.model.layers))
     scenes = read_scenes(args.data, "val")

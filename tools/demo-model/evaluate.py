@@ -17,7 +17,7 @@ from gguf import GGUFReader
 from transformers import CLIPVisionConfig, CLIPVisionModel
 
 from common import load_image_uint8, normalize
-from export_gguf import MMPROJ
+from export_gguf import MMPROJ, language_gguf
 from eyes import Projector
 from smol import ChatFormat, expand, load, splice
 from vision import VISION
@@ -96,7 +96,7 @@ def main():
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     folder = Path(args.model)
-    language = next(f for f in sorted(folder.glob("*.gguf")) if f.name != MMPROJ)
+    language = language_gguf(folder)
     model, tok = load(language)
     chat = ChatFormat(tok)
     tower, projector = read_mmproj(folder / MMPROJ)

@@ -14,6 +14,11 @@ from common import CLIP_MEAN, CLIP_STD
 from vision import VISION
 
 MMPROJ = "mmproj-demo-f16.gguf"
+
+
+def language_gguf(folder):
+    """The language half of a pair in `folder`: its one GGUF that is not the mmproj."""
+    return next(f for f in sorted(Path(folder).glob("*.gguf")) if f.name != MMPROJ)
 FEATURE_LAYER = VISION["num_hidden_layers"] - 2 + 1  # vision_feature_layer -2 made non-negative, as the converter does
 
 

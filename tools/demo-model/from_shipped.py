@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from evaluate import read_mmproj
-from export_gguf import MMPROJ
+from export_gguf import MMPROJ, language_gguf
 from smol import add_lora, load
 from vision import VISION, build_tower
 
@@ -63,7 +63,7 @@ def main():
     torch.save({"modules": {"tower": tower.state_dict(), "projector": projector.state_dict()}}, work / "eyes.pt")
 
     package, _ = load(args.gguf)
-    shipped, _ = load(next(f for f in sorted(folder.glob("*.gguf")) if f.name != MMPROJ))
+    shipped, _ = load(language_gguf(folder))
     adapters = adapters_from(package, shipped, args.lora_rank)
     modules = {"adapters": torch.nn.ModuleDict({k.replace(".", "_"): v for k, v in adapters.items()})}
     torch.save({n: m.state_dict() for n, m in modules.items()}, work / f"{args.run}-best.pt")

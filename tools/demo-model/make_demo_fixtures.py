@@ -28,7 +28,7 @@ from transformers import CLIPVisionConfig, LlavaConfig, LlavaForConditionalGener
 
 from common import NUM_VISUAL, load_image_uint8, normalize
 from evaluate import answer, features_of, read_mmproj
-from export_gguf import MMPROJ, sha256
+from export_gguf import MMPROJ, language_gguf, sha256
 from make_fixtures import PRUNING_METHODS, Decoder, check_nesting, kept_hex, resolved
 from smol import ChatFormat, expand, load, splice
 from vision import VISION
@@ -93,7 +93,7 @@ def main():
     args = p.parse_args()
     folder, out = Path(args.model), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    language = next(f for f in sorted(folder.glob("*.gguf")) if f.name != MMPROJ)
+    language = language_gguf(folder)
     smol, tok = load(language)
     chat = ChatFormat(tok)
     tower, projector = read_mmproj(folder / MMPROJ)
