@@ -147,13 +147,17 @@ def exact_match(model, batches, items, form, chunk=8):
         batch = batches.make([batches.sample(idx, [(q, a)], form, rng) for idx, q, a, _ in part], model, form)
         with torch.autocast("cpu", dtype=torch.bfloat16):
             logits, target, where = logits_of(model, batch)
-        hit = logits.argmax(-1) == target
-        row_of = where.nonzero()[:, 0]
-        for r, (*_, family) in enumerate(part):
-            correct[family] = correct.get(family, 0) + bool(hit[row_of == r].all())
+        for (*_, family), hit in zip(part, chat_hits(logits, target, where)):
+            correct[family] = correct.get(family, 0) + hit
             total[family] = total.get(family, 0) + 1
     per_family = {f: correct[f] / total[f] for f in sorted(total)}
     return sum(correct.values()) / sum(total.values()), per_family
+
+
+def chat_hits(logits, target, where):
+    """Per chat of a batch (answer_logits' outputs): whether every one of its answer tokens is the argmax."""
+    hit, row_of = logits.argmax(-1) == target, where.nonzero()[:, 0]
+    return [bool(hit[row_of == r].all()) for r in range(where.shape[0])]
 
 
 def balanced(items, count, seed):
