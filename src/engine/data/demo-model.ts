@@ -15,7 +15,7 @@ export function demoModelDir(dir = DEMO_MODEL_DIR): string {
   if (holdsCheckpoint(dir)) return dir;
   throw new DemoModelMissingError(
     `the demo model is not trained yet: ${dir} has no checkpoint.\n` +
-      'Train it with `bash tools/demo-model/train.sh` (about two hours on a 2-core CPU; see tools/demo-model/README.md).\n' +
+      'Train it with `bash tools/demo-model/train.sh` (about six hours on a 2-core CPU, resumable; see tools/demo-model/README.md).\n' +
       'Meanwhile pass --model <model pack name | Hugging Face LLaVA checkpoint folder>.',
   );
 }
