@@ -29,7 +29,7 @@ from dense import GRID, PHRASE_WORDS, phrase_slots, read_scenes
 from evaluate import features_of, read_mmproj
 from export_gguf import MMPROJ, language_gguf
 from eyes import word_ids
-from language import balanced, chat_hits, family_line
+from language import balanced, chat_hits, family_line, tally
 from smol import ChatFormat, add_lora, answer_logits, expand, load, splice
 
 
@@ -60,32 +60,24 @@ def hits(model, batch):
         return chat_hits(*answer_logits(model, *batch))
 
 
-def tally(results):
-    """(accuracy, {family: accuracy}) from [(family, hit)]."""
-    families = sorted({f for f, _ in results})
-    return sum(h for _, h in results) / len(results), {f: np.mean([h for g, h in results if g == f]) for f in families}
-
-
-def score(args, model, tok):
-    chat, (tower, projector) = ChatFormat(tok), read_mmproj(Path(args.model) / MMPROJ)
-    words = model.model.embed_tokens.weight.detach()[word_ids(tok)]
-    items = balanced([(path, objects, q, f, a) for path, objects, q, a, f in items_of(args.data, args.split)], args.items, args.seed)
+def score(args, model, chat, words):
+    tower, projector = read_mmproj(Path(args.model) / MMPROJ)
+    items = balanced(items_of(args.data, args.split), args.items, args.seed)
     results = {"eyes": [], "perfect": []}
     for i in range(0, len(items), 8):
         part = items[i:i + 8]
-        rows = [expand(*chat.encode([(q, a)], system=True)) for _, _, q, _, a in part]
+        rows = [expand(*chat.encode([(q, a)], system=True)) for _, _, q, a, _ in part]
         with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
             eyes = projector(features_of(tower, normalize(torch.stack([load_image_uint8(p) for p, *_ in part])))).float()
         perfect = words[torch.from_numpy(np.stack([phrase_slots(objects) for _, objects, *_ in part]))]
         for name, visual in (("eyes", eyes), ("perfect", perfect)):
-            results[name] += zip([f for *_, f, _ in part], hits(model, splice(model, visual.flatten(0, 1), rows, chat.end_id)))
+            results[name] += zip([f for *_, f in part], hits(model, splice(model, visual.flatten(0, 1), rows, chat.end_id)))
     for name, result in results.items():
         print(f"{name + ' tokens:':16s}{family_line(*tally(result))} over {len(result)} {args.split} items", flush=True)
 
 
-def probe(args, model, tok):
-    chat, layout = ChatFormat(tok), LAYOUTS[args.layout]
-    words = model.model.embed_tokens.weight.detach()[word_ids(tok)]
+def probe(args, model, chat, words):
+    layout = LAYOUTS[args.layout]
 
     def batch(part):
         rows, visual = [], []
@@ -101,7 +93,7 @@ def probe(args, model, tok):
     optimizer = torch.optim.AdamW([p for a in adapters.values() for p in (a.a, a.b)], lr=args.lr, weight_decay=0.0)
     rng = random.Random(args.seed)
     for step in range(args.steps + 1):
-        if step % 20 == 0:
+        if step % 20 == 0 or step == args.steps:
             right = sum(sum(hits(model, batch(val[i:i + 16]))) for i in range(0, len(val), 16))
             print(f"{args.layout} {args.family} step {step}: {right / len(val):.3f} of {len(val)} {args.split} items", flush=True)
         if step == args.steps:
@@ -133,7 +125,8 @@ def main():
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     model, tok = load(language_gguf(Path(args.model)))
-    (score if args.what == "score" else probe)(args, model, tok)
+    words = model.model.embed_tokens.weight.detach()[word_ids(tok)]
+    (score if args.what == "score" else probe)(args, model, ChatFormat(tok), words)
 
 
 if __name__ == "__main__":

@@ -140,18 +140,23 @@ def text_agreement(model, adapters, text, rows):
 def exact_match(model, batches, items, form, chunk=8):
     """Greedy exact match per family, teacher-forced: greedy decoding yields the answer and <|im_end|> exactly when
     every answer token is the argmax given the tokens before it. items: [(index, question, answer, family)]."""
-    correct, total = {}, {}
+    results = []
     rng = random.Random(0)
     for i in range(0, len(items), chunk):
         part = items[i:i + chunk]
         batch = batches.make([batches.sample(idx, [(q, a)], form, rng) for idx, q, a, _ in part], model, form)
         with torch.autocast("cpu", dtype=torch.bfloat16):
             logits, target, where = logits_of(model, batch)
-        for (*_, family), hit in zip(part, chat_hits(logits, target, where)):
-            correct[family] = correct.get(family, 0) + hit
-            total[family] = total.get(family, 0) + 1
-    per_family = {f: correct[f] / total[f] for f in sorted(total)}
-    return sum(correct.values()) / sum(total.values()), per_family
+        results += zip((family for *_, family in part), chat_hits(logits, target, where))
+    return tally(results)
+
+
+def tally(results):
+    """(accuracy, {family: accuracy}) from [(family, hit)]."""
+    per_family = {}
+    for family, hit in results:
+        per_family.setdefault(family, []).append(hit)
+    return sum(h for _, h in results) / len(results), {f: sum(h) / len(h) for f, h in sorted(per_family.items())}
 
 
 def chat_hits(logits, target, where):
@@ -161,10 +166,10 @@ def chat_hits(logits, target, where):
 
 
 def balanced(items, count, seed):
-    """The first `count` items with families interleaved, so a partial validation covers every family."""
+    """The first `count` items (each one's family last) with families interleaved, so a partial validation covers every family."""
     by_family = {}
     for item in random.Random(seed).sample(items, len(items)):
-        by_family.setdefault(item[3], []).append(item)
+        by_family.setdefault(item[-1], []).append(item)
     return [item for r in zip(*by_family.values()) for item in r][:count]
 
 
